@@ -1,0 +1,42 @@
+"""
+Route structured log events to Discord embeds with rules in routing.yaml.
+
+One line in an existing logging set-up::
+
+    "discord": {"class": "polybot_loghandler.DiscordHandler",
+                "routing": "routing.yaml"}
+
+or one processor in a structlog chain::
+
+    structlog.configure(processors=[..., DiscordProcessor(), renderer])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import exceptions, testing
+from ._config import Config, load_config
+from ._handler import DiscordHandler
+from ._structlog import DiscordProcessor
+from .exceptions import ConfigError, PolybotError
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DiscordHandler",
+    "DiscordProcessor",
+    "PolybotError",
+    "exceptions",
+    "load_config",
+    "testing",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("polybot-loghandler")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

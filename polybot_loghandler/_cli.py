@@ -1,0 +1,271 @@
+"""
+The ``polybot-loghandler`` command: check, preview, demo.
+
+Errors a person made (a bad routing file, bad JSON) print a located
+message and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._config import BotChannelDestination, Config, load_config
+from ._events import LEVELS, LogEvent
+from ._pipeline import Pipeline, resolve_routing, shipped_routing
+from .exceptions import ConfigError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the command line; returns the exit status.
+
+    .. versionadded:: 0.1.0
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USER_ERROR
+    except _UsageError as exc:
+        print(f"polybot-loghandler: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, like cat
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    return result
+
+
+class _UsageError(Exception):
+    """A mistake in what the user asked for, reported without traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polybot-loghandler",
+        description="Route structured log events to Discord by routing.yaml.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser(
+        "check", help="validate a routing file and show its routes"
+    )
+    check.add_argument("file", nargs="?", help=_FILE_HELP)
+    check.set_defaults(run=_check)
+
+    preview = sub.add_parser(
+        "preview",
+        help="show which routes an event matches and what would be sent",
+    )
+    preview.add_argument("file", nargs="?", help=_FILE_HELP)
+    preview.add_argument(
+        "--event",
+        help='one event as JSON, e.g. \'{"event": "trade_executed", '
+        '"level": "info", "amount": 20}\'; without it, JSON lines are read '
+        "from standard input",
+    )
+    preview.set_defaults(run=_preview)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the simulated trading floor through the shipped routing",
+    )
+    demo.add_argument(
+        "demo_args",
+        nargs=argparse.REMAINDER,
+        help="passed to the trading-floor example (try --help)",
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+_FILE_HELP = (
+    "routing file (default: $POLYBOT_ROUTING, else ./routing.yaml, else "
+    "the shipped Polybot routing)"
+)
+
+
+def _load(file: str | None) -> Config:
+    return load_config(resolve_routing(file))
+
+
+# -- check ------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    out = sys.stdout
+    print(f"{config.path}: OK, {len(config.channels)} channels, "
+          f"{len(config.routes)} routes", file=out)
+    rows = [("#", "route", "matches", "→ channels", "options")]
+    for route in config.routes:
+        options = []
+        if route.continue_:
+            options.append("continue")
+        if route.mention is not None:
+            options.append(f"pings {route.mention.content}")
+        if not route.coalesce.enabled:
+            options.append("no coalescing")
+        rows.append((
+            str(route.index),
+            route.name,
+            route.matcher.describe(),
+            ", ".join(t.source for t in route.to),
+            ", ".join(options),
+        ))
+    _table(rows, out)
+    unused = sorted(
+        set(config.channels)
+        - {t.source for r in config.routes for t in r.to}
+    )
+    templated = any("{" in t.source for r in config.routes for t in r.to)
+    if unused:
+        note = " (some routes choose channels by template)" if templated else ""
+        print(f"\nchannels no route names{note}: {', '.join(unused)}", file=out)
+    console = config.console_channels
+    if console:
+        print(f"\n{len(console)} channels have no destination and render on "
+              f"the console: {', '.join(console)}", file=out)
+    bots = [k for k, c in config.channels.items()
+            if isinstance(c.destination, BotChannelDestination)]
+    if bots:
+        print(f"\nbot-token channels (need DISCORD_BOT_TOKEN): "
+              f"{', '.join(bots)}", file=out)
+    for note in config.notes:
+        print(f"note: {note}", file=out)
+    return EXIT_OK
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [min(max(len(r[i]) for r in rows), 44) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        cells = [
+            (cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "…")
+            .ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        print("  ".join(cells).rstrip(), file=out)
+        if n == 0:
+            print("  ".join("─" * w for w in widths), file=out)
+
+
+# -- preview ----------------------------------------------------------------
+
+
+def _preview(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    pipeline = Pipeline(config)
+    if args.event is not None:
+        lines: Iterable[str] = [args.event]
+    else:
+        if sys.stdin.isatty():
+            print("reading JSON events from standard input, one per line "
+                  "(Ctrl-D to end)", file=sys.stderr)
+        lines = sys.stdin
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        ev = _event_from_json(line, number)
+        _show_preview(pipeline, ev, sys.stdout)
+    return EXIT_OK
+
+
+def _event_from_json(line: str, number: int) -> LogEvent:
+    where = "--event" if number == 1 and not line.endswith("\n") else f"line {number}"
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _UsageError(f"{where}: not valid JSON: {exc.msg} "
+                          f"(column {exc.colno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        raise _UsageError(f"{where}: an event is a JSON object with an "
+                          '"event" name, e.g. {"event": "trade_executed"}')
+    level_name = str(data.pop("level", "info")).lower()
+    if level_name not in LEVELS:
+        raise _UsageError(f"{where}: unknown level {level_name!r} (use one of "
+                          f"{', '.join(LEVELS)})")
+    event = data.pop("event")
+    logger = str(data.pop("logger", ""))
+    message = str(data.pop("message", event))
+    return LogEvent(event=event, level=LEVELS[level_name], logger=logger,
+                    time=time.time(), fields=data, message=message)
+
+
+def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
+    routed = pipeline.router.route(ev, ev.context(), lambda *_: None)
+    print(f"event {ev.event} ({ev.level_name}"
+          f"{', logger ' + ev.logger if ev.logger else ''})", file=out)
+    if not routed:
+        print("  no route matches: nothing would be sent", file=out)
+        return
+    for hit in routed:
+        print(f"  route {hit.route.name} → {', '.join(hit.channels) or '(none)'}",
+              file=out)
+    raw = (ev.event, ev.level, ev.logger, ev.time, dict(ev.fields),
+           ev.message, ev.exception)
+    for message in pipeline.process(raw):
+        dest = message.target.destination if message.target else None
+        kind = "console" if dest is None else type(dest).__name__
+        print(f"\n#{message.channel} ({kind}):", file=out)
+        print(json.dumps(message.payload, indent=2, ensure_ascii=False),
+              file=out)
+
+
+# -- demo -------------------------------------------------------------------
+
+
+def demo_script() -> Path:
+    """The trading-floor example: packaged in a wheel, else the repo's."""
+    packaged = shipped_routing().parent / "trading_floor.py"
+    if packaged.name and packaged.is_file():
+        return packaged
+    return Path(__file__).parent.parent / "examples" / "trading_floor.py"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    script = demo_script()
+    if not script.is_file():
+        raise _UsageError(f"the demo script is missing: {script}")
+    argv = [str(script), *_strip_separator(args.demo_args)]
+    old_argv = sys.argv
+    sys.argv = argv
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    finally:
+        sys.argv = old_argv
+    return EXIT_OK
+
+
+def _strip_separator(extra: list[str]) -> list[str]:
+    return extra[1:] if extra[:1] == ["--"] else extra
+
+
+def _exit_code(code: Any) -> int:
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

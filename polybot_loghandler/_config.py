@@ -1,0 +1,1026 @@
+"""
+routing.yaml → validated, frozen configuration.
+
+Every problem is reported with the file, the line and the key path
+(``routing.yaml:14: routes[2].match.level: ...``), all of them at once, so
+a person can fix a file in one pass. Nothing from PyYAML or Jinja2 reaches
+the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._env import InterpolationError, interpolate
+from ._events import LEVELS
+from ._matching import (
+    EventPattern,
+    FieldCheck,
+    LoggerPattern,
+    Matcher,
+    field_check,
+)
+from ._templates import (
+    Expression,
+    TemplateProblem,
+    Text,
+    compile_expression,
+    compile_text,
+)
+from ._text import REDACTED
+from ._yaml import KeyPath, LineMap, load_yaml, path_to_str
+from .exceptions import ConfigError
+
+__all__ = [
+    "BotChannelDestination",
+    "Channel",
+    "Coalesce",
+    "Config",
+    "DeliverySettings",
+    "EmbedTemplate",
+    "FieldTemplate",
+    "Mention",
+    "Route",
+    "WebhookDestination",
+    "load_config",
+    "parse_config",
+]
+
+SUPPORTED_VERSIONS = (1,)
+
+COLORS: dict[str, int] = {
+    "default": 0x000000,
+    "black": 0x000000,
+    "white": 0xFFFFFF,
+    "red": 0xED4245,
+    "green": 0x57F287,
+    "blue": 0x3498DB,
+    "blurple": 0x5865F2,
+    "gold": 0xF1C40F,
+    "yellow": 0xFEE75C,
+    "amber": 0xFFA000,
+    "orange": 0xE67E22,
+    "purple": 0x9B59B6,
+    "teal": 0x1ABC9C,
+    "grey": 0x95A5A6,
+    "gray": 0x95A5A6,
+    "dark_grey": 0x607D8B,
+    "dark_gray": 0x607D8B,
+    # colours that carry meaning in the Polybot messages
+    "profit": 0x57F287,
+    "loss": 0xED4245,
+    "paper": 0x3498DB,
+    "live": 0xF1C40F,
+    "debug": 0x95A5A6,
+    "info": 0x3498DB,
+    "warning": 0xFFA000,
+    "error": 0xE74C3C,
+    "critical": 0xED4245,
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_SNOWFLAKE = re.compile(r"^\d{1,20}$")
+_CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_WEBHOOK_PATH = re.compile(r"/webhooks/(\d+)/([^/?#]+)")
+
+
+# -- configuration objects ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDestination:
+    """
+    Deliver by executing a webhook; the URL holds its token.
+
+    Its ``repr`` and :attr:`redacted_url` never show the token.
+    """
+
+    url: str = field(repr=False)
+    webhook_id: str | None = None
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with its token (or, if unrecognised, its path) hidden."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"WebhookDestination(url={self.redacted_url!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotChannelDestination:
+    """Deliver with the bot token to ``POST /channels/{id}/messages``."""
+
+    channel_id: str
+
+
+Destination = WebhookDestination | BotChannelDestination
+
+
+def redact_url(url: str) -> str:
+    """
+    Hide the secret part of a webhook URL: its token, else its whole path.
+    """
+    parts = urlsplit(url)
+    found = _WEBHOOK_PATH.search(parts.path)
+    if found:
+        path = parts.path[: found.start(2)] + REDACTED
+    else:
+        path = "/" + REDACTED if parts.path not in ("", "/") else parts.path
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Channel:
+    """
+    One destination key of ``channels:``.
+
+    Attributes:
+        key: The key routes name (``trades_paper``).
+        name: The Discord channel name (``trades-paper``).
+        destination: Where it goes, or ``None`` for the console.
+        category: The Discord category it belongs in, if recorded.
+        topic: What the channel is for, if recorded.
+    """
+
+    key: str
+    name: str
+    destination: Destination | None = None
+    category: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mention:
+    """
+    Who a route pings: ``everyone``, ``here``, a role or a user.
+
+    Only this ever pings; values from events never can.
+    """
+
+    kind: str
+    id: str | None = None
+
+    @property
+    def content(self) -> str:
+        """The text that pings, for the message ``content``."""
+        if self.kind == "role":
+            return f"<@&{self.id}>"
+        if self.kind == "user":
+            return f"<@{self.id}>"
+        return f"@{self.kind}"
+
+    @property
+    def allowed_mentions(self) -> dict[str, Any]:
+        """Exactly the permission this ping needs, and nothing more."""
+        if self.kind == "role":
+            return {"parse": [], "roles": [self.id]}
+        if self.kind == "user":
+            return {"parse": [], "users": [self.id]}
+        return {"parse": ["everyone"]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coalesce:
+    """
+    How a route's duplicates are merged by delivery.
+
+    Attributes:
+        enabled: ``False`` sends every event as its own embed.
+        by: Field names that identify duplicates; ``None`` means "renders
+            to the same embed".
+        window: Seconds within which duplicates merge; ``None`` means the
+            delivery default.
+    """
+
+    enabled: bool = True
+    by: tuple[str, ...] | None = None
+    window: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldTemplate:
+    """One ``embed.fields`` entry."""
+
+    name: Text
+    value: Text
+    inline: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbedTemplate:
+    """
+    A route's ``embed:``. ``None`` parts are left out of the embed.
+
+    *fields* is ``None`` for ``fields: auto`` (one field per event field,
+    less those named in *auto_exclude*).
+    """
+
+    title: Text | None = None
+    description: Text | None = None
+    url: Text | None = None
+    color: int | Text | None = None
+    fields: tuple[FieldTemplate, ...] | None = ()
+    auto_exclude: frozenset[str] = frozenset()
+    footer: Text | None = None
+    footer_icon_url: str | None = None
+    author: Text | None = None
+    author_url: str | None = None
+    author_icon_url: str | None = None
+    timestamp: bool | Text = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """
+    One entry of ``routes:``.
+
+    Attributes:
+        name: Unique name, shown in ``check`` and captured messages.
+        index: Position in the file.
+        line: Line of the route in the file.
+        matcher: The compiled ``match:``.
+        to: Channel keys (templates allowed).
+        continue_: Keep matching later routes after this one.
+        mention: Who to ping, if anyone.
+        coalesce: How duplicates merge.
+        embed: The embed template; ``None`` for the default embed.
+    """
+
+    name: str
+    index: int
+    line: int
+    matcher: Matcher
+    to: tuple[Text, ...]
+    continue_: bool = False
+    mention: Mention | None = None
+    coalesce: Coalesce = Coalesce()
+    embed: EmbedTemplate | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverySettings:
+    """
+    ``delivery:``: how the background worker behaves.
+
+    Attributes:
+        queue_size: Events waiting for the worker before drops start.
+        flush_timeout: Seconds ``flush()`` and exit wait at most.
+        batch_window: Seconds ordinary events gather before sending.
+        ops_channel: Channel for the handler's own notices.
+        console: ``stderr``, ``stdout`` or ``off``: where channels with
+            no destination are shown.
+    """
+
+    queue_size: int = 10_000
+    flush_timeout: float = 10.0
+    batch_window: float = 1.0
+    ops_channel: str | None = None
+    console: str = "stderr"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """
+    A loaded routing file.
+
+    Attributes:
+        path: The file it came from (``<string>`` for text).
+        version: The schema version.
+        channels: Channel key → channel.
+        routes: Routes in file order.
+        delivery: Worker settings.
+        notes: Things worth saying once at start-up (disabled mentions).
+    """
+
+    path: str
+    version: int
+    channels: Mapping[str, Channel]
+    routes: tuple[Route, ...]
+    delivery: DeliverySettings = DeliverySettings()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def console_channels(self) -> tuple[str, ...]:
+        """Keys of channels with no destination: shown on the console."""
+        return tuple(
+            k for k, c in self.channels.items() if c.destination is None
+        )
+
+
+# -- loading ----------------------------------------------------------------
+
+
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> Config:
+    """
+    Load and validate a routing file.
+
+    Args:
+        path: The routing file.
+        environ: Variables for ``${VAR}``; defaults to ``os.environ``.
+
+    Raises:
+        ConfigError: The file cannot be read or is not valid; the message
+            lists every problem with its line and key path.
+
+    .. versionadded:: 0.1.0
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"{name}:0: cannot read the routing file: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{name}:0: the routing file is not UTF-8 text ({exc.reason})"
+        ) from None
+    return parse_config(text, name, environ)
+
+
+def parse_config(
+    text: str,
+    filename: str = "<string>",
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """
+    Validate routing YAML given as text; see :func:`load_config`.
+
+    Raises:
+        ConfigError: The text is not a valid routing file.
+    """
+    data, lines = load_yaml(text, filename)
+    checker = _Checker(filename, lines, os.environ if environ is None else environ)
+    config = checker.config(data)
+    if checker.problems or config is None:
+        raise ConfigError(checker.problems)
+    return config
+
+
+class _Checker:
+    """Walks the YAML data, collecting every problem with its location."""
+
+    def __init__(
+        self, filename: str, lines: LineMap, environ: Mapping[str, str]
+    ) -> None:
+        self.filename = filename
+        self.lines = lines
+        self.environ = environ
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+
+    # -- reporting
+
+    def line(self, path: KeyPath) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def problem(self, path: KeyPath, message: str, line: int | None = None) -> None:
+        where = line if line is not None else self.line(path)
+        self.problems.append(
+            f"{self.filename}:{where}: {path_to_str(path)}: {message}"
+        )
+
+    def keys(
+        self,
+        data: Mapping[str, Any],
+        path: KeyPath,
+        allowed: Sequence[str],
+        required: Sequence[str] = (),
+    ) -> bool:
+        ok = True
+        for key in data:
+            if key not in allowed:
+                self.problem((*path, key), f"unknown key{_did_you_mean(key, allowed)}"
+                             f" (allowed: {', '.join(allowed)})")
+                ok = False
+        for key in required:
+            if key not in data:
+                self.problem(path, f"missing required key '{key}'")
+                ok = False
+        return ok
+
+    def mapping(self, value: Any, path: KeyPath, what: str) -> dict[str, Any] | None:
+        if isinstance(value, dict):
+            return value
+        self.problem(path, f"{what} must be a mapping, not {_kind(value)}")
+        return None
+
+    def string(self, value: Any, path: KeyPath, what: str = "value") -> str | None:
+        if isinstance(value, str):
+            return value
+        self.problem(path, f"{what} must be a string, not {_kind(value)}")
+        return None
+
+    def env(self, value: str, path: KeyPath) -> str | None:
+        try:
+            return interpolate(value, self.environ).strip()
+        except InterpolationError as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def template(self, source: Any, path: KeyPath, mode: str = "markdown") -> Text | None:
+        if isinstance(source, (int, float)) and not isinstance(source, bool):
+            source = str(source)
+        text = self.string(source, path, "a template")
+        if text is None:
+            return None
+        try:
+            return compile_text(text, mode=mode)
+        except TemplateProblem as exc:
+            self.problem(path, str(exc), self.line(path) + exc.lineno - 1)
+            return None
+
+    def duration(self, value: Any, path: KeyPath) -> float | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value >= 0:
+                return float(value)
+        elif isinstance(value, str):
+            found = _DURATION.match(value)
+            if found:
+                scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+                return float(found.group(1)) * scale[found.group(2) or "s"]
+        self.problem(
+            path,
+            f"invalid duration {value!r} (use seconds, or a number with "
+            "ms, s, m or h, e.g. '1.5s' or '2m')",
+        )
+        return None
+
+    # -- top level
+
+    def config(self, data: Any) -> Config | None:
+        if data is None:
+            self.problem((), "the routing file is empty (it needs version, "
+                         "channels and routes)")
+            return None
+        top = self.mapping(data, (), "the routing file")
+        if top is None:
+            return None
+        self.keys(top, (), ("version", "channels", "routes", "delivery"),
+                  required=("version", "channels", "routes"))
+        version = top.get("version")
+        if "version" in top and version not in SUPPORTED_VERSIONS:
+            self.problem(("version",), f"unsupported version {version!r} "
+                         "(this library reads version: 1)")
+        channels = self.channels(top.get("channels"))
+        delivery = self.delivery(top.get("delivery", {}), channels)
+        routes = self.routes(top.get("routes"), channels)
+        if self.problems:
+            return None
+        return Config(
+            path=self.filename,
+            version=1,
+            channels=channels,
+            routes=tuple(routes),
+            delivery=delivery,
+            notes=tuple(self.notes),
+        )
+
+    # -- channels
+
+    def channels(self, data: Any) -> dict[str, Channel]:
+        path: KeyPath = ("channels",)
+        if data is None:
+            return {}
+        table = self.mapping(data, path, "channels")
+        if table is None:
+            return {}
+        out: dict[str, Channel] = {}
+        for key, spec in table.items():
+            where = (*path, key)
+            if not _CHANNEL_KEY.match(key):
+                self.problem(where, "channel keys use letters, digits, '_' "
+                             "and '-' only")
+                continue
+            channel = self.channel(key, spec, where)
+            if channel is not None:
+                out[key] = channel
+        return out
+
+    def channel(self, key: str, spec: Any, path: KeyPath) -> Channel | None:
+        name = key.replace("_", "-").lower()
+        if spec is None or isinstance(spec, str):
+            dest = self.webhook(spec or "", path)
+            return Channel(key=key, name=name, destination=dest)
+        table = self.mapping(spec, path, "a channel (a webhook URL, "
+                             "{webhook: URL} or {id: CHANNEL_ID})")
+        if table is None:
+            return None
+        self.keys(table, path, ("webhook", "id", "name", "category", "topic"))
+        if "webhook" in table and "id" in table:
+            self.problem(path, "give either 'webhook' or 'id', not both")
+            return None
+        dest: Destination | None = None
+        if "id" in table:
+            dest = self.bot_channel(table["id"], (*path, "id"))
+        elif table.get("webhook") is not None:
+            url = self.string(table["webhook"], (*path, "webhook"), "webhook")
+            dest = self.webhook(url or "", (*path, "webhook"))
+        meta: dict[str, str | None] = {}
+        for part in ("name", "category", "topic"):
+            value = table.get(part)
+            meta[part] = None if value is None else self.string(value, (*path, part))
+        if meta["topic"] and len(meta["topic"]) > 1024:
+            self.problem((*path, "topic"), "a channel topic is at most 1024 "
+                         "characters")
+        return Channel(
+            key=key,
+            name=meta["name"] or name,
+            destination=dest,
+            category=meta["category"],
+            topic=meta["topic"],
+        )
+
+    def webhook(self, raw: str, path: KeyPath) -> WebhookDestination | None:
+        url = self.env(raw, path)
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.problem(path, f"not a webhook URL: {redact_url(url)!r} "
+                         "(expected https://discord.com/api/webhooks/ID/TOKEN)")
+            return None
+        found = _WEBHOOK_PATH.search(parts.path)
+        return WebhookDestination(
+            url=url, webhook_id=found.group(1) if found else None
+        )
+
+    def bot_channel(self, raw: Any, path: KeyPath) -> BotChannelDestination | None:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)
+        text = self.string(raw, path, "a channel id")
+        if text is None:
+            return None
+        value = self.env(text, path)
+        if not value:
+            return None
+        if not _SNOWFLAKE.match(value):
+            self.problem(path, f"a channel id is a number, not {value!r}")
+            return None
+        return BotChannelDestination(channel_id=value)
+
+    # -- delivery
+
+    def delivery(
+        self, data: Any, channels: Mapping[str, Channel]
+    ) -> DeliverySettings:
+        path: KeyPath = ("delivery",)
+        table = self.mapping(data if data is not None else {}, path, "delivery")
+        if table is None:
+            return DeliverySettings()
+        allowed = ("queue_size", "flush_timeout", "batch_window",
+                   "ops_channel", "console")
+        self.keys(table, path, allowed)
+        kwargs: dict[str, Any] = {}
+        if "queue_size" in table:
+            size = table["queue_size"]
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+                kwargs["queue_size"] = size
+            else:
+                self.problem((*path, "queue_size"), "must be a positive whole "
+                             f"number, not {size!r}")
+        for part in ("flush_timeout", "batch_window"):
+            if part in table:
+                seconds = self.duration(table[part], (*path, part))
+                if seconds is not None:
+                    kwargs[part] = seconds
+        if table.get("ops_channel") is not None:
+            key = self.string(table["ops_channel"], (*path, "ops_channel"))
+            if key is not None:
+                self.channel_key(key, (*path, "ops_channel"), channels)
+                kwargs["ops_channel"] = key
+        if "console" in table:
+            console = table["console"]
+            if console in ("stderr", "stdout", "off"):
+                kwargs["console"] = console
+            else:
+                self.problem((*path, "console"), f"must be stderr, stdout or "
+                             f"off, not {console!r}")
+        return DeliverySettings(**kwargs)
+
+    def channel_key(
+        self, key: str, path: KeyPath, channels: Mapping[str, Channel]
+    ) -> None:
+        if key not in channels:
+            self.problem(path, f"unknown channel '{key}'"
+                         f"{_did_you_mean(key, list(channels))}"
+                         " (channels are declared under 'channels:')")
+
+    # -- routes
+
+    def routes(
+        self, data: Any, channels: Mapping[str, Channel]
+    ) -> list[Route]:
+        path: KeyPath = ("routes",)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            self.problem(path, f"routes must be a list, not {_kind(data)}")
+            return []
+        out: list[Route] = []
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(data):
+            route = self.route(spec, index, channels)
+            if route is None:
+                continue
+            if route.name in seen:
+                self.problem((*path, index, "name"), f"duplicate route name "
+                             f"'{route.name}' (first used by routes"
+                             f"[{seen[route.name]}]; names must be unique)")
+                continue
+            seen[route.name] = index
+            out.append(route)
+        return out
+
+    def route(
+        self, spec: Any, index: int, channels: Mapping[str, Channel]
+    ) -> Route | None:
+        path: KeyPath = ("routes", index)
+        table = self.mapping(spec, path, "a route")
+        if table is None:
+            return None
+        before = len(self.problems)
+        self.keys(table, path, ("name", "match", "to", "continue", "mention",
+                                "coalesce", "embed"), required=("name", "to"))
+        name = self.string(table.get("name", ""), (*path, "name"), "name")
+        matcher = self.matcher(table.get("match", {}), (*path, "match"))
+        to = self.targets(table.get("to"), (*path, "to"), channels)
+        cont = table.get("continue", False)
+        if not isinstance(cont, bool):
+            self.problem((*path, "continue"), f"must be true or false, not {cont!r}")
+        mention = self.mention(table.get("mention"), (*path, "mention"))
+        coalesce = self.coalesce(table.get("coalesce", True), (*path, "coalesce"))
+        embed = self.embed(table.get("embed"), (*path, "embed"))
+        if len(self.problems) > before or matcher is None or not name:
+            return None
+        return Route(
+            name=name,
+            index=index,
+            line=self.line(path),
+            matcher=matcher,
+            to=to,
+            continue_=bool(cont),
+            mention=mention,
+            coalesce=coalesce,
+            embed=embed,
+        )
+
+    def targets(
+        self, data: Any, path: KeyPath, channels: Mapping[str, Channel]
+    ) -> tuple[Text, ...]:
+        if data is None:
+            return ()
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            self.problem(path, "name at least one channel")
+        out: list[Text] = []
+        for n, item in enumerate(items):
+            where = (*path, n) if isinstance(data, list) else path
+            text = self.template(item, where, mode="raw")
+            if text is None:
+                continue
+            if "{" not in text.source:
+                self.channel_key(text.source, where, channels)
+            out.append(text)
+        return tuple(out)
+
+    def matcher(self, data: Any, path: KeyPath) -> Matcher | None:
+        table = self.mapping(data if data is not None else {}, path, "match")
+        if table is None:
+            return None
+        self.keys(table, path, ("event", "level", "logger", "fields", "when"))
+        kwargs: dict[str, Any] = {}
+        if "event" in table:
+            kwargs["event"] = self.event_pattern(table["event"], (*path, "event"))
+        if "level" in table:
+            kwargs["min_level"] = self.level(table["level"], (*path, "level"))
+        if "logger" in table:
+            kwargs["logger"] = self.logger_pattern(table["logger"], (*path, "logger"))
+        if "fields" in table:
+            kwargs["fields"] = self.field_checks(table["fields"], (*path, "fields"))
+        if "when" in table:
+            kwargs["when"] = self.expression(table["when"], (*path, "when"))
+        if any(v is None for v in kwargs.values()):
+            return None
+        return Matcher(**kwargs)
+
+    def event_pattern(self, data: Any, path: KeyPath) -> EventPattern | None:
+        names: list[str] = []
+        regexes: list[re.Pattern[str]] = []
+        items = data if isinstance(data, list) else [data]
+        for n, item in enumerate(items):
+            where = (*path, n) if isinstance(data, list) else path
+            if isinstance(item, dict):
+                if set(item) != {"regex"}:
+                    self.problem(where, "an event pattern is a name, a glob, "
+                                 "or {regex: PATTERN}")
+                    continue
+                found = self.regex(item["regex"], (*where, "regex"))
+                if found is not None:
+                    regexes.append(found)
+            elif isinstance(item, str) and item:
+                names.append(item)
+            else:
+                self.problem(where, f"an event name must be a string, not {_kind(item)}")
+        if not names and not regexes:
+            return None
+        return EventPattern(names, regexes)
+
+    def regex(self, data: Any, path: KeyPath) -> re.Pattern[str] | None:
+        text = self.string(data, path, "a regex")
+        if text is None:
+            return None
+        try:
+            return re.compile(text)
+        except re.error as exc:
+            self.problem(path, f"invalid regex {text!r}: {exc}")
+            return None
+
+    def level(self, data: Any, path: KeyPath) -> int | None:
+        if isinstance(data, str) and data.lower() in LEVELS:
+            return LEVELS[data.lower()]
+        if isinstance(data, str) and data.lower() == "warn":
+            return LEVELS["warning"]
+        self.problem(path, f"unknown level {data!r}"
+                     f"{_did_you_mean(str(data).lower(), list(LEVELS))}"
+                     f" (expected one of: {', '.join(LEVELS)})")
+        return None
+
+    def logger_pattern(self, data: Any, path: KeyPath) -> LoggerPattern | None:
+        items = data if isinstance(data, list) else [data]
+        patterns = [i for i in items if isinstance(i, str) and i]
+        if len(patterns) != len(items) or not patterns:
+            self.problem(path, "a logger pattern is a name or glob, or a list "
+                         "of them")
+            return None
+        return LoggerPattern(patterns)
+
+    def field_checks(
+        self, data: Any, path: KeyPath
+    ) -> tuple[tuple[str, FieldCheck], ...] | None:
+        table = self.mapping(data, path, "fields")
+        if table is None:
+            return None
+        out: list[tuple[str, FieldCheck]] = []
+        ok = True
+        for name, spec in table.items():
+            where = (*path, name)
+            if not isinstance(spec, dict):
+                out.append((name, field_check("eq", spec)))
+                continue
+            if not spec:
+                self.problem(where, "an empty mapping tests nothing")
+                ok = False
+            for op, operand in spec.items():
+                check = self.field_op(op, operand, (*where, op))
+                if check is None:
+                    ok = False
+                else:
+                    out.append((name, check))
+        return tuple(out) if ok else None
+
+    def field_op(self, op: str, operand: Any, path: KeyPath) -> FieldCheck | None:
+        ops = ("in", "regex", "gt", "gte", "lt", "lte", "exists")
+        if op not in ops:
+            self.problem(path, f"unknown test{_did_you_mean(op, ops)} "
+                         f"(use one of: {', '.join(ops)}; a plain value means "
+                         "equality)")
+            return None
+        if op == "in":
+            if not isinstance(operand, list):
+                self.problem(path, "'in' takes a list of values")
+                return None
+            return field_check("in", operand)
+        if op == "regex":
+            pattern = self.regex(operand, path)
+            return None if pattern is None else field_check("regex", pattern)
+        if op == "exists":
+            if not isinstance(operand, bool):
+                self.problem(path, "'exists' takes true or false")
+                return None
+            return field_check("exists", operand)
+        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+            self.problem(path, f"'{op}' takes a number, not {_kind(operand)}")
+            return None
+        return field_check(op, operand)
+
+    def expression(self, data: Any, path: KeyPath) -> Expression | None:
+        text = self.string(data, path, "when")
+        if text is None:
+            return None
+        try:
+            return compile_expression(text)
+        except TemplateProblem as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def mention(self, data: Any, path: KeyPath) -> Mention | None:
+        if data is None or data is False:
+            return None
+        text = self.string(data, path, "mention")
+        if text is None:
+            return None
+        value = self.env(text, path)
+        if value is None:
+            return None
+        if value in ("everyone", "here"):
+            return Mention(kind=value)
+        kind, _, ident = value.partition(":")
+        if kind in ("role", "user") and _:
+            if not ident:
+                self.notes.append(
+                    f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
+                    f"{text!r} is empty, so this route pings no one"
+                )
+                return None
+            if _SNOWFLAKE.match(ident):
+                return Mention(kind=kind, id=ident)
+            self.problem(path, f"a {kind} id is a number, not {ident!r}")
+            return None
+        self.problem(path, f"unknown mention {value!r} (use everyone, here, "
+                     "role:ID or user:ID)")
+        return None
+
+    def coalesce(self, data: Any, path: KeyPath) -> Coalesce:
+        if isinstance(data, bool):
+            return Coalesce(enabled=data)
+        table = self.mapping(data, path, "coalesce (false, true or "
+                             "{by: [...], window: ...})")
+        if table is None:
+            return Coalesce()
+        self.keys(table, path, ("by", "window"))
+        by: tuple[str, ...] | None = None
+        if "by" in table:
+            items = table["by"] if isinstance(table["by"], list) else [table["by"]]
+            if all(isinstance(i, str) and i for i in items) and items:
+                by = tuple(items)
+            else:
+                self.problem((*path, "by"), "'by' takes a list of field names")
+        window = None
+        if "window" in table:
+            window = self.duration(table["window"], (*path, "window"))
+        return Coalesce(enabled=True, by=by, window=window)
+
+    # -- embeds
+
+    def embed(self, data: Any, path: KeyPath) -> EmbedTemplate | None:
+        if data is None:
+            return None
+        table = self.mapping(data, path, "embed")
+        if table is None:
+            return None
+        self.keys(table, path, ("title", "description", "url", "color",
+                                "fields", "footer", "author", "timestamp"))
+        kwargs: dict[str, Any] = {}
+        for part in ("title", "description", "url"):
+            if table.get(part) is not None:
+                mode = "raw" if part == "url" else "markdown"
+                kwargs[part] = self.template(table[part], (*path, part), mode)
+        if table.get("color") is not None:
+            kwargs["color"] = self.color(table["color"], (*path, "color"))
+        if isinstance(table.get("fields"), dict):
+            kwargs["fields"] = None
+            kwargs["auto_exclude"] = self.auto_fields(
+                table["fields"], (*path, "fields"))
+        elif "fields" in table:
+            kwargs["fields"] = self.embed_fields(table["fields"], (*path, "fields"))
+        if table.get("footer") is not None:
+            text, icon, _ = self.text_with_icon(
+                table["footer"], (*path, "footer"), "text")
+            kwargs["footer"], kwargs["footer_icon_url"] = text, icon
+        if table.get("author") is not None:
+            text, icon, url = self.text_with_icon(
+                table["author"], (*path, "author"), "name")
+            kwargs["author"], kwargs["author_icon_url"] = text, icon
+            kwargs["author_url"] = url
+        if "timestamp" in table:
+            stamp = table["timestamp"]
+            kwargs["timestamp"] = (
+                stamp if isinstance(stamp, bool)
+                else self.template(stamp, (*path, "timestamp"), "raw")
+            )
+        return EmbedTemplate(**kwargs)
+
+    def color(self, data: Any, path: KeyPath) -> int | Text | None:
+        if isinstance(data, int) and not isinstance(data, bool):
+            if 0 <= data <= 0xFFFFFF:
+                return data
+        elif isinstance(data, str):
+            if "{" in data:
+                return self.template(data, path, "raw")
+            found = parse_color(data)
+            if found is not None:
+                return found
+        self.problem(path, f"invalid color {data!r} (a name such as "
+                     f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
+                     "to 16777215; or a template)"
+                     f"{_did_you_mean(str(data).lower(), list(COLORS))}")
+        return None
+
+    def auto_fields(self, data: dict[str, Any], path: KeyPath) -> frozenset[str]:
+        self.keys(data, path, ("auto", "exclude"), required=("auto",))
+        if data.get("auto") is not True:
+            self.problem((*path, "auto"), "use 'auto: true' (or a list of "
+                         "fields instead of a mapping)")
+        exclude = data.get("exclude", [])
+        if not isinstance(exclude, list) or not all(
+            isinstance(x, str) for x in exclude
+        ):
+            self.problem((*path, "exclude"), "'exclude' takes a list of "
+                         "field names")
+            return frozenset()
+        return frozenset(exclude)
+
+    def embed_fields(
+        self, data: Any, path: KeyPath
+    ) -> tuple[FieldTemplate, ...] | None:
+        if data == "auto":
+            return None
+        if not isinstance(data, list):
+            self.problem(path, "fields must be a list of {name, value, inline},"
+                         " 'auto', or {auto: true, exclude: [...]}")
+            return ()
+        out: list[FieldTemplate] = []
+        for n, spec in enumerate(data):
+            where = (*path, n)
+            table = self.mapping(spec, where, "a field")
+            if table is None:
+                continue
+            self.keys(table, where, ("name", "value", "inline"),
+                      required=("name", "value"))
+            name = self.template(table.get("name", ""), (*where, "name"))
+            value = self.template(table.get("value", ""), (*where, "value"))
+            inline = table.get("inline", True)
+            if not isinstance(inline, bool):
+                self.problem((*where, "inline"), "must be true or false")
+                inline = True
+            if name is not None and value is not None:
+                out.append(FieldTemplate(name=name, value=value, inline=inline))
+        return tuple(out)
+
+    def text_with_icon(
+        self, data: Any, path: KeyPath, text_key: str
+    ) -> tuple[Text | None, str | None, str | None]:
+        mode = "plain"  # Discord shows footer and author text verbatim
+        if not isinstance(data, dict):
+            return self.template(data, path, mode), None, None
+        allowed = (text_key, "icon_url") + (("url",) if text_key == "name" else ())
+        self.keys(data, path, allowed, required=(text_key,))
+        text = self.template(data.get(text_key, ""), (*path, text_key), mode)
+        icon = data.get("icon_url")
+        url = data.get("url")
+        for part, value in (("icon_url", icon), ("url", url)):
+            if value is not None and not _is_http_url(value):
+                self.problem((*path, part), f"must be an http(s) URL, not {value!r}")
+        return text, icon, url
+
+
+def parse_color(value: str) -> int | None:
+    """
+    A colour name, ``#rrggbb`` or decimal string as an integer, else None.
+    """
+    text = value.strip().lower()
+    if text in COLORS:
+        return COLORS[text]
+    if re.fullmatch(r"#[0-9a-f]{6}", text):
+        return int(text[1:], 16)
+    if text.isdigit() and int(text) <= 0xFFFFFF:
+        return int(text)
+    return None
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,135 @@
+"""
+The console sink: messages for channels with no destination, shown
+readably on a terminal, one box per message, grouped under its channel.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from ._message import RoutedMessage
+from ._text import unescape_markdown
+
+__all__ = ["ConsoleSink", "format_message"]
+
+_WIDTH = 72
+_INLINE_PER_ROW = 3
+
+
+def format_message(message: RoutedMessage, *, color: bool = False) -> str:
+    """
+    Render *message* as text: title, description, fields, footer.
+
+    Inline fields share a row (up to three, as Discord lays them out);
+    markdown escapes are removed, since a terminal shows text as it is.
+    """
+    embed = message.embed
+    channel = message.target.name if message.target else message.channel
+    bar = _bar(embed.get("color"), color)
+    lines: list[str] = []
+    head = f"#{channel} · {message.event.event} · route {message.route}"
+    lines.append("┌─ " + head + " " + "─" * max(0, _WIDTH - len(head) - 4))
+    if message.content:
+        lines.append(f"{bar} 🔔 {message.content}")
+    if "author" in embed:
+        lines.append(f"{bar} {embed['author']['name']}")
+    if "title" in embed:
+        lines.append(f"{bar} \033[1m{_plain(embed['title'])}\033[0m"
+                     if color else f"{bar} {_plain(embed['title'])}")
+    if "description" in embed:
+        lines.extend(f"{bar} {line}" for line in _plain(embed["description"]).splitlines())
+    lines.extend(f"{bar} {line}" for line in _field_lines(embed.get("fields", ())))
+    footer = _footer(embed)
+    if footer:
+        lines.append(f"{bar} \033[2m{footer}\033[0m" if color else f"{bar} {footer}")
+    lines.append("└" + "─" * (_WIDTH - 1))
+    return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    return unescape_markdown(text.replace("\u200b", ""))
+
+
+def _bar(value: Any, color: bool) -> str:
+    if not color or not isinstance(value, int):
+        return "│"
+    r, g, b = (value >> 16) & 255, (value >> 8) & 255, value & 255
+    return f"\033[38;2;{r};{g};{b}m┃\033[0m"
+
+
+def _field_lines(fields: Iterable[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    row: list[str] = []
+    for item in fields:
+        name, value = _plain(item["name"]), _plain(item["value"])
+        if item.get("inline") and "\n" not in value:
+            row.append(f"{name}: {value}")
+            if len(row) == _INLINE_PER_ROW:
+                out.append("   ".join(row))
+                row = []
+            continue
+        if row:
+            out.append("   ".join(row))
+            row = []
+        if "\n" in value:
+            out.append(f"{name}:")
+            out.extend("  " + line for line in value.splitlines())
+        else:
+            out.append(f"{name}: {value}")
+    if row:
+        out.append("   ".join(row))
+    return out
+
+
+def _footer(embed: dict[str, Any]) -> str:
+    parts = []
+    if "footer" in embed:
+        parts.append(_plain(embed["footer"]["text"]))
+    if "timestamp" in embed:
+        try:
+            stamp = datetime.fromisoformat(embed["timestamp"].replace("Z", "+00:00"))
+            parts.append(stamp.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        except ValueError:
+            parts.append(embed["timestamp"])
+    return " · ".join(parts)
+
+
+class ConsoleSink:
+    """
+    Writes messages to a stream (standard error by default).
+
+    The stream is looked up at each write, so redirecting ``sys.stderr``
+    (as pytest's capture does) is honoured.
+    """
+
+    def __init__(self, stream: str = "stderr") -> None:
+        self._stream_name = stream
+        self._lock = threading.Lock()
+
+    def _stream(self) -> TextIO | None:
+        if self._stream_name == "off":
+            return None
+        return sys.stdout if self._stream_name == "stdout" else sys.stderr
+
+    def deliver(self, messages: Iterable[RoutedMessage]) -> None:
+        """Print *messages*; a broken stream is ignored, never raised."""
+        stream = self._stream()
+        if stream is None:
+            return
+        try:
+            color = stream.isatty()
+        except (AttributeError, ValueError):
+            color = False
+        text = "\n".join(format_message(m, color=color) for m in messages)
+        if not text:
+            return
+        with self._lock:
+            try:
+                stream.write(text + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stream must not break logging

@@ -1,0 +1,280 @@
+"""
+LogEvent, the one internal record, and how it is built from each source.
+
+Three sources feed it: a stdlib ``LogRecord`` (``log.info("event",
+extra={...})``), a record that structlog's ``ProcessorFormatter
+.wrap_for_formatter`` handed to logging (``record.msg`` is the event dict),
+and a structlog event dict seen by ``DiscordProcessor``.
+
+Building happens in two steps. In the caller's thread, ``capture_*``
+takes only what cannot wait (the message, the traceback text, a shallow
+copy of the fields) into a plain tuple, because the application's thread
+is the one place where time matters. In the worker, :meth:`LogEvent.
+from_raw` turns the tuple into the frozen record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ._text import REDACTED, looks_secret
+
+__all__ = [
+    "LEVEL_NAMES",
+    "LEVELS",
+    "RECORD_ATTRIBUTES",
+    "LogEvent",
+    "RawEvent",
+    "capture_event_dict",
+    "capture_record",
+    "format_exception",
+]
+
+LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+LEVEL_NAMES: dict[int, str] = {v: k for k, v in LEVELS.items()}
+
+# structlog method names that are not level names
+_METHOD_LEVELS: dict[str, int] = {
+    **LEVELS,
+    "warn": logging.WARNING,
+    "exception": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "msg": logging.INFO,
+    "log": logging.INFO,
+}
+
+RECORD_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
+        "message",
+        "asctime",
+        "taskName",
+        # set by structlog.stdlib.ProcessorFormatter.wrap_for_formatter
+        "_logger",
+        "_name",
+        "_from_structlog",
+        "_record",
+    }
+)
+_N_RECORD_ATTRIBUTES = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+
+# Keys structlog processors add that describe the event rather than being
+# fields of it.
+_DICT_META: frozenset[str] = frozenset(
+    {
+        "event",
+        "level",
+        "logger",
+        "logger_name",
+        "timestamp",
+        "exc_info",
+        "exception",
+        "stack",
+        "stack_info",
+        "_record",
+        "_from_structlog",
+    }
+)
+
+#: What crosses from the caller's thread to the worker:
+#: (event, levelno, logger, created, fields, message, exception text).
+RawEvent = tuple[str, int, str, float, dict[str, Any], str, "str | None"]
+
+_EXCEPTION_CHARS = 8000  # the tail is what matters; keep the caller cheap
+
+
+def format_exception(exc_info: Any) -> str | None:
+    """
+    Format *exc_info* (a tuple, an exception or ``True``) as traceback text.
+
+    Returns ``None`` when there is no exception. Never raises.
+    """
+    try:
+        if exc_info is True:
+            exc_info = __import__("sys").exc_info()
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        if not isinstance(exc_info, tuple) or exc_info[0] is None:
+            return None
+        text = "".join(traceback.format_exception(*exc_info)).rstrip()
+    except Exception:
+        return None
+    if len(text) > _EXCEPTION_CHARS:
+        text = "…" + text[-_EXCEPTION_CHARS:]
+    return text
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """
+    The ``extra`` attributes of a stdlib record, as a new dict.
+    """
+    attrs = record.__dict__
+    if len(attrs) == _N_RECORD_ATTRIBUTES:
+        return {}
+    return {k: v for k, v in attrs.items() if k not in RECORD_ATTRIBUTES}
+
+
+def capture_record(
+    record: logging.LogRecord, event: str, fields: dict[str, Any]
+) -> RawEvent:
+    """
+    Take what the worker needs from a stdlib record, in the caller's thread.
+
+    *event* and *fields* are what the handler already worked out; here the
+    message is formatted and the traceback turned into text, so no
+    reference to the record (and its frames) outlives the call.
+    """
+    msg = record.msg
+    if isinstance(msg, dict):
+        message = str(msg.get("event", ""))
+        exc = msg.get("exc_info") or record.exc_info
+        exc_text = format_exception(exc) if exc else msg.get("exception")
+    else:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(msg)
+        exc_text = record.exc_text or (
+            format_exception(record.exc_info) if record.exc_info else None
+        )
+    if record.stack_info:
+        exc_text = (exc_text + "\n" if exc_text else "") + record.stack_info
+    return (
+        event,
+        record.levelno,
+        record.name,
+        record.created,
+        fields,
+        message,
+        exc_text,
+    )
+
+
+def dict_fields(event_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The fields of a structlog event dict, without structlog's own keys.
+    """
+    return {k: v for k, v in event_dict.items() if k not in _DICT_META}
+
+
+def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:
+    """
+    The level of a structlog event: its ``level`` key, else the method.
+    """
+    level = event_dict.get("level")
+    if isinstance(level, str):
+        found = _METHOD_LEVELS.get(level.lower())
+        if found is not None:
+            return found
+    return _METHOD_LEVELS.get(method_name, logging.INFO)
+
+
+def capture_event_dict(
+    event_dict: Mapping[str, Any],
+    event: str,
+    levelno: int,
+    logger: str,
+    fields: dict[str, Any],
+) -> RawEvent:
+    """
+    Take what the worker needs from a structlog event dict.
+    """
+    exc = event_dict.get("exc_info")
+    exc_text = format_exception(exc) if exc else event_dict.get("exception")
+    return (
+        event,
+        levelno,
+        logger,
+        _time.time(),
+        fields,
+        event,
+        exc_text if isinstance(exc_text, str) else None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEvent:
+    """
+    One log event, whatever produced it.
+
+    Attributes:
+        event: The event name (``trade_executed``).
+        level: The numeric logging level.
+        logger: The logger's name (may be empty).
+        time: When it was logged, in epoch seconds.
+        fields: The event's own fields.
+        message: The formatted message (equals *event* for structured
+            events).
+        exception: Traceback text, if an exception was logged.
+    """
+
+    event: str
+    level: int
+    logger: str = ""
+    time: float = field(default_factory=_time.time)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+    exception: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: RawEvent) -> LogEvent:
+        """Build the record from what the caller's thread captured."""
+        event, level, logger, created, fields, message, exc = raw
+        return cls(
+            event=event,
+            level=level,
+            logger=logger,
+            time=created,
+            fields=fields,
+            message=message,
+            exception=exc,
+        )
+
+    @property
+    def level_name(self) -> str:
+        """``debug`` … ``critical``; other levels as ``level 25``."""
+        return LEVEL_NAMES.get(self.level) or logging.getLevelName(
+            self.level
+        ).lower()
+
+    @property
+    def datetime(self) -> datetime:
+        """The event's time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.time, tz=timezone.utc)
+
+    def context(self) -> dict[str, Any]:
+        """
+        What templates see: the fields, secrets redacted, plus the basics.
+
+        ``event``, ``level``, ``logger``, ``message``, ``exception``,
+        ``time`` (a UTC datetime) and ``fields`` (the mapping) win over
+        fields of the same name, which stay reachable as
+        ``fields["name"]``.
+        """
+        fields = {
+            k: (REDACTED if looks_secret(k) and v is not None else v)
+            for k, v in self.fields.items()
+        }
+        ctx = dict(fields)
+        ctx.update(
+            event=self.event,
+            level=self.level_name,
+            logger=self.logger,
+            message=self.message,
+            exception=self.exception,
+            time=self.datetime,
+            fields=fields,
+        )
+        return ctx

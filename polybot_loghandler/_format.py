@@ -1,0 +1,474 @@
+"""
+Formatting helpers offered to routing templates as Jinja2 filters.
+
+Each turns one event value into the text the Polybot messages use:
+``$20.00``, ``+$5.94``, ``0.5423``, ``+29.7%``, ``14m 27s``, ``🥇``.
+A missing value (undefined or ``None``) formats as the empty string, so
+an embed field built from it is left out; a value of the wrong type is
+shown as it is rather than raising.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from jinja2 import Undefined
+
+from ._limits import clamp_tail
+from ._text import Markdown, escape_markdown
+
+__all__ = ["FILTERS", "parse_time"]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _sign(number: float, sign: bool) -> str:
+    if number < 0:
+        return "-"
+    return "+" if sign and number > 0 else ""
+
+
+def number(
+    value: Any, decimals: int | None = None, sign: bool = False
+) -> str:
+    """
+    ``45234`` → ``45,234``; *decimals* fixes the places, *sign* adds ``+``.
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    if decimals is None:
+        body = f"{abs(num):,.0f}" if num == int(num) else f"{abs(num):,}"
+    else:
+        body = f"{abs(num):,.{decimals}f}"
+    return _sign(num, sign) + body
+
+
+def money(
+    value: Any,
+    sign: bool = False,
+    decimals: int | str = 2,
+    loss: bool = False,
+) -> str:
+    """
+    Dollars: ``20`` → ``$20.00``, ``-105.5`` → ``-$105.50``.
+
+    *sign* shows ``+`` on gains (``+$5.94``); ``decimals="auto"`` drops a
+    ``.00`` (``$50``) but keeps cents when there are any; *loss* shows
+    the amount as a loss whichever sign it was logged with
+    (``100`` → ``-$100.00``).
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    if loss:
+        num = -abs(num)
+    places = 2 if decimals == "auto" else int(decimals)
+    body = f"{abs(num):,.{places}f}"
+    if decimals == "auto" and body.endswith(".00"):
+        body = body[:-3]
+    return f"{_sign(num, sign)}${body}"
+
+
+def price(value: Any, decimals: int = 4, sign: bool = False) -> str:
+    """
+    A probability price with four places: ``0.5423``; ``+0.0234`` signed.
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    return f"{_sign(num, sign)}{abs(num):.{decimals}f}"
+
+
+def percent(
+    value: Any,
+    decimals: int = 1,
+    sign: bool = False,
+    fraction: bool = False,
+) -> str:
+    """
+    ``55.3`` → ``55.3%``; *fraction* reads ``0.553`` as 55.3 %.
+
+    Trailing ``.0`` is kept only when *decimals* asks for it; with
+    ``decimals=0`` the value is rounded (``85%``).
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    if fraction:
+        num *= 100
+    return f"{_sign(num, sign)}{abs(num):.{decimals}f}%"
+
+
+_UNITS_SHORT = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_UNITS_LONG = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration(value: Any, style: str = "short", parts: int = 2) -> str:
+    """
+    Seconds as ``14m 27s`` (short) or ``7 days, 14 hours`` (long).
+
+    At most *parts* units are shown, largest first. A string is taken to be
+    already formatted and is shown as it is.
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    seconds = round(abs(num))
+    if seconds == 0:
+        return "0s" if style == "short" else "0 seconds"
+    units = _UNITS_SHORT if style == "short" else _UNITS_LONG
+    shown: list[str] = []
+    for name, size in units:
+        count, seconds = divmod(seconds, size)
+        if count and len(shown) < parts:
+            if style == "short":
+                shown.append(f"{count}{name}")
+            else:
+                shown.append(f"{count} {name}{'' if count == 1 else 's'}")
+        elif shown:
+            break
+    sep = " " if style == "short" else ", "
+    return ("-" if num < 0 else "") + sep.join(shown)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """
+    Read a time given as a datetime, epoch seconds or an ISO 8601 string.
+
+    Naive times are taken as UTC. Returns ``None`` for anything else.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(
+            tzinfo=timezone.utc
+        )
+    return None
+
+
+def time(value: Any, fmt: str = "%H:%M:%S") -> str:
+    """
+    A time of day in UTC: ``14:23:45``; *fmt* is a ``strftime`` format.
+    """
+    if _missing(value):
+        return ""
+    parsed = parse_time(value)
+    if parsed is None:
+        return str(value)
+    return parsed.astimezone(timezone.utc).strftime(fmt)
+
+
+def datetime_(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """
+    A full UTC time: ``2026-01-30 14:23:45 UTC``.
+    """
+    return time(value, fmt)
+
+
+def ago(value: Any, now: Any = None) -> str:
+    """
+    How long ago: seconds (``180`` → ``3 minutes ago``) or a time.
+
+    A time is measured against *now* (the event's time in templates).
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None:
+        then = parse_time(value)
+        reference = parse_time(now) or datetime.now(timezone.utc)
+        if then is None:
+            return str(value)
+        num = (reference - then).total_seconds()
+    if not math.isfinite(num):
+        return str(value)
+    if num < 1:
+        return "just now"
+    return duration(num, style="long", parts=1) + " ago"
+
+
+_MEDALS = ("🥇", "🥈", "🥉")
+_KEYCAPS = tuple(f"{d}\ufe0f\u20e3" for d in "456789")
+
+
+def medal(rank: Any) -> str:
+    """
+    A rank as 🥇 🥈 🥉, then keycaps 4️⃣ … 9️⃣, 🔟, then ``11.``.
+    """
+    if _missing(rank):
+        return ""
+    try:
+        place = int(rank)
+    except (TypeError, ValueError):
+        return str(rank)
+    if 1 <= place <= 3:
+        return _MEDALS[place - 1]
+    if 4 <= place <= 9:
+        return _KEYCAPS[place - 4]
+    if place == 10:
+        return "🔟"
+    return f"{place}."
+
+
+_GOOD = {
+    "ok", "healthy", "online", "running", "up", "active", "buy", "pass",
+    "passed", "green", "operational", "connected", "success", "true", "yes",
+}
+_WARN = {
+    "warning", "warn", "monitoring", "degraded", "under review", "neutral",
+    "hold", "slow", "paused", "pending", "review", "yellow",
+}
+_BAD = {
+    "down", "failed", "fail", "error", "offline", "stopped", "sell", "red",
+    "critical", "unhealthy", "disconnected", "false", "no",
+}
+
+
+def status_emoji(value: Any) -> str:
+    """
+    🟢 / 🟡 / 🔴 for a bool or a status word (``healthy``, ``SELL``, ...).
+
+    Unknown words and missing values give ⚪.
+    """
+    if isinstance(value, bool):
+        return "🟢" if value else "🔴"
+    if isinstance(value, Mapping):
+        return status_emoji(value.get("ok", value.get("status")))
+    word = "" if _missing(value) else str(value).strip().lower()
+    if word in _GOOD:
+        return "🟢"
+    if word in _WARN:
+        return "🟡"
+    if word in _BAD:
+        return "🔴"
+    return "⚪"
+
+
+def check(value: Any) -> str:
+    """
+    ✅ for a true value, ❌ for a false one, nothing when missing.
+    """
+    if _missing(value):
+        return ""
+    if isinstance(value, Mapping):
+        return check(value.get("ok", value.get("passed")))
+    return "✅" if value else "❌"
+
+
+def _ok(status: Any) -> bool:
+    if isinstance(status, Mapping):
+        status = status.get("ok", status.get("status"))
+    if isinstance(status, str):
+        return status.strip().lower() in _GOOD
+    return bool(status)
+
+
+def failing(components: Any) -> list[str]:
+    """
+    Names of the components that are not ok.
+
+    Takes a mapping of name → ``{ok: bool, ...}`` or name → bool (or a
+    status word), so both shapes health checks use work.
+    """
+    if not isinstance(components, Mapping):
+        return []
+    return [str(name) for name, status in components.items() if not _ok(status)]
+
+
+_ACRONYMS = {
+    "api": "API", "btc": "BTC", "eth": "ETH", "pnl": "P&L", "id": "ID",
+    "usd": "USD", "db": "DB", "ok": "OK", "url": "URL", "ms": "ms",
+}
+
+
+def checklist(items: Any) -> list[Markdown]:
+    """
+    A mapping of check → result as lines: ``Risk Limits: ✅ Within bounds``.
+
+    A result is ``{ok, detail}``, a bool, or a word; pipe the result to
+    ``tree`` to draw it as the Polybot messages do.
+    """
+    if not isinstance(items, Mapping):
+        return []
+    lines: list[Markdown] = []
+    for name, result in items.items():
+        if isinstance(result, Mapping):
+            mark = check(result.get("ok", result.get("passed")))
+            detail = result.get("detail")
+        else:
+            mark = check(result) if isinstance(result, bool) else ""
+            detail = None if isinstance(result, bool) else result
+        text = f"{escape_markdown(humanize(name))}: {mark}"
+        if detail is not None and detail != "":
+            text += f" {escape_markdown(str(detail))}"
+        lines.append(Markdown(text.rstrip()))
+    return lines
+
+
+def humanize(value: Any) -> str:
+    """
+    A key as a label: ``trades_analyzed`` → ``Trades Analyzed``,
+    ``polymarket_api`` → ``Polymarket API``.
+    """
+    if _missing(value):
+        return ""
+    words = str(value).replace("_", " ").replace("-", " ").split()
+    return " ".join(
+        _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+        for w in words
+    )
+
+
+_PERIOD_UNITS = {"m": "Minute", "h": "Hour", "d": "Day", "w": "Week"}
+
+
+def period(value: Any) -> str:
+    """
+    A period code as words: ``7d`` → ``7 Days``, ``1h`` → ``1 Hour``.
+    """
+    if _missing(value):
+        return ""
+    text = str(value).strip()
+    unit = _PERIOD_UNITS.get(text[-1:].lower())
+    count = text[:-1]
+    if unit is None or not count.isdigit():
+        return text
+    return f"{count} {unit}{'' if count == '1' else 's'}"
+
+
+def pairs(value: Any, sep: str = ", ", join: str = "=") -> str:
+    """
+    A mapping as ``key=value, key=value``.
+    """
+    if _missing(value):
+        return ""
+    if not isinstance(value, Mapping):
+        return str(value)
+    return sep.join(f"{k}{join}{v}" for k, v in value.items())
+
+
+def size_mb(value: Any) -> str:
+    """
+    Megabytes, readably: ``234`` → ``234 MB``, ``10240`` → ``10 GB``.
+    """
+    if _missing(value):
+        return ""
+    num = _as_number(value)
+    if num is None or not math.isfinite(num):
+        return str(value)
+    if abs(num) >= 1024:
+        gb = num / 1024
+        return f"{gb:.0f} GB" if gb == int(gb) else f"{gb:.1f} GB"
+    return f"{num:.0f} MB" if num == int(num) else f"{num:.1f} MB"
+
+
+def _piece(value: Any) -> str:
+    if isinstance(value, Markdown):
+        return value
+    return escape_markdown(str(value))
+
+
+def tree(items: Any) -> Markdown:
+    """
+    Lines as a tree: ``├─ a`` … ``└─ z``; empty items are skipped.
+
+    Items from events are markdown-escaped; the result is trusted markup.
+    """
+    if _missing(items):
+        return Markdown("")
+    if isinstance(items, str) or not isinstance(items, Iterable):
+        items = [items]
+    lines = [_piece(i) for i in items if not _missing(i) and str(i) != ""]
+    out = [
+        ("└─ " if n == len(lines) - 1 else "├─ ") + line
+        for n, line in enumerate(lines)
+    ]
+    return Markdown("\n".join(out))
+
+
+def code(value: Any, lang: str = "", limit: int = 1800) -> Markdown:
+    """
+    A fenced code block; backtick runs inside are broken so it cannot end.
+
+    Text over *limit* characters keeps its end (a traceback's last lines
+    say what went wrong), so the block is never cut open by a limit.
+    """
+    if _missing(value):
+        return Markdown("")
+    body = clamp_tail(str(value), limit).replace("```", "`\u200b``")
+    return Markdown(f"```{lang}\n{body}\n```")
+
+
+def discord_time(value: Any, style: str = "f") -> Markdown:
+    """
+    Discord's ``<t:UNIX:STYLE>`` tag, shown in each reader's own time zone.
+    """
+    parsed = parse_time(value) if not _missing(value) else None
+    if parsed is None:
+        return Markdown("" if _missing(value) else escape_markdown(str(value)))
+    return Markdown(f"<t:{int(parsed.timestamp())}:{style}>")
+
+
+FILTERS: dict[str, Any] = {
+    "ago": ago,
+    "check": check,
+    "checklist": checklist,
+    "code": code,
+    "datetime": datetime_,
+    "discord_time": discord_time,
+    "duration": duration,
+    "failing": failing,
+    "humanize": humanize,
+    "medal": medal,
+    "money": money,
+    "number": number,
+    "pairs": pairs,
+    "percent": percent,
+    "period": period,
+    "price": price,
+    "size_mb": size_mb,
+    "status_emoji": status_emoji,
+    "time": time,
+    "tree": tree,
+}

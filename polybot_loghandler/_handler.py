@@ -1,0 +1,98 @@
+"""
+DiscordHandler: the one line an existing ``logging`` set-up adds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ._config import Config
+from ._pipeline import get_pipeline
+
+__all__ = ["DiscordHandler"]
+
+
+class DiscordHandler(logging.Handler):
+    """
+    A logging handler that routes records to Discord by ``routing.yaml``.
+
+    ``emit()`` does no I/O and never raises: it decides cheaply whether
+    any route might want the record and, if so, queues what it needs for
+    the background worker. Works as one line in ``dictConfig``::
+
+        "discord": {"class": "polybot_loghandler.DiscordHandler",
+                    "routing": "routing.yaml"}
+
+    Args:
+        routing: The routing file, or a loaded :class:`Config`. Default:
+            ``$POLYBOT_ROUTING``, else ``./routing.yaml``, else the shipped
+            Polybot routing.
+        level: The handler's level, as for any handler.
+
+    Raises:
+        ConfigError: The routing file is missing or invalid (at
+            construction, never while logging).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        routing: str | os.PathLike[str] | Config | None = None,
+        level: int | str = logging.NOTSET,
+    ) -> None:
+        super().__init__(level)
+        self._pipeline = get_pipeline(routing)
+
+    @property
+    def config(self) -> Config:
+        """The routing this handler uses."""
+        return self._pipeline.config
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        """
+        Filter and emit *record* without taking the handler lock.
+
+        ``emit()`` is thread-safe on its own (it only appends to a queue),
+        so the lock ``logging.Handler.handle`` takes would only add cost
+        to every log call.
+        """
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue *record* for delivery if a route might take it."""
+        try:
+            self._pipeline.offer_record(record)
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """
+        Block until everything accepted so far is handled, at most
+        ``delivery.flush_timeout`` seconds.
+        """
+        self._pipeline.flush()
+
+    def close(self) -> None:
+        """
+        Flush (bounded by ``delivery.flush_timeout``) and detach.
+
+        The shared worker keeps serving other handlers of the same
+        routing file; it stops at interpreter exit.
+        """
+        try:
+            self._pipeline.flush()
+        finally:
+            super().close()
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the shared pipeline: handled, drops by reason, ..."""
+        return self._pipeline.stats()
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<DiscordHandler {self._pipeline.config.path} ({level})>"

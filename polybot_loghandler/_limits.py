@@ -1,0 +1,70 @@
+"""
+Discord's message and embed limits, and clamping text to them.
+
+The numbers are Discord's (documented in its message and embed resource
+pages); going over any of them gets a ``400 Bad Request``, so everything we
+send is clamped here first, visibly, with an ellipsis.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_AUTHOR_NAME",
+    "MAX_CONTENT",
+    "MAX_EMBEDS_PER_MESSAGE",
+    "MAX_EMBED_TOTAL",
+    "MAX_FIELDS",
+    "MAX_FIELD_NAME",
+    "MAX_FIELD_VALUE",
+    "MAX_FOOTER_TEXT",
+    "MAX_TITLE",
+    "MAX_DESCRIPTION",
+    "MAX_URL",
+    "clamp",
+    "clamp_tail",
+]
+
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER_TEXT = 2048
+MAX_AUTHOR_NAME = 256
+MAX_EMBED_TOTAL = 6000  # summed over all embeds of one message
+MAX_EMBEDS_PER_MESSAGE = 10
+MAX_CONTENT = 2000
+MAX_URL = 2048  # avatar_url's schema limit; we hold embed URLs to it too
+
+ELLIPSIS = "…"
+
+
+def clamp(text: str, limit: int) -> str:
+    """
+    Strip *text* and cut it to *limit* characters, ending with ``…``.
+
+    Discord trims surrounding whitespace before counting, so we do too.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def clamp_tail(text: str, limit: int) -> str:
+    """
+    Like :func:`clamp` but keeps the end: for tracebacks, whose last
+    lines say what went wrong.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    tail = text[-(limit - 2) :]
+    newline = tail.find("\n")
+    if 0 <= newline < len(tail) // 2:
+        tail = tail[newline + 1 :]  # start at a whole line
+    return ELLIPSIS + "\n" + tail.lstrip("\n")

@@ -1,0 +1,331 @@
+"""
+Which routes match an event, and where they send it. Pure: no I/O.
+
+Matching runs twice. In the caller's thread :meth:`Router.could_match`
+answers cheaply whether any route *might* take the event (event name,
+level, logger, fields; no templates), so events nobody routes cost almost
+nothing. In the worker :meth:`Router.route` decides exactly, in route
+order, with ``when:`` and templated destinations.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._events import LEVEL_NAMES, RECORD_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from ._config import Route
+    from ._events import LogEvent
+    from ._templates import Expression
+
+__all__ = [
+    "EventPattern",
+    "FieldCheck",
+    "LoggerPattern",
+    "Matcher",
+    "Routed",
+    "Router",
+    "field_check",
+]
+
+_MISSING = object()
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+class EventPattern:
+    """
+    Event names: exact names, globs (``trade_*``) and regexes.
+    """
+
+    __slots__ = ("_patterns", "exact", "source")
+
+    def __init__(
+        self, names: Sequence[str], regexes: Sequence[re.Pattern[str]] = ()
+    ) -> None:
+        self.source = tuple(names) + tuple(f"/{r.pattern}/" for r in regexes)
+        self.exact = frozenset(n for n in names if not _is_glob(n))
+        globs = [re.compile(fnmatch.translate(n)) for n in names if _is_glob(n)]
+        self._patterns = tuple(globs) + tuple(regexes)
+
+    @property
+    def only_exact(self) -> bool:
+        """Whether every name is exact (so the router can index them)."""
+        return not self._patterns
+
+    def __call__(self, event: str) -> bool:
+        """Whether *event* is one of the names or matches a pattern."""
+        if event in self.exact:
+            return True
+        return any(p.match(event) for p in self._patterns)
+
+
+class LoggerPattern:
+    """
+    Logger names by glob; a name also matches its children.
+
+    ``floor_boss`` matches ``floor_boss`` and ``floor_boss.capital``, the
+    way logging's own hierarchy works. Answers are memoised per name.
+    """
+
+    __slots__ = ("_cache", "_patterns", "source")
+
+    _CACHE_LIMIT = 4096
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.source = tuple(patterns)
+        self._patterns = tuple(
+            re.compile(fnmatch.translate(p)[:-2] + r"(?:\..*)?\Z", re.DOTALL)
+            for p in patterns
+        )
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, logger: str) -> bool:
+        """Whether *logger* (or an ancestor) matches one of the patterns."""
+        found = self._cache.get(logger)
+        if found is None:
+            found = any(p.match(logger) for p in self._patterns)
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[logger] = found
+        return found
+
+
+FieldCheck = Callable[[Any], bool]
+
+
+def _same(expected: Any) -> FieldCheck:
+    if isinstance(expected, bool) or expected is None:
+        return lambda v: v is expected
+    if isinstance(expected, (int, float)):
+        return lambda v: (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and v == expected
+        )
+    return lambda v: v == expected
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def field_check(op: str, operand: Any) -> FieldCheck:
+    """
+    One check on a field's value; the value is ``_MISSING`` when absent.
+
+    *op* is ``eq``, ``in``, ``regex``, ``gt``, ``gte``, ``lt``, ``lte`` or
+    ``exists``; the operand has already been validated by the config.
+    """
+    if op == "eq":
+        same = _same(operand)
+        return lambda v: v is not _MISSING and same(v)
+    if op == "in":
+        options = [_same(o) for o in operand]
+        return lambda v: v is not _MISSING and any(o(v) for o in options)
+    if op == "regex":
+        pattern: re.Pattern[str] = operand
+        return lambda v: (
+            v is not _MISSING
+            and v is not None
+            and pattern.search(str(v)) is not None
+        )
+    if op == "exists":
+        want = bool(operand)
+        return lambda v: (v is not _MISSING and v is not None) is want
+    compare: Callable[[float, float], bool] = {
+        "gt": float.__gt__,
+        "gte": float.__ge__,
+        "lt": float.__lt__,
+        "lte": float.__le__,
+    }[op]
+    bound = float(operand)
+
+    def check(v: Any) -> bool:
+        num = _number(v)
+        return num is not None and compare(num, bound)
+
+    return check
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Matcher:
+    """
+    A route's ``match:``; every part given must hold.
+
+    Attributes:
+        event: Event names, or ``None`` for any.
+        min_level: The lowest level that matches.
+        logger: Logger patterns, or ``None`` for any.
+        fields: ``(field name, check)`` pairs.
+        when: A compiled ``when:`` expression, or ``None``.
+    """
+
+    event: EventPattern | None = None
+    min_level: int = 0
+    logger: LoggerPattern | None = None
+    fields: tuple[tuple[str, FieldCheck], ...] = ()
+    when: Expression | None = None
+
+    def describe(self) -> str:
+        """A one-line summary for tables: ``trade_* ≥warning logger=x``."""
+        parts: list[str] = []
+        if self.event is not None:
+            parts.append("|".join(self.event.source))
+        if self.min_level:
+            parts.append(f"≥{LEVEL_NAMES.get(self.min_level, self.min_level)}")
+        if self.logger is not None:
+            parts.append("logger=" + "|".join(self.logger.source))
+        names = dict.fromkeys(name for name, _ in self.fields)
+        parts.extend(f"{name}?" for name in names)
+        if self.when is not None:
+            parts.append(f"when {self.when.source}")
+        return " ".join(parts) or "(everything)"
+
+    def could_match(
+        self,
+        event: str,
+        levelno: int,
+        logger: str,
+        fields: Mapping[str, Any],
+    ) -> bool:
+        """
+        The cheap part: everything but ``when:``.
+
+        *fields* may be a stdlib record's ``__dict__``; checks on names
+        that are also ``LogRecord`` attributes are left to the worker.
+        """
+        if levelno < self.min_level:
+            return False
+        if self.event is not None and not self.event(event):
+            return False
+        if self.logger is not None and not self.logger(logger):
+            return False
+        for name, check in self.fields:
+            if name in RECORD_ATTRIBUTES:
+                continue
+            if not check(fields.get(name, _MISSING)):
+                return False
+        return True
+
+    def matches(self, ev: LogEvent, context: Mapping[str, Any]) -> bool:
+        """
+        The whole match, in the worker.
+
+        Raises:
+            Exception: Whatever the ``when:`` expression raises.
+        """
+        if ev.level < self.min_level:
+            return False
+        if self.event is not None and not self.event(ev.event):
+            return False
+        if self.logger is not None and not self.logger(ev.logger):
+            return False
+        for name, check in self.fields:
+            if not check(ev.fields.get(name, _MISSING)):
+                return False
+        return self.when is None or self.when(context)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One route that took an event, and the channel keys it chose."""
+
+    route: Route
+    channels: tuple[str, ...]
+
+
+class Router:
+    """
+    The routes of one routing file, indexed for the caller's thread.
+    """
+
+    __slots__ = ("_by_event", "_generic", "_min_level", "routes")
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = tuple(routes)
+        self._min_level = min(
+            (r.matcher.min_level for r in self.routes), default=1 << 30
+        )
+        generic = tuple(
+            r
+            for r in self.routes
+            if r.matcher.event is None or not r.matcher.event.only_exact
+        )
+        names = {
+            name
+            for r in self.routes
+            if r.matcher.event is not None
+            for name in r.matcher.event.exact
+        }
+        # per exact name: the routes naming it plus the generic ones, in
+        # file order, so could_match tries only routes that can apply
+        self._by_event = {
+            name: tuple(
+                r
+                for r in self.routes
+                if r in generic
+                or (r.matcher.event is not None and name in r.matcher.event.exact)
+            )
+            for name in names
+        }
+        self._generic = generic
+
+    def could_match(
+        self,
+        event: str,
+        levelno: int,
+        logger: str,
+        fields: Mapping[str, Any],
+    ) -> bool:
+        """Whether any route might take this event (no templates run)."""
+        if levelno < self._min_level:
+            return False
+        for route in self._by_event.get(event, self._generic):
+            if route.matcher.could_match(event, levelno, logger, fields):
+                return True
+        return False
+
+    def route(
+        self,
+        ev: LogEvent,
+        context: Mapping[str, Any],
+        on_error: Callable[[Route, str, Exception], None],
+    ) -> list[Routed]:
+        """
+        The routes that take *ev*, in order, with their channel keys.
+
+        First match wins unless a route says ``continue: true``. A route
+        whose ``when:`` or ``to:`` template fails is skipped and reported
+        through *on_error* (route, part, exception); it never raises.
+        """
+        taken: list[Routed] = []
+        for route in self._by_event.get(ev.event, self._generic):
+            try:
+                if not route.matcher.matches(ev, context):
+                    continue
+            except Exception as exc:
+                on_error(route, "match.when", exc)
+                continue
+            channels: list[str] = []
+            for n, target in enumerate(route.to):
+                try:
+                    key = target.render(context).strip()
+                except Exception as exc:
+                    on_error(route, f"to[{n}]", exc)
+                    continue
+                if key and key not in channels:
+                    channels.append(key)
+            taken.append(Routed(route, tuple(channels)))
+            if not route.continue_:
+                break
+        return taken

@@ -1,0 +1,45 @@
+"""
+RoutedMessage: one rendered embed on its way to one channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._config import Channel
+from ._events import LogEvent
+
+__all__ = ["RoutedMessage"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutedMessage:
+    """
+    What one route made of one event for one channel.
+
+    Attributes:
+        channel: The channel key (``trades_paper``).
+        route: The name of the route that chose it.
+        payload: The exact JSON body a message with this embed has:
+            ``embeds``, ``allowed_mentions`` and, for routes that ping,
+            ``content``.
+        embed: The rendered embed (``payload["embeds"][0]``).
+        event: The event it was rendered from.
+        target: The channel's configuration, ``None`` if the key is
+            unknown.
+
+    .. versionadded:: 0.1.0
+    """
+
+    channel: str
+    route: str
+    payload: dict[str, Any]
+    embed: dict[str, Any]
+    event: LogEvent
+    target: Channel | None = None
+
+    @property
+    def content(self) -> str:
+        """The message text (the ping), or ``""``."""
+        return str(self.payload.get("content", ""))

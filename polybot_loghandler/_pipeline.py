@@ -1,0 +1,388 @@
+"""
+The process-wide pipeline for one routing file.
+
+Every handler and processor built from the same routing file shares one
+:class:`Pipeline`: one router, one worker thread, one set of counters.
+The caller's side (``offer_*``) decides cheaply whether any route might
+want an event and, if so, captures it and queues it; the worker side
+(:meth:`Pipeline.process`) matches exactly, renders, and delivers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._config import Config, Route, load_config
+from ._console import ConsoleSink
+from ._events import (
+    LogEvent,
+    RawEvent,
+    capture_event_dict,
+    capture_record,
+    dict_fields,
+    dict_level,
+    record_fields,
+)
+from ._matching import Router
+from ._message import RoutedMessage
+from ._render import build_payload, render_embed
+from ._worker import Worker
+
+__all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
+
+_log = logging.getLogger("polybot_loghandler")
+
+#: Loggers whose records never feed delivery: our own and our HTTP stack.
+IGNORED_LOGGERS = ("polybot_loghandler", "httpx", "httpcore")
+
+ROUTING_ENV = "POLYBOT_ROUTING"
+
+
+def shipped_routing() -> Path:
+    """
+    The Polybot routing file that ships with the package.
+
+    A wheel carries it as ``polybot_loghandler/_shipped/routing.yaml``; a
+    source checkout (editable install) reads the repository's own
+    ``routing.yaml``. One file, two ways to find it.
+    """
+    packaged = Path(__file__).parent / "_shipped" / "routing.yaml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).parent.parent / "routing.yaml"
+
+
+def resolve_routing(routing: str | os.PathLike[str] | None) -> Path:
+    """
+    The routing file to use: *routing*, else ``$POLYBOT_ROUTING``, else
+    ``./routing.yaml``, else the shipped Polybot routing.
+    """
+    if routing is not None:
+        return Path(routing)
+    from_env = os.environ.get(ROUTING_ENV)
+    if from_env:
+        return Path(from_env)
+    local = Path("routing.yaml")
+    if local.is_file():
+        return local
+    return shipped_routing()
+
+
+class _Captures:
+    """The active :func:`polybot_loghandler.testing.capture` blocks."""
+
+    def __init__(self) -> None:
+        self.active: list[list[RoutedMessage]] = []
+        self.lock = threading.Lock()
+
+    def record(self, messages: list[RoutedMessage]) -> None:
+        with self.lock:
+            for sink in self.active:
+                sink.extend(messages)
+
+
+CAPTURES = _Captures()
+
+
+class Pipeline:
+    """
+    Routing, rendering and the worker for one routing file.
+
+    Args:
+        config: The loaded routing file.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.router = Router(config.routes)
+        self._ignored: dict[str, bool] = {}
+        self._local = threading.local()
+        self._console = ConsoleSink(config.delivery.console)
+        self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._labelled = _shared_destinations(config)
+        self._worker = Worker(
+            self._handle_batch,
+            self._worker_error,
+            config.delivery.queue_size,
+        )
+
+    # -- the caller's side: cheap, never raises, no I/O -----------------
+
+    def _is_ignored(self, logger: str) -> bool:
+        found = self._ignored.get(logger)
+        if found is None:
+            found = any(
+                logger == name or logger.startswith(name + ".")
+                for name in IGNORED_LOGGERS
+            )
+            if len(self._ignored) > 4096:
+                self._ignored.clear()
+            self._ignored[logger] = found
+        return found
+
+    def offer_record(self, record: logging.LogRecord) -> None:
+        """Queue *record* if a route might take it (handler side)."""
+        name = record.name
+        if self._is_ignored(name):
+            return
+        msg = record.msg
+        if isinstance(msg, dict):
+            if msg is getattr(self._local, "seen", None):
+                self._local.seen = None  # the processor already has it
+                return
+            event = str(msg.get("event", ""))
+            view: Mapping[str, Any] = msg
+        else:
+            event = msg if isinstance(msg, str) else str(msg)
+            view = record.__dict__
+        if not self.router.could_match(event, record.levelno, name, view):
+            return
+        fields = dict_fields(msg) if view is msg else record_fields(record)
+        self.submit(capture_record(record, event, fields))
+
+    def offer_event_dict(
+        self, logger: Any, method_name: str, event_dict: Mapping[str, Any]
+    ) -> None:
+        """Queue a structlog event if a route might take it."""
+        self._local.seen = event_dict
+        name = event_dict.get("logger") or getattr(logger, "name", "") or ""
+        name = str(name)
+        if self._is_ignored(name):
+            return
+        event = str(event_dict.get("event", ""))
+        level = dict_level(event_dict, method_name)
+        if not self.router.could_match(event, level, name, event_dict):
+            return
+        fields = dict_fields(event_dict)
+        self.submit(capture_event_dict(event_dict, event, level, name, fields))
+
+    def submit(self, raw: RawEvent) -> None:
+        """Hand *raw* to the worker, or to active captures in tests."""
+        if CAPTURES.active:
+            CAPTURES.record(self.process(raw))
+            return
+        if not self._worker.submit(raw):
+            self.count("dropped.queue_full")
+
+    # -- the worker's side ------------------------------------------------
+
+    def process(self, raw: RawEvent) -> list[RoutedMessage]:
+        """Match and render one captured event; never raises."""
+        try:
+            ev = LogEvent.from_raw(raw)
+            context = ev.context()
+            routed = self.router.route(ev, context, self._route_error)
+        except Exception as exc:
+            self.count("errors.internal")
+            self._warn_once("internal", f"could not process an event: {exc!r}")
+            return []
+        if not routed:
+            self.count("unmatched")
+            return []
+        out: list[RoutedMessage] = []
+        for hit in routed:
+            for key in hit.channels:
+                message = self._render(ev, context, hit.route, key)
+                if message is not None:
+                    out.append(message)
+        return out
+
+    def _render(
+        self,
+        ev: LogEvent,
+        context: Mapping[str, Any],
+        route: Route,
+        key: str,
+    ) -> RoutedMessage | None:
+        channel = self.config.channels.get(key)
+        if channel is None:
+            self.count("dropped.unknown_channel")
+            self._warn_once(
+                f"channel:{key}",
+                f"route '{route.name}' chose channel '{key}', which is not "
+                "declared under 'channels:'; its messages are dropped",
+            )
+            return None
+
+        def on_error(part: str, exc: Exception) -> None:
+            self.count("errors.template")
+            self._warn_once(
+                f"render:{route.name}:{part}",
+                f"routes[{route.index}] ('{route.name}') {part}: {exc}",
+            )
+
+        embed = render_embed(
+            ev,
+            context,
+            route,
+            channel,
+            on_error,
+            label_channel=key in self._labelled,
+        )
+        return RoutedMessage(
+            channel=key,
+            route=route.name,
+            payload=build_payload([embed], route.mention),
+            embed=embed,
+            event=ev,
+            target=channel,
+        )
+
+    def _handle_batch(self, batch: list[RawEvent]) -> None:
+        messages: list[RoutedMessage] = []
+        for raw in batch:
+            messages.extend(self.process(raw))
+        if messages:
+            self._console.deliver(messages)
+            self.count("console", len(messages))
+
+    def _route_error(self, route: Route, part: str, exc: Exception) -> None:
+        self.count("errors.template")
+        self._warn_once(
+            f"route:{route.name}:{part}",
+            f"routes[{route.index}] ('{route.name}') {part}: {exc}",
+        )
+
+    def _worker_error(self, exc: BaseException) -> None:
+        self.count("errors.internal")
+        self._warn_once("worker", f"worker error: {exc!r}")
+
+    # -- bookkeeping --------------------------------------------------------
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add *n* to counter *key* (thread-safe)."""
+        with self._count_lock:
+            self._counts[key] += n
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        _log.warning("polybot_loghandler: %s", message)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: events handled, console messages, drops by reason."""
+        with self._count_lock:
+            out = dict(self._counts)
+        out["queued"] = self._worker.depth
+        out["handled"] = self._worker.handled
+        return out
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until all queued events are handled; see Worker.flush."""
+        limit = self.config.delivery.flush_timeout if timeout is None else timeout
+        return self._worker.flush(limit)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush and stop the worker within *timeout* seconds."""
+        limit = self.config.delivery.flush_timeout if timeout is None else timeout
+        done = self._worker.close(limit)
+        left = self._worker.depth
+        if not done and left:
+            self.count("dropped.shutdown", left)
+            sys.stderr.write(
+                f"polybot_loghandler: {left} events were not handled "
+                f"before the {limit:g}s flush timeout\n"
+            )
+        return done
+
+
+def _shared_destinations(config: Config) -> frozenset[str]:
+    """Channels that share their destination with another channel."""
+    seen: Counter[Any] = Counter(
+        c.destination for c in config.channels.values() if c.destination
+    )
+    return frozenset(
+        k
+        for k, c in config.channels.items()
+        if c.destination is not None and seen[c.destination] > 1
+    )
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def get_pipeline(routing: str | os.PathLike[str] | Config | None) -> Pipeline:
+    """
+    The pipeline for *routing*, created on first use and shared after.
+
+    Raises:
+        ConfigError: The routing file is missing or invalid.
+    """
+    if isinstance(routing, Config):
+        key = f"config:{id(routing)}"
+    else:
+        path = resolve_routing(routing)
+        key = os.path.realpath(path)
+    with _REGISTRY_LOCK:
+        found = _PIPELINES.get(key)
+        if found is not None:
+            return found
+        config = routing if isinstance(routing, Config) else load_config(path)
+        pipeline = Pipeline(config)
+        _PIPELINES[key] = pipeline
+    _announce(config)
+    return pipeline
+
+
+def _announce(config: Config) -> None:
+    """Say once, at start-up, what will not reach Discord."""
+    console = config.console_channels
+    target = config.delivery.console
+    where = "are not shown" if target == "off" else f"render on {target}"
+    if console and len(console) == len(config.channels):
+        _log.warning(
+            "polybot_loghandler: no channel in %s has a Discord destination;"
+            " all %d channels' messages %s",
+            config.path,
+            len(console),
+            where,
+        )
+    elif console:
+        _log.warning(
+            "polybot_loghandler: %d of %d channels in %s have no Discord "
+            "destination; their messages %s: %s",
+            len(console),
+            len(config.channels),
+            config.path,
+            where,
+            ", ".join(console),
+        )
+    others = len(config.channels) - len(console)
+    if others:
+        _log.warning(
+            "polybot_loghandler: this version renders every channel on "
+            "the console; the %d channels with a Discord destination are "
+            "shown there too",
+            others,
+        )
+    for note in config.notes:
+        _log.info("polybot_loghandler: %s", note)
+
+
+def _close_all() -> None:
+    for pipeline in list(_PIPELINES.values()):
+        pipeline.close()
+
+
+def reset_pipelines() -> None:
+    """Close and forget every pipeline (for tests)."""
+    with _REGISTRY_LOCK:
+        pipelines = list(_PIPELINES.values())
+        _PIPELINES.clear()
+    for pipeline in pipelines:
+        pipeline.close(timeout=2.0)
+
+
+atexit.register(_close_all)

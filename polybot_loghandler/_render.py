@@ -1,0 +1,388 @@
+"""
+LogEvent + route → a Discord embed and message body, within every limit.
+
+Pure: no I/O, no clock (the event carries its time). Rendering never
+raises: a template that fails shows a short marker in its place and is
+reported through a callback, so one bad template costs one field, not
+the message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ._config import (
+    COLORS,
+    Channel,
+    EmbedTemplate,
+    Mention,
+    Route,
+    parse_color,
+)
+from ._events import LogEvent
+from ._format import parse_time
+from ._limits import (
+    MAX_AUTHOR_NAME,
+    MAX_CONTENT,
+    MAX_DESCRIPTION,
+    MAX_EMBED_TOTAL,
+    MAX_FIELD_NAME,
+    MAX_FIELD_VALUE,
+    MAX_FIELDS,
+    MAX_FOOTER_TEXT,
+    MAX_TITLE,
+    MAX_URL,
+    clamp,
+    clamp_tail,
+)
+from ._templates import Text
+from ._text import (
+    REDACTED,
+    escape_markdown,
+    looks_secret,
+    neutralize_mentions,
+    redact_text,
+)
+
+__all__ = [
+    "RenderError",
+    "build_payload",
+    "clamp_embed",
+    "embed_length",
+    "render_embed",
+]
+
+#: Called with (part, exception) when a template fails while rendering.
+RenderError = Callable[[str, Exception], None]
+
+_AUTO_INLINE_CHARS = 40
+_EXCEPTION_SHARE = 1800  # description characters a traceback may take
+_ZWSP = "\u200b"
+
+
+def render_embed(
+    ev: LogEvent,
+    context: Mapping[str, Any],
+    route: Route,
+    channel: Channel | None,
+    on_error: RenderError,
+    *,
+    label_channel: bool = False,
+) -> dict[str, Any]:
+    """
+    Render *route*'s embed for *ev*, clamped to Discord's limits.
+
+    Args:
+        ev: The event.
+        context: ``ev.context()``, computed once per event.
+        route: The route that took the event.
+        channel: The channel it goes to (for the label), if known.
+        on_error: Told about each template that failed.
+        label_channel: Name the channel in the author line, for when
+            several channels share one webhook.
+    """
+    template = route.embed
+    if template is None:
+        embed = _default_embed(ev, context)
+    else:
+        embed = _templated_embed(ev, context, template, on_error)
+    if label_channel and channel is not None and "author" not in embed:
+        embed["author"] = {"name": f"#{channel.name}"}
+    return clamp_embed(embed)
+
+
+def _text(
+    text: Text | None,
+    context: Mapping[str, Any],
+    part: str,
+    on_error: RenderError,
+) -> str:
+    if text is None:
+        return ""
+    try:
+        return text.render(context).strip()
+    except Exception as exc:
+        on_error(part, exc)
+        return f"⚠ template error in {part}"
+
+
+def _templated_embed(
+    ev: LogEvent,
+    context: Mapping[str, Any],
+    tpl: EmbedTemplate,
+    on_error: RenderError,
+) -> dict[str, Any]:
+    embed: dict[str, Any] = {}
+    for part in ("title", "description"):
+        value = _text(getattr(tpl, part), context, f"embed.{part}", on_error)
+        if value:
+            embed[part] = value
+    url = _text(tpl.url, context, "embed.url", on_error)
+    if url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
+        embed["url"] = url
+    color = _color(tpl.color, context, on_error)
+    if color is not None:
+        embed["color"] = color
+    if tpl.fields is None:
+        fields = _auto_fields(ev, tpl.auto_exclude)
+    else:
+        fields = []
+        for n, spec in enumerate(tpl.fields):
+            where = f"embed.fields[{n}]"
+            value = _text(spec.value, context, where + ".value", on_error)
+            if not value:
+                continue  # a field whose value renders empty is left out
+            name = _text(spec.name, context, where + ".name", on_error)
+            fields.append(
+                {"name": name or _ZWSP, "value": value, "inline": spec.inline}
+            )
+    if fields:
+        embed["fields"] = fields
+    footer = _text(tpl.footer, context, "embed.footer", on_error)
+    if footer:
+        embed["footer"] = {"text": footer}
+        if tpl.footer_icon_url:
+            embed["footer"]["icon_url"] = tpl.footer_icon_url
+    author = _text(tpl.author, context, "embed.author", on_error)
+    if author:
+        embed["author"] = {"name": author}
+        if tpl.author_url:
+            embed["author"]["url"] = tpl.author_url
+        if tpl.author_icon_url:
+            embed["author"]["icon_url"] = tpl.author_icon_url
+    stamp = _timestamp(ev, tpl.timestamp, context, on_error)
+    if stamp:
+        embed["timestamp"] = stamp
+    if not any(k in embed for k in ("title", "description", "fields")):
+        # an embed needs something to show; fall back to the event name
+        embed["title"] = escape_markdown(neutralize_mentions(ev.event))
+    return embed
+
+
+def _color(
+    spec: int | Text | None,
+    context: Mapping[str, Any],
+    on_error: RenderError,
+) -> int | None:
+    if spec is None or isinstance(spec, int):
+        return spec
+    rendered = _text(spec, context, "embed.color", on_error)
+    if not rendered:
+        return None
+    found = parse_color(rendered)
+    if found is None:
+        on_error("embed.color", ValueError(f"not a colour: {rendered!r}"))
+    return found
+
+
+def _timestamp(
+    ev: LogEvent,
+    spec: bool | Text,
+    context: Mapping[str, Any],
+    on_error: RenderError,
+) -> str | None:
+    if spec is False:
+        return None
+    when: datetime | None = ev.datetime
+    if not isinstance(spec, bool):
+        rendered = _text(spec, context, "embed.timestamp", on_error)
+        when = parse_time(rendered) if rendered else None
+    if when is None:
+        return None
+    stamp = when.astimezone(timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+# -- the default embed ------------------------------------------------------
+
+
+def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
+    del context  # the default embed reads the event directly
+    # a structured event is titled by its name; a plain log line by its
+    # message (its first line; the rest goes to the description)
+    title, _, rest = (ev.message or ev.event).partition("\n")
+    if not ev.message or ev.message == ev.event:
+        title = _title_from_event(ev.event)
+    elif len(title) > MAX_TITLE:
+        rest = ev.message  # too long for a title: keep all of it below
+    embed: dict[str, Any] = {
+        "title": _safe(title),
+        "color": COLORS.get(ev.level_name, COLORS["info"]),
+    }
+    parts: list[str] = []
+    if rest.strip():
+        parts.append(_safe(rest))
+    if ev.exception:
+        tail = clamp_tail(redact_text(ev.exception), _EXCEPTION_SHARE)
+        parts.append("```\n" + tail.replace("```", "`\u200b``") + "\n```")
+    if parts:
+        embed["description"] = "\n".join(parts)
+    fields = _auto_fields(ev)
+    if fields:
+        embed["fields"] = fields
+    footer = " · ".join(p for p in (ev.logger, ev.level_name.upper()) if p)
+    embed["footer"] = {"text": neutralize_mentions(redact_text(footer))}
+    embed["timestamp"] = _timestamp(ev, True, {}, _ignore)
+    return embed
+
+
+def _ignore(part: str, exc: Exception) -> None:
+    del part, exc
+
+
+def _title_from_event(event: str) -> str:
+    words = event.replace("_", " ").replace(".", " ").split()
+    if not words:
+        return "(no event name)"
+    return " ".join(w if w.isupper() else w.capitalize() for w in words)
+
+
+def _safe(text: str) -> str:
+    return neutralize_mentions(escape_markdown(redact_text(text)))
+
+
+def _auto_fields(
+    ev: LogEvent, exclude: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """One field per event field, in the order the event gave them."""
+    fields: list[dict[str, Any]] = []
+    for key, value in ev.fields.items():
+        if value is None or key.startswith("_") or key in exclude:
+            continue
+        text = REDACTED if looks_secret(key) else _show(value)
+        if not text:
+            continue
+        fields.append(
+            {
+                "name": _safe(key),
+                "value": text,
+                "inline": len(text) <= _AUTO_INLINE_CHARS and "\n" not in text,
+            }
+        )
+    return fields
+
+
+def _show(value: Any) -> str:
+    """A field value as readable, safe text."""
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:,.6g}" if math.isfinite(value) else str(value)
+    elif isinstance(value, (str, int)):
+        text = str(value)
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", errors="replace")
+    elif isinstance(value, (Mapping, list, tuple)):
+        try:
+            dumped = json.dumps(value, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            dumped = repr(value)
+        return "`" + neutralize_mentions(
+            redact_text(dumped).replace("`", "'")
+        ) + "`"
+    else:
+        text = str(value)
+    return _safe(text)
+
+
+# -- limits -----------------------------------------------------------------
+
+
+def embed_length(embed: Mapping[str, Any]) -> int:
+    """The characters of *embed* that count toward the 6,000 total."""
+    total = len(embed.get("title", "")) + len(embed.get("description", ""))
+    for item in embed.get("fields", ()):
+        total += len(item["name"]) + len(item["value"])
+    total += len(embed.get("footer", {}).get("text", ""))
+    total += len(embed.get("author", {}).get("name", ""))
+    return total
+
+
+def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
+    """
+    Hold *embed* to every per-embed limit and to the 6,000 total.
+
+    Over-long text ends with ``…``; beyond 25 fields the last one says how
+    many were left out. When the total is too large the description is
+    shortened first, then the longest field values.
+    """
+    if "title" in embed:
+        embed["title"] = clamp(embed["title"], MAX_TITLE)
+    if "description" in embed:
+        embed["description"] = clamp(embed["description"], MAX_DESCRIPTION)
+    if "footer" in embed:
+        embed["footer"]["text"] = clamp(embed["footer"]["text"], MAX_FOOTER_TEXT)
+    if "author" in embed:
+        embed["author"]["name"] = clamp(embed["author"]["name"], MAX_AUTHOR_NAME)
+    fields = embed.get("fields")
+    if fields:
+        if len(fields) > MAX_FIELDS:
+            hidden = len(fields) - (MAX_FIELDS - 1)
+            fields = [
+                *fields[: MAX_FIELDS - 1],
+                {"name": "…", "value": f"{hidden} more fields not shown",
+                 "inline": False},
+            ]
+        kept = []
+        for item in fields:
+            name = clamp(item["name"], MAX_FIELD_NAME) or _ZWSP
+            value = clamp(item["value"], MAX_FIELD_VALUE)
+            if value:
+                kept.append({**item, "name": name, "value": value})
+        embed["fields"] = kept
+        if not kept:
+            del embed["fields"]
+    for part in ("title", "description"):
+        if part in embed and not embed[part]:
+            del embed[part]
+    _fit_total(embed, MAX_EMBED_TOTAL)
+    return embed
+
+
+def _fit_total(embed: dict[str, Any], limit: int) -> None:
+    excess = embed_length(embed) - limit
+    if excess <= 0:
+        return
+    description = embed.get("description", "")
+    if description:
+        if len(description) > excess:
+            embed["description"] = clamp(
+                description, len(description) - excess
+            )
+        else:
+            del embed["description"]
+        excess = embed_length(embed) - limit
+    fields = embed.get("fields", [])
+    while excess > 0 and fields:
+        longest = max(fields, key=lambda f: len(f["value"]))
+        size = len(longest["value"])
+        if size > excess:
+            longest["value"] = clamp(longest["value"], size - excess)
+        else:
+            fields.remove(longest)
+        excess = embed_length(embed) - limit
+    if not fields:
+        embed.pop("fields", None)
+    # title, footer and author together stay under 6,000 by their own
+    # limits, so nothing else can be left over here
+
+
+def build_payload(
+    embeds: list[dict[str, Any]], mention: Mention | None
+) -> dict[str, Any]:
+    """
+    The JSON body of one message: the embeds, the ping, and explicit
+    ``allowed_mentions`` (``{"parse": []}`` unless the route pings).
+    """
+    payload: dict[str, Any] = {}
+    if mention is not None:
+        payload["content"] = clamp(mention.content, MAX_CONTENT)
+        payload["allowed_mentions"] = mention.allowed_mentions
+    else:
+        payload["allowed_mentions"] = {"parse": []}
+    payload["embeds"] = embeds
+    return payload

@@ -1,0 +1,67 @@
+"""
+DiscordProcessor: the one line a structlog chain adds.
+
+structlog stays optional: nothing here imports it. A processor is just a
+callable ``(logger, method_name, event_dict) -> event_dict``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+from ._config import Config
+from ._pipeline import get_pipeline
+
+__all__ = ["DiscordProcessor"]
+
+
+class DiscordProcessor:
+    """
+    A structlog processor that forwards a copy of each event for routing.
+
+    It returns the event dict unchanged, so it can sit anywhere before
+    the renderer. When the same event later reaches a
+    :class:`DiscordHandler` of the same routing file (through
+    ``ProcessorFormatter.wrap_for_formatter``), it is sent once, not
+    twice. Put it after ``add_log_level``/``add_logger_name`` if you use
+    them, so routes see the level and logger those processors add.
+
+    Args:
+        routing: As for :class:`DiscordHandler`.
+
+    Raises:
+        ConfigError: The routing file is missing or invalid.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, routing: str | os.PathLike[str] | Config | None = None
+    ) -> None:
+        self._pipeline = get_pipeline(routing)
+
+    def __call__(
+        self,
+        logger: Any,
+        method_name: str,
+        event_dict: MutableMapping[str, Any],
+    ) -> MutableMapping[str, Any]:
+        """Forward *event_dict* if a route might take it; never raises."""
+        try:
+            self._pipeline.offer_event_dict(logger, method_name, event_dict)
+        except Exception:
+            self._pipeline.count("errors.internal")
+        return event_dict
+
+    def flush(self) -> None:
+        """Block until everything forwarded so far is handled."""
+        self._pipeline.flush()
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the shared pipeline."""
+        return self._pipeline.stats()
+
+    def __repr__(self) -> str:
+        return f"<DiscordProcessor {self._pipeline.config.path}>"

@@ -1,0 +1,434 @@
+"""
+Test oracle for Discord Execute Webhook request bodies.
+
+Every webhook body our tests see can be checked here, independently of the
+library's own code, in two layers:
+
+- :func:`schema_errors` validates against ``IncomingWebhookRequestPartial``
+  from Discord's OpenAPI spec (the subset in ``openapi-subset.json``, made
+  by ``extract_openapi_subset.py``).
+- :func:`limit_errors` states the limits the spec lacks, or that we want
+  explicit, written from ``shared/DISCORD-API.md`` sections 2 and 3 (never
+  from ``polybot_loghandler._limits``): the 6000-character total across
+  embeds, lengths counted after trimming whitespace, non-blank field names
+  and values, and our own rule that ``allowed_mentions`` is always sent.
+
+Use :func:`assert_valid_payload` in tests; :func:`payload_errors` returns
+the list for tests that expect problems.
+"""
+
+from __future__ import annotations
+
+import json
+import reprlib
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from jsonschema.exceptions import ValidationError
+
+SUBSET_PATH = Path(__file__).with_name("openapi-subset.json")
+SUBSET_URI = "urn:discord-api-spec:openapi-subset"
+ROOT_SCHEMA_REF = "#/components/schemas/IncomingWebhookRequestPartial"
+
+# DISCORD-API.md section 2 (embed limits, inclusive, counted after trim).
+MAX_EMBEDS_PER_MESSAGE = 10
+MAX_EMBED_TITLE = 256
+MAX_EMBED_DESCRIPTION = 4096
+MAX_EMBED_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER_TEXT = 2048
+MAX_AUTHOR_NAME = 256
+MAX_EMBED_TOTAL_CHARACTERS = 6000
+MAX_EMBED_COLOR = 0xFFFFFF
+# DISCORD-API.md section 3.
+MAX_CONTENT = 2000
+# allowed_mentions types that also have a list form (parse "x" vs "x": []).
+MENTION_LIST_FORMS = ("roles", "users")
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = 40
+_SHORT_REPR.maxother = 60
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    """
+    Build the validator for ``IncomingWebhookRequestPartial``, once.
+
+    Returns:
+        A Draft 2020-12 validator with the subset registered and formats
+        checked.
+
+    Raises:
+        RuntimeError: If ``date-time`` cannot be checked, which would make
+            the timestamp check pass silently.
+    """
+    subset = json.loads(SUBSET_PATH.read_text(encoding="utf-8"))
+    registry: Registry[Any] = Registry().with_resource(
+        SUBSET_URI, DRAFT202012.create_resource(subset)
+    )
+    format_checker = FormatChecker()
+    if "date-time" not in format_checker.checkers:
+        # jsonschema checks date-time only when rfc3339-validator is there
+        raise RuntimeError(
+            "jsonschema cannot check format 'date-time': "
+            "install rfc3339-validator (jsonschema[format])"
+        )
+    schema = {"$ref": SUBSET_URI + ROOT_SCHEMA_REF}
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(
+        schema, registry=registry, format_checker=format_checker
+    )
+
+
+def _json_path(path: Iterable[str | int]) -> str:
+    """
+    Render a JSON location as ``embeds[0].fields[2].value``.
+
+    Args:
+        path: Keys and indexes from the document root.
+
+    Returns:
+        The dotted path, or ``<root>`` for the document itself.
+    """
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "<root>"
+
+
+def _path_key(path: Iterable[str | int]) -> list[tuple[int, int, str]]:
+    """
+    Make a sort key that orders ``fields[2]`` before ``fields[10]``.
+
+    Args:
+        path: Keys and indexes from the document root.
+
+    Returns:
+        A list comparing indexes numerically and keys alphabetically.
+    """
+    return [
+        (0, part, "") if isinstance(part, int) else (1, 0, part)
+        for part in path
+    ]
+
+
+def _is_null_branch(errors: list[ValidationError]) -> bool:
+    """
+    Tell whether *errors* only say "not null", from a nullable ``oneOf``.
+
+    Args:
+        errors: The errors of one ``oneOf``/``anyOf`` branch.
+
+    Returns:
+        True if the branch was ``{"type": "null"}`` and nothing else failed.
+    """
+    return len(errors) == 1 and errors[0].validator_value == "null"
+
+
+def _leaf_errors(error: ValidationError) -> list[ValidationError]:
+    """
+    Descend through ``oneOf``/``anyOf`` errors to the one that matters.
+
+    The spec wraps most objects as ``oneOf: [{type: null}, {$ref: X}]``;
+    when only one non-null branch failed, its own errors are the useful
+    ones. With several candidate branches the combined error is kept.
+
+    Args:
+        error: A validation error, possibly with sub-errors in ``context``.
+
+    Returns:
+        The errors to report for *error*.
+    """
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    failing = [errs for errs in branches.values() if not _is_null_branch(errs)]
+    if len(failing) != 1:
+        return [error]
+    return [leaf for sub in failing[0] for leaf in _leaf_errors(sub)]
+
+
+def _describe(error: ValidationError) -> str:
+    """
+    Turn one schema error into a short line naming where and why.
+
+    Args:
+        error: A leaf validation error from jsonschema.
+
+    Returns:
+        ``schema: path: message``, with long values abbreviated and sizes
+        stated for length and count limits.
+    """
+    message = error.message.replace(
+        repr(error.instance), _SHORT_REPR.repr(error.instance)
+    )
+    sized = {"maxLength", "minLength", "maxItems", "minItems"}
+    if error.validator in sized and isinstance(error.instance, (str, list)):
+        message += (
+            f" (length {len(error.instance)}, "
+            f"{error.validator} {error.validator_value})"
+        )
+    return f"schema: {_json_path(error.absolute_path)}: {message}"
+
+
+def schema_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Validate *payload* against Discord's ``IncomingWebhookRequestPartial``.
+
+    Validates against that schema directly rather than the operation's
+    ``anyOf``, whose update branch accepts e.g. an 81-character username.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Returns:
+        One line per error, sorted by location; empty when valid.
+    """
+    leaves = [
+        leaf
+        for error in _validator().iter_errors(payload)
+        for leaf in _leaf_errors(error)
+    ]
+    leaves.sort(key=lambda leaf: (_path_key(leaf.absolute_path), leaf.message))
+    return [_describe(leaf) for leaf in leaves]
+
+
+def _text_length(value: Any) -> int:
+    """
+    Count characters the way Discord's limits do: after trimming.
+
+    Args:
+        value: A text field's value; anything else counts as empty.
+
+    Returns:
+        The length of the stripped string, or 0 for non-strings.
+    """
+    return len(value.strip()) if isinstance(value, str) else 0
+
+
+def _dict_items(value: Any) -> list[dict[str, Any]]:
+    """
+    Return the objects in *value* if it is a list, else nothing.
+
+    Args:
+        value: A value that should be a list of objects.
+
+    Returns:
+        The dict items; others are left for the schema to report.
+    """
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _sub(obj: Any, key: str) -> Any:
+    """
+    Return ``obj[key]`` when *obj* is an object, else ``None``.
+
+    Args:
+        obj: A value that should be an object.
+        key: The key to read.
+
+    Returns:
+        The value, or ``None`` when absent or *obj* is not an object.
+    """
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _too_long(where: str, value: Any, limit: int) -> Iterator[str]:
+    """
+    Yield an error if the trimmed text at *where* is over *limit*.
+
+    Args:
+        where: The JSON path to name in the message.
+        value: The field's value.
+        limit: Discord's inclusive maximum.
+
+    Yields:
+        At most one error line.
+    """
+    length = _text_length(value)
+    if length > limit:
+        yield f"{where}: {length} characters after trim, limit {limit}"
+
+
+def _embed_errors(index: int, embed: dict[str, Any]) -> Iterator[str]:
+    """
+    Check one embed's own limits (not the message-wide total).
+
+    Args:
+        index: The embed's position in ``embeds``.
+        embed: The embed object.
+
+    Yields:
+        One error line per problem.
+    """
+    at = f"embeds[{index}]"
+    yield from _too_long(f"{at}.title", embed.get("title"), MAX_EMBED_TITLE)
+    yield from _too_long(
+        f"{at}.description", embed.get("description"), MAX_EMBED_DESCRIPTION
+    )
+    footer_text = _sub(embed.get("footer"), "text")
+    yield from _too_long(f"{at}.footer.text", footer_text, MAX_FOOTER_TEXT)
+    author_name = _sub(embed.get("author"), "name")
+    yield from _too_long(f"{at}.author.name", author_name, MAX_AUTHOR_NAME)
+    if "color" in embed and embed["color"] is not None:
+        color = embed["color"]
+        # bool is an int in Python but not in JSON
+        if (
+            not isinstance(color, int)
+            or isinstance(color, bool)
+            or not 0 <= color <= MAX_EMBED_COLOR
+        ):
+            yield f"{at}.color: {color!r} is not an integer 0..0xFFFFFF"
+    fields = embed.get("fields")
+    if isinstance(fields, list) and len(fields) > MAX_EMBED_FIELDS:
+        yield f"{at}.fields: {len(fields)} fields, limit {MAX_EMBED_FIELDS}"
+    for number, field in enumerate(_dict_items(fields)):
+        where = f"{at}.fields[{number}]"
+        for key, limit in (
+            ("name", MAX_FIELD_NAME),
+            ("value", MAX_FIELD_VALUE),
+        ):
+            if _text_length(field.get(key)) == 0:
+                yield f"{where}.{key}: missing or blank"
+            yield from _too_long(f"{where}.{key}", field.get(key), limit)
+
+
+def _embed_total(embed: dict[str, Any]) -> int:
+    """
+    Count the characters of *embed* that Discord's 6000 total covers.
+
+    Args:
+        embed: The embed object.
+
+    Returns:
+        Title, description, field names and values, footer text and author
+        name, each counted after trimming.
+    """
+    total = _text_length(embed.get("title"))
+    total += _text_length(embed.get("description"))
+    total += _text_length(_sub(embed.get("footer"), "text"))
+    total += _text_length(_sub(embed.get("author"), "name"))
+    for field in _dict_items(embed.get("fields")):
+        total += _text_length(field.get("name"))
+        total += _text_length(field.get("value"))
+    return total
+
+
+def _mention_errors(payload: dict[str, Any]) -> Iterator[str]:
+    """
+    Check that ``allowed_mentions`` is explicit and self-consistent.
+
+    We always send it, with a ``parse`` list, because webhooks otherwise
+    default to parsing user mentions.
+    Discord rejects ``parse`` naming a type whose list form is also given.
+
+    Args:
+        payload: The request body.
+
+    Yields:
+        One error line per problem.
+    """
+    mentions = payload.get("allowed_mentions")
+    if not isinstance(mentions, dict):
+        yield (
+            "allowed_mentions: must be sent as an object, e.g. "
+            f'{{"parse": []}}, got {mentions!r}'
+        )
+        return
+    parse = mentions.get("parse")
+    if not isinstance(parse, list):
+        yield (
+            f"allowed_mentions.parse: must be an explicit list, got {parse!r}"
+        )
+        return
+    for kind in MENTION_LIST_FORMS:
+        if kind in parse and mentions.get(kind) is not None:
+            yield (
+                f"allowed_mentions: parse contains {kind!r} and "
+                f"{kind} is also given"
+            )
+
+
+def limit_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Check the Discord limits that the OpenAPI schema lacks or leaves implicit.
+
+    Written from ``shared/DISCORD-API.md`` sections 2 and 3.
+    Text lengths are counted after trimming leading and trailing whitespace.
+    Values of the wrong type are skipped here; :func:`schema_errors`
+    reports them.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Returns:
+        One line per problem, in a stable order; empty when within limits.
+    """
+    errors: list[str] = []
+    content = payload.get("content")
+    errors.extend(_too_long("content", content, MAX_CONTENT))
+    raw_embeds = payload.get("embeds")
+    embeds = _dict_items(raw_embeds)
+    if _text_length(content) == 0 and not embeds:
+        errors.append("<root>: needs non-blank content or at least one embed")
+    if (
+        isinstance(raw_embeds, list)
+        and len(raw_embeds) > MAX_EMBEDS_PER_MESSAGE
+    ):
+        errors.append(
+            f"embeds: {len(raw_embeds)} embeds, limit {MAX_EMBEDS_PER_MESSAGE}"
+        )
+    for index, embed in enumerate(embeds):
+        errors.extend(_embed_errors(index, embed))
+    total = sum(_embed_total(embed) for embed in embeds)
+    if total > MAX_EMBED_TOTAL_CHARACTERS:
+        errors.append(
+            f"embeds: {total} characters in total across embeds, "
+            f"limit {MAX_EMBED_TOTAL_CHARACTERS}"
+        )
+    errors.extend(_mention_errors(payload))
+    return [f"limit: {error}" for error in errors]
+
+
+def payload_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Return every schema and limit problem with *payload*.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Returns:
+        :func:`schema_errors` followed by :func:`limit_errors`.
+    """
+    return schema_errors(payload) + limit_errors(payload)
+
+
+def assert_valid_payload(payload: dict[str, Any]) -> None:
+    """
+    Fail the test if *payload* is not a body Discord would accept.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Raises:
+        AssertionError: Listing every problem found.
+    """
+    errors = payload_errors(payload)
+    if errors:
+        listing = "\n".join(f"  - {error}" for error in errors)
+        raise AssertionError(
+            f"invalid Discord webhook payload ({len(errors)} problems):\n"
+            f"{listing}"
+        )
