@@ -111,8 +111,11 @@ def _load(file: str | None) -> Config:
 def _check(args: argparse.Namespace) -> int:
     config = _load(args.file)
     out = sys.stdout
-    print(f"{config.path}: OK, {len(config.channels)} channels, "
-          f"{len(config.routes)} routes", file=out)
+    print(
+        f"{config.path}: OK, {len(config.channels)} channels, "
+        f"{len(config.routes)} routes",
+        file=out,
+    )
     rows = [("#", "route", "matches", "→ channels", "options")]
     for route in config.routes:
         options = []
@@ -122,42 +125,59 @@ def _check(args: argparse.Namespace) -> int:
             options.append(f"pings {route.mention.content}")
         if not route.coalesce.enabled:
             options.append("no coalescing")
-        rows.append((
-            str(route.index),
-            route.name,
-            route.matcher.describe(),
-            ", ".join(t.source for t in route.to),
-            ", ".join(options),
-        ))
+        rows.append(
+            (
+                str(route.index),
+                route.name,
+                route.matcher.describe(),
+                ", ".join(t.source for t in route.to),
+                ", ".join(options),
+            )
+        )
     _table(rows, out)
     unused = sorted(
-        set(config.channels)
-        - {t.source for r in config.routes for t in r.to}
+        set(config.channels) - {t.source for r in config.routes for t in r.to}
     )
     templated = any("{" in t.source for r in config.routes for t in r.to)
     if unused:
-        note = " (some routes choose channels by template)" if templated else ""
-        print(f"\nchannels no route names{note}: {', '.join(unused)}", file=out)
+        note = (
+            " (some routes choose channels by template)" if templated else ""
+        )
+        print(
+            f"\nchannels no route names{note}: {', '.join(unused)}", file=out
+        )
     console = config.console_channels
     if console:
-        print(f"\n{len(console)} channels have no destination and render on "
-              f"the console: {', '.join(console)}", file=out)
-    bots = [k for k, c in config.channels.items()
-            if isinstance(c.destination, BotChannelDestination)]
+        print(
+            f"\n{len(console)} channels have no destination and render on "
+            f"the console: {', '.join(console)}",
+            file=out,
+        )
+    bots = [
+        k
+        for k, c in config.channels.items()
+        if isinstance(c.destination, BotChannelDestination)
+    ]
     if bots:
-        print(f"\nbot-token channels (need DISCORD_BOT_TOKEN): "
-              f"{', '.join(bots)}", file=out)
+        print(
+            f"\nbot-token channels (need DISCORD_BOT_TOKEN): "
+            f"{', '.join(bots)}",
+            file=out,
+        )
     for note in config.notes:
         print(f"note: {note}", file=out)
     return EXIT_OK
 
 
 def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
-    widths = [min(max(len(r[i]) for r in rows), 44) for i in range(len(rows[0]))]
+    widths = [
+        min(max(len(r[i]) for r in rows), 44) for i in range(len(rows[0]))
+    ]
     for n, row in enumerate(rows):
         cells = [
-            (cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "…")
-            .ljust(widths[i])
+            (
+                cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "…"
+            ).ljust(widths[i])
             for i, cell in enumerate(row)
         ]
         print("  ".join(cells).rstrip(), file=out)
@@ -175,8 +195,11 @@ def _preview(args: argparse.Namespace) -> int:
         lines: Iterable[str] = [args.event]
     else:
         if sys.stdin.isatty():
-            print("reading JSON events from standard input, one per line "
-                  "(Ctrl-D to end)", file=sys.stderr)
+            print(
+                "reading JSON events from standard input, one per line "
+                "(Ctrl-D to end)",
+                file=sys.stderr,
+            )
         lines = sys.stdin
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -187,44 +210,72 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _event_from_json(line: str, number: int) -> LogEvent:
-    where = "--event" if number == 1 and not line.endswith("\n") else f"line {number}"
+    where = (
+        "--event"
+        if number == 1 and not line.endswith("\n")
+        else f"line {number}"
+    )
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise _UsageError(f"{where}: not valid JSON: {exc.msg} "
-                          f"(column {exc.colno})") from None
+        raise _UsageError(
+            f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("event"), str):
-        raise _UsageError(f"{where}: an event is a JSON object with an "
-                          '"event" name, e.g. {"event": "trade_executed"}')
+        raise _UsageError(
+            f"{where}: an event is a JSON object with an "
+            '"event" name, e.g. {"event": "trade_executed"}'
+        )
     level_name = str(data.pop("level", "info")).lower()
     if level_name not in LEVELS:
-        raise _UsageError(f"{where}: unknown level {level_name!r} (use one of "
-                          f"{', '.join(LEVELS)})")
+        raise _UsageError(
+            f"{where}: unknown level {level_name!r} (use one of "
+            f"{', '.join(LEVELS)})"
+        )
     event = data.pop("event")
     logger = str(data.pop("logger", ""))
     message = str(data.pop("message", event))
-    return LogEvent(event=event, level=LEVELS[level_name], logger=logger,
-                    time=time.time(), fields=data, message=message)
+    return LogEvent(
+        event=event,
+        level=LEVELS[level_name],
+        logger=logger,
+        time=time.time(),
+        fields=data,
+        message=message,
+    )
 
 
 def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
     routed = pipeline.router.route(ev, ev.context(), lambda *_: None)
-    print(f"event {ev.event} ({ev.level_name}"
-          f"{', logger ' + ev.logger if ev.logger else ''})", file=out)
+    print(
+        f"event {ev.event} ({ev.level_name}"
+        f"{', logger ' + ev.logger if ev.logger else ''})",
+        file=out,
+    )
     if not routed:
         print("  no route matches: nothing would be sent", file=out)
         return
     for hit in routed:
-        print(f"  route {hit.route.name} → {', '.join(hit.channels) or '(none)'}",
-              file=out)
-    raw = (ev.event, ev.level, ev.logger, ev.time, dict(ev.fields),
-           ev.message, ev.exception)
+        print(
+            f"  route {hit.route.name} → {', '.join(hit.channels) or '(none)'}",
+            file=out,
+        )
+    raw = (
+        ev.event,
+        ev.level,
+        ev.logger,
+        ev.time,
+        dict(ev.fields),
+        ev.message,
+        ev.exception,
+    )
     for message in pipeline.process(raw):
         dest = message.target.destination if message.target else None
         kind = "console" if dest is None else type(dest).__name__
         print(f"\n#{message.channel} ({kind}):", file=out)
-        print(json.dumps(message.payload, indent=2, ensure_ascii=False),
-              file=out)
+        print(
+            json.dumps(message.payload, indent=2, ensure_ascii=False), file=out
+        )
 
 
 # -- demo -------------------------------------------------------------------

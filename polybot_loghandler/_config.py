@@ -360,7 +360,9 @@ def parse_config(
         ConfigError: The text is not a valid routing file.
     """
     data, lines = load_yaml(text, filename)
-    checker = _Checker(filename, lines, os.environ if environ is None else environ)
+    checker = _Checker(
+        filename, lines, os.environ if environ is None else environ
+    )
     config = checker.config(data)
     if checker.problems or config is None:
         raise ConfigError(checker.problems)
@@ -386,7 +388,9 @@ class _Checker:
             path = path[:-1]
         return self.lines.get(path, 1)
 
-    def problem(self, path: KeyPath, message: str, line: int | None = None) -> None:
+    def problem(
+        self, path: KeyPath, message: str, line: int | None = None
+    ) -> None:
         where = line if line is not None else self.line(path)
         self.problems.append(
             f"{self.filename}:{where}: {path_to_str(path)}: {message}"
@@ -402,8 +406,11 @@ class _Checker:
         ok = True
         for key in data:
             if key not in allowed:
-                self.problem((*path, key), f"unknown key{_did_you_mean(key, allowed)}"
-                             f" (allowed: {', '.join(allowed)})")
+                self.problem(
+                    (*path, key),
+                    f"unknown key{_did_you_mean(key, allowed)}"
+                    f" (allowed: {', '.join(allowed)})",
+                )
                 ok = False
         for key in required:
             if key not in data:
@@ -411,13 +418,17 @@ class _Checker:
                 ok = False
         return ok
 
-    def mapping(self, value: Any, path: KeyPath, what: str) -> dict[str, Any] | None:
+    def mapping(
+        self, value: Any, path: KeyPath, what: str
+    ) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
         self.problem(path, f"{what} must be a mapping, not {_kind(value)}")
         return None
 
-    def string(self, value: Any, path: KeyPath, what: str = "value") -> str | None:
+    def string(
+        self, value: Any, path: KeyPath, what: str = "value"
+    ) -> str | None:
         if isinstance(value, str):
             return value
         self.problem(path, f"{what} must be a string, not {_kind(value)}")
@@ -430,7 +441,9 @@ class _Checker:
             self.problem(path, str(exc))
             return None
 
-    def template(self, source: Any, path: KeyPath, mode: str = "markdown") -> Text | None:
+    def template(
+        self, source: Any, path: KeyPath, mode: str = "markdown"
+    ) -> Text | None:
         if isinstance(source, (int, float)) and not isinstance(source, bool):
             source = str(source)
         text = self.string(source, path, "a template")
@@ -462,18 +475,28 @@ class _Checker:
 
     def config(self, data: Any) -> Config | None:
         if data is None:
-            self.problem((), "the routing file is empty (it needs version, "
-                         "channels and routes)")
+            self.problem(
+                (),
+                "the routing file is empty (it needs version, "
+                "channels and routes)",
+            )
             return None
         top = self.mapping(data, (), "the routing file")
         if top is None:
             return None
-        self.keys(top, (), ("version", "channels", "routes", "delivery"),
-                  required=("version", "channels", "routes"))
+        self.keys(
+            top,
+            (),
+            ("version", "channels", "routes", "delivery"),
+            required=("version", "channels", "routes"),
+        )
         version = top.get("version")
         if "version" in top and version not in SUPPORTED_VERSIONS:
-            self.problem(("version",), f"unsupported version {version!r} "
-                         "(this library reads version: 1)")
+            self.problem(
+                ("version",),
+                f"unsupported version {version!r} "
+                "(this library reads version: 1)",
+            )
         channels = self.channels(top.get("channels"))
         delivery = self.delivery(top.get("delivery", {}), channels)
         routes = self.routes(top.get("routes"), channels)
@@ -501,8 +524,9 @@ class _Checker:
         for key, spec in table.items():
             where = (*path, key)
             if not _CHANNEL_KEY.match(key):
-                self.problem(where, "channel keys use letters, digits, '_' "
-                             "and '-' only")
+                self.problem(
+                    where, "channel keys use letters, digits, '_' and '-' only"
+                )
                 continue
             channel = self.channel(key, spec, where)
             if channel is not None:
@@ -514,8 +538,11 @@ class _Checker:
         if spec is None or isinstance(spec, str):
             dest = self.webhook(spec or "", path)
             return Channel(key=key, name=name, destination=dest)
-        table = self.mapping(spec, path, "a channel (a webhook URL, "
-                             "{webhook: URL} or {id: CHANNEL_ID})")
+        table = self.mapping(
+            spec,
+            path,
+            "a channel (a webhook URL, {webhook: URL} or {id: CHANNEL_ID})",
+        )
         if table is None:
             return None
         self.keys(table, path, ("webhook", "id", "name", "category", "topic"))
@@ -531,10 +558,13 @@ class _Checker:
         meta: dict[str, str | None] = {}
         for part in ("name", "category", "topic"):
             value = table.get(part)
-            meta[part] = None if value is None else self.string(value, (*path, part))
+            meta[part] = (
+                None if value is None else self.string(value, (*path, part))
+            )
         if meta["topic"] and len(meta["topic"]) > 1024:
-            self.problem((*path, "topic"), "a channel topic is at most 1024 "
-                         "characters")
+            self.problem(
+                (*path, "topic"), "a channel topic is at most 1024 characters"
+            )
         return Channel(
             key=key,
             name=meta["name"] or name,
@@ -549,15 +579,20 @@ class _Checker:
             return None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problem(path, f"not a webhook URL: {redact_url(url)!r} "
-                         "(expected https://discord.com/api/webhooks/ID/TOKEN)")
+            self.problem(
+                path,
+                f"not a webhook URL: {redact_url(url)!r} "
+                "(expected https://discord.com/api/webhooks/ID/TOKEN)",
+            )
             return None
         found = _WEBHOOK_PATH.search(parts.path)
         return WebhookDestination(
             url=url, webhook_id=found.group(1) if found else None
         )
 
-    def bot_channel(self, raw: Any, path: KeyPath) -> BotChannelDestination | None:
+    def bot_channel(
+        self, raw: Any, path: KeyPath
+    ) -> BotChannelDestination | None:
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)
         text = self.string(raw, path, "a channel id")
@@ -577,20 +612,33 @@ class _Checker:
         self, data: Any, channels: Mapping[str, Channel]
     ) -> DeliverySettings:
         path: KeyPath = ("delivery",)
-        table = self.mapping(data if data is not None else {}, path, "delivery")
+        table = self.mapping(
+            data if data is not None else {}, path, "delivery"
+        )
         if table is None:
             return DeliverySettings()
-        allowed = ("queue_size", "flush_timeout", "batch_window",
-                   "ops_channel", "console")
+        allowed = (
+            "queue_size",
+            "flush_timeout",
+            "batch_window",
+            "ops_channel",
+            "console",
+        )
         self.keys(table, path, allowed)
         kwargs: dict[str, Any] = {}
         if "queue_size" in table:
             size = table["queue_size"]
-            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            if (
+                isinstance(size, int)
+                and not isinstance(size, bool)
+                and size > 0
+            ):
                 kwargs["queue_size"] = size
             else:
-                self.problem((*path, "queue_size"), "must be a positive whole "
-                             f"number, not {size!r}")
+                self.problem(
+                    (*path, "queue_size"),
+                    f"must be a positive whole number, not {size!r}",
+                )
         for part in ("flush_timeout", "batch_window"):
             if part in table:
                 seconds = self.duration(table[part], (*path, part))
@@ -606,17 +654,22 @@ class _Checker:
             if console in ("stderr", "stdout", "off"):
                 kwargs["console"] = console
             else:
-                self.problem((*path, "console"), f"must be stderr, stdout or "
-                             f"off, not {console!r}")
+                self.problem(
+                    (*path, "console"),
+                    f"must be stderr, stdout or off, not {console!r}",
+                )
         return DeliverySettings(**kwargs)
 
     def channel_key(
         self, key: str, path: KeyPath, channels: Mapping[str, Channel]
     ) -> None:
         if key not in channels:
-            self.problem(path, f"unknown channel '{key}'"
-                         f"{_did_you_mean(key, list(channels))}"
-                         " (channels are declared under 'channels:')")
+            self.problem(
+                path,
+                f"unknown channel '{key}'"
+                f"{_did_you_mean(key, list(channels))}"
+                " (channels are declared under 'channels:')",
+            )
 
     # -- routes
 
@@ -636,9 +689,12 @@ class _Checker:
             if route is None:
                 continue
             if route.name in seen:
-                self.problem((*path, index, "name"), f"duplicate route name "
-                             f"'{route.name}' (first used by routes"
-                             f"[{seen[route.name]}]; names must be unique)")
+                self.problem(
+                    (*path, index, "name"),
+                    f"duplicate route name "
+                    f"'{route.name}' (first used by routes"
+                    f"[{seen[route.name]}]; names must be unique)",
+                )
                 continue
             seen[route.name] = index
             out.append(route)
@@ -652,16 +708,32 @@ class _Checker:
         if table is None:
             return None
         before = len(self.problems)
-        self.keys(table, path, ("name", "match", "to", "continue", "mention",
-                                "coalesce", "embed"), required=("name", "to"))
+        self.keys(
+            table,
+            path,
+            (
+                "name",
+                "match",
+                "to",
+                "continue",
+                "mention",
+                "coalesce",
+                "embed",
+            ),
+            required=("name", "to"),
+        )
         name = self.string(table.get("name", ""), (*path, "name"), "name")
         matcher = self.matcher(table.get("match", {}), (*path, "match"))
         to = self.targets(table.get("to"), (*path, "to"), channels)
         cont = table.get("continue", False)
         if not isinstance(cont, bool):
-            self.problem((*path, "continue"), f"must be true or false, not {cont!r}")
+            self.problem(
+                (*path, "continue"), f"must be true or false, not {cont!r}"
+            )
         mention = self.mention(table.get("mention"), (*path, "mention"))
-        coalesce = self.coalesce(table.get("coalesce", True), (*path, "coalesce"))
+        coalesce = self.coalesce(
+            table.get("coalesce", True), (*path, "coalesce")
+        )
         embed = self.embed(table.get("embed"), (*path, "embed"))
         if len(self.problems) > before or matcher is None or not name:
             return None
@@ -703,13 +775,19 @@ class _Checker:
         self.keys(table, path, ("event", "level", "logger", "fields", "when"))
         kwargs: dict[str, Any] = {}
         if "event" in table:
-            kwargs["event"] = self.event_pattern(table["event"], (*path, "event"))
+            kwargs["event"] = self.event_pattern(
+                table["event"], (*path, "event")
+            )
         if "level" in table:
             kwargs["min_level"] = self.level(table["level"], (*path, "level"))
         if "logger" in table:
-            kwargs["logger"] = self.logger_pattern(table["logger"], (*path, "logger"))
+            kwargs["logger"] = self.logger_pattern(
+                table["logger"], (*path, "logger")
+            )
         if "fields" in table:
-            kwargs["fields"] = self.field_checks(table["fields"], (*path, "fields"))
+            kwargs["fields"] = self.field_checks(
+                table["fields"], (*path, "fields")
+            )
         if "when" in table:
             kwargs["when"] = self.expression(table["when"], (*path, "when"))
         if any(v is None for v in kwargs.values()):
@@ -724,8 +802,11 @@ class _Checker:
             where = (*path, n) if isinstance(data, list) else path
             if isinstance(item, dict):
                 if set(item) != {"regex"}:
-                    self.problem(where, "an event pattern is a name, a glob, "
-                                 "or {regex: PATTERN}")
+                    self.problem(
+                        where,
+                        "an event pattern is a name, a glob, "
+                        "or {regex: PATTERN}",
+                    )
                     continue
                 found = self.regex(item["regex"], (*where, "regex"))
                 if found is not None:
@@ -733,7 +814,9 @@ class _Checker:
             elif isinstance(item, str) and item:
                 names.append(item)
             else:
-                self.problem(where, f"an event name must be a string, not {_kind(item)}")
+                self.problem(
+                    where, f"an event name must be a string, not {_kind(item)}"
+                )
         if not names and not regexes:
             return None
         return EventPattern(names, regexes)
@@ -753,17 +836,21 @@ class _Checker:
             return LEVELS[data.lower()]
         if isinstance(data, str) and data.lower() == "warn":
             return LEVELS["warning"]
-        self.problem(path, f"unknown level {data!r}"
-                     f"{_did_you_mean(str(data).lower(), list(LEVELS))}"
-                     f" (expected one of: {', '.join(LEVELS)})")
+        self.problem(
+            path,
+            f"unknown level {data!r}"
+            f"{_did_you_mean(str(data).lower(), list(LEVELS))}"
+            f" (expected one of: {', '.join(LEVELS)})",
+        )
         return None
 
     def logger_pattern(self, data: Any, path: KeyPath) -> LoggerPattern | None:
         items = data if isinstance(data, list) else [data]
         patterns = [i for i in items if isinstance(i, str) and i]
         if len(patterns) != len(items) or not patterns:
-            self.problem(path, "a logger pattern is a name or glob, or a list "
-                         "of them")
+            self.problem(
+                path, "a logger pattern is a name or glob, or a list of them"
+            )
             return None
         return LoggerPattern(patterns)
 
@@ -791,12 +878,17 @@ class _Checker:
                     out.append((name, check))
         return tuple(out) if ok else None
 
-    def field_op(self, op: str, operand: Any, path: KeyPath) -> FieldCheck | None:
+    def field_op(
+        self, op: str, operand: Any, path: KeyPath
+    ) -> FieldCheck | None:
         ops = ("in", "regex", "gt", "gte", "lt", "lte", "exists")
         if op not in ops:
-            self.problem(path, f"unknown test{_did_you_mean(op, ops)} "
-                         f"(use one of: {', '.join(ops)}; a plain value means "
-                         "equality)")
+            self.problem(
+                path,
+                f"unknown test{_did_you_mean(op, ops)} "
+                f"(use one of: {', '.join(ops)}; a plain value means "
+                "equality)",
+            )
             return None
         if op == "in":
             if not isinstance(operand, list):
@@ -849,21 +941,27 @@ class _Checker:
                 return Mention(kind=kind, id=ident)
             self.problem(path, f"a {kind} id is a number, not {ident!r}")
             return None
-        self.problem(path, f"unknown mention {value!r} (use everyone, here, "
-                     "role:ID or user:ID)")
+        self.problem(
+            path,
+            f"unknown mention {value!r} (use everyone, here, "
+            "role:ID or user:ID)",
+        )
         return None
 
     def coalesce(self, data: Any, path: KeyPath) -> Coalesce:
         if isinstance(data, bool):
             return Coalesce(enabled=data)
-        table = self.mapping(data, path, "coalesce (false, true or "
-                             "{by: [...], window: ...})")
+        table = self.mapping(
+            data, path, "coalesce (false, true or {by: [...], window: ...})"
+        )
         if table is None:
             return Coalesce()
         self.keys(table, path, ("by", "window"))
         by: tuple[str, ...] | None = None
         if "by" in table:
-            items = table["by"] if isinstance(table["by"], list) else [table["by"]]
+            items = (
+                table["by"] if isinstance(table["by"], list) else [table["by"]]
+            )
             if all(isinstance(i, str) and i for i in items) and items:
                 by = tuple(items)
             else:
@@ -881,8 +979,20 @@ class _Checker:
         table = self.mapping(data, path, "embed")
         if table is None:
             return None
-        self.keys(table, path, ("title", "description", "url", "color",
-                                "fields", "footer", "author", "timestamp"))
+        self.keys(
+            table,
+            path,
+            (
+                "title",
+                "description",
+                "url",
+                "color",
+                "fields",
+                "footer",
+                "author",
+                "timestamp",
+            ),
+        )
         kwargs: dict[str, Any] = {}
         for part in ("title", "description", "url"):
             if table.get(part) is not None:
@@ -893,22 +1003,28 @@ class _Checker:
         if isinstance(table.get("fields"), dict):
             kwargs["fields"] = None
             kwargs["auto_exclude"] = self.auto_fields(
-                table["fields"], (*path, "fields"))
+                table["fields"], (*path, "fields")
+            )
         elif "fields" in table:
-            kwargs["fields"] = self.embed_fields(table["fields"], (*path, "fields"))
+            kwargs["fields"] = self.embed_fields(
+                table["fields"], (*path, "fields")
+            )
         if table.get("footer") is not None:
             text, icon, _ = self.text_with_icon(
-                table["footer"], (*path, "footer"), "text")
+                table["footer"], (*path, "footer"), "text"
+            )
             kwargs["footer"], kwargs["footer_icon_url"] = text, icon
         if table.get("author") is not None:
             text, icon, url = self.text_with_icon(
-                table["author"], (*path, "author"), "name")
+                table["author"], (*path, "author"), "name"
+            )
             kwargs["author"], kwargs["author_icon_url"] = text, icon
             kwargs["author_url"] = url
         if "timestamp" in table:
             stamp = table["timestamp"]
             kwargs["timestamp"] = (
-                stamp if isinstance(stamp, bool)
+                stamp
+                if isinstance(stamp, bool)
                 else self.template(stamp, (*path, "timestamp"), "raw")
             )
         return EmbedTemplate(**kwargs)
@@ -923,23 +1039,31 @@ class _Checker:
             found = parse_color(data)
             if found is not None:
                 return found
-        self.problem(path, f"invalid color {data!r} (a name such as "
-                     f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
-                     "to 16777215; or a template)"
-                     f"{_did_you_mean(str(data).lower(), list(COLORS))}")
+        self.problem(
+            path,
+            f"invalid color {data!r} (a name such as "
+            f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
+            "to 16777215; or a template)"
+            f"{_did_you_mean(str(data).lower(), list(COLORS))}",
+        )
         return None
 
-    def auto_fields(self, data: dict[str, Any], path: KeyPath) -> frozenset[str]:
+    def auto_fields(
+        self, data: dict[str, Any], path: KeyPath
+    ) -> frozenset[str]:
         self.keys(data, path, ("auto", "exclude"), required=("auto",))
         if data.get("auto") is not True:
-            self.problem((*path, "auto"), "use 'auto: true' (or a list of "
-                         "fields instead of a mapping)")
+            self.problem(
+                (*path, "auto"),
+                "use 'auto: true' (or a list of fields instead of a mapping)",
+            )
         exclude = data.get("exclude", [])
         if not isinstance(exclude, list) or not all(
             isinstance(x, str) for x in exclude
         ):
-            self.problem((*path, "exclude"), "'exclude' takes a list of "
-                         "field names")
+            self.problem(
+                (*path, "exclude"), "'exclude' takes a list of field names"
+            )
             return frozenset()
         return frozenset(exclude)
 
@@ -949,8 +1073,11 @@ class _Checker:
         if data == "auto":
             return None
         if not isinstance(data, list):
-            self.problem(path, "fields must be a list of {name, value, inline},"
-                         " 'auto', or {auto: true, exclude: [...]}")
+            self.problem(
+                path,
+                "fields must be a list of {name, value, inline},"
+                " 'auto', or {auto: true, exclude: [...]}",
+            )
             return ()
         out: list[FieldTemplate] = []
         for n, spec in enumerate(data):
@@ -958,8 +1085,12 @@ class _Checker:
             table = self.mapping(spec, where, "a field")
             if table is None:
                 continue
-            self.keys(table, where, ("name", "value", "inline"),
-                      required=("name", "value"))
+            self.keys(
+                table,
+                where,
+                ("name", "value", "inline"),
+                required=("name", "value"),
+            )
             name = self.template(table.get("name", ""), (*where, "name"))
             value = self.template(table.get("value", ""), (*where, "value"))
             inline = table.get("inline", True)
@@ -967,7 +1098,9 @@ class _Checker:
                 self.problem((*where, "inline"), "must be true or false")
                 inline = True
             if name is not None and value is not None:
-                out.append(FieldTemplate(name=name, value=value, inline=inline))
+                out.append(
+                    FieldTemplate(name=name, value=value, inline=inline)
+                )
         return tuple(out)
 
     def text_with_icon(
@@ -976,14 +1109,18 @@ class _Checker:
         mode = "plain"  # Discord shows footer and author text verbatim
         if not isinstance(data, dict):
             return self.template(data, path, mode), None, None
-        allowed = (text_key, "icon_url") + (("url",) if text_key == "name" else ())
+        allowed = (text_key, "icon_url") + (
+            ("url",) if text_key == "name" else ()
+        )
         self.keys(data, path, allowed, required=(text_key,))
         text = self.template(data.get(text_key, ""), (*path, text_key), mode)
         icon = data.get("icon_url")
         url = data.get("url")
         for part, value in (("icon_url", icon), ("url", url)):
             if value is not None and not _is_http_url(value):
-                self.problem((*path, part), f"must be an http(s) URL, not {value!r}")
+                self.problem(
+                    (*path, part), f"must be an http(s) URL, not {value!r}"
+                )
         return text, icon, url
 
 

@@ -38,14 +38,24 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
     if "author" in embed:
         lines.append(f"{bar} {embed['author']['name']}")
     if "title" in embed:
-        lines.append(f"{bar} \033[1m{_plain(embed['title'])}\033[0m"
-                     if color else f"{bar} {_plain(embed['title'])}")
+        lines.append(
+            f"{bar} \033[1m{_plain(embed['title'])}\033[0m"
+            if color
+            else f"{bar} {_plain(embed['title'])}"
+        )
     if "description" in embed:
-        lines.extend(f"{bar} {line}" for line in _plain(embed["description"]).splitlines())
-    lines.extend(f"{bar} {line}" for line in _field_lines(embed.get("fields", ())))
+        lines.extend(
+            f"{bar} {line}"
+            for line in _plain(embed["description"]).splitlines()
+        )
+    lines.extend(
+        f"{bar} {line}" for line in _field_lines(embed.get("fields", ()))
+    )
     footer = _footer(embed)
     if footer:
-        lines.append(f"{bar} \033[2m{footer}\033[0m" if color else f"{bar} {footer}")
+        lines.append(
+            f"{bar} \033[2m{footer}\033[0m" if color else f"{bar} {footer}"
+        )
     lines.append("└" + "─" * (_WIDTH - 1))
     return "\n".join(lines)
 
@@ -91,7 +101,9 @@ def _footer(embed: dict[str, Any]) -> str:
         parts.append(_plain(embed["footer"]["text"]))
     if "timestamp" in embed:
         try:
-            stamp = datetime.fromisoformat(embed["timestamp"].replace("Z", "+00:00"))
+            stamp = datetime.fromisoformat(
+                embed["timestamp"].replace("Z", "+00:00")
+            )
             parts.append(stamp.strftime("%Y-%m-%d %H:%M:%S UTC"))
         except ValueError:
             parts.append(embed["timestamp"])

@@ -26,8 +26,8 @@ from typing import Any
 from ._text import REDACTED, looks_secret
 
 __all__ = [
-    "LEVEL_NAMES",
     "LEVELS",
+    "LEVEL_NAMES",
     "RECORD_ATTRIBUTES",
     "LogEvent",
     "RawEvent",
@@ -68,7 +68,9 @@ RECORD_ATTRIBUTES: frozenset[str] = frozenset(
         "_record",
     }
 )
-_N_RECORD_ATTRIBUTES = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_N_RECORD_ATTRIBUTES = len(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+)
 
 # Keys structlog processors add that describe the event rather than being
 # fields of it.
@@ -245,9 +247,10 @@ class LogEvent:
     @property
     def level_name(self) -> str:
         """``debug`` … ``critical``; other levels as ``level 25``."""
-        return LEVEL_NAMES.get(self.level) or logging.getLevelName(
-            self.level
-        ).lower()
+        return (
+            LEVEL_NAMES.get(self.level)
+            or logging.getLevelName(self.level).lower()
+        )
 
     @property
     def datetime(self) -> datetime:

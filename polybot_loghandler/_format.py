@@ -46,9 +46,7 @@ def _sign(number: float, sign: bool) -> str:
     return "+" if sign and number > 0 else ""
 
 
-def number(
-    value: Any, decimals: int | None = None, sign: bool = False
-) -> str:
+def number(value: Any, decimals: int | None = None, sign: bool = False) -> str:
     """
     ``45234`` → ``45,234``; *decimals* fixes the places, *sign* adds ``+``.
     """
@@ -181,9 +179,7 @@ def parse_time(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(
-            tzinfo=timezone.utc
-        )
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return None
 
 
@@ -252,16 +248,50 @@ def medal(rank: Any) -> str:
 
 
 _GOOD = {
-    "ok", "healthy", "online", "running", "up", "active", "buy", "pass",
-    "passed", "green", "operational", "connected", "success", "true", "yes",
+    "ok",
+    "healthy",
+    "online",
+    "running",
+    "up",
+    "active",
+    "buy",
+    "pass",
+    "passed",
+    "green",
+    "operational",
+    "connected",
+    "success",
+    "true",
+    "yes",
 }
 _WARN = {
-    "warning", "warn", "monitoring", "degraded", "under review", "neutral",
-    "hold", "slow", "paused", "pending", "review", "yellow",
+    "warning",
+    "warn",
+    "monitoring",
+    "degraded",
+    "under review",
+    "neutral",
+    "hold",
+    "slow",
+    "paused",
+    "pending",
+    "review",
+    "yellow",
 }
 _BAD = {
-    "down", "failed", "fail", "error", "offline", "stopped", "sell", "red",
-    "critical", "unhealthy", "disconnected", "false", "no",
+    "down",
+    "failed",
+    "fail",
+    "error",
+    "offline",
+    "stopped",
+    "sell",
+    "red",
+    "critical",
+    "unhealthy",
+    "disconnected",
+    "false",
+    "no",
 }
 
 
@@ -313,12 +343,22 @@ def failing(components: Any) -> list[str]:
     """
     if not isinstance(components, Mapping):
         return []
-    return [str(name) for name, status in components.items() if not _ok(status)]
+    return [
+        str(name) for name, status in components.items() if not _ok(status)
+    ]
 
 
 _ACRONYMS = {
-    "api": "API", "btc": "BTC", "eth": "ETH", "pnl": "P&L", "id": "ID",
-    "usd": "USD", "db": "DB", "ok": "OK", "url": "URL", "ms": "ms",
+    "api": "API",
+    "btc": "BTC",
+    "eth": "ETH",
+    "pnl": "P&L",
+    "id": "ID",
+    "usd": "USD",
+    "db": "DB",
+    "ok": "OK",
+    "url": "URL",
+    "ms": "ms",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "MAX_AUTHOR_NAME",
     "MAX_CONTENT",
+    "MAX_DESCRIPTION",
     "MAX_EMBEDS_PER_MESSAGE",
     "MAX_EMBED_TOTAL",
     "MAX_FIELDS",
@@ -18,7 +19,6 @@ __all__ = [
     "MAX_FIELD_VALUE",
     "MAX_FOOTER_TEXT",
     "MAX_TITLE",
-    "MAX_DESCRIPTION",
     "MAX_URL",
     "clamp",
     "clamp_tail",

@@ -52,7 +52,9 @@ class EventPattern:
     ) -> None:
         self.source = tuple(names) + tuple(f"/{r.pattern}/" for r in regexes)
         self.exact = frozenset(n for n in names if not _is_glob(n))
-        globs = [re.compile(fnmatch.translate(n)) for n in names if _is_glob(n)]
+        globs = [
+            re.compile(fnmatch.translate(n)) for n in names if _is_glob(n)
+        ]
         self._patterns = tuple(globs) + tuple(regexes)
 
     @property
@@ -274,7 +276,10 @@ class Router:
                 r
                 for r in self.routes
                 if r in generic
-                or (r.matcher.event is not None and name in r.matcher.event.exact)
+                or (
+                    r.matcher.event is not None
+                    and name in r.matcher.event.exact
+                )
             )
             for name in names
         }

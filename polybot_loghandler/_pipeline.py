@@ -280,12 +280,16 @@ class Pipeline:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until all queued events are handled; see Worker.flush."""
-        limit = self.config.delivery.flush_timeout if timeout is None else timeout
+        limit = (
+            self.config.delivery.flush_timeout if timeout is None else timeout
+        )
         return self._worker.flush(limit)
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush and stop the worker within *timeout* seconds."""
-        limit = self.config.delivery.flush_timeout if timeout is None else timeout
+        limit = (
+            self.config.delivery.flush_timeout if timeout is None else timeout
+        )
         done = self._worker.close(limit)
         left = self._worker.depth
         if not done and left:

@@ -194,7 +194,10 @@ def _timestamp(
     if when is None:
         return None
     stamp = when.astimezone(timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    return (
+        stamp.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{stamp.microsecond // 1000:03d}Z"
+    )
 
 
 # -- the default embed ------------------------------------------------------
@@ -281,9 +284,11 @@ def _show(value: Any) -> str:
             dumped = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             dumped = repr(value)
-        return "`" + neutralize_mentions(
-            redact_text(dumped).replace("`", "'")
-        ) + "`"
+        return (
+            "`"
+            + neutralize_mentions(redact_text(dumped).replace("`", "'"))
+            + "`"
+        )
     else:
         text = str(value)
     return _safe(text)
@@ -315,17 +320,24 @@ def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
     if "description" in embed:
         embed["description"] = clamp(embed["description"], MAX_DESCRIPTION)
     if "footer" in embed:
-        embed["footer"]["text"] = clamp(embed["footer"]["text"], MAX_FOOTER_TEXT)
+        embed["footer"]["text"] = clamp(
+            embed["footer"]["text"], MAX_FOOTER_TEXT
+        )
     if "author" in embed:
-        embed["author"]["name"] = clamp(embed["author"]["name"], MAX_AUTHOR_NAME)
+        embed["author"]["name"] = clamp(
+            embed["author"]["name"], MAX_AUTHOR_NAME
+        )
     fields = embed.get("fields")
     if fields:
         if len(fields) > MAX_FIELDS:
             hidden = len(fields) - (MAX_FIELDS - 1)
             fields = [
                 *fields[: MAX_FIELDS - 1],
-                {"name": "…", "value": f"{hidden} more fields not shown",
-                 "inline": False},
+                {
+                    "name": "…",
+                    "value": f"{hidden} more fields not shown",
+                    "inline": False,
+                },
             ]
         kept = []
         for item in fields:

@@ -36,8 +36,8 @@ from ._text import (
 
 __all__ = [
     "Expression",
-    "Text",
     "TemplateProblem",
+    "Text",
     "compile_expression",
     "compile_text",
 ]
@@ -142,10 +142,15 @@ def _is_template(source: str) -> bool:
     return "{{" in source or "{%" in source or "{#" in source
 
 
-def _problem(exc: Exception, env: ImmutableSandboxedEnvironment) -> TemplateProblem:
+def _problem(
+    exc: Exception, env: ImmutableSandboxedEnvironment
+) -> TemplateProblem:
     lineno = getattr(exc, "lineno", None) or 1
     message = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, TemplateAssertionError) and "No filter named" in message:
+    if (
+        isinstance(exc, TemplateAssertionError)
+        and "No filter named" in message
+    ):
         name = message.split("'")[1] if "'" in message else ""
         close = difflib.get_close_matches(name, sorted(env.filters), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

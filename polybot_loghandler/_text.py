@@ -34,13 +34,12 @@ _SECRET_NAME = re.compile(
 _WEBHOOK_URL = re.compile(
     r"(https?://[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
 )
-_BOT_TOKEN = re.compile(
-    r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b"
-)
+_BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _INLINE = re.compile(r"([\\*_~|`\[\]])")
-_LINE_START = re.compile(r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))",
-                         re.MULTILINE)
+_LINE_START = re.compile(
+    r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))", re.MULTILINE
+)
 _UNESCAPE = re.compile(r"\\([\\*_~|`\[\]>#+-])")
 
 
@@ -89,7 +88,7 @@ def redact_text(text: str) -> str:
 
 
 def escape_markdown(text: str) -> str:
-    """
+    r"""
     Escape Discord markdown in *text*, leaving URLs intact.
 
     Backslash-escapes ``\\ * _ ~ | ` [ ]`` and block syntax at the start of

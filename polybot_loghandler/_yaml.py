@@ -76,7 +76,10 @@ def _build(
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
+            if (
+                not isinstance(key, (str, int, float, bool))
+                and key is not None
+            ):
                 line = key_node.start_mark.line + 1
                 raise ConfigError(
                     f"{filename}:{line}: {path_to_str(path)}: "
