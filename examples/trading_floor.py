@@ -1,22 +1,23 @@
 """
 A simulated Polybot trading floor logging one accelerated trading day.
 
-It shows how an application uses polybot_loghandler: its usual logging
-and structlog setup plus one handler entry (see configure_logging).  The
-actors then log as they always would, with structlog or with the standard
-library, and the routing file decides which Discord channel each event
-reaches and how it looks.  They are the floor boss, five trader agents,
-an auditor, a performance monitor, a BTC/ETH market feed and health
-probes; between them they log every event of the Polybot vocabulary, a
-warning and an error that only the generic rules catch, and a burst of
-identical warnings that delivery coalesces.
+It shows how an application uses polybot_loghandler: its usual logging and
+structlog setup plus one handler entry (see configure_logging).  The actors
+then log as they always do, with structlog or the standard library, and the
+routing file decides which Discord channel each event reaches and how it
+looks.  The actors are the floor boss, five trader agents (six once one is
+cloned), an auditor, a performance monitor, a BTC/ETH market feed and
+health probes.  Between them they log every event of the Polybot
+vocabulary, plus a warning and an error that only the generic rules catch
+and a burst of identical warnings that delivery coalesces.
 
     python examples/trading_floor.py [--routing FILE] [--seed N]
                                      [--hours H] [--delay SECONDS]
 
 or ``polybot-loghandler demo``.  With no DISCORD_WEBHOOK_* variables set
 nothing is sent: every message renders on the console instead.  A run is
-deterministic for a seed and takes about three seconds (--delay 0: less).
+deterministic for a given seed and takes about three seconds (--delay 0
+removes the pause between simulated hours).
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ ACTORS = ["floor_boss", "trader", "market_feed", "ops", "pnl_tracker"]
 ACTORS += ["auditor", "performance_monitor"]
 
 DAY_START = datetime(2026, 2, 1, tzinfo=timezone.utc)  # a Sunday
-BALANCE = 1000.0  # the floor's capital at the start of the day
+UP_SINCE = DAY_START - timedelta(days=7, hours=14)
+BALANCE = 1000.0  # the floor's capital when the day starts
 MAX_POSITION = 100.0
 LOSS_LIMIT = -100.0  # per agent and day
 FEE_RATE = 0.02
 CLOB_API = "Polymarket CLOB API"
-ROSTER = [  # name (strategy_asset_version), mode, capital, win chance
+ROSTER = [  # Strategy_ASSET_version, mode, capital, chance a trade wins
     ("Momentum_BTC_v1", "live", 100.0, 0.64),
     ("Momentum_ETH_v2", "paper", 50.0, 0.56),
     ("Mean_Reversion_BTC_v1", "paper", 75.0, 0.52),
@@ -81,23 +83,21 @@ def configure_logging(routing: str | None) -> None:
         "foreign_pre_chain": [*shared, structlog.stdlib.ExtraAdder()],
     }
     where = {} if routing is None else {"routing": routing}
+    handlers = {
+        "console": {
+            "class": "logging.StreamHandler",
+            "level": "WARNING",
+            "formatter": "console",
+        },
+        # The one line that is polybot_loghandler:
+        "discord": {"class": "polybot_loghandler.DiscordHandler", **where},
+    }
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"console": console},
-            "handlers": {
-                "console": {
-                    "class": "logging.StreamHandler",
-                    "level": "WARNING",
-                    "formatter": "console",
-                },
-                # The one line that is polybot_loghandler:
-                "discord": {
-                    "class": "polybot_loghandler.DiscordHandler",
-                    **where,
-                },
-            },
+            "handlers": handlers,
             "root": {"level": "DEBUG", "handlers": ["console", "discord"]},
         }
     )
@@ -112,7 +112,7 @@ def configure_logging(routing: str | None) -> None:
     )
 
 
-# --- the floor's state ------------------------------------------------------
+# -- The floor's state
 
 
 @dataclass
@@ -125,6 +125,8 @@ class Tally:
     fees: float = 0.0
     best: float = 0.0
     worst: float = 0.0
+    peak: float = 0.0
+    drawdown: float = 0.0  # the largest fall of P&L from a peak
 
     def record(self, pnl: float, fees: float) -> None:
         self.trades += 1
@@ -133,6 +135,8 @@ class Tally:
         self.fees = round(self.fees + fees, 2)
         self.best = max(self.best, pnl)
         self.worst = min(self.worst, pnl)
+        self.peak = max(self.peak, self.pnl)
+        self.drawdown = max(self.drawdown, round(self.peak - self.pnl, 2))
 
     @property
     def losses(self) -> int:
@@ -164,8 +168,8 @@ class Agent:
         return self.name.rsplit("_", 2)[0].lower()
 
     @property
-    def asset(self) -> str:
-        return self.name.rsplit("_", 2)[1]
+    def market(self) -> str:
+        return f"{self.name.rsplit('_', 2)[1]}-USD-UP-15m"
 
     @property
     def active(self) -> bool:
@@ -174,7 +178,7 @@ class Agent:
 
 @dataclass
 class Position:
-    """An open position in a 15-minute market."""
+    """An open position in the agent's 15-minute UP market."""
 
     agent: Agent
     side: str
@@ -182,10 +186,6 @@ class Position:
     size: float
     opened_at: datetime
     closes_at: datetime
-
-    @property
-    def market(self) -> str:
-        return f"{self.agent.asset}-USD-UP-15m"
 
 
 @dataclass
@@ -195,14 +195,14 @@ class Floor:
     rng: random.Random
     agents: list[Agent]
     now: datetime = DAY_START
-    prices: dict[str, float] = field(default_factory=dict)  # UP market, YES
-    signals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)  # market: YES
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
     positions: list[Position] = field(default_factory=list)
     today: Tally = field(default_factory=Tally)
     week: Tally = field(default_factory=Tally)
-    last_trade_ts: float = 0.0
     audits: list[bool] = field(default_factory=list)
     violations: int = 0
+    last_trade_ts: float = 0.0
 
     def agent(self, name: str) -> Agent:
         return next(a for a in self.agents if a.name == name)
@@ -215,23 +215,24 @@ class Floor:
         return f"{mode}_{self.last_trade_ts:.3f}"
 
 
+Incident = Callable[[Floor], None]
+
+
 def new_floor(seed: int) -> Floor:
     """Build the floor, each agent with the six days before this one."""
     rng = random.Random(seed)
-    agents = [Agent(*entry) for entry in ROSTER]
-    floor = Floor(rng, agents, prices={"BTC": 0.5423, "ETH": 0.4871})
-    for agent in agents:
+    floor = Floor(rng, [Agent(*entry) for entry in ROSTER])
+    floor.prices = {"BTC-USD-UP-15m": 0.5423, "ETH-USD-UP-15m": 0.4871}
+    for agent in floor.agents:
         agent.config = CONFIGS[agent.strategy]
+        size = agent.capital * 0.3
         for _ in range(6):
             trades = rng.randint(6, 10)
             wins = round(trades * agent.edge)
-            day = [
-                trade_pnl(rng, agent.capital * 0.3, i < wins)
-                for i in range(trades)
-            ]
+            day = [trade_pnl(rng, size, i < wins) for i in range(trades)]
             for pnl in day:
-                for tally in (agent.week, floor.week):
-                    tally.record(pnl, round(agent.capital * 0.3 * FEE_RATE, 2))
+                agent.week.record(pnl, round(size * FEE_RATE, 2))
+                floor.week.record(pnl, round(size * FEE_RATE, 2))
             agent.daily_pnl.append(round(sum(day), 2))
     return floor
 
@@ -242,11 +243,12 @@ def trade_pnl(rng: random.Random, size: float, won: bool) -> float:
     return round(size * (move - FEE_RATE), 2)
 
 
-def usd(amount: float) -> str:
-    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+def usd(amount: float, *, plus: bool = False) -> str:
+    sign = "-" if amount < 0 else "+" if plus and amount > 0 else ""
+    return f"{sign}${abs(amount):,.2f}"
 
 
-# --- market feed --------------------------------------------------------------
+# -- The market feed
 
 
 def signal(score: float) -> dict[str, Any]:
@@ -257,20 +259,20 @@ def signal(score: float) -> dict[str, Any]:
 
 
 def market_feed(floor: Floor) -> None:
-    """Move both assets' UP markets and publish prices and signals."""
+    """Move both UP markets and publish their prices and signals."""
     rng = floor.rng
-    for asset, old in floor.prices.items():
+    for market, old in floor.prices.items():
         price = round(min(0.95, max(0.05, old + rng.gauss(0, 0.03))), 4)
-        floor.prices[asset] = price
-        floor.signals[asset] = signals = {
+        floor.prices[market] = price
+        floor.signals[market] = signals = {
             "momentum": signal((price - old) * 25),
             "mean_reversion": signal((0.5 - price) * 6),
             "volume": signal(rng.uniform(-1.0, 1.0)),
         }
         feed_log.info(
             "market_update",
-            asset=asset,
-            market=f"{asset}-USD-UP-15m",
+            asset=market[:3],
+            market=market,
             price=price,
             change=round(price - old, 4),
             change_pct=round(100 * (price - old) / old, 2),
@@ -281,18 +283,17 @@ def market_feed(floor: Floor) -> None:
 
 
 def market_analysis(floor: Floor, asset: str) -> None:
-    price = floor.prices[asset]
-    lean = "UP" if price > 0.5 else "DOWN"
+    price = floor.prices[f"{asset}-USD-UP-15m"]
     feed_log.info(
         "market_analysis",
         asset=asset,
-        summary=f"{asset} 15m markets lean {lean}; momentum leads the signals",
+        summary=f"{asset} 15m markets lean {'UP' if price > 0.5 else 'DOWN'}",
         price=price,
         volatility_pct=round(floor.rng.uniform(1.5, 4.0), 1),
     )
 
 
-# --- trader agents --------------------------------------------------------------
+# -- Trader agents
 
 
 def agent_started(agent: Agent) -> None:
@@ -302,7 +303,7 @@ def agent_started(agent: Agent) -> None:
         mode=agent.mode,
         capital=agent.capital,
         config=agent.config,
-        markets=[f"{agent.asset}-USD-UP-15m", f"{agent.asset}-USD-DOWN-15m"],
+        markets=[agent.market, agent.market.replace("UP", "DOWN")],
     )
 
 
@@ -321,29 +322,31 @@ def stop_agent(floor: Floor, agent: Agent, reason: str, status: str) -> None:
 
 def trader_turn(floor: Floor, agent: Agent) -> None:
     """Trade when the agent's strategy signal is strong enough."""
-    sig = floor.signals[agent.asset][agent.strategy]
+    sig = floor.signals[agent.market][agent.strategy]
     if sig["signal"] == "NEUTRAL" or floor.rng.random() > sig["strength"] / 2:
         return
     trader_log.debug(
-        "signal_taken", agent=agent.name, strategy=agent.strategy, **sig
+        "signal_taken",
+        agent=agent.name,
+        strategy=agent.strategy,
+        market=agent.market,
+        **sig,
     )
     open_position(floor, agent, "YES" if sig["signal"] == "BUY" else "NO")
 
 
 def open_position(floor: Floor, agent: Agent, side: str) -> Position:
-    rng, up = floor.rng, floor.prices[agent.asset]
-    size = float(
-        round(agent.capital * rng.uniform(0.2, 0.4) * agent.size_factor)
-    )
+    rng, yes = floor.rng, floor.prices[agent.market]
+    stake = agent.capital * agent.size_factor
+    size = round(stake * rng.uniform(0.2, 0.4), 0)
+    price = round(yes if side == "YES" else 1 - yes, 4)
     opened = floor.now + timedelta(seconds=rng.uniform(0, 3300))
     closes = opened + timedelta(seconds=rng.uniform(300, 900))
-    price = round(up if side == "YES" else 1 - up, 4)
-    pos = Position(agent, side, price, size, opened, closes)
     trade_id = floor.trade_id(agent.mode, opened)
     trader_log.info(
         "trade_executed",
         agent=agent.name,
-        market=pos.market,
+        market=agent.market,
         side=side,
         amount=size,
         price=price,
@@ -354,14 +357,14 @@ def open_position(floor: Floor, agent: Agent, side: str) -> Position:
     trader_log.info(
         "position_opened",
         agent=agent.name,
-        market=pos.market,
+        market=agent.market,
         side=side,
         entry_price=price,
         size=size,
     )
     audit_trade(floor, agent, trade_id, size)
-    floor.positions.append(pos)
-    return pos
+    floor.positions.append(Position(agent, side, price, size, opened, closes))
+    return floor.positions[-1]
 
 
 def close_position(floor: Floor, pos: Position, *, lose: bool = False) -> None:
@@ -370,16 +373,18 @@ def close_position(floor: Floor, pos: Position, *, lose: bool = False) -> None:
     won = not lose and floor.rng.random() < agent.edge
     pnl = trade_pnl(floor.rng, pos.size, won)
     exit_price = round(min(0.99, pos.entry_price * (1 + pnl / pos.size)), 4)
+    outcome = "Take profit" if won else "Stop loss"
     if lose:
-        pnl, exit_price = -pos.size - fees, 0.0
+        pnl, exit_price, outcome = -pos.size - fees, 0.0, "Resolved NO"
     seconds = round((pos.closes_at - pos.opened_at).total_seconds(), 1)
     duration: dict[str, Any] = {"duration_s": seconds}
-    if agent.name == "Volume_ETH_v1":  # still on the older notifier's fields
-        duration = {"duration": f"{seconds // 60:.0f}m {seconds % 60:.0f}s"}
+    if agent.strategy == "volume":  # still sends the older notifier's field
+        minutes, rest = divmod(int(seconds), 60)
+        duration = {"duration": f"{minutes}m {rest}s"}
     trader_log.info(
         "position_closed",
         agent=agent.name,
-        market=pos.market,
+        market=agent.market,
         side=pos.side,
         entry_price=pos.entry_price,
         exit_price=exit_price,
@@ -389,19 +394,10 @@ def close_position(floor: Floor, pos: Position, *, lose: bool = False) -> None:
         size=pos.size,
         pnl=pnl,
         pnl_pct=round(100 * pnl / pos.size, 1),
-        outcome="Resolved against us"
-        if lose
-        else "Take profit"
-        if won
-        else "Stop loss",
+        outcome=outcome,
     )
-    for tally in (
-        agent.hour,
-        agent.today,
-        agent.week,
-        floor.today,
-        floor.week,
-    ):
+    tallies = (agent.hour, agent.today, agent.week, floor.today, floor.week)
+    for tally in tallies:
         tally.record(pnl, fees)
     floor.positions.remove(pos)
 
@@ -417,30 +413,24 @@ def lose_until(floor: Floor, agent: Agent, loss: float) -> None:
         close_position(floor, open_position(floor, agent, "YES"), lose=True)
 
 
-def submit_order(agent: Agent, amount: float) -> None:
-    # The exchange stalls now and then, and this is that moment.
-    raise TimeoutError(f"{CLOB_API}: no response to the order within 10.0s")
+def place_order(market: str, amount: float) -> None:
+    # The exchange stalls now and then; in this simulation, right now.
+    raise TimeoutError(f"{CLOB_API}: ${amount:.2f} {market} order timed out")
 
 
-# --- the auditor ------------------------------------------------------------------
+# -- The auditor
 
 
 def audit_trade(
     floor: Floor, agent: Agent, trade_id: str, size: float
 ) -> None:
-    """Validate a trade: info when it passes, error (trade blocked) when not."""
+    """Validate a trade: info when it passes, error (trade blocked) if not."""
     loss = min(agent.today.pnl, 0.0)
     checks = {
-        "Strategy logic": (True, "Matches signal"),
-        "Position size": (
-            size <= MAX_POSITION,
-            f"{usd(size)} (limit {usd(MAX_POSITION)})",
-        ),
-        "Daily loss": (
-            loss > LOSS_LIMIT,
-            f"{usd(loss)} (limit {usd(LOSS_LIMIT)})",
-        ),
-        "Market validation": (True, "Valid market"),
+        "Strategy logic": (True, "Entry follows the signal"),
+        "Position size": (size <= MAX_POSITION, f"{usd(size)} (limit $100)"),
+        "Daily loss": (loss > LOSS_LIMIT, f"{usd(loss)} (limit -$100)"),
+        "Market validation": (True, "Market open and listed"),
     }
     audit: dict[str, Any] = {
         "trade_id": trade_id,
@@ -454,10 +444,10 @@ def audit_trade(
     if audit["passed"]:
         auditor.info("trade_audit", extra=audit)
         return
-    audit["issue"] = "Position size exceeded limit"
-    audit["overage"] = f"+{usd(size - MAX_POSITION)}"
+    audit["issue"] = "Order above the per-position limit"
+    audit["overage"] = usd(size - MAX_POSITION)
     audit["severity"] = "medium"
-    audit["action"] = "Trade blocked, agent flagged"
+    audit["action"] = "Order blocked; agent flagged for review"
     auditor.error("trade_audit", extra=audit)
 
 
@@ -476,37 +466,30 @@ def risk_alert(agent: Agent, action: str) -> None:
     )
 
 
-# --- operations: health probes ------------------------------------------------------
+# -- Operations: health probes and the performance monitor
 
 
 def health_check(floor: Floor, *, legacy: bool = False) -> None:
-    """Report every component; *legacy* is the older name -> bool shape."""
-    rng = floor.rng
+    """Report every component; *legacy* sends the older name -> bool shape."""
+    ms = floor.rng.uniform  # a latency in milliseconds
     agents = [a for a in floor.agents if a.status != "Removed"]
     running = sum(a.status != "Unresponsive" for a in agents)
     components: dict[str, Any] = {
-        "Database": {"ok": True, "latency_ms": round(rng.uniform(3, 8), 1)},
-        "Redis": {"ok": True, "latency_ms": round(rng.uniform(1, 3), 1)},
-        "Polymarket API": {
-            "ok": True,
-            "latency_ms": round(rng.uniform(150, 400)),
-        },
-        "Floor Boss": {"ok": True, "detail": "last heartbeat 15s ago"},
-        "Trader Agents": {
-            "ok": running == len(agents),
-            "detail": f"{running}/{len(agents)} running",
-        },
+        "Database": {"ok": True, "latency_ms": round(ms(3, 8), 1)},
+        "Redis": {"ok": True, "latency_ms": round(ms(1, 3), 1)},
+        "Polymarket API": {"ok": True, "latency_ms": round(ms(150, 400), 1)},
+        "Floor Boss": {"ok": True, "detail": "heartbeat 12s ago"},
+        "Trader Agents": {"ok": running == len(agents)},
         "Performance Monitor": {"ok": True},
         "Auditor": {"ok": True},
     }
+    components["Trader Agents"]["detail"] = f"{running}/{len(agents)} running"
     if legacy:
         components = {name: c["ok"] for name, c in components.items()}
     ops_log.info(
         "health_check",
         components=components,
-        uptime_s=(floor.now - DAY_START).total_seconds()
-        + 7 * 86_400
-        + 14 * 3600,
+        uptime_s=(floor.now - UP_SINCE).total_seconds(),
         last_restart=None,
     )
 
@@ -533,35 +516,32 @@ def probe_services(floor: Floor, api_latency_ms: float = 0.0) -> None:
         connected_clients=len(floor.agents) + 3,
     )
     latency = api_latency_ms or round(rng.uniform(150, 400), 1)
+    slow = latency > 1000
     ops_log.info(
         "api_status",
         api=CLOB_API,
         ok=True,
         latency_ms=latency,
-        detail="Responding slowly"
-        if latency > 1000
-        else "Responding normally",
+        detail="Responding slowly" if slow else "Responding normally",
     )
 
 
 def resource_snapshot(floor: Floor) -> None:
-    rng = floor.rng
     perf_monitor.info(
         "resource_snapshot",
         extra={
-            "cpu_pct": round(rng.uniform(12, 35), 1),
-            "memory_mb": round(rng.uniform(380, 460), 1),
-            "event_loop_lag_ms": round(rng.uniform(0.5, 4), 2),
+            "cpu_pct": round(floor.rng.uniform(12, 35), 1),
+            "memory_mb": round(floor.rng.uniform(380, 460), 1),
             "open_positions": len(floor.positions),
         },
     )
 
 
-# --- performance and analytics ------------------------------------------------------
+# -- Performance and analytics
 
 
 def hourly_reports(floor: Floor) -> None:
-    """Per-agent performance for the hour, then the floor's P&L."""
+    """Each agent's last hour, then the floor's P&L."""
     rows = [
         {
             "agent": a.name,
@@ -578,10 +558,10 @@ def hourly_reports(floor: Floor) -> None:
     pnl_log.info("agent_performance", period="1h", agents=rows)
     unrealized = 0.0
     for p in floor.positions:
-        up = floor.prices[p.agent.asset]
-        mark = up if p.side == "YES" else 1 - up
+        yes = floor.prices[p.agent.market]
+        mark = yes if p.side == "YES" else 1 - yes
         unrealized += p.size * (mark / p.entry_price - 1)
-    total = floor.today.pnl + unrealized
+    total, today = floor.today.pnl + unrealized, floor.today
     pnl_log.info(
         "pnl_update",
         current_balance=round(BALANCE + total, 2),
@@ -589,36 +569,36 @@ def hourly_reports(floor: Floor) -> None:
         total_pnl=round(total, 2),
         total_pnl_pct=round(100 * total / BALANCE, 2),
         unrealized_pnl=round(unrealized, 2),
-        realized_pnl=floor.today.pnl,
-        trades_today=floor.today.trades,
-        wins=floor.today.wins,
-        losses=floor.today.losses,
-        best_trade=floor.today.best,
-        worst_trade=floor.today.worst,
-        fees_today=floor.today.fees,
+        realized_pnl=today.pnl,
+        trades_today=today.trades,
+        wins=today.wins,
+        losses=today.losses,
+        best_trade=today.best,
+        worst_trade=today.worst,
+        fees_today=today.fees,
     )
     for agent in floor.agents:
         agent.hour = Tally()
 
 
 def summary(
-    total: Tally, by_agent: dict[str, Tally], starting: float, target: float
+    total: Tally, tallies: dict[str, Tally], start: float, pnl_target: float
 ) -> dict[str, Any]:
-    """The fields the daily and the weekly summary share."""
-    rows = [
+    """The fields that the daily and the weekly summary share."""
+    rows: list[dict[str, Any]] = [
         {
             "name": name,
             "pnl": t.pnl,
             "trades": t.trades,
             "win_rate": t.win_rate,
         }
-        for name, t in sorted(by_agent.items(), key=lambda item: -item[1].pnl)
+        for name, t in sorted(tallies.items(), key=lambda item: -item[1].pnl)
     ]
     return {
-        "starting_balance": round(starting, 2),
-        "ending_balance": round(starting + total.pnl, 2),
+        "starting_balance": round(start, 2),
+        "ending_balance": round(start + total.pnl, 2),
         "total_pnl": total.pnl,
-        "roi": round(100 * total.pnl / starting, 2),
+        "roi": round(100 * total.pnl / start, 2),
         "total_trades": total.trades,
         "win_rate": total.win_rate,
         "wins": total.wins,
@@ -627,99 +607,103 @@ def summary(
         "top_performers": [r for r in rows if r["pnl"] > 0][:3],
         "underperformers": [r for r in reversed(rows) if r["pnl"] <= 0],
         "best_trade": total.best,
-        "best_trade_agent": max(by_agent, key=lambda n: by_agent[n].best),
+        "best_trade_agent": max(tallies, key=lambda n: tallies[n].best),
         "worst_trade": total.worst,
-        "worst_trade_agent": min(by_agent, key=lambda n: by_agent[n].worst),
+        "worst_trade_agent": min(tallies, key=lambda n: tallies[n].worst),
         "targets": {
-            "pnl": {"target": target, "met": total.pnl >= target},
-            "win_rate": {"target": 52.0, "met": total.win_rate > 52.0},
+            "pnl": {
+                "target": pnl_target,
+                "actual": total.pnl,
+                "met": total.pnl >= pnl_target,
+            },
+            "win_rate": {
+                "target": 52.0,
+                "actual": total.win_rate,
+                "met": total.win_rate > 52.0,
+            },
+            "max_drawdown": {
+                "target": 100.0,
+                "actual": total.drawdown,
+                "met": total.drawdown < 100.0,
+            },
         },
     }
 
 
-def sharpe(daily_pnl: list[float]) -> float:
-    if len(daily_pnl) < 2 or statistics.stdev(daily_pnl) == 0:
-        return 0.0
-    return round(statistics.mean(daily_pnl) / statistics.stdev(daily_pnl), 2)
-
-
 def end_of_day_reports(floor: Floor) -> None:
-    """Daily and weekly summaries, the 7-day leaderboard, the audit report."""
-    date = DAY_START.date()
-    today = {a.name: a.today for a in floor.agents}
-    daily = summary(floor.today, today, BALANCE, 50.0)
+    """The daily and weekly summaries, then the auditor's report."""
+    date, day = DAY_START.date(), floor.today
+    by_agent = {a.name: a.today for a in floor.agents}
+    daily = summary(day, by_agent, BALANCE, pnl_target=50.0)
     pnl_log.info("daily_summary", date=date.isoformat(), **daily)
-    past = round(floor.week.pnl - floor.today.pnl, 2)
-    week = {a.name: a.week for a in floor.agents}
-    weekly = summary(floor.week, week, BALANCE - past, 250.0)
-    year, number, _ = date.isocalendar()
-    pnl_log.info("weekly_summary", week=f"{year}-W{number:02d}", **weekly)
-    entries = []
-    for a in sorted(floor.agents, key=lambda a: -a.week.pnl):
-        a.daily_pnl.append(a.today.pnl)
-        entry = {
-            "agent": a.name,
-            "pnl": a.week.pnl,
-            "win_rate": a.week.win_rate,
-        }
-        entry["sharpe"] = sharpe(a.daily_pnl)
-        if a.status != "Healthy":
-            entry["status"] = a.status
-        entries.append(entry)
-    pnl_log.info("leaderboard", period="7d", entries=entries)
+    start = BALANCE - (floor.week.pnl - day.pnl)
+    by_agent = {a.name: a.week for a in floor.agents}
+    weekly = summary(floor.week, by_agent, start, pnl_target=250.0)
+    year, week, _ = date.isocalendar()
+    pnl_log.info("weekly_summary", week=f"{year}-W{week:02d}", **weekly)
     auditor.info(
         "audit_report",
         extra={
             "period": date.isoformat(),
             "trades_audited": len(floor.audits),
-            "passed": sum(floor.audits),
+            "passed": floor.audits.count(True),
             "failed": floor.audits.count(False),
             "violations": floor.violations,
         },
     )
-    perf_monitor.info(
-        "Day closed: %d trades, %d audits",
-        floor.today.trades,
-        len(floor.audits),
-    )
+    perf_monitor.info("Day closed after %d trades", day.trades)
 
 
-# --- the floor boss -------------------------------------------------------------------
+def leaderboard(floor: Floor) -> None:
+    """Rank the agents over 7 days; Sharpe ratio of their daily P&L."""
+    entries = []
+    for agent in sorted(floor.agents, key=lambda a: -a.week.pnl):
+        days = [*agent.daily_pnl, agent.today.pnl]
+        spread = statistics.pstdev(days)
+        sharpe = round(statistics.mean(days) / spread, 2) if spread else 0.0
+        entry: dict[str, Any] = {
+            "agent": agent.name,
+            "pnl": agent.week.pnl,
+            "win_rate": agent.week.win_rate,
+            "sharpe": sharpe,
+        }
+        if agent.status != "Healthy":
+            entry["status"] = agent.status
+        entries.append(entry)
+    pnl_log.info("leaderboard", period="7d", entries=entries)
+
+
+# -- The floor boss
 
 
 def remove_underperformer(floor: Floor) -> None:
     agent = floor.agent("Mean_Reversion_ETH_v1")
-    boss_log.info(
-        "reviewing_agent", agent=agent.name, trades_7d=agent.week.trades
-    )
+    win_rate = agent.week.win_rate
+    boss_log.info("reviewing_agent", agent=agent.name, win_rate=win_rate)
     boss_log.info(
         "floor_boss_decision",
         decision="Agent Removal",
         agent=agent.name,
-        reason=f"Win rate below threshold ({agent.week.win_rate}% over 7 days)",
+        reason=f"7-day win rate of {win_rate}% is under 45%",
         threshold=45.0,
         trades_analyzed=agent.week.trades,
-        action="Agent stopped and archived",
+        action="Stopped; configuration archived",
     )
     stop_agent(floor, agent, "Removed by the floor boss", "Removed")
 
 
 def clone_winner(floor: Floor) -> None:
     source = floor.agent("Momentum_BTC_v1")
-    clone = Agent(
-        "Momentum_BTC_v2",
-        "paper",
-        75.0,
-        0.6,
-        {**source.config, "lookback": 15},
-    )
+    config = {**source.config, "lookback": 15}
+    clone = Agent("Momentum_BTC_v2", "paper", 75.0, 0.6, config)
+    week = source.week
     boss_log.info(
         "floor_boss_decision",
         decision="Agent Cloning",
         source_agent=source.name,
         new_agent=clone.name,
-        reason=f"{source.week.win_rate}% win rate, {usd(source.week.pnl)} P&L (7 days)",
-        variation="Longer lookback (10 → 15)",
+        reason=f"{week.win_rate}% win rate, {usd(week.pnl, plus=True)} P&L",
+        variation="Lookback 15 instead of 10",
         capital=clone.capital,
         mode=clone.mode,
         action="7-day paper trial",
@@ -734,26 +718,20 @@ def clone_winner(floor: Floor) -> None:
     )
     agent_started(clone)
     changes = [
-        {
-            "agent": source.name,
-            "old": source.capital,
-            "new": 150.0,
-            "reason": "Consistent outperformance",
-        },
-        {
-            "agent": "Mean_Reversion_ETH_v1",
-            "old": 75.0,
-            "new": 0.0,
-            "reason": "Agent removed",
-        },
-        {
-            "agent": clone.name,
-            "old": 0.0,
-            "new": clone.capital,
-            "reason": "New paper trial",
-        },
+        {"agent": name, "old": old, "new": new, "reason": reason}
+        for name, old, new, reason in [
+            (
+                source.name,
+                source.capital,
+                150.0,
+                "Best 7-day record on the floor",
+            ),
+            ("Mean_Reversion_ETH_v1", 75.0, 0.0, "Agent removed"),
+            (clone.name, 0.0, clone.capital, "New paper trial"),
+        ]
     ]
     source.capital = 150.0
+    open_position(floor, source, "YES")  # puts the new capital to work
     boss_log.info(
         "capital_reallocation",
         changes=changes,
@@ -762,7 +740,7 @@ def clone_winner(floor: Floor) -> None:
     )
 
 
-# --- incidents: one-off events at fixed points of the day -------------------------
+# -- Incidents: one-off events at fixed points of the day
 
 
 def api_slowdown(floor: Floor) -> None:
@@ -771,13 +749,11 @@ def api_slowdown(floor: Floor) -> None:
         api=CLOB_API,
         latency_s=2.3,
         normal_ms=500.0,
-        impact="Potential trade execution delays",
+        impact="Orders may fill late",
     )
     probe_services(floor, api_latency_ms=2310.0)
     # Not in the vocabulary: the generic warning rule picks it up.
-    feed_log.warning(
-        "quote_stale", asset="ETH", market="ETH-USD-UP-15m", age_s=48.0
-    )
+    feed_log.warning("quote_stale", market="ETH-USD-UP-15m", age_s=48.0)
 
 
 def agent_unresponsive(floor: Floor) -> None:
@@ -786,9 +762,9 @@ def agent_unresponsive(floor: Floor) -> None:
     ops_log.critical(
         "critical_alert",
         component=f"Trader Agent ({agent.name})",
-        issue="Agent stopped responding",
+        issue="No heartbeat for 3 minutes",
         last_heartbeat_s=180.0,
-        action="Attempting restart",
+        action="Restarting the agent",
         attempt=1,
         max_attempts=10,
     )
@@ -798,9 +774,7 @@ def agent_unresponsive(floor: Floor) -> None:
 def agent_restarted(floor: Floor) -> None:
     agent = floor.agent("Momentum_ETH_v2")
     agent.status = "Healthy"
-    ops_log.info(
-        "system_event", title="Agent Restarted", agent=agent.name, attempt=1
-    )
+    ops_log.info("system_event", title="Agent Restarted", agent=agent.name)
     agent_started(agent)
     floor.violations += 1
     auditor.error(
@@ -818,31 +792,15 @@ def agent_restarted(floor: Floor) -> None:
 def order_timeout(floor: Floor) -> None:
     agent = floor.agent("Mean_Reversion_BTC_v1")
     try:
-        submit_order(agent, 25.0)
+        place_order(agent.market, 25.0)
     except TimeoutError:
-        trader_log.exception(
-            "order_submit_failed", agent=agent.name, amount=25.0
-        )
-
-
-def oversized_order(floor: Floor) -> None:
-    agent = floor.agent("Mean_Reversion_ETH_v1")
-    audit_trade(floor, agent, floor.trade_id("paper", floor.now), 125.0)
-    agent.status = "Monitoring"
-
-
-def reconnect_storm(floor: Floor) -> None:
-    # Twenty identical warnings in a row: delivery coalesces them.
-    for _ in range(20):
-        feed_log.warning(
-            "ws_reconnect_failed",
-            feed="polymarket-clob-ws",
-            error="connection reset",
-        )
+        trader_log.exception("order_failed", agent=agent.name, amount=25.0)
 
 
 def underperformer_flagged(floor: Floor) -> None:
     agent = floor.agent("Mean_Reversion_ETH_v1")
+    agent.status = "Monitoring"
+    audit_trade(floor, agent, floor.trade_id("paper", floor.now), 125.0)
     pnl_log.warning(
         "performance_alert",
         agent=agent.name,
@@ -850,6 +808,13 @@ def underperformer_flagged(floor: Floor) -> None:
         value=agent.week.win_rate,
         threshold=45.0,
     )
+
+
+def reconnect_storm(floor: Floor) -> None:
+    # Twenty identical warnings in a row: delivery coalesces them.
+    for _ in range(20):
+        feed_log.warning("ws_reconnect_failed", error="connection reset")
+    feed_log.info("ws_resubscribed", markets=list(floor.prices))
 
 
 def liquidity_gap(floor: Floor) -> None:
@@ -862,8 +827,14 @@ def liquidity_gap(floor: Floor) -> None:
     )
     agent = floor.agent("Volume_ETH_v1")
     lose_until(floor, agent, 0.75 * LOSS_LIMIT)
-    risk_alert(agent, "Reducing position sizes by 50%")
+    risk_alert(agent, "Position sizes halved")
     agent.size_factor = 0.5
+    trader_log.info(
+        "position_sizing_changed",
+        agent=agent.name,
+        strategy=agent.strategy,
+        size_factor=agent.size_factor,
+    )
 
 
 def release(floor: Floor) -> None:
@@ -874,7 +845,7 @@ def release(floor: Floor) -> None:
         status="success",
         by="github-actions",
     )
-    perf_monitor.info("performance monitor %s started", "1.8.0")
+    perf_monitor.info("Watching %d agents", len(floor.agents))
 
 
 def loss_limit(floor: Floor) -> None:
@@ -886,34 +857,35 @@ def loss_limit(floor: Floor) -> None:
             "agent": agent.name,
             "daily_loss": agent.today.pnl,
             "limit": LOSS_LIMIT,
-            "action": f"Trading PAUSED for {agent.name}",
+            "action": f"{agent.name} paused until reviewed",
         },
     )
     stop_agent(floor, agent, "Daily loss limit reached", "Paused")
 
 
 def legacy_watchdog(floor: Floor) -> None:
-    # An older watchdog, written against the seed notifier's shape.
+    # An older watchdog, still on the shape the first notifier sent.
     health_check(floor, legacy=True)
 
 
 def admin_review(floor: Floor) -> None:
+    agent = floor.agent("Volume_ETH_v1")
     ops_log.info(
         "admin_notice",
-        title="Manual Review Required",
-        agent="Volume_ETH_v1",
-        detail="Paused at its daily loss limit; review before resuming",
+        title=f"{agent.name} Awaiting Review",
+        agent=agent.name,
+        daily_loss=agent.today.pnl,
+        detail="Hit its daily loss limit; resume with !resume once reviewed",
     )
 
 
-INCIDENTS: list[tuple[float, Callable[[Floor], None]]] = [
+INCIDENTS: list[tuple[float, Incident]] = [
     (0.10, api_slowdown),
     (0.20, agent_unresponsive),
     (0.22, agent_restarted),
     (0.25, order_timeout),
-    (0.30, oversized_order),
+    (0.30, underperformer_flagged),
     (0.35, reconnect_storm),
-    (0.40, underperformer_flagged),
     (0.45, liquidity_gap),
     (0.50, remove_underperformer),
     (0.55, release),
@@ -924,12 +896,10 @@ INCIDENTS: list[tuple[float, Callable[[Floor], None]]] = [
 ]
 
 
-# --- the day ----------------------------------------------------------------------
+# -- The day
 
 
-def trading_hour(
-    floor: Floor, step: int, incidents: list[Callable[[Floor], None]]
-) -> None:
+def trading_hour(floor: Floor, step: int, incidents: list[Incident]) -> None:
     market_feed(floor)
     for agent in floor.agents:
         if agent.active:
@@ -937,11 +907,7 @@ def trading_hour(
     for incident in incidents:
         incident(floor)
     settle(floor, floor.now + timedelta(hours=1))
-    boss_log.debug(
-        "tick",
-        active_agents=sum(a.active for a in floor.agents),
-        open_positions=len(floor.positions),
-    )
+    boss_log.debug("tick", open_positions=len(floor.positions))
     if step % 6 == 0:
         health_check(floor)
         probe_services(floor)
@@ -953,17 +919,12 @@ def trading_hour(
 
 
 def run_day(floor: Floor, hours: int, delay: float) -> None:
-    due: dict[int, list[Callable[[Floor], None]]] = {}
+    due: dict[int, list[Incident]] = {}
     for fraction, incident in INCIDENTS:
-        due.setdefault(min(hours - 1, int(fraction * hours)), []).append(
-            incident
-        )
-    ops_log.info(
-        "system_event", title="Trading Floor Open", agents=len(floor.agents)
-    )
-    boss_log.info(
-        "day_started", allocated=floor.allocated(), total_capital=BALANCE
-    )
+        step = min(hours - 1, int(fraction * hours))
+        due.setdefault(step, []).append(incident)
+    ops_log.info("system_event", title="Trading Floor Open", capital=BALANCE)
+    boss_log.info("day_started", allocated=floor.allocated())
     for agent in floor.agents:
         agent_started(agent)
     for step in range(hours):
@@ -972,6 +933,7 @@ def run_day(floor: Floor, hours: int, delay: float) -> None:
         time.sleep(delay)
     settle(floor, floor.now + timedelta(days=1))
     end_of_day_reports(floor)
+    leaderboard(floor)
 
 
 class EventCounter(logging.Handler):
@@ -985,23 +947,23 @@ class EventCounter(logging.Handler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Log a simulated Polybot trading day."
+        description="Simulate a day on the Polybot trading floor."
     )
     parser.add_argument(
-        "--routing",
-        metavar="FILE",
-        help="routing file (default: the library's lookup)",
+        "--routing", metavar="FILE", help="default: the library's own lookup"
     )
-    parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
     parser.add_argument(
-        "--hours", type=int, default=24, help="simulated hours (24)"
+        "--seed", type=int, default=7, metavar="N", help="default: 7"
+    )
+    parser.add_argument(
+        "--hours", type=int, default=24, metavar="H", help="default: 24"
     )
     parser.add_argument(
         "--delay",
         type=float,
         default=0.1,
         metavar="SECONDS",
-        help="pause per simulated hour (0.1)",
+        help="pause per simulated hour (default: 0.1)",
     )
     args = parser.parse_args(argv)
     if args.hours < 1:

@@ -13,6 +13,7 @@ or one processor in a structlog chain::
 
 from __future__ import annotations
 
+from importlib.metadata import version as _distribution_version
 from typing import Any
 
 from . import exceptions, testing
@@ -35,8 +36,6 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from importlib.metadata import version
-
-        return version("polybot-loghandler")
+        return _distribution_version("polybot-loghandler")
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

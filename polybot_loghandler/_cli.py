@@ -169,7 +169,7 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [
         min(max(len(r[i]) for r in rows), 44) for i in range(len(rows[0]))
     ]
@@ -256,10 +256,8 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         print("  no route matches: nothing would be sent", file=out)
         return
     for hit in routed:
-        print(
-            f"  route {hit.route.name} → {', '.join(hit.channels) or '(none)'}",
-            file=out,
-        )
+        channels = ", ".join(hit.channels) or "(none)"
+        print(f"  route {hit.route.name} → {channels}", file=out)
     raw = (
         ev.event,
         ev.level,

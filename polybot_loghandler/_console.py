@@ -1,6 +1,8 @@
 """
-The console sink: messages for channels with no destination, shown
-readably on a terminal, one box per message, grouped under its channel.
+The console sink: messages shown readably on a terminal.
+
+Channels with no destination end here, one box per message, headed by
+the channel it was meant for.
 """
 
 from __future__ import annotations

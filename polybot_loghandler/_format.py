@@ -388,8 +388,10 @@ def checklist(items: Any) -> list[Markdown]:
 
 def humanize(value: Any) -> str:
     """
-    A key as a label: ``trades_analyzed`` → ``Trades Analyzed``,
-    ``polymarket_api`` → ``Polymarket API``.
+    A key as a label: ``trades_analyzed`` → ``Trades Analyzed``.
+
+    Known abbreviations keep their case: ``polymarket_api`` → ``Polymarket
+    API``, ``pnl`` → ``P&L``.
     """
     if _missing(value):
         return ""

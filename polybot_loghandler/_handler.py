@@ -44,13 +44,14 @@ class DiscordHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         self._pipeline = get_pipeline(routing)
+        self._offer = self._pipeline.offer_record  # one lookup less per call
 
     @property
     def config(self) -> Config:
         """The routing this handler uses."""
         return self._pipeline.config
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         """
         Filter and emit *record* without taking the handler lock.
 
@@ -58,9 +59,16 @@ class DiscordHandler(logging.Handler):
         so the lock ``logging.Handler.handle`` takes would only add cost
         to every log call.
         """
-        if not self.filter(record):
-            return False
-        self.emit(record)
+        if self.filters:
+            passed: object = self.filter(record)
+            if not passed:
+                return False
+            if isinstance(passed, logging.LogRecord):
+                record = passed  # Python 3.12+: a filter may replace it
+        try:
+            self._offer(record)
+        except Exception:
+            self.handleError(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -72,8 +80,9 @@ class DiscordHandler(logging.Handler):
 
     def flush(self) -> None:
         """
-        Block until everything accepted so far is handled, at most
-        ``delivery.flush_timeout`` seconds.
+        Block until everything accepted so far is handled.
+
+        Waits at most ``delivery.flush_timeout`` seconds.
         """
         self._pipeline.flush()
 

@@ -55,8 +55,9 @@ def clamp(text: str, limit: int) -> str:
 
 def clamp_tail(text: str, limit: int) -> str:
     """
-    Like :func:`clamp` but keeps the end: for tracebacks, whose last
-    lines say what went wrong.
+    Like :func:`clamp` but keep the end, starting at a whole line.
+
+    For tracebacks, whose last lines say what went wrong.
     """
     text = text.strip()
     if len(text) <= limit:

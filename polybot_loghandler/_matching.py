@@ -193,32 +193,6 @@ class Matcher:
             parts.append(f"when {self.when.source}")
         return " ".join(parts) or "(everything)"
 
-    def could_match(
-        self,
-        event: str,
-        levelno: int,
-        logger: str,
-        fields: Mapping[str, Any],
-    ) -> bool:
-        """
-        The cheap part: everything but ``when:``.
-
-        *fields* may be a stdlib record's ``__dict__``; checks on names
-        that are also ``LogRecord`` attributes are left to the worker.
-        """
-        if levelno < self.min_level:
-            return False
-        if self.event is not None and not self.event(event):
-            return False
-        if self.logger is not None and not self.logger(logger):
-            return False
-        for name, check in self.fields:
-            if name in RECORD_ATTRIBUTES:
-                continue
-            if not check(fields.get(name, _MISSING)):
-                return False
-        return True
-
     def matches(self, ev: LogEvent, context: Mapping[str, Any]) -> bool:
         """
         The whole match, in the worker.
@@ -246,18 +220,35 @@ class Routed:
     channels: tuple[str, ...]
 
 
+_Checks = tuple[tuple[str, FieldCheck, bool], ...]
+#: What the caller's thread must still check for one (event, level, logger):
+#: ``True`` (some route needs no field), ``False`` (none can match), or the
+#: field names one of which must be present, and per route its field checks
+#: as (name, check, whether an absent field passes).
+_Plan = bool | tuple[frozenset[str], tuple[_Checks, ...]]
+
+
 class Router:
     """
     The routes of one routing file, indexed for the caller's thread.
+
+    Args:
+        routes: The routes, in file order.
+        ignore: Loggers whose events no route may take (delivery's own
+            loggers, so its trouble cannot feed back into delivery).
     """
 
-    __slots__ = ("_by_event", "_generic", "_min_level", "routes")
+    __slots__ = ("_by_event", "_generic", "_ignore", "_plans", "routes")
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    _PLAN_LIMIT = 4096
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        ignore: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self.routes = tuple(routes)
-        self._min_level = min(
-            (r.matcher.min_level for r in self.routes), default=1 << 30
-        )
+        self._ignore = ignore
         generic = tuple(
             r
             for r in self.routes
@@ -270,7 +261,7 @@ class Router:
             for name in r.matcher.event.exact
         }
         # per exact name: the routes naming it plus the generic ones, in
-        # file order, so could_match tries only routes that can apply
+        # file order, so matching tries only routes that can apply
         self._by_event = {
             name: tuple(
                 r
@@ -284,6 +275,7 @@ class Router:
             for name in names
         }
         self._generic = generic
+        self._plans: dict[tuple[str, int, str], _Plan] = {}
 
     def could_match(
         self,
@@ -292,13 +284,66 @@ class Router:
         logger: str,
         fields: Mapping[str, Any],
     ) -> bool:
-        """Whether any route might take this event (no templates run)."""
-        if levelno < self._min_level:
-            return False
-        for route in self._by_event.get(event, self._generic):
-            if route.matcher.could_match(event, levelno, logger, fields):
+        """
+        Whether any route might take this event (no templates run).
+
+        What depends only on the event name, level and logger is worked
+        out once per combination and remembered, so a repeated call site
+        costs a dictionary lookup plus the few field checks left.
+        """
+        key = (event, levelno, logger)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(event, levelno, logger)
+            if len(self._plans) >= self._PLAN_LIMIT:
+                self._plans.clear()
+            self._plans[key] = plan
+        if isinstance(plan, bool):
+            return plan
+        gate, routes = plan
+        if fields.keys().isdisjoint(gate):
+            return False  # no route finds the one field it needs first
+        for checks in routes:
+            for name, check, absent_ok in checks:
+                value = fields.get(name, _MISSING)
+                if value is _MISSING:
+                    if not absent_ok:  # the usual case: skip the call
+                        break
+                elif not check(value):
+                    break
+            else:
                 return True
         return False
+
+    def _plan(self, event: str, levelno: int, logger: str) -> _Plan:
+        if self._ignore(logger):
+            return False
+        pending: list[_Checks] = []
+        for route in self._by_event.get(event, self._generic):
+            m = route.matcher
+            if levelno < m.min_level:
+                continue
+            if m.event is not None and not m.event(event):
+                continue
+            if m.logger is not None and not m.logger(logger):
+                continue
+            # checks on names that are also LogRecord attributes are left
+            # to the worker: a record's __dict__ is not its fields there
+            checks = tuple(
+                (n, c, c(_MISSING))
+                for n, c in m.fields
+                if n not in RECORD_ATTRIBUTES
+            )
+            if not checks:
+                return True
+            pending.append(checks)
+        if not pending:
+            return False
+        # every route that is left needs its first field present, unless
+        # that field may be absent: those names gate the whole plan
+        if any(checks[0][2] for checks in pending):
+            return True
+        return frozenset(c[0][0] for c in pending), tuple(pending)
 
     def route(
         self,

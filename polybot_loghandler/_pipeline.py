@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,8 +63,10 @@ def shipped_routing() -> Path:
 
 def resolve_routing(routing: str | os.PathLike[str] | None) -> Path:
     """
-    The routing file to use: *routing*, else ``$POLYBOT_ROUTING``, else
-    ``./routing.yaml``, else the shipped Polybot routing.
+    Find the routing file to use.
+
+    *routing* if given, else ``$POLYBOT_ROUTING``, else ``./routing.yaml``,
+    else the shipped Polybot routing.
     """
     if routing is not None:
         return Path(routing)
@@ -102,8 +105,7 @@ class Pipeline:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.router = Router(config.routes)
-        self._ignored: dict[str, bool] = {}
+        self.router = Router(config.routes, ignore=_is_ignored)
         self._local = threading.local()
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
@@ -118,37 +120,34 @@ class Pipeline:
 
     # -- the caller's side: cheap, never raises, no I/O -----------------
 
-    def _is_ignored(self, logger: str) -> bool:
-        found = self._ignored.get(logger)
-        if found is None:
-            found = any(
-                logger == name or logger.startswith(name + ".")
-                for name in IGNORED_LOGGERS
-            )
-            if len(self._ignored) > 4096:
-                self._ignored.clear()
-            self._ignored[logger] = found
-        return found
-
     def offer_record(self, record: logging.LogRecord) -> None:
         """Queue *record* if a route might take it (handler side)."""
-        name = record.name
-        if self._is_ignored(name):
-            return
         msg = record.msg
-        if isinstance(msg, dict):
+        if msg.__class__ is str:  # the common case first: the cheapest path
+            if not self.router.could_match(
+                msg, record.levelno, record.name, record.__dict__
+            ):
+                return
+            fields = record_fields(record)
+        elif isinstance(msg, dict):
             if msg is getattr(self._local, "seen", None):
                 self._local.seen = None  # the processor already has it
                 return
-            event = str(msg.get("event", ""))
-            view: Mapping[str, Any] = msg
-        else:
-            event = msg if isinstance(msg, str) else str(msg)
-            view = record.__dict__
-        if not self.router.could_match(event, record.levelno, name, view):
+            msg_event = str(msg.get("event", ""))
+            if not self.router.could_match(
+                msg_event, record.levelno, record.name, msg
+            ):
+                return
+            self.submit(capture_record(record, msg_event, dict_fields(msg)))
             return
-        fields = dict_fields(msg) if view is msg else record_fields(record)
-        self.submit(capture_record(record, event, fields))
+        else:
+            msg = str(msg)
+            if not self.router.could_match(
+                msg, record.levelno, record.name, record.__dict__
+            ):
+                return
+            fields = record_fields(record)
+        self.submit(capture_record(record, msg, fields))
 
     def offer_event_dict(
         self, logger: Any, method_name: str, event_dict: Mapping[str, Any]
@@ -157,8 +156,6 @@ class Pipeline:
         self._local.seen = event_dict
         name = event_dict.get("logger") or getattr(logger, "name", "") or ""
         name = str(name)
-        if self._is_ignored(name):
-            return
         event = str(event_dict.get("event", ""))
         level = dict_level(event_dict, method_name)
         if not self.router.could_match(event, level, name, event_dict):
@@ -242,6 +239,10 @@ class Pipeline:
         messages: list[RoutedMessage] = []
         for raw in batch:
             messages.extend(self.process(raw))
+            # hand the GIL back between events: an application thread
+            # waiting to log (or trade) waits one render, not the 5 ms
+            # switch interval
+            time.sleep(0)
         if messages:
             self._console.deliver(messages)
             self.count("console", len(messages))
@@ -299,6 +300,13 @@ class Pipeline:
                 f"before the {limit:g}s flush timeout\n"
             )
         return done
+
+
+def _is_ignored(logger: str) -> bool:
+    return any(
+        logger == name or logger.startswith(name + ".")
+        for name in IGNORED_LOGGERS
+    )
 
 
 def _shared_destinations(config: Config) -> frozenset[str]:

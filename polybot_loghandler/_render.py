@@ -64,7 +64,7 @@ _EXCEPTION_SHARE = 1800  # description characters a traceback may take
 _ZWSP = "\u200b"
 
 
-def render_embed(
+def render_embed(  # noqa: PLR0913 - the event, its route, its channel
     ev: LogEvent,
     context: Mapping[str, Any],
     route: Route,
@@ -127,33 +127,10 @@ def _templated_embed(
     color = _color(tpl.color, context, on_error)
     if color is not None:
         embed["color"] = color
-    if tpl.fields is None:
-        fields = _auto_fields(ev, tpl.auto_exclude)
-    else:
-        fields = []
-        for n, spec in enumerate(tpl.fields):
-            where = f"embed.fields[{n}]"
-            value = _text(spec.value, context, where + ".value", on_error)
-            if not value:
-                continue  # a field whose value renders empty is left out
-            name = _text(spec.name, context, where + ".name", on_error)
-            fields.append(
-                {"name": name or _ZWSP, "value": value, "inline": spec.inline}
-            )
+    fields = _fields(ev, context, tpl, on_error)
     if fields:
         embed["fields"] = fields
-    footer = _text(tpl.footer, context, "embed.footer", on_error)
-    if footer:
-        embed["footer"] = {"text": footer}
-        if tpl.footer_icon_url:
-            embed["footer"]["icon_url"] = tpl.footer_icon_url
-    author = _text(tpl.author, context, "embed.author", on_error)
-    if author:
-        embed["author"] = {"name": author}
-        if tpl.author_url:
-            embed["author"]["url"] = tpl.author_url
-        if tpl.author_icon_url:
-            embed["author"]["icon_url"] = tpl.author_icon_url
+    embed.update(_footer_and_author(context, tpl, on_error))
     stamp = _timestamp(ev, tpl.timestamp, context, on_error)
     if stamp:
         embed["timestamp"] = stamp
@@ -161,6 +138,46 @@ def _templated_embed(
         # an embed needs something to show; fall back to the event name
         embed["title"] = escape_markdown(neutralize_mentions(ev.event))
     return embed
+
+
+def _fields(
+    ev: LogEvent,
+    context: Mapping[str, Any],
+    tpl: EmbedTemplate,
+    on_error: RenderError,
+) -> list[dict[str, Any]]:
+    if tpl.fields is None:
+        return _auto_fields(ev, tpl.auto_exclude)
+    fields = []
+    for n, spec in enumerate(tpl.fields):
+        where = f"embed.fields[{n}]"
+        value = _text(spec.value, context, where + ".value", on_error)
+        if not value:
+            continue  # a field whose value renders empty is left out
+        name = _text(spec.name, context, where + ".name", on_error)
+        fields.append(
+            {"name": name or _ZWSP, "value": value, "inline": spec.inline}
+        )
+    return fields
+
+
+def _footer_and_author(
+    context: Mapping[str, Any], tpl: EmbedTemplate, on_error: RenderError
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    footer = _text(tpl.footer, context, "embed.footer", on_error)
+    if footer:
+        out["footer"] = {"text": footer}
+        if tpl.footer_icon_url:
+            out["footer"]["icon_url"] = tpl.footer_icon_url
+    author = _text(tpl.author, context, "embed.author", on_error)
+    if author:
+        out["author"] = {"name": author}
+        if tpl.author_url:
+            out["author"]["url"] = tpl.author_url
+        if tpl.author_icon_url:
+            out["author"]["icon_url"] = tpl.author_icon_url
+    return out
 
 
 def _color(
@@ -229,7 +246,9 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
         embed["fields"] = fields
     footer = " · ".join(p for p in (ev.logger, ev.level_name.upper()) if p)
     embed["footer"] = {"text": neutralize_mentions(redact_text(footer))}
-    embed["timestamp"] = _timestamp(ev, True, {}, _ignore)
+    embed["timestamp"] = _timestamp(
+        ev, spec=True, context={}, on_error=_ignore
+    )
     return embed
 
 
@@ -315,10 +334,14 @@ def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
     many were left out. When the total is too large the description is
     shortened first, then the longest field values.
     """
-    if "title" in embed:
-        embed["title"] = clamp(embed["title"], MAX_TITLE)
-    if "description" in embed:
-        embed["description"] = clamp(embed["description"], MAX_DESCRIPTION)
+    for part, limit in (
+        ("title", MAX_TITLE),
+        ("description", MAX_DESCRIPTION),
+    ):
+        if part in embed:
+            embed[part] = clamp(embed[part], limit)
+            if not embed[part]:
+                del embed[part]
     if "footer" in embed:
         embed["footer"]["text"] = clamp(
             embed["footer"]["text"], MAX_FOOTER_TEXT
@@ -327,32 +350,32 @@ def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
         embed["author"]["name"] = clamp(
             embed["author"]["name"], MAX_AUTHOR_NAME
         )
-    fields = embed.get("fields")
-    if fields:
-        if len(fields) > MAX_FIELDS:
-            hidden = len(fields) - (MAX_FIELDS - 1)
-            fields = [
-                *fields[: MAX_FIELDS - 1],
-                {
-                    "name": "…",
-                    "value": f"{hidden} more fields not shown",
-                    "inline": False,
-                },
-            ]
-        kept = []
-        for item in fields:
-            name = clamp(item["name"], MAX_FIELD_NAME) or _ZWSP
-            value = clamp(item["value"], MAX_FIELD_VALUE)
-            if value:
-                kept.append({**item, "name": name, "value": value})
-        embed["fields"] = kept
-        if not kept:
+    if "fields" in embed:
+        embed["fields"] = _clamp_fields(embed["fields"])
+        if not embed["fields"]:
             del embed["fields"]
-    for part in ("title", "description"):
-        if part in embed and not embed[part]:
-            del embed[part]
     _fit_total(embed, MAX_EMBED_TOTAL)
     return embed
+
+
+def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(fields) > MAX_FIELDS:
+        hidden = len(fields) - (MAX_FIELDS - 1)
+        fields = [
+            *fields[: MAX_FIELDS - 1],
+            {
+                "name": "…",
+                "value": f"{hidden} more fields not shown",
+                "inline": False,
+            },
+        ]
+    kept = []
+    for item in fields:
+        value = clamp(item["value"], MAX_FIELD_VALUE)
+        if value:
+            name = clamp(item["name"], MAX_FIELD_NAME) or _ZWSP
+            kept.append({**item, "name": name, "value": value})
+    return kept
 
 
 def _fit_total(embed: dict[str, Any], limit: int) -> None:
@@ -387,8 +410,11 @@ def build_payload(
     embeds: list[dict[str, Any]], mention: Mention | None
 ) -> dict[str, Any]:
     """
-    The JSON body of one message: the embeds, the ping, and explicit
-    ``allowed_mentions`` (``{"parse": []}`` unless the route pings).
+    Build the JSON body of one message.
+
+    The embeds, the route's ping in ``content`` if it has one, and
+    ``allowed_mentions`` always explicit: ``{"parse": []}`` unless the
+    route pings, and then exactly the permission that ping needs.
     """
     payload: dict[str, Any] = {}
     if mention is not None:

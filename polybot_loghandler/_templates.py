@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(ValueError):  # noqa: N818 - never reaches users: config wraps it
     """
     A template that does not compile, with its line inside the template.
     """

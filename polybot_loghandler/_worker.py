@@ -74,8 +74,10 @@ class Worker:
 
     def submit(self, item: Any) -> bool:
         """
-        Queue *item* for the worker; ``False`` if the queue is full or
-        the worker is closed. Never blocks.
+        Queue *item* for the worker; never blocks.
+
+        Returns ``False`` (and queues nothing) when the queue is full or
+        the worker is closed.
         """
         if self._closed or len(self._queue) >= self._maxsize:
             return False
@@ -103,11 +105,12 @@ class Worker:
             batch: list[Any] = []
             while self._queue:
                 item = self._queue.popleft()
-                if isinstance(item, _Flush) or item is _STOP:
+                if item is _STOP:
+                    self._deliver(batch)
+                    return
+                if isinstance(item, _Flush):
                     self._deliver(batch)
                     batch = []
-                    if item is _STOP:
-                        return
                     item.done.set()
                     continue
                 batch.append(item)

@@ -35,6 +35,7 @@ class ConfigError(PolybotError):
     """
 
     def __init__(self, problems: str | Sequence[str]) -> None:
+        """Keep *problems* as a tuple; the message is one per line."""
         if isinstance(problems, str):
             problems = [problems]
         self.problems: tuple[str, ...] = tuple(problems)

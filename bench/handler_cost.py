@@ -1,0 +1,153 @@
+"""
+Cost of one log call in the application's thread, side by side.
+
+Every variant logs the same record through a fresh logger that has one
+handler; rounds interleave the variants so that a noisy machine slows
+them all alike. Reported per call: the median over rounds of the
+caller thread's CPU time (``time.thread_time``: what the call itself
+costs, excluding time spent waiting for the GIL while the worker runs)
+and of wall time.
+
+    python bench/handler_cost.py [--quick]
+
+Targets: an event no route can match costs at most 1.15x a logger with
+only ``logging.NullHandler``; a matched event at most 1.0x a logger with
+stdlib ``QueueHandler`` (the floor for handing a record to another
+thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import queue
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from polybot_loghandler import DiscordHandler  # noqa: E402
+
+TRADE = {
+    "agent": "Momentum_BTC_v1",
+    "market": "BTC-USD-UP-15m",
+    "side": "YES",
+    "amount": 20.0,
+    "price": 0.5423,
+    "fees": 0.4,
+    "is_paper": True,
+    "trade_id": "paper_1738249425.123",
+}
+UNMATCHED = {"cache": "quotes", "entries": 120}
+
+
+def bench_routing() -> Path:
+    """The shipped routing with the console sink off (output is not
+    what is measured)."""
+    text = (REPO / "routing.yaml").read_text(encoding="utf-8")
+    text += "\ndelivery:\n  console: \"off\"\n  queue_size: 1000000\n"
+    path = Path(tempfile.mkdtemp()) / "routing.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def make_logger(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(f"bench.{name}")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log
+
+
+def timed(call: Callable[[], None], n: int) -> tuple[float, float]:
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
+    for _ in range(n):
+        call()
+    cpu1, wall1 = time.thread_time(), time.perf_counter()
+    return (cpu1 - cpu0) / n, (wall1 - wall0) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    rounds, n = (15, 2000) if args.quick else (41, 5000)
+
+    routing = bench_routing()
+    discord = DiscordHandler(routing)
+    listener_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(
+        listener_queue, logging.NullHandler()
+    )
+    listener.start()
+
+    null_log = make_logger("null", logging.NullHandler())
+    queue_log = make_logger(
+        "queue", logging.handlers.QueueHandler(listener_queue)
+    )
+    ours_log = make_logger("ours", discord)
+
+    variants: dict[str, Callable[[], None]] = {
+        "NullHandler, trade_executed": lambda: null_log.info(
+            "trade_executed", extra=TRADE
+        ),
+        "QueueHandler, trade_executed": lambda: queue_log.info(
+            "trade_executed", extra=TRADE
+        ),
+        "DiscordHandler, unmatched event": lambda: ours_log.debug(
+            "cache_refreshed", extra=UNMATCHED
+        ),
+        "NullHandler, unmatched event": lambda: null_log.debug(
+            "cache_refreshed", extra=UNMATCHED
+        ),
+        "DiscordHandler, trade_executed": lambda: ours_log.info(
+            "trade_executed", extra=TRADE
+        ),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    def settle() -> None:
+        # no variant is timed while another's consumer thread catches up
+        discord.flush()
+        while not listener_queue.empty():
+            time.sleep(0.001)
+        time.sleep(0.005)
+
+    for _ in range(rounds):
+        for name, call in variants.items():
+            c, w = timed(call, n)
+            cpu[name].append(c)
+            wall[name].append(w)
+            settle()
+    listener.stop()
+    stats = discord.stats()
+
+    med = {k: statistics.median(v) * 1e9 for k, v in cpu.items()}
+    medw = {k: statistics.median(v) * 1e9 for k, v in wall.items()}
+    print(f"# Caller cost per log call ({rounds} rounds x {n} calls, "
+          f"Python {sys.version.split()[0]})\n")
+    print("| variant | CPU ns/call | wall ns/call |")
+    print("|---|---:|---:|")
+    for k in variants:
+        print(f"| {k} | {med[k]:,.0f} | {medw[k]:,.0f} |")
+    unmatched = med["DiscordHandler, unmatched event"] / med[
+        "NullHandler, unmatched event"]
+    matched = med["DiscordHandler, trade_executed"] / med[
+        "QueueHandler, trade_executed"]
+    print("\n| ratio (CPU) | measured | target |")
+    print("|---|---:|---:|")
+    print(f"| unmatched / NullHandler | {unmatched:.2f}x | <= 1.15x |")
+    print(f"| matched / QueueHandler | {matched:.2f}x | <= 1.00x |")
+    print(f"\nworker: {stats.get('handled', 0):,} events handled, "
+          f"{stats.get('dropped.queue_full', 0):,} dropped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
