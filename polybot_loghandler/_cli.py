@@ -13,7 +13,7 @@ import os
 import runpy
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     .. versionadded:: 0.1.0
     """
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "demo":
+        args.demo_args = _strip_separator(extra)  # the example's own options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         result: int = args.run(args)
     except ConfigError as exc:
@@ -84,14 +88,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="run the simulated trading floor through the shipped routing",
+        add_help=False,  # --help is the example's own
+        help="run the simulated trading floor through the shipped routing "
+        "(options are the example's: demo --help)",
     )
-    demo.add_argument(
-        "demo_args",
-        nargs=argparse.REMAINDER,
-        help="passed to the trading-floor example (try --help)",
-    )
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, demo_args=[])
     return parser
 
 
@@ -192,29 +193,24 @@ def _preview(args: argparse.Namespace) -> int:
     config = _load(args.file)
     pipeline = Pipeline(config)
     if args.event is not None:
-        lines: Iterable[str] = [args.event]
-    else:
-        if sys.stdin.isatty():
-            print(
-                "reading JSON events from standard input, one per line "
-                "(Ctrl-D to end)",
-                file=sys.stderr,
-            )
-        lines = sys.stdin
-    for number, line in enumerate(lines, 1):
+        ev = _event_from_json(args.event, "--event")
+        _show_preview(pipeline, ev, sys.stdout)
+        return EXIT_OK
+    if sys.stdin.isatty():
+        print(
+            "reading JSON events from standard input, one per line "
+            "(Ctrl-D to end)",
+            file=sys.stderr,
+        )
+    for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
-        ev = _event_from_json(line, number)
+        ev = _event_from_json(line, f"line {number}")
         _show_preview(pipeline, ev, sys.stdout)
     return EXIT_OK
 
 
-def _event_from_json(line: str, number: int) -> LogEvent:
-    where = (
-        "--event"
-        if number == 1 and not line.endswith("\n")
-        else f"line {number}"
-    )
+def _event_from_json(line: str, where: str) -> LogEvent:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -268,9 +264,11 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         ev.exception,
     )
     for message in pipeline.process(raw):
-        dest = message.target.destination if message.target else None
+        target = message.target
+        dest = target.destination if target else None
         kind = "console" if dest is None else type(dest).__name__
-        print(f"\n#{message.channel} ({kind}):", file=out)
+        name = target.name if target else message.channel
+        print(f"\n#{name} (key {message.channel}, {kind}):", file=out)
         print(
             json.dumps(message.payload, indent=2, ensure_ascii=False), file=out
         )
@@ -291,7 +289,7 @@ def _demo(args: argparse.Namespace) -> int:
     script = demo_script()
     if not script.is_file():
         raise _UsageError(f"the demo script is missing: {script}")
-    argv = [str(script), *_strip_separator(args.demo_args)]
+    argv = [str(script), *args.demo_args]
     old_argv = sys.argv
     sys.argv = argv
     try:

@@ -33,6 +33,7 @@ from ._templates import (
     Text,
     compile_expression,
     compile_text,
+    is_template,
 )
 from ._text import REDACTED
 from ._yaml import KeyPath, LineMap, load_yaml, path_to_str
@@ -134,7 +135,8 @@ def redact_url(url: str) -> str:
         path = parts.path[: found.start(2)] + REDACTED
     else:
         path = "/" + REDACTED if parts.path not in ("", "/") else parts.path
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    host = parts.netloc.rpartition("@")[2]  # never show user:password
+    return f"{parts.scheme}://{host}{path}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -365,7 +367,9 @@ def parse_config(
     )
     config = checker.config(data)
     if checker.problems or config is None:
-        raise ConfigError(checker.problems)
+        # in file order, as a person reads the file
+        ordered = sorted(checker.problems, key=lambda p: p[0])
+        raise ConfigError([message for _, message in ordered])
     return config
 
 
@@ -378,7 +382,7 @@ class _Checker:
         self.filename = filename
         self.lines = lines
         self.environ = environ
-        self.problems: list[str] = []
+        self.problems: list[tuple[int, str]] = []
         self.notes: list[str] = []
 
     # -- reporting
@@ -393,7 +397,7 @@ class _Checker:
     ) -> None:
         where = line if line is not None else self.line(path)
         self.problems.append(
-            f"{self.filename}:{where}: {path_to_str(path)}: {message}"
+            (where, f"{self.filename}:{where}: {path_to_str(path)}: {message}")
         )
 
     def keys(
@@ -452,7 +456,8 @@ class _Checker:
         try:
             return compile_text(text, mode=mode)
         except TemplateProblem as exc:
-            self.problem(path, str(exc), self.line(path) + exc.lineno - 1)
+            start = self.lines.text_start.get(path, self.line(path))
+            self.problem(path, str(exc), start + exc.lineno - 1)
             return None
 
     def duration(self, value: Any, path: KeyPath) -> float | None:
@@ -608,7 +613,7 @@ class _Checker:
 
     # -- delivery
 
-    def delivery(  # noqa: C901 - one branch per key reads as the schema
+    def delivery(  # noqa: C901, PLR0912 - one branch per key reads as the schema
         self, data: Any, channels: Mapping[str, Channel]
     ) -> DeliverySettings:
         path: KeyPath = ("delivery",)
@@ -651,6 +656,8 @@ class _Checker:
                 kwargs["ops_channel"] = key
         if "console" in table:
             console = table["console"]
+            if console is False:
+                console = "off"  # YAML reads a bare `off` as false
             if console in ("stderr", "stdout", "off"):
                 kwargs["console"] = console
             else:
@@ -685,19 +692,20 @@ class _Checker:
         out: list[Route] = []
         seen: dict[str, int] = {}
         for index, spec in enumerate(data):
-            route = self.route(spec, index, channels)
-            if route is None:
-                continue
-            if route.name in seen:
+            name = spec.get("name") if isinstance(spec, dict) else None
+            if isinstance(name, str) and name in seen:
+                # checked before the rest, so it is reported beside any
+                # other problem of either route
                 self.problem(
                     (*path, index, "name"),
-                    f"duplicate route name "
-                    f"'{route.name}' (first used by routes"
-                    f"[{seen[route.name]}]; names must be unique)",
+                    f"duplicate route name '{name}' (first used by "
+                    f"routes[{seen[name]}]; names must be unique)",
                 )
-                continue
-            seen[route.name] = index
-            out.append(route)
+            elif isinstance(name, str) and name:
+                seen[name] = index
+            route = self.route(spec, index, channels)
+            if route is not None:
+                out.append(route)
         return out
 
     def route(
@@ -723,8 +731,14 @@ class _Checker:
             required=("name", "to"),
         )
         name = self.string(table.get("name", ""), (*path, "name"), "name")
+        if name is not None and "name" in table and not name.strip():
+            self.problem((*path, "name"), "a route name must not be empty")
         matcher = self.matcher(table.get("match", {}), (*path, "match"))
-        to = self.targets(table.get("to"), (*path, "to"), channels)
+        to = (
+            self.targets(table["to"], (*path, "to"), channels)
+            if "to" in table
+            else ()  # already reported as a missing key
+        )
         cont = table.get("continue", False)
         if not isinstance(cont, bool):
             self.problem(
@@ -752,18 +766,17 @@ class _Checker:
     def targets(
         self, data: Any, path: KeyPath, channels: Mapping[str, Channel]
     ) -> tuple[Text, ...]:
-        if data is None:
-            return ()
         items = data if isinstance(data, list) else [data]
-        if not items:
+        if data is None or not items:
             self.problem(path, "name at least one channel")
+            return ()
         out: list[Text] = []
         for n, item in enumerate(items):
             where = (*path, n) if isinstance(data, list) else path
             text = self.template(item, where, mode="raw")
             if text is None:
                 continue
-            if "{" not in text.source:
+            if not is_template(text.source):
                 self.channel_key(text.source, where, channels)
             out.append(text)
         return tuple(out)
@@ -929,6 +942,12 @@ class _Checker:
         value = self.env(text, path)
         if value is None:
             return None
+        if not value:
+            self.notes.append(
+                f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
+                f"{text!r} is empty, so this route pings no one"
+            )
+            return None
         if value in ("everyone", "here"):
             return Mention(kind=value)
         kind, _, ident = value.partition(":")
@@ -1002,6 +1021,12 @@ class _Checker:
             if table.get(part) is not None:
                 mode = "raw" if part == "url" else "markdown"
                 kwargs[part] = self.template(table[part], (*path, part), mode)
+        if "color" in table and table["color"] is None:
+            self.problem(
+                (*path, "color"),
+                "the colour is empty (a '#rrggbb' colour must be quoted: "
+                "YAML reads '#' as the start of a comment)",
+            )
         if table.get("color") is not None:
             kwargs["color"] = self.color(table["color"], (*path, "color"))
         if isinstance(table.get("fields"), dict):

@@ -1,9 +1,9 @@
 """
 ``${VAR}`` and ``${VAR:-fallback}`` interpolation for routing files.
 
-Only destinations, mention ids and delivery settings are interpolated:
-templates never see the environment, so a routing file cannot leak a
-token into a message.
+Only channel destinations and mentions are interpolated: templates never
+see the environment, so a routing file cannot leak a token into a
+message.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ __all__ = [
     "Text",
     "compile_expression",
     "compile_text",
+    "is_template",
 ]
 
 
@@ -136,6 +137,11 @@ MARKDOWN_ENV = _make_env(_finalize_markdown)
 PLAIN_ENV = _make_env(_finalize_plain)
 RAW_ENV = _make_env(_finalize_raw)
 _ENVS = {"markdown": MARKDOWN_ENV, "plain": PLAIN_ENV, "raw": RAW_ENV}
+
+
+def is_template(source: str) -> bool:
+    """Whether *source* has template syntax (else it is plain text)."""
+    return _is_template(source)
 
 
 def _is_template(source: str) -> bool:

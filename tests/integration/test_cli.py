@@ -1,0 +1,615 @@
+"""
+Tests for the ``polybot-loghandler`` command: check, preview and demo.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polybot_loghandler._cli import main
+from tests.conftest import SHIPPED_ROUTING
+from tests.support.discord_schema import payload_errors
+
+TOKEN = "SeCrEtToKeN-cli-987"
+HOOK = f"https://discord.com/api/webhooks/4242/{TOKEN}"
+
+ROUTING = """\
+version: 1
+channels:
+  alerts: ${POLYBOT_TEST_HOOK}
+  trades_paper: {category: Trading}
+  trades_live: ""
+  market_btc: ""
+  bots: {id: "123456"}
+  unused: ""
+routes:
+  - name: trades
+    match: {event: trade_executed}
+    to: "{{ 'trades_paper' if is_paper else 'trades_live' }}"
+    continue: true
+    coalesce: false
+    embed:
+      title: "Trade {{ amount | money }}"
+      fields: auto
+  - name: markets
+    match: {event: market_update}
+    to: "market_{{ asset | lower }}"
+  - name: any_trade
+    match: {event: "trade_*", level: info}
+    to: alerts
+    mention: role:555
+"""
+
+BROKEN = """\
+version: 1
+channels:
+  alerts: ""
+routes:
+  - name: r
+    match: {level: loud}
+    to: alertz
+"""
+
+PAYLOAD_HEADER = re.compile(
+    r"^#\S+ \(key (\S+), (\w+)\):$", re.MULTILINE
+)
+ROUTE_LINE = re.compile(r"^  route (\S+) \u2192 (.*)$", re.MULTILINE)
+EXIT_USER_ERROR = 2
+DEMO_TIMEOUT = 180
+
+
+@pytest.fixture
+def routing(
+    make_routing: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The CLI test routing file, with the alerts webhook in the env."""
+    monkeypatch.setenv("POLYBOT_TEST_HOOK", HOOK)
+    return make_routing(ROUTING)
+
+
+def _payloads(out: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """
+    Return (channel, kind, payload) for each payload preview printed.
+    """
+    decoder = json.JSONDecoder()
+    found = []
+    for header in PAYLOAD_HEADER.finditer(out):
+        payload, _ = decoder.raw_decode(out, header.end() + 1)
+        found.append((header.group(1), header.group(2), payload))
+    return found
+
+
+def _routes(out: str) -> list[tuple[str, str]]:
+    """
+    Return (route name, channels) for each matching route printed.
+    """
+    return ROUTE_LINE.findall(out)
+
+
+def _table_rows(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """
+    Return the route rows of the table check printed.
+    """
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[3:]  # after the summary, the column names and the rule
+    return rows[: rows.index("")] if "" in rows else rows
+
+
+class TestCheck:
+    def test_ok(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check validates the file and says how much it holds."""
+        status = main(["check", str(routing)])
+
+        out = capsys.readouterr().out
+        assert status == 0
+        assert f"{routing}: OK, 6 channels, 3 routes" == out.splitlines()[0]
+
+    def test_route_table(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Each route is a row naming what it matches and where it goes."""
+        main(["check", str(routing)])
+
+        rows = {row.split()[1]: row for row in _table_rows(capsys)}
+        assert sorted(rows) == ["any_trade", "markets", "trades"]
+        assert "trade_executed" in rows["trades"]
+        assert "continue" in rows["trades"]
+        assert "no coalescing" in rows["trades"]
+        assert "market_{{ asset | lower }}" in rows["markets"]
+        assert "alerts" in rows["any_trade"]
+        assert "pings <@&555>" in rows["any_trade"]
+
+    def test_console_channels(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check lists the channels that resolve to the console."""
+        main(["check", str(routing)])
+
+        out = capsys.readouterr().out
+        expected = (
+            "4 channels have no destination and render on the console: "
+            "trades_paper, trades_live, market_btc, unused"
+        )
+        assert expected in out.splitlines()
+
+    def test_other_listings(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check names bot-token channels and channels no route names."""
+        main(["check", str(routing)])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert "bot-token channels (need DISCORD_BOT_TOKEN): bots" in lines
+        unused = [line for line in lines if line.startswith("channels no ")]
+        assert len(unused) == 1
+        assert unused[0].endswith(
+            ": bots, market_btc, trades_live, trades_paper, unused"
+        )
+
+    def test_all_console_without_webhooks(
+        self,
+        make_routing: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """An unset webhook variable sends that channel to the console."""
+        monkeypatch.delenv("POLYBOT_TEST_HOOK", raising=False)
+        path = make_routing(ROUTING)
+
+        main(["check", str(path)])
+
+        out = capsys.readouterr().out
+        assert "5 channels have no destination" in out
+        assert "console: alerts, trades_paper" in out
+
+    def test_token_never_shown(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check never prints a webhook token."""
+        main(["check", str(routing)])
+
+        captured = capsys.readouterr()
+        assert TOKEN not in captured.out + captured.err
+
+    def test_notes(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """An unset mention role is a note, not an error."""
+        path = make_routing(
+            "version: 1\nchannels:\n  a: ''\nroutes:\n"
+            "  - name: r\n    to: a\n    mention: role:${POLYBOT_UNSET_ROLE}\n"
+        )
+
+        status = main(["check", str(path)])
+
+        out = capsys.readouterr().out
+        assert status == 0
+        assert f"note: {path}:7: routes[0].mention:" in out
+
+    def test_file_from_environment(
+        self,
+        routing: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Without a file argument, check reads $POLYBOT_ROUTING."""
+        monkeypatch.setenv("POLYBOT_ROUTING", str(routing))
+
+        status = main(["check"])
+
+        assert status == 0
+        assert capsys.readouterr().out.startswith(f"{routing}: OK")
+
+    def test_shipped_routing(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The shipped routing passes check with all 37 channels."""
+        status = main(["check", str(SHIPPED_ROUTING)])
+
+        assert status == 0
+        assert ": OK, 37 channels, " in capsys.readouterr().out
+
+
+class TestUserErrors:
+    def test_broken_file(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A broken routing file exits 2 with located messages."""
+        path = make_routing(BROKEN)
+
+        status = main(["check", str(path)])
+
+        captured = capsys.readouterr()
+        assert status == EXIT_USER_ERROR
+        assert [
+            f"{path}:6: routes[0].match.level",
+            f"{path}:7: routes[0].to",
+        ] == sorted(
+            ": ".join(line.split(": ", 2)[:2])
+            for line in captured.err.splitlines()
+        )
+        assert "Traceback" not in captured.err
+        assert captured.out == ""
+
+    def test_yaml_syntax_error(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A YAML syntax error exits 2 with the line, without a traceback."""
+        path = make_routing("version: 1\nroutes:\n  - name: a: b\n")
+
+        status = main(["check", str(path)])
+
+        err = capsys.readouterr().err
+        assert status == EXIT_USER_ERROR
+        assert err.startswith(f"{path}:3: YAML syntax error:")
+        assert "Traceback" not in err
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            pytest.param("check", id="check"),
+            pytest.param("preview", id="preview"),
+        ],
+    )
+    def test_missing_file(
+        self,
+        command: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A missing routing file exits 2 naming the file."""
+        path = tmp_path / "missing.yaml"
+
+        status = main([command, str(path)])
+
+        err = capsys.readouterr().err
+        assert status == EXIT_USER_ERROR
+        assert err.startswith(f"{path}:")
+        assert "cannot read the routing file" in err
+        assert "Traceback" not in err
+
+    def test_broken_file_in_preview(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """preview also refuses a broken file with exit 2."""
+        path = make_routing(BROKEN)
+
+        status = main(["preview", str(path), "--event", '{"event": "x"}'])
+
+        err = capsys.readouterr().err
+        assert status == EXIT_USER_ERROR
+        assert err.startswith(f"{path}:")
+
+    def test_unknown_command(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """An unknown command is a usage error with status 2."""
+        with pytest.raises(SystemExit) as info:
+            main(["frobnicate"])
+
+        assert info.value.code == EXIT_USER_ERROR
+        assert "Traceback" not in capsys.readouterr().err
+
+
+class TestPreview:
+    @pytest.mark.parametrize(
+        ("event", "expected_routes", "expected_channels"),
+        [
+            pytest.param(
+                {"event": "trade_executed", "is_paper": True, "amount": 20},
+                [("trades", "trades_paper"), ("any_trade", "alerts")],
+                ["trades_paper", "alerts"],
+                id="continue-to-second-route",
+            ),
+            pytest.param(
+                {"event": "trade_executed", "is_paper": False, "amount": 5},
+                [("trades", "trades_live"), ("any_trade", "alerts")],
+                ["trades_live", "alerts"],
+                id="template-picks-channel",
+            ),
+            pytest.param(
+                {"event": "market_update", "asset": "BTC", "price": 1},
+                [("markets", "market_btc")],
+                ["market_btc"],
+                id="to-template",
+            ),
+            pytest.param(
+                {"event": "trade_cancelled", "level": "warning"},
+                [("any_trade", "alerts")],
+                ["alerts"],
+                id="glob",
+            ),
+        ],
+    )
+    def test_event(
+        self,
+        routing: Path,
+        capsys: pytest.CaptureFixture[str],
+        event: dict[str, Any],
+        expected_routes: list[tuple[str, str]],
+        expected_channels: list[str],
+    ) -> None:
+        """preview names the matching routes, channels and payloads."""
+        status = main(["preview", str(routing), "--event", json.dumps(event)])
+
+        out = capsys.readouterr().out
+        assert status == 0
+        assert out.startswith(f"event {event['event']} (")
+        assert expected_routes == _routes(out)
+        assert expected_channels == [c for c, _, _ in _payloads(out)]
+
+    def test_payloads_are_valid(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every previewed payload is a valid Discord webhook body."""
+        event = {
+            "event": "trade_executed",
+            "is_paper": True,
+            "amount": 20,
+            "agent": "Momentum_BTC_v1",
+        }
+
+        main(["preview", str(routing), "--event", json.dumps(event)])
+
+        payloads = _payloads(capsys.readouterr().out)
+        assert len(payloads) == 2
+        assert [payload_errors(p) for _, _, p in payloads] == [[], []]
+
+    def test_payload_content(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The payload shows the rendered embed and the route's mention."""
+        event = {"event": "trade_executed", "is_paper": True, "amount": 20}
+
+        main(["preview", str(routing), "--event", json.dumps(event)])
+
+        payloads = {
+            c: (k, p) for c, k, p in _payloads(capsys.readouterr().out)
+        }
+        kind, paper = payloads["trades_paper"]
+        assert kind == "console"
+        assert paper["embeds"][0]["title"] == "Trade $20.00"
+        kind, alerts = payloads["alerts"]
+        assert kind == "WebhookDestination"
+        assert alerts["content"] == "<@&555>"
+        assert alerts["allowed_mentions"] == {"parse": [], "roles": ["555"]}
+
+    def test_shipped_routing(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A shipped trade previews to trades_executed and trades_paper."""
+        event = {"event": "trade_executed", "is_paper": True, "amount": 20}
+        status = main(
+            ["preview", str(SHIPPED_ROUTING), "--event", json.dumps(event)]
+        )
+
+        payloads = _payloads(capsys.readouterr().out)
+        assert status == 0
+        assert [c for c, _, _ in payloads] == [
+            "trades_executed",
+            "trades_paper",
+        ]
+        assert [payload_errors(p) for _, _, p in payloads] == [[], []]
+
+    def test_no_match(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An event no route matches says nothing would be sent."""
+        status = main(["preview", str(routing), "--event", '{"event": "x"}'])
+
+        out = capsys.readouterr().out
+        assert status == 0
+        assert "no route matches: nothing would be sent" in out
+        assert _payloads(out) == []
+
+    def test_token_never_shown(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """preview never prints a webhook token."""
+        event = {"event": "trade_executed", "amount": 1}
+
+        main(["preview", str(routing), "--event", json.dumps(event)])
+
+        captured = capsys.readouterr()
+        assert TOKEN not in captured.out + captured.err
+
+    def test_stdin_json_lines(
+        self,
+        routing: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Without --event, preview reads one JSON event per line."""
+        lines = [
+            {"event": "market_update", "asset": "BTC"},
+            {"event": "nothing_routes_this"},
+            {"event": "trade_executed", "is_paper": False, "amount": 3},
+        ]
+        text = "\n".join(json.dumps(line) for line in lines) + "\n\n"
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+        status = main(["preview", str(routing)])
+
+        out = capsys.readouterr().out
+        assert status == 0
+        assert [
+            line for line in out.splitlines() if line.startswith("event ")
+        ] == [
+            "event market_update (info)",
+            "event nothing_routes_this (info)",
+            "event trade_executed (info)",
+        ]
+        assert [c for c, _, _ in _payloads(out)] == [
+            "market_btc",
+            "trades_live",
+            "alerts",
+        ]
+
+
+class TestPreviewErrors:
+    @pytest.mark.parametrize(
+        ("event", "message"),
+        [
+            pytest.param(
+                '{"event": ',
+                "polybot-loghandler: --event: not valid JSON",
+                id="bad-json",
+            ),
+            pytest.param(
+                "[1, 2]",
+                "polybot-loghandler: --event: an event is a JSON object",
+                id="not-an-object",
+            ),
+            pytest.param(
+                '{"amount": 5}',
+                "polybot-loghandler: --event: an event is a JSON object",
+                id="no-event-name",
+            ),
+            pytest.param(
+                '{"event": "x", "level": "loud"}',
+                "polybot-loghandler: --event: unknown level 'loud'",
+                id="unknown-level",
+            ),
+        ],
+    )
+    def test_event_option(
+        self,
+        routing: Path,
+        capsys: pytest.CaptureFixture[str],
+        event: str,
+        message: str,
+    ) -> None:
+        """A bad --event exits 2 with one located line."""
+        status = main(["preview", str(routing), "--event", event])
+
+        err = capsys.readouterr().err
+        assert status == EXIT_USER_ERROR
+        assert err.startswith(message)
+        assert len(err.splitlines()) == 1
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            pytest.param(
+                '{"event": "x"}\n{bad\n',
+                "polybot-loghandler: line 2: not valid JSON",
+                id="second-line",
+            ),
+            pytest.param(
+                "{bad\n",
+                "polybot-loghandler: line 1: not valid JSON",
+                id="first-line",
+            ),
+            pytest.param(
+                "{bad",
+                "polybot-loghandler: line 1: not valid JSON",
+                id="first-line-without-newline",
+            ),
+            pytest.param(
+                '{"event": "x"}\n"just a string"',
+                "polybot-loghandler: line 2: an event is a JSON object",
+                id="last-line-without-newline",
+            ),
+        ],
+    )
+    def test_stdin(
+        self,
+        routing: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        text: str,
+        message: str,
+    ) -> None:
+        """Bad JSON on standard input exits 2 naming the line."""
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+        status = main(["preview", str(routing)])
+
+        err = capsys.readouterr().err
+        assert status == EXIT_USER_ERROR
+        assert err.startswith(message)
+        assert "Traceback" not in err
+
+
+def _demo_command() -> list[str]:
+    """
+    Return the installed console script, else the module, as a command.
+    """
+    script = shutil.which("polybot-loghandler")
+    if script is not None:
+        return [script]
+    return [sys.executable, "-m", "polybot_loghandler._cli"]
+
+
+def _uncaught_exceptions(output: str) -> list[str]:
+    """
+    Return the final line of every traceback in *output*.
+    """
+    lines = output.splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        if "Traceback (most recent call last):" not in line:
+            continue
+        prefix = line[: line.index("Traceback")]
+        for after in lines[n + 1 :]:
+            body = after.removeprefix(prefix)
+            if body and not body.startswith(" "):
+                found.append(body)
+                break
+    return found
+
+
+class TestDemo:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            pytest.param(["--delay", "0"], id="plain"),
+            pytest.param(["--", "--delay", "0"], id="separator"),
+        ],
+    )
+    def test_runs_on_the_console(
+        self, tmp_path: Path, args: list[str]
+    ) -> None:
+        """The demo runs without Discord and shows many channels."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DISCORD_") and k != "POLYBOT_ROUTING"
+        }
+
+        result = subprocess.run(
+            [*_demo_command(), "demo", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=DEMO_TIMEOUT,
+            check=False,
+        )
+
+        output = result.stdout + result.stderr
+        channels = set(re.findall(r"^\W*#([a-z][\w-]*)", output, re.MULTILINE))
+        assert result.returncode == 0, result.stderr[-2000:]
+        # the demo logs one deliberate order timeout with its traceback
+        assert all(
+            line.startswith("TimeoutError: Polymarket CLOB API")
+            for line in _uncaught_exceptions(output)
+        ), output[-4000:]
+        assert "--- Logging error ---" not in output
+        assert len(channels) >= 25, sorted(channels)

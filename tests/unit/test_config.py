@@ -1,0 +1,1580 @@
+"""
+Tests for polybot_loghandler._config: routing.yaml to validated config.
+
+Error cases build a file from HEADER (lines 1-6) and route lines that
+start at line 7, so each expected ``routing.yaml:N:`` can be counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polybot_loghandler._config import (
+    BotChannelDestination,
+    Coalesce,
+    Config,
+    DeliverySettings,
+    Mention,
+    WebhookDestination,
+    load_config,
+    parse_config,
+)
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler.exceptions import ConfigError
+from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
+
+TOKEN = "SeCrEtToKeN-abc123"
+HOOK = f"https://discord.com/api/webhooks/123456/{TOKEN}"
+REDACTED_HOOK = "https://discord.com/api/webhooks/123456/[redacted]"
+
+HEADER = """\
+version: 1
+channels:
+  alerts: ""
+  trades: ""
+  market_btc: ""
+routes:
+"""
+FIRST_ROUTE_LINE = 7
+
+
+def _routes(*lines: str) -> str:
+    """
+    Return HEADER followed by route *lines*, indented under ``routes:``.
+    """
+    return HEADER + "".join(f"  {line}\n" for line in lines)
+
+
+def _config(text: str, environ: Mapping[str, str] | None = None) -> Config:
+    """
+    Parse *text* as ``routing.yaml`` with *environ* (empty by default).
+    """
+    return parse_config(text, "routing.yaml", environ=environ or {})
+
+
+def _error(text: str, environ: Mapping[str, str] | None = None) -> ConfigError:
+    """
+    Return the ConfigError that parsing *text* raises.
+    """
+    with pytest.raises(ConfigError) as info:
+        _config(text, environ)
+    return info.value
+
+
+def _locations(error: ConfigError) -> list[str]:
+    """
+    Return each problem's ``file:line: key.path`` part, in reported order.
+    """
+    return [": ".join(p.split(": ", 2)[:2]) for p in error.problems]
+
+
+def _single(text: str, environ: Mapping[str, str] | None = None) -> Any:
+    """
+    Return the value of ``routes[0]`` parsed from route *text*.
+    """
+    return _config(text, environ).routes[0]
+
+
+def _event(name: str, level: str = "info", **fields: Any) -> LogEvent:
+    """
+    Return a LogEvent named *name* at *level* with *fields*.
+    """
+    levels = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+    return LogEvent(event=name, level=levels[level], fields=fields)
+
+
+class TestMinimalForm:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param(MINIMAL_ROUTING, id="conftest-minimal"),
+            pytest.param(
+                "version: 1\n"
+                "channels:\n"
+                f"  alerts: {HOOK}\n"
+                "routes:\n"
+                "  - name: everything\n"
+                "    match: {}\n"
+                "    to: alerts\n",
+                id="match-empty",
+            ),
+            pytest.param(
+                "version: 1\n"
+                "channels:\n"
+                f"  alerts: {HOOK}\n"
+                "routes:\n"
+                "  - name: everything\n"
+                "    to: alerts\n",
+                id="no-match",
+            ),
+            pytest.param(
+                "version: 1\n"
+                "channels:\n"
+                f"  alerts: {HOOK}\n"
+                "  trades: ''\n"
+                "routes:\n"
+                "  - name: big_trades\n"
+                "    match:\n"
+                "      event: trade_executed\n"
+                "      level: warning\n"
+                "      fields: {market: BTC, is_paper: false, size: 5}\n"
+                "    to: [alerts, trades]\n"
+                "    mention: here\n"
+                "    coalesce: false\n",
+                id="all-minimal-keys",
+            ),
+            pytest.param(
+                "version: 1\n"
+                "channels:\n"
+                "  alerts: https://discord.com/api/webhooks/1/a\n"
+                "routes:\n"
+                "  - name: r\n"
+                "    match: {event: x}\n"
+                "    to: alerts\n"
+                "    mention: everyone\n"
+                "    coalesce: true\n",
+                id="mention-everyone-coalesce-true",
+            ),
+            pytest.param(
+                "version: 1\nchannels: {}\nroutes: []\n", id="nothing-routed"
+            ),
+        ],
+    )
+    def test_loads(self, text: str) -> None:
+        """Each variant of the minimal form is valid."""
+        config = _config(text)
+
+        assert config.version == 1
+        assert config.notes == ()
+
+    def test_minimal_values(self) -> None:
+        """The minimal form's keys reach the route as written."""
+        route = _single(
+            _routes(
+                "- name: big_trades",
+                "  match:",
+                "    event: trade_executed",
+                "    level: warning",
+                "    fields: {market: BTC}",
+                "  to: [alerts, trades]",
+                "  mention: here",
+                "  coalesce: false",
+            )
+        )
+
+        assert route.name == "big_trades"
+        assert route.index == 0
+        assert route.line == FIRST_ROUTE_LINE
+        assert tuple(t.source for t in route.to) == ("alerts", "trades")
+        assert Mention(kind="here") == route.mention
+        assert Coalesce(enabled=False) == route.coalesce
+        assert not route.continue_
+        assert route.embed is None
+
+    @pytest.mark.parametrize(
+        "match",
+        [
+            pytest.param("  match: {}", id="empty-mapping"),
+            pytest.param("  match:", id="null"),
+        ],
+    )
+    @pytest.mark.parametrize(
+        "event",
+        [
+            pytest.param(_event("anything", "debug"), id="debug"),
+            pytest.param(_event("trade_executed", amount=5), id="fields"),
+            pytest.param(_event("x", "error"), id="error"),
+        ],
+    )
+    def test_empty_match_matches_everything(
+        self, match: str, event: LogEvent
+    ) -> None:
+        """An empty match: matches every event at every level."""
+        route = _single(_routes("- name: all", match, "  to: alerts"))
+
+        assert route.matcher.matches(event, event.context())
+
+    def test_fields_equality(self) -> None:
+        """A plain value under fields: is an equality test."""
+        route = _single(
+            _routes(
+                "- name: btc",
+                "  match: {fields: {market: BTC}}",
+                "  to: alerts",
+            )
+        )
+        btc, eth = _event("x", market="BTC"), _event("x", market="ETH")
+
+        assert route.matcher.matches(btc, btc.context())
+        assert not route.matcher.matches(eth, eth.context())
+
+    def test_url_string_channel(self) -> None:
+        """A channel given as a URL string executes that webhook."""
+        config = _config(
+            f"version: 1\nchannels:\n  alerts: {HOOK}\nroutes: []\n"
+        )
+
+        channel = config.channels["alerts"]
+        assert WebhookDestination(url=HOOK, webhook_id="123456") == (
+            channel.destination
+        )
+        assert channel.name == "alerts"
+        assert config.console_channels == ()
+
+
+class TestShippedRouting:
+    def test_loads_37_channels(self) -> None:
+        """The shipped routing.yaml declares the 37 Polybot channels."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        assert len(config.channels) == 37
+
+    def test_every_channel_has_a_category(self) -> None:
+        """Every shipped channel records its Discord category."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        missing = [k for k, c in config.channels.items() if not c.category]
+        assert missing == []
+
+    def test_nine_categories(self) -> None:
+        """The shipped channels fall into the nine Polybot categories."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        categories = {c.category for c in config.channels.values()}
+        assert len(categories) == 9
+
+    def test_without_environment_everything_is_console(self) -> None:
+        """With no DISCORD_* variables every channel renders on the console."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        assert tuple(config.channels) == config.console_channels
+
+    def test_one_webhook_for_everything(self) -> None:
+        """DISCORD_WEBHOOK_URL gives every channel a destination."""
+        config = load_config(
+            SHIPPED_ROUTING, environ={"DISCORD_WEBHOOK_URL": HOOK}
+        )
+
+        assert config.console_channels == ()
+        assert TOKEN not in repr(config)
+
+    def test_per_channel_webhook_wins(self) -> None:
+        """DISCORD_WEBHOOK_<KEY> overrides DISCORD_WEBHOOK_URL."""
+        own = "https://discord.com/api/webhooks/999/own"
+        config = load_config(
+            SHIPPED_ROUTING,
+            environ={
+                "DISCORD_WEBHOOK_URL": HOOK,
+                "DISCORD_WEBHOOK_TRADES_PAPER": own,
+            },
+        )
+
+        assert own == config.channels["trades_paper"].destination.url
+        assert config.channels["trades_live"].destination.url == HOOK
+
+    def test_routes_have_unique_names(self) -> None:
+        """The shipped routes load with unique names and known channels."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        names = [r.name for r in config.routes]
+        assert len(names) == len(set(names))
+        assert names
+
+    def test_admin_role_from_environment(self) -> None:
+        """The admin role id comes from DISCORD_ADMIN_ROLE_ID."""
+        config = load_config(
+            SHIPPED_ROUTING, environ={"DISCORD_ADMIN_ROLE_ID": "42"}
+        )
+
+        roles = {r.mention for r in config.routes if r.mention}
+        assert Mention(kind="role", id="42") in roles
+        assert config.notes == ()
+
+    def test_unset_admin_role_is_a_note(self) -> None:
+        """Without DISCORD_ADMIN_ROLE_ID the role routes ping no one."""
+        config = load_config(SHIPPED_ROUTING, environ={})
+
+        assert config.notes
+        assert all("pings no one" in note for note in config.notes)
+
+
+class TestSingleErrors:
+    @pytest.mark.parametrize(
+        ("lines", "location", "detail"),
+        [
+            pytest.param(
+                ("- name: r", "  match:", "    level: warnn", "  to: alerts"),
+                "routing.yaml:9: routes[0].match.level",
+                "unknown level 'warnn' (did you mean 'warning'?)",
+                id="bad-level",
+            ),
+            pytest.param(
+                ("- name: r", "  match: {level: 5}", "  to: alerts"),
+                "routing.yaml:8: routes[0].match.level",
+                "unknown level 5",
+                id="numeric-level",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  mentoin: here"),
+                "routing.yaml:9: routes[0].mentoin",
+                "unknown key (did you mean 'mention'?)",
+                id="unknown-route-key",
+            ),
+            pytest.param(
+                ("- name: r", "  match: {evnt: x}", "  to: alerts"),
+                "routing.yaml:8: routes[0].match.evnt",
+                "unknown key (did you mean 'event'?)",
+                id="unknown-match-key",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  embed: {colour: red}"),
+                "routing.yaml:9: routes[0].embed.colour",
+                "unknown key (did you mean 'color'?)",
+                id="unknown-embed-key",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alertz"),
+                "routing.yaml:8: routes[0].to",
+                "unknown channel 'alertz' (did you mean 'alerts'?)",
+                id="unknown-channel",
+            ),
+            pytest.param(
+                ("- name: r", "  to: [alerts, tradez]"),
+                "routing.yaml:8: routes[0].to[1]",
+                "unknown channel 'tradez' (did you mean 'trades'?)",
+                id="unknown-channel-in-list",
+            ),
+            pytest.param(
+                ("- name: r", "  to: []"),
+                "routing.yaml:8: routes[0].to",
+                "name at least one channel",
+                id="empty-to",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {event: {regex: '('}}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.event.regex",
+                "invalid regex '('",
+                id="bad-event-regex",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {event: [a, {regex: '[a'}]}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.event[1].regex",
+                "invalid regex '[a'",
+                id="bad-event-regex-in-list",
+            ),
+            pytest.param(
+                ("- name: r", "  match: {event: {regexp: x}}", "  to: alerts"),
+                "routing.yaml:8: routes[0].match.event",
+                "{regex: PATTERN}",
+                id="bad-event-pattern",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match:",
+                    "    fields:",
+                    "      market: {regex: '[a'}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:10: routes[0].match.fields.market.regex",
+                "invalid regex '[a'",
+                id="bad-field-regex",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {fields: {n: {gtt: 5}}}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.fields.n.gtt",
+                "unknown test (did you mean 'gt'?)",
+                id="unknown-field-test",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {fields: {n: {gt: x}}}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.fields.n.gt",
+                "'gt' takes a number",
+                id="comparison-not-a-number",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {fields: {n: {in: 3}}}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.fields.n.in",
+                "'in' takes a list",
+                id="in-not-a-list",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  match: {fields: {n: {exists: 1}}}",
+                    "  to: alerts",
+                ),
+                "routing.yaml:8: routes[0].match.fields.n.exists",
+                "'exists' takes true or false",
+                id="exists-not-a-bool",
+            ),
+            pytest.param(
+                ("- name: r", "  match: {logger: [1]}", "  to: alerts"),
+                "routing.yaml:8: routes[0].match.logger",
+                "a logger pattern is a name or glob",
+                id="bad-logger",
+            ),
+            pytest.param(
+                ("- name: r", "  match: {when: 'amount >'}", "  to: alerts"),
+                "routing.yaml:8: routes[0].match.when",
+                "template error",
+                id="bad-when",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  embed: {color: reed}"),
+                "routing.yaml:9: routes[0].embed.color",
+                "invalid color 'reed'",
+                id="bad-color",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  embed: {title: '{{ x'}"),
+                "routing.yaml:9: routes[0].embed.title",
+                "template error: unexpected end of template",
+                id="template-syntax",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  embed:",
+                    "    description: |",
+                    "      first line",
+                    "      second line",
+                    "      {% if x %}",
+                ),
+                "routing.yaml:13: routes[0].embed.description",
+                "template error",
+                id="template-syntax-in-block-scalar",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  embed:",
+                    "    description: |",
+                    "      first line",
+                    "      {{ amount | nosuch }}",
+                    "      last line",
+                ),
+                "routing.yaml:12: routes[0].embed.description",
+                "template error: unknown filter 'nosuch'",
+                id="unknown-filter-in-block-scalar",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  embed: {title: '{{ x | lowerr }}'}",
+                ),
+                "routing.yaml:9: routes[0].embed.title",
+                "unknown filter 'lowerr' (did you mean 'lower'?)",
+                id="unknown-filter",
+            ),
+            pytest.param(
+                ("- name: r", "  to: 'market_{{ asset | lowr }}'"),
+                "routing.yaml:8: routes[0].to",
+                "unknown filter 'lowr' (did you mean 'lower'?)",
+                id="unknown-filter-in-to",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  embed:",
+                    "    fields:",
+                    "      - {name: A, value: '{{ a }}'}",
+                    "      - {name: B, value: '{{ b | nope }}'}",
+                ),
+                "routing.yaml:12: routes[0].embed.fields[1].value",
+                "unknown filter 'nope'",
+                id="unknown-filter-in-field",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  embed: {fields: [{name: A}]}",
+                ),
+                "routing.yaml:9: routes[0].embed.fields[0]",
+                "missing required key 'value'",
+                id="field-without-value",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "- name: r", "  to: trades"),
+                "routing.yaml:9: routes[1].name",
+                "duplicate route name 'r' (first used by routes[0]",
+                id="duplicate-route-name",
+            ),
+            pytest.param(
+                ("- to: alerts",),
+                "routing.yaml:7: routes[0]",
+                "missing required key 'name'",
+                id="missing-name",
+            ),
+            pytest.param(
+                ("- name: r",),
+                "routing.yaml:7: routes[0]",
+                "missing required key 'to'",
+                id="missing-to",
+            ),
+            pytest.param(
+                ("- name: 5", "  to: alerts"),
+                "routing.yaml:7: routes[0].name",
+                "name must be a string",
+                id="name-not-a-string",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  continue: maybe"),
+                "routing.yaml:9: routes[0].continue",
+                "must be true or false",
+                id="continue-not-a-bool",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  mention: someone"),
+                "routing.yaml:9: routes[0].mention",
+                "unknown mention 'someone'",
+                id="unknown-mention",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  mention: role:admins"),
+                "routing.yaml:9: routes[0].mention",
+                "a role id is a number, not 'admins'",
+                id="role-not-a-number",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  coalesce: {by: [a], windw: 5}",
+                ),
+                "routing.yaml:9: routes[0].coalesce.windw",
+                "unknown key (did you mean 'window'?)",
+                id="unknown-coalesce-key",
+            ),
+            pytest.param(
+                (
+                    "- name: r",
+                    "  to: alerts",
+                    "  coalesce: {by: [], window: 5}",
+                ),
+                "routing.yaml:9: routes[0].coalesce.by",
+                "'by' takes a list of field names",
+                id="coalesce-by-empty",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  coalesce: sometimes"),
+                "routing.yaml:9: routes[0].coalesce",
+                "must be a mapping",
+                id="coalesce-not-a-mapping",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  match: [a]"),
+                "routing.yaml:9: routes[0].match",
+                "match must be a mapping, not a list",
+                id="match-not-a-mapping",
+            ),
+        ],
+    )
+    def test_located(
+        self, lines: tuple[str, ...], location: str, detail: str
+    ) -> None:
+        """One mistake gives one problem, at its line and key path."""
+        error = _error(_routes(*lines))
+
+        assert [location] == _locations(error)
+        assert detail in error.problems[0]
+
+    @pytest.mark.parametrize(
+        ("text", "location", "detail"),
+        [
+            pytest.param(
+                "version: 1\nchanels: {}\nchannels: {}\nroutes: []\n",
+                "routing.yaml:2: chanels",
+                "unknown key (did you mean 'channels'?)",
+                id="unknown-top-level-key",
+            ),
+            pytest.param(
+                "version: 2\nchannels: {}\nroutes: []\n",
+                "routing.yaml:1: version",
+                "unsupported version 2",
+                id="unsupported-version",
+            ),
+            pytest.param(
+                "channels: {}\nroutes: []\n",
+                "routing.yaml:1: (top level)",
+                "missing required key 'version'",
+                id="missing-version",
+            ),
+            pytest.param(
+                "",
+                "routing.yaml:1: (top level)",
+                "the routing file is empty",
+                id="empty-file",
+            ),
+            pytest.param(
+                "- version: 1\n",
+                "routing.yaml:1: (top level)",
+                "must be a mapping, not a list",
+                id="not-a-mapping",
+            ),
+            pytest.param(
+                "version: 1\nchannels: {}\nroutes: {a: 1}\n",
+                "routing.yaml:3: routes",
+                "routes must be a list",
+                id="routes-not-a-list",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  bad key: ''\nroutes: []\n",
+                "routing.yaml:3: channels.bad key",
+                "channel keys use letters, digits",
+                id="bad-channel-key",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: {webhok: x}\nroutes: []\n",
+                "routing.yaml:3: channels.a.webhok",
+                "unknown key (did you mean 'webhook'?)",
+                id="unknown-channel-key",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: {webhook: x, id: 1}\n"
+                "routes: []\n",
+                "routing.yaml:3: channels.a",
+                "give either 'webhook' or 'id', not both",
+                id="webhook-and-id",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: [x]\nroutes: []\n",
+                "routing.yaml:3: channels.a",
+                "must be a mapping",
+                id="channel-is-a-list",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: {webhook: 5}\nroutes: []\n",
+                "routing.yaml:3: channels.a.webhook",
+                "webhook must be a string",
+                id="webhook-not-a-string",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: '${HOOK'\nroutes: []\n",
+                "routing.yaml:3: channels.a",
+                "'${HOOK' must end with '}'",
+                id="unclosed-interpolation",
+            ),
+            pytest.param(
+                "version: 1\nchannels:\n  a: '${}'\nroutes: []\n",
+                "routing.yaml:3: channels.a",
+                "must be followed by a variable name",
+                id="interpolation-without-name",
+            ),
+        ],
+    )
+    def test_located_outside_routes(
+        self, text: str, location: str, detail: str
+    ) -> None:
+        """Mistakes outside routes: are located the same way."""
+        error = _error(text)
+
+        assert [location] == _locations(error)
+        assert detail in error.problems[0]
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("version: 1\nroutes: [\n", id="yaml-syntax"),
+            pytest.param(
+                _routes("- name: r", "  to: alerts", "  embed: {title: '{{'}"),
+                id="jinja-syntax",
+            ),
+            pytest.param(
+                _routes("- name: r", "  match: {when: '1 +'}", "  to: alerts"),
+                id="jinja-expression",
+            ),
+            pytest.param(
+                _routes(
+                    "- name: r",
+                    "  match: {event: {regex: '('}}",
+                    "  to: alerts",
+                ),
+                id="regex",
+            ),
+        ],
+    )
+    def test_no_traceback(self, text: str) -> None:
+        """PyYAML, Jinja2 and re errors reach the user as one line each."""
+        error = _error(text)
+
+        message = str(error)
+        assert error.__cause__ is None
+        assert error.__suppress_context__ or error.__context__ is None
+        assert "Traceback" not in message
+        assert all(p.startswith("routing.yaml:") for p in error.problems)
+        assert len(error.problems) == len(message.splitlines())
+
+    @pytest.mark.parametrize(
+        ("lines", "location"),
+        [
+            pytest.param(
+                ("- name: r", "  to: alerts", "  embedd:", "    title: x"),
+                "routing.yaml:9: routes[0].embedd",
+                id="unknown-key-with-block-mapping",
+            ),
+            pytest.param(
+                ("- name: r", "  to: alerts", "  match:", "    - event: x"),
+                "routing.yaml:9: routes[0].match",
+                id="block-list-for-mapping",
+            ),
+        ],
+    )
+    def test_key_with_block_value_at_its_own_line(
+        self, lines: tuple[str, ...], location: str
+    ) -> None:
+        """A problem with a key whose value is a block is at the key's line."""
+        error = _error(_routes(*lines))
+
+        assert [location] == _locations(error)
+
+    @pytest.mark.parametrize(
+        ("lines", "location", "detail"),
+        [
+            pytest.param(
+                ("- name: ''", "  to: alerts"),
+                "routing.yaml:7: routes[0].name",
+                "",
+                id="empty-name",
+            ),
+            pytest.param(
+                ("- name: r", "  to:"),
+                "routing.yaml:8: routes[0].to",
+                "",
+                id="null-to",
+            ),
+            pytest.param(
+                ("- name: r", "  to: 'market_{asset}'"),
+                "routing.yaml:8: routes[0].to",
+                "unknown channel 'market_{asset}'",
+                id="single-braces-are-not-a-template",
+            ),
+        ],
+    )
+    def test_route_is_never_silently_dropped(
+        self, lines: tuple[str, ...], location: str, detail: str
+    ) -> None:
+        """A route that cannot route anywhere is an error, not ignored."""
+        error = _error(_routes(*lines))
+
+        assert [location] == _locations(error)
+        assert detail in error.problems[0]
+
+
+class TestSeveralErrors:
+    def test_reported_together(self) -> None:
+        """Every problem in a file is reported at once, each located."""
+        text = (
+            "version: 1\n"  # 1
+            "channels:\n"  # 2
+            "  alerts: ''\n"  # 3
+            "  broken: not-a-url\n"  # 4
+            "routes:\n"  # 5
+            "  - name: a\n"  # 6
+            "    match: {level: loud}\n"  # 7
+            "    to: alertz\n"  # 8
+            "  - name: b\n"  # 9
+            "    to: alerts\n"  # 10
+            "    embed: {color: reed, title: '{{ x | nope }}'}\n"  # 11
+            "  - name: b\n"  # 12
+            "    to: alerts\n"  # 13
+            "delivery:\n"  # 14
+            "  consol: stdout\n"  # 15
+        )
+
+        error = _error(text)
+
+        assert _locations(error) == [
+            "routing.yaml:4: channels.broken",
+            "routing.yaml:7: routes[0].match.level",
+            "routing.yaml:8: routes[0].to",
+            "routing.yaml:11: routes[1].embed.title",
+            "routing.yaml:11: routes[1].embed.color",
+            "routing.yaml:12: routes[2].name",
+            "routing.yaml:15: delivery.consol",
+        ]
+        assert str(error) == "\n".join(error.problems)
+
+    def test_duplicate_name_reported_beside_other_problems(self) -> None:
+        """A duplicate name is reported even when the first route is broken."""
+        text = _routes(
+            "- name: r",  # 7
+            "  match: {level: loud}",  # 8
+            "  to: alerts",  # 9
+            "- name: r",  # 10
+            "  to: alerts",  # 11
+        )
+
+        error = _error(text)
+
+        assert _locations(error) == [
+            "routing.yaml:8: routes[0].match.level",
+            "routing.yaml:10: routes[1].name",
+        ]
+
+
+class TestInterpolation:
+    @pytest.mark.parametrize(
+        ("spec", "environ", "expected"),
+        [
+            pytest.param("${HOOK}", {"HOOK": HOOK}, HOOK, id="url-string"),
+            pytest.param(
+                "{webhook: '${HOOK}'}", {"HOOK": HOOK}, HOOK, id="webhook-key"
+            ),
+            pytest.param(
+                "'${OWN:-${HOOK}}'", {"HOOK": HOOK}, HOOK, id="nested-fallback"
+            ),
+            pytest.param(
+                "'${OWN:-${HOOK}}'",
+                {
+                    "OWN": "https://discord.com/api/webhooks/7/own",
+                    "HOOK": HOOK,
+                },
+                "https://discord.com/api/webhooks/7/own",
+                id="own-wins",
+            ),
+            pytest.param(
+                "'${OWN:-${HOOK}}'",
+                {"OWN": "", "HOOK": HOOK},
+                HOOK,
+                id="empty-own-falls-back",
+            ),
+            pytest.param(
+                "' ${HOOK} '", {"HOOK": HOOK}, HOOK, id="whitespace-trimmed"
+            ),
+            pytest.param(
+                "'${HOOK:-https://discord.com/api/webhooks/1/x}'",
+                {},
+                "https://discord.com/api/webhooks/1/x",
+                id="literal-fallback",
+            ),
+        ],
+    )
+    def test_channel_webhook(
+        self, spec: str, environ: dict[str, str], expected: str
+    ) -> None:
+        """Channel webhooks interpolate ${VAR} and ${VAR:-fallback}."""
+        config = _config(
+            f"version: 1\nchannels:\n  alerts: {spec}\nroutes: []\n", environ
+        )
+
+        assert expected == config.channels["alerts"].destination.url
+
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            pytest.param("''", id="empty-string"),
+            pytest.param("", id="null"),
+            pytest.param("${UNSET}", id="unset"),
+            pytest.param("'${UNSET:-}'", id="unset-empty-fallback"),
+            pytest.param("'${UNSET:-${ALSO_UNSET:-}}'", id="nested-unset"),
+            pytest.param("{webhook: ''}", id="empty-webhook-key"),
+            pytest.param("{category: Ops}", id="no-destination-key"),
+            pytest.param("{id: '${UNSET}'}", id="unset-id"),
+        ],
+    )
+    def test_empty_destination_is_console(self, spec: str) -> None:
+        """A channel whose destination is empty renders on the console."""
+        config = _config(
+            f"version: 1\nchannels:\n  alerts: {spec}\nroutes: []\n"
+        )
+
+        assert config.channels["alerts"].destination is None
+        assert config.console_channels == ("alerts",)
+
+    @pytest.mark.parametrize(
+        ("mention", "environ", "expected"),
+        [
+            pytest.param(
+                "role:${ROLE}",
+                {"ROLE": "123"},
+                Mention(kind="role", id="123"),
+                id="role-from-env",
+            ),
+            pytest.param(
+                "'role:${ROLE:-456}'",
+                {},
+                Mention(kind="role", id="456"),
+                id="role-fallback",
+            ),
+            pytest.param(
+                "user:${USER_ID}",
+                {"USER_ID": "789"},
+                Mention(kind="user", id="789"),
+                id="user-from-env",
+            ),
+            pytest.param(
+                "${WHO}", {"WHO": "here"}, Mention(kind="here"), id="whole"
+            ),
+            pytest.param(
+                "everyone", {}, Mention(kind="everyone"), id="everyone"
+            ),
+            pytest.param("here", {}, Mention(kind="here"), id="here"),
+            pytest.param("false", {}, None, id="false"),
+        ],
+    )
+    def test_mention(
+        self,
+        mention: str,
+        environ: dict[str, str],
+        expected: Mention | None,
+    ) -> None:
+        """Mentions interpolate ids from the environment."""
+        route = _single(
+            _routes("- name: r", "  to: alerts", f"  mention: {mention}"),
+            environ,
+        )
+
+        assert expected == route.mention
+
+    @pytest.mark.parametrize(
+        "mention",
+        [
+            pytest.param("role:${ROLE}", id="unset"),
+            pytest.param("'role:${ROLE:-}'", id="unset-empty-fallback"),
+            pytest.param("user:${ROLE}", id="unset-user"),
+        ],
+    )
+    def test_unset_role_is_a_note(self, mention: str) -> None:
+        """An unset role id means no mention and a located note, no error."""
+        config = _config(
+            _routes("- name: r", "  to: alerts", f"  mention: {mention}")
+        )
+
+        assert config.routes[0].mention is None
+        assert len(config.notes) == 1
+        assert config.notes[0].startswith("routing.yaml:9: routes[0].mention:")
+
+    def test_mention_content(self) -> None:
+        """A role mention pings that role and allows only that role."""
+        route = _single(
+            _routes("- name: r", "  to: alerts", "  mention: role:${ROLE}"),
+            {"ROLE": "123"},
+        )
+
+        assert route.mention.content == "<@&123>"
+        assert (route.mention.allowed_mentions) == {
+            "parse": [],
+            "roles": ["123"],
+        }
+
+    def test_templates_are_not_interpolated(self) -> None:
+        """Embed templates never see the environment."""
+        route = _single(
+            _routes(
+                "- name: r", "  to: alerts", "  embed: {title: '${HOOK}'}"
+            ),
+            {"HOOK": HOOK},
+        )
+
+        assert route.embed.title.render({}) == "${HOOK}"
+
+
+class TestWebhookRedaction:
+    def test_repr_hides_token(self) -> None:
+        """A webhook destination's repr never shows its token."""
+        dest = WebhookDestination(url=HOOK, webhook_id="123456")
+
+        assert TOKEN not in repr(dest)
+        assert TOKEN not in str(dest)
+        assert REDACTED_HOOK in repr(dest)
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            pytest.param(HOOK, REDACTED_HOOK, id="discord"),
+            pytest.param(
+                f"{HOOK}?thread_id=5", REDACTED_HOOK, id="with-query"
+            ),
+            pytest.param(
+                f"https://discordapp.com/api/v10/webhooks/1/{TOKEN}/",
+                "https://discordapp.com/api/v10/webhooks/1/[redacted]",
+                id="versioned",
+            ),
+            pytest.param(
+                f"http://127.0.0.1:8080/hook/{TOKEN}",
+                "http://127.0.0.1:8080/[redacted]",
+                id="unrecognised-path",
+            ),
+        ],
+    )
+    def test_redacted_url(self, url: str, expected: str) -> None:
+        """The redacted URL keeps the host and webhook id, never the token."""
+        dest = WebhookDestination(url=url)
+
+        assert expected == dest.redacted_url
+
+    def test_config_repr_hides_tokens(self) -> None:
+        """Neither a channel's nor a config's repr shows the token."""
+        config = _config(
+            "version: 1\nchannels:\n  a: ${HOOK}\n  b: {webhook: '${HOOK}'}\n"
+            "routes: [{name: r, to: a}]\n",
+            {"HOOK": HOOK},
+        )
+
+        assert TOKEN not in repr(config.channels["a"])
+        assert TOKEN not in repr(config)
+
+
+class TestDestinations:
+    @pytest.mark.parametrize(
+        ("url", "webhook_id"),
+        [
+            pytest.param(HOOK, "123456", id="https"),
+            pytest.param(
+                "http://127.0.0.1:8123/api/webhooks/42/tok",
+                "42",
+                id="loopback",
+            ),
+            pytest.param(
+                "http://127.0.0.1:8123/hook", None, id="loopback-path"
+            ),
+            pytest.param(
+                "https://discord.com/api/webhooks/42/tok?wait=true",
+                "42",
+                id="with-query",
+            ),
+        ],
+    )
+    def test_webhook_accepted(self, url: str, webhook_id: str | None) -> None:
+        """http(s) URLs are webhooks; plain http serves local test servers."""
+        config = _config(f"version: 1\nchannels:\n  a: '{url}'\nroutes: []\n")
+
+        assert WebhookDestination(url=url, webhook_id=webhook_id) == (
+            config.channels["a"].destination
+        )
+
+    @pytest.mark.parametrize(
+        ("spec", "environ"),
+        [
+            pytest.param(
+                f"discord.com/api/webhooks/9/{TOKEN}", {}, id="no-scheme"
+            ),
+            pytest.param(
+                f"ftp://discord.com/api/webhooks/9/{TOKEN}", {}, id="ftp"
+            ),
+            pytest.param(TOKEN, {}, id="bare-token"),
+            pytest.param(f"token {TOKEN}", {}, id="words"),
+            pytest.param(
+                "${HOOK}",
+                {"HOOK": f"discord.com/api/webhooks/9/{TOKEN}"},
+                id="from-env",
+            ),
+            pytest.param(
+                "{webhook: 'https:/${HOOK}'}",
+                {"HOOK": TOKEN},
+                id="webhook-key",
+            ),
+        ],
+    )
+    def test_non_url_rejected_and_redacted(
+        self, spec: str, environ: dict[str, str]
+    ) -> None:
+        """A destination that is not a URL is an error that hides the token."""
+        error = _error(
+            f"version: 1\nchannels:\n  a: {spec}\nroutes: []\n", environ
+        )
+
+        assert len(error.problems) == 1
+        assert error.problems[0].startswith("routing.yaml:3: channels.a")
+        assert "not a webhook URL" in str(error)
+        assert TOKEN not in str(error)
+
+    @pytest.mark.parametrize(
+        ("spec", "environ", "expected"),
+        [
+            pytest.param(
+                "{id: 123456789012345678}", {}, "123456789012345678", id="int"
+            ),
+            pytest.param("{id: '42'}", {}, "42", id="string"),
+            pytest.param("{id: '${CHAN}'}", {"CHAN": "77"}, "77", id="env"),
+            pytest.param(
+                "{id: '${CHAN:-88}', category: Ops}", {}, "88", id="fallback"
+            ),
+        ],
+    )
+    def test_bot_channel(
+        self, spec: str, environ: dict[str, str], expected: str
+    ) -> None:
+        """``{id: CHANNEL_ID}`` posts to that channel with the bot token."""
+        config = _config(
+            f"version: 1\nchannels:\n  a: {spec}\nroutes: []\n", environ
+        )
+
+        assert BotChannelDestination(channel_id=expected) == (
+            config.channels["a"].destination
+        )
+
+    @pytest.mark.parametrize(
+        ("spec", "detail"),
+        [
+            pytest.param(
+                "{id: abc}", "a channel id is a number, not 'abc'", id="word"
+            ),
+            pytest.param(
+                "{id: 1.5}", "a channel id must be a string", id="float"
+            ),
+            pytest.param(
+                "{id: '12 34'}", "a channel id is a number", id="space"
+            ),
+        ],
+    )
+    def test_bad_bot_channel(self, spec: str, detail: str) -> None:
+        """A channel id that is not a snowflake is located."""
+        error = _error(f"version: 1\nchannels:\n  a: {spec}\nroutes: []\n")
+
+        assert _locations(error) == ["routing.yaml:3: channels.a.id"]
+        assert detail in error.problems[0]
+
+    def test_channel_metadata(self) -> None:
+        """name, category and topic are kept; name defaults from the key."""
+        config = _config(
+            "version: 1\nchannels:\n"
+            "  trades_paper: {category: Trading, topic: Paper only}\n"
+            "  x: {name: custom-name}\n"
+            "routes: []\n"
+        )
+
+        paper = config.channels["trades_paper"]
+        assert (
+            paper.name,
+            paper.category,
+            paper.topic,
+        ) == ("trades-paper", "Trading", "Paper only")
+        assert config.channels["x"].name == "custom-name"
+
+
+class TestDurations:
+    @pytest.mark.parametrize(
+        ("value", "seconds"),
+        [
+            pytest.param('"1s"', 1.0, id="seconds"),
+            pytest.param('"500ms"', 0.5, id="milliseconds"),
+            pytest.param('"2m"', 120.0, id="minutes"),
+            pytest.param('"1h"', 3600.0, id="hours"),
+            pytest.param("3", 3.0, id="int"),
+            pytest.param("2.5", 2.5, id="float"),
+            pytest.param('"1.5s"', 1.5, id="decimal-with-unit"),
+            pytest.param('"7"', 7.0, id="string-without-unit"),
+            pytest.param('" 2 m "', 120.0, id="spaces"),
+            pytest.param("0", 0.0, id="zero"),
+        ],
+    )
+    def test_coalesce_window(self, value: str, seconds: float) -> None:
+        """A coalesce window is seconds, or a number with ms, s, m or h."""
+        route = _single(
+            _routes(
+                "- name: r",
+                "  to: alerts",
+                f"  coalesce: {{by: [api], window: {value}}}",
+            )
+        )
+
+        assert Coalesce(enabled=True, by=("api",), window=seconds) == (
+            route.coalesce
+        )
+
+    @pytest.mark.parametrize(
+        ("value", "seconds"),
+        [
+            pytest.param('"250ms"', 0.25, id="milliseconds"),
+            pytest.param("5", 5.0, id="int"),
+        ],
+    )
+    def test_delivery_durations(self, value: str, seconds: float) -> None:
+        """Delivery timeouts take the same durations."""
+        config = _config(
+            "version: 1\nchannels: {}\nroutes: []\n"
+            f"delivery: {{flush_timeout: {value}, batch_window: {value}}}\n"
+        )
+
+        assert (seconds, seconds) == (
+            config.delivery.flush_timeout,
+            config.delivery.batch_window,
+        )
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param('"5x"', id="bad-unit"),
+            pytest.param('"1d"', id="days"),
+            pytest.param('"ms"', id="no-number"),
+            pytest.param('""', id="empty"),
+            pytest.param("-1", id="negative"),
+            pytest.param("true", id="bool"),
+            pytest.param("[1]", id="list"),
+        ],
+    )
+    def test_invalid(self, value: str) -> None:
+        """A duration that is not one is located."""
+        error = _error(
+            _routes(
+                "- name: r",
+                "  to: alerts",
+                f"  coalesce: {{window: {value}}}",
+            )
+        )
+
+        assert (_locations(error)) == [
+            "routing.yaml:9: routes[0].coalesce.window"
+        ]
+        assert "invalid duration" in error.problems[0]
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("false", Coalesce(enabled=False), id="false"),
+            pytest.param("true", Coalesce(), id="true"),
+            pytest.param(
+                "{by: [a, b]}", Coalesce(by=("a", "b")), id="by-only"
+            ),
+            pytest.param("{by: a}", Coalesce(by=("a",)), id="by-one-name"),
+            pytest.param(
+                "{window: 2s}", Coalesce(window=2.0), id="window-only"
+            ),
+        ],
+    )
+    def test_coalesce_forms(self, value: str, expected: Coalesce) -> None:
+        """coalesce takes false, true or {by, window}."""
+        route = _single(
+            _routes("- name: r", "  to: alerts", f"  coalesce: {value}")
+        )
+
+        assert expected == route.coalesce
+
+    def test_coalesce_default(self) -> None:
+        """Without coalesce: duplicates merge with the delivery defaults."""
+        route = _single(_routes("- name: r", "  to: alerts"))
+
+        assert Coalesce() == route.coalesce
+
+
+class TestColors:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("red", 0xED4245, id="name"),
+            pytest.param("RED", 0xED4245, id="upper-case-name"),
+            pytest.param("Blurple", 0x5865F2, id="mixed-case-name"),
+            pytest.param("profit", 0x57F287, id="meaningful-name"),
+            pytest.param("dark_grey", 0x607D8B, id="underscore-name"),
+            pytest.param('"#ff0000"', 0xFF0000, id="hex"),
+            pytest.param('"#00FF7f"', 0x00FF7F, id="hex-mixed-case"),
+            pytest.param("16711680", 0xFF0000, id="int"),
+            pytest.param("0xff0000", 0xFF0000, id="yaml-hex-int"),
+            pytest.param("0", 0, id="zero"),
+            pytest.param("16777215", 0xFFFFFF, id="max"),
+            pytest.param('"123"', 123, id="decimal-string"),
+        ],
+    )
+    def test_valid(self, value: str, expected: int) -> None:
+        """Colours are names, '#rrggbb' or integers up to 0xFFFFFF."""
+        route = _single(
+            _routes(
+                "- name: r", "  to: alerts", f"  embed: {{color: {value}}}"
+            )
+        )
+
+        assert expected == route.embed.color
+
+    def test_template(self) -> None:
+        """A colour may be a template that renders to a colour."""
+        source = "{{ 'profit' if pnl > 0 else 'loss' }}"
+        route = _single(
+            _routes(
+                "- name: r", "  to: alerts", f'  embed: {{color: "{source}"}}'
+            )
+        )
+
+        assert source == route.embed.color.source
+        assert route.embed.color.render({"pnl": 1}) == "profit"
+
+    @pytest.mark.parametrize(
+        ("value", "suggestion"),
+        [
+            pytest.param("reed", " (did you mean 'red'?)", id="typo"),
+            pytest.param("gren", " (did you mean 'green'?)", id="other-typo"),
+            pytest.param('"#fff"', "", id="short-hex"),
+            pytest.param('"#gg0000"', "", id="bad-hex"),
+            pytest.param("16777216", "", id="too-big"),
+            pytest.param("-1", "", id="negative"),
+            pytest.param("true", "", id="bool"),
+            pytest.param("[1, 2, 3]", "", id="list"),
+        ],
+    )
+    def test_invalid(self, value: str, suggestion: str) -> None:
+        """An invalid colour is located, with a suggestion if one is close."""
+        error = _error(
+            _routes(
+                "- name: r", "  to: alerts", f"  embed: {{color: {value}}}"
+            )
+        )
+
+        assert _locations(error) == ["routing.yaml:9: routes[0].embed.color"]
+        assert "invalid color" in error.problems[0]
+        assert error.problems[0].endswith(suggestion)
+        assert ("did you mean" in error.problems[0]) == bool(suggestion)
+
+
+class TestAutoFields:
+    @pytest.mark.parametrize(
+        ("value", "exclude"),
+        [
+            pytest.param("auto", frozenset(), id="auto"),
+            pytest.param("{auto: true}", frozenset(), id="mapping"),
+            pytest.param(
+                "{auto: true, exclude: [title, secret]}",
+                frozenset({"title", "secret"}),
+                id="exclude",
+            ),
+        ],
+    )
+    def test_auto(self, value: str, exclude: frozenset[str]) -> None:
+        """fields: auto shows every field, less those excluded."""
+        route = _single(
+            _routes(
+                "- name: r", "  to: alerts", f"  embed: {{fields: {value}}}"
+            )
+        )
+
+        assert route.embed.fields is None
+        assert exclude == route.embed.auto_exclude
+
+    def test_listed_fields(self) -> None:
+        """Listed fields keep their order and inline flag."""
+        route = _single(
+            _routes(
+                "- name: r",
+                "  to: alerts",
+                "  embed:",
+                "    fields:",
+                "      - {name: A, value: '{{ a }}'}",
+                "      - {name: B, value: b, inline: false}",
+            )
+        )
+
+        fields = route.embed.fields
+        assert [(f.name.source, f.value.source, f.inline) for f in fields] == [
+            ("A", "{{ a }}", True),
+            ("B", "b", False),
+        ]
+
+    @pytest.mark.parametrize(
+        ("value", "location", "detail"),
+        [
+            pytest.param(
+                "{auto: false}",
+                "routing.yaml:9: routes[0].embed.fields.auto",
+                "use 'auto: true'",
+                id="auto-false",
+            ),
+            pytest.param(
+                "{auto: true, exclude: title}",
+                "routing.yaml:9: routes[0].embed.fields.exclude",
+                "'exclude' takes a list of field names",
+                id="exclude-not-a-list",
+            ),
+            pytest.param(
+                "{auto: true, excluded: [a]}",
+                "routing.yaml:9: routes[0].embed.fields.excluded",
+                "unknown key (did you mean 'exclude'?)",
+                id="unknown-key",
+            ),
+            pytest.param(
+                "automatic",
+                "routing.yaml:9: routes[0].embed.fields",
+                "fields must be a list",
+                id="not-auto",
+            ),
+        ],
+    )
+    def test_invalid(self, value: str, location: str, detail: str) -> None:
+        """A malformed fields: is located."""
+        error = _error(
+            _routes(
+                "- name: r", "  to: alerts", f"  embed: {{fields: {value}}}"
+            )
+        )
+
+        assert [location] == _locations(error)
+        assert detail in error.problems[0]
+
+
+class TestDelivery:
+    def test_defaults(self) -> None:
+        """Without delivery: the defaults apply."""
+        config = _config("version: 1\nchannels: {}\nroutes: []\n")
+
+        assert DeliverySettings() == config.delivery
+
+    def test_every_key(self) -> None:
+        """Each delivery key reaches the settings."""
+        config = _config(
+            "version: 1\nchannels:\n  ops: ''\nroutes: []\n"
+            "delivery:\n"
+            "  queue_size: 500\n"
+            "  flush_timeout: 5s\n"
+            "  batch_window: 250ms\n"
+            "  ops_channel: ops\n"
+            "  console: stdout\n"
+        )
+
+        assert (
+            DeliverySettings(
+                queue_size=500,
+                flush_timeout=5.0,
+                batch_window=0.25,
+                ops_channel="ops",
+                console="stdout",
+            )
+            == config.delivery
+        )
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("stderr", "stderr", id="stderr"),
+            pytest.param("stdout", "stdout", id="stdout"),
+            pytest.param('"off"', "off", id="quoted-off"),
+            pytest.param("off", "off", id="plain-off"),
+        ],
+    )
+    def test_console(self, value: str, expected: str) -> None:
+        """The console sink is stderr, stdout or off, written plainly."""
+        config = _config(
+            "version: 1\nchannels: {}\nroutes: []\n"
+            f"delivery: {{console: {value}}}\n"
+        )
+
+        assert expected == config.delivery.console
+
+    @pytest.mark.parametrize(
+        ("line", "location", "detail"),
+        [
+            pytest.param(
+                "queue_size: 0",
+                "routing.yaml:6: delivery.queue_size",
+                "must be a positive whole number",
+                id="queue-size-zero",
+            ),
+            pytest.param(
+                "queue_size: many",
+                "routing.yaml:6: delivery.queue_size",
+                "must be a positive whole number",
+                id="queue-size-word",
+            ),
+            pytest.param(
+                "flush_timeout: 2x",
+                "routing.yaml:6: delivery.flush_timeout",
+                "invalid duration '2x'",
+                id="flush-timeout",
+            ),
+            pytest.param(
+                "batch_window: -1",
+                "routing.yaml:6: delivery.batch_window",
+                "invalid duration -1",
+                id="batch-window",
+            ),
+            pytest.param(
+                "ops_channel: opz",
+                "routing.yaml:6: delivery.ops_channel",
+                "unknown channel 'opz' (did you mean 'ops'?)",
+                id="ops-channel",
+            ),
+            pytest.param(
+                "console: stdrr",
+                "routing.yaml:6: delivery.console",
+                "must be stderr, stdout or off",
+                id="console",
+            ),
+            pytest.param(
+                "batch_windw: 1s",
+                "routing.yaml:6: delivery.batch_windw",
+                "unknown key (did you mean 'batch_window'?)",
+                id="unknown-key",
+            ),
+        ],
+    )
+    def test_invalid(self, line: str, location: str, detail: str) -> None:
+        """Each malformed delivery key is located."""
+        error = _error(
+            "version: 1\nchannels:\n  ops: ''\nroutes: []\n"
+            f"delivery:\n  {line}\n"
+        )
+
+        assert [location] == _locations(error)
+        assert detail in error.problems[0]
+
+
+class TestLoadConfig:
+    def test_reads_file(self, make_routing: Any) -> None:
+        """load_config reads the file and names errors after it."""
+        path = make_routing(_routes("- name: r", "  to: alertz"))
+
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+
+        assert info.value.problems[0].startswith(f"{path}:8: routes[0].to:")
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A missing file is a ConfigError naming it, not an OSError."""
+        path = tmp_path / "nope.yaml"
+
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+
+        assert info.value.problems[0].startswith(f"{path}:")
+        assert "cannot read the routing file" in str(info.value)
+        assert info.value.__cause__ is None
+
+    def test_not_utf8(self, tmp_path: Path) -> None:
+        """A file that is not UTF-8 is a ConfigError naming it."""
+        path = tmp_path / "latin1.yaml"
+        path.write_bytes(b"version: 1\nchannels: {caf\xe9: ''}\n")
+
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+
+        assert info.value.problems[0].startswith(f"{path}:")
+        assert "not UTF-8" in str(info.value)
+
+    def test_environ_defaults_to_os_environ(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without environ, ${VAR} reads the process environment."""
+        monkeypatch.setenv("POLYBOT_TEST_HOOK", HOOK)
+
+        config = parse_config(
+            "version: 1\nchannels:\n  a: ${POLYBOT_TEST_HOOK}\nroutes: []\n"
+        )
+
+        assert config.channels["a"].destination.url == HOOK
