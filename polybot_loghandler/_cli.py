@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._config import BotChannelDestination, Config, load_config
-from ._events import LEVELS, LogEvent
+from ._events import LEVELS, LogEvent, dict_level
 from ._pipeline import Pipeline, resolve_routing, shipped_routing
 from .exceptions import ConfigError
 
@@ -149,9 +149,10 @@ def _check(args: argparse.Namespace) -> int:
         )
     console = config.console_channels
     if console:
+        count = f"{len(console)} channel{'' if len(console) == 1 else 's'}"
         print(
-            f"\n{len(console)} channels have no destination and render on "
-            f"the console: {', '.join(console)}",
+            f"\n{count} with no destination render on the console: "
+            f"{', '.join(console)}",
             file=out,
         )
     bots = [
@@ -223,7 +224,8 @@ def _event_from_json(line: str, where: str) -> LogEvent:
             '"event" name, e.g. {"event": "trade_executed"}'
         )
     level_name = str(data.pop("level", "info")).lower()
-    if level_name not in LEVELS:
+    level = dict_level({"level": level_name}, "")
+    if level_name not in LEVELS and level == dict_level({}, ""):
         raise _UsageError(
             f"{where}: unknown level {level_name!r} (use one of "
             f"{', '.join(LEVELS)})"
@@ -233,7 +235,7 @@ def _event_from_json(line: str, where: str) -> LogEvent:
     message = str(data.pop("message", event))
     return LogEvent(
         event=event,
-        level=LEVELS[level_name],
+        level=level,
         logger=logger,
         time=time.time(),
         fields=data,
@@ -266,7 +268,13 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
     for message in pipeline.process(raw):
         target = message.target
         dest = target.destination if target else None
-        kind = "console" if dest is None else type(dest).__name__
+        kind = (
+            "console"
+            if dest is None
+            else "bot channel"
+            if isinstance(dest, BotChannelDestination)
+            else "webhook"
+        )
         name = target.name if target else message.channel
         print(f"\n#{name} (key {message.channel}, {kind}):", file=out)
         print(
@@ -289,7 +297,11 @@ def _demo(args: argparse.Namespace) -> int:
     script = demo_script()
     if not script.is_file():
         raise _UsageError(f"the demo script is missing: {script}")
-    argv = [str(script), *args.demo_args]
+    extra = list(args.demo_args)
+    if not any(a == "--routing" or a.startswith("--routing=") for a in extra):
+        # the demo shows the shipped routing, whatever is in the cwd
+        extra = ["--routing", str(shipped_routing()), *extra]
+    argv = [str(script), *extra]
     old_argv = sys.argv
     sys.argv = argv
     try:

@@ -746,7 +746,10 @@ class _Checker:
             )
         mention = self.mention(table.get("mention"), (*path, "mention"))
         coalesce = self.coalesce(
-            table.get("coalesce", True), (*path, "coalesce")
+            table.get("coalesce")
+            if table.get("coalesce") is not None
+            else True,
+            (*path, "coalesce"),
         )
         embed = self.embed(table.get("embed"), (*path, "embed"))
         if len(self.problems) > before or matcher is None or not name:

@@ -158,7 +158,7 @@ def duration(value: Any, style: str = "short", parts: int = 2) -> str:
     return ("-" if num < 0 else "") + sep.join(shown)
 
 
-def parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:  # noqa: PLR0911 - per form
     """
     Read a time given as a datetime, epoch seconds or an ISO 8601 string.
 
@@ -173,6 +173,10 @@ def parse_time(value: Any) -> datetime | None:
             return None
     if isinstance(value, str) and value:
         text = value.strip()
+        try:
+            return parse_time(float(text))  # epoch seconds written as text
+        except ValueError:
+            pass
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         try:
@@ -202,16 +206,22 @@ def datetime_(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     return time(value, fmt)
 
 
+#: Numbers from here up are epoch times (2001-09-09 on), not ages in seconds.
+_EPOCH_FROM = 1e9
+
+
 def ago(value: Any, now: Any = None) -> str:
     """
-    How long ago: seconds (``180`` → ``3 minutes ago``) or a time.
+    How long ago: an age in seconds (``180`` → ``3 minutes ago``) or a time.
 
-    A time is measured against *now* (the event's time in templates).
+    A time (ISO 8601, a datetime, or a number of a billion or more, read
+    as epoch seconds) is measured against *now* (the event's time in
+    templates).
     """
     if _missing(value):
         return ""
     num = _as_number(value)
-    if num is None:
+    if num is None or abs(num) >= _EPOCH_FROM:
         then = parse_time(value)
         reference = parse_time(now) or datetime.now(timezone.utc)
         if then is None:
@@ -379,10 +389,10 @@ def checklist(items: Any) -> list[Markdown]:
         else:
             mark = check(result) if isinstance(result, bool) else ""
             detail = None if isinstance(result, bool) else result
-        text = f"{escape_markdown(humanize(name))}: {mark}"
+        parts = [escape_markdown(humanize(name)) + ":", mark]
         if detail is not None and detail != "":
-            text += f" {escape_markdown(str(detail))}"
-        lines.append(Markdown(text.rstrip()))
+            parts.append(escape_markdown(str(detail)))
+        lines.append(Markdown(" ".join(p for p in parts if p)))
     return lines
 
 

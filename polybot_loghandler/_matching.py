@@ -43,6 +43,9 @@ def _is_glob(pattern: str) -> bool:
 class EventPattern:
     """
     Event names: exact names, globs (``trade_*``) and regexes.
+
+    Globs match the whole name; a regex matches anywhere in it (anchor it
+    with ``^`` and ``$``), as ``fields: {regex: ...}`` does.
     """
 
     __slots__ = ("_patterns", "exact", "source")
@@ -53,7 +56,9 @@ class EventPattern:
         self.source = tuple(names) + tuple(f"/{r.pattern}/" for r in regexes)
         self.exact = frozenset(n for n in names if not _is_glob(n))
         globs = [
-            re.compile(fnmatch.translate(n)) for n in names if _is_glob(n)
+            re.compile(r"\A" + fnmatch.translate(n))
+            for n in names
+            if _is_glob(n)
         ]
         self._patterns = tuple(globs) + tuple(regexes)
 
@@ -66,7 +71,7 @@ class EventPattern:
         """Whether *event* is one of the names or matches a pattern."""
         if event in self.exact:
             return True
-        return any(p.match(event) for p in self._patterns)
+        return any(p.search(event) for p in self._patterns)
 
 
 class LoggerPattern:

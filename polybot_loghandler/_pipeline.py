@@ -188,8 +188,23 @@ class Pipeline:
             return []
         out: list[RoutedMessage] = []
         for hit in routed:
+            if not hit.channels:
+                self.count("dropped.no_channel")
+                self._warn_once(
+                    f"nochannel:{hit.route.name}",
+                    f"route '{hit.route.name}' took an event but its 'to' "
+                    "chose no channel; such events are dropped",
+                )
             for key in hit.channels:
-                message = self._render(ev, context, hit.route, key)
+                try:
+                    message = self._render(ev, context, hit.route, key)
+                except Exception as exc:  # rendering never costs the event
+                    self.count("errors.internal")
+                    self._warn_once(
+                        f"render:{hit.route.name}",
+                        f"could not render route '{hit.route.name}': {exc!r}",
+                    )
+                    continue
                 if message is not None:
                     out.append(message)
         return out
@@ -363,7 +378,7 @@ def _announce(config: Config) -> None:
         )
     elif console:
         _log.warning(
-            "polybot_loghandler: %d of %d channels in %s have no Discord "
+            "polybot_loghandler: %d of %d channel(s) in %s have no Discord "
             "destination; their messages %s: %s",
             len(console),
             len(config.channels),

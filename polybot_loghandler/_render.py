@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -124,6 +125,8 @@ def _templated_embed(
     url = _text(tpl.url, context, "embed.url", on_error)
     if url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
         embed["url"] = url
+    elif url:
+        on_error("embed.url", ValueError(f"not an http(s) URL: {url[:80]!r}"))
     color = _color(tpl.color, context, on_error)
     if color is not None:
         embed["color"] = color
@@ -208,6 +211,11 @@ def _timestamp(
     if not isinstance(spec, bool):
         rendered = _text(spec, context, "embed.timestamp", on_error)
         when = parse_time(rendered) if rendered else None
+        if rendered and when is None:
+            on_error(
+                "embed.timestamp",
+                ValueError(f"not a time: {rendered[:80]!r}"),
+            )
     if when is None:
         return None
     stamp = when.astimezone(timezone.utc)
@@ -289,7 +297,14 @@ def _auto_fields(
 
 
 def _show(value: Any) -> str:
-    """A field value as readable, safe text."""
+    """A field value as readable, safe text; never raises."""
+    try:
+        return _show_value(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _show_value(value: Any) -> str:
     if isinstance(value, bool):
         text = "yes" if value else "no"
     elif isinstance(value, float):
@@ -303,11 +318,8 @@ def _show(value: Any) -> str:
             dumped = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             dumped = repr(value)
-        return (
-            "`"
-            + neutralize_mentions(redact_text(dumped).replace("`", "'"))
-            + "`"
-        )
+        dumped = redact_text(dumped).replace("`", "'")
+        return "`" + neutralize_mentions(dumped) + "`"
     else:
         text = str(value)
     return _safe(text)
@@ -358,17 +370,28 @@ def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
     return embed
 
 
+_MORE_FIELDS = re.compile(r"^(\d+) more fields? not shown$")
+
+
+def _more_fields(hidden: int) -> dict[str, Any]:
+    noun = "field" if hidden == 1 else "fields"
+    return {
+        "name": "…",
+        "value": f"{hidden} more {noun} not shown",
+        "inline": False,
+    }
+
+
+def _hidden_by(item: dict[str, Any]) -> int:
+    """How many fields *item* stands for: a marker's count, else one."""
+    found = _MORE_FIELDS.match(item["value"]) if item["name"] == "…" else None
+    return int(found.group(1)) if found else 1
+
+
 def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(fields) > MAX_FIELDS:
         hidden = len(fields) - (MAX_FIELDS - 1)
-        fields = [
-            *fields[: MAX_FIELDS - 1],
-            {
-                "name": "…",
-                "value": f"{hidden} more fields not shown",
-                "inline": False,
-            },
-        ]
+        fields = [*fields[: MAX_FIELDS - 1], _more_fields(hidden)]
     kept = []
     for item in fields:
         value = clamp(item["value"], MAX_FIELD_VALUE)
@@ -379,6 +402,14 @@ def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _fit_total(embed: dict[str, Any], limit: int) -> None:
+    """
+    Bring the embed's characters under *limit*, cutting visibly.
+
+    The description gives way first; then the field values share what is
+    left, the longest cut first, so every field keeps its name and the
+    start of its value; only if the names alone do not fit are the last
+    fields left out, counted in a closing "N more fields" field.
+    """
     excess = embed_length(embed) - limit
     if excess <= 0:
         return
@@ -391,19 +422,58 @@ def _fit_total(embed: dict[str, Any], limit: int) -> None:
         else:
             del embed["description"]
         excess = embed_length(embed) - limit
-    fields = embed.get("fields", [])
-    while excess > 0 and fields:
-        longest = max(fields, key=lambda f: len(f["value"]))
-        size = len(longest["value"])
-        if size > excess:
-            longest["value"] = clamp(longest["value"], size - excess)
-        else:
-            fields.remove(longest)
+    fields: list[dict[str, Any]] = embed.get("fields", [])
+    if excess > 0 and fields:
+        _share_values(fields, excess)
         excess = embed_length(embed) - limit
+    if excess > 0 and fields:
+        _drop_fields(embed, fields, limit)
     if not fields:
         embed.pop("fields", None)
     # title, footer and author together stay under 6,000 by their own
     # limits, so nothing else can be left over here
+
+
+def _share_values(fields: list[dict[str, Any]], excess: int) -> None:
+    """Cut the longest field values until *excess* characters are gone."""
+    values = [f for f in fields if not _MORE_FIELDS.match(f["value"])]
+    if not values:
+        return
+    sizes = [len(f["value"]) for f in values]
+    cap = max(_level(sizes, sum(sizes) - excess), 1)
+    for item in values:
+        if len(item["value"]) > cap:
+            item["value"] = clamp(item["value"], cap)
+
+
+def _drop_fields(
+    embed: dict[str, Any], fields: list[dict[str, Any]], limit: int
+) -> None:
+    """Leave out the last fields until the rest fit, and say how many."""
+    hidden = 0
+    while fields and embed_length(embed) > limit:
+        hidden += _hidden_by(fields.pop())
+    marker = _more_fields(hidden)
+    while fields and embed_length(embed) + _length(marker) > limit:
+        hidden += _hidden_by(fields.pop())
+        marker = _more_fields(hidden)
+    fields.append(marker)
+
+
+def _length(field: dict[str, Any]) -> int:
+    return len(field["name"]) + len(field["value"])
+
+
+def _level(sizes: list[int], budget: int) -> int:
+    """The largest cap with ``sum(min(size, cap)) <= budget``."""
+    low, high = 0, max(sizes)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(size, mid) for size in sizes) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def build_payload(

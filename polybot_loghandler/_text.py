@@ -20,7 +20,8 @@ __all__ = [
     "unescape_markdown",
 ]
 
-REDACTED = "[redacted]"
+# no markdown in it: it stands in text that is escaped after redaction
+REDACTED = "(redacted)"
 
 # U+200B ZERO WIDTH SPACE breaks the mention syntax without changing what a
 # reader sees.

@@ -62,7 +62,7 @@ routes:
 """
 
 PAYLOAD_HEADER = re.compile(
-    r"^#\S+ \(key (\S+), (\w+)\):$", re.MULTILINE
+    r"^#\S+ \(key (\S+), ([\w ]+)\):$", re.MULTILINE
 )
 ROUTE_LINE = re.compile(r"^  route (\S+) \u2192 (.*)$", re.MULTILINE)
 EXIT_USER_ERROR = 2
@@ -140,7 +140,7 @@ class TestCheck:
 
         out = capsys.readouterr().out
         expected = (
-            "4 channels have no destination and render on the console: "
+            "4 channels with no destination render on the console: "
             "trades_paper, trades_live, market_btc, unused"
         )
         assert expected in out.splitlines()
@@ -172,7 +172,7 @@ class TestCheck:
         main(["check", str(path)])
 
         out = capsys.readouterr().out
-        assert "5 channels have no destination" in out
+        assert "5 channels with no destination" in out
         assert "console: alerts, trades_paper" in out
 
     def test_token_never_shown(
@@ -387,7 +387,7 @@ class TestPreview:
         assert kind == "console"
         assert paper["embeds"][0]["title"] == "Trade $20.00"
         kind, alerts = payloads["alerts"]
-        assert kind == "WebhookDestination"
+        assert kind == "webhook"
         assert alerts["content"] == "<@&555>"
         assert alerts["allowed_mentions"] == {"parse": [], "roles": ["555"]}
 
