@@ -51,7 +51,7 @@ def bench_routing() -> Path:
     """The shipped routing with the console sink off (output is not
     what is measured)."""
     text = (REPO / "routing.yaml").read_text(encoding="utf-8")
-    text += "\ndelivery:\n  console: \"off\"\n  queue_size: 1000000\n"
+    text += '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n'
     path = Path(tempfile.mkdtemp()) / "routing.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     cpu: dict[str, list[float]] = {k: [] for k in variants}
     wall: dict[str, list[float]] = {k: [] for k in variants}
+
     def settle() -> None:
         # no variant is timed while another's consumer thread catches up
         discord.flush()
@@ -130,22 +131,30 @@ def main(argv: list[str] | None = None) -> int:
 
     med = {k: statistics.median(v) * 1e9 for k, v in cpu.items()}
     medw = {k: statistics.median(v) * 1e9 for k, v in wall.items()}
-    print(f"# Caller cost per log call ({rounds} rounds x {n} calls, "
-          f"Python {sys.version.split()[0]})\n")
+    print(
+        f"# Caller cost per log call ({rounds} rounds x {n} calls, "
+        f"Python {sys.version.split()[0]})\n"
+    )
     print("| variant | CPU ns/call | wall ns/call |")
     print("|---|---:|---:|")
     for k in variants:
         print(f"| {k} | {med[k]:,.0f} | {medw[k]:,.0f} |")
-    unmatched = med["DiscordHandler, unmatched event"] / med[
-        "NullHandler, unmatched event"]
-    matched = med["DiscordHandler, trade_executed"] / med[
-        "QueueHandler, trade_executed"]
+    unmatched = (
+        med["DiscordHandler, unmatched event"]
+        / med["NullHandler, unmatched event"]
+    )
+    matched = (
+        med["DiscordHandler, trade_executed"]
+        / med["QueueHandler, trade_executed"]
+    )
     print("\n| ratio (CPU) | measured | target |")
     print("|---|---:|---:|")
     print(f"| unmatched / NullHandler | {unmatched:.2f}x | <= 1.15x |")
     print(f"| matched / QueueHandler | {matched:.2f}x | <= 1.00x |")
-    print(f"\nworker: {stats.get('handled', 0):,} events handled, "
-          f"{stats.get('dropped.queue_full', 0):,} dropped")
+    print(
+        f"\nworker: {stats.get('handled', 0):,} events handled, "
+        f"{stats.get('dropped.queue_full', 0):,} dropped"
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -129,21 +129,26 @@ class ConsoleSink:
             return None
         return sys.stdout if self._stream_name == "stdout" else sys.stderr
 
-    def deliver(self, messages: Iterable[RoutedMessage]) -> None:
-        """Print *messages*; a broken stream is ignored, never raised."""
+    def deliver(self, messages: Sequence[RoutedMessage]) -> int:
+        """
+        Print *messages*; returns how many were shown.
+
+        A broken or closed stream shows nothing and never raises.
+        """
         stream = self._stream()
         if stream is None:
-            return
+            return 0
         try:
             color = stream.isatty()
         except (AttributeError, ValueError):
             color = False
         text = "\n".join(format_message(m, color=color) for m in messages)
         if not text:
-            return
+            return 0
         with self._lock:
             try:
                 stream.write(text + "\n")
                 stream.flush()
             except (OSError, ValueError):
-                pass  # a closed or broken stream must not break logging
+                return 0  # a closed or broken stream must not break logging
+        return len(messages)

@@ -206,6 +206,34 @@ def capture_event_dict(
     )
 
 
+_REDACT_DEPTH = 6  # nested structures deeper than this are left as they are
+
+
+def redact_value(name: str, value: Any, depth: int = 0) -> Any:
+    """
+    Hide the secrets in a field's value.
+
+    The whole value if *name* looks secret; else, inside mappings and
+    lists, every value whose key does. Returns *value* itself when
+    nothing needed hiding.
+    """
+    if value is None:
+        return None
+    if looks_secret(name):
+        return REDACTED
+    if depth >= _REDACT_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        out = {k: redact_value(str(k), v, depth + 1) for k, v in value.items()}
+        changed = any(out[k] is not v for k, v in value.items())
+        return out if changed else value
+    if isinstance(value, (list, tuple)):
+        items = [redact_value("", v, depth + 1) for v in value]
+        changed = any(a is not b for a, b in zip(items, value, strict=True))
+        return items if changed else value
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogEvent:
     """
@@ -266,10 +294,7 @@ class LogEvent:
         fields of the same name, which stay reachable as
         ``fields["name"]``.
         """
-        fields = {
-            k: (REDACTED if looks_secret(k) and v is not None else v)
-            for k, v in self.fields.items()
-        }
+        fields = {k: redact_value(k, v) for k, v in self.fields.items()}
         ctx = dict(fields)
         ctx.update(
             event=self.event,

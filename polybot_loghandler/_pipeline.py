@@ -259,8 +259,9 @@ class Pipeline:
             # switch interval
             time.sleep(0)
         if messages:
-            self._console.deliver(messages)
-            self.count("console", len(messages))
+            shown = self._console.deliver(messages)
+            if shown:
+                self.count("console", shown)
 
     def _route_error(self, route: Route, part: str, exc: Exception) -> None:
         self.count("errors.template")
@@ -274,6 +275,11 @@ class Pipeline:
         self._warn_once("worker", f"worker error: {exc!r}")
 
     # -- bookkeeping --------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        self._count_lock = threading.Lock()
+        self._counts = Counter()
+        self._console = ConsoleSink(self.config.delivery.console)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add *n* to counter *key* (thread-safe)."""
@@ -412,4 +418,12 @@ def reset_pipelines() -> None:
         pipeline.close(timeout=2.0)
 
 
+def _after_fork_in_child() -> None:
+    # a fresh process: fresh locks (the parent's threads may have held
+    # them at the fork) and fresh counters, as the worker starts over too
+    for pipeline in list(_PIPELINES.values()):
+        pipeline._after_fork_in_child()  # noqa: SLF001
+
+
 atexit.register(_close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -24,7 +24,7 @@ from ._config import (
     Route,
     parse_color,
 )
-from ._events import LogEvent
+from ._events import LogEvent, redact_value
 from ._format import parse_time
 from ._limits import (
     MAX_AUTHOR_NAME,
@@ -42,9 +42,7 @@ from ._limits import (
 )
 from ._templates import Text
 from ._text import (
-    REDACTED,
     escape_markdown,
-    looks_secret,
     neutralize_mentions,
     redact_text,
 )
@@ -283,7 +281,7 @@ def _auto_fields(
     for key, value in ev.fields.items():
         if value is None or key.startswith("_") or key in exclude:
             continue
-        text = REDACTED if looks_secret(key) else _show(value)
+        text = _show(redact_value(key, value))
         if not text:
             continue
         fields.append(

@@ -149,10 +149,14 @@ class Worker:
         daemon, so it never keeps the interpreter alive.
         """
         deadline = time.monotonic() + timeout
-        if self._closed:
-            return True
-        self._closed = True
         thread = self._thread
+        if self._closed:
+            # closed before: done only if the thread really finished
+            if thread is not None and thread.is_alive():
+                thread.join(timeout)
+                return not thread.is_alive()
+            return not self._queue
+        self._closed = True
         if thread is None or not thread.is_alive():
             return not self._queue
         if threading.current_thread() is thread:
@@ -164,11 +168,11 @@ class Worker:
 
     def _after_fork_in_child(self) -> None:
         # the parent's thread does not exist here, and its locks may be
-        # held by it: start over with fresh ones, keeping what was queued
-        pending = [i for i in self._queue if not isinstance(i, _Flush)]
+        # held by it: start over with fresh ones. What the parent had
+        # queued is the parent's to deliver; sending it here too would
+        # repeat it once per forked child.
         closed = self._closed
         self._reset()
-        self._queue.extend(i for i in pending if i is not _STOP)
         self._closed = closed
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import _pipeline
 from ._message import RoutedMessage
-from ._pipeline import CAPTURES
 
 __all__ = ["RoutedMessage", "capture"]
 
@@ -37,10 +37,10 @@ def capture() -> Iterator[list[RoutedMessage]]:
     .. versionadded:: 0.1.0
     """
     sent: list[RoutedMessage] = []
-    with CAPTURES.lock:
-        CAPTURES.active.append(sent)
+    with _pipeline.CAPTURES.lock:
+        _pipeline.CAPTURES.active.append(sent)
     try:
         yield sent
     finally:
-        with CAPTURES.lock:
-            CAPTURES.active.remove(sent)
+        with _pipeline.CAPTURES.lock:
+            _pipeline.CAPTURES.active.remove(sent)

@@ -1,0 +1,282 @@
+"""
+Tests for making event text safe to show in Discord (``_text.py``).
+
+Values from events must not render as markdown, ping anyone, or show a
+webhook or bot token; field names that look secret are recognised.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polybot_loghandler._text import (
+    REDACTED,
+    escape_markdown,
+    looks_secret,
+    neutralize_mentions,
+    redact_text,
+    unescape_markdown,
+)
+
+# hypothesis imports libcst to suggest a patch for a failing example, and
+# libcst trips a DeprecationWarning that filterwarnings = ["error"] would
+# turn into an INTERNALERROR, hiding the real failure
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+)
+
+ZWSP = "\u200b"
+# a ping Discord would still parse: not broken by a zero-width space
+UNSAFE = re.compile(r"@(?:everyone|here)|<@(?!\u200b)")
+# shaped like a bot token (id.timestamp.hmac); not a real one
+BOT_TOKEN = (
+    "MTA1NjQ2NjY2NjY2NjY2NjY2Ng.GaBcDe.abcdefghijklmnopqrstuvwxyz012345678"
+)
+WEBHOOK_TOKEN = "AbC-dEf_123ghiJKL"
+
+# text made mostly of the characters markdown and mentions care about
+MARKUP_TEXT = st.text(
+    alphabet=st.sampled_from(list("\\*_~|`[]>#-+@<&!:/ \n.ahe0123")),
+    max_size=60,
+)
+
+
+class TestEscapeMarkdown:
+    """
+    ``escape_markdown`` stops event text from rendering as markdown.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param("plain text 123", "plain text 123", id="plain"),
+            pytest.param("", "", id="empty"),
+            pytest.param("*bold*", "\\*bold\\*", id="asterisks"),
+            pytest.param("__under__", "\\_\\_under\\_\\_", id="underscores"),
+            pytest.param("~~gone~~", "\\~\\~gone\\~\\~", id="strikethrough"),
+            pytest.param("||spoiler||", "\\|\\|spoiler\\|\\|", id="spoiler"),
+            pytest.param("`code`", "\\`code\\`", id="backticks"),
+            pytest.param("a\\b", "a\\\\b", id="backslash"),
+            pytest.param(
+                "[click](https://evil.example)",
+                "\\[click\\](https://evil.example)",
+                id="masked-link",
+            ),
+            pytest.param(
+                "see https://example.com/a_b*c?x=~1 now_",
+                "see https://example.com/a_b*c?x=~1 now\\_",
+                id="url-intact",
+            ),
+            pytest.param(
+                "(http://example.com/__init__) *",
+                "(http://example.com/__init__) \\*",
+                id="url-in-parentheses",
+            ),
+            pytest.param("@everyone", "@everyone", id="mentions-untouched"),
+            pytest.param("a - b > c # d", "a - b > c # d", id="mid-line"),
+        ],
+    )
+    def test_inline(self, text: str, expected: str) -> None:
+        """
+        Inline markdown characters are escaped; URLs are left intact.
+        """
+        assert expected == escape_markdown(text)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param("> quote", "\\> quote", id="quote"),
+            pytest.param(">>> block", "\\>>> block", id="block-quote"),
+            pytest.param("# h1", "\\# h1", id="heading-1"),
+            pytest.param("### h3", "\\### h3", id="heading-3"),
+            pytest.param("#tag", "#tag", id="hash-without-space"),
+            pytest.param("-# small", "\\-# small", id="subtext"),
+            pytest.param("- item", "\\- item", id="dash-bullet"),
+            pytest.param("+ item", "\\+ item", id="plus-bullet"),
+            pytest.param("* item", "\\* item", id="star-bullet"),
+            pytest.param("  - nested", "  \\- nested", id="indented"),
+            pytest.param(
+                "first\n> second\n# third",
+                "first\n\\> second\n\\# third",
+                id="every-line",
+            ),
+            pytest.param(
+                "https://example.com\n> quote",
+                "https://example.com\n\\> quote",
+                id="line-after-url",
+            ),
+        ],
+    )
+    def test_line_start(self, text: str, expected: str) -> None:
+        """
+        Block syntax at the start of any line is escaped.
+        """
+        assert expected == escape_markdown(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("*a* _b_ ~~c~~ ||d|| `e` \\f [g]", id="inline"),
+            pytest.param("> q\n# h\n-# s\n- l\n+ p\n>>> b", id="line-start"),
+            pytest.param("\\> not a quote\n\\\\# x", id="backslashes"),
+            pytest.param("see https://example.com/a_b now_", id="url"),
+            pytest.param("https://example.com/a\\_b", id="url-with-backslash"),
+        ],
+    )
+    def test_unescape_round_trip(self, text: str) -> None:
+        """
+        Unescaping escaped text gives back the original text.
+        """
+        assert text == unescape_markdown(escape_markdown(text))
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(text=st.one_of(MARKUP_TEXT, st.text(max_size=60)))
+    def test_unescape_round_trip_property(self, text: str) -> None:
+        """
+        Any text survives escaping and unescaping unchanged.
+        """
+        assert text == unescape_markdown(escape_markdown(text))
+
+
+class TestNeutralizeMentions:
+    """
+    ``neutralize_mentions`` breaks every ping without hiding the text.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param("@everyone", f"@{ZWSP}everyone", id="everyone"),
+            pytest.param("hi @here!", f"hi @{ZWSP}here!", id="here"),
+            pytest.param("<@123>", f"<@{ZWSP}123>", id="user"),
+            pytest.param("<@!123>", f"<@{ZWSP}!123>", id="nickname"),
+            pytest.param("<@&456>", f"<@{ZWSP}&456>", id="role"),
+            pytest.param(
+                "@everyone and @here",
+                f"@{ZWSP}everyone and @{ZWSP}here",
+                id="several",
+            ),
+            pytest.param("@@everyone", f"@@{ZWSP}everyone", id="doubled"),
+            pytest.param("ops@example.com", "ops@example.com", id="email"),
+            pytest.param("no pings", "no pings", id="no-at"),
+            pytest.param("<#789> <t:1:R>", "<#789> <t:1:R>", id="not-pings"),
+        ],
+    )
+    def test_neutralize(self, text: str, expected: str) -> None:
+        """
+        Mentions get a zero-width space; other text is unchanged.
+        """
+        assert expected == neutralize_mentions(text)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(text=MARKUP_TEXT)
+    def test_no_ping_survives(self, text: str) -> None:
+        """
+        No ``@everyone``, ``@here`` or ``<@`` is left whole, escaped or not.
+        """
+        for safe in (
+            neutralize_mentions(text),
+            neutralize_mentions(escape_markdown(text)),
+        ):
+            assert UNSAFE.search(safe) is None
+
+
+class TestRedactText:
+    """
+    ``redact_text`` hides webhook and bot tokens wherever they appear.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                f"https://discord.com/api/webhooks/123/{WEBHOOK_TOKEN}",
+                f"https://discord.com/api/webhooks/123/{REDACTED}",
+                id="webhook",
+            ),
+            pytest.param(
+                "POST https://canary.discord.com/api/v10/webhooks/1/"
+                f"{WEBHOOK_TOKEN}?wait=true failed",
+                "POST https://canary.discord.com/api/v10/webhooks/1/"
+                f"{REDACTED}?wait=true failed",
+                id="webhook-in-sentence",
+            ),
+            pytest.param(
+                f'{{"url": "https://discordapp.com/api/webhooks/9/'
+                f'{WEBHOOK_TOKEN}"}}',
+                f'{{"url": "https://discordapp.com/api/webhooks/9/'
+                f'{REDACTED}"}}',
+                id="webhook-in-json",
+            ),
+            pytest.param(
+                f"<https://discord.com/api/webhooks/5/{WEBHOOK_TOKEN}>",
+                f"<https://discord.com/api/webhooks/5/{REDACTED}>",
+                id="webhook-in-brackets",
+            ),
+            pytest.param(
+                f"discord.com/api/webhooks/123/{WEBHOOK_TOKEN}",
+                f"discord.com/api/webhooks/123/{REDACTED}",
+                id="webhook-without-scheme",
+            ),
+            pytest.param(
+                f"Authorization: Bot {BOT_TOKEN}",
+                f"Authorization: Bot {REDACTED}",
+                id="bot-token",
+            ),
+            pytest.param(
+                "https://example.com/webhooks/setup",
+                "https://example.com/webhooks/setup",
+                id="other-url",
+            ),
+            pytest.param(
+                "v1.2.3 at 10.0.0.1", "v1.2.3 at 10.0.0.1", id="dots"
+            ),
+        ],
+    )
+    def test_redact(self, text: str, expected: str) -> None:
+        """
+        Tokens are replaced by the redaction marker; other text stays.
+        """
+        assert expected == redact_text(text)
+
+
+class TestLooksSecret:
+    """
+    ``looks_secret`` recognises field names that suggest a secret.
+    """
+
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            pytest.param("token", True, id="token"),
+            pytest.param("access_token", True, id="access-token"),
+            pytest.param("client_secret", True, id="secret"),
+            pytest.param("SECRET", True, id="upper"),
+            pytest.param("password", True, id="password"),
+            pytest.param("db_passwd", True, id="passwd"),
+            pytest.param("passphrase", True, id="passphrase"),
+            pytest.param("api_key", True, id="api-key"),
+            pytest.param("apiKey", True, id="camel-api-key"),
+            pytest.param("x-api-key", True, id="dashed-api-key"),
+            pytest.param("private_key", True, id="private-key"),
+            pytest.param("mnemonic", True, id="mnemonic"),
+            pytest.param("seed_phrase", True, id="seed"),
+            pytest.param("Authorization", True, id="authorization"),
+            pytest.param("webhook_url", True, id="webhook"),
+            pytest.param("credentials", True, id="credentials"),
+            pytest.param("agent", False, id="agent"),
+            pytest.param("amount", False, id="amount"),
+            pytest.param("passed", False, id="passed"),
+            pytest.param("author", False, id="author"),
+            pytest.param("market", False, id="market"),
+        ],
+    )
+    def test_looks_secret(self, name: str, expected: bool) -> None:
+        """
+        Names that suggest a secret are recognised; ordinary ones are not.
+        """
+        assert expected == looks_secret(name)
