@@ -26,6 +26,7 @@ from typing import Any
 from ._text import REDACTED, looks_secret
 
 __all__ = [
+    "DICT_META",
     "LEVELS",
     "LEVEL_NAMES",
     "RECORD_ATTRIBUTES",
@@ -74,7 +75,7 @@ _N_RECORD_ATTRIBUTES = len(
 
 # Keys structlog processors add that describe the event rather than being
 # fields of it.
-_DICT_META: frozenset[str] = frozenset(
+DICT_META: frozenset[str] = frozenset(
     {
         "event",
         "level",
@@ -168,7 +169,7 @@ def dict_fields(event_dict: Mapping[str, Any]) -> dict[str, Any]:
     """
     The fields of a structlog event dict, without structlog's own keys.
     """
-    return {k: v for k, v in event_dict.items() if k not in _DICT_META}
+    return {k: v for k, v in event_dict.items() if k not in DICT_META}
 
 
 def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:

@@ -11,6 +11,7 @@ shown as it is rather than raising.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -30,17 +31,27 @@ def _missing(value: Any) -> bool:
 def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
             return float(value.replace(",", ""))
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):  # not a number, or too large
+        return None
     return None
 
 
-def _sign(number: float, sign: bool) -> str:
+def _shown(value: Any) -> str:
+    """*value* as text, for values a filter cannot format; never raises."""
+    try:
+        return str(value)
+    except ValueError:  # e.g. an int with more digits than str() allows
+        return f"<{type(value).__name__} too large to show>"
+
+
+def _sign(number: float, sign: bool, places: int | None = None) -> str:
+    if places is not None:
+        number = round(number, places)  # -0.001 shows as 0.00, unsigned
     if number < 0:
         return "-"
     return "+" if sign and number > 0 else ""
@@ -54,12 +65,12 @@ def number(value: Any, decimals: int | None = None, sign: bool = False) -> str:
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     if decimals is None:
         body = f"{abs(num):,.0f}" if num == int(num) else f"{abs(num):,}"
     else:
         body = f"{abs(num):,.{decimals}f}"
-    return _sign(num, sign) + body
+    return _sign(num, sign, decimals) + body
 
 
 def money(
@@ -80,14 +91,14 @@ def money(
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     if loss:
         num = -abs(num)
     places = 2 if decimals == "auto" else int(decimals)
     body = f"{abs(num):,.{places}f}"
     if decimals == "auto" and body.endswith(".00"):
         body = body[:-3]
-    return f"{_sign(num, sign)}${body}"
+    return f"{_sign(num, sign, places)}${body}"
 
 
 def price(value: Any, decimals: int = 4, sign: bool = False) -> str:
@@ -98,8 +109,8 @@ def price(value: Any, decimals: int = 4, sign: bool = False) -> str:
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
-    return f"{_sign(num, sign)}{abs(num):.{decimals}f}"
+        return _shown(value)
+    return f"{_sign(num, sign, decimals)}{abs(num):.{decimals}f}"
 
 
 def percent(
@@ -118,10 +129,10 @@ def percent(
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     if fraction:
         num *= 100
-    return f"{_sign(num, sign)}{abs(num):.{decimals}f}%"
+    return f"{_sign(num, sign, decimals)}{abs(num):.{decimals}f}%"
 
 
 _UNITS_SHORT = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -139,7 +150,7 @@ def duration(value: Any, style: str = "short", parts: int = 2) -> str:
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     seconds = round(abs(num))
     if seconds == 0:
         return "0s" if style == "short" else "0 seconds"
@@ -195,7 +206,7 @@ def time(value: Any, fmt: str = "%H:%M:%S") -> str:
         return ""
     parsed = parse_time(value)
     if parsed is None:
-        return str(value)
+        return _shown(value)
     return parsed.astimezone(timezone.utc).strftime(fmt)
 
 
@@ -225,10 +236,10 @@ def ago(value: Any, now: Any = None) -> str:
         then = parse_time(value)
         reference = parse_time(now) or datetime.now(timezone.utc)
         if then is None:
-            return str(value)
+            return _shown(value)
         num = (reference - then).total_seconds()
     if not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     if num < 1:
         return "just now"
     return duration(num, style="long", parts=1) + " ago"
@@ -236,6 +247,7 @@ def ago(value: Any, now: Any = None) -> str:
 
 _MEDALS = ("🥇", "🥈", "🥉")
 _KEYCAPS = tuple(f"{d}\ufe0f\u20e3" for d in "456789")
+_RANK_MARKS = (*_MEDALS, *_KEYCAPS, "🔟")
 
 
 def medal(rank: Any) -> str:
@@ -244,16 +256,16 @@ def medal(rank: Any) -> str:
     """
     if _missing(rank):
         return ""
+    if isinstance(rank, bool) or (
+        isinstance(rank, float) and not rank.is_integer()
+    ):
+        return _shown(rank)  # not a rank
     try:
         place = int(rank)
-    except (TypeError, ValueError):
-        return str(rank)
-    if 1 <= place <= 3:
-        return _MEDALS[place - 1]
-    if 4 <= place <= 9:
-        return _KEYCAPS[place - 4]
-    if place == 10:
-        return "🔟"
+    except (TypeError, ValueError, OverflowError):
+        return _shown(rank)
+    if 1 <= place <= len(_RANK_MARKS):
+        return _RANK_MARKS[place - 1]
     return f"{place}."
 
 
@@ -333,6 +345,8 @@ def check(value: Any) -> str:
         return ""
     if isinstance(value, Mapping):
         return check(value.get("ok", value.get("passed")))
+    if isinstance(value, str):
+        return "✅" if _ok(value) else "❌"  # "false", "no", "failed": ❌
     return "✅" if value else "❌"
 
 
@@ -436,7 +450,7 @@ def pairs(value: Any, sep: str = ", ", join: str = "=") -> str:
     if _missing(value):
         return ""
     if not isinstance(value, Mapping):
-        return str(value)
+        return _shown(value)
     return sep.join(f"{k}{join}{v}" for k, v in value.items())
 
 
@@ -448,7 +462,7 @@ def size_mb(value: Any) -> str:
         return ""
     num = _as_number(value)
     if num is None or not math.isfinite(num):
-        return str(value)
+        return _shown(value)
     if abs(num) >= 1024:
         gb = num / 1024
         return f"{gb:.0f} GB" if gb == int(gb) else f"{gb:.1f} GB"
@@ -488,8 +502,17 @@ def code(value: Any, lang: str = "", limit: int = 1800) -> Markdown:
     """
     if _missing(value):
         return Markdown("")
-    body = clamp_tail(str(value), limit).replace("```", "`\u200b``")
-    return Markdown(f"```{lang}\n{body}\n```")
+    return Markdown(
+        f"```{lang}\n{fence_safe(clamp_tail(_shown(value), limit))}\n```"
+    )
+
+
+def fence_safe(text: str) -> str:
+    """Break every run of backticks so *text* cannot close a code fence."""
+    return _BACKTICK_RUN.sub("`\u200b", text)
+
+
+_BACKTICK_RUN = re.compile(r"`(?=`)")
 
 
 def discord_time(value: Any, style: str = "f") -> Markdown:

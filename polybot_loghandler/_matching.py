@@ -11,12 +11,13 @@ order, with ``when:`` and templated destinations.
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._events import LEVEL_NAMES, RECORD_ATTRIBUTES
+from ._events import DICT_META, LEVEL_NAMES, RECORD_ATTRIBUTES
 
 if TYPE_CHECKING:
     from ._config import Route
@@ -34,6 +35,11 @@ __all__ = [
 ]
 
 _MISSING = object()
+
+# In the caller's thread a record's __dict__ or a structlog event dict
+# stands in for the fields; checks on these names, which are record
+# attributes or structlog's own keys there, are left to the worker.
+_NOT_FIELDS_HERE = RECORD_ATTRIBUTES | DICT_META
 
 
 def _is_glob(pattern: str) -> bool:
@@ -120,10 +126,12 @@ def _same(expected: Any) -> FieldCheck:
     return lambda v: v == expected
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> float | int | None:
+    # ints stay ints: Python compares them with floats exactly, even when
+    # they are too large to become a float
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    return value
 
 
 def field_check(op: str, operand: Any) -> FieldCheck:
@@ -141,21 +149,26 @@ def field_check(op: str, operand: Any) -> FieldCheck:
         return lambda v: v is not _MISSING and any(o(v) for o in options)
     if op == "regex":
         pattern: re.Pattern[str] = operand
-        return lambda v: (
-            v is not _MISSING
-            and v is not None
-            and pattern.search(str(v)) is not None
-        )
+
+        def search(v: Any) -> bool:
+            if v is _MISSING or v is None:
+                return False
+            try:
+                return pattern.search(str(v)) is not None
+            except Exception:  # a value that cannot become text
+                return False
+
+        return search
     if op == "exists":
         want = bool(operand)
         return lambda v: (v is not _MISSING and v is not None) is want
-    compare: Callable[[float, float], bool] = {
-        "gt": float.__gt__,
-        "gte": float.__ge__,
-        "lt": float.__lt__,
-        "lte": float.__le__,
+    compare: Callable[[Any, Any], bool] = {
+        "gt": operator.gt,
+        "gte": operator.ge,
+        "lt": operator.lt,
+        "lte": operator.le,
     }[op]
-    bound = float(operand)
+    bound = operand
 
     def check(v: Any) -> bool:
         num = _number(v)
@@ -337,7 +350,7 @@ class Router:
             checks = tuple(
                 (n, c, c(_MISSING))
                 for n, c in m.fields
-                if n not in RECORD_ATTRIBUTES
+                if n not in _NOT_FIELDS_HERE
             )
             if not checks:
                 return True
@@ -364,6 +377,8 @@ class Router:
         through *on_error* (route, part, exception); it never raises.
         """
         taken: list[Routed] = []
+        if self._ignore(ev.logger):
+            return taken
         for route in self._by_event.get(ev.event, self._generic):
             try:
                 if not route.matcher.matches(ev, context):

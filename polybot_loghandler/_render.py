@@ -25,7 +25,7 @@ from ._config import (
     parse_color,
 )
 from ._events import LogEvent, redact_value
-from ._format import parse_time
+from ._format import fence_safe, parse_time
 from ._limits import (
     MAX_AUTHOR_NAME,
     MAX_CONTENT,
@@ -61,6 +61,8 @@ RenderError = Callable[[str, Exception], None]
 _AUTO_INLINE_CHARS = 40
 _EXCEPTION_SHARE = 1800  # description characters a traceback may take
 _ZWSP = "\u200b"
+#: What a structured event's name looks like (a plain log line does not).
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 def render_embed(  # noqa: PLR0913 - the event, its route, its channel
@@ -103,7 +105,9 @@ def _text(
     if text is None:
         return ""
     try:
-        return text.render(context).strip()
+        # values were neutralised as they were put in; this catches a
+        # mention completed by template text around a value (`<{{ x }}`)
+        return neutralize_mentions(text.render(context).strip())
     except Exception as exc:
         on_error(part, exc)
         return f"⚠ template error in {part}"
@@ -121,7 +125,11 @@ def _templated_embed(
         if value:
             embed[part] = value
     url = _text(tpl.url, context, "embed.url", on_error)
-    if url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
+    if redact_text(url) != url:
+        on_error(
+            "embed.url", ValueError("a webhook URL or token is not shown")
+        )
+    elif url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
         embed["url"] = url
     elif url:
         on_error("embed.url", ValueError(f"not an http(s) URL: {url[:80]!r}"))
@@ -137,7 +145,7 @@ def _templated_embed(
         embed["timestamp"] = stamp
     if not any(k in embed for k in ("title", "description", "fields")):
         # an embed needs something to show; fall back to the event name
-        embed["title"] = escape_markdown(neutralize_mentions(ev.event))
+        embed["title"] = _safe(ev.event)
     return embed
 
 
@@ -231,7 +239,9 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
     # a structured event is titled by its name; a plain log line by its
     # message (its first line; the rest goes to the description)
     title, _, rest = (ev.message or ev.event).partition("\n")
-    if not ev.message or ev.message == ev.event:
+    if not title.strip() or (
+        _EVENT_NAME.fullmatch(ev.event) and ev.message in ("", ev.event)
+    ):
         title = _title_from_event(ev.event)
     elif len(title) > MAX_TITLE:
         rest = ev.message  # too long for a title: keep all of it below
@@ -244,7 +254,7 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
         parts.append(_safe(rest))
     if ev.exception:
         tail = clamp_tail(redact_text(ev.exception), _EXCEPTION_SHARE)
-        parts.append("```\n" + tail.replace("```", "`\u200b``") + "\n```")
+        parts.append("```\n" + neutralize_mentions(fence_safe(tail)) + "\n```")
     if parts:
         embed["description"] = "\n".join(parts)
     fields = _auto_fields(ev)
@@ -490,5 +500,20 @@ def build_payload(
         payload["allowed_mentions"] = mention.allowed_mentions
     else:
         payload["allowed_mentions"] = {"parse": []}
+    _fit_message(embeds)
     payload["embeds"] = embeds
     return payload
+
+
+def _fit_message(embeds: list[dict[str, Any]]) -> None:
+    """
+    Hold several embeds to the 6,000 characters they share.
+
+    The largest is cut first; one clamped embed always fits already.
+    """
+    for _ in range(len(embeds) * 2):  # each pass shrinks one embed
+        excess = sum(embed_length(e) for e in embeds) - MAX_EMBED_TOTAL
+        if excess <= 0:
+            return
+        largest = max(embeds, key=embed_length)
+        _fit_total(largest, max(embed_length(largest) - excess, 0))

@@ -11,6 +11,7 @@ Literal template text is the routing author's and is never changed.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -92,8 +93,13 @@ def _value_to_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value) if value != int(value) else f"{value:.1f}"
-    return str(value)
+        if not math.isfinite(value) or value != int(value):
+            return repr(value)
+        return f"{value:.1f}"
+    try:
+        return str(value)
+    except ValueError:  # an int with more digits than str() allows
+        return f"<{type(value).__name__} too large to show>"
 
 
 def _finalize_markdown(value: Any) -> str:

@@ -26,14 +26,16 @@ REDACTED = "(redacted)"
 # U+200B ZERO WIDTH SPACE breaks the mention syntax without changing what a
 # reader sees.
 _ZWSP = "\u200b"
-_MENTION = re.compile(r"@(everyone|here)|<@([!&]?)")
+# (already broken mentions are left alone, so neutralising is idempotent)
+_MENTION = re.compile(r"@(everyone|here)|<@(?!\u200b)([!&]?)")
 _SECRET_NAME = re.compile(
-    r"token|secret|passw(?:or)?d|passphrase|api_?key|private_?key|mnemonic"
-    r"|seed|authorization|webhook|credential",
+    r"token(?!s)|secret|passw(?:or)?d|passphrase|api[_-]?key"
+    r"|private[_-]?key|mnemonic|seed|authorization|webhook(?![_-]?id)"
+    r"|credential",
     re.IGNORECASE,
 )
 _WEBHOOK_URL = re.compile(
-    r"(https?://[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
+    r"((?:https?://)?[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
 )
 _BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
@@ -117,4 +119,11 @@ def unescape_markdown(text: str) -> str:
     """
     Undo :func:`escape_markdown` for showing text where markdown is plain.
     """
-    return _UNESCAPE.sub(r"\1", text)
+    out: list[str] = []
+    last = 0
+    for url in _URL.finditer(text):  # URLs were never escaped
+        out.append(_UNESCAPE.sub(r"\1", text[last : url.start()]))
+        out.append(url.group(0))
+        last = url.end()
+    out.append(_UNESCAPE.sub(r"\1", text[last:]))
+    return "".join(out)

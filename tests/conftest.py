@@ -27,7 +27,9 @@ channels:
 routes:
   - name: trades
     match: {event: trade_executed}
-    to: [trades_executed, "{{ 'trades_paper' if is_paper else 'trades_live' }}"]
+    to:
+      - trades_executed
+      - "{{ 'trades_paper' if is_paper else 'trades_live' }}"
     coalesce: false
     embed:
       title: Trade Executed
@@ -78,7 +80,9 @@ def logger_with(
     """A fresh, non-propagating DEBUG logger wearing *handler*."""
     made: list[tuple[logging.Logger, logging.Handler]] = []
 
-    def attach(handler: logging.Handler, name: str | None = None) -> logging.Logger:
+    def attach(
+        handler: logging.Handler, name: str | None = None
+    ) -> logging.Logger:
         log = logging.getLogger(name or f"test.{request.node.name}")
         log.setLevel(logging.DEBUG)
         log.propagate = False

@@ -2,9 +2,6 @@
 Tests for what the package promises as a package: version, names, wheel.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import importlib.util

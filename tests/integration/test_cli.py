@@ -61,9 +61,7 @@ routes:
     to: alertz
 """
 
-PAYLOAD_HEADER = re.compile(
-    r"^#\S+ \(key (\S+), ([\w ]+)\):$", re.MULTILINE
-)
+PAYLOAD_HEADER = re.compile(r"^#\S+ \(key (\S+), ([\w ]+)\):$", re.MULTILINE)
 ROUTE_LINE = re.compile(r"^  route (\S+) \u2192 (.*)$", re.MULTILINE)
 EXIT_USER_ERROR = 2
 DEMO_TIMEOUT = 180

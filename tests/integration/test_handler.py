@@ -6,9 +6,6 @@ the ``TestConsole``, ``TestBackpressure`` and ``TestFork`` groups go
 through the real background worker and the console sink.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import copy

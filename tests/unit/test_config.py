@@ -29,7 +29,7 @@ from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
 
 TOKEN = "SeCrEtToKeN-abc123"
 HOOK = f"https://discord.com/api/webhooks/123456/{TOKEN}"
-REDACTED_HOOK = "https://discord.com/api/webhooks/123456/[redacted]"
+REDACTED_HOOK = "https://discord.com/api/webhooks/123456/(redacted)"
 
 HEADER = """\
 version: 1
@@ -1017,12 +1017,12 @@ class TestWebhookRedaction:
             ),
             pytest.param(
                 f"https://discordapp.com/api/v10/webhooks/1/{TOKEN}/",
-                "https://discordapp.com/api/v10/webhooks/1/[redacted]",
+                "https://discordapp.com/api/v10/webhooks/1/(redacted)",
                 id="versioned",
             ),
             pytest.param(
                 f"http://127.0.0.1:8080/hook/{TOKEN}",
-                "http://127.0.0.1:8080/[redacted]",
+                "http://127.0.0.1:8080/(redacted)",
                 id="unrecognised-path",
             ),
         ],

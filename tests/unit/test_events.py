@@ -2,9 +2,6 @@
 Tests for LogEvent and how it is captured from each of its three sources.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import logging

@@ -7,9 +7,6 @@ formats (``+$5.94``, ``0.5423``, ``14m 27s``, ``🥇``), missing values
 which are shown as they are rather than raising.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -7,9 +7,6 @@ cheap pre-check in the caller's thread and must never turn away an event
 ``route`` would take.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import logging

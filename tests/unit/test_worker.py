@@ -2,9 +2,6 @@
 Tests for the background worker: a bounded queue in, a callback out.
 """
 
-# The project style is `assert expected == actual`, which SIM300 flags.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import threading
