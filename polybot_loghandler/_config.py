@@ -273,9 +273,15 @@ class DeliverySettings:
     ``delivery:``: how the background worker behaves.
 
     Attributes:
-        queue_size: Events waiting for the worker before drops start.
+        queue_size: Messages waiting for delivery before drops start
+            (the lowest level first).
         flush_timeout: Seconds ``flush()`` and exit wait at most.
         batch_window: Seconds ordinary events gather before sending.
+        coalesce_window: Seconds after a message is sent during which its
+            duplicates are held and summarised as one (routes may set
+            their own with ``coalesce: {window: ...}``).
+        retry_for: Seconds a message is retried through server errors
+            and timeouts before it is dropped.
         ops_channel: Channel for the handler's own notices.
         console: ``stderr``, ``stdout`` or ``off``: where channels with
             no destination are shown.
@@ -284,6 +290,8 @@ class DeliverySettings:
     queue_size: int = 10_000
     flush_timeout: float = 10.0
     batch_window: float = 1.0
+    coalesce_window: float = 60.0
+    retry_for: float = 300.0
     ops_channel: str | None = None
     console: str = "stderr"
 
@@ -626,6 +634,8 @@ class _Checker:
             "queue_size",
             "flush_timeout",
             "batch_window",
+            "coalesce_window",
+            "retry_for",
             "ops_channel",
             "console",
         )
@@ -644,7 +654,12 @@ class _Checker:
                     (*path, "queue_size"),
                     f"must be a positive whole number, not {size!r}",
                 )
-        for part in ("flush_timeout", "batch_window"):
+        for part in (
+            "flush_timeout",
+            "batch_window",
+            "coalesce_window",
+            "retry_for",
+        ):
             if part in table:
                 seconds = self.duration(table[part], (*path, part))
                 if seconds is not None:

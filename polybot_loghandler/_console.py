@@ -124,6 +124,10 @@ class ConsoleSink:
         self._stream_name = stream
         self._lock = threading.Lock()
 
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may be held)."""
+        self._lock = threading.Lock()
+
     def _stream(self) -> TextIO | None:
         if self._stream_name == "off":
             return None

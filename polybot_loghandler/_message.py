@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import Channel
+from ._config import Channel, Coalesce
 from ._events import LogEvent
 
 __all__ = ["RoutedMessage"]
@@ -28,6 +28,7 @@ class RoutedMessage:
         event: The event it was rendered from.
         target: The channel's configuration, ``None`` if the key is
             unknown.
+        coalesce: The route's coalescing, used by delivery.
 
     .. versionadded:: 0.1.0
     """
@@ -38,6 +39,12 @@ class RoutedMessage:
     embed: dict[str, Any]
     event: LogEvent
     target: Channel | None = None
+    coalesce: Coalesce | None = None
+
+    @property
+    def coalesce_window(self) -> float | None:
+        """The route's coalescing window in seconds, if it sets one."""
+        return None if self.coalesce is None else self.coalesce.window
 
     @property
     def content(self) -> str:

@@ -15,14 +15,15 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ._config import Config, Route, load_config
 from ._console import ConsoleSink
+from ._delivery import Engine
 from ._events import (
     LogEvent,
     RawEvent,
@@ -112,10 +113,18 @@ class Pipeline:
         self._count_lock = threading.Lock()
         self._warned: set[str] = set()
         self._labelled = _shared_destinations(config)
+        self._engine = Engine(
+            config,
+            self.process,
+            self.count,
+            self._console,
+            version=_version(),
+        )
         self._worker = Worker(
-            self._handle_batch,
+            None,
             self._worker_error,
             config.delivery.queue_size,
+            loop=self._engine.run,
         )
 
     # -- the caller's side: cheap, never raises, no I/O -----------------
@@ -168,7 +177,7 @@ class Pipeline:
         if CAPTURES.active:
             CAPTURES.record(self.process(raw))
             return
-        if not self._worker.submit(raw):
+        if not self._worker.submit(raw, reserve=raw[1] >= logging.WARNING):
             self.count("dropped.queue_full")
 
     # -- the worker's side ------------------------------------------------
@@ -248,20 +257,8 @@ class Pipeline:
             embed=embed,
             event=ev,
             target=channel,
+            coalesce=route.coalesce,
         )
-
-    def _handle_batch(self, batch: list[RawEvent]) -> None:
-        messages: list[RoutedMessage] = []
-        for raw in batch:
-            messages.extend(self.process(raw))
-            # hand the GIL back between events: an application thread
-            # waiting to log (or trade) waits one render, not the 5 ms
-            # switch interval
-            time.sleep(0)
-        if messages:
-            shown = self._console.deliver(messages)
-            if shown:
-                self.count("console", shown)
 
     def _route_error(self, route: Route, part: str, exc: Exception) -> None:
         self.count("errors.template")
@@ -279,7 +276,7 @@ class Pipeline:
     def _after_fork_in_child(self) -> None:
         self._count_lock = threading.Lock()
         self._counts = Counter()
-        self._console = ConsoleSink(self.config.delivery.console)
+        self._console.after_fork()
 
     def count(self, key: str, n: int = 1) -> None:
         """Add *n* to counter *key* (thread-safe)."""
@@ -297,7 +294,9 @@ class Pipeline:
         with self._count_lock:
             out = dict(self._counts)
         out["queued"] = self._worker.depth
+        out["pending"] = self._engine.pending
         out["handled"] = self._worker.handled
+        out["accepted"] = out["handled"] + out["queued"]
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -313,14 +312,22 @@ class Pipeline:
             self.config.delivery.flush_timeout if timeout is None else timeout
         )
         done = self._worker.close(limit)
-        left = self._worker.depth
-        if not done and left:
-            self.count("dropped.shutdown", left)
+        left = self._worker.depth + self._engine.leftover
+        if self._worker.depth:
+            self.count("dropped.shutdown", self._worker.depth)
+        if left:
             sys.stderr.write(
-                f"polybot_loghandler: {left} events were not handled "
-                f"before the {limit:g}s flush timeout\n"
+                f"polybot_loghandler: {left} events were not delivered "
+                f"within the {limit:g}s flush timeout\n"
             )
         return done
+
+
+def _version() -> str:
+    try:
+        return metadata.version("polybot-loghandler")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
 def _is_ignored(logger: str) -> bool:

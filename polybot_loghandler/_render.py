@@ -49,6 +49,7 @@ from ._text import (
 
 __all__ = [
     "RenderError",
+    "batch_payload",
     "build_payload",
     "clamp_embed",
     "embed_length",
@@ -500,6 +501,24 @@ def build_payload(
         payload["allowed_mentions"] = mention.allowed_mentions
     else:
         payload["allowed_mentions"] = {"parse": []}
+    _fit_message(embeds)
+    payload["embeds"] = embeds
+    return payload
+
+
+def batch_payload(
+    first: dict[str, Any], embeds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """
+    The body of a message carrying several embeds.
+
+    They share one ping, so ``content`` and ``allowed_mentions`` come from
+    the *first* message's payload; the embeds share the 6,000 total.
+    """
+    payload: dict[str, Any] = {
+        k: first[k] for k in ("content", "allowed_mentions") if k in first
+    }
+    payload.setdefault("allowed_mentions", {"parse": []})
     _fit_message(embeds)
     payload["embeds"] = embeds
     return payload

@@ -1,10 +1,14 @@
 """
-The background thread: a bounded queue in, a callback out.
+The background thread: a bounded queue in, a loop that empties it.
 
 Only the queue crosses threads. Submitting is an ``append`` on a deque and,
-when the worker sleeps, one ``Event.set``: it never blocks the caller and
-takes no lock the worker holds. The worker is started lazily on the first
+when the worker sleeps, one wake-up: it never blocks the caller and takes
+no lock the worker holds. The worker is started lazily on the first
 submit, and again in a child process after ``fork``.
+
+The loop is pluggable: by default a plain loop hands batches to a
+callback; the delivery engine runs its own event loop instead and takes
+items with :meth:`Worker.take`, woken through :meth:`Worker.set_waker`.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Worker"]
+__all__ = ["Flush", "Stop", "Worker"]
 
 _THREAD_NAME = "polybot_loghandler.worker"
 _IDLE_WAIT = 0.5  # seconds; the worker re-checks its queue at least this often
 
 
-class _Flush:
-    """A marker in the queue: everything before it has been handled."""
+class Flush:
+    """A marker in the queue: set ``done`` once everything before it is."""
 
     __slots__ = ("done",)
 
@@ -32,7 +36,13 @@ class _Flush:
         self.done = threading.Event()
 
 
-_STOP = object()
+class Stop:
+    """A marker in the queue: finish by *deadline* (monotonic), then end."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
 
 
 class Worker:
@@ -45,17 +55,23 @@ class Worker:
             error goes to *on_error* and the worker carries on.
         on_error: Told about exceptions *handle* let escape.
         maxsize: Items waiting before :meth:`submit` refuses more.
+        loop: Runs in the thread instead of the plain loop; it gets the
+            worker, takes items with :meth:`take`, and returns when it
+            takes a :class:`Stop`.
     """
 
     def __init__(
         self,
-        handle: Callable[[list[Any]], None],
+        handle: Callable[[list[Any]], None] | None,
         on_error: Callable[[BaseException], None],
         maxsize: int,
+        *,
+        loop: Callable[[Worker], None] | None = None,
     ) -> None:
         self._handle = handle
         self._on_error = on_error
         self._maxsize = maxsize
+        self._loop = loop
         self._reset()
         _WORKERS.add(self)
 
@@ -65,6 +81,7 @@ class Worker:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._waker: Callable[[], None] | None = None
         self.handled = 0
 
     @property
@@ -72,31 +89,72 @@ class Worker:
         """Items waiting (flush markers included)."""
         return len(self._queue)
 
-    def submit(self, item: Any) -> bool:
+    def submit(self, item: Any, *, reserve: bool = False) -> bool:
         """
         Queue *item* for the worker; never blocks.
 
         Returns ``False`` (and queues nothing) when the queue is full or
-        the worker is closed.
+        the worker is closed. Items submitted with *reserve* (warnings and
+        worse) may use a second *maxsize* of room, so a flood of ordinary
+        events cannot shut out the ones that matter.
         """
-        if self._closed or len(self._queue) >= self._maxsize:
+        limit = self._maxsize * 2 if reserve else self._maxsize
+        if self._closed or len(self._queue) >= limit:
             return False
         self._queue.append(item)
         if self._thread is None:
             self._start()
         if not self._wake.is_set():
             self._wake.set()
+            waker = self._waker
+            if waker is not None:
+                waker()
         return True
+
+    def set_waker(self, waker: Callable[[], None] | None) -> None:
+        """Have :meth:`submit` call *waker* when the worker sleeps."""
+        self._waker = waker
+
+    def take(self) -> list[Any]:
+        """Everything queued, in order (for a custom loop)."""
+        self._wake.clear()  # before emptying: a later submit wakes us
+        items: list[Any] = []
+        queue = self._queue
+        while queue:
+            items.append(queue.popleft())
+        return items
+
+    def done(self, n: int) -> None:
+        """Count *n* items as handled (for a custom loop)."""
+        self.handled += n
 
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is not None:
                 return
             thread = threading.Thread(
-                target=self._run, name=_THREAD_NAME, daemon=True
+                target=self._main, name=_THREAD_NAME, daemon=True
             )
             thread.start()
             self._thread = thread
+
+    def _main(self) -> None:
+        if self._loop is None:
+            self._run()
+            return
+        try:
+            self._loop(self)
+        except BaseException as exc:  # the loop failed: say so, never hang
+            self._on_error(exc)
+        finally:
+            self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        # nothing will handle what is left: let flush() callers go
+        self._closed = True
+        for item in list(self._queue):
+            if isinstance(item, Flush):
+                item.done.set()
 
     def _run(self) -> None:
         while True:
@@ -105,10 +163,10 @@ class Worker:
             batch: list[Any] = []
             while self._queue:
                 item = self._queue.popleft()
-                if item is _STOP:
+                if isinstance(item, Stop):
                     self._deliver(batch)
                     return
-                if isinstance(item, _Flush):
+                if isinstance(item, Flush):
                     self._deliver(batch)
                     batch = []
                     item.done.set()
@@ -120,7 +178,8 @@ class Worker:
         if not batch:
             return
         try:
-            self._handle(batch)
+            if self._handle is not None:
+                self._handle(batch)
         except BaseException as exc:  # the worker never dies
             self._on_error(exc)
         self.handled += len(batch)
@@ -136,9 +195,12 @@ class Worker:
             return not self._queue
         if threading.current_thread() is self._thread:
             return False
-        marker = _Flush()
+        marker = Flush()
         self._queue.append(marker)
         self._wake.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float) -> bool:
@@ -161,8 +223,14 @@ class Worker:
             return not self._queue
         if threading.current_thread() is thread:
             return False
-        self._queue.append(_STOP)
+        # the loop gets a little less time than we wait, so it can end
+        # cleanly before the join gives up
+        margin = min(0.25, timeout / 4)
+        self._queue.append(Stop(deadline - margin))
         self._wake.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
         thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive()
 

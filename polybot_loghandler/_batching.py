@@ -1,0 +1,269 @@
+"""
+Per-destination batches and coalescing. Pure: every method takes ``now``.
+
+A :class:`Lane` holds what waits for one destination, in order. Ordinary
+messages gather for a short window and leave together (up to 10 embeds,
+6,000 characters, one kind of ping per message); critical ones leave at
+once. Duplicates merge: a copy of a message still waiting adds to its
+count; a copy of one just sent is held and summarised (``×N``, first to
+last time) when its coalescing window closes, so a flood of one error
+becomes a few messages, not thousands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ._limits import (
+    MAX_EMBED_TOTAL,
+    MAX_EMBEDS_PER_MESSAGE,
+    MAX_FOOTER_TEXT,
+    clamp,
+)
+from ._message import RoutedMessage
+from ._render import embed_length
+
+__all__ = ["Lane", "Pending", "coalesce_key"]
+
+
+def coalesce_key(message: RoutedMessage) -> str | None:
+    """
+    What makes two messages duplicates, or ``None`` if they never are.
+
+    With ``coalesce: {by: [fields]}`` it is the route and those fields'
+    values; otherwise the route and the rendered embed without its
+    timestamp (so the same error logged twice is the same message).
+    """
+    spec = message.coalesce
+    if spec is None or not spec.enabled:
+        return None
+    if spec.by is not None:
+        fields = message.event.fields
+        values = [repr(fields.get(name)) for name in spec.by]
+        return json.dumps([message.route, message.channel, values])
+    embed = {k: v for k, v in message.embed.items() if k != "timestamp"}
+    body = [message.route, message.channel, message.content, embed]
+    return json.dumps(body, sort_keys=True, default=str)
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """
+    One embed waiting to be sent, standing for *count* events.
+
+    Attributes:
+        message: The newest event's rendering (a merge keeps the latest,
+            which for ``coalesce: {by: ...}`` is the current state).
+        key: Its coalescing key, or ``None``.
+        level: The highest level among the events it stands for.
+        first: When the first of them was logged (epoch seconds).
+        last: When the newest was logged.
+        queued: When it started waiting (the lane's clock).
+        count: How many events it stands for.
+        dropped: Evicted while waiting; lanes skip it.
+        taken: Taken for sending; no longer evictable.
+    """
+
+    message: RoutedMessage
+    key: str | None
+    level: int
+    first: float
+    last: float
+    queued: float
+    count: int = 1
+    dropped: bool = False
+    taken: bool = False
+
+    @property
+    def mention(self) -> str:
+        """The ping it carries: messages only merge with the same one."""
+        return json.dumps(
+            [
+                self.message.content,
+                self.message.payload.get("allowed_mentions"),
+            ],
+            sort_keys=True,
+        )
+
+    def add(self, message: RoutedMessage) -> None:
+        """Merge one more duplicate."""
+        self.count += 1
+        self.message = message
+        self.level = max(self.level, message.event.level)
+        self.last = max(self.last, message.event.time)
+
+    def embed(self) -> dict[str, Any]:
+        """The embed to send; a merged one says ``×N`` and its time span."""
+        embed = self.message.embed
+        if self.count == 1:
+            return embed
+        embed = {**embed, "footer": dict(embed.get("footer", {}))}
+        note = f"×{self.count} · {_span(self.first, self.last)}"
+        old = embed["footer"].get("text")
+        text = f"{old} · {note}" if old else note
+        embed["footer"]["text"] = clamp(text, MAX_FOOTER_TEXT)
+        return embed
+
+
+def _span(first: float, last: float) -> str:
+    start = datetime.fromtimestamp(first, tz=timezone.utc)
+    end = datetime.fromtimestamp(last, tz=timezone.utc)
+    if end.strftime("%H:%M:%S") == start.strftime("%H:%M:%S"):
+        return start.strftime("%H:%M:%S UTC")
+    return f"{start:%H:%M:%S}–{end:%H:%M:%S} UTC"
+
+
+@dataclass(slots=True)
+class _Recent:
+    window_end: float
+    held: Pending | None = None
+
+
+@dataclass(eq=False)
+class Lane:
+    """
+    What waits for one destination, in the order it should arrive.
+
+    Args:
+        gather: Seconds ordinary messages wait to travel together.
+        window: Default coalescing window (seconds) for routes that do
+            not set one.
+    """
+
+    gather: float
+    window: float
+    _queue: deque[Pending] = field(default_factory=deque)
+    _waiting: dict[str, Pending] = field(default_factory=dict)
+    _recent: dict[str, _Recent] = field(default_factory=dict)
+
+    def add(self, message: RoutedMessage, now: float) -> Pending | None:
+        """
+        Queue *message*.
+
+        Returns the new :class:`Pending`, or ``None`` when the message
+        merged into one already waiting or held.
+        """
+        key = coalesce_key(message)
+        if key is not None:
+            waiting = self._waiting.get(key)
+            if waiting is not None and not waiting.dropped:
+                waiting.add(message)
+                return None
+            recent = self._recent.get(key)
+            if recent is not None and now < recent.window_end:
+                if recent.held is not None and not recent.held.dropped:
+                    recent.held.add(message)
+                    return None
+                recent.held = self._pending(message, key, now)
+                return recent.held
+        item = self._pending(message, key, now)
+        self._queue.append(item)
+        if key is not None:
+            self._waiting[key] = item
+        return item
+
+    @staticmethod
+    def _pending(
+        message: RoutedMessage, key: str | None, now: float
+    ) -> Pending:
+        t = message.event.time
+        return Pending(message, key, message.event.level, t, t, now)
+
+    def release(self, now: float, *, everything: bool = False) -> None:
+        """
+        Move held summaries whose window has closed into the queue.
+
+        With *everything* (as when flushing) all of them move; windows
+        that closed with nothing held are forgotten.
+        """
+        for key, recent in list(self._recent.items()):
+            if not everything and now < recent.window_end:
+                continue
+            held = recent.held
+            del self._recent[key]
+            if held is not None and not held.dropped:
+                held.queued = now
+                self._queue.append(held)
+                self._waiting[key] = held
+
+    def _live(self) -> Iterator[Pending]:
+        while self._queue and self._queue[0].dropped:
+            self._queue.popleft()
+        return (p for p in self._queue if not p.dropped)
+
+    def due(self, now: float, *, flushing: bool = False) -> float | None:
+        """
+        Tell when the next message should leave.
+
+        Returns ``now`` or a later time, or ``None`` when nothing waits
+        (held summaries aside).
+        """
+        live = list(self._live())
+        if not live:
+            return None
+        if (
+            flushing
+            or len(live) >= MAX_EMBEDS_PER_MESSAGE
+            or any(p.level >= logging.CRITICAL for p in live)
+        ):
+            return now
+        return max(now, live[0].queued + self.gather)
+
+    def next_release(self) -> float | None:
+        """When the earliest held summary is due, if any."""
+        times = [r.window_end for r in self._recent.values() if r.held]
+        return min(times, default=None)
+
+    def take(self, now: float) -> list[Pending]:
+        """
+        Take the next message's worth, in order.
+
+        Up to 10 embeds within 6,000 characters, all with the same ping.
+        """
+        batch: list[Pending] = []
+        total = 0
+        for item in self._live():
+            size = embed_length(item.embed())
+            if batch and (
+                len(batch) >= MAX_EMBEDS_PER_MESSAGE
+                or total + size > MAX_EMBED_TOTAL
+                or item.mention != batch[0].mention
+            ):
+                break
+            batch.append(item)
+            total += size
+        for item in batch:
+            item.taken = True
+            self._queue.remove(item)
+            if item.key is not None:
+                if self._waiting.get(item.key) is item:
+                    del self._waiting[item.key]
+                # copies from now on are held for the window's summary
+                window = item.message.coalesce_window or self.window
+                self._recent.setdefault(item.key, _Recent(now + window))
+        return batch
+
+    def drop_all(self) -> list[Pending]:
+        """Empty the lane (its destination is gone); return what was in it."""
+        items = [p for p in self._queue if not p.dropped]
+        items += [
+            r.held
+            for r in self._recent.values()
+            if r.held and not r.held.dropped
+        ]
+        self._queue.clear()
+        self._waiting.clear()
+        self._recent.clear()
+        return items
+
+    def __len__(self) -> int:
+        held = sum(
+            1 for r in self._recent.values() if r.held and not r.held.dropped
+        )
+        return sum(1 for _ in self._live()) + held

@@ -1,0 +1,506 @@
+"""
+The delivery engine: the worker thread's event loop.
+
+It takes captured events from the worker's queue, routes and renders them
+(through the pipeline), and files each message in the lane of its
+destination: a webhook, a bot channel, or the console for channels with
+none. Each lane sends in order, one message at a time, as its batching
+window, Discord's rate limits and the retry schedule allow. Nothing here
+runs in the application's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+
+from ._batching import Lane, Pending
+from ._config import BotChannelDestination, Config, Destination
+from ._console import ConsoleSink
+from ._discord import Outcome, build_request, send, user_agent
+from ._events import LogEvent, RawEvent
+from ._message import RoutedMessage
+from ._ratelimit import RateLimiter
+from ._render import batch_payload, build_payload
+from ._worker import Flush, Stop, Worker
+
+__all__ = ["Engine"]
+
+_log = logging.getLogger("polybot_loghandler")
+
+#: Retries of 5xx answers, timeouts and connection errors back off
+#: exponentially from BACKOFF_BASE to BACKOFF_CAP seconds, with jitter.
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 5.0
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass(eq=False)
+class _LaneState:
+    """A lane and what the engine knows about its destination."""
+
+    key: str
+    label: str
+    destination: Destination | None  # None: the console
+    lane: Lane
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False
+    sending: bool = False
+    disabled: str | None = None  # the drop reason once gone
+    dropped_since: Counter[str] = field(default_factory=Counter)
+
+
+class Engine:
+    """
+    Everything the worker thread does, for one routing file.
+
+    Args:
+        config: The routing file's configuration.
+        process: Routes and renders one captured event (the pipeline's).
+        count: Adds to a named counter of the pipeline's statistics.
+        console: Where channels without a destination are shown.
+        version: The library version, for the ``User-Agent``.
+        transport: An httpx transport to use instead of the network
+            (tests).
+        clock: Monotonic seconds (tests may slow or speed it).
+        cloudflare_pause: Seconds everything waits after a Cloudflare 429.
+    """
+
+    def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
+        self,
+        config: Config,
+        process: Callable[[RawEvent], list[RoutedMessage]],
+        count: Callable[[str, int], None],
+        console: ConsoleSink,
+        *,
+        version: str = "0",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        cloudflare_pause: float | None = None,
+    ) -> None:
+        self._config = config
+        self._settings = config.delivery
+        self._process = process
+        self._count = count
+        self._console = console
+        self._version = version
+        self._transport = transport
+        self._clock = clock
+        self._cloudflare_pause = cloudflare_pause
+        self._reset()
+
+    def _reset(self) -> None:
+        # everything the loop owns; a run (and so a forked child's new
+        # worker) starts from nothing
+        self._limiter = (
+            RateLimiter()
+            if self._cloudflare_pause is None
+            else RateLimiter(cloudflare_pause=self._cloudflare_pause)
+        )
+        self._lanes: dict[str, _LaneState] = {}
+        self._by_level: dict[int, deque[Pending]] = {}
+        self._pending = 0
+        self._flushes: list[Flush] = []
+        self._stopping: Stop | None = None
+        self._warned: set[str] = set()
+        self.leftover = 0
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting in lanes (each may stand for several events)."""
+        return self._pending
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self, worker: Worker) -> None:
+        """The worker thread's body: run the event loop until stopped."""
+        self._reset()
+        anyio.run(self._main, worker, backend="asyncio")
+
+    async def _main(self, worker: Worker) -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def waker() -> None:
+            # after the loop has ended there is nothing left to wake
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+        worker.set_waker(waker)
+        headers = {"User-Agent": user_agent(self._version)}
+        try:
+            async with (
+                httpx.AsyncClient(
+                    timeout=TIMEOUT, headers=headers, transport=self._transport
+                ) as client,
+                anyio.create_task_group() as tasks,
+            ):
+                self._client = client
+                self._tasks = tasks
+                await self._serve(worker, wake)
+                tasks.cancel_scope.cancel()
+        finally:
+            worker.set_waker(None)
+            self._give_up()
+
+    async def _serve(self, worker: Worker, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            items = worker.take()
+            handled = 0
+            for item in items:
+                if isinstance(item, Flush):
+                    self._flushes.append(item)
+                elif isinstance(item, Stop):
+                    self._stopping = item
+                else:
+                    self._accept(item)
+                    handled += 1
+                    # hand the GIL back between events: an application
+                    # thread waiting to run waits one render, not 5 ms
+                    time.sleep(0)  # noqa: ASYNC251 - yields the GIL only
+            worker.done(handled)
+            if self._flushes or self._stopping:
+                for state in self._lanes.values():
+                    state.wake.set()
+            self._check_flushes()
+            stop = self._stopping
+            if stop is not None and (
+                self._idle() or self._clock() >= stop.deadline
+            ):
+                return
+            timeout = 0.1 if stop is not None else 1.0
+            with anyio.move_on_after(timeout):
+                await wake.wait()
+
+    def _idle(self) -> bool:
+        return all(
+            not len(s.lane) and not s.sending for s in self._lanes.values()
+        )
+
+    def _check_flushes(self) -> None:
+        if self._flushes and self._idle():
+            for marker in self._flushes:
+                marker.done.set()
+            self._flushes.clear()
+
+    @property
+    def _forcing(self) -> bool:
+        """Flushing or stopping: send now, windows or not."""
+        return bool(self._flushes) or self._stopping is not None
+
+    # -- accepting ----------------------------------------------------------
+
+    def _accept(self, raw: RawEvent) -> None:
+        for message in self._process(raw):
+            self._file(message)
+
+    def _file(self, message: RoutedMessage) -> None:
+        state = self._lane_for(message)
+        if state.disabled is not None:
+            self._drop([message], state.disabled, state)
+            return
+        now = self._clock()
+        item = state.lane.add(message, now)
+        if item is None:
+            self._count("coalesced", 1)
+        else:
+            self._pending += 1
+            self._by_level.setdefault(item.level, deque()).append(item)
+            self._evict()
+        state.wake.set()
+        if not state.running:
+            state.running = True
+            self._tasks.start_soon(self._drive, state)
+
+    def _lane_for(self, message: RoutedMessage) -> _LaneState:
+        target = message.target
+        destination = target.destination if target is not None else None
+        if destination is None:
+            key, label = f"console:{message.channel}", "console"
+        elif isinstance(destination, BotChannelDestination):
+            key = f"bot:{destination.channel_id}"
+            label = f"channel {destination.channel_id}"
+        else:
+            key, label = f"webhook:{destination.url}", destination.redacted_url
+        state = self._lanes.get(key)
+        if state is None:
+            lane = Lane(
+                gather=self._settings.batch_window,
+                window=self._settings.coalesce_window,
+            )
+            state = _LaneState(key, label, destination, lane)
+            self._lanes[key] = state
+        return state
+
+    def _evict(self) -> None:
+        """Over the bound: drop the oldest of the lowest level waiting."""
+        while self._pending > self._settings.queue_size:
+            for level in sorted(self._by_level):
+                queue = self._by_level[level]
+                while queue and (queue[0].dropped or queue[0].taken):
+                    queue.popleft()
+                if queue:
+                    victim = queue.popleft()
+                    victim.dropped = True
+                    self._pending -= 1
+                    self._count("dropped.queue_full", victim.count)
+                    state = self._lanes.get(self._lane_key(victim))
+                    if state is not None:
+                        state.dropped_since["queue_full"] += victim.count
+                    break
+            else:
+                return
+
+    def _lane_key(self, item: Pending) -> str:
+        return self._lane_for(item.message).key
+
+    # -- sending ------------------------------------------------------------
+
+    async def _drive(self, state: _LaneState) -> None:
+        """Send what the lane holds, in order, until it is empty."""
+        try:
+            while True:
+                now = self._clock()
+                lane = state.lane
+                lane.release(now, everything=self._forcing)
+                due = lane.due(now, flushing=self._forcing)
+                if due is None:
+                    later = lane.next_release()
+                    if later is None:
+                        return
+                    await self._sleep(state, later - now)
+                    continue
+                if due > now:
+                    await self._sleep(state, due - now)
+                    continue
+                batch = lane.take(now)
+                for item in batch:
+                    item.taken = True
+                self._pending -= len(batch)
+                state.sending = True
+                try:
+                    await self._deliver(state, batch)
+                finally:
+                    state.sending = False
+                self._check_flushes()
+        finally:
+            state.running = False
+            self._check_flushes()
+
+    async def _sleep(self, state: _LaneState, seconds: float) -> None:
+        state.wake.clear()
+        with anyio.move_on_after(max(seconds, 0.0)):
+            await state.wake.wait()
+
+    async def _deliver(self, state: _LaneState, batch: list[Pending]) -> None:
+        messages = [
+            dataclasses.replace(p.message, embed=p.embed()) for p in batch
+        ]
+        if state.destination is None:
+            shown = self._console.deliver(messages)
+            if shown:
+                self._count("console", shown)
+            return
+        if state.disabled is not None:
+            self._drop(messages, state.disabled, state, batch)
+            return
+        # a batch shares one ping (the lane never mixes them): the first's
+        payload = batch_payload(
+            batch[0].message.payload, [m.embed for m in messages]
+        )
+        request = build_request(state.destination, payload)
+        if request is None:
+            self._disable(state, "no_token", "DISCORD_BOT_TOKEN is not set")
+            self._drop(messages, "no_token", state, batch)
+            return
+        await self._attempt(state, batch, messages, request)
+
+    async def _attempt(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        request: Any,
+    ) -> None:
+        started = self._clock()
+        failures = 0
+        while True:
+            if state.disabled is not None:
+                self._drop(messages, state.disabled, state, batch)
+                return
+            now = self._clock()
+            wait = self._limiter.delay(state.key, state.key, now)
+            if wait > 0:
+                await anyio.sleep(wait)
+                continue
+            self._limiter.sending(state.key, state.key, now)
+            outcome = await send(self._client, request)
+            now = self._clock()
+            if outcome.headers:
+                self._limiter.update(state.key, outcome.headers, now)
+            if outcome.kind == "sent":
+                self._sent(state, batch)
+                return
+            if outcome.kind == "rate_limited":
+                self._count("rate_limited", 1)
+                self._limiter.too_many(
+                    state.key, outcome.headers, outcome.body, now
+                )
+                continue
+            if outcome.kind == "retry":
+                failures += 1
+                if now - started >= self._settings.retry_for:
+                    self._warn(
+                        f"retry:{state.key}",
+                        f"{state.label}: giving up after "
+                        f"{self._settings.retry_for:g}s of failures "
+                        f"({outcome.detail or outcome.status})",
+                    )
+                    self._drop(messages, "server_error", state, batch)
+                    return
+                self._count("retries", 1)
+                await anyio.sleep(_backoff(failures))
+                continue
+            self._failed(state, batch, messages, outcome)
+            return
+
+    def _sent(self, state: _LaneState, batch: list[Pending]) -> None:
+        self._count("sent.messages", 1)
+        self._count("sent.embeds", len(batch))
+        self._count("delivered", sum(p.count for p in batch))
+        if state.dropped_since:
+            self._notice(state)
+
+    def _failed(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        outcome: Outcome,
+    ) -> None:
+        if outcome.kind == "rejected":
+            self._warn(
+                f"rejected:{state.key}:{outcome.detail}",
+                f"Discord rejected a message for {state.label}: "
+                f"{outcome.detail}",
+            )
+            self._drop(messages, "rejected", state, batch)
+            return
+        if outcome.kind == "gone":
+            if outcome.status in (401, 403):
+                self._limiter.invalid(self._clock())
+            self._disable(state, "webhook_gone", outcome.detail)
+            self._drop(messages, "webhook_gone", state, batch)
+            return
+        self._warn(
+            f"failed:{state.key}:{outcome.status}",
+            f"{state.label} answered {outcome.detail}; message dropped",
+        )
+        self._drop(messages, "failed", state, batch)
+
+    def _disable(self, state: _LaneState, reason: str, detail: str) -> None:
+        """Stop using a destination after its first refusal: no retry loop."""
+        state.disabled = reason
+        left = state.lane.drop_all()
+        for item in left:
+            item.dropped = True
+        self._pending -= len(left)
+        self._drop([p.message for p in left], reason, state, left)
+        key = f"disabled:{state.key}"
+        if key not in self._warned:
+            self._warned.add(key)
+            sys.stderr.write(
+                f"polybot_loghandler: {state.label} answered {detail}; it is "
+                "disabled and its messages are dropped (check the URL or "
+                "token in your routing)\n"
+            )
+
+    def _drop(
+        self,
+        messages: Sequence[RoutedMessage],
+        reason: str,
+        state: _LaneState,
+        batch: Sequence[Pending] | None = None,
+    ) -> None:
+        events = sum(p.count for p in batch) if batch else len(messages)
+        self._count(f"dropped.{reason}", events)
+        state.dropped_since[reason] += events
+
+    def _notice(self, state: _LaneState) -> None:
+        """Tell the channel (or the ops channel) what was lost, once."""
+        lost = state.dropped_since
+        total = sum(lost.values())
+        reasons = ", ".join(f"{r}: {n}" for r, n in sorted(lost.items()))
+        state.dropped_since = Counter()
+        ops = self._settings.ops_channel
+        target = self._config.channels.get(ops) if ops else None
+        if target is None:
+            target = next(
+                (
+                    c
+                    for c in self._config.channels.values()
+                    if c.destination == state.destination
+                ),
+                None,
+            )
+        if target is None:
+            return
+        event = LogEvent(
+            event="polybot_loghandler.dropped",
+            level=logging.WARNING,
+            logger="polybot_loghandler",
+            fields={"dropped": total, "reasons": dict(lost)},
+            message=f"{total} events were not delivered ({reasons})",
+        )
+        embed = {
+            "title": f"⚠️ {total} events were not delivered",
+            "description": f"Reasons: {reasons}",
+            "color": 0xFFA000,
+        }
+        self._file(
+            RoutedMessage(
+                channel=target.key,
+                route="polybot_loghandler.dropped",
+                payload=build_payload([embed], None),
+                embed=embed,
+                event=event,
+                target=target,
+            )
+        )
+
+    def _give_up(self) -> None:
+        """At the end: what is still waiting will not be delivered."""
+        left = 0
+        for state in self._lanes.values():
+            for item in state.lane.drop_all():
+                left += item.count
+        self.leftover = left
+        if left:
+            self._count("dropped.shutdown", left)
+        self._pending = 0
+
+    def _warn(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        _log.warning("polybot_loghandler: %s", message)
+
+
+def _backoff(failures: int) -> float:
+    """Capped exponential backoff with jitter, in seconds."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (failures - 1))
+    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - not crypto
+    return ceiling * jitter

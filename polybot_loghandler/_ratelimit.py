@@ -1,0 +1,197 @@
+"""
+Discord's rate limits, proactively. Pure: every method takes ``now``.
+
+Discord tells us, on every response, how many requests a bucket has left
+and when it resets; we wait on that instead of waiting for a 429. On top
+of the documented buckets we keep Discord's undocumented per-channel
+limit (about 30 messages a minute, shared by every webhook in a channel)
+as a sliding window, and we count the 401/403/429 answers that Discord
+bans an IP for (10,000 in 10 minutes), pausing long before that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RateLimiter", "TooMany"]
+
+#: Discord's hidden per-channel limit: messages per window (seconds).
+CHANNEL_MESSAGES = 30
+CHANNEL_WINDOW = 60.0
+#: Discord bans an IP at 10,000 invalid requests in 10 minutes; we stop at
+#: a twentieth of that.
+INVALID_WINDOW = 600.0
+INVALID_BUDGET = 500
+#: A 429 without rate-limit headers comes from Cloudflare, not Discord's
+#: API: the IP is blocked for a while. Waiting a few seconds would only
+#: extend the block.
+CLOUDFLARE_PAUSE = 300.0
+#: Added to every reset Discord announces: clocks and networks are not
+#: exact, and arriving a moment late costs less than a 429.
+RESET_MARGIN = 0.05
+
+
+@dataclass(slots=True)
+class _Bucket:
+    remaining: int | None = None
+    reset_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TooMany:
+    """
+    What a 429 meant.
+
+    Attributes:
+        retry_after: Seconds before this request may be tried again.
+        scope: ``bucket``, ``global`` or ``cloudflare``.
+        counts_as_invalid: Whether it counts toward Discord's ban limit.
+    """
+
+    retry_after: float
+    scope: str
+    counts_as_invalid: bool
+
+
+class RateLimiter:
+    """
+    When each destination may send next.
+
+    *key* names a destination (a webhook's id and token, or a bot channel);
+    *channel* the Discord channel it posts to, for the per-channel limit.
+
+    Args:
+        channel_messages: Messages per channel per *channel_window*.
+        channel_window: Seconds of the per-channel sliding window.
+        cloudflare_pause: Seconds to stop everything after a Cloudflare 429.
+    """
+
+    def __init__(
+        self,
+        *,
+        channel_messages: int = CHANNEL_MESSAGES,
+        channel_window: float = CHANNEL_WINDOW,
+        cloudflare_pause: float = CLOUDFLARE_PAUSE,
+    ) -> None:
+        self._channel_messages = channel_messages
+        self._channel_window = channel_window
+        self._cloudflare_pause = cloudflare_pause
+        self._bucket_of: dict[str, str] = {}  # key -> learned bucket hash
+        self._buckets: dict[str, _Bucket] = {}
+        self._paused_until: dict[str, float] = {}  # key -> after a 429
+        self._channel_sends: dict[str, deque[float]] = {}
+        self._global_until = 0.0
+        self._invalid: deque[float] = deque()
+
+    def _bucket(self, key: str) -> _Bucket:
+        name = self._bucket_of.get(key, key)
+        found = self._buckets.get(name)
+        if found is None:
+            found = self._buckets[name] = _Bucket()
+        return found
+
+    def delay(self, key: str, channel: str, now: float) -> float:
+        """Seconds to wait before *key* may send; ``0`` means now."""
+        waits = [
+            self._global_until - now,
+            self._paused_until.get(key, 0) - now,
+        ]
+        bucket = self._bucket(key)
+        if bucket.remaining is not None and bucket.remaining <= 0:
+            waits.append(bucket.reset_at - now)
+        sends = self._channel_sends.get(channel)
+        if sends is not None:
+            while sends and sends[0] <= now - self._channel_window:
+                sends.popleft()
+            if len(sends) >= self._channel_messages:
+                waits.append(sends[0] + self._channel_window - now)
+        if len(self._invalid) >= INVALID_BUDGET:
+            while self._invalid and self._invalid[0] <= now - INVALID_WINDOW:
+                self._invalid.popleft()
+            if len(self._invalid) >= INVALID_BUDGET:
+                waits.append(self._invalid[0] + INVALID_WINDOW - now)
+        return max(0.0, *waits)
+
+    def sending(self, key: str, channel: str, now: float) -> None:
+        """Note a request about to go out (it counts before it returns)."""
+        bucket = self._bucket(key)
+        if bucket.remaining is not None:
+            if now >= bucket.reset_at:
+                bucket.remaining = None  # a new window: we learn it anew
+            else:
+                bucket.remaining -= 1
+        self._channel_sends.setdefault(channel, deque()).append(now)
+
+    def update(self, key: str, headers: Mapping[str, str], now: float) -> None:
+        """Learn the bucket's state from a response's headers."""
+        name = headers.get("x-ratelimit-bucket")
+        if name:
+            self._bucket_of[key] = name
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        reset_after = _number(headers.get("x-ratelimit-reset-after"))
+        if remaining is None or reset_after is None:
+            return
+        bucket = self._bucket(key)
+        bucket.remaining = int(remaining)
+        bucket.reset_at = now + reset_after + RESET_MARGIN
+
+    def too_many(
+        self,
+        key: str,
+        headers: Mapping[str, str],
+        body: Any,
+        now: float,
+    ) -> TooMany:
+        """
+        Take in a 429: pause what it says to pause, and say for how long.
+
+        ``retry_after`` comes from the body, else ``Retry-After``. With
+        ``global: true`` everything waits; without any rate-limit header
+        the answer came from Cloudflare and everything waits long.
+        """
+        data = body if isinstance(body, Mapping) else {}
+        retry = _number(data.get("retry_after"))
+        if retry is None:
+            retry = _number(headers.get("retry-after"))
+        retry = max(retry or 1.0, 0.0) + RESET_MARGIN
+        shared = headers.get("x-ratelimit-scope") == "shared"
+        if not any(h.startswith("x-ratelimit-") for h in headers):
+            scope = "cloudflare"
+            retry = max(retry, self._cloudflare_pause)
+            self._global_until = max(self._global_until, now + retry)
+        elif data.get("global") is True or "x-ratelimit-global" in headers:
+            scope = "global"
+            self._global_until = max(self._global_until, now + retry)
+        else:
+            scope = "bucket"
+            self.update(key, headers, now)
+            until = max(self._paused_until.get(key, 0.0), now + retry)
+            self._paused_until[key] = until
+        if not shared:
+            self.invalid(now)
+        return TooMany(retry, scope, counts_as_invalid=not shared)
+
+    def invalid(self, now: float) -> None:
+        """Count an answer Discord counts toward its ban (401, 403, 429)."""
+        self._invalid.append(now)
+        while self._invalid and self._invalid[0] <= now - INVALID_WINDOW:
+            self._invalid.popleft()
+
+    @property
+    def invalid_count(self) -> int:
+        """Invalid answers in the current 10-minute window."""
+        return len(self._invalid)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

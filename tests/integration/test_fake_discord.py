@@ -1,0 +1,513 @@
+"""
+Tests of the loopback fake Discord itself, with a plain ``httpx.Client``.
+
+The delivery engine is tested and benchmarked against this fake, so these
+pin what it answers: statuses, bodies, rate-limit headers and faults.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.fake_discord import FakeDiscord
+
+BODY: dict[str, Any] = {
+    "embeds": [{"title": "Trade Executed", "color": 0x2ECC71}],
+    "allowed_mentions": {"parse": []},
+}
+RATE_HEADERS = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-ratelimit-reset-after",
+    "x-ratelimit-bucket",
+)
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """A plain httpx client with a short timeout."""
+    with httpx.Client(timeout=5.0) as http:
+        yield http
+
+
+def rate_headers(response: httpx.Response) -> dict[str, str]:
+    """Return the X-RateLimit-* headers of *response*."""
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.startswith("x-ratelimit-")
+    }
+
+
+class TestExecuteWebhook:
+    def test_post_without_wait_answers_204_and_records(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A valid body answers 204 with no content and is recorded."""
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert 204 == response.status_code
+        assert b"" == response.content
+        assert [BODY] == [m.json for m in fake_discord.messages]
+        assert "webhook:1001" == fake_discord.messages[0].key
+        assert BODY["embeds"] == fake_discord.embeds()
+        assert 1 == fake_discord.count(status=204)
+
+    def test_wait_true_answers_200_with_a_message(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """With wait=true the answer is 200 and a message object."""
+        body = {**BODY, "content": "hello"}
+        response = client.post(
+            fake_discord.webhook_url("1002", "tok-b"),
+            params={"wait": "true"},
+            json=body,
+        )
+
+        message = response.json()
+        assert 200 == response.status_code
+        assert fake_discord.messages[0].id == message["id"]
+        assert "1002" == message["channel_id"]
+        assert "hello" == message["content"]
+        assert "Trade Executed" == message["embeds"][0]["title"]
+
+    def test_versioned_path_is_served(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """The /api/v10/webhooks form of the URL works too."""
+        url = f"{fake_discord.api_base}/webhooks/1001/tok-a"
+
+        response = client.post(url, json=BODY)
+
+        assert 204 == response.status_code
+
+    def test_every_request_is_recorded(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Requests keep method, path, lower-cased headers, JSON, status."""
+        client.post(
+            fake_discord.webhook_url(), params={"wait": "1"}, json=BODY
+        )
+
+        [recorded] = fake_discord.requests
+        assert ("POST", "/api/webhooks/1001/tok-a") == (
+            recorded.method,
+            recorded.path,
+        )
+        assert {"wait": "1"} == recorded.query
+        assert "application/json" == recorded.headers["content-type"]
+        assert (BODY, 200) == (recorded.json, recorded.status)
+
+
+class TestValidation:
+    def test_invalid_body_answers_400_and_is_recorded(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A 300-character title answers 50035 with Discord's errors tree."""
+        body = {**BODY, "embeds": [{"title": "x" * 300}]}
+
+        response = client.post(fake_discord.webhook_url(), json=body)
+
+        errors = response.json()["errors"]["embeds"]["0"]["title"]["_errors"]
+        assert 400 == response.status_code
+        assert 50035 == response.json()["code"]
+        assert "BASE_TYPE_MAX_LENGTH" == errors[0]["code"]
+        [(payload, problems)] = fake_discord.rejected
+        assert body == payload
+        assert any("embeds[0].title" in problem for problem in problems)
+        assert [] == fake_discord.messages
+
+    def test_non_json_content_type_answers_400(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A form-encoded body is refused with 50035."""
+        response = client.post(
+            fake_discord.webhook_url(), data={"content": "hi"}
+        )
+
+        assert (400, 50035) == (response.status_code, response.json()["code"])
+        assert 1 == len(fake_discord.rejected)
+
+
+class TestRateLimits:
+    def test_headers_count_down_then_429(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Remaining goes 4..0, and the 6th request in 2 s gets a 429."""
+        responses = [
+            client.post(fake_discord.webhook_url(), json=BODY)
+            for _ in range(6)
+        ]
+
+        assert [204] * 5 + [429] == [r.status_code for r in responses]
+        remaining = [r.headers["x-ratelimit-remaining"] for r in responses]
+        assert ["4", "3", "2", "1", "0", "0"] == remaining
+        assert all(set(RATE_HEADERS) <= set(r.headers) for r in responses)
+        assert 1 == len({r.headers["x-ratelimit-bucket"] for r in responses})
+        limited = responses[-1]
+        body = limited.json()
+        assert {"message", "retry_after", "global"} == set(body)
+        assert "You are being rate limited." == body["message"]
+        assert body["global"] is False
+        assert 0 < body["retry_after"] <= 2.0
+        reset_after = limited.headers["x-ratelimit-reset-after"]
+        assert f"{body['retry_after']:.3f}" == reset_after
+        retry_after = str(math.ceil(body["retry_after"]))
+        assert retry_after == limited.headers["retry-after"]
+        assert "user" == limited.headers["x-ratelimit-scope"]
+        assert 1 == fake_discord.invalid_requests
+        assert 5 == len(fake_discord.messages)
+
+    def test_buckets_are_per_webhook_and_token(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Another webhook has its own bucket, with another hash."""
+        first = client.post(fake_discord.webhook_url("1"), json=BODY)
+        second = client.post(fake_discord.webhook_url("2"), json=BODY)
+
+        assert ["4", "4"] == [
+            first.headers["x-ratelimit-remaining"],
+            second.headers["x-ratelimit-remaining"],
+        ]
+        assert (
+            first.headers["x-ratelimit-bucket"]
+            != second.headers["x-ratelimit-bucket"]
+        )
+
+    def test_window_resets_after_reset_after(
+        self, client: httpx.Client
+    ) -> None:
+        """After Reset-After seconds the bucket is full again."""
+        with FakeDiscord(rate_limit=(2, 0.3)) as fake:
+            url = fake.webhook_url()
+            statuses = [client.post(url, json=BODY).status_code]
+            statuses.append(client.post(url, json=BODY).status_code)
+            limited = client.post(url, json=BODY)
+            statuses.append(limited.status_code)
+            time.sleep(float(limited.headers["x-ratelimit-reset-after"]))
+            again = client.post(url, json=BODY)
+
+        assert [204, 204, 429] == statuses
+        assert (204, "1") == (
+            again.status_code,
+            again.headers["x-ratelimit-remaining"],
+        )
+
+    def test_failed_requests_use_the_bucket(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A 400 counts against the webhook's bucket too."""
+        client.post(fake_discord.webhook_url(), json={"embeds": []})
+
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert "3" == response.headers["x-ratelimit-remaining"]
+
+    def test_global_429(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """global_429 answers the next request with a global 429 only."""
+        fake_discord.global_429(1.5)
+
+        limited = client.post(fake_discord.webhook_url(), json=BODY)
+        after = client.post(fake_discord.webhook_url(), json=BODY)
+
+        expected = {
+            "message": "You are being rate limited.",
+            "retry_after": 1.5,
+            "global": True,
+        }
+        assert (429, expected) == (limited.status_code, limited.json())
+        assert "2" == limited.headers["retry-after"]
+        assert "true" == limited.headers["x-ratelimit-global"]
+        assert "global" == limited.headers["x-ratelimit-scope"]
+        assert 204 == after.status_code
+
+    def test_cloudflare_429_has_no_rate_limit_headers(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A Cloudflare ban is a 429 with neither X-RateLimit-* nor Via."""
+        fake_discord.cloudflare_429(n=2)
+
+        responses = [
+            client.post(fake_discord.webhook_url(), json=BODY)
+            for _ in range(3)
+        ]
+
+        assert [429, 429, 204] == [r.status_code for r in responses]
+        assert {} == rate_headers(responses[0])
+        assert "via" not in responses[0].headers
+        assert 0 == responses[0].json()["code"]
+        assert (
+            responses[0].json()["message"].startswith("You are being blocked")
+        )
+        assert 2 == fake_discord.invalid_requests
+
+    def test_channel_limit_is_shared_by_webhooks(
+        self, client: httpx.Client
+    ) -> None:
+        """Two webhooks of one channel share its limit: a 20028 429."""
+        with FakeDiscord(channel_limit=(2, 60.0)) as fake:
+            fake.set_channel("1", "42")
+            fake.set_channel("2", "42")
+            statuses = [
+                client.post(fake.webhook_url(wid), json=BODY).status_code
+                for wid in ("1", "2")
+            ]
+            limited = client.post(fake.webhook_url("1"), json=BODY)
+            other = client.post(fake.webhook_url("3"), json=BODY)
+            invalid = fake.invalid_requests
+
+        body = limited.json()
+        assert [204, 204, 429] == [*statuses, limited.status_code]
+        assert (20028, False) == (body["code"], body["global"])
+        assert 59 < body["retry_after"] <= 60
+        # the webhook's own bucket still shows room: 2 of its 5 used
+        assert "3" == limited.headers["x-ratelimit-remaining"]
+        assert "shared" == limited.headers["x-ratelimit-scope"]
+        assert 0 == invalid
+        assert 204 == other.status_code
+
+
+class TestWebhookState:
+    def test_wrong_token_answers_401(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Once a token is set, another token answers 401 / 50027."""
+        fake_discord.set_token("1001", "right")
+
+        wrong = client.post(fake_discord.webhook_url("1001", "no"), json=BODY)
+        right = client.post(
+            fake_discord.webhook_url("1001", "right"), json=BODY
+        )
+
+        expected = {"code": 50027, "message": "Invalid Webhook Token"}
+        assert (401, expected) == (wrong.status_code, wrong.json())
+        assert 204 == right.status_code
+        assert 1 == fake_discord.invalid_requests
+
+    def test_deleted_webhook_answers_404(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A deleted webhook answers 404 / 10015, and is not invalid."""
+        fake_discord.delete_webhook("1001")
+
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+
+        expected = {"code": 10015, "message": "Unknown Webhook"}
+        assert (404, expected) == (response.status_code, response.json())
+        assert 0 == fake_discord.invalid_requests
+
+
+class TestBot:
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param({}, id="missing"),
+            pytest.param({"Authorization": "Bot wrong"}, id="wrong"),
+            pytest.param(
+                {"Authorization": "bot-token-for-tests"}, id="no-prefix"
+            ),
+        ],
+    )
+    def test_bad_authorization_answers_401(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        headers: dict[str, str],
+    ) -> None:
+        """Without the right Bot token, channel messages answer 401."""
+        url = f"{fake_discord.api_base}/channels/42/messages"
+
+        response = client.post(url, json=BODY, headers=headers)
+
+        expected = {"code": 0, "message": "401: Unauthorized"}
+        assert (401, expected) == (response.status_code, response.json())
+        assert [] == fake_discord.messages
+
+    def test_bot_token_creates_a_message(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """With the Bot token, a message is created in the channel."""
+        url = f"{fake_discord.api_base}/channels/42/messages"
+        auth = {"Authorization": f"Bot {fake_discord.bot_token}"}
+
+        response = client.post(url, json=BODY, headers=auth)
+
+        assert (200, "42") == (
+            response.status_code,
+            response.json()["channel_id"],
+        )
+        assert "channel:42" == fake_discord.messages[0].key
+        assert BODY["embeds"] == fake_discord.embeds(channel_id="42")
+
+
+class TestFaults:
+    def test_fail_for_then_recovery(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """fail_for answers 503 until its deadline, then serves again."""
+        fake_discord.fail_for(0.5)
+
+        failed = client.post(fake_discord.webhook_url(), json=BODY)
+        time.sleep(0.55)
+        recovered = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert (503, {}) == (failed.status_code, rate_headers(failed))
+        assert 204 == recovered.status_code
+        assert [503, 204] == [r.status for r in fake_discord.requests]
+
+    def test_fail_with_times_then_recover(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """fail_with(times=2) fails two requests; recover() clears it."""
+        fake_discord.fail_with(502, times=2, body={"oops": True})
+        statuses = [
+            client.post(fake_discord.webhook_url(), json=BODY).status_code
+            for _ in range(3)
+        ]
+        fake_discord.fail_with(500)
+        failing = client.post(fake_discord.webhook_url(), json=BODY)
+        fake_discord.recover()
+
+        served = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert [502, 502, 204] == statuses
+        assert 500 == failing.status_code
+        assert 204 == served.status_code
+
+    def test_reset_connection_raises_transport_error(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A reset connection surfaces as an httpx transport error."""
+        fake_discord.reset_connections(times=1)
+
+        with pytest.raises(httpx.TransportError):
+            client.post(fake_discord.webhook_url(), json=BODY)
+        served = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert 204 == served.status_code
+        assert [None, 204] == [r.status for r in fake_discord.requests]
+
+    def test_hang_times_out_the_client(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A hung request times out; after recover() requests are served."""
+        fake_discord.hang()
+
+        with pytest.raises(httpx.ReadTimeout):
+            client.post(fake_discord.webhook_url(), json=BODY, timeout=0.3)
+        held = fake_discord.held
+        fake_discord.recover()
+        served = client.post(fake_discord.webhook_url(), json=BODY)
+
+        assert 1 == held
+        assert 204 == served.status_code
+        assert fake_discord.wait_for(lambda f: f.held == 0, timeout=2)
+        assert 1 == len(fake_discord.messages)
+
+    def test_hung_request_is_answered_after_recover(
+        self, fake_discord: FakeDiscord
+    ) -> None:
+        """A client still waiting when recover() comes gets its answer."""
+        fake_discord.hang(times=1)
+        answers: list[int] = []
+
+        def post() -> None:
+            with httpx.Client(timeout=5.0) as http:
+                url = fake_discord.webhook_url()
+                answers.append(http.post(url, json=BODY).status_code)
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        assert fake_discord.wait_for(lambda f: f.held == 1, timeout=2)
+        fake_discord.recover()
+        thread.join(5)
+
+        assert [204] == answers
+
+    def test_stop_while_a_request_hangs_is_prompt(self) -> None:
+        """stop() returns within a second, dropping the hung request."""
+        errors: list[Exception] = []
+        fake = FakeDiscord().start()
+        fake.hang()
+
+        def post() -> None:
+            with httpx.Client(timeout=10.0) as http:
+                try:
+                    http.post(fake.webhook_url(), json=BODY)
+                except httpx.TransportError as exc:
+                    errors.append(exc)
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        assert fake.wait_for(lambda f: f.held == 1, timeout=2)
+        started = time.monotonic()
+        fake.stop()
+        elapsed = time.monotonic() - started
+        thread.join(5)
+
+        assert elapsed < 1.0
+        assert 1 == len(errors)
+        assert not thread.is_alive()
+
+
+class TestLifecycle:
+    def test_stop_closes_idle_keep_alive_connections(
+        self, client: httpx.Client
+    ) -> None:
+        """stop() is prompt even while a client keeps a connection open."""
+        fake = FakeDiscord().start()
+        client.post(fake.webhook_url(), json=BODY)
+
+        started = time.monotonic()
+        fake.stop()
+        elapsed = time.monotonic() - started
+
+        names = {t.name for t in threading.enumerate()}
+        assert elapsed < 1.0
+        assert not names & {"fake_discord.server", "fake_discord.connection"}
+
+    def test_urls(self) -> None:
+        """The URLs point at 127.0.0.1 and the bound port."""
+        with FakeDiscord() as fake:
+            port = fake.port
+
+            urls = (fake.url, fake.api_base, fake.webhook_url("9", "t"))
+
+        assert (
+            f"http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}/api/v10",
+            f"http://127.0.0.1:{port}/api/webhooks/9/t",
+        ) == urls
+
+    def test_concurrent_clients_are_all_recorded(
+        self, fake_discord: FakeDiscord
+    ) -> None:
+        """Four threads posting to four webhooks lose no message."""
+
+        def post(webhook_id: str) -> None:
+            with httpx.Client(timeout=5.0) as http:
+                for _ in range(5):
+                    http.post(fake_discord.webhook_url(webhook_id), json=BODY)
+
+        threads = [
+            threading.Thread(target=post, args=(str(n),)) for n in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+
+        assert fake_discord.wait_for(lambda f: len(f.embeds()) >= 20, 1)
+        assert 20 == fake_discord.count(status=204)
+        ids = [m.id for m in fake_discord.messages]
+        assert len(ids) == len(set(ids))

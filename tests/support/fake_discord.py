@@ -1,0 +1,1258 @@
+"""
+A loopback fake of Discord's HTTP API, for tests and benchmarks.
+
+:class:`FakeDiscord` is a real HTTP/1.1 server on ``127.0.0.1`` (an
+ephemeral port) served from background threads, so code under test talks
+to it over real sockets, with real timing.
+It answers Execute Webhook and Create Message the way Discord does, as
+described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
+
+- ``POST /api[/v10]/webhooks/{id}/{token}`` (``?wait=true`` gives 200 and
+  a message object, otherwise 204) and
+  ``POST /api[/v10]/channels/{channel_id}/messages`` (``Authorization:
+  Bot <token>``).
+- Bodies are checked with :func:`tests.support.discord_schema.
+  payload_errors`; a bad one gets 400 ``50035 Invalid Form Body``.
+- Per-webhook rate-limit buckets with ``X-RateLimit-*`` headers and 429s,
+  an optional per-channel limit (``code: 20028``), one-off global and
+  Cloudflare 429s.
+- Faults that can be switched on and off while clients are sending:
+  error statuses, connection resets and hangs.
+
+Every request is recorded, thread-safely::
+
+    with FakeDiscord() as fake:
+        httpx.post(fake.webhook_url(), json=body)
+        assert fake.wait_for(lambda f: len(f.embeds()) >= 1, timeout=5)
+
+The server binds to ``127.0.0.1`` only and never contacts anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import select
+import socket
+import struct
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.discord_schema import payload_errors
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["FakeDiscord", "Message", "Recorded"]
+
+HOST = "127.0.0.1"
+DEFAULT_BOT_TOKEN = "bot-token-for-tests"
+#: Observed webhook limit: 5 requests per 2 s (DISCORD-API.md section 4).
+DEFAULT_RATE_LIMIT = (5, 2.0)
+#: Discord's epoch for snowflakes, in milliseconds.
+DISCORD_EPOCH_MS = 1_420_070_400_000
+#: Discord refuses requests over 25 MiB with 413 / 40005.
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
+#: Bounds how long stop() waits for server and connection threads.
+STOP_TIMEOUT = 2.0
+#: How often wait_for() polls its predicate, in seconds.
+POLL_INTERVAL = 0.01
+
+RATE_LIMITED = "You are being rate limited."
+CLOUDFLARE_MESSAGE = (
+    "You are being blocked from accessing our API temporarily due to "
+    "exceeding our rate limits frequently."
+)
+CHANNEL_LIMITED = "The channel you are writing has hit the write rate limit"
+#: The per-channel 429 is a limit on a shared resource, not on the caller,
+#: so it does not count toward the invalid-request ban (section 4).
+CHANNEL_LIMIT_SCOPE = "shared"
+CONTENT_TYPE_MESSAGE = (
+    "Expected \"Content-Type\" header to be one of {'application/json', "
+    "'application/x-www-form-urlencoded', 'multipart/form-data'}."
+)
+
+_WEBHOOK_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/webhooks/(?P<webhook_id>[^/]+)/(?P<token>[^/]+)/?$"
+)
+_CHANNEL_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/channels/(?P<channel_id>[^/]+)/messages/?$"
+)
+_ERROR_LINE = re.compile(
+    r"^(?:(?:schema|limit): )?(?P<path>[^:]*): (?P<message>.*)$", re.DOTALL
+)
+_INVALID_STATUSES = (401, 403, 429)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """
+    One request the fake received, and how it answered.
+
+    Attributes:
+        method: The HTTP method, e.g. ``POST``.
+        path: The URL path, without the query string.
+        headers: Request headers, names lower-cased.
+        json: The decoded JSON body, or ``None`` if absent or not JSON.
+        status: The status answered; ``None`` while a request hangs, or
+            when the connection was reset or dropped without an answer.
+        time: ``time.monotonic()`` when the request had been read.
+        query: The query parameters (last value wins).
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    status: int | None
+    time: float
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """
+    A message the fake accepted (answered 2xx).
+
+    Attributes:
+        webhook_id: The webhook it was posted to, ``None`` for a bot post.
+        channel_id: The channel it landed in.
+        json: The request body.
+        id: The message's snowflake, as returned with ``wait=true``.
+        time: ``time.monotonic()`` when its request had been read.
+    """
+
+    webhook_id: str | None
+    channel_id: str
+    json: dict[str, Any]
+    id: str
+    time: float
+
+    @property
+    def key(self) -> str:
+        """
+        Name where the message went: ``webhook:<id>`` or ``channel:<id>``.
+
+        Returns:
+            The key, stable for a destination.
+        """
+        if self.webhook_id is not None:
+            return f"webhook:{self.webhook_id}"
+        return f"channel:{self.channel_id}"
+
+
+@dataclass(slots=True)
+class _Reply:
+    """What to do with one request: answer it, reset it, or drop it."""
+
+    status: int = 0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    action: Literal["answer", "reset", "drop"] = "answer"
+    via: bool = True  # Discord's answers pass Google's proxy; Cloudflare's not
+
+
+@dataclass(slots=True)
+class _Fault:
+    """A fault that lasts for *times* requests and/or until a deadline."""
+
+    times: int | None = None
+    until: float | None = None
+    status: int = 503
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_after: float = 0.0
+
+    def take(self, now: float) -> bool:
+        """
+        Tell whether the fault applies to a request arriving at *now*.
+
+        Args:
+            now: ``time.monotonic()`` of the request.
+
+        Returns:
+            True if it applies; a use is then counted against *times*.
+        """
+        if self.until is not None and now >= self.until:
+            return False
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True
+
+
+@dataclass(slots=True)
+class _Window:
+    """A fixed window: *used* requests until monotonic *reset_at*."""
+
+    reset_at: float
+    used: int = 0
+    #: The same instant in epoch seconds, fixed so every answer agrees.
+    reset_epoch: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Fix the epoch time of the reset."""
+        self.reset_epoch = time.time() + self.reset_at - time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A request as read off the socket."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    time: float
+
+
+def _json_bytes(value: Any) -> bytes:
+    """Encode *value* as compact JSON."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _ceil_ms(seconds: float) -> float:
+    """Round *seconds* up to whole milliseconds, and to at least one."""
+    return max(math.ceil(seconds * 1000), 1) / 1000
+
+
+def _bucket_hash(key: str) -> str:
+    """Make a stable, opaque bucket name like Discord's."""
+    return hashlib.blake2s(key.encode(), digest_size=16).hexdigest()
+
+
+def _error_code(message: str) -> str:
+    """Pick a Discord-style error code for one validation message."""
+    if "in total across embeds" in message:
+        return "MAX_EMBED_SIZE_EXCEEDED"
+    if "required" in message or "missing" in message:
+        return "BASE_TYPE_REQUIRED"
+    if "limit" in message or "too long" in message or "maxItems" in message:
+        return "BASE_TYPE_MAX_LENGTH"
+    return "BASE_TYPE_INVALID"
+
+
+def _error_tree(errors: list[str]) -> dict[str, Any]:
+    """Arrange validation messages into Discord's ``errors`` tree."""
+    tree: dict[str, Any] = {}
+    for line in errors:
+        found = _ERROR_LINE.match(line)
+        path = found["path"] if found else "<root>"
+        message = found["message"] if found else line
+        node = tree
+        if path != "<root>":
+            for part in re.findall(r"[^.\[\]]+", path):
+                node = node.setdefault(part, {})
+        node.setdefault("_errors", []).append(
+            {"code": _error_code(message), "message": message}
+        )
+    return tree
+
+
+def _invalid_form(errors: dict[str, Any]) -> _Reply:
+    """Build a 400 ``Invalid Form Body`` answer."""
+    return _Reply(
+        400,
+        _json_bytes(
+            {"code": 50035, "message": "Invalid Form Body", "errors": errors}
+        ),
+    )
+
+
+def _error(status: int, code: int, message: str) -> _Reply:
+    """Build a Discord error answer ``{"code": ..., "message": ...}``."""
+    return _Reply(status, _json_bytes({"code": code, "message": message}))
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Tell whether the client has closed its end of *sock*."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class FakeDiscord:
+    """
+    A threaded HTTP server on ``127.0.0.1`` that behaves like Discord.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    Every webhook ``(id, token)`` is valid unless :meth:`set_token` or
+    :meth:`delete_webhook` says otherwise.
+    All methods are thread-safe and may be called while clients send.
+
+    Faults are checked in this order, before anything else:
+    reset, hang, Cloudflare 429, global 429, :meth:`fail_with` /
+    :meth:`fail_for`. Faulted requests carry no rate-limit headers and do
+    not use up a bucket.
+    A webhook request is then checked for: an empty bucket (429, scope
+    ``user``), a deleted webhook (404), a wrong token (401), a full channel
+    (429, code 20028, scope ``shared``), a bad body (400); else 204/200.
+    Every one of these answers carries the bucket's headers, and all but
+    the bucket's own 429 use up one request of it.
+
+    Args:
+        rate_limit: ``(requests, seconds)`` per webhook (and per channel for
+            bot posts): a fixed window starting at the window's first
+            request. ``None`` turns bucket limits and their headers off.
+        channel_limit: ``(messages, seconds)`` shared by the webhooks of one
+            channel, like Discord's hidden limit; off when ``None``.
+        bot_token: The token ``Authorization: Bot <token>`` must carry.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_limit: tuple[int, float] | None = DEFAULT_RATE_LIMIT,
+        channel_limit: tuple[int, float] | None = None,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+    ) -> None:
+        self.rate_limit = rate_limit
+        self.channel_limit = channel_limit
+        self.bot_token = bot_token
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._connections: dict[threading.Thread, socket.socket] = {}
+        self._stopping = False
+        self._release = threading.Event()
+        self._held = 0
+        self._requests: list[Recorded] = []
+        self._messages: list[Message] = []
+        self._rejected: list[tuple[Any, list[str]]] = []
+        self._invalid = 0
+        self._server_errors: list[str] = []
+        self._tokens: dict[str, str] = {}
+        self._deleted: set[str] = set()
+        self._channels: dict[str, str] = {}
+        self._buckets: dict[str, _Window] = {}
+        self._channel_windows: dict[str, _Window] = {}
+        self._last_snowflake = 0
+        self._reset: _Fault | None = None
+        self._hang: _Fault | None = None
+        self._cloudflare: _Fault | None = None
+        self._global: _Fault | None = None
+        self._fail: _Fault | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> Self:
+        """
+        Bind an ephemeral port on ``127.0.0.1`` and start serving.
+
+        Returns:
+            This fake, started.
+
+        Raises:
+            RuntimeError: If it was started before.
+        """
+        if self._server is not None:
+            raise RuntimeError("FakeDiscord can be started only once")
+        self._server = _Server(self)
+        self._serve_thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake_discord.server",
+            daemon=True,
+        )
+        self._serve_thread.start()
+        return self
+
+    def stop(self) -> None:
+        """
+        Stop serving and close every socket and thread, promptly.
+
+        Hung requests are released and dropped without an answer; idle
+        keep-alive connections are shut down. Calling it again does
+        nothing.
+        """
+        with self._lock:
+            if self._server is None or self._stopping:
+                return
+            self._stopping = True
+            self._release.set()
+        server = self._server
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = dict(self._connections)
+        for sock in connections.values():
+            # already closed by its handler: nothing to wake
+            with contextlib.suppress(OSError):
+                # wakes a handler blocked reading the next request
+                sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        threads = [*connections, self._serve_thread]
+        for thread in threads:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> Self:
+        """
+        Start the server.
+
+        Returns:
+            This fake, started.
+        """
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """
+        Stop the server.
+
+        Args:
+            exc_type: The exception's type, if one is propagating.
+            exc: The exception, if one is propagating.
+            tb: Its traceback.
+        """
+        self.stop()
+
+    # -- addresses -------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """
+        The port the server listens on.
+
+        Raises:
+            RuntimeError: If the fake has not been started.
+        """
+        if self._server is None:
+            raise RuntimeError("FakeDiscord is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:PORT``."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """The API base for bot requests, ``http://127.0.0.1:PORT/api/v10``."""
+        return f"{self.url}/api/v10"
+
+    def webhook_url(
+        self, webhook_id: str = "1001", token: str = "tok-a"
+    ) -> str:
+        """
+        Build an Execute Webhook URL on this fake.
+
+        Args:
+            webhook_id: The webhook's id.
+            token: The webhook's token.
+
+        Returns:
+            ``http://127.0.0.1:PORT/api/webhooks/{webhook_id}/{token}``.
+        """
+        return f"{self.url}/api/webhooks/{webhook_id}/{token}"
+
+    # -- configuration ---------------------------------------------------
+
+    def set_token(self, webhook_id: str, token: str) -> None:
+        """
+        Make *token* the only valid token of *webhook_id*.
+
+        Others then answer 401 ``{"code": 50027, "message": "Invalid
+        Webhook Token"}``.
+
+        Args:
+            webhook_id: The webhook's id.
+            token: Its one valid token.
+        """
+        with self._lock:
+            self._tokens[webhook_id] = token
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """
+        Make *webhook_id* answer 404 ``10015 Unknown Webhook`` from now on.
+
+        Args:
+            webhook_id: The webhook's id.
+        """
+        with self._lock:
+            self._deleted.add(webhook_id)
+
+    def set_channel(self, webhook_id: str, channel_id: str) -> None:
+        """
+        Put *webhook_id* in *channel_id*, for the per-channel limit.
+
+        By default each webhook is alone in a channel with its own id.
+
+        Args:
+            webhook_id: The webhook's id.
+            channel_id: The channel it posts to.
+        """
+        with self._lock:
+            self._channels[webhook_id] = channel_id
+
+    def reset_rate_limits(self) -> None:
+        """Forget every bucket and channel window, as if time had passed."""
+        with self._lock:
+            self._buckets.clear()
+            self._channel_windows.clear()
+
+    def clear(self) -> None:
+        """Forget recorded requests, messages, rejections and counts."""
+        with self._lock:
+            self._requests.clear()
+            self._messages.clear()
+            self._rejected.clear()
+            self._invalid = 0
+
+    # -- faults ----------------------------------------------------------
+
+    def fail_with(
+        self,
+        status: int,
+        times: int | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """
+        Answer *status* to every request until :meth:`recover`.
+
+        Args:
+            status: The HTTP status, e.g. 503.
+            times: Answer it to this many requests only.
+            body: A JSON-serialisable body, or ``bytes`` sent as
+                ``text/plain``; by default ``{"code": 0, "message":
+                "<status>: <reason>"}``.
+            headers: Extra response headers.
+        """
+        with self._lock:
+            self._fail = _Fault(
+                times=times,
+                status=status,
+                body=body,
+                headers=dict(headers or {}),
+            )
+
+    def fail_for(self, seconds: float, status: int = 503) -> None:
+        """
+        Answer *status* to every request for the next *seconds*.
+
+        Args:
+            seconds: How long, from now (monotonic).
+            status: The HTTP status.
+        """
+        with self._lock:
+            self._fail = _Fault(
+                until=time.monotonic() + seconds, status=status
+            )
+
+    def reset_connections(self, times: int | None = None) -> None:
+        """
+        Read requests, then reset their connections (TCP RST, no answer).
+
+        Args:
+            times: Reset this many requests only; all until
+                :meth:`recover` when ``None``.
+        """
+        with self._lock:
+            self._reset = _Fault(times=times)
+
+    def reset_for(self, seconds: float) -> None:
+        """
+        Reset every connection that sends a request in the next *seconds*.
+
+        Args:
+            seconds: How long, from now (monotonic).
+        """
+        with self._lock:
+            self._reset = _Fault(until=time.monotonic() + seconds)
+
+    def hang(self, times: int | None = None) -> None:
+        """
+        Read requests and hold them unanswered until :meth:`recover`.
+
+        On :meth:`recover`, a held request whose client is still waiting
+        is then answered normally; one whose client gave up is dropped.
+        On :meth:`stop`, held requests are dropped without an answer.
+
+        Args:
+            times: Hold this many requests only; all when ``None``.
+        """
+        with self._lock:
+            self._hang = _Fault(times=times)
+
+    def global_429(self, retry_after: float, times: int = 1) -> None:
+        """
+        Answer the next request(s) with a global 429.
+
+        Args:
+            retry_after: Seconds, for the body and ``Retry-After``.
+            times: How many requests get it.
+        """
+        with self._lock:
+            self._global = _Fault(times=times, retry_after=retry_after)
+
+    def cloudflare_429(self, n: int = 1) -> None:
+        """
+        Answer the next *n* requests like a Cloudflare ban.
+
+        That is a 429 with no rate-limit headers and body ``{"code": 0,
+        "message": "You are being blocked ..."}``.
+
+        Args:
+            n: How many requests get it.
+        """
+        with self._lock:
+            self._cloudflare = _Fault(times=n)
+
+    def recover(self) -> None:
+        """Clear every fault and let held requests go on."""
+        with self._lock:
+            self._reset = self._hang = self._cloudflare = None
+            self._global = self._fail = None
+            self._release.set()
+            self._release = threading.Event()
+
+    # -- recordings ------------------------------------------------------
+
+    @property
+    def requests(self) -> list[Recorded]:
+        """Every request received, in arrival order (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def messages(self) -> list[Message]:
+        """Every accepted message, in arrival order (a copy)."""
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def rejected(self) -> list[tuple[Any, list[str]]]:
+        """``(payload, errors)`` for every body answered 400 (a copy)."""
+        with self._lock:
+            return list(self._rejected)
+
+    @property
+    def invalid_requests(self) -> int:
+        """401, 403 and 429 answers, except 429s with scope ``shared``."""
+        with self._lock:
+            return self._invalid
+
+    @property
+    def held(self) -> int:
+        """How many requests are hanging right now."""
+        with self._lock:
+            return self._held
+
+    @property
+    def server_errors(self) -> list[str]:
+        """Tracebacks of unexpected errors in the fake itself (a copy)."""
+        with self._lock:
+            return list(self._server_errors)
+
+    def embeds(
+        self, webhook_id: str | None = None, channel_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return the embeds of accepted messages, in arrival order.
+
+        Args:
+            webhook_id: Only those posted to this webhook.
+            channel_id: Only those that landed in this channel.
+
+        Returns:
+            The embed objects as sent.
+        """
+        return [
+            embed
+            for message in self.messages
+            if webhook_id in {None, message.webhook_id}
+            and channel_id in {None, message.channel_id}
+            for embed in message.json.get("embeds") or ()
+        ]
+
+    def count(self, status: int | None = None) -> int:
+        """
+        Count recorded requests.
+
+        Args:
+            status: Count only those answered with this status.
+
+        Returns:
+            The number of requests.
+        """
+        with self._lock:
+            return sum(
+                status is None or status == request.status
+                for request in self._requests
+            )
+
+    def wait_for(
+        self, predicate: Callable[[FakeDiscord], bool], timeout: float = 5.0
+    ) -> bool:
+        """
+        Poll *predicate* until it holds or *timeout* passes.
+
+        Args:
+            predicate: Called with this fake, e.g.
+                ``lambda f: len(f.embeds()) >= 250``.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            Whether the predicate held.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+        return True
+
+    # -- serving (called from connection threads) -------------------------
+
+    def _serve(self, request: _Request, sock: socket.socket) -> _Reply:
+        """Decide the answer to one request, recording it."""
+        with self._lock:
+            index = len(self._requests)
+            self._requests.append(
+                Recorded(
+                    request.method,
+                    request.path,
+                    request.headers,
+                    _decode_json(request),
+                    None,
+                    request.time,
+                    request.query,
+                )
+            )
+        reply = self._faulted(request, sock)
+        if reply is None:
+            reply = self._route(request)
+        if reply.action == "answer" and reply.status != 204:
+            reply.headers.setdefault("Content-Type", "application/json")
+        with self._lock:
+            if reply.action == "answer":
+                self._requests[index] = replace(
+                    self._requests[index], status=reply.status
+                )
+                shared = (
+                    reply.headers.get("X-RateLimit-Scope")
+                    == CHANNEL_LIMIT_SCOPE
+                )
+                if reply.status in _INVALID_STATUSES and not (
+                    reply.status == 429 and shared
+                ):
+                    self._invalid += 1
+        return reply
+
+    def _faulted(
+        self, request: _Request, sock: socket.socket
+    ) -> _Reply | None:
+        """Apply the faults switched on, in order."""
+        now = request.time
+        with self._lock:
+            if self._reset is not None and self._reset.take(now):
+                return _Reply(action="reset")
+            release = None
+            if self._hang is not None and self._hang.take(now):
+                release = self._release
+                self._held += 1
+        if release is not None:
+            release.wait()
+            with self._lock:
+                self._held -= 1
+                stopping = self._stopping
+            if stopping or _peer_closed(sock):
+                return _Reply(action="drop")
+            now = time.monotonic()
+        with self._lock:
+            if self._cloudflare is not None and self._cloudflare.take(now):
+                blocked = _error(429, 0, CLOUDFLARE_MESSAGE)
+                blocked.via = False
+                return blocked
+            if self._global is not None and self._global.take(now):
+                return self._global_reply(self._global.retry_after)
+            if self._fail is not None and self._fail.take(now):
+                return _fail_reply(self._fail)
+        return None
+
+    @staticmethod
+    def _global_reply(retry_after: float) -> _Reply:
+        """Build a global 429."""
+        body = {"message": RATE_LIMITED, "retry_after": retry_after}
+        return _Reply(
+            429,
+            _json_bytes({**body, "global": True}),
+            {
+                "Retry-After": str(math.ceil(retry_after)),
+                "X-RateLimit-Global": "true",
+                "X-RateLimit-Scope": "global",
+            },
+        )
+
+    def _route(self, request: _Request) -> _Reply:
+        """Serve a request that no fault caught."""
+        webhook = _WEBHOOK_ROUTE.match(request.path)
+        if webhook:
+            return self._webhook(
+                request, webhook["webhook_id"], webhook["token"]
+            )
+        channel = _CHANNEL_ROUTE.match(request.path)
+        if channel and request.method == "POST":
+            return self._bot_message(request, channel["channel_id"])
+        if channel:
+            return _error(405, 0, "405: Method Not Allowed")
+        return _error(404, 0, "404: Not Found")
+
+    def _webhook(
+        self, request: _Request, webhook_id: str, token: str
+    ) -> _Reply:
+        """Serve ``/webhooks/{id}/{token}``: POST executes, GET describes."""
+        if request.method not in {"GET", "POST"}:
+            return _error(405, 0, "405: Method Not Allowed")
+        now = time.monotonic()  # not request.time: it may have hung
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"webhook:{webhook_id}/{token}", now
+            )
+            known = self._tokens.get(webhook_id, token)
+            deleted = webhook_id in self._deleted
+            channel_id = self._channels.get(webhook_id, webhook_id)
+            channel_wait = None
+            if (
+                request.method == "POST"
+                and limited is None
+                and not deleted
+                and known == token
+            ):
+                channel_wait = self._take_channel(channel_id, now)
+        if limited is not None:
+            reply = limited
+        elif deleted:
+            reply = _error(404, 10015, "Unknown Webhook")
+        elif known != token:
+            reply = _error(401, 50027, "Invalid Webhook Token")
+        elif channel_wait is not None:
+            reply = _channel_limited(channel_wait)
+        elif request.method == "GET":
+            reply = _Reply(
+                200,
+                _json_bytes(
+                    {
+                        "id": webhook_id,
+                        "type": 1,
+                        "channel_id": channel_id,
+                        "name": "Fake Discord",
+                        "token": token,
+                    }
+                ),
+            )
+        else:
+            wait = request.query.get("wait", "").lower() in {"true", "1"}
+            reply = self._accept(request, webhook_id, channel_id, wait=wait)
+        reply.headers.update(headers)
+        return reply
+
+    def _bot_message(self, request: _Request, channel_id: str) -> _Reply:
+        """Serve ``POST /channels/{channel_id}/messages`` for a bot."""
+        expected = f"Bot {self.bot_token}"
+        if request.headers.get("authorization") != expected:
+            return _error(401, 0, "401: Unauthorized")
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"channel:{channel_id}", time.monotonic()
+            )
+        reply = limited or self._accept(request, None, channel_id, wait=True)
+        reply.headers.update(headers)
+        return reply
+
+    def _take_bucket(
+        self, key: str, now: float
+    ) -> tuple[_Reply | None, dict[str, str]]:
+        """Use one request of bucket *key*; call with the lock held."""
+        if self.rate_limit is None:
+            return None, {}
+        limit, window = self.rate_limit
+        bucket = self._buckets.get(key)
+        if bucket is None or now >= bucket.reset_at:
+            bucket = self._buckets[key] = _Window(now + window)
+        reset_after = _ceil_ms(bucket.reset_at - now)
+        limited = None
+        if bucket.used >= limit:
+            limited = _Reply(
+                429,
+                _json_bytes(
+                    {
+                        "message": RATE_LIMITED,
+                        "retry_after": reset_after,
+                        "global": False,
+                    }
+                ),
+                {
+                    "Retry-After": str(math.ceil(reset_after)),
+                    "X-RateLimit-Scope": "user",
+                },
+            )
+        else:
+            bucket.used += 1
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(limit - bucket.used),
+            "X-RateLimit-Reset": f"{bucket.reset_epoch:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": _bucket_hash(key),
+        }
+        return limited, headers
+
+    def _take_channel(self, channel_id: str, now: float) -> float | None:
+        """Count a message against its channel's window; lock held."""
+        if self.channel_limit is None:
+            return None
+        limit, window = self.channel_limit
+        found = self._channel_windows.get(channel_id)
+        if found is None or now >= found.reset_at:
+            found = self._channel_windows[channel_id] = _Window(now + window)
+        if found.used >= limit:
+            return _ceil_ms(found.reset_at - now)
+        found.used += 1
+        return None
+
+    def _accept(
+        self,
+        request: _Request,
+        webhook_id: str | None,
+        channel_id: str,
+        *,
+        wait: bool,
+    ) -> _Reply:
+        """Validate a message body and record it if Discord would take it."""
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            problem = f"<root>: {CONTENT_TYPE_MESSAGE}"
+            with self._lock:
+                self._rejected.append(
+                    (request.body.decode(errors="replace"), [problem])
+                )
+            return _invalid_form(
+                {
+                    "_errors": [
+                        {
+                            "code": "CONTENT_TYPE_INVALID",
+                            "message": CONTENT_TYPE_MESSAGE,
+                        }
+                    ]
+                }
+            )
+        payload = _decode_json(request)
+        if isinstance(payload, dict):
+            errors = payload_errors(payload)
+        else:
+            errors = ["<root>: the body must be a JSON object"]
+        if errors:
+            if payload is None:  # keep what was sent, for the test to show
+                payload = request.body.decode(errors="replace")
+            with self._lock:
+                self._rejected.append((payload, errors))
+            return _invalid_form(_error_tree(errors))
+        with self._lock:
+            message_id = self._snowflake()
+            self._messages.append(
+                Message(
+                    webhook_id, channel_id, payload, message_id, request.time
+                )
+            )
+        if not wait:
+            return _Reply(204)
+        return _Reply(
+            200,
+            _json_bytes(
+                _message_object(payload, message_id, webhook_id, channel_id)
+            ),
+        )
+
+    def _snowflake(self) -> str:
+        """Make a new, increasing message id; call with the lock held."""
+        now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        self._last_snowflake = max(now_ms << 22, self._last_snowflake + 1)
+        return str(self._last_snowflake)
+
+    def _track(self, thread: threading.Thread, sock: socket.socket) -> None:
+        """Remember a connection, so :meth:`stop` can shut it down."""
+        with self._lock:
+            self._connections[thread] = sock
+
+    def _untrack(self, thread: threading.Thread) -> None:
+        """Forget a finished connection."""
+        with self._lock:
+            self._connections.pop(thread, None)
+
+    def _server_error(self, text: str) -> None:
+        """Keep the traceback of an unexpected error in the fake."""
+        with self._lock:
+            self._server_errors.append(text)
+
+
+def _decode_json(request: _Request) -> Any:
+    """Decode *request*'s body as JSON, whatever its Content-Type."""
+    if not request.body:
+        return None
+    try:
+        return json.loads(request.body)
+    except ValueError:
+        return None
+
+
+def _fail_reply(fault: _Fault) -> _Reply:
+    """Build the answer of :meth:`FakeDiscord.fail_with` / ``fail_for``."""
+    if isinstance(fault.body, bytes):
+        headers = {"Content-Type": "text/plain", **fault.headers}
+        return _Reply(fault.status, fault.body, headers)
+    body = fault.body
+    if body is None:
+        phrase = HTTPStatus(fault.status).phrase
+        body = {"code": 0, "message": f"{fault.status}: {phrase}"}
+    return _Reply(fault.status, _json_bytes(body), dict(fault.headers))
+
+
+def _channel_limited(retry_after: float) -> _Reply:
+    """Build the 429 of Discord's hidden per-channel limit (code 20028)."""
+    return _Reply(
+        429,
+        _json_bytes(
+            {
+                "message": CHANNEL_LIMITED,
+                "retry_after": retry_after,
+                "global": False,
+                "code": 20028,
+            }
+        ),
+        {
+            "Retry-After": str(math.ceil(retry_after)),
+            "X-RateLimit-Scope": CHANNEL_LIMIT_SCOPE,
+        },
+    )
+
+
+def _message_object(
+    payload: dict[str, Any],
+    message_id: str,
+    webhook_id: str | None,
+    channel_id: str,
+) -> dict[str, Any]:
+    """Build the Message object Discord returns for a created message."""
+    author_id = webhook_id or "2001"
+    message: dict[str, Any] = {
+        "id": message_id,
+        "type": 0,
+        "channel_id": channel_id,
+        "content": payload.get("content") or "",
+        "embeds": [
+            {"type": "rich", **embed} for embed in payload.get("embeds") or ()
+        ],
+        "author": {
+            "id": author_id,
+            "username": payload.get("username") or "Fake Discord",
+            "bot": True,
+        },
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "tts": bool(payload.get("tts")),
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "pinned": False,
+        "flags": payload.get("flags") or 0,
+    }
+    if webhook_id is not None:
+        message["webhook_id"] = webhook_id
+    return message
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server behind :class:`FakeDiscord`; one thread a connection."""
+
+    daemon_threads = True
+    block_on_close = False  # FakeDiscord.stop() joins, with a deadline
+    allow_reuse_address = False
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        """
+        Bind ``127.0.0.1`` on an ephemeral port.
+
+        Args:
+            fake: The fake whose state answers requests.
+        """
+        super().__init__((HOST, 0), _Handler)
+        self.fake = fake
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """
+        Serve one connection in a new, tracked daemon thread.
+
+        Args:
+            request: The connection's socket.
+            client_address: The client's address.
+        """
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name="fake_discord.connection",
+            daemon=True,
+        )
+        self.fake._track(thread, request)
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        """Run the handler for one connection, then forget it."""
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self.fake._untrack(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """
+        Ignore network errors; keep any other for the tests to see.
+
+        Args:
+            request: The connection's socket.
+            client_address: The client's address.
+        """
+        text = traceback.format_exc()
+        if (
+            not text.strip()
+            .splitlines()[-1]
+            .startswith(
+                (
+                    "ConnectionResetError",
+                    "BrokenPipeError",
+                    "ConnectionAborted",
+                )
+            )
+        ):
+            self.fake._server_error(text)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads a request, asks :class:`FakeDiscord`, writes the answer."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeDiscord/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        """Serve any method: the fake answers 405 where Discord would."""
+        self._handle()
+
+    do_GET = do_PATCH = do_PUT = do_DELETE = do_POST  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """
+        Keep quiet: tests read ``FakeDiscord.requests`` instead.
+
+        Args:
+            format: A %-format string.
+            *args: Its arguments.
+        """
+
+    def _handle(self) -> None:
+        """Read the body, get the reply, and carry it out."""
+        body = self._read_body()
+        if body is None:
+            return
+        split = urlsplit(self.path)
+        request = _Request(
+            method=self.command,
+            path=split.path,
+            query=dict(parse_qsl(split.query)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            time=time.monotonic(),
+        )
+        reply = self.server.fake._serve(request, self.connection)
+        if reply.action == "answer":
+            self._send(reply)
+        elif reply.action == "reset":
+            self._reset()
+        else:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        """Read the request body, by Content-Length or chunked."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(_error(400, 0, "400: Bad Request"))
+            return None
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            self._send(_error(413, 40005, "Request entity too large"))
+            return None
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        """Read a chunked body."""
+        chunks: list[bytes] = []
+        while True:
+            line = self.rfile.readline().split(b";")[0].strip()
+            size = int(line or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send(self, reply: _Reply) -> None:
+        """Write *reply* in one piece, so no packet waits for another."""
+        phrase = HTTPStatus(reply.status).phrase
+        headers = {
+            "Server": self.version_string(),
+            "Date": self.date_time_string(),
+            # discord.py takes a 429 without Via for a Cloudflare ban
+            **({"Via": "1.1 google"} if reply.via else {}),
+            **reply.headers,
+        }
+        if reply.status != 204:
+            headers["Content-Length"] = str(len(reply.body))
+        if self.close_connection:
+            headers["Connection"] = "close"
+        head = f"{self.protocol_version} {reply.status} {phrase}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        body = b"" if reply.status == 204 else reply.body
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + body)
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP RST instead of an answer."""
+        self.close_connection = True
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        # rfile holds a reference: close it first, or close() waits for it
+        self.rfile.close()
+        self.connection.close()
