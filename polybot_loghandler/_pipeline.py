@@ -399,14 +399,6 @@ def _announce(config: Config) -> None:
             where,
             ", ".join(console),
         )
-    others = len(config.channels) - len(console)
-    if others:
-        _log.warning(
-            "polybot_loghandler: this version renders every channel on "
-            "the console; the %d channels with a Discord destination are "
-            "shown there too",
-            others,
-        )
     for note in config.notes:
         _log.info("polybot_loghandler: %s", note)
 
