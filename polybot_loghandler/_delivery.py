@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from ._batching import Lane, Pending
@@ -45,6 +46,9 @@ _log = logging.getLogger("polybot_loghandler")
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 5.0
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Seconds of routing and rendering between pauses that let the
+#: application's threads and the lanes' sends run.
+WORK_SLICE = 0.001
 
 
 @dataclass(eq=False)
@@ -159,19 +163,10 @@ class Engine:
         while True:
             wake.clear()
             items = worker.take()
-            handled = 0
             for item in items:
-                if isinstance(item, Flush):
-                    self._flushes.append(item)
-                elif isinstance(item, Stop):
-                    self._stopping = item
-                else:
-                    self._accept(item)
-                    handled += 1
-                    # hand the GIL back between events: an application
-                    # thread waiting to run waits one render, not 5 ms
-                    time.sleep(0)  # noqa: ASYNC251 - yields the GIL only
-            worker.done(handled)
+                if isinstance(item, Stop):
+                    self._stopping = item  # its deadline bounds what follows
+            await self._take_in(worker, items)
             if self._flushes or self._stopping:
                 for state in self._lanes.values():
                     state.wake.set()
@@ -184,6 +179,41 @@ class Engine:
             timeout = 0.1 if stop is not None else 1.0
             with anyio.move_on_after(timeout):
                 await wake.wait()
+
+    async def _take_in(self, worker: Worker, items: list[Any]) -> None:
+        """Route and file *items*, sharing the thread as it goes."""
+        handled = 0
+        slice_start = time.perf_counter()
+        for n, item in enumerate(items):
+            if isinstance(item, Flush):
+                self._flushes.append(item)
+                continue
+            if isinstance(item, Stop):
+                continue
+            stop = self._stopping
+            if stop is not None and self._clock() >= stop.deadline:
+                # out of time: what was not even routed is lost too
+                left = sum(
+                    1 for i in items[n:] if not isinstance(i, (Flush, Stop))
+                )
+                self._count("dropped.shutdown", left)
+                self.leftover += left
+                self._flushes.extend(
+                    i for i in items[n:] if isinstance(i, Flush)
+                )
+                break
+            self._accept(item)
+            handled += 1
+            if time.perf_counter() - slice_start > WORK_SLICE:
+                # share the thread now and then: an application thread
+                # waiting for the GIL waits a millisecond, not the 5 ms
+                # switch interval, and the lanes get to send meanwhile
+                worker.done(handled)
+                handled = 0
+                time.sleep(0)  # noqa: ASYNC251 - releases the GIL, briefly
+                await anyio.lowlevel.checkpoint()
+                slice_start = time.perf_counter()
+        worker.done(handled)
 
     def _idle(self) -> bool:
         return all(
@@ -487,7 +517,7 @@ class Engine:
         for state in self._lanes.values():
             for item in state.lane.drop_all():
                 left += item.count
-        self.leftover = left
+        self.leftover += left
         if left:
             self._count("dropped.shutdown", left)
         self._pending = 0

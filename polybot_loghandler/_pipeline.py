@@ -112,6 +112,7 @@ class Pipeline:
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._warned: set[str] = set()
+        self._reported = 0  # undelivered events already told on stderr
         self._labelled = _shared_destinations(config)
         self._engine = Engine(
             config,
@@ -311,11 +312,14 @@ class Pipeline:
         limit = (
             self.config.delivery.flush_timeout if timeout is None else timeout
         )
+        reported = self._reported
         done = self._worker.close(limit)
         left = self._worker.depth + self._engine.leftover
         if self._worker.depth:
             self.count("dropped.shutdown", self._worker.depth)
-        if left:
+            self._worker.take()  # counted: nothing will deliver them now
+        self._reported = left
+        if left > reported:  # say it once, not again at exit
             sys.stderr.write(
                 f"polybot_loghandler: {left} events were not delivered "
                 f"within the {limit:g}s flush timeout\n"
