@@ -27,7 +27,7 @@ from ._limits import (
     clamp,
 )
 from ._message import RoutedMessage
-from ._render import embed_length
+from ._render import embed_length, fit_total
 
 __all__ = ["Lane", "Pending", "coalesce_key"]
 
@@ -68,6 +68,8 @@ class Pending:
         count: How many events it stands for.
         dropped: Evicted while waiting; lanes skip it.
         taken: Taken for sending; no longer evictable.
+        repeat: Held after an identical message was sent: its footer
+            says ``repeated ×N`` so it does not read as something new.
     """
 
     message: RoutedMessage
@@ -79,6 +81,7 @@ class Pending:
     count: int = 1
     dropped: bool = False
     taken: bool = False
+    repeat: bool = False
 
     @property
     def mention(self) -> str:
@@ -96,18 +99,24 @@ class Pending:
         self.count += 1
         self.message = message
         self.level = max(self.level, message.event.level)
+        self.first = min(self.first, message.event.time)
         self.last = max(self.last, message.event.time)
 
     def embed(self) -> dict[str, Any]:
         """The embed to send; a merged one says ``×N`` and its time span."""
         embed = self.message.embed
-        if self.count == 1:
+        if self.count == 1 and not self.repeat:
             return embed
         embed = {**embed, "footer": dict(embed.get("footer", {}))}
         note = f"×{self.count} · {_span(self.first, self.last)}"
+        if self.repeat:
+            note = "repeated " + note
         old = embed["footer"].get("text")
         text = f"{old} · {note}" if old else note
         embed["footer"]["text"] = clamp(text, MAX_FOOTER_TEXT)
+        if "fields" in embed:  # copies: fitting may cut their values
+            embed["fields"] = [dict(f) for f in embed["fields"]]
+        fit_total(embed, MAX_EMBED_TOTAL)  # the longer footer must fit too
         return embed
 
 
@@ -156,11 +165,21 @@ class Lane:
                 waiting.add(message)
                 return None
             recent = self._recent.get(key)
+            if recent is not None and now >= recent.window_end:
+                # the window closed before anyone released its summary:
+                # release it now, so this copy joins it, in order
+                self._release(key, recent, now)
+                waiting = self._waiting.get(key)
+                if waiting is not None and not waiting.dropped:
+                    waiting.add(message)
+                    return None
+                recent = None
             if recent is not None and now < recent.window_end:
                 if recent.held is not None and not recent.held.dropped:
                     recent.held.add(message)
                     return None
                 recent.held = self._pending(message, key, now)
+                recent.held.repeat = True
                 return recent.held
         item = self._pending(message, key, now)
         self._queue.append(item)
@@ -183,14 +202,16 @@ class Lane:
         that closed with nothing held are forgotten.
         """
         for key, recent in list(self._recent.items()):
-            if not everything and now < recent.window_end:
-                continue
-            held = recent.held
-            del self._recent[key]
-            if held is not None and not held.dropped:
-                held.queued = now
-                self._queue.append(held)
-                self._waiting[key] = held
+            if everything or now >= recent.window_end:
+                self._release(key, recent, now)
+
+    def _release(self, key: str, recent: _Recent, now: float) -> None:
+        held = recent.held
+        del self._recent[key]
+        if held is not None and not held.dropped:
+            held.queued = now
+            self._queue.append(held)
+            self._waiting[key] = held
 
     def _live(self) -> Iterator[Pending]:
         while self._queue and self._queue[0].dropped:

@@ -615,7 +615,9 @@ class _Checker:
         if not value:
             return None
         if not _SNOWFLAKE.match(value):
-            self.problem(path, f"a channel id is a number, not {value!r}")
+            # quote what the file says, not what the environment gave:
+            # a variable named by mistake may hold a token
+            self.problem(path, f"a channel id is a number, not {text!r}")
             return None
         return BotChannelDestination(channel_id=value)
 
@@ -978,11 +980,11 @@ class _Checker:
                 return None
             if _SNOWFLAKE.match(ident):
                 return Mention(kind=kind, id=ident)
-            self.problem(path, f"a {kind} id is a number, not {ident!r}")
+            self.problem(path, f"a {kind} id is a number, not {text!r}")
             return None
         self.problem(
             path,
-            f"unknown mention {value!r} (use everyone, here, "
+            f"unknown mention {text!r} (use everyone, here, "
             "role:ID or user:ID)",
         )
         return None

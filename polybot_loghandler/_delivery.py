@@ -35,6 +35,7 @@ from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
 from ._ratelimit import RateLimiter
 from ._render import batch_payload, build_payload
+from ._text import redact_text
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -46,6 +47,8 @@ _log = logging.getLogger("polybot_loghandler")
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 5.0
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: The route name of the engine's own "N events were not delivered".
+NOTICE_ROUTE = "polybot_loghandler.dropped"
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
@@ -58,11 +61,13 @@ class _LaneState:
     key: str
     label: str
     destination: Destination | None  # None: the console
+    channel: str  # for Discord's per-channel limit
     lane: Lane
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
     sending: bool = False
     disabled: str | None = None  # the drop reason once gone
+    inflight: list[Pending] = field(default_factory=list)
     dropped_since: Counter[str] = field(default_factory=Counter)
 
 
@@ -237,7 +242,13 @@ class Engine:
         for message in self._process(raw):
             self._file(message)
 
-    def _file(self, message: RoutedMessage) -> None:
+    def _file(self, message: RoutedMessage, *, notice: bool = False) -> None:
+        """
+        Put *message* in its destination's lane.
+
+        A *notice* (the engine's own report of losses) is exempt from the
+        bound: it must never push out an event it is not about.
+        """
         state = self._lane_for(message)
         if state.disabled is not None:
             self._drop([message], state.disabled, state)
@@ -248,8 +259,9 @@ class Engine:
             self._count("coalesced", 1)
         else:
             self._pending += 1
-            self._by_level.setdefault(item.level, deque()).append(item)
-            self._evict()
+            if not notice:
+                self._by_level.setdefault(item.level, deque()).append(item)
+                self._evict()
         state.wake.set()
         if not state.running:
             state.running = True
@@ -260,18 +272,23 @@ class Engine:
         destination = target.destination if target is not None else None
         if destination is None:
             key, label = f"console:{message.channel}", "console"
+            channel = key
         elif isinstance(destination, BotChannelDestination):
             key = f"bot:{destination.channel_id}"
             label = f"channel {destination.channel_id}"
+            channel = destination.channel_id
         else:
             key, label = f"webhook:{destination.url}", destination.redacted_url
+            # a webhook posts to one channel, which its URL does not name:
+            # its id stands for it (threads of one webhook share it)
+            channel = f"webhook:{destination.webhook_id or destination.url}"
         state = self._lanes.get(key)
         if state is None:
             lane = Lane(
                 gather=self._settings.batch_window,
                 window=self._settings.coalesce_window,
             )
-            state = _LaneState(key, label, destination, lane)
+            state = _LaneState(key, label, destination, channel, lane)
             self._lanes[key] = state
         return state
 
@@ -321,8 +338,10 @@ class Engine:
                     item.taken = True
                 self._pending -= len(batch)
                 state.sending = True
+                state.inflight = batch
                 try:
                     await self._deliver(state, batch)
+                    state.inflight = []  # delivered or counted as dropped
                 finally:
                     state.sending = False
                 self._check_flushes()
@@ -372,12 +391,16 @@ class Engine:
                 self._drop(messages, state.disabled, state, batch)
                 return
             now = self._clock()
-            wait = self._limiter.delay(state.key, state.key, now)
+            wait = self._limiter.delay(state.key, state.channel, now)
             if wait > 0:
                 await anyio.sleep(wait)
                 continue
-            self._limiter.sending(state.key, state.key, now)
-            outcome = await send(self._client, request)
+            self._limiter.sending(state.key, state.channel, now)
+            try:
+                outcome = await send(self._client, request)
+            except Exception as exc:  # whatever happens, the lane goes on
+                detail = redact_text(f"send failed: {exc!r}")
+                outcome = Outcome("retry", detail=detail)
             now = self._clock()
             if outcome.headers:
                 self._limiter.update(state.key, outcome.headers, now)
@@ -410,7 +433,10 @@ class Engine:
     def _sent(self, state: _LaneState, batch: list[Pending]) -> None:
         self._count("sent.messages", 1)
         self._count("sent.embeds", len(batch))
-        self._count("delivered", sum(p.count for p in batch))
+        self._count(
+            "delivered",
+            sum(p.count for p in batch if p.message.route != NOTICE_ROUTE),
+        )
         if state.dropped_since:
             self._notice(state)
 
@@ -493,30 +519,34 @@ class Engine:
             level=logging.WARNING,
             logger="polybot_loghandler",
             fields={"dropped": total, "reasons": dict(lost)},
-            message=f"{total} events were not delivered ({reasons})",
+            message=f"{_events(total)} not delivered ({reasons})",
         )
         embed = {
-            "title": f"⚠️ {total} events were not delivered",
+            "title": f"⚠️ {_events(total)} not delivered",
             "description": f"Reasons: {reasons}",
             "color": 0xFFA000,
         }
         self._file(
             RoutedMessage(
                 channel=target.key,
-                route="polybot_loghandler.dropped",
+                route=NOTICE_ROUTE,
                 payload=build_payload([embed], None),
                 embed=embed,
                 event=event,
                 target=target,
-            )
+            ),
+            notice=True,
         )
 
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""
         left = 0
         for state in self._lanes.values():
-            for item in state.lane.drop_all():
-                left += item.count
+            # what was on its way when the loop stopped counts too
+            for item in [*state.inflight, *state.lane.drop_all()]:
+                if item.message.route != NOTICE_ROUTE:
+                    left += item.count
+            state.inflight = []
         self.leftover += left
         if left:
             self._count("dropped.shutdown", left)
@@ -527,6 +557,10 @@ class Engine:
             return
         self._warned.add(key)
         _log.warning("polybot_loghandler: %s", message)
+
+
+def _events(n: int) -> str:
+    return "1 event was" if n == 1 else f"{n} events were"
 
 
 def _backoff(failures: int) -> float:

@@ -10,6 +10,7 @@ here, in one place; tokens never leave it in any text.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,35 @@ PROJECT_URL = "https://github.com/polybot/polybot_loghandler"
 # Discord's JSON error codes we act on
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
+
+
+class RedactTokens(logging.Filter):
+    """
+    Hide webhook tokens in httpx's own log records.
+
+    httpx logs every request's URL at INFO; a webhook's URL holds its
+    token, and an application logging at INFO would write it out.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with tokens redacted; keep it."""
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        redacted = redact_text(text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _guard_httpx_log() -> None:
+    log = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactTokens) for f in log.filters):
+        log.addFilter(RedactTokens())
+
+
+_guard_httpx_log()
 
 
 def user_agent(version: str) -> str:
@@ -72,7 +102,12 @@ def build_request(
     """
     if isinstance(destination, WebhookDestination):
         parts = urlsplit(destination.url)
-        query = "&".join(q for q in (parts.query, "wait=true") if q)
+        kept = [
+            q
+            for q in parts.query.split("&")
+            if q and not q.startswith("wait=")
+        ]
+        query = "&".join([*kept, "wait=true"])
         url = urlunsplit((*parts[:3], query, ""))
         return Request(url, payload, {}, destination.redacted_url)
     assert isinstance(destination, BotChannelDestination)
@@ -123,6 +158,9 @@ async def send(client: httpx.AsyncClient, request: Request) -> Outcome:
     except httpx.TransportError as exc:
         text = redact_text(str(exc)) or type(exc).__name__
         return Outcome("retry", detail=f"connection failed: {text}")
+    except httpx.HTTPError as exc:  # e.g. an answer that cannot be decoded
+        text = redact_text(str(exc)) or type(exc).__name__
+        return Outcome("retry", detail=f"unreadable answer: {text}")
     return classify(
         response.status_code, dict(response.headers.items()), response.content
     )

@@ -36,6 +36,7 @@ from ._events import (
 from ._matching import Router
 from ._message import RoutedMessage
 from ._render import build_payload, render_embed
+from ._text import redact_text
 from ._worker import Worker
 
 __all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
@@ -231,7 +232,8 @@ class Pipeline:
             self.count("dropped.unknown_channel")
             self._warn_once(
                 f"channel:{key}",
-                f"route '{route.name}' chose channel '{key}', which is not "
+                f"route '{route.name}' chose channel '{redact_text(key)}', "
+                "which is not "
                 "declared under 'channels:'; its messages are dropped",
             )
             return None
@@ -388,7 +390,7 @@ def _announce(config: Config) -> None:
     if console and len(console) == len(config.channels):
         _log.warning(
             "polybot_loghandler: no channel in %s has a Discord destination;"
-            " all %d channels' messages %s",
+            " the messages of its %d channel(s) %s",
             config.path,
             len(console),
             where,

@@ -12,6 +12,7 @@ bans an IP for (10,000 in 10 minutes), pausing long before that.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,7 +89,11 @@ class RateLimiter:
         self._invalid: deque[float] = deque()
 
     def _bucket(self, key: str) -> _Bucket:
-        name = self._bucket_of.get(key, key)
+        # Discord's bucket hash leaves out the "major parameter" (the
+        # channel, or the webhook's id and token): state is per both
+        major = _major(key)
+        learned = self._bucket_of.get(major)
+        name = f"{learned}:{major}" if learned else major
         found = self._buckets.get(name)
         if found is None:
             found = self._buckets[name] = _Bucket()
@@ -130,7 +135,12 @@ class RateLimiter:
         """Learn the bucket's state from a response's headers."""
         name = headers.get("x-ratelimit-bucket")
         if name:
-            self._bucket_of[key] = name
+            major = _major(key)
+            if self._bucket_of.get(major) != name:
+                old = self._buckets.pop(major, None)  # what we knew unnamed
+                self._bucket_of[major] = name
+                if old is not None:
+                    self._buckets.setdefault(f"{name}:{major}", old)
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset_after = _number(headers.get("x-ratelimit-reset-after"))
         if remaining is None or reset_after is None:
@@ -157,7 +167,7 @@ class RateLimiter:
         retry = _number(data.get("retry_after"))
         if retry is None:
             retry = _number(headers.get("retry-after"))
-        retry = max(retry or 1.0, 0.0) + RESET_MARGIN
+        retry = max(1.0 if retry is None else retry, 0.0) + RESET_MARGIN
         shared = headers.get("x-ratelimit-scope") == "shared"
         if not any(h.startswith("x-ratelimit-") for h in headers):
             scope = "cloudflare"
@@ -185,6 +195,20 @@ class RateLimiter:
     def invalid_count(self) -> int:
         """Invalid answers in the current 10-minute window."""
         return len(self._invalid)
+
+
+_WEBHOOK = re.compile(r"/webhooks/(\d+)/([^/?#]+)")
+
+
+def _major(key: str) -> str:
+    """
+    The major parameter a key stands for.
+
+    For a webhook, its id and token (threads of one webhook share them);
+    otherwise the key itself.
+    """
+    found = _WEBHOOK.search(key)
+    return f"webhook:{found.group(1)}/{found.group(2)}" if found else key
 
 
 def _number(value: Any) -> float | None:

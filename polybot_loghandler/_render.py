@@ -53,6 +53,7 @@ __all__ = [
     "build_payload",
     "clamp_embed",
     "embed_length",
+    "fit_total",
     "render_embed",
 ]
 
@@ -375,7 +376,7 @@ def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
         embed["fields"] = _clamp_fields(embed["fields"])
         if not embed["fields"]:
             del embed["fields"]
-    _fit_total(embed, MAX_EMBED_TOTAL)
+    fit_total(embed, MAX_EMBED_TOTAL)
     return embed
 
 
@@ -410,7 +411,7 @@ def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _fit_total(embed: dict[str, Any], limit: int) -> None:
+def fit_total(embed: dict[str, Any], limit: int) -> None:
     """
     Bring the embed's characters under *limit*, cutting visibly.
 
@@ -535,4 +536,4 @@ def _fit_message(embeds: list[dict[str, Any]]) -> None:
         if excess <= 0:
             return
         largest = max(embeds, key=embed_length)
-        _fit_total(largest, max(embed_length(largest) - excess, 0))
+        fit_total(largest, max(embed_length(largest) - excess, 0))

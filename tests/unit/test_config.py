@@ -562,7 +562,7 @@ class TestSingleErrors:
             pytest.param(
                 ("- name: r", "  to: alerts", "  mention: role:admins"),
                 "routing.yaml:9: routes[0].mention",
-                "a role id is a number, not 'admins'",
+                "a role id is a number, not 'role:admins'",
                 id="role-not-a-number",
             ),
             pytest.param(

@@ -1,0 +1,280 @@
+"""
+Flushing and exiting: what is logged goes out, and nothing hangs.
+
+The exit scenarios run a small script (``scripts/``) in a fresh
+interpreter, so at-exit handling is the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polybot_loghandler import DiscordHandler
+from tests.support.fake_discord import FakeDiscord
+
+SCRIPTS = Path(__file__).parent / "scripts"
+WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
+#: Seconds a script may run at most, far beyond what any should need.
+SCRIPT_TIMEOUT = 60.0
+NOT_DELIVERED = re.compile(
+    r"polybot_loghandler: (\d+) events were not delivered"
+)
+
+
+def _routing(channels: Mapping[str, str], routes: str, **delivery: str) -> str:
+    """
+    Return routing YAML with *channels*, *routes* (a YAML list) and
+    ``delivery:`` settings.
+    """
+    lines = ["version: 1", "channels:"]
+    lines += [f"  {key}: {value}" for key, value in channels.items()]
+    lines += ["routes:", textwrap.indent(textwrap.dedent(routes), "  ")]
+    if delivery:
+        lines.append("delivery:")
+        lines += [f"  {key}: {value}" for key, value in delivery.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _trades_routing(url: str, **delivery: str) -> str:
+    """
+    Return routing that sends every trade, uncoalesced, to *url*.
+    """
+    return _routing(
+        {"trades": url},
+        """\
+        - name: trades
+          match: {event: trade_executed}
+          to: trades
+          coalesce: false
+        """,
+        **delivery,
+    )
+
+
+def _numbers(embeds: list[dict[str, Any]]) -> list[int]:
+    """
+    Return the ``n`` field of each embed that has one, in order.
+    """
+    return [
+        int(item["value"])
+        for embed in embeds
+        for item in embed.get("fields", ())
+        if item["name"] == "n"
+    ]
+
+
+def _environment() -> dict[str, str]:
+    """
+    Return this environment without routing, webhook or bot settings.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "POLYBOT_ROUTING" and not name.startswith("DISCORD_")
+    }
+
+
+def _run_script(
+    name: str, *args: str, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """
+    Run ``scripts/<name>`` with *args*; return it and when it had exited.
+    """
+    result = subprocess.run(  # noqa: PLW1510 - the caller checks the code
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        cwd=cwd,
+        env=_environment(),
+    )
+    return result, time.monotonic()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No routing, webhook or bot settings leak in from the environment."""
+    for name in list(os.environ):
+        if name == "POLYBOT_ROUTING" or name.startswith("DISCORD_"):
+            monkeypatch.delenv(name)
+
+
+Connect = Callable[[str], tuple[DiscordHandler, logging.Logger]]
+
+
+@pytest.fixture
+def connect(
+    make_routing: Callable[..., Path],
+    logger_with: Callable[..., logging.Logger],
+) -> Connect:
+    """Build a DiscordHandler from routing YAML, and a logger wearing it."""
+
+    def make(text: str) -> tuple[DiscordHandler, logging.Logger]:
+        handler = DiscordHandler(make_routing(text))
+        return handler, logger_with(handler)
+
+    return make
+
+
+class TestExit:
+    """
+    A process that logs and ends delivers what it logged.
+    """
+
+    def test_delivers_everything_before_exiting(
+        self, fake_discord: FakeDiscord, tmp_path: Path
+    ) -> None:
+        """40 events logged just before a normal exit all arrive by then."""
+        routing = tmp_path / "routing.yaml"
+        routing.write_text(
+            _trades_routing(
+                fake_discord.webhook_url("3101", "tok-tr"),
+                flush_timeout="10s",
+            ),
+            encoding="utf-8",
+        )
+
+        started = time.monotonic()
+        result, exited = _run_script(
+            "log_and_exit.py", str(routing), "40", cwd=tmp_path
+        )
+        # read at once: what arrives after the exit does not count
+        numbers = _numbers(fake_discord.embeds())
+
+        print(
+            f"exited after {exited - started:.2f}s with {len(numbers)} "
+            f"embeds in {len(fake_discord.messages)} messages"
+        )
+        assert 0 == result.returncode, result.stderr
+        assert list(range(40)) == sorted(numbers)
+        assert "not delivered" not in result.stderr
+        assert [] == fake_discord.rejected
+
+
+@dataclass(frozen=True)
+class HungRun:
+    """
+    What ``log_while_hung.py`` measured, and how its process ended.
+    """
+
+    result: subprocess.CompletedProcess[str]
+    timings: dict[str, float]
+    exited: float
+    embeds: int
+    rejected: list[Any]
+
+
+class TestExitWhileDiscordHangs:
+    """
+    With Discord hung, logging stays cheap and exit stays prompt.
+    """
+
+    COUNT = 10_000
+    FLUSH_TIMEOUT = 1.0
+
+    @pytest.fixture(scope="class")
+    def hung_run(self, tmp_path_factory: pytest.TempPathFactory) -> HungRun:
+        """Run the script once against a hung fake, for every test here."""
+        folder = tmp_path_factory.mktemp("hung")
+        with FakeDiscord() as fake:
+            fake.hang()
+            routing = folder / "routing.yaml"
+            routing.write_text(
+                _trades_routing(
+                    fake.webhook_url("3201", "tok-tr"),
+                    batch_window="0.2s",
+                    flush_timeout=f"{self.FLUSH_TIMEOUT}s",
+                ),
+                encoding="utf-8",
+            )
+            result, exited = _run_script(
+                "log_while_hung.py", str(routing), str(self.COUNT), cwd=folder
+            )
+            embeds = len(fake.embeds())
+            rejected = fake.rejected
+            fake.recover()
+        lines = result.stdout.strip().splitlines()
+        timings = json.loads(lines[-1]) if lines else {}
+        print(f"\n{timings}; stderr: {result.stderr.strip()}")
+        return HungRun(result, timings, exited, embeds, rejected)
+
+    def test_log_calls_cost_at_most_twice_a_queue_handler(
+        self, hung_run: HungRun
+    ) -> None:
+        """10,000 calls take at most twice what QueueHandler takes."""
+        timings = hung_run.timings
+        assert 0 == hung_run.result.returncode, hung_run.result.stderr
+        print(
+            f"QueueHandler {timings['queue_handler']:.3f}s, DiscordHandler "
+            f"{timings['discord_handler']:.3f}s for {self.COUNT} calls"
+        )
+        assert timings["discord_handler"] <= 2 * timings["queue_handler"]
+        assert [] == hung_run.rejected
+
+    def test_exits_within_the_flush_timeout(self, hung_run: HungRun) -> None:
+        """The process ends within flush_timeout + 2 s of its last call."""
+        assert 0 == hung_run.result.returncode, hung_run.result.stderr
+        took = hung_run.exited - hung_run.timings["last_call"]
+        print(f"exited {took:.2f}s after the last log call")
+        assert took <= self.FLUSH_TIMEOUT + 2.0
+        assert [] == hung_run.rejected
+
+    def test_says_how_many_events_were_not_delivered(
+        self, hung_run: HungRun
+    ) -> None:
+        """Stderr says how many of the events never reached Discord."""
+        found = NOT_DELIVERED.findall(hung_run.result.stderr)
+        print(f"stderr counts {found}; the fake took {hung_run.embeds}")
+        assert 0 == hung_run.embeds
+        assert [str(self.COUNT)] == found
+        assert [] == hung_run.rejected
+
+
+class TestFlush:
+    """
+    flush() waits for delivery, but never longer than flush_timeout.
+    """
+
+    def test_gives_up_after_the_flush_timeout(
+        self,
+        fake_discord: FakeDiscord,
+        connect: Connect,
+    ) -> None:
+        """With Discord hung, flush() returns after about flush_timeout."""
+        flush_timeout = 1.0
+        handler, log = connect(
+            _trades_routing(
+                fake_discord.webhook_url("3301", "tok-tr"),
+                batch_window="0.2s",
+                flush_timeout=f"{flush_timeout}s",
+            )
+        )
+        fake_discord.hang()
+        for n in range(5):
+            log.info("trade_executed", extra={"n": n})
+
+        started = time.monotonic()
+        handler.flush()
+        took = time.monotonic() - started
+        fake_discord.recover()
+        assert fake_discord.wait_for(lambda f: len(f.embeds()) == 5, WAIT)
+        handler.flush()
+
+        print(f"flush() gave up after {took:.3f}s (timeout {flush_timeout}s)")
+        assert flush_timeout - 0.05 <= took <= flush_timeout + 1.0
+        assert list(range(5)) == sorted(_numbers(fake_discord.embeds()))
+        assert 5 == handler.stats().get("delivered")
+        assert [] == fake_discord.rejected

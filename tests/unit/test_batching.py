@@ -1,0 +1,823 @@
+"""
+Tests for per-destination batching and coalescing (``_batching.py``).
+
+The lane is pure: every call takes ``now``, so a clock is driven by hand
+and nothing sleeps. Messages are built directly, the way the pipeline
+builds them; every batch body is checked by the independent oracle in
+``tests/support``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from polybot_loghandler._batching import Lane, Pending, coalesce_key
+from polybot_loghandler._config import Coalesce, Mention
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._render import batch_payload, clamp_embed, embed_length
+from tests.support.discord_schema import payload_errors
+
+# 2024-01-30T14:23:45Z
+T0 = 1706624625.0
+GATHER = 1.0
+WINDOW = 60.0
+ROLE = Mention(kind="role", id="123456789012345678")
+OTHER_ROLE = Mention(kind="role", id="876543210987654321")
+EVERYONE = Mention(kind="everyone")
+FOOTER = "floor_boss · ERROR"
+
+
+def _stamp(time: float) -> str:
+    """
+    An embed timestamp as the renderer writes it.
+    """
+    when = datetime.fromtimestamp(time, tz=timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{when.microsecond // 1000:03d}Z"
+    )
+
+
+def _message(
+    title: str = "Order Failed",
+    *,
+    time: float = T0,
+    level: int = logging.ERROR,
+    channel: str = "alerts",
+    route: str = "errors",
+    mention: Mention | None = None,
+    coalesce: Coalesce | None = None,
+    fields: dict[str, Any] | None = None,
+    description: str | None = None,
+    footer: str | None = FOOTER,
+) -> RoutedMessage:
+    """
+    A message as the pipeline makes it: one rendered embed and its body.
+    """
+    embed: dict[str, Any] = {"title": title, "color": 0xE74C3C}
+    if description:
+        embed["description"] = description
+    if footer is not None:
+        embed["footer"] = {"text": footer}
+    embed["timestamp"] = _stamp(time)
+    payload: dict[str, Any] = {}
+    if mention is None:
+        payload["allowed_mentions"] = {"parse": []}
+    else:
+        payload["content"] = mention.content
+        payload["allowed_mentions"] = mention.allowed_mentions
+    payload["embeds"] = [embed]
+    return RoutedMessage(
+        channel=channel,
+        route=route,
+        payload=payload,
+        embed=embed,
+        event=LogEvent(
+            event="order_failed",
+            level=level,
+            logger="floor_boss",
+            time=time,
+            fields=fields or {},
+            message="order_failed",
+        ),
+        coalesce=Coalesce() if coalesce is None else coalesce,
+    )
+
+
+def _lane(window: float = WINDOW) -> Lane:
+    """
+    A lane with the default gathering and coalescing windows.
+    """
+    return Lane(gather=GATHER, window=window)
+
+
+def _drain(lane: Lane, now: float) -> list[list[Pending]]:
+    """
+    Take every batch that is waiting, as a flush would.
+    """
+    batches = []
+    while lane.due(now, flushing=True) is not None:
+        batches.append(lane.take(now))
+    return batches
+
+
+def _titles(batches: list[list[Pending]]) -> list[list[str]]:
+    """
+    The titles of each batch's embeds.
+    """
+    return [[p.embed()["title"] for p in batch] for batch in batches]
+
+
+def _footer(item: Pending) -> str:
+    """
+    The footer text an item is sent with.
+    """
+    return str(item.embed().get("footer", {}).get("text", ""))
+
+
+class TestCoalesceKey:
+    """
+    What makes two messages duplicates.
+    """
+
+    @pytest.mark.parametrize(
+        ("first", "second", "expected"),
+        [
+            pytest.param(
+                _message(time=T0),
+                _message(time=T0 + 30),
+                True,
+                id="same-embed-other-time",
+            ),
+            pytest.param(
+                _message("Order Failed"),
+                _message("Order Rejected"),
+                False,
+                id="other-title",
+            ),
+            pytest.param(
+                _message(description="a"),
+                _message(description="b"),
+                False,
+                id="other-description",
+            ),
+            pytest.param(
+                _message(channel="alerts"),
+                _message(channel="trades"),
+                False,
+                id="other-channel",
+            ),
+            pytest.param(
+                _message(mention=ROLE),
+                _message(mention=None),
+                False,
+                id="other-ping",
+            ),
+            pytest.param(
+                _message(
+                    "BTC at 1", coalesce=Coalesce(by=("symbol",)), fields={}
+                ),
+                _message("BTC at 2", coalesce=Coalesce(by=("symbol",))),
+                True,
+                id="by-missing-field",
+            ),
+            pytest.param(
+                _message(
+                    "BTC at 1",
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "BTC", "price": 1},
+                ),
+                _message(
+                    "BTC at 2",
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "BTC", "price": 2},
+                ),
+                True,
+                id="by-same-field-other-embed",
+            ),
+            pytest.param(
+                _message(
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "BTC"},
+                ),
+                _message(
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "ETH"},
+                ),
+                False,
+                id="by-other-field",
+            ),
+            pytest.param(
+                _message(
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "BTC"},
+                    channel="alerts",
+                ),
+                _message(
+                    coalesce=Coalesce(by=("symbol",)),
+                    fields={"symbol": "BTC"},
+                    channel="trades",
+                ),
+                False,
+                id="by-other-channel",
+            ),
+        ],
+    )
+    def test_duplicates(
+        self, first: RoutedMessage, second: RoutedMessage, expected: bool
+    ) -> None:
+        """Messages are duplicates when their keys match."""
+        assert expected == (coalesce_key(first) == coalesce_key(second))
+
+    @pytest.mark.parametrize(
+        "coalesce",
+        [
+            pytest.param(Coalesce(enabled=False), id="coalesce-false"),
+            pytest.param(
+                Coalesce(enabled=False, by=("symbol",)), id="false-with-by"
+            ),
+        ],
+    )
+    def test_coalescing_off(self, coalesce: Coalesce) -> None:
+        """With ``coalesce: false`` a message has no key at all."""
+        assert None is coalesce_key(_message(coalesce=coalesce))
+
+    def test_no_coalesce_settings(self) -> None:
+        """A message without coalescing settings has no key."""
+        message = _message()
+        bare = RoutedMessage(
+            channel=message.channel,
+            route=message.route,
+            payload=message.payload,
+            embed=message.embed,
+            event=message.event,
+        )
+        assert None is coalesce_key(bare)
+
+
+class TestPending:
+    """
+    One embed standing for several events.
+    """
+
+    def test_single_event_is_sent_as_rendered(self) -> None:
+        """An embed for one event is the rendered embed, unchanged."""
+        message = _message()
+        item = _lane().add(message, 0.0)
+        assert item is not None
+        assert message.embed == item.embed()
+
+    @pytest.mark.parametrize(
+        ("times", "footer", "expected"),
+        [
+            pytest.param(
+                [T0, T0 + 2, T0 + 5],
+                FOOTER,
+                f"{FOOTER} · ×3 · 14:23:45–14:23:50 UTC",
+                id="span",
+            ),
+            pytest.param(
+                [T0, T0 + 0.5],
+                FOOTER,
+                f"{FOOTER} · ×2 · 14:23:45 UTC",
+                id="same-second",
+            ),
+            pytest.param(
+                [T0, T0 + 60],
+                None,
+                "×2 · 14:23:45–14:24:45 UTC",
+                id="no-footer",
+            ),
+            pytest.param(
+                [T0 + 5, T0, T0 + 2],
+                FOOTER,
+                f"{FOOTER} · ×3 · 14:23:45–14:23:50 UTC",
+                id="out-of-order-times",
+            ),
+        ],
+    )
+    def test_merged_footer(
+        self, times: list[float], footer: str | None, expected: str
+    ) -> None:
+        """A merged embed's footer shows ``×N`` and first to last time."""
+        lane = _lane()
+        for t in times:
+            lane.add(_message(time=t, footer=footer), 0.0)
+        [[item]] = _drain(lane, 0.0)
+        assert expected == _footer(item)
+
+    def test_merge_does_not_change_the_message_embed(self) -> None:
+        """Showing the count leaves the rendered embed itself untouched."""
+        first = _message(time=T0)
+        lane = _lane()
+        lane.add(first, 0.0)
+        lane.add(_message(time=T0 + 1), 0.0)
+        [[item]] = _drain(lane, 0.0)
+        item.embed()
+        assert {"text": FOOTER} == item.message.embed["footer"]
+
+    def test_long_footer_is_clamped(self) -> None:
+        """The count never pushes a footer past Discord's 2048 characters."""
+        lane = _lane()
+        for t in (T0, T0 + 1):
+            lane.add(_message(time=t, footer="x" * 2048), 0.0)
+        [[item]] = _drain(lane, 0.0)
+        assert 2048 == len(_footer(item))
+
+    def test_merge_keeps_highest_level_and_newest_state(self) -> None:
+        """A merge keeps the highest level and the newest event's embed."""
+        by = Coalesce(by=("symbol",))
+        lane = _lane()
+        for title, level in [
+            ("BTC 1", logging.WARNING),
+            ("BTC 2", logging.ERROR),
+            ("BTC 3", logging.INFO),
+        ]:
+            lane.add(
+                _message(
+                    title, level=level, coalesce=by, fields={"symbol": "BTC"}
+                ),
+                0.0,
+            )
+        [[item]] = _drain(lane, 0.0)
+        actual = (item.count, item.level, item.embed()["title"])
+        assert (3, logging.ERROR, "BTC 3") == actual
+
+
+class TestGathering:
+    """
+    When a lane's next message should leave.
+    """
+
+    @pytest.mark.parametrize(
+        ("levels", "now", "flushing", "expected"),
+        [
+            pytest.param([], 0.0, False, None, id="empty"),
+            pytest.param([], 0.0, True, None, id="empty-flushing"),
+            pytest.param([logging.INFO], 0.0, False, GATHER, id="gathers"),
+            pytest.param(
+                [logging.ERROR], 0.4, False, GATHER, id="still-gathering"
+            ),
+            pytest.param([logging.INFO], 5.0, False, 5.0, id="overdue"),
+            pytest.param(
+                [logging.INFO], 0.0, True, 0.0, id="flushing-sends-now"
+            ),
+            pytest.param(
+                [logging.CRITICAL], 0.0, False, 0.0, id="critical-at-once"
+            ),
+            pytest.param(
+                [logging.INFO, logging.CRITICAL],
+                0.0,
+                False,
+                0.0,
+                id="critical-behind-ordinary",
+            ),
+            pytest.param(
+                [logging.INFO] * 9, 0.0, False, GATHER, id="nine-gather"
+            ),
+            pytest.param(
+                [logging.INFO] * 10, 0.0, False, 0.0, id="ten-fill-a-message"
+            ),
+        ],
+    )
+    def test_due(
+        self,
+        levels: list[int],
+        now: float,
+        flushing: bool,
+        expected: float | None,
+    ) -> None:
+        """Ordinary messages gather for the window; critical ones do not."""
+        lane = _lane()
+        for n, level in enumerate(levels):
+            lane.add(_message(f"event {n}", level=level), 0.0)
+        assert expected == lane.due(now, flushing=flushing)
+
+    def test_critical_takes_earlier_ordinary_ones_with_it(self) -> None:
+        """A critical message goes at once, after those queued before it."""
+        lane = _lane()
+        lane.add(_message("first", level=logging.INFO), 0.0)
+        lane.add(_message("urgent", level=logging.CRITICAL), 0.1)
+        assert 0.1 == lane.due(0.1)
+        assert [["first", "urgent"]] == _titles([lane.take(0.1)])
+
+    def test_critical_duplicate_of_a_waiting_message_is_due(self) -> None:
+        """An ordinary message merged with a critical one leaves at once."""
+        lane = _lane()
+        lane.add(_message(level=logging.ERROR, footer="f"), 0.0)
+        lane.add(_message(level=logging.CRITICAL, footer="f"), 0.2)
+        assert 0.2 == lane.due(0.2)
+
+
+class TestBatches:
+    """
+    What one message carries: up to 10 embeds, 6,000 characters, one ping.
+    """
+
+    @pytest.mark.parametrize(
+        ("count", "expected"),
+        [
+            pytest.param(1, [1], id="one"),
+            pytest.param(10, [10], id="ten"),
+            pytest.param(11, [10, 1], id="eleven"),
+            pytest.param(25, [10, 10, 5], id="twenty-five"),
+        ],
+    )
+    def test_at_most_ten_embeds(self, count: int, expected: list[int]) -> None:
+        """A message carries at most 10 embeds."""
+        lane = _lane()
+        for n in range(count):
+            lane.add(_message(f"event {n}"), 0.0)
+        assert expected == [len(b) for b in _drain(lane, 0.0)]
+
+    @pytest.mark.parametrize(
+        ("sizes", "expected"),
+        [
+            pytest.param([2000, 2000, 1000], [3], id="fits"),
+            pytest.param([2000, 2000, 2000], [3], id="exactly-6000"),
+            pytest.param([2000, 2000, 2001], [2, 1], id="one-over"),
+            pytest.param([2500, 2500, 2500], [2, 1], id="third-overflows"),
+            pytest.param([100, 4096, 1900], [2, 1], id="big-second"),
+            pytest.param([4096, 4000, 100], [1, 2], id="small-after-big"),
+            pytest.param([4096, 4096, 4096], [1, 1, 1], id="one-each"),
+        ],
+    )
+    def test_within_6000_characters(
+        self, sizes: list[int], expected: list[int]
+    ) -> None:
+        """The embeds of one message share 6,000 characters."""
+        lane = _lane()
+        for n, size in enumerate(sizes):
+            title = f"event {n}"
+            description = "d" * (size - len(title) - len(FOOTER))
+            lane.add(_message(title, description=description), 0.0)
+        batches = _drain(lane, 0.0)
+        totals = [sum(embed_length(p.embed()) for p in b) for b in batches]
+        assert expected == [len(b) for b in batches]
+        assert [] == [total for total in totals if total > 6000]
+
+    @pytest.mark.parametrize(
+        ("mentions", "expected"),
+        [
+            pytest.param(
+                [None, None, ROLE, ROLE, None],
+                [["0", "1"], ["2", "3"], ["4"]],
+                id="ping-splits",
+            ),
+            pytest.param(
+                [ROLE, OTHER_ROLE, ROLE],
+                [["0"], ["1"], ["2"]],
+                id="other-role",
+            ),
+            pytest.param(
+                [EVERYONE, ROLE],
+                [["0"], ["1"]],
+                id="everyone-and-role",
+            ),
+            pytest.param(
+                [EVERYONE, EVERYONE, EVERYONE],
+                [["0", "1", "2"]],
+                id="same-ping-together",
+            ),
+        ],
+    )
+    def test_one_ping_per_message(
+        self, mentions: list[Mention | None], expected: list[list[str]]
+    ) -> None:
+        """Messages with different pings never share a message, in order."""
+        lane = _lane()
+        for n, mention in enumerate(mentions):
+            lane.add(_message(str(n), mention=mention), 0.0)
+        assert expected == _titles(_drain(lane, 0.0))
+
+    def test_order_is_preserved(self) -> None:
+        """Messages leave in the order they came, across batches."""
+        lane = _lane()
+        titles = [f"event {n}" for n in range(23)]
+        for n, title in enumerate(titles):
+            mention = ROLE if n in (4, 5, 17) else None
+            lane.add(_message(title, mention=mention), n / 10)
+        actual = [t for batch in _titles(_drain(lane, 5.0)) for t in batch]
+        assert titles == actual
+
+    def test_batch_payload_carries_the_ping(self) -> None:
+        """A batch's body carries its one ping and passes the oracle."""
+        lane = _lane()
+        for n in range(3):
+            lane.add(_message(f"event {n}", mention=ROLE), 0.0)
+        [batch] = _drain(lane, 0.0)
+        payload = batch_payload(
+            batch[0].message.payload, [p.embed() for p in batch]
+        )
+        assert [] == payload_errors(payload)
+        expected = (ROLE.content, ROLE.allowed_mentions, 3)
+        actual = (
+            payload["content"],
+            payload["allowed_mentions"],
+            len(payload["embeds"]),
+        )
+        assert expected == actual
+
+    def test_dropped_items_are_skipped(self) -> None:
+        """An item evicted while waiting is never taken."""
+        lane = _lane()
+        items = [lane.add(_message(f"event {n}"), 0.0) for n in range(3)]
+        assert items[1] is not None
+        items[1].dropped = True
+        assert [["event 0", "event 2"]] == _titles(_drain(lane, 0.0))
+
+
+class TestCoalescing:
+    """
+    Duplicates merge; a flood becomes a few messages.
+    """
+
+    def test_waiting_duplicates_merge(self) -> None:
+        """Copies of a waiting message add to its count."""
+        lane = _lane()
+        added = [lane.add(_message(time=T0 + n), n / 10) for n in range(5)]
+        [[item]] = _drain(lane, 1.0)
+        actual = ([a is None for a in added], item.count)
+        assert ([False, True, True, True, True], 5) == actual
+
+    def test_coalesce_false_sends_every_event(self) -> None:
+        """With ``coalesce: false`` every event is its own embed."""
+        lane = _lane()
+        off = Coalesce(enabled=False)
+        for n in range(5):
+            lane.add(_message(time=T0 + n, coalesce=off), 0.0)
+        assert [[1, 1, 1, 1, 1]] == [
+            [p.count for p in b] for b in _drain(lane, 1.0)
+        ]
+
+    def test_merged_stays_in_place(self) -> None:
+        """A merged message keeps the place of its first copy."""
+        lane = _lane()
+        for title in ["a", "b", "a", "c", "b", "a"]:
+            lane.add(_message(title), 0.0)
+        [batch] = _drain(lane, 0.0)
+        actual = [(p.embed()["title"], p.count) for p in batch]
+        assert [("a", 3), ("b", 2), ("c", 1)] == actual
+
+    def test_duplicates_on_other_channels_stay_apart(self) -> None:
+        """The same embed for two channels of one webhook is two embeds."""
+        lane = _lane()
+        for channel in ["alerts", "trades", "alerts"]:
+            lane.add(_message(channel=channel), 0.0)
+        [batch] = _drain(lane, 0.0)
+        assert [2, 1] == [p.count for p in batch]
+
+    def test_duplicate_of_sent_message_is_held(self) -> None:
+        """A copy of a message just sent waits for its window to close."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        held = lane.add(_message(time=T0 + 10), 10.0)
+        merged = [lane.add(_message(time=T0 + t), t) for t in (20.0, 30.0)]
+        actual = (
+            held is not None,
+            merged,
+            lane.due(30.0, flushing=True),
+            lane.next_release(),
+            len(lane),
+        )
+        assert (True, [None, None], None, WINDOW, 1) == actual
+
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            pytest.param(59.9, [], id="window-open"),
+            pytest.param(
+                60.0,
+                [[f"{FOOTER} · repeated ×3 · 14:23:55–14:24:15 UTC"]],
+                id="window-closed",
+            ),
+            pytest.param(
+                500.0,
+                [[f"{FOOTER} · repeated ×3 · 14:23:55–14:24:15 UTC"]],
+                id="long-after",
+            ),
+        ],
+    )
+    def test_held_summary_released_when_window_closes(
+        self, now: float, expected: list[list[str]]
+    ) -> None:
+        """Held copies leave as one summary once the window has closed."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        for t in (10.0, 20.0, 30.0):
+            lane.add(_message(time=T0 + t), t)
+        lane.release(now)
+        batches = _drain(lane, now)
+        assert expected == [[_footer(p) for p in b] for b in batches]
+
+    def test_release_everything_when_flushing(self) -> None:
+        """Flushing releases held summaries before their window closes."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        lane.add(_message(time=T0 + 1), 1.0)
+        lane.add(_message(time=T0 + 2), 2.0)
+        lane.release(3.0, everything=True)
+        batches = _drain(lane, 3.0)
+        actual = ([[p.count for p in b] for b in batches], lane.next_release())
+        assert ([[2]], None) == actual
+
+    @pytest.mark.parametrize(
+        ("route_window", "expected"),
+        [
+            pytest.param(None, WINDOW, id="delivery-default"),
+            pytest.param(5.0, 5.0, id="route-window"),
+            pytest.param(300.0, 300.0, id="longer-route-window"),
+        ],
+    )
+    def test_route_sets_its_window(
+        self, route_window: float | None, expected: float
+    ) -> None:
+        """``coalesce: {window: ...}`` sets how long copies are held."""
+        spec = Coalesce(window=route_window)
+        lane = _lane()
+        lane.add(_message(coalesce=spec), 0.0)
+        _drain(lane, 0.0)
+        lane.add(_message(time=T0 + 1, coalesce=spec), 1.0)
+        assert expected == lane.next_release()
+
+    def test_copy_after_quiet_window_is_sent_normally(self) -> None:
+        """A copy arriving after a quiet window is an ordinary message."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        lane.release(61.0)
+        item = lane.add(_message(time=T0 + 61), 61.0)
+        actual = (item is not None, lane.due(61.0), lane.next_release())
+        assert (True, 61.0 + GATHER, None) == actual
+
+    def test_summary_opens_a_new_window(self) -> None:
+        """Copies after a summary are held for the next window."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        lane.add(_message(time=T0 + 1), 1.0)
+        lane.release(60.0)
+        _drain(lane, 60.0)
+        lane.add(_message(time=T0 + 61), 61.0)
+        assert 120.0 == lane.next_release()
+
+    def test_copy_at_window_close_joins_the_summary(self) -> None:
+        """A copy arriving as the window closes joins the held summary."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        lane.add(_message(time=T0 + 10), 10.0)
+        # the window has closed, but release() has not run yet
+        lane.add(_message(time=T0 + 61), 61.0)
+        lane.release(61.0)
+        batches = _drain(lane, 62.0)
+        assert [[2]] == [[p.count for p in b] for b in batches]
+
+    def test_flood_is_a_few_messages(self) -> None:
+        """Ten events a second for five minutes become six messages."""
+        lane = _lane()
+        sent: list[list[Pending]] = []
+        for tick in range(3000):
+            now = tick / 10
+            lane.release(now)
+            lane.add(_message(time=T0 + now), now)
+            due = lane.due(now)
+            if due is not None and due <= now:
+                sent.append(lane.take(now))
+        lane.release(300.0, everything=True)
+        sent += _drain(lane, 300.0)
+        actual = (
+            [len(b) for b in sent],
+            sum(p.count for b in sent for p in b),
+        )
+        assert ([1] * 6, 3000) == actual
+
+    def test_drop_all_returns_queued_and_held(self) -> None:
+        """Emptying a lane hands back what waited and what was held."""
+        lane = _lane()
+        lane.add(_message("sent"), 0.0)
+        _drain(lane, 0.0)
+        held = lane.add(_message("sent", time=T0 + 1), 1.0)
+        queued = lane.add(_message("other"), 1.0)
+        before = len(lane)
+        actual = (before, lane.drop_all(), len(lane), lane.next_release())
+        assert (2, [queued, held], 0, None) == actual
+
+
+# -- property: any sequence of adds --------------------------------------
+
+MENTIONS = [None, ROLE, OTHER_ROLE, EVERYONE]
+COALESCES = [
+    Coalesce(),
+    Coalesce(enabled=False),
+    Coalesce(by=("symbol",)),
+]
+LEVELS = [logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL]
+
+
+@st.composite
+def _embeds(draw: st.DrawFn) -> dict[str, Any]:
+    """
+    A rendered-looking embed, small or as large as Discord allows.
+    """
+    size = st.sampled_from([0, 1, 40, 1024, 2048, 4096])
+    embed: dict[str, Any] = {
+        "title": "t" * draw(st.integers(1, 256)),
+        "color": 0x3498DB,
+    }
+    description = draw(size)
+    if description:
+        embed["description"] = "d" * description
+    fields = draw(st.integers(0, 6))
+    if fields:
+        embed["fields"] = [
+            {
+                "name": f"field {n}",
+                "value": "v" * max(draw(size), 1),
+                "inline": False,
+            }
+            for n in range(fields)
+        ]
+    footer = draw(size)
+    if footer:
+        embed["footer"] = {"text": "f" * footer}
+    return clamp_embed(embed)
+
+
+_ADDS = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # which embed
+        st.integers(0, len(MENTIONS) - 1),
+        st.integers(0, len(COALESCES) - 1),
+        st.sampled_from(LEVELS),
+        st.sampled_from(["BTC", "ETH"]),
+        st.floats(0, 600, allow_nan=False),
+    ),
+    max_size=40,
+)
+
+
+FULL_EMBED = clamp_embed(
+    {
+        "title": "full",
+        "description": "d" * 4096,
+        "fields": [{"name": "n", "value": "v" * 1024, "inline": False}] * 2,
+        "footer": {"text": "floor_boss · ERROR"},
+    }
+)
+SMALL_EMBED = {"title": "small"}
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    # no explain phase: on a failure it re-runs big examples for seconds
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@example(  # a full embed merged: the count must not push it past 6,000
+    embeds=[FULL_EMBED, SMALL_EMBED, SMALL_EMBED, SMALL_EMBED],
+    adds=[(0, 0, 0, logging.INFO, "BTC", 0.0)] * 2,
+)
+@given(embeds=st.lists(_embeds(), min_size=4, max_size=4), adds=_ADDS)
+def test_any_adds_make_valid_ordered_batches(
+    embeds: list[dict[str, Any]], adds: list[tuple[Any, ...]]
+) -> None:
+    """Any adds leave as valid batches: each item once, in order."""
+    lane = _lane()
+    added: list[Pending] = []
+    for which, mention, how, level, symbol, offset in adds:
+        embed = copy.deepcopy(embeds[which])
+        embed["timestamp"] = _stamp(T0 + offset)
+        ping = MENTIONS[mention]
+        payload: dict[str, Any] = {"allowed_mentions": {"parse": []}}
+        if ping is not None:
+            payload = {
+                "content": ping.content,
+                "allowed_mentions": ping.allowed_mentions,
+            }
+        payload["embeds"] = [embed]
+        message = RoutedMessage(
+            # a route has one ping and one coalescing setting
+            channel="alerts",
+            route=f"route-{mention}-{how}",
+            payload=payload,
+            embed=embed,
+            event=LogEvent(
+                event="e",
+                level=level,
+                time=T0 + offset,
+                fields={"symbol": symbol},
+            ),
+            coalesce=COALESCES[how],
+        )
+        item = lane.add(message, 0.0)
+        if item is not None:
+            added.append(item)
+    batches: list[list[Pending]] = []
+    for _ in range(len(adds) + 1):
+        if lane.due(0.0, flushing=True) is None:
+            break
+        batches.append(lane.take(0.0))
+    taken = [p for batch in batches for p in batch]
+    assert [id(p) for p in added] == [id(p) for p in taken]
+    assert len(adds) == sum(p.count for p in taken)
+    for batch in batches:
+        embeds_out = [copy.deepcopy(p.embed()) for p in batch]
+        total = sum(embed_length(e) for e in embeds_out)
+        assert 1 <= len(batch) <= 10
+        assert 1 == len({p.mention for p in batch})
+        payload = batch_payload(batch[0].message.payload, embeds_out)
+        assert [] == payload_errors(payload)
+        assert total <= 6000

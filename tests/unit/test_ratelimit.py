@@ -1,0 +1,460 @@
+"""
+Tests for Discord's rate limits, kept proactively (``_ratelimit.py``).
+
+The limiter is pure: every call takes ``now``, so these tests drive a
+clock by hand and never sleep. Headers are given lower-cased, as
+``_discord.classify`` hands them over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from polybot_loghandler._ratelimit import (
+    CHANNEL_MESSAGES,
+    CHANNEL_WINDOW,
+    CLOUDFLARE_PAUSE,
+    INVALID_BUDGET,
+    INVALID_WINDOW,
+    RESET_MARGIN,
+    RateLimiter,
+    TooMany,
+)
+
+WEBHOOK = "webhook:https://discord.com/api/webhooks/111/tokenA"
+OTHER_WEBHOOK = "webhook:https://discord.com/api/webhooks/222/tokenB"
+CHANNEL = "alerts"
+OTHER_CHANNEL = "trades"
+
+
+def _headers(
+    remaining: int | str | None = None,
+    reset_after: float | str | None = None,
+    bucket: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """
+    Rate-limit headers as Discord sends them (lower-cased).
+    """
+    headers = {"x-ratelimit-limit": "5"}
+    if remaining is not None:
+        headers["x-ratelimit-remaining"] = str(remaining)
+    if reset_after is not None:
+        headers["x-ratelimit-reset-after"] = str(reset_after)
+    if bucket is not None:
+        headers["x-ratelimit-bucket"] = bucket
+    headers.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return headers
+
+
+class TestProactive:
+    """
+    Waiting on ``Remaining`` and ``Reset-After`` instead of on a 429.
+    """
+
+    def test_unknown_destination_may_send_at_once(self) -> None:
+        """A destination nothing is known about yet may send right away."""
+        limiter = RateLimiter()
+        assert 0.0 == limiter.delay(WEBHOOK, CHANNEL, 100.0)
+
+    @pytest.mark.parametrize(
+        ("headers", "expected"),
+        [
+            pytest.param(_headers(1, 2.5), 0.0, id="room-left"),
+            pytest.param(_headers(0, 2.5), 2.5 + RESET_MARGIN, id="exhausted"),
+            pytest.param(
+                _headers(0, "0.25"), 0.25 + RESET_MARGIN, id="decimal-reset"
+            ),
+            pytest.param(_headers(0), 0.0, id="no-reset-after"),
+            pytest.param(_headers(None, 2.5), 0.0, id="no-remaining"),
+            pytest.param(_headers("many", 2.5), 0.0, id="garbage-remaining"),
+            pytest.param(_headers(0, "soon"), 0.0, id="garbage-reset"),
+            pytest.param(_headers(0, "inf"), 0.0, id="infinite-reset"),
+            pytest.param({}, 0.0, id="no-headers"),
+        ],
+    )
+    def test_delay_after_a_response(
+        self, headers: dict[str, str], expected: float
+    ) -> None:
+        """The headers of an answer say how long the next request waits."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, headers, 10.0)
+        assert pytest.approx(expected) == limiter.delay(WEBHOOK, CHANNEL, 10.0)
+
+    @pytest.mark.parametrize(
+        ("sent", "expected"),
+        [
+            pytest.param(0, 0.0, id="none-sent"),
+            pytest.param(1, 0.0, id="one-of-two-sent"),
+            pytest.param(2, 4.0 + RESET_MARGIN, id="both-sent"),
+        ],
+    )
+    def test_requests_in_flight_use_up_remaining(
+        self, sent: int, expected: float
+    ) -> None:
+        """Each request counts against the bucket before its answer comes."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(2, 5.0), 0.0)
+        for _ in range(sent):
+            limiter.sending(WEBHOOK, CHANNEL, 1.0)
+        assert pytest.approx(expected) == limiter.delay(WEBHOOK, CHANNEL, 1.0)
+
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            pytest.param(0.0, 3.0 + RESET_MARGIN, id="just-exhausted"),
+            pytest.param(2.0, 1.0 + RESET_MARGIN, id="part-way"),
+            pytest.param(3.0 + RESET_MARGIN, 0.0, id="at-reset"),
+            pytest.param(10.0, 0.0, id="long-after"),
+        ],
+    )
+    def test_exhausted_bucket_waits_until_reset(
+        self, now: float, expected: float
+    ) -> None:
+        """An exhausted bucket waits for its reset, and no longer."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, 3.0), 0.0)
+        assert pytest.approx(expected) == limiter.delay(WEBHOOK, CHANNEL, now)
+
+    def test_sending_after_reset_forgets_the_old_window(self) -> None:
+        """The first request after a reset does not count against the old."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(1, 1.0), 0.0)
+        limiter.sending(WEBHOOK, CHANNEL, 5.0)
+        limiter.sending(WEBHOOK, CHANNEL, 5.1)
+        assert 0.0 == limiter.delay(WEBHOOK, CHANNEL, 5.2)
+
+    def test_destinations_without_a_bucket_are_independent(self) -> None:
+        """One destination's exhausted bucket does not hold up another."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, 5.0), 0.0)
+        actual = (
+            limiter.delay(WEBHOOK, CHANNEL, 0.0),
+            limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 0.0),
+        )
+        assert pytest.approx((5.0 + RESET_MARGIN, 0.0)) == actual
+
+    def test_destinations_sharing_a_bucket_share_its_state(self) -> None:
+        """Two destinations that learn one bucket wait on it together."""
+        limiter = RateLimiter()
+        # two threads of one webhook: one bucket at Discord
+        first = WEBHOOK + "?thread_id=1"
+        second = WEBHOOK + "?thread_id=2"
+        limiter.update(first, _headers(1, 5.0, bucket="abcd"), 0.0)
+        limiter.update(second, _headers(1, 5.0, bucket="abcd"), 0.0)
+        limiter.sending(first, CHANNEL, 0.5)
+        assert pytest.approx(4.5 + RESET_MARGIN) == limiter.delay(
+            second, OTHER_CHANNEL, 0.5
+        )
+
+    def test_bucket_learned_later_is_shared_from_then_on(self) -> None:
+        """A bucket header learned on any answer links the destinations."""
+        limiter = RateLimiter()
+        first = WEBHOOK + "?thread_id=1"
+        second = WEBHOOK + "?thread_id=2"
+        limiter.update(second, {"x-ratelimit-bucket": "abcd"}, 0.0)
+        limiter.update(first, _headers(0, 2.0, bucket="abcd"), 0.0)
+        assert pytest.approx(2.0 + RESET_MARGIN) == limiter.delay(
+            second, OTHER_CHANNEL, 0.0
+        )
+
+    def test_same_bucket_hash_on_other_channels_is_not_shared(self) -> None:
+        """The bucket hash excludes the channel, so channels stay separate."""
+        # DISCORD-API.md section 4: X-RateLimit-Bucket "excludes top-level
+        # resources"; section 7: discord.py and discord.js key a bucket on
+        # the hash *plus* the major parameter (channel or webhook id).
+        # Posting to two bot channels reports one hash, two limits.
+        limiter = RateLimiter()
+        limiter.update("bot:111", _headers(4, 5.0, bucket="abcd"), 0.0)
+        limiter.update("bot:222", _headers(0, 5.0, bucket="abcd"), 0.0)
+        assert 0.0 == limiter.delay("bot:111", "111", 0.0)
+
+
+class TestChannelWindow:
+    """
+    Discord's hidden limit of 30 messages a minute per channel.
+    """
+
+    @pytest.mark.parametrize(
+        ("sends", "now", "expected"),
+        [
+            pytest.param([], 0.0, 0.0, id="nothing-sent"),
+            pytest.param([0.0] * 25, 0.0, 0.0, id="burst-of-25-not-spread"),
+            pytest.param([0.0] * 29, 0.0, 0.0, id="29th-then-room"),
+            pytest.param(
+                [0.0] * 30, 0.0, CHANNEL_WINDOW, id="31st-waits-a-minute"
+            ),
+            pytest.param(
+                [float(t) for t in range(30)],
+                30.0,
+                30.0,
+                id="31st-waits-for-first-to-age",
+            ),
+            pytest.param(
+                [float(t) for t in range(30)],
+                59.5,
+                0.5,
+                id="first-nearly-60s-old",
+            ),
+            pytest.param(
+                [float(t) for t in range(30)],
+                60.0,
+                0.0,
+                id="first-60s-old",
+            ),
+            pytest.param(
+                [0.0] + [50.0] * 29 + [60.0],
+                60.0,
+                50.0,
+                id="sliding-not-fixed-window",
+            ),
+        ],
+    )
+    def test_sliding_window(
+        self, sends: list[float], now: float, expected: float
+    ) -> None:
+        """The 31st message in any 60 seconds waits for the oldest to age."""
+        limiter = RateLimiter()
+        for at in sends:
+            assert 0.0 == limiter.delay(WEBHOOK, CHANNEL, at)
+            limiter.sending(WEBHOOK, CHANNEL, at)
+        assert pytest.approx(expected) == limiter.delay(WEBHOOK, CHANNEL, now)
+
+    def test_limit_is_per_channel_and_shared_by_its_webhooks(self) -> None:
+        """Webhooks in one channel share its limit; other channels do not."""
+        limiter = RateLimiter()
+        for n in range(CHANNEL_MESSAGES):
+            key = WEBHOOK if n % 2 else OTHER_WEBHOOK
+            limiter.sending(key, CHANNEL, 0.0)
+        actual = (
+            limiter.delay(WEBHOOK, CHANNEL, 1.0),
+            limiter.delay(OTHER_WEBHOOK, CHANNEL, 1.0),
+            limiter.delay(WEBHOOK, OTHER_CHANNEL, 1.0),
+        )
+        assert (CHANNEL_WINDOW - 1.0, CHANNEL_WINDOW - 1.0, 0.0) == actual
+
+    def test_window_and_count_are_settable(self) -> None:
+        """A limiter made with another window and count keeps to them."""
+        limiter = RateLimiter(channel_messages=2, channel_window=10.0)
+        limiter.sending(WEBHOOK, CHANNEL, 0.0)
+        limiter.sending(WEBHOOK, CHANNEL, 4.0)
+        actual = [limiter.delay(WEBHOOK, CHANNEL, t) for t in (5.0, 10.0)]
+        assert [5.0, 0.0] == actual
+
+
+TOO_MANY_CASES = [
+    pytest.param(
+        _headers(0, 1.5, x_ratelimit_scope="user", retry_after="2"),
+        {"message": "You are being rate limited.", "retry_after": 1.5},
+        TooMany(1.5 + RESET_MARGIN, "bucket", counts_as_invalid=True),
+        (1.5 + RESET_MARGIN, 0.0),
+        id="body-retry-after-wins",
+    ),
+    pytest.param(
+        _headers(0, 1.0, x_ratelimit_scope="user", retry_after="3"),
+        {"message": "You are being rate limited."},
+        TooMany(3.0 + RESET_MARGIN, "bucket", counts_as_invalid=True),
+        (3.0 + RESET_MARGIN, 0.0),
+        id="retry-after-header",
+    ),
+    pytest.param(
+        _headers(0, 1.0, x_ratelimit_scope="user", retry_after="4"),
+        None,
+        TooMany(4.0 + RESET_MARGIN, "bucket", counts_as_invalid=True),
+        (4.0 + RESET_MARGIN, 0.0),
+        id="no-body",
+    ),
+    pytest.param(
+        _headers(3, 1.0, x_ratelimit_scope="user", retry_after="42"),
+        {"code": 20028, "retry_after": 42.0, "global": False},
+        TooMany(42.0 + RESET_MARGIN, "bucket", counts_as_invalid=True),
+        (42.0 + RESET_MARGIN, 0.0),
+        id="hidden-limit-despite-room",
+    ),
+    pytest.param(
+        {
+            "x-ratelimit-global": "true",
+            "x-ratelimit-scope": "global",
+            "retry-after": "1",
+        },
+        {"message": "global", "retry_after": 0.75, "global": True},
+        TooMany(0.75 + RESET_MARGIN, "global", counts_as_invalid=True),
+        (0.75 + RESET_MARGIN, 0.75 + RESET_MARGIN),
+        id="global-pauses-everything",
+    ),
+    pytest.param(
+        _headers(x_ratelimit_scope="global", retry_after="2"),
+        {"message": "global", "retry_after": 2, "global": True},
+        TooMany(2.0 + RESET_MARGIN, "global", counts_as_invalid=True),
+        (2.0 + RESET_MARGIN, 2.0 + RESET_MARGIN),
+        id="global-in-body-only",
+    ),
+    pytest.param(
+        _headers(0, 1.0, x_ratelimit_scope="shared", retry_after="5"),
+        {"message": "shared", "retry_after": 5.0, "global": False},
+        TooMany(5.0 + RESET_MARGIN, "bucket", counts_as_invalid=False),
+        (5.0 + RESET_MARGIN, 0.0),
+        id="shared-scope-not-invalid",
+    ),
+    pytest.param(
+        {"content-type": "application/json"},
+        {"code": 0, "message": "You are being blocked from accessing our API"},
+        TooMany(CLOUDFLARE_PAUSE, "cloudflare", counts_as_invalid=True),
+        (CLOUDFLARE_PAUSE, CLOUDFLARE_PAUSE),
+        id="cloudflare-no-headers",
+    ),
+    pytest.param(
+        {"retry-after": "5"},
+        b"<html>error code: 1015</html>",
+        TooMany(CLOUDFLARE_PAUSE, "cloudflare", counts_as_invalid=True),
+        (CLOUDFLARE_PAUSE, CLOUDFLARE_PAUSE),
+        id="cloudflare-short-retry-is-long",
+    ),
+]
+
+
+class TestTooMany:
+    """
+    What a 429 pauses, and for how long.
+    """
+
+    @pytest.mark.parametrize(
+        ("headers", "body", "expected", "delays"), TOO_MANY_CASES
+    )
+    def test_429(
+        self,
+        headers: dict[str, str],
+        body: Any,
+        expected: TooMany,
+        delays: tuple[float, float],
+    ) -> None:
+        """A 429 pauses its destination, or everything, as it says."""
+        limiter = RateLimiter()
+        actual = limiter.too_many(WEBHOOK, headers, body, 100.0)
+        assert expected.scope == actual.scope
+        assert expected.counts_as_invalid == actual.counts_as_invalid
+        assert pytest.approx(expected.retry_after) == actual.retry_after
+        waits = (
+            limiter.delay(WEBHOOK, CHANNEL, 100.0),
+            limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 100.0),
+        )
+        assert pytest.approx(delays) == waits
+
+    @pytest.mark.parametrize(
+        ("headers", "body", "expected", "delays"), TOO_MANY_CASES
+    )
+    def test_429_pause_ends(
+        self,
+        headers: dict[str, str],
+        body: Any,
+        expected: TooMany,
+        delays: tuple[float, float],
+    ) -> None:
+        """Once the pause a 429 asked for is over, sending resumes."""
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, headers, body, 100.0)
+        later = 100.0 + max(delays) + 0.001
+        waits = (
+            limiter.delay(WEBHOOK, CHANNEL, later),
+            limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, later),
+        )
+        assert (0.0, 0.0) == waits
+
+    def test_longer_pause_is_not_shortened(self) -> None:
+        """A short 429 after a long one does not shorten the long pause."""
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, {}, None, 0.0)  # Cloudflare
+        limiter.too_many(
+            WEBHOOK, _headers(x_ratelimit_global="true"), {"retry_after": 1}, 1
+        )
+        assert pytest.approx(CLOUDFLARE_PAUSE - 2.0) == limiter.delay(
+            OTHER_WEBHOOK, OTHER_CHANNEL, 2.0
+        )
+
+    @pytest.mark.parametrize(
+        ("scope", "expected"),
+        [
+            pytest.param("user", 1, id="user"),
+            pytest.param("global", 1, id="global"),
+            pytest.param("shared", 0, id="shared"),
+        ],
+    )
+    def test_429_counts_as_invalid_unless_shared(
+        self, scope: str, expected: int
+    ) -> None:
+        """Every 429 but a shared-scope one counts toward Discord's ban."""
+        limiter = RateLimiter()
+        headers = _headers(0, 1.0, x_ratelimit_scope=scope)
+        limiter.too_many(WEBHOOK, headers, {"retry_after": 1.0}, 0.0)
+        assert expected == limiter.invalid_count
+
+
+class TestInvalidRequests:
+    """
+    Staying far below Discord's 10,000 invalid requests in 10 minutes.
+    """
+
+    @pytest.mark.parametrize(
+        ("count", "now", "expected"),
+        [
+            pytest.param(0, 0.0, 0.0, id="none"),
+            pytest.param(INVALID_BUDGET - 1, 0.0, 0.0, id="under-budget"),
+            pytest.param(
+                INVALID_BUDGET, 0.0, INVALID_WINDOW, id="budget-reached"
+            ),
+            pytest.param(
+                INVALID_BUDGET, 500.0, INVALID_WINDOW - 500, id="waiting-out"
+            ),
+            pytest.param(INVALID_BUDGET, INVALID_WINDOW, 0.0, id="aged-out"),
+        ],
+    )
+    def test_budget_pauses_everything(
+        self, count: int, now: float, expected: float
+    ) -> None:
+        """Past the invalid-request budget every destination waits."""
+        limiter = RateLimiter()
+        for _ in range(count):
+            limiter.invalid(0.0)
+        waits = (
+            limiter.delay(WEBHOOK, CHANNEL, now),
+            limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, now),
+        )
+        assert pytest.approx((expected, expected)) == waits
+
+    def test_budget_is_a_sliding_window(self) -> None:
+        """The pause lasts until the oldest invalid answer is 10 min old."""
+        limiter = RateLimiter()
+        for n in range(INVALID_BUDGET):
+            limiter.invalid(float(n))
+        actual = [
+            limiter.delay(WEBHOOK, CHANNEL, t) for t in (499.0, 600.0, 601.0)
+        ]
+        assert [101.0, 0.0, 0.0] == actual
+
+    def test_old_invalid_answers_are_forgotten(self) -> None:
+        """Invalid answers older than the window no longer count."""
+        limiter = RateLimiter()
+        for _ in range(10):
+            limiter.invalid(0.0)
+        limiter.invalid(INVALID_WINDOW + 1)
+        assert 1 == limiter.invalid_count
+
+    def test_shared_429s_never_exhaust_the_budget(self) -> None:
+        """Shared-scope 429s, however many, leave the budget untouched."""
+        limiter = RateLimiter()
+        headers = _headers(0, 0.1, x_ratelimit_scope="shared")
+        for n in range(INVALID_BUDGET + 10):
+            limiter.too_many(WEBHOOK, headers, {"retry_after": 0.1}, n / 100)
+        assert 0.0 == limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 10.0)
+
+    def test_counted_429s_exhaust_the_budget(self) -> None:
+        """Enough ordinary 429s pause every destination."""
+        limiter = RateLimiter()
+        headers = _headers(0, 0.1, x_ratelimit_scope="user")
+        for n in range(INVALID_BUDGET):
+            limiter.too_many(WEBHOOK, headers, {"retry_after": 0.1}, n / 100)
+        assert pytest.approx(INVALID_WINDOW - 10.0) == limiter.delay(
+            OTHER_WEBHOOK, OTHER_CHANNEL, 10.0
+        )
