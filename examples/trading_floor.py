@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.config
+import os
 import random
 import statistics
 import sys
@@ -35,6 +36,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
+
+from polybot_loghandler import DiscordHandler
 
 boss_log = structlog.stdlib.get_logger("floor_boss")
 trader_log = structlog.stdlib.get_logger("trader")
@@ -53,6 +56,7 @@ MAX_POSITION = 100.0
 LOSS_LIMIT = -100.0  # per agent and day
 FEE_RATE = 0.02
 CLOB_API = "Polymarket CLOB API"
+DELIVERY_WAIT = 300.0  # seconds the demo waits for Discord at the end
 ROSTER = [  # Strategy_ASSET_version, mode, capital, chance a trade wins
     ("Momentum_BTC_v1", "live", 100.0, 0.64),
     ("Momentum_ETH_v2", "paper", 50.0, 0.56),
@@ -978,6 +982,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in ACTORS:
             logging.getLogger(name).removeHandler(counter)
     print(f"trading_floor: logged {counter.count} events", file=sys.stderr)
+    if any(k.startswith("DISCORD_WEBHOOK") for k in os.environ):
+        # a simulated day is a burst; Discord's rate limits need a few
+        # minutes to carry it, more than the exit's usual flush timeout
+        print("trading_floor: delivering to Discord…", file=sys.stderr)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, DiscordHandler):
+                handler.flush(timeout=DELIVERY_WAIT)
     return 0
 
 

@@ -78,13 +78,14 @@ class DiscordHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def flush(self) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         """
-        Block until everything accepted so far is handled.
+        Block until everything accepted so far is delivered or given up.
 
-        Waits at most ``delivery.flush_timeout`` seconds.
+        Waits at most *timeout* seconds, by default
+        ``delivery.flush_timeout``.
         """
-        self._pipeline.flush()
+        self._pipeline.flush(timeout)
 
     def close(self) -> None:
         """
