@@ -177,39 +177,44 @@ class HungRun:
     rejected: list[Any]
 
 
+HUNG_COUNT = 10_000
+HUNG_FLUSH_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def hung_run(tmp_path_factory: pytest.TempPathFactory) -> HungRun:
+    """Run the script once against a hung fake, for every test here."""
+    folder = tmp_path_factory.mktemp("hung")
+    with FakeDiscord() as fake:
+        fake.hang()
+        routing = folder / "routing.yaml"
+        routing.write_text(
+            _trades_routing(
+                fake.webhook_url("3201", "tok-tr"),
+                batch_window="0.2s",
+                flush_timeout=f"{HUNG_FLUSH_TIMEOUT}s",
+            ),
+            encoding="utf-8",
+        )
+        result, exited = _run_script(
+            "log_while_hung.py", str(routing), str(HUNG_COUNT), cwd=folder
+        )
+        embeds = len(fake.embeds())
+        rejected = fake.rejected
+        fake.recover()
+    lines = result.stdout.strip().splitlines()
+    timings = json.loads(lines[-1]) if lines else {}
+    print(f"\n{timings}; stderr: {result.stderr.strip()}")
+    return HungRun(result, timings, exited, embeds, rejected)
+
+
 class TestExitWhileDiscordHangs:
     """
     With Discord hung, logging stays cheap and exit stays prompt.
     """
 
-    COUNT = 10_000
-    FLUSH_TIMEOUT = 1.0
-
-    @pytest.fixture(scope="class")
-    def hung_run(self, tmp_path_factory: pytest.TempPathFactory) -> HungRun:
-        """Run the script once against a hung fake, for every test here."""
-        folder = tmp_path_factory.mktemp("hung")
-        with FakeDiscord() as fake:
-            fake.hang()
-            routing = folder / "routing.yaml"
-            routing.write_text(
-                _trades_routing(
-                    fake.webhook_url("3201", "tok-tr"),
-                    batch_window="0.2s",
-                    flush_timeout=f"{self.FLUSH_TIMEOUT}s",
-                ),
-                encoding="utf-8",
-            )
-            result, exited = _run_script(
-                "log_while_hung.py", str(routing), str(self.COUNT), cwd=folder
-            )
-            embeds = len(fake.embeds())
-            rejected = fake.rejected
-            fake.recover()
-        lines = result.stdout.strip().splitlines()
-        timings = json.loads(lines[-1]) if lines else {}
-        print(f"\n{timings}; stderr: {result.stderr.strip()}")
-        return HungRun(result, timings, exited, embeds, rejected)
+    COUNT = HUNG_COUNT
+    FLUSH_TIMEOUT = HUNG_FLUSH_TIMEOUT
 
     def test_log_calls_cost_at_most_twice_a_queue_handler(
         self, hung_run: HungRun
