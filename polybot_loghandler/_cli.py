@@ -1,5 +1,5 @@
 """
-The ``polybot-loghandler`` command: check, preview, demo.
+The ``polybot-loghandler`` command: check, preview, demo, setup, send-test.
 
 Errors a person made (a bad routing file, bad JSON) print a located
 message and exit with status 2, never a traceback.
@@ -19,7 +19,15 @@ from typing import Any, TextIO
 
 from ._config import BotChannelDestination, Config, load_config
 from ._events import LEVELS, LogEvent, dict_level
-from ._pipeline import Pipeline, resolve_routing, shipped_routing
+from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
+from ._sendtest import send_test
+from ._setup import (
+    SetupError,
+    describe,
+    env_lines,
+    run_setup,
+    write_env_file,
+)
 from .exceptions import ConfigError
 
 __all__ = ["main"]
@@ -47,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except _UsageError as exc:
         print(f"polybot-loghandler: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except SetupError as exc:
+        print(f"polybot-loghandler setup: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, like cat
@@ -93,6 +104,42 @@ def _parser() -> argparse.ArgumentParser:
         "(options are the example's: demo --help)",
     )
     demo.set_defaults(run=_demo, demo_args=[])
+
+    setup = sub.add_parser(
+        "setup",
+        help="create the routing's categories, channels and webhooks in a "
+        "server with the bot token from $DISCORD_BOT_TOKEN",
+    )
+    setup.add_argument("--guild", required=True, help="the server's id")
+    setup.add_argument("--routing", help=_FILE_HELP)
+    setup.add_argument(
+        "--out",
+        help="write DISCORD_WEBHOOK_<KEY>=<url> lines to this file "
+        "(mode 0600, replaced atomically)",
+    )
+    setup.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be created; change nothing",
+    )
+    setup.set_defaults(run=_setup)
+
+    send = sub.add_parser(
+        "send-test",
+        help="send one sample embed to each chosen channel and report",
+    )
+    which = send.add_mutually_exclusive_group()
+    which.add_argument(
+        "--channel",
+        action="append",
+        metavar="KEY",
+        help="a channel key (repeatable)",
+    )
+    which.add_argument(
+        "--all", action="store_true", help="every channel (the default)"
+    )
+    send.add_argument("--routing", help=_FILE_HELP)
+    send.set_defaults(run=_send_test)
     return parser
 
 
@@ -280,6 +327,64 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         print(
             json.dumps(message.payload, indent=2, ensure_ascii=False), file=out
         )
+
+
+# -- setup and send-test ------------------------------------------------
+
+
+def _setup(args: argparse.Namespace) -> int:
+    config = _load(args.routing)
+    out = Path(args.out) if args.out else None
+    if out is not None and not args.dry_run and not out.parent.is_dir():
+        raise _UsageError(f"--out: no such directory: {out.parent}")
+    result = run_setup(
+        config, args.guild, dry_run=args.dry_run, version=_version()
+    )
+    print(f"server {args.guild}, routing {config.path}:")
+    describe(result, print, dry_run=args.dry_run)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+        return EXIT_OK
+    lines = env_lines(result.webhooks)
+    count = len(result.webhooks)
+    if out is not None:
+        write_env_file(out, lines)
+        print(
+            f"wrote {count} DISCORD_WEBHOOK_* lines to {out} (mode 0600); "
+            f"load them with: set -a; . {_shell_path(out)}; set +a"
+        )
+    else:
+        print(
+            f"{count} webhook URLs are ready. They hold secrets, so they "
+            "are not printed: run again with --out discord.env to write "
+            "them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file only you "
+            "can read (nothing is created twice), then load them with: "
+            "set -a; . ./discord.env; set +a"
+        )
+    return EXIT_OK
+
+
+def _shell_path(path: Path) -> str:
+    text = str(path)
+    return text if "/" in text else f"./{text}"
+
+
+def _send_test(args: argparse.Namespace) -> int:
+    config = _load(args.routing)
+    keys = list(dict.fromkeys(args.channel or config.channels))
+    unknown = [k for k in keys if k not in config.channels]
+    if unknown:
+        raise _UsageError(
+            f"--channel: no channel {', '.join(map(repr, unknown))} in "
+            f"{config.path} (its keys: {', '.join(config.channels)})"
+        )
+    results = send_test(config, keys)
+    width = max(len(k) for k in keys)
+    for key, _, what in results:
+        print(f"{key.ljust(width)}  {what}")
+    delivered = sum(1 for _, ok, _ in results if ok)
+    print(f"{delivered} of {len(results)} channels delivered")
+    return EXIT_OK if delivered == len(results) else 1
 
 
 # -- demo -------------------------------------------------------------------

@@ -18,6 +18,12 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   Cloudflare 429s.
 - Faults that can be switched on and off while clients are sending:
   error statuses, connection resets and hangs.
+- Server set-up with the bot token (section 5): ``GET``/``POST
+  /api/v10/guilds/{id}/channels`` and ``GET``/``POST
+  /api/v10/channels/{id}/webhooks``, with permissions that can be taken
+  away (:meth:`FakeDiscord.deny`), unknown guilds (404 ``10004``) and
+  Discord's limits (500 channels per guild, 50 per category, 15 webhooks
+  per channel). A created webhook's ``url`` executes on this fake.
 
 Every request is recorded, thread-safely::
 
@@ -91,6 +97,16 @@ _WEBHOOK_ROUTE = re.compile(
 _CHANNEL_ROUTE = re.compile(
     r"^/api(?:/v\d+)?/channels/(?P<channel_id>[^/]+)/messages/?$"
 )
+_GUILD_CHANNELS_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/guilds/(?P<guild_id>[^/]+)/channels/?$"
+)
+_CHANNEL_WEBHOOKS_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/channels/(?P<channel_id>[^/]+)/webhooks/?$"
+)
+#: Discord's limits on set-up (shared/DISCORD-API.md section 5)
+MAX_GUILD_CHANNELS = 500
+MAX_CATEGORY_CHANNELS = 50
+MAX_CHANNEL_WEBHOOKS = 15
 _ERROR_LINE = re.compile(
     r"^(?:(?:schema|limit): )?(?P<path>[^:]*): (?P<message>.*)$", re.DOTALL
 )
@@ -352,6 +368,12 @@ class FakeDiscord:
         self._cloudflare: _Fault | None = None
         self._global: _Fault | None = None
         self._fail: _Fault | None = None
+        self._guilds: dict[str, list[dict[str, Any]]] = {}
+        self._webhooks: dict[str, list[dict[str, Any]]] = {}
+        self._denied: set[str] = set()
+        self.guild_channel_limit = MAX_GUILD_CHANNELS
+        self.category_limit = MAX_CATEGORY_CHANNELS
+        self.webhook_limit = MAX_CHANNEL_WEBHOOKS
 
     # -- lifecycle -------------------------------------------------------
 
@@ -508,6 +530,56 @@ class FakeDiscord:
         """
         with self._lock:
             self._channels[webhook_id] = channel_id
+
+    def add_guild(self, guild_id: str = "4000") -> str:
+        """
+        Make an empty guild the bot is a member of.
+
+        Args:
+            guild_id: The guild's id.
+
+        Returns:
+            The guild's id.
+        """
+        with self._lock:
+            self._guilds.setdefault(guild_id, [])
+        return guild_id
+
+    def guild_channels(self, guild_id: str) -> list[dict[str, Any]]:
+        """
+        The channels of *guild_id*, as ``GET .../channels`` returns them.
+
+        Args:
+            guild_id: The guild's id.
+
+        Returns:
+            Copies of the channel objects, in creation order.
+        """
+        with self._lock:
+            return [dict(c) for c in self._guilds.get(guild_id, [])]
+
+    def channel_webhooks(self, channel_id: str) -> list[dict[str, Any]]:
+        """
+        The webhooks of *channel_id*.
+
+        Args:
+            channel_id: The channel's id.
+
+        Returns:
+            Copies of the webhook objects, in creation order.
+        """
+        with self._lock:
+            return [dict(w) for w in self._webhooks.get(channel_id, [])]
+
+    def deny(self, permission: str) -> None:
+        """
+        Take *permission* away from the bot: its requests get 403 50013.
+
+        Args:
+            permission: ``MANAGE_CHANNELS`` or ``MANAGE_WEBHOOKS``.
+        """
+        with self._lock:
+            self._denied.add(permission)
 
     def reset_rate_limits(self) -> None:
         """Forget every bucket and channel window, as if time had passed."""
@@ -816,6 +888,12 @@ class FakeDiscord:
             return self._webhook(
                 request, webhook["webhook_id"], webhook["token"]
             )
+        guild = _GUILD_CHANNELS_ROUTE.match(request.path)
+        if guild:
+            return self._guild_channels(request, guild["guild_id"])
+        hooks = _CHANNEL_WEBHOOKS_ROUTE.match(request.path)
+        if hooks:
+            return self._channel_webhooks(request, hooks["channel_id"])
         channel = _CHANNEL_ROUTE.match(request.path)
         if channel and request.method == "POST":
             return self._bot_message(request, channel["channel_id"])
@@ -871,6 +949,151 @@ class FakeDiscord:
             reply = self._accept(request, webhook_id, channel_id, wait=wait)
         reply.headers.update(headers)
         return reply
+
+    def _bot_refusal(
+        self, request: _Request, permission: str | None
+    ) -> _Reply | None:
+        """401 without the bot token, 403 without *permission*."""
+        if request.headers.get("authorization") != f"Bot {self.bot_token}":
+            return _error(401, 0, "401: Unauthorized")
+        if request.method not in {"GET", "POST"}:
+            return _error(405, 0, "405: Method Not Allowed")
+        if permission is not None and permission in self._denied:
+            return _error(403, 50013, "Missing Permissions")
+        return None
+
+    def _guild_channels(self, request: _Request, guild_id: str) -> _Reply:
+        """Serve ``/guilds/{id}/channels``: list, or create a channel."""
+        posting = request.method == "POST"
+        refused = self._bot_refusal(
+            request, "MANAGE_CHANNELS" if posting else None
+        )
+        if refused is not None:
+            return refused
+        body = _decode_json(request) if posting else None
+        with self._lock:
+            channels = self._guilds.get(guild_id)
+            if channels is None:
+                return _error(404, 10004, "Unknown Guild")
+            if not posting:
+                return _Reply(200, _json_bytes(channels))
+            if not isinstance(body, dict):
+                return _invalid_form(_error_tree(["<root>: not an object"]))
+            made = self._new_channel(guild_id, channels, body)
+            if isinstance(made, _Reply):
+                return made
+            channels.append(made)
+            return _Reply(201, _json_bytes(made))
+
+    def _new_channel(
+        self,
+        guild_id: str,
+        channels: list[dict[str, Any]],
+        body: dict[str, Any],
+    ) -> dict[str, Any] | _Reply:
+        """Check a Create Guild Channel body; lock held."""
+        name = body.get("name")
+        kind = body.get("type", 0)
+        parent = body.get("parent_id")
+        problems = []
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            problems.append("name: Must be between 1 and 100 in length.")
+        if kind not in (0, 4):
+            problems.append("type: Value is not a valid channel type.")
+        topic = body.get("topic")
+        if topic is not None and (
+            not isinstance(topic, str) or len(topic) > 1024
+        ):
+            problems.append("topic: Must be 1024 or fewer in length.")
+        categories = {c["id"] for c in channels if c["type"] == 4}
+        if parent is not None and (kind == 4 or parent not in categories):
+            problems.append("parent_id: Invalid category.")
+        if problems:
+            return _invalid_form(_error_tree(problems))
+        if len(channels) >= self.guild_channel_limit:
+            return _error(
+                400,
+                30013,
+                "Maximum number of guild channels reached "
+                f"({self.guild_channel_limit})",
+            )
+        siblings = sum(1 for c in channels if c.get("parent_id") == parent)
+        if parent is not None and siblings >= self.category_limit:
+            return _invalid_form(
+                {
+                    "parent_id": {
+                        "_errors": [
+                            {
+                                "code": "CHANNEL_PARENT_MAX_CHANNELS",
+                                "message": "Maximum number of channels in "
+                                f"category reached ({self.category_limit})",
+                            }
+                        ]
+                    }
+                }
+            )
+        return {
+            "id": self._snowflake(),
+            "type": kind,
+            "guild_id": guild_id,
+            "name": name,
+            "parent_id": parent,
+            "topic": topic,
+            "position": siblings,
+        }
+
+    def _channel_webhooks(self, request: _Request, channel_id: str) -> _Reply:
+        """Serve ``/channels/{id}/webhooks``: list, or create a webhook."""
+        refused = self._bot_refusal(request, "MANAGE_WEBHOOKS")
+        if refused is not None:
+            return refused
+        body = _decode_json(request) if request.method == "POST" else None
+        with self._lock:
+            channel = next(
+                (
+                    c
+                    for channels in self._guilds.values()
+                    for c in channels
+                    if c["id"] == channel_id
+                ),
+                None,
+            )
+            if channel is None:
+                return _error(404, 10003, "Unknown Channel")
+            hooks = self._webhooks.setdefault(channel_id, [])
+            if request.method == "GET":
+                return _Reply(200, _json_bytes(hooks))
+            name = body.get("name") if isinstance(body, dict) else None
+            if (
+                not isinstance(name, str)
+                or not 1 <= len(name) <= 80
+                or re.search("clyde|discord", name, re.IGNORECASE)
+            ):
+                return _invalid_form(
+                    _error_tree(["name: Invalid webhook name."])
+                )
+            if len(hooks) >= self.webhook_limit:
+                return _error(
+                    400,
+                    30007,
+                    "Maximum number of webhooks reached "
+                    f"({self.webhook_limit})",
+                )
+            webhook_id = self._snowflake()
+            token = hashlib.sha256(webhook_id.encode()).hexdigest()[:68]
+            hook = {
+                "id": webhook_id,
+                "type": 1,
+                "name": name,
+                "channel_id": channel_id,
+                "guild_id": channel["guild_id"],
+                "token": token,
+                "url": f"{self.url}/api/webhooks/{webhook_id}/{token}",
+            }
+            hooks.append(hook)
+            self._tokens[webhook_id] = token
+            self._channels[webhook_id] = channel_id
+            return _Reply(200, _json_bytes(hook))
 
     def _bot_message(self, request: _Request, channel_id: str) -> _Reply:
         """Serve ``POST /channels/{channel_id}/messages`` for a bot."""

@@ -1,0 +1,129 @@
+"""
+``polybot-loghandler send-test``: one sample embed per channel.
+
+It goes through the same pipeline and delivery engine the handler uses.
+
+Each channel gets its own one-route pipeline, so its statistics say
+exactly what became of its message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+from ._config import (
+    BotChannelDestination,
+    Channel,
+    Coalesce,
+    Config,
+    EmbedTemplate,
+    FieldTemplate,
+    Route,
+)
+from ._matching import EventPattern, Matcher
+from ._pipeline import Pipeline
+from ._templates import compile_text
+
+__all__ = ["SEND_TEST_EVENT", "send_test"]
+
+SEND_TEST_EVENT = "polybot_loghandler.send_test"
+TIMEOUT = 30.0
+TEST_COLOR = 0x5865F2
+
+_REASONS = {
+    "webhook_gone": "Discord refused the webhook (401/403/404): check its "
+    "URL in the environment, or run setup again",
+    "rejected": "Discord rejected the message (400)",
+    "failed": "Discord answered with an error",
+    "server_error": "Discord kept failing (5xx); try again later",
+    "rate_limited": "rate limited for too long",
+}
+
+
+def _route(key: str, channel: Channel) -> Route:
+    where = f" in {channel.category}" if channel.category else ""
+    return Route(
+        name="send_test",
+        index=0,
+        line=0,
+        matcher=Matcher(event=EventPattern([SEND_TEST_EVENT])),
+        to=(compile_text(key, mode="raw"),),
+        coalesce=Coalesce(enabled=False),
+        embed=EmbedTemplate(
+            title=compile_text("✅ polybot_loghandler test message"),
+            description=compile_text(
+                f"If you can read this, #{channel.name}{where} receives "
+                f"the messages routed to `{key}`."
+            ),
+            color=TEST_COLOR,
+            fields=(
+                FieldTemplate(
+                    name=compile_text("Channel key"),
+                    value=compile_text(key),
+                ),
+            ),
+            footer=compile_text("polybot-loghandler send-test"),
+        ),
+    )
+
+
+def _outcome(channel: Channel, stats: dict[str, int]) -> tuple[bool, str]:
+    if stats.get("delivered", 0) >= 1:
+        return True, "delivered"
+    destination = channel.destination
+    if destination is None:
+        return False, (
+            "not sent: no destination, so it went to the console (set "
+            f"DISCORD_WEBHOOK_{channel.key.upper()})"
+        )
+    for name, value in sorted(stats.items()):
+        if name.startswith("dropped.") and value:
+            reason = name.removeprefix("dropped.")
+            return False, f"not delivered: {_REASONS.get(reason, reason)}"
+    if isinstance(destination, BotChannelDestination):
+        return False, "not delivered: the bot token was refused or missing"
+    return False, f"not delivered within {TIMEOUT:g}s"
+
+
+def send_test(
+    config: Config, keys: Sequence[str]
+) -> list[tuple[str, bool, str]]:
+    """
+    Send one test embed to each channel in *keys*; report each.
+
+    Returns:
+        ``(key, delivered, what happened)`` per channel, in *keys* order.
+    """
+    delivery = dataclasses.replace(
+        config.delivery, console="off", batch_window=0.0
+    )
+    pipelines: list[tuple[str, Pipeline]] = []
+    for key in keys:
+        channel = config.channels[key]
+        single = dataclasses.replace(
+            config,
+            channels={key: channel},
+            routes=(_route(key, channel),),
+            delivery=delivery,
+            notes=(),
+        )
+        pipelines.append((key, Pipeline(single)))
+    try:
+        now = time.time()
+        for _, pipeline in pipelines:
+            pipeline.submit(
+                (SEND_TEST_EVENT, logging.INFO, "", now, {}, "", None)
+            )
+        deadline = time.monotonic() + TIMEOUT
+        for _, pipeline in pipelines:
+            pipeline.flush(max(0.1, deadline - time.monotonic()))
+        return [
+            (key, *_outcome(config.channels[key], pipeline.stats()))
+            for key, pipeline in pipelines
+        ]
+    finally:
+        for _, pipeline in pipelines:
+            pipeline.close(1.0)

@@ -1,0 +1,483 @@
+"""
+``polybot-loghandler setup``: make a server's channels and webhooks.
+
+They come from the routing file, and are made with the bot token.
+
+Only what is missing is created: categories are matched by name, text
+channels by name within their category, and each channel's webhook by
+its name, ``Polybot``. Running it again creates nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from ._config import Channel, Config
+from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
+from ._discord import user_agent as _user_agent
+from ._ratelimit import RateLimiter
+from ._text import redact_text
+
+__all__ = ["SetupError", "SetupResult", "run_setup", "write_env_file"]
+
+WEBHOOK_NAME = "Polybot"
+GUILD_CATEGORY = 4
+GUILD_TEXT = 0
+MAX_TRIES = 5
+TIMEOUT = 15.0
+PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
+MANAGE_CHANNELS = "Manage Channels"
+MANAGE_WEBHOOKS = "Manage Webhooks"
+# Discord's JSON error codes set-up acts on
+UNKNOWN_GUILD = 10004
+MISSING_ACCESS = 50001
+MISSING_PERMISSIONS = 50013
+MAX_GUILD_CHANNELS = 30013
+MAX_WEBHOOKS = 30007
+
+
+class SetupError(Exception):
+    """A problem a person can fix, told as one paragraph."""
+
+
+@dataclass(slots=True)
+class SetupResult:
+    """
+    What set-up did (or, in a dry run, would do).
+
+    Attributes:
+        created: Lines naming what was (or would be) created.
+        found: How many categories, channels and webhooks already existed.
+        left_alone: Names of the guild's channels the routing does not name.
+        webhooks: Channel key → webhook URL, in routing order.
+    """
+
+    created: list[str] = field(default_factory=list)
+    found: dict[str, int] = field(default_factory=dict)
+    left_alone: list[str] = field(default_factory=list)
+    webhooks: dict[str, str] = field(default_factory=dict)
+
+
+class _Api:
+    """Bot-token requests, waiting on Discord's rate limits."""
+
+    def __init__(self, client: httpx.Client, base: str) -> None:
+        self._client = client
+        self._base = base
+        self._limiter = RateLimiter()
+        self._sent = 0
+
+    def call(  # noqa: PLR0913 - one request's description, keyword-only
+        self,
+        method: str,
+        path: str,
+        key: str,
+        *,
+        doing: str,
+        permission: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        for _ in range(MAX_TRIES):
+            # set-up calls are not messages: Discord's per-channel message
+            # limit does not apply, so each request is its own "channel"
+            self._sent += 1
+            lane = f"setup:{self._sent}"
+            wait = self._limiter.delay(key, lane, time.monotonic())
+            if wait > 0:
+                time.sleep(wait)
+            self._limiter.sending(key, lane, time.monotonic())
+            try:
+                response = self._client.request(
+                    method, self._base + path, json=body
+                )
+            except httpx.HTTPError as exc:
+                raise SetupError(
+                    f"Could not reach Discord to {doing}: "
+                    f"{redact_text(type(exc).__name__)} "
+                    f"({redact_text(str(exc))}). Check the network (and "
+                    f"{API_BASE_ENV}, if set), then run setup again."
+                ) from None
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            data = _json(response)
+            if response.status_code == 429:
+                pause = self._limiter.too_many(
+                    key, headers, data, time.monotonic()
+                )
+                time.sleep(pause.retry_after)
+                continue
+            self._limiter.update(key, headers, time.monotonic())
+            if response.is_success:
+                return data
+            raise _refusal(response.status_code, data, doing, permission)
+        raise SetupError(
+            f"Discord kept answering 429 (rate limited) while trying to "
+            f"{doing}. Wait a minute, then run setup again."
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _refusal(
+    status: int, data: Any, doing: str, permission: str | None
+) -> SetupError:
+    body = data if isinstance(data, dict) else {}
+    code = body.get("code")
+    said = redact_text(str(body.get("message", "")))[:200]
+    answer = f"{status}{f', code {code}' if code else ''}: {said}"
+    if status == 401:
+        text = (
+            f"Discord did not accept the bot token in {BOT_TOKEN_ENV} "
+            f"(401 Unauthorized). Copy the token again from the Developer "
+            "Portal (Application → Bot → Reset Token), export it, and run "
+            "setup again."
+        )
+    elif code == UNKNOWN_GUILD or (status == 404 and "guild" in doing):
+        text = (
+            "Discord knows no server with that id, or the bot is not in it "
+            f"({answer}). Check --guild (Developer Mode → right-click the "
+            "server → Copy Server ID) and invite the bot with the URL in "
+            "docs/setup.md."
+        )
+    elif status == 403 and permission is not None:
+        text = (
+            f"Discord refused to {doing}: the bot lacks the {permission} "
+            f"permission ({answer}). Give the bot's role {permission} in "
+            "Server Settings → Roles (or invite it again with the URL in "
+            "docs/setup.md), then run setup again."
+        )
+    elif status == 403:
+        text = (
+            f"Discord refused to {doing} ({answer}): the bot cannot see "
+            "that server or channel. Invite the bot with the URL in "
+            "docs/setup.md, then run setup again."
+        )
+    elif code == MAX_GUILD_CHANNELS:
+        text = (
+            f"Could not {doing}: the server already has Discord's maximum "
+            f"of 500 channels ({answer}). Delete channels it no longer "
+            "needs, or use another server, then run setup again."
+        )
+    elif "CHANNEL_PARENT_MAX_CHANNELS" in str(data):
+        text = (
+            f"Could not {doing}: the category already holds Discord's "
+            "maximum of 50 channels. Move some channels out of it, or give "
+            "these channels another category in the routing file, then run "
+            "setup again."
+        )
+    elif code == MAX_WEBHOOKS:
+        text = (
+            f"Could not {doing}: the channel already has Discord's maximum "
+            f"of 15 webhooks ({answer}). Delete unused ones in Channel "
+            "Settings → Integrations → Webhooks, then run setup again."
+        )
+    else:
+        text = f"Discord refused to {doing} ({answer})."
+    return SetupError(text)
+
+
+class _Progress:
+    """One updating line on a terminal's stderr; silent otherwise."""
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self._stream = stream
+        self._on = stream.isatty()
+        self._total = total
+        self._done = 0
+
+    def step(self, what: str) -> None:
+        self._done += 1
+        if self._on:
+            line = f"[{self._done}/{self._total}] {what}"[:78]
+            self._stream.write(f"\r\033[K{line}")
+            self._stream.flush()
+
+    def end(self) -> None:
+        if self._on:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
+@contextmanager
+def _client(version: str) -> Iterator[httpx.Client]:
+    token = os.environ.get(BOT_TOKEN_ENV, "").strip()
+    if not token:
+        raise SetupError(
+            f"{BOT_TOKEN_ENV} is not set. setup reads the bot token only "
+            "from the environment, never from the command line: copy it "
+            "from the Developer Portal (Application → Bot → Reset Token), "
+            f"then `export {BOT_TOKEN_ENV}=...` and run setup again."
+        )
+    headers = {
+        "Authorization": f"Bot {token}",
+        "User-Agent": _user_agent(version),
+    }
+    with httpx.Client(headers=headers, timeout=TIMEOUT) as client:
+        yield client
+
+
+def run_setup(
+    config: Config,
+    guild_id: str,
+    *,
+    dry_run: bool = False,
+    version: str = "0",
+    progress: TextIO | None = None,
+) -> SetupResult:
+    """
+    Create what the routing needs in guild *guild_id*; see the module.
+
+    Raises:
+        SetupError: A problem to report to a person (bad token, missing
+            permission, unknown guild, a Discord limit).
+    """
+    base = (os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE).rstrip("/")
+    with _client(version) as client:
+        api = _Api(client, base)
+        return _Setup(api, config, guild_id, dry_run=dry_run).run(
+            _Progress(progress or sys.stderr, len(config.channels))
+        )
+
+
+class _Setup:
+    def __init__(
+        self, api: _Api, config: Config, guild_id: str, *, dry_run: bool
+    ) -> None:
+        self.api = api
+        self.config = config
+        self.guild = guild_id
+        self.dry_run = dry_run
+        self.result = SetupResult()
+        self.found = self.result.found
+        self._ids = 0
+
+    def _count(self, what: str) -> None:
+        self.found[what] = self.found.get(what, 0) + 1
+
+    def _planned(self) -> str:
+        self._ids += 1
+        return f"(new {self._ids})"
+
+    def run(self, progress: _Progress) -> SetupResult:
+        existing = self.api.call(
+            "GET",
+            f"/guilds/{self.guild}/channels",
+            f"GET /guilds/channels:{self.guild}",
+            doing=f"list the channels of server {self.guild}",
+        )
+        channels = [c for c in existing or [] if isinstance(c, dict)]
+        categories = self._categories(channels)
+        used: set[str] = set(categories.values())
+        try:
+            for channel in self.config.channels.values():
+                progress.step(f"#{channel.name}")
+                parent = (
+                    categories[channel.category] if channel.category else None
+                )
+                channel_id = self._channel(channel, parent, channels)
+                used.add(channel_id)
+                self._webhook(channel, channel_id)
+        finally:
+            progress.end()
+        self.result.left_alone = [
+            str(c.get("name"))
+            for c in channels
+            if c.get("id") not in used and c.get("type") != GUILD_CATEGORY
+        ]
+        return self.result
+
+    def _create(
+        self, body: dict[str, Any], doing: str
+    ) -> dict[str, Any] | None:
+        self.result.created.append(doing)
+        if self.dry_run:
+            return None
+        made: dict[str, Any] = self.api.call(
+            "POST",
+            f"/guilds/{self.guild}/channels",
+            f"POST /guilds/channels:{self.guild}",
+            doing=doing,
+            permission=MANAGE_CHANNELS,
+            body=body,
+        )
+        return made
+
+    def _categories(self, channels: list[dict[str, Any]]) -> dict[str, str]:
+        ids: dict[str, str] = {}
+        for name in dict.fromkeys(
+            c.category for c in self.config.channels.values() if c.category
+        ):
+            found = next(
+                (
+                    c
+                    for c in channels
+                    if c.get("type") == GUILD_CATEGORY
+                    and c.get("name") == name
+                ),
+                None,
+            )
+            if found is not None:
+                self._count("categories")
+                ids[name] = str(found["id"])
+                continue
+            made = self._create(
+                {"name": name, "type": GUILD_CATEGORY},
+                f"create category {name}",
+            )
+            ids[name] = str(made["id"]) if made else self._planned()
+        return ids
+
+    def _channel(
+        self,
+        channel: Channel,
+        parent: str | None,
+        channels: list[dict[str, Any]],
+    ) -> str:
+        found = next(
+            (
+                c
+                for c in channels
+                if c.get("type") == GUILD_TEXT
+                and c.get("name") == channel.name
+                and c.get("parent_id") == parent
+            ),
+            None,
+        )
+        if found is not None:
+            self._count("channels")
+            return str(found["id"])
+        body: dict[str, Any] = {"name": channel.name, "type": GUILD_TEXT}
+        if parent is not None:
+            body["parent_id"] = parent
+        if channel.topic:
+            body["topic"] = channel.topic
+        where = f" in {channel.category}" if channel.category else ""
+        made = self._create(body, f"create channel #{channel.name}{where}")
+        return str(made["id"]) if made else self._planned()
+
+    def _webhook(self, channel: Channel, channel_id: str) -> None:
+        doing = f"create the webhook of #{channel.name}"
+        if channel_id.startswith("(new"):
+            self.result.created.append(doing)
+            return
+        hooks = self.api.call(
+            "GET",
+            f"/channels/{channel_id}/webhooks",
+            f"GET /channels/webhooks:{channel_id}",
+            doing=f"list the webhooks of #{channel.name}",
+            permission=MANAGE_WEBHOOKS,
+        )
+        found = next(
+            (
+                h
+                for h in hooks or []
+                if isinstance(h, dict)
+                and h.get("name") == WEBHOOK_NAME
+                and h.get("token")
+            ),
+            None,
+        )
+        if found is not None:
+            self._count("webhooks")
+        else:
+            self.result.created.append(doing)
+            if self.dry_run:
+                return
+            found = self.api.call(
+                "POST",
+                f"/channels/{channel_id}/webhooks",
+                f"POST /channels/webhooks:{channel_id}",
+                doing=doing,
+                permission=MANAGE_WEBHOOKS,
+                body={"name": WEBHOOK_NAME},
+            )
+        self.result.webhooks[channel.key] = _webhook_url(found)
+
+
+def _webhook_url(hook: dict[str, Any]) -> str:
+    url = hook.get("url")
+    if isinstance(url, str) and url:
+        return url
+    return f"{PUBLIC_WEBHOOK_BASE}/{hook['id']}/{hook['token']}"
+
+
+def env_lines(webhooks: dict[str, str]) -> str:
+    """The ``DISCORD_WEBHOOK_<KEY>=<url>`` lines, in routing order."""
+    return "".join(
+        f"DISCORD_WEBHOOK_{key.upper()}={url}\n"
+        for key, url in webhooks.items()
+    )
+
+
+def write_env_file(path: Path, text: str) -> None:
+    """
+    Replace *path* with *text* atomically, readable only by its owner.
+
+    The temporary file is made in the same directory (mode 0600 from the
+    start), so ``os.replace`` never crosses file systems and no reader
+    ever sees half a file or a moment of wider permissions.
+    """
+    directory = path.parent if str(path.parent) else Path()
+    fd, temp = tempfile.mkstemp(
+        dir=directory, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temp).chmod(0o600)
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def describe(
+    result: SetupResult, out: Callable[[str], None], *, dry_run: bool
+) -> None:
+    """Report what was created, found and left alone."""
+    verb = "would create" if dry_run else "created"
+    for line in result.created:
+        out(f"  {'would ' if dry_run else ''}{line}")
+    kinds = ("categories", "channels", "webhooks")
+    made = {
+        k: sum(
+            1
+            for line in result.created
+            if line.startswith(
+                {
+                    "categories": "create category",
+                    "channels": "create channel",
+                    "webhooks": "create the webhook",
+                }[k]
+            )
+        )
+        for k in kinds
+    }
+    out(
+        f"{verb}: "
+        + ", ".join(f"{made[k]} {k}" for k in kinds)
+        + "; already there: "
+        + ", ".join(f"{result.found.get(k, 0)} {k}" for k in kinds)
+    )
+    if result.left_alone:
+        out(
+            f"left alone: {len(result.left_alone)} channels the routing "
+            f"does not name ({', '.join(result.left_alone[:10])}"
+            f"{', ...' if len(result.left_alone) > 10 else ''})"
+        )

@@ -1,0 +1,235 @@
+"""
+Tests for ``polybot-loghandler setup`` and ``send-test`` against the fake.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polybot_loghandler._cli import main
+from tests.support.fake_discord import FakeDiscord
+
+GUILD = "4000"
+BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SeCrEtBoTtOkEnForSetupTests0123"
+CATEGORIES = 9
+CHANNELS = 37
+EXIT_USER_ERROR = 2
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
+    """A fake with an empty guild, the bot token and API base in the env."""
+    with FakeDiscord(rate_limit=None, bot_token=BOT_TOKEN) as fake:
+        fake.add_guild(GUILD)
+        monkeypatch.setenv("DISCORD_BOT_TOKEN", BOT_TOKEN)
+        monkeypatch.setenv("DISCORD_API_BASE", fake.api_base)
+        monkeypatch.delenv("POLYBOT_ROUTING", raising=False)
+        monkeypatch.delenv("DISCORD_WEBHOOK_URL", raising=False)
+        monkeypatch.chdir(Path(__file__).parent)  # no routing.yaml here
+        yield fake
+    assert [] == fake.server_errors
+
+
+def _setup(*extra: str) -> int:
+    return main(["setup", "--guild", GUILD, *extra])
+
+
+def _load_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        monkeypatch.setenv(name, value)
+
+
+def test_setup_creates_everything_once(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "discord.env"
+    assert _setup("--out", str(out)) == 0
+    channels = fake.guild_channels(GUILD)
+    categories = {c["id"]: c["name"] for c in channels if c["type"] == 4}
+    texts = [c for c in channels if c["type"] == 0]
+    assert len(categories) == CATEGORIES
+    assert len(texts) == CHANNELS
+    assert all(c["parent_id"] in categories for c in texts)
+    by_name = {c["name"]: c for c in texts}
+    assert categories[by_name["trades-paper"]["parent_id"]] == (
+        "💰 TRADING ACTIVITY"
+    )
+    assert by_name["alerts-critical"]["topic"] == "Critical alerts only"
+    hooks = [h for c in texts for h in fake.channel_webhooks(c["id"])]
+    assert len(hooks) == CHANNELS
+    assert {h["name"] for h in hooks} == {"Polybot"}
+    first = out.read_text()
+    lines = first.splitlines()
+    assert len(lines) == CHANNELS
+    assert lines[0].startswith("DISCORD_WEBHOOK_SYSTEM_HEALTH=http://")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    printed = capsys.readouterr()
+    assert BOT_TOKEN not in printed.out + printed.err
+    assert all(h["token"] not in printed.out for h in hooks)
+    assert "created: 9 categories, 37 channels, 37 webhooks" in printed.out
+
+    requests = len(fake.requests)
+    assert _setup("--out", str(out)) == 0
+    again = capsys.readouterr().out
+    assert "created: 0 categories, 0 channels, 0 webhooks" in again
+    assert "already there: 9 categories, 37 channels, 37 webhooks" in again
+    assert not [r for r in fake.requests[requests:] if r.method == "POST"]
+    assert out.read_text() == first
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["discord.env"]
+
+    _load_env(out, monkeypatch)
+    assert main(["send-test", "--all"]) == 0
+    report = capsys.readouterr().out
+    assert report.count("delivered") >= CHANNELS
+    assert "37 of 37 channels delivered" in report
+    assert len(fake.messages) == CHANNELS
+    assert {m.channel_id for m in fake.messages} == {c["id"] for c in texts}
+    assert all(h["token"] not in report for h in hooks)
+
+
+def test_setup_without_out_prints_no_secrets(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _setup() == 0
+    printed = capsys.readouterr().out
+    assert "--out" in printed
+    assert "set -a" in printed
+    assert "/api/webhooks/" not in printed
+    assert BOT_TOKEN not in printed
+
+
+def test_dry_run_changes_nothing(
+    fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "discord.env"
+    assert _setup("--dry-run", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "would create: 9 categories, 37 channels, 37 webhooks" in printed
+    assert "nothing was changed" in printed
+    assert fake.guild_channels(GUILD) == []
+    assert not [r for r in fake.requests if r.method == "POST"]
+    assert not out.exists()
+
+
+def test_missing_manage_webhooks_is_one_paragraph(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.deny("MANAGE_WEBHOOKS")
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "Manage Webhooks" in err
+    assert "Traceback" not in err
+    assert err.strip().count("\n") == 0
+    assert BOT_TOKEN not in err
+
+
+def test_missing_manage_channels_names_it(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.deny("MANAGE_CHANNELS")
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "Manage Channels" in err
+    assert "Traceback" not in err
+
+
+def test_bad_token(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrong = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.WrOnGbOtToKeNfOrSeTuPtEsTs0123"
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", wrong)
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "401" in err
+    assert "DISCORD_BOT_TOKEN" in err
+    assert wrong not in err
+    assert "Traceback" not in err
+
+
+def test_missing_token(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DISCORD_BOT_TOKEN")
+    assert _setup() == EXIT_USER_ERROR
+    assert "DISCORD_BOT_TOKEN is not set" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_unknown_guild(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["setup", "--guild", "999"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "10004" in err
+    assert "--guild" in err
+
+
+def test_webhook_limit(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.webhook_limit = 0
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "15 webhooks" in err
+
+
+def test_guild_full(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.guild_channel_limit = 3
+    assert _setup() == EXIT_USER_ERROR
+    assert "500 channels" in capsys.readouterr().err
+
+
+def test_category_full(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.category_limit = 1
+    assert _setup() == EXIT_USER_ERROR
+    assert "50 channels" in capsys.readouterr().err
+
+
+def test_send_test_reports_console_channels(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["send-test", "--channel", "trades_paper"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "trades_paper" in out
+    assert "no destination" in out
+    assert "0 of 1 channels delivered" in out
+
+
+def test_send_test_reports_a_refused_webhook(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake.set_token("777", "right")
+    monkeypatch.setenv(
+        "DISCORD_WEBHOOK_ADMIN", fake.webhook_url("777", "wrong")
+    )
+    assert main(["send-test", "--channel", "admin"]) == 1
+    out = capsys.readouterr().out
+    assert "refused the webhook" in out
+    assert "wrong" not in out
+
+
+def test_send_test_unknown_channel(
+    fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["send-test", "--channel", "nope"]) == EXIT_USER_ERROR
+    assert "'nope'" in capsys.readouterr().err
