@@ -1,0 +1,240 @@
+"""
+More caller costs: the structlog processor, and a hung Discord.
+
+Rounds interleave the variants; each round times batches of
+``BATCH`` calls and keeps the per-call time of every batch, so the
+report gives the median and the p99 over batches (a p99 of single calls
+would mostly measure the timer). CPU is the caller thread's own
+(``time.thread_time``); wall includes waiting for the GIL while the
+worker runs.
+
+    python bench/caller_extras.py [--quick]
+
+Targets: a structlog chain with ``DiscordProcessor`` costs at most 1.1x
+the same chain without it; a matched ``DiscordHandler`` call costs the
+same (within noise) whether Discord answers or hangs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from handler_cost import TRADE, UNMATCHED, bench_routing  # noqa: E402
+
+BATCH = 100
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def structlog_chain(extra: list[Any]) -> Any:
+    import structlog
+
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *extra,
+        structlog.processors.KeyValueRenderer(),
+    ]
+    return structlog.wrap_logger(
+        structlog.ReturnLogger(),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )
+
+
+def handler_logger(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(f"bench.extras.{name}")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log
+
+
+def drained(stats: Callable[[], dict[str, int]], timeout: float) -> None:
+    """Wait (bounded) for the worker to empty its queue; never flush()."""
+    deadline = time.monotonic() + timeout
+    while stats()["queued"] and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(0.005)
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    rounds, batches, wait = (5, 10, 0.2) if args.quick else (11, 20, 0.5)
+
+    for name in list(os.environ):
+        if name.upper().startswith("DISCORD_") or name.upper().endswith(
+            "_PROXY"
+        ):
+            del os.environ[name]
+    from polybot_loghandler import DiscordHandler, DiscordProcessor
+    from tests.support.fake_discord import FakeDiscord
+
+    answering = FakeDiscord().start()
+    hung = FakeDiscord().start()
+    hung.hang()
+
+    plain = structlog_chain([])
+    processor = DiscordProcessor(bench_routing())
+    with_proc = structlog_chain([processor])
+    no_webhook = DiscordHandler(bench_routing())
+    os.environ["DISCORD_WEBHOOK_URL"] = answering.webhook_url("1", "tok-a")
+    to_answering = DiscordHandler(bench_routing())
+    os.environ["DISCORD_WEBHOOK_URL"] = hung.webhook_url("2", "tok-h")
+    to_hung = DiscordHandler(bench_routing())
+    del os.environ["DISCORD_WEBHOOK_URL"]
+    logs = {
+        "none": handler_logger("none", no_webhook),
+        "answering": handler_logger("answering", to_answering),
+        "hung": handler_logger("hung", to_hung),
+    }
+    ids = iter(range(10**9))
+
+    def trade(log: logging.Logger) -> Callable[[], None]:
+        return lambda: log.info(
+            "trade_executed", extra={**TRADE, "trade_id": f"t{next(ids)}"}
+        )
+
+    variants: dict[str, tuple[Callable[[], None], Any]] = {
+        "structlog chain, unmatched event": (
+            lambda: plain.debug("cache_refreshed", **UNMATCHED),
+            None,
+        ),
+        "structlog chain + DiscordProcessor, unmatched event": (
+            lambda: with_proc.debug("cache_refreshed", **UNMATCHED),
+            processor.stats,
+        ),
+        "structlog chain, trade_executed": (
+            lambda: plain.info("trade_executed", **TRADE),
+            None,
+        ),
+        "structlog chain + DiscordProcessor, trade_executed": (
+            lambda: with_proc.info("trade_executed", **TRADE),
+            processor.stats,
+        ),
+        "DiscordHandler trade_executed, no webhook set": (
+            trade(logs["none"]),
+            no_webhook.stats,
+        ),
+        "DiscordHandler trade_executed, fake Discord answering": (
+            trade(logs["answering"]),
+            to_answering.stats,
+        ),
+        "DiscordHandler trade_executed, fake Discord HUNG": (
+            trade(logs["hung"]),
+            to_hung.stats,
+        ),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, (call, stats) in variants.items():
+            for _ in range(batches):
+                c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+                for _ in range(BATCH):
+                    call()
+                c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
+                cpu[name].append((c1 - c0) / BATCH)
+                wall[name].append((w1 - w0) / BATCH)
+            if stats is not None:
+                drained(stats, wait)
+
+    print(
+        f"# Caller cost: structlog processor and a hung Discord "
+        f"({rounds} rounds x {batches} batches x {BATCH} calls)\n"
+    )
+    print(
+        "| variant | CPU median ns | CPU p99 ns | wall median ns "
+        "| wall p99 ns |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    med: dict[str, float] = {}
+    for k in variants:
+        med[k] = statistics.median(cpu[k])
+        cells = [
+            med[k],
+            quantile(cpu[k], 0.99),
+            statistics.median(wall[k]),
+            quantile(wall[k], 0.99),
+        ]
+        print(f"| {k} | " + " | ".join(f"{c:,.0f}" for c in cells) + " |")
+
+    def ratio(a: str, b: str) -> float:
+        return med[a] / med[b]
+
+    rows = [
+        (
+            "structlog + DiscordProcessor / structlog, unmatched",
+            ratio(
+                "structlog chain + DiscordProcessor, unmatched event",
+                "structlog chain, unmatched event",
+            ),
+            1.10,
+        ),
+        (
+            "structlog + DiscordProcessor / structlog, trade_executed",
+            ratio(
+                "structlog chain + DiscordProcessor, trade_executed",
+                "structlog chain, trade_executed",
+            ),
+            1.10,
+        ),
+        (
+            "DiscordHandler matched: hung / answering",
+            ratio(
+                "DiscordHandler trade_executed, fake Discord HUNG",
+                "DiscordHandler trade_executed, fake Discord answering",
+            ),
+            1.10,
+        ),
+    ]
+    print("\n| ratio (CPU medians) | measured | target | |")
+    print("|---|---:|---:|---|")
+    for label, value, target in rows:
+        mark = "✅" if value <= target else "❌ missed"
+        print(f"| {label} | {value:.2f}x | ≤ {target:.2f}x | {mark} |")
+    hung_stats = to_hung.stats()
+    print(
+        f"\nThe hung fake held {hung.held} requests at the end; the hung "
+        f"pipeline had {hung_stats['handled']:,} events handled, "
+        f"{hung_stats['pending']:,} pending delivery, drops: "
+        + (
+            ", ".join(
+                f"`{k}` {v:,}"
+                for k, v in hung_stats.items()
+                if k.startswith("dropped.")
+            )
+            or "none"
+        )
+        + ". For the hung ratio, 'noise' is read as within 10%. Between "
+        f"variants the worker gets at most {wait:g} s to catch up; it runs on "
+        "while later variants are timed, which is in their wall times."
+    )
+    hung.stop()
+    answering.stop()
+    sys.stdout.flush()
+    os._exit(0)  # the hung pipeline's exit-time flush would wait for it
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

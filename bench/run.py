@@ -1,0 +1,171 @@
+"""
+Every benchmark of the library, one Markdown report.
+
+Runs each part in a subprocess of its own, one after the other (the
+parts measure the CPU, so none runs beside another), and prints one
+report with the machine's facts; ``--write`` also writes it to
+``docs/benchmarks.md`` under a short reading guide.
+
+    python bench/run.py [--quick] [--write]
+
+``--quick`` takes under a minute on 2 cores (smaller sizes, delivery
+scenarios 1-2, 6 events for the alternatives); the full run under ten.
+The alternatives come from the ``bench`` extra: ``pip install -e
+.[bench]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+OUT = REPO / "docs" / "benchmarks.md"
+
+#: title, script, arguments (quick), arguments (full), timeout in seconds
+PARTS = [
+    (
+        "Caller cost: logging handler",
+        "handler_cost.py",
+        ["--rounds", "7", "--calls", "1000"],
+        ["--rounds", "15", "--calls", "2000"],
+        180.0,
+    ),
+    (
+        "Caller cost: structlog processor, hung Discord",
+        "caller_extras.py",
+        ["--quick"],
+        [],
+        300.0,
+    ),
+    ("Worker throughput", "throughput.py", ["--quick"], [], 180.0),
+    ("Memory with Discord hung", "memory.py", ["--quick"], [], 300.0),
+    ("Delivery", "delivery.py", ["--quick"], [], 900.0),
+    ("Alternatives", "alternatives.py", ["--quick"], [], 400.0),
+]
+
+GUIDE = """\
+# Benchmarks
+
+How to read this page:
+
+- **Caller cost** is what one log call costs the application's own
+  thread: CPU time of that thread (`time.thread_time`), and wall time,
+  which also holds the waits for the GIL while the library's worker
+  thread runs. Ratios compare medians against a baseline measured in the
+  same rounds, so a slow machine slows both alike; compare ratios more
+  than nanoseconds across machines.
+- **Worker throughput** is the match + render work the background
+  worker does per event, on one thread; delivery is not included.
+- **Memory** logs as fast as possible while Discord never answers: the
+  queue and the delivery lanes must stay bounded, events beyond them are
+  dropped and counted (`dropped.*`), and no log call may wait.
+- **Delivery** and **Alternatives** run against a loopback fake Discord
+  (`tests/support/fake_discord.py`) with Discord's webhook rate limit of
+  5 requests per 2 s; nothing goes to the network.
+- ✅ / ❌ mark each target met or missed; the list of misses is at the end.
+  Numbers come from one run on the machine described below: rerun with
+  `python bench/run.py --write` (`--quick` for a smaller run).
+
+"""
+
+
+def version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts(quick: bool, total: float) -> list[str]:
+    packages = ["polybot-loghandler", "httpx", "structlog"]
+    packages += ["python-logging-discord-handler", "discord-webhook"]
+    return [
+        "## Machine and run",
+        "",
+        f"- run: {'quick' if quick else 'full'}, {total:.0f} s wall in all",
+        f"- CPUs: {os.cpu_count()}; {platform.platform()}",
+        (
+            f"- Python {platform.python_version()} "
+            f"({platform.python_implementation()})"
+        ),
+        "- " + ", ".join(f"{p} {version(p)}" for p in packages),
+        "",
+    ]
+
+
+def demote(text: str) -> str:
+    """Headings one level down: each part's ``#`` becomes ``##``."""
+    return re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
+
+
+def run_part(script: str, args: list[str], timeout: float) -> str:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith("DISCORD_")
+        and not k.upper().endswith("_PROXY")
+        and k.upper() != "POLYBOT_ROUTING"
+    }
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(BENCH / script), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"**Did not finish:** timed out after {timeout:g} s.\n"
+    took = time.monotonic() - started
+    out = done.stdout.strip()
+    if done.returncode or not out:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        out += (
+            f"\n\n**`{script}` exited with status {done.returncode}:**\n\n"
+            f"```text\n{tail or '(no stderr)'}\n```"
+        )
+    return f"{demote(out)}\n\n_`bench/{script}`: {took:.0f} s._\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    sections: list[str] = []
+    for title, script, quick, full, timeout in PARTS:
+        print(f"running {title} ({script}) ...", file=sys.stderr, flush=True)
+        chosen = quick if args.quick else full
+        sections.append(run_part(script, chosen, timeout))
+    body = "\n".join(sections)
+    missed = [
+        line
+        for line in body.splitlines()
+        if "❌" in line or line.startswith("**Did not")
+    ]
+    lines = machine_facts(args.quick, time.monotonic() - started)
+    lines += [body, "## Every target missed", ""]
+    lines += [f"- {m.strip('| ')}" for m in missed] or ["- none"]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.write:
+        OUT.write_text(GUIDE + report, encoding="utf-8")
+        print(f"wrote {OUT.relative_to(REPO)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
