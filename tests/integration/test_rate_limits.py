@@ -8,18 +8,15 @@ should wait on the ``X-RateLimit-*`` headers instead of running into
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import textwrap
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from polybot_loghandler import DiscordHandler
+from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
@@ -62,29 +59,7 @@ def _allowed(messages: int) -> float:
     return PER * (math.ceil(messages / LIMIT) - 1)
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No routing, webhook or bot settings leak in from the environment."""
-    for name in list(os.environ):
-        if name == "POLYBOT_ROUTING" or name.startswith("DISCORD_"):
-            monkeypatch.delenv(name)
-
-
-Connect = Callable[[str], tuple[DiscordHandler, logging.Logger]]
-
-
-@pytest.fixture
-def connect(
-    make_routing: Callable[..., Path],
-    logger_with: Callable[..., logging.Logger],
-) -> Connect:
-    """Build a DiscordHandler from routing YAML, and a logger wearing it."""
-
-    def make(text: str) -> tuple[DiscordHandler, logging.Logger]:
-        handler = DiscordHandler(make_routing(text))
-        return handler, logger_with(handler)
-
-    return make
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 class TestBurst:

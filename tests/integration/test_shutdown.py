@@ -8,21 +8,20 @@ interpreter, so at-exit handling is the real thing.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from polybot_loghandler import DiscordHandler
+from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -104,29 +103,7 @@ def _run_script(
     return result, time.monotonic()
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No routing, webhook or bot settings leak in from the environment."""
-    for name in list(os.environ):
-        if name == "POLYBOT_ROUTING" or name.startswith("DISCORD_"):
-            monkeypatch.delenv(name)
-
-
-Connect = Callable[[str], tuple[DiscordHandler, logging.Logger]]
-
-
-@pytest.fixture
-def connect(
-    make_routing: Callable[..., Path],
-    logger_with: Callable[..., logging.Logger],
-) -> Connect:
-    """Build a DiscordHandler from routing YAML, and a logger wearing it."""
-
-    def make(text: str) -> tuple[DiscordHandler, logging.Logger]:
-        handler = DiscordHandler(make_routing(text))
-        return handler, logger_with(handler)
-
-    return make
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 class TestExit:
