@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import textwrap
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,22 +20,9 @@ import pytest
 import polybot_loghandler
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
+from tests.support.helpers import routing_yaml, run_forked
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
-
-
-def _routing(channels: Mapping[str, str], routes: str, **delivery: str) -> str:
-    """
-    Return routing YAML with *channels*, *routes* (a YAML list) and
-    ``delivery:`` settings.
-    """
-    lines = ["version: 1", "channels:"]
-    lines += [f"  {key}: {value}" for key, value in channels.items()]
-    lines += ["routes:", textwrap.indent(textwrap.dedent(routes), "  ")]
-    if delivery:
-        lines.append("delivery:")
-        lines += [f"  {key}: {value}" for key, value in delivery.items()]
-    return "\n".join(lines) + "\n"
 
 
 def _field(embed: Mapping[str, Any], name: str) -> str | None:
@@ -104,7 +89,7 @@ class TestBatching:
         """A critical event skips the batch window; info events wait it."""
         window = 1.5
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"alerts": fake_discord.webhook_url("1101", "tok-alerts")},
                 "- {name: all, to: alerts, coalesce: false}",
                 batch_window=f"{window}s",
@@ -140,7 +125,7 @@ class TestBatching:
     ) -> None:
         """Messages that ping @everyone carry only the pinging embeds."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": fake_discord.webhook_url("1102", "tok-ops")},
                 """\
                     - name: outage
@@ -185,7 +170,7 @@ class TestCoalescing:
     ) -> None:
         """5,000 identical errors arrive as at most 3 messages, ×N summing."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"errors": fake_discord.webhook_url("1201", "tok-err")},
                 "- {name: errors, match: {level: error}, to: errors}",
                 batch_window="0.2s",
@@ -238,7 +223,7 @@ class TestRetries:
         """All 50 events arrive, once each, within 15 s of recovery."""
         outage = 10.0
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"trades": fake_discord.webhook_url("1301", "tok-tr")},
                 "- {name: trades, to: trades, coalesce: false}",
                 batch_window="0.2s",
@@ -312,7 +297,7 @@ class TestRefusals:
         else:
             fake_discord.delete_webhook("1401")
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {
                     "dead": fake_discord.webhook_url("1401", token),
                     "alive": fake_discord.webhook_url("1402", "tok-ok"),
@@ -363,7 +348,7 @@ class TestRefusals:
     ) -> None:
         """A 400 drops that message only, untried again; later ones go."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"trades": fake_discord.webhook_url("1501", "tok-tr")},
                 "- {name: trades, to: trades, coalesce: false}",
                 batch_window="0.2s",
@@ -417,7 +402,7 @@ class TestBoundedMemory:
         were lost, and every event is either delivered or dropped.
         """
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {
                     "trades": fake_discord.webhook_url("1601", "tok-tr"),
                     "ops": fake_discord.webhook_url("1602", "tok-ops"),
@@ -475,7 +460,7 @@ class TestBotChannels:
         monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
         monkeypatch.setenv("DISCORD_BOT_TOKEN", fake_discord.bot_token)
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": "{id: '123456789012345678'}"},
                 "- {name: all, to: ops, coalesce: false}",
                 batch_window="0.2s",
@@ -509,7 +494,7 @@ class TestBotChannels:
         """With no DISCORD_BOT_TOKEN, events are dropped and counted."""
         monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": "{id: '123456789012345678'}"},
                 "- {name: all, to: ops, coalesce: false}",
                 batch_window="0.2s",
@@ -538,7 +523,7 @@ class TestRequests:
     ) -> None:
         """The User-Agent is ``DiscordBot (<url>, <version>)``."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": fake_discord.webhook_url("1701", "tok-ops")},
                 "- {name: all, to: ops}",
                 batch_window="0.2s",
@@ -563,7 +548,7 @@ class TestRequests:
     ) -> None:
         """A retry, a 429, duplicates and a 400 each show in stats()."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": fake_discord.webhook_url("1702", "tok-ops")},
                 """\
                 - {name: errors, match: {level: error}, to: ops}
@@ -614,29 +599,8 @@ class TestFork:
 
     @staticmethod
     def _fork(child: Callable[[], int]) -> int:
-        """
-        Run *child* in a forked process; return its exit status.
-        """
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about fork() with threads running; that
-            # is exactly the situation under test
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            status = 99
-            try:
-                status = child()
-            finally:
-                os._exit(status)
-        deadline = time.monotonic() + 2 * WAIT
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.01)  # bounded wait on a real process
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child did not finish")
+        """Run *child* in a forked process; return its exit status."""
+        return run_forked(child, 2 * WAIT)
 
     def test_child_gets_a_fresh_worker(
         self,
@@ -645,7 +609,7 @@ class TestFork:
     ) -> None:
         """The child's event arrives once; the parent's queue stays its own."""
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"ops": fake_discord.webhook_url("1801", "tok-ops")},
                 "- {name: all, to: ops, coalesce: false}",
                 batch_window="0.2s",

@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from structlog.testing import CapturingLoggerFactory
 from polybot_loghandler import ConfigError, DiscordHandler, DiscordProcessor
 from polybot_loghandler.testing import RoutedMessage, capture
 from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
+from tests.support.helpers import run_forked
 
 THREAD_NAME = "polybot_loghandler.worker"
 WAIT = 5.0  # seconds: a bound on waits for real threads, never reached
@@ -1095,30 +1095,10 @@ class TestFork:
     A child forked after the worker started gets a fresh worker.
     """
 
-    def _fork(self, child: Callable[[], int]) -> int:
-        """
-        Run *child* in a forked process; return its exit status.
-        """
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about fork() with threads running; that
-            # is exactly the situation under test
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            status = 99
-            try:
-                status = child()
-            finally:
-                os._exit(status)
-        deadline = time.monotonic() + 4 * WAIT
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.01)  # bounded wait on a real process
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child did not finish")
+    @staticmethod
+    def _fork(child: Callable[[], int]) -> int:
+        """Run *child* in a forked process; return its exit status."""
+        return run_forked(child, 4 * WAIT)
 
     @staticmethod
     def _child_logs(handler: DiscordHandler, log: logging.Logger) -> int:

@@ -9,33 +9,18 @@ should wait on the ``X-RateLimit-*`` headers instead of running into
 from __future__ import annotations
 
 import math
-import textwrap
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
+from tests.support.helpers import routing_yaml
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
 #: The fake's webhook limit: requests per window (seconds).
 LIMIT, PER = 5, 2.0
-
-
-def _routing(channels: Mapping[str, str], routes: str, **delivery: str) -> str:
-    """
-    Return routing YAML with *channels*, *routes* (a YAML list) and
-    ``delivery:`` settings.
-    """
-    lines = ["version: 1", "channels:"]
-    lines += [f"  {key}: {value}" for key, value in channels.items()]
-    lines += ["routes:", textwrap.indent(textwrap.dedent(routes), "  ")]
-    if delivery:
-        lines.append("delivery:")
-        lines += [f"  {key}: {value}" for key, value in delivery.items()]
-    return "\n".join(lines) + "\n"
 
 
 def _numbers(embeds: list[dict[str, Any]]) -> list[int]:
@@ -79,7 +64,7 @@ class TestBurst:
         the messages sent, plus a second.
         """
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"trades": fake_discord.webhook_url("2101", "tok-tr")},
                 """\
                     - name: trades
@@ -129,7 +114,7 @@ class TestTooManyRequests:
         """After a bucket 429, the next request waits its retry_after."""
         retry_after = 1.0
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {"trades": fake_discord.webhook_url("2201", "tok-tr")},
                 "- {name: trades, to: trades, coalesce: false}",
                 batch_window="0.2s",
@@ -171,7 +156,7 @@ class TestTooManyRequests:
         """A global 429 on one webhook holds the others back too."""
         retry_after = 1.0
         handler, log = connect(
-            _routing(
+            routing_yaml(
                 {
                     "first": fake_discord.webhook_url("2301", "tok-a"),
                     "second": fake_discord.webhook_url("2302", "tok-b"),

@@ -12,9 +12,7 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
+from tests.support.helpers import routing_yaml
 
 SCRIPTS = Path(__file__).parent / "scripts"
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
@@ -33,25 +32,11 @@ NOT_DELIVERED = re.compile(
 )
 
 
-def _routing(channels: Mapping[str, str], routes: str, **delivery: str) -> str:
-    """
-    Return routing YAML with *channels*, *routes* (a YAML list) and
-    ``delivery:`` settings.
-    """
-    lines = ["version: 1", "channels:"]
-    lines += [f"  {key}: {value}" for key, value in channels.items()]
-    lines += ["routes:", textwrap.indent(textwrap.dedent(routes), "  ")]
-    if delivery:
-        lines.append("delivery:")
-        lines += [f"  {key}: {value}" for key, value in delivery.items()]
-    return "\n".join(lines) + "\n"
-
-
 def _trades_routing(url: str, **delivery: str) -> str:
     """
     Return routing that sends every trade, uncoalesced, to *url*.
     """
-    return _routing(
+    return routing_yaml(
         {"trades": url},
         """\
         - name: trades

@@ -1,0 +1,58 @@
+"""
+Small helpers shared by the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Mapping
+
+import pytest
+
+
+def routing_yaml(
+    channels: Mapping[str, str], routes: str, **delivery: str
+) -> str:
+    """
+    Return routing YAML with *channels*, *routes* (a YAML list) and
+    ``delivery:`` settings.
+    """
+    lines = ["version: 1", "channels:"]
+    lines += [f"  {key}: {value}" for key, value in channels.items()]
+    lines += ["routes:", textwrap.indent(textwrap.dedent(routes), "  ")]
+    if delivery:
+        lines.append("delivery:")
+        lines += [f"  {key}: {value}" for key, value in delivery.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_forked(child: Callable[[], int], timeout: float) -> int:
+    """
+    Run *child* in a forked process; return its exit status.
+
+    Fails the test if the child has not finished within *timeout*
+    seconds (it is then killed).
+    """
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() with threads running; that is
+        # exactly the situation under test
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        status = 99
+        try:
+            status = child()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)  # bounded wait on a real process
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child did not finish")
