@@ -86,6 +86,12 @@ COLORS: dict[str, int] = {
     "critical": 0xED4245,
 }
 
+#: The shortest reload or report interval: polling faster than this
+#: costs more than it is worth.
+MIN_INTERVAL = 0.1
+#: Seconds between checks of the routing file, by default.
+RELOAD_EVERY = 2.0
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -285,6 +291,17 @@ class DeliverySettings:
         ops_channel: Channel for the handler's own notices.
         console: ``stderr``, ``stdout`` or ``off``: where channels with
             no destination are shown.
+        reload_every: Seconds between checks of the routing file for
+            changes; ``None`` (``reload: off``) never reloads by itself.
+        report_every: Seconds between summaries of the handler's own
+            counters; ``None`` sends none.
+        report_channel: Where the summaries go (default: the ops
+            channel).
+        spool: The spool directory that keeps undelivered messages
+            across outages and restarts; ``None`` keeps them in memory
+            only.
+        spool_size: Bytes of undelivered messages the spool keeps
+            before it evicts the oldest of the lowest level.
     """
 
     queue_size: int = 10_000
@@ -294,6 +311,27 @@ class DeliverySettings:
     retry_for: float = 300.0
     ops_channel: str | None = None
     console: str = "stderr"
+    reload_every: float | None = RELOAD_EVERY
+    report_every: float | None = None
+    report_channel: str | None = None
+    spool: str | None = None
+    spool_size: int = 50 * 2**20
+
+    #: Settings a reload cannot change: they shape the worker's queue,
+    #: lanes and spool, which keep running.
+    FIXED = (
+        "queue_size",
+        "batch_window",
+        "coalesce_window",
+        "console",
+        "spool",
+        "spool_size",
+    )
+
+    @property
+    def notice_channel(self) -> str | None:
+        """Where the handler's periodic summary goes, if anywhere."""
+        return self.report_channel or self.ops_channel
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -640,16 +678,16 @@ class _Checker:
             "retry_for",
             "ops_channel",
             "console",
+            "reload",
+            "report",
+            "spool",
+            "spool_size",
         )
         self.keys(table, path, allowed)
         kwargs: dict[str, Any] = {}
         if "queue_size" in table:
             size = table["queue_size"]
-            if (
-                isinstance(size, int)
-                and not isinstance(size, bool)
-                and size > 0
-            ):
+            if _positive_int(size):
                 kwargs["queue_size"] = size
             else:
                 self.problem(
@@ -682,7 +720,74 @@ class _Checker:
                     (*path, "console"),
                     f"must be stderr, stdout or off, not {console!r}",
                 )
+        if "reload" in table:
+            kwargs["reload_every"] = self.interval(
+                table["reload"],
+                (*path, "reload"),
+                RELOAD_EVERY,
+            )
+        if "report" in table:
+            kwargs.update(self.report(table["report"], channels))
+        kwargs.update(self.spool(table))
         return DeliverySettings(**kwargs)
+
+    def interval(
+        self, value: Any, path: KeyPath, default: float | None
+    ) -> float | None:
+        """A duration, or ``off``/``false`` for never."""
+        if value is False or value == "off":
+            return None
+        seconds = self.duration(value, path)
+        if seconds is not None and seconds < MIN_INTERVAL:
+            self.problem(path, f"must be at least {MIN_INTERVAL:g}s, or off")
+            return default
+        return default if seconds is None else seconds
+
+    def report(
+        self, data: Any, channels: Mapping[str, Channel]
+    ) -> dict[str, Any]:
+        path: KeyPath = ("delivery", "report")
+        if data is False or data == "off" or data is None:
+            return {}
+        table = self.mapping(data, path, "report")
+        if table is None:
+            return {}
+        self.keys(table, path, ("every", "channel"), required=("every",))
+        out: dict[str, Any] = {}
+        if "every" in table:
+            out["report_every"] = self.interval(
+                table["every"], (*path, "every"), None
+            )
+        if table.get("channel") is not None:
+            key = self.string(table["channel"], (*path, "channel"))
+            if key is not None:
+                self.channel_key(key, (*path, "channel"), channels)
+                out["report_channel"] = key
+        return out
+
+    def spool(self, table: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "spool_size" in table:
+            size = _size(table["spool_size"])
+            if size is None:
+                self.problem(
+                    ("delivery", "spool_size"),
+                    f"invalid size {table['spool_size']!r} (use bytes, or "
+                    "a number with KB, MB or GB, e.g. '50MB')",
+                )
+            else:
+                out["spool_size"] = size
+        value = table.get("spool")
+        if value is None or value is False:
+            return out
+        path: KeyPath = ("delivery", "spool")
+        text = self.string(value, path, "spool (a directory, or off)")
+        if text is None:
+            return out
+        where = self.env(text, path)
+        if where and where != "off":
+            out["spool"] = where
+        return out
 
     def channel_key(
         self, key: str, path: KeyPath, channels: Mapping[str, Channel]
@@ -1210,3 +1315,20 @@ def _kind(value: Any) -> str:
 def _did_you_mean(word: str, options: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _size(value: Any) -> int | None:
+    """Bytes from ``52428800``, ``'50MB'`` or ``'1.5 GiB'``; else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    found = _SIZE.match(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    scale = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+    scale.update({"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3})
+    size = int(float(found.group(1)) * scale[found.group(2) or "B"])
+    return size if size > 0 else None

@@ -35,7 +35,8 @@ from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
 from ._ratelimit import RateLimiter
 from ._render import batch_payload, build_payload
-from ._text import redact_text
+from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
+from ._text import escape_markdown, redact_text
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -49,6 +50,13 @@ BACKOFF_CAP = 5.0
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: The route name of the engine's own "N events were not delivered".
 NOTICE_ROUTE = "polybot_loghandler.dropped"
+#: Routes of the engine's own messages start with this; they are not
+#: counted as delivered events, and never evicted for one.
+OWN_ROUTES = "polybot_loghandler."
+#: Seconds between checks of the drop counters (for "drops began").
+WATCH_EVERY = 1.0
+#: A reason that dropped nothing for this long is news again.
+QUIET_AFTER = 600.0
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
@@ -85,6 +93,9 @@ class Engine:
             (tests).
         clock: Monotonic seconds (tests may slow or speed it).
         cloudflare_pause: Seconds everything waits after a Cloudflare 429.
+        stats: The pipeline's counters, for the self-report.
+        check_reload: Reloads the routing file if it changed; called
+            every ``delivery.reload`` seconds.
     """
 
     def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
@@ -98,9 +109,14 @@ class Engine:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         cloudflare_pause: float | None = None,
+        stats: Callable[[], dict[str, int]] | None = None,
+        check_reload: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
+        # the settings a reload cannot change (DeliverySettings.FIXED)
         self._settings = config.delivery
+        self._stats = stats
+        self._check_reload = check_reload
         self._process = process
         self._count = count
         self._console = console
@@ -125,11 +141,24 @@ class Engine:
         self._stopping: Stop | None = None
         self._warned: set[str] = set()
         self.leftover = 0
+        self._reported: dict[str, int] = {}
+        self._reported_at = self._clock()
+        self._drops_seen: dict[str, int] = {}
+        self._drops_last: dict[str, float] = {}
 
     @property
     def pending(self) -> int:
         """Messages waiting in lanes (each may stand for several events)."""
         return self._pending
+
+    def use(self, config: Config) -> None:
+        """
+        Use a reloaded routing file from now on.
+
+        Messages already in lanes keep their destination; settings in
+        ``DeliverySettings.FIXED`` keep their values until a restart.
+        """
+        self._config = config
 
     # -- the loop -------------------------------------------------------------
 
@@ -158,6 +187,7 @@ class Engine:
             ):
                 self._client = client
                 self._tasks = tasks
+                tasks.start_soon(self._housekeeping)
                 await self._serve(worker, wake)
                 tasks.cancel_scope.cancel()
         finally:
@@ -415,11 +445,11 @@ class Engine:
                 continue
             if outcome.kind == "retry":
                 failures += 1
-                if now - started >= self._settings.retry_for:
+                if now - started >= self._config.delivery.retry_for:
                     self._warn(
                         f"retry:{state.key}",
                         f"{state.label}: giving up after "
-                        f"{self._settings.retry_for:g}s of failures "
+                        f"{self._config.delivery.retry_for:g}s of failures "
                         f"({outcome.detail or outcome.status})",
                     )
                     self._drop(messages, "server_error", state, batch)
@@ -435,7 +465,7 @@ class Engine:
         self._count("sent.embeds", len(batch))
         self._count(
             "delivered",
-            sum(p.count for p in batch if p.message.route != NOTICE_ROUTE),
+            sum(p.count for p in batch if not _own(p.message.route)),
         )
         if state.dropped_since:
             self._notice(state)
@@ -478,10 +508,17 @@ class Engine:
         key = f"disabled:{state.key}"
         if key not in self._warned:
             self._warned.add(key)
-            sys.stderr.write(
-                f"polybot_loghandler: {state.label} answered {detail}; it is "
-                "disabled and its messages are dropped (check the URL or "
-                "token in your routing)\n"
+            text = (
+                f"{state.label} answered {detail}; it is disabled and its "
+                "messages are dropped (check the URL or token in your "
+                "routing)"
+            )
+            sys.stderr.write(f"polybot_loghandler: {text}\n")
+            self._alert(
+                "⛔ A Discord destination was disabled",
+                escape_markdown(text),
+                severe=True,
+                avoid=state.destination,
             )
 
     def _drop(
@@ -501,7 +538,7 @@ class Engine:
         total = sum(lost.values())
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(lost.items()))
         state.dropped_since = Counter()
-        ops = self._settings.ops_channel
+        ops = self._config.delivery.ops_channel
         target = self._config.channels.get(ops) if ops else None
         if target is None:
             target = next(
@@ -514,22 +551,31 @@ class Engine:
             )
         if target is None:
             return
-        event = LogEvent(
-            event="polybot_loghandler.dropped",
-            level=logging.WARNING,
-            logger="polybot_loghandler",
-            fields={"dropped": total, "reasons": dict(lost)},
-            message=f"{_events(total)} not delivered ({reasons})",
-        )
         embed = {
             "title": f"⚠️ {_events(total)} not delivered",
             "description": f"Reasons: {reasons}",
             "color": 0xFFA000,
         }
+        self._post(target.key, embed, NOTICE_ROUTE, logging.WARNING)
+
+    def _post(
+        self, channel: str, embed: dict[str, Any], route: str, level: int
+    ) -> None:
+        """File one of the engine's own messages for *channel*."""
+        target = self._config.channels.get(channel)
+        if target is None:
+            return
+        event = LogEvent(
+            event=route,
+            level=level,
+            logger="polybot_loghandler",
+            fields={},
+            message=str(embed.get("title", "")),
+        )
         self._file(
             RoutedMessage(
                 channel=target.key,
-                route=NOTICE_ROUTE,
+                route=route,
                 payload=build_payload([embed], None),
                 embed=embed,
                 event=event,
@@ -538,13 +584,114 @@ class Engine:
             notice=True,
         )
 
+    def _alert(
+        self,
+        title: str,
+        text: str,
+        *,
+        severe: bool = False,
+        avoid: Destination | None = None,
+    ) -> None:
+        """
+        Warn the ops channel now, if there is one.
+
+        Not through *avoid*: a destination that just failed would only
+        lose the warning about itself.
+        """
+        ops = self._config.delivery.ops_channel
+        target = self._config.channels.get(ops) if ops else None
+        if target is None or (
+            avoid is not None and target.destination == avoid
+        ):
+            return
+        embed = alert_embed(title, text, severe=severe)
+        level = logging.ERROR if severe else logging.WARNING
+        self._post(target.key, embed, "polybot_loghandler.alert", level)
+
+    def alert(self, title: str, text: str) -> None:
+        """Post a warning to the ops channel (from the worker thread)."""
+        self._alert(title, text)
+
+    # -- housekeeping: reload, self-report, early warnings ---------------
+
+    async def _housekeeping(self) -> None:
+        """Run the periodic jobs, each at its own interval, forever."""
+        due: dict[str, float] = {}
+        while True:
+            now = self._clock()
+            delivery = self._config.delivery
+            jobs = (
+                ("reload", delivery.reload_every, self._reload),
+                ("watch", WATCH_EVERY, self._watch_drops),
+                ("report", delivery.report_every, self._report),
+            )
+            for name, every, job in jobs:
+                if every is None:
+                    due.pop(name, None)
+                    continue
+                when = due.setdefault(name, now + every)
+                if now < when:
+                    continue
+                due[name] = now + every
+                try:
+                    job()
+                except Exception as exc:  # the loop goes on regardless
+                    self._count("errors.internal", 1)
+                    self._warn(f"job:{name}", f"{name} failed: {exc!r}")
+            wait = min(due.values(), default=now + WATCH_EVERY) - now
+            await anyio.sleep(max(wait, 0.05))
+
+    def _reload(self) -> None:
+        if self._check_reload is not None:
+            self._check_reload()
+
+    def _watch_drops(self) -> None:
+        """Warn once when events start being dropped for a reason."""
+        if self._stats is None:
+            return
+        now = self._clock()
+        for reason, n in drops(self._stats()).items():
+            before = self._drops_seen.get(reason, 0)
+            self._drops_seen[reason] = n
+            if n <= before or reason in QUIET_REASONS:
+                continue
+            last = self._drops_last.get(reason)
+            self._drops_last[reason] = now
+            if last is not None and now - last < QUIET_AFTER:
+                continue  # still the same episode
+            text = (
+                f"{n - before:,} events dropped ({reason}) in the last "
+                f"{WATCH_EVERY:g}s; the next summary has the totals"
+            )
+            _log.warning("polybot_loghandler: %s", text)
+            self._alert("⚠️ Discord delivery is dropping events", text)
+
+    def _report(self) -> None:
+        """Post the periodic summary of the counters, if anything moved."""
+        channel = self._config.delivery.notice_channel
+        if self._stats is None or channel is None:
+            return
+        now = self._clock()
+        stats = self._stats()
+        disabled = sorted(
+            s.label for s in self._lanes.values() if s.disabled is not None
+        )
+        embed = summary_embed(
+            stats, self._reported, now - self._reported_at, disabled
+        )
+        self._reported, self._reported_at = stats, now
+        if embed is not None:
+            self._post(
+                channel, embed, "polybot_loghandler.report", logging.INFO
+            )
+
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""
         left = 0
         for state in self._lanes.values():
             # what was on its way when the loop stopped counts too
             for item in [*state.inflight, *state.lane.drop_all()]:
-                if item.message.route != NOTICE_ROUTE:
+                if not _own(item.message.route):
                     left += item.count
             state.inflight = []
         self.leftover += left
@@ -557,6 +704,10 @@ class Engine:
             return
         self._warned.add(key)
         _log.warning("polybot_loghandler: %s", message)
+
+
+def _own(route: str) -> bool:
+    return route.startswith(OWN_ROUTES)
 
 
 def _events(n: int) -> str:

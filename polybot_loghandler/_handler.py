@@ -99,6 +99,23 @@ class DiscordHandler(logging.Handler):
         finally:
             super().close()
 
+    def reload(self) -> Config:
+        """
+        Load the routing file again and route with it from now on.
+
+        The worker also does this by itself when the file changes (every
+        ``delivery.reload`` seconds); call it to apply changed
+        environment variables, or from a signal handler. Messages already
+        routed keep their destination.
+
+        Raises:
+            ConfigError: The file does not load; the old routing stays
+                in use.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._pipeline.reload()
+
     def stats(self) -> dict[str, int]:
         """Counters of the shared pipeline: handled, drops by reason, ..."""
         return self._pipeline.stats()

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,11 @@ from ._events import (
 )
 from ._matching import Router
 from ._message import RoutedMessage
+from ._reload import FileWatch, fixed_changes
 from ._render import build_payload, render_embed
 from ._text import redact_text
 from ._worker import Worker
+from .exceptions import ConfigError, PolybotError
 
 __all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
 
@@ -97,30 +100,56 @@ class _Captures:
 CAPTURES = _Captures()
 
 
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """
+    One version of the routing file, with what is derived from it.
+
+    The worker reads it once per event, so an event is routed and
+    rendered by one version even when a reload swaps it meanwhile.
+    """
+
+    config: Config
+    router: Router
+    labelled: frozenset[str]  # channels whose embeds name themselves
+
+    @classmethod
+    def of(cls, config: Config) -> _Routing:
+        router = Router(config.routes, ignore=_is_ignored)
+        return cls(config, router, _shared_destinations(config))
+
+
 class Pipeline:
     """
     Routing, rendering and the worker for one routing file.
 
     Args:
         config: The loaded routing file.
+        source: The file to watch and reload (``None``: the
+            configuration was not loaded from a file).
     """
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.router = Router(config.routes, ignore=_is_ignored)
+    def __init__(self, config: Config, source: str | None = None) -> None:
+        self._routing = _Routing.of(config)
+        # the caller's pre-filter; swapped together with _routing
+        self.router = self._routing.router
+        self._watch = None if source is None else FileWatch(source)
+        self._reload_lock = threading.Lock()
+        self._reload_errors: set[str] = set()
         self._local = threading.local()
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._warned: set[str] = set()
         self._reported = 0  # undelivered events already told on stderr
-        self._labelled = _shared_destinations(config)
         self._engine = Engine(
             config,
             self.process,
             self.count,
             self._console,
             version=_version(),
+            stats=self.stats,
+            check_reload=self.check_reload,
         )
         self._worker = Worker(
             None,
@@ -128,6 +157,19 @@ class Pipeline:
             config.delivery.queue_size,
             loop=self._engine.run,
         )
+        self._start_watching()
+
+    def _start_watching(self) -> None:
+        # the worker watches the routing file, so it runs from the start
+        # when there is one to watch: a route added for an event the old
+        # file did not want must be seen without such an event arriving
+        if self._watch is not None and self.config.delivery.reload_every:
+            self._worker.start()
+
+    @property
+    def config(self) -> Config:
+        """The routing file in use (the latest that loaded)."""
+        return self._routing.config
 
     # -- the caller's side: cheap, never raises, no I/O -----------------
 
@@ -186,10 +228,11 @@ class Pipeline:
 
     def process(self, raw: RawEvent) -> list[RoutedMessage]:
         """Match and render one captured event; never raises."""
+        routing = self._routing  # one version for the whole event
         try:
             ev = LogEvent.from_raw(raw)
             context = ev.context()
-            routed = self.router.route(ev, context, self._route_error)
+            routed = routing.router.route(ev, context, self._route_error)
         except Exception as exc:
             self.count("errors.internal")
             self._warn_once("internal", f"could not process an event: {exc!r}")
@@ -208,7 +251,9 @@ class Pipeline:
                 )
             for key in hit.channels:
                 try:
-                    message = self._render(ev, context, hit.route, key)
+                    message = self._render(
+                        routing, ev, context, hit.route, key
+                    )
                 except Exception as exc:  # rendering never costs the event
                     self.count("errors.internal")
                     self._warn_once(
@@ -222,12 +267,13 @@ class Pipeline:
 
     def _render(
         self,
+        routing: _Routing,
         ev: LogEvent,
         context: Mapping[str, Any],
         route: Route,
         key: str,
     ) -> RoutedMessage | None:
-        channel = self.config.channels.get(key)
+        channel = routing.config.channels.get(key)
         if channel is None:
             self.count("dropped.unknown_channel")
             self._warn_once(
@@ -251,7 +297,7 @@ class Pipeline:
             route,
             channel,
             on_error,
-            label_channel=key in self._labelled,
+            label_channel=key in routing.labelled,
         )
         return RoutedMessage(
             channel=key,
@@ -274,12 +320,100 @@ class Pipeline:
         self.count("errors.internal")
         self._warn_once("worker", f"worker error: {exc!r}")
 
+    # -- reloading ------------------------------------------------------
+
+    def reload(self) -> Config:
+        """
+        Load the routing file again and route with it from now on.
+
+        Environment variables are read again too. The new file replaces
+        the old one only if it loads completely.
+
+        Raises:
+            ConfigError: The file does not load; the old routing stays.
+            PolybotError: The routing was not given as a file.
+        """
+        watch = self._watch
+        if watch is None:
+            msg = "this routing was not loaded from a file: nothing to reload"
+            raise PolybotError(msg)
+        with self._reload_lock:
+            token = watch.changed() or None
+            config = load_config(watch.path)
+            watch.loaded(token)
+            self._install(config)
+        return config
+
+    def check_reload(self) -> None:
+        """
+        Reload the routing file if it changed (the worker's periodic job).
+
+        A file that does not load leaves the old routing running; its
+        error goes to stderr and the ops channel, once per distinct error.
+        """
+        watch = self._watch
+        if watch is None:
+            return
+        token = watch.changed()
+        if token is None:
+            return
+        with self._reload_lock:
+            try:
+                config = load_config(watch.path)
+            except ConfigError as exc:
+                watch.loaded(token)  # this version is reported, once
+                self._reload_failed(exc)
+                return
+            watch.loaded(token)
+            self._install(config)
+
+    def _install(self, config: Config) -> None:
+        old = self._routing.config
+        routing = _Routing.of(config)
+        self._routing = routing
+        self.router = routing.router
+        self._engine.use(config)
+        self._reload_errors.clear()  # the same mistake again is news
+        _log.info(
+            "polybot_loghandler: reloaded %s (%d channels, %d routes)",
+            config.path,
+            len(config.channels),
+            len(config.routes),
+        )
+        fixed = fixed_changes(old.delivery, config.delivery)
+        if fixed:
+            names = ", ".join(f"delivery.{name}" for name in fixed)
+            _log.warning(
+                "polybot_loghandler: %s changed in %s; %s only take(s) "
+                "effect when the process restarts",
+                names,
+                config.path,
+                "it" if len(fixed) == 1 else "they",
+            )
+
+    def _reload_failed(self, exc: ConfigError) -> None:
+        text = redact_text(str(exc))
+        if text in self._reload_errors:
+            return
+        self._reload_errors.add(text)
+        sys.stderr.write(
+            "polybot_loghandler: the routing file changed but does not "
+            f"load; the previous routing stays in use:\n{text}\n"
+        )
+        fence = text.replace("```", "ˋˋˋ")
+        self._engine.alert(
+            "⚠️ routing.yaml was not reloaded",
+            "The previous routing stays in use until the file loads:\n"
+            f"```\n{fence[:3900]}\n```",
+        )
+
     # -- bookkeeping --------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
         self._count_lock = threading.Lock()
         self._counts = Counter()
         self._console.after_fork()
+        self._start_watching()
 
     def count(self, key: str, n: int = 1) -> None:
         """Add *n* to counter *key* (thread-safe)."""
@@ -375,8 +509,12 @@ def get_pipeline(routing: str | os.PathLike[str] | Config | None) -> Pipeline:
         found = _PIPELINES.get(key)
         if found is not None:
             return found
-        config = routing if isinstance(routing, Config) else load_config(path)
-        pipeline = Pipeline(config)
+        if isinstance(routing, Config):
+            pipeline = Pipeline(routing)
+        else:
+            config = load_config(path)
+            pipeline = Pipeline(config, str(Path(path).absolute()))
+        config = pipeline.config
         _PIPELINES[key] = pipeline
     _announce(config)
     return pipeline

@@ -59,6 +59,23 @@ class DiscordProcessor:
         """Block until everything forwarded so far is handled."""
         self._pipeline.flush()
 
+    def reload(self) -> Config:
+        """
+        Load the routing file again and route with it from now on.
+
+        The worker also does this by itself when the file changes (every
+        ``delivery.reload`` seconds); call it to apply changed
+        environment variables, or from a signal handler. Messages already
+        routed keep their destination.
+
+        Raises:
+            ConfigError: The file does not load; the old routing stays
+                in use.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._pipeline.reload()
+
     def stats(self) -> dict[str, int]:
         """Counters of the shared pipeline."""
         return self._pipeline.stats()

@@ -128,6 +128,11 @@ class Worker:
         """Count *n* items as handled (for a custom loop)."""
         self.handled += n
 
+    def start(self) -> None:
+        """Start the thread now rather than at the first submit."""
+        if self._thread is None and not self._closed:
+            self._start()
+
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is not None:

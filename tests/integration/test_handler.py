@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -943,13 +943,24 @@ class TestConsole:
         make_routing: Callable[..., Path],
         logger_with: Callable[..., logging.Logger],
     ) -> None:
-        """Unrouted records start nothing."""
-        handler = DiscordHandler(make_routing())
+        """Without reloading, unrouted records start nothing."""
+        handler = DiscordHandler(
+            make_routing(_with_delivery("  reload: off\n"))
+        )
         log = logger_with(handler)
 
         log.info("nothing_routes_this")
 
         assert [] == _worker_threads()
+
+    def test_watching_the_routing_file_starts_the_thread(
+        self,
+        make_routing: Callable[..., Path],
+    ) -> None:
+        """The worker watches the file for edits from the start."""
+        DiscordHandler(make_routing())
+
+        assert [True] == [t.daemon for t in _worker_threads()]
 
     def test_stdout(
         self,
@@ -1095,6 +1106,8 @@ class TestFork:
     A child forked after the worker started gets a fresh worker.
     """
 
+    parent: ClassVar[set[int | None]] = set()  # the parent's worker ids
+
     @staticmethod
     def _fork(child: Callable[[], int]) -> int:
         """Run *child* in a forked process; return its exit status."""
@@ -1105,7 +1118,11 @@ class TestFork:
         """
         In the child: log, flush, and say by exit status what happened.
         """
-        parent_threads = _worker_threads()
+        # the child may have started its own worker already (to watch
+        # the routing file); none of the parent's may be here
+        parent_threads = [
+            t for t in _worker_threads() if t.native_id in TestFork.parent
+        ]
         buffer = io.StringIO()
         sys.stderr = buffer
         log.warning("from_child")
@@ -1134,6 +1151,7 @@ class TestFork:
         handler.flush()
         assert 1 == len(_worker_threads())
 
+        TestFork.parent = {t.native_id for t in _worker_threads()}
         status = self._fork(lambda: self._child_logs(handler, log))
 
         assert 0 == status
@@ -1156,6 +1174,7 @@ class TestFork:
         log.warning("from_parent")
         assert gated_stderr.entered.wait(WAIT)
 
+        TestFork.parent = {t.native_id for t in _worker_threads()}
         status = self._fork(lambda: self._child_logs(handler, log))
 
         gated_stderr.release.set()

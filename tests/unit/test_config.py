@@ -1459,6 +1459,107 @@ class TestDelivery:
             == config.delivery
         )
 
+    def test_reload_report_and_spool(self) -> None:
+        """The operating keys: reload, report, spool and its size."""
+        config = _config(
+            "version: 1\nchannels:\n  ops: ''\n  perf: ''\nroutes: []\n"
+            "delivery:\n"
+            "  ops_channel: ops\n"
+            "  reload: 5s\n"
+            "  report: {every: 1h, channel: perf}\n"
+            "  spool: ${SPOOL_DIR:-./spool}\n"
+            "  spool_size: 2MB\n",
+            {"SPOOL_DIR": "/var/spool/polybot"},
+        )
+
+        assert 5.0 == config.delivery.reload_every
+        assert 3600.0 == config.delivery.report_every
+        assert "perf" == config.delivery.notice_channel
+        assert "/var/spool/polybot" == config.delivery.spool
+        assert 2_000_000 == config.delivery.spool_size
+
+    @pytest.mark.parametrize(
+        ("lines", "expected"),
+        [
+            pytest.param("", (2.0, None, None), id="defaults"),
+            pytest.param(
+                "  reload: off\n  spool: off\n",
+                (None, None, None),
+                id="off",
+            ),
+            pytest.param(
+                "  report: {every: 30m}\n  spool: ''\n",
+                (2.0, 1800.0, None),
+                id="empty-spool",
+            ),
+            pytest.param(
+                "  spool: ${NOPE:-off}\n  spool_size: 1 MiB\n",
+                (2.0, None, None),
+                id="spool-off-by-variable",
+            ),
+        ],
+    )
+    def test_operating_defaults_and_off(
+        self, lines: str, expected: tuple[Any, ...]
+    ) -> None:
+        """Reload is on by default; report and spool are off."""
+        config = _config(
+            "version: 1\nchannels: {}\nroutes: []\ndelivery:\n"
+            + (lines or "  console: stderr\n"),
+            {},
+        )
+        delivery = config.delivery
+
+        assert expected == (
+            delivery.reload_every,
+            delivery.report_every,
+            delivery.spool,
+        )
+        assert delivery.notice_channel is None
+
+    @pytest.mark.parametrize(
+        ("line", "message"),
+        [
+            pytest.param(
+                "reload: 0.01s",
+                "routing.yaml:5: delivery.reload: must be at least 0.1s",
+                id="reload-too-often",
+            ),
+            pytest.param(
+                "report: {channel: ops}",
+                "routing.yaml:5: delivery.report: missing required key "
+                "'every'",
+                id="report-without-every",
+            ),
+            pytest.param(
+                "report: {every: 1h, channel: opz}",
+                "routing.yaml:5: delivery.report.channel: unknown channel "
+                "'opz' (did you mean 'ops'?)",
+                id="report-unknown-channel",
+            ),
+            pytest.param(
+                "spool_size: 50 furlongs",
+                "routing.yaml:5: delivery.spool_size: invalid size "
+                "'50 furlongs'",
+                id="spool-size",
+            ),
+            pytest.param(
+                "spool: [a, b]",
+                "routing.yaml:5: delivery.spool: spool (a directory, or "
+                "off) must be a string",
+                id="spool-list",
+            ),
+        ],
+    )
+    def test_operating_key_errors(self, line: str, message: str) -> None:
+        """Each mistake names its line and key, and what is allowed."""
+        error = _error(
+            "version: 1\nchannels: {ops: ''}\nroutes: []\ndelivery:\n"
+            f"  {line}\n"
+        )
+
+        assert message in str(error)
+
     @pytest.mark.parametrize(
         ("value", "expected"),
         [
