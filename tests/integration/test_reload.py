@@ -86,13 +86,12 @@ class TestReload:
         fake_discord: FakeDiscord,
         handler_for: Callable[..., Any],
     ) -> None:
-        path, handler, log = handler_for(
-            _routing(fake_discord, "trades", reload="0.2s")
-        )
+        # the default check interval (2 s): the bound is 5 s
+        path, handler, log = handler_for(_routing(fake_discord, "trades"))
         log.info("trade_executed", extra={"n": 1})
         assert fake_discord.wait_for(lambda f: len(f.embeds("2001")) == 1)
 
-        _save_by_rename(path, _routing(fake_discord, "other", reload="0.2s"))
+        _save_by_rename(path, _routing(fake_discord, "other"))
         started = time.monotonic()
         # the first trade logged after the edit that lands in 'other'
         n = 2
