@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._config import BotChannelDestination, Config, load_config
+from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
 from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
 from ._sendtest import send_test
@@ -82,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate a routing file and show its routes"
     )
     check.add_argument("file", nargs="?", help=_FILE_HELP)
+    check.add_argument(
+        "--env",
+        action="store_true",
+        help="also show where each channel goes in this environment, "
+        "which variable supplied it (secrets hidden), and which "
+        "variables are not set",
+    )
     check.set_defaults(run=_check)
 
     preview = sub.add_parser(
@@ -215,7 +223,55 @@ def _check(args: argparse.Namespace) -> int:
         )
     for note in config.notes:
         print(f"note: {note}", file=out)
+    if args.env:
+        _show_env(env_report(config, os.environ), out)
     return EXIT_OK
+
+
+def _show_env(report: EnvReport, out: TextIO) -> None:
+    print("\nwhere each channel goes in this environment:", file=out)
+    header = ("channel", "to", "destination", "from", "")
+    rows = [
+        (r.key, r.kind, r.destination, r.source, r.note)
+        for r in report.channels
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        return ("  " + "  ".join(padded)).rstrip()
+
+    print(line(header), file=out)
+    print(line(["─" * w for w in widths[:4]] + [""]), file=out)
+    categories = any(r.category for r in report.channels)
+    category: str | None = None
+    for n, (row, cells) in enumerate(zip(report.channels, rows, strict=True)):
+        if categories and (n == 0 or row.category != category):
+            category = row.category
+            print(category or "(no category)", file=out)
+        print(line(cells), file=out)
+    if report.shared:
+        print(
+            f"\n{report.shared} channels share a destination with another: "
+            "their embeds name the channel (#channel-name as the author) "
+            "unless the route sets an author",
+            file=out,
+        )
+    if report.written_in_file:
+        print(
+            f"\nwebhook URLs written in the routing file itself: "
+            f"{', '.join(report.written_in_file)} (keep them in the "
+            "environment with ${VAR}, so the file holds no secret)",
+            file=out,
+        )
+    if report.unset:
+        print("\nnot set (or empty):", file=out)
+        width = max(len(u.variable) for u in report.unset)
+        for unset in report.unset:
+            print(f"  {unset.variable.ljust(width)}  {unset.detail}", file=out)
+    else:
+        print("\nevery variable the file looks up is set", file=out)
+    print(f"\n{report.summary}", file=out)
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:

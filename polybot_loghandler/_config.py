@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._env import InterpolationError, interpolate
+from ._env import InterpolationError, Reference, expand_traced
 from ._events import LEVELS
 from ._matching import (
     EventPattern,
@@ -346,6 +346,11 @@ class Config:
         routes: Routes in file order.
         delivery: Worker settings.
         notes: Things worth saying once at start-up (disabled mentions).
+        env_references: For each value read with ``${VAR}``
+            interpolation (channel destinations and mentions), by key path
+            such as ``("channels", "alerts", "webhook")``: the variables
+            it referred to, and which of them supplied it. Values without
+            a reference map to ``()``.
     """
 
     path: str
@@ -354,6 +359,9 @@ class Config:
     routes: tuple[Route, ...]
     delivery: DeliverySettings = DeliverySettings()
     notes: tuple[str, ...] = ()
+    env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def console_channels(self) -> tuple[str, ...]:
@@ -430,6 +438,7 @@ class _Checker:
         self.environ = environ
         self.problems: list[tuple[int, str]] = []
         self.notes: list[str] = []
+        self.references: dict[KeyPath, tuple[Reference, ...]] = {}
 
     # -- reporting
 
@@ -486,10 +495,12 @@ class _Checker:
 
     def env(self, value: str, path: KeyPath) -> str | None:
         try:
-            return interpolate(value, self.environ).strip()
+            expansion = expand_traced(value, self.environ)
         except InterpolationError as exc:
             self.problem(path, str(exc))
             return None
+        self.references[path] = expansion.references
+        return expansion.value.strip()
 
     def template(
         self, source: Any, path: KeyPath, mode: str = "markdown"
@@ -560,6 +571,7 @@ class _Checker:
             routes=tuple(routes),
             delivery=delivery,
             notes=tuple(self.notes),
+            env_references=dict(self.references),
         )
 
     # -- channels

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from polybot_loghandler._env import InterpolationError, interpolate
+from polybot_loghandler._env import (
+    InterpolationError,
+    expand_traced,
+    interpolate,
+)
 
 ENVIRON = {
     "HOOK": "https://discord.com/api/webhooks/1/token",
@@ -122,3 +126,94 @@ class TestInterpolate:
         environ = {"A": "${B}", "B": "secret"}
 
         assert interpolate("${A}", environ) == "${B}"
+
+
+class TestExpandTraced:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "plain",
+            "${ROLE}",
+            "role:${ROLE}",
+            "${UNSET:-${HOOK}}",
+            "${EMPTY:-${NOPE:-deep}}",
+            "${ROLE:-${UNSET:-unused}}",
+            "$${ROLE}",
+            "${OTHER}/${ROLE}",
+        ],
+    )
+    def test_same_value_as_interpolate(self, text: str) -> None:
+        """Tracing never changes the result."""
+        assert interpolate(text, ENVIRON) == expand_traced(text, ENVIRON).value
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param("plain", [], id="no-reference"),
+            pytest.param("$${ROLE}", [], id="escaped"),
+            pytest.param("${ROLE}", [("ROLE", True, True, True)], id="set"),
+            pytest.param(
+                "${UNSET}", [("UNSET", False, True, False)], id="unset"
+            ),
+            pytest.param(
+                "${EMPTY}", [("EMPTY", False, True, False)], id="empty"
+            ),
+            pytest.param(
+                "${UNSET:-${HOOK}}",
+                [("UNSET", False, True, False), ("HOOK", True, True, True)],
+                id="fallback-used",
+            ),
+            pytest.param(
+                "${ROLE:-${UNSET}}",
+                [("ROLE", True, True, True), ("UNSET", False, False, False)],
+                id="fallback-not-consulted",
+            ),
+            pytest.param(
+                "${ROLE:-${HOOK}}",
+                [("ROLE", True, True, True), ("HOOK", True, False, False)],
+                id="set-fallback-not-used",
+            ),
+            pytest.param(
+                "${A:-${B:-${ROLE}}}",
+                [
+                    ("A", False, True, False),
+                    ("B", False, True, False),
+                    ("ROLE", True, True, True),
+                ],
+                id="nested-twice",
+            ),
+            pytest.param(
+                "${OTHER}/${UNSET}",
+                [("OTHER", True, True, True), ("UNSET", False, True, False)],
+                id="two-references",
+            ),
+        ],
+    )
+    def test_references(
+        self, text: str, expected: list[tuple[str, bool, bool, bool]]
+    ) -> None:
+        """Each reference says if it was set, looked at and used."""
+        found = expand_traced(text, ENVIRON).references
+
+        assert [
+            (r.name, r.is_set, r.consulted, r.used) for r in found
+        ] == expected
+
+    def test_supplied_by_and_unset(self) -> None:
+        """The expansion names who supplied it and who was missing."""
+        expansion = expand_traced("${UNSET:-${EMPTY:-${HOOK}}}", ENVIRON)
+
+        assert expansion.supplied_by == ("HOOK",)
+        assert expansion.unset == ("UNSET", "EMPTY")
+
+    def test_repr_hides_value(self) -> None:
+        """The value may be a webhook URL, so repr leaves it out."""
+        expansion = expand_traced("${HOOK}", ENVIRON)
+
+        assert "token" not in repr(expansion)
+        assert "HOOK" in repr(expansion)
+
+    def test_rejects_like_interpolate(self) -> None:
+        """A broken reference is the same error."""
+        with pytest.raises(InterpolationError):
+            expand_traced("${ROLE", ENVIRON)
