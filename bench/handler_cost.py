@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import queue
 import statistics
 import sys
@@ -51,9 +52,15 @@ def bench_routing() -> Path:
     """The shipped routing with the console sink off (output is not
     what is measured)."""
     text = (REPO / "routing.yaml").read_text(encoding="utf-8")
-    text += '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n'
+    text = text.replace(
+        "\ndelivery:\n",
+        '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n',
+        1,
+    )
     path = Path(tempfile.mkdtemp()) / "routing.yaml"
     path.write_text(text, encoding="utf-8")
+    # the shipped routing's spool, in a directory of its own
+    os.environ.setdefault("POLYBOT_SPOOL", str(path.parent / "spool"))
     return path
 
 

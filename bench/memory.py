@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     text = (REPO / "routing.yaml").read_text(encoding="utf-8")
     routing = Path(tempfile.mkdtemp()) / "routing.yaml"
     routing.write_text(
-        text + '\ndelivery:\n  console: "off"\n', encoding="utf-8"
+        text.replace("\ndelivery:\n", '\ndelivery:\n  console: "off"\n', 1),
+        encoding="utf-8",
     )
+    # the shipped routing's spool, in a directory of its own
+    os.environ["POLYBOT_SPOOL"] = str(routing.parent / "spool")
     handler = DiscordHandler(routing)
     log = logging.getLogger("bench.memory")
     log.handlers[:] = [handler]

@@ -70,6 +70,8 @@ class Pending:
         taken: Taken for sending; no longer evictable.
         repeat: Held after an identical message was sent: its footer
             says ``repeated ×N`` so it does not read as something new.
+        spool: The spool entries of the events it stands for (with
+            ``delivery.spool``), marked done when it is.
     """
 
     message: RoutedMessage
@@ -82,6 +84,7 @@ class Pending:
     dropped: bool = False
     taken: bool = False
     repeat: bool = False
+    spool: list[Any] = field(default_factory=list)
 
     @property
     def mention(self) -> str:
@@ -158,12 +161,24 @@ class Lane:
         Returns the new :class:`Pending`, or ``None`` when the message
         merged into one already waiting or held.
         """
+        item, new = self.add_item(message, now)
+        return item if new else None
+
+    def add_item(
+        self, message: RoutedMessage, now: float
+    ) -> tuple[Pending, bool]:
+        """
+        Queue *message*; return the :class:`Pending` that now holds it.
+
+        The flag says whether that is a new one (``False``: the message
+        merged into one already waiting or held).
+        """
         key = coalesce_key(message)
         if key is not None:
             waiting = self._waiting.get(key)
             if waiting is not None and not waiting.dropped:
                 waiting.add(message)
-                return None
+                return waiting, False
             recent = self._recent.get(key)
             if recent is not None and now >= recent.window_end:
                 # the window closed before anyone released its summary:
@@ -172,20 +187,20 @@ class Lane:
                 waiting = self._waiting.get(key)
                 if waiting is not None and not waiting.dropped:
                     waiting.add(message)
-                    return None
+                    return waiting, False
                 recent = None
             if recent is not None and now < recent.window_end:
                 if recent.held is not None and not recent.held.dropped:
                     recent.held.add(message)
-                    return None
+                    return recent.held, False
                 recent.held = self._pending(message, key, now)
                 recent.held.repeat = True
-                return recent.held
+                return recent.held, True
         item = self._pending(message, key, now)
         self._queue.append(item)
         if key is not None:
             self._waiting[key] = item
-        return item
+        return item, True
 
     @staticmethod
     def _pending(

@@ -1,5 +1,7 @@
 """
-The ``polybot-loghandler`` command: check, preview, demo, setup, send-test.
+The ``polybot-loghandler`` command and its subcommands.
+
+``check``, ``preview``, ``demo``, ``setup``, ``send-test`` and ``spool``.
 
 Errors a person made (a bad routing file, bad JSON) print a located
 message and exit with status 2, never a traceback.
@@ -29,6 +31,7 @@ from ._setup import (
     run_setup,
     write_env_file,
 )
+from ._spoolcli import SpoolUsageError, add_spool_parser
 from .exceptions import ConfigError
 
 __all__ = ["main"]
@@ -59,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except SetupError as exc:
         print(f"polybot-loghandler setup: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except SpoolUsageError as exc:
+        print(f"polybot-loghandler spool: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, like cat
@@ -148,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--routing", help=_FILE_HELP)
     send.set_defaults(run=_send_test)
+
+    add_spool_parser(sub, _FILE_HELP)
     return parser
 
 

@@ -28,7 +28,7 @@ import anyio.lowlevel
 import httpx
 
 from ._batching import Lane, Pending
-from ._config import BotChannelDestination, Config, Destination
+from ._config import BotChannelDestination, Channel, Config, Destination
 from ._console import ConsoleSink
 from ._discord import Outcome, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
@@ -36,6 +36,8 @@ from ._message import RoutedMessage
 from ._ratelimit import RateLimiter
 from ._render import batch_payload, build_payload
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
+from ._spool import SpoolEntry
+from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
 from ._text import escape_markdown, redact_text
 from ._worker import Flush, Stop, Worker
 
@@ -57,6 +59,8 @@ OWN_ROUTES = "polybot_loghandler."
 WATCH_EVERY = 1.0
 #: A reason that dropped nothing for this long is news again.
 QUIET_AFTER = 600.0
+#: Messages a lane reads back from the spool at a time.
+REFILL = 50
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
@@ -115,8 +119,6 @@ class Engine:
         self._config = config
         # the settings a reload cannot change (DeliverySettings.FIXED)
         self._settings = config.delivery
-        self._stats = stats
-        self._check_reload = check_reload
         self._process = process
         self._count = count
         self._console = console
@@ -124,6 +126,15 @@ class Engine:
         self._transport = transport
         self._clock = clock
         self._cloudflare_pause = cloudflare_pause
+        self._stats = stats
+        self._check_reload = check_reload
+        self._keeper = (
+            None
+            if config.delivery.spool is None
+            else SpoolKeeper(
+                config.delivery.spool, config.delivery.spool_size, count
+            )
+        )
         self._reset()
 
     def _reset(self) -> None:
@@ -141,6 +152,7 @@ class Engine:
         self._stopping: Stop | None = None
         self._warned: set[str] = set()
         self.leftover = 0
+        self.kept = 0  # events left in the spool at the end
         self._reported: dict[str, int] = {}
         self._reported_at = self._clock()
         self._drops_seen: dict[str, int] = {}
@@ -150,6 +162,16 @@ class Engine:
     def pending(self) -> int:
         """Messages waiting in lanes (each may stand for several events)."""
         return self._pending
+
+    @property
+    def spool(self) -> SpoolKeeper | None:
+        """The spool, if ``delivery.spool`` is set."""
+        return self._keeper
+
+    def after_fork_in_child(self) -> None:
+        """A forked child keeps none of the parent's spool."""
+        if self._keeper is not None:
+            self._keeper.after_fork_in_child()
 
     def use(self, config: Config) -> None:
         """
@@ -188,11 +210,16 @@ class Engine:
                 self._client = client
                 self._tasks = tasks
                 tasks.start_soon(self._housekeeping)
+                if self._keeper is not None:
+                    self._left_over(self._keeper.start())
+                    tasks.start_soon(self._committer, self._keeper)
                 await self._serve(worker, wake)
                 tasks.cancel_scope.cancel()
         finally:
             worker.set_waker(None)
             self._give_up()
+            if self._keeper is not None:
+                self._keeper.close()
 
     async def _serve(self, worker: Worker, wake: asyncio.Event) -> None:
         while True:
@@ -251,8 +278,12 @@ class Engine:
         worker.done(handled)
 
     def _idle(self) -> bool:
+        keeper = self._keeper
         return all(
-            not len(s.lane) and not s.sending for s in self._lanes.values()
+            not len(s.lane)
+            and not s.sending
+            and (keeper is None or not keeper.has_waiting(s.key))
+            for s in self._lanes.values()
         )
 
     def _check_flushes(self) -> None:
@@ -283,25 +314,52 @@ class Engine:
         if state.disabled is not None:
             self._drop([message], state.disabled, state)
             return
-        now = self._clock()
-        item = state.lane.add(message, now)
-        if item is None:
+        keeper = self._keeper
+        entry = None
+        if keeper is not None and state.destination is not None:
+            if not notice:  # the engine's own news is about this process
+                entry = keeper.append(message)
+            if entry is not None and keeper.has_waiting(state.key):
+                # older messages of this lane wait on disk: in order,
+                # this one waits there too
+                keeper.wait(state.key, entry)
+                self._run(state)
+                return
+        self._queue(state, message, entry, notice=notice)
+        self._run(state)
+
+    def _queue(
+        self,
+        state: _LaneState,
+        message: RoutedMessage,
+        entry: SpoolEntry | None,
+        *,
+        notice: bool = False,
+    ) -> None:
+        item, new = state.lane.add_item(message, self._clock())
+        if entry is not None:
+            item.spool.append(entry)
+        if not new:
             self._count("coalesced", 1)
-        else:
-            self._pending += 1
-            if not notice:
-                self._by_level.setdefault(item.level, deque()).append(item)
-                self._evict()
+            return
+        self._pending += 1
+        if not notice:
+            self._by_level.setdefault(item.level, deque()).append(item)
+            self._evict()
+
+    def _run(self, state: _LaneState) -> None:
         state.wake.set()
         if not state.running:
             state.running = True
             self._tasks.start_soon(self._drive, state)
 
     def _lane_for(self, message: RoutedMessage) -> _LaneState:
-        target = message.target
+        return self._lane_of(message.channel, message.target)
+
+    def _lane_of(self, channel: str, target: Channel | None) -> _LaneState:
         destination = target.destination if target is not None else None
         if destination is None:
-            key, label = f"console:{message.channel}", "console"
+            key, label = f"console:{channel}", "console"
             channel = key
         elif isinstance(destination, BotChannelDestination):
             key = f"bot:{destination.channel_id}"
@@ -323,21 +381,33 @@ class Engine:
         return state
 
     def _evict(self) -> None:
-        """Over the bound: drop the oldest of the lowest level waiting."""
+        """
+        Over the bound: make room, the lowest level first.
+
+        Without a spool the oldest of the lowest level is dropped. With
+        one, the newest of the lowest level steps aside to wait on disk
+        (it is there already): its lane then sends in order, taking it
+        back when the older ones are gone.
+        """
+        spooled = self._keeper is not None
         while self._pending > self._settings.queue_size:
             for level in sorted(self._by_level):
                 queue = self._by_level[level]
-                while queue and (queue[0].dropped or queue[0].taken):
-                    queue.popleft()
-                if queue:
-                    victim = queue.popleft()
-                    victim.dropped = True
-                    self._pending -= 1
-                    self._count("dropped.queue_full", victim.count)
-                    state = self._lanes.get(self._lane_key(victim))
-                    if state is not None:
-                        state.dropped_since["queue_full"] += victim.count
+                victim = _pop_live(queue, newest=spooled)
+                if victim is None:
+                    continue
+                victim.dropped = True
+                self._pending -= 1
+                key = self._lane_key(victim)
+                if victim.spool and self._keeper is not None:
+                    for entry in victim.spool:
+                        self._keeper.wait(key, entry)
                     break
+                self._count("dropped.queue_full", victim.count)
+                state = self._lanes.get(key)
+                if state is not None:
+                    state.dropped_since["queue_full"] += victim.count
+                break
             else:
                 return
 
@@ -350,6 +420,7 @@ class Engine:
         """Send what the lane holds, in order, until it is empty."""
         try:
             while True:
+                self._refill(state)
                 now = self._clock()
                 lane = state.lane
                 lane.release(now, everything=self._forcing)
@@ -367,6 +438,9 @@ class Engine:
                 for item in batch:
                     item.taken = True
                 self._pending -= len(batch)
+                keeper = self._keeper
+                if keeper is not None and keeper.uncommitted:
+                    keeper.commit()  # on disk before it is on its way
                 state.sending = True
                 state.inflight = batch
                 try:
@@ -379,14 +453,64 @@ class Engine:
             state.running = False
             self._check_flushes()
 
+    def _refill(self, state: _LaneState) -> None:
+        """Read the lane's messages back from disk while it has room."""
+        keeper = self._keeper
+        if keeper is None or not keeper.has_waiting(state.key):
+            return
+        room = min(REFILL, self._settings.queue_size - self._pending)
+        if room <= 0 or len(state.lane) >= REFILL:
+            return
+        for message, entry in keeper.take(
+            state.key, room, self._config.channels
+        ):
+            target = self._lane_for(message)
+            if target is not state:  # its channel moved on reload
+                self._queue(target, message, entry)
+                self._run(target)
+            else:
+                self._queue(state, message, entry)
+
+    def _left_over(self, entries: list[SpoolEntry]) -> None:
+        """Queue what an earlier process left in the spool, oldest first."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        for entry in entries:
+            target = self._config.channels.get(entry.channel)
+            if target is None:
+                self._count("dropped.unknown_channel", 1)
+                keeper.done([entry])
+                continue
+            if target.destination is None:
+                continue  # no Discord here: it stays for a process that has
+            state = self._lane_of(entry.channel, target)
+            keeper.wait(state.key, entry)
+            self._run(state)
+        if entries:
+            self._count("spool.replayed", len(entries))
+
+    async def _committer(self, keeper: SpoolKeeper) -> None:
+        """The group commit: at most COMMIT_EVERY seconds of exposure."""
+        while True:
+            await anyio.sleep(COMMIT_EVERY)
+            keeper.commit()
+
     async def _sleep(self, state: _LaneState, seconds: float) -> None:
         state.wake.clear()
         with anyio.move_on_after(max(seconds, 0.0)):
             await state.wake.wait()
 
     async def _deliver(self, state: _LaneState, batch: list[Pending]) -> None:
+        wall = time.time()
         messages = [
-            dataclasses.replace(p.message, embed=p.embed()) for p in batch
+            dataclasses.replace(
+                p.message,
+                embed=p.embed()
+                if p.repeat  # held on purpose: not late
+                else with_delay(p.embed(), p.first, wall),
+            )
+            for p in batch
         ]
         if state.destination is None:
             shown = self._console.deliver(messages)
@@ -445,22 +569,51 @@ class Engine:
                 continue
             if outcome.kind == "retry":
                 failures += 1
-                if now - started >= self._config.delivery.retry_for:
-                    self._warn(
-                        f"retry:{state.key}",
-                        f"{state.label}: giving up after "
-                        f"{self._config.delivery.retry_for:g}s of failures "
-                        f"({outcome.detail or outcome.status})",
-                    )
+                pause = self._retry(state, batch, outcome, now - started)
+                if pause is None:
                     self._drop(messages, "server_error", state, batch)
                     return
                 self._count("retries", 1)
-                await anyio.sleep(_backoff(failures))
+                await anyio.sleep(pause or _backoff(failures))
                 continue
             self._failed(state, batch, messages, outcome)
             return
 
+    def _retry(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        outcome: Outcome,
+        failing: float,
+    ) -> float | None:
+        """
+        Whether to try a failing batch again: the pause, or None to stop.
+
+        ``0.0`` means the usual backoff. Past ``retry_for`` the batch is
+        dropped, unless its events are in the spool: then nothing is lost
+        by waiting, and the lane tries on at the slowest backoff until
+        Discord answers or the process ends (the next one sends them).
+        """
+        budget = self._config.delivery.retry_for
+        if failing < budget:
+            return 0.0
+        if any(p.spool for p in batch):
+            self._warn(
+                f"kept:{state.key}",
+                f"{state.label}: failing for {budget:g}s; its messages are "
+                "kept in the spool and sent when it answers again",
+            )
+            return BACKOFF_CAP
+        self._warn(
+            f"retry:{state.key}",
+            f"{state.label}: giving up after {budget:g}s of failures "
+            f"({outcome.detail or outcome.status})",
+        )
+        return None
+
     def _sent(self, state: _LaneState, batch: list[Pending]) -> None:
+        if self._keeper is not None:
+            self._keeper.done(e for p in batch for e in p.spool)
         self._count("sent.messages", 1)
         self._count("sent.embeds", len(batch))
         self._count(
@@ -529,6 +682,8 @@ class Engine:
         batch: Sequence[Pending] | None = None,
     ) -> None:
         events = sum(p.count for p in batch) if batch else len(messages)
+        if batch and self._keeper is not None:
+            self._keeper.done(e for p in batch for e in p.spool)
         self._count(f"dropped.{reason}", events)
         state.dropped_since[reason] += events
 
@@ -620,7 +775,9 @@ class Engine:
         while True:
             now = self._clock()
             delivery = self._config.delivery
+            adopt = None if self._keeper is None else ADOPT_EVERY
             jobs = (
+                ("adopt", adopt, self._adopt),
                 ("reload", delivery.reload_every, self._reload),
                 ("watch", WATCH_EVERY, self._watch_drops),
                 ("report", delivery.report_every, self._report),
@@ -640,6 +797,10 @@ class Engine:
                     self._warn(f"job:{name}", f"{name} failed: {exc!r}")
             wait = min(due.values(), default=now + WATCH_EVERY) - now
             await anyio.sleep(max(wait, 0.05))
+
+    def _adopt(self) -> None:
+        if self._keeper is not None:
+            self._left_over(self._keeper.adopt())
 
     def _reload(self) -> None:
         if self._check_reload is not None:
@@ -687,16 +848,26 @@ class Engine:
 
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""
-        left = 0
+        left = kept = 0
+        keeper = self._keeper
         for state in self._lanes.values():
             # what was on its way when the loop stopped counts too
             for item in [*state.inflight, *state.lane.drop_all()]:
-                if not _own(item.message.route):
+                if _own(item.message.route):
+                    continue
+                if item.spool:
+                    kept += len(item.spool)  # the next process sends them
+                else:
                     left += item.count
             state.inflight = []
+            if keeper is not None:
+                kept += keeper.waiting(state.key)
         self.leftover += left
+        self.kept += kept
         if left:
             self._count("dropped.shutdown", left)
+        if kept:
+            self._count("spool.kept", kept)
         self._pending = 0
 
     def _warn(self, key: str, message: str) -> None:
@@ -704,6 +875,15 @@ class Engine:
             return
         self._warned.add(key)
         _log.warning("polybot_loghandler: %s", message)
+
+
+def _pop_live(queue: deque[Pending], *, newest: bool) -> Pending | None:
+    """The oldest (or newest) item still waiting, taken off *queue*."""
+    while queue:
+        item = queue.pop() if newest else queue.popleft()
+        if not (item.dropped or item.taken):
+            return item
+    return None
 
 
 def _own(route: str) -> bool:

@@ -142,6 +142,7 @@ class Pipeline:
         self._count_lock = threading.Lock()
         self._warned: set[str] = set()
         self._reported = 0  # undelivered events already told on stderr
+        self._kept = 0  # events left in the spool, already told
         self._engine = Engine(
             config,
             self.process,
@@ -159,11 +160,20 @@ class Pipeline:
         )
         self._start_watching()
 
+    def start(self) -> None:
+        """Start the worker now (it otherwise starts when needed)."""
+        self._worker.start()
+
     def _start_watching(self) -> None:
         # the worker watches the routing file, so it runs from the start
         # when there is one to watch: a route added for an event the old
-        # file did not want must be seen without such an event arriving
-        if self._watch is not None and self.config.delivery.reload_every:
+        # file did not want must be seen without such an event arriving.
+        # Likewise a spool with messages left in it: they go out now, not
+        # at the first event
+        delivery = self.config.delivery
+        watching = self._watch is not None and delivery.reload_every
+        left = delivery.spool is not None and Path(delivery.spool).is_dir()
+        if watching or left:
             self._worker.start()
 
     @property
@@ -413,6 +423,7 @@ class Pipeline:
         self._count_lock = threading.Lock()
         self._counts = Counter()
         self._console.after_fork()
+        self._engine.after_fork_in_child()
         self._start_watching()
 
     def count(self, key: str, n: int = 1) -> None:
@@ -432,6 +443,9 @@ class Pipeline:
             out = dict(self._counts)
         out["queued"] = self._worker.depth
         out["pending"] = self._engine.pending
+        spool = self._engine.spool
+        if spool is not None:
+            out["spool.pending"] = spool.pending
         out["handled"] = self._worker.handled
         out["accepted"] = out["handled"] + out["queued"]
         return out
@@ -448,17 +462,24 @@ class Pipeline:
         limit = (
             self.config.delivery.flush_timeout if timeout is None else timeout
         )
-        reported = self._reported
+        reported, kept_before = self._reported, self._kept
         done = self._worker.close(limit)
         left = self._worker.depth + self._engine.leftover
         if self._worker.depth:
             self.count("dropped.shutdown", self._worker.depth)
             self._worker.take()  # counted: nothing will deliver them now
-        self._reported = left
+        self._reported, self._kept = left, self._engine.kept
         if left > reported:  # say it once, not again at exit
             sys.stderr.write(
                 f"polybot_loghandler: {left} events were not delivered "
                 f"within the {limit:g}s flush timeout\n"
+            )
+        spool = self._engine.spool
+        if self._kept > kept_before and spool is not None:
+            sys.stderr.write(
+                f"polybot_loghandler: {self._kept} events are kept in the "
+                f"spool {spool.directory} and will be delivered by the next "
+                "process that uses it\n"
             )
         return done
 

@@ -44,6 +44,12 @@ routes:
 
 
 @pytest.fixture(autouse=True)
+def _own_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped routing's spool goes to the test's own directory."""
+    monkeypatch.setenv("POLYBOT_SPOOL", str(tmp_path / "spool"))
+
+
+@pytest.fixture(autouse=True)
 def _isolated_logging() -> Iterator[None]:
     """Restore the root logger and close every pipeline after each test."""
     root = logging.getLogger()

@@ -1105,8 +1105,8 @@ def test_trading_floor_one_webhook_for_everything(
     of the routing so a slow machine cannot lose the tail.
     """
     text = SHIPPED_ROUTING.read_text()
-    if not re.search(r"(?m)^delivery:", text):
-        text += "\ndelivery:\n  flush_timeout: 30s\n"
+    assert "\ndelivery:\n" in text
+    text = text.replace("\ndelivery:\n", "\ndelivery:\n  flush_timeout: 30s\n")
     env = {"DISCORD_WEBHOOK_URL": fake_discord.webhook_url("4242", "tok")}
     started = time.monotonic()
     done = run_floor(make_routing(text), env, "--hours", "4")

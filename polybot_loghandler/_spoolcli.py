@@ -1,0 +1,225 @@
+"""
+``polybot-loghandler spool status | replay | purge``.
+
+The spool keeps messages Discord has not accepted yet (``delivery.spool``
+in the routing file). These commands look into it, send what it holds
+now, or empty it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ._config import Config, load_config
+from ._format import duration
+from ._pipeline import Pipeline, resolve_routing
+from ._spool import SpoolStatus, purge, status
+
+__all__ = ["add_spool_parser"]
+
+#: Seconds ``spool replay`` waits for Discord by default.
+REPLAY_TIMEOUT = 120.0
+
+
+class SpoolUsageError(Exception):
+    """A spool command that cannot run as asked (exit status 2)."""
+
+
+def add_spool_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    file_help: str,
+) -> None:
+    """Add ``spool`` and its three actions to the command line."""
+    spool = sub.add_parser(
+        "spool",
+        help="look into the spool of undelivered messages, send it now, "
+        "or empty it",
+    )
+    actions = spool.add_subparsers(dest="action", required=True)
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--spool",
+            metavar="DIR",
+            help="the spool directory (default: the routing file's "
+            "delivery.spool)",
+        )
+        parser.add_argument("--routing", help=file_help)
+
+    shown = actions.add_parser(
+        "status", help="messages waiting, per channel; oldest; size"
+    )
+    common(shown)
+    shown.set_defaults(run=_status)
+
+    replay = actions.add_parser(
+        "replay",
+        help="send what the spool holds now, then exit",
+    )
+    common(replay)
+    replay.add_argument(
+        "--timeout",
+        type=float,
+        default=REPLAY_TIMEOUT,
+        help=f"seconds to wait for Discord (default {REPLAY_TIMEOUT:g})",
+    )
+    replay.set_defaults(run=_replay)
+
+    emptied = actions.add_parser(
+        "purge",
+        help="delete the undelivered messages (those of running "
+        "processes are kept)",
+    )
+    common(emptied)
+    emptied.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation"
+    )
+    emptied.set_defaults(run=_purge)
+
+
+def _where(args: argparse.Namespace) -> tuple[Path, Config]:
+    config = load_config(resolve_routing(args.routing))
+    if args.spool:
+        return Path(args.spool), config
+    if config.delivery.spool is None:
+        msg = (
+            f"{config.path} sets no delivery.spool (or it is off): pass "
+            "--spool DIR, or set it in the routing file"
+        )
+        raise SpoolUsageError(msg)
+    return Path(config.delivery.spool), config
+
+
+# -- status -----------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    directory, _ = _where(args)
+    print(describe(status(directory)))
+    return 0
+
+
+def describe(found: SpoolStatus) -> str:
+    """*found* as a person reads it."""
+    if not found.segments:
+        return f"{found.directory}: empty"
+    held = (
+        f", {found.live_segments} held by a running process"
+        if found.live_segments
+        else ""
+    )
+    total = sum(found.pending.values())
+    head = (
+        f"{found.directory}: {total} message(s) waiting, "
+        f"{found.segments} file(s){held}, {_size(found.bytes)}"
+    )
+    lines = [head]
+    if found.pending:
+        lines.append("  waiting  channel")
+        lines += [
+            f"  {n:>7}  {key}"
+            for key, n in sorted(
+                found.pending.items(), key=lambda kv: (-kv[1], kv[0])
+            )
+        ]
+    if found.oldest is not None:
+        stamp = datetime.fromtimestamp(found.oldest, tz=timezone.utc)
+        age = max(0.0, time.time() - found.oldest)
+        lines.append(
+            f"oldest: {duration(age)} ago ({stamp:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    if found.corrupt:
+        lines.append(
+            f"{found.corrupt} damaged record(s) are skipped (a crash "
+            "while writing)"
+        )
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    if n < 1_000_000:
+        return f"{n / 1000:.1f} kB"
+    return f"{n / 1_000_000:.1f} MB"
+
+
+# -- replay -----------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    directory, config = _where(args)
+    before = status(directory)
+    waiting = sum(before.pending.values())
+    if not waiting:
+        print(f"{directory}: nothing to send")
+        return 0
+    config = dataclasses.replace(
+        config,
+        delivery=dataclasses.replace(
+            config.delivery, spool=str(directory), reload_every=None
+        ),
+    )
+    pipeline = Pipeline(config)
+    pipeline.start()
+    delivered = _drain(pipeline, args.timeout, time.monotonic)
+    pipeline.close(timeout=5.0)
+    after = status(directory)
+    left = sum(after.pending.values())
+    print(f"{directory}: {delivered} event(s) delivered, {left} still waiting")
+    if after.live_segments:
+        print(
+            f"{after.live_segments} file(s) belong to a running process, "
+            "which sends them itself"
+        )
+    return 0 if not left or after.live_segments else 1
+
+
+def _drain(
+    pipeline: Pipeline, timeout: float, clock: Callable[[], float]
+) -> int:
+    deadline = clock() + timeout
+    while clock() < deadline:
+        pipeline.flush(timeout=min(1.0, max(0.0, deadline - clock())))
+        stats = pipeline.stats()
+        if not stats.get("spool.pending") and not stats["pending"]:
+            break
+        time.sleep(0.05)  # the worker reads the spool back meanwhile
+    return pipeline.stats().get("delivered", 0)
+
+
+# -- purge ------------------------------------------------------------------
+
+
+def _purge(args: argparse.Namespace) -> int:
+    directory, _ = _where(args)
+    found = status(directory)
+    waiting = sum(found.pending.values())
+    if not found.segments:
+        print(f"{directory}: empty")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            msg = "purge deletes undelivered messages: confirm with --yes"
+            raise SpoolUsageError(msg)
+        answer = input(
+            f"Delete {waiting} undelivered message(s) in {directory}? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    removed = purge(directory)
+    print(f"{directory}: {removed} message(s) deleted")
+    left = status(directory)
+    if left.live_segments:
+        print(
+            f"{left.live_segments} file(s) belong to a running process "
+            "and were kept"
+        )
+    return 0

@@ -1,0 +1,324 @@
+"""
+The delivery engine's use of the on-disk spool.
+
+With ``delivery.spool`` set, every message bound for Discord is written to
+the spool (:mod:`._spool`) before it is sent, and marked done once
+Discord accepted it or it was dropped for a counted reason. What is on
+disk but not in memory waits here, per lane, oldest first: messages
+that stepped aside when memory was full, and those a previous process
+left behind. Nothing here runs in the application's thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._config import Channel, Coalesce
+from ._events import LogEvent
+from ._format import duration
+from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
+from ._message import RoutedMessage
+from ._render import fit_total
+from ._spool import Spool, SpoolEntry
+from ._text import redact_text
+from .exceptions import PolybotError
+
+__all__ = ["SpoolKeeper", "with_delay"]
+
+_log = logging.getLogger("polybot_loghandler")
+
+#: A message sent this many seconds after it was logged says so.
+DELAY_NOTE_AFTER = 120.0
+#: Seconds between the group commits of the spool.
+COMMIT_EVERY = 0.1
+#: Seconds between looks for segments that a dead process left behind.
+ADOPT_EVERY = 30.0
+
+
+def with_delay(
+    embed: dict[str, Any], logged: float, now: float
+) -> dict[str, Any]:
+    """
+    *embed* as sent late: ``delayed 12m`` in its footer.
+
+    Its timestamp is the time the event was logged (unless the route
+    chose one), so the message sits where it belongs in time.
+    """
+    late = now - logged
+    if late < DELAY_NOTE_AFTER:
+        return embed
+    out = {**embed, "footer": dict(embed.get("footer", {}))}
+    note = f"delayed {duration(late)}"
+    old = out["footer"].get("text")
+    out["footer"]["text"] = clamp(
+        f"{old} · {note}" if old else note, MAX_FOOTER_TEXT
+    )
+    out.setdefault(
+        "timestamp",
+        datetime.fromtimestamp(logged, tz=timezone.utc).isoformat(),
+    )
+    if "fields" in out:  # copies: fitting may cut their values
+        out["fields"] = [dict(f) for f in out["fields"]]
+    fit_total(out, MAX_EMBED_TOTAL)
+    return out
+
+
+def encode(message: RoutedMessage) -> dict[str, Any]:
+    """What the spool keeps of *message*: enough to send it again."""
+    ev = message.event
+    spec = message.coalesce
+    body: dict[str, Any] = {
+        "route": message.route,
+        "payload": {k: v for k, v in message.payload.items() if k != "embeds"},
+        "embed": message.embed,
+        "event": ev.event,
+        "logger": ev.logger,
+    }
+    if spec is not None:
+        body["coalesce"] = [spec.enabled, spec.by, spec.window]
+        if spec.by:
+            # the values that make duplicates: JSON-safe, as shown
+            body["by"] = {name: repr(ev.fields.get(name)) for name in spec.by}
+    return body
+
+
+def decode(
+    body: Mapping[str, Any], entry: SpoolEntry, target: Channel
+) -> RoutedMessage:
+    """The message *body* was made from, for *target* as configured now."""
+    embed = dict(body["embed"])
+    coalesce = None
+    if body.get("coalesce") is not None:
+        enabled, by, window = body["coalesce"]
+        coalesce = Coalesce(
+            enabled=bool(enabled),
+            by=None if by is None else tuple(by),
+            window=window,
+        )
+    event = LogEvent(
+        event=str(body.get("event", "")),
+        level=entry.level,
+        logger=str(body.get("logger", "")),
+        time=entry.time,
+        fields=dict(body.get("by") or {}),
+        message=str(body.get("event", "")),
+    )
+    return RoutedMessage(
+        channel=entry.channel,
+        route=str(body.get("route", "")),
+        payload={**body.get("payload", {}), "embeds": [embed]},
+        embed=embed,
+        event=event,
+        target=target,
+        coalesce=coalesce,
+    )
+
+
+@dataclass(order=True, slots=True)
+class _Waiting:
+    time: float
+    ref: tuple[str, int]
+    entry: SpoolEntry = field(compare=False)
+
+
+class SpoolKeeper:
+    """
+    The spool as the engine sees it.
+
+    Args:
+        directory: ``delivery.spool``.
+        max_bytes: ``delivery.spool_size``.
+        count: Adds to the pipeline's counters.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        max_bytes: int,
+        count: Callable[[str, int], None],
+    ) -> None:
+        self.directory = Path(directory)
+        self._max_bytes = max_bytes
+        self._count = count
+        self._reset()
+
+    def _reset(self) -> None:
+        self._spool = Spool(self.directory, max_bytes=self._max_bytes)
+        self._open = False
+        self._broken = False
+        self._waiting: dict[str, list[_Waiting]] = {}  # lane key → heap
+        self._disk_only: dict[tuple[str, int], str] = {}  # ref → lane key
+
+    # -- opening -----------------------------------------------------------
+
+    def start(self) -> list[SpoolEntry]:
+        """
+        Open the spool if its directory exists; return what was left.
+
+        A directory that does not exist yet is created with the first
+        message for Discord: a process that never talks to Discord
+        leaves nothing behind.
+        """
+        if not self.directory.is_dir():
+            return []
+        return self._opened()
+
+    def _opened(self) -> list[SpoolEntry]:
+        if self._open or self._broken:
+            return []
+        try:
+            left = self._spool.open()
+        except (OSError, PolybotError) as exc:
+            self._broken = True
+            self._count("errors.spool", 1)
+            sys.stderr.write(
+                f"polybot_loghandler: cannot use the spool {self.directory}"
+                f" ({redact_text(str(exc))}); undelivered messages are kept "
+                "in memory only\n"
+            )
+            return []
+        self._open = True
+        return left
+
+    @property
+    def usable(self) -> bool:
+        """Whether messages can be written (opening it if need be)."""
+        if not self._open:
+            self._opened()  # what it finds left over comes at adopt()
+        return self._open
+
+    def adopt(self) -> list[SpoolEntry]:
+        """What processes that died since left behind (the periodic job)."""
+        if not self._open:
+            return []
+        return self._spool.adopt()
+
+    # -- writing -----------------------------------------------------------
+
+    def append(self, message: RoutedMessage) -> SpoolEntry | None:
+        """Write *message* to the spool (buffered); None if unusable."""
+        if not self.usable:
+            return None
+        entry, evicted = self._spool.append(
+            message.channel,
+            message.event.level,
+            message.event.time,
+            encode(message),
+        )
+        for gone in evicted:
+            if self._disk_only.pop(gone.ref, None) is not None:
+                # only on disk: it is lost now (one in memory still goes)
+                self._count("dropped.spool_full", 1)
+        return entry
+
+    def done(self, entries: Iterable[SpoolEntry]) -> None:
+        """Delivered, or dropped and counted: the spool may forget them."""
+        if self._open:
+            self._spool.done(entries)
+
+    def commit(self) -> None:
+        """The group commit: write and fsync what is buffered."""
+        if self._open and self._spool.uncommitted:
+            try:
+                self._spool.commit()
+            except OSError as exc:
+                self._count("errors.spool", 1)
+                _log.warning(
+                    "polybot_loghandler: writing the spool %s failed: %s",
+                    self.directory,
+                    exc,
+                )
+
+    @property
+    def uncommitted(self) -> bool:
+        """Something was written since the last commit."""
+        return self._open and self._spool.uncommitted
+
+    # -- what waits on disk ------------------------------------------------
+
+    def wait(self, lane: str, entry: SpoolEntry) -> None:
+        """Keep *entry* on disk only, to be sent by *lane* later."""
+        heapq.heappush(
+            self._waiting.setdefault(lane, []),
+            _Waiting(entry.time, entry.ref, entry),
+        )
+        self._disk_only[entry.ref] = lane
+
+    def waiting(self, lane: str) -> int:
+        """Messages *lane* has waiting on disk."""
+        return sum(
+            1 for w in self._waiting.get(lane, ()) if w.ref in self._disk_only
+        )
+
+    def has_waiting(self, lane: str) -> bool:
+        """Whether *lane* has anything waiting on disk."""
+        heap = self._waiting.get(lane)
+        while heap and heap[0].ref not in self._disk_only:
+            heapq.heappop(heap)  # evicted meanwhile
+        return bool(heap)
+
+    @property
+    def any_waiting(self) -> bool:
+        """Whether any lane has messages waiting on disk."""
+        return bool(self._disk_only)
+
+    def take(
+        self, lane: str, n: int, channels: Mapping[str, Channel]
+    ) -> list[tuple[RoutedMessage, SpoolEntry]]:
+        """
+        Read up to *n* of *lane*'s messages back from disk, oldest first.
+
+        A record that cannot be read any more is counted and forgotten.
+        """
+        heap = self._waiting.get(lane, [])
+        out: list[tuple[RoutedMessage, SpoolEntry]] = []
+        while heap and len(out) < n:
+            entry = heapq.heappop(heap).entry
+            if self._disk_only.pop(entry.ref, None) is None:
+                continue
+            body = self._spool.read(entry)
+            target = channels.get(entry.channel)
+            if body is None or target is None:
+                reason = "spool_corrupt" if body is None else "unknown_channel"
+                self._count(f"dropped.{reason}", 1)
+                self._spool.done([entry])
+                continue
+            try:
+                out.append((decode(body, entry, target), entry))
+            except (KeyError, TypeError, ValueError):
+                self._count("dropped.spool_corrupt", 1)
+                self._spool.done([entry])
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Messages in the spool not yet done."""
+        return self._spool.pending if self._open else 0
+
+    # -- the end -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit and let go of the spool (what is left stays on disk)."""
+        if self._open:
+            try:
+                self._spool.close()
+            except OSError as exc:
+                _log.warning(
+                    "polybot_loghandler: closing the spool %s failed: %s",
+                    self.directory,
+                    exc,
+                )
+        self._reset()
+
+    def after_fork_in_child(self) -> None:
+        """A forked child starts over; the parent keeps its segments."""
+        if self._open:
+            self._spool.forget_after_fork()
+        self._reset()
