@@ -477,7 +477,7 @@ class Pipeline:
         spool = self._engine.spool
         if self._kept > kept_before and spool is not None:
             sys.stderr.write(
-                f"polybot_loghandler: {self._kept} events are kept in the "
+                f"polybot_loghandler: {self._kept} messages are kept in the "
                 f"spool {spool.directory} and will be delivered by the next "
                 "process that uses it\n"
             )
