@@ -46,6 +46,7 @@ PARTS = [
         [],
         300.0,
     ),
+    ("Caller cost with the spool", "spool_cost.py", ["--quick"], [], 300.0),
     ("Worker throughput", "throughput.py", ["--quick"], [], 180.0),
     ("Memory with Discord hung", "memory.py", ["--quick"], [], 300.0),
     ("Delivery", "delivery.py", ["--quick"], [], 900.0),

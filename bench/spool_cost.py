@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print(f"| {k} | " + " | ".join(f"{c:,.0f}" for c in cells) + " |")
     ratio = med["with spool"] / med["without spool"]
-    verdict = "PASS" if ratio <= TARGET else "MISS"
+    verdict = "✅" if ratio <= TARGET else "❌ missed"
     print(
         f"\n| ratio | measured | target | |\n|---|---:|---:|---|\n"
         f"| with spool / without, CPU median | {ratio:.2f}x | "
