@@ -158,6 +158,28 @@ class TestAcrossProcesses:
         assert len(twice) <= 20, twice
         assert before < len(fake_discord.messages)
 
+    def test_killed_while_replaying_the_next_process_finishes(
+        self, fake_discord: FakeDiscord, tmp_path: Path
+    ) -> None:
+        routing = tmp_path / "routing.yaml"
+        spool = tmp_path / "spool"
+        routing.write_text(_routing(fake_discord, spool), encoding="utf-8")
+        fake_discord.fail_for(3600, 503)
+        _run(routing, 0, 300, "exit")
+        fake_discord.recover()
+
+        replaying = _start(routing, 0, 0, "drain")
+        assert fake_discord.wait_for(lambda f: len(f.messages) >= 3, 30)
+        time.sleep(0.3)  # a few group commits of done marks
+        replaying.send_signal(signal.SIGKILL)
+        replaying.communicate(timeout=TIMEOUT)
+        _drain(routing)
+
+        seen = Counter(_numbers(fake_discord))
+        assert set(range(300)) == set(seen)
+        assert len([n for n, k in seen.items() if k > 1]) <= 20
+        assert 0 == sum(status(spool).pending.values())
+
     def test_two_processes_on_one_spool_deliver_each_message_once(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
