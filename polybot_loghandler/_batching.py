@@ -285,14 +285,19 @@ class Lane:
                 self._recent.setdefault(item.key, _Recent(now + window))
         return batch
 
-    def drop_all(self) -> list[Pending]:
-        """Empty the lane (its destination is gone); return what was in it."""
+    def items(self) -> list[Pending]:
+        """Everything waiting, held summaries included."""
         items = [p for p in self._queue if not p.dropped]
         items += [
             r.held
             for r in self._recent.values()
             if r.held and not r.held.dropped
         ]
+        return items
+
+    def drop_all(self) -> list[Pending]:
+        """Empty the lane (its destination is gone); return what was in it."""
+        items = self.items()
         self._queue.clear()
         self._waiting.clear()
         self._recent.clear()

@@ -81,6 +81,7 @@ class _LaneState:
     disabled: str | None = None  # the drop reason once gone
     inflight: list[Pending] = field(default_factory=list)
     dropped_since: Counter[str] = field(default_factory=Counter)
+    failing: bool = False  # its last attempt failed and will be retried
 
 
 class Engine:
@@ -235,7 +236,9 @@ class Engine:
             self._check_flushes()
             stop = self._stopping
             if stop is not None and (
-                self._idle() or self._clock() >= stop.deadline
+                self._idle()
+                or self._safe_on_disk()
+                or self._clock() >= stop.deadline
             ):
                 return
             timeout = 0.1 if stop is not None else 1.0
@@ -285,6 +288,26 @@ class Engine:
             and (keeper is None or not keeper.has_waiting(s.key))
             for s in self._lanes.values()
         )
+
+    def _safe_on_disk(self) -> bool:
+        """
+        Stopping with Discord failing and everything left in the spool.
+
+        Waiting out the flush timeout would gain nothing: the next
+        process sends what is left.
+        """
+        keeper = self._keeper
+        if keeper is None or keeper.uncommitted:
+            return False
+        for state in self._lanes.values():
+            if not len(state.lane) and not state.sending:
+                continue
+            if not state.failing or state.destination is None:
+                return False
+            waiting = [*state.inflight, *state.lane.items()]
+            if any(not p.spool for p in waiting):
+                return False
+        return True
 
     def _check_flushes(self) -> None:
         if self._flushes and self._idle():
@@ -558,6 +581,7 @@ class Engine:
             now = self._clock()
             if outcome.headers:
                 self._limiter.update(state.key, outcome.headers, now)
+            state.failing = outcome.kind == "retry"
             if outcome.kind == "sent":
                 self._sent(state, batch)
                 return

@@ -97,11 +97,19 @@ class TestAcrossProcesses:
     ) -> None:
         routing = tmp_path / "routing.yaml"
         spool = tmp_path / "spool"
-        routing.write_text(_routing(fake_discord, spool), encoding="utf-8")
+        routing.write_text(
+            _routing(fake_discord, spool, flush_timeout="20s"),
+            encoding="utf-8",
+        )
         fake_discord.fail_for(3600, 503)
 
+        started = time.monotonic()
         _run(routing, 0, 200, "exit")
+        took = time.monotonic() - started
 
+        # everything was on disk: exit did not wait out the flush
+        # timeout (20 s) for an outage
+        assert took < 15
         assert [] == fake_discord.messages
         assert 200 == sum(status(spool).pending.values())
         fake_discord.recover()
