@@ -29,6 +29,8 @@ def _missing(value: Any) -> bool:
 
 
 def _as_number(value: Any) -> float | None:
+    if value.__class__ is float:  # the common case: as float() gives it
+        return value
     if isinstance(value, bool):
         return None
     try:
@@ -50,7 +52,11 @@ def _shown(value: Any) -> str:
 
 
 def _sign(number: float, sign: bool, places: int | None = None) -> str:
-    if places is not None:
+    exact = places is None or places.__class__ is int  # round() cannot fail
+    if exact and not sign and number >= 0:
+        return ""  # rounding cannot make it negative
+    # rounding to whole numbers or finer keeps 1 and more away from 0
+    if places is not None and not (exact and places >= 0 and abs(number) >= 1):
         number = round(number, places)  # -0.001 shows as 0.00, unsigned
     if number < 0:
         return "-"
@@ -207,7 +213,24 @@ def time(value: Any, fmt: str = "%H:%M:%S") -> str:
     parsed = parse_time(value)
     if parsed is None:
         return _shown(value)
-    return parsed.astimezone(timezone.utc).strftime(fmt)
+    return _strftime(parsed.astimezone(timezone.utc), fmt)
+
+
+_TIME_OF_DAY = "%H:%M:%S"
+_DATETIME = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def _strftime(when: datetime, fmt: str) -> str:
+    """``when.strftime(fmt)``, without its cost for the formats we use."""
+    if when.__class__ is datetime:
+        if fmt == _TIME_OF_DAY:
+            return f"{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+        if fmt == _DATETIME and when.year >= 1000:  # strftime pads no less
+            return (
+                f"{when.year}-{when.month:02d}-{when.day:02d} "
+                f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} UTC"
+            )
+    return when.strftime(fmt)
 
 
 def datetime_(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:

@@ -758,3 +758,74 @@ class TestMissingAndWrongTypes:
         result = _apply(name, value)
 
         assert isinstance(result, (str, list))
+
+
+class TestQuickPaths:
+    """
+    The filters' short cuts give what the general code gives.
+    """
+
+    @staticmethod
+    def _reference_sign(number: float, sign: bool, places: Any) -> str:
+        """The sign as it was always worked out: round, then compare."""
+        if places is not None:
+            number = round(number, places)
+        if number < 0:
+            return "-"
+        return "+" if sign and number > 0 else ""
+
+    @settings(max_examples=1500, deadline=None, database=None)
+    @given(
+        number=st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.995, -0.995, 0.5, -0.5]),
+            st.floats(min_value=-2, max_value=2),
+        ),
+        sign=st.booleans(),
+        places=st.one_of(
+            st.none(), st.integers(min_value=-3, max_value=8), st.just(2.5)
+        ),
+    )
+    def test_sign(self, number: float, sign: bool, places: Any) -> None:
+        """
+        ``_sign`` answers as rounding every number first does, and fails
+        as it does for places ``round`` does not take.
+        """
+        from polybot_loghandler._format import _sign
+
+        try:
+            expected = self._reference_sign(number, sign, places)
+        except TypeError:
+            with pytest.raises(TypeError):
+                _sign(number, sign, places)
+        else:
+            assert expected == _sign(number, sign, places)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        when=st.datetimes(timezones=st.just(UTC)),
+        fmt=st.sampled_from(
+            ["%H:%M:%S", "%Y-%m-%d %H:%M:%S UTC", "%Y", "%d %b"]
+        ),
+    )
+    def test_strftime(self, when: datetime, fmt: str) -> None:
+        """
+        The formats written out by hand read as ``strftime`` writes them.
+        """
+        from polybot_loghandler._format import _strftime
+
+        assert when.strftime(fmt) == _strftime(when, fmt)
+
+    @pytest.mark.parametrize(
+        "value", [0.1, -2.5, 10**400, 7, True, "1,234.5", "x", None, []]
+    )
+    def test_as_number(self, value: Any) -> None:
+        """
+        A float is taken as it is, as ``float()`` would give it back.
+        """
+        from polybot_loghandler._format import _as_number
+
+        expected = (
+            float(value) if isinstance(value, float) else _as_number(value)
+        )
+        assert expected == _as_number(value)
