@@ -222,17 +222,44 @@ def redact_value(name: str, value: Any, depth: int = 0) -> Any:
         return None
     if looks_secret(name):
         return REDACTED
-    if depth >= _REDACT_DEPTH:
+    cls = value.__class__
+    if _plain(value) or depth >= _REDACT_DEPTH:
         return value
-    if isinstance(value, Mapping):
-        out = {k: redact_value(str(k), v, depth + 1) for k, v in value.items()}
-        changed = any(out[k] is not v for k, v in value.items())
-        return out if changed else value
+    if cls is dict or isinstance(value, Mapping):
+        return _redact_mapping(value, depth + 1)
     if isinstance(value, (list, tuple)):
-        items = [redact_value("", v, depth + 1) for v in value]
+        items = [
+            v if _plain(v) else redact_value("", v, depth + 1) for v in value
+        ]
         changed = any(a is not b for a, b in zip(items, value, strict=True))
         return items if changed else value
     return value
+
+
+def _plain(value: Any) -> bool:
+    """Whether *value* holds nothing inside (a str, number or None)."""
+    cls = value.__class__
+    return (
+        cls is str
+        or cls is int
+        or cls is float
+        or cls is bool
+        or value is None
+    )
+
+
+def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
+    out = {}
+    changed = False
+    for key, item in value.items():
+        name = key if key.__class__ is str else str(key)
+        if _plain(item) and (item is None or not looks_secret(name)):
+            out[key] = item  # what redact_value returns for it
+            continue
+        new = redact_value(name, item, depth)
+        out[key] = new
+        changed = changed or new is not item
+    return out if changed else value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,15 +322,19 @@ class LogEvent:
         fields of the same name, which stay reachable as
         ``fields["name"]``.
         """
-        fields = {k: redact_value(k, v) for k, v in self.fields.items()}
-        ctx = dict(fields)
-        ctx.update(
-            event=self.event,
-            level=self.level_name,
-            logger=self.logger,
-            message=self.message,
-            exception=self.exception,
-            time=self.datetime,
-            fields=fields,
-        )
-        return ctx
+        fields = {
+            key: value
+            if _plain(value) and (value is None or not looks_secret(key))
+            else redact_value(key, value)
+            for key, value in self.fields.items()
+        }
+        return {
+            **fields,
+            "event": self.event,
+            "level": self.level_name,
+            "logger": self.logger,
+            "message": self.message,
+            "exception": self.exception,
+            "time": datetime.fromtimestamp(self.time, tz=timezone.utc),
+            "fields": fields,
+        }
