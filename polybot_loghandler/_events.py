@@ -249,17 +249,42 @@ def _plain(value: Any) -> bool:
 
 
 def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
+    secret = _secret_names(value)
     out = {}
     changed = False
     for key, item in value.items():
-        name = key if key.__class__ is str else str(key)
-        if _plain(item) and (item is None or not looks_secret(name)):
-            out[key] = item  # what redact_value returns for it
-            continue
-        new = redact_value(name, item, depth)
+        if key.__class__ is str:
+            cls = item.__class__
+            if cls is str or cls is float or cls is int or cls is bool:
+                new = REDACTED if key in secret else item
+            elif item is None:
+                new = None
+            else:
+                new = redact_value(key, item, depth)
+        else:
+            new = redact_value(str(key), item, depth)
         out[key] = new
         changed = changed or new is not item
     return out if changed else value
+
+
+#: The string keys that look secret, by a fields mapping's keys in order:
+#: events of one kind have the same fields, so this is asked once a kind.
+_SECRETS: dict[tuple[Any, ...], frozenset[str]] = {}
+_SECRETS_LIMIT = 1024
+
+
+def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
+    keys = tuple(fields)
+    found = _SECRETS.get(keys)
+    if found is None:
+        found = frozenset(
+            k for k in keys if k.__class__ is str and looks_secret(k)
+        )
+        if len(_SECRETS) >= _SECRETS_LIMIT:
+            _SECRETS.clear()
+        _SECRETS[keys] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,12 +347,16 @@ class LogEvent:
         fields of the same name, which stay reachable as
         ``fields["name"]``.
         """
-        fields = {
-            key: value
-            if _plain(value) and (value is None or not looks_secret(key))
-            else redact_value(key, value)
-            for key, value in self.fields.items()
-        }
+        secret = _secret_names(self.fields)
+        fields = {}
+        for key, value in self.fields.items():
+            cls = value.__class__
+            if key.__class__ is str and (
+                cls is str or cls is float or cls is int or cls is bool
+            ):  # what redact_value gives, without the call
+                fields[key] = REDACTED if key in secret else value
+            else:
+                fields[key] = redact_value(key, value)
         return {
             **fields,
             "event": self.event,

@@ -346,24 +346,30 @@ def status_emoji(value: Any) -> str:
 
     Unknown words and missing values give ⚪.
     """
-    if isinstance(value, bool):
+    if value.__class__ is str:  # the usual: a word
+        word = value.strip().lower()
+    elif isinstance(value, bool):
         return "🟢" if value else "🔴"
-    if isinstance(value, Mapping):
+    elif isinstance(value, Mapping):
         return status_emoji(value.get("ok", value.get("status")))
-    word = "" if _missing(value) else str(value).strip().lower()
-    if word in _GOOD:
-        return "🟢"
-    if word in _WARN:
-        return "🟡"
-    if word in _BAD:
-        return "🔴"
-    return "⚪"
+    else:
+        word = "" if _missing(value) else str(value).strip().lower()
+    return _STATUS_EMOJI.get(word, "⚪")
+
+
+_STATUS_EMOJI = {
+    **dict.fromkeys(_BAD, "🔴"),
+    **dict.fromkeys(_WARN, "🟡"),
+    **dict.fromkeys(_GOOD, "🟢"),
+}
 
 
 def check(value: Any) -> str:
     """
     ✅ for a true value, ❌ for a false one, nothing when missing.
     """
+    if value.__class__ is bool:
+        return "✅" if value else "❌"
     if _missing(value):
         return ""
     if isinstance(value, Mapping):
@@ -442,11 +448,25 @@ def humanize(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    words = str(value).replace("_", " ").replace("-", " ").split()
-    return " ".join(
-        _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
-        for w in words
-    )
+    text = str(value)
+    found = _HUMANIZED.get(text)
+    if found is None:
+        words = text.replace("_", " ").replace("-", " ").split()
+        found = " ".join(
+            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+            for w in words
+        )
+        if len(text) <= _HUMANIZED_CHARS:
+            if len(_HUMANIZED) >= _HUMANIZED_LIMIT:
+                _HUMANIZED.clear()
+            _HUMANIZED[text] = found
+    return found
+
+
+#: humanize's answers: the same keys and statuses come again and again
+_HUMANIZED: dict[str, str] = {}
+_HUMANIZED_CHARS = 64
+_HUMANIZED_LIMIT = 4096
 
 
 _PERIOD_UNITS = {"m": "Minute", "h": "Hour", "d": "Day", "w": "Week"}

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 from ._config import (
@@ -418,13 +419,16 @@ def _show_value(value: Any) -> str:
 # -- limits -----------------------------------------------------------------
 
 
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
 def embed_length(embed: Mapping[str, Any]) -> int:
     """The characters of *embed* that count toward the 6,000 total."""
     total = len(embed.get("title", "")) + len(embed.get("description", ""))
     for item in embed.get("fields", ()):
         total += len(item["name"]) + len(item["value"])
-    total += len(embed.get("footer", {}).get("text", ""))
-    total += len(embed.get("author", {}).get("name", ""))
+    total += len(embed.get("footer", _NONE).get("text", ""))
+    total += len(embed.get("author", _NONE).get("name", ""))
     return total
 
 
@@ -619,6 +623,8 @@ def _fit_message(embeds: list[dict[str, Any]]) -> None:
 
     The largest is cut first; one clamped embed always fits already.
     """
+    if len(embeds) == 1 and embed_length(embeds[0]) <= MAX_EMBED_TOTAL:
+        return  # the usual message: one embed that fits
     for _ in range(len(embeds) * 2):  # each pass shrinks one embed
         excess = sum(embed_length(e) for e in embeds) - MAX_EMBED_TOTAL
         if excess <= 0:

@@ -33,6 +33,7 @@ from jinja2.utils import missing
 
 from ._format import FILTERS, ago
 from ._text import (
+    _SAFE_MARKDOWN,
     Markdown,
     neutralize_mentions,
     redact_text,
@@ -103,13 +104,14 @@ class Scope:
             not change while the scope is in use.
     """
 
-    __slots__ = ("_context", "_shared", "names")
+    __slots__ = ("_context", "names", "shared")
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self._context = context
         #: What :meth:`parent` returns, once it has been asked.
         self.names: dict[str, Any] | None = None
-        self._shared: dict[int, Context] = {}
+        #: The shared runtime contexts made so far, by id of environment.
+        self.shared: dict[int, Context] = {}
 
     def parent(self) -> dict[str, Any]:
         """
@@ -134,12 +136,12 @@ class Scope:
             TypeError: As :meth:`parent`.
         """
         if shared:
-            found = self._shared.get(id(env))
+            found = self.shared.get(id(env))
             if found is not None:
                 return found
         context = env.context_class(env, self.parent(), None, {})
         if shared:
-            self._shared[id(env)] = context
+            self.shared[id(env)] = context
         return context
 
 
@@ -175,12 +177,6 @@ _NOT_SHAREABLE = (
 )
 
 
-def _shown(text: str) -> str:
-    """Rendered text as an embed shows it (see :meth:`Text.shown_in`)."""
-    text = text.strip()
-    return neutralize_mentions(text) if "@" in text else text
-
-
 class _Template:
     """A text that Jinja2 renders."""
 
@@ -204,12 +200,15 @@ class _Template:
         return self.render_in(Scope(context))
 
     def shown_in(self, scope: Scope) -> str:
-        return _shown(self.render_in(scope))
+        text = self.render_in(scope).strip()
+        return neutralize_mentions(text) if "@" in text else text
 
     def render_in(self, scope: Scope) -> str:
         shareable = self._shareable
         try:
-            context = scope.runtime_context(self._env, shared=shareable)
+            context = scope.shared.get(id(self._env)) if shareable else None
+            if context is None:
+                context = scope.runtime_context(self._env, shared=shareable)
             try:
                 return "".join(self._root(context))
             finally:
@@ -274,7 +273,17 @@ class _Simple:
         return self.render_in(Scope(context))
 
     def shown_in(self, scope: Scope) -> str:
-        return _shown(self.render_in(scope))
+        one = self._one
+        if one is None:
+            text = self.render_in(scope).strip()
+        else:  # _show, inline: this is the text rendered most
+            value = (scope.names or scope.parent()).get(one.name, missing)
+            if value is missing:
+                value = self._undefined(name=one.name)
+            for function, args, kwargs in one.filters:
+                value = function(value, *args, **kwargs)
+            text = str(self._finalize(value)).strip()
+        return neutralize_mentions(text) if "@" in text else text
 
     def render_in(self, scope: Scope) -> str:
         names = scope.names or scope.parent()
@@ -361,7 +370,7 @@ def _value_to_text(value: Any) -> str:
 
 def _finalize_markdown(value: Any) -> str:
     if value.__class__ is str:  # the common case first
-        return safe_markdown(value)
+        return _SAFE_MARKDOWN.get(value) or safe_markdown(value)
     if isinstance(value, Markdown):
         return neutralize_mentions(redact_text(value))
     return safe_markdown(_value_to_text(value))

@@ -156,13 +156,33 @@ def safe_markdown(text: str) -> str:
     (tokens hidden, markdown escaped, pings broken), with each step's
     quick check inline: most values need none of them.
     """
-    if "/webhooks/" in text or (len(text) >= _MIN_BOT_TOKEN and "." in text):
-        text = redact_text(text)
-    if _MAY_ESCAPE.search(text) is not None:
-        text = _escape(text)
-    if "@" in text:
-        text = _MENTION.sub(_break_mention, text)
-    return text
+    found = _SAFE_MARKDOWN.get(text)
+    if found is not None and text.__class__ is str:
+        return found
+    safe = text
+    if "/webhooks/" in safe or (len(safe) >= _MIN_BOT_TOKEN and "." in safe):
+        safe = redact_text(safe)
+    if _MAY_ESCAPE.search(safe) is not None:
+        safe = _escape(safe)
+    if "@" in safe:
+        safe = _MENTION.sub(_break_mention, safe)
+    if (
+        len(text) <= _SAFE_MARKDOWN_CHARS
+        and "/" not in text
+        and text.__class__ is str
+    ):
+        if len(_SAFE_MARKDOWN) >= _SAFE_MARKDOWN_LIMIT:
+            _SAFE_MARKDOWN.clear()
+        _SAFE_MARKDOWN[text] = safe
+    return safe
+
+
+#: safe_markdown's answers for short texts: events repeat the same names,
+#: statuses and markets. Never one with a slash, so never a webhook URL
+#: (and a bot token is longer than a text this cache takes).
+_SAFE_MARKDOWN: dict[str, str] = {}
+_SAFE_MARKDOWN_CHARS = 40
+_SAFE_MARKDOWN_LIMIT = 4096
 
 
 def unescape_markdown(text: str) -> str:

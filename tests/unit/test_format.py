@@ -829,3 +829,71 @@ class TestQuickPaths:
             float(value) if isinstance(value, float) else _as_number(value)
         )
         assert expected == _as_number(value)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        value=st.one_of(
+            st.sampled_from(
+                ["ok", " SELL ", "Under Review", "hold", "", "x", "DOWN"]
+            ),
+            st.text(max_size=10),
+            st.booleans(),
+            st.none(),
+            st.integers(),
+            st.dictionaries(
+                st.sampled_from(["ok", "status"]),
+                st.one_of(st.booleans(), st.sampled_from(["up", "down"])),
+                max_size=2,
+            ),
+        )
+    )
+    def test_status_emoji_and_check(self, value: Any) -> None:
+        """
+        The word table and the quick bool answer agree with the sets.
+        """
+        from collections.abc import Mapping
+
+        from polybot_loghandler._format import (
+            _BAD,
+            _GOOD,
+            _WARN,
+            check,
+            status_emoji,
+        )
+
+        def reference(value: Any) -> str:
+            if isinstance(value, bool):
+                return "🟢" if value else "🔴"
+            if isinstance(value, Mapping):
+                return reference(value.get("ok", value.get("status")))
+            word = "" if value is None else str(value).strip().lower()
+            for words, mark in ((_GOOD, "🟢"), (_WARN, "🟡"), (_BAD, "🔴")):
+                if word in words:
+                    return mark
+            return "⚪"
+
+        assert reference(value) == status_emoji(value)
+        if isinstance(value, bool):
+            assert ("✅" if value else "❌") == check(value)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        value=st.one_of(
+            st.sampled_from(["polymarket_api", "pnl", "trades-analyzed"]),
+            st.text(max_size=12),
+            st.text(min_size=60, max_size=80),
+        )
+    )
+    def test_humanize_remembers_nothing_wrong(self, value: str) -> None:
+        """
+        humanize gives the same label the first time and every time.
+        """
+        from polybot_loghandler._format import _ACRONYMS, humanize
+
+        words = value.replace("_", " ").replace("-", " ").split()
+        expected = " ".join(
+            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+            for w in words
+        )
+        assert expected == humanize(value)
+        assert expected == humanize(value)

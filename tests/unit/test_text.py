@@ -382,6 +382,25 @@ class TestFastPaths:
         )
         assert expected == safe_markdown(text)
 
+    @pytest.mark.parametrize(
+        "text", ["Momentum_BTC_v1", "@here", "a/b_c", "", "x" * 60]
+    )
+    def test_safe_markdown_remembers_nothing_wrong(self, text: str) -> None:
+        """
+        The same text is made safe the same way every time, and a str
+        subclass gets a result equal to the one for its plain text.
+        """
+
+        class Sub(str):
+            __slots__ = ()
+
+        expected = neutralize_mentions(
+            _reference_escape(_reference_redact(text))
+        )
+        for _ in range(2):
+            assert expected == safe_markdown(text)
+            assert expected == safe_markdown(Sub(text))
+
     @settings(max_examples=1500, deadline=None, database=None)
     @given(text=_FAST_PATH_TEXT)
     def test_redact_matches_the_full_redact(self, text: str) -> None:
