@@ -222,17 +222,69 @@ def redact_value(name: str, value: Any, depth: int = 0) -> Any:
         return None
     if looks_secret(name):
         return REDACTED
-    if depth >= _REDACT_DEPTH:
+    cls = value.__class__
+    if _plain(value) or depth >= _REDACT_DEPTH:
         return value
-    if isinstance(value, Mapping):
-        out = {k: redact_value(str(k), v, depth + 1) for k, v in value.items()}
-        changed = any(out[k] is not v for k, v in value.items())
-        return out if changed else value
+    if cls is dict or isinstance(value, Mapping):
+        return _redact_mapping(value, depth + 1)
     if isinstance(value, (list, tuple)):
-        items = [redact_value("", v, depth + 1) for v in value]
+        items = [
+            v if _plain(v) else redact_value("", v, depth + 1) for v in value
+        ]
         changed = any(a is not b for a, b in zip(items, value, strict=True))
         return items if changed else value
     return value
+
+
+def _plain(value: Any) -> bool:
+    """Whether *value* holds nothing inside (a str, number or None)."""
+    cls = value.__class__
+    return (
+        cls is str
+        or cls is int
+        or cls is float
+        or cls is bool
+        or value is None
+    )
+
+
+def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
+    secret = _secret_names(value)
+    out = {}
+    changed = False
+    for key, item in value.items():
+        if key.__class__ is str:
+            cls = item.__class__
+            if cls is str or cls is float or cls is int or cls is bool:
+                new = REDACTED if key in secret else item
+            elif item is None:
+                new = None
+            else:
+                new = redact_value(key, item, depth)
+        else:
+            new = redact_value(str(key), item, depth)
+        out[key] = new
+        changed = changed or new is not item
+    return out if changed else value
+
+
+#: The string keys that look secret, by a fields mapping's keys in order:
+#: events of one kind have the same fields, so this is asked once a kind.
+_SECRETS: dict[tuple[Any, ...], frozenset[str]] = {}
+_SECRETS_LIMIT = 1024
+
+
+def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
+    keys = tuple(fields)
+    found = _SECRETS.get(keys)
+    if found is None:
+        found = frozenset(
+            k for k in keys if k.__class__ is str and looks_secret(k)
+        )
+        if len(_SECRETS) >= _SECRETS_LIMIT:
+            _SECRETS.clear()
+        _SECRETS[keys] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,15 +347,23 @@ class LogEvent:
         fields of the same name, which stay reachable as
         ``fields["name"]``.
         """
-        fields = {k: redact_value(k, v) for k, v in self.fields.items()}
-        ctx = dict(fields)
-        ctx.update(
-            event=self.event,
-            level=self.level_name,
-            logger=self.logger,
-            message=self.message,
-            exception=self.exception,
-            time=self.datetime,
-            fields=fields,
-        )
-        return ctx
+        secret = _secret_names(self.fields)
+        fields = {}
+        for key, value in self.fields.items():
+            cls = value.__class__
+            if key.__class__ is str and (
+                cls is str or cls is float or cls is int or cls is bool
+            ):  # what redact_value gives, without the call
+                fields[key] = REDACTED if key in secret else value
+            else:
+                fields[key] = redact_value(key, value)
+        return {
+            **fields,
+            "event": self.event,
+            "level": self.level_name,
+            "logger": self.logger,
+            "message": self.message,
+            "exception": self.exception,
+            "time": datetime.fromtimestamp(self.time, tz=timezone.utc),
+            "fields": fields,
+        }

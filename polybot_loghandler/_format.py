@@ -29,6 +29,8 @@ def _missing(value: Any) -> bool:
 
 
 def _as_number(value: Any) -> float | None:
+    if value.__class__ is float:  # the common case: as float() gives it
+        return value
     if isinstance(value, bool):
         return None
     try:
@@ -50,7 +52,11 @@ def _shown(value: Any) -> str:
 
 
 def _sign(number: float, sign: bool, places: int | None = None) -> str:
-    if places is not None:
+    exact = places is None or places.__class__ is int  # round() cannot fail
+    if exact and not sign and number >= 0:
+        return ""  # rounding cannot make it negative
+    # rounding to whole numbers or finer keeps 1 and more away from 0
+    if places is not None and not (exact and places >= 0 and abs(number) >= 1):
         number = round(number, places)  # -0.001 shows as 0.00, unsigned
     if number < 0:
         return "-"
@@ -207,7 +213,24 @@ def time(value: Any, fmt: str = "%H:%M:%S") -> str:
     parsed = parse_time(value)
     if parsed is None:
         return _shown(value)
-    return parsed.astimezone(timezone.utc).strftime(fmt)
+    return _strftime(parsed.astimezone(timezone.utc), fmt)
+
+
+_TIME_OF_DAY = "%H:%M:%S"
+_DATETIME = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def _strftime(when: datetime, fmt: str) -> str:
+    """``when.strftime(fmt)``, without its cost for the formats we use."""
+    if when.__class__ is datetime:
+        if fmt == _TIME_OF_DAY:
+            return f"{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+        if fmt == _DATETIME and when.year >= 1000:  # strftime pads no less
+            return (
+                f"{when.year}-{when.month:02d}-{when.day:02d} "
+                f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} UTC"
+            )
+    return when.strftime(fmt)
 
 
 def datetime_(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
@@ -323,24 +346,30 @@ def status_emoji(value: Any) -> str:
 
     Unknown words and missing values give ⚪.
     """
-    if isinstance(value, bool):
+    if value.__class__ is str:  # the usual: a word
+        word = value.strip().lower()
+    elif isinstance(value, bool):
         return "🟢" if value else "🔴"
-    if isinstance(value, Mapping):
+    elif isinstance(value, Mapping):
         return status_emoji(value.get("ok", value.get("status")))
-    word = "" if _missing(value) else str(value).strip().lower()
-    if word in _GOOD:
-        return "🟢"
-    if word in _WARN:
-        return "🟡"
-    if word in _BAD:
-        return "🔴"
-    return "⚪"
+    else:
+        word = "" if _missing(value) else str(value).strip().lower()
+    return _STATUS_EMOJI.get(word, "⚪")
+
+
+_STATUS_EMOJI = {
+    **dict.fromkeys(_BAD, "🔴"),
+    **dict.fromkeys(_WARN, "🟡"),
+    **dict.fromkeys(_GOOD, "🟢"),
+}
 
 
 def check(value: Any) -> str:
     """
     ✅ for a true value, ❌ for a false one, nothing when missing.
     """
+    if value.__class__ is bool:
+        return "✅" if value else "❌"
     if _missing(value):
         return ""
     if isinstance(value, Mapping):
@@ -419,11 +448,25 @@ def humanize(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    words = str(value).replace("_", " ").replace("-", " ").split()
-    return " ".join(
-        _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
-        for w in words
-    )
+    text = str(value)
+    found = _HUMANIZED.get(text)
+    if found is None:
+        words = text.replace("_", " ").replace("-", " ").split()
+        found = " ".join(
+            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+            for w in words
+        )
+        if len(text) <= _HUMANIZED_CHARS:
+            if len(_HUMANIZED) >= _HUMANIZED_LIMIT:
+                _HUMANIZED.clear()
+            _HUMANIZED[text] = found
+    return found
+
+
+#: humanize's answers: the same keys and statuses come again and again
+_HUMANIZED: dict[str, str] = {}
+_HUMANIZED_CHARS = 64
+_HUMANIZED_LIMIT = 4096
 
 
 _PERIOD_UNITS = {"m": "Minute", "h": "Hour", "d": "Day", "w": "Week"}

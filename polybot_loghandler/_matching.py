@@ -256,7 +256,14 @@ class Router:
             loggers, so its trouble cannot feed back into delivery).
     """
 
-    __slots__ = ("_by_event", "_generic", "_ignore", "_plans", "routes")
+    __slots__ = (
+        "_by_event",
+        "_generic",
+        "_ignore",
+        "_ignored",
+        "_plans",
+        "routes",
+    )
 
     _PLAN_LIMIT = 4096
 
@@ -267,6 +274,7 @@ class Router:
     ) -> None:
         self.routes = tuple(routes)
         self._ignore = ignore
+        self._ignored: dict[str, bool] = {}  # ignore's answers, by logger
         generic = tuple(
             r
             for r in self.routes
@@ -333,6 +341,16 @@ class Router:
                 return True
         return False
 
+    def _is_ignored(self, logger: str) -> bool:
+        """``ignore(logger)``, remembered (the worker asks per event)."""
+        found = self._ignored.get(logger)
+        if found is None:
+            found = self._ignore(logger)
+            if len(self._ignored) >= self._PLAN_LIMIT:
+                self._ignored.clear()
+            self._ignored[logger] = found
+        return found
+
     def _plan(self, event: str, levelno: int, logger: str) -> _Plan:
         if self._ignore(logger):
             return False
@@ -377,7 +395,7 @@ class Router:
         through *on_error* (route, part, exception); it never raises.
         """
         taken: list[Routed] = []
-        if self._ignore(ev.logger):
+        if self._is_ignored(ev.logger):
             return taken
         for route in self._by_event.get(ev.event, self._generic):
             try:

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 from ._config import (
@@ -40,11 +41,11 @@ from ._limits import (
     clamp,
     clamp_tail,
 )
-from ._templates import Text
+from ._templates import Scope, Text
 from ._text import (
-    escape_markdown,
     neutralize_mentions,
     redact_text,
+    safe_markdown,
 )
 
 __all__ = [
@@ -92,7 +93,7 @@ def render_embed(  # noqa: PLR0913 - the event, its route, its channel
     if template is None:
         embed = _default_embed(ev, context)
     else:
-        embed = _templated_embed(ev, context, template, on_error)
+        embed = _templated(ev, context, template, on_error)
     if label_channel and channel is not None and "author" not in embed:
         embed["author"] = {"name": f"#{channel.name}"}
     return clamp_embed(embed)
@@ -100,33 +101,106 @@ def render_embed(  # noqa: PLR0913 - the event, its route, its channel
 
 def _text(
     text: Text | None,
-    context: Mapping[str, Any],
+    scope: Scope,
     part: str,
     on_error: RenderError,
 ) -> str:
     if text is None:
         return ""
+    if text.constant is not None:
+        return text.constant
     try:
-        # values were neutralised as they were put in; this catches a
-        # mention completed by template text around a value (`<{{ x }}`)
-        return neutralize_mentions(text.render(context).strip())
+        return text.shown_in(scope)
     except Exception as exc:
-        on_error(part, exc)
-        return f"⚠ template error in {part}"
+        return _failed(part, exc, on_error)
 
 
-def _templated_embed(
+def _failed(part: str, exc: Exception, on_error: RenderError) -> str:
+    """Report a template that failed; the marker shown in its place."""
+    on_error(part, exc)
+    return f"⚠ template error in {part}"
+
+
+#: The last templated embed that rendered without an error, with the
+#: (context, template, event) it was rendered for: a route that sends an
+#: event to several channels renders it once. Set as one tuple, so each
+#: thread sees a consistent entry.
+_LAST_EMBED: tuple[object, object, object, dict[str, Any]] = (
+    None,
+    None,
+    None,
+    {},
+)
+
+
+def _templated(
     ev: LogEvent,
     context: Mapping[str, Any],
     tpl: EmbedTemplate,
     on_error: RenderError,
 ) -> dict[str, Any]:
+    """The embed of *tpl*, rendered, or copied when it just was."""
+    global _LAST_EMBED  # noqa: PLW0603 - a one-entry cache
+    last = _LAST_EMBED
+    if last[0] is context and last[1] is tpl and last[2] is ev:
+        return _copy_embed(last[3])
+    failed = False
+
+    def noted(part: str, exc: Exception) -> None:
+        nonlocal failed
+        failed = True
+        on_error(part, exc)
+
+    embed = _templated_embed(ev, Scope(context), tpl, noted)
+    if not failed:  # so each render reports its errors, as it always did
+        _LAST_EMBED = (context, tpl, ev, _copy_embed(embed))
+    return embed
+
+
+def _copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a templated embed that shares no mutable part with it."""
+    out = dict(embed)
+    if "fields" in out:
+        out["fields"] = [dict(item) for item in out["fields"]]
+    for key in ("footer", "author"):
+        if key in out:
+            out[key] = dict(out[key])
+    return out
+
+
+def _templated_embed(
+    ev: LogEvent,
+    scope: Scope,
+    tpl: EmbedTemplate,
+    on_error: RenderError,
+) -> dict[str, Any]:
     embed: dict[str, Any] = {}
-    for part in ("title", "description"):
-        value = _text(getattr(tpl, part), context, f"embed.{part}", on_error)
-        if value:
-            embed[part] = value
-    url = _text(tpl.url, context, "embed.url", on_error)
+    title = _text(tpl.title, scope, "embed.title", on_error)
+    if title:
+        embed["title"] = title
+    description = _text(tpl.description, scope, "embed.description", on_error)
+    if description:
+        embed["description"] = description
+    if tpl.url is not None:
+        _url(embed, _text(tpl.url, scope, "embed.url", on_error), on_error)
+    color = _color(tpl.color, scope, on_error)
+    if color is not None:
+        embed["color"] = color
+    fields = _fields(ev, scope, tpl, on_error)
+    if fields:
+        embed["fields"] = fields
+    if tpl.footer is not None or tpl.author is not None:
+        embed.update(_footer_and_author(scope, tpl, on_error))
+    stamp = _timestamp(ev, tpl.timestamp, scope, on_error)
+    if stamp:
+        embed["timestamp"] = stamp
+    if "title" not in embed and "description" not in embed and not fields:
+        # an embed needs something to show; fall back to the event name
+        embed["title"] = _safe(ev.event)
+    return embed
+
+
+def _url(embed: dict[str, Any], url: str, on_error: RenderError) -> None:
     if redact_text(url) != url:
         on_error(
             "embed.url", ValueError("a webhook URL or token is not shown")
@@ -135,25 +209,11 @@ def _templated_embed(
         embed["url"] = url
     elif url:
         on_error("embed.url", ValueError(f"not an http(s) URL: {url[:80]!r}"))
-    color = _color(tpl.color, context, on_error)
-    if color is not None:
-        embed["color"] = color
-    fields = _fields(ev, context, tpl, on_error)
-    if fields:
-        embed["fields"] = fields
-    embed.update(_footer_and_author(context, tpl, on_error))
-    stamp = _timestamp(ev, tpl.timestamp, context, on_error)
-    if stamp:
-        embed["timestamp"] = stamp
-    if not any(k in embed for k in ("title", "description", "fields")):
-        # an embed needs something to show; fall back to the event name
-        embed["title"] = _safe(ev.event)
-    return embed
 
 
 def _fields(
     ev: LogEvent,
-    context: Mapping[str, Any],
+    scope: Scope,
     tpl: EmbedTemplate,
     on_error: RenderError,
 ) -> list[dict[str, Any]]:
@@ -161,11 +221,18 @@ def _fields(
         return _auto_fields(ev, tpl.auto_exclude)
     fields = []
     for n, spec in enumerate(tpl.fields):
-        where = f"embed.fields[{n}]"
-        value = _text(spec.value, context, where + ".value", on_error)
+        try:
+            value = spec.value.shown_in(scope)
+        except Exception as exc:
+            value = _failed(f"embed.fields[{n}].value", exc, on_error)
         if not value:
             continue  # a field whose value renders empty is left out
-        name = _text(spec.name, context, where + ".name", on_error)
+        name = spec.name.constant
+        if name is None:
+            try:
+                name = spec.name.shown_in(scope)
+            except Exception as exc:
+                name = _failed(f"embed.fields[{n}].name", exc, on_error)
         fields.append(
             {"name": name or _ZWSP, "value": value, "inline": spec.inline}
         )
@@ -173,15 +240,15 @@ def _fields(
 
 
 def _footer_and_author(
-    context: Mapping[str, Any], tpl: EmbedTemplate, on_error: RenderError
+    scope: Scope, tpl: EmbedTemplate, on_error: RenderError
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    footer = _text(tpl.footer, context, "embed.footer", on_error)
+    footer = _text(tpl.footer, scope, "embed.footer", on_error)
     if footer:
         out["footer"] = {"text": footer}
         if tpl.footer_icon_url:
             out["footer"]["icon_url"] = tpl.footer_icon_url
-    author = _text(tpl.author, context, "embed.author", on_error)
+    author = _text(tpl.author, scope, "embed.author", on_error)
     if author:
         out["author"] = {"name": author}
         if tpl.author_url:
@@ -193,12 +260,12 @@ def _footer_and_author(
 
 def _color(
     spec: int | Text | None,
-    context: Mapping[str, Any],
+    scope: Scope,
     on_error: RenderError,
 ) -> int | None:
     if spec is None or isinstance(spec, int):
         return spec
-    rendered = _text(spec, context, "embed.color", on_error)
+    rendered = _text(spec, scope, "embed.color", on_error)
     if not rendered:
         return None
     found = parse_color(rendered)
@@ -210,26 +277,46 @@ def _color(
 def _timestamp(
     ev: LogEvent,
     spec: bool | Text,
-    context: Mapping[str, Any],
+    scope: Scope,
     on_error: RenderError,
 ) -> str | None:
-    if spec is False:
-        return None
-    when: datetime | None = ev.datetime
-    if not isinstance(spec, bool):
-        rendered = _text(spec, context, "embed.timestamp", on_error)
-        when = parse_time(rendered) if rendered else None
-        if rendered and when is None:
-            on_error(
-                "embed.timestamp",
-                ValueError(f"not a time: {rendered[:80]!r}"),
-            )
-    if when is None:
-        return None
-    stamp = when.astimezone(timezone.utc)
-    return (
-        stamp.strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{stamp.microsecond // 1000:03d}Z"
+    if isinstance(spec, bool):
+        return _event_stamp(ev.time) if spec else None
+    rendered = _text(spec, scope, "embed.timestamp", on_error)
+    when = parse_time(rendered) if rendered else None
+    if rendered and when is None:
+        on_error(
+            "embed.timestamp",
+            ValueError(f"not a time: {rendered[:80]!r}"),
+        )
+    return None if when is None else _iso_stamp(when)
+
+
+#: The event time _event_stamp showed last, and how: every embed of an
+#: event shows it (set as one tuple, so threads see a consistent pair).
+_LAST_STAMP: tuple[float, str] = (math.nan, "")
+
+
+def _event_stamp(time: float) -> str:
+    """An event's time (epoch seconds) as Discord's ISO 8601 timestamp."""
+    global _LAST_STAMP  # noqa: PLW0603 - a one-entry cache
+    last = _LAST_STAMP
+    if last[0] == time:
+        return last[1]
+    text = _iso_stamp(datetime.fromtimestamp(time, tz=timezone.utc))
+    _LAST_STAMP = (time, text)
+    return text
+
+
+def _iso_stamp(when: datetime) -> str:
+    s = when.astimezone(timezone.utc)
+    if s.year < 1000:  # strftime does not pad such years: keep its text
+        return (
+            s.strftime("%Y-%m-%dT%H:%M:%S.") + f"{s.microsecond // 1000:03d}Z"
+        )
+    return (  # the same text as strftime gives, without its cost
+        f"{s.year}-{s.month:02d}-{s.day:02d}T{s.hour:02d}:{s.minute:02d}:"
+        f"{s.second:02d}.{s.microsecond // 1000:03d}Z"
     )
 
 
@@ -264,14 +351,8 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
         embed["fields"] = fields
     footer = " · ".join(p for p in (ev.logger, ev.level_name.upper()) if p)
     embed["footer"] = {"text": neutralize_mentions(redact_text(footer))}
-    embed["timestamp"] = _timestamp(
-        ev, spec=True, context={}, on_error=_ignore
-    )
+    embed["timestamp"] = _event_stamp(ev.time)
     return embed
-
-
-def _ignore(part: str, exc: Exception) -> None:
-    del part, exc
 
 
 def _title_from_event(event: str) -> str:
@@ -282,7 +363,7 @@ def _title_from_event(event: str) -> str:
 
 
 def _safe(text: str) -> str:
-    return neutralize_mentions(escape_markdown(redact_text(text)))
+    return safe_markdown(text)
 
 
 def _auto_fields(
@@ -338,13 +419,16 @@ def _show_value(value: Any) -> str:
 # -- limits -----------------------------------------------------------------
 
 
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
 def embed_length(embed: Mapping[str, Any]) -> int:
     """The characters of *embed* that count toward the 6,000 total."""
     total = len(embed.get("title", "")) + len(embed.get("description", ""))
     for item in embed.get("fields", ()):
         total += len(item["name"]) + len(item["value"])
-    total += len(embed.get("footer", {}).get("text", ""))
-    total += len(embed.get("author", {}).get("name", ""))
+    total += len(embed.get("footer", _NONE).get("text", ""))
+    total += len(embed.get("author", _NONE).get("name", ""))
     return total
 
 
@@ -404,10 +488,18 @@ def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fields = [*fields[: MAX_FIELDS - 1], _more_fields(hidden)]
     kept = []
     for item in fields:
-        value = clamp(item["value"], MAX_FIELD_VALUE)
+        # clamp(), with the call left out when the text fits
+        value = item["value"].strip()
+        if len(value) > MAX_FIELD_VALUE:
+            value = clamp(value, MAX_FIELD_VALUE)
         if value:
-            name = clamp(item["name"], MAX_FIELD_NAME) or _ZWSP
-            kept.append({**item, "name": name, "value": value})
+            name = item["name"].strip()
+            if len(name) > MAX_FIELD_NAME:
+                name = clamp(name, MAX_FIELD_NAME)
+            name = name or _ZWSP
+            if value != item["value"] or name != item["name"]:
+                item = {**item, "name": name, "value": value}  # noqa: PLW2901
+            kept.append(item)
     return kept
 
 
@@ -531,6 +623,8 @@ def _fit_message(embeds: list[dict[str, Any]]) -> None:
 
     The largest is cut first; one clamped embed always fits already.
     """
+    if len(embeds) == 1 and embed_length(embeds[0]) <= MAX_EMBED_TOTAL:
+        return  # the usual message: one embed that fits
     for _ in range(len(embeds) * 2):  # each pass shrinks one embed
         excess = sum(embed_length(e) for e in embeds) - MAX_EMBED_TOTAL
         if excess <= 0:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections import abc
 from collections.abc import Callable, Mapping
+from numbers import Number
 from typing import Any, Protocol
 
 from jinja2 import (
     ChainableUndefined,
+    Template,
     TemplateSyntaxError,
     Undefined,
     UndefinedError,
@@ -26,17 +29,20 @@ from jinja2 import (
 from jinja2.exceptions import TemplateAssertionError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 from ._format import FILTERS, ago
 from ._text import (
+    _SAFE_MARKDOWN,
     Markdown,
-    escape_markdown,
     neutralize_mentions,
     redact_text,
+    safe_markdown,
 )
 
 __all__ = [
     "Expression",
+    "Scope",
     "TemplateProblem",
     "Text",
     "compile_expression",
@@ -59,32 +65,292 @@ class Text(Protocol):
     """Something that renders an event context to a string."""
 
     source: str
+    #: The text as :meth:`shown_in` shows it when that is the same for
+    #: every event (plain text), else None.
+    constant: str | None
 
     def render(self, context: Mapping[str, Any]) -> str:
         """Render *context*; raises whatever the template raises."""
+
+    def render_in(self, scope: Scope) -> str:
+        """Render in *scope*, shared with other texts of the same event."""
+
+    def shown_in(self, scope: Scope) -> str:
+        """
+        Render in *scope* as an embed shows it: stripped, pings broken.
+
+        Values had their mentions broken as they were put in; this also
+        catches one completed by template text around a value
+        (``<{{ x }}``).
+        """
+
+
+class Scope:
+    """
+    One event's context, made once and shared by the texts rendered in it.
+
+    Jinja2's ``Template.render`` copies the context twice (once into a
+    dict, once merged with the environment's globals) and builds a new
+    runtime context for every text; for an embed of ten short texts
+    that was most of the cost. A scope merges the globals once, and texts
+    that cannot leave anything behind share one runtime context per
+    environment. What a text does set (a top-level ``{% set %}`` or
+    macro) is cleared before the next text runs, so no text sees
+    another's names; texts that use blocks, imports, includes or
+    ``{% autoescape %}`` always get a runtime context of their own.
+
+    Args:
+        context: What templates see (``LogEvent.context()``); it must
+            not change while the scope is in use.
+    """
+
+    __slots__ = ("_context", "names", "shared")
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._context = context
+        #: What :meth:`parent` returns, once it has been asked.
+        self.names: dict[str, Any] | None = None
+        #: The shared runtime contexts made so far, by id of environment.
+        self.shared: dict[int, Context] = {}
+
+    def parent(self) -> dict[str, Any]:
+        """
+        The names every text sees: the globals, the context over them.
+
+        Raises:
+            TypeError: The context has a name that is not a string (as
+                ``Template.render`` does).
+        """
+        names = self.names
+        if names is None:
+            names = self.names = dict(_GLOBALS, **self._context)
+        return names
+
+    def runtime_context(
+        self, env: ImmutableSandboxedEnvironment, *, shared: bool
+    ) -> Context:
+        """
+        A runtime context of *env* for one text, shared if *shared*.
+
+        Raises:
+            TypeError: As :meth:`parent`.
+        """
+        if shared:
+            found = self.shared.get(id(env))
+            if found is not None:
+                return found
+        context = env.context_class(env, self.parent(), None, {})
+        if shared:
+            self.shared[id(env)] = context
+        return context
 
 
 class _Constant:
     """A text with no template syntax: rendering it costs nothing."""
 
-    __slots__ = ("source",)
+    __slots__ = ("constant", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.constant: str | None = neutralize_mentions(source.strip())
 
     def render(self, context: Mapping[str, Any]) -> str:  # noqa: ARG002
         return self.source
 
+    def render_in(self, scope: Scope) -> str:  # noqa: ARG002
+        return self.source
+
+    def shown_in(self, scope: Scope) -> str:  # noqa: ARG002
+        return self.source if self.constant is None else self.constant
+
+
+#: Template nodes that use the runtime context beyond reading names and
+#: setting top-level ones (blocks, other templates, the eval context).
+_NOT_SHAREABLE = (
+    nodes.Block,
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.EvalContextModifier,
+    nodes.ScopedEvalContextModifier,
+)
+
 
 class _Template:
-    __slots__ = ("_render", "source")
+    """A text that Jinja2 renders."""
 
-    def __init__(self, source: str, render: Callable[..., str]) -> None:
+    __slots__ = ("_env", "_root", "_shareable", "source")
+    constant: str | None = None
+
+    def __init__(
+        self,
+        source: str,
+        env: ImmutableSandboxedEnvironment,
+        template: Template,
+        *,
+        shareable: bool,
+    ) -> None:
         self.source = source
-        self._render = render
+        self._env = env
+        self._root = template.root_render_func
+        self._shareable = shareable
 
     def render(self, context: Mapping[str, Any]) -> str:
-        return self._render(context)
+        return self.render_in(Scope(context))
+
+    def shown_in(self, scope: Scope) -> str:
+        text = self.render_in(scope).strip()
+        return neutralize_mentions(text) if "@" in text else text
+
+    def render_in(self, scope: Scope) -> str:
+        shareable = self._shareable
+        try:
+            context = scope.shared.get(id(self._env)) if shareable else None
+            if context is None:
+                context = scope.runtime_context(self._env, shared=shareable)
+            try:
+                return "".join(self._root(context))
+            finally:
+                if shareable and (context.vars or context.exported_vars):
+                    context.vars = {}
+                    context.exported_vars = set()
+        except Exception:
+            # as Template.render: the traceback shows the template's lines
+            self._env.handle_exception()
+
+
+#: One filter applied by a simple text: the function and its arguments.
+_Filter = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class _Value:
+    """A simple text's ``{{ name | filter ... }}``."""
+
+    __slots__ = ("filters", "name")
+
+    def __init__(self, name: str, filters: tuple[_Filter, ...]) -> None:
+        self.name = name
+        self.filters = filters
+
+
+#: A simple text's pieces: literal text, or a value.
+_Piece = str | _Value
+
+
+class _Simple:
+    """
+    A text of literal text and ``{{ name }}`` or ``{{ name | f(...) }}``.
+
+    Most routing texts look like this (``{{ agent }}``, ``{{ amount |
+    money }}``, ``Agent: {{ agent }}``); they are rendered here as the
+    code Jinja2 generates for them does it, without the per-render cost
+    of a template: the name is looked up (an undefined one becomes the
+    environment's ``Undefined``), the filters are called in order with
+    their constant arguments, and the result is finalized. Anything else
+    (attributes, tests, operators, statements, filters that take the
+    context or the environment) is left to Jinja2.
+    """
+
+    __slots__ = ("_finalize", "_one", "_pieces", "_undefined", "source")
+    constant: str | None = None
+
+    def __init__(
+        self,
+        source: str,
+        env: ImmutableSandboxedEnvironment,
+        pieces: tuple[_Piece, ...],
+    ) -> None:
+        self.source = source
+        self._pieces = pieces
+        # the most common text of all: one value, no literal text
+        one = pieces[0] if len(pieces) == 1 else None
+        self._one = one if isinstance(one, _Value) else None
+        self._undefined = env.undefined
+        self._finalize: Callable[[Any], str] = env.finalize  # type: ignore[assignment]
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        return self.render_in(Scope(context))
+
+    def shown_in(self, scope: Scope) -> str:
+        one = self._one
+        if one is None:
+            text = self.render_in(scope).strip()
+        else:  # _show, inline: this is the text rendered most
+            value = (scope.names or scope.parent()).get(one.name, missing)
+            if value is missing:
+                value = self._undefined(name=one.name)
+            for function, args, kwargs in one.filters:
+                value = function(value, *args, **kwargs)
+            text = str(self._finalize(value)).strip()
+        return neutralize_mentions(text) if "@" in text else text
+
+    def render_in(self, scope: Scope) -> str:
+        names = scope.names or scope.parent()
+        one = self._one
+        if one is not None:
+            return self._show(one, names)
+        return "".join(
+            [
+                piece if isinstance(piece, str) else self._show(piece, names)
+                for piece in self._pieces
+            ]
+        )
+
+    def _show(self, piece: _Value, names: dict[str, Any]) -> str:
+        value = names.get(piece.name, missing)
+        if value is missing:
+            value = self._undefined(name=piece.name)
+        for function, args, kwargs in piece.filters:
+            value = function(value, *args, **kwargs)
+        return str(self._finalize(value))
+
+
+def _simple_pieces(
+    ast: nodes.Template, env: ImmutableSandboxedEnvironment
+) -> tuple[_Piece, ...] | None:
+    """A template's pieces if :class:`_Simple` can render it, else None."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return None
+    pieces: list[_Piece] = []
+    for child in ast.body[0].nodes:
+        if isinstance(child, nodes.TemplateData):
+            pieces.append(child.data)
+            continue
+        node: nodes.Node | None = child
+        filters: list[_Filter] = []
+        while isinstance(node, nodes.Filter):
+            found = _simple_filter(node, env)
+            if found is None:
+                return None
+            filters.append(found)
+            node = node.node
+        if (
+            not isinstance(node, nodes.Name)
+            or node.ctx != "load"
+            or node.name == "self"  # Jinja2's reference to the template
+        ):
+            return None
+        pieces.append(_Value(node.name, tuple(reversed(filters))))
+    return tuple(pieces)
+
+
+def _simple_filter(
+    node: nodes.Filter, env: ImmutableSandboxedEnvironment
+) -> _Filter | None:
+    function = env.filters.get(node.name)
+    if (
+        function is None
+        or getattr(function, "jinja_pass_arg", None) is not None
+        or node.dyn_args is not None
+        or node.dyn_kwargs is not None
+        or not all(isinstance(a, nodes.Const) for a in node.args)
+        or not all(isinstance(k.value, nodes.Const) for k in node.kwargs)
+    ):
+        return None
+    args = tuple(a.value for a in node.args)  # type: ignore[attr-defined]
+    kwargs = {str(k.key): k.value.value for k in node.kwargs}  # type: ignore[attr-defined]
+    return function, args, kwargs
 
 
 def _value_to_text(value: Any) -> str:
@@ -103,14 +369,15 @@ def _value_to_text(value: Any) -> str:
 
 
 def _finalize_markdown(value: Any) -> str:
+    if value.__class__ is str:  # the common case first
+        return _SAFE_MARKDOWN.get(value) or safe_markdown(value)
     if isinstance(value, Markdown):
         return neutralize_mentions(redact_text(value))
-    text = _value_to_text(value)
-    return neutralize_mentions(escape_markdown(redact_text(text)))
+    return safe_markdown(_value_to_text(value))
 
 
 def _finalize_plain(value: Any) -> str:
-    text = _value_to_text(value)
+    text = value if value.__class__ is str else _value_to_text(value)
     return neutralize_mentions(redact_text(text))
 
 
@@ -123,8 +390,44 @@ def _finalize_raw(value: Any) -> str:
     return _value_to_text(value)
 
 
+#: What an attribute of a plain dict can be; any other name is an item.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """
+    Jinja2's immutable sandbox, with a quicker ``c.ok`` on a plain dict.
+
+    ``getattr`` tries the attribute first and takes the item when there
+    is none; for a ``dict`` and a name that is not one of its attributes
+    the attribute lookup can only fail, and failing costs an exception,
+    so the item is taken directly, which is what the sandbox does next.
+    Everything else goes through the sandbox's own checks.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Get *attribute* of *obj*, else its item of that name."""
+        if obj.__class__ is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def _is_mapping(value: Any) -> bool:
+    """Jinja2's ``mapping`` test, with a quick answer for a plain dict."""
+    return value.__class__ is dict or isinstance(value, abc.Mapping)
+
+
+def _is_number(value: Any) -> bool:
+    """Jinja2's ``number`` test, with a quick answer for int and float."""
+    cls = value.__class__
+    return cls is int or cls is float or isinstance(value, Number)
+
+
 def _make_env(finalize: Callable[[Any], str]) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         undefined=ChainableUndefined,
         finalize=finalize,
         autoescape=False,
@@ -136,12 +439,17 @@ def _make_env(finalize: Callable[[Any], str]) -> ImmutableSandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     env.filters["ago"] = _ago_in_context
+    env.tests["mapping"] = _is_mapping
+    env.tests["number"] = _is_number
     return env
 
 
 MARKDOWN_ENV = _make_env(_finalize_markdown)
 PLAIN_ENV = _make_env(_finalize_plain)
 RAW_ENV = _make_env(_finalize_raw)
+# the three have the same globals: one dict, so a Scope merges it once
+_GLOBALS = MARKDOWN_ENV.globals
+PLAIN_ENV.globals = RAW_ENV.globals = _GLOBALS
 _ENVS = {"markdown": MARKDOWN_ENV, "plain": PLAIN_ENV, "raw": RAW_ENV}
 
 
@@ -190,7 +498,12 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
         template = env.from_string(source)
     except (TemplateSyntaxError, TemplateAssertionError) as exc:
         raise _problem(exc, env) from None
-    return _Template(source, template.render)
+    ast = env.parse(source)
+    pieces = _simple_pieces(ast, env)
+    if pieces is not None:
+        return _Simple(source, env, pieces)
+    shareable = next(ast.find_all(_NOT_SHAREABLE), None) is None
+    return _Template(source, env, template, shareable=shareable)
 
 
 class Expression:

@@ -17,6 +17,7 @@ __all__ = [
     "looks_secret",
     "neutralize_mentions",
     "redact_text",
+    "safe_markdown",
     "unescape_markdown",
 ]
 
@@ -39,11 +40,20 @@ _WEBHOOK_URL = re.compile(
 )
 _BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
-_INLINE = re.compile(r"([\\*_~|`\[\]])")
+# the inline markdown characters, escaped by a backslash each (the
+# backslash itself first, so no escape is escaped again)
+_INLINE = "\\*_~|`[]"
 _LINE_START = re.compile(
     r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))", re.MULTILINE
 )
 _UNESCAPE = re.compile(r"\\([\\*_~|`\[\]>#+-])")
+# Fast paths: text that cannot match the patterns above is returned as
+# it is, after one search (or none). Every inline character and every
+# line-start syntax _LINE_START can match is found by _MAY_ESCAPE; a bot
+# token is at least 59 characters long.
+_MAY_ESCAPE = re.compile(r"[\\*_~|`\[\]>#]|[-+]\s")
+_MAY_LINE_START = re.compile(r"[>#]|[-+]\s")
+_MIN_BOT_TOKEN = 1 + 23 + 1 + 6 + 1 + 27
 
 
 class Markdown(str):
@@ -57,11 +67,22 @@ class Markdown(str):
     __slots__ = ()
 
 
+#: looks_secret's answers by name: a program logs the same few names
+_SECRET_ANSWERS: dict[str, bool] = {}
+_SECRET_ANSWERS_LIMIT = 4096
+
+
 def looks_secret(name: str) -> bool:
     """
     Tell whether a field name suggests a secret value (``api_key``, ...).
     """
-    return _SECRET_NAME.search(name) is not None
+    found = _SECRET_ANSWERS.get(name)
+    if found is None:
+        found = _SECRET_NAME.search(name) is not None
+        if len(_SECRET_ANSWERS) >= _SECRET_ANSWERS_LIMIT:
+            _SECRET_ANSWERS.clear()
+        _SECRET_ANSWERS[name] = found
+    return found
 
 
 def neutralize_mentions(text: str) -> str:
@@ -85,7 +106,7 @@ def redact_text(text: str) -> str:
     """
     if "/webhooks/" in text:
         text = _WEBHOOK_URL.sub(r"\1" + REDACTED, text)
-    if "." in text:
+    if len(text) >= _MIN_BOT_TOKEN and "." in text:
         text = _BOT_TOKEN.sub(REDACTED, text)
     return text
 
@@ -98,8 +119,14 @@ def escape_markdown(text: str) -> str:
     a line (quotes, headings, subtext, list bullets), like discord.py's
     ``escape_markdown``.
     """
-    if not text:
-        return text
+    if not text or _MAY_ESCAPE.search(text) is None:
+        return text  # nothing to escape (the common case)
+    return _escape(text)
+
+
+def _escape(text: str) -> str:
+    if "http" not in text:  # no URL to keep intact
+        return _escape_plain(text)
     out: list[str] = []
     last = 0
     for url in _URL.finditer(text):
@@ -111,8 +138,51 @@ def escape_markdown(text: str) -> str:
 
 
 def _escape_plain(text: str) -> str:
-    text = _INLINE.sub(r"\\\1", text)
-    return _LINE_START.sub(r"\1\\\2", text)
+    for char in _INLINE:
+        if char in text:
+            text = text.replace(char, "\\" + char)
+    if (
+        "-" in text or "+" in text or ">" in text or "#" in text
+    ) and _MAY_LINE_START.search(text) is not None:
+        return _LINE_START.sub(r"\1\\\2", text)
+    return text
+
+
+def safe_markdown(text: str) -> str:
+    """
+    Make event text safe to show where Discord renders markdown.
+
+    The same as ``neutralize_mentions(escape_markdown(redact_text(text)))``
+    (tokens hidden, markdown escaped, pings broken), with each step's
+    quick check inline: most values need none of them.
+    """
+    found = _SAFE_MARKDOWN.get(text)
+    if found is not None and text.__class__ is str:
+        return found
+    safe = text
+    if "/webhooks/" in safe or (len(safe) >= _MIN_BOT_TOKEN and "." in safe):
+        safe = redact_text(safe)
+    if _MAY_ESCAPE.search(safe) is not None:
+        safe = _escape(safe)
+    if "@" in safe:
+        safe = _MENTION.sub(_break_mention, safe)
+    if (
+        len(text) <= _SAFE_MARKDOWN_CHARS
+        and "/" not in text
+        and text.__class__ is str
+    ):
+        if len(_SAFE_MARKDOWN) >= _SAFE_MARKDOWN_LIMIT:
+            _SAFE_MARKDOWN.clear()
+        _SAFE_MARKDOWN[text] = safe
+    return safe
+
+
+#: safe_markdown's answers for short texts: events repeat the same names,
+#: statuses and markets. Never one with a slash, so never a webhook URL
+#: (and a bot token is longer than a text this cache takes).
+_SAFE_MARKDOWN: dict[str, str] = {}
+_SAFE_MARKDOWN_CHARS = 40
+_SAFE_MARKDOWN_LIMIT = 4096
 
 
 def unescape_markdown(text: str) -> str:

@@ -8,10 +8,13 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polybot_loghandler._events import (
     LogEvent,
@@ -20,8 +23,9 @@ from polybot_loghandler._events import (
     dict_level,
     format_exception,
     record_fields,
+    redact_value,
 )
-from polybot_loghandler._text import REDACTED
+from polybot_loghandler._text import REDACTED, looks_secret
 
 
 def _record(
@@ -561,3 +565,87 @@ class TestLogEvent:
             exception=None,
         )
         assert expected == ev
+
+
+def _reference_redact(name: str, value: Any, depth: int = 0) -> Any:
+    """redact_value as it was first written: recurse into everything."""
+    if value is None:
+        return None
+    if looks_secret(name):
+        return REDACTED
+    if depth >= 6:
+        return value
+    if isinstance(value, Mapping):
+        out = {
+            k: _reference_redact(str(k), v, depth + 1)
+            for k, v in value.items()
+        }
+        changed = any(out[k] is not v for k, v in value.items())
+        return out if changed else value
+    if isinstance(value, (list, tuple)):
+        items = [_reference_redact("", v, depth + 1) for v in value]
+        changed = any(a is not b for a, b in zip(items, value, strict=True))
+        return items if changed else value
+    return value
+
+
+_KEYS = st.one_of(
+    st.sampled_from(["agent", "api_key", "token", "password", "x", "seed"]),
+    st.text(max_size=6),
+)
+_NESTED = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=6),
+        st.binary(max_size=4),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(_KEYS, inner, max_size=3),
+        st.dictionaries(st.integers(), inner, max_size=2),
+    ),
+    max_leaves=12,
+)
+
+
+class TestRedactQuickly:
+    """
+    Redacting with its short cuts gives what recursing everywhere gives.
+    """
+
+    @settings(max_examples=800, deadline=None, database=None)
+    @given(name=_KEYS, value=_NESTED)
+    def test_redact_value(self, name: str, value: Any) -> None:
+        """
+        The same result, and the value itself back when nothing changed.
+        """
+        expected = _reference_redact(name, value)
+        got = redact_value(name, value)
+
+        assert expected == got
+        assert (expected is value) == (got is value)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(
+        fields=st.dictionaries(
+            st.one_of(_KEYS, st.integers()), _NESTED, max_size=6
+        )
+    )
+    def test_context_fields(self, fields: dict[Any, Any]) -> None:
+        """
+        The context's fields are the fields, each redacted (a name that
+        is not a string fails as it always did, unless its value is
+        None).
+        """
+        ev = LogEvent(event="e", level=logging.INFO, fields=fields)
+        try:
+            expected = {k: _reference_redact(k, v) for k, v in fields.items()}
+        except TypeError:
+            with pytest.raises(TypeError):
+                ev.context()
+        else:
+            assert expected == ev.context()["fields"]

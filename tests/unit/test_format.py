@@ -758,3 +758,142 @@ class TestMissingAndWrongTypes:
         result = _apply(name, value)
 
         assert isinstance(result, (str, list))
+
+
+class TestQuickPaths:
+    """
+    The filters' short cuts give what the general code gives.
+    """
+
+    @staticmethod
+    def _reference_sign(number: float, sign: bool, places: Any) -> str:
+        """The sign as it was always worked out: round, then compare."""
+        if places is not None:
+            number = round(number, places)
+        if number < 0:
+            return "-"
+        return "+" if sign and number > 0 else ""
+
+    @settings(max_examples=1500, deadline=None, database=None)
+    @given(
+        number=st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.995, -0.995, 0.5, -0.5]),
+            st.floats(min_value=-2, max_value=2),
+        ),
+        sign=st.booleans(),
+        places=st.one_of(
+            st.none(), st.integers(min_value=-3, max_value=8), st.just(2.5)
+        ),
+    )
+    def test_sign(self, number: float, sign: bool, places: Any) -> None:
+        """
+        ``_sign`` answers as rounding every number first does, and fails
+        as it does for places ``round`` does not take.
+        """
+        from polybot_loghandler._format import _sign
+
+        try:
+            expected = self._reference_sign(number, sign, places)
+        except TypeError:
+            with pytest.raises(TypeError):
+                _sign(number, sign, places)
+        else:
+            assert expected == _sign(number, sign, places)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        when=st.datetimes(timezones=st.just(UTC)),
+        fmt=st.sampled_from(
+            ["%H:%M:%S", "%Y-%m-%d %H:%M:%S UTC", "%Y", "%d %b"]
+        ),
+    )
+    def test_strftime(self, when: datetime, fmt: str) -> None:
+        """
+        The formats written out by hand read as ``strftime`` writes them.
+        """
+        from polybot_loghandler._format import _strftime
+
+        assert when.strftime(fmt) == _strftime(when, fmt)
+
+    @pytest.mark.parametrize(
+        "value", [0.1, -2.5, 10**400, 7, True, "1,234.5", "x", None, []]
+    )
+    def test_as_number(self, value: Any) -> None:
+        """
+        A float is taken as it is, as ``float()`` would give it back.
+        """
+        from polybot_loghandler._format import _as_number
+
+        expected = (
+            float(value) if isinstance(value, float) else _as_number(value)
+        )
+        assert expected == _as_number(value)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        value=st.one_of(
+            st.sampled_from(
+                ["ok", " SELL ", "Under Review", "hold", "", "x", "DOWN"]
+            ),
+            st.text(max_size=10),
+            st.booleans(),
+            st.none(),
+            st.integers(),
+            st.dictionaries(
+                st.sampled_from(["ok", "status"]),
+                st.one_of(st.booleans(), st.sampled_from(["up", "down"])),
+                max_size=2,
+            ),
+        )
+    )
+    def test_status_emoji_and_check(self, value: Any) -> None:
+        """
+        The word table and the quick bool answer agree with the sets.
+        """
+        from collections.abc import Mapping
+
+        from polybot_loghandler._format import (
+            _BAD,
+            _GOOD,
+            _WARN,
+            check,
+            status_emoji,
+        )
+
+        def reference(value: Any) -> str:
+            if isinstance(value, bool):
+                return "🟢" if value else "🔴"
+            if isinstance(value, Mapping):
+                return reference(value.get("ok", value.get("status")))
+            word = "" if value is None else str(value).strip().lower()
+            for words, mark in ((_GOOD, "🟢"), (_WARN, "🟡"), (_BAD, "🔴")):
+                if word in words:
+                    return mark
+            return "⚪"
+
+        assert reference(value) == status_emoji(value)
+        if isinstance(value, bool):
+            assert ("✅" if value else "❌") == check(value)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        value=st.one_of(
+            st.sampled_from(["polymarket_api", "pnl", "trades-analyzed"]),
+            st.text(max_size=12),
+            st.text(min_size=60, max_size=80),
+        )
+    )
+    def test_humanize_remembers_nothing_wrong(self, value: str) -> None:
+        """
+        humanize gives the same label the first time and every time.
+        """
+        from polybot_loghandler._format import _ACRONYMS, humanize
+
+        words = value.replace("_", " ").replace("-", " ").split()
+        expected = " ".join(
+            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+            for w in words
+        )
+        assert expected == humanize(value)
+        assert expected == humanize(value)

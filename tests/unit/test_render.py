@@ -16,6 +16,7 @@ import operator
 import re
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -1465,3 +1466,37 @@ class TestProperties:
             ev, label_channel=label_channel
         ):
             _assert_safe_payload(route, payload)
+
+
+class TestTimestampQuickly:
+    """
+    Timestamps written out by hand read as ``strftime`` writes them.
+    """
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(when=st.datetimes(timezones=st.just(timezone.utc)))
+    def test_iso_stamp(self, when: datetime) -> None:
+        """
+        Any time, as Discord's ISO 8601 text, milliseconds included.
+        """
+        from polybot_loghandler._render import _iso_stamp
+
+        expected = (
+            when.strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{when.microsecond // 1000:03d}Z"
+        )
+        assert expected == _iso_stamp(when)
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(times=st.lists(st.floats(min_value=0, max_value=4e9), max_size=5))
+    def test_event_stamp(self, times: list[float]) -> None:
+        """
+        The remembered stamp is only ever the one of the same time.
+        """
+        from polybot_loghandler._render import _event_stamp, _iso_stamp
+
+        for time in [*times, *reversed(times)]:
+            expected = _iso_stamp(
+                datetime.fromtimestamp(time, tz=timezone.utc)
+            )
+            assert expected == _event_stamp(time)

@@ -19,6 +19,7 @@ from polybot_loghandler._text import (
     looks_secret,
     neutralize_mentions,
     redact_text,
+    safe_markdown,
     unescape_markdown,
 )
 
@@ -280,3 +281,153 @@ class TestLooksSecret:
         Names that suggest a secret are recognised; ordinary ones are not.
         """
         assert expected == looks_secret(name)
+
+
+# -- the fast paths give what the full work gives ---------------------------
+#
+# The reference implementations below are escape_markdown and redact_text
+# as they were before their fast paths: one regex pass for each rule, on
+# every text. The functions must give the same text for any input.
+
+_REF_URL = re.compile(r"https?://[^\s<>\"')\]]+")
+_REF_INLINE = re.compile(r"([\\*_~|`\[\]])")
+_REF_LINE_START = re.compile(
+    r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))", re.MULTILINE
+)
+_REF_WEBHOOK_URL = re.compile(
+    r"((?:https?://)?[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
+)
+_REF_BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
+
+
+def _reference_escape(text: str) -> str:
+    def plain(part: str) -> str:
+        part = _REF_INLINE.sub(r"\\\1", part)
+        return _REF_LINE_START.sub(r"\1\\\2", part)
+
+    out: list[str] = []
+    last = 0
+    for url in _REF_URL.finditer(text):
+        out.append(plain(text[last : url.start()]))
+        out.append(url.group(0))
+        last = url.end()
+    out.append(plain(text[last:]))
+    return "".join(out)
+
+
+def _reference_redact(text: str) -> str:
+    text = _REF_WEBHOOK_URL.sub(r"\1" + REDACTED, text)
+    return _REF_BOT_TOKEN.sub(REDACTED, text)
+
+
+# pieces that exercise every branch: markdown at line starts and after
+# URLs, URLs with and without markup, tokens, and ordinary words
+_PIECES = st.sampled_from(
+    [
+        "https://x.io/a_b",
+        "http://h/p?q=[1]",
+        "http",
+        "https://discord.com/api/webhooks/12/",
+        "/webhooks/3/",
+        WEBHOOK_TOKEN,
+        BOT_TOKEN,
+        BOT_TOKEN[:-10],
+        "M" + "a" * 23 + ".bcdefg." + "h" * 27,
+        "- ",
+        "+\t",
+        "-# ",
+        "# ",
+        "### ",
+        ">>> ",
+        "> ",
+        "\n",
+        " ",
+        "\u2003",
+        "momentum_1",
+        "$20.00",
+        "2026-01-30 14:23:45 UTC",
+        "0.5423",
+        "ETH-USD-UP-15m",
+        "é",
+    ]
+)
+_FAST_PATH_TEXT = st.one_of(
+    MARKUP_TEXT,
+    st.text(max_size=80),
+    st.lists(st.one_of(_PIECES, MARKUP_TEXT), max_size=8).map("".join),
+)
+
+
+class TestFastPaths:
+    """
+    The quick checks that skip work never change a result.
+    """
+
+    @settings(max_examples=1500, deadline=None, database=None)
+    @given(text=_FAST_PATH_TEXT)
+    def test_escape_matches_the_full_escape(self, text: str) -> None:
+        """
+        ``escape_markdown`` gives what escaping every rule always gives.
+        """
+        assert _reference_escape(text) == escape_markdown(text)
+
+    @settings(max_examples=1500, deadline=None, database=None)
+    @given(text=_FAST_PATH_TEXT)
+    def test_safe_markdown_is_the_three_steps(self, text: str) -> None:
+        """
+        ``safe_markdown`` is redact, then escape, then break mentions.
+        """
+        expected = neutralize_mentions(
+            _reference_escape(_reference_redact(text))
+        )
+        assert expected == safe_markdown(text)
+
+    @pytest.mark.parametrize(
+        "text", ["Momentum_BTC_v1", "@here", "a/b_c", "", "x" * 60]
+    )
+    def test_safe_markdown_remembers_nothing_wrong(self, text: str) -> None:
+        """
+        The same text is made safe the same way every time, and a str
+        subclass gets a result equal to the one for its plain text.
+        """
+
+        class Sub(str):
+            __slots__ = ()
+
+        expected = neutralize_mentions(
+            _reference_escape(_reference_redact(text))
+        )
+        for _ in range(2):
+            assert expected == safe_markdown(text)
+            assert expected == safe_markdown(Sub(text))
+
+    @settings(max_examples=1500, deadline=None, database=None)
+    @given(text=_FAST_PATH_TEXT)
+    def test_redact_matches_the_full_redact(self, text: str) -> None:
+        """
+        ``redact_text`` gives what both patterns on every text give.
+        """
+        assert _reference_redact(text) == redact_text(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("a - b", id="dash-after-space"),
+            pytest.param("https://x.io - b", id="dash-after-url"),
+            pytest.param("https://x.io> b", id="quote-after-url"),
+            pytest.param("x\n  + y", id="indented-plus"),
+            pytest.param("#", id="lone-hash"),
+            pytest.param("a_b\n> c", id="inline-and-line-start"),
+            pytest.param("-\u2003x", id="unicode-space"),
+            pytest.param(BOT_TOKEN, id="bot-token"),
+            pytest.param(
+                "M" + "a" * 23 + ".bcdefg." + "h" * 27, id="shortest"
+            ),
+        ],
+    )
+    def test_edges(self, text: str) -> None:
+        """
+        The texts next to each quick check's boundary agree too.
+        """
+        assert _reference_escape(text) == escape_markdown(text)
+        assert _reference_redact(text) == redact_text(text)
