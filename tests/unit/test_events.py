@@ -20,6 +20,7 @@ from polybot_loghandler._events import (
     LogEvent,
     capture_event_dict,
     capture_record,
+    dict_fields,
     dict_level,
     format_exception,
     record_fields,
@@ -649,3 +650,39 @@ class TestRedactQuickly:
                 ev.context()
         else:
             assert expected == ev.context()["fields"]
+
+
+class TestDictFields:
+    def test_a_copy_later_processors_cannot_change(self) -> None:
+        event_dict: dict[str, Any] = {"event": "trade_executed", "n": 1}
+
+        fields = dict_fields(event_dict)
+        event_dict["n"] = 2
+        event_dict["added_later"] = True
+
+        assert {"event": "trade_executed", "n": 1} == dict(fields)
+
+    def test_structlog_keys_leave_in_the_worker(self) -> None:
+        """The caller only copies; the event the worker builds is clean."""
+        event_dict = {
+            "event": "trade_executed",
+            "level": "info",
+            "timestamp": "2026-11-28T05:00:00Z",
+            "logger": "trader",
+            "amount": 20,
+        }
+        raw = capture_event_dict(
+            event_dict, "trade_executed", 20, "trader", dict_fields(event_dict)
+        )
+
+        assert {"amount": 20} == dict(LogEvent.from_raw(raw).fields)
+
+    def test_record_extras_of_those_names_stay(self) -> None:
+        """Only a structlog dict loses them: a record's extras are its own."""
+        record = _record(extra={"timestamp": "t0", "amount": 1})
+
+        ev = LogEvent.from_raw(
+            capture_record(record, "trade_executed", record_fields(record))
+        )
+
+        assert "t0" == ev.fields["timestamp"]
