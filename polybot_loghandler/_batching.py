@@ -153,6 +153,7 @@ class Lane:
     _queue: deque[Pending] = field(default_factory=deque)
     _waiting: dict[str, Pending] = field(default_factory=dict)
     _recent: dict[str, _Recent] = field(default_factory=dict)
+    _discarded: int = 0
 
     def add(self, message: RoutedMessage, now: float) -> Pending | None:
         """
@@ -227,6 +228,28 @@ class Lane:
             held.queued = now
             self._queue.append(held)
             self._waiting[key] = held
+
+    def discard(self, item: Pending) -> None:
+        """
+        Take *item* out of the lane: it is dropped, or waits elsewhere.
+
+        Items leave the deque at once when they are at either end and
+        otherwise in one sweep once enough have gathered, so a long
+        overflow never keeps what it pushed out alive.
+        """
+        item.dropped = True
+        if item.key is not None and self._waiting.get(item.key) is item:
+            del self._waiting[item.key]
+        queue = self._queue
+        if queue and queue[-1] is item:
+            queue.pop()
+        elif queue and queue[0] is item:
+            queue.popleft()
+        else:
+            self._discarded += 1
+            if self._discarded > max(64, len(queue) // 2):
+                self._queue = deque(p for p in queue if not p.dropped)
+                self._discarded = 0
 
     def _live(self) -> Iterator[Pending]:
         while self._queue and self._queue[0].dropped:

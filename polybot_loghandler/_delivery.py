@@ -65,6 +65,13 @@ REFILL = 50
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
 
+#: Seconds ordinary events gather in the intake queue after the first of
+#: them wakes the loop: a burst of log calls is then routed in one go,
+#: after the application's thread is done with it, not call by call
+#: while it runs. Urgent events (warnings and worse) cut it short; an
+#: ordinary message waits a batch window anyway.
+INTAKE_DELAY = 0.02
+
 
 @dataclass(eq=False)
 class _LaneState:
@@ -225,6 +232,10 @@ class Engine:
     async def _serve(self, worker: Worker, wake: asyncio.Event) -> None:
         while True:
             wake.clear()
+            if worker.depth and not worker.urgent:
+                with anyio.move_on_after(INTAKE_DELAY):
+                    await wake.wait()  # an urgent item ends the wait
+                wake.clear()
             items = worker.take()
             for item in items:
                 if isinstance(item, Stop):
@@ -278,7 +289,7 @@ class Engine:
                 time.sleep(0)  # noqa: ASYNC251 - releases the GIL, briefly
                 await anyio.lowlevel.checkpoint()
                 slice_start = time.perf_counter()
-        worker.done(handled)
+        worker.done(handled, last=True)
 
     def _idle(self) -> bool:
         keeper = self._keeper
@@ -419,23 +430,19 @@ class Engine:
                 victim = _pop_live(queue, newest=spooled)
                 if victim is None:
                     continue
-                victim.dropped = True
+                state = self._lane_for(victim.message)
+                state.lane.discard(victim)
                 self._pending -= 1
-                key = self._lane_key(victim)
+                key = state.key
                 if victim.spool and self._keeper is not None:
                     for entry in victim.spool:
                         self._keeper.wait(key, entry)
                     break
                 self._count("dropped.queue_full", victim.count)
-                state = self._lanes.get(key)
-                if state is not None:
-                    state.dropped_since["queue_full"] += victim.count
+                state.dropped_since["queue_full"] += victim.count
                 break
             else:
                 return
-
-    def _lane_key(self, item: Pending) -> str:
-        return self._lane_for(item.message).key
 
     # -- sending ------------------------------------------------------------
 

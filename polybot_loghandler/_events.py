@@ -56,6 +56,12 @@ _METHOD_LEVELS: dict[str, int] = {
     "log": logging.INFO,
 }
 
+#: a structlog ``level`` value as it usually comes (lower or upper case)
+DICT_LEVELS: dict[str, int] = {
+    **_METHOD_LEVELS,
+    **{k.upper(): v for k, v in _METHOD_LEVELS.items()},
+}
+
 RECORD_ATTRIBUTES: frozenset[str] = frozenset(
     {
         *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
@@ -93,7 +99,11 @@ DICT_META: frozenset[str] = frozenset(
 
 #: What crosses from the caller's thread to the worker:
 #: (event, levelno, logger, created, fields, message, exception text).
-RawEvent = tuple[str, int, str, float, dict[str, Any], str, "str | None"]
+#: A message of ``None`` marks a structlog event dict: its message is its
+#: event, and its fields still hold structlog's own keys.
+RawEvent = tuple[
+    str, int, str, float, dict[str, Any], "str | None", "str | None"
+]
 
 _EXCEPTION_CHARS = 8000  # the tail is what matters; keep the caller cheap
 
@@ -140,8 +150,9 @@ def capture_record(
     reference to the record (and its frames) outlives the call.
     """
     msg = record.msg
+    message: str | None
     if isinstance(msg, dict):
-        message = str(msg.get("event", ""))
+        message = None  # the event: see RawEvent
         exc = msg.get("exc_info") or record.exc_info
         exc_text = format_exception(exc) if exc else msg.get("exception")
     else:
@@ -165,34 +176,16 @@ def capture_record(
     )
 
 
-class _Unsorted(dict[str, Any]):
-    """
-    A structlog event dict's copy, structlog's own keys still in it.
-
-    Copying is all the caller's thread does (``dict()`` runs in C, several
-    times faster than filtering); the worker removes those keys when it
-    builds the :class:`LogEvent`.
-    """
-
-    __slots__ = ()
-
-
 def dict_fields(event_dict: Mapping[str, Any]) -> dict[str, Any]:
     """
     The fields of a structlog event dict, copied for the worker.
 
     Later processors may change the dict: the copy keeps what it held
-    now. structlog's own keys (``event``, ``level``, ...) are removed in
-    the worker (:func:`own_fields`).
+    now. Copying is all the caller's thread does (it runs in C, several
+    times faster than filtering); structlog's own keys (``event``,
+    ``level``, ...) are removed in the worker (:meth:`LogEvent.from_raw`).
     """
-    return _Unsorted(event_dict)
-
-
-def own_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """*fields* without structlog's own keys, if it came from a dict."""
-    if fields.__class__ is _Unsorted:
-        return {k: v for k, v in fields.items() if k not in DICT_META}
-    return fields
+    return dict(event_dict)
 
 
 def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:
@@ -225,7 +218,7 @@ def capture_event_dict(
         logger,
         _time.time(),
         fields,
-        event,
+        None,  # the event: see RawEvent
         exc_text if isinstance(exc_text, str) else None,
     )
 
@@ -338,12 +331,15 @@ class LogEvent:
     def from_raw(cls, raw: RawEvent) -> LogEvent:
         """Build the record from what the caller's thread captured."""
         event, level, logger, created, fields, message, exc = raw
+        if message is None:  # a structlog event dict, copied whole
+            message = event
+            fields = {k: v for k, v in fields.items() if k not in DICT_META}
         return cls(
             event=event,
             level=level,
             logger=logger,
             time=created,
-            fields=own_fields(fields),
+            fields=fields,
             message=message,
             exception=exc,
         )

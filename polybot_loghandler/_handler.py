@@ -45,6 +45,7 @@ class DiscordHandler(logging.Handler):
         super().__init__(level)
         self._pipeline = get_pipeline(routing)
         self._offer = self._pipeline.offer_record  # one lookup less per call
+        self._pipeline.handlers += 1
 
     @property
     def config(self) -> Config:
@@ -74,7 +75,7 @@ class DiscordHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue *record* for delivery if a route might take it."""
         try:
-            self._pipeline.offer_record(record)
+            self._offer(record)
         except Exception:
             self.handleError(record)
 

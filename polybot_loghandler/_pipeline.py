@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ._config import Config, Route, load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
 from ._events import (
+    DICT_LEVELS,
     LogEvent,
     RawEvent,
     capture_event_dict,
@@ -45,6 +47,7 @@ from .exceptions import ConfigError, PolybotError
 __all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
 
 _log = logging.getLogger("polybot_loghandler")
+_now = time.time
 
 #: Loggers whose records never feed delivery: our own and our HTTP stack.
 IGNORED_LOGGERS = ("polybot_loghandler", "httpx", "httpcore")
@@ -137,6 +140,9 @@ class Pipeline:
         self._reload_lock = threading.Lock()
         self._reload_errors: set[str] = set()
         self._local = threading.local()
+        #: DiscordHandlers using this pipeline: while there are any, the
+        #: processor marks the dicts it has seen so they are sent once
+        self.handlers = 0
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -215,16 +221,43 @@ class Pipeline:
     def offer_event_dict(
         self, logger: Any, method_name: str, event_dict: Mapping[str, Any]
     ) -> None:
-        """Queue a structlog event if a route might take it."""
-        self._local.seen = event_dict
-        name = event_dict.get("logger") or getattr(logger, "name", "") or ""
-        name = str(name)
-        event = str(event_dict.get("event", ""))
-        level = dict_level(event_dict, method_name)
-        if not self.router.could_match(event, level, name, event_dict):
+        """
+        Queue a structlog event if a route might take it.
+
+        The structlog chain runs this on every call, so it is written for
+        speed: each step is inline and the common types are checked first.
+        """
+        if self.handlers:  # a DiscordHandler may see this dict again
+            self._local.seen = event_dict
+        get = event_dict.get
+        level = get("level")
+        levelno = DICT_LEVELS.get(level) if level.__class__ is str else None
+        if levelno is None:
+            levelno = dict_level(event_dict, method_name)
+        event = get("event", "")
+        if event.__class__ is not str:
+            event = str(event)
+        name = get("logger") or getattr(logger, "name", None) or ""
+        if name.__class__ is not str:
+            name = str(name)
+        if not self.router.could_match(event, levelno, name, event_dict):
             return
-        fields = dict_fields(event_dict)
-        self.submit(capture_event_dict(event_dict, event, level, name, fields))
+        exc = get("exc_info")
+        if exc or "exception" in event_dict:
+            raw = capture_event_dict(
+                event_dict, event, levelno, name, dict_fields(event_dict)
+            )
+        else:  # the common case: a copy of the dict, the time, no traceback
+            fields = (
+                event_dict.copy()
+                if event_dict.__class__ is dict
+                else dict(event_dict)
+            )
+            raw = (event, levelno, name, _now(), fields, None, None)
+        if CAPTURES.active:
+            CAPTURES.record(self.process(raw))
+        elif not self._worker.submit(raw, reserve=levelno >= logging.WARNING):
+            self.count("dropped.queue_full")
 
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""
@@ -441,7 +474,9 @@ class Pipeline:
         """Counters: events handled, console messages, drops by reason."""
         with self._count_lock:
             out = dict(self._counts)
-        out["queued"] = self._worker.depth
+        # taken by the worker but not yet routed still counts as queued
+        worker = self._worker
+        out["queued"] = worker.depth + worker.in_hand
         out["pending"] = self._engine.pending
         spool = self._engine.spool
         if spool is not None:

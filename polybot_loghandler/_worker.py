@@ -3,8 +3,11 @@ The background thread: a bounded queue in, a loop that empties it.
 
 Only the queue crosses threads. Submitting is an ``append`` on a deque and,
 when the worker sleeps, one wake-up: it never blocks the caller and takes
-no lock the worker holds. The worker is started lazily on the first
-submit, and again in a child process after ``fork``.
+no lock the worker holds. Warnings and worse (and flush and stop markers)
+are *urgent*: they wake the worker even when it was woken already, so a
+loop may let ordinary items gather a moment before it takes them. The
+worker is started lazily on the first submit, and again in a child
+process after ``fork``.
 
 The loop is pluggable: by default a plain loop hands batches to a
 callback; the delivery engine runs its own event loop instead and takes
@@ -78,11 +81,15 @@ class Worker:
     def _reset(self) -> None:
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
+        self._woken = False  # whether a submit has set _wake since a take
+        self._urgent = False  # whether an urgent item has, since a take
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._waker: Callable[[], None] | None = None
         self.handled = 0
+        #: items taken by a custom loop and not yet handled
+        self.in_hand = 0
 
     @property
     def depth(self) -> int:
@@ -104,12 +111,25 @@ class Worker:
         self._queue.append(item)
         if self._thread is None:
             self._start()
-        if not self._wake.is_set():
-            self._wake.set()
-            waker = self._waker
-            if waker is not None:
-                waker()
+        if reserve:
+            if not self._urgent:
+                self._urgent = True
+                self._notify()
+        elif not self._woken:  # plain attributes: cheaper than is_set()
+            self._notify()
         return True
+
+    @property
+    def urgent(self) -> bool:
+        """Whether a warning (or worse), flush or stop waits to be taken."""
+        return self._urgent
+
+    def _notify(self) -> None:
+        self._woken = True
+        self._wake.set()
+        waker = self._waker
+        if waker is not None:
+            waker()
 
     def set_waker(self, waker: Callable[[], None] | None) -> None:
         """Have :meth:`submit` call *waker* when the worker sleeps."""
@@ -117,16 +137,25 @@ class Worker:
 
     def take(self) -> list[Any]:
         """Everything queued, in order (for a custom loop)."""
-        self._wake.clear()  # before emptying: a later submit wakes us
+        self._woken = False  # before emptying: a later submit wakes us
+        self._urgent = False
+        self._wake.clear()
         items: list[Any] = []
         queue = self._queue
         while queue:
             items.append(queue.popleft())
+        self.in_hand += len(items)
         return items
 
-    def done(self, n: int) -> None:
-        """Count *n* items as handled (for a custom loop)."""
+    def done(self, n: int, *, last: bool = False) -> None:
+        """
+        Count *n* taken items as handled (for a custom loop).
+
+        With *last*, everything taken has been dealt with (handled, or
+        counted elsewhere, like markers and what a stop dropped).
+        """
         self.handled += n
+        self.in_hand = 0 if last else max(0, self.in_hand - n)
 
     def start(self) -> None:
         """Start the thread now rather than at the first submit."""
@@ -164,6 +193,8 @@ class Worker:
     def _run(self) -> None:
         while True:
             self._wake.wait(_IDLE_WAIT)
+            self._woken = False
+            self._urgent = False
             self._wake.clear()
             batch: list[Any] = []
             while self._queue:
@@ -202,10 +233,8 @@ class Worker:
             return False
         marker = Flush()
         self._queue.append(marker)
-        self._wake.set()
-        waker = self._waker
-        if waker is not None:
-            waker()
+        self._urgent = True
+        self._notify()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float) -> bool:
@@ -232,10 +261,8 @@ class Worker:
         # cleanly before the join gives up
         margin = min(0.25, timeout / 4)
         self._queue.append(Stop(deadline - margin))
-        self._wake.set()
-        waker = self._waker
-        if waker is not None:
-            waker()
+        self._urgent = True
+        self._notify()
         thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive()
 

@@ -513,6 +513,32 @@ class TestBatches:
         items[1].dropped = True
         assert [["event 0", "event 2"]] == _titles(_drain(lane, 0.0))
 
+    def test_discarded_items_leave_the_lane(self) -> None:
+        """
+        Items pushed out of the middle are swept away, not kept alive.
+
+        An overflow discards one item after another; the lane must not
+        hold all of them until the items in front of them are sent.
+        """
+        lane = _lane()
+        items = [lane.add(_message(f"event {n}"), 0.0) for n in range(1000)]
+        for item in items[1:-1]:
+            assert item is not None
+            lane.discard(item)
+        assert 2 == len(lane)
+        assert len(lane._queue) <= 2 + 64 + 1  # the leak it prevents
+        assert [["event 0", "event 999"]] == _titles(_drain(lane, 0.0))
+
+    def test_discarded_duplicate_target_is_forgotten(self) -> None:
+        """A copy arriving after its twin was discarded starts afresh."""
+        lane = _lane()
+        first = lane.add(_message("Order Failed"), 0.0)
+        assert first is not None
+        lane.discard(first)
+        again = lane.add(_message("Order Failed"), 0.5)
+        assert again is not None
+        assert [[1]] == [[p.count for p in b] for b in _drain(lane, 1.0)]
+
 
 class TestCoalescing:
     """

@@ -207,10 +207,11 @@ class TestCaptureRecord:
             "trader",
             record.created,
             {"agent": "A"},
-            "trade_executed",
+            None,  # a structlog dict: its message is its event
             None,
         )
         assert expected == raw
+        assert "trade_executed" == LogEvent.from_raw(raw).message
 
     def test_event_dict_exc_info_is_formatted_in_the_caller(self) -> None:
         """``exc_info=True`` in the dict is resolved while handling."""
@@ -261,11 +262,8 @@ class TestCaptureEventDict:
             logger,
         )
         assert before <= created <= after
-        assert ({"agent": "A"}, "trade_executed", None) == (
-            fields,
-            message,
-            exc,
-        )
+        assert ({"agent": "A"}, None, None) == (fields, message, exc)
+        assert "trade_executed" == LogEvent.from_raw(raw).message
 
     def test_exc_info_exception_is_formatted(self) -> None:
         """An exception instance as exc_info becomes traceback text."""

@@ -375,3 +375,79 @@ class TestErrors:
         assert worker.flush(WAIT)
         assert [["exit"], ["after"]] == recorder.batches
         assert [SystemExit] == [type(e) for e in recorder.errors]
+
+
+class TestCustomLoop:
+    """
+    A custom loop takes items itself; submit wakes it only when needed.
+    """
+
+    @pytest.fixture
+    def held(self) -> Iterator[tuple[Worker, list[str]]]:
+        """A worker whose loop takes nothing until the test lets it end."""
+        end = threading.Event()
+        wakes: list[str] = []
+
+        def loop(worker: Worker) -> None:
+            end.wait(WAIT)
+
+        worker = Worker(None, lambda _exc: None, 100, loop=loop)
+        worker.set_waker(lambda: wakes.append("wake"))
+        yield worker, wakes
+        end.set()
+        worker.close(WAIT)
+
+    def test_ordinary_items_wake_once(
+        self, held: tuple[Worker, list[str]]
+    ) -> None:
+        """After the first, ordinary items add no wake-up until a take."""
+        worker, wakes = held
+
+        for n in range(5):
+            worker.submit(n)
+
+        assert (["wake"], False) == (wakes, worker.urgent)
+
+    def test_urgent_item_wakes_an_already_woken_loop(
+        self, held: tuple[Worker, list[str]]
+    ) -> None:
+        """A warning wakes the loop even while ordinary items gather."""
+        worker, wakes = held
+
+        worker.submit("info")
+        worker.submit("error", reserve=True)
+        worker.submit("critical", reserve=True)
+
+        assert (["wake", "wake"], True) == (wakes, worker.urgent)
+
+    def test_take_resets_both(self, held: tuple[Worker, list[str]]) -> None:
+        """After a take, the next item wakes the loop again."""
+        worker, wakes = held
+        worker.submit("error", reserve=True)
+
+        taken = worker.take()
+        urgent_after_take = worker.urgent
+        worker.submit("info")
+
+        assert (["error"], False, 2) == (
+            taken,
+            urgent_after_take,
+            len(wakes),
+        )
+
+    def test_taken_items_count_until_done(
+        self, held: tuple[Worker, list[str]]
+    ) -> None:
+        """Items taken but not yet handled are in hand, not lost."""
+        worker, _ = held
+        for n in range(3):
+            worker.submit(n)
+
+        worker.take()
+        in_hand = [worker.in_hand]
+        worker.done(1)
+        in_hand.append(worker.in_hand)
+        worker.done(1, last=True)
+        in_hand.append(worker.in_hand)
+
+        assert ([3, 2, 0], 2) == (in_hand, worker.handled)
