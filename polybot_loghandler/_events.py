@@ -56,8 +56,8 @@ _METHOD_LEVELS: dict[str, int] = {
     "log": logging.INFO,
 }
 
-#: a structlog ``level`` value as it usually comes (lower or upper case)
-DICT_LEVELS: dict[str, int] = {
+# a structlog ``level`` value as it usually comes (lower or upper case)
+_DICT_LEVELS: dict[str, int] = {
     **_METHOD_LEVELS,
     **{k.upper(): v for k, v in _METHOD_LEVELS.items()},
 }
@@ -185,6 +185,8 @@ def dict_fields(event_dict: Mapping[str, Any]) -> dict[str, Any]:
     times faster than filtering); structlog's own keys (``event``,
     ``level``, ...) are removed in the worker (:meth:`LogEvent.from_raw`).
     """
+    if event_dict.__class__ is dict:
+        return event_dict.copy()
     return dict(event_dict)
 
 
@@ -194,7 +196,8 @@ def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:
     """
     level = event_dict.get("level")
     if isinstance(level, str):
-        found = _METHOD_LEVELS.get(level.lower())
+        # as it usually comes first: no lower() needed
+        found = _DICT_LEVELS.get(level) or _METHOD_LEVELS.get(level.lower())
         if found is not None:
             return found
     return _METHOD_LEVELS.get(method_name, logging.INFO)

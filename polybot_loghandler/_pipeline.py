@@ -27,7 +27,6 @@ from ._config import Config, Route, load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
 from ._events import (
-    DICT_LEVELS,
     LogEvent,
     RawEvent,
     capture_event_dict,
@@ -140,8 +139,8 @@ class Pipeline:
         self._reload_lock = threading.Lock()
         self._reload_errors: set[str] = set()
         self._local = threading.local()
-        #: DiscordHandlers using this pipeline: while there are any, the
-        #: processor marks the dicts it has seen so they are sent once
+        #: DiscordHandlers made for this pipeline: while there are any,
+        #: the processor marks the dicts it has seen so they are sent once
         self.handlers = 0
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
@@ -230,10 +229,7 @@ class Pipeline:
         if self.handlers:  # a DiscordHandler may see this dict again
             self._local.seen = event_dict
         get = event_dict.get
-        level = get("level")
-        levelno = DICT_LEVELS.get(level) if level.__class__ is str else None
-        if levelno is None:
-            levelno = dict_level(event_dict, method_name)
+        levelno = dict_level(event_dict, method_name)
         event = get("event", "")
         if event.__class__ is not str:
             event = str(event)
@@ -242,22 +238,12 @@ class Pipeline:
             name = str(name)
         if not self.router.could_match(event, levelno, name, event_dict):
             return
-        exc = get("exc_info")
-        if exc or "exception" in event_dict:
-            raw = capture_event_dict(
-                event_dict, event, levelno, name, dict_fields(event_dict)
-            )
-        else:  # the common case: a copy of the dict, the time, no traceback
-            fields = (
-                event_dict.copy()
-                if event_dict.__class__ is dict
-                else dict(event_dict)
-            )
+        fields = dict_fields(event_dict)
+        if get("exc_info") or "exception" in event_dict:
+            raw = capture_event_dict(event_dict, event, levelno, name, fields)
+        else:  # the common case: no traceback to format
             raw = (event, levelno, name, _now(), fields, None, None)
-        if CAPTURES.active:
-            CAPTURES.record(self.process(raw))
-        elif not self._worker.submit(raw, reserve=levelno >= logging.WARNING):
-            self.count("dropped.queue_full")
+        self.submit(raw)
 
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""
