@@ -196,7 +196,7 @@ def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:
     """
     level = event_dict.get("level")
     if isinstance(level, str):
-        # as it usually comes first: no lower() needed
+        # the usual spellings are found without lower()
         found = _DICT_LEVELS.get(level) or _METHOD_LEVELS.get(level.lower())
         if found is not None:
             return found

@@ -45,7 +45,6 @@ class DiscordHandler(logging.Handler):
         super().__init__(level)
         self._pipeline = get_pipeline(routing)
         self._offer = self._pipeline.offer_record  # one lookup less per call
-        self._pipeline.handlers += 1
 
     @property
     def config(self) -> Config:

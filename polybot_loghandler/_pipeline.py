@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from .exceptions import ConfigError, PolybotError
 __all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
 
 _log = logging.getLogger("polybot_loghandler")
-_now = time.time
 
 #: Loggers whose records never feed delivery: our own and our HTTP stack.
 IGNORED_LOGGERS = ("polybot_loghandler", "httpx", "httpcore")
@@ -139,9 +137,6 @@ class Pipeline:
         self._reload_lock = threading.Lock()
         self._reload_errors: set[str] = set()
         self._local = threading.local()
-        #: DiscordHandlers made for this pipeline: while there are any,
-        #: the processor marks the dicts it has seen so they are sent once
-        self.handlers = 0
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -224,10 +219,9 @@ class Pipeline:
         Queue a structlog event if a route might take it.
 
         The structlog chain runs this on every call, so it is written for
-        speed: each step is inline and the common types are checked first.
+        speed: the common types are checked first, without a call to str().
         """
-        if self.handlers:  # a DiscordHandler may see this dict again
-            self._local.seen = event_dict
+        self._local.seen = event_dict  # a DiscordHandler may see it again
         get = event_dict.get
         levelno = dict_level(event_dict, method_name)
         event = get("event", "")
@@ -239,10 +233,7 @@ class Pipeline:
         if not self.router.could_match(event, levelno, name, event_dict):
             return
         fields = dict_fields(event_dict)
-        if get("exc_info") or "exception" in event_dict:
-            raw = capture_event_dict(event_dict, event, levelno, name, fields)
-        else:  # the common case: no traceback to format
-            raw = (event, levelno, name, _now(), fields, None, None)
+        raw = capture_event_dict(event_dict, event, levelno, name, fields)
         self.submit(raw)
 
     def submit(self, raw: RawEvent) -> None:

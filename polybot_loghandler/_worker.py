@@ -113,8 +113,7 @@ class Worker:
             self._start()
         if reserve:
             if not self._urgent:
-                self._urgent = True
-                self._notify()
+                self._notify(urgent=True)
         elif not self._woken:  # plain attributes: cheaper than is_set()
             self._notify()
         return True
@@ -124,7 +123,9 @@ class Worker:
         """Whether a warning (or worse), flush or stop waits to be taken."""
         return self._urgent
 
-    def _notify(self) -> None:
+    def _notify(self, *, urgent: bool = False) -> None:
+        if urgent:
+            self._urgent = True
         self._woken = True
         self._wake.set()
         waker = self._waker
@@ -233,8 +234,7 @@ class Worker:
             return False
         marker = Flush()
         self._queue.append(marker)
-        self._urgent = True
-        self._notify()
+        self._notify(urgent=True)
         return marker.done.wait(timeout)
 
     def close(self, timeout: float) -> bool:
@@ -261,8 +261,7 @@ class Worker:
         # cleanly before the join gives up
         margin = min(0.25, timeout / 4)
         self._queue.append(Stop(deadline - margin))
-        self._urgent = True
-        self._notify()
+        self._notify(urgent=True)
         thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive()
 

@@ -435,6 +435,17 @@ class TestCustomLoop:
             len(wakes),
         )
 
+    def test_flush_wakes_the_loop_as_urgent(
+        self, held: tuple[Worker, list[str]]
+    ) -> None:
+        """A flush must not wait while ordinary items gather."""
+        worker, wakes = held
+        worker.submit("info")
+
+        worker.flush(0.01)  # the held loop never takes it: times out
+
+        assert (["wake", "wake"], True) == (wakes, worker.urgent)
+
     def test_taken_items_count_until_done(
         self, held: tuple[Worker, list[str]]
     ) -> None:
