@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +37,7 @@ from ._events import (
 from ._matching import Router
 from ._message import RoutedMessage
 from ._reload import FileWatch, fixed_changes
-from ._render import build_payload, render_embed
+from ._render import build_payload, copy_embed, label, render_embed
 from ._text import redact_text
 from ._worker import Worker
 from .exceptions import ConfigError, PolybotError
@@ -269,40 +269,40 @@ class Pipeline:
                     f"route '{hit.route.name}' took an event but its 'to' "
                     "chose no channel; such events are dropped",
                 )
-            for key in hit.channels:
-                try:
-                    message = self._render(
-                        routing, ev, context, hit.route, key
-                    )
-                except Exception as exc:  # rendering never costs the event
-                    self.count("errors.internal")
-                    self._warn_once(
-                        f"render:{hit.route.name}",
-                        f"could not render route '{hit.route.name}': {exc!r}",
-                    )
-                    continue
-                if message is not None:
-                    out.append(message)
+                continue
+            out.extend(
+                self._messages(routing, ev, context, hit.route, hit.channels)
+            )
         return out
 
-    def _render(
+    def _messages(
         self,
         routing: _Routing,
         ev: LogEvent,
         context: Mapping[str, Any],
         route: Route,
-        key: str,
-    ) -> RoutedMessage | None:
-        channel = routing.config.channels.get(key)
-        if channel is None:
-            self.count("dropped.unknown_channel")
-            self._warn_once(
-                f"channel:{key}",
-                f"route '{route.name}' chose channel '{redact_text(key)}', "
-                "which is not "
-                "declared under 'channels:'; its messages are dropped",
-            )
-            return None
+        keys: Sequence[str],
+    ) -> list[RoutedMessage]:
+        """
+        The messages of one route for one event, one per channel.
+
+        The embed is rendered once; each further channel gets a copy.
+        """
+        channels = []
+        for key in keys:
+            channel = routing.config.channels.get(key)
+            if channel is None:
+                self.count("dropped.unknown_channel")
+                self._warn_once(
+                    f"channel:{key}",
+                    f"route '{route.name}' chose channel '{redact_text(key)}'"
+                    ", which is not declared under 'channels:'; its "
+                    "messages are dropped",
+                )
+            else:
+                channels.append((key, channel))
+        if not channels:
+            return []
 
         def on_error(part: str, exc: Exception) -> None:
             self.count("errors.template")
@@ -311,23 +311,32 @@ class Pipeline:
                 f"routes[{route.index}] ('{route.name}') {part}: {exc}",
             )
 
-        embed = render_embed(
-            ev,
-            context,
-            route,
-            channel,
-            on_error,
-            label_channel=key in routing.labelled,
-        )
-        return RoutedMessage(
-            channel=key,
-            route=route.name,
-            payload=build_payload([embed], route.mention),
-            embed=embed,
-            event=ev,
-            target=channel,
-            coalesce=route.coalesce,
-        )
+        out: list[RoutedMessage] = []
+        try:
+            rendered = render_embed(ev, context, route, None, on_error)
+            last = len(channels) - 1
+            for n, (key, channel) in enumerate(channels):
+                embed = rendered if n == last else copy_embed(rendered)
+                if key in routing.labelled:
+                    label(embed, channel)
+                out.append(
+                    RoutedMessage(
+                        channel=key,
+                        route=route.name,
+                        payload=build_payload([embed], route.mention),
+                        embed=embed,
+                        event=ev,
+                        target=channel,
+                        coalesce=route.coalesce,
+                    )
+                )
+        except Exception as exc:  # rendering never costs other events
+            self.count("errors.internal", len(channels) - len(out))
+            self._warn_once(
+                f"render:{route.name}",
+                f"could not render route '{route.name}': {exc!r}",
+            )
+        return out
 
     def _route_error(self, route: Route, part: str, exc: Exception) -> None:
         self.count("errors.template")

@@ -53,8 +53,10 @@ __all__ = [
     "batch_payload",
     "build_payload",
     "clamp_embed",
+    "copy_embed",
     "embed_length",
     "fit_total",
+    "label",
     "render_embed",
 ]
 
@@ -91,12 +93,36 @@ def render_embed(  # noqa: PLR0913 - the event, its route, its channel
     """
     template = route.embed
     if template is None:
-        embed = _default_embed(ev, context)
-    else:
-        embed = _templated(ev, context, template, on_error)
-    if label_channel and channel is not None and "author" not in embed:
-        embed["author"] = {"name": f"#{channel.name}"}
-    return clamp_embed(embed)
+        embed = clamp_embed(_default_embed(ev, context))
+    else:  # clamped as it is built: the texts are stripped already
+        embed = _templated_embed(ev, Scope(context), template, on_error)
+    if label_channel and channel is not None:
+        label(embed, channel)
+        fit_total(embed, MAX_EMBED_TOTAL)
+    return embed
+
+
+def label(embed: dict[str, Any], channel: Channel) -> None:
+    """
+    Name *channel* in *embed*'s author line, unless it has an author.
+
+    For channels that share one webhook: the reader sees which channel a
+    message was meant for. The label may take the embed over the 6,000
+    total; :func:`build_payload` brings it back under.
+    """
+    if "author" not in embed:
+        embed["author"] = {"name": clamp(f"#{channel.name}", MAX_AUTHOR_NAME)}
+
+
+def copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
+    """A copy of *embed* that shares no mutable part with it."""
+    out = dict(embed)
+    if "fields" in out:
+        out["fields"] = [dict(item) for item in out["fields"]]
+    for key in ("footer", "author"):
+        if key in out:
+            out[key] = dict(out[key])
+    return out
 
 
 def _text(
@@ -121,66 +147,26 @@ def _failed(part: str, exc: Exception, on_error: RenderError) -> str:
     return f"⚠ template error in {part}"
 
 
-#: The last templated embed that rendered without an error, with the
-#: (context, template, event) it was rendered for: a route that sends an
-#: event to several channels renders it once. Set as one tuple, so each
-#: thread sees a consistent entry.
-_LAST_EMBED: tuple[object, object, object, dict[str, Any]] = (
-    None,
-    None,
-    None,
-    {},
-)
-
-
-def _templated(
-    ev: LogEvent,
-    context: Mapping[str, Any],
-    tpl: EmbedTemplate,
-    on_error: RenderError,
-) -> dict[str, Any]:
-    """The embed of *tpl*, rendered, or copied when it just was."""
-    global _LAST_EMBED  # noqa: PLW0603 - a one-entry cache
-    last = _LAST_EMBED
-    if last[0] is context and last[1] is tpl and last[2] is ev:
-        return _copy_embed(last[3])
-    failed = False
-
-    def noted(part: str, exc: Exception) -> None:
-        nonlocal failed
-        failed = True
-        on_error(part, exc)
-
-    embed = _templated_embed(ev, Scope(context), tpl, noted)
-    if not failed:  # so each render reports its errors, as it always did
-        _LAST_EMBED = (context, tpl, ev, _copy_embed(embed))
-    return embed
-
-
-def _copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a templated embed that shares no mutable part with it."""
-    out = dict(embed)
-    if "fields" in out:
-        out["fields"] = [dict(item) for item in out["fields"]]
-    for key in ("footer", "author"):
-        if key in out:
-            out[key] = dict(out[key])
-    return out
-
-
 def _templated_embed(
     ev: LogEvent,
     scope: Scope,
     tpl: EmbedTemplate,
     on_error: RenderError,
 ) -> dict[str, Any]:
+    """
+    The embed of *tpl* for one event, within every limit.
+
+    Each text is held to its own limit as it is rendered (the texts come
+    stripped, so :func:`clamp_embed` would find nothing else to do), and
+    the whole to the 6,000 total at the end.
+    """
     embed: dict[str, Any] = {}
     title = _text(tpl.title, scope, "embed.title", on_error)
     if title:
-        embed["title"] = title
+        embed["title"] = clamp(title, MAX_TITLE)
     description = _text(tpl.description, scope, "embed.description", on_error)
     if description:
-        embed["description"] = description
+        embed["description"] = clamp(description, MAX_DESCRIPTION)
     if tpl.url is not None:
         _url(embed, _text(tpl.url, scope, "embed.url", on_error), on_error)
     color = _color(tpl.color, scope, on_error)
@@ -196,7 +182,10 @@ def _templated_embed(
         embed["timestamp"] = stamp
     if "title" not in embed and "description" not in embed and not fields:
         # an embed needs something to show; fall back to the event name
-        embed["title"] = _safe(ev.event)
+        fallback = clamp(_safe(ev.event), MAX_TITLE)
+        if fallback:
+            embed["title"] = fallback
+    fit_total(embed, MAX_EMBED_TOTAL)
     return embed
 
 
@@ -217,8 +206,9 @@ def _fields(
     tpl: EmbedTemplate,
     on_error: RenderError,
 ) -> list[dict[str, Any]]:
+    """The embed's fields, each within its limits, at most 25."""
     if tpl.fields is None:
-        return _auto_fields(ev, tpl.auto_exclude)
+        return _clamp_fields(_auto_fields(ev, tpl.auto_exclude))
     fields = []
     for n, spec in enumerate(tpl.fields):
         try:
@@ -227,15 +217,21 @@ def _fields(
             value = _failed(f"embed.fields[{n}].value", exc, on_error)
         if not value:
             continue  # a field whose value renders empty is left out
+        if len(value) > MAX_FIELD_VALUE:
+            value = clamp(value, MAX_FIELD_VALUE)
         name = spec.name.constant
         if name is None:
             try:
                 name = spec.name.shown_in(scope)
             except Exception as exc:
                 name = _failed(f"embed.fields[{n}].name", exc, on_error)
+        if len(name) > MAX_FIELD_NAME:
+            name = clamp(name, MAX_FIELD_NAME)
         fields.append(
             {"name": name or _ZWSP, "value": value, "inline": spec.inline}
         )
+    if len(fields) > MAX_FIELDS:
+        return _clamp_fields(fields)  # the last one counts the rest
     return fields
 
 
@@ -245,12 +241,12 @@ def _footer_and_author(
     out: dict[str, Any] = {}
     footer = _text(tpl.footer, scope, "embed.footer", on_error)
     if footer:
-        out["footer"] = {"text": footer}
+        out["footer"] = {"text": clamp(footer, MAX_FOOTER_TEXT)}
         if tpl.footer_icon_url:
             out["footer"]["icon_url"] = tpl.footer_icon_url
     author = _text(tpl.author, scope, "embed.author", on_error)
     if author:
-        out["author"] = {"name": author}
+        out["author"] = {"name": clamp(author, MAX_AUTHOR_NAME)}
         if tpl.author_url:
             out["author"]["url"] = tpl.author_url
         if tpl.author_icon_url:
@@ -309,15 +305,14 @@ def _event_stamp(time: float) -> str:
 
 
 def _iso_stamp(when: datetime) -> str:
-    s = when.astimezone(timezone.utc)
+    s = when if when.tzinfo is timezone.utc else when.astimezone(timezone.utc)
     if s.year < 1000:  # strftime does not pad such years: keep its text
         return (
             s.strftime("%Y-%m-%dT%H:%M:%S.") + f"{s.microsecond // 1000:03d}Z"
         )
-    return (  # the same text as strftime gives, without its cost
-        f"{s.year}-{s.month:02d}-{s.day:02d}T{s.hour:02d}:{s.minute:02d}:"
-        f"{s.second:02d}.{s.microsecond // 1000:03d}Z"
-    )
+    # the same text as strftime gives, without its cost: isoformat cuts
+    # to whole milliseconds as // does, and ends in +00:00 for UTC
+    return s.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 # -- the default embed ------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import threading
 from collections import abc
 from collections.abc import Callable, Mapping
 from numbers import Number
@@ -27,7 +28,7 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.exceptions import TemplateAssertionError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
@@ -93,25 +94,24 @@ class Scope:
     dict, once merged with the environment's globals) and builds a new
     runtime context for every text; for an embed of ten short texts
     that was most of the cost. A scope merges the globals once, and texts
-    that cannot leave anything behind share one runtime context per
-    environment. What a text does set (a top-level ``{% set %}`` or
-    macro) is cleared before the next text runs, so no text sees
-    another's names; texts that use blocks, imports, includes or
-    ``{% autoescape %}`` always get a runtime context of their own.
+    that cannot leave anything behind are rendered in a runtime context
+    kept for the thread, pointed at the scope's names for each text (see
+    :func:`_shared_context`). What a text does set (a top-level ``{% set
+    %}`` or macro) is cleared before the next text runs, so no text sees
+    another's names; texts that use blocks, imports, includes or ``{%
+    autoescape %}`` always get a runtime context of their own.
 
     Args:
         context: What templates see (``LogEvent.context()``); it must
             not change while the scope is in use.
     """
 
-    __slots__ = ("_context", "names", "shared")
+    __slots__ = ("_context", "names")
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self._context = context
         #: What :meth:`parent` returns, once it has been asked.
         self.names: dict[str, Any] | None = None
-        #: The shared runtime contexts made so far, by id of environment.
-        self.shared: dict[int, Context] = {}
 
     def parent(self) -> dict[str, Any]:
         """
@@ -126,23 +126,32 @@ class Scope:
             names = self.names = dict(_GLOBALS, **self._context)
         return names
 
-    def runtime_context(
-        self, env: ImmutableSandboxedEnvironment, *, shared: bool
-    ) -> Context:
-        """
-        A runtime context of *env* for one text, shared if *shared*.
 
-        Raises:
-            TypeError: As :meth:`parent`.
-        """
-        if shared:
-            found = self.shared.get(id(env))
-            if found is not None:
-                return found
-        context = env.context_class(env, self.parent(), None, {})
-        if shared:
-            self.shared[id(env)] = context
-        return context
+class _SharedContexts(threading.local):
+    """Each thread's runtime contexts for shareable texts, by environment."""
+
+    def __init__(self) -> None:
+        self.by_env: dict[int, Context] = {}
+
+
+_SHARED = _SharedContexts()
+_NO_NAMES: dict[str, Any] = {}
+
+
+def _shared_context(env: ImmutableSandboxedEnvironment) -> Context:
+    """
+    This thread's runtime context of *env* for texts that can share one.
+
+    Building a runtime context costs more than rendering a short text,
+    and one that a text leaves as it found it (see ``_NOT_SHAREABLE``)
+    can serve the next; its names are set for each text. A text renders
+    to the end before the next starts, so one per thread is enough.
+    """
+    by_env = _SHARED.by_env
+    found = by_env.get(id(env))
+    if found is None:
+        found = by_env[id(env)] = env.context_class(env, _NO_NAMES, None, {})
+    return found
 
 
 class _Constant:
@@ -204,20 +213,23 @@ class _Template:
         return neutralize_mentions(text) if "@" in text else text
 
     def render_in(self, scope: Scope) -> str:
-        shareable = self._shareable
+        env = self._env
         try:
-            context = scope.shared.get(id(self._env)) if shareable else None
-            if context is None:
-                context = scope.runtime_context(self._env, shared=shareable)
+            if not self._shareable:
+                context = env.context_class(env, scope.parent(), None, {})
+                return "".join(self._root(context))
+            context = _shared_context(env)
+            context.parent = scope.names or scope.parent()
             try:
                 return "".join(self._root(context))
             finally:
-                if shareable and (context.vars or context.exported_vars):
+                context.parent = _NO_NAMES  # keep no event alive
+                if context.vars or context.exported_vars:
                     context.vars = {}
                     context.exported_vars = set()
         except Exception:
             # as Template.render: the traceback shows the template's lines
-            self._env.handle_exception()
+            env.handle_exception()
 
 
 #: One filter applied by a simple text: the function and its arguments.
@@ -392,26 +404,42 @@ def _finalize_raw(value: Any) -> str:
 
 #: What an attribute of a plain dict can be; any other name is an item.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+#: The dict methods templates call (``signals.items()``): the sandbox
+#: allows them (they change nothing), so they are taken directly.
+_DICT_READERS = frozenset({"get", "items", "keys", "values"})
+#: What a ``{% for %}`` loop's ``loop`` offers (``loop.first``, ...): the
+#: sandbox allows every one of them, so they are taken directly.
+_LOOP_ATTRIBUTES = frozenset(
+    name for name in dir(LoopContext) if not name.startswith("_")
+)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     """
-    Jinja2's immutable sandbox, with a quicker ``c.ok`` on a plain dict.
+    Jinja2's immutable sandbox, quicker on what templates read most.
 
     ``getattr`` tries the attribute first and takes the item when there
     is none; for a ``dict`` and a name that is not one of its attributes
     the attribute lookup can only fail, and failing costs an exception,
     so the item is taken directly, which is what the sandbox does next.
-    Everything else goes through the sandbox's own checks.
+    A dict's reading methods and a loop's attributes are ones the
+    sandbox's checks always allow, so they skip the checks. Everything
+    else goes through the sandbox's own checks.
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Get *attribute* of *obj*, else its item of that name."""
-        if obj.__class__ is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except (TypeError, LookupError):
-                return self.undefined(obj=obj, name=attribute)
+        cls = obj.__class__
+        if cls is dict:
+            if attribute not in _DICT_ATTRIBUTES:
+                try:
+                    return obj[attribute]
+                except (TypeError, LookupError):
+                    return self.undefined(obj=obj, name=attribute)
+            if attribute in _DICT_READERS:
+                return getattr(obj, attribute)
+        elif cls is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)
         return super().getattr(obj, attribute)
 
 

@@ -16,7 +16,7 @@ import operator
 import re
 import textwrap
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -1467,6 +1467,61 @@ class TestProperties:
         ):
             _assert_safe_payload(route, payload)
 
+    @PROPERTY_SETTINGS
+    @given(
+        ev=SHIPPED_ROUTE_EVENTS,
+        long=st.text(min_size=0, max_size=2500),
+        label_channel=st.booleans(),
+    )
+    def test_templated_embeds_come_clamped(
+        self, ev: LogEvent, long: str, label_channel: bool
+    ) -> None:
+        """
+        A templated embed is built within its limits: clamping finds
+        nothing left to do, for the shipped routes and for texts and
+        fields far over every limit.
+        """
+        from polybot_loghandler._render import clamp_embed, copy_embed
+
+        many = "".join(
+            f"  - {{name: '{{{{ long }}}} {n}', value: '{{{{ long }}}}'}}\n"
+            for n in range(30)
+        )
+        route = _route(
+            "embed:\n"
+            "  title: '{{ long }}{{ long }}'\n"
+            "  description: '{{ long }}{{ long }}{{ long }}'\n"
+            "  footer: '{{ long }}'\n"
+            "  author: ' {{ long }} '\n"
+            "  fields:\n" + many
+        )
+        context = {**ev.context(), "long": long}
+        embeds = [
+            render_embed(
+                ev,
+                context,
+                route,
+                Channel(key="a", name="a" * 300),
+                Errors(),
+                label_channel=label_channel,
+            )
+        ]
+        embeds += [
+            render_embed(
+                ev,
+                ev.context(),
+                hit.route,
+                SHIPPED.channels.get(key),
+                Errors(),
+                label_channel=label_channel,
+            )
+            for hit in SHIPPED_ROUTER.route(ev, ev.context(), Errors())
+            for key in hit.channels
+        ]
+
+        for embed in embeds:
+            assert embed == clamp_embed(copy_embed(embed))
+
 
 class TestTimestampQuickly:
     """
@@ -1474,16 +1529,35 @@ class TestTimestampQuickly:
     """
 
     @settings(max_examples=500, deadline=None, database=None)
-    @given(when=st.datetimes(timezones=st.just(timezone.utc)))
+    @given(
+        when=st.datetimes(
+            # naive bounds, as hypothesis wants; a day inside year 1 and
+            # year 9999, so every zone's time is a UTC time too
+            min_value=datetime(1, 1, 2),  # noqa: DTZ001
+            max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+            timezones=st.one_of(
+                st.just(timezone.utc),
+                st.builds(
+                    timezone,
+                    st.timedeltas(
+                        min_value=timedelta(hours=-23),
+                        max_value=timedelta(hours=23),
+                    ),
+                ),
+            ),
+        )
+    )
     def test_iso_stamp(self, when: datetime) -> None:
         """
-        Any time, as Discord's ISO 8601 text, milliseconds included.
+        Any time, in any zone, as Discord's ISO 8601 text in UTC,
+        milliseconds included.
         """
         from polybot_loghandler._render import _iso_stamp
 
+        utc = when.astimezone(timezone.utc)
         expected = (
-            when.strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{when.microsecond // 1000:03d}Z"
+            utc.strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{utc.microsecond // 1000:03d}Z"
         )
         assert expected == _iso_stamp(when)
 

@@ -32,6 +32,7 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import FILTERS
 from polybot_loghandler._render import render_embed
 from polybot_loghandler._templates import (
+    _LOOP_ATTRIBUTES,
     MARKDOWN_ENV,
     PLAIN_ENV,
     RAW_ENV,
@@ -441,6 +442,33 @@ class TestQuickAnswers:
         """
         assert isinstance(value, Number) == _is_number(value)
         assert isinstance(value, Mapping) == _is_mapping(value)
+
+    @pytest.mark.parametrize(
+        "expression",
+        [
+            *(f"loop.{name}" for name in sorted(_LOOP_ATTRIBUTES)),
+            "loop.cycle('a', 'b')",
+            "loop.changed(x % 2)",
+            "loop._after",
+            "loop.nope",
+        ],
+    )
+    def test_loop_attributes(self, expression: str) -> None:
+        """
+        ``loop.name`` in a loop gives what Jinja2's sandbox gives.
+        """
+        source = (
+            "{% for x in [1, 2, 3] %}{{ " + expression + " }};{% endfor %}"
+        )
+        for env, reference in (
+            (MARKDOWN_ENV, REFERENCE["markdown"]),
+            (RAW_ENV, REFERENCE["raw"]),
+        ):
+            got = _outcome(env.from_string(source).render)
+            want = _outcome(reference.from_string(source).render)
+
+            # a bound method shows its address: compare what precedes it
+            assert str(want).split(" at 0x")[0] == str(got).split(" at 0x")[0]
 
     @given(
         name=st.one_of(
