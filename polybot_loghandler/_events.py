@@ -268,23 +268,32 @@ def _plain(value: Any) -> bool:
 
 
 def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
+    """
+    *value* with the secrets in it hidden: a copy if any were, else itself.
+
+    Most values are plain and under a name that is not secret: they are
+    passed over, and the mapping is copied only at the first change.
+    """
     secret = _secret_names(value)
-    out = {}
-    changed = False
+    out: dict[Any, Any] | None = None
     for key, item in value.items():
         if key.__class__ is str:
             cls = item.__class__
             if cls is str or cls is float or cls is int or cls is bool:
-                new = REDACTED if key in secret else item
+                if key not in secret:
+                    continue
+                new: Any = REDACTED
             elif item is None:
-                new = None
+                continue
             else:
                 new = redact_value(key, item, depth)
         else:
             new = redact_value(str(key), item, depth)
-        out[key] = new
-        changed = changed or new is not item
-    return out if changed else value
+        if new is not item:
+            if out is None:
+                out = dict(value)
+            out[key] = new
+    return value if out is None else out
 
 
 #: The string keys that look secret, by a fields mapping's keys in order:
@@ -369,16 +378,7 @@ class LogEvent:
         fields of the same name, which stay reachable as
         ``fields["name"]``.
         """
-        secret = _secret_names(self.fields)
-        fields = {}
-        for key, value in self.fields.items():
-            cls = value.__class__
-            if key.__class__ is str and (
-                cls is str or cls is float or cls is int or cls is bool
-            ):  # what redact_value gives, without the call
-                fields[key] = REDACTED if key in secret else value
-            else:
-                fields[key] = redact_value(key, value)
+        fields = _redact_mapping(self.fields, 0)
         return {
             **fields,
             "event": self.event,

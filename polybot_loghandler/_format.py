@@ -93,6 +93,13 @@ def money(
     the amount as a loss whichever sign it was logged with
     (``100`` → ``-$100.00``).
     """
+    if (  # the usual: a finite float, in dollars and cents
+        value.__class__ is float
+        and decimals == 2
+        and not loss
+        and -math.inf < value < math.inf
+    ):
+        return f"{_sign(value, sign, 2)}${abs(value):,.2f}"
     if _missing(value):
         return ""
     num = _as_number(value)
@@ -512,28 +519,35 @@ def size_mb(value: Any) -> str:
     return f"{num:.0f} MB" if num == int(num) else f"{num:.1f} MB"
 
 
-def _piece(value: Any) -> str:
-    if isinstance(value, Markdown):
-        return value
-    return escape_markdown(str(value))
-
-
 def tree(items: Any) -> Markdown:
     """
     Lines as a tree: ``├─ a`` … ``└─ z``; empty items are skipped.
 
     Items from events are markdown-escaped; the result is trusted markup.
     """
-    if _missing(items):
+    if items.__class__ is not list:  # a template's [...] is a list
+        if _missing(items):
+            return Markdown("")
+        if isinstance(items, str) or not isinstance(items, Iterable):
+            items = [items]
+    lines = []
+    for item in items:
+        if item.__class__ is str:
+            text = escape_markdown(item)
+        elif isinstance(item, Markdown):
+            text = item
+        elif _missing(item):
+            continue
+        else:
+            text = escape_markdown(str(item))
+        if text:
+            lines.append(text)
+    if not lines:
         return Markdown("")
-    if isinstance(items, str) or not isinstance(items, Iterable):
-        items = [items]
-    lines = [_piece(i) for i in items if not _missing(i) and str(i) != ""]
-    out = [
-        ("└─ " if n == len(lines) - 1 else "├─ ") + line
-        for n, line in enumerate(lines)
-    ]
-    return Markdown("\n".join(out))
+    last = lines.pop()
+    return Markdown(
+        "".join(["├─ " + line + "\n" for line in lines]) + "└─ " + last
+    )
 
 
 def code(value: Any, lang: str = "", limit: int = 1800) -> Markdown:

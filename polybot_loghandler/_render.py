@@ -288,20 +288,31 @@ def _timestamp(
     return None if when is None else _iso_stamp(when)
 
 
-#: The event time _event_stamp showed last, and how: every embed of an
-#: event shows it (set as one tuple, so threads see a consistent pair).
-_LAST_STAMP: tuple[float, str] = (math.nan, "")
+#: The whole second _event_stamp showed last, and its text up to the
+#: milliseconds: events logged together share it (set as one tuple, so
+#: threads see a consistent pair).
+_LAST_SECOND: tuple[int, str] = (-1, "")
 
 
 def _event_stamp(time: float) -> str:
     """An event's time (epoch seconds) as Discord's ISO 8601 timestamp."""
-    global _LAST_STAMP  # noqa: PLW0603 - a one-entry cache
-    last = _LAST_STAMP
-    if last[0] == time:
-        return last[1]
-    text = _iso_stamp(datetime.fromtimestamp(time, tz=timezone.utc))
-    _LAST_STAMP = (time, text)
-    return text
+    global _LAST_SECOND  # noqa: PLW0603 - a one-entry cache
+    if not 0 <= time < _MAX_EPOCH:  # NaN too: let datetime say what it can
+        return _iso_stamp(datetime.fromtimestamp(time, tz=timezone.utc))
+    # the microseconds as datetime.fromtimestamp rounds them (half to even)
+    second = int(time)
+    micro = round((time - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    last = _LAST_SECOND
+    if last[0] != second:
+        whole = datetime.fromtimestamp(second, tz=timezone.utc)
+        last = _LAST_SECOND = (second, _iso_stamp(whole)[:-4])
+    return f"{last[1]}{micro // 1000:03d}Z"
+
+
+#: Times from here on (year 10000) are left to datetime, which refuses them.
+_MAX_EPOCH = 253402300800
 
 
 def _iso_stamp(when: datetime) -> str:

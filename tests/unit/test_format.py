@@ -9,6 +9,7 @@ which are shown as they are rather than raising.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +20,7 @@ from jinja2 import ChainableUndefined, Undefined
 
 from polybot_loghandler._format import FILTERS, parse_time
 from polybot_loghandler._templates import compile_text
-from polybot_loghandler._text import Markdown
+from polybot_loghandler._text import Markdown, escape_markdown
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would
@@ -104,6 +105,17 @@ class TestMoney:
         Each value is shown in the Polybot money format.
         """
         assert expected == _apply("money", value, **kwargs)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(value=st.floats(), sign=st.booleans())
+    def test_a_float_reads_as_its_text(self, value: float, sign: bool) -> None:
+        """
+        A float, formatted on the quick path, reads as the same number
+        written out (``-0.004`` and ``"-0.004"``), which is not.
+        """
+        expected = _apply("money", repr(value), sign=sign)
+
+        assert expected == _apply("money", value, sign=sign)
 
 
 class TestNumber:
@@ -897,3 +909,50 @@ class TestQuickPaths:
         )
         assert expected == humanize(value)
         assert expected == humanize(value)
+
+
+def _reference_tree(items: Any) -> str:
+    """``tree`` written plainly: what the quick one must give."""
+    if items is None or isinstance(items, Undefined):
+        return ""
+    if isinstance(items, str) or not isinstance(items, Iterable):
+        items = [items]
+    lines = [
+        i if isinstance(i, Markdown) else escape_markdown(str(i))
+        for i in items
+        if not (i is None or isinstance(i, Undefined)) and str(i) != ""
+    ]
+    return "\n".join(
+        ("└─ " if n == len(lines) - 1 else "├─ ") + line
+        for n, line in enumerate(lines)
+    )
+
+
+class TestTreeQuickly:
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(
+        items=st.one_of(
+            st.lists(
+                st.one_of(
+                    st.text(max_size=8),
+                    st.text(max_size=8).map(Markdown),
+                    st.none(),
+                    st.integers(),
+                    st.just(ChainableUndefined()),
+                ),
+                max_size=6,
+            ),
+            st.tuples(st.text(max_size=8), st.integers()),
+            st.text(max_size=8),
+            st.integers(),
+            st.none(),
+        )
+    )
+    def test_tree(self, items: Any) -> None:
+        """
+        Any items give what the plain version gives, as trusted markup.
+        """
+        got = _apply("tree", items)
+
+        assert _reference_tree(items) == got
+        assert isinstance(got, Markdown)

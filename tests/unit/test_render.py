@@ -1561,11 +1561,24 @@ class TestTimestampQuickly:
         )
         assert expected == _iso_stamp(when)
 
-    @settings(max_examples=200, deadline=None, database=None)
-    @given(times=st.lists(st.floats(min_value=0, max_value=4e9), max_size=5))
+    @settings(max_examples=1000, deadline=None, database=None)
+    @given(
+        times=st.lists(
+            st.one_of(
+                st.floats(min_value=0, max_value=4e9),
+                st.floats(min_value=-6e10, max_value=2.5e11),
+                # just under a whole millisecond or second: rounding to
+                # microseconds carries into the next one
+                st.integers(0, 4 * 10**12).map(lambda ms: ms / 1000 - 4e-7),
+                st.integers(0, 4 * 10**9).map(lambda s: s - 4e-7),
+            ),
+            max_size=5,
+        )
+    )
     def test_event_stamp(self, times: list[float]) -> None:
         """
-        The remembered stamp is only ever the one of the same time.
+        An event's time reads as datetime reads it, to the millisecond,
+        whatever second was shown before.
         """
         from polybot_loghandler._render import _event_stamp, _iso_stamp
 
