@@ -285,6 +285,10 @@ def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
                 new: Any = REDACTED
             elif item is None:
                 continue
+            elif cls is dict and key not in secret:  # redact_value, inline
+                if depth >= _REDACT_DEPTH:
+                    continue
+                new = _redact_mapping(item, depth + 1)
             else:
                 new = redact_value(key, item, depth)
         else:
@@ -345,7 +349,9 @@ class LogEvent:
         event, level, logger, created, fields, message, exc = raw
         if message is None:  # a structlog event dict, copied whole
             message = event
-            fields = {k: v for k, v in fields.items() if k not in DICT_META}
+            fields = fields.copy()
+            for key in DICT_META.intersection(fields):  # a search in C
+                del fields[key]
         return cls(
             event=event,
             level=level,
@@ -386,6 +392,6 @@ class LogEvent:
             "logger": self.logger,
             "message": self.message,
             "exception": self.exception,
-            "time": datetime.fromtimestamp(self.time, tz=timezone.utc),
+            "time": datetime.fromtimestamp(self.time, timezone.utc),
             "fields": fields,
         }

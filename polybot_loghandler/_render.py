@@ -306,7 +306,7 @@ def _event_stamp(time: float) -> str:
         second, micro = second + 1, micro - 1_000_000
     last = _LAST_SECOND
     if last[0] != second:
-        whole = datetime.fromtimestamp(second, tz=timezone.utc)
+        whole = datetime.fromtimestamp(second, timezone.utc)
         last = _LAST_SECOND = (second, _iso_stamp(whole)[:-4])
     return f"{last[1]}{micro // 1000:03d}Z"
 

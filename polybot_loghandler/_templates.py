@@ -117,13 +117,12 @@ class Scope:
         """
         The names every text sees: the globals, the context over them.
 
-        Raises:
-            TypeError: The context has a name that is not a string (as
-                ``Template.render`` does).
+        A name that is not a string (an event field can have one) is
+        there too, and no template can read it.
         """
         names = self.names
         if names is None:
-            names = self.names = dict(_GLOBALS, **self._context)
+            names = self.names = {**_GLOBALS, **self._context}
         return names
 
 
