@@ -215,6 +215,8 @@ def time(value: Any, fmt: str = "%H:%M:%S") -> str:
     """
     A time of day in UTC: ``14:23:45``; *fmt* is a ``strftime`` format.
     """
+    if value.__class__ is datetime and value.tzinfo is timezone.utc:
+        return _strftime(value, fmt)  # the usual: an event's own time
     if _missing(value):
         return ""
     parsed = parse_time(value)
