@@ -68,7 +68,14 @@ How to read this page:
   dict" is a processor that only copies the event dict: no processor
   that hands events to another thread can cost less.
 - **Worker throughput** is the match + render work the background
-  worker does per event, on one thread; delivery is not included.
+  worker does per event, on one thread; delivery is not included. It is
+  an absolute rate, not a ratio, so it is judged on the fastest pass:
+  other work on a shared machine only slows a pass down. The median
+  pass and the spread are shown beside it; a spread well over 1.2x
+  means the machine was busy. To compare two versions of the library
+  on a busy machine, count instructions instead:
+  `python bench/instructions.py` (needs valgrind) gives the same work's
+  instructions per event, which load does not change.
 - **Memory** logs as fast as possible while Discord never answers: the
   queue and the delivery lanes must stay bounded, events beyond them are
   dropped and counted (`dropped.*`), and no log call may wait.

@@ -377,7 +377,8 @@ def _auto_fields(
 ) -> list[dict[str, Any]]:
     """One field per event field, in the order the event gave them."""
     fields: list[dict[str, Any]] = []
-    for key, value in ev.fields.items():
+    for name, value in ev.fields.items():
+        key = name if name.__class__ is str else str(name)
         if value is None or key.startswith("_") or key in exclude:
             continue
         text = _show(redact_value(key, value))

@@ -373,6 +373,28 @@ class TestStructlogNative:
         assert ["alerts"] == _channels(sent)
         assert logging.WARNING == sent[0].event.level
 
+    def test_a_field_name_that_is_not_a_string(
+        self, make_routing: Callable[..., Path]
+    ) -> None:
+        """
+        A field whose name is not a string is shown by its text, and a
+        secret under it is still hidden.
+        """
+        processor = DiscordProcessor(make_routing())
+
+        with capture() as sent:
+            processor(
+                None,
+                "warning",
+                {"event": "disk_low", 7: "seven", b"api_key": "hunter2"},
+            )
+
+        assert ["alerts"] == _channels(sent)
+        fields = _fields(sent[0])
+        assert "seven" == fields["7"]
+        assert "hunter2" not in json.dumps(sent[0].payload)
+        assert 0 == processor.stats().get("errors.internal", 0)
+
     def test_never_raises(self, make_routing: Callable[..., Path]) -> None:
         """A dict that cannot be routed is returned, not raised on."""
         processor = DiscordProcessor(make_routing())
