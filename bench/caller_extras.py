@@ -14,9 +14,14 @@ worker runs.
 Targets: a structlog chain with ``DiscordProcessor`` costs at most 1.1x
 the same chain without it; a matched ``DiscordHandler`` call costs the
 same (within noise) whether Discord answers or hangs. For reading the
-structlog ratio, the same chain with a processor that only copies the
-event dict is timed too: no processor that hands events to another
-thread can cost less.
+structlog ratio, the same chain is timed with two floors: a processor
+that only copies the event dict (no processor that keeps events for
+another thread can cost less), and one that also hands the copy to a
+thread through a ``SimpleQueue``, as the standard library's
+``QueueHandler`` does for ``logging``. A third hands the copy to a
+thread that then works on each event as long as the worker takes to
+match and render it: what doing the worker's work in the same process
+costs the caller, whoever writes it.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +84,57 @@ def copy_only(
     return event_dict
 
 
+class HandOff:
+    """
+    The floor for a processor that hands events to another thread.
+
+    What the standard library offers for it, as ``QueueHandler`` does for
+    ``logging``: copy the event dict, put the copy on a ``SimpleQueue``,
+    and let a thread take it off. With *work* (seconds) the thread then
+    spends that much CPU on each event, as a worker that renders it
+    would; without, it only counts what it takes.
+    """
+
+    def __init__(self, work: float = 0.0) -> None:
+        self.queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self.work = work
+        self.taken = 0
+        threading.Thread(target=self._take, daemon=True).start()
+
+    def _take(self) -> None:
+        while True:
+            self.queue.get()
+            self.taken += 1
+            if self.work:
+                until = time.thread_time() + self.work
+                while time.thread_time() < until:
+                    pass
+
+    def __call__(
+        self, _logger: Any, _method_name: str, event_dict: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.queue.put(dict(event_dict))
+        return event_dict
+
+
+def render_cost(processor: Any) -> float:
+    """The worker's CPU seconds to match and render one ``trade_executed``."""
+    from polybot_loghandler.testing import capture
+
+    chain = structlog_chain([processor])
+    with capture():  # rendered here, in this thread: nothing is queued
+        chain.info("trade_executed", **TRADE)
+        start = time.thread_time()
+        for _ in range(200):
+            chain.info("trade_executed", **TRADE)
+        with_render = time.thread_time() - start
+    plain = structlog_chain([])
+    start = time.thread_time()
+    for _ in range(200):
+        plain.info("trade_executed", **TRADE)
+    return max(with_render - (time.thread_time() - start), 0.0) / 200
+
+
 def handler_logger(name: str, handler: logging.Handler) -> logging.Logger:
     log = logging.getLogger(f"bench.extras.{name}")
     log.handlers[:] = [handler]
@@ -115,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
     processor = DiscordProcessor(bench_routing())
     with_proc = structlog_chain([processor])
     with_floor = structlog_chain([copy_only])
+    with_hand_off = structlog_chain([HandOff()])
+    render = render_cost(processor)
+    with_hand_off_work = structlog_chain([HandOff(render)])
     no_webhook = DiscordHandler(bench_routing())
     os.environ["DISCORD_WEBHOOK_URL"] = answering.webhook_url("1", "tok-a")
     to_answering = DiscordHandler(bench_routing())
@@ -152,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
         ),
         "structlog chain + copy of the dict (the floor), trade_executed": (
             lambda: with_floor.info("trade_executed", **TRADE),
+            None,
+        ),
+        "structlog chain + copy handed to a thread (SimpleQueue), "
+        "trade_executed": (
+            lambda: with_hand_off.info("trade_executed", **TRADE),
+            None,
+        ),
+        "structlog chain + copy handed to a thread that works as long as "
+        "the worker renders, trade_executed": (
+            lambda: with_hand_off_work.info("trade_executed", **TRADE),
             None,
         ),
         "DiscordHandler trade_executed, no webhook set": (
@@ -236,6 +307,24 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             None,
         ),
         (
+            "copy handed to a thread / structlog, trade_executed",
+            ratio(
+                "structlog chain + copy handed to a thread (SimpleQueue), "
+                "trade_executed",
+                "structlog chain, trade_executed",
+            ),
+            None,
+        ),
+        (
+            "thread that works as the worker / structlog, trade_executed",
+            ratio(
+                "structlog chain + copy handed to a thread that works as "
+                "long as the worker renders, trade_executed",
+                "structlog chain, trade_executed",
+            ),
+            None,
+        ),
+        (
             "DiscordHandler matched: hung / answering",
             ratio(
                 "DiscordHandler trade_executed, fake Discord HUNG",
@@ -267,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
         )
         + ". For the hung ratio, 'noise' is read as within 10%. Between "
         f"variants the worker gets at most {wait:g} s to catch up; it runs on "
-        "while later variants are timed, which is in their wall times."
+        "while later variants are timed, which is in their wall times. "
+        f"The thread that works as the worker spends {render * 1e6:,.0f} µs "
+        "of CPU on each event: what matching and rendering one "
+        "`trade_executed` took in this run."
     )
     hung.stop()
     answering.stop()

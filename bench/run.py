@@ -66,7 +66,11 @@ How to read this page:
   ratios of neighbouring batches), so a slow machine slows both alike;
   compare ratios more than nanoseconds across machines. "Copy of the
   dict" is a processor that only copies the event dict: no processor
-  that hands events to another thread can cost less.
+  that keeps events for another thread can do less. "Copy handed to a
+  thread" also puts the copy on a `SimpleQueue` that a thread empties,
+  as the standard library's `QueueHandler` does; in the last variant
+  that thread works on each event as long as the worker takes to render
+  it, to show what rendering in the same process costs the caller.
 - **Worker throughput** is the match + render work the background
   worker does per event, on one thread; delivery is not included. It is
   an absolute rate, not a ratio, so it is judged on the fastest pass:

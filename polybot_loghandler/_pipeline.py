@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time as _time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ._config import Config, Route, load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
 from ._events import (
+    DICT_LEVELS,
     LogEvent,
     RawEvent,
     capture_event_dict,
@@ -219,11 +221,16 @@ class Pipeline:
         Queue a structlog event if a route might take it.
 
         The structlog chain runs this on every call, so it is written for
-        speed: the common types are checked first, without a call to str().
+        speed: the common types are checked first, without a call to
+        str(), and what ``dict_level``, ``capture_event_dict`` and
+        :meth:`submit` do is done here inline for the usual event.
         """
         self._local.seen = event_dict  # a DiscordHandler may see it again
         get = event_dict.get
-        levelno = dict_level(event_dict, method_name)
+        level = get("level")
+        levelno = DICT_LEVELS.get(level) if level.__class__ is str else None
+        if levelno is None:  # another spelling, or no level key
+            levelno = dict_level(event_dict, method_name)
         event = get("event", "")
         if event.__class__ is not str:
             event = str(event)
@@ -232,9 +239,21 @@ class Pipeline:
             name = str(name)
         if not self.router.could_match(event, levelno, name, event_dict):
             return
-        fields = dict_fields(event_dict)
-        raw = capture_event_dict(event_dict, event, levelno, name, fields)
-        self.submit(raw)
+        if get("exc_info") or get("exception") is not None:
+            raw = capture_event_dict(
+                event_dict, event, levelno, name, dict_fields(event_dict)
+            )
+        else:  # the usual event: no exception to format
+            fields = (
+                event_dict.copy()
+                if event_dict.__class__ is dict
+                else dict(event_dict)
+            )
+            raw = (event, levelno, name, _time.time(), fields, None, None)
+        if CAPTURES.active:
+            CAPTURES.record(self.process(raw))
+        elif not self._worker.submit(raw, levelno >= logging.WARNING):
+            self.count("dropped.queue_full")
 
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""

@@ -96,7 +96,7 @@ class Worker:
         """Items waiting (flush markers included)."""
         return len(self._queue)
 
-    def submit(self, item: Any, *, reserve: bool = False) -> bool:
+    def submit(self, item: Any, reserve: bool = False) -> bool:
         """
         Queue *item* for the worker; never blocks.
 
