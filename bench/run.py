@@ -62,7 +62,7 @@ How to read this page:
   thread: CPU time of that thread (`time.thread_time`), and wall time,
   which also holds the waits for the GIL while the library's worker
   thread runs. Ratios compare medians against a baseline measured in the
-  same rounds (the structlog and hung-Discord ratios: the median of
+  same rounds (the structlog, hung-Discord and spool ratios: the median of
   ratios of neighbouring batches), so a slow machine slows both alike;
   compare ratios more than nanoseconds across machines. "Copy of the
   dict" is a processor that only copies the event dict: no processor
