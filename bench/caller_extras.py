@@ -5,7 +5,9 @@ Variants take turns batch by batch (``BATCH`` calls each), and the
 per-call time of every batch is kept, so the report gives the median and
 the p99 over batches (a p99 of single calls would mostly measure the
 timer). A ratio is the median of the ratios of neighbouring batches, so
-the drift of a shared machine cancels out. CPU is the caller thread's own
+the drift of a shared machine cancels out, and every timed batch follows
+``WARM`` untimed calls of its own variant, so the order of the variants
+does not show. CPU is the caller thread's own
 (``time.thread_time``); wall includes waiting for the GIL while the
 worker runs.
 
@@ -45,6 +47,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from handler_cost import TRADE, UNMATCHED, bench_routing  # noqa: E402
 
 BATCH = 100
+#: untimed calls of a variant just before each of its timed batches: the
+#: batch after a worker has run would otherwise start with its code and
+#: data pushed out of the CPU's caches and pay for it (about 0.1x at 100
+#: calls a batch), so the order of the variants would show in the ratios
+WARM = 20
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
     for _ in range(rounds):
         for _ in range(batches):
             for name, (call, stats) in variants.items():
+                for _ in range(WARM):
+                    call()
                 c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
                 for _ in range(BATCH):
                     call()

@@ -46,6 +46,7 @@ PARTS = [
         [],
         300.0,
     ),
+    ("Where to filter", "filter_where.py", ["--quick"], [], 120.0),
     ("Caller cost with the spool", "spool_cost.py", ["--quick"], [], 300.0),
     ("Worker throughput", "throughput.py", ["--quick"], [], 180.0),
     ("Memory with Discord hung", "memory.py", ["--quick"], [], 300.0),
@@ -70,7 +71,14 @@ How to read this page:
   thread" also puts the copy on a `SimpleQueue` that a thread empties,
   as the standard library's `QueueHandler` does; in the last variant
   that thread works on each event as long as the worker takes to render
-  it, to show what rendering in the same process costs the caller.
+  it, to show what rendering in the same process costs the caller. Each
+  timed batch follows a few untimed calls of its own variant, so no
+  variant pays for the caches another one (or the worker) left cold.
+- **Where to filter** weighs the processor's pre-filter: deciding in the
+  caller's thread that no route wants an event costs that thread more
+  than copying and queueing every event for a thread to decide, but the
+  whole process (`time.process_time`) less. With the GIL, the worker's
+  time is the application's time too.
 - **Worker throughput** is the match + render work the background
   worker does per event, on one thread; delivery is not included. It is
   an absolute rate, not a ratio, so it is judged on the fastest pass:

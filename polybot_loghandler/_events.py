@@ -57,7 +57,7 @@ _METHOD_LEVELS: dict[str, int] = {
 }
 
 # a structlog ``level`` value as it usually comes (lower or upper case)
-DICT_LEVELS: dict[str, int] = {
+_DICT_LEVELS: dict[str, int] = {
     **_METHOD_LEVELS,
     **{k.upper(): v for k, v in _METHOD_LEVELS.items()},
 }
@@ -197,7 +197,7 @@ def dict_level(event_dict: Mapping[str, Any], method_name: str) -> int:
     level = event_dict.get("level")
     if isinstance(level, str):
         # the usual spellings are found without lower()
-        found = DICT_LEVELS.get(level) or _METHOD_LEVELS.get(level.lower())
+        found = _DICT_LEVELS.get(level) or _METHOD_LEVELS.get(level.lower())
         if found is not None:
             return found
     return _METHOD_LEVELS.get(method_name, logging.INFO)

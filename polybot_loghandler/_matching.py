@@ -29,6 +29,7 @@ __all__ = [
     "FieldCheck",
     "LoggerPattern",
     "Matcher",
+    "Plan",
     "Routed",
     "Router",
     "field_check",
@@ -243,7 +244,7 @@ _Checks = tuple[tuple[str, FieldCheck, bool], ...]
 #: ``True`` (some route needs no field), ``False`` (none can match), or the
 #: field names one of which must be present, and per route its field checks
 #: as (name, check, whether an absent field passes).
-_Plan = bool | tuple[frozenset[str], tuple[_Checks, ...]]
+Plan = bool | tuple[frozenset[str], tuple[_Checks, ...]]
 
 
 class Router:
@@ -262,6 +263,7 @@ class Router:
         "_ignore",
         "_ignored",
         "_plans",
+        "memo",
         "routes",
     )
 
@@ -301,7 +303,11 @@ class Router:
             for name in names
         }
         self._generic = generic
-        self._plans: dict[tuple[str, int, str], _Plan] = {}
+        self._plans: dict[tuple[str, int, str], Plan] = {}
+        #: for the caller's pre-filter to remember what it derived from an
+        #: event's raw inputs; it goes with this router, so a reload that
+        #: swaps the router forgets it in the same step
+        self.memo: dict[Any, Any] = {}
 
     def could_match(
         self,
@@ -317,6 +323,21 @@ class Router:
         out once per combination and remembered, so a repeated call site
         costs a dictionary lookup plus the few field checks left.
         """
+        plan = self._plans.get((event, levelno, logger))
+        if plan is None:
+            plan = self.plan(event, levelno, logger)
+        if isinstance(plan, bool):
+            return plan
+        return self.fields_pass(plan, fields)
+
+    def plan(self, event: str, levelno: int, logger: str) -> Plan:
+        """
+        What :meth:`could_match` decides from the name, level and logger.
+
+        ``True`` or ``False`` settles it; otherwise the plan goes to
+        :meth:`fields_pass` with the event's fields. Remembered per
+        combination (up to ``_PLAN_LIMIT`` of them).
+        """
         key = (event, levelno, logger)
         plan = self._plans.get(key)
         if plan is None:
@@ -324,6 +345,17 @@ class Router:
             if len(self._plans) >= self._PLAN_LIMIT:
                 self._plans.clear()
             self._plans[key] = plan
+        return plan
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Keep *value* in :attr:`memo` (bounded like the plans)."""
+        if len(self.memo) >= self._PLAN_LIMIT:
+            self.memo.clear()
+        self.memo[key] = value
+
+    @staticmethod
+    def fields_pass(plan: Plan, fields: Mapping[str, Any]) -> bool:
+        """Whether *fields* pass the field checks a :meth:`plan` left."""
         if isinstance(plan, bool):
             return plan
         gate, routes = plan
@@ -351,7 +383,7 @@ class Router:
             self._ignored[logger] = found
         return found
 
-    def _plan(self, event: str, levelno: int, logger: str) -> _Plan:
+    def _plan(self, event: str, levelno: int, logger: str) -> Plan:
         if self._ignore(logger):
             return False
         pending: list[_Checks] = []

@@ -27,7 +27,6 @@ from ._config import Config, Route, load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
 from ._events import (
-    DICT_LEVELS,
     LogEvent,
     RawEvent,
     capture_event_dict,
@@ -36,7 +35,7 @@ from ._events import (
     dict_level,
     record_fields,
 )
-from ._matching import Router
+from ._matching import Plan, Router
 from ._message import RoutedMessage
 from ._reload import FileWatch, fixed_changes
 from ._render import build_payload, copy_embed, label, render_embed
@@ -119,6 +118,35 @@ class _Routing:
     def of(cls, config: Config) -> _Routing:
         router = Router(config.routes, ignore=_is_ignored)
         return cls(config, router, _shared_destinations(config))
+
+
+def _dict_plan(
+    router: Router,
+    logger: Any,
+    method_name: str,
+    event_dict: Mapping[str, Any],
+) -> tuple[str, int, str, Plan]:
+    """
+    A structlog event's name, level and logger, and the routes' plan.
+
+    Remembered in ``router.memo`` under the raw values when they are all
+    strings (or absent): other values may print differently next time.
+    """
+    get = event_dict.get
+    raw_event = get("event", "")
+    raw_level = get("level")
+    raw_name = get("logger") or getattr(logger, "name", None)
+    levelno = dict_level(event_dict, method_name)
+    event = raw_event if raw_event.__class__ is str else str(raw_event)
+    name = "" if not raw_name else str(raw_name)
+    found = (event, levelno, name, router.plan(event, levelno, name))
+    if (
+        raw_event.__class__ is str
+        and (raw_level is None or raw_level.__class__ is str)
+        and (raw_name is None or raw_name.__class__ is str)
+    ):
+        router.remember((raw_event, raw_level, method_name, raw_name), found)
+    return found
 
 
 class Pipeline:
@@ -221,23 +249,26 @@ class Pipeline:
         Queue a structlog event if a route might take it.
 
         The structlog chain runs this on every call, so it is written for
-        speed: the common types are checked first, without a call to
-        str(), and what ``dict_level``, ``capture_event_dict`` and
-        :meth:`submit` do is done here inline for the usual event.
+        speed. The event's name, level and logger, as they come, are
+        looked up in the router's memo, which holds their clean form and
+        the routes' verdict: a repeated call site costs one dictionary
+        lookup before the copy, or before nothing at all.
         """
         self._local.seen = event_dict  # a DiscordHandler may see it again
         get = event_dict.get
-        level = get("level")
-        levelno = DICT_LEVELS.get(level) if level.__class__ is str else None
-        if levelno is None:  # another spelling, or no level key
-            levelno = dict_level(event_dict, method_name)
-        event = get("event", "")
-        if event.__class__ is not str:
-            event = str(event)
-        name = get("logger") or getattr(logger, "name", None) or ""
-        if name.__class__ is not str:
-            name = str(name)
-        if not self.router.could_match(event, levelno, name, event_dict):
+        router = self.router
+        try:
+            event, levelno, name, plan = router.memo[
+                get("event", ""),
+                get("level"),
+                method_name,
+                get("logger") or getattr(logger, "name", None),
+            ]
+        except (KeyError, TypeError):  # a new call site, or odd values
+            event, levelno, name, plan = _dict_plan(
+                router, logger, method_name, event_dict
+            )
+        if plan is not True and not router.fields_pass(plan, event_dict):
             return
         if get("exc_info") or get("exception") is not None:
             raw = capture_event_dict(

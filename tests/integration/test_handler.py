@@ -373,6 +373,94 @@ class TestStructlogNative:
         assert ["alerts"] == _channels(sent)
         assert logging.WARNING == sent[0].event.level
 
+    def test_each_call_is_judged_by_its_own_level(
+        self, make_routing: Callable[..., Path]
+    ) -> None:
+        """
+        The processor remembers its verdict per call site; a call site is
+        the event, the level key, the method and the logger together, so
+        a call differing in any of them is judged afresh.
+        """
+        processor = DiscordProcessor(make_routing())
+
+        with capture() as sent:
+            processor(None, "info", {"event": "disk", "level": "warning"})
+            processor(None, "info", {"event": "disk", "level": "info"})
+            processor(None, "info", {"event": "disk"})
+            processor(None, "warning", {"event": "disk"})
+            processor(None, "info", {"event": "disk", "level": "WARNING"})
+            processor(None, "info", {"event": "disk", "level": "warning"})
+
+        assert [logging.WARNING] * 4 == [m.event.level for m in sent]
+
+    def test_each_call_is_judged_by_its_own_logger(
+        self, make_routing: Callable[..., Path]
+    ) -> None:
+        """The logger's name, from the dict or the logger, is part of it."""
+        processor = DiscordProcessor(
+            make_routing(
+                MINIMAL_ROUTING
+                + "  - name: boss\n"
+                + "    match: {logger: floor_boss}\n"
+                + "    to: alerts\n"
+            )
+        )
+        boss, other = logging.getLogger("floor_boss"), logging.getLogger("x")
+
+        with capture() as sent:
+            processor(boss, "info", {"event": "tick"})
+            processor(other, "info", {"event": "tick"})
+            processor(None, "info", {"event": "tick", "logger": "floor_boss"})
+            processor(boss, "info", {"event": "tick", "logger": "x"})
+
+        assert ["floor_boss", "floor_boss"] == [m.event.logger for m in sent]
+
+    def test_an_event_that_is_not_a_string_is_read_every_time(
+        self, make_routing: Callable[..., Path]
+    ) -> None:
+        """
+        An event object may print differently from call to call, so its
+        verdict is not remembered.
+        """
+
+        class Changing:
+            names = iter(["tick", "trade_executed"])
+
+            def __str__(self) -> str:
+                return next(self.names)
+
+        processor = DiscordProcessor(make_routing())
+        event = Changing()
+
+        with capture() as sent:
+            processor(None, "info", {"event": event, **TRADE})
+            processor(None, "info", {"event": event, **TRADE})
+
+        assert ["trades_executed", "trades_paper"] == _channels(sent)
+
+    def test_a_reload_forgets_what_the_old_routing_decided(
+        self, make_routing: Callable[..., Path]
+    ) -> None:
+        """A call site no route wanted is taken once a new route wants it."""
+        path = make_routing()
+        processor = DiscordProcessor(path)
+        with capture() as sent:
+            processor(None, "info", {"event": "tick"})
+        assert [] == sent
+
+        path.write_text(
+            MINIMAL_ROUTING
+            + "  - name: ticks\n"
+            + "    match: {event: tick}\n"
+            + "    to: alerts\n",
+            encoding="utf-8",
+        )
+        processor.reload()
+        with capture() as sent:
+            processor(None, "info", {"event": "tick"})
+
+        assert ["alerts"] == _channels(sent)
+
     def test_a_field_name_that_is_not_a_string(
         self, make_routing: Callable[..., Path]
     ) -> None:

@@ -596,6 +596,35 @@ class TestCouldMatch:
 
         assert not router.could_match("x", CRITICAL, "app", {})
 
+    def test_a_plan_and_its_field_checks_agree_with_could_match(self) -> None:
+        """
+        ``plan`` settles what name, level and logger can; ``fields_pass``
+        does the rest, as ``could_match`` does in one call.
+        """
+        router = _router(
+            "- {name: r, match: {event: x, fields: {amount: {gt: 5}}}, "
+            "to: a}\n"
+        )
+
+        assert router.plan("y", INFO, "app") is False
+        plan = router.plan("x", INFO, "app")
+        assert not isinstance(plan, bool)
+        for fields in ({}, {"amount": 1}, {"amount": 9}, {"other": 9}):
+            assert router.fields_pass(plan, fields) == router.could_match(
+                "x", INFO, "app", fields
+            )
+        assert router.fields_pass(plan, {"amount": 9})
+
+    def test_the_memo_is_bounded(self) -> None:
+        """What a caller remembers on the router cannot grow without end."""
+        router = Router(())
+
+        for n in range(Router._PLAN_LIMIT + 10):
+            router.remember(n, n)
+
+        assert len(router.memo) <= Router._PLAN_LIMIT
+        assert Router._PLAN_LIMIT + 9 in router.memo
+
 
 # -- could_match never says no to what route takes --------------------------
 
