@@ -17,8 +17,9 @@ from importlib.metadata import version as _distribution_version
 from typing import Any
 
 from . import exceptions, testing
-from ._config import Config, load_config
+from ._config import load_config
 from ._handler import DiscordHandler
+from ._model import Config
 from ._structlog import DiscordProcessor
 from .exceptions import ConfigError, PolybotError
 

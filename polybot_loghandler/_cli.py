@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._config import BotChannelDestination, Config, load_config
+from ._config import load_config
 from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
+from ._model import BotChannelDestination, Config
 from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
 from ._sendtest import send_test
 from ._setup import (

@@ -1,5 +1,5 @@
 """
-routing.yaml → validated, frozen configuration.
+routing.yaml → validated, frozen configuration (the objects of ``_model``).
 
 Every problem is reported with the file, the line and the key path
 (``routing.yaml:14: routes[2].match.level: ...``), all of them at once, so
@@ -13,7 +13,6 @@ import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +26,22 @@ from ._matching import (
     Matcher,
     field_check,
 )
+from ._model import (
+    RELOAD_EVERY,
+    WEBHOOK_PATH,
+    BotChannelDestination,
+    Channel,
+    Coalesce,
+    Config,
+    DeliverySettings,
+    Destination,
+    EmbedTemplate,
+    FieldTemplate,
+    Mention,
+    Route,
+    WebhookDestination,
+    redact_url,
+)
 from ._templates import (
     Expression,
     TemplateProblem,
@@ -35,24 +50,10 @@ from ._templates import (
     compile_text,
     is_template,
 )
-from ._text import REDACTED
 from ._yaml import KeyPath, LineMap, load_yaml, path_to_str
 from .exceptions import ConfigError
 
-__all__ = [
-    "BotChannelDestination",
-    "Channel",
-    "Coalesce",
-    "Config",
-    "DeliverySettings",
-    "EmbedTemplate",
-    "FieldTemplate",
-    "Mention",
-    "Route",
-    "WebhookDestination",
-    "load_config",
-    "parse_config",
-]
+__all__ = ["load_config", "parse_config"]
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -89,286 +90,10 @@ COLORS: dict[str, int] = {
 #: The shortest reload or report interval: polling faster than this
 #: costs more than it is worth.
 MIN_INTERVAL = 0.1
-#: Seconds between checks of the routing file, by default.
-RELOAD_EVERY = 2.0
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-_WEBHOOK_PATH = re.compile(r"/webhooks/(\d+)/([^/?#]+)")
-
-
-# -- configuration objects ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookDestination:
-    """
-    Deliver by executing a webhook; the URL holds its token.
-
-    Its ``repr`` and :attr:`redacted_url` never show the token.
-    """
-
-    url: str = field(repr=False)
-    webhook_id: str | None = None
-
-    @property
-    def redacted_url(self) -> str:
-        """The URL with its token (or, if unrecognised, its path) hidden."""
-        return redact_url(self.url)
-
-    def __repr__(self) -> str:
-        return f"WebhookDestination(url={self.redacted_url!r})"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BotChannelDestination:
-    """Deliver with the bot token to ``POST /channels/{id}/messages``."""
-
-    channel_id: str
-
-
-Destination = WebhookDestination | BotChannelDestination
-
-
-def redact_url(url: str) -> str:
-    """
-    Hide the secret part of a webhook URL: its token, else its whole path.
-    """
-    parts = urlsplit(url)
-    found = _WEBHOOK_PATH.search(parts.path)
-    if found:
-        path = parts.path[: found.start(2)] + REDACTED
-    else:
-        path = "/" + REDACTED if parts.path not in ("", "/") else parts.path
-    host = parts.netloc.rpartition("@")[2]  # never show user:password
-    return f"{parts.scheme}://{host}{path}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Channel:
-    """
-    One destination key of ``channels:``.
-
-    Attributes:
-        key: The key routes name (``trades_paper``).
-        name: The Discord channel name (``trades-paper``).
-        destination: Where it goes, or ``None`` for the console.
-        category: The Discord category it belongs in, if recorded.
-        topic: What the channel is for, if recorded.
-    """
-
-    key: str
-    name: str
-    destination: Destination | None = None
-    category: str | None = None
-    topic: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mention:
-    """
-    Who a route pings: ``everyone``, ``here``, a role or a user.
-
-    Only this ever pings; values from events never can.
-    """
-
-    kind: str
-    id: str | None = None
-
-    @property
-    def content(self) -> str:
-        """The text that pings, for the message ``content``."""
-        if self.kind == "role":
-            return f"<@&{self.id}>"
-        if self.kind == "user":
-            return f"<@{self.id}>"
-        return f"@{self.kind}"
-
-    @property
-    def allowed_mentions(self) -> dict[str, Any]:
-        """Exactly the permission this ping needs, and nothing more."""
-        if self.kind == "role":
-            return {"parse": [], "roles": [self.id]}
-        if self.kind == "user":
-            return {"parse": [], "users": [self.id]}
-        return {"parse": ["everyone"]}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Coalesce:
-    """
-    How a route's duplicates are merged by delivery.
-
-    Attributes:
-        enabled: ``False`` sends every event as its own embed.
-        by: Field names that identify duplicates; ``None`` means "renders
-            to the same embed".
-        window: Seconds within which duplicates merge; ``None`` means the
-            delivery default.
-    """
-
-    enabled: bool = True
-    by: tuple[str, ...] | None = None
-    window: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldTemplate:
-    """One ``embed.fields`` entry."""
-
-    name: Text
-    value: Text
-    inline: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EmbedTemplate:
-    """
-    A route's ``embed:``. ``None`` parts are left out of the embed.
-
-    *fields* is ``None`` for ``fields: auto`` (one field per event field,
-    less those named in *auto_exclude*).
-    """
-
-    title: Text | None = None
-    description: Text | None = None
-    url: Text | None = None
-    color: int | Text | None = None
-    fields: tuple[FieldTemplate, ...] | None = ()
-    auto_exclude: frozenset[str] = frozenset()
-    footer: Text | None = None
-    footer_icon_url: str | None = None
-    author: Text | None = None
-    author_url: str | None = None
-    author_icon_url: str | None = None
-    timestamp: bool | Text = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Route:
-    """
-    One entry of ``routes:``.
-
-    Attributes:
-        name: Unique name, shown in ``check`` and captured messages.
-        index: Position in the file.
-        line: Line of the route in the file.
-        matcher: The compiled ``match:``.
-        to: Channel keys (templates allowed).
-        continue_: Keep matching later routes after this one.
-        mention: Who to ping, if anyone.
-        coalesce: How duplicates merge.
-        embed: The embed template; ``None`` for the default embed.
-    """
-
-    name: str
-    index: int
-    line: int
-    matcher: Matcher
-    to: tuple[Text, ...]
-    continue_: bool = False
-    mention: Mention | None = None
-    coalesce: Coalesce = Coalesce()
-    embed: EmbedTemplate | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliverySettings:
-    """
-    ``delivery:``: how the background worker behaves.
-
-    Attributes:
-        queue_size: Messages waiting for delivery before drops start
-            (the lowest level first).
-        flush_timeout: Seconds ``flush()`` and exit wait at most.
-        batch_window: Seconds ordinary events gather before sending.
-        coalesce_window: Seconds after a message is sent during which its
-            duplicates are held and summarised as one (routes may set
-            their own with ``coalesce: {window: ...}``).
-        retry_for: Seconds a message is retried through server errors
-            and timeouts before it is dropped.
-        ops_channel: Channel for the handler's own notices.
-        console: ``stderr``, ``stdout`` or ``off``: where channels with
-            no destination are shown.
-        reload_every: Seconds between checks of the routing file for
-            changes; ``None`` (``reload: off``) never reloads by itself.
-        report_every: Seconds between summaries of the handler's own
-            counters; ``None`` sends none.
-        report_channel: Where the summaries go (default: the ops
-            channel).
-        spool: The spool directory that keeps undelivered messages
-            across outages and restarts; ``None`` keeps them in memory
-            only.
-        spool_size: Bytes of undelivered messages the spool keeps
-            before it evicts the oldest of the lowest level.
-    """
-
-    queue_size: int = 10_000
-    flush_timeout: float = 10.0
-    batch_window: float = 1.0
-    coalesce_window: float = 60.0
-    retry_for: float = 300.0
-    ops_channel: str | None = None
-    console: str = "stderr"
-    reload_every: float | None = RELOAD_EVERY
-    report_every: float | None = None
-    report_channel: str | None = None
-    spool: str | None = None
-    spool_size: int = 50 * 2**20
-
-    #: Settings a reload cannot change: they shape the worker's queue,
-    #: lanes and spool, which keep running.
-    FIXED = (
-        "queue_size",
-        "batch_window",
-        "coalesce_window",
-        "console",
-        "spool",
-        "spool_size",
-    )
-
-    @property
-    def notice_channel(self) -> str | None:
-        """Where the handler's periodic summary goes, if anywhere."""
-        return self.report_channel or self.ops_channel
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """
-    A loaded routing file.
-
-    Attributes:
-        path: The file it came from (``<string>`` for text).
-        version: The schema version.
-        channels: Channel key → channel.
-        routes: Routes in file order.
-        delivery: Worker settings.
-        notes: Things worth saying once at start-up (disabled mentions).
-        env_references: For each value read with ``${VAR}``
-            interpolation (channel destinations and mentions), by key path
-            such as ``("channels", "alerts", "webhook")``: the variables
-            it referred to, and which of them supplied it. Values without
-            a reference map to ``()``.
-    """
-
-    path: str
-    version: int
-    channels: Mapping[str, Channel]
-    routes: tuple[Route, ...]
-    delivery: DeliverySettings = DeliverySettings()
-    notes: tuple[str, ...] = ()
-    env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-
-    @property
-    def console_channels(self) -> tuple[str, ...]:
-        """Keys of channels with no destination: shown on the console."""
-        return tuple(
-            k for k, c in self.channels.items() if c.destination is None
-        )
 
 
 # -- loading ----------------------------------------------------------------
@@ -648,7 +373,7 @@ class _Checker:
                 "(expected https://discord.com/api/webhooks/ID/TOKEN)",
             )
             return None
-        found = _WEBHOOK_PATH.search(parts.path)
+        found = WEBHOOK_PATH.search(parts.path)
         return WebhookDestination(
             url=url, webhook_id=found.group(1) if found else None
         )

@@ -28,11 +28,11 @@ import anyio.lowlevel
 import httpx
 
 from ._batching import Lane, Pending
-from ._config import BotChannelDestination, Channel, Config, Destination
 from ._console import ConsoleSink
 from ._discord import Outcome, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
+from ._model import BotChannelDestination, Channel, Config, Destination
 from ._ratelimit import RateLimiter
 from ._render import batch_payload, build_payload
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed

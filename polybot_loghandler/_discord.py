@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ._config import BotChannelDestination, Destination, WebhookDestination
+from ._model import BotChannelDestination, Destination, WebhookDestination
 from ._text import redact_text
 
 __all__ = [

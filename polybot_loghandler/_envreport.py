@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._config import BotChannelDestination, Channel, Config, Destination
 from ._discord import BOT_TOKEN_ENV
 from ._env import Reference
+from ._model import BotChannelDestination, Channel, Config, Destination
 from ._yaml import KeyPath
 
 __all__ = [

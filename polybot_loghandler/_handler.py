@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ._config import Config
+from ._model import Config
 from ._pipeline import get_pipeline
 
 __all__ = ["DiscordHandler"]

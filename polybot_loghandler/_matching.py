@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ._events import DICT_META, LEVEL_NAMES, RECORD_ATTRIBUTES
 
 if TYPE_CHECKING:
-    from ._config import Route
     from ._events import LogEvent
+    from ._model import Route
     from ._templates import Expression
 
 __all__ = [

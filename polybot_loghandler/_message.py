@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import Channel, Coalesce
 from ._events import LogEvent
+from ._model import Channel, Coalesce
 
 __all__ = ["RoutedMessage"]
 

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._config import Config, Route, load_config
+from ._config import load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
 from ._events import (
@@ -37,6 +37,7 @@ from ._events import (
 )
 from ._matching import Plan, Router
 from ._message import RoutedMessage
+from ._model import Config, Route
 from ._reload import FileWatch, fixed_changes
 from ._render import build_payload, copy_embed, label, render_embed
 from ._text import redact_text

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._config import DeliverySettings
+from ._model import DeliverySettings
 
 __all__ = ["FileWatch", "fixed_changes"]
 

@@ -17,14 +17,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from ._config import (
-    COLORS,
-    Channel,
-    EmbedTemplate,
-    Mention,
-    Route,
-    parse_color,
-)
+from ._config import COLORS, parse_color
 from ._events import LogEvent, redact_value
 from ._format import fence_safe, parse_time
 from ._limits import (
@@ -41,6 +34,7 @@ from ._limits import (
     clamp,
     clamp_tail,
 )
+from ._model import Channel, EmbedTemplate, Mention, Route
 from ._templates import Scope, Text
 from ._text import (
     neutralize_mentions,

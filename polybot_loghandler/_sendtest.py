@@ -14,7 +14,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ._config import (
+from ._matching import EventPattern, Matcher
+from ._model import (
     BotChannelDestination,
     Channel,
     Coalesce,
@@ -23,7 +24,6 @@ from ._config import (
     FieldTemplate,
     Route,
 )
-from ._matching import EventPattern, Matcher
 from ._pipeline import Pipeline
 from ._templates import compile_text
 

@@ -22,9 +22,9 @@ from typing import Any, TextIO
 
 import httpx
 
-from ._config import Channel, Config
 from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
 from ._discord import user_agent as _user_agent
+from ._model import Channel, Config
 from ._ratelimit import RateLimiter
 from ._text import redact_text
 

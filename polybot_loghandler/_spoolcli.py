@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._config import Config, load_config
+from ._config import load_config
 from ._format import duration
+from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
 from ._spool import SpoolStatus, purge, status
 

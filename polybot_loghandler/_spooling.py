@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._config import Channel, Coalesce
 from ._events import LogEvent
 from ._format import duration
 from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
 from ._message import RoutedMessage
+from ._model import Channel, Coalesce
 from ._render import fit_total
 from ._spool import Spool, SpoolEntry
 from ._text import redact_text

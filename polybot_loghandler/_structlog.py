@@ -11,7 +11,7 @@ import os
 from collections.abc import MutableMapping
 from typing import Any
 
-from ._config import Config
+from ._model import Config
 from ._pipeline import get_pipeline
 
 __all__ = ["DiscordProcessor"]

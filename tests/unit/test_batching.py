@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from polybot_loghandler._batching import Lane, Pending, coalesce_key
-from polybot_loghandler._config import Coalesce, Mention
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import Coalesce, Mention
 from polybot_loghandler._render import batch_payload, clamp_embed, embed_length
 from tests.support.discord_schema import payload_errors
 

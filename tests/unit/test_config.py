@@ -13,17 +13,16 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler._config import (
+from polybot_loghandler._config import load_config, parse_config
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler._model import (
     BotChannelDestination,
     Coalesce,
     Config,
     DeliverySettings,
     Mention,
     WebhookDestination,
-    load_config,
-    parse_config,
 )
-from polybot_loghandler._events import LogEvent
 from polybot_loghandler.exceptions import ConfigError
 from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
 

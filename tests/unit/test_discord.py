@@ -15,10 +15,6 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from polybot_loghandler._config import (
-    BotChannelDestination,
-    WebhookDestination,
-)
 from polybot_loghandler._discord import (
     API_BASE_ENV,
     BOT_TOKEN_ENV,
@@ -30,6 +26,7 @@ from polybot_loghandler._discord import (
     send,
     user_agent,
 )
+from polybot_loghandler._model import BotChannelDestination, WebhookDestination
 
 WEBHOOK_TOKEN = "SeCrEtWeBhOoKtOkEn_abc-123"
 WEBHOOK_URL = f"https://discord.com/api/webhooks/123456789/{WEBHOOK_TOKEN}"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from polybot_loghandler._config import Config, load_config, parse_config
+from polybot_loghandler._config import load_config, parse_config
 from polybot_loghandler._env import Reference
 from polybot_loghandler._envreport import (
     BOT_CHANNEL,
@@ -18,6 +18,7 @@ from polybot_loghandler._envreport import (
     EnvReport,
     env_report,
 )
+from polybot_loghandler._model import Config
 from tests.conftest import SHIPPED_ROUTING
 
 TOKEN = "SeCrEtToKeN-report-1"

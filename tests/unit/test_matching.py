@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polybot_loghandler._config import Route, parse_config
+from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._matching import Router
+from polybot_loghandler._model import Route
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from polybot_loghandler._config import DeliverySettings
+from polybot_loghandler._model import DeliverySettings
 from polybot_loghandler._reload import SETTLE, FileWatch, fixed_changes
 
 

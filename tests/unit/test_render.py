@@ -24,16 +24,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from polybot_loghandler import load_config
-from polybot_loghandler._config import (
-    COLORS,
-    Channel,
-    Config,
-    Mention,
-    Route,
-    parse_config,
-)
+from polybot_loghandler._config import COLORS, parse_config
 from polybot_loghandler._events import LogEvent, capture_record
 from polybot_loghandler._matching import Router
+from polybot_loghandler._model import Channel, Config, Mention, Route
 from polybot_loghandler._render import (
     build_payload,
     clamp_embed,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from polybot_loghandler._config import Channel, Coalesce
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import Channel, Coalesce
 from polybot_loghandler._render import build_payload
 from polybot_loghandler._spool import SpoolEntry
 from polybot_loghandler._spooling import (

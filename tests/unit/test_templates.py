@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from polybot_loghandler._config import EmbedTemplate, FieldTemplate, Route
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import FILTERS
+from polybot_loghandler._model import EmbedTemplate, FieldTemplate, Route
 from polybot_loghandler._render import render_embed
 from polybot_loghandler._templates import (
     _LOOP_ATTRIBUTES,
