@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    rounds, batches, wait = (5, 10, 0.2) if args.quick else (11, 20, 0.5)
+    rounds, batches, wait = (4, 8, 0.2) if args.quick else (11, 20, 0.5)
 
     for name in list(os.environ):
         if name.upper().startswith("DISCORD_") or name.upper().endswith(

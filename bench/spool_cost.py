@@ -39,7 +39,10 @@ def routing(spool: str) -> Path:
     text = (REPO / "routing.yaml").read_text(encoding="utf-8")
     text = text.replace(
         "\ndelivery:\n",
-        '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n',
+        # a short flush_timeout: what is still pending when the timing
+        # ends is not measured, and exit would otherwise wait for it
+        '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n'
+        "  flush_timeout: 1s\n",
         1,
     )
     text = text.replace("${POLYBOT_SPOOL:-./data/discord-spool}", spool)
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    rounds, batches, wait = (5, 10, 0.2) if args.quick else (11, 20, 0.5)
+    rounds, batches, wait = (4, 8, 0.2) if args.quick else (11, 20, 0.5)
 
     for name in list(os.environ):
         if name.upper().startswith(("DISCORD_", "POLYBOT_")):
@@ -89,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                 wall[name].append((w1 - w0) / BATCH)
                 drained(handlers[name].stats, wait)
     spooled = handlers["with spool"].stats()
-    for handler in handlers.values():
-        handler.flush(timeout=30)
 
     print(
         f"# Caller cost with the spool ({rounds} rounds x {batches} "
