@@ -31,11 +31,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from caller_extras import structlog_chain  # noqa: E402
+from caller_extras import WARM, structlog_chain  # noqa: E402
 from handler_cost import UNMATCHED, bench_routing  # noqa: E402
 
 BATCH = 500
-WARM = 20  # untimed calls before each batch, as in caller_extras.py
 
 
 class FilterInThread:

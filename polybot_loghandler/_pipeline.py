@@ -123,20 +123,18 @@ class _Routing:
 
 def _dict_plan(
     router: Router,
-    logger: Any,
-    method_name: str,
+    key: tuple[Any, Any, str, Any],
     event_dict: Mapping[str, Any],
 ) -> tuple[str, int, str, Plan]:
     """
     A structlog event's name, level and logger, and the routes' plan.
 
-    Remembered in ``router.memo`` under the raw values when they are all
-    strings (or absent): other values may print differently next time.
+    *key* is the call site as the event came: its ``event`` and ``level``
+    values, the method and the logger's name. The answer is remembered in
+    ``router.memo`` under it when those are all strings (or absent):
+    other values may print differently next time.
     """
-    get = event_dict.get
-    raw_event = get("event", "")
-    raw_level = get("level")
-    raw_name = get("logger") or getattr(logger, "name", None)
+    raw_event, raw_level, method_name, raw_name = key
     levelno = dict_level(event_dict, method_name)
     event = raw_event if raw_event.__class__ is str else str(raw_event)
     name = "" if not raw_name else str(raw_name)
@@ -146,7 +144,7 @@ def _dict_plan(
         and (raw_level is None or raw_level.__class__ is str)
         and (raw_name is None or raw_name.__class__ is str)
     ):
-        router.remember((raw_event, raw_level, method_name, raw_name), found)
+        router.remember(key, found)
     return found
 
 
@@ -258,17 +256,16 @@ class Pipeline:
         self._local.seen = event_dict  # a DiscordHandler may see it again
         get = event_dict.get
         router = self.router
+        key = (
+            get("event", ""),
+            get("level"),
+            method_name,
+            get("logger") or getattr(logger, "name", None),
+        )
         try:
-            event, levelno, name, plan = router.memo[
-                get("event", ""),
-                get("level"),
-                method_name,
-                get("logger") or getattr(logger, "name", None),
-            ]
+            event, levelno, name, plan = router.memo[key]
         except (KeyError, TypeError):  # a new call site, or odd values
-            event, levelno, name, plan = _dict_plan(
-                router, logger, method_name, event_dict
-            )
+            event, levelno, name, plan = _dict_plan(router, key, event_dict)
         if plan is not True and not router.fields_pass(plan, event_dict):
             return
         if get("exc_info") or get("exception") is not None:
