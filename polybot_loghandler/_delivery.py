@@ -29,6 +29,7 @@ import httpx
 
 from ._batching import Lane, Pending
 from ._console import ConsoleSink
+from ._diagnostics import Diagnostics, emit
 from ._discord import Outcome, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
@@ -136,6 +137,7 @@ class Engine:
         self._cloudflare_pause = cloudflare_pause
         self._stats = stats
         self._check_reload = check_reload
+        self._diag = Diagnostics()
         self._keeper = (
             None
             if config.delivery.spool is None
@@ -855,7 +857,7 @@ class Engine:
                 f"{n - before:,} events dropped ({reason}) in the last "
                 f"{WATCH_EVERY:g}s; the next summary has the totals"
             )
-            _log.warning("polybot_loghandler: %s", text)
+            emit(text)
             self._alert("⚠️ Discord delivery is dropping events", text)
 
     def _report(self) -> None:
@@ -902,10 +904,7 @@ class Engine:
         self._pending = 0
 
     def _warn(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        _log.warning("polybot_loghandler: %s", message)
+        self._diag.warn(key, message)
 
 
 def _pop_live(queue: deque[Pending], *, newest: bool) -> Pending | None:

@@ -26,6 +26,7 @@ from typing import Any
 from ._config import load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
+from ._diagnostics import Diagnostics, emit
 from ._events import (
     LogEvent,
     RawEvent,
@@ -169,7 +170,7 @@ class Pipeline:
         self._console = ConsoleSink(config.delivery.console)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
-        self._warned: set[str] = set()
+        self._diag = Diagnostics()
         self._reported = 0  # undelivered events already told on stderr
         self._kept = 0  # events left in the spool, already told
         self._engine = Engine(
@@ -452,7 +453,7 @@ class Pipeline:
         self._engine.use(config)
         self._reload_errors.clear()  # the same mistake again is news
         _log.info(
-            "polybot_loghandler: reloaded %s (%d channels, %d routes)",
+            "reloaded %s (%d channels, %d routes)",
             config.path,
             len(config.channels),
             len(config.routes),
@@ -460,12 +461,10 @@ class Pipeline:
         fixed = fixed_changes(old.delivery, config.delivery)
         if fixed:
             names = ", ".join(f"delivery.{name}" for name in fixed)
-            _log.warning(
-                "polybot_loghandler: %s changed in %s; %s only take(s) "
-                "effect when the process restarts",
-                names,
-                config.path,
-                "it" if len(fixed) == 1 else "they",
+            emit(
+                f"{names} changed in {config.path}; "
+                f"{'it' if len(fixed) == 1 else 'they'} only take(s) "
+                "effect when the process restarts"
             )
 
     def _reload_failed(self, exc: ConfigError) -> None:
@@ -489,6 +488,7 @@ class Pipeline:
     def _after_fork_in_child(self) -> None:
         self._count_lock = threading.Lock()
         self._counts = Counter()
+        self._diag.after_fork_in_child()
         self._console.after_fork()
         self._engine.after_fork_in_child()
         self._start_watching()
@@ -499,10 +499,7 @@ class Pipeline:
             self._counts[key] += n
 
     def _warn_once(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        _log.warning("polybot_loghandler: %s", message)
+        self._diag.warn(key, message)
 
     def stats(self) -> dict[str, int]:
         """Counters: events handled, console messages, drops by reason."""
@@ -616,25 +613,18 @@ def _announce(config: Config) -> None:
     target = config.delivery.console
     where = "are not shown" if target == "off" else f"render on {target}"
     if console and len(console) == len(config.channels):
-        _log.warning(
-            "polybot_loghandler: no channel in %s has a Discord destination;"
-            " the messages of its %d channel(s) %s",
-            config.path,
-            len(console),
-            where,
+        emit(
+            f"no channel in {config.path} has a Discord destination; the "
+            f"messages of its {len(console)} channel(s) {where}"
         )
     elif console:
-        _log.warning(
-            "polybot_loghandler: %d of %d channel(s) in %s have no Discord "
-            "destination; their messages %s: %s",
-            len(console),
-            len(config.channels),
-            config.path,
-            where,
-            ", ".join(console),
+        emit(
+            f"{len(console)} of {len(config.channels)} channel(s) in "
+            f"{config.path} have no Discord destination; their messages "
+            f"{where}: {', '.join(console)}"
         )
     for note in config.notes:
-        _log.info("polybot_loghandler: %s", note)
+        _log.info("%s", note)
 
 
 def _close_all() -> None:

@@ -1,0 +1,163 @@
+"""
+The library's own voice: what it has to say about itself, said once.
+
+A warning about delivery (Discord rejected a message, a route chose an
+unknown channel, a template failed) is useless if nobody sees it. The
+usual home for it, a record on the ``polybot_loghandler`` logger, is
+invisible in exactly the set-up this library is made for: an application
+whose only handler is a :class:`~polybot_loghandler.DiscordHandler`,
+which by design never routes the library's own records (that would loop).
+
+So :func:`warn` logs the record, and when no handler of the application
+would show it, also writes it to ``sys.stderr`` itself: one line, once.
+An explicit level on the ``polybot_loghandler`` logger is the one way to
+silence it, as with any library.
+
+Each warning has a *kind* and a *key*; a key is said once. Keys can come
+from events (a templated ``to:`` choosing thousands of unknown channels),
+so each kind remembers at most :data:`KEYS_PER_KIND` keys: past that it
+says once that it goes quiet, and the drops stay counted in ``stats()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+
+__all__ = ["KEYS_PER_KIND", "PREFIX", "Diagnostics", "say"]
+
+_log = logging.getLogger("polybot_loghandler")
+
+#: Lines written straight to stderr start with this, so a reader of a
+#: busy stderr knows who speaks.
+PREFIX = "polybot_loghandler: "
+#: Distinct keys a kind of warning is said for before it goes quiet.
+KEYS_PER_KIND = 20
+#: Longer keys are cut: a key is for telling warnings apart, and its
+#: text may come from an event.
+_KEY_CHARS = 200
+
+_reentry = threading.local()
+
+
+def say(text: str) -> None:
+    """
+    Write one line of the library's own to stderr, never raising.
+
+    For what is always said this way (losses at exit, a routing file
+    that did not reload): it is meant for whoever runs the process.
+    """
+    stream = sys.stderr
+    if stream is None:  # pythonw, or a daemon that closed it
+        return
+    try:
+        stream.write(f"{PREFIX}{text}\n")
+        stream.flush()
+    except Exception:  # noqa: S110 - a broken stderr must not break us
+        pass
+
+
+class Diagnostics:
+    """
+    Warnings said once per key, bounded per kind.
+
+    One per pipeline (and one for the engine inside it), so a process
+    with two routing files hears about each.
+    """
+
+    def __init__(self) -> None:
+        self._told: dict[str, set[str]] = {}
+        self._quiet: set[str] = set()
+        self._lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock: the parent's may have been held at the fork."""
+        self._lock = threading.Lock()
+
+    def warn(
+        self,
+        key: str,
+        text: str,
+        level: int = logging.WARNING,
+        *,
+        emit: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """
+        Say *text* once for *key*: on the logger, and on stderr if needed.
+
+        *key* is ``kind`` or ``kind:detail``; each kind is said for at
+        most :data:`KEYS_PER_KIND` details. *emit* replaces :func:`emit`
+        (tests).
+        """
+        kind, _, _detail = key.partition(":")
+        key = key[:_KEY_CHARS]
+        with self._lock:
+            told = self._told.setdefault(kind, set())
+            if key in told or kind in self._quiet:
+                return
+            if len(told) >= KEYS_PER_KIND:
+                self._quiet.add(kind)
+                text = (
+                    f"more warnings like these ({kind}) are not shown; "
+                    "the events concerned are counted in stats()"
+                )
+            else:
+                told.add(key)
+        (emit or _emit)(text, level)
+
+
+def emit(text: str, level: int = logging.WARNING) -> None:
+    """
+    Say *text* where a person will see it: once, never raising.
+
+    On the ``polybot_loghandler`` logger when a handler of the
+    application shows it; otherwise straight to stderr, with our prefix
+    (where logging's last resort would print it bare, too).
+    """
+    if getattr(_reentry, "active", False):
+        say(text)  # a handler of ours warned while handling a warning
+        return
+    _reentry.active = True
+    try:
+        if _shown(_log, level):
+            _log.log(level, "%s", text)
+        elif not _silenced(_log, level):
+            say(text)
+    except Exception:  # a broken handler: stderr still hears it
+        say(text)
+    finally:
+        _reentry.active = False
+
+
+def _silenced(logger: logging.Logger, level: int) -> bool:
+    """Whether the application set our logger's level above *level*."""
+    return logger.level > level or logger.manager.disable >= level
+
+
+def _shown(logger: logging.Logger, level: int) -> bool:
+    """
+    Whether a handler of the application would show a record at *level*.
+
+    Follows the same path as ``Logger.callHandlers``. The library's own
+    handlers never show its records, and a ``NullHandler`` shows nothing.
+    """
+    if not logger.isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level < handler.level or isinstance(
+                handler, logging.NullHandler
+            ):
+                continue
+            if not type(handler).__module__.startswith("polybot_loghandler"):
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    return False
+
+
+_emit = emit
