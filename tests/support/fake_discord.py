@@ -338,7 +338,9 @@ class FakeDiscord:
     not use up a bucket.
     A webhook request is then checked for: an empty bucket (429, scope
     ``user``), a deleted webhook (404), a wrong token (401), a full channel
-    (429, code 20028, scope ``shared``), a bad body (400); else 204/200.
+    (429, code 20028, scope ``shared``), a body Discord would refuse (400:
+    ``50035``, or ``50006`` when empty); else 204/200. A body that breaks
+    only our own rules is accepted and listed in :meth:`rule_violations`.
     Every one of these answers carries the bucket's headers, and all but
     the bucket's own 429 use up one request of it.
 
