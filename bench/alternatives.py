@@ -4,7 +4,12 @@ Side by side with other ways to log to Discord, on the burst workload.
 Each variant logs the same distinct ``trade_executed`` events (250 by
 default) as fast as possible to one webhook of the loopback fake
 Discord (5 requests per 2 s, Discord's headers and 429s), in a fresh
-subprocess of this script:
+subprocess of this script. One event in five carries a hostile ``agent``
+(``@everyone``, a user or role mention, or a mention after a closing code
+fence), as in the library's hostile-input tests. The fake answers bodies
+as Discord does (its published schema and limits; our own stricter
+payload rules do not change its answers) and counts the accepted messages
+that would notify someone, by Discord's ``allowed_mentions`` rules.
 
 - ``polybot_loghandler``: ``DiscordHandler`` with the burst routing of
   ``bench/delivery.py`` (the shipped trade embed, ``coalesce: false``);
@@ -45,6 +50,15 @@ from delivery import (  # noqa: E402
     fake_discord,
     make_logger,
     write_routing,
+)
+
+#: Every HOSTILE_EVERY-th event carries one of these as its ``agent``.
+HOSTILE_EVERY = 5
+HOSTILE = (
+    "@everyone",
+    "<@123456789012345678>",
+    "<@&223456789012345678>",
+    "``` <@123456789012345678> @everyone",
 )
 
 VARIANTS = {
@@ -100,6 +114,17 @@ def make_handler(variant: str, url: str) -> tuple[logging.Handler, bool]:
     return WebhookHandler(url), False
 
 
+def event_extras(events: int) -> list[dict[str, Any]]:
+    """The events' fields: distinct trade ids, some hostile agents."""
+    extras = []
+    for i in range(events):
+        extra = {**TRADE, "trade_id": f"paper_{i:05d}"}
+        if i % HOSTILE_EVERY == 0:
+            extra["agent"] = HOSTILE[i // HOSTILE_EVERY % len(HOSTILE)]
+        extras.append(extra)
+    return extras
+
+
 def run_child(variant: str, events: int) -> dict[str, Any]:
     clean_environment()
     logging.getLogger("discord_webhook").disabled = True
@@ -107,9 +132,7 @@ def run_child(variant: str, events: int) -> dict[str, Any]:
         url = fake.webhook_url("1001", "tok-burst")
         handler, background = make_handler(variant, url)
         log = make_logger("alt", handler)
-        extras = [
-            {**TRADE, "trade_id": f"paper_{i:05d}"} for i in range(events)
-        ]
+        extras = event_extras(events)
         calls: list[float] = []
         t0 = time.perf_counter()
         for extra in extras:
@@ -121,11 +144,11 @@ def run_child(variant: str, events: int) -> dict[str, Any]:
             fake.wait_for(lambda f: len(f.embeds()) >= events, timeout=120)
             handler.flush()
         drained = time.perf_counter() - t0
-        answered = [r for r in fake.requests if r.status not in (None, 429)]
+        pinged = [who for _, who in fake.pings()]
         seen = {
             found
-            for request in answered
-            for found in _ID.findall(json.dumps(request.json))
+            for message in fake.messages
+            for found in _ID.findall(json.dumps(message.json))
         }
         return {
             "events": events,
@@ -137,6 +160,13 @@ def run_child(variant: str, events: int) -> dict[str, Any]:
             "status_429": fake.count(429),
             "messages": len(fake.messages),
             "status_400": fake.count(400),
+            "pings": len(pinged),
+            "pinged": {
+                "@everyone/@here": sum(who.everyone for who in pinged),
+                "users": sum(bool(who.users) for who in pinged),
+                "roles": sum(bool(who.roles) for who in pinged),
+            },
+            "hostile": sum(e["agent"] in HOSTILE for e in extras),
             "lost": events - len(seen),
         }
 
@@ -160,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
     rows: list[str] = []
     notes: list[str] = []
+    hostile = 0
     running: dict[str, subprocess.Popen[str]] = {}
     for variant, module in VARIANTS.items():
         if not installed(module):
@@ -200,8 +231,15 @@ def main(argv: list[str] | None = None) -> int:
             f"| {variant} | {r['median_call_ms']:,.3f} ms | "
             f"{r['max_call_ms']:,.1f} ms | {r['log_s']:,.2f} s | "
             f"{r['drain_s']:,.1f} s | {r['requests']:,} | "
-            f"{r['status_429']:,} | {r['status_400']:,} | {r['lost']:,} |"
+            f"{r['status_429']:,} | {r['status_400']:,} | "
+            f"{r['pings']:,} | {r['lost']:,} |"
         )
+        hostile = r["hostile"]
+        if r["pings"]:
+            kinds = ", ".join(
+                f"{kind} in {n:,}" for kind, n in r["pinged"].items() if n
+            )
+            notes.append(f"- {variant}: messages that ping: {kinds}")
     print(
         f"# Side by side: {events} distinct `trade_executed` events, "
         "one webhook of the fake each, the variants run at the same time\n"
@@ -209,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "| library | median log call | slowest log call | time the "
         "application spent logging | all delivered after | requests "
-        "| 429s | 400s | events lost |"
+        "| 429s | 400s | messages that ping | events lost |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(*rows, sep="\n")
     print(
         "\nThe alternatives send inside `emit()`, so the application "
@@ -219,13 +257,23 @@ def main(argv: list[str] | None = None) -> int:
         "polybot_loghandler queues the record and sends 10 embeds per "
         "message from its worker. 'All delivered after' is from the first "
         "log call to the last embed received (for the synchronous ones, "
-        "when the last call returned). 'Events lost': events whose "
-        "request never got an answer other than 429 (a 400 counts as "
-        "arrived). Both alternatives build their body with "
-        "`discord-webhook`, which sends `null` for optional fields such "
-        "as `allowed_mentions`; the fake checks bodies against Discord's "
-        "schema and answers 400, and python-logging-discord-handler then "
-        "posts a failure report of its own, one more request per event."
+        "when the last call returned). 'Events lost': events whose trade "
+        "id is in no accepted message. The fake answers as Discord does: "
+        "by its published schema and documented limits. The schema allows "
+        "`null` for every embed part, which `discord-webhook` (both "
+        "alternatives build their bodies with it) sends, and a body "
+        "without `allowed_mentions`; our own rule that `allowed_mentions` "
+        "is always sent is checked on our payloads only and never changes "
+        f"an answer. {hostile} of the events carry a hostile `agent`: "
+        "`@everyone`, `<@id>`, `<@&id>`, or a mention after a closing "
+        "code fence. 'Messages that ping' counts accepted messages that "
+        "would notify someone by Discord's `allowed_mentions` rules: "
+        "mentions come from `content` only, never from embeds, and a "
+        "webhook body without `allowed_mentions` parses user mentions. "
+        "Mentions inside code spans and blocks are not counted; here that "
+        "changes nothing, as the only values that reach `content` (a line "
+        "over 60 characters, which python-logging-discord-handler sends "
+        "as a code block) close the block before their mention."
     )
     if notes:
         print("", *notes, sep="\n")

@@ -16,12 +16,29 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.fake_discord import FakeDiscord
+from tests.support.discord_schema import Pings
+from tests.support.fake_discord import FakeDiscord, rule_violation_log
 
 BODY: dict[str, Any] = {
     "embeds": [{"title": "Trade Executed", "color": 0x2ECC71}],
     "allowed_mentions": {"parse": []},
 }
+#: An embed as ``discord-webhook`` builds it: every unset part ``null``.
+NULL_PARTS_EMBED: dict[str, Any] = {
+    "title": "Trade Executed",
+    "description": None,
+    "url": None,
+    "footer": None,
+    "image": None,
+    "thumbnail": None,
+    "video": None,
+    "provider": None,
+    "author": None,
+    "fields": [],
+    "color": 242424,
+}
+USER = "123456789012345678"
+ROLE = "223456789012345678"
 RATE_HEADERS = (
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
@@ -136,6 +153,224 @@ class TestValidation:
         assert (400, 50035) == (response.status_code, response.json()["code"])
         assert 1 == len(fake_discord.rejected)
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param({"allowed_mentions": {"parse": []}}, id="nothing"),
+            pytest.param(
+                {"content": " \n", "allowed_mentions": {"parse": []}},
+                id="blank-content",
+            ),
+            pytest.param(
+                {"content": "", "embeds": [], "allowed_mentions": None},
+                id="empty-content-no-embeds",
+            ),
+        ],
+    )
+    @pytest.mark.foreign_payloads
+    def test_empty_message_answers_50006(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        body: dict[str, Any],
+    ) -> None:
+        """Nothing to show answers Discord's own 50006, not 50035."""
+        response = client.post(fake_discord.webhook_url(), json=body)
+
+        expected = {"code": 50006, "message": "Cannot send an empty message"}
+        assert (400, expected) == (response.status_code, response.json())
+        assert [] == fake_discord.messages
+
+    @pytest.mark.parametrize(
+        ("body", "broken"),
+        [
+            pytest.param(
+                {"embeds": BODY["embeds"]},
+                ["rule: allowed_mentions: must be sent as an object"],
+                id="allowed-mentions-absent",
+            ),
+            pytest.param(
+                {"embeds": BODY["embeds"], "allowed_mentions": None},
+                [
+                    "rule: allowed_mentions: must be sent as an object",
+                    "rule: allowed_mentions: null",
+                ],
+                id="allowed-mentions-null",
+            ),
+            pytest.param(
+                {"embeds": BODY["embeds"], "allowed_mentions": {}},
+                ["rule: allowed_mentions.parse: must be an explicit list"],
+                id="allowed-mentions-without-parse",
+            ),
+            pytest.param(
+                {
+                    "embeds": BODY["embeds"],
+                    "allowed_mentions": {"parse": ["users"], "users": []},
+                },
+                ["rule: allowed_mentions: parse contains 'users'"],
+                id="parse-users-beside-an-empty-users-list",
+            ),
+            pytest.param(
+                {
+                    "attachments": [],
+                    "embeds": [NULL_PARTS_EMBED],
+                    "username": "bench",
+                    "allowed_mentions": {"parse": []},
+                },
+                [
+                    f"rule: embeds[0].{part}: null"
+                    for part in (
+                        "description",
+                        "url",
+                        "footer",
+                        "image",
+                        "thumbnail",
+                        "video",
+                        "provider",
+                        "author",
+                    )
+                ],
+                id="discord-webhook-null-embed-parts",
+            ),
+        ],
+    )
+    @pytest.mark.foreign_payloads
+    def test_discord_accepts_what_only_our_rules_forbid(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        body: dict[str, Any],
+        broken: list[str],
+    ) -> None:
+        """
+        Discord's schema allows these, so the fake takes them, and records
+        which of our own rules each breaks, for tests of our payloads.
+        """
+        before = len(rule_violation_log())
+
+        response = client.post(fake_discord.webhook_url(), json=body)
+
+        assert 204 == response.status_code
+        assert [body] == [m.json for m in fake_discord.messages]
+        assert [] == fake_discord.rejected
+        [(payload, problems)] = fake_discord.rule_violations()
+        assert body == payload
+        assert len(broken) == len(problems)
+        for expected, problem in zip(broken, problems, strict=True):
+            assert problem.startswith(expected)
+        assert [(payload, problems)] == rule_violation_log()[before:]
+
+    @pytest.mark.foreign_payloads
+    def test_clear_forgets_rule_violations(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """clear() empties the fake's own list, not the process-wide log."""
+        before = len(rule_violation_log())
+        client.post(fake_discord.webhook_url(), json={"content": "x"})
+        fake_discord.clear()
+
+        assert [] == fake_discord.rule_violations()
+        assert before + 1 == len(rule_violation_log())
+
+
+class TestPings:
+    """Who Discord would notify, from ``content`` and ``allowed_mentions``."""
+
+    @pytest.mark.parametrize(
+        ("body", "expected"),
+        [
+            pytest.param(
+                {"content": f"@everyone <@{USER}> <@&{ROLE}>"},
+                Pings(users=(USER,)),
+                id="webhook-default-parses-users-only",
+            ),
+            pytest.param(
+                {
+                    "content": f"@here <@!{USER}>",
+                    "allowed_mentions": None,
+                },
+                Pings(users=(USER,)),
+                id="null-is-the-default",
+            ),
+            pytest.param(
+                {
+                    "content": f"@everyone <@{USER}> <@&{ROLE}>",
+                    "allowed_mentions": {"parse": []},
+                },
+                Pings(),
+                id="parse-empty-suppresses-all",
+            ),
+            pytest.param(
+                {
+                    "content": f"@everyone <@{USER}>",
+                    "allowed_mentions": {"parse": ["everyone"]},
+                },
+                Pings(everyone=True),
+                id="parse-everyone",
+            ),
+            pytest.param(
+                {
+                    "content": f"<@&{ROLE}> <@&1>",
+                    "allowed_mentions": {"parse": [], "roles": [ROLE]},
+                },
+                Pings(roles=(ROLE,)),
+                id="listed-role-only",
+            ),
+            pytest.param(
+                {
+                    "embeds": [{"title": f"@everyone <@{USER}>"}],
+                },
+                Pings(),
+                id="embeds-never-ping",
+            ),
+            pytest.param(
+                {"content": f"```@everyone``` `<@{USER}>`"},
+                Pings(),
+                id="code-is-not-counted",
+            ),
+            pytest.param(
+                {"content": f"```log``` <@{USER}>```"},
+                Pings(users=(USER,)),
+                id="a-value-that-closes-the-code-block",
+            ),
+        ],
+    )
+    @pytest.mark.foreign_payloads
+    def test_webhook_pings(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        body: dict[str, Any],
+        expected: Pings,
+    ) -> None:
+        """pings() and the message object both say who is notified."""
+        response = client.post(
+            fake_discord.webhook_url(), params={"wait": "true"}, json=body
+        )
+
+        message = response.json()
+        assert 200 == response.status_code
+        pinged = [who for _, who in fake_discord.pings()]
+        assert ([expected] if expected else []) == pinged
+        assert expected.everyone == message["mention_everyone"]
+        assert list(expected.users) == [u["id"] for u in message["mentions"]]
+        assert list(expected.roles) == message["mention_roles"]
+
+    @pytest.mark.foreign_payloads
+    def test_bot_default_parses_every_type(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A bot message without allowed_mentions parses all three types."""
+        url = f"{fake_discord.api_base}/channels/42/messages"
+        auth = {"Authorization": f"Bot {fake_discord.bot_token}"}
+        body = {"content": f"@everyone <@{USER}> <@&{ROLE}>"}
+
+        client.post(url, json=body, headers=auth)
+
+        [(message, who)] = fake_discord.pings()
+        assert "channel:42" == message.key
+        assert Pings(everyone=True, users=(USER,), roles=(ROLE,)) == who
+
 
 class TestRateLimits:
     def test_headers_count_down_then_429(
@@ -205,7 +440,10 @@ class TestRateLimits:
         self, fake_discord: FakeDiscord, client: httpx.Client
     ) -> None:
         """A 400 counts against the webhook's bucket too."""
-        client.post(fake_discord.webhook_url(), json={"embeds": []})
+        client.post(
+            fake_discord.webhook_url(),
+            json={"embeds": [], "allowed_mentions": {"parse": []}},
+        )
 
         response = client.post(fake_discord.webhook_url(), json=BODY)
 

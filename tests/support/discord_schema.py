@@ -2,25 +2,34 @@
 Test oracle for Discord Execute Webhook request bodies.
 
 Every webhook body our tests see can be checked here, independently of the
-library's own code, in two layers:
+library's own code. Two questions are kept apart:
 
-- :func:`schema_errors` validates against ``IncomingWebhookRequestPartial``
-  from Discord's OpenAPI spec (the subset in ``openapi-subset.json``, made
-  by ``extract_openapi_subset.py``).
-- :func:`limit_errors` states the limits the spec lacks, or that we want
-  explicit, written from ``shared/DISCORD-API.md`` sections 2 and 3 (never
-  from ``polybot_loghandler._limits``): the 6000-character total across
-  embeds, lengths counted after trimming whitespace, non-blank field names
-  and values, and our own rule that ``allowed_mentions`` is always sent.
+- What Discord itself answers ``400`` for: :func:`discord_errors`, which is
+  :func:`schema_errors` (``IncomingWebhookRequestPartial`` from Discord's
+  OpenAPI spec, as published, nullables and all; the subset in
+  ``openapi-subset.json``, made by ``extract_openapi_subset.py``) and
+  :func:`limit_errors` (the limits the spec lacks, written from
+  ``shared/DISCORD-API.md`` sections 1 to 3, never from
+  ``polybot_loghandler._limits``: the 6000-character total across embeds,
+  lengths counted after trimming whitespace, non-blank field names and
+  values, an empty message, ``parse`` beside a non-empty list of the same
+  mention type). The fake Discord answers with these alone.
+- Our own, stricter rules for the bodies this library sends:
+  :func:`rule_errors` (``allowed_mentions`` always sent, with an explicit
+  ``parse`` list; no ``null`` anywhere). Discord accepts bodies that break
+  them; the fake records such bodies for the tests to fail on.
 
-Use :func:`assert_valid_payload` in tests; :func:`payload_errors` returns
-the list for tests that expect problems.
+:func:`payload_errors` is both, for tests of our own payloads; use
+:func:`assert_valid_payload` there. :func:`pings` tells who Discord would
+notify for an accepted body.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import reprlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +39,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from jsonschema.exceptions import ValidationError
 
@@ -53,6 +62,23 @@ MAX_EMBED_COLOR = 0xFFFFFF
 MAX_CONTENT = 2000
 # allowed_mentions types that also have a list form (parse "x" vs "x": []).
 MENTION_LIST_FORMS = ("roles", "users")
+#: The line :func:`limit_errors` gives for a message with nothing to show;
+#: Discord answers it with ``50006 Cannot send an empty message``.
+EMPTY_MESSAGE = (
+    "limit: <root>: needs non-blank content, an embed, a component or a poll"
+)
+# DISCORD-API.md section 3: what each default parses when allowed_mentions
+# is not sent (or sent as null): a bot message parses every type, a
+# webhook message only user mentions.
+WEBHOOK_DEFAULT_PARSE = frozenset({"users"})
+BOT_DEFAULT_PARSE = frozenset({"users", "roles", "everyone"})
+# Mention syntax in content (DISCORD-API.md section 3, [REF]).
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE_MENTION = re.compile(r"@(?:everyone|here)")
+# Code spans and blocks: ```...```, ``...`` and `...`; an unclosed fence
+# is plain text. Mentions inside them are not counted (see pings()).
+_CODE = re.compile(r"(`{1,3})(?:(?!\1).)+?\1", re.DOTALL)
 
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxstring = 40
@@ -326,63 +352,73 @@ def _embed_total(embed: dict[str, Any]) -> int:
     return total
 
 
-def _mention_errors(payload: dict[str, Any]) -> Iterator[str]:
+def _mention_conflicts(payload: dict[str, Any]) -> Iterator[str]:
     """
-    Check that ``allowed_mentions`` is explicit and self-consistent.
+    Check ``allowed_mentions`` the way Discord does, beyond its schema.
 
-    We always send it, with a ``parse`` list, because webhooks otherwise
-    default to parsing user mentions.
-    Discord rejects ``parse`` naming a type whose list form is also given.
+    Discord rejects ``parse`` naming a type whose list form is also given
+    with ids; an empty or null list beside it is accepted.
 
     Args:
         payload: The request body.
 
     Yields:
-        One error line per problem.
+        One error line per conflict.
     """
     mentions = payload.get("allowed_mentions")
-    if not isinstance(mentions, dict):
-        yield (
-            "allowed_mentions: must be sent as an object, e.g. "
-            f'{{"parse": []}}, got {mentions!r}'
-        )
-        return
-    parse = mentions.get("parse")
+    parse = _sub(mentions, "parse")
     if not isinstance(parse, list):
-        yield (
-            f"allowed_mentions.parse: must be an explicit list, got {parse!r}"
-        )
         return
     for kind in MENTION_LIST_FORMS:
-        if kind in parse and mentions.get(kind) is not None:
+        if kind in parse and _sub(mentions, kind):
             yield (
                 f"allowed_mentions: parse contains {kind!r} and "
                 f"{kind} is also given"
             )
 
 
+def _is_empty(payload: dict[str, Any]) -> bool:
+    """
+    Tell whether *payload* has nothing Discord could show.
+
+    Discord needs one of content, embeds, components, a file or a poll
+    (DISCORD-API.md section 1); files come only in multipart bodies.
+
+    Args:
+        payload: The request body.
+
+    Returns:
+        True when content is blank and no embed, component or poll is sent.
+    """
+    return (
+        _text_length(payload.get("content")) == 0
+        and not _dict_items(payload.get("embeds"))
+        and not _dict_items(payload.get("components"))
+        and not isinstance(payload.get("poll"), dict)
+    )
+
+
 def limit_errors(payload: dict[str, Any]) -> list[str]:
     """
     Check the Discord limits that the OpenAPI schema lacks or leaves implicit.
 
-    Written from ``shared/DISCORD-API.md`` sections 2 and 3.
-    Text lengths are counted after trimming leading and trailing whitespace.
-    Values of the wrong type are skipped here; :func:`schema_errors`
-    reports them.
+    Written from ``shared/DISCORD-API.md`` sections 1 to 3: Discord answers
+    ``400`` for each of these. Text lengths are counted after trimming
+    leading and trailing whitespace. Values of the wrong type are skipped
+    here; :func:`schema_errors` reports them.
 
     Args:
         payload: A decoded Execute Webhook JSON body.
 
     Returns:
         One line per problem, in a stable order; empty when within limits.
+        An empty message gives :data:`EMPTY_MESSAGE`.
     """
     errors: list[str] = []
     content = payload.get("content")
     errors.extend(_too_long("content", content, MAX_CONTENT))
     raw_embeds = payload.get("embeds")
     embeds = _dict_items(raw_embeds)
-    if _text_length(content) == 0 and not embeds:
-        errors.append("<root>: needs non-blank content or at least one embed")
     if (
         isinstance(raw_embeds, list)
         and len(raw_embeds) > MAX_EMBEDS_PER_MESSAGE
@@ -398,13 +434,16 @@ def limit_errors(payload: dict[str, Any]) -> list[str]:
             f"embeds: {total} characters in total across embeds, "
             f"limit {MAX_EMBED_TOTAL_CHARACTERS}"
         )
-    errors.extend(_mention_errors(payload))
-    return [f"limit: {error}" for error in errors]
+    errors.extend(_mention_conflicts(payload))
+    lines = [f"limit: {error}" for error in errors]
+    if _is_empty(payload):
+        lines.append(EMPTY_MESSAGE)
+    return lines
 
 
-def payload_errors(payload: dict[str, Any]) -> list[str]:
+def discord_errors(payload: dict[str, Any]) -> list[str]:
     """
-    Return every schema and limit problem with *payload*.
+    Return every reason Discord would answer ``400`` to *payload*.
 
     Args:
         payload: A decoded Execute Webhook JSON body.
@@ -415,9 +454,191 @@ def payload_errors(payload: dict[str, Any]) -> list[str]:
     return schema_errors(payload) + limit_errors(payload)
 
 
+def _null_paths(value: Any, path: str) -> Iterator[str]:
+    """
+    Yield the location of every ``null`` inside *value*.
+
+    Args:
+        value: A decoded JSON value.
+        path: Its location, as :func:`_json_path` writes it.
+
+    Yields:
+        ``embeds[0].footer`` and the like.
+    """
+    if value is None:
+        yield path or "<root>"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _null_paths(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _null_paths(item, f"{path}[{index}]")
+
+
+def rule_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Check our own rules for the bodies this library sends.
+
+    Discord accepts bodies that break these; we do not send them:
+
+    - ``allowed_mentions`` is always an object with a ``parse`` list,
+      because without it a webhook parses user mentions in ``content``
+      (and a bot message every mention);
+    - ``parse`` never names a type whose list form is also given, even as
+      an empty list;
+    - no ``null`` anywhere: we leave a part out instead.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Returns:
+        One ``rule: ...`` line per problem; empty when every rule holds.
+    """
+    errors: list[str] = []
+    mentions = payload.get("allowed_mentions")
+    parse = _sub(mentions, "parse")
+    if not isinstance(mentions, dict):
+        errors.append(
+            "allowed_mentions: must be sent as an object, e.g. "
+            f'{{"parse": []}}, got {mentions!r}'
+        )
+    elif not isinstance(parse, list):
+        errors.append(
+            f"allowed_mentions.parse: must be an explicit list, got {parse!r}"
+        )
+    else:
+        errors.extend(
+            f"allowed_mentions: parse contains {kind!r} and {kind} is "
+            "also given"
+            for kind in MENTION_LIST_FORMS
+            if kind in parse and mentions.get(kind) is not None
+        )
+    errors.extend(
+        f"{where}: null; leave the part out instead"
+        for where in _null_paths(payload, "")
+    )
+    return [f"rule: {error}" for error in errors]
+
+
+def payload_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Return every problem with *payload* as a body of ours.
+
+    Args:
+        payload: A decoded Execute Webhook JSON body.
+
+    Returns:
+        :func:`discord_errors` followed by :func:`rule_errors`.
+    """
+    return discord_errors(payload) + rule_errors(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Pings:
+    """
+    Who one message notifies.
+
+    Attributes:
+        everyone: ``@everyone`` or ``@here`` is parsed.
+        users: Ids of the users pinged, in order of first mention.
+        roles: Ids of the roles pinged, in order of first mention.
+    """
+
+    everyone: bool = False
+    users: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        """
+        Tell whether anyone is notified.
+
+        Returns:
+            True if the message pings anyone.
+        """
+        return self.everyone or bool(self.users or self.roles)
+
+
+def _ids(value: Any) -> set[str]:
+    """
+    Return the ids listed in an ``allowed_mentions`` list form.
+
+    Args:
+        value: The ``users`` or ``roles`` value, maybe absent or null.
+
+    Returns:
+        The ids as strings; nothing when *value* is not a list.
+    """
+    if not isinstance(value, list):
+        return set()
+    return {str(item) for item in value if isinstance(item, (str, int))}
+
+
+def _unique(
+    found: list[str], allowed: Callable[[str], bool]
+) -> tuple[str, ...]:
+    """
+    Keep the allowed ids of *found*, each once, in order.
+
+    Args:
+        found: Ids in order of mention.
+        allowed: Whether an id may be pinged.
+
+    Returns:
+        The ids pinged.
+    """
+    return tuple(dict.fromkeys(i for i in found if allowed(i)))
+
+
+def pings(payload: dict[str, Any], *, webhook: bool = True) -> Pings:
+    """
+    Tell who Discord would notify for an accepted *payload*.
+
+    Follows DISCORD-API.md section 3 and Discord's "Allowed Mentions
+    Reference": mentions come from ``content`` only (not embeds). Without
+    ``allowed_mentions`` (or with ``null``), a webhook parses user mentions
+    only and a bot message every type; with an object, only the types in
+    its ``parse`` list, plus the ids in its ``users`` and ``roles`` lists.
+    It counts as if every role were mentionable and ``@everyone`` allowed.
+    Mentions inside code spans and blocks are not counted: Discord does not
+    document it either way, and not counting them never overstates.
+
+    Args:
+        payload: A decoded message body.
+        webhook: Whether it was posted through a webhook (else a bot).
+
+    Returns:
+        Who would be pinged.
+    """
+    content = payload.get("content")
+    if not isinstance(content, str):
+        return Pings()
+    text = _CODE.sub(" ", content)
+    mentions = payload.get("allowed_mentions")
+    if isinstance(mentions, dict):
+        raw = mentions.get("parse")
+        listed = raw if isinstance(raw, list) else []
+        parse = {k for k in listed if isinstance(k, str)} & BOT_DEFAULT_PARSE
+        users, roles = _ids(mentions.get("users")), _ids(mentions.get("roles"))
+    else:
+        parse = set(WEBHOOK_DEFAULT_PARSE if webhook else BOT_DEFAULT_PARSE)
+        users = roles = set()
+    return Pings(
+        everyone="everyone" in parse
+        and _EVERYONE_MENTION.search(text) is not None,
+        users=_unique(
+            _USER_MENTION.findall(text),
+            lambda i: "users" in parse or i in users,
+        ),
+        roles=_unique(
+            _ROLE_MENTION.findall(text),
+            lambda i: "roles" in parse or i in roles,
+        ),
+    )
+
+
 def assert_valid_payload(payload: dict[str, Any]) -> None:
     """
-    Fail the test if *payload* is not a body Discord would accept.
+    Fail the test if *payload* is not a body of ours Discord would accept.
 
     Args:
         payload: A decoded Execute Webhook JSON body.

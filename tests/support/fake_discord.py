@@ -11,8 +11,15 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   a message object, otherwise 204) and
   ``POST /api[/v10]/channels/{channel_id}/messages`` (``Authorization:
   Bot <token>``).
-- Bodies are checked with :func:`tests.support.discord_schema.
-  payload_errors`; a bad one gets 400 ``50035 Invalid Form Body``.
+- Bodies are answered as Discord answers them: one that breaks
+  Discord's published schema or limits (:func:`tests.support.
+  discord_schema.discord_errors`) gets 400 ``50035 Invalid Form Body``,
+  an empty one 400 ``50006``. Our own stricter rules
+  (:func:`~tests.support.discord_schema.rule_errors`) never change the
+  answer: a body that breaks them is recorded in
+  :meth:`FakeDiscord.rule_violations`, for the tests to fail on.
+- Who each accepted message would notify (:meth:`FakeDiscord.pings`), by
+  Discord's ``allowed_mentions`` rules.
 - Per-webhook rate-limit buckets with ``X-RateLimit-*`` headers and 429s,
   an optional per-channel limit (``code: 20028``), one-off global and
   Cloudflare 429s.
@@ -55,14 +62,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.discord_schema import payload_errors
+from tests.support.discord_schema import (
+    EMPTY_MESSAGE,
+    Pings,
+    discord_errors,
+    pings,
+    rule_errors,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from typing_extensions import Self
 
-__all__ = ["FakeDiscord", "Message", "Recorded"]
+__all__ = ["FakeDiscord", "Message", "Recorded", "rule_violation_log"]
 
 HOST = "127.0.0.1"
 DEFAULT_BOT_TOKEN = "bot-token-for-tests"
@@ -111,6 +124,9 @@ _ERROR_LINE = re.compile(
     r"^(?:(?:schema|limit): )?(?P<path>[^:]*): (?P<message>.*)$", re.DOTALL
 )
 _INVALID_STATUSES = (401, 403, 429)
+#: Every body that broke our own rules, from every fake in this process,
+#: in arrival order; see :func:`rule_violation_log`.
+_RULE_VIOLATIONS: list[tuple[Any, list[str]]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +338,9 @@ class FakeDiscord:
     not use up a bucket.
     A webhook request is then checked for: an empty bucket (429, scope
     ``user``), a deleted webhook (404), a wrong token (401), a full channel
-    (429, code 20028, scope ``shared``), a bad body (400); else 204/200.
+    (429, code 20028, scope ``shared``), a body Discord would refuse (400:
+    ``50035``, or ``50006`` when empty); else 204/200. A body that breaks
+    only our own rules is accepted and listed in :meth:`rule_violations`.
     Every one of these answers carries the bucket's headers, and all but
     the bucket's own 429 use up one request of it.
 
@@ -355,6 +373,7 @@ class FakeDiscord:
         self._requests: list[Recorded] = []
         self._messages: list[Message] = []
         self._rejected: list[tuple[Any, list[str]]] = []
+        self._violations: list[tuple[Any, list[str]]] = []
         self._invalid = 0
         self._server_errors: list[str] = []
         self._tokens: dict[str, str] = {}
@@ -593,6 +612,7 @@ class FakeDiscord:
             self._requests.clear()
             self._messages.clear()
             self._rejected.clear()
+            self._violations.clear()
             self._invalid = 0
 
     # -- faults ----------------------------------------------------------
@@ -722,6 +742,40 @@ class FakeDiscord:
         """``(payload, errors)`` for every body answered 400 (a copy)."""
         with self._lock:
             return list(self._rejected)
+
+    def rule_violations(self) -> list[tuple[Any, list[str]]]:
+        """
+        List the bodies that broke our own rules, whatever the answer.
+
+        Discord accepts most of them (a missing ``allowed_mentions``, a
+        ``null``), so they are not 400s here either; a test of our library
+        asserts this list is empty.
+
+        Returns:
+            ``(payload, errors)`` per body, in arrival order (a copy).
+        """
+        with self._lock:
+            return list(self._violations)
+
+    def pings(self) -> list[tuple[Message, Pings]]:
+        """
+        List the accepted messages that would notify anyone, and whom.
+
+        Worked out by :func:`tests.support.discord_schema.pings`: from
+        ``content`` and ``allowed_mentions``, with a webhook's defaults for
+        webhook messages and a bot's for bot messages.
+
+        Returns:
+            ``(message, pings)`` for each such message, in arrival order.
+        """
+        found = (
+            (
+                message,
+                pings(message.json, webhook=message.webhook_id is not None),
+            )
+            for message in self.messages
+        )
+        return [(message, who) for message, who in found if who]
 
     @property
     def invalid_requests(self) -> int:
@@ -1186,16 +1240,24 @@ class FakeDiscord:
                 }
             )
         payload = _decode_json(request)
-        if isinstance(payload, dict):
-            errors = payload_errors(payload)
-        else:
-            errors = ["<root>: the body must be a JSON object"]
+        if not isinstance(payload, dict):
+            problem = "<root>: the body must be a JSON object"
+            shown = request.body.decode(errors="replace")
+            with self._lock:
+                self._rejected.append(
+                    (shown if payload is None else payload, [problem])
+                )
+            return _invalid_form(_error_tree([problem]))
+        self._check_rules(payload)
+        errors = discord_errors(payload)
         if errors:
-            if payload is None:  # keep what was sent, for the test to show
-                payload = request.body.decode(errors="replace")
             with self._lock:
                 self._rejected.append((payload, errors))
-            return _invalid_form(_error_tree(errors))
+            if errors == [EMPTY_MESSAGE]:
+                return _error(400, 50006, "Cannot send an empty message")
+            return _invalid_form(
+                _error_tree([e for e in errors if e != EMPTY_MESSAGE])
+            )
         with self._lock:
             message_id = self._snowflake()
             self._messages.append(
@@ -1211,6 +1273,14 @@ class FakeDiscord:
                 _message_object(payload, message_id, webhook_id, channel_id)
             ),
         )
+
+    def _check_rules(self, payload: dict[str, Any]) -> None:
+        """Record *payload* if it breaks our own rules; the answer stays."""
+        broken = rule_errors(payload)
+        if broken:
+            with self._lock:
+                self._violations.append((payload, broken))
+                _RULE_VIOLATIONS.append((payload, broken))
 
     def _snowflake(self) -> str:
         """Make a new, increasing message id; call with the lock held."""
@@ -1232,6 +1302,19 @@ class FakeDiscord:
         """Keep the traceback of an unexpected error in the fake."""
         with self._lock:
             self._server_errors.append(text)
+
+
+def rule_violation_log() -> list[tuple[Any, list[str]]]:
+    """
+    List the rule-breaking bodies every fake in this process has seen.
+
+    A test fixture compares its length before and after a test, which
+    also catches fakes started by fixtures of a wider scope.
+
+    Returns:
+        ``(payload, errors)`` per body, in arrival order (a copy).
+    """
+    return list(_RULE_VIOLATIONS)
 
 
 def _decode_json(request: _Request) -> Any:
@@ -1283,6 +1366,7 @@ def _message_object(
 ) -> dict[str, Any]:
     """Build the Message object Discord returns for a created message."""
     author_id = webhook_id or "2001"
+    who = pings(payload, webhook=webhook_id is not None)
     message: dict[str, Any] = {
         "id": message_id,
         "type": 0,
@@ -1298,9 +1382,12 @@ def _message_object(
         },
         "timestamp": datetime.now(timezone.utc).isoformat(),
         "tts": bool(payload.get("tts")),
-        "mention_everyone": False,
-        "mentions": [],
-        "mention_roles": [],
+        "mention_everyone": who.everyone,
+        "mentions": [
+            {"id": user, "username": f"user{user}", "discriminator": "0"}
+            for user in who.users
+        ],
+        "mention_roles": list(who.roles),
         "attachments": [],
         "pinned": False,
         "flags": payload.get("flags") or 0,

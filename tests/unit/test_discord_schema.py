@@ -3,7 +3,9 @@ Tests for the Discord webhook payload oracle in tests/support.
 
 The oracle checks every request body the other tests see, so these tests
 prove it can fail: each known-bad payload must be rejected, by the layer
-expected to catch it, and payloads at the limits must still pass.
+expected to catch it, and payloads at the limits must still pass. What
+Discord rejects and what only our own rules forbid are kept apart, and
+the ping table pins who Discord would notify.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ import pytest
 
 from tests.support import extract_openapi_subset
 from tests.support.discord_schema import (
+    EMPTY_MESSAGE,
     SUBSET_PATH,
+    Pings,
     assert_valid_payload,
+    discord_errors,
     limit_errors,
     payload_errors,
+    pings,
+    rule_errors,
     schema_errors,
 )
 
@@ -302,24 +309,6 @@ class TestRejected:
                 id="parse-users-with-users-list",
             ),
             pytest.param(
-                _payload(drop=("allowed_mentions",)),
-                [],
-                ["allowed_mentions"],
-                id="allowed-mentions-missing",
-            ),
-            pytest.param(
-                _payload(allowed_mentions=None),
-                [],
-                ["allowed_mentions"],
-                id="allowed-mentions-null",
-            ),
-            pytest.param(
-                _payload(allowed_mentions={"roles": ["1"]}),
-                [],
-                ["allowed_mentions.parse"],
-                id="allowed-mentions-without-parse",
-            ),
-            pytest.param(
                 _payload(content="  \n", drop=("embeds",)),
                 [],
                 ["<root>"],
@@ -330,6 +319,12 @@ class TestRejected:
                 [],
                 ["<root>"],
                 id="no-content-no-embeds",
+            ),
+            pytest.param(
+                _payload(content="", embeds=[], components=[], poll=None),
+                [],
+                ["<root>"],
+                id="every-part-empty",
             ),
         ],
     )
@@ -347,8 +342,17 @@ class TestRejected:
 
         assert expected_schema == actual_schema
         assert expected_limits == actual_limits
+        assert discord_errors(payload)
         with pytest.raises(AssertionError):
             assert_valid_payload(payload)
+
+    def test_an_empty_message_gives_its_own_line(self) -> None:
+        """
+        The fake tells an empty message (50006) by this exact line.
+        """
+        errors = discord_errors(_payload(content=" ", drop=("embeds",)))
+
+        assert [EMPTY_MESSAGE] == errors
 
     def test_assert_valid_payload_lists_every_problem(self) -> None:
         """
@@ -377,6 +381,212 @@ class TestRejected:
         assert len(errors) == 1
         assert "(length 2001, maxLength 2000)" in errors[0]
         assert len(errors[0]) < 200
+
+
+_NULL_PARTS = {
+    "description": None,
+    "url": None,
+    "footer": None,
+    "image": None,
+    "thumbnail": None,
+    "video": None,
+    "provider": None,
+    "author": None,
+}
+
+
+class TestOurRules:
+    """
+    Bodies Discord accepts that our own rules forbid: the fake takes them
+    and records them; payload_errors() and assert_valid_payload() refuse.
+    """
+
+    @pytest.mark.parametrize(
+        ("payload", "expected"),
+        [
+            pytest.param(
+                _payload(drop=("allowed_mentions",)),
+                ["allowed_mentions"],
+                id="allowed-mentions-missing",
+            ),
+            pytest.param(
+                _payload(allowed_mentions=None),
+                ["allowed_mentions", "allowed_mentions"],
+                id="allowed-mentions-null",
+            ),
+            pytest.param(
+                _payload(allowed_mentions={"roles": ["1"]}),
+                ["allowed_mentions.parse"],
+                id="allowed-mentions-without-parse",
+            ),
+            pytest.param(
+                _payload(allowed_mentions={"parse": None}),
+                ["allowed_mentions.parse", "allowed_mentions.parse"],
+                id="parse-null",
+            ),
+            pytest.param(
+                _payload(allowed_mentions={"parse": ["users"], "users": []}),
+                ["allowed_mentions"],
+                id="parse-users-beside-an-empty-users-list",
+            ),
+            pytest.param(
+                _payload(embeds=[_embed(**_NULL_PARTS)]),
+                [f"embeds[0].{part}" for part in _NULL_PARTS],
+                id="null-embed-parts",
+            ),
+            pytest.param(
+                _payload(content=None, username=None),
+                ["content", "username"],
+                id="null-top-level-parts",
+            ),
+        ],
+    )
+    def test_discord_accepts_what_our_rules_refuse(
+        self, payload: dict[str, Any], expected: list[str]
+    ) -> None:
+        """
+        No Discord error, and exactly the expected rule errors.
+        """
+        assert [] == discord_errors(payload)
+        assert sorted(expected) == sorted(_where(rule_errors(payload)))
+        assert rule_errors(payload) == payload_errors(payload)
+        with pytest.raises(AssertionError):
+            assert_valid_payload(payload)
+
+    def test_a_valid_body_breaks_no_rule(self) -> None:
+        """
+        The typical body of ours passes both layers.
+        """
+        assert [] == rule_errors(_payload())
+
+
+USER = "123456789012345678"
+ROLE = "223456789012345678"
+
+
+class TestPings:
+    """
+    Who Discord would notify, by its allowed_mentions rules.
+    """
+
+    @pytest.mark.parametrize(
+        ("payload", "webhook", "expected"),
+        [
+            pytest.param(
+                {"content": f"@everyone @here <@{USER}> <@&{ROLE}>"},
+                True,
+                Pings(users=(USER,)),
+                id="webhook-default-users-only",
+            ),
+            pytest.param(
+                {"content": f"@everyone <@{USER}> <@&{ROLE}>"},
+                False,
+                Pings(everyone=True, users=(USER,), roles=(ROLE,)),
+                id="bot-default-every-type",
+            ),
+            pytest.param(
+                {"content": f"<@{USER}>", "allowed_mentions": None},
+                True,
+                Pings(users=(USER,)),
+                id="null-is-the-default",
+            ),
+            pytest.param(
+                {
+                    "content": f"@everyone <@{USER}> <@&{ROLE}>",
+                    "allowed_mentions": {"parse": []},
+                },
+                False,
+                Pings(),
+                id="parse-empty",
+            ),
+            pytest.param(
+                {
+                    "content": f"@everyone <@{USER}>",
+                    "allowed_mentions": {},
+                },
+                True,
+                Pings(),
+                id="object-without-parse-parses-nothing",
+            ),
+            pytest.param(
+                {
+                    "content": "@here",
+                    "allowed_mentions": {"parse": ["everyone"]},
+                },
+                True,
+                Pings(everyone=True),
+                id="here-counts-as-everyone",
+            ),
+            pytest.param(
+                {
+                    "content": f"<@&{ROLE}> <@&9> <@{USER}> <@8>",
+                    "allowed_mentions": {
+                        "parse": ["roles"],
+                        "users": [USER, "7"],
+                    },
+                },
+                True,
+                Pings(users=(USER,), roles=(ROLE, "9")),
+                id="parse-roles-and-listed-users",
+            ),
+            pytest.param(
+                {
+                    "content": f"<@!{USER}> <@{USER}>",
+                    "allowed_mentions": {"parse": ["users"]},
+                },
+                True,
+                Pings(users=(USER,)),
+                id="nickname-form-counted-once",
+            ),
+            pytest.param(
+                {"embeds": [{"title": f"<@{USER}>", "description": "@here"}]},
+                False,
+                Pings(),
+                id="embeds-are-no-source",
+            ),
+            pytest.param(
+                {"content": f"`<@{USER}>` ``<@{USER}>``\n```\n<@{USER}>\n```"},
+                True,
+                Pings(),
+                id="code-spans-and-blocks",
+            ),
+            pytest.param(
+                {"content": f"```trade ``` <@{USER}>```"},
+                True,
+                Pings(users=(USER,)),
+                id="value-closes-the-block",
+            ),
+            pytest.param(
+                {"content": f"<#{USER}> </cmd:{USER}> @everyone"},
+                True,
+                Pings(),
+                id="channels-and-commands-are-no-pings",
+            ),
+            pytest.param(
+                {
+                    "content": f"<@{USER}>",
+                    "allowed_mentions": {"parse": [None, {"x": 1}, "users"]},
+                },
+                True,
+                Pings(users=(USER,)),
+                id="junk-in-parse-is-ignored",
+            ),
+            pytest.param(
+                {"content": 5, "allowed_mentions": {"parse": ["everyone"]}},
+                True,
+                Pings(),
+                id="content-not-text",
+            ),
+        ],
+    )
+    def test_pings(
+        self, payload: dict[str, Any], webhook: bool, expected: Pings
+    ) -> None:
+        """
+        Each case notifies exactly whom the table says.
+        """
+        assert expected == pings(payload, webhook=webhook)
+        assert bool(expected) == bool(pings(payload, webhook=webhook))
 
 
 class TestSubset:
