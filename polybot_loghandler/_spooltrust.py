@@ -153,7 +153,14 @@ def prepare_directory(directory: Path) -> str | None:
         UntrustedSpoolError: The directory is refused.
         OSError: It cannot be created or looked at.
     """
-    Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory = Path(directory)
+    missing = [directory, *directory.parents]
+    while missing and missing[-1].exists():
+        missing.pop()
+    for parent in reversed(missing[1:]):  # not everyone's, whatever the umask
+        with contextlib.suppress(FileExistsError):
+            parent.mkdir(mode=0o755)
+    directory.mkdir(mode=0o700, exist_ok=True)
     return check_directory(directory)
 
 

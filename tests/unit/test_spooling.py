@@ -457,6 +457,25 @@ class TestTheDirectory:
         assert {0o600} == {stat.S_IMODE(p.stat().st_mode) for p in files}
         keeper.close()
 
+    def test_made_safe_whatever_the_umask(self, tmp_path: Path) -> None:
+        """Directories it creates above the spool are not everyone's."""
+        old = os.umask(0)
+        try:
+            keeper = _keeper(tmp_path / "data" / "deep" / "spool", {})
+            assert keeper.usable
+            keeper.append(_message(component="x"))
+            keeper.close()
+        finally:
+            os.umask(old)
+
+        modes = [
+            stat.S_IMODE((tmp_path / part).stat().st_mode)
+            for part in ("data", "data/deep", "data/deep/spool")
+        ]
+        assert [0o755, 0o755, 0o700] == modes
+        key = tmp_path / "data" / "deep" / "spool" / KEY_NAME
+        assert 0o600 == stat.S_IMODE(key.stat().st_mode)
+
     @pytest.mark.parametrize(
         "spoil",
         [
