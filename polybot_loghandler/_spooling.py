@@ -35,7 +35,6 @@ from ._spooltrust import (
     sanitize_embed,
 )
 from ._text import redact_text
-from .exceptions import PolybotError
 
 __all__ = ["SpoolKeeper", "with_delay"]
 
@@ -215,7 +214,7 @@ class SpoolKeeper:
             warning = prepare_directory(self.directory)
             self._key = load_key(self.directory)
             left = self._spool.open()
-        except (OSError, PolybotError) as exc:
+        except Exception as exc:  # e.g. a NUL in the path: never raised
             self._broken = True
             self._count("errors.spool", 1)
             sys.stderr.write(

@@ -36,7 +36,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._limits import MAX_URL
+from ._limits import (
+    MAX_AUTHOR_NAME,
+    MAX_DESCRIPTION,
+    MAX_FIELD_NAME,
+    MAX_FIELD_VALUE,
+    MAX_FOOTER_TEXT,
+    MAX_TITLE,
+    MAX_URL,
+)
 from ._render import clamp_embed
 from ._text import neutralize_mentions, redact_text
 from .exceptions import PolybotError
@@ -64,6 +72,10 @@ DIGEST_CHARS = 32
 REPR_LIMIT = 100_000
 #: Fields an embed read back may have: as many as Discord shows.
 _MAX_FIELDS = 25
+#: Characters kept past a text's limit before it is redacted and cut to
+#: it: more than the longest token, so one that reaches into the part
+#: shown is redacted whole.
+_SPARE = 256
 #: Longest timestamp text taken back (ISO 8601 with an offset is 32).
 _MAX_STAMP = 40
 _MAX_COLOR = 0xFFFFFF
@@ -264,10 +276,17 @@ def by_digest(key: bytes, value: Any) -> str:
 # -- embeds read back -------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """Text read back, made safe again: redacted, mentions broken."""
+def _text(value: Any, limit: int) -> str | None:
+    """
+    Text read back, made safe again: redacted, mentions broken.
+
+    Only the part that can be shown within *limit* is looked at (the
+    text is cut to *limit* afterwards): what is on disk may be of any
+    size.
+    """
     if not isinstance(value, str):
         return None
+    value = value.strip()[: limit + _SPARE]
     try:
         value.encode()
     except UnicodeEncodeError:  # lone surrogates, written escaped
@@ -299,12 +318,12 @@ def _stamp(value: Any) -> str | None:
 
 
 def _part(
-    raw: Any, text_key: str, links: tuple[str, ...]
+    raw: Any, text_key: str, limit: int, links: tuple[str, ...]
 ) -> dict[str, Any] | None:
     """A footer or an author read back: its text and its links."""
     if not isinstance(raw, Mapping):
         return None
-    text = _text(raw.get(text_key))
+    text = _text(raw.get(text_key), limit)
     if not text:
         return None
     out: dict[str, Any] = {text_key: text}
@@ -322,7 +341,8 @@ def _fields(raw: Any) -> list[dict[str, Any]]:
     for item in raw[:_MAX_FIELDS]:
         if not isinstance(item, Mapping):
             continue
-        name, value = _text(item.get("name")), _text(item.get("value"))
+        name = _text(item.get("name"), MAX_FIELD_NAME)
+        value = _text(item.get("value"), MAX_FIELD_VALUE)
         if name is None or not value:
             continue
         field: dict[str, Any] = {"name": name, "value": value}
@@ -350,15 +370,19 @@ def sanitize_embed(raw: Any) -> dict[str, Any]:
         raise TypeError("the message has no embed")
     color = raw.get("color")
     parts = {
-        "title": _text(raw.get("title")),
-        "description": _text(raw.get("description")),
+        "title": _text(raw.get("title"), MAX_TITLE),
+        "description": _text(raw.get("description"), MAX_DESCRIPTION),
         "url": _link(raw.get("url")),
         "color": color
         if type(color) is int and 0 <= color <= _MAX_COLOR
         else None,
         "fields": _fields(raw.get("fields")),
-        "footer": _part(raw.get("footer"), "text", ("icon_url",)),
-        "author": _part(raw.get("author"), "name", ("url", "icon_url")),
+        "footer": _part(
+            raw.get("footer"), "text", MAX_FOOTER_TEXT, ("icon_url",)
+        ),
+        "author": _part(
+            raw.get("author"), "name", MAX_AUTHOR_NAME, ("url", "icon_url")
+        ),
         "timestamp": _stamp(raw.get("timestamp")),
     }
     # empty texts and no fields are left out, as the renderer does (a

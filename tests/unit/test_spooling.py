@@ -263,6 +263,16 @@ class TestEncodingNeverRaises:
 
         json.dumps(body, ensure_ascii=False).encode()
 
+    def test_a_path_that_cannot_be_a_directory(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        counts: dict[str, int] = {}
+        keeper = _keeper(Path("/tmp/spool\0x"), counts)
+
+        assert keeper.append(_message(component="x")) is None
+        assert {"errors.spool": 1} == counts
+        assert "cannot use the spool" in capsys.readouterr().err
+
     def test_a_store_that_fails_keeps_the_message_in_memory(
         self,
         tmp_path: Path,
@@ -595,6 +605,20 @@ class TestReadBack:
         assert ["@\u200beveryone"] == [f["name"] for f in embed["fields"]]
         assert {"title", "description", "color", "fields"} <= set(embed)
         assert not {"url", "image", "timestamp"} & set(embed)
+
+    @pytest.mark.parametrize(
+        ("part", "limit"),
+        [("title", 256), ("description", 4096)],
+    )
+    def test_a_token_across_the_cut_is_redacted_whole(
+        self, part: str, limit: int
+    ) -> None:
+        for at in range(limit - 60, limit + 1, 7):
+            text = "x" * at + " " + BOT_TOKEN + " " + "y" * 10_000_000
+            embed = sanitize_embed({part: text})
+
+            assert BOT_TOKEN[:5] not in embed[part], at
+            assert len(embed[part]) == limit
 
     @pytest.mark.parametrize(
         "embed",
