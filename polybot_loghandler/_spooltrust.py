@@ -28,7 +28,6 @@ import contextlib
 import errno
 import hmac
 import os
-import pwd
 import secrets
 import stat
 from collections.abc import Mapping
@@ -48,6 +47,11 @@ from ._limits import (
 from ._render import clamp_embed
 from ._text import neutralize_mentions, redact_text
 from .exceptions import PolybotError
+
+try:
+    import pwd
+except ImportError:  # pragma: no cover - not a POSIX system
+    pwd = None  # type: ignore[assignment] # users are then named by uid
 
 __all__ = [
     "KEY_NAME",
@@ -94,7 +98,7 @@ def _user(uid: int) -> str:
     """A user as a person reads it: ``nobody (uid 65534)``."""
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except (KeyError, OverflowError):
+    except (AttributeError, KeyError, OverflowError):
         return f"uid {uid}"
 
 
@@ -120,6 +124,11 @@ def check_directory(directory: Path) -> str | None:
             why and what to do.
         OSError: It cannot be looked at (missing, no permission).
     """
+    if not hasattr(os, "geteuid"):  # pragma: no cover - not POSIX
+        raise UntrustedSpoolError(
+            "the durable spool needs a POSIX system; run without a spool "
+            "directory here"
+        )
     real = Path(os.path.realpath(directory))
     info = real.stat()
     if not stat.S_ISDIR(info.st_mode):
@@ -133,7 +142,7 @@ def check_directory(directory: Path) -> str | None:
         )
     if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
         raise UntrustedSpoolError(
-            f"every user can write it ({_mode(info)}): anyone could plant "
+            f"every user can write it, {_mode(info)}: anyone could plant "
             f"messages that are sent through your webhooks; run "
             f"'chmod 700 {real}'"
         )
@@ -141,13 +150,13 @@ def check_directory(directory: Path) -> str | None:
         above = parent.stat()
         if above.st_mode & stat.S_IWOTH and not above.st_mode & stat.S_ISVTX:
             raise UntrustedSpoolError(
-                f"every user can write {parent}, which holds it "
-                f"({_mode(above)}, not sticky): anyone could replace the "
-                "spool; use a directory elsewhere"
+                f"every user can write {parent}, which holds it, "
+                f"{_mode(above)} without the sticky bit: anyone could "
+                "replace the spool; use a directory elsewhere"
             )
     if info.st_mode & stat.S_IWGRP:
         return (
-            f"the spool {real} can be written by its group ({_mode(info)}):"
+            f"the spool {real} can be written by its group, {_mode(info)}:"
             " its members could delete or replace undelivered messages; "
             f"run 'chmod 700 {real}'"
         )
@@ -224,6 +233,8 @@ def load_key(directory: Path) -> bytes:
             if found is not None:
                 return found
             tmp.replace(path)  # a bad one: ours replaces it
+        except OSError:  # no hard links here: a rename does, racily
+            tmp.replace(path)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
