@@ -493,9 +493,7 @@ class Engine:
         room = min(REFILL, self._settings.queue_size - self._pending)
         if room <= 0 or len(state.lane) >= REFILL:
             return
-        for message, entry in keeper.take(
-            state.key, room, self._config.channels
-        ):
+        for message, entry in keeper.take(state.key, room, self._config):
             target = self._lane_for(message)
             if target is not state:  # its channel moved on reload
                 self._queue(target, message, entry)

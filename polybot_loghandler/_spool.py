@@ -7,7 +7,9 @@ reason). What is not done survives outages, exits and ``kill -9``: this
 process delivers it later, or the next process that opens the directory.
 
 On disk, a spool is a directory (0700) of *segments*, append-only files
-(0600) named ``<pid>-<random hex>.spool``. A segment is text, one record a
+(0600) named ``<pid>-<random hex>.spool``. A segment that another user
+owns, or that others may write, is never adopted (see
+:func:`._spooltrust.trusted_file`). A segment is text, one record a
 line, ``<crc32 as 8 hex> <compact json>\n``: a message is
 ``{"k":"m","n":seq,"ch":channel,"lv":level,"t":time,"b":body}``, and the
 messages that are done are listed by ``{"k":"d","n":[seq,...]}`` in their
@@ -63,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from ._spooltrust import trusted_file
 from .exceptions import PolybotError
 
 try:
@@ -125,6 +128,8 @@ class SpoolStatus:
         oldest: When the oldest pending message was logged, if any.
         corrupt: Records skipped as torn or damaged.
         now: The clock's reading when the status was taken.
+        untrusted: Segments left out: another user owns them, or others
+            may write them.
     """
 
     directory: Path
@@ -135,6 +140,7 @@ class SpoolStatus:
     oldest: float | None
     corrupt: int
     now: float
+    untrusted: int = 0
 
 
 @dataclass(slots=True)
@@ -409,6 +415,9 @@ class Spool:
         self.corrupt = 0
         #: When the last commit that wrote everything finished, if any.
         self.last_commit: float | None = None
+        #: Segments never adopted: another user owns them, or others may
+        #: write them.
+        self.foreign: set[str] = set()
         self._lock = threading.Lock()  # the state below
         self._commit_lock = threading.Lock()  # one commit at a time
         self._clear()
@@ -472,7 +481,10 @@ class Spool:
             if name in known:
                 continue
             taken = _take_over(self.directory / name)
-            if taken is None:
+            if taken is _FOREIGN:
+                self.foreign.add(name)
+                continue
+            if not isinstance(taken, tuple):
                 continue
             fd, scan = taken
             segment = _Segment(name, self.directory / name, fd, scan.size)
@@ -913,7 +925,7 @@ def status(
     _require_posix()
     directory = Path(directory)
     now = clock()
-    segments = live = size = corrupt = 0
+    segments = live = size = corrupt = untrusted = 0
     pending: dict[str, int] = {}
     oldest: float | None = None
     for name in _names(directory):
@@ -924,6 +936,9 @@ def status(
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
+                continue
+            if not trusted_file(info):
+                untrusted += 1
                 continue
             held = _held(fd)
             scan = _scan(fd)
@@ -939,7 +954,15 @@ def status(
             pending[channel] = pending.get(channel, 0) + 1
             oldest = when if oldest is None else min(oldest, when)
     return SpoolStatus(
-        directory, segments, live, size, pending, oldest, corrupt, now
+        directory,
+        segments,
+        live,
+        size,
+        pending,
+        oldest,
+        corrupt,
+        now,
+        untrusted,
     )
 
 
@@ -962,7 +985,7 @@ def purge(directory: Path) -> int:
     for name in _names(directory):
         path = directory / name
         taken = _take_over(path)
-        if taken is None:
+        if not isinstance(taken, tuple):
             continue
         fd, scan = taken
         if _unlink(path):
@@ -1191,25 +1214,34 @@ def _create(directory: Path) -> _Segment:
     raise OSError(errno.EAGAIN, "no spool segment could be created", directory)
 
 
-def _take_over(path: Path) -> tuple[int, _Scan] | None:
+#: What :func:`_take_over` answers for a file another user could write.
+_FOREIGN = "foreign"
+
+
+def _take_over(path: Path) -> tuple[int, _Scan] | str | None:
     """
     Lock and read an abandoned segment, or ``None`` if live or gone.
 
-    A rewrite it left half-done (``<name>.tmp``) is deleted: only the
-    segment's lock holder writes one.
+    A segment another user owns, or others may write, is left alone:
+    :data:`_FOREIGN`. A rewrite it left half-done (``<name>.tmp``) is
+    deleted: only the segment's lock holder writes one.
     """
     try:
         fd = os.open(path, _WRITE)
     except OSError:
         return None
+    answer: str | None = None
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode) and _lock(fd, path):
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and not trusted_file(info):
+            answer = _FOREIGN
+        elif stat.S_ISREG(info.st_mode) and _lock(fd, path):
             _unlink(path.with_name(path.name + TMP))
             return fd, _scan(fd)
     except OSError:
         pass
     os.close(fd)
-    return None
+    return answer
 
 
 def _write_all(fd: int, data: bytes) -> None:

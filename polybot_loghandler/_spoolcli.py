@@ -21,6 +21,7 @@ from ._format import duration
 from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
 from ._spool import SpoolStatus, purge, status
+from ._spooltrust import UntrustedSpoolError, check_directory
 
 __all__ = ["add_spool_parser"]
 
@@ -97,19 +98,48 @@ def _where(args: argparse.Namespace) -> tuple[Path, Config]:
     return Path(config.delivery.spool), config
 
 
+def _refusal(directory: Path) -> str | None:
+    """Why the library would not use *directory*, if it would not."""
+    if not directory.is_dir():
+        return None  # nothing in it yet: it is created safely
+    try:
+        check_directory(directory)
+    except (OSError, UntrustedSpoolError) as exc:
+        return f"{directory} is not used as a spool: {exc}"
+    return None
+
+
+def _trusted(directory: Path) -> Path:
+    """*directory*, if the library would use it; else a usage error."""
+    refused = _refusal(directory)
+    if refused is not None:
+        raise SpoolUsageError(refused)
+    return directory
+
+
 # -- status -----------------------------------------------------------------
 
 
 def _status(args: argparse.Namespace) -> int:
     directory, _ = _where(args)
     print(describe(status(directory)))
+    refused = _refusal(directory)
+    if refused is not None:
+        print(refused)
+        return 1
     return 0
 
 
 def describe(found: SpoolStatus) -> str:
     """*found* as a person reads it."""
+    ignored = []
+    if found.untrusted:
+        ignored.append(
+            f"{found.untrusted} file(s) of another user, or that others "
+            "may write, are ignored"
+        )
     if not found.segments:
-        return f"{found.directory}: empty"
+        return "\n".join([f"{found.directory}: empty", *ignored])
     held = (
         f", {found.live_segments} held by a running process"
         if found.live_segments
@@ -140,7 +170,7 @@ def describe(found: SpoolStatus) -> str:
             f"{found.corrupt} damaged record(s) are skipped (a crash "
             "while writing)"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + ignored)
 
 
 def _size(n: int) -> str:
@@ -156,6 +186,7 @@ def _size(n: int) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     directory, config = _where(args)
+    _trusted(directory)
     before = status(directory)
     waiting = sum(before.pending.values())
     if not waiting:
@@ -200,6 +231,7 @@ def _drain(
 
 def _purge(args: argparse.Namespace) -> int:
     directory, _ = _where(args)
+    _trusted(directory)
     found = status(directory)
     waiting = sum(found.pending.values())
     if not found.segments:

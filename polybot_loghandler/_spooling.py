@@ -24,11 +24,17 @@ from ._events import LogEvent
 from ._format import duration
 from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
 from ._message import RoutedMessage
-from ._model import Channel, Coalesce
-from ._render import fit_total
+from ._model import Channel, Config, Route
+from ._render import build_payload, fit_total
 from ._spool import Spool, SpoolEntry
+from ._spooltrust import (
+    DIGEST_CHARS,
+    by_digest,
+    load_key,
+    prepare_directory,
+    sanitize_embed,
+)
 from ._text import redact_text
-from .exceptions import PolybotError
 
 __all__ = ["SpoolKeeper", "with_delay"]
 
@@ -70,54 +76,74 @@ def with_delay(
     return out
 
 
-def encode(message: RoutedMessage) -> dict[str, Any]:
-    """What the spool keeps of *message*: enough to send it again."""
-    ev = message.event
+def encode(message: RoutedMessage, key: bytes) -> dict[str, Any]:
+    """
+    What the spool keeps of *message*: enough to send it again.
+
+    The route's name, the rendered embed (redacted as it is for Discord)
+    and, for ``coalesce: {by: [...]}``, a keyed hash of each of those
+    fields' values under *key*: never the values, which may be secrets.
+    Who is pinged is not kept: it comes from the route when the message
+    is read back (see :func:`decode`). Never raises for any event value.
+    """
+    body: dict[str, Any] = {"route": message.route, "embed": message.embed}
     spec = message.coalesce
-    body: dict[str, Any] = {
-        "route": message.route,
-        "payload": {k: v for k, v in message.payload.items() if k != "embeds"},
-        "embed": message.embed,
-        "event": ev.event,
-        "logger": ev.logger,
-    }
-    if spec is not None:
-        body["coalesce"] = [spec.enabled, spec.by, spec.window]
-        if spec.by:
-            # the values that make duplicates: JSON-safe, as shown
-            body["by"] = {name: repr(ev.fields.get(name)) for name in spec.by}
+    if spec is not None and spec.enabled and spec.by:
+        fields = message.event.fields
+        body["by"] = {
+            name: by_digest(key, fields.get(name)) for name in spec.by
+        }
     return body
 
 
 def decode(
-    body: Mapping[str, Any], entry: SpoolEntry, target: Channel
+    body: Mapping[str, Any],
+    entry: SpoolEntry,
+    target: Channel,
+    routes: Mapping[str, Route],
 ) -> RoutedMessage:
-    """The message *body* was made from, for *target* as configured now."""
-    embed = dict(body["embed"])
-    coalesce = None
-    if body.get("coalesce") is not None:
-        enabled, by, window = body["coalesce"]
-        coalesce = Coalesce(
-            enabled=bool(enabled),
-            by=None if by is None else tuple(by),
-            window=window,
-        )
+    """
+    The message *body* was made from, for *target* as configured now.
+
+    Nothing read back is trusted: the ping and the coalescing come from
+    the route of that name in *routes* (a route that no longer exists
+    pings no one and merges nothing), and the embed is redacted and its
+    mentions broken again (:func:`sanitize_embed`).
+
+    Raises:
+        ValueError: The body is not one the library wrote.
+    """
+    embed = sanitize_embed(body.get("embed"))
+    name = body.get("route")
+    route = routes.get(name) if isinstance(name, str) else None
+    by = body.get("by")
+    fields = (
+        {
+            k: v[:DIGEST_CHARS]
+            for k, v in by.items()
+            if isinstance(k, str) and isinstance(v, str)
+        }
+        if isinstance(by, Mapping)
+        else {}
+    )
+    label = route.name if route is not None else ""
     event = LogEvent(
-        event=str(body.get("event", "")),
+        event=label,
         level=entry.level,
-        logger=str(body.get("logger", "")),
         time=entry.time,
-        fields=dict(body.get("by") or {}),
-        message=str(body.get("event", "")),
+        fields=fields,
+        message=label,
     )
     return RoutedMessage(
         channel=entry.channel,
-        route=str(body.get("route", "")),
-        payload={**body.get("payload", {}), "embeds": [embed]},
+        route=label,
+        payload=build_payload(
+            [embed], None if route is None else route.mention
+        ),
         embed=embed,
         event=event,
         target=target,
-        coalesce=coalesce,
+        coalesce=None if route is None else route.coalesce,
     )
 
 
@@ -153,6 +179,10 @@ class SpoolKeeper:
         self._spool = Spool(self.directory, max_bytes=self._max_bytes)
         self._open = False
         self._broken = False
+        self._key = b""  # for the hashes of `coalesce: by` values
+        self._unwritable = False  # a message could not be kept: told
+        self._told: set[str] = set()  # files of others, ignored and told
+        self._routes: tuple[Config | None, dict[str, Route]] = (None, {})
         self._waiting: dict[str, list[_Waiting]] = {}  # lane key → heap
         self._disk_only: dict[tuple[str, int], str] = {}  # ref → lane key
 
@@ -171,11 +201,20 @@ class SpoolKeeper:
         return self._opened()
 
     def _opened(self) -> list[SpoolEntry]:
+        """
+        Open the spool once: check the directory, then take what is left.
+
+        A directory another user could write into is refused (see
+        :func:`check_directory`): stderr says why, once, and messages
+        are kept in memory only.
+        """
         if self._open or self._broken:
             return []
         try:
+            warning = prepare_directory(self.directory)
+            self._key = load_key(self.directory)
             left = self._spool.open()
-        except (OSError, PolybotError) as exc:
+        except Exception as exc:  # e.g. a NUL in the path: never raised
             self._broken = True
             self._count("errors.spool", 1)
             sys.stderr.write(
@@ -184,8 +223,22 @@ class SpoolKeeper:
                 "in memory only\n"
             )
             return []
+        if warning is not None:
+            sys.stderr.write(f"polybot_loghandler: {warning}\n")
         self._open = True
+        self._tell_foreign()
         return left
+
+    def _tell_foreign(self) -> None:
+        """Say once per file that files others could write are skipped."""
+        for name in sorted(self._spool.foreign - self._told):
+            self._told.add(name)
+            self._count("errors.spool", 1)
+            sys.stderr.write(
+                f"polybot_loghandler: ignoring {self.directory / name}: it "
+                "belongs to another user, or others may write it, so its "
+                "messages are not sent\n"
+            )
 
     @property
     def usable(self) -> bool:
@@ -198,20 +251,40 @@ class SpoolKeeper:
         """What processes that died since left behind (the periodic job)."""
         if not self._open:
             return []
-        return self._spool.adopt()
+        found = self._spool.adopt()
+        self._tell_foreign()
+        return found
 
     # -- writing -----------------------------------------------------------
 
     def append(self, message: RoutedMessage) -> SpoolEntry | None:
-        """Write *message* to the spool (buffered); None if unusable."""
+        """
+        Write *message* to the spool (buffered); None if it is not kept.
+
+        Never raises: a message that cannot be written (the spool is not
+        usable, or something in it cannot be encoded) stays in memory
+        only, counted as ``errors.spool`` and told once.
+        """
         if not self.usable:
             return None
-        entry, evicted = self._spool.append(
-            message.channel,
-            message.event.level,
-            message.event.time,
-            encode(message),
-        )
+        try:
+            entry, evicted = self._spool.append(
+                message.channel,
+                message.event.level,
+                message.event.time,
+                encode(message, self._key),
+            )
+        except Exception as exc:  # never out of the engine
+            self._count("errors.spool", 1)
+            if not self._unwritable:
+                self._unwritable = True
+                sys.stderr.write(
+                    "polybot_loghandler: a message for "
+                    f"'{redact_text(message.channel)}' could not be written"
+                    f" to the spool ({type(exc).__name__}); it is kept in "
+                    "memory only (said once)\n"
+                )
+            return None
         for gone in evicted:
             if self._disk_only.pop(gone.ref, None) is not None:
                 # only on disk: it is lost now (one in memory still goes)
@@ -270,32 +343,43 @@ class SpoolKeeper:
         return bool(self._disk_only)
 
     def take(
-        self, lane: str, n: int, channels: Mapping[str, Channel]
+        self, lane: str, n: int, config: Config
     ) -> list[tuple[RoutedMessage, SpoolEntry]]:
         """
         Read up to *n* of *lane*'s messages back from disk, oldest first.
 
-        A record that cannot be read any more is counted and forgotten.
+        Each is rebuilt for *config*, the routing as it is now (see
+        :func:`decode`). A record that cannot be read any more is counted
+        and forgotten.
         """
         heap = self._waiting.get(lane, [])
+        routes = self._routes_of(config)
         out: list[tuple[RoutedMessage, SpoolEntry]] = []
         while heap and len(out) < n:
             entry = heapq.heappop(heap).entry
             if self._disk_only.pop(entry.ref, None) is None:
                 continue
             body = self._spool.read(entry)
-            target = channels.get(entry.channel)
+            target = config.channels.get(entry.channel)
             if body is None or target is None:
                 reason = "spool_corrupt" if body is None else "unknown_channel"
                 self._count(f"dropped.{reason}", 1)
                 self._spool.done([entry])
                 continue
             try:
-                out.append((decode(body, entry, target), entry))
+                out.append((decode(body, entry, target, routes), entry))
             except (KeyError, TypeError, ValueError):
                 self._count("dropped.spool_corrupt", 1)
                 self._spool.done([entry])
         return out
+
+    def _routes_of(self, config: Config) -> dict[str, Route]:
+        """*config*'s routes by name (kept until the routing is reloaded)."""
+        known, routes = self._routes
+        if known is not config:
+            routes = {route.name: route for route in config.routes}
+            self._routes = (config, routes)
+        return routes
 
     @property
     def pending(self) -> int:

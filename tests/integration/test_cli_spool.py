@@ -108,3 +108,46 @@ def test_no_spool_configured_is_a_usage_error(
     err = capsys.readouterr().err
     assert "sets no delivery.spool" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o707], ids=["0777", "0707"])
+def test_a_directory_others_could_write_is_refused(
+    filled: tuple[Path, Path],
+    fake_discord: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    mode: int,
+) -> None:
+    routing, spool = filled
+    spool.chmod(mode)
+
+    assert 1 == main(["spool", "status", "--routing", str(routing)])
+    out = capsys.readouterr().out
+    assert f"{spool}: 30 message(s) waiting" in out
+    assert "is not used as a spool" in out
+    assert "chmod 700" in out
+
+    for action in (["replay"], ["purge", "--yes"]):
+        assert 2 == main(["spool", *action, "--routing", str(routing)])
+        err = capsys.readouterr().err
+        assert "is not used as a spool" in err
+        assert "Traceback" not in err
+    assert [] == fake_discord.messages
+    assert 30 == sum(status(spool).pending.values())
+
+
+def test_status_names_the_files_it_ignores(
+    filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    routing, spool = filled
+    for segment in spool.glob("*.spool"):
+        os.chown(segment, 65534, 65534)
+
+    try:
+        assert 0 == main(["spool", "status", "--routing", str(routing)])
+    finally:
+        for segment in spool.glob("*.spool"):
+            os.chown(segment, 0, 0)
+
+    out = capsys.readouterr().out
+    assert f"{spool}: empty" in out
+    assert "1 file(s) of another user, or that others may write" in out

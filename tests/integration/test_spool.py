@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 
 from polybot_loghandler import DiscordHandler
-from polybot_loghandler._spool import status
+from polybot_loghandler._spool import Spool, status
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 
 SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"
 TIMEOUT = 90.0  # seconds: a bound for a script, never reached
+NOBODY = 65534  # a user id other than the tests' (they run as root)
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -303,3 +304,217 @@ class TestInOneProcess:
         assert [7] == _numbers(fake_discord)
         assert "cannot use the spool" in capsys.readouterr().err
         assert 1 == handler.stats()["errors.spool"]
+
+
+# -- what the spool trusts ---------------------------------------------------
+
+
+WEBHOOK_TOKEN = "Zq3xWebhookTokenSecretPart_0123456789abcdefABCDEF"
+DISCORD_URL = (
+    f"https://discord.com/api/webhooks/123456789012345678/{WEBHOOK_TOKEN}"
+)
+BOT_TOKEN = (
+    "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789"
+)
+API_KEY = "sk-live-4f9a8b7c6d5e"
+#: What must never be on disk, or reach Discord from the disk.
+SECRETS = [WEBHOOK_TOKEN, BOT_TOKEN, API_KEY, "tok-trades"]
+
+
+def _plant(spool: Path, *bodies: dict[str, Any]) -> None:
+    """Leave *bodies* in *spool* as a process that died would."""
+    planted = Spool(spool)
+    planted.open()
+    for body in bodies:
+        planted.append("trades", logging.ERROR, time.time(), body)
+    planted.commit()
+    planted.close()
+
+
+HOSTILE_BODY: dict[str, Any] = {
+    "route": "trades",
+    "payload": {
+        "content": "@everyone",
+        "allowed_mentions": {"parse": ["everyone", "roles", "users"]},
+    },
+    "content": "@everyone",
+    "allowed_mentions": {"parse": ["everyone"]},
+    "embed": {
+        "title": "@everyone free money",
+        "description": f"<@&1> @here {DISCORD_URL}",
+        "fields": [{"name": "@everyone", "value": BOT_TOKEN}],
+        "footer": {"text": f"<@2> {DISCORD_URL}"},
+    },
+}
+
+
+def _fail(text: str) -> None:
+    raise RuntimeError(text)
+
+
+def _assert_harmless(fake: FakeDiscord) -> None:
+    """Every message the fake took pings no one and shows no secret."""
+    assert fake.messages
+    for message in fake.messages:
+        body = message.json
+        assert {"parse": []} == body["allowed_mentions"]
+        assert "content" not in body
+        shown = json.dumps(body, ensure_ascii=False)
+        for secret in SECRETS:
+            assert secret not in shown
+        for ping in ("@everyone", "@here", "<@&1>", "<@2>"):
+            assert ping not in shown
+    assert [] == fake.rejected
+
+
+class TestTrust:
+    @pytest.fixture
+    def handler_for(
+        self,
+        make_routing: Callable[[str], Path],
+        logger_with: Callable[..., logging.Logger],
+    ) -> Callable[[str], tuple[DiscordHandler, logging.Logger]]:
+        def make(text: str) -> tuple[DiscordHandler, logging.Logger]:
+            handler = DiscordHandler(make_routing(text))
+            return handler, logger_with(handler)
+
+        return make
+
+    @pytest.mark.parametrize(
+        "route", ["trades", "gone", 7], ids=["its-route", "no-route", "junk"]
+    )
+    def test_a_planted_message_pings_no_one_and_shows_no_token(
+        self,
+        fake_discord: FakeDiscord,
+        tmp_path: Path,
+        handler_for: Callable[..., Any],
+        route: object,
+    ) -> None:
+        spool = tmp_path / "spool"
+        _plant(spool, {**HOSTILE_BODY, "route": route})
+        handler, _ = handler_for(_routing(fake_discord, spool))
+
+        handler.flush(timeout=20)
+
+        assert 1 == len(fake_discord.messages)
+        _assert_harmless(fake_discord)
+        embed = fake_discord.embeds()[0]
+        assert "@\u200beveryone free money" == embed["title"]
+
+    def test_the_route_s_own_ping_is_kept(
+        self,
+        fake_discord: FakeDiscord,
+        tmp_path: Path,
+        handler_for: Callable[..., Any],
+    ) -> None:
+        spool = tmp_path / "spool"
+        _plant(spool, {**HOSTILE_BODY, "route": "pager"})
+        routing = routing_yaml(
+            {"trades": fake_discord.webhook_url("4001", "tok-trades")},
+            '- {name: pager, to: trades, mention: "role:42"}',
+            batch_window="0.05s",
+            reload="off",
+            spool=str(spool),
+        )
+        handler, _ = handler_for(routing)
+
+        handler.flush(timeout=20)
+
+        (message,) = fake_discord.messages
+        assert "<@&42>" == message.json["content"]
+        assert {"parse": [], "roles": ["42"]} == (
+            message.json["allowed_mentions"]
+        )
+
+    @pytest.mark.parametrize(
+        "made",
+        [(0o777, None), (0o703, None), (0o700, NOBODY), (0o1777, NOBODY)],
+        ids=["0777", "0703", "nobody-s", "nobody-s-sticky"],
+    )
+    def test_a_directory_others_could_write_is_not_used(
+        self,
+        fake_discord: FakeDiscord,
+        tmp_path: Path,
+        handler_for: Callable[..., Any],
+        capsys: pytest.CaptureFixture[str],
+        made: tuple[int, int | None],
+    ) -> None:
+        """Mode and owner (None: the tests' user) of the directory."""
+        mode, owner = made
+        spool = tmp_path / "spool"
+        _plant(spool, HOSTILE_BODY)
+        spool.chmod(mode)
+        if owner is not None:
+            os.chown(spool, owner, owner)
+        try:
+            handler, log = handler_for(_routing(fake_discord, spool))
+            log.info("trade_executed", extra={"n": 7})
+            handler.flush(timeout=20)
+            handler.close()
+        finally:
+            os.chown(spool, 0, 0)  # so tmp_path can be cleaned
+
+        assert [7] == _numbers(fake_discord), "only the live event"
+        _assert_harmless(fake_discord)
+        err = capsys.readouterr().err
+        assert 1 == err.count("cannot use the spool")
+        assert "plant messages" in err
+        assert 1 == handler.stats()["errors.spool"]
+        assert 1 == sum(status(spool).pending.values()), "left alone"
+
+    def test_no_secret_reaches_the_disk(
+        self,
+        fake_discord: FakeDiscord,
+        tmp_path: Path,
+        handler_for: Callable[..., Any],
+    ) -> None:
+        """A secret in every part of an event, grepped in the files."""
+        spool = tmp_path / "spool"
+        routing = routing_yaml(
+            {"trades": fake_discord.webhook_url("4001", "tok-trades")},
+            """\
+            - name: trades
+              to: trades
+              coalesce: {by: [api_key, webhook_url, note, token]}
+              embed:
+                title: "{{ event }}"
+                description: "{{ message }}"
+                footer: "{{ logger }}"
+                fields: auto
+            """,
+            batch_window="0.05s",
+            flush_timeout="2s",
+            reload="off",
+            spool=str(spool),
+        )
+        handler, _ = handler_for(routing)
+        log = logging.getLogger(f"app.{BOT_TOKEN}")
+        log.addHandler(handler)
+        log.propagate = False
+        fake_discord.fail_for(3600, 503)
+        try:
+            _fail(f"posting to {DISCORD_URL} failed")
+        except RuntimeError:
+            log.exception(
+                "calling %s with %s",
+                DISCORD_URL,
+                BOT_TOKEN,
+                extra={
+                    "api_key": API_KEY,
+                    "webhook_url": DISCORD_URL,
+                    "note": f"see {DISCORD_URL} and {BOT_TOKEN}",
+                    "token": BOT_TOKEN,
+                    "nested": {"url": DISCORD_URL, "api_key": API_KEY},
+                },
+            )
+        handler.flush(timeout=1)
+        handler.close()
+        log.removeHandler(handler)
+
+        files = [p for p in spool.iterdir() if p.is_file()]
+        assert any(p.suffix == ".spool" for p in files)
+        assert 1 == sum(status(spool).pending.values())
+        data = b"".join(p.read_bytes() for p in files)
+        for secret in SECRETS:
+            for form in (secret, secret.lower(), json.dumps(secret)[1:-1]):
+                assert form.encode() not in data, form
