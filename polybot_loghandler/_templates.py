@@ -11,6 +11,7 @@ Literal template text is the routing author's and is never changed.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import threading
 from collections import abc
@@ -36,6 +37,7 @@ from ._format import FILTERS, ago
 from ._text import (
     _SAFE_MARKDOWN,
     Markdown,
+    encodable,
     neutralize_mentions,
     redact_text,
     safe_markdown,
@@ -49,6 +51,7 @@ __all__ = [
     "compile_expression",
     "compile_text",
     "is_template",
+    "literal_text",
 ]
 
 
@@ -383,13 +386,13 @@ def _finalize_markdown(value: Any) -> str:
     if value.__class__ is str:  # the common case first
         return _SAFE_MARKDOWN.get(value) or safe_markdown(value)
     if isinstance(value, Markdown):
-        return neutralize_mentions(redact_text(value))
+        return neutralize_mentions(redact_text(encodable(value)))
     return safe_markdown(_value_to_text(value))
 
 
 def _finalize_plain(value: Any) -> str:
     text = value if value.__class__ is str else _value_to_text(value)
-    return neutralize_mentions(redact_text(text))
+    return neutralize_mentions(redact_text(encodable(text)))
 
 
 @pass_context
@@ -399,6 +402,84 @@ def _ago_in_context(context: Context, value: Any, now: Any = None) -> str:
 
 def _finalize_raw(value: Any) -> str:
     return _value_to_text(value)
+
+
+def _tokens_hidden(value: Any) -> Any:
+    """*value* with tokens hidden if it is text, else *value* itself."""
+    if not isinstance(value, str):
+        return value
+    hidden = redact_text(encodable(value))
+    if hidden == value:
+        return value
+    return Markdown(hidden) if isinstance(value, Markdown) else hidden
+
+
+def _hiding_tokens_first(function: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    *function* (a filter) given its text arguments with tokens hidden.
+
+    A filter that cuts, re-cases, reverses or re-encodes text
+    (``truncate``, ``lower``, ``reverse``, ``urlencode``, ...) would leave
+    a token that the finalizer no longer finds; hidden first, there is
+    none to leave.
+    """
+    # a filter that takes the context or environment has it first
+    skip = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
+
+    @functools.wraps(function)
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        shown = [
+            a if n < skip else _tokens_hidden(a) for n, a in enumerate(args)
+        ]
+        named = {k: _tokens_hidden(v) for k, v in kwargs.items()}
+        return function(*shown, **named)
+
+    return filtered
+
+
+#: Jinja2's filters that keep the text they are given whole (they copy,
+#: join, quote or count it): a token in it stays findable by the
+#: finalizer, so they are taken as they are. Every other filter of
+#: Jinja2's, known today or added later, is given its text with tokens
+#: hidden first (see _hiding_tokens_first); ours hide them themselves.
+_KEEP_TEXT_WHOLE = frozenset(
+    {
+        "abs",
+        "attr",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "filesizeformat",
+        "float",
+        "forceescape",
+        "groupby",
+        "int",
+        "items",
+        "join",
+        "length",
+        "map",
+        "max",
+        "min",
+        "pprint",
+        "reject",
+        "rejectattr",
+        "round",
+        "safe",
+        "select",
+        "selectattr",
+        "sort",
+        "string",
+        "sum",
+        "tojson",
+        "trim",
+        "unique",
+        "wordcount",
+        "xmlattr",
+    }
+)
 
 
 #: What an attribute of a plain dict can be; any other name is an item.
@@ -439,6 +520,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 return getattr(obj, attribute)
         elif cls is LoopContext and attribute in _LOOP_ATTRIBUTES:
             return getattr(obj, attribute)
+        elif isinstance(obj, str):
+            # a string's methods (lower, split, replace, ...) take it
+            # apart as filters do: they get it with tokens hidden
+            obj = _tokens_hidden(obj)
         return super().getattr(obj, attribute)
 
 
@@ -464,6 +549,9 @@ def _make_env(finalize: Callable[[Any], str]) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
         cache_size=0,
     )
+    for name, function in env.filters.items():
+        if name not in _KEEP_TEXT_WHOLE:
+            env.filters[name] = _hiding_tokens_first(function)
     env.filters.update(FILTERS)
     env.filters["ago"] = _ago_in_context
     env.tests["mapping"] = _is_mapping
@@ -518,6 +606,7 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
     Raises:
         TemplateProblem: The template does not compile.
     """
+    source = encodable(source)  # a lone surrogate can never be sent
     if not _is_template(source):
         return _Constant(source)
     env = _ENVS[mode]
@@ -531,6 +620,16 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
         return _Simple(source, env, pieces)
     shareable = next(ast.find_all(_NOT_SHAREABLE), None) is None
     return _Template(source, env, template, shareable=shareable)
+
+
+def literal_text(source: str) -> Text:
+    """
+    *source* as a text shown as it is written, even with ``{{`` in it.
+
+    For text the library builds from names in the routing file (a
+    channel's name or category): a name is not a template.
+    """
+    return _Constant(encodable(source))
 
 
 class Expression:
