@@ -365,7 +365,8 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _title_from_event(event: str) -> str:
-    words = event.replace("_", " ").replace(".", " ").split()
+    # tokens hidden first: split and re-cased, a token is no longer found
+    words = redact_text(event).replace("_", " ").replace(".", " ").split()
     if not words:
         return "(no event name)"
     return " ".join(w if w.isupper() else w.capitalize() for w in words)

@@ -414,20 +414,27 @@ def _tokens_hidden(value: Any) -> Any:
     return Markdown(hidden) if isinstance(value, Markdown) else hidden
 
 
-def _hiding_tokens_first(function: Callable[..., Any]) -> Callable[..., Any]:
+def _hiding_tokens_first(
+    function: Callable[..., Any], *, as_text: bool = False
+) -> Callable[..., Any]:
     """
     *function* (a filter) given its text arguments with tokens hidden.
 
     A filter that cuts, re-cases, reverses or re-encodes text
     (``truncate``, ``lower``, ``reverse``, ``urlencode``, ...) would leave
     a token that the finalizer no longer finds; hidden first, there is
-    none to leave.
+    none to leave. With *as_text*, a value that is not text is made text
+    first, as the filter would make it (``{{ [url] | upper }}``).
     """
     # a filter that takes the context or environment has it first
     skip = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
 
     @functools.wraps(function)
     def filtered(*args: Any, **kwargs: Any) -> Any:
+        if as_text and len(args) > skip:
+            value = args[skip]
+            if not isinstance(value, (str, Undefined)) and value is not None:
+                args = (*args[:skip], str(value), *args[skip + 1 :])
         shown = [
             a if n < skip else _tokens_hidden(a) for n, a in enumerate(args)
         ]
@@ -437,6 +444,22 @@ def _hiding_tokens_first(function: Callable[..., Any]) -> Callable[..., Any]:
     return filtered
 
 
+#: Jinja2's filters that make any value text (``str()``) and change it.
+_MAKE_TEXT = frozenset(
+    {
+        "capitalize",
+        "center",
+        "indent",
+        "lower",
+        "replace",
+        "striptags",
+        "title",
+        "truncate",
+        "upper",
+        "urlize",
+        "wordwrap",
+    }
+)
 #: Jinja2's filters that keep the text they are given whole (they copy,
 #: join, quote or count it): a token in it stays findable by the
 #: finalizer, so they are taken as they are. Every other filter of
@@ -551,7 +574,9 @@ def _make_env(finalize: Callable[[Any], str]) -> ImmutableSandboxedEnvironment:
     )
     for name, function in env.filters.items():
         if name not in _KEEP_TEXT_WHOLE:
-            env.filters[name] = _hiding_tokens_first(function)
+            env.filters[name] = _hiding_tokens_first(
+                function, as_text=name in _MAKE_TEXT
+            )
     env.filters.update(FILTERS)
     env.filters["ago"] = _ago_in_context
     env.tests["mapping"] = _is_mapping

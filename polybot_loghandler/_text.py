@@ -38,21 +38,29 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 # A slash as text carries it: as it is, JSON-escaped (``\/``, also
-# escaped again), URL-encoded (``%2F``, also encoded again: ``%252F``) or
-# as a JSON unicode escape (``\u002f``); doubled slashes count as one.
-_SLASH = r"(?:(?:\\*/|%(?:25)*2[fF]|\\+u002[fF])+)"
+# escaped again), URL-encoded (``%2F``, also encoded again: ``%252F``),
+# as a JSON unicode escape (``\u002f``), and each of those URL-encoded
+# (``%5C%2F``); doubled slashes count as one. (Matched ignoring case.)
+_BACKSLASH = r"(?:\\|%(?:25)*5c)"
+_SLASH = (
+    r"(?:(?:" + _BACKSLASH + r"*(?:/|%(?:25)*2f)|" + _BACKSLASH + r"+u002f)+)"
+)
 #: The token of a webhook URL in any of those spellings, in any case
 #: (``/api//webhooks//``, ``%2FWebhooks%2F``): what follows
 #: ``/webhooks/<id>/`` up to the next slash, quote, bracket, escape or
 #: space (a token is letters, digits, ``_`` and ``-``).
 _WEBHOOK_URL = re.compile(
-    "(" + _SLASH + "(?i:webhooks)" + _SLASH + r"\d+" + _SLASH + ")"
-    r"[^\s/?#()>\]\"'%\\]+"  # "(" too: "(redacted)" is not redacted again
+    "(" + _SLASH + "webhooks" + _SLASH + r"\d+" + _SLASH + ")"
+    r"[^\s/?#()>\]\"'%\\]+",  # "(" too: "(redacted)" is not redacted again
+    re.IGNORECASE,  # upper-cased text too: "%2FWEBHOOKS\U002F"
 )
 # no \b in front: a token glued to a word ("BotMTk...", "key=xMTk...") is
 # still one; the engine tries each M, N or O, so the first part matches
 # from the one that leaves it 23 to 27 characters long
 _BOT_TOKEN = re.compile(r"[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}")
+_BOT_TOKEN_REST = re.compile(
+    re.escape(REDACTED) + r"[\w-]{0,27}\.[\w-]{6}\.[\w-]{27,40}"
+)
 # the token's middle part, which every match has: searching for it first
 # is many times quicker on text with no token (a leading literal lets the
 # regex engine skip ahead), and most text has none
@@ -130,7 +138,24 @@ def redact_text(text: str) -> str:
         text = _WEBHOOK_URL.sub(r"\1" + REDACTED, text)
     if len(text) >= _MIN_BOT_TOKEN and _MAY_BOT_TOKEN.search(text):
         text = _BOT_TOKEN.sub(REDACTED, text)
+        if REDACTED in text:
+            text = _redact_glued(text)
     return text
+
+
+def _redact_glued(text: str) -> str:
+    """
+    Hide the rest of a bot token glued to the end of one just hidden.
+
+    The last part of a token is matched greedily, so in two tokens
+    written without a space the first match takes the start of the
+    second, and what is left of it is too short to be found alone.
+    """
+    while True:
+        hidden = _BOT_TOKEN_REST.sub(REDACTED, text)
+        if hidden == text:
+            return text
+        text = hidden
 
 
 def _may_webhook(text: str) -> bool:
