@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import runpy
 import sys
 import time
@@ -356,6 +357,16 @@ def _event_from_json(line: str, where: str) -> LogEvent:
     )
 
 
+#: What json.dumps(ensure_ascii=False) leaves that a terminal acts on
+#: (DEL, the C1 controls) or cannot write (a lone surrogate).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\ud800-\udfff]")
+
+
+def _inert_json(body: str) -> str:
+    r"""*body* (JSON) with those characters as ``\uXXXX`` escapes."""
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", body)
+
+
 def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
     routed = pipeline.router.route(ev, ev.context(), lambda *_: None)
     # the event's own names are shown as the console sink shows them: a
@@ -397,7 +408,7 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         line = f"\n#{name} (key {message.channel}, {kind}):"
         print(visible_controls(line), file=out)
         body = json.dumps(message.payload, indent=2, ensure_ascii=False)
-        print(visible_controls(body), file=out)
+        print(_inert_json(body), file=out)
 
 
 # -- setup and send-test ------------------------------------------------

@@ -475,6 +475,11 @@ class TestPreview:
                 '"logger": "\\u009b31m", "note": "\\u007f\\u009b"}',
                 id="control-characters",
             ),
+            pytest.param(
+                '{"event": "trade_executed", "is_paper": true, "amount": 1, '
+                '"agent": "\\u009b31m\\u007f \\u001b[2J"}',
+                id="control-characters-in-a-payload",
+            ),
         ],
     )
     def test_hostile_text_is_shown_harmlessly(
@@ -490,6 +495,8 @@ class TestPreview:
         assert 0 == status
         out.encode("utf-8")
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
+        for _, _, payload in _payloads(out):  # the bodies still parse
+            assert [] == payload_errors(payload)
 
 
 class TestPreviewErrors:
