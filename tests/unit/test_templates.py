@@ -565,12 +565,39 @@ class TestHostileText:
             "{{ v.title() }}",
             "{{ v.split('_') | join(' ') }}",
             "{{ v.replace('-', ' ') }}",
+            "{{ v[-30:] }}",
+            "{{ v[20:] }}",
+            "{{ v[::-1] }}",
+            "{{ {'a': [v]}.a[0][-40:] }}",
+            "{{ fields.v[10:] }}",
+            "{{ message[-30:] }}",
+            "{% for p in [v] %}{{ p[-30:] }}{% endfor %}",
         ],
     )
     def test_tokens_hidden_first(self, source: str, planted: str) -> None:
         """No filter or string method can leave a token bare."""
         for mode in ("markdown", "plain"):
             shown = compile_text(source, mode=mode).shown_in(
-                Scope({"v": planted})
+                Scope(
+                    {
+                        "v": planted,
+                        "fields": {"v": planted},
+                        "message": planted,
+                    }
+                )
             )
             assert leaked(shown) is None, (mode, shown)
+
+    def test_slicing_texts_see_tokens_hidden_only_there(self) -> None:
+        """
+        Only a text that slices gets the hidden copy; the others see the
+        event's own values, and the copy is made once per event.
+        """
+        scope = Scope({"v": BOT_TOKEN, "n": {"deep": [BOT_TOKEN]}})
+
+        first = scope.hidden()
+
+        assert first is scope.hidden()
+        assert "(redacted)" == first["v"]
+        assert ["(redacted)"] == first["n"]["deep"]
+        assert BOT_TOKEN == scope.parent()["v"]
