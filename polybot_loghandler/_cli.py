@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import runpy
 import sys
 import time
@@ -33,6 +34,7 @@ from ._setup import (
     write_env_file,
 )
 from ._spoolcli import SpoolUsageError, add_spool_parser
+from ._text import visible_controls
 from .exceptions import ConfigError
 
 __all__ = ["main"]
@@ -355,11 +357,25 @@ def _event_from_json(line: str, where: str) -> LogEvent:
     )
 
 
+#: What json.dumps(ensure_ascii=False) leaves that a terminal acts on
+#: (DEL, the C1 controls) or cannot write (a lone surrogate).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\ud800-\udfff]")
+
+
+def _inert_json(body: str) -> str:
+    r"""*body* (JSON) with those characters as ``\uXXXX`` escapes."""
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", body)
+
+
 def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
     routed = pipeline.router.route(ev, ev.context(), lambda *_: None)
+    # the event's own names are shown as the console sink shows them: a
+    # lone surrogate cannot be written, a control character must not act
     print(
-        f"event {ev.event} ({ev.level_name}"
-        f"{', logger ' + ev.logger if ev.logger else ''})",
+        visible_controls(
+            f"event {ev.event} ({ev.level_name}"
+            f"{', logger ' + ev.logger if ev.logger else ''})"
+        ),
         file=out,
     )
     if not routed:
@@ -367,7 +383,8 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         return
     for hit in routed:
         channels = ", ".join(hit.channels) or "(none)"
-        print(f"  route {hit.route.name} → {channels}", file=out)
+        line = f"  route {hit.route.name} → {channels}"
+        print(visible_controls(line), file=out)
     raw = (
         ev.event,
         ev.level,
@@ -388,10 +405,10 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
             else "webhook"
         )
         name = target.name if target else message.channel
-        print(f"\n#{name} (key {message.channel}, {kind}):", file=out)
-        print(
-            json.dumps(message.payload, indent=2, ensure_ascii=False), file=out
-        )
+        line = f"\n#{name} (key {message.channel}, {kind}):"
+        print(visible_controls(line), file=out)
+        body = json.dumps(message.payload, indent=2, ensure_ascii=False)
+        print(_inert_json(body), file=out)
 
 
 # -- setup and send-test ------------------------------------------------

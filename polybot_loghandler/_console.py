@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from ._message import RoutedMessage
-from ._text import unescape_markdown
+from ._text import unescape_markdown, visible_controls
 
 __all__ = ["ConsoleSink", "format_message"]
 
@@ -28,17 +28,22 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
 
     Inline fields share a row (up to three, as Discord lays them out);
     markdown escapes are removed, since a terminal shows text as it is.
+    Control characters from the event are shown, never sent to the
+    terminal (see :func:`visible_controls`): only the sink's own colours
+    are escape sequences.
     """
     embed = message.embed
     channel = message.target.name if message.target else message.channel
     bar = _bar(embed.get("color"), color)
     lines: list[str] = []
-    head = f"#{channel} · {message.event.event} · route {message.route}"
+    head = visible_controls(
+        f"#{channel} · {message.event.event} · route {message.route}"
+    )
     lines.append("┌─ " + head + " " + "─" * max(0, _WIDTH - len(head) - 4))
     if message.content:
-        lines.append(f"{bar} 🔔 {message.content}")
+        lines.append(f"{bar} 🔔 {visible_controls(message.content)}")
     if "author" in embed:
-        lines.append(f"{bar} {embed['author']['name']}")
+        lines.append(f"{bar} {_plain(embed['author']['name'])}")
     if "title" in embed:
         lines.append(
             f"{bar} \033[1m{_plain(embed['title'])}\033[0m"
@@ -63,7 +68,7 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
 
 
 def _plain(text: str) -> str:
-    return unescape_markdown(text.replace("\u200b", ""))
+    return visible_controls(unescape_markdown(text.replace("\u200b", "")))
 
 
 def _bar(value: Any, color: bool) -> str:
@@ -108,8 +113,28 @@ def _footer(embed: dict[str, Any]) -> str:
             )
             parts.append(stamp.strftime("%Y-%m-%d %H:%M:%S UTC"))
         except ValueError:
-            parts.append(embed["timestamp"])
+            parts.append(visible_controls(embed["timestamp"]))
     return " · ".join(parts)
+
+
+def _writable(text: str, stream: TextIO) -> str:
+    """
+    *text* as *stream* can encode it: what it cannot is replaced (``?``).
+
+    A pipe or file may have an encoding narrower than the text (ASCII,
+    cp1252) and strict errors; a write that fails would lose the whole
+    batch.
+    """
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    if not isinstance(encoding, str):
+        return text
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return text.encode(encoding, "replace").decode(encoding)
+    except LookupError:  # an encoding Python does not know: leave it be
+        return text
+    return text
 
 
 class ConsoleSink:
@@ -149,6 +174,7 @@ class ConsoleSink:
         text = "\n".join(format_message(m, color=color) for m in messages)
         if not text:
             return 0
+        text = _writable(text, stream)
         with self._lock:
             try:
                 stream.write(text + "\n")

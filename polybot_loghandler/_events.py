@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ._text import REDACTED, looks_secret
+from ._text import REDACTED, looks_secret, redact_text
 
 __all__ = [
     "DICT_META",
@@ -125,7 +125,8 @@ def format_exception(exc_info: Any) -> str | None:
     except Exception:
         return None
     if len(text) > _EXCEPTION_CHARS:
-        text = "…" + text[-_EXCEPTION_CHARS:]
+        # tokens hidden before the cut, which could leave one bare
+        text = "…" + redact_text(text)[-_EXCEPTION_CHARS:]
     return text
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Undefined
 
 from ._limits import clamp_tail
-from ._text import Markdown, escape_markdown
+from ._text import Markdown, encodable, redact_text, safe_markdown
 
 __all__ = ["FILTERS", "parse_time"]
 
@@ -441,9 +441,12 @@ def checklist(items: Any) -> list[Markdown]:
         else:
             mark = check(result) if isinstance(result, bool) else ""
             detail = None if isinstance(result, bool) else result
-        parts = [escape_markdown(humanize(name)) + ":", mark]
+        # safe_markdown hides tokens before it escapes, and humanize
+        # before it changes case: escaped or re-cased, a token is no
+        # longer found
+        parts = [safe_markdown(humanize(name)) + ":", mark]
         if detail is not None and detail != "":
-            parts.append(escape_markdown(str(detail)))
+            parts.append(safe_markdown(str(detail)))
         lines.append(Markdown(" ".join(p for p in parts if p)))
     return lines
 
@@ -460,7 +463,14 @@ def humanize(value: Any) -> str:
     text = str(value)
     found = _HUMANIZED.get(text)
     if found is None:
-        words = text.replace("_", " ").replace("-", " ").split()
+        # tokens are hidden first: split at "_" and "-" and re-cased, a
+        # token is no longer found, and most of it would show
+        words = (
+            redact_text(encodable(text))
+            .replace("_", " ")
+            .replace("-", " ")
+            .split()
+        )
         found = " ".join(
             _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
             for w in words
@@ -535,13 +545,13 @@ def tree(items: Any) -> Markdown:
     lines = []
     for item in items:
         if item.__class__ is str:
-            text = escape_markdown(item)
+            text = safe_markdown(item)  # tokens hidden before escaping
         elif isinstance(item, Markdown):
             text = item
         elif _missing(item):
             continue
         else:
-            text = escape_markdown(str(item))
+            text = safe_markdown(str(item))
         if text:
             lines.append(text)
     if not lines:
@@ -561,9 +571,10 @@ def code(value: Any, lang: str = "", limit: int = 1800) -> Markdown:
     """
     if _missing(value):
         return Markdown("")
-    return Markdown(
-        f"```{lang}\n{fence_safe(clamp_tail(_shown(value), limit))}\n```"
-    )
+    # tokens hidden before the cut: cut inside "/webhooks/<id>/", the
+    # token would be left bare, and no longer found
+    text = clamp_tail(redact_text(encodable(_shown(value))), limit)
+    return Markdown(f"```{lang}\n{fence_safe(text)}\n```")
 
 
 def fence_safe(text: str) -> str:
@@ -580,7 +591,7 @@ def discord_time(value: Any, style: str = "f") -> Markdown:
     """
     parsed = parse_time(value) if not _missing(value) else None
     if parsed is None:
-        return Markdown("" if _missing(value) else escape_markdown(str(value)))
+        return Markdown("" if _missing(value) else safe_markdown(str(value)))
     return Markdown(f"<t:{int(parsed.timestamp())}:{style}>")
 
 

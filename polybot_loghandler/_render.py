@@ -37,6 +37,7 @@ from ._limits import (
 from ._model import Channel, EmbedTemplate, Mention, Route
 from ._templates import Scope, Text
 from ._text import (
+    encodable,
     neutralize_mentions,
     redact_text,
     safe_markdown,
@@ -105,7 +106,8 @@ def label(embed: dict[str, Any], channel: Channel) -> None:
     total; :func:`build_payload` brings it back under.
     """
     if "author" not in embed:
-        embed["author"] = {"name": clamp(f"#{channel.name}", MAX_AUTHOR_NAME)}
+        name = encodable(f"#{channel.name}")
+        embed["author"] = {"name": clamp(name, MAX_AUTHOR_NAME)}
 
 
 def copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +190,11 @@ def _url(embed: dict[str, Any], url: str, on_error: RenderError) -> None:
         on_error(
             "embed.url", ValueError("a webhook URL or token is not shown")
         )
-    elif url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
+    elif (
+        url.startswith(("http://", "https://"))
+        and len(url) <= MAX_URL
+        and encodable(url) is url  # a lone surrogate cannot be sent
+    ):
         embed["url"] = url
     elif url:
         on_error("embed.url", ValueError(f"not an http(s) URL: {url[:80]!r}"))
@@ -342,7 +348,9 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
     if rest.strip():
         parts.append(_safe(rest))
     if ev.exception:
-        tail = clamp_tail(redact_text(ev.exception), _EXCEPTION_SHARE)
+        # tokens hidden before the cut, which could leave one bare
+        shown = redact_text(encodable(ev.exception))
+        tail = clamp_tail(shown, _EXCEPTION_SHARE)
         parts.append("```\n" + neutralize_mentions(fence_safe(tail)) + "\n```")
     if parts:
         embed["description"] = "\n".join(parts)
@@ -350,13 +358,15 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
     if fields:
         embed["fields"] = fields
     footer = " · ".join(p for p in (ev.logger, ev.level_name.upper()) if p)
-    embed["footer"] = {"text": neutralize_mentions(redact_text(footer))}
+    footer = neutralize_mentions(redact_text(encodable(footer)))
+    embed["footer"] = {"text": footer}
     embed["timestamp"] = _event_stamp(ev.time)
     return embed
 
 
 def _title_from_event(event: str) -> str:
-    words = event.replace("_", " ").replace(".", " ").split()
+    # tokens hidden first: split and re-cased, a token is no longer found
+    words = redact_text(event).replace("_", " ").replace(".", " ").split()
     if not words:
         return "(no event name)"
     return " ".join(w if w.isupper() else w.capitalize() for w in words)
@@ -410,7 +420,7 @@ def _show_value(value: Any) -> str:
             dumped = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             dumped = repr(value)
-        dumped = redact_text(dumped).replace("`", "'")
+        dumped = redact_text(encodable(dumped)).replace("`", "'")
         return "`" + neutralize_mentions(dumped) + "`"
     else:
         text = str(value)

@@ -25,7 +25,7 @@ from ._model import (
     Route,
 )
 from ._pipeline import Pipeline
-from ._templates import compile_text
+from ._templates import literal_text
 
 __all__ = ["SEND_TEST_EVENT", "send_test"]
 
@@ -50,22 +50,24 @@ def _route(key: str, channel: Channel) -> Route:
         index=0,
         line=0,
         matcher=Matcher(event=EventPattern([SEND_TEST_EVENT])),
-        to=(compile_text(key, mode="raw"),),
+        to=(literal_text(key),),
         coalesce=Coalesce(enabled=False),
         embed=EmbedTemplate(
-            title=compile_text("✅ polybot_loghandler test message"),
-            description=compile_text(
+            # names from the routing file are shown as written, never
+            # rendered as templates
+            title=literal_text("✅ polybot_loghandler test message"),
+            description=literal_text(
                 f"If you can read this, #{channel.name}{where} receives "
                 f"the messages routed to `{key}`."
             ),
             color=TEST_COLOR,
             fields=(
                 FieldTemplate(
-                    name=compile_text("Channel key"),
-                    value=compile_text(key),
+                    name=literal_text("Channel key"),
+                    value=literal_text(key),
                 ),
             ),
-            footer=compile_text("polybot-loghandler send-test"),
+            footer=literal_text("polybot-loghandler send-test"),
         ),
     )
 

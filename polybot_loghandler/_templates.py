@@ -11,6 +11,7 @@ Literal template text is the routing author's and is never changed.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import threading
 from collections import abc
@@ -36,6 +37,7 @@ from ._format import FILTERS, ago
 from ._text import (
     _SAFE_MARKDOWN,
     Markdown,
+    encodable,
     neutralize_mentions,
     redact_text,
     safe_markdown,
@@ -49,6 +51,7 @@ __all__ = [
     "compile_expression",
     "compile_text",
     "is_template",
+    "literal_text",
 ]
 
 
@@ -106,12 +109,13 @@ class Scope:
             not change while the scope is in use.
     """
 
-    __slots__ = ("_context", "names")
+    __slots__ = ("_context", "_hidden", "names")
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self._context = context
         #: What :meth:`parent` returns, once it has been asked.
         self.names: dict[str, Any] | None = None
+        self._hidden: dict[str, Any] | None = None
 
     def parent(self) -> dict[str, Any]:
         """
@@ -124,6 +128,19 @@ class Scope:
         if names is None:
             names = self.names = {**_GLOBALS, **self._context}
         return names
+
+    def hidden(self) -> dict[str, Any]:
+        """
+        :meth:`parent` with tokens hidden in every string, however deep.
+
+        For texts that slice values (``{{ url[-20:] }}``): a slice is
+        taken by Python itself, past the sandbox, and could cut a token
+        where it is no longer found. Made once per event, when asked.
+        """
+        hidden = self._hidden
+        if hidden is None:
+            hidden = self._hidden = _hide_tokens_in(self.parent(), 0)
+        return hidden
 
 
 class _SharedContexts(threading.local):
@@ -188,7 +205,7 @@ _NOT_SHAREABLE = (
 class _Template:
     """A text that Jinja2 renders."""
 
-    __slots__ = ("_env", "_root", "_shareable", "source")
+    __slots__ = ("_env", "_hide", "_root", "_shareable", "source")
     constant: str | None = None
 
     def __init__(
@@ -198,11 +215,14 @@ class _Template:
         template: Template,
         *,
         shareable: bool,
+        hide: bool = False,
     ) -> None:
         self.source = source
         self._env = env
         self._root = template.root_render_func
         self._shareable = shareable
+        #: It slices values: it sees them with tokens hidden.
+        self._hide = hide
 
     def render(self, context: Mapping[str, Any]) -> str:
         return self.render_in(Scope(context))
@@ -214,11 +234,15 @@ class _Template:
     def render_in(self, scope: Scope) -> str:
         env = self._env
         try:
+            if self._hide:
+                names = scope.hidden()
+            else:
+                names = scope.names or scope.parent()
             if not self._shareable:
-                context = env.context_class(env, scope.parent(), None, {})
+                context = env.context_class(env, names, None, {})
                 return "".join(self._root(context))
             context = _shared_context(env)
-            context.parent = scope.names or scope.parent()
+            context.parent = names
             try:
                 return "".join(self._root(context))
             finally:
@@ -383,13 +407,13 @@ def _finalize_markdown(value: Any) -> str:
     if value.__class__ is str:  # the common case first
         return _SAFE_MARKDOWN.get(value) or safe_markdown(value)
     if isinstance(value, Markdown):
-        return neutralize_mentions(redact_text(value))
+        return neutralize_mentions(redact_text(encodable(value)))
     return safe_markdown(_value_to_text(value))
 
 
 def _finalize_plain(value: Any) -> str:
     text = value if value.__class__ is str else _value_to_text(value)
-    return neutralize_mentions(redact_text(text))
+    return neutralize_mentions(redact_text(encodable(text)))
 
 
 @pass_context
@@ -399,6 +423,138 @@ def _ago_in_context(context: Context, value: Any, now: Any = None) -> str:
 
 def _finalize_raw(value: Any) -> str:
     return _value_to_text(value)
+
+
+def _tokens_hidden(value: Any) -> Any:
+    """*value* with tokens hidden if it is text, else *value* itself."""
+    if not isinstance(value, str):
+        return value
+    hidden = redact_text(encodable(value))
+    if hidden == value:
+        return value
+    return Markdown(hidden) if isinstance(value, Markdown) else hidden
+
+
+#: How deep :func:`_hide_tokens_in` looks into mappings and lists.
+_HIDE_DEPTH = 6
+
+
+def _hide_tokens_in(value: Any, depth: int) -> Any:
+    """
+    *value* with tokens hidden in its strings, to six levels deep.
+
+    Returns *value* itself when nothing needed hiding, else a copy
+    (mappings as dicts, lists and tuples as lists).
+    """
+    if isinstance(value, str):
+        return _tokens_hidden(value)
+    if depth >= _HIDE_DEPTH:
+        return value
+    if isinstance(value, abc.Mapping):
+        out: dict[Any, Any] | None = None
+        for key, item in value.items():
+            new = _hide_tokens_in(item, depth + 1)
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return value if out is None else out
+    if isinstance(value, (list, tuple)):
+        items = [_hide_tokens_in(item, depth + 1) for item in value]
+        changed = any(a is not b for a, b in zip(items, value, strict=True))
+        return items if changed else value
+    return value
+
+
+def _hiding_tokens_first(
+    function: Callable[..., Any], *, as_text: bool = False
+) -> Callable[..., Any]:
+    """
+    *function* (a filter) given its text arguments with tokens hidden.
+
+    A filter that cuts, re-cases, reverses or re-encodes text
+    (``truncate``, ``lower``, ``reverse``, ``urlencode``, ...) would leave
+    a token that the finalizer no longer finds; hidden first, there is
+    none to leave. With *as_text*, a value that is not text is made text
+    first, as the filter would make it (``{{ [url] | upper }}``).
+    """
+    # a filter that takes the context or environment has it first
+    skip = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
+
+    @functools.wraps(function)
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        if as_text and len(args) > skip:
+            value = args[skip]
+            if not isinstance(value, (str, Undefined)) and value is not None:
+                args = (*args[:skip], str(value), *args[skip + 1 :])
+        shown = [
+            a if n < skip else _tokens_hidden(a) for n, a in enumerate(args)
+        ]
+        named = {k: _tokens_hidden(v) for k, v in kwargs.items()}
+        return function(*shown, **named)
+
+    return filtered
+
+
+#: Jinja2's filters that make any value text (``str()``) and change it.
+_MAKE_TEXT = frozenset(
+    {
+        "capitalize",
+        "center",
+        "indent",
+        "lower",
+        "replace",
+        "striptags",
+        "title",
+        "truncate",
+        "upper",
+        "urlize",
+        "wordwrap",
+    }
+)
+#: Jinja2's filters that keep the text they are given whole (they copy,
+#: join, quote or count it): a token in it stays findable by the
+#: finalizer, so they are taken as they are. Every other filter of
+#: Jinja2's, known today or added later, is given its text with tokens
+#: hidden first (see _hiding_tokens_first); ours hide them themselves.
+_KEEP_TEXT_WHOLE = frozenset(
+    {
+        "abs",
+        "attr",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "filesizeformat",
+        "float",
+        "forceescape",
+        "groupby",
+        "int",
+        "items",
+        "join",
+        "length",
+        "map",
+        "max",
+        "min",
+        "pprint",
+        "reject",
+        "rejectattr",
+        "round",
+        "safe",
+        "select",
+        "selectattr",
+        "sort",
+        "string",
+        "sum",
+        "tojson",
+        "trim",
+        "unique",
+        "wordcount",
+        "xmlattr",
+    }
+)
 
 
 #: What an attribute of a plain dict can be; any other name is an item.
@@ -439,6 +595,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 return getattr(obj, attribute)
         elif cls is LoopContext and attribute in _LOOP_ATTRIBUTES:
             return getattr(obj, attribute)
+        elif isinstance(obj, str):
+            # a string's methods (lower, split, replace, ...) take it
+            # apart as filters do: they get it with tokens hidden
+            obj = _tokens_hidden(obj)
         return super().getattr(obj, attribute)
 
 
@@ -464,6 +624,11 @@ def _make_env(finalize: Callable[[Any], str]) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
         cache_size=0,
     )
+    for name, function in env.filters.items():
+        if name not in _KEEP_TEXT_WHOLE:
+            env.filters[name] = _hiding_tokens_first(
+                function, as_text=name in _MAKE_TEXT
+            )
     env.filters.update(FILTERS)
     env.filters["ago"] = _ago_in_context
     env.tests["mapping"] = _is_mapping
@@ -518,6 +683,7 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
     Raises:
         TemplateProblem: The template does not compile.
     """
+    source = encodable(source)  # a lone surrogate can never be sent
     if not _is_template(source):
         return _Constant(source)
     env = _ENVS[mode]
@@ -530,7 +696,18 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
     if pieces is not None:
         return _Simple(source, env, pieces)
     shareable = next(ast.find_all(_NOT_SHAREABLE), None) is None
-    return _Template(source, env, template, shareable=shareable)
+    slices = next(ast.find_all(nodes.Slice), None) is not None
+    return _Template(source, env, template, shareable=shareable, hide=slices)
+
+
+def literal_text(source: str) -> Text:
+    """
+    *source* as a text shown as it is written, even with ``{{`` in it.
+
+    For text the library builds from names in the routing file (a
+    channel's name or category): a name is not a template.
+    """
+    return _Constant(encodable(source))
 
 
 class Expression:

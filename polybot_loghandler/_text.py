@@ -13,12 +13,14 @@ import re
 __all__ = [
     "REDACTED",
     "Markdown",
+    "encodable",
     "escape_markdown",
     "looks_secret",
     "neutralize_mentions",
     "redact_text",
     "safe_markdown",
     "unescape_markdown",
+    "visible_controls",
 ]
 
 # no markdown in it: it stands in text that is escaped after redaction
@@ -35,10 +37,30 @@ _SECRET_NAME = re.compile(
     r"|credential",
     re.IGNORECASE,
 )
-_WEBHOOK_URL = re.compile(
-    r"((?:https?://)?[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
+# A slash as text carries it: as it is, JSON-escaped (``\/``, also
+# escaped again), URL-encoded (``%2F``, also encoded again: ``%252F``),
+# as a JSON unicode escape (``\u002f``), and each of those URL-encoded
+# (``%5C%2F``); doubled slashes count as one. (Matched ignoring case.)
+_BACKSLASH = r"(?:\\|%(?:25)*5c)"
+_SLASH = (
+    r"(?:(?:" + _BACKSLASH + r"*(?:/|%(?:25)*2f)|" + _BACKSLASH + r"+u002f)+)"
 )
-_BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
+#: The token of a webhook URL in any of those spellings, in any case
+#: (``/api//webhooks//``, ``%2FWebhooks%2F``): what follows
+#: ``/webhooks/<id>/`` up to the next slash, quote, bracket, escape or
+#: space (a token is letters, digits, ``_`` and ``-``).
+_WEBHOOK_URL = re.compile(
+    "(" + _SLASH + "webhooks" + _SLASH + r"\d+" + _SLASH + ")"
+    r"[^\s/?#()>\]\"'%\\]+",  # "(" too: "(redacted)" is not redacted again
+    re.IGNORECASE,  # upper-cased text too: "%2FWEBHOOKS\U002F"
+)
+# no \b in front: a token glued to a word ("BotMTk...", "key=xMTk...") is
+# still one; the engine tries each M, N or O, so the first part matches
+# from the one that leaves it 23 to 27 characters long
+_BOT_TOKEN = re.compile(r"[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}")
+_BOT_TOKEN_REST = re.compile(
+    re.escape(REDACTED) + r"[\w-]{0,27}\.[\w-]{6}\.[\w-]{27,40}"
+)
 # the token's middle part, which every match has: searching for it first
 # is many times quicker on text with no token (a leading literal lets the
 # regex engine skip ahead), and most text has none
@@ -112,11 +134,98 @@ def redact_text(text: str) -> str:
     """
     Hide webhook tokens and bot tokens that appear anywhere in *text*.
     """
-    if "/webhooks/" in text:
+    # _may_webhook, inline: most text is answered by the first check
+    if ("/" in text or "%" in text or "\\" in text) and (
+        "ebhooks" in text.lower()
+    ):
         text = _WEBHOOK_URL.sub(r"\1" + REDACTED, text)
     if len(text) >= _MIN_BOT_TOKEN and _MAY_BOT_TOKEN.search(text):
         text = _BOT_TOKEN.sub(REDACTED, text)
+        if REDACTED in text:
+            text = _redact_glued(text)
     return text
+
+
+def _redact_glued(text: str) -> str:
+    """
+    Hide the rest of a bot token glued to the end of one just hidden.
+
+    The last part of a token is matched greedily, so in two tokens
+    written without a space the first match takes the start of the
+    second, and what is left of it is too short to be found alone.
+    """
+    while True:
+        hidden = _BOT_TOKEN_REST.sub(REDACTED, text)
+        if hidden == text:
+            return text
+        text = hidden
+
+
+def _may_webhook(text: str) -> bool:
+    """
+    Whether *text* may hold a webhook URL: cheap, and never wrong when not.
+
+    Every spelling :data:`_WEBHOOK_URL` finds has a ``/``, ``%`` or
+    backslash and the word ``webhooks``; three searches for one
+    character each rule out most text, and ``lower()`` of the rest costs
+    less than a case-insensitive search.
+    """
+    return (
+        "/" in text or "%" in text or "\\" in text
+    ) and "ebhooks" in text.lower()
+
+
+#: A lone surrogate: Python strings can hold one (``os.fsdecode`` of bytes
+#: that are not UTF-8 makes them), UTF-8 cannot encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What stands for a character that cannot be shown.
+REPLACEMENT = "\ufffd"
+
+
+def encodable(text: str) -> str:
+    """
+    *text* with each lone surrogate replaced by U+FFFD, so it encodes.
+
+    A JSON body with a lone surrogate cannot be encoded as UTF-8, and
+    neither can a line written to a UTF-8 stream. ASCII text is answered
+    without a search (``isascii`` is a flag lookup).
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+#: Characters a terminal acts on rather than shows: C0 controls but tab
+#: and newline, DEL, the C1 controls (U+009B is a CSI on its own), and
+#: lone surrogates.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x20:
+        return chr(0x2400 + code)  # its Control Picture: ESC shows as ␛
+    if code == 0x7F:
+        return "\u2421"  # ␡, DEL's picture
+    if code <= 0x9F:
+        return f"\\x{code:02x}"  # C1 controls have no pictures
+    return REPLACEMENT
+
+
+def visible_controls(text: str) -> str:
+    r"""
+    *text* made harmless on a terminal: control characters shown, not run.
+
+    An escape sequence in a value (colours, a cursor move, OSC 52, which
+    writes the reader's clipboard) would act on the terminal that shows
+    the console sink. Each C0 control shows as its Control Picture
+    (``ESC`` as ``␛``), DEL as ``␡``, a C1 control as ``\x9b``, and a lone
+    surrogate as U+FFFD. Newlines and tabs are kept; a ``\r\n`` line
+    end becomes ``\n``.
+    """
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(_visible, text.replace("\r\n", "\n"))
 
 
 def escape_markdown(text: str) -> str:
@@ -164,15 +273,18 @@ def safe_markdown(text: str) -> str:
     """
     Make event text safe to show where Discord renders markdown.
 
-    The same as ``neutralize_mentions(escape_markdown(redact_text(text)))``
-    (tokens hidden, markdown escaped, pings broken), with each step's
-    quick check inline: most values need none of them.
+    The same as ``neutralize_mentions(escape_markdown(redact_text(
+    encodable(text))))`` (made encodable, tokens hidden, markdown escaped,
+    pings broken), with each step's quick check inline: most values need
+    none of them.
     """
     found = _SAFE_MARKDOWN.get(text)
     if found is not None and text.__class__ is str:
         return found
     safe = text
-    if "/webhooks/" in safe or (len(safe) >= _MIN_BOT_TOKEN and "." in safe):
+    if not text.isascii() and _SURROGATE.search(text) is not None:
+        safe = _SURROGATE.sub(REPLACEMENT, safe)
+    if (len(safe) >= _MIN_BOT_TOKEN and "." in safe) or _may_webhook(safe):
         safe = redact_text(safe)
     if (
         _ESCAPE_CHARS.search(safe) is not None

@@ -458,6 +458,46 @@ class TestPreview:
             "alerts",
         ]
 
+    @pytest.mark.parametrize(
+        "event",
+        [
+            pytest.param(
+                '{"event": "trade_executed", "is_paper": true, '
+                '"agent": "report-\\udcff.csv", "amount": 1}',
+                id="surrogate-in-a-field",
+            ),
+            pytest.param(
+                '{"event": "x\\ud800", "logger": "l\\udcff"}',
+                id="surrogate-in-the-name",
+            ),
+            pytest.param(
+                '{"event": "x\\u001b]52;c;aGk=\\u0007", '
+                '"logger": "\\u009b31m", "note": "\\u007f\\u009b"}',
+                id="control-characters",
+            ),
+            pytest.param(
+                '{"event": "trade_executed", "is_paper": true, "amount": 1, '
+                '"agent": "\\u009b31m\\u007f \\u001b[2J"}',
+                id="control-characters-in-a-payload",
+            ),
+        ],
+    )
+    def test_hostile_text_is_shown_harmlessly(
+        self, event: str, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """
+        A lone surrogate or a control character in an event is shown,
+        encodable and inert: no traceback, nothing a terminal acts on.
+        """
+        status = main(["preview", str(routing), "--event", event])
+
+        out = capsys.readouterr().out
+        assert 0 == status
+        out.encode("utf-8")
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
+        for _, _, payload in _payloads(out):  # the bodies still parse
+            assert [] == payload_errors(payload)
+
 
 class TestPreviewErrors:
     @pytest.mark.parametrize(

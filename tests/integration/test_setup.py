@@ -4,6 +4,7 @@ Tests for ``polybot-loghandler setup`` and ``send-test`` against the fake.
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,3 +234,49 @@ def test_send_test_unknown_channel(
 ) -> None:
     assert main(["send-test", "--channel", "nope"]) == EXIT_USER_ERROR
     assert "'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(
+            ("{{ 7*7 }}", "{% if true %}x{% endif %}"), id="template"
+        ),
+        pytest.param(("half {{ open", "{{"), id="unbalanced"),
+        pytest.param(("{# note #}", "{%"), id="comment"),
+    ],
+)
+def test_send_test_shows_names_as_written(
+    names: tuple[str, str],
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """
+    A channel's name and category are text, never templates: shown as
+    written in the test message, with no traceback.
+    """
+    name, category = names
+    fake.set_token("777", "right")
+    monkeypatch.setenv("POLYBOT_TEST_HOOK", fake.webhook_url("777", "right"))
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "version: 1\n"
+        "channels:\n"
+        "  admin:\n"
+        f"    name: {json.dumps(name)}\n"
+        f"    category: {json.dumps(category)}\n"
+        "    webhook: ${POLYBOT_TEST_HOOK}\n"
+        "routes:\n"
+        "  - name: r\n"
+        "    to: admin\n",
+        encoding="utf-8",
+    )
+
+    code = main(["send-test", "--routing", str(routing)])
+
+    assert 0 == code, capsys.readouterr()
+    [embed] = fake.embeds()
+    assert f"#{name} in {category} receives" in embed["description"]
+    assert "49" not in embed["description"]

@@ -21,6 +21,12 @@ from jinja2 import ChainableUndefined, Undefined
 from polybot_loghandler._format import FILTERS, parse_time
 from polybot_loghandler._templates import compile_text
 from polybot_loghandler._text import Markdown, escape_markdown
+from tests.unit.test_hostile_values import (
+    BOT_TOKEN,
+    WEBHOOK_URL,
+    Holder,
+    leaked,
+)
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would
@@ -686,6 +692,58 @@ class TestMarkup:
         )
 
         assert "```" not in body
+
+
+class TestTokensHiddenFirst:
+    """
+    Filters that escape, cut or re-case text hide tokens before they do:
+    done after, the token is no longer found, and shows.
+    """
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            pytest.param("tree", [BOT_TOKEN], id="tree-item"),
+            pytest.param("tree", BOT_TOKEN, id="tree-one"),
+            pytest.param("tree", [Holder(BOT_TOKEN)], id="tree-object"),
+            pytest.param("checklist", {BOT_TOKEN: True}, id="checklist-name"),
+            pytest.param("checklist", {"x": BOT_TOKEN}, id="checklist-word"),
+            pytest.param(
+                "checklist",
+                {"x": {"ok": False, "detail": BOT_TOKEN}},
+                id="checklist-detail",
+            ),
+            pytest.param(
+                "checklist", {WEBHOOK_URL: True}, id="checklist-webhook-name"
+            ),
+            pytest.param("discord_time", BOT_TOKEN, id="discord-time"),
+            pytest.param("humanize", WEBHOOK_URL, id="humanize-webhook"),
+            pytest.param("humanize", BOT_TOKEN, id="humanize-bot"),
+            pytest.param(
+                "humanize", f"key_{BOT_TOKEN}", id="humanize-glued-bot"
+            ),
+        ],
+    )
+    def test_hidden(self, name: str, value: Any) -> None:
+        """The token is hidden in what the filter makes."""
+        shown = str(_apply(name, value))
+        assert leaked(shown) is None, shown
+        assert "(redacted)" in shown
+
+    @pytest.mark.parametrize("cut", range(40))
+    def test_code_cut_inside_the_url(self, cut: int) -> None:
+        """
+        ``code`` keeps a long text's end; cut anywhere in
+        ``/webhooks/<id>/``, the token it keeps is still hidden.
+        """
+        start = WEBHOOK_URL.index("/webhooks/") + cut
+        text = "x" * 3000 + " " + WEBHOOK_URL + " refused"
+        # code keeps the last limit - 2 characters (and "…" before them)
+        limit = len(text) - text.index(WEBHOOK_URL) - start + 2
+
+        shown = _apply("code", text, limit=limit)
+
+        assert leaked(shown) is None, shown
 
 
 class TestMissingAndWrongTypes:

@@ -1581,3 +1581,105 @@ class TestTimestampQuickly:
                 datetime.fromtimestamp(time, tz=timezone.utc)
             )
             assert expected == _event_stamp(time)
+
+
+# -- hostile text in the parts rendering builds itself ----------------------
+
+#: Shaped like a bot token and a webhook token; not real ones.
+BOT_TOKEN_TEXT = (
+    "MTEyMjMzNDQ1NTY2Nzc4ODk5.GaBcDe.Zq8_Vw3-Xy7Kp2Lm9Nb4Rt6Hs1Jd5Fg0Ck"
+)
+LONG_TOKEN = (
+    "Xq7_Lm3-Vb9Tz2Kp_Wd8Ry4-Hs6Nf1Jc5_Gt0Ua3Ze7-Io2Ok9Pl4Mn6Bv8Cx1Dy5Fw"
+)
+LONG_WEBHOOK_URL = f"https://discord.com/api/webhooks/1122334455/{LONG_TOKEN}"
+
+
+def _shows_secret(text: str) -> bool:
+    """Whether 12 letters or digits of a token's secret show, any case."""
+    letters = re.sub(r"[^a-z0-9]", "", text.lower())
+    for secret in (LONG_TOKEN, "Zq8_Vw3-Xy7Kp2Lm9Nb4Rt6Hs1Jd5Fg0Ck"):
+        plain = re.sub(r"[^a-z0-9]", "", secret.lower())
+        if any(plain[n : n + 12] in letters for n in range(len(plain) - 11)):
+            return True
+    return False
+
+
+def _body(embed: dict[str, Any]) -> str:
+    return json.dumps(build_payload([embed], None), ensure_ascii=False)
+
+
+class TestHostileTextInBuiltParts:
+    """
+    What rendering builds from event names, loggers, tracebacks and
+    values always encodes and never shows a token.
+    """
+
+    @pytest.mark.parametrize(
+        "ev",
+        [
+            pytest.param(_event(event=BOT_TOKEN_TEXT), id="name-is-a-token"),
+            pytest.param(
+                _event(event=f"sent_{BOT_TOKEN_TEXT}"), id="name-holds-one"
+            ),
+            pytest.param(_event(logger=f"bot.{BOT_TOKEN_TEXT}"), id="logger"),
+            pytest.param(
+                _event(exception="x" * 5000 + LONG_WEBHOOK_URL),
+                id="traceback-tail",
+            ),
+            pytest.param(
+                _event(data={"url": LONG_WEBHOOK_URL.replace("/", "\\/")}),
+                id="json-escaped-in-a-mapping",
+            ),
+        ],
+    )
+    def test_default_embed_hides_tokens(self, ev: LogEvent) -> None:
+        """The default embed shows no token, however it was given."""
+        embed = _render(_route(), ev)
+
+        assert not _shows_secret(_body(embed)), _body(embed)
+
+    @pytest.mark.parametrize(
+        "ev",
+        [
+            pytest.param(_event(event="x\udcff"), id="name"),
+            pytest.param(
+                _event(message="could not process report-\udcff.csv"),
+                id="message",
+            ),
+            pytest.param(_event(logger="app\ud800"), id="logger"),
+            pytest.param(_event(exception="Error: \udcff"), id="traceback"),
+            pytest.param(_event(path="report-\udcff.csv"), id="field"),
+            pytest.param(
+                _event(paths=["a\udcff", {"b": "\ud800"}]), id="json"
+            ),
+            pytest.param(_event(**{"k\udcff": 1}), id="field-name"),
+        ],
+    )
+    def test_default_embed_encodes(self, ev: LogEvent) -> None:
+        """A lone surrogate anywhere in an event still gives a body."""
+        embed = _render(_route(), ev)
+
+        _body(embed).encode("utf-8")
+        assert "\ufffd" in _body(embed)
+
+    def test_a_url_with_a_surrogate_is_left_out(self) -> None:
+        """An embed ``url`` that cannot be encoded is left out, reported."""
+        errors = Errors()
+        route = _route("embed: {title: T, url: 'https://x.io/{{ p }}'}\n")
+
+        embed = _render(route, _event(p="a\udcff"), errors=errors)
+
+        assert "url" not in embed
+        assert [("embed.url", ValueError)] == errors.seen
+
+    def test_a_channel_name_with_a_surrogate_encodes(self) -> None:
+        """The channel label in the author line encodes too."""
+        embed = _render(
+            _route(),
+            _event(),
+            Channel(key="a", name="a\udcff"),
+            label_channel=True,
+        )
+
+        _body(embed).encode("utf-8")

@@ -28,7 +28,6 @@ from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._format import FILTERS
 from polybot_loghandler._model import EmbedTemplate, FieldTemplate, Route
 from polybot_loghandler._render import render_embed
 from polybot_loghandler._templates import (
@@ -46,6 +45,7 @@ from polybot_loghandler._templates import (
     _Simple,
     compile_text,
 )
+from tests.unit.test_hostile_values import BOT_TOKEN, WEBHOOK_URL, leaked
 from tests.unit.test_render import (
     PROPERTY_SETTINGS,
     SHIPPED,
@@ -77,8 +77,8 @@ def _reference_env(
         auto_reload=False,
         cache_size=0,
     )
-    env.filters.update(FILTERS)
-    env.filters["ago"] = MARKDOWN_ENV.filters["ago"]
+    # the library's filters: ours, and Jinja2's as it wraps them
+    env.filters.update(MARKDOWN_ENV.filters)
     return env
 
 
@@ -495,3 +495,109 @@ class TestQuickAnswers:
                 assert want == got or (
                     isinstance(want, float) and math.isnan(want)
                 )
+
+
+class TestHostileText:
+    """
+    Text from events always encodes, and tokens in it are hidden before
+    any filter or string method can cut, re-case or re-encode them.
+    """
+
+    @pytest.mark.parametrize("mode", ["markdown", "plain"])
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "{{ v }}",
+            "a {{ v }} b",
+            "{% if true %}{{ v }}{% endif %}",
+            "{{ v | tree }}",
+            "{{ [v, v] | tree }}",
+            "{{ v | code }}",
+            "{{ v | humanize }}",
+            "{{ v | upper }}",
+            "{{ {v: v} | checklist | tree }}",
+            "{{ v | discord_time }}",
+            "{{ [v] }}",
+        ],
+    )
+    def test_surrogates_are_replaced(self, source: str, mode: str) -> None:
+        """A lone surrogate from ``os.fsdecode`` shows as U+FFFD."""
+        text = compile_text(source, mode=mode)
+
+        shown = text.shown_in(Scope({"v": "report-\udcff.csv"}))
+
+        shown.encode("utf-8")
+        assert "\ufffd" in shown or "\\udcff" in shown
+
+    @pytest.mark.parametrize(
+        "source",
+        ["plain\ud800", "a\ud800 {{ v }}", "{% if v %}\udcff{% endif %}"],
+    )
+    def test_a_template_with_a_surrogate_encodes(self, source: str) -> None:
+        """A surrogate in the routing text itself is replaced too."""
+        text = compile_text(source)
+
+        shown = text.shown_in(Scope({"v": 1}))
+
+        shown.encode("utf-8")
+
+    @pytest.mark.parametrize("planted", [BOT_TOKEN, WEBHOOK_URL])
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "{{ v | lower }}",
+            "{{ v | upper }}",
+            "{{ v | title }}",
+            "{{ v | capitalize }}",
+            "{{ v | reverse }}",
+            "{{ v | truncate(50) }}",
+            "{{ v | wordwrap(12) }}",
+            "{{ v | center(200) }}",
+            "{{ v | replace('_', ' ') }}",
+            "{{ v | list }}",
+            "{{ v | batch(5) | list }}",
+            "{{ v | slice(3) | list }}",
+            "{{ v | urlencode }}",
+            "{{ [v] | upper }}",
+            "{{ [v] | map('lower') | join }}",
+            "{{ v.lower() }}",
+            "{{ v.upper() }}",
+            "{{ v.title() }}",
+            "{{ v.split('_') | join(' ') }}",
+            "{{ v.replace('-', ' ') }}",
+            "{{ v[-30:] }}",
+            "{{ v[20:] }}",
+            "{{ v[::-1] }}",
+            "{{ {'a': [v]}.a[0][-40:] }}",
+            "{{ fields.v[10:] }}",
+            "{{ message[-30:] }}",
+            "{% for p in [v] %}{{ p[-30:] }}{% endfor %}",
+        ],
+    )
+    def test_tokens_hidden_first(self, source: str, planted: str) -> None:
+        """No filter or string method can leave a token bare."""
+        for mode in ("markdown", "plain"):
+            shown = compile_text(source, mode=mode).shown_in(
+                Scope(
+                    {
+                        "v": planted,
+                        "fields": {"v": planted},
+                        "message": planted,
+                    }
+                )
+            )
+            assert leaked(shown) is None, (mode, shown)
+
+    def test_slicing_texts_see_tokens_hidden_only_there(self) -> None:
+        """
+        Only a text that slices gets the hidden copy; the others see the
+        event's own values, and the copy is made once per event.
+        """
+        scope = Scope({"v": BOT_TOKEN, "n": {"deep": [BOT_TOKEN]}})
+
+        first = scope.hidden()
+
+        assert first is scope.hidden()
+        assert "(redacted)" == first["v"]
+        assert ["(redacted)"] == first["n"]["deep"]
+        assert BOT_TOKEN == scope.parent()["v"]

@@ -8,6 +8,7 @@ webhook or bot token; field names that look secret are recognised.
 from __future__ import annotations
 
 import re
+import string
 
 import pytest
 from hypothesis import given, settings
@@ -15,12 +16,14 @@ from hypothesis import strategies as st
 
 from polybot_loghandler._text import (
     REDACTED,
+    encodable,
     escape_markdown,
     looks_secret,
     neutralize_mentions,
     redact_text,
     safe_markdown,
     unescape_markdown,
+    visible_controls,
 )
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
@@ -245,6 +248,241 @@ class TestRedactText:
         assert expected == redact_text(text)
 
 
+class TestRedactEncodedTokens:
+    """
+    Tokens are hidden in the spellings text carries them in, and ordinary
+    text that only looks a little like them is left alone.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                "https%3A%2F%2Fdiscord.com%2Fapi%2Fwebhooks%2F123%2F"
+                f"{WEBHOOK_TOKEN}%3Fwait%3Dtrue",
+                "https%3A%2F%2Fdiscord.com%2Fapi%2Fwebhooks%2F123%2F"
+                f"{REDACTED}%3Fwait%3Dtrue",
+                id="url-encoded",
+            ),
+            pytest.param(
+                f"url=%2fapi%2fwebhooks%2f1%2f{WEBHOOK_TOKEN}",
+                f"url=%2fapi%2fwebhooks%2f1%2f{REDACTED}",
+                id="url-encoded-lower",
+            ),
+            pytest.param(
+                f"%252Fwebhooks%252F123%252F{WEBHOOK_TOKEN}",
+                f"%252Fwebhooks%252F123%252F{REDACTED}",
+                id="url-encoded-twice",
+            ),
+            pytest.param(
+                '{"url": "https:\\/\\/discord.com\\/api\\/webhooks\\/123'
+                f'\\/{WEBHOOK_TOKEN}"}}',
+                '{"url": "https:\\/\\/discord.com\\/api\\/webhooks\\/123'
+                f'\\/{REDACTED}"}}',
+                id="json-escaped",
+            ),
+            pytest.param(
+                f"\\\\/webhooks\\\\/123\\\\/{WEBHOOK_TOKEN}",
+                f"\\\\/webhooks\\\\/123\\\\/{REDACTED}",
+                id="json-escaped-twice",
+            ),
+            pytest.param(
+                f"\\u002fwebhooks\\u002F123\\u002f{WEBHOOK_TOKEN}",
+                f"\\u002fwebhooks\\u002F123\\u002f{REDACTED}",
+                id="unicode-escaped",
+            ),
+            pytest.param(
+                "https%3A%5C%2F%5C%2Fdiscord.com%5C%2Fapi%5C%2Fwebhooks%5C%2F1"
+                f"%5C%2F{WEBHOOK_TOKEN}",
+                "https%3A%5C%2F%5C%2Fdiscord.com%5C%2Fapi%5C%2Fwebhooks%5C%2F1"
+                f"%5C%2F{REDACTED}",
+                id="json-escaped-then-url-encoded",
+            ),
+            pytest.param(
+                f"https://discord.com/api//webhooks//123//{WEBHOOK_TOKEN}",
+                f"https://discord.com/api//webhooks//123//{REDACTED}",
+                id="doubled-slashes",
+            ),
+            pytest.param(
+                f"https://discord.com/api/Webhooks/123/{WEBHOOK_TOKEN}",
+                f"https://discord.com/api/Webhooks/123/{REDACTED}",
+                id="capitalised",
+            ),
+            pytest.param(
+                f"HTTPS://DISCORD.COM/API/WEBHOOKS/123/{WEBHOOK_TOKEN}",
+                f"HTTPS://DISCORD.COM/API/WEBHOOKS/123/{REDACTED}",
+                id="upper-case",
+            ),
+            pytest.param(
+                f"/webhooks/123/{WEBHOOK_TOKEN}",
+                f"/webhooks/123/{REDACTED}",
+                id="path-only",
+            ),
+            pytest.param(
+                f"Authorization: Bot{BOT_TOKEN}",
+                f"Authorization: Bot{REDACTED}",
+                id="bot-token-after-a-word",
+            ),
+            pytest.param(
+                f"key_{BOT_TOKEN} x",
+                f"key_{REDACTED} x",
+                id="bot-token-in-a-word",
+            ),
+            pytest.param(
+                f"token=1{BOT_TOKEN}", f"token=1{REDACTED}", id="after-a-digit"
+            ),
+            pytest.param(
+                BOT_TOKEN * 3 + " x", REDACTED * 2 + " x", id="glued-tokens"
+            ),
+            pytest.param(
+                f"https://discord.com/api/webhooks/123/{REDACTED}",
+                f"https://discord.com/api/webhooks/123/{REDACTED}",
+                id="already-redacted",
+            ),
+        ],
+    )
+    def test_redacted(self, text: str, expected: str) -> None:
+        """Each spelling of a token is hidden; the text around it stays."""
+        assert expected == redact_text(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "GET /webhooks/3 took 12 ms",
+            "see webhooks/12/retries",
+            "https://example.com/webhooks/setup",
+            "%2Fwebhooks%2Fsetup",
+            "the webhooks are 12/13 up",
+            "Momentum_BTC_v1",
+            "paper_1738249425.123",
+            "v1.2.3 at 10.0.0.1",
+            "polybot_loghandler._render.render_embed",
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+                "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+            ),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "MTA1NjQ2NjY2NjY2NjY2NjY2Ng GaBcDe abcdefghijklmnopqrstuvwxyz0",
+            "C:\\Users\\webhooks\\123\\notes.txt",
+            "a%20b%2Fc 100%",
+            "https://example.com/api/webhook/123/abc",
+            "/webhooks/new/edit",
+            "%2Fwebhooks%2Fabc%2Fdef",
+            "BotMTA1NjQ2 is not a token",
+            "M" + "a" * 22 + ".bcdefg." + "h" * 27,
+        ],
+    )
+    def test_ordinary_text_stays(self, text: str) -> None:
+        """Text without a token is never changed."""
+        assert text == redact_text(text)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(
+        text=st.text(
+            alphabet=st.sampled_from([*string.printable, "é", "📝", "\u200b"]),
+            max_size=120,
+        ).filter(lambda t: "ebhooks" not in t.lower())
+    )
+    def test_text_without_a_token_is_never_changed(self, text: str) -> None:
+        """Paths, escapes and percent signs alone hide nothing."""
+        assert text == redact_text(text)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(
+        text=st.lists(
+            st.sampled_from(
+                [
+                    "/",
+                    "%2F",
+                    "\\/",
+                    "webhooks",
+                    "Webhooks",
+                    "1",
+                    WEBHOOK_TOKEN,
+                    BOT_TOKEN,
+                    "x",
+                    "(",
+                    ")",
+                    " ",
+                ]
+            ),
+            max_size=12,
+        ).map("".join)
+    )
+    def test_idempotent(self, text: str) -> None:
+        """Redacting twice changes nothing more than redacting once."""
+        once = redact_text(text)
+        assert once == redact_text(once)
+
+
+class TestEncodable:
+    """
+    ``encodable`` replaces lone surrogates, so text always encodes.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                "report-\udcff.csv", "report-\ufffd.csv", id="fsdecode"
+            ),
+            pytest.param("\ud83d\ude00", "\ufffd\ufffd", id="pair-as-two"),
+            pytest.param("a\ud800", "a\ufffd", id="high"),
+            pytest.param("plain", "plain", id="ascii"),
+            pytest.param("📝 é", "📝 é", id="non-ascii"),
+        ],
+    )
+    def test_encodable(self, text: str, expected: str) -> None:
+        """Surrogates become U+FFFD; every other character stays."""
+        assert expected == encodable(text)
+        encodable(text).encode("utf-8")
+
+    @pytest.mark.parametrize(
+        "text", ["report-\udcff.csv \x1b[31m", "\ud800 @everyone **x**"]
+    )
+    def test_safe_markdown_encodes(self, text: str) -> None:
+        """Text made safe for Discord always encodes as UTF-8."""
+        safe_markdown(text).encode("utf-8")
+
+
+class TestVisibleControls:
+    """
+    ``visible_controls`` shows control characters instead of sending them
+    to a terminal.
+    """
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param("\x1b[2J\x1b[31mred", "␛[2J␛[31mred", id="csi"),
+            pytest.param(
+                "\x1b]52;c;aGVsbG8=\x07", "␛]52;c;aGVsbG8=␇", id="osc-52"
+            ),
+            pytest.param("a\x9b31mb", "a\\x9b31mb", id="c1-csi"),
+            pytest.param("a\x7fb\x08c", "a␡b␈c", id="del-backspace"),
+            pytest.param("over\rwrite", "over␍write", id="carriage-return"),
+            pytest.param("a\r\nb", "a\nb", id="crlf"),
+            pytest.param("a\n\tb", "a\n\tb", id="newline-tab-kept"),
+            pytest.param("x\udcff", "x\ufffd", id="surrogate"),
+            pytest.param("📝 plain", "📝 plain", id="plain"),
+        ],
+    )
+    def test_visible(self, text: str, expected: str) -> None:
+        """Each control character is shown as a visible symbol."""
+        assert expected == visible_controls(text)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(text=st.text(alphabet=st.characters(max_codepoint=0x2FF)))
+    def test_no_control_survives(self, text: str) -> None:
+        """No character a terminal acts on is left, but newline and tab."""
+        shown = visible_controls(text)
+        assert not [
+            c
+            for c in shown
+            if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F
+        ]
+
+
 class TestLooksSecret:
     """
     ``looks_secret`` recognises field names that suggest a secret.
@@ -294,10 +532,15 @@ _REF_INLINE = re.compile(r"([\\*_~|`\[\]])")
 _REF_LINE_START = re.compile(
     r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))", re.MULTILINE
 )
+# a slash in each spelling: plain, JSON-escaped, URL-encoded, \u002f
+_REF_BS = r"(?:\\|%(?:25)*5c)"
+_REF_SLASH = rf"(?:{_REF_BS}*(?:/|%(?:25)*2f)|{_REF_BS}+u002f)+"
 _REF_WEBHOOK_URL = re.compile(
-    r"((?:https?://)?[^\s/]+(?:/[^\s/]+)*?/webhooks/\d+/)[^\s/?#)>\]\"']+"
+    f"({_REF_SLASH}webhooks{_REF_SLASH}\\d+{_REF_SLASH})"
+    r"[^\s/?#()>\]\"'%\\]+",
+    re.IGNORECASE,
 )
-_REF_BOT_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}\b")
+_REF_BOT_TOKEN = re.compile(r"[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,40}")
 
 
 def _reference_escape(text: str) -> str:
@@ -315,9 +558,15 @@ def _reference_escape(text: str) -> str:
     return "".join(out)
 
 
+_REF_GLUED = re.compile(r"\(redacted\)[\w-]{0,27}\.[\w-]{6}\.[\w-]{27,40}")
+
+
 def _reference_redact(text: str) -> str:
     text = _REF_WEBHOOK_URL.sub(r"\1" + REDACTED, text)
-    return _REF_BOT_TOKEN.sub(REDACTED, text)
+    text = _REF_BOT_TOKEN.sub(REDACTED, text)
+    while _REF_GLUED.search(text):
+        text = _REF_GLUED.sub(REDACTED, text)
+    return text
 
 
 # pieces that exercise every branch: markdown at line starts and after
@@ -329,6 +578,14 @@ _PIECES = st.sampled_from(
         "http",
         "https://discord.com/api/webhooks/12/",
         "/webhooks/3/",
+        "%2FWebhooks%2F4%2F",
+        "\\/webhooks\\/5\\/",
+        "/api//webhooks//6//",
+        "%252fwebhooks%252f7%252f",
+        "\\u002fwebhooks\\u002f8\\u002f",
+        "(redacted)",
+        "\udcff",
+        "x_",
         WEBHOOK_TOKEN,
         BOT_TOKEN,
         BOT_TOKEN[:-10],
@@ -378,7 +635,7 @@ class TestFastPaths:
         ``safe_markdown`` is redact, then escape, then break mentions.
         """
         expected = neutralize_mentions(
-            _reference_escape(_reference_redact(text))
+            _reference_escape(_reference_redact(encodable(text)))
         )
         assert expected == safe_markdown(text)
 
@@ -395,7 +652,7 @@ class TestFastPaths:
             __slots__ = ()
 
         expected = neutralize_mentions(
-            _reference_escape(_reference_redact(text))
+            _reference_escape(_reference_redact(encodable(text)))
         )
         for _ in range(2):
             assert expected == safe_markdown(text)
