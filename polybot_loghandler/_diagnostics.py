@@ -26,6 +26,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from ._text import redact_text, visible_controls
+
 __all__ = ["KEYS_PER_KIND", "PREFIX", "Diagnostics", "say"]
 
 _log = logging.getLogger("polybot_loghandler")
@@ -53,7 +55,7 @@ def say(text: str) -> None:
     if stream is None:  # pythonw, or a daemon that closed it
         return
     try:
-        stream.write(f"{PREFIX}{text}\n")
+        stream.write(f"{PREFIX}{_harmless(text)}\n")
         stream.flush()
     except Exception:  # noqa: S110 - a broken stderr must not break us
         pass
@@ -119,6 +121,7 @@ def emit(text: str, level: int = logging.WARNING) -> None:
     if getattr(_reentry, "active", False):
         say(text)  # a handler of ours warned while handling a warning
         return
+    text = _harmless(text)
     _reentry.active = True
     try:
         if _shown(_log, level):
@@ -129,6 +132,16 @@ def emit(text: str, level: int = logging.WARNING) -> None:
         say(text)
     finally:
         _reentry.active = False
+
+
+def _harmless(text: str) -> str:
+    """
+    *text* fit for a terminal: no token, no control character.
+
+    Warnings quote event-made text (a channel key from a templated
+    ``to:``), and Discord's and httpx's error messages.
+    """
+    return visible_controls(redact_text(text))
 
 
 def _silenced(logger: logging.Logger, level: int) -> bool:

@@ -151,3 +151,24 @@ def _recording(seen: list[str]):  # type: ignore[no-untyped-def]
         seen.append(text)
 
     return emit
+
+
+def test_what_is_said_shows_no_token_and_runs_no_control() -> None:
+    """A channel key made by a template from an event is said harmlessly."""
+    token = "Xq9-secret-token-in-a-channel-key-7Tz"
+    err = _stderr_of(
+        "",
+        code=f"""
+from polybot_loghandler._diagnostics import Diagnostics
+Diagnostics().warn(
+    "channel:k",
+    "chose channel '\\x1b]52;c;cHduZWQ=\\x07 https://discord.com/api/"
+    "webhooks/123456789012345678/{token}'",
+)
+""",
+    )
+
+    assert 1 == err.count("chose channel")
+    assert token not in err
+    assert "\x1b" not in err
+    assert "\x07" not in err
