@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
+import math
 import random
 import sys
 import time
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import anyio.lowlevel
+import anyio.to_thread
 import httpx
 
 from ._batching import Lane, Pending
@@ -39,6 +41,7 @@ from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool import SpoolEntry
 from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
 from ._text import escape_markdown, redact_text
+from ._values import text_of
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -64,6 +67,9 @@ REFILL = 50
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
+#: Seconds of routing and rendering in the render thread before what it
+#: rendered is filed in the lanes.
+RENDER_SLICE = 0.05
 
 #: Seconds ordinary events gather in the intake queue after the first of
 #: them wakes the loop: a burst of log calls is then routed in one go,
@@ -158,6 +164,7 @@ class Engine:
         self._pending = 0
         self._flushes: list[Flush] = []
         self._stopping: Stop | None = None
+        self._taking = False  # events are being routed and filed
         self._warned: set[str] = set()
         self.leftover = 0
         self.kept = 0  # events left in the spool at the end
@@ -226,6 +233,9 @@ class Engine:
         finally:
             worker.set_waker(None)
             self._give_up()
+            for marker in self._flushes:  # nothing more will happen here
+                marker.done.set()
+            self._flushes.clear()
             if self._keeper is not None:
                 self._keeper.close()
 
@@ -257,39 +267,105 @@ class Engine:
                 await wake.wait()
 
     async def _take_in(self, worker: Worker, items: list[Any]) -> None:
-        """Route and file *items*, sharing the thread as it goes."""
-        handled = 0
-        slice_start = time.perf_counter()
-        for n, item in enumerate(items):
-            if isinstance(item, Flush):
-                self._flushes.append(item)
-                continue
-            if isinstance(item, Stop):
-                continue
-            stop = self._stopping
-            if stop is not None and self._clock() >= stop.deadline:
-                # out of time: what was not even routed is lost too
-                left = sum(
-                    1 for i in items[n:] if not isinstance(i, (Flush, Stop))
-                )
-                self._count("dropped.shutdown", left)
-                self.leftover += left
-                self._flushes.extend(
-                    i for i in items[n:] if isinstance(i, Flush)
-                )
+        """
+        Route and file *items*, in order, until the stop's deadline.
+
+        Routing and rendering run in a thread of their own, a slice at a
+        time, while this loop keeps the lanes sending: a value whose
+        ``__str__`` takes seconds delays what comes after it, never the
+        messages already waiting. Each slice is filed before the next
+        starts, so every lane keeps the order of the log calls.
+        """
+        self._taking = True
+        try:
+            n = 0
+            while n < len(items):
+                item = items[n]
+                if isinstance(item, (Flush, Stop)):
+                    if isinstance(item, Flush):
+                        self._flushes.append(item)
+                    n += 1
+                    continue
+                routed = await self._route(items, n)
+                if routed is None:  # out of time
+                    self._out_of_time(items[n:])
+                    break
+                for messages in routed:
+                    self._file_all(messages)
+                worker.done(len(routed))
+                n += len(routed)
+        finally:
+            self._taking = False
+            worker.done(0, last=True)
+
+    async def _route(
+        self, items: list[Any], start: int
+    ) -> list[list[RoutedMessage]] | None:
+        """
+        The messages of the events from *start* on, one slice of them.
+
+        ``None`` when the stop's deadline passed first: the render thread
+        is left to finish on its own (Python cannot interrupt it) and
+        its work is discarded.
+        """
+        stop = self._stopping
+        left = math.inf if stop is None else stop.deadline - self._clock()
+        if left <= 0:
+            return None
+        with anyio.move_on_after(left):
+            return await anyio.to_thread.run_sync(
+                self._route_some, items, start, abandon_on_cancel=True
+            )
+        return None
+
+    def _route_some(
+        self, items: list[Any], start: int
+    ) -> list[list[RoutedMessage]]:
+        """In the render thread: route events until a marker or a slice."""
+        out: list[list[RoutedMessage]] = []
+        began = shared = time.perf_counter()
+        for item in itertools.islice(items, start, None):
+            if isinstance(item, (Flush, Stop)):
                 break
-            self._accept(item)
-            handled += 1
-            if time.perf_counter() - slice_start > WORK_SLICE:
-                # share the thread now and then: an application thread
-                # waiting for the GIL waits a millisecond, not the 5 ms
-                # switch interval, and the lanes get to send meanwhile
-                worker.done(handled)
-                handled = 0
-                time.sleep(0)  # noqa: ASYNC251 - releases the GIL, briefly
-                await anyio.lowlevel.checkpoint()
-                slice_start = time.perf_counter()
-        worker.done(handled, last=True)
+            out.append(self._routed(item))
+            now = time.perf_counter()
+            if now - began > RENDER_SLICE:
+                break
+            if now - shared > WORK_SLICE:
+                # share the GIL now and then: an application thread
+                # waiting for it waits a millisecond, not the 5 ms
+                # switch interval
+                time.sleep(0)
+                shared = time.perf_counter()
+        return out
+
+    def _routed(self, raw: RawEvent) -> list[RoutedMessage]:
+        """The messages of one event; a failure drops it alone, counted."""
+        try:
+            return self._process(raw)
+        except Exception as exc:  # the worker goes on
+            self._unrenderable(exc)
+            return []
+
+    def _out_of_time(self, items: list[Any]) -> None:
+        """Stopping, out of time: what was not even routed is lost too."""
+        left = sum(1 for i in items if not isinstance(i, (Flush, Stop)))
+        self._count("dropped.shutdown", left)
+        self.leftover += left
+        self._flushes.extend(i for i in items if isinstance(i, Flush))
+
+    def _unrenderable(self, exc: Exception) -> None:
+        self._count("dropped.unrenderable", 1)
+        try:
+            text = redact_text(text_of(exc))[:300]
+        except Exception:  # the warning is best effort
+            text = ""
+        self._warn(
+            "unrenderable",
+            f"an event could not be routed or queued and was dropped "
+            f"({type(exc).__name__}: {text}); the next such are counted "
+            "as dropped.unrenderable",
+        )
 
     def _idle(self) -> bool:
         keeper = self._keeper
@@ -331,11 +407,30 @@ class Engine:
         """Flushing or stopping: send now, windows or not."""
         return bool(self._flushes) or self._stopping is not None
 
+    @property
+    def _release_held(self) -> bool:
+        """
+        Whether held repeats leave now, their windows open or not.
+
+        Flushing or stopping, once the events taken in are all filed: a
+        summary sent while copies are still coming in would be followed
+        by another, where one can say it all.
+        """
+        return self._forcing and not self._taking
+
     # -- accepting ----------------------------------------------------------
 
     def _accept(self, raw: RawEvent) -> None:
-        for message in self._process(raw):
-            self._file(message)
+        """Route one event and file its messages (in this thread)."""
+        self._file_all(self._routed(raw))
+
+    def _file_all(self, messages: list[RoutedMessage]) -> None:
+        """File one event's messages; one that fails is dropped alone."""
+        for message in messages:
+            try:
+                self._file(message)
+            except Exception as exc:  # noqa: PERF203 - e.g. a key's repr()
+                self._unrenderable(exc)
 
     def _file(self, message: RoutedMessage, *, notice: bool = False) -> None:
         """
@@ -453,7 +548,7 @@ class Engine:
                 self._refill(state)
                 now = self._clock()
                 lane = state.lane
-                lane.release(now, everything=self._forcing)
+                lane.release(now, everything=self._release_held)
                 due = lane.due(now, flushing=self._forcing)
                 if due is None:
                     later = lane.next_release()

@@ -20,6 +20,7 @@ from jinja2 import Undefined
 
 from ._limits import clamp_tail
 from ._text import Markdown, escape_markdown
+from ._values import text_of
 
 __all__ = ["FILTERS", "parse_time"]
 
@@ -45,10 +46,7 @@ def _as_number(value: Any) -> float | None:
 
 def _shown(value: Any) -> str:
     """*value* as text, for values a filter cannot format; never raises."""
-    try:
-        return str(value)
-    except ValueError:  # e.g. an int with more digits than str() allows
-        return f"<{type(value).__name__} too large to show>"
+    return text_of(value)
 
 
 def _sign(number: float, sign: bool, places: int | None = None) -> str:
@@ -362,7 +360,7 @@ def status_emoji(value: Any) -> str:
     elif isinstance(value, Mapping):
         return status_emoji(value.get("ok", value.get("status")))
     else:
-        word = "" if _missing(value) else str(value).strip().lower()
+        word = "" if _missing(value) else text_of(value).strip().lower()
     return _STATUS_EMOJI.get(word, "⚪")
 
 
@@ -406,7 +404,7 @@ def failing(components: Any) -> list[str]:
     if not isinstance(components, Mapping):
         return []
     return [
-        str(name) for name, status in components.items() if not _ok(status)
+        text_of(name) for name, status in components.items() if not _ok(status)
     ]
 
 
@@ -443,7 +441,7 @@ def checklist(items: Any) -> list[Markdown]:
             detail = None if isinstance(result, bool) else result
         parts = [escape_markdown(humanize(name)) + ":", mark]
         if detail is not None and detail != "":
-            parts.append(escape_markdown(str(detail)))
+            parts.append(escape_markdown(text_of(detail)))
         lines.append(Markdown(" ".join(p for p in parts if p)))
     return lines
 
@@ -457,7 +455,7 @@ def humanize(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    text = str(value)
+    text = text_of(value)
     found = _HUMANIZED.get(text)
     if found is None:
         words = text.replace("_", " ").replace("-", " ").split()
@@ -487,7 +485,7 @@ def period(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    text = str(value).strip()
+    text = text_of(value).strip()
     unit = _PERIOD_UNITS.get(text[-1:].lower())
     count = text[:-1]
     if unit is None or not count.isdigit():
@@ -541,7 +539,7 @@ def tree(items: Any) -> Markdown:
         elif _missing(item):
             continue
         else:
-            text = escape_markdown(str(item))
+            text = escape_markdown(text_of(item))
         if text:
             lines.append(text)
     if not lines:
@@ -580,7 +578,9 @@ def discord_time(value: Any, style: str = "f") -> Markdown:
     """
     parsed = parse_time(value) if not _missing(value) else None
     if parsed is None:
-        return Markdown("" if _missing(value) else escape_markdown(str(value)))
+        return Markdown(
+            "" if _missing(value) else escape_markdown(text_of(value))
+        )
     return Markdown(f"<t:{int(parsed.timestamp())}:{style}>")
 
 
