@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "SLOW_AFTER",
     "SLOW_TYPES_LIMIT",
+    "forget_slow_types",
     "report_to",
     "repr_of",
     "text_of",
@@ -35,6 +36,8 @@ SLOW_AFTER = 0.1
 #: Slow types remembered at most (the oldest is forgotten first).
 SLOW_TYPES_LIMIT = 256
 
+#: Seconds, for timing conversions (tests put a fake in its place).
+_clock = time.perf_counter
 #: Types whose values are shown by name: they converted slowly once.
 _slow: dict[type, None] = {}
 _local = threading.local()
@@ -79,18 +82,23 @@ def _convert(convert: Callable[[Any], str], value: Any) -> str:
     if cls in _slow:
         _fault("errors.slow_value")
         return f"<{cls.__name__}>"
-    start = time.perf_counter()
+    start = _clock()
     try:
         text = convert(value)
     except Exception:  # the application's code: any error at all
         _fault("errors.unprintable")
         return f"<{cls.__name__}>"
-    if time.perf_counter() - start > SLOW_AFTER:
+    if _clock() - start > SLOW_AFTER:
         _remember_slow(cls)
         _fault("errors.slow_value")
     if text.__class__ is not str:  # a str subclass, with its own methods
         return str.__str__(text)
     return text
+
+
+def forget_slow_types() -> None:
+    """Show every type's values again (for tests)."""
+    _slow.clear()
 
 
 def _remember_slow(cls: type) -> None:
