@@ -296,7 +296,7 @@ def medal(rank: Any) -> str:
         return _shown(rank)
     if 1 <= place <= len(_RANK_MARKS):
         return _RANK_MARKS[place - 1]
-    return f"{place}."
+    return f"{text_of(place)}."
 
 
 _GOOD = {
@@ -501,7 +501,9 @@ def pairs(value: Any, sep: str = ", ", join: str = "=") -> str:
         return ""
     if not isinstance(value, Mapping):
         return _shown(value)
-    return sep.join(f"{k}{join}{v}" for k, v in value.items())
+    return sep.join(
+        f"{text_of(k)}{join}{text_of(v)}" for k, v in value.items()
+    )
 
 
 def size_mb(value: Any) -> str:

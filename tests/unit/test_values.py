@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polybot_loghandler import _values
+from polybot_loghandler._format import FILTERS
 from polybot_loghandler._values import (
     SLOW_AFTER,
     SLOW_TYPES_LIMIT,
@@ -201,3 +202,48 @@ class TestSlowValues:
         assert SLOW_TYPES_LIMIT == len(_values._slow)  # noqa: SLF001
         assert "<Slow265>" == text_of(kinds[-1]())
         assert "slow" == text_of(kinds[0]())  # the oldest was forgotten
+
+
+class _Hostile:
+    """A value whose every conversion to text raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        raise RuntimeError("no format")
+
+
+class _HostileInt(int):
+    """An int whose conversions to text raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+HOSTILE = [
+    pytest.param(_Hostile(), id="raising"),
+    pytest.param(10**5000, id="huge-int"),
+    pytest.param(-(10**5000), id="huge-negative-int"),
+    pytest.param(_HostileInt(5), id="raising-int"),
+    pytest.param([_Hostile(), 10**5000], id="list"),
+    pytest.param({"a": _Hostile(), "b": 10**5000}, id="mapping"),
+    pytest.param({_Hostile(): 1}, id="raising-key"),
+    pytest.param(float("nan"), id="nan"),
+]
+
+
+class TestEveryFilter:
+    """No template filter raises on a value that cannot become text."""
+
+    @pytest.mark.parametrize("name", sorted(FILTERS))
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_filter(self, name: str, value: Any) -> None:
+        """The filter gives text (its own or ``<TypeName>``), no error."""
+        shown = FILTERS[name](value)
+
+        assert isinstance(text_of(shown), str)
