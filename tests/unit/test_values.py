@@ -4,7 +4,6 @@ Event values as text: never raising, never slow twice.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +14,10 @@ from hypothesis import strategies as st
 from polybot_loghandler import _values
 from polybot_loghandler._format import FILTERS
 from polybot_loghandler._values import (
-    SLOW_AFTER,
     SLOW_TYPES_LIMIT,
     forget_slow_types,
-    repr_of,
     report_to,
+    repr_of,
     text_of,
 )
 
@@ -83,12 +81,12 @@ class OddText(str):
 class StrIsNotText:
     """A value whose ``__str__`` returns something else than text."""
 
-    def __str__(self) -> Any:
+    def __str__(self) -> Any:  # noqa: PLE0307 - the fault under test
         return 5
 
 
 @pytest.fixture(autouse=True)
-def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Conversions are timed by the fake clock; faults are recorded."""
     monkeypatch.setattr(_values, "_clock", CLOCK)
     forget_slow_types()
@@ -112,14 +110,20 @@ class TestTextOf:
             pytest.param(True, "True", "True", id="bool"),
             pytest.param(None, "None", "None", id="none"),
             pytest.param(
-                10**5000, "<int of 16610 bits>", "<int of 16610 bits>",
+                10**5000,
+                "<int of 16610 bits>",
+                "<int of 16610 bits>",
                 id="huge-int",
             ),
             pytest.param(
-                BigInt(10**5000), "<BigInt>", "<BigInt>", id="huge-int-subclass"
+                BigInt(10**5000),
+                "<BigInt>",
+                "<BigInt>",
+                id="huge-int-subclass",
             ),
-            pytest.param(RaisingStr(), "<RaisingStr>", "<RaisingStr>",
-                         id="raising"),
+            pytest.param(
+                RaisingStr(), "<RaisingStr>", "<RaisingStr>", id="raising"
+            ),
             pytest.param([10**5000], "<list>", "<list>", id="huge-in-list"),
             pytest.param(
                 {"k": RaisingStr()}, "<dict>", "<dict>", id="raising-in-dict"
@@ -139,12 +143,12 @@ class TestTextOf:
             assert shown == repr_of(value)
         assert repr_of(value).__class__ is str
 
-    def test_a_raising_value_is_counted(self, _fake_clock: list[str]) -> None:
+    def test_a_raising_value_is_counted(self, faults: list[str]) -> None:
         """A conversion that raised is counted as errors.unprintable."""
         text_of(RaisingStr())
         repr_of(RaisingStr())
 
-        assert ["errors.unprintable", "errors.unprintable"] == _fake_clock
+        assert ["errors.unprintable", "errors.unprintable"] == faults
 
     @given(
         st.recursive(
@@ -176,14 +180,14 @@ class TestTextOf:
 class TestSlowValues:
     """A type that converted slowly once is shown by name after."""
 
-    def test_slow_type_is_converted_once(self, _fake_clock: list[str]) -> None:
+    def test_slow_type_is_converted_once(self, faults: list[str]) -> None:
         """The first value is shown; later ones are not even converted."""
         assert "slow" == text_of(SlowStr())
         assert "<SlowStr>" == text_of(SlowStr())
         assert "<SlowStr>" == repr_of(SlowStr())
 
         assert 1 == SlowStr.calls
-        assert ["errors.slow_value"] * 3 == _fake_clock
+        assert ["errors.slow_value"] * 3 == faults
 
     def test_fast_types_are_not_remembered(self) -> None:
         """A conversion within SLOW_AFTER leaves the type alone."""
@@ -199,7 +203,7 @@ class TestSlowValues:
         for kind in kinds:
             text_of(kind())
 
-        assert SLOW_TYPES_LIMIT == len(_values._slow)  # noqa: SLF001
+        assert SLOW_TYPES_LIMIT == len(_values._slow)
         assert "<Slow265>" == text_of(kinds[-1]())
         assert "slow" == text_of(kinds[0]())  # the oldest was forgotten
 
