@@ -81,8 +81,8 @@ class OddText(str):
 class StrIsNotText:
     """A value whose ``__str__`` returns something else than text."""
 
-    def __str__(self) -> Any:  # noqa: PLE0307 - the fault under test
-        return 5
+    def __str__(self) -> Any:
+        return 5  # noqa: PLE0307 - the fault under test
 
 
 @pytest.fixture(autouse=True)
