@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import itertools
 import logging
-import math
 import random
 import sys
 import time
@@ -67,9 +65,8 @@ REFILL = 50
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads and the lanes' sends run.
 WORK_SLICE = 0.001
-#: Seconds of routing and rendering in the render thread before what it
-#: rendered is filed in the lanes.
-RENDER_SLICE = 0.05
+#: Seconds between looks at what the render thread has done, to file it.
+FILE_EVERY = 0.005
 
 #: Seconds ordinary events gather in the intake queue after the first of
 #: them wakes the loop: a burst of log calls is then routed in one go,
@@ -77,6 +74,25 @@ RENDER_SLICE = 0.05
 #: while it runs. Urgent events (warnings and worse) cut it short; an
 #: ordinary message waits a batch window anyway.
 INTAKE_DELAY = 0.02
+
+
+@dataclass(eq=False)
+class _Rendering:
+    """
+    One take of events on its way through the render thread.
+
+    The thread appends ``(item, messages)`` to *out* in order (``None``
+    for markers); the loop takes them from the front. A deque's append
+    and popleft are atomic, so nothing else is shared.
+    """
+
+    items: list[Any]
+    out: deque[tuple[Any, list[RoutedMessage] | None]] = field(
+        default_factory=deque
+    )
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False  # the thread is done (or was let go)
+    abandoned: bool = False  # nobody files more: the thread may stop
 
 
 @dataclass(eq=False)
@@ -270,74 +286,77 @@ class Engine:
         """
         Route and file *items*, in order, until the stop's deadline.
 
-        Routing and rendering run in a thread of their own, a slice at a
-        time, while this loop keeps the lanes sending: a value whose
-        ``__str__`` takes seconds delays what comes after it, never the
-        messages already waiting. Each slice is filed before the next
-        starts, so every lane keeps the order of the log calls.
+        Routing and rendering run in a thread of their own while this
+        loop files what is ready and keeps the lanes sending: a value
+        whose ``__str__`` takes seconds delays the events after it,
+        never the messages already rendered. Only this loop files, in
+        the order of the log calls, so every lane keeps that order.
         """
         self._taking = True
+        job = _Rendering(items)
         try:
-            n = 0
-            while n < len(items):
-                item = items[n]
-                if isinstance(item, (Flush, Stop)):
-                    if isinstance(item, Flush):
-                        self._flushes.append(item)
-                    n += 1
-                    continue
-                routed = await self._route(items, n)
-                if routed is None:  # out of time
-                    self._out_of_time(items[n:])
-                    break
-                for messages in routed:
-                    self._file_all(messages)
-                worker.done(len(routed))
-                n += len(routed)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._render, job)
+                await self._file_rendered(worker, job)
+                tasks.cancel_scope.cancel()  # out of time: let it go
         finally:
+            job.abandoned = True
             self._taking = False
             worker.done(0, last=True)
 
-    async def _route(
-        self, items: list[Any], start: int
-    ) -> list[list[RoutedMessage]] | None:
-        """
-        The messages of the events from *start* on, one slice of them.
-
-        ``None`` when the stop's deadline passed first: the render thread
-        is left to finish on its own (Python cannot interrupt it) and
-        its work is discarded.
-        """
-        stop = self._stopping
-        left = math.inf if stop is None else stop.deadline - self._clock()
-        if left <= 0:
-            return None
-        with anyio.move_on_after(left):
-            return await anyio.to_thread.run_sync(
-                self._route_some, items, start, abandon_on_cancel=True
+    async def _render(self, job: _Rendering) -> None:
+        """Run :meth:`_render_all` in a thread; say when it is over."""
+        try:
+            await anyio.to_thread.run_sync(
+                self._render_all, job, abandon_on_cancel=True
             )
-        return None
+        finally:
+            job.ended = True
+            job.ready.set()
 
-    def _route_some(
-        self, items: list[Any], start: int
-    ) -> list[list[RoutedMessage]]:
-        """In the render thread: route events until a marker or a slice."""
-        out: list[list[RoutedMessage]] = []
-        began = shared = time.perf_counter()
-        for item in itertools.islice(items, start, None):
+    def _render_all(self, job: _Rendering) -> None:
+        """In the render thread: route each event, in order."""
+        shared = time.perf_counter()
+        out = job.out
+        for item in job.items:
+            if job.abandoned:  # out of time: nobody files the rest
+                return
             if isinstance(item, (Flush, Stop)):
-                break
-            out.append(self._routed(item))
-            now = time.perf_counter()
-            if now - began > RENDER_SLICE:
-                break
-            if now - shared > WORK_SLICE:
+                out.append((item, None))
+            else:
+                out.append((item, self._routed(item)))
+            if time.perf_counter() - shared > WORK_SLICE:
                 # share the GIL now and then: an application thread
                 # waiting for it waits a millisecond, not the 5 ms
                 # switch interval
                 time.sleep(0)
                 shared = time.perf_counter()
-        return out
+
+    async def _file_rendered(self, worker: Worker, job: _Rendering) -> None:
+        """File what the render thread has done, as it gets done."""
+        total = len(job.items)
+        filed = 0
+        while True:
+            handled = 0
+            while job.out:
+                item, messages = job.out.popleft()
+                filed += 1
+                if messages is not None:
+                    self._file_all(messages)
+                    handled += 1
+                elif isinstance(item, Flush):  # all before it is filed
+                    self._flushes.append(item)
+            worker.done(handled)
+            if filed >= total or (job.ended and not job.out):
+                return
+            stop = self._stopping
+            if stop is not None and self._clock() >= stop.deadline:
+                job.abandoned = True
+                self._out_of_time(job.items[filed:])
+                return
+            job.ready.clear()
+            with anyio.move_on_after(FILE_EVERY):
+                await job.ready.wait()
 
     def _routed(self, raw: RawEvent) -> list[RoutedMessage]:
         """The messages of one event; a failure drops it alone, counted."""
