@@ -92,6 +92,25 @@ def _flushed(handler: DiscordHandler) -> bool:
     return pipeline.flush(WAIT)
 
 
+def _run_script(
+    name: str, routing: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/<name> ROUTING`` without routing from the environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
+    }
+    return subprocess.run(  # noqa: PLW1510 - the caller checks the code
+        [sys.executable, str(SCRIPTS / name), routing],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a bound on a hang; the script needs a few seconds
+        cwd=cwd,
+        env=env,
+    )
+
+
 def _titles(fake: FakeDiscord, webhook: str | None = None) -> list[str]:
     return [e.get("title", "") for e in fake.embeds(webhook)]
 
@@ -248,6 +267,32 @@ class TestSlowValues:
             second["fields"]
         )
         assert 1 <= handler.stats()["errors.slow_value"]
+
+    def test_exit_keeps_its_deadline(
+        self, fake_discord: FakeDiscord, tmp_path: Path
+    ) -> None:
+        """At exit a stuck ``__str__`` is left behind; the rest is told."""
+        routing = tmp_path / "routing.yaml"
+        routing.write_text(
+            routing_yaml(
+                {"alerts": fake_discord.webhook_url("4301", "tok-slow")},
+                """\
+                - name: errors
+                  match: {level: error}
+                  to: alerts
+                  coalesce: false
+                """,
+                console="'off'",
+                flush_timeout="2s",
+            ),
+            encoding="utf-8",
+        )
+
+        result = _run_script("slow_value_at_exit.py", str(routing), tmp_path)
+
+        assert 0 == result.returncode, result.stderr
+        assert ["First"] == _titles(fake_discord)
+        assert "2 events were not delivered" in result.stderr
 
 
 class TestAfterShutdown:
