@@ -8,6 +8,7 @@ a fork while a lock is held; a handler whose routing failed to load.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,16 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from polybot_loghandler import (
+    Config,
     DiscordHandler,
     DiscordProcessor,
     _pipeline,
     _values,
     load_config,
 )
+from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._delivery import Engine
 from polybot_loghandler._worker import _reset_all_after_fork
+from tests.conftest import SHIPPED_ROUTING
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml, run_forked
@@ -192,6 +199,105 @@ class TestHostileValues:
 
         assert ["after"] == _titles(fake_discord)
         assert 1 == handler.stats()["dropped.unrenderable"]
+
+
+def _shipped_events() -> list[str]:
+    """The event names the shipped routing's routes match on."""
+    routes = yaml.safe_load(SHIPPED_ROUTING.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for route in routes["routes"]:
+        wanted = (route.get("match") or {}).get("event")
+        names.update([wanted] if isinstance(wanted, str) else wanted or [])
+    return sorted(names)
+
+
+SHIPPED_EVENTS = _shipped_events()
+_SHIPPED_TEXT = SHIPPED_ROUTING.read_text(encoding="utf-8")
+#: The fields the shipped routing names: in templates and in ``by:``.
+SHIPPED_FIELDS = sorted(
+    set(re.findall(r"\{\{-?\s*([a-z_]+)", _SHIPPED_TEXT))
+    | {
+        name.strip()
+        for names in re.findall(r"by: \[([^\]]+)\]", _SHIPPED_TEXT)
+        for name in names.split(",")
+    }
+)
+
+_HOSTILE_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**4400, max_value=10**4500),
+    st.floats(),
+    st.text(),
+    st.builds(Unshowable),
+    st.lists(st.builds(Unshowable) | st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.builds(Unshowable), max_size=3),
+)
+
+
+class TestShippedRouting:
+    """Arbitrary values through every shipped route: the worker goes on."""
+
+    @pytest.fixture(scope="class")
+    def config(self, tmp_path_factory: pytest.TempPathFactory) -> Config:
+        """The shipped routing, loaded once, its spool somewhere unused."""
+        spool = tmp_path_factory.mktemp("spool") / "not-yet"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("POLYBOT_SPOOL", str(spool))
+            return load_config(SHIPPED_ROUTING)
+
+    @pytest.fixture
+    def shipped(self, config: Config) -> _pipeline.Pipeline:
+        """A pipeline of it; no worker runs (no file to watch, no spool)."""
+        return _pipeline.Pipeline(config)
+
+    @pytest.mark.parametrize("value", HOSTILE)
+    @pytest.mark.parametrize("event", SHIPPED_EVENTS)
+    def test_every_field_hostile(
+        self, shipped: _pipeline.Pipeline, event: str, value: Any
+    ) -> None:
+        """Every field the routing names holds the value: all still go."""
+        fields = dict.fromkeys(SHIPPED_FIELDS, value)
+        raw = (event, logging.ERROR, "app", time.time(), fields, None, None)
+
+        messages = shipped.process(raw)
+        keys = [coalesce_key(m) for m in messages]
+        bodies = [json.dumps(m.payload) for m in messages]
+
+        assert messages
+        assert len(keys) == len(bodies)
+        assert 0 == shipped.stats().get("dropped.unrenderable", 0)
+
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        event=st.sampled_from(SHIPPED_EVENTS),
+        level=st.sampled_from([10, 20, 30, 40, 50]),
+        fields=st.fixed_dictionaries(
+            {}, optional=dict.fromkeys(SHIPPED_FIELDS, _HOSTILE_VALUES)
+        ),
+    )
+    def test_every_event_renders(
+        self,
+        shipped: _pipeline.Pipeline,
+        event: str,
+        level: int,
+        fields: dict[str, Any],
+    ) -> None:
+        """Nothing raises, nothing is dropped, every payload is JSON."""
+        pipeline = shipped
+        raw = (event, level, "app", time.time(), dict(fields), None, None)
+
+        messages = pipeline.process(raw)
+        keys = [coalesce_key(m) for m in messages]
+        bodies = [json.dumps(m.payload) for m in messages]
+
+        assert len(keys) == len(bodies)
+        assert 0 == pipeline.stats().get("dropped.unrenderable", 0)
 
 
 class TestFailedLoop:
