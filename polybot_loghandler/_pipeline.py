@@ -412,17 +412,17 @@ class Pipeline:
 
     def _worker_error(self, exc: BaseException) -> None:
         self.count("errors.worker")
-        restarted = not self._worker.closed
-        key = "worker" if restarted else "worker:stopped"
+        worker = self._worker
+        if not worker.closed:
+            key, then = "worker", "it was restarted; what it held is counted"
+        elif worker.refusal == "dropped.worker_stopped":
+            key = "worker:stopped"
+            then = "it is stopped for good (see dropped.worker_stopped)"
+        else:
+            key, then = "worker:closing", "it was stopping anyway"
         if key in self._warned:
             return
         self._warned.add(key)
-        then = (
-            "it was restarted; what it held was lost (counted)"
-            if restarted
-            else "it is stopped for good: events from now on are counted "
-            "as dropped.worker_stopped"
-        )
         sys.stderr.write(
             f"polybot_loghandler: the delivery worker for {self.config.path} "
             f"failed ({_described(exc)}); {then}\n"
