@@ -1,9 +1,9 @@
 """
 The delivery engine: the worker thread's event loop.
 
-It takes captured events from the worker's queue, routes and renders them
-(through the pipeline), and files each message in the lane of its
-destination: a webhook, a bot channel, or the console for channels with
+It takes captured events from the worker's queue, has them routed and
+rendered (by the pipeline, in a thread of its own, so a slow value never
+holds a send), and files each message in the lane of its destination: a webhook, a bot channel, or the console for channels with
 none. Each lane sends in order, one message at a time, as its batching
 window, Discord's rate limits and the retry schedule allow. Nothing here
 runs in the application's thread.
@@ -63,7 +63,7 @@ QUIET_AFTER = 600.0
 #: Messages a lane reads back from the spool at a time.
 REFILL = 50
 #: Seconds of routing and rendering between pauses that let the
-#: application's threads and the lanes' sends run.
+#: application's threads run.
 WORK_SLICE = 0.001
 #: Seconds between looks at what the render thread has done, to file it.
 FILE_EVERY = 0.005
@@ -438,10 +438,6 @@ class Engine:
         return self._forcing and not self._taking
 
     # -- accepting ----------------------------------------------------------
-
-    def _accept(self, raw: RawEvent) -> None:
-        """Route one event and file its messages (in this thread)."""
-        self._file_all(self._routed(raw))
 
     def _file_all(self, messages: list[RoutedMessage]) -> None:
         """File one event's messages; one that fails is dropped alone."""
