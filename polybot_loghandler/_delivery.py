@@ -3,10 +3,11 @@ The delivery engine: the worker thread's event loop.
 
 It takes captured events from the worker's queue, has them routed and
 rendered (by the pipeline, in a thread of its own, so a slow value never
-holds a send), and files each message in the lane of its destination: a webhook, a bot channel, or the console for channels with
-none. Each lane sends in order, one message at a time, as its batching
-window, Discord's rate limits and the retry schedule allow. Nothing here
-runs in the application's thread.
+holds a send), and files each message in the lane of its destination: a
+webhook, a bot channel, or the console for channels with none. Each lane
+sends in order, one message at a time, as its batching window, Discord's
+rate limits and the retry schedule allow. Nothing here runs in the
+application's thread.
 """
 
 from __future__ import annotations
