@@ -28,6 +28,7 @@ from ._limits import (
 )
 from ._message import RoutedMessage
 from ._render import embed_length, fit_total
+from ._values import repr_of, text_of
 
 __all__ = ["Lane", "Pending", "coalesce_key"]
 
@@ -45,11 +46,11 @@ def coalesce_key(message: RoutedMessage) -> str | None:
         return None
     if spec.by is not None:
         fields = message.event.fields
-        values = [repr(fields.get(name)) for name in spec.by]
+        values = [repr_of(fields.get(name)) for name in spec.by]
         return json.dumps([message.route, message.channel, values])
     embed = {k: v for k, v in message.embed.items() if k != "timestamp"}
     body = [message.route, message.channel, message.content, embed]
-    return json.dumps(body, sort_keys=True, default=str)
+    return json.dumps(body, sort_keys=True, default=text_of)
 
 
 @dataclass(slots=True, eq=False)

@@ -1,12 +1,13 @@
 """
 The delivery engine: the worker thread's event loop.
 
-It takes captured events from the worker's queue, routes and renders them
-(through the pipeline), and files each message in the lane of its
-destination: a webhook, a bot channel, or the console for channels with
-none. Each lane sends in order, one message at a time, as its batching
-window, Discord's rate limits and the retry schedule allow. Nothing here
-runs in the application's thread.
+It takes captured events from the worker's queue, has them routed and
+rendered (by the pipeline, in a thread of its own, so a slow value never
+holds a send), and files each message in the lane of its destination: a
+webhook, a bot channel, or the console for channels with none. Each lane
+sends in order, one message at a time, as its batching window, Discord's
+rate limits and the retry schedule allow. Nothing here runs in the
+application's thread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import anyio.lowlevel
+import anyio.to_thread
 import httpx
 
 from ._batching import Lane, Pending
@@ -40,6 +41,7 @@ from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool import SpoolEntry
 from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
 from ._text import escape_markdown, redact_text
+from ._values import text_of
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -63,8 +65,10 @@ QUIET_AFTER = 600.0
 #: Messages a lane reads back from the spool at a time.
 REFILL = 50
 #: Seconds of routing and rendering between pauses that let the
-#: application's threads and the lanes' sends run.
+#: application's threads run.
 WORK_SLICE = 0.001
+#: Seconds between looks at what the render thread has done, to file it.
+FILE_EVERY = 0.005
 
 #: Seconds ordinary events gather in the intake queue after the first of
 #: them wakes the loop: a burst of log calls is then routed in one go,
@@ -72,6 +76,25 @@ WORK_SLICE = 0.001
 #: while it runs. Urgent events (warnings and worse) cut it short; an
 #: ordinary message waits a batch window anyway.
 INTAKE_DELAY = 0.02
+
+
+@dataclass(eq=False)
+class _Rendering:
+    """
+    One take of events on its way through the render thread.
+
+    The thread appends ``(item, messages)`` to *out* in order (``None``
+    for markers); the loop takes them from the front. A deque's append
+    and popleft are atomic, so nothing else is shared.
+    """
+
+    items: list[Any]
+    out: deque[tuple[Any, list[RoutedMessage] | None]] = field(
+        default_factory=deque
+    )
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False  # the thread is done (or was let go)
+    abandoned: bool = False  # nobody files more: the thread may stop
 
 
 @dataclass(eq=False)
@@ -160,6 +183,7 @@ class Engine:
         self._pending = 0
         self._flushes: list[Flush] = []
         self._stopping: Stop | None = None
+        self._taking = False  # events are being routed and filed
         self._warned: set[str] = set()
         self.leftover = 0
         self.kept = 0  # events left in the spool at the end
@@ -228,6 +252,9 @@ class Engine:
         finally:
             worker.set_waker(None)
             self._give_up()
+            for marker in self._flushes:  # nothing more will happen here
+                marker.done.set()
+            self._flushes.clear()
             if self._keeper is not None:
                 self._keeper.close()
 
@@ -259,39 +286,108 @@ class Engine:
                 await wake.wait()
 
     async def _take_in(self, worker: Worker, items: list[Any]) -> None:
-        """Route and file *items*, sharing the thread as it goes."""
-        handled = 0
-        slice_start = time.perf_counter()
-        for n, item in enumerate(items):
-            if isinstance(item, Flush):
-                self._flushes.append(item)
-                continue
-            if isinstance(item, Stop):
-                continue
+        """
+        Route and file *items*, in order, until the stop's deadline.
+
+        Routing and rendering run in a thread of their own while this
+        loop files what is ready and keeps the lanes sending: a value
+        whose ``__str__`` takes seconds delays the events after it,
+        never the messages already rendered. Only this loop files, in
+        the order of the log calls, so every lane keeps that order.
+        """
+        self._taking = True
+        job = _Rendering(items)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._render, job)
+                await self._file_rendered(worker, job)
+                tasks.cancel_scope.cancel()  # out of time: let it go
+        finally:
+            job.abandoned = True
+            self._taking = False
+            worker.done(0, last=True)
+
+    async def _render(self, job: _Rendering) -> None:
+        """Run :meth:`_render_all` in a thread; say when it is over."""
+        try:
+            await anyio.to_thread.run_sync(
+                self._render_all, job, abandon_on_cancel=True
+            )
+        finally:
+            job.ended = True
+            job.ready.set()
+
+    def _render_all(self, job: _Rendering) -> None:
+        """In the render thread: route each event, in order."""
+        shared = time.perf_counter()
+        out = job.out
+        for item in job.items:
+            if job.abandoned:  # out of time: nobody files the rest
+                return
+            if isinstance(item, (Flush, Stop)):
+                out.append((item, None))
+            else:
+                out.append((item, self._routed(item)))
+            if time.perf_counter() - shared > WORK_SLICE:
+                # share the GIL now and then: an application thread
+                # waiting for it waits a millisecond, not the 5 ms
+                # switch interval
+                time.sleep(0)
+                shared = time.perf_counter()
+
+    async def _file_rendered(self, worker: Worker, job: _Rendering) -> None:
+        """File what the render thread has done, as it gets done."""
+        total = len(job.items)
+        filed = 0
+        while True:
+            handled = 0
+            while job.out:
+                item, messages = job.out.popleft()
+                filed += 1
+                if messages is not None:
+                    self._file_all(messages)
+                    handled += 1
+                elif isinstance(item, Flush):  # all before it is filed
+                    self._flushes.append(item)
+            worker.done(handled)
+            if filed >= total or (job.ended and not job.out):
+                return
             stop = self._stopping
             if stop is not None and self._clock() >= stop.deadline:
-                # out of time: what was not even routed is lost too
-                left = sum(
-                    1 for i in items[n:] if not isinstance(i, (Flush, Stop))
-                )
-                self._count("dropped.shutdown", left)
-                self.leftover += left
-                self._flushes.extend(
-                    i for i in items[n:] if isinstance(i, Flush)
-                )
-                break
-            self._accept(item)
-            handled += 1
-            if time.perf_counter() - slice_start > WORK_SLICE:
-                # share the thread now and then: an application thread
-                # waiting for the GIL waits a millisecond, not the 5 ms
-                # switch interval, and the lanes get to send meanwhile
-                worker.done(handled)
-                handled = 0
-                time.sleep(0)  # noqa: ASYNC251 - releases the GIL, briefly
-                await anyio.lowlevel.checkpoint()
-                slice_start = time.perf_counter()
-        worker.done(handled, last=True)
+                job.abandoned = True
+                self._out_of_time(job.items[filed:])
+                return
+            job.ready.clear()
+            with anyio.move_on_after(FILE_EVERY):
+                await job.ready.wait()
+
+    def _routed(self, raw: RawEvent) -> list[RoutedMessage]:
+        """The messages of one event; a failure drops it alone, counted."""
+        try:
+            return self._process(raw)
+        except Exception as exc:  # the worker goes on
+            self._unrenderable(exc)
+            return []
+
+    def _out_of_time(self, items: list[Any]) -> None:
+        """Stopping, out of time: what was not even routed is lost too."""
+        left = sum(1 for i in items if not isinstance(i, (Flush, Stop)))
+        self._count("dropped.shutdown", left)
+        self.leftover += left
+        self._flushes.extend(i for i in items if isinstance(i, Flush))
+
+    def _unrenderable(self, exc: Exception) -> None:
+        self._count("dropped.unrenderable", 1)
+        try:
+            text = redact_text(text_of(exc))[:300]
+        except Exception:  # the warning is best effort
+            text = ""
+        self._warn(
+            "unrenderable",
+            f"an event could not be routed or queued and was dropped "
+            f"({type(exc).__name__}: {text}); the next such are counted "
+            "as dropped.unrenderable",
+        )
 
     def _idle(self) -> bool:
         keeper = self._keeper
@@ -333,11 +429,26 @@ class Engine:
         """Flushing or stopping: send now, windows or not."""
         return bool(self._flushes) or self._stopping is not None
 
+    @property
+    def _release_held(self) -> bool:
+        """
+        Whether held repeats leave now, their windows open or not.
+
+        Flushing or stopping, once the events taken in are all filed: a
+        summary sent while copies are still coming in would be followed
+        by another, where one can say it all.
+        """
+        return self._forcing and not self._taking
+
     # -- accepting ----------------------------------------------------------
 
-    def _accept(self, raw: RawEvent) -> None:
-        for message in self._process(raw):
-            self._file(message)
+    def _file_all(self, messages: list[RoutedMessage]) -> None:
+        """File one event's messages; one that fails is dropped alone."""
+        for message in messages:
+            try:
+                self._file(message)
+            except Exception as exc:  # noqa: PERF203 - e.g. a key's repr()
+                self._unrenderable(exc)
 
     def _file(self, message: RoutedMessage, *, notice: bool = False) -> None:
         """
@@ -455,7 +566,7 @@ class Engine:
                 self._refill(state)
                 now = self._clock()
                 lane = state.lane
-                lane.release(now, everything=self._forcing)
+                lane.release(now, everything=self._release_held)
                 due = lane.due(now, flushing=self._forcing)
                 if due is None:
                     later = lane.next_release()

@@ -109,6 +109,21 @@ class Diagnostics:
                 told.add(key)
         (emit or _emit)(text, level)
 
+    def say_once(self, key: str, text: str) -> None:
+        """
+        Write *text* to stderr once for *key*, without logging it.
+
+        For what is said when logging may already be shut down (events
+        after exit) or from the caller's thread, where a log call must
+        not log again.
+        """
+        with self._lock:
+            told = self._told.setdefault("say", set())
+            if key in told:
+                return
+            told.add(key[:_KEY_CHARS])
+        say(text)
+
 
 def emit(text: str, level: int = logging.WARNING) -> None:
     """

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._text import REDACTED, looks_secret, redact_text
+from ._values import text_of
 
 __all__ = [
     "DICT_META",
@@ -160,7 +161,7 @@ def capture_record(
         try:
             message = record.getMessage()
         except Exception:
-            message = str(msg)
+            message = text_of(msg)
         exc_text = record.exc_text or (
             format_exception(record.exc_info) if record.exc_info else None
         )
@@ -293,7 +294,7 @@ def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
             else:
                 new = redact_value(key, item, depth)
         else:
-            new = redact_value(str(key), item, depth)
+            new = redact_value(text_of(key), item, depth)
         if new is not item:
             if out is None:
                 out = dict(value)

@@ -20,6 +20,7 @@ from jinja2 import Undefined
 
 from ._limits import clamp_tail
 from ._text import Markdown, encodable, redact_text, safe_markdown
+from ._values import text_of
 
 __all__ = ["FILTERS", "parse_time"]
 
@@ -45,10 +46,7 @@ def _as_number(value: Any) -> float | None:
 
 def _shown(value: Any) -> str:
     """*value* as text, for values a filter cannot format; never raises."""
-    try:
-        return str(value)
-    except ValueError:  # e.g. an int with more digits than str() allows
-        return f"<{type(value).__name__} too large to show>"
+    return text_of(value)
 
 
 def _sign(number: float, sign: bool, places: int | None = None) -> str:
@@ -298,7 +296,7 @@ def medal(rank: Any) -> str:
         return _shown(rank)
     if 1 <= place <= len(_RANK_MARKS):
         return _RANK_MARKS[place - 1]
-    return f"{place}."
+    return f"{text_of(place)}."
 
 
 _GOOD = {
@@ -362,7 +360,7 @@ def status_emoji(value: Any) -> str:
     elif isinstance(value, Mapping):
         return status_emoji(value.get("ok", value.get("status")))
     else:
-        word = "" if _missing(value) else str(value).strip().lower()
+        word = "" if _missing(value) else text_of(value).strip().lower()
     return _STATUS_EMOJI.get(word, "⚪")
 
 
@@ -406,7 +404,7 @@ def failing(components: Any) -> list[str]:
     if not isinstance(components, Mapping):
         return []
     return [
-        str(name) for name, status in components.items() if not _ok(status)
+        text_of(name) for name, status in components.items() if not _ok(status)
     ]
 
 
@@ -446,7 +444,7 @@ def checklist(items: Any) -> list[Markdown]:
         # longer found
         parts = [safe_markdown(humanize(name)) + ":", mark]
         if detail is not None and detail != "":
-            parts.append(safe_markdown(str(detail)))
+            parts.append(safe_markdown(text_of(detail)))
         lines.append(Markdown(" ".join(p for p in parts if p)))
     return lines
 
@@ -460,7 +458,7 @@ def humanize(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    text = str(value)
+    text = text_of(value)
     found = _HUMANIZED.get(text)
     if found is None:
         # tokens are hidden first: split at "_" and "-" and re-cased, a
@@ -497,7 +495,7 @@ def period(value: Any) -> str:
     """
     if _missing(value):
         return ""
-    text = str(value).strip()
+    text = text_of(value).strip()
     unit = _PERIOD_UNITS.get(text[-1:].lower())
     count = text[:-1]
     if unit is None or not count.isdigit():
@@ -513,7 +511,9 @@ def pairs(value: Any, sep: str = ", ", join: str = "=") -> str:
         return ""
     if not isinstance(value, Mapping):
         return _shown(value)
-    return sep.join(f"{k}{join}{v}" for k, v in value.items())
+    return sep.join(
+        f"{text_of(k)}{join}{text_of(v)}" for k, v in value.items()
+    )
 
 
 def size_mb(value: Any) -> str:
@@ -551,7 +551,7 @@ def tree(items: Any) -> Markdown:
         elif _missing(item):
             continue
         else:
-            text = safe_markdown(str(item))
+            text = safe_markdown(text_of(item))
         if text:
             lines.append(text)
     if not lines:
@@ -591,7 +591,9 @@ def discord_time(value: Any, style: str = "f") -> Markdown:
     """
     parsed = parse_time(value) if not _missing(value) else None
     if parsed is None:
-        return Markdown("" if _missing(value) else safe_markdown(str(value)))
+        return Markdown(
+            "" if _missing(value) else safe_markdown(text_of(value))
+        )
     return Markdown(f"<t:{int(parsed.timestamp())}:{style}>")
 
 

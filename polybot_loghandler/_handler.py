@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from ._model import Config
-from ._pipeline import get_pipeline
+from ._pipeline import Pipeline, get_pipeline
+from .exceptions import PolybotError
 
 __all__ = ["DiscordHandler"]
 
@@ -37,19 +39,38 @@ class DiscordHandler(logging.Handler):
     .. versionadded:: 0.1.0
     """
 
+    # What a handler whose construction failed has: it is never known to
+    # logging, but whoever holds it may still flush, close or print it
+    _pipeline: Pipeline | None = None
+    _offer: Callable[[logging.LogRecord], None] = staticmethod(
+        lambda record: None  # noqa: ARG005 - the signature of offer_record
+    )
+
     def __init__(
         self,
         routing: str | os.PathLike[str] | Config | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
+        # the routing first: a file that does not load raises before
+        # logging knows of this handler, so neither logging.shutdown at
+        # exit nor dictConfig's clean-up meets a handler without a pipeline
+        pipeline = get_pipeline(routing)
         super().__init__(level)
-        self._pipeline = get_pipeline(routing)
-        self._offer = self._pipeline.offer_record  # one lookup less per call
+        self._pipeline = pipeline
+        self._offer = pipeline.offer_record  # one lookup less per call
 
     @property
     def config(self) -> Config:
         """The routing this handler uses."""
-        return self._pipeline.config
+        return self._live().config
+
+    def _live(self) -> Pipeline:
+        if self._pipeline is None:
+            msg = (
+                "this DiscordHandler was not constructed (its routing failed)"
+            )
+            raise PolybotError(msg)
+        return self._pipeline
 
     def handle(self, record: logging.LogRecord) -> bool:
         """
@@ -85,7 +106,8 @@ class DiscordHandler(logging.Handler):
         Waits at most *timeout* seconds, by default
         ``delivery.flush_timeout``.
         """
-        self._pipeline.flush(timeout)
+        if self._pipeline is not None:
+            self._pipeline.flush(timeout)
 
     def close(self) -> None:
         """
@@ -95,9 +117,11 @@ class DiscordHandler(logging.Handler):
         routing file; it stops at interpreter exit.
         """
         try:
-            self._pipeline.flush()
+            if self._pipeline is not None:
+                self._pipeline.flush()
         finally:
-            super().close()
+            if hasattr(self, "lock"):  # logging.Handler.__init__ ran
+                super().close()
 
     def reload(self) -> Config:
         """
@@ -114,12 +138,16 @@ class DiscordHandler(logging.Handler):
 
         .. versionadded:: 0.1.0
         """
-        return self._pipeline.reload()
+        return self._live().reload()
 
     def stats(self) -> dict[str, int]:
         """Counters of the shared pipeline: handled, drops by reason, ..."""
+        if self._pipeline is None:
+            return {}
         return self._pipeline.stats()
 
     def __repr__(self) -> str:
-        level = logging.getLevelName(self.level)
+        if self._pipeline is None:
+            return "<DiscordHandler (not configured)>"
+        level = logging.getLevelName(getattr(self, "level", logging.NOTSET))
         return f"<DiscordHandler {self._pipeline.config.path} ({level})>"

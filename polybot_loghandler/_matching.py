@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._events import DICT_META, LEVEL_NAMES, RECORD_ATTRIBUTES
+from ._values import text_of
 
 if TYPE_CHECKING:
     from ._events import LogEvent
@@ -155,7 +156,7 @@ def field_check(op: str, operand: Any) -> FieldCheck:
             if v is _MISSING or v is None:
                 return False
             try:
-                return pattern.search(str(v)) is not None
+                return pattern.search(text_of(v)) is not None
             except Exception:  # a value that cannot become text
                 return False
 

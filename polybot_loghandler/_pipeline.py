@@ -42,6 +42,7 @@ from ._model import Config, Route
 from ._reload import FileWatch, fixed_changes
 from ._render import build_payload, copy_embed, label, render_embed
 from ._text import redact_text
+from ._values import report_to, text_of
 from ._worker import Worker
 from .exceptions import ConfigError, PolybotError
 
@@ -137,8 +138,8 @@ def _dict_plan(
     """
     raw_event, raw_level, method_name, raw_name = key
     levelno = dict_level(event_dict, method_name)
-    event = raw_event if raw_event.__class__ is str else str(raw_event)
-    name = "" if not raw_name else str(raw_name)
+    event = raw_event if raw_event.__class__ is str else text_of(raw_event)
+    name = "" if not raw_name else text_of(raw_name)
     found = (event, levelno, name, router.plan(event, levelno, name))
     if (
         raw_event.__class__ is str
@@ -226,7 +227,7 @@ class Pipeline:
             if msg is getattr(self._local, "seen", None):
                 self._local.seen = None  # the processor already has it
                 return
-            msg_event = str(msg.get("event", ""))
+            msg_event = text_of(msg.get("event", ""))
             if not self.router.could_match(
                 msg_event, record.levelno, record.name, msg
             ):
@@ -234,7 +235,7 @@ class Pipeline:
             self.submit(capture_record(record, msg_event, dict_fields(msg)))
             return
         else:
-            msg = str(msg)
+            msg = text_of(msg)
             if not self.router.could_match(
                 msg, record.levelno, record.name, record.__dict__
             ):
@@ -265,7 +266,7 @@ class Pipeline:
         )
         try:
             event, levelno, name, plan = router.memo[key]
-        except (KeyError, TypeError):  # a new call site, or odd values
+        except Exception:  # a new call site, or values that cannot hash
             event, levelno, name, plan = _dict_plan(router, key, event_dict)
         if plan is not True and not router.fields_pass(plan, event_dict):
             return
@@ -283,7 +284,7 @@ class Pipeline:
         if CAPTURES.active:
             CAPTURES.record(self.process(raw))
         elif not self._worker.submit(raw, levelno >= logging.WARNING):
-            self.count("dropped.queue_full")
+            self._refused()
 
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""
@@ -291,20 +292,35 @@ class Pipeline:
             CAPTURES.record(self.process(raw))
             return
         if not self._worker.submit(raw, reserve=raw[1] >= logging.WARNING):
-            self.count("dropped.queue_full")
+            self._refused()
+
+    def _refused(self) -> None:
+        """Count an event the worker did not take, by why it did not."""
+        reason = self._worker.refusal
+        self.count(reason)
+        if reason != "dropped.queue_full":
+            # said once: the worker will take nothing more in this process
+            self._diag.say_once(
+                reason,
+                f"an event was logged after delivery stopped ({reason}); "
+                "events from now on are not delivered",
+            )
 
     # -- the worker's side ------------------------------------------------
 
     def process(self, raw: RawEvent) -> list[RoutedMessage]:
         """Match and render one captured event; never raises."""
         routing = self._routing  # one version for the whole event
+        report_to(self.count)  # faults of the values' own str()/repr()
         try:
             ev = LogEvent.from_raw(raw)
             context = ev.context()
             routed = routing.router.route(ev, context, self._route_error)
         except Exception as exc:
-            self.count("errors.internal")
-            self._warn_once("internal", f"could not process an event: {exc!r}")
+            self.count("dropped.unrenderable")
+            self._warn_once(
+                "internal", f"could not route an event: {_described(exc)}"
+            )
             return []
         if not routed:
             self.count("unmatched")
@@ -380,10 +396,10 @@ class Pipeline:
                     )
                 )
         except Exception as exc:  # rendering never costs other events
-            self.count("errors.internal", len(channels) - len(out))
+            self.count("dropped.unrenderable", len(channels) - len(out))
             self._warn_once(
                 f"render:{route.name}",
-                f"could not render route '{route.name}': {exc!r}",
+                f"could not render route '{route.name}': {_described(exc)}",
             )
         return out
 
@@ -395,8 +411,20 @@ class Pipeline:
         )
 
     def _worker_error(self, exc: BaseException) -> None:
-        self.count("errors.internal")
-        self._warn_once("worker", f"worker error: {exc!r}")
+        self.count("errors.worker")
+        worker = self._worker
+        if not worker.closed:
+            key, then = "worker", "it was restarted; what it held is counted"
+        elif worker.refusal == "dropped.worker_stopped":
+            key = "worker:stopped"
+            then = "it is stopped for good (see dropped.worker_stopped)"
+        else:
+            key, then = "worker:closing", "it was stopping anyway"
+        self._diag.say_once(
+            key,
+            f"the delivery worker for {self.config.path} failed "
+            f"({_described(exc)}); {then}",
+        )
 
     # -- reloading ------------------------------------------------------
 
@@ -486,6 +514,8 @@ class Pipeline:
     # -- bookkeeping --------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
+        # the parent's threads may have held these at the fork
+        self._reload_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._counts = Counter()
         self._diag.after_fork_in_child()
@@ -548,6 +578,12 @@ class Pipeline:
                 "process that uses it\n"
             )
         return done
+
+
+def _described(exc: BaseException) -> str:
+    """*exc* for a warning: its type and message, redacted, bounded."""
+    text = redact_text(text_of(exc))[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _version() -> str:
@@ -644,6 +680,9 @@ def reset_pipelines() -> None:
 def _after_fork_in_child() -> None:
     # a fresh process: fresh locks (the parent's threads may have held
     # them at the fork) and fresh counters, as the worker starts over too
+    global _REGISTRY_LOCK  # noqa: PLW0603 - replaced, never shared
+    _REGISTRY_LOCK = threading.Lock()
+    CAPTURES.lock = threading.Lock()
     for pipeline in list(_PIPELINES.values()):
         pipeline._after_fork_in_child()  # noqa: SLF001
 

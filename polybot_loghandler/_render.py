@@ -42,6 +42,7 @@ from ._text import (
     redact_text,
     safe_markdown,
 )
+from ._values import repr_of, text_of
 
 __all__ = [
     "RenderError",
@@ -382,7 +383,7 @@ def _auto_fields(
     """One field per event field, in the order the event gave them."""
     fields: list[dict[str, Any]] = []
     for name, value in ev.fields.items():
-        key = name if name.__class__ is str else str(name)
+        key = name if name.__class__ is str else text_of(name)
         if value is None or key.startswith("_") or key in exclude:
             continue
         text = _show(redact_value(key, value))
@@ -412,18 +413,18 @@ def _show_value(value: Any) -> str:
     elif isinstance(value, float):
         text = f"{value:,.6g}" if math.isfinite(value) else str(value)
     elif isinstance(value, (str, int)):
-        text = str(value)
+        text = text_of(value)
     elif isinstance(value, bytes):
         text = value.decode("utf-8", errors="replace")
     elif isinstance(value, (Mapping, list, tuple)):
         try:
-            dumped = json.dumps(value, default=str, ensure_ascii=False)
+            dumped = json.dumps(value, default=text_of, ensure_ascii=False)
         except (TypeError, ValueError):
-            dumped = repr(value)
+            dumped = repr_of(value)
         dumped = redact_text(encodable(dumped)).replace("`", "'")
         return "`" + neutralize_mentions(dumped) + "`"
     else:
-        text = str(value)
+        text = text_of(value)
     return _safe(text)
 
 

@@ -12,7 +12,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from ._model import Config
-from ._pipeline import get_pipeline
+from ._pipeline import Pipeline, get_pipeline
+from .exceptions import PolybotError
 
 __all__ = ["DiscordProcessor"]
 
@@ -37,6 +38,9 @@ class DiscordProcessor:
     .. versionadded:: 0.1.0
     """
 
+    # What a processor whose construction failed has (see __init__)
+    _pipeline: Pipeline | None = None
+
     def __init__(
         self, routing: str | os.PathLike[str] | Config | None = None
     ) -> None:
@@ -52,13 +56,15 @@ class DiscordProcessor:
         """Forward *event_dict* if a route might take it; never raises."""
         try:
             self._offer(logger, method_name, event_dict)
-        except Exception:
-            self._pipeline.count("errors.internal")
+        except Exception:  # the chain must go on
+            if self._pipeline is not None:
+                self._pipeline.count("errors.internal")
         return event_dict
 
     def flush(self) -> None:
         """Block until everything forwarded so far is handled."""
-        self._pipeline.flush()
+        if self._pipeline is not None:
+            self._pipeline.flush()
 
     def reload(self) -> Config:
         """
@@ -75,11 +81,18 @@ class DiscordProcessor:
 
         .. versionadded:: 0.1.0
         """
+        if self._pipeline is None:
+            msg = "this DiscordProcessor has no routing (it failed to load)"
+            raise PolybotError(msg)
         return self._pipeline.reload()
 
     def stats(self) -> dict[str, int]:
         """Counters of the shared pipeline."""
+        if self._pipeline is None:
+            return {}
         return self._pipeline.stats()
 
     def __repr__(self) -> str:
+        if self._pipeline is None:
+            return "<DiscordProcessor (not configured)>"
         return f"<DiscordProcessor {self._pipeline.config.path}>"

@@ -42,6 +42,7 @@ from ._text import (
     redact_text,
     safe_markdown,
 )
+from ._values import text_of
 
 __all__ = [
     "Expression",
@@ -397,10 +398,7 @@ def _value_to_text(value: Any) -> str:
         if not math.isfinite(value) or value != int(value):
             return repr(value)
         return f"{value:.1f}"
-    try:
-        return str(value)
-    except ValueError:  # an int with more digits than str() allows
-        return f"<{type(value).__name__} too large to show>"
+    return text_of(value)
 
 
 def _finalize_markdown(value: Any) -> str:

@@ -16,6 +16,7 @@ items with :meth:`Worker.take`, woken through :meth:`Worker.set_waker`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -28,6 +29,8 @@ __all__ = ["Flush", "Stop", "Worker"]
 
 _THREAD_NAME = "polybot_loghandler.worker"
 _IDLE_WAIT = 0.5  # seconds; the worker re-checks its queue at least this often
+#: Times a failed loop is started again before the worker gives up.
+MAX_RESTARTS = 3
 
 
 class Flush:
@@ -86,10 +89,33 @@ class Worker:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._stopped = False  # the loop failed too often: closed for good
         self._waker: Callable[[], None] | None = None
+        #: times the loop failed and was started again
+        self.restarts = 0
         self.handled = 0
         #: items taken by a custom loop and not yet handled
         self.in_hand = 0
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`submit` refuses everything from now on."""
+        return self._closed
+
+    @property
+    def refusal(self) -> str:
+        """
+        Why :meth:`submit` refused an item: the counter to add it to.
+
+        ``dropped.after_shutdown`` once closed (as at interpreter exit),
+        ``dropped.worker_stopped`` once the loop failed for good, else
+        ``dropped.queue_full``.
+        """
+        if self._stopped:
+            return "dropped.worker_stopped"
+        if self._closed:
+            return "dropped.after_shutdown"
+        return "dropped.queue_full"
 
     @property
     def depth(self) -> int:
@@ -180,9 +206,32 @@ class Worker:
         try:
             self._loop(self)
         except BaseException as exc:  # the loop failed: say so, never hang
-            self._on_error(exc)
-        finally:
+            self._failed(exc)
+        else:
             self._release_waiters()
+
+    def _failed(self, exc: BaseException) -> None:
+        """
+        The loop raised: start it again, or give up after MAX_RESTARTS.
+
+        A new thread takes over what is queued, so one failure costs
+        what the loop held, not every event from then on.
+        """
+        again = not self._closed and self.restarts < MAX_RESTARTS
+        if again:
+            self.restarts += 1
+        else:
+            self._stopped = not self._closed
+            self._closed = True
+        self.in_hand = 0  # what the failed loop held is gone
+        with contextlib.suppress(Exception):  # telling must not stop it
+            self._on_error(exc)
+        if not again:
+            self._release_waiters()
+            return
+        with self._start_lock:
+            self._thread = None
+        self._start()
 
     def _release_waiters(self) -> None:
         # nothing will handle what is left: let flush() callers go

@@ -721,8 +721,9 @@ class TestNeverRaises:
 
         assert ["trades_executed", "trades_paper"] == _channels(sent)
         assert "$20.00" == _fields(sent[0])["Amount"]
+        assert "<Unprintable>" == _fields(sent[0])["Agent"]
         assert "Logging error" not in capsys.readouterr().err
-        assert handler.stats().get("errors.template", 0) > 0
+        assert handler.stats().get("errors.unprintable", 0) > 0
 
     def test_unprintable_field_in_the_default_embed(
         self,

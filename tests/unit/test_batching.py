@@ -45,6 +45,15 @@ def _stamp(time: float) -> str:
     )
 
 
+class _Unshowable:
+    """
+    A field value whose ``repr()`` raises, as a detached ORM object's may.
+    """
+
+    def __repr__(self) -> str:
+        raise RuntimeError("instance is not bound to a session")
+
+
 def _message(
     title: str = "Order Failed",
     *,
@@ -228,6 +237,29 @@ class TestCoalesceKey:
     def test_coalescing_off(self, coalesce: Coalesce) -> None:
         """With ``coalesce: false`` a message has no key at all."""
         assert None is coalesce_key(_message(coalesce=coalesce))
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param(10**5000, id="huge-int"),
+            pytest.param(_Unshowable(), id="raising-repr"),
+            pytest.param([_Unshowable(), 10**5000], id="inside-a-list"),
+        ],
+    )
+    def test_hostile_by_value(self, value: Any) -> None:
+        """A ``by`` value whose repr() fails still gives a key, no error."""
+        by = Coalesce(by=("symbol",))
+        first = _message(coalesce=by, fields={"symbol": value})
+        second = _message(coalesce=by, fields={"symbol": value})
+        lane = _lane()
+
+        key = coalesce_key(first)
+        lane.add(first, 0.0)
+        lane.add(second, 0.0)
+
+        assert isinstance(key, str)
+        assert key == coalesce_key(second)
+        assert [2] == [p.count for p in lane.items()]
 
     def test_no_coalesce_settings(self) -> None:
         """A message without coalescing settings has no key."""

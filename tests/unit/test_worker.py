@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler._worker import Worker
+from polybot_loghandler._worker import MAX_RESTARTS, Stop, Worker
 
 THREAD_NAME = "polybot_loghandler.worker"
 WAIT = 5.0  # seconds: a bound on waits for real threads, never reached
@@ -462,3 +462,81 @@ class TestCustomLoop:
         in_hand.append(worker.in_hand)
 
         assert ([3, 2, 0], 2) == (in_hand, worker.handled)
+
+
+class TestFailedLoop:
+    """
+    A custom loop that raises is started again, up to MAX_RESTARTS.
+    """
+
+    def test_a_failed_loop_is_restarted(self) -> None:
+        """The next loop takes over what is queued; the error is told."""
+        errors: list[BaseException] = []
+        taken: list[Any] = []
+        runs: list[int] = []
+        done = threading.Event()
+
+        def loop(worker: Worker) -> None:
+            runs.append(1)
+            if len(runs) == 1:
+                raise RuntimeError("the loop broke")
+            while True:
+                for item in worker.take():
+                    if isinstance(item, Stop):
+                        return
+                    taken.append(item)
+                    done.set()
+                time.sleep(0.001)  # a real thread; bounded by WAIT below
+
+        worker = Worker(None, errors.append, 100, loop=loop)
+        try:
+            assert worker.submit("first")
+            assert done.wait(WAIT)
+        finally:
+            worker.close(WAIT)
+
+        assert ["first"] == taken
+        assert [RuntimeError] == [type(e) for e in errors]
+        assert 1 == worker.restarts
+
+    def test_gives_up_after_max_restarts(self) -> None:
+        """A loop that always fails ends for good, and says why it refuses."""
+        errors: list[BaseException] = []
+
+        def loop(worker: Worker) -> None:
+            raise RuntimeError("always")
+
+        worker = Worker(None, errors.append, 100, loop=loop)
+        worker.submit("first")
+        deadline = time.monotonic() + WAIT
+        while not worker.closed and time.monotonic() < deadline:
+            time.sleep(0.001)  # a real thread; bounded by WAIT
+
+        for thread in _worker_threads():
+            thread.join(WAIT)
+
+        assert worker.closed
+        assert MAX_RESTARTS + 1 == len(errors)
+        assert not worker.submit("later")
+        assert "dropped.worker_stopped" == worker.refusal
+
+
+class TestRefusal:
+    """
+    Why submit refused an item decides the counter it goes to.
+    """
+
+    def test_full_queue(self, make_worker) -> None:
+        """A full queue refuses as queue_full."""
+        worker = make_worker(maxsize=0)
+
+        assert not worker.submit("x")
+        assert "dropped.queue_full" == worker.refusal
+
+    def test_after_close(self, make_worker) -> None:
+        """A closed worker refuses as after_shutdown."""
+        worker = make_worker()
+        worker.close(WAIT)
+
+        assert not worker.submit("x")
+        assert "dropped.after_shutdown" == worker.refusal
