@@ -539,9 +539,12 @@ class Pipeline:
             self._worker.take()  # counted: nothing will deliver them now
         self._reported, self._kept = left, self._engine.kept
         if left > reported:  # say it once, not again at exit
+            # and why: the destinations failing when time ran out
+            why = "; ".join(self._engine.troubles())
             sys.stderr.write(
                 f"polybot_loghandler: {left} events were not delivered "
-                f"within the {limit:g}s flush timeout\n"
+                f"within the {limit:g}s flush timeout"
+                f"{f': {why}' if why else ''}\n"
             )
         spool = self._engine.spool
         if self._kept > kept_before and spool is not None:
