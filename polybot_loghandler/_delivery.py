@@ -822,9 +822,9 @@ class Engine:
         else:
             trouble.why = outcome.detail or str(outcome.status)
             trouble.unreachable = outcome.unreachable
-        if trouble.said or not (
-            at_once or now - trouble.since >= FAILING_AFTER
-        ):
+        # said at the latest when its messages start being given up
+        soon = min(FAILING_AFTER, self._config.delivery.retry_for)
+        if trouble.said or not (at_once or now - trouble.since >= soon):
             return trouble
         if state.said_at is not None and now - state.said_at < QUIET_AFTER:
             return trouble  # flapping: it was told a moment ago
@@ -903,7 +903,7 @@ class Engine:
             self._warn(
                 f"rejected:{state.key}:{outcome.detail}",
                 f"Discord rejected a message for {state.label}: "
-                f"{outcome.detail}",
+                f"{outcome.detail}; it is dropped (rejected)",
             )
             self._drop(messages, "rejected", state, batch)
             return
@@ -915,7 +915,8 @@ class Engine:
             return
         self._warn(
             f"failed:{state.key}:{outcome.status}",
-            f"{state.label} answered {outcome.detail}; message dropped",
+            f"{state.label} answered {outcome.detail}; message dropped "
+            "(failed)",
         )
         self._drop(messages, "failed", state, batch)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,29 +259,43 @@ def _no_answer(exc: httpx.HTTPError) -> Outcome:
 
 def _connect_failure(exc: httpx.ConnectError) -> str:
     """Say why no connection could be made, in a few words."""
-    text = str(exc)
-    lower = text.lower()
-    cause: BaseException | None = exc
-    while cause is not None:
+    for cause in _causes(exc):
         if isinstance(cause, ssl.SSLError):
             return f"TLS error: {redact_text(str(cause))[:200]}"
-        cause = cause.__cause__ or cause.__context__
-    if "refused" in lower:
-        return "connection refused"
-    if any(
-        word in lower
-        for word in (
-            "name or service not known",
-            "nodename nor servname",
-            "name resolution",
-            "getaddrinfo",
-            "no address associated",
-        )
-    ):
-        return "DNS lookup failed"
+        for kind, reason in _CONNECT_CAUSES:
+            if isinstance(cause, kind):
+                return reason
+    text = redact_text(str(exc))
+    lower = text.lower()
     if "ssl" in lower or "certificate" in lower or "tls" in lower:
-        return f"TLS error: {redact_text(text)[:200]}"
-    return f"connection failed: {redact_text(text)[:300] or 'ConnectError'}"
+        return f"TLS error: {text[:200]}"
+    words = [("refused", "connection refused")]
+    words += [(w, "DNS lookup failed") for w in _DNS_WORDS]
+    found = next((why for word, why in words if word in lower), None)
+    return found or f"connection failed: {text[:300] or 'ConnectError'}"
+
+
+_CONNECT_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "DNS lookup failed"),
+)
+_DNS_WORDS = (
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo",
+    "no address associated",
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """*exc* and what it was raised from, a few levels deep."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 8 and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
 
 
 def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
