@@ -951,11 +951,21 @@ class Engine:
         state: _LaneState,
         batch: Sequence[Pending] | None = None,
     ) -> None:
-        events = sum(p.count for p in batch) if batch else len(messages)
+        """
+        Count *messages* (of *batch*) as lost for *reason*.
+
+        The engine's own messages (notices, alerts) are not events: losing
+        one is not counted, as delivering one is not.
+        """
+        if batch:
+            events = sum(p.count for p in batch if not _own(p.message.route))
+        else:
+            events = sum(1 for m in messages if not _own(m.route))
         if batch and self._keeper is not None:
             self._keeper.done(e for p in batch for e in p.spool)
-        self._count(f"dropped.{reason}", events)
-        state.dropped_since[reason] += events
+        if events:
+            self._count(f"dropped.{reason}", events)
+            state.dropped_since[reason] += events
 
     def _notice(self, state: _LaneState) -> None:
         """Tell the channel (or the ops channel) what was lost, once."""

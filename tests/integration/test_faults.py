@@ -561,3 +561,37 @@ def test_unencodable_message_is_dropped_alone(  # noqa: PLR0917 - fixtures
     assert len(fake_discord.requests) == len(fake_discord.messages)
     assert 1 == len(warned)
     assert 0 == stats.get("spool.pending", 0)
+
+
+def test_lost_alerts_are_not_counted_as_events(
+    fake_discord: FakeDiscord,
+    connect: Connect,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An alert lost with its failing ops channel is no lost event."""
+    handler, log = connect(
+        routing_yaml(
+            {
+                "trades": _refused(fake_discord),
+                "ops": fake_discord.refused_url("3103", "tok-ops"),
+            },
+            ROUTE,
+            batch_window="0.1s",
+            retry_for="1s",
+            flush_timeout="8s",
+            ops_channel="ops",
+        )
+    )
+    for n in range(EVENTS):
+        log.info("trade_executed", extra={"n": n})
+    handler._pipeline.close()
+    stats = handler.stats()
+    err = capsys.readouterr().err
+    print(stats, err)
+    assert "/webhooks/3103/(redacted) unreachable since" in err
+    assert EVENTS == stats.get("dropped.server_error")
+    assert [] == [
+        k
+        for k in stats
+        if k.startswith("dropped.") and k != "dropped.server_error"
+    ]
