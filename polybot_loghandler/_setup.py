@@ -332,7 +332,9 @@ def _client(version: str) -> Iterator[_Http]:
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(
-            httpx.AsyncClient(headers=headers, timeout=TIMEOUT)
+            httpx.AsyncClient(
+                headers=headers, timeout=TIMEOUT, follow_redirects=False
+            )
         ) as client,
     ):
         yield _Http(portal, client)
