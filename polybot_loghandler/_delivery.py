@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import logging
 import random
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -30,12 +29,12 @@ import httpx
 
 from ._batching import Lane, Pending
 from ._console import ConsoleSink
-from ._diagnostics import Diagnostics, emit
-from ._discord import Outcome, build_request, send, user_agent
+from ._diagnostics import Diagnostics, emit, say
+from ._discord import Outcome, Request, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
 from ._model import BotChannelDestination, Channel, Config, Destination
-from ._ratelimit import RateLimiter
+from ._ratelimit import RateLimiter, Wait
 from ._render import batch_payload, build_payload
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool import SpoolEntry
@@ -52,7 +51,13 @@ _log = logging.getLogger("polybot_loghandler")
 #: exponentially from BACKOFF_BASE to BACKOFF_CAP seconds, with jitter.
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 5.0
+#: httpx's timeouts, per connect and per read; each request also has a
+#: total deadline (``_discord.REQUEST_DEADLINE``).
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: A destination failing for this long (seconds) is news: stderr and the
+#: ops channel hear it once, and again when it recovers. A wait on a rate
+#: limit past its cap is news at once.
+FAILING_AFTER = 2.0
 #: The route name of the engine's own "N events were not delivered".
 NOTICE_ROUTE = "polybot_loghandler.dropped"
 #: Routes of the engine's own messages start with this; they are not
@@ -76,6 +81,17 @@ FILE_EVERY = 0.005
 #: while it runs. Urgent events (warnings and worse) cut it short; an
 #: ordinary message waits a batch window anyway.
 INTAKE_DELAY = 0.02
+
+
+@dataclass(slots=True)
+class _Trouble:
+    """Why a destination is failing, and since when."""
+
+    since: float  # the engine's clock, when the first failed try began
+    wall: float  # the same moment, as wall-clock time
+    why: str  # the latest failure, for people (tokens redacted)
+    unreachable: bool  # no connection could be made
+    said: bool = False  # stderr and the ops channel were told
 
 
 @dataclass(eq=False)
@@ -113,6 +129,8 @@ class _LaneState:
     inflight: list[Pending] = field(default_factory=list)
     dropped_since: Counter[str] = field(default_factory=Counter)
     failing: bool = False  # its last attempt failed and will be retried
+    trouble: _Trouble | None = None  # failing since, and why
+    said_at: float | None = None  # when its failing was last told
 
 
 class Engine:
@@ -661,42 +679,114 @@ class Engine:
         if state.disabled is not None:
             self._drop(messages, state.disabled, state, batch)
             return
-        # a batch shares one ping (the lane never mixes them): the first's
-        payload = batch_payload(
-            batch[0].message.payload, [m.embed for m in messages]
-        )
-        request = build_request(state.destination, payload)
+        built = self._build(state, batch, messages)
+        if built is None:
+            return  # nothing in the batch could be encoded; counted
+        batch, messages, request = built
         if request is None:
             self._disable(state, "no_token", "DISCORD_BOT_TOKEN is not set")
             self._drop(messages, "no_token", state, batch)
             return
         await self._attempt(state, batch, messages, request)
 
+    def _build(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> tuple[list[Pending], list[RoutedMessage], Request | None] | None:
+        """
+        The request for *batch*, leaving out what cannot be encoded.
+
+        A message that cannot be made into a request (a lone surrogate,
+        a value JSON has no form for, any error building it) would fail
+        the same way on every retry: it is dropped alone, counted as
+        ``rejected`` and warned once, and the rest of its batch goes on.
+        Returns ``None`` when nothing is left to send.
+        """
+        request, error = self._try_request(state, batch, messages)
+        if error is None:
+            return batch, messages, request
+        kept: list[Pending] = []
+        kept_messages: list[RoutedMessage] = []
+        for item, message in zip(batch, messages, strict=True):
+            error = self._try_request(state, [item], [message])[1]
+            if error is not None:
+                self._unencodable(state, [item], [message], error)
+                continue
+            kept.append(item)
+            kept_messages.append(message)
+        state.inflight = kept  # the others are counted already
+        if not kept:
+            return None
+        request, error = self._try_request(state, kept, kept_messages)
+        if error is not None:  # each alone, but not together: none goes
+            self._unencodable(state, kept, kept_messages, error)
+            state.inflight = []
+            return None
+        return kept, kept_messages, request
+
+    def _try_request(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> tuple[Request | None, Exception | None]:
+        """The request, or the error building it (any: never sendable)."""
+        try:
+            return self._request(state, batch, messages), None
+        except Exception as exc:  # any: the caller counts it
+            return None, exc
+
+    def _request(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> Request | None:
+        # a batch shares one ping (the lane never mixes them): the first's
+        assert state.destination is not None
+        payload = batch_payload(
+            batch[0].message.payload, [m.embed for m in messages]
+        )
+        return build_request(state.destination, payload)
+
+    def _unencodable(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        exc: Exception,
+    ) -> None:
+        what = str(exc) if isinstance(exc, ValueError) else ""
+        what = redact_text(
+            what or f"could not be built ({type(exc).__name__})"
+        )
+        self._warn(
+            f"unencodable:{state.key}",
+            f"a message for {state.label} was dropped (rejected): its "
+            f"payload {what}; the rest of its batch is sent",
+        )
+        self._drop(messages, "rejected", state, batch)
+
     async def _attempt(
         self,
         state: _LaneState,
         batch: list[Pending],
         messages: list[RoutedMessage],
-        request: Any,
+        request: Request,
     ) -> None:
-        started = self._clock()
         failures = 0
         while True:
-            if state.disabled is not None:
-                self._drop(messages, state.disabled, state, batch)
-                return
-            now = self._clock()
-            wait = self._limiter.delay(state.key, state.channel, now)
-            if wait > 0:
-                await anyio.sleep(wait)
+            turn = await self._turn(state, batch, messages)
+            if turn is None:
+                return  # dropped, and counted
+            if not turn:
                 continue
-            self._limiter.sending(state.key, state.channel, now)
-            try:
-                outcome = await send(self._client, request)
-            except Exception as exc:  # whatever happens, the lane goes on
-                detail = redact_text(f"send failed: {exc!r}")
-                outcome = Outcome("retry", detail=detail)
             now = self._clock()
+            self._limiter.sending(state.key, state.channel, now)
+            outcome = await self._send(request)
+            began, now = now, self._clock()
             if outcome.headers:
                 self._limiter.update(state.key, outcome.headers, now)
             state.failing = outcome.kind == "retry"
@@ -711,34 +801,101 @@ class Engine:
                 continue
             if outcome.kind == "retry":
                 failures += 1
-                pause = self._retry(state, batch, outcome, now - started)
+                pause = self._retry(
+                    state, batch, outcome, began, "server_error"
+                )
                 if pause is None:
                     self._drop(messages, "server_error", state, batch)
                     return
                 self._count("retries", 1)
-                await anyio.sleep(pause or _backoff(failures))
+                await anyio.sleep(min(pause, _backoff(failures)))
                 continue
             self._failed(state, batch, messages, outcome)
             return
+
+    async def _turn(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> bool | None:
+        """
+        Whether the batch may go now.
+
+        ``True``: send now; ``False``: it waited, look again; ``None``:
+        it was dropped (its destination disabled, or held for too long).
+        """
+        if state.disabled is not None:
+            self._drop(messages, state.disabled, state, batch)
+            return None
+        now = self._clock()
+        wait = self._limiter.wait(state.key, state.channel, now)
+        if wait.excessive:
+            held = await self._hold(state, batch, messages, wait, now)
+            return False if held else None
+        if wait.seconds > 0:
+            await anyio.sleep(wait.seconds)
+            return False
+        return True
+
+    async def _hold(
+        self,
+        state: _LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        wait: Wait,
+        now: float,
+    ) -> bool:
+        """
+        Wait out a rate limit past its cap; ``False`` once dropped.
+
+        Never before Discord's time, but not forever either: the
+        destination is failing, and its messages follow the retry budget
+        (and the spool) as for a 5xx.
+        """
+        held = Outcome("retry", detail=_held(wait))
+        pause = self._retry(state, batch, held, now, "rate_limited")
+        if pause is None:
+            self._drop(messages, "rate_limited", state, batch)
+            return False
+        await anyio.sleep(min(wait.seconds, pause))
+        return True
+
+    async def _send(self, request: Request) -> Outcome:
+        try:
+            return await send(self._client, request)
+        except Exception as exc:  # whatever happens, the lane goes on
+            return Outcome(
+                "retry", detail=redact_text(f"send failed: {exc!r}")
+            )
 
     def _retry(
         self,
         state: _LaneState,
         batch: list[Pending],
         outcome: Outcome,
-        failing: float,
+        began: float,
+        reason: str,
     ) -> float | None:
         """
-        Whether to try a failing batch again: the pause, or None to stop.
+        Whether to try a failing batch again: the longest pause, or None.
 
-        ``0.0`` means the usual backoff. Past ``retry_for`` the batch is
-        dropped, unless its events are in the spool: then nothing is lost
-        by waiting, and the lane tries on at the slowest backoff until
-        Discord answers or the process ends (the next one sends them).
+        The budget, ``retry_for``, runs from when the destination began
+        failing, not from this batch: a lane that has failed for longer
+        tries each later batch once more, then drops it. Past the budget
+        the batch is dropped (as *reason*), unless its events are in the
+        spool: then nothing is lost by waiting, and the lane tries on at
+        the slowest backoff until Discord answers or the process ends
+        (the next one sends them).
         """
+        trouble = self._failing(
+            state, outcome, began, at_once=reason == "rate_limited"
+        )
+        state.failing = True
         budget = self._config.delivery.retry_for
+        failing = self._clock() - trouble.since
         if failing < budget:
-            return 0.0
+            return max(budget - failing, 0.05)
         if any(p.spool for p in batch):
             self._warn(
                 f"kept:{state.key}",
@@ -747,11 +904,89 @@ class Engine:
             )
             return BACKOFF_CAP
         self._warn(
-            f"retry:{state.key}",
+            f"retry:{reason}:{state.key}",
             f"{state.label}: giving up after {budget:g}s of failures "
-            f"({outcome.detail or outcome.status})",
+            f"({outcome.detail or outcome.status}); its messages are "
+            f"dropped ({reason})",
         )
         return None
+
+    def _failing(
+        self,
+        state: _LaneState,
+        outcome: Outcome,
+        began: float,
+        *,
+        at_once: bool = False,
+    ) -> _Trouble:
+        """Note that *state*'s destination failed; tell people, once."""
+        now = self._clock()
+        trouble = state.trouble
+        if trouble is None:
+            trouble = state.trouble = _Trouble(
+                since=began,
+                wall=time.time() - (now - began),
+                why=outcome.detail or str(outcome.status),
+                unreachable=outcome.unreachable,
+            )
+        else:
+            trouble.why = outcome.detail or str(outcome.status)
+            trouble.unreachable = outcome.unreachable
+        # said at the latest when its messages start being given up
+        soon = min(FAILING_AFTER, self._config.delivery.retry_for)
+        if trouble.said or not (at_once or now - trouble.since >= soon):
+            return trouble
+        if state.said_at is not None and now - state.said_at < QUIET_AFTER:
+            return trouble  # flapping: it was told a moment ago
+        trouble.said = True
+        state.said_at = now
+        budget = self._config.delivery.retry_for
+        then = (
+            "kept in the spool until it answers"
+            if self._keeper is not None
+            else "dropped"
+        )
+        text = (
+            f"{_trouble_text(state.label, trouble)}; its messages are "
+            f"retried for up to {budget:g}s, then {then}"
+        )
+        say(text)
+        self._alert(
+            "⚠️ A Discord destination is failing",
+            escape_markdown(text),
+            avoid=state.destination,
+        )
+        return trouble
+
+    def _recovered(self, state: _LaneState) -> None:
+        """The destination answers again: say so, if its failing was told."""
+        trouble, state.trouble = state.trouble, None
+        if trouble is None or not trouble.said:
+            return
+        took = _span(self._clock() - trouble.since)
+        text = (
+            f"{state.label} answers again, after {took} "
+            f"({_verb(trouble)} since {_clock_text(trouble.wall)} UTC)"
+        )
+        say(text)
+        self._alert(
+            "✅ A Discord destination recovered",
+            escape_markdown(text),
+            avoid=state.destination,
+        )
+
+    def troubles(self) -> list[str]:
+        """
+        The destinations failing right now, each with why and since when.
+
+        For the line at exit that says what was not delivered.
+        """
+        lanes = list(self._lanes.values())
+        return [
+            _trouble_text(s.label, s.trouble)
+            for s in lanes
+            if s.trouble is not None
+        ]
 
     def _sent(self, state: _LaneState, batch: list[Pending]) -> None:
         if self._keeper is not None:
@@ -762,6 +997,7 @@ class Engine:
             "delivered",
             sum(p.count for p in batch if not _own(p.message.route)),
         )
+        self._recovered(state)
         if state.dropped_since:
             self._notice(state)
 
@@ -773,10 +1009,11 @@ class Engine:
         outcome: Outcome,
     ) -> None:
         if outcome.kind == "rejected":
+            self._recovered(state)  # it answers, if not to this message
             self._warn(
                 f"rejected:{state.key}:{outcome.detail}",
                 f"Discord rejected a message for {state.label}: "
-                f"{outcome.detail}",
+                f"{outcome.detail}; it is dropped (rejected)",
             )
             self._drop(messages, "rejected", state, batch)
             return
@@ -788,7 +1025,8 @@ class Engine:
             return
         self._warn(
             f"failed:{state.key}:{outcome.status}",
-            f"{state.label} answered {outcome.detail}; message dropped",
+            f"{state.label} answered {outcome.detail}; message dropped "
+            "(failed)",
         )
         self._drop(messages, "failed", state, batch)
 
@@ -808,7 +1046,7 @@ class Engine:
                 "messages are dropped (check the URL or token in your "
                 "routing)"
             )
-            sys.stderr.write(f"polybot_loghandler: {text}\n")
+            say(text)
             self._alert(
                 "⛔ A Discord destination was disabled",
                 escape_markdown(text),
@@ -823,11 +1061,21 @@ class Engine:
         state: _LaneState,
         batch: Sequence[Pending] | None = None,
     ) -> None:
-        events = sum(p.count for p in batch) if batch else len(messages)
+        """
+        Count *messages* (of *batch*) as lost for *reason*.
+
+        The engine's own messages (notices, alerts) are not events: losing
+        one is not counted, as delivering one is not.
+        """
+        if batch:
+            events = sum(p.count for p in batch if not _own(p.message.route))
+        else:
+            events = sum(1 for m in messages if not _own(m.route))
         if batch and self._keeper is not None:
             self._keeper.done(e for p in batch for e in p.spool)
-        self._count(f"dropped.{reason}", events)
-        state.dropped_since[reason] += events
+        if events:
+            self._count(f"dropped.{reason}", events)
+            state.dropped_since[reason] += events
 
     def _notice(self, state: _LaneState) -> None:
         """Tell the channel (or the ops channel) what was lost, once."""
@@ -1031,6 +1279,43 @@ def _own(route: str) -> bool:
 
 def _events(n: int) -> str:
     return "1 event was" if n == 1 else f"{n} events were"
+
+
+def _verb(trouble: _Trouble) -> str:
+    return "unreachable" if trouble.unreachable else "failing"
+
+
+def _clock_text(wall: float) -> str:
+    """``12:01:02`` in UTC."""
+    return time.strftime("%H:%M:%S", time.gmtime(wall))
+
+
+def _trouble_text(label: str, trouble: _Trouble) -> str:
+    """``webhook … unreachable since 12:01:02 UTC (connection refused)``."""
+    return (
+        f"{label} {_verb(trouble)} since {_clock_text(trouble.wall)} UTC "
+        f"({trouble.why})"
+    )
+
+
+def _span(seconds: float) -> str:
+    """A duration for people: ``45s``, ``3m12s``, ``2h05m``."""
+    whole = int(max(seconds, 0.0))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _held(wait: Wait) -> str:
+    """Why a destination is held past the cap, for people."""
+    scope = {
+        "bucket": "its rate limit",
+        "global": "a global rate limit",
+        "cloudflare": "a Cloudflare block",
+    }.get(wait.scope, wait.scope)
+    return f"held for {_span(wait.seconds)} by {scope}, past the cap"
 
 
 def _backoff(failures: int) -> float:

@@ -5,6 +5,14 @@ It builds the request for a destination (execute a webhook, or post to a
 channel with the bot token), sends it, and sorts the answer into an
 :class:`Outcome` the engine acts on. httpx's exceptions are translated
 here, in one place; tokens never leave it in any text.
+
+The body is encoded when the request is built, so a payload that cannot
+be encoded (a lone surrogate, a ``NaN``) fails there, as a
+:class:`PayloadError`, and never reaches the network or a retry. Each
+request has a total deadline (:data:`REQUEST_DEADLINE`), on top of
+httpx's per-read timeout: an answer that trickles in a byte at a time
+fails at the deadline like one that never comes. Redirects are never
+followed (the URL holds the token) and count as a failure.
 """
 
 from __future__ import annotations
@@ -12,10 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx
 
 from ._model import BotChannelDestination, Destination, WebhookDestination
@@ -25,7 +36,9 @@ __all__ = [
     "API_BASE_ENV",
     "BOT_TOKEN_ENV",
     "DEFAULT_API_BASE",
+    "REQUEST_DEADLINE",
     "Outcome",
+    "PayloadError",
     "Request",
     "build_request",
     "send",
@@ -36,6 +49,10 @@ API_BASE_ENV = "DISCORD_API_BASE"
 BOT_TOKEN_ENV = "DISCORD_BOT_TOKEN"  # noqa: S105 - a variable's name
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 PROJECT_URL = "https://github.com/polybot/polybot_loghandler"
+
+#: Seconds one request may take in all, from connecting to the last byte
+#: of the answer.
+REQUEST_DEADLINE = 30.0
 
 # Discord's JSON error codes we act on
 UNKNOWN_WEBHOOK = 10015
@@ -76,14 +93,49 @@ def user_agent(version: str) -> str:
     return f"DiscordBot ({PROJECT_URL}, {version})"
 
 
+class PayloadError(ValueError):
+    """A payload that cannot be encoded as a request body."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request to make; its ``repr`` hides the URL and headers."""
+    """
+    One request to make; its ``repr`` hides the URL and headers.
+
+    Attributes:
+        url: Where to post, token and all.
+        json: The payload.
+        headers: Extra headers (the bot token's ``Authorization``).
+        label: The destination for people, token redacted.
+        content: The payload encoded, as it is sent.
+    """
 
     url: str = field(repr=False)
     json: dict[str, Any] = field(repr=False)
     headers: dict[str, str] = field(repr=False)
     label: str = ""
+    content: bytes = field(default=b"", repr=False)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """
+    The JSON body of *payload*, as httpx would send it.
+
+    Raises:
+        PayloadError: It cannot be encoded: a lone surrogate, a ``NaN``,
+            a value JSON has no form for. The message names the problem,
+            never the text.
+    """
+    try:
+        return json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        what = f"{exc.reason} (U+{ord(exc.object[exc.start]):04X})"
+        raise PayloadError(f"cannot be encoded as UTF-8: {what}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        text = redact_text(str(exc))[:200]
+        raise PayloadError(f"cannot be encoded as JSON: {text}") from None
 
 
 def build_request(
@@ -99,6 +151,9 @@ def build_request(
     Webhooks are executed with ``wait=true``, so Discord reports a message
     it could not save instead of answering 204 regardless. Returns
     ``None`` for a bot channel when no bot token is set.
+
+    Raises:
+        PayloadError: *payload* cannot be encoded (see :func:`encode`).
     """
     if isinstance(destination, WebhookDestination):
         parts = urlsplit(destination.url)
@@ -109,7 +164,9 @@ def build_request(
         ]
         query = "&".join([*kept, "wait=true"])
         url = urlunsplit((*parts[:3], query, ""))
-        return Request(url, payload, {}, destination.redacted_url)
+        return Request(
+            url, payload, {}, destination.redacted_url, encode(payload)
+        )
     assert isinstance(destination, BotChannelDestination)
     token = (
         bot_token if bot_token is not None else os.environ.get(BOT_TOKEN_ENV)
@@ -121,7 +178,8 @@ def build_request(
     ).rstrip("/")
     url = f"{base}/channels/{destination.channel_id}/messages"
     headers = {"Authorization": f"Bot {token}"}
-    return Request(url, payload, headers, f"channel {destination.channel_id}")
+    label = f"channel {destination.channel_id}"
+    return Request(url, payload, headers, label, encode(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +188,8 @@ class Outcome:
     What an attempt came to.
 
     Attributes:
-        kind: ``sent``; ``retry`` (5xx, timeout, connection error);
+        kind: ``sent``; ``retry`` (5xx, timeout, connection error, the
+            deadline, a redirect, a 2xx that is not Discord's);
             ``rate_limited`` (429); ``rejected`` (400: the payload);
             ``gone`` (401/403/404: the destination no longer takes
             messages); ``failed`` (any other answer).
@@ -138,6 +197,7 @@ class Outcome:
         headers: The answer's headers, lower-cased.
         body: The answer's JSON body, if any.
         detail: A short description for people, tokens redacted.
+        unreachable: No connection could be made (refused, DNS, TLS).
     """
 
     kind: str
@@ -145,34 +205,120 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     detail: str = ""
+    unreachable: bool = False
 
 
-async def send(client: httpx.AsyncClient, request: Request) -> Outcome:
-    """Post *request* and classify the answer; never raises httpx errors."""
+async def send(
+    client: httpx.AsyncClient,
+    request: Request,
+    deadline: float | None = None,
+) -> Outcome:
+    """
+    Post *request* and classify the answer; never raises httpx errors.
+
+    The whole exchange must end within *deadline* seconds (by default
+    :data:`REQUEST_DEADLINE`); past it the request is abandoned and its
+    outcome is ``retry``.
+    """
+    limit = REQUEST_DEADLINE if deadline is None else deadline
+    headers = {**request.headers, "Content-Type": "application/json"}
+    content = request.content or encode(request.json)
+    response = None
     try:
-        response = await client.post(
-            request.url, json=request.json, headers=request.headers
-        )
-    except httpx.TimeoutException as exc:
-        return Outcome("retry", detail=f"timed out ({type(exc).__name__})")
-    except httpx.TransportError as exc:
-        text = redact_text(str(exc)) or type(exc).__name__
-        return Outcome("retry", detail=f"connection failed: {text}")
-    except httpx.HTTPError as exc:  # e.g. an answer that cannot be decoded
-        text = redact_text(str(exc)) or type(exc).__name__
-        return Outcome("retry", detail=f"unreadable answer: {text}")
+        with anyio.move_on_after(limit):
+            response = await client.post(
+                request.url, content=content, headers=headers
+            )
+    except httpx.HTTPError as exc:
+        return _no_answer(exc)
+    if response is None:
+        return Outcome("retry", detail=f"no complete answer within {limit:g}s")
     return classify(
         response.status_code, dict(response.headers.items()), response.content
     )
 
 
+def _no_answer(exc: httpx.HTTPError) -> Outcome:
+    """The outcome of a request that got no usable answer."""
+    said = redact_text(str(exc))[:300]
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Outcome(
+            "retry", detail="connection timed out", unreachable=True
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome("retry", detail=f"timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return Outcome("retry", detail=_connect_failure(exc), unreachable=True)
+    if isinstance(exc, httpx.TransportError):
+        text = said or type(exc).__name__
+        return Outcome("retry", detail=f"connection failed: {text}")
+    # e.g. an answer that cannot be decoded
+    text = said or type(exc).__name__
+    return Outcome("retry", detail=f"unreadable answer: {text}")
+
+
+def _connect_failure(exc: httpx.ConnectError) -> str:
+    """Say why no connection could be made, in a few words."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {redact_text(str(cause))[:200]}"
+        for kind, reason in _CONNECT_CAUSES:
+            if isinstance(cause, kind):
+                return reason
+    text = redact_text(str(exc))
+    lower = text.lower()
+    if "ssl" in lower or "certificate" in lower or "tls" in lower:
+        return f"TLS error: {text[:200]}"
+    words = [("refused", "connection refused")]
+    words += [(w, "DNS lookup failed") for w in _DNS_WORDS]
+    found = next((why for word, why in words if word in lower), None)
+    return found or f"connection failed: {text[:300] or 'ConnectError'}"
+
+
+_CONNECT_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "DNS lookup failed"),
+)
+_DNS_WORDS = (
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo",
+    "no address associated",
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """*exc* and what it was raised from, a few levels deep."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 8 and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
 def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
-    """Sort an HTTP answer into an :class:`Outcome`."""
+    """
+    Sort an HTTP answer into an :class:`Outcome`.
+
+    A 2xx counts as sent only if it is Discord's: a 204, or a JSON object
+    (with ``wait=true`` Discord returns the message). Anything else came
+    from something between us and Discord (a captive portal, a proxy's
+    page) and is retried. A redirect is never followed: the URL holds the
+    token, and Discord's API does not redirect.
+    """
     headers = {k.lower(): v for k, v in headers.items()}
     body = _json(content)
     detail = _describe(status, body)
     if 200 <= status < 300:
         kind = "sent"
+        if status != 204 and not isinstance(body, dict):
+            kind = "retry"
+            detail = f"{status} with a body that is not Discord's"
+    elif 300 <= status < 400:
+        kind = "retry"
+        detail = f"{status} redirect (not followed)"
     elif status == 429:
         kind = "rate_limited"
     elif status >= 500 or status == 408:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import sys
 import threading
 import time as _time
 from collections import Counter
@@ -26,7 +25,7 @@ from typing import Any
 from ._config import load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
-from ._diagnostics import Diagnostics, emit
+from ._diagnostics import Diagnostics, emit, say
 from ._events import (
     LogEvent,
     RawEvent,
@@ -500,9 +499,9 @@ class Pipeline:
         if text in self._reload_errors:
             return
         self._reload_errors.add(text)
-        sys.stderr.write(
-            "polybot_loghandler: the routing file changed but does not "
-            f"load; the previous routing stays in use:\n{text}\n"
+        say(
+            "the routing file changed but does not "
+            f"load; the previous routing stays in use:\n{text}"
         )
         fence = text.replace("```", "ˋˋˋ")
         self._engine.alert(
@@ -566,16 +565,19 @@ class Pipeline:
             self._worker.take()  # counted: nothing will deliver them now
         self._reported, self._kept = left, self._engine.kept
         if left > reported:  # say it once, not again at exit
-            sys.stderr.write(
-                f"polybot_loghandler: {left} events were not delivered "
-                f"within the {limit:g}s flush timeout\n"
+            # and why: the destinations failing when time ran out
+            why = "; ".join(self._engine.troubles())
+            say(
+                f"{left} events were not delivered "
+                f"within the {limit:g}s flush timeout"
+                f"{f': {why}' if why else ''}"
             )
         spool = self._engine.spool
         if self._kept > kept_before and spool is not None:
-            sys.stderr.write(
-                f"polybot_loghandler: {self._kept} messages are kept in the "
+            say(
+                f"{self._kept} messages are kept in the "
                 f"spool {spool.directory} and will be delivered by the next "
-                "process that uses it\n"
+                "process that uses it"
             )
         return done
 

@@ -7,6 +7,14 @@ of the documented buckets we keep Discord's undocumented per-channel
 limit (about 30 messages a minute, shared by every webhook in a channel)
 as a sliding window, and we count the 401/403/429 answers that Discord
 bans an IP for (10,000 in 10 minutes), pausing long before that.
+
+Every number an answer carries is checked: negative waits count as none,
+a value that is not a number (``NaN``, ``soon``, a list) as missing, and
+an infinite or absurd one as "longer than we wait". We never send before
+the time an answer names (an early retry draws another 429, and those
+count toward the ban), but a wait past its cap (:data:`CAPS`) marks the
+destination as failing: :attr:`Wait.excessive` says so, and the engine
+then treats its messages as it treats a server that does not answer.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RateLimiter", "TooMany"]
+__all__ = ["CAPS", "RateLimiter", "TooMany", "Wait"]
 
 #: Discord's hidden per-channel limit: messages per window (seconds).
 CHANNEL_MESSAGES = 30
@@ -34,12 +42,43 @@ CLOUDFLARE_PAUSE = 300.0
 #: Added to every reset Discord announces: clocks and networks are not
 #: exact, and arriving a moment late costs less than a 429.
 RESET_MARGIN = 0.05
+#: The longest wait one answer may ask for before its destination counts
+#: as failing, by the scope of the wait: Discord's own bucket resets and
+#: 429s last seconds (the hidden per-channel limit about 45 s), a global
+#: or Cloudflare block minutes. Our own limits (``channel``, ``invalid``)
+#: have no cap: they are bounded by their windows.
+BUCKET_CAP = 60.0
+GLOBAL_CAP = 300.0
+CAPS = {"bucket": BUCKET_CAP, "global": GLOBAL_CAP, "cloudflare": GLOBAL_CAP}
+#: Waits are kept finite: an "infinite" one is this long (about 31 years).
+LONGEST = 1e9
 
 
 @dataclass(slots=True)
 class _Bucket:
     remaining: int | None = None
     reset_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """
+    How long a destination must wait before it sends, and why.
+
+    Attributes:
+        seconds: The wait; ``0.0`` means now.
+        scope: What imposes the longest wait: ``bucket`` (its bucket or a
+            429 on it), ``global``, ``cloudflare``, ``channel`` (the
+            per-channel limit), ``invalid`` (the ban budget), or ``""``.
+    """
+
+    seconds: float
+    scope: str = ""
+
+    @property
+    def excessive(self) -> bool:
+        """Longer than any answer may hold a destination (:data:`CAPS`)."""
+        return _excessive(self.seconds, self.scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +95,11 @@ class TooMany:
     retry_after: float
     scope: str
     counts_as_invalid: bool
+
+    @property
+    def excessive(self) -> bool:
+        """Whether the wait is past its cap (:data:`CAPS`)."""
+        return _excessive(self.retry_after, self.scope)
 
 
 class RateLimiter:
@@ -86,6 +130,7 @@ class RateLimiter:
         self._paused_until: dict[str, float] = {}  # key -> after a 429
         self._channel_sends: dict[str, deque[float]] = {}
         self._global_until = 0.0
+        self._global_scope = "global"  # or cloudflare: what set it
         self._invalid: deque[float] = deque()
 
     def _bucket(self, key: str) -> _Bucket:
@@ -101,25 +146,34 @@ class RateLimiter:
 
     def delay(self, key: str, channel: str, now: float) -> float:
         """Seconds to wait before *key* may send; ``0`` means now."""
+        return self.wait(key, channel, now).seconds
+
+    def wait(self, key: str, channel: str, now: float) -> Wait:
+        """How long *key* must wait before it sends, and for what."""
         waits = [
-            self._global_until - now,
-            self._paused_until.get(key, 0) - now,
+            Wait(self._global_until - now, self._global_scope),
+            Wait(self._paused_until.get(key, 0) - now, "bucket"),
         ]
         bucket = self._bucket(key)
         if bucket.remaining is not None and bucket.remaining <= 0:
-            waits.append(bucket.reset_at - now)
+            waits.append(Wait(bucket.reset_at - now, "bucket"))
         sends = self._channel_sends.get(channel)
         if sends is not None:
             while sends and sends[0] <= now - self._channel_window:
                 sends.popleft()
             if len(sends) >= self._channel_messages:
-                waits.append(sends[0] + self._channel_window - now)
+                waits.append(
+                    Wait(sends[0] + self._channel_window - now, "channel")
+                )
         if len(self._invalid) >= INVALID_BUDGET:
             while self._invalid and self._invalid[0] <= now - INVALID_WINDOW:
                 self._invalid.popleft()
             if len(self._invalid) >= INVALID_BUDGET:
-                waits.append(self._invalid[0] + INVALID_WINDOW - now)
-        return max(0.0, *waits)
+                waits.append(
+                    Wait(self._invalid[0] + INVALID_WINDOW - now, "invalid")
+                )
+        longest = max(waits, key=lambda w: w.seconds)
+        return longest if longest.seconds > 0 else Wait(0.0)
 
     def sending(self, key: str, channel: str, now: float) -> None:
         """Note a request about to go out (it counts before it returns)."""
@@ -136,17 +190,25 @@ class RateLimiter:
         name = headers.get("x-ratelimit-bucket")
         if name:
             major = _major(key)
-            if self._bucket_of.get(major) != name:
-                old = self._buckets.pop(major, None)  # what we knew unnamed
+            before = self._bucket_of.get(major)
+            if before != name:
+                # what we knew under the old name (or none) carries over;
+                # the old entry is then unreachable, so it goes: a server
+                # naming a new bucket on every answer grows nothing
+                old = self._buckets.pop(
+                    f"{before}:{major}" if before else major, None
+                )
                 self._bucket_of[major] = name
                 if old is not None:
                     self._buckets.setdefault(f"{name}:{major}", old)
         remaining = _number(headers.get("x-ratelimit-remaining"))
-        reset_after = _number(headers.get("x-ratelimit-reset-after"))
+        reset_after = _seconds(headers.get("x-ratelimit-reset-after"))
         if remaining is None or reset_after is None:
             return
         bucket = self._bucket(key)
-        bucket.remaining = int(remaining)
+        # a negative count is as good as none left; a huge one is kept
+        # within what an int holds cheaply
+        bucket.remaining = int(min(max(remaining, 0.0), LONGEST))
         bucket.reset_at = now + reset_after + RESET_MARGIN
 
     def too_many(
@@ -164,18 +226,18 @@ class RateLimiter:
         the answer came from Cloudflare and everything waits long.
         """
         data = body if isinstance(body, Mapping) else {}
-        retry = _number(data.get("retry_after"))
+        retry = _seconds(data.get("retry_after"))
         if retry is None:
-            retry = _number(headers.get("retry-after"))
-        retry = max(1.0 if retry is None else retry, 0.0) + RESET_MARGIN
+            retry = _seconds(headers.get("retry-after"))
+        retry = (1.0 if retry is None else retry) + RESET_MARGIN
         shared = headers.get("x-ratelimit-scope") == "shared"
         if not any(h.startswith("x-ratelimit-") for h in headers):
             scope = "cloudflare"
             retry = max(retry, self._cloudflare_pause)
-            self._global_until = max(self._global_until, now + retry)
+            self._pause_all(now + retry, scope)
         elif data.get("global") is True or "x-ratelimit-global" in headers:
             scope = "global"
-            self._global_until = max(self._global_until, now + retry)
+            self._pause_all(now + retry, scope)
         else:
             scope = "bucket"
             self.update(key, headers, now)
@@ -184,6 +246,11 @@ class RateLimiter:
         if not shared:
             self.invalid(now)
         return TooMany(retry, scope, counts_as_invalid=not shared)
+
+    def _pause_all(self, until: float, scope: str) -> None:
+        if until > self._global_until:
+            self._global_until = until
+            self._global_scope = scope
 
     def invalid(self, now: float) -> None:
         """Count an answer Discord counts toward its ban (401, 403, 429)."""
@@ -212,10 +279,35 @@ def _major(key: str) -> str:
 
 
 def _number(value: Any) -> float | None:
+    """
+    *value* as a number, or ``None`` when it is not one.
+
+    Infinities stay (the callers bound them); ``NaN``, text that is no
+    number, booleans and containers are ``None``.
+    """
     if value is None or isinstance(value, bool):
         return None
     try:
         number = float(value)
+    except OverflowError:  # an int too large for a float
+        return math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return None if math.isnan(number) else number
+
+
+def _seconds(value: Any) -> float | None:
+    """
+    A duration from an answer: ``None`` if unreadable, within [0, LONGEST].
+
+    A negative wait is no wait; an infinite one the longest we know.
+    """
+    number = _number(value)
+    if number is None:
+        return None
+    return min(max(number, 0.0), LONGEST)
+
+
+def _excessive(seconds: float, scope: str) -> bool:
+    cap = CAPS.get(scope)
+    return cap is not None and seconds > cap + RESET_MARGIN

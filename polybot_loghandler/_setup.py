@@ -6,6 +6,11 @@ They come from the routing file, and are made with the bot token.
 Only what is missing is created: categories are matched by name, text
 channels by name within their category, and each channel's webhook by
 its name, ``Polybot``. Running it again creates nothing.
+
+Each request has a total deadline (``_discord.REQUEST_DEADLINE``), and
+set-up waits on Discord's rate limits only up to their caps
+(``_ratelimit.CAPS``): past them, or on a redirect or an answer that is
+not Discord's, it stops with a paragraph that says what to do.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
 import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from . import _discord
 from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
 from ._discord import user_agent as _user_agent
 from ._model import Channel, Config
-from ._ratelimit import RateLimiter
+from ._ratelimit import CAPS, RateLimiter, TooMany, Wait
 from ._text import redact_text
 
 __all__ = ["SetupError", "SetupResult", "run_setup", "write_env_file"]
@@ -68,10 +76,47 @@ class SetupResult:
     webhooks: dict[str, str] = field(default_factory=dict)
 
 
+class _Http:
+    """
+    Blocking requests, each within a total deadline.
+
+    httpx's timeouts are per read: an answer trickled a byte at a time
+    would never end. The requests run on a private event loop, where a
+    deadline can cut one short.
+    """
+
+    def __init__(
+        self, portal: BlockingPortal, client: httpx.AsyncClient
+    ) -> None:
+        self._portal = portal
+        self._client = client
+
+    def request(
+        self, method: str, url: str, *, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """
+        Make one request; its answer, read in full.
+
+        Raises:
+            TimeoutError: No complete answer within the deadline.
+            httpx.HTTPError: No answer.
+        """
+        response: httpx.Response = self._portal.call(
+            self._request, method, url, json
+        )
+        return response
+
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | None
+    ) -> httpx.Response:
+        with anyio.fail_after(_discord.REQUEST_DEADLINE):
+            return await self._client.request(method, url, json=body)
+
+
 class _Api:
     """Bot-token requests, waiting on Discord's rate limits."""
 
-    def __init__(self, client: httpx.Client, base: str) -> None:
+    def __init__(self, client: _Http, base: str) -> None:
         self._client = client
         self._base = base
         self._limiter = RateLimiter()
@@ -92,30 +137,33 @@ class _Api:
             # limit does not apply, so each request is its own "channel"
             self._sent += 1
             lane = f"setup:{self._sent}"
-            wait = self._limiter.delay(key, lane, time.monotonic())
-            if wait > 0:
-                time.sleep(wait)
+            _wait(self._limiter.wait(key, lane, time.monotonic()), doing)
             self._limiter.sending(key, lane, time.monotonic())
-            try:
-                response = self._client.request(
-                    method, self._base + path, json=body
-                )
-            except httpx.HTTPError as exc:
-                raise SetupError(
-                    f"Could not reach Discord to {doing}: "
-                    f"{redact_text(type(exc).__name__)} "
-                    f"({redact_text(str(exc))}). Check the network (and "
-                    f"{API_BASE_ENV}, if set), then run setup again."
-                ) from None
+            response = self._request(method, path, body, doing)
             headers = {k.lower(): v for k, v in response.headers.items()}
             data = _json(response)
             if response.status_code == 429:
                 pause = self._limiter.too_many(
                     key, headers, data, time.monotonic()
                 )
-                time.sleep(pause.retry_after)
+                _wait(_as_wait(pause), doing)
                 continue
             self._limiter.update(key, headers, time.monotonic())
+            if response.is_redirect or 300 <= response.status_code < 400:
+                raise SetupError(
+                    f"Discord's answer to the request to {doing} was a "
+                    f"redirect ({response.status_code}), which setup does "
+                    "not follow: it would take the bot token elsewhere. "
+                    f"Check {API_BASE_ENV} (unset, it is "
+                    f"{DEFAULT_API_BASE}), then run setup again."
+                )
+            if response.is_success and not isinstance(data, (dict, list)):
+                raise SetupError(
+                    f"The answer to the request to {doing} was not "
+                    f"Discord's ({response.status_code}, not JSON): is a "
+                    f"proxy in the way, or {API_BASE_ENV} wrong? Check it, "
+                    "then run setup again."
+                )
             if response.is_success:
                 return data
             raise _refusal(response.status_code, data, doing, permission)
@@ -123,6 +171,61 @@ class _Api:
             f"Discord kept answering 429 (rate limited) while trying to "
             f"{doing}. Wait a minute, then run setup again."
         )
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, doing: str
+    ) -> httpx.Response:
+        try:
+            return self._client.request(method, self._base + path, json=body)
+        except TimeoutError:
+            raise SetupError(
+                f"Discord did not answer the request to {doing} within "
+                f"{_discord.REQUEST_DEADLINE:g}s. Check the network (and "
+                f"{API_BASE_ENV}, if set), then run setup again."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SetupError(
+                f"Could not reach Discord to {doing}: "
+                f"{redact_text(type(exc).__name__)} "
+                f"({redact_text(str(exc))}). Check the network (and "
+                f"{API_BASE_ENV}, if set), then run setup again."
+            ) from None
+
+
+def _as_wait(pause: TooMany) -> Wait:
+    return Wait(pause.retry_after, pause.scope)
+
+
+def _wait(wait: Wait, doing: str) -> None:
+    """
+    Sleep out a rate limit, or give up on one past its cap.
+
+    Never sooner than Discord said (early tries draw more 429s, and
+    those count toward a ban), and never for longer than the cap.
+    """
+    if wait.excessive:
+        until = time.strftime(
+            "%H:%M UTC", time.gmtime(time.time() + min(wait.seconds, 1e9))
+        )
+        what = {
+            "bucket": "a rate limit",
+            "global": "a global rate limit",
+            "cloudflare": "a Cloudflare block of this address",
+        }.get(wait.scope, "a rate limit")
+        span = (
+            f"{wait.seconds / 3600:,.0f} hours"
+            if wait.seconds >= 7200
+            else f"{wait.seconds:,.0f}s"
+        )
+        raise SetupError(
+            f"Discord asked setup to wait {span} ({what}) before it may "
+            f"{doing}, longer than the {CAPS[wait.scope]:g}s setup waits. "
+            f"Nothing more was changed; run setup again later"
+            f"{f' (after {until})' if wait.seconds < 86400 else ''}: "
+            "what exists already is kept."
+        )
+    if wait.seconds > 0:
+        time.sleep(wait.seconds)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -213,7 +316,7 @@ class _Progress:
 
 
 @contextmanager
-def _client(version: str) -> Iterator[httpx.Client]:
+def _client(version: str) -> Iterator[_Http]:
     token = os.environ.get(BOT_TOKEN_ENV, "").strip()
     if not token:
         raise SetupError(
@@ -226,8 +329,15 @@ def _client(version: str) -> Iterator[httpx.Client]:
         "Authorization": f"Bot {token}",
         "User-Agent": _user_agent(version),
     }
-    with httpx.Client(headers=headers, timeout=TIMEOUT) as client:
-        yield client
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(
+            httpx.AsyncClient(
+                headers=headers, timeout=TIMEOUT, follow_redirects=False
+            )
+        ) as client,
+    ):
+        yield _Http(portal, client)
 
 
 def run_setup(
@@ -306,7 +416,7 @@ class _Setup:
         self.result.created.append(doing)
         if self.dry_run:
             return None
-        made: dict[str, Any] = self.api.call(
+        made = self.api.call(
             "POST",
             f"/guilds/{self.guild}/channels",
             f"POST /guilds/channels:{self.guild}",
@@ -314,6 +424,12 @@ class _Setup:
             permission=MANAGE_CHANNELS,
             body=body,
         )
+        if not isinstance(made, dict) or "id" not in made:
+            raise SetupError(
+                f"The answer to the request to {doing} was not Discord's "
+                f"(no channel in it): is a proxy in the way, or "
+                f"{API_BASE_ENV} wrong? Check it, then run setup again."
+            )
         return made
 
     def _categories(self, channels: list[dict[str, Any]]) -> dict[str, str]:
@@ -405,6 +521,15 @@ class _Setup:
                 permission=MANAGE_WEBHOOKS,
                 body={"name": WEBHOOK_NAME},
             )
+            if not isinstance(found, dict) or not (
+                found.get("url") or ("id" in found and "token" in found)
+            ):
+                raise SetupError(
+                    f"The answer to the request to {doing} was not "
+                    f"Discord's (no webhook in it): is a proxy in the way, "
+                    f"or {API_BASE_ENV} wrong? Check it, then run setup "
+                    "again."
+                )
         self.result.webhooks[channel.key] = _webhook_url(found)
 
 

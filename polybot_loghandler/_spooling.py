@@ -9,17 +9,15 @@ that stepped aside when memory was full, and those a previous process
 left behind. Nothing here runs in the application's thread.
 """
 
-from __future__ import annotations
-
 import heapq
 import logging
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._diagnostics import Diagnostics, say
 from ._events import LogEvent
 from ._format import duration
 from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
@@ -173,6 +171,7 @@ class SpoolKeeper:
         self.directory = Path(directory)
         self._max_bytes = max_bytes
         self._count = count
+        self._diag = Diagnostics()
         self._reset()
 
     def _reset(self) -> None:
@@ -217,14 +216,14 @@ class SpoolKeeper:
         except Exception as exc:  # e.g. a NUL in the path: never raised
             self._broken = True
             self._count("errors.spool", 1)
-            sys.stderr.write(
-                f"polybot_loghandler: cannot use the spool {self.directory}"
+            say(
+                f"cannot use the spool {self.directory}"
                 f" ({redact_text(str(exc))}); undelivered messages are kept "
-                "in memory only\n"
+                "in memory only"
             )
             return []
         if warning is not None:
-            sys.stderr.write(f"polybot_loghandler: {warning}\n")
+            say(warning)
         self._open = True
         self._tell_foreign()
         return left
@@ -234,10 +233,10 @@ class SpoolKeeper:
         for name in sorted(self._spool.foreign - self._told):
             self._told.add(name)
             self._count("errors.spool", 1)
-            sys.stderr.write(
-                f"polybot_loghandler: ignoring {self.directory / name}: it "
+            say(
+                f"ignoring {self.directory / name}: it "
                 "belongs to another user, or others may write it, so its "
-                "messages are not sent\n"
+                "messages are not sent"
             )
 
     @property
@@ -278,11 +277,11 @@ class SpoolKeeper:
             self._count("errors.spool", 1)
             if not self._unwritable:
                 self._unwritable = True
-                sys.stderr.write(
-                    "polybot_loghandler: a message for "
+                say(
+                    "a message for "
                     f"'{redact_text(message.channel)}' could not be written"
                     f" to the spool ({type(exc).__name__}); it is kept in "
-                    "memory only (said once)\n"
+                    "memory only (said once)"
                 )
             return None
         for gone in evicted:
@@ -303,10 +302,9 @@ class SpoolKeeper:
                 self._spool.commit()
             except OSError as exc:
                 self._count("errors.spool", 1)
-                _log.warning(
-                    "polybot_loghandler: writing the spool %s failed: %s",
-                    self.directory,
-                    exc,
+                self._diag.warn(
+                    "spool:commit",
+                    f"writing the spool {self.directory} failed: {exc}",
                 )
 
     @property
@@ -394,10 +392,9 @@ class SpoolKeeper:
             try:
                 self._spool.close()
             except OSError as exc:
-                _log.warning(
-                    "polybot_loghandler: closing the spool %s failed: %s",
-                    self.directory,
-                    exc,
+                self._diag.warn(
+                    "spool:close",
+                    f"closing the spool {self.directory} failed: {exc}",
                 )
         self._reset()
 

@@ -698,6 +698,138 @@ class TestFaults:
         assert not thread.is_alive()
 
 
+class TestHostileFaults:
+    """
+    Answers no real Discord gives: trickles, redirects, garbage, refusals.
+    """
+
+    def test_slow_loris_trickles_past_the_read_timeout(
+        self, fake_discord: FakeDiscord
+    ) -> None:
+        """
+        Bytes arrive slower than nothing: a per-read timeout never fires.
+
+        The client reads at most a few bytes, each within its read timeout,
+        and the fake accepts no message.
+        """
+        fake_discord.slow_loris(times=1, interval=0.01)
+        received = b""
+        with (
+            httpx.Client(timeout=1.0) as http,
+            http.stream("POST", fake_discord.webhook_url(), json=BODY) as r,
+        ):
+            assert 503 == r.status_code  # the head came, byte by byte
+            for chunk in r.iter_raw(1):
+                received += chunk
+        assert b"Service Unavailable" in received
+        assert [] == fake_discord.messages
+        assert (
+            204
+            == httpx.post(fake_discord.webhook_url(), json=BODY).status_code
+        )
+
+    def test_stop_ends_a_trickle_promptly(self) -> None:
+        """stop() does not wait for a slow answer to finish."""
+        fake = FakeDiscord().start()
+        fake.slow_loris(interval=30.0)
+        errors: list[Exception] = []
+
+        def post() -> None:
+            with httpx.Client(timeout=60.0) as http:
+                try:
+                    http.post(fake.webhook_url(), json=BODY)
+                except httpx.TransportError as exc:
+                    errors.append(exc)
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        assert fake.wait_for(lambda f: len(f.requests) == 1, timeout=2)
+        started = time.monotonic()
+        fake.stop()
+        elapsed = time.monotonic() - started
+        thread.join(5)
+        assert elapsed < 1.0
+        assert (1, False) == (len(errors), thread.is_alive())
+
+    @pytest.mark.parametrize("status", [301, 302, 307, 308])
+    def test_redirect(
+        self, fake_discord: FakeDiscord, client: httpx.Client, status: int
+    ) -> None:
+        """A redirect names its target and accepts nothing."""
+        fake_discord.redirect(status, "http://elsewhere.invalid/x", times=1)
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+        assert (status, "http://elsewhere.invalid/x") == (
+            response.status_code,
+            response.headers["location"],
+        )
+        assert [] == fake_discord.messages
+
+    @pytest.mark.parametrize(
+        ("status", "body", "content_type"),
+        [
+            pytest.param(200, b"<html>portal</html>", "text/html", id="200"),
+            pytest.param(200, b"", "application/json", id="200-empty"),
+            pytest.param(200, b'{"id": ', "application/json", id="truncated"),
+            pytest.param(429, b"<html>1015</html>", "text/html", id="429"),
+            pytest.param(400, b"Bad Request", "text/plain", id="400"),
+            pytest.param(500, b"\xff\x00", "application/json", id="500"),
+        ],
+    )
+    def test_garbage(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        status: int,
+        body: bytes,
+        content_type: str,
+    ) -> None:
+        """The body and type are as asked, and nothing is accepted."""
+        fake_discord.garbage(status, body, content_type=content_type, times=1)
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+        assert (status, body, content_type) == (
+            response.status_code,
+            response.content,
+            response.headers["content-type"],
+        )
+        assert [] == fake_discord.messages
+
+    @pytest.mark.parametrize(
+        ("retry_after", "header", "text"),
+        [
+            pytest.param(1e9, "1000000000", "1000000000.0", id="a-billion"),
+            pytest.param(-1, "-1", "-1", id="negative"),
+            pytest.param(math.nan, None, "NaN", id="nan"),
+            pytest.param(math.inf, "inf", "Infinity", id="infinity"),
+            pytest.param("soon", "soon", '"soon"', id="garbage"),
+        ],
+    )
+    def test_rate_limited_with_any_retry_after(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        retry_after: Any,
+        header: str | None,
+        text: str,
+    ) -> None:
+        """A 429 carries exactly the retry_after asked for."""
+        fake_discord.rate_limited(retry_after, header=header)
+        response = client.post(fake_discord.webhook_url(), json=BODY)
+        assert 429 == response.status_code
+        assert f'"retry_after": {text}' in response.text
+        assert header == response.headers.get("retry-after")
+        assert (
+            204
+            == client.post(fake_discord.webhook_url(), json=BODY).status_code
+        )
+
+    def test_refused_url(self, fake_discord: FakeDiscord) -> None:
+        """Nothing listens at a refused URL: connecting fails at once."""
+        url = fake_discord.refused_url("9", "tok")
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(url, json=BODY, timeout=5.0)
+        assert url.endswith("/api/webhooks/9/tok")
+
+
 class TestLifecycle:
     def test_stop_closes_idle_keep_alive_connections(
         self, client: httpx.Client

@@ -5,12 +5,16 @@ Tests for ``polybot-loghandler setup`` and ``send-test`` against the fake.
 from __future__ import annotations
 
 import json
+import math
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from polybot_loghandler import _discord, _sendtest
 from polybot_loghandler._cli import main
 from tests.support.fake_discord import FakeDiscord
 
@@ -280,3 +284,144 @@ def test_send_test_shows_names_as_written(
     [embed] = fake.embeds()
     assert f"#{name} in {category} receives" in embed["description"]
     assert "49" not in embed["description"]
+
+
+# -- hostile answers: setup gives up with a paragraph, never hangs -----------
+
+#: The longest single sleep a test allows setup (a hang guard, so the
+#: test fails instead of sleeping for years).
+LONGEST_SLEEP = 5.0
+
+
+@pytest.fixture
+def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record setup's sleeps; one longer than LONGEST_SLEEP fails."""
+    slept: list[float] = []
+    real = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        assert seconds <= LONGEST_SLEEP, f"setup would sleep {seconds}s"
+        real(seconds)
+
+    monkeypatch.setattr("polybot_loghandler._setup.time.sleep", sleep)
+    return slept
+
+
+@pytest.mark.parametrize(
+    ("arrange", "said"),
+    [
+        pytest.param(
+            lambda f: f.rate_limited(1e9, header="1000000000"),
+            "wait 277,778 hours (a rate limit)",
+            id="retry-after-1e9",
+        ),
+        pytest.param(
+            lambda f: f.rate_limited(math.inf, header="inf"),
+            "(a rate limit)",
+            id="retry-after-infinite",
+        ),
+        pytest.param(
+            lambda f: f.rate_limited(1e9, is_global=True),
+            "(a global rate limit)",
+            id="global-1e9",
+        ),
+        pytest.param(
+            lambda f: f.rate_limited(600.0),
+            "wait 600s (a rate limit)",
+            id="ten-minutes",
+        ),
+        pytest.param(
+            lambda f: f.fail_with(
+                429,
+                times=1,
+                body={"retry_after": 0.1, "global": False},
+                headers={
+                    "X-RateLimit-Scope": "user",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset-After": "1e9",
+                },
+            ),
+            "(a rate limit)",
+            id="reset-after-1e9",
+        ),
+        pytest.param(
+            lambda f: f.redirect(301, "http://elsewhere.invalid/api"),
+            "redirect (301)",
+            id="redirect",
+        ),
+        pytest.param(
+            lambda f: f.garbage(200, b"<html>proxy</html>"),
+            "not Discord's (200, not JSON)",
+            id="html-200",
+        ),
+        pytest.param(
+            lambda f: f.garbage(200, b"[]", content_type="application/json"),
+            "not Discord's (no channel in it)",
+            id="json-but-not-a-channel",
+        ),
+        pytest.param(
+            lambda f: f.slow_loris(),
+            "did not answer the request to list the channels of server "
+            "4000 within 0.5s",
+            id="slow-loris",
+        ),
+    ],
+)
+def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
+    arrange: Callable[[FakeDiscord], None],
+    said: str,
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    guarded_sleep: list[float],
+) -> None:
+    """An answer that would hold setup for ever ends it with a paragraph."""
+    monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
+    arrange(fake)
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    print(err)
+    assert said in err
+    assert "run setup again" in err
+    assert "Traceback" not in err
+    assert BOT_TOKEN not in err
+    assert [] == [s for s in guarded_sleep if s > LONGEST_SLEEP]
+    assert [] == [r for r in fake.requests if "elsewhere" in r.path]
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        pytest.param(-5, id="negative"),
+        pytest.param(math.nan, id="nan"),
+        pytest.param("soon", id="garbage"),
+        pytest.param(None, id="null"),
+        pytest.param(0.1, id="ordinary"),
+    ],
+)
+def test_setup_waits_out_an_odd_429(
+    retry_after: Any,
+    fake: FakeDiscord,
+    guarded_sleep: list[float],
+) -> None:
+    """A 429 with an odd retry_after is waited briefly, then set-up goes on."""
+    fake.rate_limited(retry_after, header=None, times=2)
+    assert _setup() == 0
+    assert 0 < len(guarded_sleep)
+    assert all(0 <= s <= 1.1 for s in guarded_sleep)
+
+
+def test_send_test_retries_a_slow_answer(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer past the deadline is abandoned and the message retried."""
+    monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
+    monkeypatch.setattr(_sendtest, "TIMEOUT", 5.0)
+    monkeypatch.setenv("DISCORD_WEBHOOK_ADMIN", fake.webhook_url("778", "t"))
+    fake.slow_loris(times=1)
+    assert main(["send-test", "--channel", "admin"]) == 0
+    assert "1 of 1 channels delivered" in capsys.readouterr().out
+    assert 2 == len(fake.requests)

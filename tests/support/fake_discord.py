@@ -24,7 +24,11 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   an optional per-channel limit (``code: 20028``), one-off global and
   Cloudflare 429s.
 - Faults that can be switched on and off while clients are sending:
-  error statuses, connection resets and hangs.
+  error statuses, connection resets and hangs; answers trickled a byte at
+  a time (:meth:`FakeDiscord.slow_loris`), redirects, bodies that are not
+  Discord's (HTML from a proxy, empty, truncated JSON), 429s with any
+  ``retry_after``; and a URL where nothing listens
+  (:meth:`FakeDiscord.refused_url`).
 - Server set-up with the bot token (section 5): ``GET``/``POST
   /api/v10/guilds/{id}/channels`` and ``GET``/``POST
   /api/v10/channels/{id}/webhooks``, with permissions that can be taken
@@ -193,8 +197,9 @@ class _Reply:
     status: int = 0
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    action: Literal["answer", "reset", "drop"] = "answer"
+    action: Literal["answer", "reset", "drop", "trickle"] = "answer"
     via: bool = True  # Discord's answers pass Google's proxy; Cloudflare's not
+    interval: float = 0.0  # seconds between bytes, for "trickle"
 
 
 @dataclass(slots=True)
@@ -207,6 +212,7 @@ class _Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     retry_after: float = 0.0
+    interval: float = 0.0
 
     def take(self, now: float) -> bool:
         """
@@ -383,6 +389,8 @@ class FakeDiscord:
         self._channel_windows: dict[str, _Window] = {}
         self._last_snowflake = 0
         self._reset: _Fault | None = None
+        self._slow: _Fault | None = None
+        self._halt = threading.Event()  # set by stop(): trickles end
         self._hang: _Fault | None = None
         self._cloudflare: _Fault | None = None
         self._global: _Fault | None = None
@@ -431,6 +439,7 @@ class FakeDiscord:
                 return
             self._stopping = True
             self._release.set()
+            self._halt.set()
         server = self._server
         server.shutdown()
         server.server_close()
@@ -715,10 +724,126 @@ class FakeDiscord:
         with self._lock:
             self._cloudflare = _Fault(times=n)
 
+    def slow_loris(
+        self, times: int | None = None, interval: float = 2.0
+    ) -> None:
+        """
+        Answer one byte every *interval* seconds, without end in practice.
+
+        The answer is a 503, so a client that waited it out would still
+        retry; one that gives up at its deadline leaves the fake with
+        nothing recorded as accepted. :meth:`stop` ends every trickle.
+
+        Args:
+            times: Trickle this many requests only; all when ``None``.
+            interval: Seconds between bytes.
+        """
+        with self._lock:
+            self._slow = _Fault(times=times, interval=interval)
+
+    def redirect(
+        self, status: int, location: str, times: int | None = None
+    ) -> None:
+        """
+        Answer a redirect to *location* (another host, or another path).
+
+        Args:
+            status: 301, 302, 303, 307 or 308.
+            location: The ``Location`` header.
+            times: Redirect this many requests only; all when ``None``.
+        """
+        self.fail_with(
+            status, times=times, body=b"", headers={"Location": location}
+        )
+
+    def garbage(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        content_type: str = "text/html",
+        times: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """
+        Answer *status* with a body that is not Discord's.
+
+        Args:
+            status: The HTTP status (200, 400, 429, 500, ...).
+            body: The bytes, e.g. a proxy's HTML page, ``b""`` or
+                ``b'{"id": '``.
+            content_type: The ``Content-Type`` header.
+            times: Answer it to this many requests only.
+            headers: Extra response headers.
+        """
+        self.fail_with(
+            status,
+            times=times,
+            body=body,
+            headers={"Content-Type": content_type, **(headers or {})},
+        )
+
+    def rate_limited(
+        self,
+        retry_after: Any,
+        *,
+        header: str | None = None,
+        is_global: bool = False,
+        times: int | None = 1,
+    ) -> None:
+        """
+        Answer 429 with any ``retry_after``: ``1e9``, ``-1``, NaN, "soon".
+
+        Args:
+            retry_after: The body's ``retry_after``, any JSON value (NaN
+                and infinities are written as ``NaN`` and ``Infinity``).
+            header: The ``Retry-After`` header, if any.
+            is_global: A global 429 rather than a bucket's.
+            times: Answer it to this many requests only.
+        """
+        headers = {"X-RateLimit-Scope": "global" if is_global else "user"}
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        if header is not None:
+            headers["Retry-After"] = header
+        body = {
+            "message": RATE_LIMITED,
+            "retry_after": retry_after,
+            "global": is_global,
+        }
+        with self._lock:
+            self._fail = _Fault(
+                times=times,
+                status=429,
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", **headers},
+            )
+
+    def refused_url(
+        self, webhook_id: str = "1001", token: str = "tok-a"
+    ) -> str:
+        """
+        Build a webhook URL on a loopback port where nothing listens.
+
+        Connecting to it is refused at once. (The port was free a moment
+        ago; another process could take it, which on a test machine is
+        rare enough.)
+
+        Args:
+            webhook_id: The webhook's id.
+            token: The webhook's token.
+
+        Returns:
+            ``http://127.0.0.1:PORT/api/webhooks/{webhook_id}/{token}``.
+        """
+        return (
+            f"http://{HOST}:{unused_port()}/api/webhooks/{webhook_id}/{token}"
+        )
+
     def recover(self) -> None:
         """Clear every fault and let held requests go on."""
         with self._lock:
-            self._reset = self._hang = self._cloudflare = None
+            self._reset = self._hang = self._cloudflare = self._slow = None
             self._global = self._fail = None
             self._release.set()
             self._release = threading.Event()
@@ -896,8 +1021,9 @@ class FakeDiscord:
         """Apply the faults switched on, in order."""
         now = request.time
         with self._lock:
-            if self._reset is not None and self._reset.take(now):
-                return _Reply(action="reset")
+            early = self._early_fault(now)
+            if early is not None:
+                return early
             release = None
             if self._hang is not None and self._hang.take(now):
                 release = self._release
@@ -919,6 +1045,14 @@ class FakeDiscord:
                 return self._global_reply(self._global.retry_after)
             if self._fail is not None and self._fail.take(now):
                 return _fail_reply(self._fail)
+        return None
+
+    def _early_fault(self, now: float) -> _Reply | None:
+        """A reset or a trickle, decided at once (the lock is held)."""
+        if self._reset is not None and self._reset.take(now):
+            return _Reply(action="reset")
+        if self._slow is not None and self._slow.take(now):
+            return _slow_reply(self._slow)
         return None
 
     @staticmethod
@@ -1339,6 +1473,21 @@ def _fail_reply(fault: _Fault) -> _Reply:
     return _Reply(fault.status, _json_bytes(body), dict(fault.headers))
 
 
+def _slow_reply(fault: _Fault) -> _Reply:
+    """Build the answer of :meth:`FakeDiscord.slow_loris`."""
+    reply = _error(503, 0, "503: Service Unavailable")
+    reply.action = "trickle"
+    reply.interval = fault.interval
+    return reply
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (free when asked)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
 def _channel_limited(retry_after: float) -> _Reply:
     """Build the 429 of Discord's hidden per-channel limit (code 20028)."""
     return _Reply(
@@ -1504,6 +1653,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
         elif reply.action == "reset":
             self._reset()
+        elif reply.action == "trickle":
+            self._trickle(reply)
         else:
             self.close_connection = True
 
@@ -1540,6 +1691,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: _Reply) -> None:
         """Write *reply* in one piece, so no packet waits for another."""
+        self.wfile.write(self._encode(reply))
+
+    def _encode(self, reply: _Reply) -> bytes:
+        """The bytes of *reply*: status line, headers and body."""
         phrase = HTTPStatus(reply.status).phrase
         headers = {
             "Server": self.version_string(),
@@ -1555,7 +1710,21 @@ class _Handler(BaseHTTPRequestHandler):
         head = f"{self.protocol_version} {reply.status} {phrase}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         body = b"" if reply.status == 204 else reply.body
-        self.wfile.write(head.encode("latin-1") + b"\r\n" + body)
+        return head.encode("latin-1") + b"\r\n" + body
+
+    def _trickle(self, reply: _Reply) -> None:
+        """Write *reply* one byte at a time, until done or stopped."""
+        self.close_connection = True
+        data = self._encode(reply)
+        halt = self.server.fake._halt
+        for n in range(len(data)):
+            if halt.wait(reply.interval if n else 0.0):
+                return
+            try:
+                self.wfile.write(data[n : n + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
 
     def _reset(self) -> None:
         """Close the connection with a TCP RST instead of an answer."""

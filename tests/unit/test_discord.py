@@ -9,8 +9,10 @@ told. Tokens must never appear in a ``repr`` or an outcome's detail.
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from pytest_httpx import HTTPXMock
@@ -20,9 +22,11 @@ from polybot_loghandler._discord import (
     BOT_TOKEN_ENV,
     DEFAULT_API_BASE,
     Outcome,
+    PayloadError,
     Request,
     build_request,
     classify,
+    encode,
     send,
     user_agent,
 )
@@ -261,7 +265,17 @@ class TestClassify:
             pytest.param(
                 413, _body({"code": 40005, "message": "x"}), "failed", id="413"
             ),
-            pytest.param(302, b"", "failed", id="302"),
+            pytest.param(301, b"", "retry", id="301-not-followed"),
+            pytest.param(302, b"", "retry", id="302-not-followed"),
+            pytest.param(307, b"", "retry", id="307-not-followed"),
+            pytest.param(308, b"", "retry", id="308-not-followed"),
+            pytest.param(200, b"<html>Welcome</html>", "retry", id="200-html"),
+            pytest.param(200, b"", "retry", id="200-empty"),
+            pytest.param(200, _body(["a"]), "retry", id="200-json-list"),
+            pytest.param(201, b"ok", "retry", id="201-text"),
+            pytest.param(204, b"x", "sent", id="204-whatever-follows"),
+            pytest.param(400, b"<html>", "rejected", id="400-html"),
+            pytest.param(500, b"\xff\xfe", "retry", id="500-binary"),
         ],
     )
     def test_kind(self, status: int, content: bytes, expected: str) -> None:
@@ -484,3 +498,131 @@ class TestSend:
             outcome.kind,
             WEBHOOK_TOKEN in outcome.detail,
         )
+
+
+UNENCODABLE = [
+    pytest.param("report-\udcff.csv", id="lone-surrogate"),
+    pytest.param("\ud800", id="high-surrogate"),
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(float("inf"), id="infinity"),
+    pytest.param(object(), id="no-json-form"),
+    pytest.param(b"bytes", id="bytes"),
+]
+
+
+class TestEncoding:
+    """
+    A payload that cannot be encoded fails when its request is built.
+    """
+
+    @pytest.mark.parametrize("value", UNENCODABLE)
+    def test_unencodable_payload_fails_at_build(
+        self, value: Any, no_env: pytest.MonkeyPatch
+    ) -> None:
+        """Webhook and bot requests alike raise PayloadError, tokens hidden."""
+        payload = {**PAYLOAD, "embeds": [{"title": "x", "description": value}]}
+        bot = BotChannelDestination(channel_id=CHANNEL_ID)
+        for destination in (_webhook(), bot):
+            with pytest.raises(PayloadError) as caught:
+                build_request(destination, payload, bot_token=BOT_TOKEN)
+            text = str(caught.value)
+            assert [] == [t for t in (WEBHOOK_TOKEN, BOT_TOKEN) if t in text]
+
+    def test_body_is_what_httpx_would_send(self) -> None:
+        """The encoded body is compact UTF-8 JSON, non-ASCII kept."""
+        payload = {**PAYLOAD, "embeds": [{"title": "Déjà vu ✅"}]}
+        request = build_request(_webhook(), payload)
+        assert request is not None
+        assert payload == json.loads(request.content)
+        assert "Déjà vu ✅".encode() in request.content
+        assert encode(payload) == request.content
+
+
+@pytest.mark.anyio
+class TestSendFaults:
+    """
+    Answers that never end, redirects, and connections never made.
+    """
+
+    async def test_answer_past_the_deadline_is_retried(
+        self, httpx_mock: HTTPXMock
+    ) -> None:
+        """An answer slower than the deadline is abandoned and retried."""
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            await anyio.sleep(30)
+            return httpx.Response(200, json={"id": "1"})  # pragma: no cover
+
+        httpx_mock.add_callback(slow)
+        async with httpx.AsyncClient(timeout=60.0) as client:
+            outcome = await send(client, _webhook_request(), deadline=0.05)
+        assert ("retry", 0) == (outcome.kind, outcome.status)
+        assert "within 0.05s" in outcome.detail
+
+    @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+    async def test_redirect_is_not_followed(
+        self, httpx_mock: HTTPXMock, status: int
+    ) -> None:
+        """A redirect is a failure: nothing goes to where it points."""
+        httpx_mock.add_response(
+            status_code=status,
+            headers={"Location": f"https://evil.example/{WEBHOOK_TOKEN}"},
+        )
+        outcome = await _send(_webhook_request())
+        assert 1 == len(httpx_mock.get_requests())
+        assert ("retry", status) == (outcome.kind, outcome.status)
+        assert WEBHOOK_TOKEN not in outcome.detail
+
+    @pytest.mark.parametrize(
+        ("exception", "expected"),
+        [
+            pytest.param(
+                httpx.ConnectError("[Errno 111] Connection refused"),
+                "connection refused",
+                id="refused",
+            ),
+            pytest.param(
+                httpx.ConnectError("[Errno -2] Name or service not known"),
+                "DNS lookup failed",
+                id="dns",
+            ),
+            pytest.param(
+                httpx.ConnectError(
+                    "[Errno -3] Temporary failure in name resolution"
+                ),
+                "DNS lookup failed",
+                id="dns-temporary",
+            ),
+            pytest.param(
+                httpx.ConnectError(
+                    "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                    "failed"
+                ),
+                "TLS error",
+                id="tls",
+            ),
+            pytest.param(
+                httpx.ConnectTimeout("timed out"),
+                "connection timed out",
+                id="connect-timeout",
+            ),
+        ],
+    )
+    async def test_unreachable_says_why(
+        self, httpx_mock: HTTPXMock, exception: Exception, expected: str
+    ) -> None:
+        """A connection never made is unreachable, with the reason."""
+        httpx_mock.add_exception(exception)
+        outcome = await _send(_webhook_request())
+        assert ("retry", True) == (outcome.kind, outcome.unreachable)
+        assert outcome.detail.startswith(expected)
+
+    async def test_tls_error_found_in_the_cause(
+        self, httpx_mock: HTTPXMock
+    ) -> None:
+        """An ssl error behind a ConnectError names TLS."""
+        error = httpx.ConnectError("handshake failed")
+        error.__cause__ = ssl.SSLError(1, "WRONG_VERSION_NUMBER")
+        httpx_mock.add_exception(error)
+        outcome = await _send(_webhook_request())
+        assert outcome.detail.startswith("TLS error")

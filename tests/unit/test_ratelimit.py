@@ -13,14 +13,18 @@ from typing import Any
 import pytest
 
 from polybot_loghandler._ratelimit import (
+    BUCKET_CAP,
     CHANNEL_MESSAGES,
     CHANNEL_WINDOW,
     CLOUDFLARE_PAUSE,
+    GLOBAL_CAP,
     INVALID_BUDGET,
     INVALID_WINDOW,
+    LONGEST,
     RESET_MARGIN,
     RateLimiter,
     TooMany,
+    Wait,
 )
 
 WEBHOOK = "webhook:https://discord.com/api/webhooks/111/tokenA"
@@ -71,7 +75,9 @@ class TestProactive:
             pytest.param(_headers(None, 2.5), 0.0, id="no-remaining"),
             pytest.param(_headers("many", 2.5), 0.0, id="garbage-remaining"),
             pytest.param(_headers(0, "soon"), 0.0, id="garbage-reset"),
-            pytest.param(_headers(0, "inf"), 0.0, id="infinite-reset"),
+            pytest.param(
+                _headers(0, "inf"), LONGEST + RESET_MARGIN, id="infinite-reset"
+            ),
             pytest.param({}, 0.0, id="no-headers"),
         ],
     )
@@ -458,3 +464,205 @@ class TestInvalidRequests:
         assert pytest.approx(INVALID_WINDOW - 10.0) == limiter.delay(
             OTHER_WEBHOOK, OTHER_CHANNEL, 10.0
         )
+
+
+#: What every field the limiter reads may hold when a proxy, a broken
+#: server or an attacker answers instead of Discord, and how long it makes
+#: the destination wait (None: the field counts as missing).
+HOSTILE = [
+    pytest.param("-5", 0.0, id="negative"),
+    pytest.param("-inf", 0.0, id="minus-infinity"),
+    pytest.param("nan", None, id="nan"),
+    pytest.param("NaN", None, id="nan-upper"),
+    pytest.param("inf", LONGEST, id="infinity"),
+    pytest.param("Infinity", LONGEST, id="infinity-word"),
+    pytest.param("1e9", 1e9, id="a-billion"),
+    pytest.param("1" + "0" * 400, LONGEST, id="400-digits"),
+    pytest.param("soon", None, id="garbage"),
+    pytest.param("", None, id="empty"),
+    pytest.param("0x10", None, id="hex"),
+    pytest.param(" 2.5 ", 2.5, id="padded"),
+    pytest.param("30", 30.0, id="plain"),
+    pytest.param("61", 61.0, id="past-the-bucket-cap"),
+]
+#: Body values beyond text: JSON numbers, and what is no number at all.
+HOSTILE_BODY = [
+    *HOSTILE,
+    pytest.param(-5, 0.0, id="json-negative"),
+    pytest.param(float("nan"), None, id="json-nan"),
+    pytest.param(float("inf"), LONGEST, id="json-infinity"),
+    pytest.param(10**400, LONGEST, id="json-huge-int"),
+    pytest.param(-(10**400), 0.0, id="json-huge-negative-int"),
+    pytest.param(1e9, 1e9, id="json-a-billion"),
+    pytest.param(True, None, id="json-bool"),
+    pytest.param([1], None, id="json-list"),
+    pytest.param({"s": 1}, None, id="json-object"),
+]
+DEFAULT_RETRY = 1.0  # a 429 that says nothing readable: retry after 1 s
+
+
+def _check(wait: Wait, expected: float, scope: str) -> None:
+    """A wait is finite, never negative, and excessive past its cap."""
+    assert pytest.approx(expected) == wait.seconds
+    assert 0.0 <= wait.seconds <= LONGEST + RESET_MARGIN
+    assert (scope, expected > CAP[scope] + RESET_MARGIN) == (
+        wait.scope if wait.seconds else scope,
+        wait.excessive,
+    )
+
+
+CAP = {"bucket": BUCKET_CAP, "global": GLOBAL_CAP, "cloudflare": GLOBAL_CAP}
+
+
+class TestHostileNumbers:
+    """
+    Every number the limiter reads is bounded, whatever an answer holds.
+
+    Negative waits are none, unreadable ones missing, infinite or absurd
+    ones kept (never sending early) but marked excessive past the cap.
+    """
+
+    @pytest.mark.parametrize(("value", "seconds"), HOSTILE_BODY)
+    def test_body_retry_after(self, value: Any, seconds: float | None) -> None:
+        """``retry_after`` in a bucket 429's body."""
+        limiter = RateLimiter()
+        headers = {"x-ratelimit-scope": "user"}
+        pause = limiter.too_many(
+            WEBHOOK, headers, {"retry_after": value}, 100.0
+        )
+        expected = (DEFAULT_RETRY if seconds is None else seconds) + (
+            RESET_MARGIN
+        )
+        _check(limiter.wait(WEBHOOK, CHANNEL, 100.0), expected, "bucket")
+        assert pytest.approx(expected) == pause.retry_after
+        assert 0.0 == limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 100.0)
+
+    @pytest.mark.parametrize(("value", "seconds"), HOSTILE)
+    def test_retry_after_header(
+        self, value: str, seconds: float | None
+    ) -> None:
+        """``Retry-After`` of a bucket 429 whose body says nothing."""
+        limiter = RateLimiter()
+        headers = {"x-ratelimit-scope": "user", "retry-after": value}
+        limiter.too_many(WEBHOOK, headers, b"<html>", 100.0)
+        expected = (DEFAULT_RETRY if seconds is None else seconds) + (
+            RESET_MARGIN
+        )
+        _check(limiter.wait(WEBHOOK, CHANNEL, 100.0), expected, "bucket")
+
+    @pytest.mark.parametrize(("value", "seconds"), HOSTILE_BODY)
+    def test_global_retry_after(
+        self, value: Any, seconds: float | None
+    ) -> None:
+        """A global 429 holds every destination, as long as it says."""
+        limiter = RateLimiter()
+        headers = {"x-ratelimit-global": "true", "x-ratelimit-scope": "global"}
+        body = {"retry_after": value, "global": True}
+        limiter.too_many(WEBHOOK, headers, body, 100.0)
+        expected = (DEFAULT_RETRY if seconds is None else seconds) + (
+            RESET_MARGIN
+        )
+        wait = limiter.wait(OTHER_WEBHOOK, OTHER_CHANNEL, 100.0)
+        _check(wait, expected, "global")
+
+    @pytest.mark.parametrize(("value", "seconds"), HOSTILE)
+    def test_cloudflare_retry_after(
+        self, value: str, seconds: float | None
+    ) -> None:
+        """A Cloudflare block lasts at least its pause, longer if it says."""
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, {"retry-after": value}, b"<html>", 100.0)
+        said = (DEFAULT_RETRY if seconds is None else seconds) + RESET_MARGIN
+        expected = max(said, CLOUDFLARE_PAUSE)
+        wait = limiter.wait(OTHER_WEBHOOK, OTHER_CHANNEL, 100.0)
+        _check(wait, expected, "cloudflare")
+
+    @pytest.mark.parametrize(("value", "seconds"), HOSTILE)
+    def test_reset_after(self, value: str, seconds: float | None) -> None:
+        """``X-RateLimit-Reset-After`` of an exhausted bucket."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, value), 100.0)
+        expected = 0.0 if seconds is None else seconds + RESET_MARGIN
+        _check(limiter.wait(WEBHOOK, CHANNEL, 100.0), expected, "bucket")
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("-3", 2.0 + RESET_MARGIN, id="negative-is-none-left"),
+            pytest.param("nan", 0.0, id="nan-ignored"),
+            pytest.param("inf", 0.0, id="infinite-room"),
+            pytest.param("1" + "0" * 400, 0.0, id="400-digits"),
+            pytest.param("lots", 0.0, id="garbage-ignored"),
+            pytest.param("2.7", 0.0, id="fraction"),
+        ],
+    )
+    def test_remaining(self, value: str, expected: float) -> None:
+        """``X-RateLimit-Remaining``: any value, and the next send."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(value, 2.0), 100.0)
+        _check(limiter.wait(WEBHOOK, CHANNEL, 100.0), expected, "bucket")
+        limiter.sending(WEBHOOK, CHANNEL, 100.0)
+        assert 0.0 <= limiter.delay(WEBHOOK, CHANNEL, 100.0) <= 2.1
+
+    @pytest.mark.parametrize(
+        "name", ["", "x" * 10_000, "\x00", "a:b", "webhook:1/2"]
+    )
+    def test_bucket_names(self, name: str) -> None:
+        """Any ``X-RateLimit-Bucket`` is a name, and only a name."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, 1.0, name), 100.0)
+        expected = 1.0 + RESET_MARGIN
+        _check(limiter.wait(WEBHOOK, CHANNEL, 100.0), expected, "bucket")
+        assert 0.0 == limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 100.0)
+
+    def test_a_new_bucket_name_on_every_answer_grows_nothing(self) -> None:
+        """Buckets kept stay one per destination, however names change."""
+        limiter = RateLimiter()
+        for n in range(1000):
+            limiter.update(WEBHOOK, _headers(1, 1.0, f"b{n}"), float(n))
+        assert 1 == len(limiter._buckets)
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param({"global": "true", "retry_after": 1}, id="str-true"),
+            pytest.param({"global": 1, "retry_after": 1}, id="int-true"),
+            pytest.param({"global": None, "retry_after": 1}, id="null"),
+            pytest.param(["global"], id="list-body"),
+            pytest.param("global", id="str-body"),
+        ],
+    )
+    def test_global_flag_must_be_true(self, body: Any) -> None:
+        """Only ``"global": true`` (or the header) holds every lane."""
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, {"x-ratelimit-scope": "user"}, body, 0.0)
+        assert 0.0 == limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, 0.0)
+        assert limiter.delay(WEBHOOK, CHANNEL, 0.0) > 0.0
+
+    @pytest.mark.parametrize(
+        ("seconds", "scope", "excessive"),
+        [
+            pytest.param(BUCKET_CAP, "bucket", False, id="bucket-at-cap"),
+            pytest.param(BUCKET_CAP + 1, "bucket", True, id="bucket-past"),
+            pytest.param(GLOBAL_CAP, "global", False, id="global-at-cap"),
+            pytest.param(GLOBAL_CAP + 1, "global", True, id="global-past"),
+            pytest.param(
+                GLOBAL_CAP + 1, "cloudflare", True, id="cloudflare-past"
+            ),
+            pytest.param(LONGEST, "channel", False, id="own-limits-no-cap"),
+            pytest.param(LONGEST, "invalid", False, id="ban-budget-no-cap"),
+        ],
+    )
+    def test_caps(self, seconds: float, scope: str, excessive: bool) -> None:
+        """A wait past its scope's cap is excessive; ours have no cap."""
+        assert excessive == Wait(seconds, scope).excessive
+        assert excessive == TooMany(seconds, scope, True).excessive
+
+    def test_excessive_wait_ends_when_it_is_over(self) -> None:
+        """An excessive wait is still waited: never sending before it."""
+        limiter = RateLimiter()
+        body = {"retry_after": 120.0}
+        limiter.too_many(WEBHOOK, {"x-ratelimit-scope": "user"}, body, 0.0)
+        waits = [limiter.wait(WEBHOOK, CHANNEL, t) for t in (0, 59, 61, 121)]
+        assert [True, True, False, False] == [w.excessive for w in waits]
+        assert 0.0 == waits[-1].seconds
