@@ -35,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import _values as values
 from ._limits import (
     MAX_AUTHOR_NAME,
     MAX_DESCRIPTION,
@@ -263,19 +264,12 @@ def _read_key(path: Path) -> bytes | None:
 
 def repr_of(value: Any) -> str:
     """
-    ``repr(value)``, or ``<TypeName>`` when that raises.
+    ``repr(value)`` as the spool keeps it, at most REPR_LIMIT characters.
 
-    ``repr(10**5000)`` raises, and so may an object's own ``__repr__``:
-    neither may stop a message from being kept.
+    It never raises (see :mod:`._values`): ``repr(10**5000)`` raises, and
+    so may an object's ``__repr__``; neither may stop a message being kept.
     """
-    try:
-        text = repr(value)
-    except Exception:  # any value's repr may fail
-        try:
-            return f"<{type(value).__name__}>"
-        except Exception:  # a metaclass may break even this
-            return "<object>"
-    return text[:REPR_LIMIT]
+    return values.repr_of(value)[:REPR_LIMIT]
 
 
 def by_digest(key: bytes, value: Any) -> str:
