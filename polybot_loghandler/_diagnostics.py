@@ -22,8 +22,10 @@ says once that it goes quiet, and the drops stay counted in ``stats()``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 
 from ._text import redact_text, visible_controls
@@ -73,6 +75,7 @@ class Diagnostics:
         self._told: dict[str, set[str]] = {}
         self._quiet: set[str] = set()
         self._lock = threading.Lock()
+        _ALL.add(self)
 
     def after_fork_in_child(self) -> None:
         """A fresh lock: the parent's may have been held at the fork."""
@@ -189,3 +192,15 @@ def _shown(logger: logging.Logger, level: int) -> bool:
 
 
 _emit = emit
+
+
+#: Every Diagnostics, so a forked child gets fresh locks in all of them.
+_ALL: weakref.WeakSet[Diagnostics] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for diagnostics in list(_ALL):
+        diagnostics.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -517,7 +517,6 @@ class Pipeline:
         self._reload_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._counts = Counter()
-        self._diag.after_fork_in_child()
         self._console.after_fork()
         self._engine.after_fork_in_child()
         self._start_watching()

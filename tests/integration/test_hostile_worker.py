@@ -29,6 +29,7 @@ from polybot_loghandler import (
     Config,
     DiscordHandler,
     DiscordProcessor,
+    _diagnostics,
     _pipeline,
     _values,
     load_config,
@@ -498,6 +499,9 @@ class TestForkLocks:
             "console": pipeline._console._lock,
             "spool": spool._lock,
             "spool commit": spool._commit_lock,
+            "pipeline warnings": pipeline._diag._lock,
+            "engine warnings": engine._diag._lock,
+            "spool warnings": engine.spool._diag._lock,  # type: ignore[union-attr]
         }
 
     @staticmethod
@@ -578,6 +582,9 @@ class TestForkLocks:
             "console",
             "spool",
             "spool commit",
+            "pipeline warnings",
+            "engine warnings",
+            "spool warnings",
         ],
     )
     def test_fresh_after_fork(
@@ -600,6 +607,7 @@ class TestForkLocks:
             # what os.fork runs in the child, in this process
             _reset_all_after_fork()
             _pipeline._after_fork_in_child()
+            _diagnostics._after_fork_in_child()
             fresh = self._locks(pipeline)[name]
             free = fresh.acquire(blocking=False)
             if free:
