@@ -17,6 +17,7 @@ Each such fault is counted through the counter set with
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -79,21 +80,34 @@ def _int_text(value: int) -> str:
 
 def _convert(convert: Callable[[Any], str], value: Any) -> str:
     cls = type(value)
-    if cls in _slow:
+    try:
+        slow = cls in _slow
+    except Exception:  # a metaclass whose __hash__ or __eq__ raises
+        slow = False
+    if slow:
         _fault("errors.slow_value")
-        return f"<{cls.__name__}>"
+        return _shown_as(cls)
     start = _clock()
     try:
         text = convert(value)
     except Exception:  # the application's code: any error at all
         _fault("errors.unprintable")
-        return f"<{cls.__name__}>"
+        return _shown_as(cls)
     if _clock() - start > SLOW_AFTER:
         _remember_slow(cls)
         _fault("errors.slow_value")
     if text.__class__ is not str:  # a str subclass, with its own methods
         return str.__str__(text)
     return text
+
+
+def _shown_as(cls: type) -> str:
+    """``<TypeName>``; ``<object>`` if even the name cannot be had."""
+    try:
+        name = type.__getattribute__(cls, "__name__")
+    except Exception:  # a metaclass may break even this
+        return "<object>"
+    return f"<{name}>" if name.__class__ is str else "<object>"
 
 
 def forget_slow_types() -> None:
@@ -104,7 +118,8 @@ def forget_slow_types() -> None:
 def _remember_slow(cls: type) -> None:
     if len(_slow) >= SLOW_TYPES_LIMIT:
         _slow.pop(next(iter(_slow)), None)
-    _slow[cls] = None
+    with contextlib.suppress(Exception):  # an unhashable metaclass
+        _slow[cls] = None
 
 
 def _fault(key: str) -> None:
