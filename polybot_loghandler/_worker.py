@@ -191,13 +191,17 @@ class Worker:
 
     def _start(self) -> None:
         with self._start_lock:
-            if self._thread is not None:
-                return
-            thread = threading.Thread(
-                target=self._main, name=_THREAD_NAME, daemon=True
-            )
-            thread.start()
-            self._thread = thread
+            if self._thread is None:
+                self._launch()
+
+    def _launch(self) -> None:
+        # under _start_lock; the thread is known before it runs, so a
+        # close() that finds it also stops it
+        thread = threading.Thread(
+            target=self._main, name=_THREAD_NAME, daemon=True
+        )
+        self._thread = thread
+        thread.start()
 
     def _main(self) -> None:
         if self._loop is None:
@@ -217,21 +221,19 @@ class Worker:
         A new thread takes over what is queued, so one failure costs
         what the loop held, not every event from then on.
         """
-        again = not self._closed and self.restarts < MAX_RESTARTS
-        if again:
-            self.restarts += 1
-        else:
-            self._stopped = not self._closed
-            self._closed = True
         self.in_hand = 0  # what the failed loop held is gone
+        with self._start_lock:  # close() decides under it too
+            again = not self._closed and self.restarts < MAX_RESTARTS
+            if again:
+                self.restarts += 1
+                self._launch()
+            else:
+                self._stopped = not self._closed
+                self._closed = True
         with contextlib.suppress(Exception):  # telling must not stop it
             self._on_error(exc)
         if not again:
             self._release_waiters()
-            return
-        with self._start_lock:
-            self._thread = None
-        self._start()
 
     def _release_waiters(self) -> None:
         # nothing will handle what is left: let flush() callers go
@@ -294,14 +296,15 @@ class Worker:
         daemon, so it never keeps the interpreter alive.
         """
         deadline = time.monotonic() + timeout
-        thread = self._thread
-        if self._closed:
+        with self._start_lock:  # a restart is either seen or not made
+            closed, self._closed = self._closed, True
+            thread = self._thread
+        if closed:
             # closed before: done only if the thread really finished
             if thread is not None and thread.is_alive():
                 thread.join(timeout)
                 return not thread.is_alive()
             return not self._queue
-        self._closed = True
         if thread is None or not thread.is_alive():
             return not self._queue
         if threading.current_thread() is thread:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler import DiscordHandler, _discord
+from polybot_loghandler import DiscordHandler, _delivery, _discord
 from polybot_loghandler._events import RawEvent
 from polybot_loghandler._message import RoutedMessage
 from tests.support.connect import Connect
@@ -424,8 +424,12 @@ def test_recovery_is_said_once(
     fake_discord: FakeDiscord,
     connect: Connect,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A destination failing for a while is said, and so is its return."""
+    # said after 0.5 s of failures: the third try (0.75 s to 1.5 s in,
+    # whatever the jitter) comes after that and before the fake recovers
+    monkeypatch.setattr(_delivery, "FAILING_AFTER", 0.5)
     handler, log = connect(
         routing_yaml(
             {"trades": _webhook(fake_discord)},
