@@ -10,6 +10,7 @@ the user as a traceback.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ from ._templates import (
     compile_text,
     is_template,
 )
-from ._yaml import KeyPath, LineMap, load_yaml, path_to_str
+from ._yaml import MAX_CHARS, KeyPath, LineMap, load_yaml, path_to_str
 from .exceptions import ConfigError
 
 __all__ = ["load_config", "parse_config"]
@@ -94,6 +95,17 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+#: The longest duration (30 days): longer is a mistake, and infinity
+#: would stall the timers it sets.
+_MAX_SECONDS = 30 * 86400.0
+#: The longest value a message quotes, in characters.
+_SHOWN = 60
+#: At most this many problems are listed (a file that is not a routing
+#: file at all could have thousands).
+MAX_PROBLEMS = 100
+_NESTED_TOO_DEEP = (
+    "{what} nests too deeply to read; write it with fewer nested parts"
+)
 
 
 # -- loading ----------------------------------------------------------------
@@ -117,11 +129,21 @@ def load_config(
     """
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            # read no more than a routing file may hold, whatever the
+            # path names (a huge file, a device that never ends)
+            data = file.read(MAX_CHARS + 1)
     except OSError as exc:
         raise ConfigError(
             f"{name}:0: cannot read the routing file: {exc.strerror or exc}"
         ) from None
+    if len(data) > MAX_CHARS:
+        raise ConfigError(
+            f"{name}:0: the file is larger than {MAX_CHARS:,} bytes, the "
+            "most a routing file may hold (is this the routing file?)"
+        )
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{name}:0: the routing file is not UTF-8 text ({exc.reason})"
@@ -148,7 +170,13 @@ def parse_config(
     if checker.problems or config is None:
         # in file order, as a person reads the file
         ordered = sorted(checker.problems, key=lambda p: p[0])
-        raise ConfigError([message for _, message in ordered])
+        shown = [message for _, message in ordered[:MAX_PROBLEMS]]
+        if len(ordered) > MAX_PROBLEMS:
+            shown.append(
+                f"{filename}: and {len(ordered) - MAX_PROBLEMS:,} more "
+                "problems (fix these first)"
+            )
+        raise ConfigError(shown)
     return config
 
 
@@ -224,6 +252,9 @@ class _Checker:
         except InterpolationError as exc:
             self.problem(path, str(exc))
             return None
+        except RecursionError:
+            self.problem(path, _NESTED_TOO_DEEP.format(what="'${...}'"))
+            return None
         self.references[path] = expansion.references
         return expansion.value.strip()
 
@@ -231,7 +262,10 @@ class _Checker:
         self, source: Any, path: KeyPath, mode: str = "markdown"
     ) -> Text | None:
         if isinstance(source, (int, float)) and not isinstance(source, bool):
-            source = str(source)
+            source = _number_text(source)
+            if source is None:
+                self.problem(path, "a number too long to show; quote it")
+                return None
         text = self.string(source, path, "a template")
         if text is None:
             return None
@@ -240,21 +274,27 @@ class _Checker:
         except TemplateProblem as exc:
             start = self.lines.text_start.get(path, self.line(path))
             self.problem(path, str(exc), start + exc.lineno - 1)
-            return None
+        except RecursionError:
+            self.problem(path, _NESTED_TOO_DEEP.format(what="the template"))
+        return None
 
     def duration(self, value: Any, path: KeyPath) -> float | None:
+        seconds: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value >= 0:
-                return float(value)
+            seconds = _finite(value)
         elif isinstance(value, str):
             found = _DURATION.match(value)
             if found:
                 scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-                return float(found.group(1)) * scale[found.group(2) or "s"]
+                seconds = _finite(found.group(1))
+                if seconds is not None:
+                    seconds *= scale[found.group(2) or "s"]
+        if seconds is not None and 0 <= seconds <= _MAX_SECONDS:
+            return seconds
         self.problem(
             path,
-            f"invalid duration {value!r} (use seconds, or a number with "
-            "ms, s, m or h, e.g. '1.5s' or '2m')",
+            f"invalid duration {_shown(value)} (use seconds, or a number with "
+            "ms, s, m or h, e.g. '1.5s' or '2m'; at most 30 days)",
         )
         return None
 
@@ -281,7 +321,7 @@ class _Checker:
         if "version" in top and version not in SUPPORTED_VERSIONS:
             self.problem(
                 ("version",),
-                f"unsupported version {version!r} "
+                f"unsupported version {_shown(version)} "
                 "(this library reads version: 1)",
             )
         channels = self.channels(top.get("channels"))
@@ -369,7 +409,7 @@ class _Checker:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self.problem(
                 path,
-                f"not a webhook URL: {redact_url(url)!r} "
+                f"not a webhook URL: {_shown(redact_url(url))} "
                 "(expected https://discord.com/api/webhooks/ID/TOKEN)",
             )
             return None
@@ -382,7 +422,7 @@ class _Checker:
         self, raw: Any, path: KeyPath
     ) -> BotChannelDestination | None:
         if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw)
+            raw = _number_text(raw) or _shown(raw)
         text = self.string(raw, path, "a channel id")
         if text is None:
             return None
@@ -392,7 +432,7 @@ class _Checker:
         if not _SNOWFLAKE.match(value):
             # quote what the file says, not what the environment gave:
             # a variable named by mistake may hold a token
-            self.problem(path, f"a channel id is a number, not {text!r}")
+            self.problem(path, f"a channel id is a number, not {_shown(text)}")
             return None
         return BotChannelDestination(channel_id=value)
 
@@ -429,7 +469,7 @@ class _Checker:
             else:
                 self.problem(
                     (*path, "queue_size"),
-                    f"must be a positive whole number, not {size!r}",
+                    f"must be a positive whole number, not {_shown(size)}",
                 )
         for part in (
             "flush_timeout",
@@ -455,7 +495,7 @@ class _Checker:
             else:
                 self.problem(
                     (*path, "console"),
-                    f"must be stderr, stdout or off, not {console!r}",
+                    f"must be stderr, stdout or off, not {_shown(console)}",
                 )
         if "reload" in table:
             kwargs["reload_every"] = self.interval(
@@ -509,8 +549,8 @@ class _Checker:
             if size is None:
                 self.problem(
                     ("delivery", "spool_size"),
-                    f"invalid size {table['spool_size']!r} (use bytes, or "
-                    "a number with KB, MB or GB, e.g. '50MB')",
+                    f"invalid size {_shown(table['spool_size'])} (use "
+                    "bytes, or a number with KB, MB or GB, e.g. '50MB')",
                 )
             else:
                 out["spool_size"] = size
@@ -601,7 +641,8 @@ class _Checker:
         cont = table.get("continue", False)
         if not isinstance(cont, bool):
             self.problem(
-                (*path, "continue"), f"must be true or false, not {cont!r}"
+                (*path, "continue"),
+                f"must be true or false, not {_shown(cont)}",
             )
         mention = self.mention(table.get("mention"), (*path, "mention"))
         coalesce = self.coalesce(
@@ -703,8 +744,10 @@ class _Checker:
         try:
             return re.compile(text)
         except re.error as exc:
-            self.problem(path, f"invalid regex {text!r}: {exc}")
-            return None
+            self.problem(path, f"invalid regex {_shown(text)}: {exc}")
+        except RecursionError:
+            self.problem(path, _NESTED_TOO_DEEP.format(what="the regex"))
+        return None
 
     def level(self, data: Any, path: KeyPath) -> int | None:
         if isinstance(data, str) and data.lower() in LEVELS:
@@ -713,8 +756,8 @@ class _Checker:
             return LEVELS["warning"]
         self.problem(
             path,
-            f"unknown level {data!r}"
-            f"{_did_you_mean(str(data).lower(), list(LEVELS))}"
+            f"unknown level {_shown(data)}"
+            f"{_did_you_mean(_word(data), list(LEVELS))}"
             f" (expected one of: {', '.join(LEVELS)})",
         )
         return None
@@ -791,7 +834,9 @@ class _Checker:
             return compile_expression(text)
         except TemplateProblem as exc:
             self.problem(path, str(exc))
-            return None
+        except RecursionError:
+            self.problem(path, _NESTED_TOO_DEEP.format(what="the expression"))
+        return None
 
     def mention(  # noqa: PLR0911 - one exit per mention form
         self, data: Any, path: KeyPath
@@ -807,7 +852,7 @@ class _Checker:
         if not value:
             self.notes.append(
                 f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                f"{text!r} is empty, so this route pings no one"
+                f"{_shown(text)} is empty, so this route pings no one"
             )
             return None
         if value in ("everyone", "here"):
@@ -817,16 +862,16 @@ class _Checker:
             if not ident:
                 self.notes.append(
                     f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                    f"{text!r} is empty, so this route pings no one"
+                    f"{_shown(text)} is empty, so this route pings no one"
                 )
                 return None
             if _SNOWFLAKE.match(ident):
                 return Mention(kind=kind, id=ident)
-            self.problem(path, f"a {kind} id is a number, not {text!r}")
+            self.problem(path, f"a {kind} id is a number, not {_shown(text)}")
             return None
         self.problem(
             path,
-            f"unknown mention {text!r} (use everyone, here, "
+            f"unknown mention {_shown(text)} (use everyone, here, "
             "role:ID or user:ID)",
         )
         return None
@@ -932,10 +977,10 @@ class _Checker:
                 return found
         self.problem(
             path,
-            f"invalid color {data!r} (a name such as "
+            f"invalid color {_shown(data)} (a name such as "
             f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
             "to 16777215; or a template)"
-            f"{_did_you_mean(str(data).lower(), list(COLORS))}",
+            f"{_did_you_mean(_word(data), list(COLORS))}",
         )
         return None
 
@@ -1010,7 +1055,8 @@ class _Checker:
         for part, value in (("icon_url", icon), ("url", url)):
             if value is not None and not _is_http_url(value):
                 self.problem(
-                    (*path, part), f"must be an http(s) URL, not {value!r}"
+                    (*path, part),
+                    f"must be an http(s) URL, not {_shown(value)}",
                 )
         return text, icon, url
 
@@ -1050,8 +1096,47 @@ def _kind(value: Any) -> str:
 
 
 def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    if len(word) > _SHOWN:  # no option is that long: spare the comparison
+        return ""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _shown(value: Any) -> str:
+    """
+    *value* as a message quotes it: its ``repr``, cut to 60 characters.
+
+    A message locates a mistake; it need not repeat a page of text, and a
+    number too long to print (Python refuses past 4,300 digits) must not
+    turn a located problem into a traceback.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"<a number of {value.bit_length():,} bits>"
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _word(value: Any) -> str:
+    """*value* as a word to compare with the names it may have meant."""
+    return value.lower() if isinstance(value, str) else _shown(value)
+
+
+def _number_text(value: float) -> str | None:
+    """A number as text, or ``None`` if it is too long to print."""
+    try:
+        return str(value)
+    except ValueError:
+        return None
+
+
+def _finite(value: float | str) -> float | None:
+    """*value* as a finite float, or ``None`` (too large, inf or nan)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _positive_int(value: Any) -> bool:
@@ -1067,5 +1152,8 @@ def _size(value: Any) -> int | None:
         return None
     scale = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
     scale.update({"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3})
-    size = int(float(found.group(1)) * scale[found.group(2) or "B"])
+    number = _finite(found.group(1))
+    if number is None:
+        return None
+    size = int(number * scale[found.group(2) or "B"])
     return size if size > 0 else None

@@ -304,7 +304,10 @@ def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
 
 #: The string keys that look secret, by a fields mapping's keys in order:
 #: events of one kind have the same fields, so this is asked once a kind.
+#: Only keys that are all strings, up to 1,024 characters together, 1,024
+#: of them: fields made from data are asked afresh each time.
 _SECRETS: dict[tuple[Any, ...], frozenset[str]] = {}
+_SECRETS_CHARS = 1024
 _SECRETS_LIMIT = 1024
 
 
@@ -315,10 +318,21 @@ def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
         found = frozenset(
             k for k in keys if k.__class__ is str and looks_secret(k)
         )
-        if len(_SECRETS) >= _SECRETS_LIMIT:
-            _SECRETS.clear()
-        _SECRETS[keys] = found
+        if _cacheable(keys):
+            if len(_SECRETS) >= _SECRETS_LIMIT:
+                _SECRETS.clear()
+            _SECRETS[keys] = found
     return found
+
+
+def _cacheable(keys: tuple[Any, ...]) -> bool:
+    """Whether *keys* are all strings, short enough together to keep."""
+    chars = 0
+    for key in keys:
+        if key.__class__ is not str:
+            return False
+        chars += len(key)
+    return chars <= _SECRETS_CHARS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

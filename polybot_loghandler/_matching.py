@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._templates import Expression
 
 __all__ = [
+    "CACHE_KEY_CHARS",
     "EventPattern",
     "FieldCheck",
     "LoggerPattern",
@@ -37,6 +38,13 @@ __all__ = [
 ]
 
 _MISSING = object()
+
+#: The longest key the router's caches keep, in characters (an event name
+#: or message plus a logger name). Each cache keeps at most 4,096 keys, so
+#: at most 1 Mi characters: a count alone would let 4,096 messages of
+#: 100 kB each hold 400 MB. A longer key is worked out at each use; such
+#: messages are rare and mostly unique anyway.
+CACHE_KEY_CHARS = 256
 
 # In the caller's thread a record's __dict__ or a structlog event dict
 # stands in for the fields; checks on these names, which are record
@@ -87,7 +95,8 @@ class LoggerPattern:
     Logger names by glob; a name also matches its children.
 
     ``floor_boss`` matches ``floor_boss`` and ``floor_boss.capital``, the
-    way logging's own hierarchy works. Answers are memoised per name.
+    way logging's own hierarchy works. Answers are memoised per name
+    (names up to :data:`CACHE_KEY_CHARS` long).
     """
 
     __slots__ = ("_cache", "_patterns", "source")
@@ -107,9 +116,10 @@ class LoggerPattern:
         found = self._cache.get(logger)
         if found is None:
             found = any(p.match(logger) for p in self._patterns)
-            if len(self._cache) >= self._CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[logger] = found
+            if len(logger) <= CACHE_KEY_CHARS:
+                if len(self._cache) >= self._CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[logger] = found
         return found
 
 
@@ -337,19 +347,30 @@ class Router:
 
         ``True`` or ``False`` settles it; otherwise the plan goes to
         :meth:`fields_pass` with the event's fields. Remembered per
-        combination (up to ``_PLAN_LIMIT`` of them).
+        combination (up to ``_PLAN_LIMIT`` of them, whose name and logger
+        together are up to :data:`CACHE_KEY_CHARS` long).
         """
         key = (event, levelno, logger)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plan(event, levelno, logger)
-            if len(self._plans) >= self._PLAN_LIMIT:
-                self._plans.clear()
-            self._plans[key] = plan
+            if len(event) + len(logger) <= CACHE_KEY_CHARS:
+                if len(self._plans) >= self._PLAN_LIMIT:
+                    self._plans.clear()
+                self._plans[key] = plan
         return plan
 
     def remember(self, key: Any, value: Any) -> None:
-        """Keep *value* in :attr:`memo` (bounded like the plans)."""
+        """
+        Keep *value* in :attr:`memo` (bounded like the plans).
+
+        The key's text (its text parts, for a tuple) must be up to
+        :data:`CACHE_KEY_CHARS` long; other parts count as nothing.
+        """
+        parts = key if key.__class__ is tuple else (key,)
+        chars = sum(len(part) for part in parts if part.__class__ is str)
+        if chars > CACHE_KEY_CHARS:
+            return
         if len(self.memo) >= self._PLAN_LIMIT:
             self.memo.clear()
         self.memo[key] = value
@@ -379,9 +400,10 @@ class Router:
         found = self._ignored.get(logger)
         if found is None:
             found = self._ignore(logger)
-            if len(self._ignored) >= self._PLAN_LIMIT:
-                self._ignored.clear()
-            self._ignored[logger] = found
+            if len(logger) <= CACHE_KEY_CHARS:
+                if len(self._ignored) >= self._PLAN_LIMIT:
+                    self._ignored.clear()
+                self._ignored[logger] = found
         return found
 
     def _plan(self, event: str, levelno: int, logger: str) -> Plan:

@@ -454,7 +454,11 @@ class Pipeline:
         Reload the routing file if it changed (the worker's periodic job).
 
         A file that does not load leaves the old routing running; its
-        error goes to stderr and the ops channel, once per distinct error.
+        error goes to stderr and the ops channel, once per distinct error,
+        and that version of the file is not read again: the next attempt
+        is when the file changes. Whatever the load raises counts, not
+        only a :class:`ConfigError`: an unforeseen error retried at every
+        check would cost a core and be seen by no one.
         """
         watch = self._watch
         if watch is None:
@@ -465,9 +469,16 @@ class Pipeline:
         with self._reload_lock:
             try:
                 config = load_config(watch.path)
-            except ConfigError as exc:
+            except Exception as exc:
                 watch.loaded(token)  # this version is reported, once
-                self._reload_failed(exc)
+                self._reload_failed(
+                    exc
+                    if isinstance(exc, ConfigError)
+                    else ConfigError(
+                        f"{watch.path}:0: the routing file could not be "
+                        f"loaded ({type(exc).__name__}: {exc})"
+                    )
+                )
                 return
             watch.loaded(token)
             self._install(config)

@@ -97,8 +97,11 @@ class Markdown(str):
     __slots__ = ()
 
 
-#: looks_secret's answers by name: a program logs the same few names
+#: looks_secret's answers by name: a program logs the same few names.
+#: Names up to 64 characters, 4,096 of them: a name longer than any real
+#: field's (a key made from data) is asked afresh each time.
 _SECRET_ANSWERS: dict[str, bool] = {}
+_SECRET_ANSWERS_CHARS = 64
 _SECRET_ANSWERS_LIMIT = 4096
 
 
@@ -109,9 +112,10 @@ def looks_secret(name: str) -> bool:
     found = _SECRET_ANSWERS.get(name)
     if found is None:
         found = _SECRET_NAME.search(name) is not None
-        if len(_SECRET_ANSWERS) >= _SECRET_ANSWERS_LIMIT:
-            _SECRET_ANSWERS.clear()
-        _SECRET_ANSWERS[name] = found
+        if len(name) <= _SECRET_ANSWERS_CHARS:
+            if len(_SECRET_ANSWERS) >= _SECRET_ANSWERS_LIMIT:
+                _SECRET_ANSWERS.clear()
+            _SECRET_ANSWERS[name] = found
     return found
 
 

@@ -20,6 +20,12 @@ import pytest
 from polybot_loghandler._cli import main
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.discord_schema import payload_errors
+from tests.support.hostile_yaml import (
+    HOSTILE,
+    HOSTILE_PARAMS,
+    MAX_MESSAGE,
+    Hostile,
+)
 
 TOKEN = "SeCrEtToKeN-cli-987"
 HOOK = f"https://discord.com/api/webhooks/4242/{TOKEN}"
@@ -258,6 +264,50 @@ class TestUserErrors:
         assert status == EXIT_USER_ERROR
         assert err.startswith(f"{path}:3: YAML syntax error:")
         assert "Traceback" not in err
+
+    @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    def test_hostile_file(
+        self,
+        case: Hostile,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A bomb, a recursive anchor or deep nesting exits 2, located."""
+        path = make_routing(case.text)
+
+        status = main(["check", str(path)])
+
+        captured = capsys.readouterr()
+        line = r"\d+" if case.line is None else str(case.line)
+        assert status == EXIT_USER_ERROR
+        assert re.match(rf"{re.escape(str(path))}:{line}: ", captured.err)
+        assert case.says in captured.err
+        assert "Traceback" not in captured.err
+        assert len(captured.err) < MAX_MESSAGE + len(str(path))
+        assert captured.out == ""
+
+    @pytest.mark.parametrize(
+        "name", ["laughs-list", "recursive-anchor-list", "deep-block-list"]
+    )
+    def test_hostile_file_as_a_command(
+        self, name: str, make_routing: Callable[[str], Path]
+    ) -> None:
+        """The installed command exits 2 too, with one located message."""
+        case = dict(HOSTILE)[name]
+        path = make_routing(case.text)
+
+        result = subprocess.run(
+            [sys.executable, "-m", "polybot_loghandler._cli", "check", path],
+            capture_output=True,
+            text=True,
+            timeout=60,  # only catches a hang: a load takes milliseconds
+            check=False,
+        )
+
+        assert result.returncode == EXIT_USER_ERROR, result.stderr[-2000:]
+        assert result.stderr.startswith(f"{path}:")
+        assert case.says in result.stderr
+        assert [] == _uncaught_exceptions(result.stderr)
 
     @pytest.mark.parametrize(
         "command",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler import ConfigError, DiscordHandler
+from polybot_loghandler import ConfigError, DiscordHandler, _pipeline
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
+from tests.support.hostile_yaml import HOSTILE, HOSTILE_PARAMS, Hostile
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
 
@@ -269,6 +271,133 @@ class TestReload:
         warned = " ".join(r.getMessage() for r in caplog.records)
         assert "delivery.queue_size, delivery.batch_window changed" in warned
         assert "restarts" in warned
+
+
+class _CountingLoads:
+    """Stands in for the pipeline's load_config, counting its calls."""
+
+    def __init__(self, load: Callable[..., Any]) -> None:
+        self.load = load
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.load(*args, **kwargs)
+
+
+class TestHostileRoutingFiles:
+    @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    def test_handler_refuses_with_a_config_error(
+        self, case: Hostile, make_routing: Callable[[str], Path]
+    ) -> None:
+        """DiscordHandler raises the located ConfigError, nothing else."""
+        path = make_routing(case.text)
+
+        with pytest.raises(ConfigError) as info:
+            DiscordHandler(routing=path)
+
+        assert str(info.value).startswith(f"{path}:")
+        assert case.says in str(info.value)
+
+    @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    def test_live_reload_says_so_once_and_reads_it_once(
+        self,
+        case: Hostile,
+        fake_discord: FakeDiscord,
+        handler_for: Callable[..., Any],
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """
+        A hostile edit is reported once and not read again until changed.
+
+        The old routing goes on; the watcher does not retry the broken
+        version at every check (which once cost 70 % of a core).
+        """
+        path, handler, log = handler_for(
+            _routing(fake_discord, "trades", reload="0.1s")
+        )
+        loads = _CountingLoads(_pipeline.load_config)
+        monkeypatch.setattr(_pipeline, "load_config", loads)
+
+        _save_by_rename(path, case.text)
+        assert _wait(lambda: bool(fake_discord.embeds("2003")))
+        time.sleep(0.5)  # five reload intervals of a real worker
+        log.info("trade_executed")
+        handler.flush()
+
+        assert 1 == loads.calls
+        assert 1 == len(fake_discord.embeds("2003"))
+        assert f"{path}:" in fake_discord.embeds("2003")[0]["description"]
+        err = capsys.readouterr().err
+        assert 1 == err.count("does not load")
+        assert case.says in err
+        assert "Traceback" not in err
+        assert 1 == len(fake_discord.embeds("2001")), "old routing runs"
+
+    @pytest.mark.parametrize(
+        "fault",
+        [
+            pytest.param(RecursionError("too deep"), id="recursion"),
+            pytest.param(MemoryError(), id="memory"),
+            pytest.param(ValueError("odd"), id="value"),
+        ],
+    )
+    def test_any_failure_to_load_is_reported_once(
+        self,
+        fault: Exception,
+        fake_discord: FakeDiscord,
+        handler_for: Callable[..., Any],
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Not only a ConfigError: whatever a load raises is said once."""
+        path, handler, _ = handler_for(
+            _routing(fake_discord, "trades", reload="0.1s")
+        )
+
+        def broken(*_: Any, **__: Any) -> Any:
+            raise fault
+
+        original = _pipeline.load_config
+        loads = _CountingLoads(broken)
+        monkeypatch.setattr(_pipeline, "load_config", loads)
+        _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
+        assert _wait(lambda: bool(fake_discord.embeds("2003")))
+        time.sleep(0.5)  # five reload intervals of a real worker
+
+        assert 1 == loads.calls
+        assert 1 == len(fake_discord.embeds("2003"))
+        err = capsys.readouterr().err
+        assert 1 == err.count("does not load")
+        assert f"{path}:0: the routing file could not be loaded" in err
+        assert type(fault).__name__ in err
+
+        # the next edit is read again, and loads
+        monkeypatch.setattr(_pipeline, "load_config", original)
+        _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
+        assert _wait(lambda: handler.config.routes[0].name == "to_other")
+
+    @pytest.mark.parametrize(
+        "name", ["laughs-list", "recursive-anchor-mapping", "deep-flow-list"]
+    )
+    def test_explicit_reload_raises_a_config_error(
+        self,
+        name: str,
+        fake_discord: FakeDiscord,
+        handler_for: Callable[..., Any],
+    ) -> None:
+        """reload() of a hostile file raises ConfigError; routing stays."""
+        path, handler, log = handler_for(
+            _routing(fake_discord, "trades", reload="off")
+        )
+        path.write_text(dict(HOSTILE)[name].text, encoding="utf-8")
+
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:"):
+            handler.reload()
+        log.info("trade_executed")
+        handler.flush()
+        assert 1 == len(fake_discord.embeds("2001"))
 
 
 class TestSelfReport:

@@ -7,13 +7,15 @@ start at line 7, so each expected ``routing.yaml:N:`` can be counted.
 
 from __future__ import annotations
 
+import re
+import tracemalloc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from polybot_loghandler._config import load_config, parse_config
+from polybot_loghandler._config import MAX_PROBLEMS, load_config, parse_config
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -23,8 +25,10 @@ from polybot_loghandler._model import (
     Mention,
     WebhookDestination,
 )
+from polybot_loghandler._yaml import MAX_CHARS
 from polybot_loghandler.exceptions import ConfigError
 from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
+from tests.support.hostile_yaml import HOSTILE_PARAMS, MAX_MESSAGE, Hostile
 
 TOKEN = "SeCrEtToKeN-abc123"
 HOOK = f"https://discord.com/api/webhooks/123456/{TOKEN}"
@@ -1678,3 +1682,256 @@ class TestLoadConfig:
         )
 
         assert config.channels["a"].destination.url == HOOK
+
+
+def _refusal(path: Path) -> tuple[ConfigError, int]:
+    """Load *path*; return its refusal and the peak memory loading took."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return info.value, peak
+
+
+class TestHostileFiles:
+    @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    def test_refused_located_in_bounded_memory(
+        self, case: Hostile, tmp_path: Path
+    ) -> None:
+        """
+        Bombs, recursion, deep nesting and huge values are refused.
+
+        With a located message (file, line, key path), without a
+        traceback's cause, in memory that does not grow with the
+        expansion the file asks for (a 325-byte bomb once took 1.4 GB).
+        """
+        path = tmp_path / "routing.yaml"
+        path.write_text(case.text, encoding="utf-8")
+
+        error, peak = _refusal(path)
+
+        line = r"\d+" if case.line is None else str(case.line)
+        assert re.match(rf"{re.escape(str(path))}:{line}: ", str(error))
+        assert case.says in str(error)
+        assert len(str(error)) < MAX_MESSAGE + len(str(path))
+        assert error.__cause__ is None
+        assert peak < 64 * 2**20
+
+    def test_file_that_never_ends_is_read_no_further(self) -> None:
+        """A path naming a device is read only as far as a file may be."""
+        if not Path("/dev/zero").exists():
+            pytest.skip("no /dev/zero here")
+
+        error, peak = _refusal(Path("/dev/zero"))
+
+        assert str(error).startswith("/dev/zero:0: the file is larger than")
+        assert peak < 8 * MAX_CHARS
+
+
+class TestHugeValues:
+    @pytest.mark.parametrize(
+        ("text", "where"),
+        [
+            pytest.param(
+                "version: 0x" + "f" * 5000 + "\n" + HEADER.split("\n", 1)[1],
+                "routing.yaml:1: version",
+                id="version",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, match: {level: "
+                    + "x" * 9000
+                    + "}}"
+                ),
+                "routing.yaml:7: routes[0].match.level",
+                id="level-text",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, match: {level: 0x"
+                    + "f" * 5000
+                    + "}}"
+                ),
+                "routing.yaml:7: routes[0].match.level",
+                id="level-number",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, embed: {color: 0x"
+                    + "f" * 5000
+                    + "}}"
+                ),
+                "routing.yaml:7: routes[0].embed.color",
+                id="color",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, mention: " + "r" * 9000 + "}"
+                ),
+                "routing.yaml:7: routes[0].mention",
+                id="mention",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, continue: " + "y" * 9000 + "}"
+                ),
+                "routing.yaml:7: routes[0].continue",
+                id="continue",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, embed: {title: 0x1}}"
+                ).replace('alerts: ""', "alerts: {id: 0x" + "f" * 5000 + "}"),
+                "routing.yaml:3: channels.alerts.id",
+                id="channel-id",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, embed: {title: 0x"
+                    + "f" * 5000
+                    + "}}"
+                ),
+                "routing.yaml:7: routes[0].embed.title",
+                id="number-as-template",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {flush_timeout: 1"
+                + "0" * 400
+                + "}\n",
+                "routing.yaml:8: delivery.flush_timeout",
+                id="duration-number",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {flush_timeout: '1"
+                + "0" * 400
+                + "s'}\n",
+                "routing.yaml:8: delivery.flush_timeout",
+                id="duration-text",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {reload: .inf}\n",
+                "routing.yaml:8: delivery.reload",
+                id="duration-infinite",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {spool_size: '1"
+                + "0" * 400
+                + " MB'}\n",
+                "routing.yaml:8: delivery.spool_size",
+                id="size-text",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {queue_size: "
+                + "z" * 9000
+                + "}\n",
+                "routing.yaml:8: delivery.queue_size",
+                id="queue-size",
+            ),
+            pytest.param(
+                _routes("- {name: r, to: alerts}")
+                + "delivery: {console: "
+                + "z" * 9000
+                + "}\n",
+                "routing.yaml:8: delivery.console",
+                id="console",
+            ),
+            pytest.param(
+                _routes(
+                    "- {name: r, to: alerts, match: {fields: {a: {regex: '"
+                    + "(" * 9000
+                    + "'}}}}"
+                ),
+                "routing.yaml:7: routes[0].match.fields.a.regex",
+                id="regex",
+            ),
+        ],
+    )
+    def test_quoted_short_and_located(self, text: str, where: str) -> None:
+        """A huge value is a located problem quoting at most a line of it."""
+        error = _error(text)
+
+        assert where in _locations(error)
+        problem = next(p for p in error.problems if p.startswith(where))
+        assert len(problem) < 400
+
+
+class TestNestedTooDeeply:
+    @pytest.mark.parametrize(
+        ("route", "where"),
+        [
+            pytest.param(
+                "- {name: r, to: alerts, embed: {title: '{{ "
+                + "(" * 3000
+                + "x"
+                + ")" * 3000
+                + " }}'}}",
+                "routing.yaml:7: routes[0].embed.title",
+                id="template",
+            ),
+            pytest.param(
+                "- {name: r, to: alerts, embed: {title: '"
+                + "{% if a %}" * 1000
+                + "{% endif %}" * 1000
+                + "'}}",
+                "routing.yaml:7: routes[0].embed.title",
+                id="template-blocks",
+            ),
+            pytest.param(
+                "- {name: r, to: alerts, match: {when: '"
+                + "(" * 3000
+                + "x"
+                + ")" * 3000
+                + "'}}",
+                "routing.yaml:7: routes[0].match.when",
+                id="when",
+            ),
+            pytest.param(
+                "- {name: r, to: alerts, match: {fields: {a: {regex: '"
+                + "(" * 3000
+                + ")" * 3000
+                + "'}}}}",
+                "routing.yaml:7: routes[0].match.fields.a.regex",
+                id="regex",
+            ),
+            pytest.param(
+                "- {name: r, to: alerts, mention: '"
+                + "${A:-" * 3000
+                + "x"
+                + "}" * 3000
+                + "'}",
+                "routing.yaml:7: routes[0].mention",
+                id="variable-defaults",
+            ),
+        ],
+    )
+    def test_located_not_a_recursion_error(
+        self, route: str, where: str
+    ) -> None:
+        """Text nested past Python's stack is a problem at its key."""
+        error = _error(_routes(route))
+
+        assert [where] == _locations(error)
+        assert "nests too deeply" in error.problems[0]
+
+
+class TestManyProblems:
+    def test_listed_up_to_a_bound(self) -> None:
+        """Thousands of problems list the first ones and count the rest."""
+        routes = [
+            f"- {{name: r{n}, to: nope}}" for n in range(MAX_PROBLEMS + 50)
+        ]
+
+        error = _error(_routes(*routes))
+
+        assert MAX_PROBLEMS + 1 == len(error.problems)
+        assert error.problems[-1] == (
+            "routing.yaml: and 50 more problems (fix these first)"
+        )
