@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import random
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -74,6 +75,10 @@ REFILL = 50
 WORK_SLICE = 0.001
 #: Seconds between looks at what the render thread has done, to file it.
 FILE_EVERY = 0.005
+#: Events the render thread may have rendered and the loop not yet
+#: filed: beyond it the thread waits, so a flood cannot pile rendered
+#: messages up outside the lanes' bound (delivery.queue_size).
+RUN_AHEAD = 256
 
 #: Seconds ordinary events gather in the intake queue after the first of
 #: them wakes the loop: a burst of log calls is then routed in one go,
@@ -109,6 +114,8 @@ class _Rendering:
         default_factory=deque
     )
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: set by the loop when it has filed what was out: room to go on
+    room: threading.Event = field(default_factory=threading.Event)
     ended: bool = False  # the thread is done (or was let go)
     abandoned: bool = False  # nobody files more: the thread may stop
 
@@ -191,6 +198,7 @@ class Engine:
     def _reset(self) -> None:
         # everything the loop owns; a run (and so a forked child's new
         # worker) starts from nothing
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = (
             RateLimiter()
             if self._cloudflare_pause is None
@@ -243,6 +251,7 @@ class Engine:
 
     async def _main(self, worker: Worker) -> None:
         loop = asyncio.get_running_loop()
+        self._loop = loop  # for the render thread's wake-ups
         wake = asyncio.Event()
 
         def waker() -> None:
@@ -346,12 +355,25 @@ class Engine:
                 out.append((item, None))
             else:
                 out.append((item, self._routed(item)))
-            if time.perf_counter() - shared > WORK_SLICE:
+            if len(out) >= RUN_AHEAD:
+                self._wait_for_room(job)
+                shared = time.perf_counter()
+            elif time.perf_counter() - shared > WORK_SLICE:
                 # share the GIL now and then: an application thread
                 # waiting for it waits a millisecond, not the 5 ms
                 # switch interval
                 time.sleep(0)
                 shared = time.perf_counter()
+
+    def _wait_for_room(self, job: _Rendering) -> None:
+        """In the render thread: wait until the loop has filed some."""
+        job.room.clear()
+        loop = self._loop
+        if loop is not None:  # file now, not at the next look
+            with contextlib.suppress(RuntimeError):  # the loop has ended
+                loop.call_soon_threadsafe(job.ready.set)
+        while len(job.out) >= RUN_AHEAD and not job.abandoned:
+            job.room.wait(FILE_EVERY)
 
     async def _file_rendered(self, worker: Worker, job: _Rendering) -> None:
         """File what the render thread has done, as it gets done."""
@@ -368,6 +390,7 @@ class Engine:
                 elif isinstance(item, Flush):  # all before it is filed
                     self._flushes.append(item)
             worker.done(handled)
+            job.room.set()
             if filed >= total or (job.ended and not job.out):
                 return
             stop = self._stopping

@@ -7,14 +7,19 @@ its own), so each set-up runs in a fresh interpreter.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from polybot_loghandler import load_config
 from polybot_loghandler._diagnostics import KEYS_PER_KIND, Diagnostics
+from polybot_loghandler._pipeline import Pipeline
+from tests.support.helpers import routing_yaml
 
 _WARN = """
 from polybot_loghandler._diagnostics import Diagnostics
@@ -172,3 +177,31 @@ Diagnostics().warn(
     assert token not in err
     assert "\x1b" not in err
     assert "\x07" not in err
+
+
+def test_unknown_channels_from_events_are_said_a_bounded_number_of_times(
+    make_routing: Callable[[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """
+    A templated ``to:`` choosing 20,000 undeclared channels: every event
+    is counted, the warnings stop after KEYS_PER_KIND, and what is kept
+    to remember them stays small.
+    """
+    path = make_routing(
+        routing_yaml({"a": ""}, "- {name: by_market, to: '{{ market }}'}\n")
+    )
+    pipeline = Pipeline(load_config(path))
+    try:
+        with caplog.at_level(logging.WARNING, "polybot_loghandler"):
+            for n in range(20_000):
+                fields = {"market": f"m{n}"}
+                raw = ("tick", logging.INFO, "app", 0.0, fields, None, None)
+                pipeline.process(raw)
+    finally:
+        pipeline.close(1.0)
+
+    said = [r for r in caplog.records if "not declared" in r.getMessage()]
+    assert 20_000 == pipeline.stats()["dropped.unknown_channel"]
+    assert KEYS_PER_KIND == len(said)
+    told = pipeline._diag._told
+    assert sum(len(keys) for keys in told.values()) <= KEYS_PER_KIND

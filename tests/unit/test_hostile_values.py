@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import re
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +33,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from polybot_loghandler import Config, load_config
+from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._console import ConsoleSink, format_message
 from polybot_loghandler._events import LogEvent, RawEvent, format_exception
 from polybot_loghandler._message import RoutedMessage
@@ -43,168 +43,21 @@ from polybot_loghandler._templates import MARKDOWN_ENV
 from tests.conftest import SHIPPED_ROUTING
 from tests.integration.test_polybot_routing import VOCABULARY, Ev
 from tests.support.discord_schema import payload_errors
+from tests.support.hostile import (
+    HOSTILE_KEYS,
+    HOSTILE_TEXT,
+    HOSTILE_VALUES,
+    PLANTED,
+    WEBHOOK_URL,
+    leaked,
+)
 from tests.unit.test_render import Errors, _route
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
 )
 
-# -- the secrets, and every spelling they are planted in --------------------
-
-WEBHOOK_ID = "112233445566778899"
-# shaped like real ones (letters, digits, "_" and "-"); not real
-WEBHOOK_TOKEN = (
-    "Xq7_Lm3-Vb9Tz2Kp_Wd8Ry4-Hs6Nf1Jc5_Gt0Ua3Ze7-Io2Ok9Pl4Mn6Bv8Cx1Dy5Fw"
-)
-BOT_SECRET = "Zq8_Vw3-Xy7Kp2Lm9Nb4Rt6Hs1Jd5Fg0Ck"
-BOT_TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5.GaBcDe." + BOT_SECRET
-WEBHOOK_URL = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
-
-
-def _planted() -> list[str]:
-    """A webhook URL and a bot token in each spelling text carries."""
-    quoted = urllib.parse.quote(WEBHOOK_URL, safe="")
-    return [
-        WEBHOOK_URL,
-        f"POST {WEBHOOK_URL}?wait=true failed",
-        quoted,
-        urllib.parse.quote(quoted, safe=""),
-        WEBHOOK_URL.replace("/", "\\/"),
-        json.dumps({"url": WEBHOOK_URL.replace("/", "\\/")}),
-        WEBHOOK_URL.replace("/", "\\u002f"),
-        WEBHOOK_URL.replace("/api/webhooks/", "/api//Webhooks//"),
-        WEBHOOK_URL.upper(),
-        BOT_TOKEN,
-        f"Authorization: Bot {BOT_TOKEN}",
-        f"Bot{BOT_TOKEN}",
-        f"key_{BOT_TOKEN}",
-    ]
-
-
-PLANTED = _planted()
-
-#: The secret part of each token, as the leak check compares it.
-_SECRETS = (WEBHOOK_TOKEN, BOT_SECRET)
-_WINDOW = 12
-
-
-def _letters(text: str) -> str:
-    """*text* lower-cased, with only its letters and digits."""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def _windows() -> list[str]:
-    out = []
-    for secret in _SECRETS:
-        plain = _letters(secret)
-        for start in range(len(plain) - _WINDOW + 1):
-            piece = plain[start : start + _WINDOW]
-            out += [piece, piece[::-1]]
-    return out
-
-
-_SECRET_WINDOWS = _windows()
-
-
-def leaked(text: str) -> str | None:
-    """
-    A piece of a planted secret that shows in *text*, if one does.
-
-    Any 12 letters and digits of a token in a row, in either direction
-    and any case, whatever is between them (escapes, spaces, "%2F"): so a
-    token escaped, split, re-cased or reversed is still found.
-    """
-    letters = _letters(text)
-    for piece in _SECRET_WINDOWS:
-        if piece in letters:
-            return piece
-    return None
-
-
-# -- values -----------------------------------------------------------------
-
-
-class Unprintable:
-    """An object whose ``str()`` and ``repr()`` raise, as some ORMs do."""
-
-    def __str__(self) -> str:
-        msg = "detached instance"
-        raise RuntimeError(msg)
-
-    __repr__ = __str__
-
-
-class Holder:
-    """An object whose ``str()`` holds a token."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return f"Holder({self.text})"
-
-    __repr__ = __str__
-
-
-_PIECES = st.sampled_from(
-    [
-        *PLANTED,
-        "report-\udcff.csv",
-        "\ud800",
-        "\ud83d\ude00",
-        "\x1b]52;c;aGVsbG8=\x07",
-        "\x1b[2J\x1b[31m",
-        "\x9b31m",
-        "\x00\x7f\r",
-        "@everyone",
-        "@here",
-        "<@&123456789012345678>",
-        "<@!123456789012345678>",
-        "<@123456789012345678>",
-        "**b** __u__ `c` ```",
-        "{{ 7*7 }}",
-        "\n",
-        "_",
-        "/",
-    ]
-)
-HOSTILE_TEXT = st.one_of(
-    _PIECES,
-    st.text(
-        alphabet=st.characters(exclude_categories=[]),  # surrogates too
-        max_size=20,
-    ),
-    st.lists(
-        st.one_of(_PIECES, st.text(max_size=5)), min_size=1, max_size=4
-    ).map("".join),
-)
-SCALARS = st.one_of(
-    HOSTILE_TEXT,
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    # built, not sampled: hypothesis cannot repr a sampled huge int
-    st.sampled_from([5000, -5000, 400]).map(
-        lambda n: (n > 0 or -1) * 10 ** abs(n)
-    ),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.binary(max_size=10),
-    st.builds(Unprintable),
-    st.builds(Holder, st.sampled_from(PLANTED)),
-)
-HOSTILE_KEYS = st.one_of(
-    HOSTILE_TEXT,
-    st.sampled_from(["api_key", "url"]),
-    st.builds(Unprintable),  # structlog event dicts can have any key
-)
-HOSTILE_VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(HOSTILE_KEYS, inner, max_size=3),
-    ),
-    max_leaves=8,
-)
+# -- the secrets and values: tests/support/hostile.py -----------------------
 
 SETTINGS = settings(
     max_examples=12,
@@ -389,8 +242,11 @@ def test_every_shipped_route(name: str, pipeline: Pipeline) -> None:
         before = _losses(pipeline)
         messages = pipeline.process(raw)
         # a value or name that cannot be shown costs only its place in
-        # the embed, never the event
+        # the embed, never the event; and a lane can coalesce it
         assert before == _losses(pipeline), where
+        for message in messages:
+            key = coalesce_key(message)  # never raises
+            assert key is None or isinstance(key, str), where
         for message in messages:
             content, allowed = _expected_ping(pipeline, message)
             assert_safe(message.payload, content, allowed, f"{name} {where}")
