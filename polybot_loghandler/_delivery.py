@@ -41,7 +41,7 @@ from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool import SpoolEntry
 from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
 from ._text import escape_markdown, redact_text
-from ._values import text_of
+from ._values import report_to, text_of
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -252,6 +252,9 @@ class Engine:
     async def _main(self, worker: Worker) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop  # for the render thread's wake-ups
+        # values turned into text here (coalescing keys, the spool's)
+        # count their faults as the render thread's do
+        report_to(self._count)
         wake = asyncio.Event()
 
         def waker() -> None:

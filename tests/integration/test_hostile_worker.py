@@ -174,6 +174,31 @@ class TestHostileValues:
         assert 0 == stats.get("dropped.queue_full", 0)
         assert 2 == stats["delivered"]
 
+    def test_a_coalescing_key_that_cannot_be_shown_is_counted(
+        self, fake_discord: FakeDiscord, connect: Connect
+    ) -> None:
+        """Only the lane turns it into text: that is counted there too."""
+        handler, log = connect(
+            routing_yaml(
+                {"a": fake_discord.webhook_url("4101", "tok-a")},
+                """\
+                - name: to_a
+                  match: {level: error}
+                  to: a
+                  coalesce: {by: [key]}
+                  embed: {title: "{{ event }}"}
+                """,
+                console="'off'",
+            )
+        )
+        log.error("hostile", extra={"key": Unprintable()})
+
+        assert _flushed(handler)
+        stats = handler.stats()
+
+        assert 1 == stats["delivered"]
+        assert 1 <= stats.get("errors.unprintable", 0)
+
     def test_a_failing_event_is_dropped_alone(
         self,
         fake_discord: FakeDiscord,
