@@ -526,10 +526,11 @@ class TestForkLocks:
                     todo.append(getattr(obj, slot))
         return found
 
-    def test_every_lock_is_listed(
+    @pytest.fixture
+    def pipeline(
         self, make_routing: Callable[..., Path], tmp_path: Path
-    ) -> None:
-        """No lock of the worker side is missing from the table below."""
+    ) -> _pipeline.Pipeline:
+        """A pipeline with a spool whose worker has not started."""
         path = make_routing(
             routing_yaml(
                 {"a": ""},
@@ -540,6 +541,10 @@ class TestForkLocks:
         # from a Config: no file to watch, so no worker runs meanwhile
         pipeline = _pipeline.get_pipeline(load_config(path))
         assert pipeline._worker._thread is None
+        return pipeline
+
+    def test_every_lock_is_listed(self, pipeline: _pipeline.Pipeline) -> None:
+        """No lock of the worker side is missing from the table below."""
         listed = {id(lock) for lock in self._locks(pipeline).values()}
 
         found = self._reachable_locks(pipeline)
@@ -563,19 +568,9 @@ class TestForkLocks:
         ],
     )
     def test_fresh_after_fork(
-        self, name: str, make_routing: Callable[..., Path], tmp_path: Path
+        self, name: str, pipeline: _pipeline.Pipeline
     ) -> None:
         """A lock held at the fork is a new, free one in the child."""
-        path = make_routing(
-            routing_yaml(
-                {"a": ""},
-                "- {name: all, to: a}\n",
-                spool=str(tmp_path / "not-yet"),
-            )
-        )
-        # from a Config: no file to watch, so no worker runs meanwhile
-        pipeline = _pipeline.get_pipeline(load_config(path))
-        assert pipeline._worker._thread is None
         held = self._locks(pipeline)[name]
         held.acquire()
         try:

@@ -21,7 +21,7 @@ from jinja2 import ChainableUndefined, Undefined
 from polybot_loghandler._format import FILTERS, parse_time
 from polybot_loghandler._templates import compile_text
 from polybot_loghandler._text import Markdown, escape_markdown
-from tests.unit.test_hostile_values import (
+from tests.support.hostile import (
     BOT_TOKEN,
     WEBHOOK_URL,
     Holder,

@@ -45,7 +45,7 @@ from polybot_loghandler._templates import (
     _Simple,
     compile_text,
 )
-from tests.unit.test_hostile_values import BOT_TOKEN, WEBHOOK_URL, leaked
+from tests.support.hostile import BOT_TOKEN, WEBHOOK_URL, leaked
 from tests.unit.test_render import (
     PROPERTY_SETTINGS,
     SHIPPED,
