@@ -248,21 +248,22 @@ SHIPPED_FIELDS = sorted(
 )
 
 
+@pytest.fixture(scope="module")
+def shipped_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The shipped routing, loaded once, its spool somewhere unused."""
+    spool = tmp_path_factory.mktemp("spool") / "not-yet"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POLYBOT_SPOOL", str(spool))
+        return load_config(SHIPPED_ROUTING)
+
+
 class TestShippedRouting:
     """Arbitrary values through every shipped route: the worker goes on."""
 
-    @pytest.fixture(scope="class")
-    def config(self, tmp_path_factory: pytest.TempPathFactory) -> Config:
-        """The shipped routing, loaded once, its spool somewhere unused."""
-        spool = tmp_path_factory.mktemp("spool") / "not-yet"
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("POLYBOT_SPOOL", str(spool))
-            return load_config(SHIPPED_ROUTING)
-
     @pytest.fixture
-    def shipped(self, config: Config) -> _pipeline.Pipeline:
+    def shipped(self, shipped_config: Config) -> _pipeline.Pipeline:
         """A pipeline of it; no worker runs (no file to watch, no spool)."""
-        return _pipeline.Pipeline(config)
+        return _pipeline.Pipeline(shipped_config)
 
     @pytest.mark.parametrize("value", HOSTILE)
     @pytest.mark.parametrize("event", SHIPPED_EVENTS)
