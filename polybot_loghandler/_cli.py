@@ -363,7 +363,7 @@ _RAW_IN_JSON = re.compile("[\x7f-\x9f\ud800-\udfff]")
 
 
 def _inert_json(body: str) -> str:
-    r"""*body* (JSON) with those characters as ``\uXXXX`` escapes."""
+    r"""*body* (JSON) with those characters as JSON escapes (``\u007f``)."""
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", body)
 
 
