@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -40,7 +39,11 @@ from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
-from tests.support.helpers import routing_yaml, run_forked
+from tests.support.helpers import (
+    routing_yaml,
+    run_forked,
+    script_environment,
+)
 from tests.support.hostile import Unprintable
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
@@ -96,11 +99,7 @@ def _run_script(
     name: str, routing: str, cwd: Path
 ) -> subprocess.CompletedProcess[str]:
     """Run ``scripts/<name> ROUTING`` without routing from the environment."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
-    }
+    env = script_environment()
     return subprocess.run(  # noqa: PLW1510 - the caller checks the code
         [sys.executable, str(SCRIPTS / name), routing],
         capture_output=True,
@@ -430,11 +429,7 @@ class TestFloodAtExit:
             ),
             encoding="utf-8",
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
-        }
+        env = script_environment()
         result = subprocess.run(  # noqa: PLW1510 - the code is checked
             [
                 sys.executable,

@@ -5,7 +5,6 @@ shows them nowhere else: the set-up this library is made for.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_discord import FakeDiscord
-from tests.support.helpers import routing_yaml
+from tests.support.helpers import routing_yaml, script_environment
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -46,11 +45,7 @@ def _run(routing: Path, *, console: bool) -> str:
             '    "handlers": {"console": {"class": "logging.StreamHandler",'
             ' "formatter": "named"}, "discord"',
         ).replace('"handlers": ["discord"], "level"', '"level"')
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
-    }
+    env = script_environment()
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(app), str(routing)],
         capture_output=True,

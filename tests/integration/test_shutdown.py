@@ -8,7 +8,6 @@ interpreter, so at-exit handling is the real thing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 
 from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
-from tests.support.helpers import routing_yaml
+from tests.support.helpers import routing_yaml, script_environment
 
 SCRIPTS = Path(__file__).parent / "scripts"
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
@@ -60,17 +59,6 @@ def _numbers(embeds: list[dict[str, Any]]) -> list[int]:
     ]
 
 
-def _environment() -> dict[str, str]:
-    """
-    Return this environment without routing, webhook or bot settings.
-    """
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name != "POLYBOT_ROUTING" and not name.startswith("DISCORD_")
-    }
-
-
 def _run_script(
     name: str, *args: str, cwd: Path
 ) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -83,7 +71,7 @@ def _run_script(
         text=True,
         timeout=SCRIPT_TIMEOUT,
         cwd=cwd,
-        env=_environment(),
+        env=script_environment(),
     )
     return result, time.monotonic()
 

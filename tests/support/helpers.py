@@ -29,6 +29,18 @@ def routing_yaml(
     return "\n".join(lines) + "\n"
 
 
+def script_environment() -> dict[str, str]:
+    """
+    This process's environment without routing, webhook or bot settings:
+    for a script that must find its routing where the test puts it.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "POLYBOT_ROUTING" and not name.startswith("DISCORD_")
+    }
+
+
 def run_forked(child: Callable[[], int], timeout: float) -> int:
     """
     Run *child* in a forked process; return its exit status.
