@@ -235,26 +235,31 @@ def redact_value(name: str, value: Any, depth: int = 0) -> Any:
     """
     Hide the secrets in a field's value.
 
-    The whole value if *name* looks secret; else, inside mappings and
-    lists, every value whose key does. Returns *value* itself when
-    nothing needed hiding.
+    The whole value if *name* looks secret; else tokens in its text and,
+    inside mappings and lists, every value whose key looks secret.
+    Returns *value* itself when nothing needed hiding.
     """
     if value is None:
         return None
     if looks_secret(name):
         return REDACTED
     cls = value.__class__
+    if cls is str:
+        return redact_text(value)
     if _plain(value) or depth >= _REDACT_DEPTH:
         return value
     if cls is dict or isinstance(value, Mapping):
         return _redact_mapping(value, depth + 1)
-    if isinstance(value, (list, tuple)):
-        items = [
-            v if _plain(v) else redact_value("", v, depth + 1) for v in value
-        ]
-        changed = any(a is not b for a, b in zip(items, value, strict=True))
-        return items if changed else value
-    return value
+    return _redact_items(value, depth)
+
+
+def _redact_items(value: Any, depth: int) -> Any:
+    """A list's or tuple's items redacted (a list if any changed)."""
+    if not isinstance(value, (list, tuple)):
+        return value  # any other object is shown as its str()
+    items = [redact_value("", v, depth + 1) for v in value]
+    changed = any(a is not b for a, b in zip(items, value, strict=True))
+    return items if changed else value
 
 
 def _plain(value: Any) -> bool:
@@ -279,22 +284,21 @@ def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
     secret = _secret_names(value)
     out: dict[Any, Any] | None = None
     for key, item in value.items():
-        if key.__class__ is str:
-            cls = item.__class__
-            if cls is str or cls is float or cls is int or cls is bool:
-                if key not in secret:
-                    continue
-                new: Any = REDACTED
-            elif item is None:
-                continue
-            elif cls is dict and key not in secret:  # redact_value, inline
-                if depth >= _REDACT_DEPTH:
-                    continue
-                new = _redact_mapping(item, depth + 1)
-            else:
-                new = redact_value(key, item, depth)
-        else:
+        cls = item.__class__
+        if key.__class__ is not str:
             new = redact_value(text_of(key), item, depth)
+        elif item is None:
+            continue
+        elif key in secret:
+            new = REDACTED
+        elif cls is str:
+            # tokens are hidden here, once, before a template can slice,
+            # loop over or re-case the text
+            new = redact_text(item)
+        elif cls is float or cls is int or cls is bool:
+            continue
+        else:
+            new = redact_value(key, item, depth)
         if new is not item:
             if out is None:
                 out = dict(value)
@@ -401,13 +405,14 @@ class LogEvent:
         ``fields["name"]``.
         """
         fields = _redact_mapping(self.fields, 0)
+        exception = self.exception
         return {
             **fields,
-            "event": self.event,
+            "event": redact_text(self.event),
             "level": self.level_name,
-            "logger": self.logger,
-            "message": self.message,
-            "exception": self.exception,
+            "logger": redact_text(self.logger),
+            "message": redact_text(self.message),
+            "exception": None if exception is None else redact_text(exception),
             "time": datetime.fromtimestamp(self.time, timezone.utc),
             "fields": fields,
         }

@@ -110,13 +110,12 @@ class Scope:
             not change while the scope is in use.
     """
 
-    __slots__ = ("_context", "_hidden", "names")
+    __slots__ = ("_context", "names")
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self._context = context
         #: What :meth:`parent` returns, once it has been asked.
         self.names: dict[str, Any] | None = None
-        self._hidden: dict[str, Any] | None = None
 
     def parent(self) -> dict[str, Any]:
         """
@@ -129,19 +128,6 @@ class Scope:
         if names is None:
             names = self.names = {**_GLOBALS, **self._context}
         return names
-
-    def hidden(self) -> dict[str, Any]:
-        """
-        :meth:`parent` with tokens hidden in every string, however deep.
-
-        For texts that slice values (``{{ url[-20:] }}``): a slice is
-        taken by Python itself, past the sandbox, and could cut a token
-        where it is no longer found. Made once per event, when asked.
-        """
-        hidden = self._hidden
-        if hidden is None:
-            hidden = self._hidden = _hide_tokens_in(self.parent(), 0)
-        return hidden
 
 
 class _SharedContexts(threading.local):
@@ -206,7 +192,7 @@ _NOT_SHAREABLE = (
 class _Template:
     """A text that Jinja2 renders."""
 
-    __slots__ = ("_env", "_hide", "_root", "_shareable", "source")
+    __slots__ = ("_env", "_root", "_shareable", "source")
     constant: str | None = None
 
     def __init__(
@@ -216,14 +202,11 @@ class _Template:
         template: Template,
         *,
         shareable: bool,
-        hide: bool = False,
     ) -> None:
         self.source = source
         self._env = env
         self._root = template.root_render_func
         self._shareable = shareable
-        #: It slices values: it sees them with tokens hidden.
-        self._hide = hide
 
     def render(self, context: Mapping[str, Any]) -> str:
         return self.render_in(Scope(context))
@@ -235,10 +218,7 @@ class _Template:
     def render_in(self, scope: Scope) -> str:
         env = self._env
         try:
-            if self._hide:
-                names = scope.hidden()
-            else:
-                names = scope.names or scope.parent()
+            names = scope.names or scope.parent()
             if not self._shareable:
                 context = env.context_class(env, names, None, {})
                 return "".join(self._root(context))
@@ -433,37 +413,6 @@ def _tokens_hidden(value: Any) -> Any:
     return Markdown(hidden) if isinstance(value, Markdown) else hidden
 
 
-#: How deep :func:`_hide_tokens_in` looks into mappings and lists.
-_HIDE_DEPTH = 6
-
-
-def _hide_tokens_in(value: Any, depth: int) -> Any:
-    """
-    *value* with tokens hidden in its strings, to six levels deep.
-
-    Returns *value* itself when nothing needed hiding, else a copy
-    (mappings as dicts, lists and tuples as lists).
-    """
-    if isinstance(value, str):
-        return _tokens_hidden(value)
-    if depth >= _HIDE_DEPTH:
-        return value
-    if isinstance(value, abc.Mapping):
-        out: dict[Any, Any] | None = None
-        for key, item in value.items():
-            new = _hide_tokens_in(item, depth + 1)
-            if new is not item:
-                if out is None:
-                    out = dict(value)
-                out[key] = new
-        return value if out is None else out
-    if isinstance(value, (list, tuple)):
-        items = [_hide_tokens_in(item, depth + 1) for item in value]
-        changed = any(a is not b for a, b in zip(items, value, strict=True))
-        return items if changed else value
-    return value
-
-
 def _hiding_tokens_first(
     function: Callable[..., Any], *, as_text: bool = False
 ) -> Callable[..., Any]:
@@ -484,7 +433,7 @@ def _hiding_tokens_first(
         if as_text and len(args) > skip:
             value = args[skip]
             if not isinstance(value, (str, Undefined)) and value is not None:
-                args = (*args[:skip], str(value), *args[skip + 1 :])
+                args = (*args[:skip], text_of(value), *args[skip + 1 :])
         shown = [
             a if n < skip else _tokens_hidden(a) for n, a in enumerate(args)
         ]
@@ -694,8 +643,7 @@ def compile_text(source: str, *, mode: str = "markdown") -> Text:
     if pieces is not None:
         return _Simple(source, env, pieces)
     shareable = next(ast.find_all(_NOT_SHAREABLE), None) is None
-    slices = next(ast.find_all(nodes.Slice), None) is not None
-    return _Template(source, env, template, shareable=shareable, hide=slices)
+    return _Template(source, env, template, shareable=shareable)
 
 
 def literal_text(source: str) -> Text:
