@@ -30,7 +30,7 @@ import httpx
 
 from ._batching import Lane, Pending
 from ._console import ConsoleSink
-from ._diagnostics import Diagnostics, emit, say
+from ._diagnostics import Diagnostics, described, emit, say
 from ._discord import Outcome, Request, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
 from ._message import RoutedMessage
@@ -41,7 +41,7 @@ from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool import SpoolEntry
 from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
 from ._text import escape_markdown, redact_text
-from ._values import report_to, text_of
+from ._values import report_to
 from ._worker import Flush, Stop, Worker
 
 __all__ = ["Engine"]
@@ -210,7 +210,6 @@ class Engine:
         self._flushes: list[Flush] = []
         self._stopping: Stop | None = None
         self._taking = False  # events are being routed and filed
-        self._warned: set[str] = set()
         self.leftover = 0
         self.kept = 0  # events left in the spool at the end
         self._reported: dict[str, int] = {}
@@ -422,15 +421,11 @@ class Engine:
 
     def _unrenderable(self, exc: Exception) -> None:
         self._count("dropped.unrenderable", 1)
-        try:
-            text = redact_text(text_of(exc))[:300]
-        except Exception:  # the warning is best effort
-            text = ""
         self._warn(
             "unrenderable",
             f"an event could not be routed or queued and was dropped "
-            f"({type(exc).__name__}: {text}); the next such are counted "
-            "as dropped.unrenderable",
+            f"({described(exc)}); the next such are counted as "
+            "dropped.unrenderable",
         )
 
     def _idle(self) -> bool:
@@ -1064,9 +1059,7 @@ class Engine:
             item.dropped = True
         self._pending -= len(left)
         self._drop([p.message for p in left], reason, state, left)
-        key = f"disabled:{state.key}"
-        if key not in self._warned:
-            self._warned.add(key)
+        if self._diag.first(f"disabled:{state.key}"):
             text = (
                 f"{state.label} answered {detail}; it is disabled and its "
                 "messages are dropped (check the URL or token in your "

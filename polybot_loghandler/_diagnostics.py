@@ -29,8 +29,16 @@ import weakref
 from collections.abc import Callable
 
 from ._text import redact_text, visible_controls
+from ._values import text_of
 
-__all__ = ["KEYS_PER_KIND", "PREFIX", "Diagnostics", "say"]
+__all__ = [
+    "KEYS_PER_KIND",
+    "PREFIX",
+    "Diagnostics",
+    "described",
+    "emit",
+    "say",
+]
 
 _log = logging.getLogger("polybot_loghandler")
 
@@ -44,6 +52,12 @@ KEYS_PER_KIND = 20
 _KEY_CHARS = 200
 
 _reentry = threading.local()
+
+
+def described(exc: BaseException) -> str:
+    """*exc* for a warning: its type and message, at most 300 characters."""
+    text = text_of(exc)[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def say(text: str) -> None:
@@ -112,6 +126,22 @@ class Diagnostics:
                 told.add(key)
         (emit or _emit)(text, level)
 
+    def first(self, key: str) -> bool:
+        """
+        Whether *key* is new (true once per key).
+
+        At most :data:`KEYS_PER_KIND` keys of a kind (``kind:detail``)
+        are new; the rest are not, so memory stays bounded.
+        """
+        kind = key.partition(":")[0]
+        key = key[:_KEY_CHARS]
+        with self._lock:
+            told = self._told.setdefault(f"once:{kind}", set())
+            if key in told or len(told) >= KEYS_PER_KIND:
+                return False
+            told.add(key)
+            return True
+
     def say_once(self, key: str, text: str) -> None:
         """
         Write *text* to stderr once for *key*, without logging it.
@@ -120,12 +150,8 @@ class Diagnostics:
         after exit) or from the caller's thread, where a log call must
         not log again.
         """
-        with self._lock:
-            told = self._told.setdefault("say", set())
-            if key in told:
-                return
-            told.add(key[:_KEY_CHARS])
-        say(text)
+        if self.first(key):
+            say(text)
 
 
 def emit(text: str, level: int = logging.WARNING) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from ._config import load_config
 from ._console import ConsoleSink
 from ._delivery import Engine
-from ._diagnostics import Diagnostics, emit, say
+from ._diagnostics import Diagnostics, described, emit, say
 from ._events import (
     LogEvent,
     RawEvent,
@@ -318,7 +318,7 @@ class Pipeline:
         except Exception as exc:
             self.count("dropped.unrenderable")
             self._warn_once(
-                "internal", f"could not route an event: {_described(exc)}"
+                "internal", f"could not route an event: {described(exc)}"
             )
             return []
         if not routed:
@@ -398,7 +398,7 @@ class Pipeline:
             self.count("dropped.unrenderable", len(channels) - len(out))
             self._warn_once(
                 f"render:{route.name}",
-                f"could not render route '{route.name}': {_described(exc)}",
+                f"could not render route '{route.name}': {described(exc)}",
             )
         return out
 
@@ -422,7 +422,7 @@ class Pipeline:
         self._diag.say_once(
             key,
             f"the delivery worker for {self.config.path} failed "
-            f"({_described(exc)}); {then}",
+            f"({described(exc)}); {then}",
         )
 
     # -- reloading ------------------------------------------------------
@@ -590,12 +590,6 @@ class Pipeline:
                 "process that uses it"
             )
         return done
-
-
-def _described(exc: BaseException) -> str:
-    """*exc* for a warning: its type and message, redacted, bounded."""
-    text = redact_text(text_of(exc))[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _version() -> str:

@@ -205,3 +205,24 @@ def test_unknown_channels_from_events_are_said_a_bounded_number_of_times(
     assert KEYS_PER_KIND == len(said)
     told = pipeline._diag._told
     assert sum(len(keys) for keys in told.values()) <= KEYS_PER_KIND
+
+
+def test_first_is_once_per_key_even_for_long_keys() -> None:
+    """A key over the length kept is still new only once."""
+    diag = Diagnostics()
+    long_key = "disabled:" + "x" * 10_000
+
+    assert [True, False] == [diag.first(long_key), diag.first(long_key)]
+    assert [True, False] == [
+        diag.first("disabled:a"),
+        diag.first("disabled:a"),
+    ]
+
+
+def test_first_is_bounded_per_kind() -> None:
+    diag = Diagnostics()
+
+    new = [diag.first(f"disabled:{n}") for n in range(1_000)]
+
+    assert KEYS_PER_KIND == sum(new)
+    assert diag.first("other:1")
