@@ -322,9 +322,11 @@ class Worker:
         # held by it: start over with fresh ones. What the parent had
         # queued is the parent's to deliver; sending it here too would
         # repeat it once per forked child.
-        closed = self._closed
+        closed, stopped = self._closed, self._stopped
         self._reset()
-        self._closed = closed
+        # a worker closed (or stopped for good) stays so, for the same
+        # reason: later events are counted by it
+        self._closed, self._stopped = closed, stopped
 
 
 _WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()

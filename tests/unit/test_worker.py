@@ -540,3 +540,15 @@ class TestRefusal:
 
         assert not worker.submit("x")
         assert "dropped.after_shutdown" == worker.refusal
+
+
+def test_a_child_keeps_why_its_parent_s_worker_refuses() -> None:
+    """After a fork, a worker stopped for good still says so."""
+    errors: list[BaseException] = []
+    worker = Worker(None, errors.append, 10)
+    worker._closed = worker._stopped = True
+
+    worker._after_fork_in_child()
+
+    assert not worker.submit("later")
+    assert "dropped.worker_stopped" == worker.refusal
