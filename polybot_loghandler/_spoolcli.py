@@ -109,12 +109,11 @@ def _refusal(directory: Path) -> str | None:
     return None
 
 
-def _trusted(directory: Path) -> Path:
-    """*directory*, if the library would use it; else a usage error."""
+def _trusted(directory: Path) -> None:
+    """Raise a usage error if the library would not use *directory*."""
     refused = _refusal(directory)
     if refused is not None:
         raise SpoolUsageError(refused)
-    return directory
 
 
 # -- status -----------------------------------------------------------------

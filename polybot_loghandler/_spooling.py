@@ -10,7 +10,6 @@ left behind. Nothing here runs in the application's thread.
 """
 
 import heapq
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,11 +31,9 @@ from ._spooltrust import (
     prepare_directory,
     sanitize_embed,
 )
-from ._text import redact_text
 
 __all__ = ["SpoolKeeper", "with_delay"]
 
-_log = logging.getLogger("polybot_loghandler")
 
 #: A message sent this many seconds after it was logged says so.
 DELAY_NOTE_AFTER = 120.0
@@ -179,7 +176,6 @@ class SpoolKeeper:
         self._open = False
         self._broken = False
         self._key = b""  # for the hashes of `coalesce: by` values
-        self._unwritable = False  # a message could not be kept: told
         self._told: set[str] = set()  # files of others, ignored and told
         self._routes: tuple[Config | None, dict[str, Route]] = (None, {})
         self._waiting: dict[str, list[_Waiting]] = {}  # lane key → heap
@@ -218,7 +214,7 @@ class SpoolKeeper:
             self._count("errors.spool", 1)
             say(
                 f"cannot use the spool {self.directory}"
-                f" ({redact_text(str(exc))}); undelivered messages are kept "
+                f" ({exc}); undelivered messages are kept "
                 "in memory only"
             )
             return []
@@ -275,14 +271,12 @@ class SpoolKeeper:
             )
         except Exception as exc:  # never out of the engine
             self._count("errors.spool", 1)
-            if not self._unwritable:
-                self._unwritable = True
-                say(
-                    "a message for "
-                    f"'{redact_text(message.channel)}' could not be written"
-                    f" to the spool ({type(exc).__name__}); it is kept in "
-                    "memory only (said once)"
-                )
+            self._diag.say_once(
+                "spool:unwritable",
+                f"a message for '{message.channel}' could not be written "
+                f"to the spool ({type(exc).__name__}); it is kept in "
+                "memory only (said once)",
+            )
             return None
         for gone in evicted:
             if self._disk_only.pop(gone.ref, None) is not None:

@@ -41,12 +41,13 @@ from ._limits import (
     MAX_DESCRIPTION,
     MAX_FIELD_NAME,
     MAX_FIELD_VALUE,
+    MAX_FIELDS,
     MAX_FOOTER_TEXT,
     MAX_TITLE,
     MAX_URL,
 )
 from ._render import clamp_embed
-from ._text import neutralize_mentions, redact_text
+from ._text import encodable, neutralize_mentions, redact_text
 from .exceptions import PolybotError
 
 try:
@@ -76,7 +77,6 @@ DIGEST_CHARS = 32
 #: that differ only in their tail are taken as duplicates.
 REPR_LIMIT = 100_000
 #: Fields an embed read back may have: as many as Discord shows.
-_MAX_FIELDS = 25
 #: Characters kept past a text's limit before it is redacted and cut to
 #: it: more than the longest token, so one that reaches into the part
 #: shown is redacted whole.
@@ -291,11 +291,7 @@ def _text(value: Any, limit: int) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    value = value.strip()[: limit + _SPARE]
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # lone surrogates, written escaped
-        value = value.encode("utf-8", "replace").decode()
+    value = encodable(value.strip()[: limit + _SPARE])
     return neutralize_mentions(redact_text(value))
 
 
@@ -343,7 +339,7 @@ def _fields(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         return []
     fields = []
-    for item in raw[:_MAX_FIELDS]:
+    for item in raw[:MAX_FIELDS]:
         if not isinstance(item, Mapping):
             continue
         name = _text(item.get("name"), MAX_FIELD_NAME)
