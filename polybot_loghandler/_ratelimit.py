@@ -96,11 +96,6 @@ class TooMany:
     scope: str
     counts_as_invalid: bool
 
-    @property
-    def excessive(self) -> bool:
-        """Whether the wait is past its cap (:data:`CAPS`)."""
-        return _excessive(self.retry_after, self.scope)
-
 
 class RateLimiter:
     """

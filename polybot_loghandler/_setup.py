@@ -33,7 +33,7 @@ from . import _discord
 from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
 from ._discord import user_agent as _user_agent
 from ._model import Channel, Config
-from ._ratelimit import CAPS, RateLimiter, TooMany, Wait
+from ._ratelimit import CAPS, RateLimiter, Wait
 from ._text import redact_text
 
 __all__ = ["SetupError", "SetupResult", "run_setup", "write_env_file"]
@@ -143,13 +143,12 @@ class _Api:
             headers = {k.lower(): v for k, v in response.headers.items()}
             data = _json(response)
             if response.status_code == 429:
-                pause = self._limiter.too_many(
-                    key, headers, data, time.monotonic()
-                )
-                _wait(_as_wait(pause), doing)
+                # the limiter holds the pause: the next try waits it out,
+                # or gives up on it past its cap
+                self._limiter.too_many(key, headers, data, time.monotonic())
                 continue
             self._limiter.update(key, headers, time.monotonic())
-            if response.is_redirect or 300 <= response.status_code < 400:
+            if 300 <= response.status_code < 400:
                 raise SetupError(
                     f"Discord's answer to the request to {doing} was a "
                     f"redirect ({response.status_code}), which setup does "
@@ -190,10 +189,6 @@ class _Api:
                 f"({redact_text(str(exc))}). Check the network (and "
                 f"{API_BASE_ENV}, if set), then run setup again."
             ) from None
-
-
-def _as_wait(pause: TooMany) -> Wait:
-    return Wait(pause.retry_after, pause.scope)
 
 
 def _wait(wait: Wait, doing: str) -> None:
