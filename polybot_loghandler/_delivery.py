@@ -116,6 +116,7 @@ class _Rendering:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: set by the loop when it has filed what was out: room to go on
     room: threading.Event = field(default_factory=threading.Event)
+    filed: int = 0  # items the loop has filed (or counted as lost)
     ended: bool = False  # the thread is done (or was let go)
     abandoned: bool = False  # nobody files more: the thread may stop
 
@@ -281,6 +282,9 @@ class Engine:
         finally:
             worker.set_waker(None)
             self._give_up()
+            for marker in self._flushes:  # nothing more will be sent
+                marker.done.set()
+            self._flushes.clear()
             for marker in self._flushes:  # nothing more will happen here
                 marker.done.set()
             self._flushes.clear()
@@ -334,6 +338,8 @@ class Engine:
         finally:
             job.abandoned = True
             self._taking = False
+            if job.filed < len(items):  # it failed, or its thread did
+                self._out_of_time(items[job.filed :])
             worker.done(0, last=True)
 
     async def _render(self, job: _Rendering) -> None:
@@ -380,25 +386,25 @@ class Engine:
     async def _file_rendered(self, worker: Worker, job: _Rendering) -> None:
         """File what the render thread has done, as it gets done."""
         total = len(job.items)
-        filed = 0
         while True:
             handled = 0
             while job.out:
                 item, messages = job.out.popleft()
-                filed += 1
                 if messages is not None:
                     self._file_all(messages)
                     handled += 1
                 elif isinstance(item, Flush):  # all before it is filed
                     self._flushes.append(item)
+                job.filed += 1
             worker.done(handled)
             job.room.set()
-            if filed >= total or (job.ended and not job.out):
+            if job.filed >= total or (job.ended and not job.out):
                 return
             stop = self._stopping
             if stop is not None and self._clock() >= stop.deadline:
                 job.abandoned = True
-                self._out_of_time(job.items[filed:])
+                self._out_of_time(job.items[job.filed :])
+                job.filed = total
                 return
             job.ready.clear()
             with anyio.move_on_after(FILE_EVERY):

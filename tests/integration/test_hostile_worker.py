@@ -315,6 +315,43 @@ class TestFailedLoop:
         assert 0 == handler.stats().get("dropped.queue_full", 0)
         assert "delivery worker" in capsys.readouterr().err
 
+    def test_what_a_failed_take_held_is_counted(
+        self,
+        fake_discord: FakeDiscord,
+        connect: Connect,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """
+        The loop fails while filing: the events it had not filed are
+        counted, and a flush waiting behind them is let go.
+        """
+
+        class Broken(BaseException):
+            """Gets past every guard, as a bug in the loop would."""
+
+        original = Engine._file_all
+        calls: list[int] = []
+
+        def file_all(self: Engine, messages: Any) -> None:
+            calls.append(1)
+            if len(calls) == 2:
+                raise Broken
+            original(self, messages)
+
+        monkeypatch.setattr(Engine, "_file_all", file_all)
+        handler, log = connect(_two_channels(fake_discord))
+        for n in range(5):
+            log.error("event %d", n, extra={"key": n})
+
+        assert _flushed(handler)
+        assert _wait_for(lambda: "errors.worker" in handler.stats())
+        stats = handler.stats()
+
+        # what the failed run held, filed or not, is counted as lost
+        lost = stats.get("dropped.shutdown", 0)
+        assert 5 == stats.get("delivered", 0) + lost, stats
+        assert 1 == stats["errors.worker"]
+
 
 class TestSlowValues:
     """A slow ``__str__`` holds no other channel, and stalls only once."""
