@@ -20,7 +20,7 @@ from ._config import load_config
 from ._format import duration
 from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
-from ._spool import SpoolStatus, purge, status
+from ._spool import SpoolFormatError, SpoolStatus, purge, status
 from ._spooltrust import UntrustedSpoolError, check_directory
 
 __all__ = ["add_spool_parser"]
@@ -116,12 +116,20 @@ def _trusted(directory: Path) -> None:
         raise SpoolUsageError(refused)
 
 
+def _look(directory: Path) -> SpoolStatus:
+    """What *directory* holds; a usage error if it cannot be read."""
+    try:
+        return status(directory)
+    except SpoolFormatError as exc:
+        raise SpoolUsageError(str(exc)) from None
+
+
 # -- status -----------------------------------------------------------------
 
 
 def _status(args: argparse.Namespace) -> int:
     directory, _ = _where(args)
-    print(describe(status(directory)))
+    print(describe(_look(directory)))
     refused = _refusal(directory)
     if refused is not None:
         print(refused)
@@ -137,17 +145,22 @@ def describe(found: SpoolStatus) -> str:
             f"{found.untrusted} file(s) of another user, or that others "
             "may write, are ignored"
         )
-    if not found.segments:
+    if found.legacy:
+        ignored.append(
+            f"{found.legacy} file(s) of the old spool format: the next "
+            "process that opens the spool moves them into its database"
+        )
+    total = sum(found.pending.values())
+    if not total:
         return "\n".join([f"{found.directory}: empty", *ignored])
     held = (
-        f", {found.live_segments} held by a running process"
-        if found.live_segments
+        f", {found.held} held by {found.processes} running process(es)"
+        if found.held
         else ""
     )
-    total = sum(found.pending.values())
     head = (
-        f"{found.directory}: {total} message(s) waiting, "
-        f"{found.segments} file(s){held}, {_size(found.bytes)}"
+        f"{found.directory}: {total} message(s) waiting{held}, "
+        f"{_size(found.bytes)}"
     )
     lines = [head]
     if found.pending:
@@ -163,11 +176,6 @@ def describe(found: SpoolStatus) -> str:
         age = max(0.0, time.time() - found.oldest)
         lines.append(
             f"oldest: {duration(age)} ago ({stamp:%Y-%m-%d %H:%M:%S} UTC)"
-        )
-    if found.corrupt:
-        lines.append(
-            f"{found.corrupt} damaged record(s) are skipped (a crash "
-            "while writing)"
         )
     return "\n".join(lines + ignored)
 
@@ -186,9 +194,9 @@ def _size(n: int) -> str:
 def _replay(args: argparse.Namespace) -> int:
     directory, config = _where(args)
     _trusted(directory)
-    before = status(directory)
+    before = _look(directory)
     waiting = sum(before.pending.values())
-    if not waiting:
+    if not waiting and not before.legacy:
         print(f"{directory}: nothing to send")
         return 0
     config = dataclasses.replace(
@@ -201,15 +209,15 @@ def _replay(args: argparse.Namespace) -> int:
     pipeline.start()
     delivered = _drain(pipeline, args.timeout, time.monotonic)
     pipeline.close(timeout=5.0)
-    after = status(directory)
+    after = _look(directory)
     left = sum(after.pending.values())
     print(f"{directory}: {delivered} event(s) delivered, {left} still waiting")
-    if after.live_segments:
+    if after.held:
         print(
-            f"{after.live_segments} file(s) belong to a running process, "
-            "which sends them itself"
+            f"{after.held} message(s) belong to a running process, which "
+            "sends them itself"
         )
-    return 0 if not left or after.live_segments else 1
+    return 0 if left <= after.held else 1
 
 
 def _drain(
@@ -231,9 +239,9 @@ def _drain(
 def _purge(args: argparse.Namespace) -> int:
     directory, _ = _where(args)
     _trusted(directory)
-    found = status(directory)
+    found = _look(directory)
     waiting = sum(found.pending.values())
-    if not found.segments:
+    if not waiting and not found.legacy:
         print(f"{directory}: empty")
         return 0
     if not args.yes:
@@ -246,12 +254,14 @@ def _purge(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    removed = purge(directory)
+    try:
+        removed = purge(directory)
+    except (SpoolFormatError, UntrustedSpoolError) as exc:
+        raise SpoolUsageError(str(exc)) from None
     print(f"{directory}: {removed} message(s) deleted")
-    left = status(directory)
-    if left.live_segments:
+    left = _look(directory)
+    if left.held:
         print(
-            f"{left.live_segments} file(s) belong to a running process "
-            "and were kept"
+            f"{left.held} message(s) belong to a running process and were kept"
         )
     return 0

@@ -9,7 +9,9 @@ that stepped aside when memory was full, and those a previous process
 left behind. Nothing here runs in the application's thread.
 """
 
+import contextlib
 import heapq
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,13 +26,7 @@ from ._message import RoutedMessage
 from ._model import Channel, Config, Route
 from ._render import build_payload, fit_total
 from ._spool import Spool, SpoolEntry
-from ._spooltrust import (
-    DIGEST_CHARS,
-    by_digest,
-    load_key,
-    prepare_directory,
-    sanitize_embed,
-)
+from ._spooltrust import DIGEST_CHARS, by_digest, load_key, sanitize_embed
 
 __all__ = ["SpoolKeeper", "with_delay"]
 
@@ -39,8 +35,9 @@ __all__ = ["SpoolKeeper", "with_delay"]
 DELAY_NOTE_AFTER = 120.0
 #: Seconds between the group commits of the spool.
 COMMIT_EVERY = 0.1
-#: Seconds between looks for segments that a dead process left behind.
-ADOPT_EVERY = 30.0
+#: Seconds between looks for what gone processes left behind (each look
+#: also renews this process's lease on its own messages).
+ADOPT_EVERY = 10.0
 
 
 def with_delay(
@@ -145,7 +142,7 @@ def decode(
 @dataclass(order=True, slots=True)
 class _Waiting:
     time: float
-    ref: tuple[str, int]
+    ref: tuple[int, int]
     entry: SpoolEntry = field(compare=False)
 
 
@@ -179,7 +176,7 @@ class SpoolKeeper:
         self._told: set[str] = set()  # files of others, ignored and told
         self._routes: tuple[Config | None, dict[str, Route]] = (None, {})
         self._waiting: dict[str, list[_Waiting]] = {}  # lane key → heap
-        self._disk_only: dict[tuple[str, int], str] = {}  # ref → lane key
+        self._disk_only: dict[tuple[int, int], str] = {}  # ref → lane key
 
     # -- opening -----------------------------------------------------------
 
@@ -206,10 +203,11 @@ class SpoolKeeper:
         if self._open or self._broken:
             return []
         try:
-            warning = prepare_directory(self.directory)
-            self._key = load_key(self.directory)
             left = self._spool.open()
+            self._key = load_key(self.directory)
         except Exception as exc:  # e.g. a NUL in the path: never raised
+            with contextlib.suppress(Exception):
+                self._spool.close()
             self._broken = True
             self._count("errors.spool", 1)
             say(
@@ -218,14 +216,14 @@ class SpoolKeeper:
                 "in memory only"
             )
             return []
-        if warning is not None:
-            say(warning)
+        if self._spool.warning is not None:
+            say(self._spool.warning)
         self._open = True
         self._tell_foreign()
         return left
 
     def _tell_foreign(self) -> None:
-        """Say once per file that files others could write are skipped."""
+        """Say once per file what old-format files are not moved in."""
         for name in sorted(self._spool.foreign - self._told):
             self._told.add(name)
             self._count("errors.spool", 1)
@@ -233,6 +231,14 @@ class SpoolKeeper:
                 f"ignoring {self.directory / name}: it "
                 "belongs to another user, or others may write it, so its "
                 "messages are not sent"
+            )
+        if self._spool.legacy_held:
+            self._diag.say_once(
+                "spool:legacy",
+                f"{self._spool.legacy_held} file(s) of the old spool format "
+                f"in {self.directory} belong to a running process of an "
+                "older polybot_loghandler, which sends them; they move into "
+                "the spool database once it stops",
             )
 
     @property
@@ -246,7 +252,15 @@ class SpoolKeeper:
         """What processes that died since left behind (the periodic job)."""
         if not self._open:
             return []
-        found = self._spool.adopt()
+        try:
+            found = self._spool.adopt()
+        except (OSError, sqlite3.Error) as exc:  # busy, say: next time
+            self._count("errors.spool", 1)
+            self._diag.warn(
+                "spool:adopt",
+                f"looking into the spool {self.directory} failed: {exc}",
+            )
+            return []
         self._tell_foreign()
         return found
 
@@ -263,7 +277,7 @@ class SpoolKeeper:
         if not self.usable:
             return None
         try:
-            entry, evicted = self._spool.append(
+            return self._spool.append(
                 message.channel,
                 message.event.level,
                 message.event.time,
@@ -278,11 +292,6 @@ class SpoolKeeper:
                 "memory only (said once)",
             )
             return None
-        for gone in evicted:
-            if self._disk_only.pop(gone.ref, None) is not None:
-                # only on disk: it is lost now (one in memory still goes)
-                self._count("dropped.spool_full", 1)
-        return entry
 
     def done(self, entries: Iterable[SpoolEntry]) -> None:
         """Delivered, or dropped and counted: the spool may forget them."""
@@ -293,13 +302,18 @@ class SpoolKeeper:
         """The group commit: write and fsync what is buffered."""
         if self._open and self._spool.uncommitted:
             try:
-                self._spool.commit()
-            except OSError as exc:
+                evicted = self._spool.commit()
+            except (OSError, sqlite3.Error) as exc:
                 self._count("errors.spool", 1)
                 self._diag.warn(
                     "spool:commit",
                     f"writing the spool {self.directory} failed: {exc}",
                 )
+                return
+            for gone in evicted:
+                if self._disk_only.pop(gone.ref, None) is not None:
+                    # only on disk: it is lost now (one in memory still goes)
+                    self._count("dropped.spool_full", 1)
 
     @property
     def uncommitted(self) -> bool:
@@ -385,7 +399,7 @@ class SpoolKeeper:
         if self._open:
             try:
                 self._spool.close()
-            except OSError as exc:
+            except (OSError, sqlite3.Error) as exc:
                 self._diag.warn(
                     "spool:close",
                     f"closing the spool {self.directory} failed: {exc}",
