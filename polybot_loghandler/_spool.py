@@ -68,7 +68,7 @@ _ASCII = json.JSONEncoder(separators=(",", ":"))
 
 
 class SpoolBackedUpError(OSError):
-    """Commits have failed for so long that the buffer is full."""
+    """Commits fail, and the messages waiting for one fill ``max_bytes``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +169,7 @@ class Spool:
         self._dones: list[tuple[int, int]] = []  # to delete
         self._live: dict[tuple[int, int], int] = {}  # ours, pending: size
         self._pending_bytes = self._buffered = 0
+        self._failing = False  # the last commit failed
 
     # -- opening and adopting ------------------------------------------------
 
@@ -287,14 +288,14 @@ class Spool:
 
         Raises:
             RuntimeError: The spool is not open.
-            SpoolBackedUpError: Commits have failed for so long that
-                ``max_bytes`` of messages wait in memory for one.
+            SpoolBackedUpError: Commits fail, and ``max_bytes`` of
+                messages already wait in memory for one.
             TypeError: *body* holds something JSON cannot.
             ValueError: *body* refers to itself.
         """
         self._open()
-        if self._buffered > self.max_bytes:
-            raise SpoolBackedUpError("the spool could not be written lately")
+        if self._failing and self._buffered > self.max_bytes:
+            raise SpoolBackedUpError("writing the spool keeps failing")
         data = _encode(body)
         self._seq += 1
         ref = (self._owner, self._seq)
@@ -371,6 +372,7 @@ class Spool:
                 "forget_after_fork() in a forked child"
             )
         now, owner = self.clock(), self._owner
+        self._failing = True  # until the transaction is committed
         with self._db.transaction() as db:
             db.executemany(
                 _INSERT,
@@ -380,6 +382,7 @@ class Spool:
             evicted = self._evict(db)
             if now - self._renewed >= RENEW_EVERY:
                 self._renew(db, now)
+        self._failing = False
         if self._dones or evicted:
             self._db.reclaim()
         self._rows, self._dones, self._buffered = {}, [], 0

@@ -20,8 +20,8 @@ from ._config import load_config
 from ._format import duration
 from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
-from ._spool import SpoolFormatError, SpoolStatus, purge, status
-from ._spooltrust import UntrustedSpoolError, check_directory
+from ._spool import DATABASE, SpoolFormatError, SpoolStatus, purge, status
+from ._spooltrust import UntrustedSpoolError, check_directory, trusted_file
 
 __all__ = ["add_spool_parser"]
 
@@ -104,6 +104,13 @@ def _refusal(directory: Path) -> str | None:
         return None  # nothing in it yet: it is created safely
     try:
         check_directory(directory)
+        database = directory / DATABASE
+        if database.exists() and not trusted_file(database.lstat()):
+            return (
+                f"{directory} is not used as a spool: {database} belongs "
+                "to another user, or others may write it (remove it, or "
+                "fix its owner and mode)"
+            )
     except (OSError, UntrustedSpoolError) as exc:
         return f"{directory} is not used as a spool: {exc}"
     return None
@@ -146,13 +153,15 @@ def describe(found: SpoolStatus) -> str:
             "may write, are ignored"
         )
     if found.legacy:
-        ignored.append(
+        ignored.insert(
+            0,
             f"{found.legacy} file(s) of the old spool format: the next "
-            "process that opens the spool moves them into its database"
+            "process that opens the spool moves their messages in",
         )
     total = sum(found.pending.values())
     if not total:
-        return "\n".join([f"{found.directory}: empty", *ignored])
+        empty = [] if found.legacy else [f"{found.directory}: empty"]
+        return "\n".join([*empty, *ignored])
     held = (
         f", {found.held} held by {found.processes} running process(es)"
         if found.held

@@ -9,8 +9,9 @@ are taken over by another process only once it is gone:
   process ids mean the same): once its process has exited, or its id was
   reused by a process that started later. In this very process, once its
   spool is closed.
-- Otherwise (another container sharing the directory, say): once its lease
-  is older than :data:`ADOPT_AFTER`.
+- Otherwise (another container sharing the directory, say), or where a
+  running process's start cannot be told: once its lease is older than
+  :data:`ADOPT_AFTER`.
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ def started(pid: int) -> str | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None
+        return None if Path("/proc/self/stat").exists() else _runs(pid)
     except OSError:
         return ""
-    else:  # the 22nd field; the name before it may hold spaces
-        return text.rpartition(")")[2].split()[19]
+    return text.rpartition(")")[2].split()[19]  # the 22nd field
+
+
+def _runs(pid: int) -> str | None:
+    """``""`` if process *pid* runs, else ``None``: without ``/proc``."""
+    if os.name == "nt":  # there os.kill() would end the process
+        return ""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,11 +90,12 @@ def gone(database: tuple[int, int], row: Sequence[Any], now: float) -> bool:
         now: Epoch seconds, for the lease.
     """
     owner, pid, host, start, lease = row
-    if host != HOST:
-        return bool(now - lease > ADOPT_AFTER)
-    if pid == os.getpid():
-        return (*database, owner) not in OPEN
-    now_started = started(pid)
-    return now_started is None or bool(
-        start and now_started and start != now_started
-    )
+    if host == HOST:
+        if pid == os.getpid():
+            return (*database, owner) not in OPEN
+        now_started = started(pid)
+        if now_started is None:
+            return True
+        if start and now_started:
+            return bool(start != now_started)
+    return bool(now - lease > ADOPT_AFTER)

@@ -7,10 +7,15 @@ loopback fake Discord and exited (``scripts/spool_process.py``).
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,19 +140,144 @@ def test_a_directory_others_could_write_is_refused(
     assert 30 == sum(status(spool).pending.values())
 
 
-def test_status_names_the_files_it_ignores(
+def test_a_database_of_another_user_is_refused(
     filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     routing, spool = filled
-    for segment in spool.glob("*.spool"):
-        os.chown(segment, 65534, 65534)
-
+    os.chown(spool / "spool.db", 65534, 65534)
     try:
-        assert 0 == main(["spool", "status", "--routing", str(routing)])
+        assert 1 == main(["spool", "status", "--routing", str(routing)])
+        out = capsys.readouterr().out
+        assert f"{spool}: empty" in out
+        assert "1 file(s) of another user, or that others may write" in out
+        assert "is not used as a spool" in out
+        for action in (["replay"], ["purge", "--yes"]):
+            assert 2 == main(["spool", *action, "--routing", str(routing)])
+            err = capsys.readouterr().err
+            assert f"{spool / 'spool.db'} belongs to another user" in err
+            assert "Traceback" not in err
     finally:
-        for segment in spool.glob("*.spool"):
-            os.chown(segment, 0, 0)
+        os.chown(spool / "spool.db", 0, 0)
+    assert 30 == sum(status(spool).pending.values()), "left as it was"
 
+
+def test_a_database_of_a_newer_version_is_refused(
+    filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    routing, spool = filled
+    with sqlite3.connect(spool / "spool.db") as db:
+        db.execute("PRAGMA user_version = 99")
+
+    for action in (["status"], ["replay"], ["purge", "--yes"]):
+        assert 2 == main(["spool", *action, "--routing", str(routing)])
+        err = capsys.readouterr().err
+        assert "written by a newer polybot_loghandler (schema 99" in err
+        assert "Traceback" not in err
+
+
+def _hold(routing: Path, start: int, count: int) -> subprocess.Popen[str]:
+    """A process that logged *count* trades, still running, Discord down."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD")}
+    holder = subprocess.Popen(
+        [sys.executable, SCRIPT, routing, str(start), str(count), "hold"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert holder.stdout is not None
+    assert "logged" in holder.stdout.readline()
+    return holder
+
+
+def test_messages_of_a_running_process_are_kept(
+    fake_discord: FakeDiscord,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spool = tmp_path / "spool"
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing_yaml(
+            {"trades": fake_discord.webhook_url("5002", "tok-held")},
+            "- {name: trades, to: trades, coalesce: false}",
+            batch_window="0.05s",
+            reload="off",
+            spool=str(spool),
+        ),
+        encoding="utf-8",
+    )
+    fake_discord.fail_for(3600, 503)
+    holder = _hold(routing, 100, 5)
+    try:
+        deadline = time.monotonic() + 30
+        while status(spool).held < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # its worker commits every 100 ms
+
+        assert 0 == main(["spool", "status", "--spool", str(spool)])
+        out = capsys.readouterr().out
+        assert "5 message(s) waiting, 5 held by 1 running process(es)" in out
+
+        assert 0 == main(["spool", "purge", "--yes", "--spool", str(spool)])
+        out = capsys.readouterr().out
+        assert "0 message(s) deleted" in out
+        assert "5 message(s) belong to a running process and were kept" in out
+
+        assert 0 == main(["spool", "replay", "--routing", str(routing)])
+        assert "which sends them itself" in capsys.readouterr().out
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+    assert 0 == main(["spool", "purge", "--yes", "--spool", str(spool)])
+    assert "5 message(s) deleted" in capsys.readouterr().out
+
+
+def _old_record(record: dict[str, Any]) -> bytes:
+    data = json.dumps(record, separators=(",", ":")).encode()
+    return f"{zlib.crc32(data):08x} ".encode() + data + b"\n"
+
+
+def test_an_old_spool_is_moved_in_and_sent(
+    fake_discord: FakeDiscord,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing_yaml(
+            {"trades": fake_discord.webhook_url("5003", "tok-old")},
+            "- {name: trades, to: trades, coalesce: false}",
+            batch_window="0.05s",
+            reload="off",
+            spool=str(spool),
+        ),
+        encoding="utf-8",
+    )
+    segment = spool / "4242-0123456789abcdef.spool"
+    lines = [
+        _old_record(
+            {"k": "m", "n": n, "ch": "trades", "lv": 20, "t": 1.7e9 + n}
+            | {"b": {"route": "trades", "embed": {"title": f"old {n}"}}}
+        )
+        for n in (1, 2, 3, 4)
+    ]
+    segment.write_bytes(b"".join(lines) + _old_record({"k": "d", "n": [2]}))
+    segment.chmod(0o600)
+
+    assert 0 == main(["spool", "status", "--spool", str(spool)])
     out = capsys.readouterr().out
-    assert f"{spool}: empty" in out
-    assert "1 file(s) of another user, or that others may write" in out
+    assert "1 file(s) of the old spool format" in out
+
+    assert 0 == main(["spool", "replay", "--routing", str(routing)])
+
+    assert "3 event(s) delivered, 0 still waiting" in capsys.readouterr().out
+    titles = [embed["title"] for embed in fake_discord.embeds("5003")]
+    assert ["old 1", "old 3", "old 4"] == titles
+    assert not segment.exists()
+    assert 0 == main(["spool", "status", "--spool", str(spool)])
+    assert f"{spool}: empty" in capsys.readouterr().out

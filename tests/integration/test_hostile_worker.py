@@ -35,6 +35,7 @@ from polybot_loghandler import (
 from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._console import ConsoleSink
 from polybot_loghandler._delivery import Engine
+from polybot_loghandler._spool import Spool
 from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.connect import Connect
@@ -497,7 +498,6 @@ class TestForkLocks:
     @staticmethod
     def _locks(pipeline: _pipeline.Pipeline) -> dict[str, Any]:
         engine = pipeline._engine
-        spool = engine.spool._spool  # type: ignore[union-attr]
         return {
             "registry": _pipeline._REGISTRY_LOCK,
             "captures": _pipeline.CAPTURES.lock,
@@ -505,8 +505,6 @@ class TestForkLocks:
             "counters": pipeline._count_lock,
             "worker start": pipeline._worker._start_lock,
             "console": pipeline._console._lock,
-            "spool": spool._lock,
-            "spool commit": spool._commit_lock,
             "pipeline warnings": pipeline._diag._lock,
             "engine warnings": engine._diag._lock,
             "spool warnings": engine.spool._diag._lock,  # type: ignore[union-attr]
@@ -593,8 +591,6 @@ class TestForkLocks:
             "counters",
             "worker start",
             "console",
-            "spool",
-            "spool commit",
             "pipeline warnings",
             "engine warnings",
             "spool warnings",
@@ -619,6 +615,63 @@ class TestForkLocks:
             held.release()
 
         assert free, f"the {name} lock is still held after the fork"
+
+    def test_a_fork_waits_for_a_spool_transaction(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        The spool's connection is closed for a fork, never carried over.
+
+        A fork while the worker is inside a transaction waits for it; the
+        child opens the spool afresh and writes; the parent's connection
+        opens again on its next use, and nothing either wrote is lost.
+        """
+        directory = tmp_path / "spool"
+        parent = Spool(directory)
+        parent.open()
+        database = parent._db
+        assert database is not None
+        inside, release = threading.Event(), threading.Event()
+
+        def transaction_in_progress() -> None:
+            with database.transaction() as db:
+                db.execute(
+                    "INSERT INTO legacy VALUES ('parent, in a transaction')"
+                )
+                inside.set()
+                release.wait(WAIT)
+
+        thread = threading.Thread(target=transaction_in_progress)
+        thread.start()
+        assert inside.wait(WAIT)
+        threading.Timer(0.2, release.set).start()
+
+        def child() -> int:
+            parent.forget_after_fork()  # as the engine does in a child
+            own = Spool(directory)
+            own.open()
+            own.append("trades", 20, 1.0, {"from": "child"})
+            own.commit()
+            own.close()
+            return 0
+
+        try:
+            assert 0 == run_forked(child, WAIT)
+        finally:
+            release.set()
+            thread.join(WAIT)
+        entry = parent.append("trades", 20, 2.0, {"from": "parent"})
+        parent.commit()
+
+        assert {"from": "parent"} == parent.read(entry)
+        with database.transaction() as db:
+            names = db.execute("SELECT name FROM legacy").fetchall()
+            bodies = db.execute("SELECT body FROM messages").fetchall()
+        parent.close()
+        assert [("parent, in a transaction",)] == names
+        assert {b'{"from":"child"}', b'{"from":"parent"}'} == {
+            body for (body,) in bodies
+        }
 
     def test_reload_in_a_child_forked_during_a_reload(
         self, make_routing: Callable[..., Path]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def _message(
 
 
 ENTRY = SpoolEntry(
-    ref=("a.spool", 1),
+    ref=(1, 1),
     channel="trades",
     level=logging.WARNING,
     time=LOGGED,
@@ -462,9 +463,13 @@ class TestTheDirectory:
         keeper.commit()
 
         assert 0o700 == stat.S_IMODE(directory.stat().st_mode)
-        files = list(directory.iterdir())
-        assert len(files) == 2  # a segment and the key
-        assert {0o600} == {stat.S_IMODE(p.stat().st_mode) for p in files}
+        files = {p.name: p for p in directory.iterdir()}
+        assert {"spool.db", "spool.db-wal", "spool.db-shm", KEY_NAME} == set(
+            files
+        )
+        assert {0o600} == {
+            stat.S_IMODE(p.stat().st_mode) for p in files.values()
+        }
         keeper.close()
 
     def test_made_safe_whatever_the_umask(self, tmp_path: Path) -> None:
@@ -494,7 +499,7 @@ class TestTheDirectory:
             pytest.param(lambda p: p.chmod(0o620), id="group-writes"),
         ],
     )
-    def test_a_segment_others_could_write_is_ignored(
+    def test_a_database_others_could_write_is_refused(
         self,
         spool_dir: Path,
         capsys: pytest.CaptureFixture[str],
@@ -506,19 +511,67 @@ class TestTheDirectory:
         planted.append("trades", 40, LOGGED, {"route": "x", "embed": {}})
         planted.commit()
         planted.close()
-        (segment,) = spool_dir.glob("*.spool")
+        spoil(spool_dir / "spool.db")
+        counts: dict[str, int] = {}
+        keeper = _keeper(spool_dir, counts)
+
+        assert [] == keeper.start()
+        assert not keeper.usable
+        assert 0 == keeper.pending
+        assert {"errors.spool": 1} == counts
+        err = capsys.readouterr().err
+        assert f"cannot use the spool {spool_dir}" in err
+        assert "belongs to another user, or others may write it" in err
+        assert "kept in memory only" in err
+        keeper.close()
+        found = status(spool_dir)
+        assert ({}, 1) == (found.pending, found.untrusted)
+        assert (spool_dir / "spool.db").exists(), "not ours to delete"
+
+    @pytest.mark.parametrize(
+        "spoil",
+        [
+            pytest.param(lambda p: os.chown(p, NOBODY, NOBODY), id="foreign"),
+            pytest.param(lambda p: p.chmod(0o666), id="others-write"),
+            pytest.param(lambda p: p.chmod(0o620), id="group-writes"),
+        ],
+    )
+    def test_an_old_segment_others_could_write_is_ignored(
+        self,
+        spool_dir: Path,
+        capsys: pytest.CaptureFixture[str],
+        spoil: Any,
+    ) -> None:
+        spool_dir.chmod(0o1777)
+        segment = spool_dir / "7-00ff00ff00ff00ff.spool"
+        segment.write_bytes(
+            _old_record(
+                {"k": "m", "n": 1, "ch": "trades", "lv": 40, "t": LOGGED}
+                | {"b": {"route": "x", "embed": {"title": "planted"}}}
+            )
+        )
+        segment.chmod(0o600)
         spoil(segment)
         counts: dict[str, int] = {}
         keeper = _keeper(spool_dir, counts)
 
         assert [] == keeper.start()
+        assert keeper.usable
         assert 0 == keeper.pending
         assert {"errors.spool": 1} == counts
         assert f"ignoring {segment}" in capsys.readouterr().err
+        assert [] == keeper.adopt(), "and not again"
+        assert {"errors.spool": 1} == counts
         keeper.close()
         found = status(spool_dir)
-        assert (0, 1) == (found.segments, found.untrusted)
+        assert (0, 1) == (found.legacy, found.untrusted)
         assert segment.exists(), "not ours to delete"
+
+
+def _old_record(record: dict[str, Any]) -> bytes:
+    """A record line of the spool's old format."""
+    data = json.dumps(record, separators=(",", ":")).encode()
+    return f"{zlib.crc32(data):08x} ".encode() + data + b"\n"
 
 
 PLANTED_EMBED = {
@@ -709,7 +762,7 @@ class TestReadBack:
         bad = keeper._spool  # the store under the keeper: plant directly
         assert keeper.usable
         planted = [
-            bad.append("trades", 40, LOGGED, body)[0]
+            bad.append("trades", 40, LOGGED, body)
             for body in ({**PLANTED, "embed": "x"}, PLANTED)
         ]
         keeper.commit()
