@@ -48,7 +48,15 @@ PARTS = [
     ),
     ("Where to filter", "filter_where.py", ["--quick"], [], 120.0),
     ("Caller cost with the spool", "spool_cost.py", ["--quick"], [], 300.0),
+    ("Spool store", "spool_store.py", ["--quick"], [], 240.0),
     ("Worker throughput", "throughput.py", ["--quick"], [], 180.0),
+    (
+        "Worker throughput with the spool",
+        "spool_throughput.py",
+        ["--quick"],
+        [],
+        300.0,
+    ),
     ("Memory with Discord hung", "memory.py", ["--quick"], [], 300.0),
     ("Delivery", "delivery.py", ["--quick"], [], 900.0),
     ("Alternatives", "alternatives.py", ["--quick"], [], 400.0),
@@ -88,6 +96,26 @@ How to read this page:
   on a busy machine, count instructions instead:
   `python bench/instructions.py` (needs valgrind) gives the same work's
   instructions per event, which load does not change.
+- **Spool store** is the spool's database on its own: appends of
+  realistic bodies (rendered Polybot embeds, 600 bytes and more) with a
+  commit every 100 ms, as the worker's group commit, and again with a
+  commit every 10 appends, as under a flood, when the worker commits
+  before each send; each commit ends in an fsync, so that column is set
+  by the disk. The old store (segment files, from commit `3e79ae5`) runs
+  the same rounds, taken from git into a temporary directory and run in
+  a subprocess, in turn with the new one; in a copy of the project
+  without its git history it reads "before: not available".
+- **Worker throughput with the spool** is the whole worker, end to end:
+  log calls, match, render, the spool, and delivery to a loopback fake
+  Discord in a process of its own, with `delivery.spool` on and off,
+  pass by pass. Rate limits are lifted (the fake announces a bucket of a
+  million requests a minute; the library's pacing of Discord's hidden
+  per-channel limit is off) and the fake skips its schema check, so the
+  worker, not the fake, sets the pace: a far heavier load than Discord
+  allows, where the spool's cost shows most. "Time in commits" is the
+  share of a pass spent in the spool's commits, on the worker's event
+  loop. The package as of `3e79ae5` (the old store) runs the same
+  passes, in turn, for the before and after.
 - **Memory** logs as fast as possible while Discord never answers: the
   queue and the delivery lanes must stay bounded, events beyond them are
   dropped and counted (`dropped.*`), and no log call may wait.
