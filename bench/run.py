@@ -99,9 +99,10 @@ How to read this page:
 - **Spool store** is the spool's database on its own: appends of
   realistic bodies (rendered Polybot embeds, 600 bytes and more) with a
   commit every 100 ms, as the worker's group commit, and again with a
-  commit every 10 appends, as under a flood, when the worker commits
-  before each send; each commit ends in an fsync, so that column is set
-  by the disk. The old store (segment files, from commit `3e79ae5`) runs
+  commit every 10 appends, to show what a commit costs (the old store's
+  worker also committed before each send, about that often under a
+  flood); each commit ends in an fsync, so that column is set by the
+  disk. The old store (segment files, from commit `3e79ae5`) runs
   the same rounds, taken from git into a temporary directory and run in
   a subprocess, in turn with the new one; in a copy of the project
   without its git history it reads "before: not available".

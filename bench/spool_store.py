@@ -10,9 +10,9 @@ every 100 ms of wall time, as the worker's group commit does, and
 before each commit marks done what the previous commit wrote, as if
 Discord had taken it meanwhile, so the store holds about two commits'
 worth and does not just grow. A second measure commits every 10
-appends: the worker also commits before each send that has something
-new to write, and a full send carries 10 embeds, so under a flood it
-commits about that often.
+appends, to show what a commit costs: the old store's worker also
+committed before each send that had something new to write, and a full
+send carries 10 embeds, so under a flood it committed about that often.
 The time counted is the whole loop's, commits and fsyncs included.
 
 The same loop runs against the old store (segment files, the last
@@ -55,7 +55,7 @@ TARGET = 20_000
 BEFORE = "3e79ae5"
 #: Seconds between the worker's group commits (``_spooling.COMMIT_EVERY``).
 COMMIT_EVERY = 0.1
-#: Embeds in a full send: the most appends one commit before a send covers.
+#: Embeds in a full send: appends per commit in the second measure.
 PER_SEND = 10
 #: Bodies smaller than this are left out (see the module's docstring).
 MIN_BODY = 600

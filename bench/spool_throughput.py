@@ -364,8 +364,8 @@ def report(
         1, sum(g["commits"] for g in on)
     )
     print(
-        "\nWith the spool, the worker commits every 100 ms and before each "
-        "send that has something new to write: here "
+        "\nWith the spool, the worker commits every 100 ms (the old "
+        "store's also before each send with something new to write): here "
         f"{median(on, 'commits'):,.0f} commits a pass for "
         f"{median(on, 'messages'):,.0f} messages sent, "
         f"{median(on, 'committing'):.0%} of the pass's time, "

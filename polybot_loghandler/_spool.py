@@ -1,9 +1,9 @@
 """
 The durable spool: messages bound for Discord, kept on disk until sent.
 
-The worker appends every rendered message to the spool before sending it
+The worker appends every rendered message bound for Discord to the spool
 and marks it done once Discord accepted it (or it was dropped for a counted
-reason). What is not done survives outages, exits and ``kill -9``: this
+reason); the group commit, every 100 ms, writes what is still pending. What is not done survives outages, exits and ``kill -9``: this
 process delivers it later, or the next process that opens the directory.
 
 On disk it is one SQLite database (:mod:`._spooldb`) in a directory of

@@ -56,7 +56,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """CREATE INDEX messages_by_owner
             ON messages (owner, level, time, writer, seq)""",
-        "CREATE INDEX messages_by_channel ON messages (channel, time)",
         "CREATE TABLE legacy (name TEXT PRIMARY KEY)",  # files moved in
     ),
 )
@@ -146,7 +145,9 @@ class Database:
                 (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
                 (total,) = self._db.execute("PRAGMA page_count").fetchone()
                 if free > 64 and free * 4 > total:
-                    self._db.execute("PRAGMA incremental_vacuum")
+                    # a script runs it to the end: execute() would step
+                    # once, and free a single page
+                    self._db.executescript("PRAGMA incremental_vacuum")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

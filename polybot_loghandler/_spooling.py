@@ -1,9 +1,10 @@
 """
 The delivery engine's use of the on-disk spool.
 
-With ``delivery.spool`` set, every message bound for Discord is written to
-the spool (:mod:`._spool`) before it is sent, and marked done once
-Discord accepted it or it was dropped for a counted reason. What is on
+With ``delivery.spool`` set, every message bound for Discord is appended
+to the spool (:mod:`._spool`) as it is queued, and marked done once
+Discord accepted it or it was dropped for a counted reason; what is still
+pending is written by the group commit, every 100 ms. What is on
 disk but not in memory waits here, per lane, oldest first: messages
 that stepped aside when memory was full, and those a previous process
 left behind. Nothing here runs in the application's thread.
