@@ -3,8 +3,9 @@ The durable spool: messages bound for Discord, kept on disk until sent.
 
 The worker appends every rendered message bound for Discord to the spool
 and marks it done once Discord accepted it (or it was dropped for a counted
-reason); the group commit, every 100 ms, writes what is still pending. What is not done survives outages, exits and ``kill -9``: this
-process delivers it later, or the next process that opens the directory.
+reason); the group commit, every 100 ms, writes what is still pending.
+What is not done survives outages, exits and ``kill -9``: this process
+delivers it later, or the next process that opens the directory.
 
 On disk it is one SQLite database (:mod:`._spooldb`) in a directory of
 the user's own (0700, see :mod:`._spooltrust`), with a table of
