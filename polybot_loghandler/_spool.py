@@ -32,6 +32,7 @@ Crash-safety contract, in SQLite's terms:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -234,16 +235,16 @@ class Spool:
                     (self._owner, owner),
                 )
                 db.execute("DELETE FROM owners WHERE id IS ?", (owner,))
-        rows += self._import(database)
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._import(database, rows)  # on failure, at the next look
         adopted = sorted(map(SpoolEntry.of, rows), key=_age)
         for entry in adopted:
             self._live[entry.ref] = entry.size
             self._pending_bytes += entry.size
         return adopted
 
-    def _import(self, database: Database) -> list[tuple[Any, ...]]:
+    def _import(self, database: Database, into: list[tuple[Any, ...]]) -> None:
         """Move in the old-format files no running process holds."""
-        rows: list[tuple[Any, ...]] = []
         self.legacy_held = 0
         for path in legacy.segments(self.directory):
             taken = legacy.take(path)
@@ -253,6 +254,7 @@ class Spool:
                     self.foreign.add(path.name)
                 continue
             fd, messages = taken
+            rows: list[tuple[Any, ...]] = []
             try:
                 with database.transaction() as db:
                     fresh = db.execute(
@@ -268,10 +270,10 @@ class Spool:
                             (*ref, self._owner, channel, level, when, data),
                         )
                         rows.append((*ref, channel, level, when, len(data)))
+                into += rows  # ours now: committed
                 legacy.delete(path)
             finally:
                 os.close(fd)
-        return rows
 
     # -- the hot path --------------------------------------------------------
 
@@ -384,12 +386,14 @@ class Spool:
             if now - self._renewed >= RENEW_EVERY:
                 self._renew(db, now)
         self._failing = False
-        if self._dones or evicted:
-            self._db.reclaim()
+        freed = bool(self._dones or evicted)
         self._rows, self._dones, self._buffered = {}, [], 0
         for entry in evicted:
             del self._live[entry.ref]
             self._pending_bytes -= entry.size
+        if freed:
+            with contextlib.suppress(sqlite3.Error):  # housekeeping only
+                self._db.reclaim()
         return evicted
 
     def _evict(self, db: sqlite3.Connection) -> list[SpoolEntry]:
