@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1257,7 +1258,9 @@ _OPS = st.lists(
             st.integers(0, 400),  # body padding
         ),
         st.tuples(
-            st.sampled_from(["done", "commit", "commit", "reopen", "crash"]),
+            st.sampled_from(
+                ["done", "commit", "commit", "blocked", "reopen", "crash"]
+            ),
             st.integers(0, 7),  # done: from the start-th pending
             st.integers(1, 3),  # every step-th
         ),
@@ -1276,6 +1279,7 @@ class _Model:
         self.current: dict[tuple[int, int], tuple[SpoolEntry, Any]] = {}
         self.durable = dict(self.current)
         self.buffered = 0  # bytes appended since the last commit
+        self.failing = False  # the last commit failed
 
     def evict(self) -> list[SpoolEntry]:
         """
@@ -1290,6 +1294,7 @@ class _Model:
             evicted.append(victim)
             del self.current[victim.ref]
         self.durable, self.buffered = dict(self.current), 0
+        self.failing = False
         return evicted
 
 
@@ -1300,7 +1305,7 @@ def _step(spool: Spool, model: _Model, op: tuple[Any, ...], n: int) -> Spool:
     if op[0] == "append":
         _, level, when, pad = op
         value = body(n, pad)
-        if model.buffered > MODEL_MAX:
+        if model.failing and model.buffered > MODEL_MAX:
             with pytest.raises(SpoolBackedUpError):
                 spool.append("alerts", level, when, value)
         else:
@@ -1318,6 +1323,10 @@ def _step(spool: Spool, model: _Model, op: tuple[Any, ...], n: int) -> Spool:
     elif op[0] == "commit":
         assert model.evict() == spool.commit()
         assert spool.pending_bytes <= MODEL_MAX
+    elif op[0] == "blocked":  # another process holds the write lock
+        with _busy(spool.directory), pytest.raises(sqlite3.OperationalError):
+            spool.commit()
+        model.failing = True
     else:
         if op[0] == "reopen":
             spool.close()  # commits, evicting
@@ -1325,6 +1334,7 @@ def _step(spool: Spool, model: _Model, op: tuple[Any, ...], n: int) -> Spool:
         else:  # kill -9, as far as this process can tell
             spool.forget_after_fork()
             model.current, model.buffered = dict(model.durable), 0
+            model.failing = False
         spool, adopted = opened(spool.directory, max_bytes=MODEL_MAX)
         expected = sorted(
             (e for e, _ in model.current.values()),
@@ -1350,10 +1360,14 @@ def test_pending_is_appended_minus_done_minus_evicted(
 
     A crash (forgetting the spool without committing or letting go)
     brings back exactly what was pending at the last commit; eviction,
-    at commit, takes exactly the oldest of the lowest level; append
-    refuses once more than ``max_bytes`` wait for a commit.
+    at commit, takes exactly the oldest of the lowest level; a commit
+    that fails (the write lock held elsewhere) changes nothing, and then
+    append refuses once more than ``max_bytes`` wait for a commit.
     """
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.object(_spooldb, "BUSY_TIMEOUT", 0.01),
+    ):
         spool, _ = opened(Path(tmp) / "spool", max_bytes=MODEL_MAX)
         model = _Model()
         for n, op in enumerate(ops):

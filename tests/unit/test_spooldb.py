@@ -27,7 +27,6 @@ SCHEMA = {
     ("table", "messages"),
     ("table", "legacy"),
     ("index", "messages_by_owner"),
-    ("index", "messages_by_channel"),
 }
 
 

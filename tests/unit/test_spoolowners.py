@@ -110,6 +110,11 @@ CASES = [
     pytest.param(Case("live", age=LATER, gone=False), id="running-old-lease"),
     pytest.param(Case("live", start="other", gone=True), id="pid-reused"),
     pytest.param(Case("live", start="", gone=False), id="start-unknown"),
+    # a running process whose start cannot be told: its lease answers
+    pytest.param(
+        Case("live", start="", age=LATER, gone=True),
+        id="start-unknown-old-lease",
+    ),
     # this process: its spool open or not
     pytest.param(Case("me", opened="this", gone=False), id="me-open"),
     pytest.param(Case("me", gone=True), id="me-closed"),
