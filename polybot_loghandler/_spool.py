@@ -203,11 +203,9 @@ class Spool:
         except BaseException:
             database.close()
             raise
-        self._db, self._pid, self._renewed = (
-            database,
-            os.getpid(),
-            self.clock(),
-        )
+        self._db = database
+        self._pid = os.getpid()
+        self._renewed = self.clock()
         owners.OPEN.add((*database.file, self._owner))
         return self.adopt()
 
