@@ -361,12 +361,15 @@ class SpoolKeeper:
         """
         heap = self._waiting.get(lane, [])
         routes = self._routes_of(config)
-        out: list[tuple[RoutedMessage, SpoolEntry]] = []
-        while heap and len(out) < n:
+        picked: list[SpoolEntry] = []
+        while heap and len(picked) < n:
             entry = heapq.heappop(heap).entry
-            if self._disk_only.pop(entry.ref, None) is None:
-                continue
-            body = self._spool.read(entry)
+            if self._disk_only.pop(entry.ref, None) is not None:
+                picked.append(entry)  # else evicted meanwhile
+        out: list[tuple[RoutedMessage, SpoolEntry]] = []
+        for entry, body in zip(
+            picked, self._spool.read_many(picked), strict=True
+        ):
             target = config.channels.get(entry.channel)
             if body is None or target is None:
                 reason = "spool_corrupt" if body is None else "unknown_channel"

@@ -32,6 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from polybot_loghandler import _spool as spool_module
 from polybot_loghandler import _spooldb, _spoollegacy
 from polybot_loghandler import _spoolowners as owners
 from polybot_loghandler._spool import (
@@ -1379,4 +1380,103 @@ def test_pending_is_appended_minus_done_minus_evicted(
             )
             for entry, value in model.current.values():
                 assert value == spool.read(entry)
+        spool.close()
+
+
+# -- few steps of SQLite ------------------------------------------------------
+
+
+@contextmanager
+def _statements(spool: Spool) -> Iterator[list[str]]:
+    """
+    The statements *spool*'s connection runs meanwhile.
+    """
+    assert spool._db is not None
+    seen: list[str] = []
+    with spool._db.connection() as db:
+        db.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        with spool._db.connection() as db:
+            db.set_trace_callback(None)
+
+
+class TestFewSteps:
+    """
+    Rows go in and come out many a statement, whatever the values.
+
+    Each step of a statement lets the GIL go and waits to take it back,
+    so a statement a row is slow while the application keeps the
+    interpreter busy (see ``_spooldb``).
+    """
+
+    def test_a_commit_is_a_few_statements(self, tmp_path: Path) -> None:
+        spool, _ = opened(tmp_path / "spool")
+        entries = [
+            spool.append("alerts", WARNING, T0 + n, body(n))
+            for n in range(1000)
+        ]
+        spool.commit()
+        spool.done(entries[:900])
+
+        with _statements(spool) as seen:
+            spool.append("alerts", WARNING, T0, body(1))
+            spool.commit()
+
+        assert len(seen) <= 8, seen  # begin, insert, 3 deletes, commit...
+        assert 101 == len(rows(tmp_path / "spool"))
+        spool.close()
+
+    def test_many_evicted_oldest_lowest_first(self, tmp_path: Path) -> None:
+        """More than a batch of eviction, in order, in a few statements."""
+        one = size(body(0))
+        spool, _ = opened(tmp_path / "spool", max_bytes=100 * one)
+        levels = [WARNING if n % 3 else INFO for n in range(900)]
+        entries = [
+            spool.append("alerts", level, T0 + 900 - n, body(n))
+            for n, level in enumerate(levels)
+        ]
+
+        with _statements(spool) as seen:
+            evicted = spool.commit()
+
+        expected = sorted(entries, key=lambda e: (e.level, e.time, e.ref))
+        assert expected[: len(evicted)] == evicted
+        assert len(evicted) > 3 * spool_module._EVICT_BATCH
+        assert spool.pending_bytes <= 100 * one
+        assert len(seen) <= 20, seen
+        spool.close()
+
+    def test_adoption_reads_odd_channels_whole(self, tmp_path: Path) -> None:
+        """A channel JSON would have to escape falls back, and is exact."""
+        channels = ['say "hi"', "back\\slash", "tab\there", "ok", "ü✅"]
+        gone, _ = opened(tmp_path / "spool")
+        written = [
+            gone.append(channel, INFO, T0 + n + 0.25, body(n))
+            for n, channel in enumerate(channels)
+        ]
+        gone.close()
+
+        spool, adopted = opened(tmp_path / "spool")
+
+        assert written == adopted
+        spool.close()
+
+    def test_a_body_cannot_stand_in_for_another(self, tmp_path: Path) -> None:
+        """A body that breaks out of its place is read row by row."""
+        directory = tmp_path / "spool"
+        spool, _ = opened(directory)
+        first = spool.append("alerts", INFO, T0, body(1))
+        second = spool.append("alerts", INFO, T0 + 1, body(2))
+        spool.commit()
+        writer, seq = first.ref
+        planted = f'{{}}],[{writer},{seq},{{"planted":1}}'
+        with database(directory) as db:
+            db.execute(
+                "UPDATE messages SET body = ? WHERE seq = ?",
+                (planted.encode(), second.ref[1]),
+            )
+
+        assert [body(1), None] == spool.read_many([first, second])
         spool.close()
