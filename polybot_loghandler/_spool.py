@@ -45,16 +45,9 @@ from typing import Any
 from . import _spoollegacy as legacy
 from . import _spoolowners as owners
 from ._spooldb import Database, SpoolFormatError, execute_rows, fetch_rows
-from ._spooltrust import UntrustedSpoolError, prepare_directory, trusted_file
+from ._spooltrust import prepare_directory
 
-__all__ = [
-    "Spool",
-    "SpoolEntry",
-    "SpoolFormatError",
-    "SpoolStatus",
-    "purge",
-    "status",
-]
+__all__ = ["DATABASE", "Spool", "SpoolEntry", "SpoolFormatError"]
 
 #: The database's file name in the spool directory.
 DATABASE = "spool.db"
@@ -102,35 +95,6 @@ class SpoolEntry:
     def of(cls, row: Sequence[Any]) -> SpoolEntry:
         """The entry for a row of ``_ENTRY`` columns."""
         return cls((row[0], row[1]), row[2], row[3], float(row[4]), row[5])
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolStatus:
-    """
-    What a spool directory holds, for ``polybot-loghandler spool status``.
-
-    Attributes:
-        directory: The spool directory.
-        pending: Messages not done, per channel key.
-        oldest: When the oldest of them was logged, if any.
-        held: How many of them running processes hold (and send).
-        processes: Running processes that have the spool open.
-        bytes: Size of the database's files.
-        now: The clock's reading when the status was taken.
-        legacy: Files of the old format, not moved into the database yet.
-        untrusted: Files left out: another user owns them, or others may
-            write them.
-    """
-
-    directory: Path
-    pending: dict[str, int]
-    oldest: float | None
-    held: int
-    processes: int
-    bytes: int
-    now: float
-    legacy: int = 0
-    untrusted: int = 0
 
 
 class Spool:
@@ -228,7 +192,7 @@ class Spool:
         with database.transaction() as db:
             self._renew(db, now)
             rows = []
-            for owner in [*_gone(db, database.file, now), None]:
+            for owner in [*owners.gone_owners(db, database.file, now), None]:
                 rows += _entries(db, "WHERE owner IS ?", (owner,))
                 db.execute(
                     "UPDATE messages SET owner = ? WHERE owner IS ?",
@@ -548,83 +512,6 @@ class Spool:
         return self._db
 
 
-# -- the directory as a whole ----------------------------------------------
-
-
-def status(
-    directory: Path, clock: Callable[[], float] = time.time
-) -> SpoolStatus:
-    """
-    What *directory* holds; changes nothing.
-
-    Raises:
-        SpoolFormatError: The database is not one this version reads.
-    """
-    directory, now = Path(directory), clock()
-    files = legacy.segments(directory)
-    old = sum(map(_trusted, files))
-    untrusted, processes = len(files) - old, 0
-    rows: list[tuple[str, bool, int, float]] = []
-    try:
-        database = Database(directory / DATABASE, create=False)
-    except FileNotFoundError:
-        pass
-    except UntrustedSpoolError:
-        untrusted += 1
-    else:
-        try:
-            with database.transaction("BEGIN") as db:
-                if database.version(db):
-                    gone = _gone(db, database.file, now)
-                    (processes,) = db.execute(
-                        "SELECT count(*) - ? FROM owners", (len(gone),)
-                    ).fetchone()
-                    rows = [
-                        (ch, owner is not None and owner not in gone, n, t)
-                        for ch, owner, n, t in db.execute(
-                            "SELECT channel, owner, count(*), min(time)"
-                            " FROM messages GROUP BY channel, owner"
-                        )
-                    ]
-        finally:
-            database.close()
-    pending: dict[str, int] = {}
-    for channel, _, n, _ in rows:
-        pending[channel] = pending.get(channel, 0) + n
-    return SpoolStatus(
-        directory,
-        pending,
-        min((t for *_, t in rows), default=None),
-        sum(n for _, held, n, _ in rows if held),
-        processes,
-        sum(
-            (directory / f"{DATABASE}{end}").stat().st_size
-            for end in ("", "-wal", "-shm")
-            if (directory / f"{DATABASE}{end}").exists()
-        ),
-        now,
-        legacy=old,
-        untrusted=untrusted,
-    )
-
-
-def purge(directory: Path) -> int:
-    """
-    Delete the messages no running process holds (old-format files too).
-
-    Returns:
-        How many were deleted.
-    """
-    directory = Path(directory)
-    if not (directory / DATABASE).exists() and not legacy.segments(directory):
-        return 0
-    spool = Spool(directory)
-    adopted = spool.open()
-    spool.done(adopted)
-    spool.close()
-    return len(adopted)
-
-
 def _register(db: sqlite3.Connection, now: float) -> int:
     """Add this process to the owners; its new id."""
     cursor = db.execute(
@@ -662,17 +549,6 @@ def _marks(n: int) -> str:
     return ", ".join(["(?, ?)"] * n)
 
 
-def _gone(
-    db: sqlite3.Connection, file: tuple[int, int], now: float
-) -> list[int]:
-    """The owners in *db* that are gone (see :mod:`._spoolowners`)."""
-    return [
-        row[0]
-        for row in db.execute("SELECT * FROM owners").fetchall()
-        if owners.gone(file, row, now)
-    ]
-
-
 # -- bodies ------------------------------------------------------------------
 
 
@@ -692,13 +568,6 @@ def _decode(data: Any) -> dict[str, Any] | None:
     except (TypeError, ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
-
-
-def _trusted(path: Path) -> bool:
-    try:
-        return trusted_file(path.lstat())
-    except OSError:
-        return False
 
 
 def _rank(entry: SpoolEntry) -> tuple[int, float, tuple[int, int]]:

@@ -20,7 +20,8 @@ from ._config import load_config
 from ._format import duration
 from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
-from ._spool import DATABASE, SpoolFormatError, SpoolStatus, purge, status
+from ._spool import DATABASE, SpoolFormatError
+from ._spoolstatus import SpoolStatus, purge, status
 from ._spooltrust import UntrustedSpoolError, check_directory, trusted_file
 
 __all__ = ["add_spool_parser"]

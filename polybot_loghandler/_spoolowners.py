@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ADOPT_AFTER", "OPEN", "gone", "whoami"]
+__all__ = ["ADOPT_AFTER", "OPEN", "gone", "gone_owners", "whoami"]
 
 #: Seconds without a renewed lease after which an owner that cannot be
 #: looked up directly counts as gone.
@@ -99,3 +100,14 @@ def gone(database: tuple[int, int], row: Sequence[Any], now: float) -> bool:
         if start and now_started:
             return bool(start != now_started)
     return bool(now - lease > ADOPT_AFTER)
+
+
+def gone_owners(
+    db: sqlite3.Connection, database: tuple[int, int], now: float
+) -> list[int]:
+    """The ids of the owners in *db* that are gone (see :func:`gone`)."""
+    return [
+        row[0]
+        for row in db.execute("SELECT * FROM owners").fetchall()
+        if gone(database, row, now)
+    ]

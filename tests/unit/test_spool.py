@@ -40,11 +40,9 @@ from polybot_loghandler._spool import (
     Spool,
     SpoolBackedUpError,
     SpoolEntry,
-    SpoolStatus,
-    purge,
-    status,
 )
 from polybot_loghandler._spooldb import Database
+from polybot_loghandler._spoolstatus import SpoolStatus, purge, status
 from tests.support.helpers import run_forked
 from tests.support.spool import (
     ERROR,

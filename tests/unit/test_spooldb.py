@@ -16,8 +16,9 @@ import pytest
 
 from polybot_loghandler import _spooldb
 from polybot_loghandler import _spoolowners as owners
-from polybot_loghandler._spool import DATABASE, purge, status
+from polybot_loghandler._spool import DATABASE
 from polybot_loghandler._spooldb import MIGRATIONS, Database, SpoolFormatError
+from polybot_loghandler._spoolstatus import purge, status
 from polybot_loghandler._spooltrust import UntrustedSpoolError
 from tests.support.helpers import run_forked
 from tests.support.spool import T0, WARNING, body, database, new, opened, rows

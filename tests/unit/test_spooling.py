@@ -27,7 +27,7 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Coalesce, Config
 from polybot_loghandler._render import build_payload
-from polybot_loghandler._spool import Spool, SpoolEntry, status
+from polybot_loghandler._spool import Spool, SpoolEntry
 from polybot_loghandler._spooling import (
     DELAY_NOTE_AFTER,
     SpoolKeeper,
@@ -35,6 +35,7 @@ from polybot_loghandler._spooling import (
     encode,
     with_delay,
 )
+from polybot_loghandler._spoolstatus import status
 from polybot_loghandler._spooltrust import (
     KEY_NAME,
     UntrustedSpoolError,

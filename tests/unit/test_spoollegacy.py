@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler._spool import Spool, SpoolEntry, status
+from polybot_loghandler._spool import Spool, SpoolEntry
+from polybot_loghandler._spoolstatus import status
 from tests.support.spool import (
     ERROR,
     INFO,

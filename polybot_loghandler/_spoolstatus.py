@@ -1,0 +1,132 @@
+"""
+A spool directory seen from outside: ``spool status`` and ``spool purge``.
+
+:func:`status` reads without changing anything, so a running process
+keeps its messages and its lease; :func:`purge` takes over, as a process
+would, what no running process holds, and deletes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _spoollegacy as legacy
+from . import _spoolowners as owners
+from ._spool import DATABASE, Spool
+from ._spooldb import Database
+from ._spooltrust import UntrustedSpoolError, trusted_file
+
+__all__ = ["SpoolStatus", "purge", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStatus:
+    """
+    What a spool directory holds, for ``polybot-loghandler spool status``.
+
+    Attributes:
+        directory: The spool directory.
+        pending: Messages not done, per channel key.
+        oldest: When the oldest of them was logged, if any.
+        held: How many of them running processes hold (and send).
+        processes: Running processes that have the spool open.
+        bytes: Size of the database's files.
+        now: The clock's reading when the status was taken.
+        legacy: Files of the old format, not moved into the database yet.
+        untrusted: Files left out: another user owns them, or others may
+            write them.
+    """
+
+    directory: Path
+    pending: dict[str, int]
+    oldest: float | None
+    held: int
+    processes: int
+    bytes: int
+    now: float
+    legacy: int = 0
+    untrusted: int = 0
+
+
+def status(
+    directory: Path, clock: Callable[[], float] = time.time
+) -> SpoolStatus:
+    """
+    What *directory* holds; changes nothing.
+
+    Raises:
+        SpoolFormatError: The database is not one this version reads.
+    """
+    directory, now = Path(directory), clock()
+    files = legacy.segments(directory)
+    old = sum(map(_trusted, files))
+    untrusted, processes = len(files) - old, 0
+    rows: list[tuple[str, bool, int, float]] = []
+    try:
+        database = Database(directory / DATABASE, create=False)
+    except FileNotFoundError:
+        pass
+    except UntrustedSpoolError:
+        untrusted += 1
+    else:
+        try:
+            with database.transaction("BEGIN") as db:
+                if database.version(db):
+                    gone = owners.gone_owners(db, database.file, now)
+                    (processes,) = db.execute(
+                        "SELECT count(*) - ? FROM owners", (len(gone),)
+                    ).fetchone()
+                    rows = [
+                        (ch, owner is not None and owner not in gone, n, t)
+                        for ch, owner, n, t in db.execute(
+                            "SELECT channel, owner, count(*), min(time)"
+                            " FROM messages GROUP BY channel, owner"
+                        )
+                    ]
+        finally:
+            database.close()
+    pending: dict[str, int] = {}
+    for channel, _, n, _ in rows:
+        pending[channel] = pending.get(channel, 0) + n
+    return SpoolStatus(
+        directory,
+        pending,
+        min((t for *_, t in rows), default=None),
+        sum(n for _, held, n, _ in rows if held),
+        processes,
+        sum(
+            (directory / f"{DATABASE}{end}").stat().st_size
+            for end in ("", "-wal", "-shm")
+            if (directory / f"{DATABASE}{end}").exists()
+        ),
+        now,
+        legacy=old,
+        untrusted=untrusted,
+    )
+
+
+def purge(directory: Path) -> int:
+    """
+    Delete the messages no running process holds (old-format files too).
+
+    Returns:
+        How many were deleted.
+    """
+    directory = Path(directory)
+    if not (directory / DATABASE).exists() and not legacy.segments(directory):
+        return 0
+    spool = Spool(directory)
+    adopted = spool.open()
+    spool.done(adopted)
+    spool.close()
+    return len(adopted)
+
+
+def _trusted(path: Path) -> bool:
+    try:
+        return trusted_file(path.lstat())
+    except OSError:
+        return False
