@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,6 @@ from ._model import (
     Mention,
     Route,
     WebhookDestination,
-    redact_url,
 )
 from ._templates import (
     Expression,
@@ -51,6 +51,7 @@ from ._templates import (
     compile_text,
     is_template,
 )
+from ._text import REDACTED, redact_text
 from ._yaml import MAX_CHARS, KeyPath, LineMap, load_yaml, path_to_str
 from .exceptions import ConfigError
 
@@ -100,6 +101,8 @@ _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _MAX_SECONDS = 30 * 86400.0
 #: The longest value a message quotes, in characters.
 _SHOWN = 60
+#: A URL is quoted longer: a webhook's, token hidden, is about 70.
+_SHOWN_URL = 100
 #: At most this many problems are listed (a file that is not a routing
 #: file at all could have thousands).
 MAX_PROBLEMS = 100
@@ -192,6 +195,10 @@ class _Checker:
         self.problems: list[tuple[int, str]] = []
         self.notes: list[str] = []
         self.references: dict[KeyPath, tuple[Reference, ...]] = {}
+        # a variable that is not a webhook URL: its problem (the index in
+        # problems, the text) and how many channels it is the value of
+        self.bad_variables: dict[str, tuple[int, str]] = {}
+        self.bad_uses: Counter[str] = Counter()
 
     # -- reporting
 
@@ -359,6 +366,7 @@ class _Checker:
             channel = self.channel(key, spec, where)
             if channel is not None:
                 out[key] = channel
+        self.told_variables()
         return out
 
     def channel(self, key: str, spec: Any, path: KeyPath) -> Channel | None:
@@ -406,17 +414,62 @@ class _Checker:
         if not url:
             return None
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problem(
-                path,
-                f"not a webhook URL: {_shown(redact_url(url))} "
-                "(expected https://discord.com/api/webhooks/ID/TOKEN)",
-            )
+        wrong = _webhook_mistake(url)
+        if wrong:
+            self.bad_webhook(url, path, wrong)
             return None
         found = WEBHOOK_PATH.search(parts.path)
         return WebhookDestination(
             url=url, webhook_id=found.group(1) if found else None
         )
+
+    def bad_webhook(self, url: str, path: KeyPath, wrong: str) -> None:
+        """
+        Report a destination that is not a webhook URL, once per variable.
+
+        A value wholly from one variable (``${DISCORD_WEBHOOK_URL}``,
+        which the shipped routing gives 37 channels as their fallback)
+        is one mistake, reported at its first channel with the number of
+        channels that use it.
+        """
+        name = self.sole_variable(path, url)
+        shown = _url_shown(url)
+        if name is None:
+            self.problem(
+                path, f"not a webhook URL: {shown} ({wrong}; {_WEBHOOK_RULE})"
+            )
+            return
+        self.bad_uses[name] += 1
+        if name in self.bad_variables:
+            return
+        self.problem(
+            path,
+            f"${name} is not a webhook URL: {shown} ({wrong}; "
+            f"{_WEBHOOK_RULE})",
+        )
+        self.bad_variables[name] = self.problems[-1]
+
+    def sole_variable(self, path: KeyPath, value: str) -> str | None:
+        """The variable whose value alone makes *value*, if there is one."""
+        names = dict.fromkeys(
+            r.name for r in self.references.get(path, ()) if r.used
+        )
+        if len(names) != 1:
+            return None
+        (name,) = names
+        return name if self.environ.get(name, "").strip() == value else None
+
+    def told_variables(self) -> None:
+        """Finish the variables' problems: how many channels use each."""
+        for name, told in self.bad_variables.items():
+            uses = self.bad_uses[name]
+            if uses > 1:
+                index = self.problems.index(told)
+                where, text = told
+                self.problems[index] = (
+                    where,
+                    f"{text}; it is the webhook of {uses} channels",
+                )
 
     def bot_channel(
         self, raw: Any, path: KeyPath
@@ -1100,6 +1153,73 @@ def _did_you_mean(word: str, options: Sequence[str]) -> str:
         return ""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+#: What a webhook destination must be, said with every one that is not.
+_WEBHOOK_RULE = (
+    "a webhook URL is http:// or https:// with a host and no spaces; "
+    "Discord's are https://discord.com/api/webhooks/ID/TOKEN"
+)
+#: Hosts whose webhook URLs are known: on these, the path must hold one.
+_DISCORD_HOSTS = re.compile(
+    r"^(?:(?:canary|ptb)\.)?discord(?:app)?\.com$", re.IGNORECASE
+)
+#: A host name as a message may show it (a bare token is not one).
+_HOST_NAME = re.compile(r"^(?:[\w-]*\.[\w.-]*|localhost)(?::\d*)?$", re.ASCII)
+#: A word as long as a short token: a host with one may be a token.
+_WORD = re.compile(r"[\w-]{8}")
+_SCHEME = re.compile(r"^[A-Za-z][\w+.-]{0,19}$")
+#: The start of a webhook's path, up to where its token begins.
+_HOOK_START = re.compile(r"/webhooks/\d*/?", re.IGNORECASE)
+
+
+def _webhook_mistake(url: str) -> str:
+    """
+    What makes *url* not a webhook destination, or ``""`` if nothing.
+
+    Any http(s) URL with a host is accepted (a proxy, a test server);
+    on Discord's own hosts the path must also hold an id and a token,
+    which Discord needs.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme and not url.startswith("//"):
+        return "it has no scheme"
+    if parts.scheme not in ("http", "https"):
+        return f"its scheme is {parts.scheme!r}"
+    if not parts.hostname:
+        return "it has no host"
+    if any(ch.isspace() for ch in url):
+        return "it has a space"
+    if _DISCORD_HOSTS.match(parts.hostname) and not WEBHOOK_PATH.search(
+        parts.path
+    ):
+        return "its path has no /api/webhooks/ID/TOKEN"
+    return ""
+
+
+def _url_shown(url: str) -> str:
+    """
+    *url* for a message: its scheme and host as they are, secrets hidden.
+
+    What follows ``/webhooks/ID/`` is the token; any other path may hold
+    one too, so only a webhook path is shown, up to its token. A host
+    that does not look like one (a token pasted alone) is hidden too.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not _SCHEME.match(scheme):
+        scheme, sep, rest = "", "", url
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]  # never user:password
+    if not _HOST_NAME.match(host) and _WORD.search(host):
+        host = REDACTED  # it may be a token
+    path = slash + path
+    found = _HOOK_START.search(path)
+    if found:
+        path = path[: found.end()] + (REDACTED if path[found.end() :] else "")
+    elif path not in ("", "/"):
+        path = "/" + REDACTED
+    text = repr(redact_text(f"{scheme}{sep}{host}{path}"))
+    return text if len(text) <= _SHOWN_URL else text[: _SHOWN_URL - 1] + "…"
 
 
 def _shown(value: Any) -> str:

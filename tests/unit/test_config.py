@@ -1113,6 +1113,98 @@ class TestDestinations:
         assert TOKEN not in str(error)
 
     @pytest.mark.parametrize(
+        ("value", "shown", "why"),
+        [
+            pytest.param(
+                f"discord.com/api/webhooks/1/{TOKEN}",
+                "'discord.com/api/webhooks/1/(redacted)'",
+                "it has no scheme",
+                id="no-scheme",
+            ),
+            pytest.param("https://", "'https://'", "no host", id="no-host"),
+            pytest.param(
+                ":///x", "':/(redacted)'", "no scheme", id="empty-scheme"
+            ),
+            pytest.param(TOKEN, "'(redacted)'", "no scheme", id="bare-token"),
+            pytest.param(
+                "https://discord.com/api/webhooks/1",
+                "'https://discord.com/api/webhooks/1'",
+                "no /api/webhooks/ID/TOKEN",
+                id="no-token",
+            ),
+            pytest.param(
+                "https://discord.com/channels/5",
+                "'https://discord.com/(redacted)'",
+                "no /api/webhooks/ID/TOKEN",
+                id="channel-link",
+            ),
+            pytest.param(
+                f"https://discord.com/api/webhooks/1/{TOKEN} x",
+                "'https://discord.com/api/webhooks/1/(redacted)'",
+                "it has a space",
+                id="space",
+            ),
+            pytest.param(
+                f"ftp://example.com/api/webhooks/1/{TOKEN}",
+                "'ftp://example.com/api/webhooks/1/(redacted)'",
+                "its scheme is 'ftp'",
+                id="ftp",
+            ),
+            pytest.param(
+                f"ftp://me:{TOKEN}@example.com/h/{TOKEN}",
+                "'ftp://example.com/(redacted)'",
+                "its scheme is 'ftp'",
+                id="password",
+            ),
+            pytest.param(
+                f"http://localhost:8080/h/{TOKEN}", "", None, id="any-host"
+            ),
+        ],
+    )
+    def test_bad_variable_said_once(
+        self, value: str, shown: str, why: str | None
+    ) -> None:
+        """
+        A variable that is not a webhook URL is one problem, named.
+
+        It is quoted with its scheme and host, never its token, and the
+        rule given is the one applied: any http(s) URL with a host, and
+        on Discord's hosts a webhook path.
+        """
+        text = (
+            "version: 1\nchannels:\n  a: ${HOOK}\n  b: ${B:-${HOOK}}\n"
+            "  c: {webhook: '${C:-${HOOK:-}}'}\nroutes: []\n"
+        )
+        if why is None:  # accepted: any host, with http(s)
+            assert _config(text, {"HOOK": value}).channels["a"].destination
+            return
+        error = _error(text, {"HOOK": value})
+
+        assert len(error.problems) == 1, error.problems
+        problem = error.problems[0]
+        assert problem.startswith(
+            f"routing.yaml:3: channels.a: $HOOK is not a webhook URL: {shown} "
+        )
+        assert why in problem
+        assert "http:// or https:// with a host" in problem
+        assert problem.endswith("it is the webhook of 3 channels")
+        assert TOKEN not in str(error)
+
+    def test_bad_fallback_url_is_one_error_with_shipped_routing(
+        self,
+    ) -> None:
+        """DISCORD_WEBHOOK_URL, every channel's fallback, is one problem."""
+        for value in ("discord.com/api/webhooks/1/abc", "https://", "x y"):
+            with pytest.raises(ConfigError) as caught:
+                load_config(
+                    SHIPPED_ROUTING, environ={"DISCORD_WEBHOOK_URL": value}
+                )
+
+            (problem,) = caught.value.problems
+            assert "$DISCORD_WEBHOOK_URL is not a webhook URL" in problem
+            assert "it is the webhook of 37 channels" in problem
+
+    @pytest.mark.parametrize(
         ("spec", "environ", "expected"),
         [
             pytest.param(
