@@ -50,6 +50,7 @@ __all__ = [
     "build_payload",
     "clamp_embed",
     "copy_embed",
+    "default_footer",
     "embed_length",
     "fit_total",
     "label",
@@ -358,11 +359,23 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
     fields = _auto_fields(ev)
     if fields:
         embed["fields"] = fields
-    footer = " · ".join(p for p in (ev.logger, ev.level_name.upper()) if p)
-    footer = neutralize_mentions(redact_text(encodable(footer)))
-    embed["footer"] = {"text": footer}
+    footer = default_footer(ev.logger, ev.level_name)
+    if footer:
+        embed["footer"] = {"text": footer}
     embed["timestamp"] = _event_stamp(ev.time)
     return embed
+
+
+def default_footer(logger: str, level: str) -> str:
+    """
+    The default embed's footer: ``trader · WARNING``, or what there is.
+
+    A part that is missing (a structlog chain without
+    ``add_logger_name`` gives no logger) leaves no separator behind.
+    """
+    parts = (part.strip() for part in (logger, level.upper()))
+    footer = " · ".join(part for part in parts if part)
+    return neutralize_mentions(redact_text(encodable(footer)))
 
 
 def _title_from_event(event: str) -> str:

@@ -31,6 +31,7 @@ from polybot_loghandler._model import Channel, Config, Mention, Route
 from polybot_loghandler._render import (
     build_payload,
     clamp_embed,
+    default_footer,
     embed_length,
     render_embed,
 )
@@ -683,6 +684,22 @@ class TestDefaultEmbed:
         assert {"text": footer} == embed["footer"]
         assert TIMESTAMP == embed["timestamp"]
 
+    @pytest.mark.parametrize(
+        ("logger", "level", "footer"),
+        [
+            pytest.param("trader", "warning", "trader · WARNING", id="both"),
+            pytest.param("", "warning", "WARNING", id="no-logger"),
+            pytest.param("trader", "", "trader", id="no-level"),
+            pytest.param("", "", "", id="neither"),
+            pytest.param("  ", " ", "", id="blank"),
+        ],
+    )
+    def test_default_footer_has_no_dangling_separator(
+        self, logger: str, level: str, footer: str
+    ) -> None:
+        """The default footer joins the parts there are, and only those."""
+        assert footer == default_footer(logger, level)
+
 
 # -- secrets ------------------------------------------------------------------
 
@@ -1157,6 +1174,36 @@ def _assert_safe_payload(route: Route, payload: dict[str, Any]) -> None:
 
 
 class TestShippedRouting:
+    @pytest.mark.parametrize(
+        ("level", "logger", "footer"),
+        [
+            pytest.param(logging.WARNING, "trader", "trader · WARNING"),
+            pytest.param(logging.WARNING, "", "WARNING", id="warning"),
+            pytest.param(logging.ERROR, "", "ERROR", id="error"),
+            pytest.param(logging.CRITICAL, "", "CRITICAL", id="critical"),
+            pytest.param(
+                logging.CRITICAL, "bot", "bot · CRITICAL", id="critical-bot"
+            ),
+        ],
+    )
+    def test_log_footers_without_a_logger(
+        self, level: int, logger: str, footer: str
+    ) -> None:
+        """
+        The fallback routes' footers leave out a missing logger.
+
+        A structlog chain without ``add_logger_name`` gives none, and the
+        footer must not start with a bare separator.
+        """
+        ev = _event("something_odd", level=level, logger=logger)
+
+        footers = [
+            payload["embeds"][0].get("footer", {}).get("text")
+            for _, payload in _route_and_render(ev)
+        ]
+
+        assert footers == [footer]
+
     """
     The shipped routing renders the Polybot messages safely.
     """
