@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time as _time
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -115,11 +116,17 @@ class _Routing:
     config: Config
     router: Router
     labelled: frozenset[str]  # channels whose embeds name themselves
+    lowest: int  # the lowest level a route takes (see _lowest_level)
 
     @classmethod
     def of(cls, config: Config) -> _Routing:
         router = Router(config.routes, ignore=_is_ignored)
-        return cls(config, router, _shared_destinations(config))
+        return cls(
+            config,
+            router,
+            _shared_destinations(config),
+            _lowest_level(config.routes),
+        )
 
 
 def _dict_plan(
@@ -171,6 +178,9 @@ class Pipeline:
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._diag = Diagnostics()
+        # the handlers of this routing, to find them on the root logger
+        self._handlers: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
+        self._levels_seen: tuple[int, int, int] | None = None
         self._reported = 0  # undelivered events already told on stderr
         self._kept = 0  # events left in the spool, already told
         self._engine = Engine(
@@ -180,7 +190,7 @@ class Pipeline:
             self._console,
             version=_version(),
             stats=self.stats,
-            check_reload=self.check_reload,
+            check_reload=self._periodic,
         )
         self._worker = Worker(
             None,
@@ -284,6 +294,65 @@ class Pipeline:
             CAPTURES.record(self.process(raw))
         elif not self._worker.submit(raw, levelno >= logging.WARNING):
             self._refused()
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """This routing's own warnings, each said once."""
+        return self._diag
+
+    def attach(self, handler: logging.Handler) -> None:
+        """Know *handler* as one of this routing's (for level checks)."""
+        self._handlers.add(handler)
+
+    def check_root_level(self, *, caller: bool = False) -> None:
+        """
+        Say once if the root logger's level hides events routes take.
+
+        ``logging.getLogger().addHandler(DiscordHandler())`` alone routes
+        nothing below ``WARNING``, the root logger's default level, and
+        no record says so. A handler is not told which loggers it is on,
+        so this catches the common case: one of our handlers on the root
+        logger, and no logger set lower (whose records would reach it
+        anyway). Run at a handler's first record, by the worker now and
+        then, and at close; never raises. From the *caller*'s thread it
+        writes to stderr only: a log call must not log again.
+        """
+        try:
+            text = self._root_level_gap()
+            if text and self._diag.first("root_level"):
+                (say if caller else emit)(text)
+        except Exception:  # a check must never cost the application
+            self.count("errors.internal")
+
+    def _root_level_gap(self) -> str:
+        """The warning :meth:`check_root_level` gives, or ``""``."""
+        root = logging.getLogger()
+        level = root.getEffectiveLevel()
+        lowest = self._routing.lowest
+        if level <= lowest or not self._handlers or root.manager.disable:
+            return ""  # the usual answer, after two comparisons
+        mine = [h for h in list(root.handlers) if h in self._handlers]
+        if not mine:
+            return ""
+        wanted = max(lowest, min(h.level for h in mine))
+        if level <= wanted:
+            return ""  # the handler's own level asks for no more
+        seen = (level, wanted, len(root.manager.loggerDict))
+        if seen == self._levels_seen:
+            return ""  # nothing changed since the last look
+        self._levels_seen = seen
+        if _lower_logger(wanted):
+            return ""
+        has = logging.getLevelName(level)
+        needs = logging.getLevelName(wanted)
+        return (
+            f"a DiscordHandler is on the root logger, whose level ({has}) "
+            "drops every record below it before any handler sees it, but "
+            f"the routes of {self.config.path} take events from {needs}; "
+            f"call logging.getLogger().setLevel({_level_code(wanted)}) "
+            f"(or, to send only {has} and above, give the handler "
+            f"level={_level_code(level)})"
+        )
 
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""
@@ -449,6 +518,13 @@ class Pipeline:
             self._install(config)
         return config
 
+    def _periodic(self) -> None:
+        """The worker's periodic job: reload, then check the root level."""
+        try:
+            self.check_reload()
+        finally:
+            self.check_root_level()
+
     def check_reload(self) -> None:
         """
         Reload the routing file if it changed (the worker's periodic job).
@@ -567,6 +643,7 @@ class Pipeline:
         limit = (
             self.config.delivery.flush_timeout if timeout is None else timeout
         )
+        self.check_root_level()  # a short script's last chance to hear it
         reported, kept_before = self._reported, self._kept
         done = self._worker.close(limit)
         left = self._worker.depth + self._engine.leftover
@@ -597,6 +674,44 @@ def _version() -> str:
         return metadata.version("polybot-loghandler")
     except metadata.PackageNotFoundError:
         return "0"
+
+
+def _lowest_level(routes: Sequence[Route]) -> int:
+    """
+    The lowest level a route takes, for the root logger's level check.
+
+    A route with no level counts from ``INFO``: it takes ``DEBUG`` too,
+    but a root logger at ``INFO`` is the usual set-up, not a mistake.
+    With no route, nothing is lost at any level.
+    """
+    return min(
+        (r.matcher.min_level or logging.INFO for r in routes),
+        default=logging.CRITICAL + 1,
+    )
+
+
+def _lower_logger(level: int) -> bool:
+    """
+    Whether a logger has its own level at or below *level*.
+
+    Its records reach the root logger's handlers whatever the root
+    logger's level: the application set levels where it wants them.
+    """
+    for name, logger in list(logging.getLogger().manager.loggerDict.items()):
+        if (
+            isinstance(logger, logging.Logger)
+            and logging.NOTSET < logger.level <= level
+            and not _is_ignored(name)
+        ):
+            return True
+    return False
+
+
+def _level_code(level: int) -> str:
+    """*level* as code: ``logging.INFO``, or the number for others."""
+    name = logging.getLevelName(level)
+    known = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    return f"logging.{name}" if name in known else str(level)
 
 
 def _is_ignored(logger: str) -> bool:

@@ -8,7 +8,7 @@ callable ``(logger, method_name, event_dict) -> event_dict``.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ._model import Config
@@ -55,11 +55,31 @@ class DiscordProcessor:
     ) -> MutableMapping[str, Any]:
         """Forward *event_dict* if a route might take it; never raises."""
         try:
-            self._offer(logger, method_name, event_dict)
+            # after the renderer, a chain hands on text, whatever the
+            # annotation says: pass it on, and say where we belong
+            value: object = event_dict
+            if value.__class__ is dict or isinstance(value, Mapping):
+                self._offer(logger, method_name, event_dict)
+            else:
+                self._misplaced(value)
         except Exception:  # the chain must go on
             if self._pipeline is not None:
                 self._pipeline.count("errors.internal")
         return event_dict
+
+    def _misplaced(self, value: object) -> None:
+        """Say once that the processor stands after the renderer."""
+        if self._pipeline is None:
+            return
+        # stderr only: the chain may run inside a logging handler
+        # (ProcessorFormatter), where a log call must not log again
+        self._pipeline.diagnostics.say_once(
+            "misplaced_processor",
+            f"DiscordProcessor received a {type(value).__name__}, not an "
+            "event dict, so it sends nothing: it stands after the "
+            "renderer. Put DiscordProcessor before the renderer in "
+            "structlog.configure(processors=[...])",
+        )
 
     def flush(self) -> None:
         """Block until everything forwarded so far is handled."""

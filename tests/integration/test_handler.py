@@ -26,7 +26,12 @@ import structlog
 from structlog.stdlib import ProcessorFormatter
 from structlog.testing import CapturingLoggerFactory
 
-from polybot_loghandler import ConfigError, DiscordHandler, DiscordProcessor
+from polybot_loghandler import (
+    ConfigError,
+    DiscordHandler,
+    DiscordProcessor,
+    _pipeline,
+)
 from polybot_loghandler.testing import RoutedMessage, capture
 from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
 from tests.support.helpers import run_forked
@@ -496,6 +501,70 @@ class TestStructlogNative:
             returned = processor(None, "info", event_dict)
 
         assert returned is event_dict
+
+    @pytest.mark.usefixtures("_structlog_defaults")
+    @pytest.mark.parametrize(
+        "renderer",
+        [
+            pytest.param(
+                structlog.dev.ConsoleRenderer(colors=False), id="console"
+            ),
+            pytest.param(structlog.processors.JSONRenderer(), id="json"),
+            pytest.param(
+                structlog.processors.JSONRenderer(
+                    serializer=lambda d, **_: json.dumps(d).encode()
+                ),
+                id="json-bytes",
+            ),
+        ],
+    )
+    def test_after_the_renderer_it_says_where_it_belongs(
+        self,
+        renderer: Any,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """
+        Placed after the renderer, it warns once and passes text on.
+
+        It gets the rendered text, not the event dict, so it can send
+        nothing: the warning names the fix.
+        """
+        factory = CapturingLoggerFactory()
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                renderer,
+                DiscordProcessor(make_routing()),
+            ],
+            logger_factory=factory,
+            cache_logger_on_first_use=False,
+        )
+
+        with capture() as sent:
+            structlog.get_logger().info("trade_executed", **TRADE)
+            structlog.get_logger().warning("disk_low")
+
+        assert [] == sent
+        rendered = [call.args[0] for call in factory.logger.calls]
+        assert len(rendered) == 2
+        assert all(isinstance(text, (str, bytes)) for text in rendered)
+        assert "trade_executed" in str(rendered[0])
+        said = [
+            line
+            for line in capsys.readouterr().err.splitlines()
+            if "DiscordProcessor" in line
+        ]
+        assert len(said) == 1, said
+        assert "not an event dict" in said[0]
+        assert (
+            "put DiscordProcessor before the renderer in "
+            "structlog.configure(processors=[...])"
+            in said[0].lower()
+            or "Put DiscordProcessor before the renderer in "
+            "structlog.configure(processors=[...])"
+            in said[0]
+        )
 
 
 @pytest.mark.usefixtures("_structlog_defaults")
@@ -1004,6 +1073,194 @@ class TestLevel:
             log.warning("disk_full")
 
         assert ["disk_full"] == [m.event.event for m in sent]
+
+
+ROOT_LEVEL_FIX = "logging.getLogger().setLevel(logging.INFO)"
+WARNINGS_ONLY = """\
+version: 1
+channels:
+  alerts: ""
+routes:
+  - name: warnings
+    match: {level: warning}
+    to: alerts
+"""
+
+
+@pytest.fixture
+def plain_loggers() -> Iterator[None]:
+    """
+    No logger but the root has a level of its own, as in a new program.
+
+    Loggers other tests or libraries set lower let their records reach
+    the root's handlers, which silences the root level warning; their
+    levels are put back after the test.
+    """
+    manager = logging.getLogger().manager
+    lowered = {
+        logger: logger.level
+        for logger in list(manager.loggerDict.values())
+        if isinstance(logger, logging.Logger) and logger.level
+    }
+    for logger in lowered:
+        logger.setLevel(logging.NOTSET)
+    yield
+    for logger, level in lowered.items():
+        logger.setLevel(level)
+
+
+def _root_level_said(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """
+    The root level warnings said: on stderr or on our logger.
+
+    pytest's own handler on the root logger shows our logger's records,
+    so what is said from the worker or at close is logged, not printed.
+    """
+    lines = capsys.readouterr().err.splitlines()
+    lines += [r.getMessage() for r in caplog.records]
+    return [line for line in lines if "on the root logger" in line]
+
+
+@pytest.mark.usefixtures("plain_loggers")
+class TestRootLevel:
+    """
+    ``logging.getLogger().addHandler(DiscordHandler())`` alone.
+
+    The root logger's default level, WARNING, drops info events before
+    any handler sees them; the handler says so once, naming the fix.
+    """
+
+    def test_warns_once_at_the_first_record(
+        self,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """An info route and a WARNING root: said once, with the fix."""
+        root = logging.getLogger()
+        root.setLevel(logging.WARNING)
+        root.addHandler(DiscordHandler(make_routing()))
+        log = logging.getLogger("trader")
+
+        with capture() as sent:
+            log.info("trade_executed", extra=TRADE)
+            log.warning("disk_low")
+            log.warning("disk_full")
+        _pipeline.reset_pipelines()  # at close it would be said again
+
+        assert ["disk_low", "disk_full"] == [m.event.event for m in sent]
+        said = _root_level_said(capsys, caplog)
+        assert len(said) == 1, said
+        assert ROOT_LEVEL_FIX in said[0]
+        assert "level=logging.WARNING" in said[0]
+
+    def test_warns_at_close_when_nothing_got_through(
+        self,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Only info events, all lost: said when the handler closes."""
+        root = logging.getLogger()
+        root.setLevel(logging.WARNING)
+        root.addHandler(DiscordHandler(make_routing()))
+
+        with capture() as sent:
+            logging.getLogger("trader").info("trade_executed", extra=TRADE)
+        assert [] == _root_level_said(capsys, caplog)  # not yet
+        _pipeline.reset_pipelines()
+
+        assert [] == sent
+        said = _root_level_said(capsys, caplog)
+        assert len(said) == 1, said
+        assert ROOT_LEVEL_FIX in said[0]
+
+    @pytest.mark.parametrize(
+        ("routing", "root_level", "handler_level", "trader_level", "on"),
+        [
+            pytest.param(
+                MINIMAL_ROUTING, logging.INFO, 0, 0, "", id="root-at-info"
+            ),
+            pytest.param(
+                MINIMAL_ROUTING,
+                logging.WARNING,
+                logging.WARNING,
+                0,
+                "",
+                id="handler-at-warning",
+            ),
+            pytest.param(
+                MINIMAL_ROUTING,
+                logging.WARNING,
+                0,
+                logging.INFO,
+                "",
+                id="logger-at-info",
+            ),
+            pytest.param(
+                WARNINGS_ONLY, logging.WARNING, 0, 0, "", id="warning-routes"
+            ),
+            pytest.param(
+                MINIMAL_ROUTING,
+                logging.WARNING,
+                0,
+                logging.INFO,
+                "trader",
+                id="not-on-root",
+            ),
+        ],
+    )
+    def test_quiet_when_nothing_is_hidden(
+        self,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+        *,
+        routing: str,
+        root_level: int,
+        handler_level: int,
+        trader_level: int,
+        on: str,
+    ) -> None:
+        """Levels set where the events are wanted are no mistake."""
+        root = logging.getLogger()
+        root.setLevel(root_level)
+        trader = logging.getLogger("trader")
+        trader.setLevel(trader_level)
+        handler = DiscordHandler(make_routing(routing), level=handler_level)
+        holder = logging.getLogger(on)
+        holder.addHandler(handler)
+        try:
+            with capture():
+                trader.info("trade_executed", extra=TRADE)
+                trader.warning("disk_low")
+            handler.flush()
+            _pipeline.reset_pipelines()
+        finally:
+            holder.removeHandler(handler)
+            trader.setLevel(logging.NOTSET)
+
+        assert [] == _root_level_said(capsys, caplog)
+
+    def test_the_worker_checks_too(
+        self,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The worker's periodic job finds it before any record or close."""
+        root = logging.getLogger()
+        root.setLevel(logging.ERROR)
+        handler = DiscordHandler(make_routing(WARNINGS_ONLY))
+        root.addHandler(handler)
+
+        handler._pipeline._periodic()  # type: ignore[union-attr]
+
+        said = _root_level_said(capsys, caplog)
+        assert len(said) == 1, said
+        assert "logging.getLogger().setLevel(logging.WARNING)" in said[0]
 
 
 class TestConsole:
