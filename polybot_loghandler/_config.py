@@ -1164,8 +1164,11 @@ _WEBHOOK_RULE = (
 _DISCORD_HOSTS = re.compile(
     r"^(?:(?:canary|ptb)\.)?discord(?:app)?\.com$", re.IGNORECASE
 )
-#: A host name as a message may show it (a bare token is not one).
-_HOST_NAME = re.compile(r"^(?:[\w-]*\.[\w.-]*|localhost)(?::\d*)?$", re.ASCII)
+#: A host name as a message may show it: lower case, a top-level domain
+#: of letters, or an IP address (a token, mixed case, is not one).
+_HOST_NAME = re.compile(
+    r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}|[\d.]+|localhost)(?::\d*)?$"
+)
 #: A word as long as a short token: a host with one may be a token.
 _WORD = re.compile(r"[\w-]{8}")
 _SCHEME = re.compile(r"^[A-Za-z][\w+.-]{0,19}$")
