@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from ._config import load_config
 from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
+from ._format import counted
 from ._model import BotChannelDestination, Config
 from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
 from ._sendtest import send_test
@@ -179,8 +180,8 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args.file)
     out = sys.stdout
     print(
-        f"{config.path}: OK, {len(config.channels)} channels, "
-        f"{len(config.routes)} routes",
+        f"{config.path}: OK, {counted(len(config.channels), 'channel')}, "
+        f"{counted(len(config.routes), 'route')}",
         file=out,
     )
     rows = [("#", "route", "matches", "→ channels", "options")]
@@ -215,9 +216,10 @@ def _check(args: argparse.Namespace) -> int:
         )
     console = config.console_channels
     if console:
-        count = f"{len(console)} channel{'' if len(console) == 1 else 's'}"
+        renders = "renders" if len(console) == 1 else "render"
         print(
-            f"\n{count} with no destination render on the console: "
+            f"\n{counted(len(console), 'channel')} with no destination "
+            f"{renders} on the console: "
             f"{', '.join(console)}",
             file=out,
         )
@@ -263,7 +265,8 @@ def _show_env(report: EnvReport, out: TextIO) -> None:
         print(line(cells), file=out)
     if report.shared:
         print(
-            f"\n{report.shared} channels share a destination with another: "
+            f"\n{counted(report.shared, 'channel')} share a destination "
+            "with another: "
             "their embeds name the channel (#channel-name as the author) "
             "unless the route sets an author",
             file=out,
@@ -432,15 +435,18 @@ def _setup(args: argparse.Namespace) -> int:
     if out is not None:
         write_env_file(out, lines)
         print(
-            f"wrote {count} DISCORD_WEBHOOK_* lines to {out} (mode 0600); "
+            f"wrote {counted(count, 'DISCORD_WEBHOOK_* line')} to {out} "
+            "(mode 0600); "
             f"load them with: set -a; . {_shell_path(out)}; set +a"
         )
     else:
         print(
-            f"{count} webhook URLs are ready. They hold secrets, so they "
-            "are not printed: run again with --out discord.env to write "
-            "them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file only you "
-            "can read (nothing is created twice), then load them with: "
+            f"{counted(count, 'webhook URL')} "
+            f"{'is' if count == 1 else 'are'} ready. A webhook URL holds a "
+            "secret, so none is printed: run again with --out discord.env "
+            "to write them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file "
+            "only you can read (nothing is created twice), then load them "
+            "with: "
             "set -a; . ./discord.env; set +a"
         )
     return EXIT_OK
@@ -465,7 +471,7 @@ def _send_test(args: argparse.Namespace) -> int:
     for key, _, what in results:
         print(f"{key.ljust(width)}  {what}")
     delivered = sum(1 for _, ok, _ in results if ok)
-    print(f"{delivered} of {len(results)} channels delivered")
+    print(f"{delivered} of {counted(len(results), 'channel')} delivered")
     return EXIT_OK if delivered == len(results) else 1
 
 

@@ -32,6 +32,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from . import _discord
 from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
 from ._discord import user_agent as _user_agent
+from ._format import counted
 from ._model import Channel, Config
 from ._ratelimit import CAPS, RateLimiter, Wait
 from ._text import redact_text
@@ -589,15 +590,21 @@ def describe(
         )
         for k in kinds
     }
+    one = {
+        "categories": "category",
+        "channels": "channel",
+        "webhooks": "webhook",
+    }
     out(
         f"{verb}: "
-        + ", ".join(f"{made[k]} {k}" for k in kinds)
+        + ", ".join(counted(made[k], one[k], k) for k in kinds)
         + "; already there: "
-        + ", ".join(f"{result.found.get(k, 0)} {k}" for k in kinds)
+        + ", ".join(counted(result.found.get(k, 0), one[k], k) for k in kinds)
     )
     if result.left_alone:
         out(
-            f"left alone: {len(result.left_alone)} channels the routing "
+            f"left alone: {counted(len(result.left_alone), 'channel')} "
+            "the routing "
             f"does not name ({', '.join(result.left_alone[:10])}"
             f"{', ...' if len(result.left_alone) > 10 else ''})"
         )
