@@ -14,13 +14,14 @@ import json
 import os
 import re
 import runpy
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._config import load_config
+from ._config import _did_you_mean, load_config
 from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
 from ._format import counted
@@ -32,6 +33,7 @@ from ._setup import (
     describe,
     env_lines,
     run_setup,
+    snowflake_problem,
     write_env_file,
 )
 from ._spoolcli import SpoolUsageError, add_spool_parser
@@ -128,7 +130,14 @@ def _parser() -> argparse.ArgumentParser:
         help="create the routing's categories, channels and webhooks in a "
         "server with the bot token from $DISCORD_BOT_TOKEN",
     )
-    setup.add_argument("--guild", required=True, help="the server's id")
+    setup.add_argument(
+        "--guild",
+        required=True,
+        type=_snowflake("server"),
+        metavar="ID",
+        help="the server's id (17 to 20 digits: Developer Mode, then "
+        "right-click the server → Copy Server ID)",
+    )
     setup.add_argument("--routing", help=_FILE_HELP)
     setup.add_argument(
         "--out",
@@ -161,6 +170,19 @@ def _parser() -> argparse.ArgumentParser:
 
     add_spool_parser(sub, _FILE_HELP)
     return parser
+
+
+def _snowflake(what: str) -> Callable[[str], str]:
+    """An option type: a Discord id, else a usage error naming *what*."""
+
+    def parse(value: str) -> str:
+        value = value.strip()  # pasted with a space
+        problem = snowflake_problem(value, what)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
 _FILE_HELP = (
@@ -462,9 +484,14 @@ def _send_test(args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(args.channel or config.channels))
     unknown = [k for k in keys if k not in config.channels]
     if unknown:
+        named = ", ".join(
+            f"{key!r}{_did_you_mean(key, list(config.channels))}"
+            for key in unknown
+        )
+        listing = f"polybot-loghandler check {shlex.quote(str(config.path))}"
         raise _UsageError(
-            f"--channel: no channel {', '.join(map(repr, unknown))} in "
-            f"{config.path} (its keys: {', '.join(config.channels)})"
+            f"--channel: no channel {named} in {config.path}; `{listing}` "
+            f"lists its {counted(len(config.channels), 'channel')}"
         )
     results = send_test(config, keys)
     width = max(len(k) for k in keys)

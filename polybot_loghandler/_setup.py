@@ -16,6 +16,7 @@ not Discord's, it stops with a paragraph that says what to do.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -37,7 +38,13 @@ from ._model import Channel, Config
 from ._ratelimit import CAPS, RateLimiter, Wait
 from ._text import redact_text
 
-__all__ = ["SetupError", "SetupResult", "run_setup", "write_env_file"]
+__all__ = [
+    "SetupError",
+    "SetupResult",
+    "run_setup",
+    "snowflake_problem",
+    "write_env_file",
+]
 
 WEBHOOK_NAME = "Polybot"
 GUILD_CATEGORY = 4
@@ -47,6 +54,10 @@ TIMEOUT = 15.0
 PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
 MANAGE_CHANNELS = "Manage Channels"
 MANAGE_WEBHOOKS = "Manage Webhooks"
+#: A Discord id ("snowflake"): a 64-bit number, 17 to 20 decimal digits
+#: for any id made since 2015
+_SNOWFLAKE = re.compile(r"[0-9]{17,20}")
+_SNOWFLAKE_MAX = 2**64 - 1
 # Discord's JSON error codes set-up acts on
 UNKNOWN_GUILD = 10004
 MISSING_ACCESS = 50001
@@ -334,6 +345,25 @@ def _client(version: str) -> Iterator[_Http]:
         ) as client,
     ):
         yield _Http(portal, client)
+
+
+def snowflake_problem(value: str, what: str) -> str | None:
+    """
+    Why *value* is not a Discord id, or ``None`` if it is one.
+
+    *what* is what it identifies (``server``, ``channel``, ``role``),
+    for the message.
+    """
+    digits = _SNOWFLAKE.fullmatch(value) is not None
+    if digits and int(value) <= _SNOWFLAKE_MAX:
+        return None
+    shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}…"
+    rule = f"no larger than {_SNOWFLAKE_MAX}" if digits else "17 to 20 digits"
+    return (
+        f"{shown} is not the id of a {what}: a Discord id is {rule} "
+        "(with User Settings → Advanced → Developer Mode on, right-click "
+        f"the {what} and choose Copy {what.title()} ID)"
+    )
 
 
 def run_setup(
