@@ -517,20 +517,19 @@ def _demo(args: argparse.Namespace) -> int:
     script = demo_script()
     if not script.is_file():
         raise _UsageError(f"the demo script is missing: {script}")
-    extra = list(args.demo_args)
-    if not any(a == "--routing" or a.startswith("--routing=") for a in extra):
-        # the demo shows the shipped routing, whatever is in the cwd
-        extra = ["--routing", str(shipped_routing()), *extra]
-    argv = [str(script), *extra]
-    old_argv = sys.argv
-    sys.argv = argv
+    example = runpy.run_path(str(script), run_name="trading_floor")
     try:
-        runpy.run_path(str(script), run_name="__main__")
+        # the demo shows the shipped routing, whatever is in the cwd or
+        # the environment, unless --routing says otherwise; its help and
+        # errors are headed with this command's name
+        code = example["main"](
+            list(args.demo_args),
+            prog="polybot-loghandler demo",
+            routing=str(shipped_routing()),
+        )
     except SystemExit as exc:
         return _exit_code(exc.code)
-    finally:
-        sys.argv = old_argv
-    return EXIT_OK
+    return _exit_code(code)
 
 
 def _strip_separator(extra: list[str]) -> list[str]:

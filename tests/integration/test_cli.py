@@ -701,3 +701,87 @@ class TestDemo:
         ), output[-4000:]
         assert "--- Logging error ---" not in output
         assert len(channels) >= 25, sorted(channels)
+
+
+CUSTOM_ROUTING = """\
+version: 1
+channels:
+  everything: {name: custom-everything}
+routes:
+  - name: all
+    to: everything
+"""
+
+
+def _run_demo(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run ``polybot-loghandler demo`` with *args* for one quick hour.
+    """
+    return subprocess.run(
+        [*_demo_command(), "demo", "--hours", "1", "--delay", "0", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+
+
+class TestDemoCommandLine:
+    def test_help_names_the_command(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """demo --help is headed by the command, not the example's file."""
+        status = main(["demo", "--help"])
+
+        out = capsys.readouterr().out
+        assert 0 == status
+        assert out.startswith("usage: polybot-loghandler demo [-h]")
+        assert "trading_floor" not in out
+        assert "default: the shipped Polybot routing" in " ".join(out.split())
+
+    def test_errors_name_the_command(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A bad demo option is reported under the command's name."""
+        status = main(["demo", "--hours", "x"])
+
+        err = capsys.readouterr().err
+        assert EXIT_USER_ERROR == status
+        assert "polybot-loghandler demo: error: argument --hours:" in err
+        assert "trading_floor" not in err
+
+    @pytest.mark.parametrize(
+        ("args", "custom"),
+        [
+            pytest.param([], False, id="shipped-by-default"),
+            pytest.param(
+                ["--routing", "custom.yaml"], True, id="routing-option"
+            ),
+            pytest.param(
+                ["--routing=custom.yaml"], True, id="routing-option-equals"
+            ),
+        ],
+    )
+    def test_routing(
+        self, tmp_path: Path, args: list[str], custom: bool
+    ) -> None:
+        """
+        demo runs through the shipped routing, as its help says, whatever
+        ./routing.yaml or $POLYBOT_ROUTING say; --routing chooses another.
+        """
+        (tmp_path / "routing.yaml").write_text(CUSTOM_ROUTING)
+        (tmp_path / "custom.yaml").write_text(CUSTOM_ROUTING)
+        env = {k: v for k, v in os.environ.items() if k[:8] != "DISCORD_"}
+        env["POLYBOT_ROUTING"] = str(tmp_path / "custom.yaml")
+
+        result = _run_demo(args, tmp_path, env)
+
+        output = result.stdout + result.stderr
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert custom == ("#custom-everything" in output)
+        assert custom != ("#alerts-critical" in output or "#trades-" in output)
