@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="polybot-loghandler",
         description="Route structured log events to Discord by routing.yaml.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser(

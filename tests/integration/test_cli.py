@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,20 @@ class TestCheck:
 
         assert status == 0
         assert ": OK, 37 channels, " in capsys.readouterr().out
+
+
+class TestVersion:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the command's name and version, status 0."""
+        with pytest.raises(SystemExit) as info:
+            main(["--version"])
+
+        expected = (
+            f"polybot-loghandler {metadata.version('polybot-loghandler')}"
+        )
+        assert 0 == info.value.code
+        assert expected == capsys.readouterr().out.strip()
+        assert re.fullmatch(r"polybot-loghandler \d+\.\d+\.\d+\S*", expected)
 
 
 class TestUserErrors:
