@@ -87,16 +87,30 @@ def add_spool_parser(
 
 
 def _where(args: argparse.Namespace) -> tuple[Path, Config]:
+    """The spool directory and the routing; a usage error if there is none."""
     config = load_config(resolve_routing(args.routing))
     if args.spool:
-        return Path(args.spool), config
-    if config.delivery.spool is None:
+        directory, named = Path(args.spool), "--spool"
+    elif config.delivery.spool is None:
         msg = (
             f"{config.path} sets no delivery.spool (or it is off): pass "
             "--spool DIR, or set it in the routing file"
         )
         raise SpoolUsageError(msg)
-    return Path(config.delivery.spool), config
+    else:
+        directory = Path(config.delivery.spool)
+        named = f"delivery.spool in {config.path}"
+    if not directory.exists():
+        msg = (
+            f"{directory} ({named}) does not exist: check the path; a "
+            "spool directory is made by the first process that keeps a "
+            "message in it"
+        )
+        raise SpoolUsageError(msg)
+    if not directory.is_dir():
+        msg = f"{directory} ({named}) is not a directory"
+        raise SpoolUsageError(msg)
+    return directory, config
 
 
 def _refusal(directory: Path) -> str | None:

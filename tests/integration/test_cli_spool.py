@@ -115,6 +115,61 @@ def test_no_spool_configured_is_a_usage_error(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(["status"], id="status"),
+        pytest.param(["replay"], id="replay"),
+        pytest.param(["purge", "--yes"], id="purge"),
+    ],
+)
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param((True, "--spool", "does not exist"), id="spool-option"),
+        pytest.param(
+            (False, "delivery.spool in ", "does not exist"),
+            id="routing-file",
+        ),
+        pytest.param(
+            (True, "--spool", "is not a directory"), id="not-a-directory"
+        ),
+    ],
+)
+def test_a_missing_spool_directory_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    action: list[str],
+    case: tuple[bool, str, str],
+) -> None:
+    """
+    A spool directory that is not there is said to be missing (status 2),
+    not shown as an empty spool.
+    """
+    option, named, problem = case
+    spool = tmp_path / "no-such-spool"
+    if problem == "is not a directory":
+        spool.write_text("", encoding="utf-8")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing_yaml({"a": "''"}, "- {name: a, to: a}", spool=str(spool)),
+        encoding="utf-8",
+    )
+    where = ["--spool", str(spool)] if option else []
+
+    status = main(["spool", *action, *where, "--routing", str(routing)])
+
+    captured = capsys.readouterr()
+    assert 2 == status
+    assert "" == captured.out
+    assert captured.err.startswith(
+        f"polybot-loghandler spool: {spool} ({named}"
+    )
+    assert problem in captured.err
+    assert "Traceback" not in captured.err
+    assert problem == "is not a directory" or not spool.exists()
+
+
 @pytest.mark.parametrize("mode", [0o777, 0o707], ids=["0777", "0707"])
 def test_a_directory_others_could_write_is_refused(
     filled: tuple[Path, Path],
