@@ -25,6 +25,7 @@ from ._matching import (
     FieldCheck,
     LoggerPattern,
     Matcher,
+    describe_check,
     field_check,
 )
 from ._model import (
@@ -713,9 +714,11 @@ class _Checker:
                 table["logger"], (*path, "logger")
             )
         if "fields" in table:
+            conditions: list[str] = []
             kwargs["fields"] = self.field_checks(
-                table["fields"], (*path, "fields")
+                table["fields"], (*path, "fields"), conditions
             )
+            kwargs["conditions"] = tuple(conditions)
         if "when" in table:
             kwargs["when"] = self.expression(table["when"], (*path, "when"))
         if any(v is None for v in kwargs.values()):
@@ -785,8 +788,9 @@ class _Checker:
         return LoggerPattern(patterns)
 
     def field_checks(
-        self, data: Any, path: KeyPath
+        self, data: Any, path: KeyPath, conditions: list[str]
     ) -> tuple[tuple[str, FieldCheck], ...] | None:
+        """The checks of ``fields:``; how each reads goes to *conditions*."""
         table = self.mapping(data, path, "fields")
         if table is None:
             return None
@@ -796,6 +800,7 @@ class _Checker:
             where = (*path, name)
             if not isinstance(spec, dict):
                 out.append((name, field_check("eq", spec)))
+                conditions.append(describe_check(name, "eq", spec))
                 continue
             if not spec:
                 self.problem(where, "an empty mapping tests nothing")
@@ -806,6 +811,7 @@ class _Checker:
                     ok = False
                 else:
                     out.append((name, check))
+                    conditions.append(describe_check(name, op, operand))
         return tuple(out) if ok else None
 
     def field_op(  # noqa: PLR0911 - one exit per test kind

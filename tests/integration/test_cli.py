@@ -220,6 +220,19 @@ class TestCheck:
         assert status == 0
         assert capsys.readouterr().out.startswith(f"{routing}: OK")
 
+    def test_field_conditions(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """
+        Routes told apart by a field's value show the value, so no two
+        rows of the shipped routing's audit routes read the same.
+        """
+        main(["check", str(SHIPPED_ROUTING)])
+
+        rows = {row.split()[1]: row for row in _table_rows(capsys)}
+        assert "trade_audit passed=true " in rows["trade_audit_passed"]
+        assert "trade_audit passed=false " in rows["trade_audit_violation"]
+
     def test_shipped_routing(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The shipped routing passes check with all 37 channels."""
         status = main(["check", str(SHIPPED_ROUTING)])
