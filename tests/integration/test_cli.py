@@ -150,6 +150,24 @@ class TestCheck:
         )
         assert expected in out.splitlines()
 
+    def test_one_of_each(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Counts of one read in the singular: 1 channel, 1 route."""
+        path = make_routing(
+            "version: 1\nchannels:\n  a: ''\nroutes:\n  - {name: r, to: a}\n"
+        )
+
+        main(["check", str(path)])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert f"{path}: OK, 1 channel, 1 route" == lines[0]
+        assert "1 channel with no destination renders on the console: a" in (
+            lines
+        )
+
     def test_other_listings(
         self, routing: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
