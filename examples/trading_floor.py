@@ -949,12 +949,30 @@ class EventCounter(logging.Handler):
         self.count += 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    prog: str | None = None,
+    routing: str | None = None,
+) -> int:
+    """
+    Run the simulated day; returns the exit status.
+
+    ``polybot-loghandler demo`` passes its own name as *prog* and the
+    shipped routing file as *routing*, the default of --routing.
+    """
     parser = argparse.ArgumentParser(
-        description="Simulate a day on the Polybot trading floor."
+        prog=prog, description="Simulate a day on the Polybot trading floor."
     )
     parser.add_argument(
-        "--routing", metavar="FILE", help="default: the library's own lookup"
+        "--routing",
+        metavar="FILE",
+        default=routing,
+        help="default: the library's own lookup ($POLYBOT_ROUTING, else "
+        "./routing.yaml, else the shipped Polybot routing)"
+        if routing is None
+        else "default: the shipped Polybot routing, whatever "
+        "$POLYBOT_ROUTING or ./routing.yaml say",
     )
     parser.add_argument(
         "--seed", type=int, default=7, metavar="N", help="default: 7"

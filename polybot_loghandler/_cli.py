@@ -14,15 +14,17 @@ import json
 import os
 import re
 import runpy
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._config import load_config
+from ._config import _did_you_mean, load_config
 from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
+from ._format import counted
 from ._model import BotChannelDestination, Config
 from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
 from ._sendtest import send_test
@@ -31,6 +33,7 @@ from ._setup import (
     describe,
     env_lines,
     run_setup,
+    snowflake_problem,
     write_env_file,
 )
 from ._spoolcli import SpoolUsageError, add_spool_parser
@@ -86,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="polybot-loghandler",
         description="Route structured log events to Discord by routing.yaml.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser(
@@ -127,7 +135,14 @@ def _parser() -> argparse.ArgumentParser:
         help="create the routing's categories, channels and webhooks in a "
         "server with the bot token from $DISCORD_BOT_TOKEN",
     )
-    setup.add_argument("--guild", required=True, help="the server's id")
+    setup.add_argument(
+        "--guild",
+        required=True,
+        type=_snowflake("server"),
+        metavar="ID",
+        help="the server's id (17 to 20 digits: Developer Mode, then "
+        "right-click the server → Copy Server ID)",
+    )
     setup.add_argument("--routing", help=_FILE_HELP)
     setup.add_argument(
         "--out",
@@ -162,6 +177,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _snowflake(what: str) -> Callable[[str], str]:
+    """An option type: a Discord id, else a usage error naming *what*."""
+
+    def parse(value: str) -> str:
+        value = value.strip()  # pasted with a space
+        problem = snowflake_problem(value, what)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
 _FILE_HELP = (
     "routing file (default: $POLYBOT_ROUTING, else ./routing.yaml, else "
     "the shipped Polybot routing)"
@@ -179,8 +207,8 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args.file)
     out = sys.stdout
     print(
-        f"{config.path}: OK, {len(config.channels)} channels, "
-        f"{len(config.routes)} routes",
+        f"{config.path}: OK, {counted(len(config.channels), 'channel')}, "
+        f"{counted(len(config.routes), 'route')}",
         file=out,
     )
     rows = [("#", "route", "matches", "→ channels", "options")]
@@ -215,9 +243,10 @@ def _check(args: argparse.Namespace) -> int:
         )
     console = config.console_channels
     if console:
-        count = f"{len(console)} channel{'' if len(console) == 1 else 's'}"
+        renders = "renders" if len(console) == 1 else "render"
         print(
-            f"\n{count} with no destination render on the console: "
+            f"\n{counted(len(console), 'channel')} with no destination "
+            f"{renders} on the console: "
             f"{', '.join(console)}",
             file=out,
         )
@@ -263,7 +292,8 @@ def _show_env(report: EnvReport, out: TextIO) -> None:
         print(line(cells), file=out)
     if report.shared:
         print(
-            f"\n{report.shared} channels share a destination with another: "
+            f"\n{counted(report.shared, 'channel')} share a destination "
+            "with another: "
             "their embeds name the channel (#channel-name as the author) "
             "unless the route sets an author",
             file=out,
@@ -432,15 +462,18 @@ def _setup(args: argparse.Namespace) -> int:
     if out is not None:
         write_env_file(out, lines)
         print(
-            f"wrote {count} DISCORD_WEBHOOK_* lines to {out} (mode 0600); "
+            f"wrote {counted(count, 'DISCORD_WEBHOOK_* line')} to {out} "
+            "(mode 0600); "
             f"load them with: set -a; . {_shell_path(out)}; set +a"
         )
     else:
         print(
-            f"{count} webhook URLs are ready. They hold secrets, so they "
-            "are not printed: run again with --out discord.env to write "
-            "them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file only you "
-            "can read (nothing is created twice), then load them with: "
+            f"{counted(count, 'webhook URL')} "
+            f"{'is' if count == 1 else 'are'} ready. A webhook URL holds a "
+            "secret, so none is printed: run again with --out discord.env "
+            "to write them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file "
+            "only you can read (nothing is created twice), then load them "
+            "with: "
             "set -a; . ./discord.env; set +a"
         )
     return EXIT_OK
@@ -456,16 +489,21 @@ def _send_test(args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(args.channel or config.channels))
     unknown = [k for k in keys if k not in config.channels]
     if unknown:
+        named = ", ".join(
+            f"{key!r}{_did_you_mean(key, list(config.channels))}"
+            for key in unknown
+        )
+        listing = f"polybot-loghandler check {shlex.quote(str(config.path))}"
         raise _UsageError(
-            f"--channel: no channel {', '.join(map(repr, unknown))} in "
-            f"{config.path} (its keys: {', '.join(config.channels)})"
+            f"--channel: no channel {named} in {config.path}; `{listing}` "
+            f"lists its {counted(len(config.channels), 'channel')}"
         )
     results = send_test(config, keys)
     width = max(len(k) for k in keys)
     for key, _, what in results:
         print(f"{key.ljust(width)}  {what}")
     delivered = sum(1 for _, ok, _ in results if ok)
-    print(f"{delivered} of {len(results)} channels delivered")
+    print(f"{delivered} of {counted(len(results), 'channel')} delivered")
     return EXIT_OK if delivered == len(results) else 1
 
 
@@ -484,20 +522,19 @@ def _demo(args: argparse.Namespace) -> int:
     script = demo_script()
     if not script.is_file():
         raise _UsageError(f"the demo script is missing: {script}")
-    extra = list(args.demo_args)
-    if not any(a == "--routing" or a.startswith("--routing=") for a in extra):
-        # the demo shows the shipped routing, whatever is in the cwd
-        extra = ["--routing", str(shipped_routing()), *extra]
-    argv = [str(script), *extra]
-    old_argv = sys.argv
-    sys.argv = argv
+    example = runpy.run_path(str(script), run_name="trading_floor")
     try:
-        runpy.run_path(str(script), run_name="__main__")
+        # the demo shows the shipped routing, whatever is in the cwd or
+        # the environment, unless --routing says otherwise; its help and
+        # errors are headed with this command's name
+        code = example["main"](
+            list(args.demo_args),
+            prog="polybot-loghandler demo",
+            routing=str(shipped_routing()),
+        )
     except SystemExit as exc:
         return _exit_code(exc.code)
-    finally:
-        sys.argv = old_argv
-    return EXIT_OK
+    return _exit_code(code)
 
 
 def _strip_separator(extra: list[str]) -> list[str]:

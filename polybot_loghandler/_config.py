@@ -26,6 +26,7 @@ from ._matching import (
     FieldCheck,
     LoggerPattern,
     Matcher,
+    describe_check,
     field_check,
 )
 from ._model import (
@@ -55,7 +56,7 @@ from ._text import REDACTED, redact_text
 from ._yaml import MAX_CHARS, KeyPath, LineMap, load_yaml, path_to_str
 from .exceptions import ConfigError
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["load_config", "parse_config", "size_bytes"]
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -92,7 +93,19 @@ COLORS: dict[str, int] = {
 #: The shortest reload or report interval: polling faster than this
 #: costs more than it is worth.
 MIN_INTERVAL = 0.1
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
+#: A size: a number, then maybe a unit (any case): ``k``, ``KB`` or
+#: ``kB`` counts in powers of 1000, ``Ki`` or ``KiB`` in powers of 1024
+_SIZE = re.compile(
+    r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i)?)?(b|bytes?)?\s*",
+    re.IGNORECASE,
+)
+_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
+#: What the error for a size says is accepted
+SIZE_UNITS = (
+    "a number of bytes, or a number with a unit: kB, MB, GB (powers of "
+    "1000; also k, K, KB, M, G) or KiB, MiB, GiB (powers of 1024), in any "
+    "case, e.g. '100kB', '50MB', '1.5 GiB'"
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -598,12 +611,12 @@ class _Checker:
     def spool(self, table: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "spool_size" in table:
-            size = _size(table["spool_size"])
+            size = size_bytes(table["spool_size"])
             if size is None:
                 self.problem(
                     ("delivery", "spool_size"),
                     f"invalid size {_shown(table['spool_size'])} (use "
-                    "bytes, or a number with KB, MB or GB, e.g. '50MB')",
+                    f"{SIZE_UNITS})",
                 )
             else:
                 out["spool_size"] = size
@@ -754,9 +767,11 @@ class _Checker:
                 table["logger"], (*path, "logger")
             )
         if "fields" in table:
+            conditions: list[str] = []
             kwargs["fields"] = self.field_checks(
-                table["fields"], (*path, "fields")
+                table["fields"], (*path, "fields"), conditions
             )
+            kwargs["conditions"] = tuple(conditions)
         if "when" in table:
             kwargs["when"] = self.expression(table["when"], (*path, "when"))
         if any(v is None for v in kwargs.values()):
@@ -826,8 +841,9 @@ class _Checker:
         return LoggerPattern(patterns)
 
     def field_checks(
-        self, data: Any, path: KeyPath
+        self, data: Any, path: KeyPath, conditions: list[str]
     ) -> tuple[tuple[str, FieldCheck], ...] | None:
+        """The checks of ``fields:``; how each reads goes to *conditions*."""
         table = self.mapping(data, path, "fields")
         if table is None:
             return None
@@ -837,6 +853,7 @@ class _Checker:
             where = (*path, name)
             if not isinstance(spec, dict):
                 out.append((name, field_check("eq", spec)))
+                conditions.append(describe_check(name, "eq", spec))
                 continue
             if not spec:
                 self.problem(where, "an empty mapping tests nothing")
@@ -847,6 +864,7 @@ class _Checker:
                     ok = False
                 else:
                     out.append((name, check))
+                    conditions.append(describe_check(name, op, operand))
         return tuple(out) if ok else None
 
     def field_op(  # noqa: PLR0911 - one exit per test kind
@@ -1266,17 +1284,26 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _size(value: Any) -> int | None:
-    """Bytes from ``52428800``, ``'50MB'`` or ``'1.5 GiB'``; else None."""
+def size_bytes(value: Any) -> int | None:
+    """
+    Bytes from ``52428800``, ``'50MB'``, ``'100kB'`` or ``'1.5 GiB'``.
+
+    A unit's prefix counts in powers of 1000 (``k``, ``kB``, ``KB``,
+    ``M``, ``MB``, ``G``...) or, with an ``i``, of 1024 (``KiB``, ``Ki``,
+    ``MiB``...); case does not matter. Returns ``None`` for anything
+    else, and for sizes below one byte.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value > 0 else None
-    found = _SIZE.match(value) if isinstance(value, str) else None
+    found = _SIZE.fullmatch(value) if isinstance(value, str) else None
     if found is None:
         return None
-    scale = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
-    scale.update({"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3})
     number = _finite(found.group(1))
     if number is None:
         return None
-    size = int(number * scale[found.group(2) or "B"])
-    return size if size > 0 else None
+    prefix, binary = found.group(2), found.group(3)
+    power = _SIZE_POWERS[prefix.lower()] if prefix else 0
+    size = number * (1024 if binary else 1000) ** power
+    if not math.isfinite(size):  # 300 digits of terabytes
+        return None
+    return int(size) if size >= 1 else None

@@ -33,6 +33,7 @@ from ._console import ConsoleSink
 from ._diagnostics import Diagnostics, described, emit, say
 from ._discord import Outcome, Request, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
+from ._format import counted
 from ._message import RoutedMessage
 from ._model import BotChannelDestination, Channel, Config, Destination
 from ._ratelimit import RateLimiter, Wait
@@ -1236,8 +1237,8 @@ class Engine:
             if last is not None and now - last < QUIET_AFTER:
                 continue  # still the same episode
             text = (
-                f"{n - before:,} events dropped ({reason}) in the last "
-                f"{WATCH_EVERY:g}s; the next summary has the totals"
+                f"{counted(n - before, 'event')} dropped ({reason}) in the "
+                f"last {WATCH_EVERY:g}s; the next summary has the totals"
             )
             emit(text)
             self._alert("⚠️ Discord delivery is dropping events", text)
@@ -1303,7 +1304,7 @@ def _own(route: str) -> bool:
 
 
 def _events(n: int) -> str:
-    return "1 event was" if n == 1 else f"{n} events were"
+    return f"{counted(n, 'event')} {'was' if n == 1 else 'were'}"
 
 
 def _verb(trouble: _Trouble) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ._discord import BOT_TOKEN_ENV
 from ._env import Reference
+from ._format import counted
 from ._model import BotChannelDestination, Channel, Config, Destination
 from ._yaml import KeyPath
 
@@ -133,8 +134,8 @@ class EnvReport:
             f" ({dropped} dropped: no {BOT_TOKEN_ENV})" if dropped else ""
         )
         return (
-            f"{_plural(self.count(WEBHOOK), 'channel')} → Discord webhooks"
-            f"{distinct}, {_plural(bots, 'bot channel')}{bot_note}, "
+            f"{counted(self.count(WEBHOOK), 'channel')} → Discord webhooks"
+            f"{distinct}, {counted(bots, 'bot channel')}{bot_note}, "
             f"{self.count(CONSOLE)} console"
         )
 
@@ -169,7 +170,7 @@ def env_report(config: Config, environ: Mapping[str, str]) -> EnvReport:
         unset.append(
             Unset(
                 variable=BOT_TOKEN_ENV,
-                detail=f"the messages of {_plural(len(bots), 'bot channel')} "
+                detail=f"the messages of {counted(len(bots), 'bot channel')} "
                 f"are dropped: {', '.join(bots)}",
             )
         )
@@ -322,7 +323,7 @@ def _channels_line(
     if len(keys) == 1:
         scope = f"for {keys[0]}"
     elif len(keys) == total:
-        scope = f"for all {total} channels"
+        scope = f"for all {counted(total, 'channel')}"
     else:
         of = f" of {total}" if total is not None else ""
         scope = (
@@ -395,7 +396,7 @@ def _unset_for_mentions(config: Config) -> list[Unset]:
         for name, singular, plural in routes:
             groups.setdefault((singular, plural), []).append(name)
         parts = [
-            f"{_plural(len(names), 'route')} "
+            f"{counted(len(names), 'route')} "
             f"{singular if len(names) == 1 else plural}"
             f"{_named(names, MAX_NAMED)}"
             for (singular, plural), names in groups.items()
@@ -416,10 +417,6 @@ def _merged(lines: Iterable[Unset]) -> tuple[Unset, ...]:
 
 
 # -- wording ----------------------------------------------------------------
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _named(names: Sequence[str], limit: int, form: str = ": {}") -> str:

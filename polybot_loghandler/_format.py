@@ -6,6 +6,9 @@ Each turns one event value into the text the Polybot messages use:
 A missing value (undefined or ``None``) formats as the empty string, so
 an embed field built from it is left out; a value of the wrong type is
 shown as it is rather than raising.
+
+``counted`` is not a filter: it puts a count before a noun (``1 event``,
+``2 events``) in what the command line and the library's notices say.
 """
 
 from __future__ import annotations
@@ -22,7 +25,20 @@ from ._limits import clamp_tail
 from ._text import Markdown, encodable, redact_text, safe_markdown
 from ._values import text_of
 
-__all__ = ["FILTERS", "parse_time"]
+__all__ = ["FILTERS", "counted", "parse_time"]
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """
+    *count* and *noun*, the noun in the plural unless *count* is 1.
+
+    ``counted(1, "event")`` is ``1 event``, ``counted(2, "event")`` is
+    ``2 events``; *plural* is for nouns that do not take an "s"
+    (``counted(3, "category", "categories")``). Thousands are grouped:
+    ``1,204 messages``.
+    """
+    word = noun if count == 1 else plural or f"{noun}s"
+    return f"{count:,} {word}"
 
 
 def _missing(value: Any) -> bool:

@@ -11,6 +11,7 @@ order, with ``when:`` and templated destinations.
 from __future__ import annotations
 
 import fnmatch
+import json
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._events import DICT_META, LEVEL_NAMES, RECORD_ATTRIBUTES
+from ._text import visible_controls
 from ._values import text_of
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ __all__ = [
     "Plan",
     "Routed",
     "Router",
+    "describe_check",
     "field_check",
 ]
 
@@ -188,6 +191,38 @@ def field_check(op: str, operand: Any) -> FieldCheck:
     return check
 
 
+_CHECK_SIGNS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+#: A value shown as it is in a condition; others are shown as JSON
+_PLAIN_VALUE = re.compile(r"[\w.:@/+-]+")
+
+
+def describe_check(name: str, op: str, operand: Any) -> str:
+    """
+    How one field check reads in a table: ``passed=true``, ``amount>100``.
+
+    *op* and *operand* are as the routing file gives them (a regex as its
+    text); values that are not plain words are shown as JSON, and a
+    regex's control characters are made visible, so a condition never
+    sends one to the terminal.
+    """
+    if op == "eq":
+        return f"{name}={_condition_value(operand)}"
+    if op == "in":
+        values = operand if isinstance(operand, list) else [operand]
+        return f"{name}={'|'.join(map(_condition_value, values))}"
+    if op == "regex":
+        return f"{name}~/{visible_controls(str(operand))}/"
+    if op == "exists":
+        return f"{name}?" if operand else f"no {name}"
+    return f"{name}{_CHECK_SIGNS.get(op, op)}{_condition_value(operand)}"
+
+
+def _condition_value(value: Any) -> str:
+    if isinstance(value, str) and _PLAIN_VALUE.fullmatch(value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Matcher:
     """
@@ -198,6 +233,9 @@ class Matcher:
         min_level: The lowest level that matches.
         logger: Logger patterns, or ``None`` for any.
         fields: ``(field name, check)`` pairs.
+        conditions: How each field check reads (see
+            :func:`describe_check`), for :meth:`describe`; without them
+            a checked field shows as ``name?``.
         when: A compiled ``when:`` expression, or ``None``.
     """
 
@@ -205,6 +243,7 @@ class Matcher:
     min_level: int = 0
     logger: LoggerPattern | None = None
     fields: tuple[tuple[str, FieldCheck], ...] = ()
+    conditions: tuple[str, ...] = ()
     when: Expression | None = None
 
     def describe(self) -> str:
@@ -216,8 +255,11 @@ class Matcher:
             parts.append(f"≥{LEVEL_NAMES.get(self.min_level, self.min_level)}")
         if self.logger is not None:
             parts.append("logger=" + "|".join(self.logger.source))
-        names = dict.fromkeys(name for name, _ in self.fields)
-        parts.extend(f"{name}?" for name in names)
+        if self.conditions:
+            parts.extend(self.conditions)
+        else:
+            names = dict.fromkeys(name for name, _ in self.fields)
+            parts.extend(f"{name}?" for name in names)
         if self.when is not None:
             parts.append(f"when {self.when.source}")
         return " ".join(parts) or "(everything)"

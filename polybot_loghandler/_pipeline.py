@@ -36,6 +36,7 @@ from ._events import (
     dict_level,
     record_fields,
 )
+from ._format import counted
 from ._matching import Plan, Router
 from ._message import RoutedMessage
 from ._model import Config, Route
@@ -577,7 +578,7 @@ class Pipeline:
             names = ", ".join(f"delivery.{name}" for name in fixed)
             emit(
                 f"{names} changed in {config.path}; "
-                f"{'it' if len(fixed) == 1 else 'they'} only take(s) "
+                f"{'it only takes' if len(fixed) == 1 else 'they only take'} "
                 "effect when the process restarts"
             )
 
@@ -655,15 +656,17 @@ class Pipeline:
             # and why: the destinations failing when time ran out
             why = "; ".join(self._engine.troubles())
             say(
-                f"{left} events were not delivered "
+                f"{counted(left, 'event')} "
+                f"{'was' if left == 1 else 'were'} not delivered "
                 f"within the {limit:g}s flush timeout"
                 f"{f': {why}' if why else ''}"
             )
         spool = self._engine.spool
         if self._kept > kept_before and spool is not None:
             say(
-                f"{self._kept} messages are kept in the "
-                f"spool {spool.directory} and will be delivered by the next "
+                f"{counted(self._kept, 'message')} "
+                f"{'is' if self._kept == 1 else 'are'} kept in the spool "
+                f"{spool.directory} and will be delivered by the next "
                 "process that uses it"
             )
         return done
@@ -772,12 +775,13 @@ def _announce(config: Config) -> None:
     if console and len(console) == len(config.channels):
         emit(
             f"no channel in {config.path} has a Discord destination; the "
-            f"messages of its {len(console)} channel(s) {where}"
+            f"messages of its {counted(len(console), 'channel')} {where}"
         )
     elif console:
         emit(
-            f"{len(console)} of {len(config.channels)} channel(s) in "
-            f"{config.path} have no Discord destination; their messages "
+            f"{len(console)} of {counted(len(config.channels), 'channel')} "
+            f"in {config.path} {'has' if len(console) == 1 else 'have'} no "
+            "Discord destination; their messages "
             f"{where}: {', '.join(console)}"
         )
     for note in config.notes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._format import duration
+from ._format import counted, duration
 from ._text import escape_markdown
 
 __all__ = ["alert_embed", "drops", "summary_embed"]
@@ -64,8 +64,8 @@ def summary_embed(
     fields = [
         _field(
             "Delivered",
-            f"{delta('delivered'):,} events in "
-            f"{delta('sent.messages'):,} messages",
+            f"{counted(delta('delivered'), 'event')} in "
+            f"{counted(delta('sent.messages'), 'message')}",
         ),
         _field("Coalesced", f"{delta('coalesced'):,}"),
         _field(

@@ -77,9 +77,10 @@ def _outcome(channel: Channel, stats: dict[str, int]) -> tuple[bool, str]:
         return True, "delivered"
     destination = channel.destination
     if destination is None:
+        shown = "shown above" if stats.get("console") else "not shown"
         return False, (
-            "not sent: no destination, so it went to the console (set "
-            f"DISCORD_WEBHOOK_{channel.key.upper()})"
+            f"not sent: no destination, so it is {shown} on the console "
+            f"(set DISCORD_WEBHOOK_{channel.key.upper()} to send it)"
         )
     for name, value in sorted(stats.items()):
         if name.startswith("dropped.") and value:
@@ -99,17 +100,19 @@ def send_test(
     Returns:
         ``(key, delivered, what happened)`` per channel, in *keys* order.
     """
-    delivery = dataclasses.replace(
-        config.delivery, console="off", batch_window=0.0
-    )
     pipelines: list[tuple[str, Pipeline]] = []
     for key in keys:
         channel = config.channels[key]
+        # a channel without a destination shows its message on standard
+        # output, above the report, so what it would look like is seen
+        console = "stdout" if channel.destination is None else "off"
         single = dataclasses.replace(
             config,
             channels={key: channel},
             routes=(_route(key, channel),),
-            delivery=delivery,
+            delivery=dataclasses.replace(
+                config.delivery, console=console, batch_window=0.0
+            ),
             notes=(),
         )
         pipelines.append((key, Pipeline(single)))

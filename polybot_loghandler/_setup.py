@@ -16,6 +16,7 @@ not Discord's, it stops with a paragraph that says what to do.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -32,11 +33,18 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from . import _discord
 from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
 from ._discord import user_agent as _user_agent
+from ._format import counted
 from ._model import Channel, Config
 from ._ratelimit import CAPS, RateLimiter, Wait
 from ._text import redact_text
 
-__all__ = ["SetupError", "SetupResult", "run_setup", "write_env_file"]
+__all__ = [
+    "SetupError",
+    "SetupResult",
+    "run_setup",
+    "snowflake_problem",
+    "write_env_file",
+]
 
 WEBHOOK_NAME = "Polybot"
 GUILD_CATEGORY = 4
@@ -46,6 +54,10 @@ TIMEOUT = 15.0
 PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
 MANAGE_CHANNELS = "Manage Channels"
 MANAGE_WEBHOOKS = "Manage Webhooks"
+#: A Discord id ("snowflake"): a 64-bit number, 17 to 20 decimal digits
+#: for any id made since 2015
+_SNOWFLAKE = re.compile(r"[0-9]{17,20}")
+_SNOWFLAKE_MAX = 2**64 - 1
 # Discord's JSON error codes set-up acts on
 UNKNOWN_GUILD = 10004
 MISSING_ACCESS = 50001
@@ -335,6 +347,25 @@ def _client(version: str) -> Iterator[_Http]:
         yield _Http(portal, client)
 
 
+def snowflake_problem(value: str, what: str) -> str | None:
+    """
+    Why *value* is not a Discord id, or ``None`` if it is one.
+
+    *what* is what it identifies (``server``, ``channel``, ``role``),
+    for the message.
+    """
+    digits = _SNOWFLAKE.fullmatch(value) is not None
+    if digits and int(value) <= _SNOWFLAKE_MAX:
+        return None
+    shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}…"
+    rule = f"no larger than {_SNOWFLAKE_MAX}" if digits else "17 to 20 digits"
+    return (
+        f"{shown} is not the id of a {what}: a Discord id is {rule} "
+        "(with User Settings → Advanced → Developer Mode on, right-click "
+        f"the {what} and choose Copy {what.title()} ID)"
+    )
+
+
 def run_setup(
     config: Config,
     guild_id: str,
@@ -589,15 +620,21 @@ def describe(
         )
         for k in kinds
     }
+    one = {
+        "categories": "category",
+        "channels": "channel",
+        "webhooks": "webhook",
+    }
     out(
         f"{verb}: "
-        + ", ".join(f"{made[k]} {k}" for k in kinds)
+        + ", ".join(counted(made[k], one[k], k) for k in kinds)
         + "; already there: "
-        + ", ".join(f"{result.found.get(k, 0)} {k}" for k in kinds)
+        + ", ".join(counted(result.found.get(k, 0), one[k], k) for k in kinds)
     )
     if result.left_alone:
         out(
-            f"left alone: {len(result.left_alone)} channels the routing "
+            f"left alone: {counted(len(result.left_alone), 'channel')} "
+            "the routing "
             f"does not name ({', '.join(result.left_alone[:10])}"
             f"{', ...' if len(result.left_alone) > 10 else ''})"
         )

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ._config import load_config
-from ._format import duration
+from ._format import counted, duration
 from ._model import Config
 from ._pipeline import Pipeline, resolve_routing
 from ._spool import DATABASE, SpoolFormatError
@@ -87,16 +87,30 @@ def add_spool_parser(
 
 
 def _where(args: argparse.Namespace) -> tuple[Path, Config]:
+    """The spool directory and the routing; a usage error if there is none."""
     config = load_config(resolve_routing(args.routing))
     if args.spool:
-        return Path(args.spool), config
-    if config.delivery.spool is None:
+        directory, named = Path(args.spool), "--spool"
+    elif config.delivery.spool is None:
         msg = (
             f"{config.path} sets no delivery.spool (or it is off): pass "
             "--spool DIR, or set it in the routing file"
         )
         raise SpoolUsageError(msg)
-    return Path(config.delivery.spool), config
+    else:
+        directory = Path(config.delivery.spool)
+        named = f"delivery.spool in {config.path}"
+    if not directory.exists():
+        msg = (
+            f"{directory} ({named}) does not exist: check the path; a "
+            "spool directory is made by the first process that keeps a "
+            "message in it"
+        )
+        raise SpoolUsageError(msg)
+    if not directory.is_dir():
+        msg = f"{directory} ({named}) is not a directory"
+        raise SpoolUsageError(msg)
+    return directory, config
 
 
 def _refusal(directory: Path) -> str | None:
@@ -150,26 +164,28 @@ def describe(found: SpoolStatus) -> str:
     ignored = []
     if found.untrusted:
         ignored.append(
-            f"{found.untrusted} file(s) of another user, or that others "
-            "may write, are ignored"
+            f"{counted(found.untrusted, 'file')} of another user, or that "
+            f"others may write, {'is' if found.untrusted == 1 else 'are'} "
+            "ignored"
         )
     if found.legacy:
         ignored.insert(
             0,
-            f"{found.legacy} file(s) of the old spool format: the next "
-            "process that opens the spool moves their messages in",
+            f"{counted(found.legacy, 'file')} of the old spool format: the "
+            "next process that opens the spool moves their messages in",
         )
     total = sum(found.pending.values())
     if not total:
         empty = [] if found.legacy else [f"{found.directory}: empty"]
         return "\n".join([*empty, *ignored])
     held = (
-        f", {found.held} held by {found.processes} running process(es)"
+        f", {found.held:,} held by "
+        f"{counted(found.processes, 'running process', 'running processes')}"
         if found.held
         else ""
     )
     head = (
-        f"{found.directory}: {total} message(s) waiting{held}, "
+        f"{found.directory}: {counted(total, 'message')} waiting{held}, "
         f"{_size(found.bytes)}"
     )
     lines = [head]
@@ -192,7 +208,7 @@ def describe(found: SpoolStatus) -> str:
 
 def _size(n: int) -> str:
     if n < 1000:
-        return f"{n} bytes"
+        return counted(n, "byte")
     if n < 1_000_000:
         return f"{n / 1000:.1f} kB"
     return f"{n / 1_000_000:.1f} MB"
@@ -221,11 +237,14 @@ def _replay(args: argparse.Namespace) -> int:
     pipeline.close(timeout=5.0)
     after = _look(directory)
     left = sum(after.pending.values())
-    print(f"{directory}: {delivered} event(s) delivered, {left} still waiting")
+    print(
+        f"{directory}: {counted(delivered, 'event')} delivered, "
+        f"{left:,} still waiting"
+    )
     if after.held:
         print(
-            f"{after.held} message(s) belong to a running process, which "
-            "sends them itself"
+            f"{_belong(after.held)} to a running process, which sends "
+            f"{'it' if after.held == 1 else 'them'} itself"
         )
     return 0 if left <= after.held else 1
 
@@ -259,7 +278,8 @@ def _purge(args: argparse.Namespace) -> int:
             msg = "purge deletes undelivered messages: confirm with --yes"
             raise SpoolUsageError(msg)
         answer = input(
-            f"Delete {waiting} undelivered message(s) in {directory}? [y/N] "
+            f"Delete {counted(waiting, 'undelivered message')} in "
+            f"{directory}? [y/N] "
         )
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
@@ -268,10 +288,14 @@ def _purge(args: argparse.Namespace) -> int:
         removed = purge(directory)
     except (SpoolFormatError, UntrustedSpoolError) as exc:
         raise SpoolUsageError(str(exc)) from None
-    print(f"{directory}: {removed} message(s) deleted")
+    print(f"{directory}: {counted(removed, 'message')} deleted")
     left = _look(directory)
     if left.held:
-        print(
-            f"{left.held} message(s) belong to a running process and were kept"
-        )
+        kept = "was kept" if left.held == 1 else "were kept"
+        print(f"{_belong(left.held)} to a running process and {kept}")
     return 0
+
+
+def _belong(n: int) -> str:
+    """``1 message belongs``, ``2 messages belong``."""
+    return f"{counted(n, 'message')} {'belongs' if n == 1 else 'belong'}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._diagnostics import Diagnostics, say
 from ._events import LogEvent
-from ._format import duration
+from ._format import counted, duration
 from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
 from ._message import RoutedMessage
 from ._model import Channel, Config, Route
@@ -236,10 +236,12 @@ class SpoolKeeper:
         if self._spool.legacy_held:
             self._diag.say_once(
                 "spool:legacy",
-                f"{self._spool.legacy_held} file(s) of the old spool format "
-                f"in {self.directory} belong to a running process of an "
-                "older polybot_loghandler, which sends them; they move into "
-                "the spool database once it stops",
+                f"{counted(self._spool.legacy_held, 'file')} of the old "
+                f"spool format in {self.directory} "
+                f"{'belongs' if self._spool.legacy_held == 1 else 'belong'} "
+                "to a running process of an older polybot_loghandler, which "
+                "sends them; they move into the spool database once it "
+                "stops",
             )
 
     @property

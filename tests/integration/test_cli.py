@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,24 @@ class TestCheck:
         )
         assert expected in out.splitlines()
 
+    def test_one_of_each(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Counts of one read in the singular: 1 channel, 1 route."""
+        path = make_routing(
+            "version: 1\nchannels:\n  a: ''\nroutes:\n  - {name: r, to: a}\n"
+        )
+
+        main(["check", str(path)])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert f"{path}: OK, 1 channel, 1 route" == lines[0]
+        assert "1 channel with no destination renders on the console: a" in (
+            lines
+        )
+
     def test_other_listings(
         self, routing: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -219,12 +238,39 @@ class TestCheck:
         assert status == 0
         assert capsys.readouterr().out.startswith(f"{routing}: OK")
 
+    def test_field_conditions(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """
+        Routes told apart by a field's value show the value, so no two
+        rows of the shipped routing's audit routes read the same.
+        """
+        main(["check", str(SHIPPED_ROUTING)])
+
+        rows = {row.split()[1]: row for row in _table_rows(capsys)}
+        assert "trade_audit passed=true " in rows["trade_audit_passed"]
+        assert "trade_audit passed=false " in rows["trade_audit_violation"]
+
     def test_shipped_routing(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The shipped routing passes check with all 37 channels."""
         status = main(["check", str(SHIPPED_ROUTING)])
 
         assert status == 0
         assert ": OK, 37 channels, " in capsys.readouterr().out
+
+
+class TestVersion:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the command's name and version, status 0."""
+        with pytest.raises(SystemExit) as info:
+            main(["--version"])
+
+        expected = (
+            f"polybot-loghandler {metadata.version('polybot-loghandler')}"
+        )
+        assert 0 == info.value.code
+        assert expected == capsys.readouterr().out.strip()
+        assert re.fullmatch(r"polybot-loghandler \d+\.\d+\.\d+\S*", expected)
 
 
 class TestUserErrors:
@@ -701,3 +747,87 @@ class TestDemo:
         ), output[-4000:]
         assert "--- Logging error ---" not in output
         assert len(channels) >= 25, sorted(channels)
+
+
+CUSTOM_ROUTING = """\
+version: 1
+channels:
+  everything: {name: custom-everything}
+routes:
+  - name: all
+    to: everything
+"""
+
+
+def _run_demo(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run ``polybot-loghandler demo`` with *args* for one quick hour.
+    """
+    return subprocess.run(
+        [*_demo_command(), "demo", "--hours", "1", "--delay", "0", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+
+
+class TestDemoCommandLine:
+    def test_help_names_the_command(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """demo --help is headed by the command, not the example's file."""
+        status = main(["demo", "--help"])
+
+        out = capsys.readouterr().out
+        assert 0 == status
+        assert out.startswith("usage: polybot-loghandler demo [-h]")
+        assert "trading_floor" not in out
+        assert "default: the shipped Polybot routing" in " ".join(out.split())
+
+    def test_errors_name_the_command(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A bad demo option is reported under the command's name."""
+        status = main(["demo", "--hours", "x"])
+
+        err = capsys.readouterr().err
+        assert EXIT_USER_ERROR == status
+        assert "polybot-loghandler demo: error: argument --hours:" in err
+        assert "trading_floor" not in err
+
+    @pytest.mark.parametrize(
+        ("args", "custom"),
+        [
+            pytest.param([], False, id="shipped-by-default"),
+            pytest.param(
+                ["--routing", "custom.yaml"], True, id="routing-option"
+            ),
+            pytest.param(
+                ["--routing=custom.yaml"], True, id="routing-option-equals"
+            ),
+        ],
+    )
+    def test_routing(
+        self, tmp_path: Path, args: list[str], custom: bool
+    ) -> None:
+        """
+        demo runs through the shipped routing, as its help says, whatever
+        ./routing.yaml or $POLYBOT_ROUTING say; --routing chooses another.
+        """
+        (tmp_path / "routing.yaml").write_text(CUSTOM_ROUTING)
+        (tmp_path / "custom.yaml").write_text(CUSTOM_ROUTING)
+        env = {k: v for k, v in os.environ.items() if k[:8] != "DISCORD_"}
+        env["POLYBOT_ROUTING"] = str(tmp_path / "custom.yaml")
+
+        result = _run_demo(args, tmp_path, env)
+
+        output = result.stdout + result.stderr
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert custom == ("#custom-everything" in output)
+        assert custom != ("#alerts-critical" in output or "#trades-" in output)

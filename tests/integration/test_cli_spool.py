@@ -66,7 +66,7 @@ def test_status_counts_per_channel(
     assert 0 == main(["spool", "status", "--routing", str(routing)])
 
     out = capsys.readouterr().out
-    assert f"{spool}: 30 message(s) waiting" in out
+    assert f"{spool}: 30 messages waiting" in out
     assert "       30  trades" in out
     assert "oldest: " in out
     assert "tok-secret" not in out
@@ -81,7 +81,7 @@ def test_replay_sends_everything_once(
 
     assert 0 == main(["spool", "replay", "--routing", str(routing)])
 
-    assert "30 event(s) delivered, 0 still waiting" in capsys.readouterr().out
+    assert "30 events delivered, 0 still waiting" in capsys.readouterr().out
     assert 30 == len(fake_discord.embeds("5001"))
     assert 0 == sum(status(spool).pending.values())
 
@@ -96,7 +96,7 @@ def test_purge_asks_first(
     assert 30 == sum(status(spool).pending.values())
 
     assert 0 == main(["spool", "purge", "--yes", "--spool", str(spool)])
-    assert "30 message(s) deleted" in capsys.readouterr().out
+    assert "30 messages deleted" in capsys.readouterr().out
     assert 0 == sum(status(spool).pending.values())
 
 
@@ -115,6 +115,61 @@ def test_no_spool_configured_is_a_usage_error(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(["status"], id="status"),
+        pytest.param(["replay"], id="replay"),
+        pytest.param(["purge", "--yes"], id="purge"),
+    ],
+)
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param((True, "--spool", "does not exist"), id="spool-option"),
+        pytest.param(
+            (False, "delivery.spool in ", "does not exist"),
+            id="routing-file",
+        ),
+        pytest.param(
+            (True, "--spool", "is not a directory"), id="not-a-directory"
+        ),
+    ],
+)
+def test_a_missing_spool_directory_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    action: list[str],
+    case: tuple[bool, str, str],
+) -> None:
+    """
+    A spool directory that is not there is said to be missing (status 2),
+    not shown as an empty spool.
+    """
+    option, named, problem = case
+    spool = tmp_path / "no-such-spool"
+    if problem == "is not a directory":
+        spool.write_text("", encoding="utf-8")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing_yaml({"a": "''"}, "- {name: a, to: a}", spool=str(spool)),
+        encoding="utf-8",
+    )
+    where = ["--spool", str(spool)] if option else []
+
+    status = main(["spool", *action, *where, "--routing", str(routing)])
+
+    captured = capsys.readouterr()
+    assert 2 == status
+    assert "" == captured.out
+    assert captured.err.startswith(
+        f"polybot-loghandler spool: {spool} ({named}"
+    )
+    assert problem in captured.err
+    assert "Traceback" not in captured.err
+    assert problem == "is not a directory" or not spool.exists()
+
+
 @pytest.mark.parametrize("mode", [0o777, 0o707], ids=["0777", "0707"])
 def test_a_directory_others_could_write_is_refused(
     filled: tuple[Path, Path],
@@ -127,7 +182,7 @@ def test_a_directory_others_could_write_is_refused(
 
     assert 1 == main(["spool", "status", "--routing", str(routing)])
     out = capsys.readouterr().out
-    assert f"{spool}: 30 message(s) waiting" in out
+    assert f"{spool}: 30 messages waiting" in out
     assert "is not used as a spool" in out
     assert "chmod 700" in out
 
@@ -149,7 +204,7 @@ def test_a_database_of_another_user_is_refused(
         assert 1 == main(["spool", "status", "--routing", str(routing)])
         out = capsys.readouterr().out
         assert f"{spool}: empty" in out
-        assert "1 file(s) of another user, or that others may write" in out
+        assert "1 file of another user, or that others may write" in out
         assert "is not used as a spool" in out
         for action in (["replay"], ["purge", "--yes"]):
             assert 2 == main(["spool", *action, "--routing", str(routing)])
@@ -216,12 +271,12 @@ def test_messages_of_a_running_process_are_kept(
 
         assert 0 == main(["spool", "status", "--spool", str(spool)])
         out = capsys.readouterr().out
-        assert "5 message(s) waiting, 5 held by 1 running process(es)" in out
+        assert "5 messages waiting, 5 held by 1 running process" in out
 
         assert 0 == main(["spool", "purge", "--yes", "--spool", str(spool)])
         out = capsys.readouterr().out
-        assert "0 message(s) deleted" in out
-        assert "5 message(s) belong to a running process and were kept" in out
+        assert "0 messages deleted" in out
+        assert "5 messages belong to a running process and were kept" in out
 
         assert 0 == main(["spool", "replay", "--routing", str(routing)])
         assert "which sends them itself" in capsys.readouterr().out
@@ -232,7 +287,7 @@ def test_messages_of_a_running_process_are_kept(
             holder.stdout.close()
 
     assert 0 == main(["spool", "purge", "--yes", "--spool", str(spool)])
-    assert "5 message(s) deleted" in capsys.readouterr().out
+    assert "5 messages deleted" in capsys.readouterr().out
 
 
 def _old_record(record: dict[str, Any]) -> bytes:
@@ -271,11 +326,11 @@ def test_an_old_spool_is_moved_in_and_sent(
 
     assert 0 == main(["spool", "status", "--spool", str(spool)])
     out = capsys.readouterr().out
-    assert "1 file(s) of the old spool format" in out
+    assert "1 file of the old spool format" in out
 
     assert 0 == main(["spool", "replay", "--routing", str(routing)])
 
-    assert "3 event(s) delivered, 0 still waiting" in capsys.readouterr().out
+    assert "3 events delivered, 0 still waiting" in capsys.readouterr().out
     titles = [embed["title"] for embed in fake_discord.embeds("5003")]
     assert ["old 1", "old 3", "old 4"] == titles
     assert not segment.exists()

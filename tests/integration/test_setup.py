@@ -18,7 +18,7 @@ from polybot_loghandler import _discord, _sendtest
 from polybot_loghandler._cli import main
 from tests.support.fake_discord import FakeDiscord
 
-GUILD = "4000"
+GUILD = "400000000000000000"
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SeCrEtBoTtOkEnForSetupTests0123"
 CATEGORIES = 9
 CHANNELS = 37
@@ -176,10 +176,62 @@ def test_missing_token(
 def test_unknown_guild(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["setup", "--guild", "999"]) == EXIT_USER_ERROR
+    assert main(["setup", "--guild", "999999999999999999"]) == 2
     err = capsys.readouterr().err
     assert "10004" in err
     assert "--guild" in err
+
+
+@pytest.mark.parametrize(
+    "guild",
+    [
+        pytest.param("abc", id="letters"),
+        pytest.param("", id="empty"),
+        pytest.param("4000", id="too-short"),
+        pytest.param("1234567890123456", id="16-digits"),
+        pytest.param("123456789012345678901", id="21-digits"),
+        pytest.param("18446744073709551616", id="over-64-bits"),
+        pytest.param("-12345678901234567", id="negative"),
+        pytest.param("1234567890123456.0", id="decimal"),
+        pytest.param("１２３４５６７８９０１２３４５６７８", id="fullwidth"),
+        pytest.param("<#123456789012345678>", id="mention"),
+    ],
+)
+def test_guild_must_be_a_discord_id(
+    guild: str, fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --guild that is not a Discord id stops setup before any request."""
+    with pytest.raises(SystemExit) as info:
+        main(["setup", "--guild", guild])
+
+    err = capsys.readouterr().err
+    assert EXIT_USER_ERROR == info.value.code
+    assert f"argument --guild: {guild!r} is not the id of a server" in err
+    assert "Copy Server ID" in err
+    assert "Traceback" not in err
+    assert [] == fake.requests
+
+
+@pytest.mark.parametrize(
+    "guild",
+    [
+        pytest.param("12345678901234567", id="17-digits"),
+        pytest.param("18446744073709551615", id="largest"),
+        pytest.param(" 123456789012345678 ", id="pasted-with-spaces"),
+    ],
+)
+def test_guild_ids_accepted(
+    guild: str, fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Discord id of any valid length reaches Discord, spaces trimmed."""
+    status = main(["setup", "--guild", guild, "--dry-run"])
+
+    err = capsys.readouterr().err
+    assert EXIT_USER_ERROR == status  # the fake knows no such server
+    assert "10004" in err
+    assert [f"/api/v10/guilds/{guild.strip()}/channels"] == [
+        r.path for r in fake.requests
+    ][:1]
 
 
 def test_webhook_limit(
@@ -213,9 +265,14 @@ def test_send_test_reports_console_channels(
     code = main(["send-test", "--channel", "trades_paper"])
     assert code == 1
     out = capsys.readouterr().out
+    lines = out.splitlines()
     assert "trades_paper" in out
-    assert "no destination" in out
-    assert "0 of 1 channels delivered" in out
+    assert "no destination, so it is shown above on the console" in out
+    assert "0 of 1 channel delivered" == lines[-1]
+    # the message itself, rendered as the console shows it
+    assert lines[0].startswith("┌─ #trades-paper · ")
+    assert "✅ polybot_loghandler test message" in out
+    assert "Channel key: trades_paper" in out
 
 
 def test_send_test_reports_a_refused_webhook(
@@ -238,6 +295,43 @@ def test_send_test_unknown_channel(
 ) -> None:
     assert main(["send-test", "--channel", "nope"]) == EXIT_USER_ERROR
     assert "'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("channels", "expected"),
+    [
+        pytest.param(
+            ["trades_papr"],
+            "no channel 'trades_papr' (did you mean 'trades_paper'?) in ",
+            id="typo",
+        ),
+        pytest.param(
+            ["admin", "Admin"],
+            "no channel 'Admin' (did you mean 'admin'?) in ",
+            id="case",
+        ),
+        pytest.param(["zzz"], "no channel 'zzz' in ", id="nothing-close"),
+    ],
+)
+def test_send_test_unknown_channel_suggests(
+    channels: list[str],
+    expected: str,
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    An unknown channel key gets a did-you-mean, not the list of all keys.
+    """
+    args = [arg for key in channels for arg in ("--channel", key)]
+
+    status = main(["send-test", *args])
+
+    err = capsys.readouterr().err
+    assert EXIT_USER_ERROR == status
+    assert f"polybot-loghandler: --channel: {expected}" in err
+    assert "lists its 37 channels" in err
+    assert "system_health" not in err  # no dump of every key
+    assert [] == fake.requests
 
 
 @pytest.mark.parametrize(
@@ -363,7 +457,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         pytest.param(
             lambda f: f.slow_loris(),
             "did not answer the request to list the channels of server "
-            "4000 within 0.5s",
+            f"{GUILD} within 0.5s",
             id="slow-loris",
         ),
     ],
@@ -423,5 +517,5 @@ def test_send_test_retries_a_slow_answer(
     monkeypatch.setenv("DISCORD_WEBHOOK_ADMIN", fake.webhook_url("778", "t"))
     fake.slow_loris(times=1)
     assert main(["send-test", "--channel", "admin"]) == 0
-    assert "1 of 1 channels delivered" in capsys.readouterr().out
+    assert "1 of 1 channel delivered" in capsys.readouterr().out
     assert 2 == len(fake.requests)

@@ -27,7 +27,7 @@ WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
 #: Seconds a script may run at most, far beyond what any should need.
 SCRIPT_TIMEOUT = 60.0
 NOT_DELIVERED = re.compile(
-    r"polybot_loghandler: (\d+) events were not delivered"
+    r"polybot_loghandler: ([\d,]+) events were not delivered"
 )
 
 
@@ -194,7 +194,7 @@ class TestExitWhileDiscordHangs:
         found = NOT_DELIVERED.findall(hung_run.result.stderr)
         print(f"stderr counts {found}; the fake took {hung_run.embeds}")
         assert 0 == hung_run.embeds
-        assert [str(self.COUNT)] == found
+        assert [f"{self.COUNT:,}"] == found
         assert [] == hung_run.rejected
 
 

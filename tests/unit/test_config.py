@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler._config import MAX_PROBLEMS, load_config, parse_config
+from polybot_loghandler._config import (
+    MAX_PROBLEMS,
+    load_config,
+    parse_config,
+    size_bytes,
+)
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -1574,6 +1579,62 @@ class TestDelivery:
         assert 2_000_000 == config.delivery.spool_size
 
     @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param(52428800, 52_428_800, id="int"),
+            pytest.param("1000", 1000, id="digits"),
+            pytest.param("512 B", 512, id="B"),
+            pytest.param("512b", 512, id="b"),
+            pytest.param("512 bytes", 512, id="bytes"),
+            pytest.param("100kB", 100_000, id="kB"),
+            pytest.param("100KB", 100_000, id="KB"),
+            pytest.param("100kb", 100_000, id="kb"),
+            pytest.param("100k", 100_000, id="k"),
+            pytest.param("100 K", 100_000, id="K"),
+            pytest.param("100KiB", 102_400, id="KiB"),
+            pytest.param("100 kib", 102_400, id="kib"),
+            pytest.param("100Ki", 102_400, id="Ki"),
+            pytest.param("50MB", 50_000_000, id="MB"),
+            pytest.param("50M", 50_000_000, id="M"),
+            pytest.param("50 mb", 50_000_000, id="mb"),
+            pytest.param("50MiB", 50 * 1024**2, id="MiB"),
+            pytest.param("1.5 GiB", int(1.5 * 1024**3), id="GiB-fraction"),
+            pytest.param("2GB", 2_000_000_000, id="GB"),
+            pytest.param("2G", 2_000_000_000, id="G"),
+            pytest.param("1TB", 10**12, id="TB"),
+            pytest.param(" 20MB ", 20_000_000, id="spaces"),
+        ],
+    )
+    def test_size_spellings(self, value: Any, expected: int) -> None:
+        """The usual spellings of a size: k, M, G decimal; Ki, Mi binary."""
+        assert expected == size_bytes(value)
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param("50 furlongs", id="unknown-unit"),
+            pytest.param("MB", id="no-number"),
+            pytest.param("", id="empty"),
+            pytest.param("0", id="zero"),
+            pytest.param("0.5", id="under-a-byte"),
+            pytest.param(0, id="int-zero"),
+            pytest.param(-5, id="negative-int"),
+            pytest.param("-5MB", id="negative"),
+            pytest.param(True, id="bool"),
+            pytest.param(1.5, id="float"),
+            pytest.param("1e3", id="exponent"),
+            pytest.param("5 iB", id="i-without-prefix"),
+            pytest.param("5 MBB", id="doubled"),
+            pytest.param("5 M B ", id="split-unit"),
+            pytest.param("٥MB", id="arabic-digit"),
+            pytest.param("9" * 300 + "TiB", id="infinite"),
+        ],
+    )
+    def test_not_sizes(self, value: Any) -> None:
+        """Anything else is not a size (the caller reports it)."""
+        assert size_bytes(value) is None
+
+    @pytest.mark.parametrize(
         ("lines", "expected"),
         [
             pytest.param("", (2.0, None, None), id="defaults"),
@@ -1635,7 +1696,10 @@ class TestDelivery:
             pytest.param(
                 "spool_size: 50 furlongs",
                 "routing.yaml:5: delivery.spool_size: invalid size "
-                "'50 furlongs'",
+                "'50 furlongs' (use a number of bytes, or a number with a "
+                "unit: kB, MB, GB (powers of 1000; also k, K, KB, M, G) or "
+                "KiB, MiB, GiB (powers of 1024), in any case, e.g. '100kB', "
+                "'50MB', '1.5 GiB')",
                 id="spool-size",
             ),
             pytest.param(

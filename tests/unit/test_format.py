@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import ChainableUndefined, Undefined
 
-from polybot_loghandler._format import FILTERS, parse_time
+from polybot_loghandler._format import FILTERS, counted, parse_time
 from polybot_loghandler._templates import compile_text
 from polybot_loghandler._text import Markdown, escape_markdown
 from tests.support.hostile import (
@@ -1014,3 +1014,36 @@ class TestTreeQuickly:
 
         assert _reference_tree(items) == got
         assert isinstance(got, Markdown)
+
+
+class TestCounted:
+    @pytest.mark.parametrize(
+        ("count", "noun", "plural", "expected"),
+        [
+            pytest.param(0, "event", None, "0 events", id="zero"),
+            pytest.param(1, "event", None, "1 event", id="one"),
+            pytest.param(2, "event", None, "2 events", id="two"),
+            pytest.param(-1, "event", None, "-1 events", id="minus-one"),
+            pytest.param(
+                1_204, "message", None, "1,204 messages", id="thousands"
+            ),
+            pytest.param(
+                1, "category", "categories", "1 category", id="one-irregular"
+            ),
+            pytest.param(
+                3, "category", "categories", "3 categories", id="irregular"
+            ),
+            pytest.param(
+                2,
+                "running process",
+                "running processes",
+                "2 running processes",
+                id="phrase",
+            ),
+        ],
+    )
+    def test_counted(
+        self, count: int, noun: str, plural: str | None, expected: str
+    ) -> None:
+        """The noun is plural unless the count is exactly one."""
+        assert expected == counted(count, noun, plural)

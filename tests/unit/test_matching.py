@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._matching import Router
+from polybot_loghandler._matching import Router, describe_check
 from polybot_loghandler._model import Route
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
@@ -760,3 +760,50 @@ class TestCouldMatchProperty:
 
         if routed:
             assert _could(PROPERTY_ROUTER, ev)
+
+
+class TestDescribe:
+    @pytest.mark.parametrize(
+        ("fields", "expected"),
+        [
+            pytest.param("{passed: true}", "passed=true", id="true"),
+            pytest.param("{passed: false}", "passed=false", id="false"),
+            pytest.param("{agent: null}", "agent=null", id="null"),
+            pytest.param("{mode: paper}", "mode=paper", id="word"),
+            pytest.param("{amount: 20}", "amount=20", id="number"),
+            pytest.param("{mode: 'a b'}", 'mode="a b"', id="spaces-quoted"),
+            pytest.param("{mode: '20'}", "mode=20", id="digits-as-text"),
+            pytest.param(
+                "{mode: {in: [paper, live]}}", "mode=paper|live", id="in"
+            ),
+            pytest.param("{amount: {gt: 100}}", "amount>100", id="gt"),
+            pytest.param("{amount: {gte: 1.5}}", "amount≥1.5", id="gte"),
+            pytest.param("{amount: {lt: 0}}", "amount<0", id="lt"),
+            pytest.param("{amount: {lte: -2}}", "amount≤-2", id="lte"),
+            pytest.param(
+                "{amount: {gte: 1, lt: 9}}", "amount≥1 amount<9", id="range"
+            ),
+            pytest.param(
+                "{asset: {regex: '^BTC\\d$'}}",
+                "asset~/^BTC\\d$/",
+                id="regex",
+            ),
+            pytest.param("{asset: {exists: true}}", "asset?", id="exists"),
+            pytest.param("{asset: {exists: false}}", "no asset", id="absent"),
+            pytest.param(
+                '{note: "\\e[2J"}', 'note="\\u001b[2J"', id="escape-quoted"
+            ),
+        ],
+    )
+    def test_conditions(self, fields: str, expected: str) -> None:
+        """A route's field checks read as written: passed=true, not passed?"""
+        config = parse_config(
+            "version: 1\nchannels: {a: ''}\nroutes:\n"
+            f"  - {{name: r, to: a, match: {{event: e, fields: {fields}}}}}\n"
+        )
+
+        assert f"e {expected}" == config.routes[0].matcher.describe()
+
+    def test_control_characters_in_a_regex_are_shown(self) -> None:
+        """A regex's control characters are shown, never sent."""
+        assert "x~/a␛b/" == describe_check("x", "regex", "a\x1bb")
