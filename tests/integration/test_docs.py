@@ -57,12 +57,14 @@ import subprocess
 import sys
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from polybot_loghandler._batching import Pending
 from polybot_loghandler._console import format_message
 from tests.support.helpers import script_environment
 
@@ -486,6 +488,44 @@ class TestPolybotSamples:
             if b.lang == "text" and b.text.startswith("┌─ #")
         ]
         assert len(boxes) == len(_boxes())
+
+
+def _footer(count: int, first: str, last: str, *, repeat: bool) -> str:
+    """The footer note delivery writes on a merged or held summary."""
+    day = "2026-02-01T{}+00:00"
+    pending = Pending(
+        message=SimpleNamespace(embed={}),  # type: ignore[arg-type]
+        key=None,
+        level=logging.ERROR,
+        first=datetime.fromisoformat(day.format(first)).timestamp(),
+        last=datetime.fromisoformat(day.format(last)).timestamp(),
+        queued=0.0,
+        count=count,
+        repeat=repeat,
+    )
+    return str(pending.embed()["footer"]["text"])
+
+
+@pytest.mark.parametrize(
+    ("page", "count", "first", "last", "repeat"),
+    [
+        pytest.param("routing.md", 214, "14:23:45", "14:24:10", False,
+                     id="routing-merged"),
+        pytest.param("routing.md", 213, "14:23:46", "14:24:10", True,
+                     id="routing-repeated"),
+        pytest.param("delivery.md", 37, "14:23:45", "14:23:46", False,
+                     id="delivery-merged"),
+        pytest.param("delivery.md", 4963, "14:23:46", "14:23:51", True,
+                     id="delivery-repeated"),
+    ],
+)  # fmt: skip
+def test_the_summary_footers_quoted_are_what_delivery_writes(
+    page: str, count: int, first: str, last: str, repeat: bool
+) -> None:
+    """The docs quote a summary's footer as delivery writes it."""
+    text = (REPO / "docs" / page).read_text(encoding="utf-8")
+    footer = _footer(count, first, last, repeat=repeat)
+    assert f"e.g. `{footer}`" in text
 
 
 def test_the_normalisation_keeps_what_matters() -> None:

@@ -5,6 +5,7 @@ shows them nowhere else: the set-up this library is made for.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -79,5 +80,12 @@ def test_a_rejected_message_is_said_once_on_stderr(
 
     print(err)
     assert 1 == err.count("Discord rejected a message"), err
+    if not console:  # as docs/delivery.md quotes it
+        assert re.search(
+            r"^polybot_loghandler: Discord rejected a message for "
+            r"http\S+/\(redacted\): .*; it is dropped \(rejected\)$",
+            err,
+            re.MULTILINE,
+        ), err
     assert "polybot_loghandler: polybot_loghandler" not in err
     assert "tok-secret-5101" not in err
