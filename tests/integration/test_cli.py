@@ -670,6 +670,7 @@ class TestDemo:
             pytest.param(["--", "--delay", "0"], id="separator"),
         ],
     )
+    @pytest.mark.slow
     def test_runs_on_the_console(
         self, tmp_path: Path, args: list[str]
     ) -> None:

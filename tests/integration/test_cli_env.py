@@ -151,6 +151,7 @@ class TestShippedRouting:
             "0 channels → Discord webhooks, 0 bot channels, 37 console"
         )
 
+    @pytest.mark.slow
     def test_plain_check_unchanged(self, tmp_path: Path) -> None:
         """--env adds to what check prints; it changes none of it."""
         environ = {"DISCORD_WEBHOOK_URL": HOOK}

@@ -190,6 +190,7 @@ def _hold(routing: Path, start: int, count: int) -> subprocess.Popen[str]:
     return holder
 
 
+@pytest.mark.slow
 def test_messages_of_a_running_process_are_kept(
     fake_discord: FakeDiscord,
     tmp_path: Path,

@@ -81,6 +81,7 @@ class TestBatching:
     Ordinary events gather; critical ones and pings keep their own pace.
     """
 
+    @pytest.mark.slow
     def test_critical_goes_at_once_while_ordinary_events_gather(
         self,
         fake_discord: FakeDiscord,
@@ -214,6 +215,7 @@ class TestRetries:
             pytest.param("reset_for", id="connection-reset"),
         ],
     )
+    @pytest.mark.slow
     def test_fifty_events_arrive_once_after_recovery(
         self,
         fault: str,
@@ -541,6 +543,7 @@ class TestRequests:
         assert polybot_loghandler.__version__ == found.group(2)
         assert [] == fake_discord.rejected
 
+    @pytest.mark.slow
     def test_stats_count_each_outcome(
         self,
         fake_discord: FakeDiscord,

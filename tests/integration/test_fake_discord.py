@@ -589,6 +589,7 @@ class TestBot:
 
 
 class TestFaults:
+    @pytest.mark.slow
     def test_fail_for_then_recovery(
         self, fake_discord: FakeDiscord, client: httpx.Client
     ) -> None:
@@ -703,6 +704,7 @@ class TestHostileFaults:
     Answers no real Discord gives: trickles, redirects, garbage, refusals.
     """
 
+    @pytest.mark.slow
     def test_slow_loris_trickles_past_the_read_timeout(
         self, fake_discord: FakeDiscord
     ) -> None:

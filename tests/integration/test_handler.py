@@ -778,6 +778,7 @@ routes:
         assert "Logging error" not in capsys.readouterr().err
         assert 2 == handler.stats().get("errors.template")
 
+    @pytest.mark.slow
     def test_unprintable_field_in_the_worker_spares_its_batch(
         self,
         make_routing: Callable[..., Path],
@@ -1153,6 +1154,7 @@ class TestBackpressure:
 
     ROUTING = _with_delivery("  queue_size: 1\n  flush_timeout: 0.3s\n")
 
+    @pytest.mark.slow
     def test_full_queue_drops_and_counts(
         self,
         make_routing: Callable[..., Path],
@@ -1186,6 +1188,7 @@ class TestBackpressure:
         assert "n: 1" in gated_stderr.getvalue()
         assert "n: 0" not in gated_stderr.getvalue()
 
+    @pytest.mark.slow
     def test_flush_returns_within_the_timeout_when_stuck(
         self,
         make_routing: Callable[..., Path],
@@ -1269,6 +1272,7 @@ class TestFork:
         assert "· from_parent ·" in capsys.readouterr().err
         assert 1 == len(_worker_threads())
 
+    @pytest.mark.slow
     def test_fork_while_the_worker_is_printing(
         self,
         make_routing: Callable[..., Path],

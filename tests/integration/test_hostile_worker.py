@@ -357,6 +357,7 @@ class TestFailedLoop:
 class TestSlowValues:
     """A slow ``__str__`` holds no other channel, and stalls only once."""
 
+    @pytest.mark.slow
     def test_other_lanes_send_meanwhile(
         self, fake_discord: FakeDiscord, connect: Connect
     ) -> None:
@@ -394,6 +395,7 @@ class TestSlowValues:
         )
         assert 1 <= handler.stats()["errors.slow_value"]
 
+    @pytest.mark.slow
     def test_exit_keeps_its_deadline(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
@@ -446,6 +448,7 @@ class TestAfterShutdown:
 class TestFloodAtExit:
     """A flood of one error right before exit leaves as two messages."""
 
+    @pytest.mark.slow
     def test_one_summary(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:

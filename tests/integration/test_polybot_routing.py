@@ -1039,6 +1039,7 @@ def run_floor(
     )
 
 
+@pytest.mark.slow
 def test_trading_floor_one_webhook_per_channel(
     fake_discord: FakeDiscord, make_routing: Callable[[str], Path]
 ) -> None:
@@ -1089,6 +1090,7 @@ def test_trading_floor_one_webhook_per_channel(
     assert took < 60, took
 
 
+@pytest.mark.slow
 def test_trading_floor_one_webhook_for_everything(
     fake_discord: FakeDiscord, make_routing: Callable[[str], Path]
 ) -> None:

@@ -49,6 +49,7 @@ def _load_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+@pytest.mark.slow
 def test_setup_creates_everything_once(
     fake: FakeDiscord,
     tmp_path: Path,
@@ -368,6 +369,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         ),
     ],
 )
+@pytest.mark.slow
 def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
     arrange: Callable[[FakeDiscord], None],
     said: str,
@@ -400,6 +402,7 @@ def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
         pytest.param(0.1, id="ordinary"),
     ],
 )
+@pytest.mark.slow
 def test_setup_waits_out_an_odd_429(
     retry_after: Any,
     fake: FakeDiscord,
@@ -412,6 +415,7 @@ def test_setup_waits_out_an_odd_429(
     assert all(0 <= s <= 1.1 for s in guarded_sleep)
 
 
+@pytest.mark.slow
 def test_send_test_retries_a_slow_answer(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],

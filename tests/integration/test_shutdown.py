@@ -166,6 +166,7 @@ class TestExitWhileDiscordHangs:
     COUNT = HUNG_COUNT
     FLUSH_TIMEOUT = HUNG_FLUSH_TIMEOUT
 
+    @pytest.mark.slow
     def test_log_calls_cost_at_most_twice_a_queue_handler(
         self, hung_run: HungRun
     ) -> None:
@@ -203,6 +204,7 @@ class TestFlush:
     flush() waits for delivery, but never longer than flush_timeout.
     """
 
+    @pytest.mark.slow
     def test_gives_up_after_the_flush_timeout(
         self,
         fake_discord: FakeDiscord,
