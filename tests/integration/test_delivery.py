@@ -164,6 +164,7 @@ class TestCoalescing:
     A flood of one error becomes a few messages that count it.
     """
 
+    @pytest.mark.slow
     def test_five_thousand_identical_errors(
         self,
         fake_discord: FakeDiscord,
@@ -392,6 +393,7 @@ class TestBoundedMemory:
     While a destination is stuck, the least severe events make room.
     """
 
+    @pytest.mark.slow
     def test_lowest_level_is_evicted_and_the_ops_channel_told(
         self,
         fake_discord: FakeDiscord,
@@ -605,6 +607,7 @@ class TestFork:
         """Run *child* in a forked process; return its exit status."""
         return run_forked(child, 2 * WAIT)
 
+    @pytest.mark.slow
     def test_child_gets_a_fresh_worker(
         self,
         fake_discord: FakeDiscord,

@@ -42,7 +42,11 @@ the file: the docs show its content that way.
 ``docs/polybot.md`` also shows each message as the console renders it,
 a box followed by "Preview this event" and the command: the box must be
 what :func:`polybot_loghandler._console.format_message` makes of the
-body that ``preview`` prints for that channel.
+body that ``preview`` prints for that channel (that command is run there,
+not twice).
+
+Running the commands is marked ``slow`` (a routing file is loaded per
+command); after editing the docs, run this file alone.
 """
 
 from __future__ import annotations
@@ -350,20 +354,24 @@ def _id(block: Block) -> str:
     return f"{block.page}:{block.line}"
 
 
-# demos and pytest runs take seconds each
-_SLOW = [
-    b
-    for b in CONSOLE
-    if any(re.search(r"\b(demo|pytest|python)\b", c) for c, _ in b.commands)
-]
-RUN = [
-    pytest.param(
-        b,
-        id=_id(b),
-        marks=[pytest.mark.slow] if b in _SLOW else [],
+def _box_checked(block: Block) -> bool:
+    """Whether *block* previews a polybot.md box, checked with the box."""
+    page = ALL_BLOCKS[block.page]
+    index = page.index(block)
+    return (
+        block.page == "polybot.md"
+        and index > 0
+        and page[index - 1].lang == "text"
+        and page[index - 1].text.startswith("┌─ #")
     )
+
+
+# slow: each command loads a routing file in a fresh process, 0.2 s or
+# more; demos and pytest runs take seconds
+RUN = [
+    pytest.param(b, id=_id(b), marks=pytest.mark.slow)
     for b in CONSOLE
-    if b.marker("not run") is None
+    if b.marker("not run") is None and not _box_checked(b)
 ]
 
 
@@ -433,7 +441,9 @@ def _boxes() -> list[Any]:
             continue
         box = page[i - 1]
         if box.lang == "text" and box.text.startswith("┌─ #"):
-            found.append(pytest.param(box, block, id=_id(box)))
+            found.append(
+                pytest.param(box, block, id=_id(box), marks=pytest.mark.slow)
+            )
     return found
 
 

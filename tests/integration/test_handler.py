@@ -231,6 +231,7 @@ class TestDoneWhen:
             ),
         ],
     )
+    @pytest.mark.slow
     def test_paper_trade_reaches_both_channels(
         self,
         text: str,
@@ -908,6 +909,7 @@ class TestDefaultRouting:
 
         assert ["from_cwd"] == list(DiscordHandler().config.channels)
 
+    @pytest.mark.slow
     def test_shipped_routing(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -921,6 +923,7 @@ class TestDefaultRouting:
         assert shipped == used
         assert Path(handler.config.path).is_absolute()
 
+    @pytest.mark.slow
     def test_shipped_routing_routes_a_trade(
         self,
         tmp_path: Path,

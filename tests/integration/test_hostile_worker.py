@@ -267,6 +267,7 @@ class TestShippedRouting:
 
     @pytest.mark.parametrize("value", HOSTILE)
     @pytest.mark.parametrize("event", SHIPPED_EVENTS)
+    @pytest.mark.slow
     def test_every_field_hostile(
         self, shipped: _pipeline.Pipeline, event: str, value: Any
     ) -> None:
@@ -373,6 +374,7 @@ class TestSlowValues:
 
         assert arrived, "the slow value held another channel's send"
 
+    @pytest.mark.slow
     def test_a_slow_type_is_shown_by_name_after(
         self, fake_discord: FakeDiscord, connect: Connect
     ) -> None:
@@ -619,6 +621,7 @@ class TestForkLocks:
 
         assert free, f"the {name} lock is still held after the fork"
 
+    @pytest.mark.slow
     def test_a_fork_waits_for_a_spool_transaction(
         self, tmp_path: Path
     ) -> None:
@@ -756,6 +759,7 @@ class TestHalfConstructed:
 
         assert "" == capsys.readouterr().err
 
+    @pytest.mark.slow
     def test_dict_config_typo_reports_only_the_real_error(
         self, tmp_path: Path
     ) -> None:

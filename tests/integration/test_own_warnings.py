@@ -60,6 +60,7 @@ def _run(routing: Path, *, console: bool) -> str:
 
 
 @pytest.mark.parametrize("console", [False, True], ids=["alone", "console"])
+@pytest.mark.slow
 def test_a_rejected_message_is_said_once_on_stderr(
     fake_discord: FakeDiscord, tmp_path: Path, console: bool
 ) -> None:

@@ -102,6 +102,7 @@ def test_setup_creates_everything_once(
     assert all(h["token"] not in report for h in hooks)
 
 
+@pytest.mark.slow
 def test_setup_without_out_prints_no_secrets(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,6 +114,7 @@ def test_setup_without_out_prints_no_secrets(
     assert BOT_TOKEN not in printed
 
 
+@pytest.mark.slow
 def test_dry_run_changes_nothing(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -126,6 +128,7 @@ def test_dry_run_changes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_missing_manage_webhooks_is_one_paragraph(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -138,6 +141,7 @@ def test_missing_manage_webhooks_is_one_paragraph(
     assert BOT_TOKEN not in err
 
 
+@pytest.mark.slow
 def test_missing_manage_channels_names_it(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +152,7 @@ def test_missing_manage_channels_names_it(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bad_token(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],
@@ -174,6 +179,7 @@ def test_missing_token(
     assert fake.requests == []
 
 
+@pytest.mark.slow
 def test_unknown_guild(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,6 +189,7 @@ def test_unknown_guild(
     assert "--guild" in err
 
 
+@pytest.mark.slow
 def test_webhook_limit(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -192,6 +199,7 @@ def test_webhook_limit(
     assert "15 webhooks" in err
 
 
+@pytest.mark.slow
 def test_guild_full(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -200,6 +208,7 @@ def test_guild_full(
     assert "500 channels" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_category_full(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -208,6 +217,7 @@ def test_category_full(
     assert "50 channels" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_send_test_reports_console_channels(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -219,6 +229,7 @@ def test_send_test_reports_console_channels(
     assert "0 of 1 channels delivered" in out
 
 
+@pytest.mark.slow
 def test_send_test_reports_a_refused_webhook(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],
@@ -234,6 +245,7 @@ def test_send_test_reports_a_refused_webhook(
     assert "wrong" not in out
 
 
+@pytest.mark.slow
 def test_send_test_unknown_channel(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:

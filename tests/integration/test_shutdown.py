@@ -84,6 +84,7 @@ class TestExit:
     A process that logs and ends delivers what it logged.
     """
 
+    @pytest.mark.slow
     def test_delivers_everything_before_exiting(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
@@ -180,6 +181,7 @@ class TestExitWhileDiscordHangs:
         assert timings["discord_handler"] <= 2 * timings["queue_handler"]
         assert [] == hung_run.rejected
 
+    @pytest.mark.slow
     def test_exits_within_the_flush_timeout(self, hung_run: HungRun) -> None:
         """The process ends within flush_timeout + 2 s of its last call."""
         assert 0 == hung_run.result.returncode, hung_run.result.stderr

@@ -1432,6 +1432,7 @@ class TestProperties:
 
     @PROPERTY_SETTINGS
     @given(ev=ANY_EVENTS, label_channel=st.booleans())
+    @pytest.mark.slow
     def test_default_embed(self, ev: LogEvent, label_channel: bool) -> None:
         """
         The default embed of any event gives a valid, ping-free message.
@@ -1452,6 +1453,7 @@ class TestProperties:
 
     @PROPERTY_SETTINGS
     @given(ev=SHIPPED_ROUTE_EVENTS, label_channel=st.booleans())
+    @pytest.mark.slow
     def test_shipped_routing(self, ev: LogEvent, label_channel: bool) -> None:
         """
         Every message the shipped routing makes is valid and ping-free.
@@ -1467,6 +1469,7 @@ class TestProperties:
         long=st.text(min_size=0, max_size=2500),
         label_channel=st.booleans(),
     )
+    @pytest.mark.slow
     def test_templated_embeds_come_clamped(
         self, ev: LogEvent, long: str, label_channel: bool
     ) -> None:
@@ -1541,6 +1544,7 @@ class TestTimestampQuickly:
             ),
         )
     )
+    @pytest.mark.slow
     def test_iso_stamp(self, when: datetime) -> None:
         """
         Any time, in any zone, as Discord's ISO 8601 text in UTC,
@@ -1569,6 +1573,7 @@ class TestTimestampQuickly:
             max_size=5,
         )
     )
+    @pytest.mark.slow
     def test_event_stamp(self, times: list[float]) -> None:
         """
         An event's time reads as datetime reads it, to the millisecond,
