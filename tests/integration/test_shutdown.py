@@ -76,7 +76,11 @@ def _run_script(
     return result, time.monotonic()
 
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
+# slow: every case waits out a flush or exit deadline on the real clock
+pytestmark = [
+    pytest.mark.usefixtures("clean_environment"),
+    pytest.mark.slow,
+]
 
 
 class TestExit:
@@ -84,7 +88,6 @@ class TestExit:
     A process that logs and ends delivers what it logged.
     """
 
-    @pytest.mark.slow
     def test_delivers_everything_before_exiting(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
@@ -167,7 +170,6 @@ class TestExitWhileDiscordHangs:
     COUNT = HUNG_COUNT
     FLUSH_TIMEOUT = HUNG_FLUSH_TIMEOUT
 
-    @pytest.mark.slow
     def test_log_calls_cost_at_most_twice_a_queue_handler(
         self, hung_run: HungRun
     ) -> None:
@@ -181,7 +183,6 @@ class TestExitWhileDiscordHangs:
         assert timings["discord_handler"] <= 2 * timings["queue_handler"]
         assert [] == hung_run.rejected
 
-    @pytest.mark.slow
     def test_exits_within_the_flush_timeout(self, hung_run: HungRun) -> None:
         """The process ends within flush_timeout + 2 s of its last call."""
         assert 0 == hung_run.result.returncode, hung_run.result.stderr
@@ -206,7 +207,6 @@ class TestFlush:
     flush() waits for delivery, but never longer than flush_timeout.
     """
 
-    @pytest.mark.slow
     def test_gives_up_after_the_flush_timeout(
         self,
         fake_discord: FakeDiscord,
