@@ -218,6 +218,7 @@ class TestWheel:
         }
         assert expected == tops
 
+    @pytest.mark.slow
     def test_installed_wheel_finds_its_shipped_routing(
         self, wheel: Path, tmp_path: Path
     ) -> None:

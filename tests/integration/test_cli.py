@@ -312,6 +312,7 @@ class TestUserErrors:
         assert "Traceback" not in err
 
     @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    @pytest.mark.slow
     def test_hostile_file(
         self,
         case: Hostile,
@@ -335,6 +336,7 @@ class TestUserErrors:
     @pytest.mark.parametrize(
         "name", ["laughs-list", "recursive-anchor-list", "deep-block-list"]
     )
+    @pytest.mark.slow
     def test_hostile_file_as_a_command(
         self, name: str, make_routing: Callable[[str], Path]
     ) -> None:
@@ -485,6 +487,7 @@ class TestPreview:
         assert alerts["content"] == "<@&555>"
         assert alerts["allowed_mentions"] == {"parse": [], "roles": ["555"]}
 
+    @pytest.mark.slow
     def test_shipped_routing(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A shipped trade previews to trades_executed and trades_paper."""
         event = {"event": "trade_executed", "is_paper": True, "amount": 20}
@@ -716,6 +719,7 @@ class TestDemo:
             pytest.param(["--", "--delay", "0"], id="separator"),
         ],
     )
+    @pytest.mark.slow
     def test_runs_on_the_console(
         self, tmp_path: Path, args: list[str]
     ) -> None:

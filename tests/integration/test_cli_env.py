@@ -89,6 +89,7 @@ def _section(out: str, heading: str) -> list[str]:
 
 
 class TestShippedRouting:
+    @pytest.mark.slow
     def test_every_secret_hidden(self, tmp_path: Path) -> None:
         """With every kind of secret set, none is ever shown."""
         environ = {
@@ -128,6 +129,7 @@ class TestShippedRouting:
             "0 console"
         )
 
+    @pytest.mark.slow
     def test_nothing_set_is_compact(self, tmp_path: Path) -> None:
         """Without variables, the unset ones take three lines, not 38."""
         result = _run(["check", "--env", str(SHIPPED_ROUTING)], {}, tmp_path)
@@ -151,6 +153,7 @@ class TestShippedRouting:
             "0 channels → Discord webhooks, 0 bot channels, 37 console"
         )
 
+    @pytest.mark.slow
     def test_plain_check_unchanged(self, tmp_path: Path) -> None:
         """--env adds to what check prints; it changes none of it."""
         environ = {"DISCORD_WEBHOOK_URL": HOOK}
@@ -166,6 +169,7 @@ class TestShippedRouting:
 
 
 class TestOwnRouting:
+    @pytest.mark.slow
     def test_secrets_in_file_and_odd_variables_hidden(
         self, make_routing: Callable[[str], Path], tmp_path: Path
     ) -> None:
@@ -191,6 +195,7 @@ class TestOwnRouting:
             "  ROLE_ID      1 route pings no one: all",
         ]
 
+    @pytest.mark.slow
     def test_bot_channel_without_token(
         self, make_routing: Callable[[str], Path], tmp_path: Path
     ) -> None:
@@ -229,6 +234,7 @@ class TestOwnRouting:
             pytest.param("a: {id: '${DISCORD_WEBHOOK_URL}'}", id="url-as-id"),
         ],
     )
+    @pytest.mark.slow
     def test_invalid_file_exits_2_without_secret(
         self,
         channel: str,

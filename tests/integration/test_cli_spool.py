@@ -58,6 +58,7 @@ def filled(fake_discord: FakeDiscord, tmp_path: Path) -> tuple[Path, Path]:
     return routing, spool
 
 
+@pytest.mark.slow
 def test_status_counts_per_channel(
     filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,6 +73,7 @@ def test_status_counts_per_channel(
     assert "tok-secret" not in out
 
 
+@pytest.mark.slow
 def test_replay_sends_everything_once(
     filled: tuple[Path, Path],
     fake_discord: FakeDiscord,
@@ -86,6 +88,7 @@ def test_replay_sends_everything_once(
     assert 0 == sum(status(spool).pending.values())
 
 
+@pytest.mark.slow
 def test_purge_asks_first(
     filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,6 +174,7 @@ def test_a_missing_spool_directory_is_a_usage_error(
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o707], ids=["0777", "0707"])
+@pytest.mark.slow
 def test_a_directory_others_could_write_is_refused(
     filled: tuple[Path, Path],
     fake_discord: FakeDiscord,
@@ -195,6 +199,7 @@ def test_a_directory_others_could_write_is_refused(
     assert 30 == sum(status(spool).pending.values())
 
 
+@pytest.mark.slow
 def test_a_database_of_another_user_is_refused(
     filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -216,6 +221,7 @@ def test_a_database_of_another_user_is_refused(
     assert 30 == sum(status(spool).pending.values()), "left as it was"
 
 
+@pytest.mark.slow
 def test_a_database_of_a_newer_version_is_refused(
     filled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -245,6 +251,7 @@ def _hold(routing: Path, start: int, count: int) -> subprocess.Popen[str]:
     return holder
 
 
+@pytest.mark.slow
 def test_messages_of_a_running_process_are_kept(
     fake_discord: FakeDiscord,
     tmp_path: Path,
@@ -295,6 +302,7 @@ def _old_record(record: dict[str, Any]) -> bytes:
     return f"{zlib.crc32(data):08x} ".encode() + data + b"\n"
 
 
+@pytest.mark.slow
 def test_an_old_spool_is_moved_in_and_sent(
     fake_discord: FakeDiscord,
     tmp_path: Path,

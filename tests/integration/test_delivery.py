@@ -81,6 +81,7 @@ class TestBatching:
     Ordinary events gather; critical ones and pings keep their own pace.
     """
 
+    @pytest.mark.slow
     def test_critical_goes_at_once_while_ordinary_events_gather(
         self,
         fake_discord: FakeDiscord,
@@ -163,6 +164,7 @@ class TestCoalescing:
     A flood of one error becomes a few messages that count it.
     """
 
+    @pytest.mark.slow
     def test_five_thousand_identical_errors(
         self,
         fake_discord: FakeDiscord,
@@ -214,6 +216,7 @@ class TestRetries:
             pytest.param("reset_for", id="connection-reset"),
         ],
     )
+    @pytest.mark.slow
     def test_fifty_events_arrive_once_after_recovery(
         self,
         fault: str,
@@ -390,6 +393,7 @@ class TestBoundedMemory:
     While a destination is stuck, the least severe events make room.
     """
 
+    @pytest.mark.slow
     def test_lowest_level_is_evicted_and_the_ops_channel_told(
         self,
         fake_discord: FakeDiscord,
@@ -541,6 +545,7 @@ class TestRequests:
         assert polybot_loghandler.__version__ == found.group(2)
         assert [] == fake_discord.rejected
 
+    @pytest.mark.slow
     def test_stats_count_each_outcome(
         self,
         fake_discord: FakeDiscord,
@@ -602,6 +607,7 @@ class TestFork:
         """Run *child* in a forked process; return its exit status."""
         return run_forked(child, 2 * WAIT)
 
+    @pytest.mark.slow
     def test_child_gets_a_fresh_worker(
         self,
         fake_discord: FakeDiscord,

@@ -336,6 +336,7 @@ class TestPings:
         ],
     )
     @pytest.mark.foreign_payloads
+    @pytest.mark.slow
     def test_webhook_pings(
         self,
         fake_discord: FakeDiscord,
@@ -417,6 +418,7 @@ class TestRateLimits:
             != second.headers["x-ratelimit-bucket"]
         )
 
+    @pytest.mark.slow
     def test_window_resets_after_reset_after(
         self, client: httpx.Client
     ) -> None:
@@ -589,6 +591,7 @@ class TestBot:
 
 
 class TestFaults:
+    @pytest.mark.slow
     def test_fail_for_then_recovery(
         self, fake_discord: FakeDiscord, client: httpx.Client
     ) -> None:
@@ -635,6 +638,7 @@ class TestFaults:
         assert 204 == served.status_code
         assert [None, 204] == [r.status for r in fake_discord.requests]
 
+    @pytest.mark.slow
     def test_hang_times_out_the_client(
         self, fake_discord: FakeDiscord, client: httpx.Client
     ) -> None:
@@ -703,6 +707,7 @@ class TestHostileFaults:
     Answers no real Discord gives: trickles, redirects, garbage, refusals.
     """
 
+    @pytest.mark.slow
     def test_slow_loris_trickles_past_the_read_timeout(
         self, fake_discord: FakeDiscord
     ) -> None:
@@ -775,6 +780,7 @@ class TestHostileFaults:
             pytest.param(500, b"\xff\x00", "application/json", id="500"),
         ],
     )
+    @pytest.mark.slow
     def test_garbage(
         self,
         fake_discord: FakeDiscord,

@@ -28,7 +28,11 @@ from tests.support.connect import Connect
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
+# slow: each case delivers through a fault of the fake Discord, 1 s or more
+pytestmark = [
+    pytest.mark.usefixtures("clean_environment"),
+    pytest.mark.slow,
+]
 
 EVENTS = 6
 TOKEN = "tok-SeCrEt-faults-7Qz"

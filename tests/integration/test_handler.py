@@ -236,6 +236,7 @@ class TestDoneWhen:
             ),
         ],
     )
+    @pytest.mark.slow
     def test_paper_trade_reaches_both_channels(
         self,
         text: str,
@@ -847,6 +848,7 @@ routes:
         assert "Logging error" not in capsys.readouterr().err
         assert 2 == handler.stats().get("errors.template")
 
+    @pytest.mark.slow
     def test_unprintable_field_in_the_worker_spares_its_batch(
         self,
         make_routing: Callable[..., Path],
@@ -976,6 +978,7 @@ class TestDefaultRouting:
 
         assert ["from_cwd"] == list(DiscordHandler().config.channels)
 
+    @pytest.mark.slow
     def test_shipped_routing(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -989,6 +992,7 @@ class TestDefaultRouting:
         assert shipped == used
         assert Path(handler.config.path).is_absolute()
 
+    @pytest.mark.slow
     def test_shipped_routing_routes_a_trade(
         self,
         tmp_path: Path,
@@ -1410,6 +1414,7 @@ class TestBackpressure:
 
     ROUTING = _with_delivery("  queue_size: 1\n  flush_timeout: 0.3s\n")
 
+    @pytest.mark.slow
     def test_full_queue_drops_and_counts(
         self,
         make_routing: Callable[..., Path],
@@ -1443,6 +1448,7 @@ class TestBackpressure:
         assert "n: 1" in gated_stderr.getvalue()
         assert "n: 0" not in gated_stderr.getvalue()
 
+    @pytest.mark.slow
     def test_flush_returns_within_the_timeout_when_stuck(
         self,
         make_routing: Callable[..., Path],
@@ -1526,6 +1532,7 @@ class TestFork:
         assert "· from_parent ·" in capsys.readouterr().err
         assert 1 == len(_worker_threads())
 
+    @pytest.mark.slow
     def test_fork_while_the_worker_is_printing(
         self,
         make_routing: Callable[..., Path],

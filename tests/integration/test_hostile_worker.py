@@ -267,6 +267,7 @@ class TestShippedRouting:
 
     @pytest.mark.parametrize("value", HOSTILE)
     @pytest.mark.parametrize("event", SHIPPED_EVENTS)
+    @pytest.mark.slow
     def test_every_field_hostile(
         self, shipped: _pipeline.Pipeline, event: str, value: Any
     ) -> None:
@@ -357,6 +358,7 @@ class TestFailedLoop:
 class TestSlowValues:
     """A slow ``__str__`` holds no other channel, and stalls only once."""
 
+    @pytest.mark.slow
     def test_other_lanes_send_meanwhile(
         self, fake_discord: FakeDiscord, connect: Connect
     ) -> None:
@@ -372,6 +374,7 @@ class TestSlowValues:
 
         assert arrived, "the slow value held another channel's send"
 
+    @pytest.mark.slow
     def test_a_slow_type_is_shown_by_name_after(
         self, fake_discord: FakeDiscord, connect: Connect
     ) -> None:
@@ -394,6 +397,7 @@ class TestSlowValues:
         )
         assert 1 <= handler.stats()["errors.slow_value"]
 
+    @pytest.mark.slow
     def test_exit_keeps_its_deadline(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
@@ -446,6 +450,7 @@ class TestAfterShutdown:
 class TestFloodAtExit:
     """A flood of one error right before exit leaves as two messages."""
 
+    @pytest.mark.slow
     def test_one_summary(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
@@ -616,6 +621,7 @@ class TestForkLocks:
 
         assert free, f"the {name} lock is still held after the fork"
 
+    @pytest.mark.slow
     def test_a_fork_waits_for_a_spool_transaction(
         self, tmp_path: Path
     ) -> None:
@@ -753,6 +759,7 @@ class TestHalfConstructed:
 
         assert "" == capsys.readouterr().err
 
+    @pytest.mark.slow
     def test_dict_config_typo_reports_only_the_real_error(
         self, tmp_path: Path
     ) -> None:

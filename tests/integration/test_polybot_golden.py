@@ -568,6 +568,7 @@ def as_golden(sent: list[RoutedMessage]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_seed_message(name: str, log_case: Logged) -> None:
     sent = log_case(CASES[name])
     assert sent, "no route took the event"
@@ -634,6 +635,7 @@ def fields_of(message: RoutedMessage) -> dict[str, str]:
         ),
     ],
 )
+@pytest.mark.slow
 def test_titles_and_colours(
     name: str, title: str | None, color: int | None, log_case: Logged
 ) -> None:
@@ -644,6 +646,7 @@ def test_titles_and_colours(
         assert color == first.embed["color"]
 
 
+@pytest.mark.slow
 def test_number_formats(log_case: Logged) -> None:
     trade = fields_of(log_case(CASES["trades_executed"])[0])
     assert ("$20.00", "0.5423", "$0.40") == (

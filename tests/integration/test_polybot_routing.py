@@ -852,6 +852,7 @@ def test_every_trade_is_its_own_embed(shipped: Callable[..., Emit]) -> None:
 
 
 @pytest.mark.parametrize("role", [ADMIN_ROLE, None], ids=["role", "no-role"])
+@pytest.mark.slow
 def test_who_is_pinged(role: str | None, shipped: Callable[..., Emit]) -> None:
     emit = shipped(role)
     pinged = []
@@ -955,6 +956,7 @@ def check_safe(name: str, sent: list[RoutedMessage], where: str) -> None:
 
 
 @pytest.mark.parametrize("name", VOCABULARY)
+@pytest.mark.slow
 def test_hostile_values_render_safely(
     name: str, shipped: Callable[..., Emit]
 ) -> None:
@@ -970,6 +972,7 @@ def test_hostile_values_render_safely(
         check_safe(name, emit(ev, everywhere), f"{name}.* = {kind}")
 
 
+@pytest.mark.slow
 def test_hostile_values_never_fail_a_template(
     shipped: Callable[..., Emit],
 ) -> None:
@@ -1039,6 +1042,7 @@ def run_floor(
     )
 
 
+@pytest.mark.slow
 def test_trading_floor_one_webhook_per_channel(
     fake_discord: FakeDiscord, make_routing: Callable[[str], Path]
 ) -> None:
@@ -1089,6 +1093,7 @@ def test_trading_floor_one_webhook_per_channel(
     assert took < 60, took
 
 
+@pytest.mark.slow
 def test_trading_floor_one_webhook_for_everything(
     fake_discord: FakeDiscord, make_routing: Callable[[str], Path]
 ) -> None:

@@ -52,6 +52,7 @@ class TestBurst:
     A burst is paced by the headers, not by 429s.
     """
 
+    @pytest.mark.slow
     def test_250_trades_arrive_within_the_limit(
         self,
         fake_discord: FakeDiscord,
@@ -106,6 +107,7 @@ class TestTooManyRequests:
     A 429 is waited out as it says, and is not an error.
     """
 
+    @pytest.mark.slow
     def test_bucket_retry_after_is_honoured(
         self,
         fake_discord: FakeDiscord,
@@ -148,6 +150,7 @@ class TestTooManyRequests:
         assert [] == [k for k in handler.stats() if k.startswith("dropped.")]
         assert [] == fake_discord.rejected
 
+    @pytest.mark.slow
     def test_global_429_pauses_every_channel(
         self,
         fake_discord: FakeDiscord,

@@ -27,7 +27,11 @@ from tests.support.hostile_yaml import HOSTILE, HOSTILE_PARAMS, Hostile
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
+# slow: each case waits for the file watcher on the real clock
+pytestmark = [
+    pytest.mark.usefixtures("clean_environment"),
+    pytest.mark.slow,
+]
 
 
 def _routing(fake: FakeDiscord, to: str, **delivery: str) -> str:

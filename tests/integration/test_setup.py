@@ -49,6 +49,7 @@ def _load_env(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+@pytest.mark.slow
 def test_setup_creates_everything_once(
     fake: FakeDiscord,
     tmp_path: Path,
@@ -101,6 +102,7 @@ def test_setup_creates_everything_once(
     assert all(h["token"] not in report for h in hooks)
 
 
+@pytest.mark.slow
 def test_setup_without_out_prints_no_secrets(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +114,7 @@ def test_setup_without_out_prints_no_secrets(
     assert BOT_TOKEN not in printed
 
 
+@pytest.mark.slow
 def test_dry_run_changes_nothing(
     fake: FakeDiscord, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +128,7 @@ def test_dry_run_changes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_missing_manage_webhooks_is_one_paragraph(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -137,6 +141,7 @@ def test_missing_manage_webhooks_is_one_paragraph(
     assert BOT_TOKEN not in err
 
 
+@pytest.mark.slow
 def test_missing_manage_channels_names_it(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -147,6 +152,7 @@ def test_missing_manage_channels_names_it(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bad_token(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],
@@ -173,6 +179,7 @@ def test_missing_token(
     assert fake.requests == []
 
 
+@pytest.mark.slow
 def test_unknown_guild(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -234,6 +241,7 @@ def test_guild_ids_accepted(
     ][:1]
 
 
+@pytest.mark.slow
 def test_webhook_limit(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -243,6 +251,7 @@ def test_webhook_limit(
     assert "15 webhooks" in err
 
 
+@pytest.mark.slow
 def test_guild_full(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,6 +260,7 @@ def test_guild_full(
     assert "500 channels" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_category_full(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -259,6 +269,7 @@ def test_category_full(
     assert "50 channels" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_send_test_reports_console_channels(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -275,6 +286,7 @@ def test_send_test_reports_console_channels(
     assert "Channel key: trades_paper" in out
 
 
+@pytest.mark.slow
 def test_send_test_reports_a_refused_webhook(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],
@@ -290,6 +302,7 @@ def test_send_test_reports_a_refused_webhook(
     assert "wrong" not in out
 
 
+@pytest.mark.slow
 def test_send_test_unknown_channel(
     fake: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -462,6 +475,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         ),
     ],
 )
+@pytest.mark.slow
 def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
     arrange: Callable[[FakeDiscord], None],
     said: str,
@@ -494,6 +508,7 @@ def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
         pytest.param(0.1, id="ordinary"),
     ],
 )
+@pytest.mark.slow
 def test_setup_waits_out_an_odd_429(
     retry_after: Any,
     fake: FakeDiscord,
@@ -506,6 +521,7 @@ def test_setup_waits_out_an_odd_429(
     assert all(0 <= s <= 1.1 for s in guarded_sleep)
 
 
+@pytest.mark.slow
 def test_send_test_retries_a_slow_answer(
     fake: FakeDiscord,
     capsys: pytest.CaptureFixture[str],

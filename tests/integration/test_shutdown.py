@@ -76,7 +76,11 @@ def _run_script(
     return result, time.monotonic()
 
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
+# slow: every case waits out a flush or exit deadline on the real clock
+pytestmark = [
+    pytest.mark.usefixtures("clean_environment"),
+    pytest.mark.slow,
+]
 
 
 class TestExit:

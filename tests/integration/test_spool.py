@@ -32,7 +32,11 @@ SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"
 TIMEOUT = 90.0  # seconds: a bound for a script, never reached
 NOBODY = 65534  # a user id other than the tests' (they run as root)
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
+# slow: processes killed and restarted, outages waited out on the real clock
+pytestmark = [
+    pytest.mark.usefixtures("clean_environment"),
+    pytest.mark.slow,
+]
 
 
 def _routing(fake: FakeDiscord, spool: Path, **delivery: str) -> str:

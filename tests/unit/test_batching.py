@@ -829,6 +829,7 @@ SMALL_EMBED = {"title": "small"}
     adds=[(0, 0, 0, logging.INFO, "BTC", 0.0)] * 2,
 )
 @given(embeds=st.lists(_embeds(), min_size=4, max_size=4), adds=_ADDS)
+@pytest.mark.slow
 def test_any_adds_make_valid_ordered_batches(
     embeds: list[dict[str, Any]], adds: list[tuple[Any, ...]]
 ) -> None:

@@ -270,6 +270,7 @@ class TestUnmatchedFlood:
             tracemalloc.stop()
         return after - before
 
+    @pytest.mark.slow
     def test_through_a_handler(
         self,
         make_routing: Callable[[str], Path],
@@ -294,6 +295,7 @@ class TestUnmatchedFlood:
         assert grown < 8 * 2**20
         assert _router_chars(get_pipeline(path).router) <= 3 * BUDGET
 
+    @pytest.mark.slow
     def test_through_the_processor(
         self,
         make_routing: Callable[[str], Path],

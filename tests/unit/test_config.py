@@ -302,6 +302,7 @@ class TestShippedRouting:
         assert Mention(kind="role", id="42") in roles
         assert config.notes == ()
 
+    @pytest.mark.slow
     def test_unset_admin_role_is_a_note(self) -> None:
         """Without DISCORD_ADMIN_ROLE_ID the role routes ping no one."""
         config = load_config(SHIPPED_ROUTING, environ={})
@@ -1854,6 +1855,7 @@ def _refusal(path: Path) -> tuple[ConfigError, int]:
 
 class TestHostileFiles:
     @pytest.mark.parametrize("case", HOSTILE_PARAMS)
+    @pytest.mark.slow
     def test_refused_located_in_bounded_memory(
         self, case: Hostile, tmp_path: Path
     ) -> None:

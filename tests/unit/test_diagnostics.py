@@ -70,6 +70,7 @@ def _stderr_of(setup: str, *, code: str = _WARN) -> str:
 
 
 @pytest.mark.parametrize("setup", list(_SETUPS), ids=list(_SETUPS))
+@pytest.mark.slow
 def test_a_warning_reaches_stderr_once_with_one_prefix(setup: str) -> None:
     err = _stderr_of(_SETUPS[setup])
 
@@ -78,6 +79,7 @@ def test_a_warning_reaches_stderr_once_with_one_prefix(setup: str) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_level_set_on_our_logger_silences_it() -> None:
     err = _stderr_of(
         'logging.getLogger("polybot_loghandler").setLevel(logging.ERROR)'
@@ -86,6 +88,7 @@ def test_a_level_set_on_our_logger_silences_it() -> None:
     assert "" == err
 
 
+@pytest.mark.slow
 def test_a_warning_goes_to_the_applications_file_not_stderr(
     tmp_path: pytest.TempPathFactory,
 ) -> None:
@@ -98,6 +101,7 @@ def test_a_warning_goes_to_the_applications_file_not_stderr(
     assert "" == err
 
 
+@pytest.mark.slow
 def test_a_warning_from_inside_a_handler_does_not_recurse() -> None:
     """A handler that makes the library warn while handling its warning."""
     err = _stderr_of(
@@ -158,6 +162,7 @@ def _recording(seen: list[str]):  # type: ignore[no-untyped-def]
     return emit
 
 
+@pytest.mark.slow
 def test_what_is_said_shows_no_token_and_runs_no_control() -> None:
     """A channel key made by a template from an event is said harmlessly."""
     token = "Xq9-secret-token-in-a-channel-key-7Tz"

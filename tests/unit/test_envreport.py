@@ -127,6 +127,7 @@ class TestShippedRouting:
         assert TOKEN not in _text(report)
         assert OWN_TOKEN not in _text(report)
 
+    @pytest.mark.slow
     def test_few_unset_are_named(self) -> None:
         """Two unset per-channel variables are listed by their own names."""
         environ = {
@@ -148,6 +149,7 @@ class TestShippedRouting:
             "daily_loss_limit, trade_audit_violation",
         }
 
+    @pytest.mark.slow
     def test_some_unset_some_console(self) -> None:
         """Mixed outcomes are counted, and up to five channels named."""
         environ = {
@@ -411,6 +413,7 @@ class TestEnvReferences:
             pytest.param({"DISCORD_WEBHOOK_URL": HOOK}, id="one-webhook"),
         ],
     )
+    @pytest.mark.slow
     def test_references_never_hold_values(
         self, environ: Mapping[str, str]
     ) -> None:

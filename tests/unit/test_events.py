@@ -618,6 +618,7 @@ class TestRedactQuickly:
 
     @settings(max_examples=800, deadline=None, database=None)
     @given(name=_KEYS, value=_NESTED)
+    @pytest.mark.slow
     def test_redact_value(self, name: str, value: Any) -> None:
         """
         The same result, and the value itself back when nothing changed.
@@ -634,6 +635,7 @@ class TestRedactQuickly:
             st.one_of(_KEYS, st.integers()), _NESTED, max_size=6
         )
     )
+    @pytest.mark.slow
     def test_context_fields(self, fields: dict[Any, Any]) -> None:
         """
         The context's fields are the fields, each redacted; a name that

@@ -114,6 +114,7 @@ class TestMoney:
 
     @settings(max_examples=500, deadline=None, database=None)
     @given(value=st.floats(), sign=st.booleans())
+    @pytest.mark.slow
     def test_a_float_reads_as_its_text(self, value: float, sign: bool) -> None:
         """
         A float, formatted on the quick path, reads as the same number
@@ -856,6 +857,7 @@ class TestQuickPaths:
             st.none(), st.integers(min_value=-3, max_value=8), st.just(2.5)
         ),
     )
+    @pytest.mark.slow
     def test_sign(self, number: float, sign: bool, places: Any) -> None:
         """
         ``_sign`` answers as rounding every number first does, and fails
@@ -878,6 +880,7 @@ class TestQuickPaths:
             ["%H:%M:%S", "%Y-%m-%d %H:%M:%S UTC", "%Y", "%d %b"]
         ),
     )
+    @pytest.mark.slow
     def test_strftime(self, when: datetime, fmt: str) -> None:
         """
         The formats written out by hand read as ``strftime`` writes them.
@@ -917,6 +920,7 @@ class TestQuickPaths:
             ),
         )
     )
+    @pytest.mark.slow
     def test_status_emoji_and_check(self, value: Any) -> None:
         """
         The word table and the quick bool answer agree with the sets.
@@ -954,6 +958,7 @@ class TestQuickPaths:
             st.text(min_size=60, max_size=80),
         )
     )
+    @pytest.mark.slow
     def test_humanize_remembers_nothing_wrong(self, value: str) -> None:
         """
         humanize gives the same label the first time and every time.
@@ -1006,6 +1011,7 @@ class TestTreeQuickly:
             st.none(),
         )
     )
+    @pytest.mark.slow
     def test_tree(self, items: Any) -> None:
         """
         Any items give what the plain version gives, as trusted markup.

@@ -179,6 +179,7 @@ def _expected_ping(
     return route.mention.content, route.mention.allowed_mentions
 
 
+@pytest.mark.slow
 def test_the_vocabulary_takes_every_shipped_route(pipeline: Pipeline) -> None:
     """Every shipped route is taken by some event of the vocabulary."""
     taken = set()
@@ -229,6 +230,7 @@ def _hostile_event(draw: st.DrawFn, ev: Ev) -> tuple[RawEvent, str]:
 
 
 @pytest.mark.parametrize("name", sorted(VOCABULARY))
+@pytest.mark.slow
 def test_every_shipped_route(name: str, pipeline: Pipeline) -> None:
     """
     Hostile values in any field of any shipped event give safe messages.
@@ -287,6 +289,7 @@ def test_every_filter_is_covered() -> None:
 
 
 @pytest.mark.parametrize("name", FILTER_NAMES)
+@pytest.mark.slow
 def test_every_filter_in_every_part(name: str) -> None:
     """
     Any value through any filter, in any embed part, gives a safe message.

@@ -752,6 +752,7 @@ class TestCouldMatchProperty:
 
     @settings(max_examples=400, deadline=None, database=None)
     @given(ev=EVENTS)
+    @pytest.mark.slow
     def test_could_match_whenever_routed(self, ev: LogEvent) -> None:
         """
         If ``route`` takes an event, ``could_match`` said it might.

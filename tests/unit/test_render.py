@@ -1479,6 +1479,7 @@ class TestProperties:
 
     @PROPERTY_SETTINGS
     @given(ev=ANY_EVENTS, label_channel=st.booleans())
+    @pytest.mark.slow
     def test_default_embed(self, ev: LogEvent, label_channel: bool) -> None:
         """
         The default embed of any event gives a valid, ping-free message.
@@ -1499,6 +1500,7 @@ class TestProperties:
 
     @PROPERTY_SETTINGS
     @given(ev=SHIPPED_ROUTE_EVENTS, label_channel=st.booleans())
+    @pytest.mark.slow
     def test_shipped_routing(self, ev: LogEvent, label_channel: bool) -> None:
         """
         Every message the shipped routing makes is valid and ping-free.
@@ -1514,6 +1516,7 @@ class TestProperties:
         long=st.text(min_size=0, max_size=2500),
         label_channel=st.booleans(),
     )
+    @pytest.mark.slow
     def test_templated_embeds_come_clamped(
         self, ev: LogEvent, long: str, label_channel: bool
     ) -> None:
@@ -1588,6 +1591,7 @@ class TestTimestampQuickly:
             ),
         )
     )
+    @pytest.mark.slow
     def test_iso_stamp(self, when: datetime) -> None:
         """
         Any time, in any zone, as Discord's ISO 8601 text in UTC,
@@ -1616,6 +1620,7 @@ class TestTimestampQuickly:
             max_size=5,
         )
     )
+    @pytest.mark.slow
     def test_event_stamp(self, times: list[float]) -> None:
         """
         An event's time reads as datetime reads it, to the millisecond,

@@ -511,6 +511,7 @@ class TestDisk:
     @pytest.mark.parametrize(
         ("max_bytes", "pad"), [(20_000, 1500), (100_000, 3000)]
     )
+    @pytest.mark.slow
     def test_disk_stays_bounded(
         self, tmp_path: Path, max_bytes: int, pad: int
     ) -> None:
@@ -936,6 +937,7 @@ class TestProcesses:
     What ``kill -9`` leaves, and who owns what, across real processes.
     """
 
+    @pytest.mark.slow
     def test_kill_keeps_what_was_committed(
         self, tmp_path: Path, children: Callable[[], Child]
     ) -> None:
@@ -954,6 +956,7 @@ class TestProcesses:
         assert all(spool.read(e) == CHILD_BODY for e in adopted)
         spool.close()
 
+    @pytest.mark.slow
     def test_kill_in_the_middle_of_commits(
         self, tmp_path: Path, children: Callable[[], Child]
     ) -> None:
@@ -975,6 +978,7 @@ class TestProcesses:
         spool.close()
         assert [] == rows(directory)
 
+    @pytest.mark.slow
     def test_live_processes_never_adopt_each_other(
         self, tmp_path: Path, children: Callable[[], Child]
     ) -> None:
@@ -1216,6 +1220,7 @@ class TestStatusAndPurge:
         assert 0 == purge(tmp_path / "missing")
         assert not (tmp_path / "missing").exists()
 
+    @pytest.mark.slow
     def test_purge_spares_a_live_process(
         self, tmp_path: Path, children: Callable[[], Child]
     ) -> None:
@@ -1351,6 +1356,7 @@ def _step(spool: Spool, model: _Model, op: tuple[Any, ...], n: int) -> Spool:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(ops=_OPS)
+@pytest.mark.slow
 def test_pending_is_appended_minus_done_minus_evicted(
     ops: list[tuple[Any, ...]],
 ) -> None:

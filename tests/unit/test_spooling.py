@@ -260,6 +260,7 @@ class TestEncodingNeverRaises:
             max_leaves=10,
         )
     )
+    @pytest.mark.slow
     def test_any_value(self, value: Any) -> None:
         body = encode(_message(component=value), KEY)
 
@@ -739,6 +740,7 @@ class TestReadBack:
             ),
         )
     )
+    @pytest.mark.slow
     def test_any_embed_on_disk_is_sent_safely_or_not_at_all(
         self, raw: dict[str, Any]
     ) -> None:

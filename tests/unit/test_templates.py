@@ -280,6 +280,7 @@ class TestSameAsJinja:
 
     @PROPERTY_SETTINGS
     @given(ev=SHIPPED_ROUTE_EVENTS)
+    @pytest.mark.slow
     def test_shipped_texts(self, ev: LogEvent) -> None:
         """
         Every text of every shipped route that takes the event, rendered
@@ -368,6 +369,7 @@ class TestEmbedsSameAsJinja:
 
     @PROPERTY_SETTINGS
     @given(ev=SHIPPED_ROUTE_EVENTS, label_channel=st.booleans())
+    @pytest.mark.slow
     def test_shipped_embeds(self, ev: LogEvent, label_channel: bool) -> None:
         """
         The shipped routes render every event exactly as the reference
@@ -438,6 +440,7 @@ class TestQuickAnswers:
     """
 
     @given(value=_values(st.text(max_size=5)))
+    @pytest.mark.slow
     def test_number_and_mapping(self, value: Any) -> None:
         """
         The quick tests agree with the ABC checks they stand for.

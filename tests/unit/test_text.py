@@ -383,6 +383,7 @@ class TestRedactEncodedTokens:
             max_size=120,
         ).filter(lambda t: "ebhooks" not in t.lower())
     )
+    @pytest.mark.slow
     def test_text_without_a_token_is_never_changed(self, text: str) -> None:
         """Paths, escapes and percent signs alone hide nothing."""
         assert text == redact_text(text)
@@ -409,6 +410,7 @@ class TestRedactEncodedTokens:
             max_size=12,
         ).map("".join)
     )
+    @pytest.mark.slow
     def test_idempotent(self, text: str) -> None:
         """Redacting twice changes nothing more than redacting once."""
         once = redact_text(text)
@@ -622,6 +624,7 @@ class TestFastPaths:
 
     @settings(max_examples=1500, deadline=None, database=None)
     @given(text=_FAST_PATH_TEXT)
+    @pytest.mark.slow
     def test_escape_matches_the_full_escape(self, text: str) -> None:
         """
         ``escape_markdown`` gives what escaping every rule always gives.
@@ -630,6 +633,7 @@ class TestFastPaths:
 
     @settings(max_examples=1500, deadline=None, database=None)
     @given(text=_FAST_PATH_TEXT)
+    @pytest.mark.slow
     def test_safe_markdown_is_the_three_steps(self, text: str) -> None:
         """
         ``safe_markdown`` is redact, then escape, then break mentions.
@@ -660,6 +664,7 @@ class TestFastPaths:
 
     @settings(max_examples=1500, deadline=None, database=None)
     @given(text=_FAST_PATH_TEXT)
+    @pytest.mark.slow
     def test_redact_matches_the_full_redact(self, text: str) -> None:
         """
         ``redact_text`` gives what both patterns on every text give.

@@ -171,6 +171,7 @@ class TestTextOf:
             max_leaves=12,
         )
     )
+    @pytest.mark.slow
     def test_any_value_becomes_text(self, value: Any) -> None:
         """Whatever the value, both give text and raise nothing."""
         assert text_of(value).__class__ is str

@@ -220,6 +220,7 @@ class TestFlush:
 
         assert [] == _worker_threads()
 
+    @pytest.mark.slow
     def test_flush_times_out_when_handle_is_stuck(
         self, make_worker, recorder: Recorder
     ) -> None:
@@ -295,6 +296,7 @@ class TestClose:
 
         assert not worker.submit("a")
 
+    @pytest.mark.slow
     def test_close_returns_after_the_timeout_when_stuck(
         self, make_worker, recorder: Recorder
     ) -> None:
@@ -317,6 +319,7 @@ class TestClose:
         assert ["stuck", "queued"] == recorder.items
         assert [] == _worker_threads()
 
+    @pytest.mark.slow
     def test_second_close_while_stuck_is_still_false(
         self, make_worker, recorder: Recorder
     ) -> None:

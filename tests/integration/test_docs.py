@@ -1,0 +1,551 @@
+"""
+The commands the docs show run, and print what the docs say they print.
+
+Every ```` ```console ```` block of ``README.md`` and ``docs/*.md`` is a
+session: each line starting with ``$ `` is a command, the lines after it
+(up to the next command) its output, standard output and standard error
+together. A line that is only ``…`` stands for any number of lines; a
+line ending in ``…`` for any line that starts with the text before it. A
+command shown without output is only required to exit with status 0,
+unless ``$ echo $?`` follows it.
+
+Each block runs in a fresh temporary directory holding a copy of the
+shipped ``routing.yaml`` and ``examples/``, with no ``DISCORD_*`` or
+``POLYBOT_ROUTING`` variable: no command can reach Discord.
+``polybot-loghandler ...`` runs in a forked child through
+``polybot_loghandler._cli.main`` (the console script's own code, without
+an interpreter start per command); ``export``, ``VAR=value`` prefixes,
+``< FILE``, ``> /dev/null``, ``cat FILE`` and ``echo $?`` are understood
+here; anything else runs in ``bash``.
+
+Before comparing, both texts are normalised where a run must differ:
+timestamps (``2026-02-01T14:33:45.123Z``, ``2026-02-01 14:33:45 UTC``,
+``14:33:45 UTC``) become ``<time>``, pytest's ``in 1.62s`` becomes
+``in <duration>``, and the temporary directory becomes ``<tmp>``;
+trailing blanks are ignored.
+
+HTML comments right before a block (several may be stacked) say more:
+
+- ``<!-- not run: REASON -->``: the block's commands are not run
+  (network, a Discord server, minutes); :data:`NOT_RUN` lists them all,
+  so a new command must be marked, or run.
+- ``<!-- output not compared: REASON -->``: run, exit status 0 required,
+  output not compared.
+- ``<!-- file: NAME -->`` before any block: its text is written as
+  ``NAME`` for the later blocks of the same page.
+- ``<!-- with: NAME from PAGE -->``: the block also gets the file NAME
+  declared on PAGE (replacing a file of that name).
+
+A ``cat FILE`` of a file no marker declares writes the shown output as
+the file: the docs show its content that way.
+
+``docs/polybot.md`` also shows each message as the console renders it,
+a box followed by "Preview this event" and the command: the box must be
+what :func:`polybot_loghandler._console.format_message` makes of the
+body that ``preview`` prints for that channel (that command is run there,
+not twice).
+
+Running the commands is marked ``slow`` (a routing file is loaded per
+command); after editing the docs, run this file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from polybot_loghandler._batching import Pending
+from polybot_loghandler._console import format_message
+from tests.support.helpers import script_environment
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+_FENCE = re.compile(r"^(`{3,})(\S*)\s*$")
+_MARKER = re.compile(r"^<!--\s*([a-z ]+):\s*(.*?)\s*-->\s*$")
+_WILDCARD = "…"
+
+
+@dataclass
+class Block:
+    """One fenced block of a page, with the markers right before it."""
+
+    page: str
+    line: int
+    lang: str
+    text: str
+    markers: list[tuple[str, str]] = field(default_factory=list)
+
+    def marker(self, name: str) -> str | None:
+        """The value of the marker *name*, if the block has it."""
+        return next((v for k, v in self.markers if k == name), None)
+
+    @property
+    def commands(self) -> list[tuple[str, list[str]]]:
+        """Each ``$ `` command with the output lines shown after it."""
+        out: list[tuple[str, list[str]]] = []
+        for line in self.text.splitlines():
+            if line.startswith("$ "):
+                out.append((line[2:], []))
+            elif out:
+                out[-1][1].append(line)
+        return out
+
+
+def blocks(page: Path) -> list[Block]:
+    """The fenced blocks of *page*, in order."""
+    found: list[Block] = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        markers: list[tuple[str, str]] = []
+        j = i - 1
+        while j >= 0 and (m := _MARKER.match(lines[j])):
+            markers.insert(0, (m.group(1), m.group(2)))
+            j -= 1
+        fence = opening.group(1)
+        end = i + 1
+        while end < len(lines) and lines[end].rstrip() != fence:
+            end += 1
+        found.append(
+            Block(
+                page=page.name,
+                line=i + 1,
+                lang=opening.group(2),
+                text="\n".join(lines[i + 1 : end]) + "\n",
+                markers=markers,
+            )
+        )
+        i = end + 1
+    return found
+
+
+ALL_BLOCKS = {page.name: blocks(page) for page in PAGES}
+CONSOLE = [b for bs in ALL_BLOCKS.values() for b in bs if b.lang == "console"]
+
+_INSTALLS = "installs packages"
+_SUITE = "the whole test suite"
+_ITSELF = "the test suite itself"
+_SERVER = "needs a Discord server and a bot token"
+_MADE = "needs the webhooks setup made in a Discord server"
+_HELD = "needs messages held by a running process"
+_GUILD = "polybot-loghandler setup --guild 123456789012345678"
+
+#: Every command the docs show without running it, and why.
+NOT_RUN = [
+    ("README.md", 'pip install -e ".[dev]" && polybot-loghandler demo',
+     _INSTALLS),
+    ("README.md", 'pip install -e ".[dev]"', _INSTALLS),
+    ("README.md", "pytest", _SUITE),
+    ("README.md", 'pytest -m "not slow"', _ITSELF),
+    ("cli.md", "polybot-loghandler spool status", _HELD),
+    ("quickstart.md", "pip install .", _INSTALLS),
+    ("setup.md",
+     "export DISCORD_BOT_TOKEN=...            # the token from step 1",
+     _SERVER),
+    ("setup.md", f"{_GUILD} --dry-run", _SERVER),
+    ("setup.md", f"{_GUILD} --out discord.env", _SERVER),
+    ("setup.md", "set -a; . ./discord.env; set +a", _MADE),
+    ("setup.md", "polybot-loghandler send-test --all", _MADE),
+    ("setup.md", "polybot-loghandler check --env", _MADE),
+    ("testing.md", 'pytest -m "not slow"', _ITSELF),
+    ("testing.md", "pytest", _SUITE),
+]  # fmt: skip
+
+
+def normalised(text: str, tmp: Path | None = None) -> str:
+    """*text* with what must vary from run to run replaced."""
+    if tmp is not None:
+        text = text.replace(str(tmp), "<tmp>")
+    text = re.sub(
+        r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|\+00:00| UTC)?",
+        "<time>",
+        text,
+    )
+    text = re.sub(r"\b\d\d:\d\d:\d\d UTC", "<time>", text)
+    text = re.sub(r"\bin \d+(?:\.\d+)?s\b", "in <duration>", text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """Whether *actual* is *expected*, a ``…`` line standing for any."""
+    memo: dict[tuple[int, int], bool] = {}
+
+    def at(i: int, j: int) -> bool:
+        if (i, j) not in memo:
+            if i == len(expected):
+                memo[i, j] = j == len(actual)
+            elif expected[i] == _WILDCARD:
+                memo[i, j] = at(i + 1, j) or (j < len(actual) and at(i, j + 1))
+            else:
+                memo[i, j] = (
+                    j < len(actual)
+                    and _line_matches(expected[i], actual[j])
+                    and at(i + 1, j + 1)
+                )
+        return memo[i, j]
+
+    return at(0, 0)
+
+
+def _line_matches(expected: str, actual: str) -> bool:
+    """A line ending in ``…`` may be the start of a longer one."""
+    if expected == actual:
+        return True
+    return expected.endswith(_WILDCARD) and actual.startswith(
+        expected[: -len(_WILDCARD)]
+    )
+
+
+def declared_files(page: str, before: int) -> dict[str, str]:
+    """The files declared on *page* by blocks above line *before*."""
+    return {
+        name: b.text
+        for b in ALL_BLOCKS[page]
+        if b.line < before and (name := b.marker("file"))
+    }
+
+
+@dataclass
+class Session:
+    """A shell of sorts: one temporary directory and its environment."""
+
+    cwd: Path
+    env: dict[str, str]
+    status: int = 0
+
+    def run(self, command: str, shown: str) -> str:
+        """Run *command*; return its output (stdout and stderr)."""
+        words = shlex.split(command)
+        env = dict(self.env)
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+            name, _, value = words.pop(0).partition("=")
+            env[name] = value
+        if words[:1] == ["export"]:
+            for word in words[1:]:
+                name, _, value = word.partition("=")
+                self.env[name] = value
+            self.status = 0
+            return ""
+        if words == ["echo", "$?"]:
+            return f"{self.status}\n"
+        if words[:1] == ["cat"] and len(words) == 2:
+            path = self.cwd / words[1]
+            if not path.exists():
+                path.write_text(shown, encoding="utf-8")
+            self.status = 0
+            return path.read_text(encoding="utf-8")
+        stdin, quiet = None, False
+        if words[-2:-1] == ["<"]:
+            stdin, words = self.cwd / words[-1], words[:-2]
+        if words[-2:] == [">", "/dev/null"]:
+            quiet, words = True, words[:-2]
+        if words[:1] == ["polybot-loghandler"] and words[1:2] != ["demo"]:
+            self.status, out = self._forked(words[1:], env, stdin, quiet)
+            return out
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        self.status = done.returncode
+        return done.stdout
+
+    def _forked(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        stdin: Path | None,
+        quiet: bool,
+    ) -> tuple[int, str]:
+        out = self.cwd / ".output"
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            status = 70
+            try:
+                status = _child(argv, self.cwd, env, stdin, out, quiet)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        _, code = os.waitpid(pid, 0)
+        text = out.read_text(encoding="utf-8")
+        out.unlink()
+        return os.waitstatus_to_exitcode(code), text
+
+
+def _child(  # noqa: PLR0917 - one command line, taken apart
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: Path | None,
+    out: Path,
+    quiet: bool,
+) -> int:  # pragma: no cover - runs in a forked child
+    """Run the command line as a fresh ``polybot-loghandler`` would."""
+    from polybot_loghandler._cli import main
+
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null if quiet else fd, 1)
+    os.dup2(fd, 2)
+    os.dup2(os.open(stdin, os.O_RDONLY) if stdin else null, 0)
+    # line-buffered both: interleaved as on a terminal
+    sys.stdout = open(1, "w", 1, "utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", 1, "utf-8", closefd=False)  # noqa: SIM115
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    # a fresh process: no handler of pytest's on the root logger
+    logging.root.handlers.clear()
+    logging.root.setLevel(logging.WARNING)
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return status
+
+
+def session(block: Block, tmp: Path) -> Session:
+    """A fresh directory for *block*, with the files it may use."""
+    shutil.copy(REPO / "routing.yaml", tmp / "routing.yaml")
+    (tmp / "examples").symlink_to(REPO / "examples")
+    files = declared_files(block.page, block.line)
+    for spec in [v for k, v in block.markers if k == "with"]:
+        name, _, page = spec.partition(" from ")
+        files[name] = declared_files(page, 10**9)[name]
+    for name, text in files.items():
+        (tmp / name).write_text(text, encoding="utf-8")
+    env = script_environment()
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    env.pop("COLUMNS", None)
+    return Session(cwd=tmp, env=env)
+
+
+def _id(block: Block) -> str:
+    return f"{block.page}:{block.line}"
+
+
+def _box_checked(block: Block) -> bool:
+    """Whether *block* previews a polybot.md box, checked with the box."""
+    page = ALL_BLOCKS[block.page]
+    index = page.index(block)
+    return (
+        block.page == "polybot.md"
+        and index > 0
+        and page[index - 1].lang == "text"
+        and page[index - 1].text.startswith("┌─ #")
+    )
+
+
+# slow: each command loads a routing file in a fresh process, 0.2 s or
+# more; demos and pytest runs take seconds
+RUN = [
+    pytest.param(b, id=_id(b), marks=pytest.mark.slow)
+    for b in CONSOLE
+    if b.marker("not run") is None and not _box_checked(b)
+]
+
+
+class TestConsoleBlocks:
+    @pytest.mark.parametrize("block", RUN)
+    def test_the_commands_print_what_the_docs_show(
+        self, block: Block, tmp_path: Path
+    ) -> None:
+        """Each command runs, and prints the output shown after it."""
+        shell = session(block, tmp_path)
+        compare = block.marker("output not compared") is None
+        for command, shown in block.commands:
+            output = shell.run(command, "\n".join(shown) + "\n")
+            where = f"{block.page}:{block.line}: $ {command}"
+            followed_by_status = False
+            if not compare or not shown:
+                later = [c for c, _ in block.commands]
+                index = later.index(command)
+                followed_by_status = later[index + 1 : index + 2] == [
+                    "echo $?"
+                ]
+                if not followed_by_status:
+                    assert 0 == shell.status, f"{where}\n{output}"
+                continue
+            expected = normalised("\n".join(shown), tmp_path).splitlines()
+            actual = normalised(output, tmp_path).splitlines()
+            assert matches(expected, actual), (
+                f"{where}\n--- the docs show\n"
+                + "\n".join(expected)
+                + "\n--- it prints\n"
+                + "\n".join(actual)
+            )
+
+    def test_every_command_not_run_is_listed_with_its_reason(self) -> None:
+        """A command the docs mark ``not run`` is in :data:`NOT_RUN`."""
+        actual = [
+            (b.page, command, b.marker("not run"))
+            for b in CONSOLE
+            if b.marker("not run") is not None
+            for command, _ in b.commands
+        ]
+        assert sorted(NOT_RUN) == sorted(actual)
+
+    def test_every_console_block_shows_commands(self) -> None:
+        """A console block without a ``$`` line would check nothing."""
+        assert [] == [_id(b) for b in CONSOLE if not b.commands]
+
+    def test_every_polybot_loghandler_command_runs(self) -> None:
+        """No ``polybot-loghandler`` command is skipped but setup's."""
+        skipped = [
+            command
+            for page, command, _ in NOT_RUN
+            if "polybot-loghandler" in command and page != "setup.md"
+        ]
+        assert [
+            'pip install -e ".[dev]" && polybot-loghandler demo',
+            "polybot-loghandler spool status",
+        ] == skipped
+
+
+def _boxes() -> list[Any]:
+    """Each message box of polybot.md with the command that previews it."""
+    found = []
+    page = ALL_BLOCKS["polybot.md"]
+    for i, block in enumerate(page):
+        if block.lang != "console" or i == 0:
+            continue
+        box = page[i - 1]
+        if box.lang == "text" and box.text.startswith("┌─ #"):
+            found.append(
+                pytest.param(box, block, id=_id(box), marks=pytest.mark.slow)
+            )
+    return found
+
+
+def _previewed(output: str, event: str) -> dict[str, Any]:
+    """The messages ``preview`` printed, as format_message needs them."""
+    routes = {
+        key: name
+        for name, keys in re.findall(
+            r"^  route (\S+) → (.*)$", output, re.MULTILINE
+        )
+        for key in keys.split(", ")
+    }
+    parts = re.split(
+        r"^#(\S+) \(key (\S+), [a-z ]+\):$", output, flags=re.MULTILINE
+    )
+    messages = {}
+    for name, key, body in zip(
+        parts[1::3], parts[2::3], parts[3::3], strict=True
+    ):
+        payload = json.loads(body)
+        messages[name] = SimpleNamespace(
+            embed=payload["embeds"][0],
+            content=payload.get("content"),
+            target=SimpleNamespace(name=name),
+            channel=key,
+            route=routes[key],
+            event=SimpleNamespace(event=event),
+        )
+    return messages
+
+
+class TestPolybotSamples:
+    @pytest.mark.parametrize(("box", "preview"), _boxes())
+    def test_each_sample_is_what_the_console_shows(
+        self, box: Block, preview: Block, tmp_path: Path
+    ) -> None:
+        """The box is the console's rendering of the previewed body."""
+        ((command, _),) = preview.commands
+        shell = session(preview, tmp_path)
+        output = shell.run(command, "")
+        assert 0 == shell.status, output
+        event = json.loads(shlex.split(command)[-1])["event"]
+        channel = box.text.split()[1].lstrip("#")
+        rendered = format_message(_previewed(output, event)[channel])
+        assert normalised(box.text) == normalised(rendered)
+
+    def test_every_sample_is_checked(self) -> None:
+        """Every box of polybot.md is followed by its preview."""
+        boxes = [
+            b
+            for b in ALL_BLOCKS["polybot.md"]
+            if b.lang == "text" and b.text.startswith("┌─ #")
+        ]
+        assert len(boxes) == len(_boxes())
+
+
+def _footer(count: int, first: str, last: str, *, repeat: bool) -> str:
+    """The footer note delivery writes on a merged or held summary."""
+    day = "2026-02-01T{}+00:00"
+    pending = Pending(
+        message=SimpleNamespace(embed={}),  # type: ignore[arg-type]  # .embed only
+        key=None,
+        level=logging.ERROR,
+        first=datetime.fromisoformat(day.format(first)).timestamp(),
+        last=datetime.fromisoformat(day.format(last)).timestamp(),
+        queued=0.0,
+        count=count,
+        repeat=repeat,
+    )
+    return str(pending.embed()["footer"]["text"])
+
+
+@pytest.mark.parametrize(
+    ("page", "count", "first", "last", "repeat"),
+    [
+        pytest.param("routing.md", 214, "14:23:45", "14:24:10", False,
+                     id="routing-merged"),
+        pytest.param("routing.md", 213, "14:23:46", "14:24:10", True,
+                     id="routing-repeated"),
+        pytest.param("delivery.md", 37, "14:23:45", "14:23:46", False,
+                     id="delivery-merged"),
+        pytest.param("delivery.md", 4963, "14:23:46", "14:23:51", True,
+                     id="delivery-repeated"),
+    ],
+)  # fmt: skip
+def test_the_summary_footers_quoted_are_what_delivery_writes(
+    page: str, count: int, first: str, last: str, repeat: bool
+) -> None:
+    """The docs quote a summary's footer as delivery writes it."""
+    text = (REPO / "docs" / page).read_text(encoding="utf-8")
+    footer = _footer(count, first, last, repeat=repeat)
+    assert f"e.g. `{footer}`" in text
+
+
+def test_the_normalisation_keeps_what_matters() -> None:
+    """Times and durations vary; values around them do not."""
+    assert "Value: 37   Time: <time>" == normalised(
+        "Value: 37   Time: 2026-02-01 14:33:45 UTC  "
+    )
+    assert "2 passed in <duration>" == normalised("2 passed in 1.62s")
+    assert matches(["a", _WILDCARD, "d"], ["a", "b", "c", "d"])
+    assert not matches(["a", _WILDCARD, "d"], ["a", "b", "c"])
+    assert not matches(["37.0"], ["37"])
+    assert matches(["36 channels: a, …"], ["36 channels: a, b, c"])
+    assert not matches(["36 channels: a, …"], ["36 channels: b, c"])
