@@ -7,12 +7,14 @@ the channel it was meant for.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from ._limits import clamp
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
 
@@ -36,8 +38,11 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
     channel = message.target.name if message.target else message.channel
     bar = _bar(embed.get("color"), color)
     lines: list[str] = []
-    head = visible_controls(
-        f"#{channel} · {message.event.event} · route {message.route}"
+    head = clamp(
+        visible_controls(
+            f"#{channel} · {_event_name(message)} · route {message.route}"
+        ),
+        _WIDTH - 4,
     )
     lines.append("┌─ " + head + " " + "─" * max(0, _WIDTH - len(head) - 4))
     if message.content:
@@ -65,6 +70,20 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
         )
     lines.append("└" + "─" * (_WIDTH - 1))
     return "\n".join(lines)
+
+
+def _event_name(message: RoutedMessage) -> str:
+    """
+    The event's name as a reader wants it in the header.
+
+    A standard-library record's name is its format string (``Watching %d
+    agents``), which groups its events for routing; the header shows the
+    message it makes instead.
+    """
+    event = message.event
+    if "%" in event.event and event.message:
+        return event.message
+    return event.event
 
 
 def _plain(text: str) -> str:
@@ -168,7 +187,8 @@ class ConsoleSink:
         if stream is None:
             return 0
         try:
-            color = stream.isatty()
+            # https://no-color.org: any non-empty NO_COLOR turns colour off
+            color = stream.isatty() and not os.environ.get("NO_COLOR")
         except (AttributeError, ValueError):
             color = False
         text = "\n".join(format_message(m, color=color) for m in messages)

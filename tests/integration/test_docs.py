@@ -470,7 +470,7 @@ def _previewed(output: str, event: str) -> dict[str, Any]:
             target=SimpleNamespace(name=name),
             channel=key,
             route=routes[key],
-            event=SimpleNamespace(event=event),
+            event=SimpleNamespace(event=event, message=""),
         )
     return messages
 
