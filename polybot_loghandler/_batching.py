@@ -70,7 +70,7 @@ class Pending:
         dropped: Evicted while waiting; lanes skip it.
         taken: Taken for sending; no longer evictable.
         repeat: Held after an identical message was sent: its footer
-            says ``repeated ×N`` so it does not read as something new.
+            says ``×N more`` so it does not read as something new.
         spool: The spool entries of the events it stands for (with
             ``delivery.spool``), marked done when it is.
     """
@@ -107,14 +107,18 @@ class Pending:
         self.last = max(self.last, message.event.time)
 
     def embed(self) -> dict[str, Any]:
-        """The embed to send; a merged one says ``×N`` and its time span."""
+        """
+        The embed to send; a merged one says ``×N`` and its time span.
+
+        One held after the first was sent says ``×N more``: N events
+        after the one already shown.
+        """
         embed = self.message.embed
         if self.count == 1 and not self.repeat:
             return embed
         embed = {**embed, "footer": dict(embed.get("footer", {}))}
-        note = f"×{self.count} · {_span(self.first, self.last)}"
-        if self.repeat:
-            note = "repeated " + note
+        more = " more" if self.repeat else ""
+        note = f"×{self.count}{more} · {_span(self.first, self.last)}"
         old = embed["footer"].get("text")
         text = f"{old} · {note}" if old else note
         embed["footer"]["text"] = clamp(text, MAX_FOOTER_TEXT)

@@ -454,7 +454,7 @@ class TestFloodAtExit:
     def test_one_summary(
         self, fake_discord: FakeDiscord, tmp_path: Path
     ) -> None:
-        """The first, then one ``repeated ×N`` for all the rest."""
+        """The first, then one ``×N more`` for all the rest."""
         routing = tmp_path / "routing.yaml"
         routing.write_text(
             routing_yaml(
@@ -494,7 +494,7 @@ class TestFloodAtExit:
         assert 0 == result.returncode, result.stderr
         assert len(footers) <= 2, footers
         assert FLOOD == sum(counts)
-        assert all(f.startswith("repeated") for f in footers[1:])
+        assert all(re.match(r"×\d+ more · ", f) for f in footers[1:])
 
 
 class TestForkLocks:

@@ -634,12 +634,12 @@ class TestCoalescing:
             pytest.param(59.9, [], id="window-open"),
             pytest.param(
                 60.0,
-                [[f"{FOOTER} · repeated ×3 · 14:23:55–14:24:15 UTC"]],
+                [[f"{FOOTER} · ×3 more · 14:23:55–14:24:15 UTC"]],
                 id="window-closed",
             ),
             pytest.param(
                 500.0,
-                [[f"{FOOTER} · repeated ×3 · 14:23:55–14:24:15 UTC"]],
+                [[f"{FOOTER} · ×3 more · 14:23:55–14:24:15 UTC"]],
                 id="long-after",
             ),
         ],
