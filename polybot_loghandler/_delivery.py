@@ -159,6 +159,8 @@ class Engine:
         stats: The pipeline's counters, for the self-report.
         check_reload: Reloads the routing file if it changed; called
             every ``delivery.reload`` seconds.
+        check_levels: Looks at the logging levels that could hide events
+            from the routes; called every ``WATCH_EVERY`` seconds.
     """
 
     def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
@@ -174,6 +176,7 @@ class Engine:
         cloudflare_pause: float | None = None,
         stats: Callable[[], dict[str, int]] | None = None,
         check_reload: Callable[[], None] | None = None,
+        check_levels: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
         # the settings a reload cannot change (DeliverySettings.FIXED)
@@ -187,6 +190,7 @@ class Engine:
         self._cloudflare_pause = cloudflare_pause
         self._stats = stats
         self._check_reload = check_reload
+        self._check_levels = check_levels
         self._diag = Diagnostics()
         self._keeper = (
             None
@@ -1196,6 +1200,11 @@ class Engine:
                 ("adopt", adopt, self._adopt),
                 ("reload", delivery.reload_every, self._reload),
                 ("watch", WATCH_EVERY, self._watch_drops),
+                (
+                    "levels",
+                    None if self._check_levels is None else WATCH_EVERY,
+                    self._levels,
+                ),
                 ("report", delivery.report_every, self._report),
             )
             for name, every, job in jobs:
@@ -1221,6 +1230,10 @@ class Engine:
     def _reload(self) -> None:
         if self._check_reload is not None:
             self._check_reload()
+
+    def _levels(self) -> None:
+        if self._check_levels is not None:
+            self._check_levels()
 
     def _watch_drops(self) -> None:
         """Warn once when events start being dropped for a reason."""

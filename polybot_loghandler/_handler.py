@@ -57,17 +57,8 @@ class DiscordHandler(logging.Handler):
         pipeline = get_pipeline(routing)
         super().__init__(level)
         self._pipeline = pipeline
-        pipeline.attach(self)
-        # the first record checks the root logger's level, then offers
-        # go straight to the pipeline (one lookup less per call)
-        self._offer = self._first_offer
-
-    def _first_offer(self, record: logging.LogRecord) -> None:
-        """Check the levels once, then offer as every later call does."""
-        pipeline = self._live()
-        self._offer = pipeline.offer_record
-        pipeline.check_root_level(caller=True)
-        pipeline.offer_record(record)
+        pipeline.attach(self)  # the worker checks the root logger's level
+        self._offer = pipeline.offer_record  # one lookup less per call
 
     @property
     def config(self) -> Config:

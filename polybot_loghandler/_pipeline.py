@@ -191,7 +191,8 @@ class Pipeline:
             self._console,
             version=_version(),
             stats=self.stats,
-            check_reload=self._periodic,
+            check_reload=self.check_reload,
+            check_levels=self.check_root_level,
         )
         self._worker = Worker(
             None,
@@ -305,7 +306,7 @@ class Pipeline:
         """Know *handler* as one of this routing's (for level checks)."""
         self._handlers.add(handler)
 
-    def check_root_level(self, *, caller: bool = False) -> None:
+    def check_root_level(self) -> None:
         """
         Say once if the root logger's level hides events routes take.
 
@@ -314,14 +315,13 @@ class Pipeline:
         no record says so. A handler is not told which loggers it is on,
         so this catches the common case: one of our handlers on the root
         logger, and no logger set lower (whose records would reach it
-        anyway). Run at a handler's first record, by the worker now and
-        then, and at close; never raises. From the *caller*'s thread it
-        writes to stderr only: a log call must not log again.
+        anyway). Run by the worker every second, and at close, never in
+        the application's thread; never raises.
         """
         try:
             text = self._root_level_gap()
             if text and self._diag.first("root_level"):
-                (say if caller else emit)(text)
+                emit(text)
         except Exception:  # a check must never cost the application
             self.count("errors.internal")
 
@@ -518,13 +518,6 @@ class Pipeline:
             watch.loaded(token)
             self._install(config)
         return config
-
-    def _periodic(self) -> None:
-        """The worker's periodic job: reload, then check the root level."""
-        try:
-            self.check_reload()
-        finally:
-            self.check_root_level()
 
     def check_reload(self) -> None:
         """
