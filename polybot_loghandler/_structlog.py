@@ -55,15 +55,14 @@ class DiscordProcessor:
     ) -> MutableMapping[str, Any]:
         """Forward *event_dict* if a route might take it; never raises."""
         try:
+            self._offer(logger, method_name, event_dict)
+        except Exception:  # the chain must go on
             # after the renderer, a chain hands on text, whatever the
             # annotation says: pass it on, and say where we belong
             value: object = event_dict
-            if value.__class__ is dict or isinstance(value, Mapping):
-                self._offer(logger, method_name, event_dict)
-            else:
+            if not isinstance(value, Mapping):
                 self._misplaced(value)
-        except Exception:  # the chain must go on
-            if self._pipeline is not None:
+            elif self._pipeline is not None:
                 self._pipeline.count("errors.internal")
         return event_dict
 
