@@ -12,20 +12,21 @@ vocabulary, plus a warning and an error that only the generic rules catch
 and a burst of identical warnings that delivery coalesces.
 
     python examples/trading_floor.py [--routing FILE] [--seed N]
-                                     [--hours H] [--delay SECONDS]
+                                     [--hours H] [--delay SECONDS] [--all]
 
 or ``polybot-loghandler demo``.  With no DISCORD_WEBHOOK_* variables set
-nothing is sent: every message renders on the console instead.  A run is
-deterministic for a given seed and takes about three seconds (--delay 0
-removes the pause between simulated hours).
+nothing is sent: the messages render on the console instead, the first of
+each channel in full and the others counted (--all shows every one).  A
+run is deterministic for a given seed and takes about three seconds
+(--delay 0 removes the pause between simulated hours).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import logging.config
-import os
 import random
 import statistics
 import sys
@@ -37,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from polybot_loghandler import DiscordHandler
+from polybot_loghandler import Config, DiscordHandler, load_config
 
 boss_log = structlog.stdlib.get_logger("floor_boss")
 trader_log = structlog.stdlib.get_logger("trader")
@@ -57,6 +58,7 @@ LOSS_LIMIT = -100.0  # per agent and day
 FEE_RATE = 0.02
 CLOB_API = "Polymarket CLOB API"
 DELIVERY_WAIT = 300.0  # seconds the demo waits for Discord at the end
+PROGRESS_EVERY = 10.0  # seconds between its words while it waits
 ROSTER = [  # Strategy_ASSET_version, mode, capital, chance a trade wins
     ("Momentum_BTC_v1", "live", 100.0, 0.64),
     ("Momentum_ETH_v2", "paper", 50.0, 0.56),
@@ -71,7 +73,7 @@ CONFIGS: dict[str, dict[str, float]] = {
 }
 
 
-def configure_logging(routing: str | None) -> None:
+def configure_logging(routing: Config) -> None:
     """Set up logging as the application does, plus the Discord handler."""
     shared: list[Any] = [
         structlog.stdlib.add_log_level,
@@ -86,15 +88,18 @@ def configure_logging(routing: str | None) -> None:
         ],
         "foreign_pre_chain": [*shared, structlog.stdlib.ExtraAdder()],
     }
-    where = {} if routing is None else {"routing": routing}
     handlers = {
         "console": {
             "class": "logging.StreamHandler",
             "level": "WARNING",
             "formatter": "console",
         },
-        # The one line that is polybot_loghandler:
-        "discord": {"class": "polybot_loghandler.DiscordHandler", **where},
+        # The one line that is polybot_loghandler (an application names
+        # its file: "routing": "routing.yaml", or leaves it to the lookup)
+        "discord": {
+            "class": "polybot_loghandler.DiscordHandler",
+            "routing": routing,
+        },
     }
     logging.config.dictConfig(
         {
@@ -940,6 +945,51 @@ def run_day(floor: Floor, hours: int, delay: float) -> None:
     leaderboard(floor)
 
 
+def demo_routing(path: str | None, *, show_all: bool) -> Config:
+    """
+    The routing file, set to show one message of each channel.
+
+    A simulated day logs hundreds of messages: on the console the demo
+    shows the first of each channel and counts the others, unless --all
+    or the file's own ``delivery.console_per_channel`` says otherwise.
+    An application sets that key in its routing file instead.
+    """
+    config = load_config(path)
+    if show_all or config.delivery.console_per_channel is not None:
+        return config
+    delivery = dataclasses.replace(config.delivery, console_per_channel=1)
+    return dataclasses.replace(config, delivery=delivery)
+
+
+def wait_for_discord(handler: DiscordHandler, limit: float) -> None:
+    """
+    Wait for the messages still on their way, saying what is left.
+
+    A simulated day is a burst, and Discord takes about 30 messages a
+    minute in each channel: carrying it takes longer than the exit's
+    usual flush timeout, so the demo waits, up to *limit* seconds, and
+    says what it waits for (from ``handler.stats()``).
+    """
+    if not any(c.destination for c in handler.config.channels.values()):
+        return  # all on the console: the exit's flush shows the rest
+    deadline = time.monotonic() + limit
+    handler.flush(timeout=1.0)  # a quick floor needs no word
+    while True:
+        stats = handler.stats()
+        left = stats["queued"] + stats["pending"]
+        remaining = deadline - time.monotonic()
+        if not left or remaining <= 0:
+            return
+        wait = stats.get("rate_limit.wait_s", 0)
+        doing = f"the next send in {wait} s" if wait else "sending"
+        print(
+            f"trading_floor: {left} messages wait for Discord, which takes "
+            f"about 30 a minute per channel: {doing}",
+            file=sys.stderr,
+        )
+        handler.flush(timeout=min(PROGRESS_EVERY, remaining))
+
+
 class EventCounter(logging.Handler):
     """Counts the records the actors log, for the closing line."""
 
@@ -987,10 +1037,16 @@ def main(
         metavar="SECONDS",
         help="pause per simulated hour (default: 0.1)",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="show every message on the console (default: the first of "
+        "each channel, the others counted)",
+    )
     args = parser.parse_args(argv)
     if args.hours < 1:
         parser.error("--hours must be at least 1")
-    configure_logging(args.routing)
+    configure_logging(demo_routing(args.routing, show_all=args.all))
     counter = EventCounter()
     for name in ACTORS:
         logging.getLogger(name).addHandler(counter)
@@ -1000,13 +1056,9 @@ def main(
         for name in ACTORS:
             logging.getLogger(name).removeHandler(counter)
     print(f"trading_floor: logged {counter.count} events", file=sys.stderr)
-    if any(k.startswith("DISCORD_WEBHOOK") for k in os.environ):
-        # a simulated day is a burst; Discord's rate limits need a few
-        # minutes to carry it, more than the exit's usual flush timeout
-        print("trading_floor: delivering to Discord…", file=sys.stderr)
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, DiscordHandler):
-                handler.flush(timeout=DELIVERY_WAIT)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, DiscordHandler):
+            wait_for_discord(handler, DELIVERY_WAIT)
     return 0
 
 

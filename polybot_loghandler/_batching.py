@@ -5,8 +5,8 @@ A :class:`Lane` holds what waits for one destination, in order. Ordinary
 messages gather for a short window and leave together (up to 10 embeds,
 6,000 characters, one kind of ping per message); critical ones leave at
 once. Duplicates merge: a copy of a message still waiting adds to its
-count; a copy of one just sent is held and summarised (``×N``, first to
-last time) when its coalescing window closes, so a flood of one error
+count; a copy of one just sent is held and summarised (``×N more``, since
+the first's time) when its coalescing window closes, so a flood of one error
 becomes a few messages, not thousands.
 """
 
@@ -108,7 +108,7 @@ class Pending:
 
     def embed(self) -> dict[str, Any]:
         """
-        The embed to send; a merged one says ``×N`` and its time span.
+        The embed to send; a merged one says ``×N`` and since when.
 
         One held after the first was sent says ``×N more``: N events
         after the one already shown.
@@ -118,7 +118,10 @@ class Pending:
             return embed
         embed = {**embed, "footer": dict(embed.get("footer", {}))}
         more = " more" if self.repeat else ""
-        note = f"×{self.count}{more} · {_span(self.first, self.last)}"
+        # the newest event's time is the message's own (its timestamp or
+        # Time field): the note adds the first, if it is another second
+        since = _since(self.first, self.last)
+        note = f"×{self.count}{more}" + (f" · since {since}" if since else "")
         old = embed["footer"].get("text")
         text = f"{old} · {note}" if old else note
         embed["footer"]["text"] = clamp(text, MAX_FOOTER_TEXT)
@@ -128,12 +131,13 @@ class Pending:
         return embed
 
 
-def _span(first: float, last: float) -> str:
+def _since(first: float, last: float) -> str:
+    """When the first of them was logged, unless in the newest's second."""
     start = datetime.fromtimestamp(first, tz=timezone.utc)
     end = datetime.fromtimestamp(last, tz=timezone.utc)
     if end.strftime("%H:%M:%S") == start.strftime("%H:%M:%S"):
-        return start.strftime("%H:%M:%S UTC")
-    return f"{start:%H:%M:%S}–{end:%H:%M:%S} UTC"
+        return ""
+    return start.strftime("%H:%M:%S UTC")
 
 
 @dataclass(slots=True)

@@ -25,8 +25,9 @@ from ._config import _did_you_mean, load_config
 from ._envreport import EnvReport, env_report
 from ._events import LEVELS, LogEvent, dict_level
 from ._format import counted
+from ._lookup import resolve_routing, shipped_routing
 from ._model import BotChannelDestination, Config
-from ._pipeline import Pipeline, _version, resolve_routing, shipped_routing
+from ._pipeline import Pipeline, _version
 from ._sendtest import send_test
 from ._setup import (
     SetupError,

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ._env import InterpolationError, Reference, expand_traced
 from ._events import LEVELS
+from ._lookup import resolve_routing
 from ._matching import (
     EventPattern,
     FieldCheck,
@@ -128,13 +129,16 @@ _NESTED_TOO_DEEP = (
 
 
 def load_config(
-    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """
     Load and validate a routing file.
 
     Args:
-        path: The routing file.
+        path: The routing file; ``None`` finds it as ``DiscordHandler()``
+            does: ``$POLYBOT_ROUTING``, else ``./routing.yaml``, else the
+            shipped Polybot routing.
         environ: Variables for ``${VAR}``; defaults to ``os.environ``.
 
     Raises:
@@ -143,6 +147,7 @@ def load_config(
 
     .. versionadded:: 0.1.0
     """
+    path = resolve_routing(path)
     name = str(path)
     try:
         with Path(path).open("rb") as file:
@@ -521,6 +526,7 @@ class _Checker:
             "retry_for",
             "ops_channel",
             "console",
+            "console_per_channel",
             "reload",
             "report",
             "spool",
@@ -562,6 +568,16 @@ class _Checker:
                 self.problem(
                     (*path, "console"),
                     f"must be stderr, stdout or off, not {_shown(console)}",
+                )
+        if "console_per_channel" in table:
+            limit = table["console_per_channel"]
+            if _positive_int(limit):
+                kwargs["console_per_channel"] = limit
+            elif limit is not None:
+                self.problem(
+                    (*path, "console_per_channel"),
+                    "must be a positive whole number (the messages of each "
+                    f"channel shown on the console), not {_shown(limit)}",
                 )
         if "reload" in table:
             kwargs["reload_every"] = self.interval(

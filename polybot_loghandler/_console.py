@@ -2,7 +2,9 @@
 The console sink: messages shown readably on a terminal.
 
 Channels with no destination end here, one box per message, headed by
-the channel it was meant for.
+the channel it was meant for. With ``delivery.console_per_channel`` it
+shows the first few messages of each channel and counts the rest, listed
+when the process closes: a busy floor stays readable on one screen.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from ._diagnostics import PREFIX
+from ._format import counted
 from ._limits import clamp
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
@@ -35,7 +40,7 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
     are escape sequences.
     """
     embed = message.embed
-    channel = message.target.name if message.target else message.channel
+    channel = _channel_name(message)
     bar = _bar(embed.get("color"), color)
     lines: list[str] = []
     head = clamp(
@@ -162,15 +167,32 @@ class ConsoleSink:
 
     The stream is looked up at each write, so redirecting ``sys.stderr``
     (as pytest's capture does) is honoured.
+
+    Args:
+        stream: ``stderr``, ``stdout`` or ``off``.
+        per_channel: Show at most this many messages of each channel and
+            count the others (``None``: show every one).
     """
 
-    def __init__(self, stream: str = "stderr") -> None:
+    def __init__(
+        self, stream: str = "stderr", per_channel: int | None = None
+    ) -> None:
         self._stream_name = stream
+        self._per_channel = per_channel
         self._lock = threading.Lock()
+        self._shown: Counter[str] = Counter()
+        self._hidden: Counter[str] = Counter()
+        self._not_shown = 0  # self._hidden's total, read without the lock
+        self._listed = 0  # hidden messages already listed by close()
 
     def after_fork(self) -> None:
         """In a forked child: a fresh lock (the parent's may be held)."""
         self._lock = threading.Lock()
+
+    @property
+    def not_shown(self) -> int:
+        """How many messages ``per_channel`` kept off the console."""
+        return self._not_shown
 
     def _stream(self) -> TextIO | None:
         if self._stream_name == "off":
@@ -191,14 +213,87 @@ class ConsoleSink:
             color = stream.isatty() and not os.environ.get("NO_COLOR")
         except (AttributeError, ValueError):
             color = False
-        text = "\n".join(format_message(m, color=color) for m in messages)
-        if not text:
-            return 0
-        text = _writable(text, stream)
         with self._lock:
+            shown, notice = self._choose(messages)
+            parts = [format_message(m, color=color) for m in shown]
+            if notice:
+                parts.append(notice)
+            if not parts:
+                return 0
+            text = _writable("\n".join(parts), stream)
             try:
                 stream.write(text + "\n")
                 stream.flush()
             except (OSError, ValueError):
                 return 0  # a closed or broken stream must not break logging
-        return len(messages)
+        return len(shown)
+
+    def _choose(
+        self, messages: Sequence[RoutedMessage]
+    ) -> tuple[list[RoutedMessage], str]:
+        """The messages to show, and a notice when the first is held back."""
+        limit = self._per_channel
+        if limit is None:
+            return list(messages), ""
+        first_hidden = not self._hidden
+        shown = []
+        for message in messages:
+            channel = _channel_name(message)
+            if self._shown[channel] < limit:
+                self._shown[channel] += 1
+                shown.append(message)
+            else:
+                self._hidden[channel] += 1
+                self._not_shown += 1
+        if not (first_hidden and self._hidden):
+            return shown, ""
+        each = "message" if limit == 1 else f"{limit} messages"
+        return shown, (
+            f"{PREFIX}the console shows the first {each} of each channel "
+            f"(delivery.console_per_channel: {limit}); the others are "
+            "counted and listed at exit"
+        )
+
+    def close(self) -> None:
+        """
+        List the messages ``per_channel`` kept off the console, by channel.
+
+        Said once for what is new since the last call, so closing twice
+        (the handler, then the exit) does not repeat it.
+        """
+        stream = self._stream()
+        with self._lock:
+            hidden = self._not_shown
+            if stream is None or hidden <= self._listed:
+                return
+            self._listed = hidden
+            listing = _not_shown(self._hidden, self._per_channel)
+            text = _writable(listing, stream)
+            try:
+                stream.write(text + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def _channel_name(message: RoutedMessage) -> str:
+    return message.target.name if message.target else message.channel
+
+
+def _not_shown(hidden: Counter[str], limit: int | None) -> str:
+    """The closing list: the most held-back channels first, a few a row."""
+    total = counted(hidden.total(), "message")
+    heading = (
+        f"{PREFIX}{total} not shown on the console "
+        f"(delivery.console_per_channel: {limit}):"
+    )
+    rows = [heading]
+    ranked = sorted(hidden.items(), key=lambda kv: (-kv[1], kv[0]))
+    digits = len(f"{ranked[0][1]:,}")
+    cells = [f"{n:>{digits},} #{visible_controls(name)}" for name, n in ranked]
+    width = max(len(cell) for cell in cells) + 3
+    per_row = max(1, (_WIDTH - 2) // width)
+    for start in range(0, len(cells), per_row):
+        row = cells[start : start + per_row]
+        rows.append("  " + "".join(c.ljust(width) for c in row).rstrip())
+    return "\n".join(rows)

@@ -140,6 +140,7 @@ class _LaneState:
     failing: bool = False  # its last attempt failed and will be retried
     trouble: _Trouble | None = None  # failing since, and why
     said_at: float | None = None  # when its failing was last told
+    resume_at: float = 0.0  # when its rate-limit wait ends (engine clock)
 
 
 class Engine:
@@ -556,8 +557,9 @@ class Engine:
     def _lane_of(self, channel: str, target: Channel | None) -> _LaneState:
         destination = target.destination if target is not None else None
         if destination is None:
-            key, label = f"console:{channel}", "console"
-            channel = key
+            # one lane for the console: a reader sees the channels' messages
+            # in the order they were logged, not grouped by channel
+            key = label = channel = "console"
         elif isinstance(destination, BotChannelDestination):
             key = f"bot:{destination.channel_id}"
             label = f"channel {destination.channel_id}"
@@ -866,6 +868,7 @@ class Engine:
             held = await self._hold(state, batch, messages, wait, now)
             return False if held else None
         if wait.seconds > 0:
+            state.resume_at = now + wait.seconds
             await anyio.sleep(wait.seconds)
             return False
         return True
@@ -1006,6 +1009,17 @@ class Engine:
             escape_markdown(text),
             avoid=state.destination,
         )
+
+    def rate_limit_wait(self) -> float:
+        """
+        Seconds until the longest rate-limit wait of any lane ends.
+
+        ``0`` when no lane waits for Discord's limits: what a person
+        waiting for a burst to drain wants to know.
+        """
+        now = self._clock()
+        lanes = list(self._lanes.values())
+        return max([0.0, *(s.resume_at - now for s in lanes)])
 
     def troubles(self) -> list[str]:
         """

@@ -231,6 +231,9 @@ class DeliverySettings:
         ops_channel: Channel for the handler's own notices.
         console: ``stderr``, ``stdout`` or ``off``: where channels with
             no destination are shown.
+        console_per_channel: Show at most this many messages of each
+            channel on the console and count the others; ``None`` shows
+            every one.
         reload_every: Seconds between checks of the routing file for
             changes; ``None`` (``reload: off``) never reloads by itself.
         report_every: Seconds between summaries of the handler's own
@@ -251,6 +254,7 @@ class DeliverySettings:
     retry_for: float = 300.0
     ops_channel: str | None = None
     console: str = "stderr"
+    console_per_channel: int | None = None
     reload_every: float | None = RELOAD_EVERY
     report_every: float | None = None
     report_channel: str | None = None
@@ -264,6 +268,7 @@ class DeliverySettings:
         "batch_window",
         "coalesce_window",
         "console",
+        "console_per_channel",
         "spool",
         "spool_size",
     )

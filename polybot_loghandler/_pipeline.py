@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
 import time as _time
@@ -37,6 +38,7 @@ from ._events import (
     record_fields,
 )
 from ._format import counted
+from ._lookup import resolve_routing
 from ._matching import Plan, Router
 from ._message import RoutedMessage
 from ._model import Config, Route
@@ -47,46 +49,12 @@ from ._values import report_to, text_of
 from ._worker import Worker
 from .exceptions import ConfigError, PolybotError
 
-__all__ = ["Pipeline", "get_pipeline", "resolve_routing"]
+__all__ = ["Pipeline", "get_pipeline"]
 
 _log = logging.getLogger("polybot_loghandler")
 
 #: Loggers whose records never feed delivery: our own and our HTTP stack.
 IGNORED_LOGGERS = ("polybot_loghandler", "httpx", "httpcore")
-
-ROUTING_ENV = "POLYBOT_ROUTING"
-
-
-def shipped_routing() -> Path:
-    """
-    The Polybot routing file that ships with the package.
-
-    A wheel carries it as ``polybot_loghandler/_shipped/routing.yaml``; a
-    source checkout (editable install) reads the repository's own
-    ``routing.yaml``. One file, two ways to find it.
-    """
-    packaged = Path(__file__).parent / "_shipped" / "routing.yaml"
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).parent.parent / "routing.yaml"
-
-
-def resolve_routing(routing: str | os.PathLike[str] | None) -> Path:
-    """
-    Find the routing file to use.
-
-    *routing* if given, else ``$POLYBOT_ROUTING``, else ``./routing.yaml``,
-    else the shipped Polybot routing.
-    """
-    if routing is not None:
-        return Path(routing)
-    from_env = os.environ.get(ROUTING_ENV)
-    if from_env:
-        return Path(from_env)
-    local = Path("routing.yaml")
-    if local.is_file():
-        return local
-    return shipped_routing()
 
 
 class _Captures:
@@ -175,7 +143,9 @@ class Pipeline:
         self._reload_lock = threading.Lock()
         self._reload_errors: set[str] = set()
         self._local = threading.local()
-        self._console = ConsoleSink(config.delivery.console)
+        self._console = ConsoleSink(
+            config.delivery.console, config.delivery.console_per_channel
+        )
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._diag = Diagnostics()
@@ -611,7 +581,14 @@ class Pipeline:
         self._diag.warn(key, message)
 
     def stats(self) -> dict[str, int]:
-        """Counters: events handled, console messages, drops by reason."""
+        """
+        Counters: events handled, console messages, drops by reason.
+
+        ``console.not_shown`` counts the messages that
+        ``delivery.console_per_channel`` kept off the console;
+        ``rate_limit.wait_s`` is how long, in whole seconds, the longest
+        wait for Discord's rate limits has still to run.
+        """
         with self._count_lock:
             out = dict(self._counts)
         # taken by the worker but not yet routed still counts as queued
@@ -623,6 +600,9 @@ class Pipeline:
             out["spool.pending"] = spool.pending
         out["handled"] = self._worker.handled
         out["accepted"] = out["handled"] + out["queued"]
+        if self._console.not_shown:
+            out["console.not_shown"] = self._console.not_shown
+        out["rate_limit.wait_s"] = math.ceil(self._engine.rate_limit_wait())
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -645,6 +625,7 @@ class Pipeline:
             self.count("dropped.shutdown", self._worker.depth)
             self._worker.take()  # counted: nothing will deliver them now
         self._reported, self._kept = left, self._engine.kept
+        self._console.close()  # what console_per_channel held back
         if left > reported:  # say it once, not again at exit
             # and why: the destinations failing when time ran out
             why = "; ".join(self._engine.troubles())

@@ -56,7 +56,14 @@ def summary_embed(
         for reason, n in drops(now).items()
     }
     dropped = {reason: n for reason, n in dropped.items() if n > 0}
-    activity = ("accepted", "delivered", "coalesced", "retries", "console")
+    activity = (
+        "accepted",
+        "delivered",
+        "coalesced",
+        "retries",
+        "console",
+        "console.not_shown",
+    )
     if not dropped and not any(delta(k) for k in activity):
         return None  # an idle hour is not worth a message
     backlog = now.get("queued", 0) + now.get("pending", 0)
@@ -79,8 +86,15 @@ def summary_embed(
             + (f" · {spooled:,} in the spool" if spooled else ""),
         ),
     ]
-    if delta("console"):
-        fields.append(_field("On the console", f"{delta('console'):,}"))
+    if delta("console") or delta("console.not_shown"):
+        hidden = delta("console.not_shown")
+        fields.append(
+            _field(
+                "On the console",
+                f"{delta('console'):,}"
+                + (f" ({hidden:,} not shown)" if hidden else ""),
+            )
+        )
     if disabled:
         fields.append(
             _field(

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ._config import load_config
 from ._format import counted, duration
+from ._lookup import resolve_routing
 from ._model import Config
-from ._pipeline import Pipeline, resolve_routing
+from ._pipeline import Pipeline
 from ._spool import DATABASE, SpoolFormatError
 from ._spoolstatus import SpoolStatus, purge, status
 from ._spooltrust import UntrustedSpoolError, check_directory, trusted_file

@@ -742,7 +742,8 @@ class TestDemo:
         )
 
         output = result.stdout + result.stderr
-        channels = set(re.findall(r"^\W*#([a-z][\w-]*)", output, re.MULTILINE))
+        heads = _BOX_HEAD.findall(output)
+        channels = [channel for channel, _ in heads]
         assert result.returncode == 0, result.stderr[-2000:]
         # the demo logs one deliberate order timeout with its traceback
         assert all(
@@ -750,7 +751,65 @@ class TestDemo:
             for line in _uncaught_exceptions(output)
         ), output[-4000:]
         assert "--- Logging error ---" not in output
-        assert len(channels) >= 25, sorted(channels)
+        # one screenful or two: the first message of each channel the
+        # shipped routing reaches (all but #bot-commands), once each
+        assert len(output.splitlines()) <= 500
+        assert sorted(set(channels)) == sorted(channels)
+        assert 36 == len(channels), channels
+        assert "messages not shown on the console" in output
+        assert "wait for Discord" not in output  # no Discord, no wait
+        # in the order logged: the boxes' times never go back
+        times = _box_times(output)
+        assert len(times) >= len(heads) - 3, heads
+        assert sorted(times) == times
+        # a time is said once per line, and no title is a format string
+        assert not [line for line in output.splitlines() if _two_times(line)]
+        assert not [event for _, event in heads if "%" in event]
+        assert not re.search(r"^│ .*%[ds]\b", output, re.MULTILINE)
+
+    @pytest.mark.slow
+    def test_all_shows_every_message(self, tmp_path: Path) -> None:
+        """--all shows every message; the default shows one a channel."""
+        env = {k: v for k, v in os.environ.items() if k[:8] != "DISCORD_"}
+
+        some = _run_demo([], tmp_path, env)
+        every = _run_demo(["--all"], tmp_path, env)
+
+        assert (0, 0) == (some.returncode, every.returncode)
+        shown = some.stderr.count("┌─ "), every.stderr.count("┌─ ")
+        hidden = re.search(r"(\d+) messages? not shown", some.stderr)
+        assert hidden is not None, some.stderr[-2000:]
+        assert shown[0] + int(hidden.group(1)) == shown[1]
+        assert "not shown" not in every.stderr
+
+
+#: A box's header: its channel and its event.
+_BOX_HEAD = re.compile(r"^┌─ #([a-z][\w-]*) · (.*) · route", re.MULTILINE)
+#: A box's own time: its timestamp line, or its Time field.
+_BOX_TIME = re.compile(r"^│ .*?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
+_CLOCK = re.compile(r"\b\d\d:\d\d:\d\d\b")
+
+
+def _box_times(output: str) -> list[str]:
+    """The first full time in each box, in the order the boxes came."""
+    times, in_box, found = [], False, False
+    for line in output.splitlines():
+        if line.startswith("┌─ "):
+            in_box, found = True, False
+        elif line.startswith("└"):
+            in_box = False
+        elif in_box and not found and (match := _BOX_TIME.match(line)):
+            times.append(match.group(1))
+            found = True
+    return times
+
+
+def _two_times(line: str) -> bool:
+    """Whether a box line says the same time of day twice."""
+    if not line.startswith("│"):
+        return False
+    clocks = _CLOCK.findall(line)
+    return len(clocks) != len(set(clocks))
 
 
 CUSTOM_ROUTING = """\

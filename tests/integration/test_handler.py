@@ -72,6 +72,20 @@ def _channels(sent: list[RoutedMessage]) -> list[str]:
     return [m.channel for m in sent]
 
 
+#: Two channels on the console, each taking its own event.
+TWO_CONSOLE_CHANNELS = """\
+version: 1
+channels:
+  alpha: ""
+  beta: ""
+routes:
+  - {name: alpha, match: {event: alpha_event}, to: alpha}
+  - {name: beta, match: {event: beta_event}, to: beta}
+delivery:
+  batch_window: 50ms
+"""
+
+
 def _with_delivery(delivery: str, routing: str = MINIMAL_ROUTING) -> str:
     """
     Return *routing* with a ``delivery:`` section added.
@@ -1359,6 +1373,55 @@ class TestConsole:
 
         assert ("", "") == tuple(capsys.readouterr())
         assert 1 == handler.stats()["handled"]
+
+    def test_channels_interleave_in_the_order_logged(
+        self,
+        make_routing: Callable[..., Path],
+        logger_with: Callable[..., logging.Logger],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The console is one lane: boxes follow the log, not the channel."""
+        handler = DiscordHandler(make_routing(TWO_CONSOLE_CHANNELS))
+        log = logger_with(handler)
+        for n in range(3):
+            log.info("alpha_event", extra={"n": n})
+            log.info("beta_event", extra={"n": n})
+        handler.flush()
+
+        heads = [
+            line.split(" · ")[0]
+            for line in capsys.readouterr().err.splitlines()
+            if line.startswith("┌─ ")
+        ]
+        assert ["┌─ #alpha", "┌─ #beta"] * 3 == heads
+
+    def test_per_channel_limit(
+        self,
+        make_routing: Callable[..., Path],
+        logger_with: Callable[..., logging.Logger],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """
+        delivery.console_per_channel shows the first of each channel,
+        counts the rest in stats(), and lists them at exit.
+        """
+        routing = TWO_CONSOLE_CHANNELS + "  console_per_channel: 1\n"
+        handler = DiscordHandler(make_routing(routing))
+        log = logger_with(handler)
+        for n in range(3):
+            log.info("alpha_event", extra={"n": n})
+        log.info("beta_event")
+        handler.flush()
+        stats = handler.stats()
+        _pipeline.reset_pipelines()  # what the exit does
+
+        err = capsys.readouterr().err
+        assert 2 == err.count("┌─ ")
+        assert (2, 2) == (stats["console"], stats["console.not_shown"])
+        assert (
+            "polybot_loghandler: 2 messages not shown on the console "
+            "(delivery.console_per_channel: 1):\n  2 #alpha\n"
+        ) in err
 
     def test_unmatched_is_counted(
         self,

@@ -1118,6 +1118,13 @@ def test_trading_floor_one_webhook_for_everything(
     took = time.monotonic() - started
     assert 0 == done.returncode, done.stderr[-2000:]
     assert "not delivered" not in done.stderr
+    # the demo says what it waits for rather than sitting silent
+    assert re.search(
+        r"^trading_floor: \d+ messages wait for Discord, which takes about "
+        r"30 a minute per channel: (sending|the next send in \d+ s)$",
+        done.stderr,
+        re.MULTILINE,
+    ), done.stderr[-2000:]
     assert [] == fake_discord.rejected
     assert {"4242"} == {m.webhook_id for m in fake_discord.messages}
     names = {f"#{key.replace('_', '-')}": key for key in ROUTED_KEYS}

@@ -151,6 +151,48 @@ class TestTooManyRequests:
         assert [] == fake_discord.rejected
 
     @pytest.mark.slow
+    def test_stats_say_how_long_the_wait_has_to_run(
+        self,
+        fake_discord: FakeDiscord,
+        connect: Connect,
+    ) -> None:
+        """
+        While a lane waits out a 429, ``rate_limit.wait_s`` says for how
+        long still (whole seconds, rounded up); 0 once nothing waits.
+        """
+        handler, log = connect(
+            routing_yaml(
+                {"trades": fake_discord.webhook_url("2202", "tok-tr")},
+                "- {name: trades, to: trades, coalesce: false}",
+                batch_window="0.1s",
+            )
+        )
+        fake_discord.fail_with(
+            429,
+            times=1,
+            body={
+                "message": "You are being rate limited.",
+                "retry_after": 3.0,
+                "global": False,
+            },
+            headers={"Retry-After": "3", "X-RateLimit-Scope": "user"},
+        )
+        before = handler.stats()["rate_limit.wait_s"]
+
+        log.info("trade_executed", extra={"n": 1})
+        fake_discord.wait_for(lambda f: len(f.requests) == 1, WAIT)
+        deadline = time.monotonic() + WAIT
+        waiting = 0
+        while not waiting and time.monotonic() < deadline:
+            waiting = handler.stats()["rate_limit.wait_s"]
+        handler.flush()
+
+        assert 0 == before
+        assert 1 <= waiting <= 4  # 3 s and the limiter's safety margin
+        assert 0 == handler.stats()["rate_limit.wait_s"]
+        assert [1] == _numbers(fake_discord.embeds())
+
+    @pytest.mark.slow
     def test_global_429_pauses_every_channel(
         self,
         fake_discord: FakeDiscord,

@@ -1739,6 +1739,27 @@ class TestDelivery:
         assert expected == config.delivery.console
 
     @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param(None, None, id="unset"),
+            pytest.param("~", None, id="null"),
+            pytest.param("1", 1, id="one"),
+            pytest.param("25", 25, id="many"),
+        ],
+    )
+    def test_console_per_channel(
+        self, value: str | None, expected: int | None
+    ) -> None:
+        """Unset or null shows every message; a number caps each channel."""
+        setting = "" if value is None else f"console_per_channel: {value}"
+        config = _config(
+            "version: 1\nchannels: {}\nroutes: []\n"
+            f"delivery: {{{setting}}}\n"
+        )
+
+        assert expected == config.delivery.console_per_channel
+
+    @pytest.mark.parametrize(
         ("line", "location", "detail"),
         [
             pytest.param(
@@ -1776,6 +1797,31 @@ class TestDelivery:
                 "routing.yaml:6: delivery.console",
                 "must be stderr, stdout or off",
                 id="console",
+            ),
+            pytest.param(
+                "console_per_channel: 0",
+                "routing.yaml:6: delivery.console_per_channel",
+                "must be a positive whole number (the messages of each "
+                "channel shown on the console), not 0",
+                id="console-per-channel-zero",
+            ),
+            pytest.param(
+                "console_per_channel: all",
+                "routing.yaml:6: delivery.console_per_channel",
+                "must be a positive whole number",
+                id="console-per-channel-word",
+            ),
+            pytest.param(
+                "console_per_channel: 1.5",
+                "routing.yaml:6: delivery.console_per_channel",
+                "must be a positive whole number",
+                id="console-per-channel-fraction",
+            ),
+            pytest.param(
+                "console_per_channel: true",
+                "routing.yaml:6: delivery.console_per_channel",
+                "must be a positive whole number",
+                id="console-per-channel-bool",
             ),
             pytest.param(
                 "batch_windw: 1s",

@@ -1,5 +1,6 @@
 """
-The console sink's boxes: their header, and when they are coloured.
+The console sink's boxes: their header, when they are coloured, and how
+many of each channel it shows.
 """
 
 from __future__ import annotations
@@ -103,3 +104,102 @@ def test_colour_only_on_a_terminal_without_no_color(
 
     assert colored == ("\033[" in stream.getvalue())
     assert "Trade" in stream.getvalue()
+
+
+def _headers(text: str) -> list[str]:
+    return [
+        line.split(" · ")[0].removeprefix("┌─ ")
+        for line in text.splitlines()
+        if line.startswith("┌─ ")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "channels", "shown", "hidden"),
+    [
+        pytest.param(None, "aaab", "aaab", {}, id="no-limit"),
+        pytest.param(1, "aaab", "ab", {"a": 2}, id="one-each"),
+        pytest.param(2, "abababa", "abab", {"a": 2, "b": 1}, id="two-each"),
+        pytest.param(1, "abc", "abc", {}, id="all-under"),
+        pytest.param(3, "", "", {}, id="nothing"),
+    ],
+)
+def test_per_channel_shows_the_first_and_counts_the_rest(
+    limit: int | None,
+    channels: str,
+    shown: str,
+    hidden: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    sink = ConsoleSink(per_channel=limit)
+
+    # one at a time and in batches: the limit is per channel, not per call
+    count = sink.deliver([_message(channel=c) for c in channels[:2]])
+    count += sink.deliver([_message(channel=c) for c in channels[2:]])
+
+    assert len(shown) == count
+    assert [f"#{c}" for c in shown] == _headers(stream.getvalue())
+    assert sum(hidden.values()) == sink.not_shown
+    notices = stream.getvalue().count("the others are counted")
+    assert (1 if hidden else 0) == notices
+
+
+def test_close_lists_what_was_not_shown_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    sink = ConsoleSink(per_channel=1)
+    sink.deliver([_message(channel=c) for c in "abbbcc"])
+
+    sink.close()
+    sink.close()  # the handler, then the exit: said once
+    first = stream.getvalue()
+    sink.deliver([_message(channel="c")])
+    sink.close()  # something new to say: said again
+    again = stream.getvalue()[len(first) :]
+
+    listing = first[first.index("polybot_loghandler: 3 messages not shown") :]
+    heading = (
+        "polybot_loghandler: 3 messages not shown on the console "
+        "(delivery.console_per_channel: 1):"
+    )
+    assert [heading, "  2 #b   1 #c"] == listing.splitlines()
+    assert "4 messages not shown" in again
+    assert "  2 #b   2 #c" in again.splitlines()
+
+
+@pytest.mark.parametrize(
+    "sink",
+    [
+        pytest.param(ConsoleSink(per_channel=None), id="no-limit"),
+        pytest.param(ConsoleSink(per_channel=5), id="nothing-held-back"),
+        pytest.param(ConsoleSink("off", per_channel=1), id="console-off"),
+    ],
+)
+def test_close_says_nothing_when_nothing_was_held_back(
+    sink: ConsoleSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    sink.deliver([_message(channel=c) for c in "aab"])
+
+    sink.close()
+
+    assert "not shown" not in stream.getvalue()
+
+
+def test_a_broken_stream_neither_raises_nor_counts_as_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    stream.close()
+    monkeypatch.setattr("sys.stderr", stream)
+    sink = ConsoleSink(per_channel=1)
+
+    assert 0 == sink.deliver([_message(channel=c) for c in "aa"])
+    sink.close()
+
+    assert 1 == sink.not_shown
