@@ -494,7 +494,7 @@ class TestFloodAtExit:
         assert 0 == result.returncode, result.stderr
         assert len(footers) <= 2, footers
         assert FLOOD == sum(counts)
-        assert all(re.match(r"×\d+ more · ", f) for f in footers[1:])
+        assert all(re.match(r"×\d+ more( · since |$)", f) for f in footers[1:])
 
 
 class TestForkLocks:
