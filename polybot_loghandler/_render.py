@@ -20,6 +20,7 @@ from typing import Any
 from ._config import COLORS, parse_color
 from ._events import LogEvent, redact_value
 from ._format import fence_safe, parse_time
+from ._labels import humanize
 from ._limits import (
     MAX_AUTHOR_NAME,
     MAX_CONTENT,
@@ -379,11 +380,9 @@ def default_footer(logger: str, level: str) -> str:
 
 
 def _title_from_event(event: str) -> str:
-    # tokens hidden first: split and re-cased, a token is no longer found
-    words = redact_text(event).replace("_", " ").replace(".", " ").split()
-    if not words:
-        return "(no event name)"
-    return " ".join(w if w.isupper() else w.capitalize() for w in words)
+    # humanize hides tokens first: split and re-cased, a token is no
+    # longer found
+    return humanize(event) or "(no event name)"
 
 
 def _safe(text: str) -> str:

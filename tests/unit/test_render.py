@@ -519,6 +519,13 @@ class TestDefaultEmbed:
             pytest.param("trade_executed", "Trade Executed", id="snake"),
             pytest.param("agent.started", "Agent Started", id="dotted"),
             pytest.param("API_down", "API Down", id="upper-kept"),
+            pytest.param(
+                "ws_reconnect_failed",
+                "WebSocket Reconnect Failed",
+                id="acronym",
+            ),
+            pytest.param("order-failed", "Order Failed", id="dashed"),
+            pytest.param("deploy.v1.2", "Deploy V1.2", id="version"),
             pytest.param("", "(no event name)", id="empty"),
             pytest.param("__", "(no event name)", id="only-separators"),
         ],
