@@ -38,6 +38,8 @@ from polybot_loghandler._render import (
 from polybot_loghandler._text import REDACTED
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.discord_schema import payload_errors
+from tests.support.hostile import BOT_TOKEN, leaked
+from tests.support.hostile import WEBHOOK_URL as HOSTILE_WEBHOOK_URL
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would
@@ -840,6 +842,26 @@ class TestAutoFields:
         embed = _render(route, _event(pnl=1.0, pnl_pct=2.0))
 
         assert {"P&L": "2.0%"} == _field_values(embed)
+
+    @pytest.mark.parametrize("body", AUTO_BODIES)
+    @pytest.mark.parametrize(
+        "key",
+        [
+            pytest.param(f"loss_{BOT_TOKEN}", id="glued-bot-token"),
+            pytest.param(f"{BOT_TOKEN}_usd", id="bot-token-then-unit"),
+            pytest.param(f"pnl {HOSTILE_WEBHOOK_URL}", id="webhook-url"),
+        ],
+    )
+    def test_a_token_in_a_key_is_hidden(self, body: str, key: str) -> None:
+        """
+        A key is made a label after its tokens are hidden: split at ``_``
+        and ``.`` and re-cased first, a token is no longer found.
+        """
+        embed = _render(_route(body), _event(**{key: 5}))
+
+        (field,) = embed["fields"]
+        assert leaked(field["name"]) is None, field["name"]
+        assert REDACTED in field["name"]
 
 
 # -- secrets ------------------------------------------------------------------
