@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from ._labels import humanize
 from ._limits import clamp_tail
 from ._text import Markdown, encodable, redact_text, safe_markdown
 from ._values import text_of
@@ -424,20 +425,6 @@ def failing(components: Any) -> list[str]:
     ]
 
 
-_ACRONYMS = {
-    "api": "API",
-    "btc": "BTC",
-    "eth": "ETH",
-    "pnl": "P&L",
-    "id": "ID",
-    "usd": "USD",
-    "db": "DB",
-    "ok": "OK",
-    "url": "URL",
-    "ms": "ms",
-}
-
-
 def checklist(items: Any) -> list[Markdown]:
     """
     A mapping of check → result as lines: ``Risk Limits: ✅ Within bounds``.
@@ -463,43 +450,6 @@ def checklist(items: Any) -> list[Markdown]:
             parts.append(safe_markdown(text_of(detail)))
         lines.append(Markdown(" ".join(p for p in parts if p)))
     return lines
-
-
-def humanize(value: Any) -> str:
-    """
-    A key as a label: ``trades_analyzed`` → ``Trades Analyzed``.
-
-    Known abbreviations keep their case: ``polymarket_api`` → ``Polymarket
-    API``, ``pnl`` → ``P&L``.
-    """
-    if _missing(value):
-        return ""
-    text = text_of(value)
-    found = _HUMANIZED.get(text)
-    if found is None:
-        # tokens are hidden first: split at "_" and "-" and re-cased, a
-        # token is no longer found, and most of it would show
-        words = (
-            redact_text(encodable(text))
-            .replace("_", " ")
-            .replace("-", " ")
-            .split()
-        )
-        found = " ".join(
-            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
-            for w in words
-        )
-        if len(text) <= _HUMANIZED_CHARS:
-            if len(_HUMANIZED) >= _HUMANIZED_LIMIT:
-                _HUMANIZED.clear()
-            _HUMANIZED[text] = found
-    return found
-
-
-#: humanize's answers: the same keys and statuses come again and again
-_HUMANIZED: dict[str, str] = {}
-_HUMANIZED_CHARS = 64
-_HUMANIZED_LIMIT = 4096
 
 
 _PERIOD_UNITS = {"m": "Minute", "h": "Hour", "d": "Day", "w": "Week"}

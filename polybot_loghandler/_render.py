@@ -9,17 +9,17 @@ the message.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
+from ._autofields import auto_fields
 from ._config import COLORS, parse_color
-from ._events import LogEvent, redact_value
+from ._events import LogEvent
 from ._format import fence_safe, parse_time
+from ._labels import humanize
 from ._limits import (
     MAX_AUTHOR_NAME,
     MAX_CONTENT,
@@ -42,7 +42,6 @@ from ._text import (
     redact_text,
     safe_markdown,
 )
-from ._values import repr_of, text_of
 
 __all__ = [
     "RenderError",
@@ -60,7 +59,6 @@ __all__ = [
 #: Called with (part, exception) when a template fails while rendering.
 RenderError = Callable[[str, Exception], None]
 
-_AUTO_INLINE_CHARS = 40
 _EXCEPTION_SHARE = 1800  # description characters a traceback may take
 _ZWSP = "\u200b"
 #: What a structured event's name looks like (a plain log line does not).
@@ -210,7 +208,7 @@ def _fields(
 ) -> list[dict[str, Any]]:
     """The embed's fields, each within its limits, at most 25."""
     if tpl.fields is None:
-        return _clamp_fields(_auto_fields(ev, tpl.auto_exclude))
+        return _clamp_fields(auto_fields(ev, tpl.auto_exclude))
     fields = []
     for n, spec in enumerate(tpl.fields):
         try:
@@ -356,7 +354,7 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
         parts.append("```\n" + neutralize_mentions(fence_safe(tail)) + "\n```")
     if parts:
         embed["description"] = "\n".join(parts)
-    fields = _auto_fields(ev)
+    fields = auto_fields(ev)
     if fields:
         embed["fields"] = fields
     footer = default_footer(ev.logger, ev.level_name)
@@ -379,66 +377,13 @@ def default_footer(logger: str, level: str) -> str:
 
 
 def _title_from_event(event: str) -> str:
-    # tokens hidden first: split and re-cased, a token is no longer found
-    words = redact_text(event).replace("_", " ").replace(".", " ").split()
-    if not words:
-        return "(no event name)"
-    return " ".join(w if w.isupper() else w.capitalize() for w in words)
+    # humanize hides tokens first: split and re-cased, a token is no
+    # longer found
+    return humanize(event) or "(no event name)"
 
 
 def _safe(text: str) -> str:
     return safe_markdown(text)
-
-
-def _auto_fields(
-    ev: LogEvent, exclude: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """One field per event field, in the order the event gave them."""
-    fields: list[dict[str, Any]] = []
-    for name, value in ev.fields.items():
-        key = name if name.__class__ is str else text_of(name)
-        if value is None or key.startswith("_") or key in exclude:
-            continue
-        text = _show(redact_value(key, value))
-        if not text:
-            continue
-        fields.append(
-            {
-                "name": _safe(key),
-                "value": text,
-                "inline": len(text) <= _AUTO_INLINE_CHARS and "\n" not in text,
-            }
-        )
-    return fields
-
-
-def _show(value: Any) -> str:
-    """A field value as readable, safe text; never raises."""
-    try:
-        return _show_value(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, float):
-        text = f"{value:,.6g}" if math.isfinite(value) else str(value)
-    elif isinstance(value, (str, int)):
-        text = text_of(value)
-    elif isinstance(value, bytes):
-        text = value.decode("utf-8", errors="replace")
-    elif isinstance(value, (Mapping, list, tuple)):
-        try:
-            dumped = json.dumps(value, default=text_of, ensure_ascii=False)
-        except (TypeError, ValueError):
-            dumped = repr_of(value)
-        dumped = redact_text(encodable(dumped)).replace("`", "'")
-        return "`" + neutralize_mentions(dumped) + "`"
-    else:
-        text = text_of(value)
-    return _safe(text)
 
 
 # -- limits -----------------------------------------------------------------

@@ -37,9 +37,10 @@ def _field(embed: Mapping[str, Any], name: str) -> str | None:
 
 def _numbers(embeds: list[dict[str, Any]]) -> list[int]:
     """
-    Return the ``n`` field of each embed that has one, in order.
+    Return the field of each embed that logged ``n`` (shown as ``N``),
+    in order.
     """
-    return [int(n) for e in embeds if (n := _field(e, "n")) is not None]
+    return [int(n) for e in embeds if (n := _field(e, "N")) is not None]
 
 
 def _times(embed: Mapping[str, Any]) -> int:
@@ -147,7 +148,7 @@ class TestBatching:
 
         messages = [m.json for m in fake_discord.messages]
         for body in messages:
-            pings = [_field(e, "n") for e in body["embeds"]]
+            pings = [_field(e, "N") for e in body["embeds"]]
             if body.get("content"):
                 assert "@everyone" == body["content"]
                 assert {"parse": ["everyone"]} == body["allowed_mentions"]

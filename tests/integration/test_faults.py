@@ -49,7 +49,7 @@ def _numbers(embeds: list[dict[str, Any]]) -> list[int]:
         int(item["value"])
         for embed in embeds
         for item in embed.get("fields", ())
-        if item["name"] == "n"
+        if item["name"] == "N"
     ]
 
 

@@ -1501,8 +1501,8 @@ class TestBackpressure:
         handler.flush()
         assert 3 == handler.stats()["handled"]
         assert 9 == handler.stats().get("dropped.queue_full")
-        assert "n: 1" in gated_stderr.getvalue()
-        assert "n: 0" not in gated_stderr.getvalue()
+        assert "N: 1" in gated_stderr.getvalue()
+        assert "N: 0" not in gated_stderr.getvalue()
 
     @pytest.mark.slow
     def test_flush_returns_within_the_timeout_when_stuck(

@@ -392,7 +392,7 @@ class TestSlowValues:
         second = fake_discord.embeds()[1]
 
         assert 1 == Gated.calls
-        assert {"name": "detail", "value": "<Gated>", "inline": True} in (
+        assert {"name": "Detail", "value": "<Gated>", "inline": True} in (
             second["fields"]
         )
         assert 1 <= handler.stats()["errors.slow_value"]

@@ -172,6 +172,18 @@ CASES: dict[str, Case] = {
             "impact": "Potential trade execution delays",
         },
     ),
+    # an event no route describes: its name and keys as labels, its
+    # numbers as its keys say (fields: auto)
+    "alerts_warnings_other": Case(
+        WARNING,
+        "ws_reconnect_failed",
+        {
+            "error": "connection reset",
+            "attempt": 3,
+            "backoff_s": 2.5,
+            "latency_ms": 230,
+        },
+    ),
     "system_events": Case(
         INFO,
         "agent_deployed",
@@ -526,6 +538,16 @@ CASES: dict[str, Case] = {
             "disk_total_mb": 10240.0,
         },
     ),
+    "admin": Case(
+        INFO,
+        "admin_notice",
+        {
+            "title": "Volume_ETH_v1 Awaiting Review",
+            "agent": "Volume_ETH_v1",
+            "daily_loss": -102.18,
+            "detail": "Hit its daily loss limit; resume once reviewed",
+        },
+    ),
 }
 
 
@@ -667,6 +689,21 @@ def test_number_formats(log_case: Logged) -> None:
     assert "14m 27s" == legacy["Duration"]
     pnl = fields_of(log_case(CASES["pnl_realtime"])[0])
     assert "Win Rate: 56.5% (13W/10L)" in pnl["Today's Performance"]
+
+
+@pytest.mark.slow
+def test_auto_fields_read_as_a_person_expects(log_case: Logged) -> None:
+    admin = fields_of(log_case(CASES["admin"])[0])
+    assert {"Agent", "Daily Loss", "Detail"} == set(admin)
+    assert "-$102.18" == admin["Daily Loss"]
+    other = log_case(CASES["alerts_warnings_other"])[0]
+    assert "⚠️ WebSocket Reconnect Failed" == other.embed["title"]
+    assert {
+        "Error": "connection reset",
+        "Attempt": "3",
+        "Backoff": "2.5s",
+        "Latency": "230 ms",
+    } == fields_of(other)
 
 
 def test_lists_render_as_the_design_shows(log_case: Logged) -> None:

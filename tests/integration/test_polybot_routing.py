@@ -848,6 +848,91 @@ def test_every_trade_is_its_own_embed(shipped: Callable[..., Emit]) -> None:
     assert not [m for m in sent if m.coalesce and m.coalesce.enabled]
 
 
+# -- what the messages say --------------------------------------------------
+
+
+def _heads(message: RoutedMessage) -> list[str]:
+    """The lines of a description that are not a tree's branches."""
+    lines = message.embed["description"].splitlines()
+    return [line for line in lines if line and line[0] not in "├└"]
+
+
+@pytest.mark.parametrize(
+    ("pnl_1h", "mark"),
+    [
+        pytest.param(12.3, "📈", id="gain"),
+        pytest.param(-4.2, "📉", id="loss"),
+        pytest.param(0.0, "➖", id="zero"),
+        pytest.param(0, "➖", id="zero-int"),
+        pytest.param(-0.004, "➖", id="shown-as-0.00"),
+        pytest.param(0.004, "➖", id="shown-as-0.00-too"),
+        pytest.param(0.006, "📈", id="shown-as-0.01"),
+        pytest.param(None, "➖", id="missing"),
+        pytest.param("n/a", "➖", id="not-a-number"),
+    ],
+)
+def test_agent_performance_marks_gains_losses_and_neither(
+    pnl_1h: Any, mark: str, shipped: Callable[..., Emit]
+) -> None:
+    """
+    📈 for a gain, 📉 for a loss, ➖ for neither (as the P&L shows it,
+    to the cent); the first agent is ⭐ whatever it made.
+    """
+    ev = VOCABULARY["agent_performance"]
+    first = {**ev.fields["agents"][0], "pnl_1h": -1.0}
+    other = {**first, "agent": "Volume_BTC_v2", "pnl_1h": pnl_1h}
+    if pnl_1h is None:
+        del other["pnl_1h"]
+
+    (message,) = shipped(cached=True)(
+        ev, {**ev.fields, "agents": [first, other]}
+    )
+
+    assert ["⭐ Momentum\\_BTC\\_v1", f"{mark} Volume\\_BTC\\_v2"] == (
+        _heads(message)
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "threshold"),
+    [
+        pytest.param("win_rate_7d", "37.0%", "45.0%", id="rate"),
+        pytest.param("drawdown_pct", "37.0%", "45.0%", id="pct"),
+        pytest.param("sharpe", "37", "45", id="plain"),
+        pytest.param("accurate_trades", "37", "45", id="rate-in-a-word"),
+    ],
+)
+def test_performance_alert_shows_a_rate_in_percent(
+    metric: str, value: str, threshold: str, shipped: Callable[..., Emit]
+) -> None:
+    ev = VOCABULARY["performance_alert"]
+
+    (message,) = shipped(cached=True)(ev, {**ev.fields, "metric": metric})
+
+    fields = {f["name"]: f["value"] for f in message.embed["fields"]}
+    assert (value, threshold) == (fields["Value"], fields["Threshold"])
+
+
+@pytest.mark.parametrize(
+    ("liquidity", "shown"),
+    [
+        pytest.param("High", "High", id="word"),
+        pytest.param(125000.0, "$125,000", id="dollars"),
+    ],
+)
+def test_market_update_liquidity(
+    liquidity: Any, shown: str, shipped: Callable[..., Emit]
+) -> None:
+    ev = VOCABULARY["market_update_btc"]
+
+    (message,) = shipped(cached=True)(
+        ev, {**ev.fields, "liquidity": liquidity}
+    )
+
+    fields = {f["name"]: f["value"] for f in message.embed["fields"]}
+    assert shown == fields["Liquidity"]
+
+
 # -- pings -------------------------------------------------------------------
 
 

@@ -206,7 +206,7 @@ class TestReload:
             int(field["value"])
             for embed in fake_discord.embeds()
             for field in embed.get("fields", ())
-            if field["name"] == "n"
+            if field["name"] == "N"
         )
         assert list(range(200)) == numbers
         assert fake_discord.embeds("2001"), "some went to the first channel"

@@ -93,7 +93,7 @@ def _numbers(fake: FakeDiscord) -> list[int]:
         int(field["value"])
         for embed in fake.embeds()
         for field in embed.get("fields", ())
-        if field["name"] == "n"
+        if field["name"] == "N"
     ]
 
 

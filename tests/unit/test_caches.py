@@ -22,7 +22,7 @@ from polybot_loghandler import (
     DiscordHandler,
     DiscordProcessor,
     _events,
-    _format,
+    _labels,
     _text,
 )
 from polybot_loghandler._config import parse_config
@@ -150,11 +150,11 @@ def _safe_markdown() -> Cache:
 
 def _humanized() -> Cache:
     return Cache(
-        _format._HUMANIZED,
-        lambda chars, n: _format.humanize(_text_of(chars, n)),
+        _labels._HUMANIZED,
+        lambda chars, n: _labels.humanize(_text_of(chars, n)),
         len,
-        _format._HUMANIZED_CHARS,
-        _format._HUMANIZED_LIMIT,
+        _labels._HUMANIZED_CHARS,
+        _labels._HUMANIZED_LIMIT,
     )
 
 
@@ -177,7 +177,7 @@ def _empty_module_caches() -> Iterator[None]:
         _text._SECRET_ANSWERS,
         _text._SAFE_MARKDOWN,
         _events._SECRETS,
-        _format._HUMANIZED,
+        _labels._HUMANIZED,
     )
     for cache in shared:
         cache.clear()

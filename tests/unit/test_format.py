@@ -620,6 +620,57 @@ class TestWords:
         assert expected == _apply(name, value, **kwargs)
 
 
+class TestLabels:
+    """
+    ``humanize`` is the one rule that makes a key or an event name a
+    label: the filter, the default embed's title and auto field names.
+    """
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("daily_loss", "Daily Loss", id="snake"),
+            pytest.param("mean-reversion", "Mean Reversion", id="dash"),
+            pytest.param("agent.started", "Agent Started", id="dot"),
+            pytest.param("version.1.2", "Version 1.2", id="dot-in-number"),
+            pytest.param("a__b..c", "A B C", id="separators-run"),
+            pytest.param("BTC_price", "BTC Price", id="upper-kept"),
+            pytest.param("API_down", "API Down", id="acronym-upper"),
+            pytest.param("total_pnl", "Total P&L", id="pnl"),
+            pytest.param("pnl_24h", "P&L 24h", id="period-word"),
+            pytest.param(
+                "ws_reconnect_failed",
+                "WebSocket Reconnect Failed",
+                id="websocket",
+            ),
+            pytest.param("http_status", "HTTP Status", id="http"),
+            pytest.param("cpu_pct", "CPU %", id="cpu-pct"),
+            pytest.param("ip_address", "IP Address", id="ip"),
+            pytest.param("sql_query_ms", "SQL Query ms", id="sql-ms"),
+            pytest.param("json_body", "JSON Body", id="json"),
+            pytest.param("utc_offset", "UTC Offset", id="utc"),
+            pytest.param("used_memory_mb", "Used Memory MB", id="mb"),
+            pytest.param("disk_gb", "Disk GB", id="gb"),
+            pytest.param("payload_kb", "Payload KB", id="kb"),
+            pytest.param("roi", "ROI", id="roi"),
+            pytest.param(
+                "polymarket_clob_api", "Polymarket CLOB API", id="clob"
+            ),
+            pytest.param("trade_id", "Trade ID", id="id"),
+            pytest.param("", "", id="empty"),
+            pytest.param("_.-", "", id="only-separators"),
+            pytest.param(42, "42", id="int"),
+            pytest.param(1.5, "1.5", id="float"),
+            pytest.param(None, "", id="none"),
+        ],
+    )
+    def test_label(self, value: Any, expected: str) -> None:
+        """
+        Words are split and capitalised; known abbreviations keep theirs.
+        """
+        assert expected == _apply("humanize", value)
+
+
 class TestMarkup:
     """
     ``tree`` and ``code`` build trusted markdown around event text.
@@ -963,12 +1014,25 @@ class TestQuickPaths:
         """
         humanize gives the same label the first time and every time.
         """
-        from polybot_loghandler._format import _ACRONYMS, humanize
+        from polybot_loghandler._labels import ACRONYMS, humanize
 
-        words = value.replace("_", " ").replace("-", " ").split()
+        # a dot separates words unless it stands between two digits
+        spaced = "".join(
+            " "
+            if c in "_-"
+            or (
+                c == "."
+                and not (
+                    value[i - 1 : i].isdecimal()
+                    and value[i + 1 : i + 2].isdecimal()
+                )
+            )
+            else c
+            for i, c in enumerate(value)
+        )
         expected = " ".join(
-            _ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
-            for w in words
+            ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
+            for w in spaced.split()
         )
         assert expected == humanize(value)
         assert expected == humanize(value)

@@ -38,6 +38,8 @@ from polybot_loghandler._render import (
 from polybot_loghandler._text import REDACTED
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.discord_schema import payload_errors
+from tests.support.hostile import BOT_TOKEN, leaked
+from tests.support.hostile import WEBHOOK_URL as HOSTILE_WEBHOOK_URL
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would
@@ -250,8 +252,8 @@ class TestTemplatedFields:
         embed = _render(route, _event(title="Hi", count=3, ok=True))
 
         assert [
-            {"name": "count", "value": "3", "inline": True},
-            {"name": "ok", "value": "yes", "inline": True},
+            {"name": "Count", "value": "3", "inline": True},
+            {"name": "OK", "value": "yes", "inline": True},
         ] == embed["fields"]
 
 
@@ -519,6 +521,13 @@ class TestDefaultEmbed:
             pytest.param("trade_executed", "Trade Executed", id="snake"),
             pytest.param("agent.started", "Agent Started", id="dotted"),
             pytest.param("API_down", "API Down", id="upper-kept"),
+            pytest.param(
+                "ws_reconnect_failed",
+                "WebSocket Reconnect Failed",
+                id="acronym",
+            ),
+            pytest.param("order-failed", "Order Failed", id="dashed"),
+            pytest.param("deploy.v1.2", "Deploy V1.2", id="version"),
             pytest.param("", "(no event name)", id="empty"),
             pytest.param("__", "(no event name)", id="only-separators"),
         ],
@@ -634,17 +643,17 @@ class TestDefaultEmbed:
         embed = _render(self.ROUTE, ev)
 
         assert [
-            {"name": "agent", "value": "momentum", "inline": True},
-            {"name": "filled", "value": "yes", "inline": True},
-            {"name": "ratio", "value": "0.123457", "inline": True},
-            {"name": "count", "value": "45234", "inline": True},
+            {"name": "Agent", "value": "momentum", "inline": True},
+            {"name": "Filled", "value": "yes", "inline": True},
+            {"name": "Ratio", "value": "0.123457", "inline": True},
+            {"name": "Count", "value": "45234", "inline": True},
             {
-                "name": "params",
+                "name": "Params",
                 "value": '`{"window": 20, "mode": "fast"}`',
                 "inline": True,
             },
-            {"name": "note", "value": "line one\nline two", "inline": False},
-            {"name": "raw", "value": "\ufffdbytes", "inline": True},
+            {"name": "Note", "value": "line one\nline two", "inline": False},
+            {"name": "Raw", "value": "\ufffdbytes", "inline": True},
         ] == embed["fields"]
 
     @pytest.mark.parametrize(
@@ -699,6 +708,160 @@ class TestDefaultEmbed:
     ) -> None:
         """The default footer joins the parts there are, and only those."""
         assert footer == default_footer(logger, level)
+
+
+# -- auto fields --------------------------------------------------------------
+
+INF = float("inf")
+NAN = float("nan")
+AUTO_BODIES = [
+    pytest.param("", id="default-embed"),
+    pytest.param("embed: {title: T, fields: auto}\n", id="fields-auto"),
+]
+
+
+class TestAutoFields:
+    """
+    Auto fields (``fields: auto`` and the default embed) name a field by
+    its key as a label, and show a number as its key's last word says.
+    """
+
+    @pytest.mark.parametrize("body", AUTO_BODIES)
+    @pytest.mark.parametrize(
+        ("key", "value", "name", "shown"),
+        [
+            # money: the money filter's way
+            pytest.param(
+                "daily_loss", -102.18, "Daily Loss", "-$102.18", id="loss"
+            ),
+            pytest.param("capital", 1234.5, "Capital", "$1,234.50", id="cap"),
+            pytest.param(
+                "total_allocated", 350, "Total Allocated", "$350.00", id="int"
+            ),
+            pytest.param("pnl_24h", 5.5, "P&L 24h", "$5.50", id="period"),
+            pytest.param(
+                "fees_today", 0.125, "Fees Today", "$0.12", id="today"
+            ),
+            pytest.param("amount_usd", 12, "Amount", "$12.00", id="usd"),
+            pytest.param("current_balance", -0.0, "Current Balance", "$0.00"),
+            # percent: the percent filter's way
+            pytest.param("win_rate", 62.5, "Win Rate", "62.5%", id="rate"),
+            pytest.param("win_rate", 37, "Win Rate", "37%", id="rate-int"),
+            pytest.param("hit_rate", 97.3, "Hit Rate", "97.3%", id="hit"),
+            pytest.param(
+                "win_rate_7d", 41.2, "Win Rate 7d", "41.2%", id="rate-7d"
+            ),
+            pytest.param("pnl_pct", -3.2, "P&L", "-3.2%", id="pnl-pct"),
+            pytest.param("cpu_pct", 13.7, "CPU", "13.7%", id="pct"),
+            pytest.param("pct_used", 62.5, "% Used", "62.5%", id="pct-first"),
+            pytest.param("roi", 12.34, "ROI", "12.3%", id="roi"),
+            # durations: the duration filter's short way
+            pytest.param("uptime_s", 180, "Uptime", "3m", id="s"),
+            pytest.param("runtime_s", 9000, "Runtime", "2h 30m", id="s-long"),
+            pytest.param("age_s", 48, "Age", "48s", id="s-short"),
+            pytest.param("latency_s", 2.4, "Latency", "2.4s", id="s-part"),
+            pytest.param("duration", 867.0, "Duration", "14m 27s", id="dur"),
+            pytest.param("latency_ms", 230, "Latency", "230 ms", id="ms"),
+            pytest.param("latency_ms", 12.34, "Latency", "12.3 ms"),
+            pytest.param("flush_ms", 1234, "Flush", "1,234 ms", id="ms-k"),
+            pytest.param("memory_mb", 454.4, "Memory", "454.4 MB", id="mb"),
+            pytest.param("disk_used_mb", 10240, "Disk Used", "10 GB"),
+            # anything else: as it was
+            pytest.param("price", 0.5423, "Price", "0.5423", id="price"),
+            pytest.param("stop_loss", 0.45, "Stop Loss", "0.45", id="stop"),
+            pytest.param("take_profit", 0.7, "Take Profit", "0.7"),
+            pytest.param("value", 41.2, "Value", "41.2", id="value"),
+            pytest.param("limit", 100, "Limit", "100", id="limit"),
+            pytest.param("sample_rate", 44100, "Sample Rate", "44100"),
+            pytest.param("strength", 0.123456789, "Strength", "0.123457"),
+            # never a bool; never a text, even one that reads as a number
+            pytest.param("is_paper", True, "Is Paper", "yes", id="bool"),
+            pytest.param("pnl", False, "P&L", "no", id="bool-money-key"),
+            pytest.param("daily_loss", "-102.18", "Daily Loss", "-102.18"),
+            pytest.param("win_rate", "n/a", "Win Rate", "n/a", id="text"),
+            pytest.param(
+                "losses", [1, 2], "Losses", "`[1, 2]`", id="list-losses"
+            ),
+            # not finite: as it was, and the unit stays in the name
+            pytest.param("pnl", NAN, "P&L", "nan", id="nan"),
+            pytest.param("daily_loss", -INF, "Daily Loss", "-inf", id="inf"),
+            pytest.param("latency_ms", INF, "Latency ms", "inf", id="inf-ms"),
+            # secrets: redacted by key, whatever they held
+            pytest.param("api_key", 5, "API Key", REDACTED, id="secret"),
+            pytest.param(
+                "secret_amount", 12.5, "Secret Amount", REDACTED, id="money"
+            ),
+            pytest.param(
+                "password_usd", 1.0, "Password USD", REDACTED, id="unit"
+            ),
+            # markdown and pings in keys: as safe as any value
+            pytest.param(
+                "*big*_loss", 5, "\\*big\\* Loss", "$5.00", id="markdown"
+            ),
+            pytest.param(
+                "@everyone_pnl", 1, f"@{ZWSP}everyone P&L", "$1.00", id="ping"
+            ),
+            pytest.param("-", 3, "-", "3", id="no-words"),
+        ],
+    )
+    def test_field(
+        self, body: str, key: str, value: Any, name: str, shown: str
+    ) -> None:
+        """
+        One event field becomes one readable field.
+        """
+        embed = _render(_route(body), _event(**{key: value}))
+
+        assert [{"name": name, "value": shown, "inline": True}] == (
+            embed["fields"]
+        )
+
+    @pytest.mark.parametrize("body", AUTO_BODIES)
+    def test_admin_notice(self, body: str) -> None:
+        """
+        What the demo's admin notice showed raw now reads as meant.
+        """
+        ev = _event(agent="Volume_ETH_v1", daily_loss=-102.18, limit=100)
+
+        embed = _render(_route(body), ev)
+
+        assert {
+            "Agent": "Volume\\_ETH\\_v1",
+            "Daily Loss": "-$102.18",
+            "Limit": "100",
+        } == _field_values(embed)
+
+    def test_exclude_names_the_key(self) -> None:
+        """
+        ``exclude`` names an event's key, not the label shown for it.
+        """
+        route = _route(
+            "embed: {title: T, fields: {auto: true, exclude: [pnl]}}"
+        )
+
+        embed = _render(route, _event(pnl=1.0, pnl_pct=2.0))
+
+        assert {"P&L": "2.0%"} == _field_values(embed)
+
+    @pytest.mark.parametrize("body", AUTO_BODIES)
+    @pytest.mark.parametrize(
+        "key",
+        [
+            pytest.param(f"loss_{BOT_TOKEN}", id="glued-bot-token"),
+            pytest.param(f"{BOT_TOKEN}_usd", id="bot-token-then-unit"),
+            pytest.param(f"pnl {HOSTILE_WEBHOOK_URL}", id="webhook-url"),
+        ],
+    )
+    def test_a_token_in_a_key_is_hidden(self, body: str, key: str) -> None:
+        """
+        A key is made a label after its tokens are hidden: split at ``_``
+        and ``.`` and re-cased first, a token is no longer found.
+        """
+        embed = _render(_route(body), _event(**{key: 5}))
+
+        (field,) = embed["fields"]
+        assert leaked(field["name"]) is None, field["name"]
+        assert REDACTED in field["name"]
 
 
 # -- secrets ------------------------------------------------------------------
@@ -905,7 +1068,7 @@ class TestTemplateErrors:
 
         embed = render_embed(ev, ev.context(), _route(body), None, Errors())
 
-        assert "1" == _field_values(embed)["small"]
+        assert "1" == _field_values(embed)["Small"]
 
 
 # -- limits -------------------------------------------------------------------
