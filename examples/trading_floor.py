@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from polybot_loghandler import Config, DiscordHandler, load_config
+from polybot_loghandler import Config, ConfigError, DiscordHandler, load_config
 
 boss_log = structlog.stdlib.get_logger("floor_boss")
 trader_log = structlog.stdlib.get_logger("trader")
@@ -1046,7 +1046,11 @@ def main(
     args = parser.parse_args(argv)
     if args.hours < 1:
         parser.error("--hours must be at least 1")
-    configure_logging(demo_routing(args.routing, show_all=args.all))
+    try:
+        routing = demo_routing(args.routing, show_all=args.all)
+    except ConfigError as exc:  # the file, the line and what is wrong
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    configure_logging(routing)
     counter = EventCounter()
     for name in ACTORS:
         logging.getLogger(name).addHandler(counter)

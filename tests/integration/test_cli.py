@@ -867,6 +867,42 @@ class TestDemoCommandLine:
         assert "trading_floor" not in err
 
     @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                None,
+                "missing.yaml:0: cannot read the routing file",
+                id="missing",
+            ),
+            pytest.param(
+                "version: 1\nchannels: {a: ''}\n"
+                "routes:\n  - {name: x, to: b}\n",
+                "bad.yaml:4: routes[0].to: unknown channel 'b'",
+                id="invalid",
+            ),
+        ],
+    )
+    def test_a_bad_routing_file_is_a_user_error(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        text: str | None,
+        expected: str,
+    ) -> None:
+        """demo --routing with a bad file: the file and line, exit 2."""
+        path = tmp_path / ("missing.yaml" if text is None else "bad.yaml")
+        if text is not None:
+            path.write_text(text)
+
+        status = main(["demo", "--routing", str(path)])
+
+        err = capsys.readouterr().err
+        assert EXIT_USER_ERROR == status
+        assert err.startswith(f"polybot-loghandler demo: {tmp_path}")
+        assert expected in err
+        assert "Traceback" not in err
+
+    @pytest.mark.parametrize(
         ("args", "custom"),
         [
             pytest.param([], False, id="shipped-by-default"),
