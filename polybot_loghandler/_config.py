@@ -53,7 +53,7 @@ from ._templates import (
     compile_text,
     is_template,
 )
-from ._text import REDACTED, redact_text
+from ._text import REDACTED, is_http_url, redact_text
 from ._yaml import MAX_CHARS, KeyPath, LineMap, load_yaml, path_to_str
 from .exceptions import ConfigError
 
@@ -1140,7 +1140,7 @@ class _Checker:
         icon = data.get("icon_url")
         url = data.get("url")
         for part, value in (("icon_url", icon), ("url", url)):
-            if value is not None and not _is_http_url(value):
+            if value is not None and not is_http_url(value):
                 self.problem(
                     (*path, part),
                     f"must be an http(s) URL, not {_shown(value)}",
@@ -1160,13 +1160,6 @@ def parse_color(value: str) -> int | None:
     if text.isdigit() and int(text) <= 0xFFFFFF:
         return int(text)
     return None
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _kind(value: Any) -> str:

@@ -38,6 +38,7 @@ from ._model import Channel, EmbedTemplate, Mention, Route
 from ._templates import Scope, Text
 from ._text import (
     encodable,
+    is_http_url,
     neutralize_mentions,
     redact_text,
     safe_markdown,
@@ -190,11 +191,7 @@ def _url(embed: dict[str, Any], url: str, on_error: RenderError) -> None:
         on_error(
             "embed.url", ValueError("a webhook URL or token is not shown")
         )
-    elif (
-        url.startswith(("http://", "https://"))
-        and len(url) <= MAX_URL
-        and encodable(url) is url  # a lone surrogate cannot be sent
-    ):
+    elif is_http_url(url) and len(url) <= MAX_URL:
         embed["url"] = url
     elif url:
         on_error("embed.url", ValueError(f"not an http(s) URL: {url[:80]!r}"))

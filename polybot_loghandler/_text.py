@@ -15,6 +15,7 @@ __all__ = [
     "Markdown",
     "encodable",
     "escape_markdown",
+    "is_http_url",
     "looks_secret",
     "neutralize_mentions",
     "redact_text",
@@ -316,3 +317,25 @@ def unescape_markdown(text: str) -> str:
         last = url.end()
     out.append(_UNESCAPE.sub(r"\1", text[last:]))
     return "".join(out)
+
+
+#: What a URI may hold (RFC 3986: unreserved, reserved and %-escapes):
+#: no space, no control character, nothing outside ASCII.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_HTTP_URL = re.compile(r"https?://[^/?#]+.*", re.IGNORECASE | re.DOTALL)
+
+
+def is_http_url(value: object) -> bool:
+    """
+    Whether *value* is an http(s) URL that Discord takes as a ``uri``.
+
+    A host is required, and every character must be one a URI may hold:
+    a templated URL with a space, a newline or a lone surrogate in it is
+    refused here, not by Discord with a ``400`` for the whole batch.
+    """
+    return (
+        isinstance(value, str)
+        and _URI_CHARS.fullmatch(value) is not None
+        and _HTTP_URL.fullmatch(value) is not None
+    )
+

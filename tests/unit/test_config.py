@@ -1530,6 +1530,38 @@ class TestAutoFields:
         assert detail in error.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("part", "url", "ok"),
+    [
+        pytest.param("footer", "https://x.io/f.png", True, id="footer-ok"),
+        pytest.param(
+            "footer", "https://x.io/a b.png", False, id="footer-space"
+        ),
+        pytest.param("author", "http://", False, id="author-no-host"),
+        pytest.param(
+            "author", "https://x.io/\u00e9", False, id="author-ascii"
+        ),
+        pytest.param("author", "https://x.io/a", True, id="author-ok"),
+    ],
+)
+def test_icon_urls_are_uris(part: str, url: str, ok: bool) -> None:
+    """A static icon or author URL is one Discord takes, or an error."""
+    key = "text" if part == "footer" else "name"
+    text = _routes(
+        "- name: r",
+        "  to: alerts",
+        f"  embed: {{{part}: {{{key}: x, icon_url: '{url}'}}}}",
+    )
+    if ok:
+        _config(text)
+        return
+    error = _error(text)
+    assert [f"routing.yaml:9: routes[0].embed.{part}.icon_url"] == _locations(
+        error
+    )
+    assert "must be an http(s) URL" in error.problems[0]
+
+
 class TestDelivery:
     def test_defaults(self) -> None:
         """Without delivery: the defaults apply."""

@@ -485,6 +485,18 @@ class TestColorsTimestampsUrls:
                 [("embed.url", ValueError)],
                 id="too-long",
             ),
+            pytest.param(
+                "https://example.com/a b failed",
+                None,
+                [("embed.url", ValueError)],
+                id="space",
+            ),
+            pytest.param(
+                "https://example.com/\u00e9t\u00e9",
+                None,
+                [("embed.url", ValueError)],
+                id="not-ascii",
+            ),
         ],
     )
     def test_url(

@@ -18,6 +18,7 @@ from polybot_loghandler._text import (
     REDACTED,
     encodable,
     escape_markdown,
+    is_http_url,
     looks_secret,
     neutralize_mentions,
     redact_text,
@@ -693,3 +694,31 @@ class TestFastPaths:
         """
         assert _reference_escape(text) == escape_markdown(text)
         assert _reference_redact(text) == redact_text(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("https://example.com", True, id="https"),
+        pytest.param("http://127.0.0.1:8080/a?b=c#d", True, id="http-port"),
+        pytest.param("HTTPS://EXAMPLE.COM/X", True, id="upper-case"),
+        pytest.param("https://x.io/%20a(b)", True, id="escapes-parens"),
+        pytest.param("https://", False, id="no-host"),
+        pytest.param("https:///path", False, id="empty-host"),
+        pytest.param("ftp://example.com", False, id="ftp"),
+        pytest.param("javascript:alert(1)", False, id="javascript"),
+        pytest.param("example.com/a", False, id="no-scheme"),
+        pytest.param("https://x.io/a b", False, id="space"),
+        pytest.param("https://x.io/a\nb", False, id="newline"),
+        pytest.param("https://x.io/\x00", False, id="nul"),
+        pytest.param("https://x.io/\u00e9", False, id="not-ascii"),
+        pytest.param("https://x.io/\ud800", False, id="lone-surrogate"),
+        pytest.param("https://x.io/a<b>", False, id="angle-brackets"),
+        pytest.param("", False, id="empty"),
+        pytest.param(None, False, id="none"),
+        pytest.param(b"https://x.io", False, id="bytes"),
+    ],
+)
+def test_is_http_url(value: object, expected: bool) -> None:
+    """What Discord takes as an embed's uri, and nothing else."""
+    assert expected == is_http_url(value)
