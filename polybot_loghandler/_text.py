@@ -338,4 +338,3 @@ def is_http_url(value: object) -> bool:
         and _URI_CHARS.fullmatch(value) is not None
         and _HTTP_URL.fullmatch(value) is not None
     )
-
