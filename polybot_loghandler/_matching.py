@@ -1,11 +1,10 @@
 """
-Which routes match an event, and where they send it. Pure: no I/O.
+What one route's ``match:`` asks of an event. Pure: no I/O.
 
-Matching runs twice. In the caller's thread :meth:`Router.could_match`
-answers cheaply whether any route *might* take the event (event name,
-level, logger, fields; no templates), so events nobody routes cost almost
-nothing. In the worker :meth:`Router.route` decides exactly, in route
-order, with ``when:`` and templated destinations.
+A :class:`Matcher` holds the event-name and logger patterns, the least
+level, the field checks and the ``when:`` expression of one route; the
+:class:`~polybot_loghandler._router.Router` puts the routes of a file
+together.
 """
 
 from __future__ import annotations
@@ -18,41 +17,34 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._events import DICT_META, LEVEL_NAMES, RECORD_ATTRIBUTES
+from ._events import LEVEL_NAMES
 from ._text import visible_controls
 from ._values import text_of
 
 if TYPE_CHECKING:
     from ._events import LogEvent
-    from ._model import Route
     from ._templates import Expression
 
 __all__ = [
+    "ABSENT",
     "CACHE_KEY_CHARS",
     "EventPattern",
     "FieldCheck",
     "LoggerPattern",
     "Matcher",
-    "Plan",
-    "Routed",
-    "Router",
     "describe_check",
     "field_check",
 ]
 
-_MISSING = object()
+#: The value a field check is given for a field the event does not have.
+ABSENT: Any = object()
 
-#: The longest key the router's caches keep, in characters (an event name
-#: or message plus a logger name). Each cache keeps at most 4,096 keys, so
-#: at most 1 Mi characters: a count alone would let 4,096 messages of
-#: 100 kB each hold 400 MB. A longer key is worked out at each use; such
-#: messages are rare and mostly unique anyway.
+#: The longest key the caches of matching and routing keep, in
+#: characters (an event name or message plus a logger name). Each cache
+#: keeps at most 4,096 keys, so at most 1 Mi characters: a count alone
+#: would let 4,096 messages of 100 kB each hold 400 MB. A longer key is
+#: worked out at each use; such messages are rare and mostly unique.
 CACHE_KEY_CHARS = 256
-
-# In the caller's thread a record's __dict__ or a structlog event dict
-# stands in for the fields; checks on these names, which are record
-# attributes or structlog's own keys there, are left to the worker.
-_NOT_FIELDS_HERE = RECORD_ATTRIBUTES | DICT_META
 
 
 def _is_glob(pattern: str) -> bool:
@@ -151,22 +143,22 @@ def _number(value: Any) -> float | int | None:
 
 def field_check(op: str, operand: Any) -> FieldCheck:
     """
-    One check on a field's value; the value is ``_MISSING`` when absent.
+    One check on a field's value; the value is ``ABSENT`` when absent.
 
     *op* is ``eq``, ``in``, ``regex``, ``gt``, ``gte``, ``lt``, ``lte`` or
     ``exists``; the operand has already been validated by the config.
     """
     if op == "eq":
         same = _same(operand)
-        return lambda v: v is not _MISSING and same(v)
+        return lambda v: v is not ABSENT and same(v)
     if op == "in":
         options = [_same(o) for o in operand]
-        return lambda v: v is not _MISSING and any(o(v) for o in options)
+        return lambda v: v is not ABSENT and any(o(v) for o in options)
     if op == "regex":
         pattern: re.Pattern[str] = operand
 
         def search(v: Any) -> bool:
-            if v is _MISSING or v is None:
+            if v is ABSENT or v is None:
                 return False
             # text_of never raises: a value that cannot be text is its
             # type's name, which a pattern may match like any text
@@ -175,7 +167,7 @@ def field_check(op: str, operand: Any) -> FieldCheck:
         return search
     if op == "exists":
         want = bool(operand)
-        return lambda v: (v is not _MISSING and v is not None) is want
+        return lambda v: (v is not ABSENT and v is not None) is want
     compare: Callable[[Any, Any], bool] = {
         "gt": operator.gt,
         "gte": operator.ge,
@@ -278,238 +270,6 @@ class Matcher:
         if self.logger is not None and not self.logger(ev.logger):
             return False
         for name, check in self.fields:
-            if not check(ev.fields.get(name, _MISSING)):
+            if not check(ev.fields.get(name, ABSENT)):
                 return False
         return self.when is None or self.when(context)
-
-
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """One route that took an event, and the channel keys it chose."""
-
-    route: Route
-    channels: tuple[str, ...]
-
-
-_Checks = tuple[tuple[str, FieldCheck, bool], ...]
-#: What the caller's thread must still check for one (event, level, logger):
-#: ``True`` (some route needs no field), ``False`` (none can match), or the
-#: field names one of which must be present, and per route its field checks
-#: as (name, check, whether an absent field passes).
-Plan = bool | tuple[frozenset[str], tuple[_Checks, ...]]
-
-
-class Router:
-    """
-    The routes of one routing file, indexed for the caller's thread.
-
-    Args:
-        routes: The routes, in file order.
-        ignore: Loggers whose events no route may take (delivery's own
-            loggers, so its trouble cannot feed back into delivery).
-    """
-
-    __slots__ = (
-        "_by_event",
-        "_generic",
-        "_ignore",
-        "_ignored",
-        "_plans",
-        "memo",
-        "routes",
-    )
-
-    _PLAN_LIMIT = 4096
-
-    def __init__(
-        self,
-        routes: Sequence[Route],
-        ignore: Callable[[str], bool] = lambda _: False,
-    ) -> None:
-        self.routes = tuple(routes)
-        self._ignore = ignore
-        self._ignored: dict[str, bool] = {}  # ignore's answers, by logger
-        generic = tuple(
-            r
-            for r in self.routes
-            if r.matcher.event is None or not r.matcher.event.only_exact
-        )
-        names = {
-            name
-            for r in self.routes
-            if r.matcher.event is not None
-            for name in r.matcher.event.exact
-        }
-        # per exact name: the routes naming it plus the generic ones, in
-        # file order, so matching tries only routes that can apply
-        self._by_event = {
-            name: tuple(
-                r
-                for r in self.routes
-                if r in generic
-                or (
-                    r.matcher.event is not None
-                    and name in r.matcher.event.exact
-                )
-            )
-            for name in names
-        }
-        self._generic = generic
-        self._plans: dict[tuple[str, int, str], Plan] = {}
-        #: for the caller's pre-filter to remember what it derived from an
-        #: event's raw inputs; it goes with this router, so a reload that
-        #: swaps the router forgets it in the same step
-        self.memo: dict[Any, Any] = {}
-
-    def could_match(
-        self,
-        event: str,
-        levelno: int,
-        logger: str,
-        fields: Mapping[str, Any],
-    ) -> bool:
-        """
-        Whether any route might take this event (no templates run).
-
-        What depends only on the event name, level and logger is worked
-        out once per combination and remembered, so a repeated call site
-        costs a dictionary lookup plus the few field checks left.
-        """
-        plan = self._plans.get((event, levelno, logger))
-        if plan is None:
-            plan = self.plan(event, levelno, logger)
-        if isinstance(plan, bool):
-            return plan
-        return self.fields_pass(plan, fields)
-
-    def plan(self, event: str, levelno: int, logger: str) -> Plan:
-        """
-        What :meth:`could_match` decides from the name, level and logger.
-
-        ``True`` or ``False`` settles it; otherwise the plan goes to
-        :meth:`fields_pass` with the event's fields. Remembered per
-        combination (up to ``_PLAN_LIMIT`` of them, whose name and logger
-        together are up to :data:`CACHE_KEY_CHARS` long).
-        """
-        key = (event, levelno, logger)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plan(event, levelno, logger)
-            if len(event) + len(logger) <= CACHE_KEY_CHARS:
-                if len(self._plans) >= self._PLAN_LIMIT:
-                    self._plans.clear()
-                self._plans[key] = plan
-        return plan
-
-    def remember(self, key: Any, value: Any) -> None:
-        """
-        Keep *value* in :attr:`memo` (bounded like the plans).
-
-        The key's text (its text parts, for a tuple) must be up to
-        :data:`CACHE_KEY_CHARS` long; other parts count as nothing.
-        """
-        parts = key if key.__class__ is tuple else (key,)
-        chars = sum(len(part) for part in parts if part.__class__ is str)
-        if chars > CACHE_KEY_CHARS:
-            return
-        if len(self.memo) >= self._PLAN_LIMIT:
-            self.memo.clear()
-        self.memo[key] = value
-
-    @staticmethod
-    def fields_pass(plan: Plan, fields: Mapping[str, Any]) -> bool:
-        """Whether *fields* pass the field checks a :meth:`plan` left."""
-        if isinstance(plan, bool):
-            return plan
-        gate, routes = plan
-        if fields.keys().isdisjoint(gate):
-            return False  # no route finds the one field it needs first
-        for checks in routes:
-            for name, check, absent_ok in checks:
-                value = fields.get(name, _MISSING)
-                if value is _MISSING:
-                    if not absent_ok:  # the usual case: skip the call
-                        break
-                elif not check(value):
-                    break
-            else:
-                return True
-        return False
-
-    def _is_ignored(self, logger: str) -> bool:
-        """``ignore(logger)``, remembered (the worker asks per event)."""
-        found = self._ignored.get(logger)
-        if found is None:
-            found = self._ignore(logger)
-            if len(logger) <= CACHE_KEY_CHARS:
-                if len(self._ignored) >= self._PLAN_LIMIT:
-                    self._ignored.clear()
-                self._ignored[logger] = found
-        return found
-
-    def _plan(self, event: str, levelno: int, logger: str) -> Plan:
-        if self._ignore(logger):
-            return False
-        pending: list[_Checks] = []
-        for route in self._by_event.get(event, self._generic):
-            m = route.matcher
-            if levelno < m.min_level:
-                continue
-            if m.event is not None and not m.event(event):
-                continue
-            if m.logger is not None and not m.logger(logger):
-                continue
-            # checks on names that are also LogRecord attributes are left
-            # to the worker: a record's __dict__ is not its fields there
-            checks = tuple(
-                (n, c, c(_MISSING))
-                for n, c in m.fields
-                if n not in _NOT_FIELDS_HERE
-            )
-            if not checks:
-                return True
-            pending.append(checks)
-        if not pending:
-            return False
-        # every route that is left needs its first field present, unless
-        # that field may be absent: those names gate the whole plan
-        if any(checks[0][2] for checks in pending):
-            return True
-        return frozenset(c[0][0] for c in pending), tuple(pending)
-
-    def route(
-        self,
-        ev: LogEvent,
-        context: Mapping[str, Any],
-        on_error: Callable[[Route, str, Exception], None],
-    ) -> list[Routed]:
-        """
-        The routes that take *ev*, in order, with their channel keys.
-
-        First match wins unless a route says ``continue: true``. A route
-        whose ``when:`` or ``to:`` template fails is skipped and reported
-        through *on_error* (route, part, exception); it never raises.
-        """
-        taken: list[Routed] = []
-        if self._is_ignored(ev.logger):
-            return taken
-        for route in self._by_event.get(ev.event, self._generic):
-            try:
-                if not route.matcher.matches(ev, context):
-                    continue
-            except Exception as exc:
-                on_error(route, "match.when", exc)
-                continue
-            channels: list[str] = []
-            for n, target in enumerate(route.to):
-                try:
-                    key = target.render(context).strip()
-                except Exception as exc:
-                    on_error(route, f"to[{n}]", exc)
-                    continue
-                if key and key not in channels:
-                    channels.append(key)
-            taken.append(Routed(route, tuple(channels)))
-            if not route.continue_:
-                break
-        return taken

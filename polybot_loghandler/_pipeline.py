@@ -39,11 +39,11 @@ from ._events import (
 )
 from ._format import counted
 from ._lookup import resolve_routing
-from ._matching import Plan, Router
 from ._message import RoutedMessage
 from ._model import Config, Route
 from ._reload import FileWatch, fixed_changes
 from ._render import build_payload, copy_embed, label, render_embed
+from ._router import Plan, Router
 from ._text import redact_text
 from ._values import report_to, text_of
 from ._worker import Worker

@@ -26,8 +26,9 @@ from polybot_loghandler import (
     _text,
 )
 from polybot_loghandler._config import parse_config
-from polybot_loghandler._matching import CACHE_KEY_CHARS, LoggerPattern, Router
+from polybot_loghandler._matching import CACHE_KEY_CHARS, LoggerPattern
 from polybot_loghandler._pipeline import _dict_plan, get_pipeline
+from polybot_loghandler._router import Router
 from tests.conftest import MINIMAL_ROUTING
 
 #: The most characters any one cache's keys may hold.

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._matching import Router, describe_check
+from polybot_loghandler._matching import describe_check
 from polybot_loghandler._model import Route
+from polybot_loghandler._router import Router
 
 # hypothesis imports libcst to suggest a patch for a failing example, and
 # libcst trips a DeprecationWarning that filterwarnings = ["error"] would

@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from polybot_loghandler import load_config
 from polybot_loghandler._config import COLORS, parse_config
 from polybot_loghandler._events import LogEvent, capture_record
-from polybot_loghandler._matching import Router
 from polybot_loghandler._model import Channel, Config, Mention, Route
 from polybot_loghandler._render import (
     build_payload,
@@ -35,6 +34,7 @@ from polybot_loghandler._render import (
     embed_length,
     render_embed,
 )
+from polybot_loghandler._router import Router
 from polybot_loghandler._text import REDACTED
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.discord_schema import payload_errors
