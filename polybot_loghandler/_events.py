@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ._memo import Memo
 from ._text import REDACTED, looks_secret, redact_text
 from ._values import text_of
 
@@ -310,9 +311,9 @@ def _redact_mapping(value: Mapping[Any, Any], depth: int) -> Any:
 #: events of one kind have the same fields, so this is asked once a kind.
 #: Only keys that are all strings, up to 1,024 characters together, 1,024
 #: of them: fields made from data are asked afresh each time.
-_SECRETS: dict[tuple[Any, ...], frozenset[str]] = {}
-_SECRETS_CHARS = 1024
-_SECRETS_LIMIT = 1024
+_SECRETS: Memo[tuple[Any, ...], frozenset[str]] = Memo(
+    limit=1024, key_chars=1024
+)
 
 
 def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
@@ -322,21 +323,22 @@ def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
         found = frozenset(
             k for k in keys if k.__class__ is str and looks_secret(k)
         )
-        if _cacheable(keys):
-            if len(_SECRETS) >= _SECRETS_LIMIT:
-                _SECRETS.clear()
-            _SECRETS[keys] = found
+        _SECRETS.keep(keys, found, _key_chars(keys))
     return found
 
 
-def _cacheable(keys: tuple[Any, ...]) -> bool:
-    """Whether *keys* are all strings, short enough together to keep."""
+def _key_chars(keys: tuple[Any, ...]) -> int:
+    """The characters of *keys*; beyond any memo's reach if not strings."""
     chars = 0
     for key in keys:
         if key.__class__ is not str:
-            return False
+            return _NOT_KEPT
         chars += len(key)
-    return chars <= _SECRETS_CHARS
+    return chars
+
+
+#: What :func:`_key_chars` says of keys a memo must not keep.
+_NOT_KEPT = 1 << 62
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from ._memo import Memo
 from ._text import encodable, redact_text
 from ._values import text_of
 
@@ -83,14 +84,9 @@ def humanize(value: Any) -> str:
             ACRONYMS.get(w.lower(), w if w.isupper() else w.capitalize())
             for w in words
         )
-        if len(text) <= _HUMANIZED_CHARS:
-            if len(_HUMANIZED) >= _HUMANIZED_LIMIT:
-                _HUMANIZED.clear()
-            _HUMANIZED[text] = found
+        _HUMANIZED.keep(text, found, len(text))
     return found
 
 
 #: humanize's answers: the same keys and statuses come again and again
-_HUMANIZED: dict[str, str] = {}
-_HUMANIZED_CHARS = 64
-_HUMANIZED_LIMIT = 4096
+_HUMANIZED: Memo[str, str] = Memo(limit=4096, key_chars=64)

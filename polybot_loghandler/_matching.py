@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._events import LEVEL_NAMES
+from ._memo import Memo
 from ._text import visible_controls
 from ._values import text_of
 
@@ -96,25 +97,20 @@ class LoggerPattern:
 
     __slots__ = ("_cache", "_patterns", "source")
 
-    _CACHE_LIMIT = 4096
-
     def __init__(self, patterns: Sequence[str]) -> None:
         self.source = tuple(patterns)
         self._patterns = tuple(
             re.compile(fnmatch.translate(p)[:-2] + r"(?:\..*)?\Z", re.DOTALL)
             for p in patterns
         )
-        self._cache: dict[str, bool] = {}
+        self._cache: Memo[str, bool] = Memo(4096, CACHE_KEY_CHARS)
 
     def __call__(self, logger: str) -> bool:
         """Whether *logger* (or an ancestor) matches one of the patterns."""
         found = self._cache.get(logger)
         if found is None:
             found = any(p.match(logger) for p in self._patterns)
-            if len(logger) <= CACHE_KEY_CHARS:
-                if len(self._cache) >= self._CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[logger] = found
+            self._cache.keep(logger, found, len(logger))
         return found
 
 

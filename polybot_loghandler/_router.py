@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import DICT_META, RECORD_ATTRIBUTES
 from ._matching import ABSENT, CACHE_KEY_CHARS, FieldCheck
+from ._memo import Memo
 from ._model import Route
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class Router:
         "routes",
     )
 
-    _PLAN_LIMIT = 4096
+    #: The most keys each of its memos holds.
+    PLAN_LIMIT = 4096
 
     def __init__(
         self,
@@ -75,7 +77,8 @@ class Router:
     ) -> None:
         self.routes = tuple(routes)
         self._ignore = ignore
-        self._ignored: dict[str, bool] = {}  # ignore's answers, by logger
+        # ignore's answers, by logger
+        self._ignored: Memo[str, bool] = Memo(self.PLAN_LIMIT, CACHE_KEY_CHARS)
         generic = tuple(
             r
             for r in self.routes
@@ -102,11 +105,13 @@ class Router:
             for name in names
         }
         self._generic = generic
-        self._plans: dict[tuple[str, int, str], Plan] = {}
+        self._plans: Memo[tuple[str, int, str], Plan] = Memo(
+            self.PLAN_LIMIT, CACHE_KEY_CHARS
+        )
         #: for the caller's pre-filter to remember what it derived from an
         #: event's raw inputs; it goes with this router, so a reload that
         #: swaps the router forgets it in the same step
-        self.memo: dict[Any, Any] = {}
+        self.memo: Memo[Any, Any] = Memo(self.PLAN_LIMIT, CACHE_KEY_CHARS)
 
     def could_match(
         self,
@@ -135,17 +140,14 @@ class Router:
 
         ``True`` or ``False`` settles it; otherwise the plan goes to
         :meth:`fields_pass` with the event's fields. Remembered per
-        combination (up to ``_PLAN_LIMIT`` of them, whose name and logger
+        combination (up to ``PLAN_LIMIT`` of them, whose name and logger
         together are up to :data:`CACHE_KEY_CHARS` long).
         """
         key = (event, levelno, logger)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plan(event, levelno, logger)
-            if len(event) + len(logger) <= CACHE_KEY_CHARS:
-                if len(self._plans) >= self._PLAN_LIMIT:
-                    self._plans.clear()
-                self._plans[key] = plan
+            self._plans.keep(key, plan, len(event) + len(logger))
         return plan
 
     def remember(self, key: Any, value: Any) -> None:
@@ -157,11 +159,7 @@ class Router:
         """
         parts = key if key.__class__ is tuple else (key,)
         chars = sum(len(part) for part in parts if part.__class__ is str)
-        if chars > CACHE_KEY_CHARS:
-            return
-        if len(self.memo) >= self._PLAN_LIMIT:
-            self.memo.clear()
-        self.memo[key] = value
+        self.memo.keep(key, value, chars)
 
     @staticmethod
     def fields_pass(plan: Plan, fields: Mapping[str, Any]) -> bool:
@@ -188,10 +186,7 @@ class Router:
         found = self._ignored.get(logger)
         if found is None:
             found = self._ignore(logger)
-            if len(logger) <= CACHE_KEY_CHARS:
-                if len(self._ignored) >= self._PLAN_LIMIT:
-                    self._ignored.clear()
-                self._ignored[logger] = found
+            self._ignored.keep(logger, found, len(logger))
         return found
 
     def _plan(self, event: str, levelno: int, logger: str) -> Plan:

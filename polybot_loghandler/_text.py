@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ._memo import Memo
+
 __all__ = [
     "REDACTED",
     "Markdown",
@@ -101,9 +103,7 @@ class Markdown(str):
 #: looks_secret's answers by name: a program logs the same few names.
 #: Names up to 64 characters, 4,096 of them: a name longer than any real
 #: field's (a key made from data) is asked afresh each time.
-_SECRET_ANSWERS: dict[str, bool] = {}
-_SECRET_ANSWERS_CHARS = 64
-_SECRET_ANSWERS_LIMIT = 4096
+_SECRET_ANSWERS: Memo[str, bool] = Memo(limit=4096, key_chars=64)
 
 
 def looks_secret(name: str) -> bool:
@@ -113,10 +113,7 @@ def looks_secret(name: str) -> bool:
     found = _SECRET_ANSWERS.get(name)
     if found is None:
         found = _SECRET_NAME.search(name) is not None
-        if len(name) <= _SECRET_ANSWERS_CHARS:
-            if len(_SECRET_ANSWERS) >= _SECRET_ANSWERS_LIMIT:
-                _SECRET_ANSWERS.clear()
-            _SECRET_ANSWERS[name] = found
+        _SECRET_ANSWERS.keep(name, found, len(name))
     return found
 
 
@@ -286,23 +283,15 @@ def safe_markdown(text: str) -> str:
         safe = _escape(safe)
     if "@" in safe:
         safe = _MENTION.sub(_break_mention, safe)
-    if (
-        len(text) <= _SAFE_MARKDOWN_CHARS
-        and "/" not in text
-        and text.__class__ is str
-    ):
-        if len(_SAFE_MARKDOWN) >= _SAFE_MARKDOWN_LIMIT:
-            _SAFE_MARKDOWN.clear()
-        _SAFE_MARKDOWN[text] = safe
+    if "/" not in text and text.__class__ is str:
+        _SAFE_MARKDOWN.keep(text, safe, len(text))
     return safe
 
 
 #: safe_markdown's answers for short texts: events repeat the same names,
 #: statuses and markets. Never one with a slash, so never a webhook URL
 #: (and a bot token is longer than a text this cache takes).
-_SAFE_MARKDOWN: dict[str, str] = {}
-_SAFE_MARKDOWN_CHARS = 40
-_SAFE_MARKDOWN_LIMIT = 4096
+_SAFE_MARKDOWN: Memo[str, str] = Memo(limit=4096, key_chars=40)
 
 
 def unescape_markdown(text: str) -> str:

@@ -27,6 +27,7 @@ from polybot_loghandler import (
 )
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._matching import CACHE_KEY_CHARS, LoggerPattern
+from polybot_loghandler._memo import Memo
 from polybot_loghandler._pipeline import _dict_plan, get_pipeline
 from polybot_loghandler._router import Router
 from tests.conftest import MINIMAL_ROUTING
@@ -47,19 +48,25 @@ class Cache:
     One cache, and how to fill it.
 
     Attributes:
-        entries: The cache itself (a dict).
+        entries: The cache itself (a :class:`Memo`).
         ask: Asks what the cache remembers, with a key of *chars*
             characters, the *n*-th distinct one.
         key_chars: How many characters of the key *ask* made count.
-        max_key: The longest key kept.
-        limit: The most keys kept.
     """
 
-    entries: dict[Any, Any]
+    entries: Memo[Any, Any]
     ask: Callable[[int, int], object]
     key_chars: Callable[[Any], int]
-    max_key: int
-    limit: int
+
+    @property
+    def max_key(self) -> int:
+        """The longest key kept."""
+        return self.entries.key_chars
+
+    @property
+    def limit(self) -> int:
+        """The most keys kept."""
+        return self.entries.limit
 
 
 def _router() -> Router:
@@ -74,8 +81,6 @@ def _plans() -> Cache:
             _text_of(chars - 3, n), logging.INFO, "app", {}
         ),
         lambda key: len(key[0]) + len(key[2]),
-        CACHE_KEY_CHARS,
-        Router._PLAN_LIMIT,
     )
 
 
@@ -90,8 +95,6 @@ def _memo() -> Cache:
         router.memo,
         ask,
         lambda key: sum(len(p) for p in key if isinstance(p, str)),
-        CACHE_KEY_CHARS,
-        Router._PLAN_LIMIT,
     )
 
 
@@ -101,8 +104,6 @@ def _ignored() -> Cache:
         router._ignored,
         lambda chars, n: router._is_ignored(_text_of(chars, n)),
         len,
-        CACHE_KEY_CHARS,
-        Router._PLAN_LIMIT,
     )
 
 
@@ -112,8 +113,6 @@ def _logger_pattern() -> Cache:
         pattern._cache,
         lambda chars, n: pattern(_text_of(chars, n)),
         len,
-        CACHE_KEY_CHARS,
-        LoggerPattern._CACHE_LIMIT,
     )
 
 
@@ -122,8 +121,6 @@ def _secret_answers() -> Cache:
         _text._SECRET_ANSWERS,
         lambda chars, n: _text.looks_secret(_text_of(chars, n)),
         len,
-        _text._SECRET_ANSWERS_CHARS,
-        _text._SECRET_ANSWERS_LIMIT,
     )
 
 
@@ -134,8 +131,6 @@ def _secret_names() -> Cache:
             {"a": 1, _text_of(chars - 1, n): 2}
         ),
         lambda key: sum(map(len, key)),
-        _events._SECRETS_CHARS,
-        _events._SECRETS_LIMIT,
     )
 
 
@@ -144,8 +139,6 @@ def _safe_markdown() -> Cache:
         _text._SAFE_MARKDOWN,
         lambda chars, n: _text.safe_markdown(_text_of(chars, n)),
         len,
-        _text._SAFE_MARKDOWN_CHARS,
-        _text._SAFE_MARKDOWN_LIMIT,
     )
 
 
@@ -154,8 +147,6 @@ def _humanized() -> Cache:
         _labels._HUMANIZED,
         lambda chars, n: _labels.humanize(_text_of(chars, n)),
         len,
-        _labels._HUMANIZED_CHARS,
-        _labels._HUMANIZED_LIMIT,
     )
 
 
@@ -312,3 +303,24 @@ class TestUnmatchedFlood:
 
         assert grown < 8 * 2**20
         assert _router_chars(get_pipeline(path).router) <= 3 * BUDGET
+
+
+@pytest.mark.parametrize(
+    ("keys", "chars", "kept"),
+    [
+        pytest.param(["a", "b"], 1, ["a", "b"], id="room"),
+        pytest.param(["a", "b", "c"], 1, ["a", "b", "c"], id="full"),
+        pytest.param(["a", "b", "c", "d"], 1, ["d"], id="past-full-empties"),
+        pytest.param(["a", "b"], 4, ["a", "b"], id="longest-kept"),
+        pytest.param(["a", "b"], 5, [], id="too-long"),
+    ],
+)
+def test_memo(keys: list[str], chars: int, kept: list[str]) -> None:
+    """A memo keeps short keys, up to its limit, then starts over."""
+    memo: Memo[str, int] = Memo(limit=3, key_chars=4)
+
+    for n, key in enumerate(keys):
+        memo.keep(key, n, chars)
+
+    assert kept == list(memo)
+    assert all(memo[key] == keys.index(key) for key in kept)

@@ -621,11 +621,11 @@ class TestCouldMatch:
         """What a caller remembers on the router cannot grow without end."""
         router = Router(())
 
-        for n in range(Router._PLAN_LIMIT + 10):
+        for n in range(Router.PLAN_LIMIT + 10):
             router.remember(n, n)
 
-        assert len(router.memo) <= Router._PLAN_LIMIT
-        assert Router._PLAN_LIMIT + 9 in router.memo
+        assert len(router.memo) <= Router.PLAN_LIMIT
+        assert Router.PLAN_LIMIT + 9 in router.memo
 
 
 # -- could_match never says no to what route takes --------------------------
