@@ -8,14 +8,14 @@ import logging
 import os
 from collections.abc import Callable
 
+from ._front import PipelineFront
 from ._model import Config
-from ._pipeline import Pipeline, get_pipeline
-from .exceptions import PolybotError
+from ._pipeline import get_pipeline
 
 __all__ = ["DiscordHandler"]
 
 
-class DiscordHandler(logging.Handler):
+class DiscordHandler(PipelineFront, logging.Handler):
     """
     A logging handler that routes records to Discord by ``routing.yaml``.
 
@@ -41,7 +41,6 @@ class DiscordHandler(logging.Handler):
 
     # What a handler whose construction failed has: it is never known to
     # logging, but whoever holds it may still flush, close or print it
-    _pipeline: Pipeline | None = None
     _offer: Callable[[logging.LogRecord], None] = staticmethod(
         lambda record: None  # noqa: ARG005 - the signature of offer_record
     )
@@ -59,19 +58,6 @@ class DiscordHandler(logging.Handler):
         self._pipeline = pipeline
         pipeline.attach(self)  # the worker checks the root logger's level
         self._offer = pipeline.offer_record  # one lookup less per call
-
-    @property
-    def config(self) -> Config:
-        """The routing this handler uses."""
-        return self._live().config
-
-    def _live(self) -> Pipeline:
-        if self._pipeline is None:
-            msg = (
-                "this DiscordHandler was not constructed (its routing failed)"
-            )
-            raise PolybotError(msg)
-        return self._pipeline
 
     def handle(self, record: logging.LogRecord) -> bool:
         """
@@ -123,29 +109,6 @@ class DiscordHandler(logging.Handler):
         finally:
             if hasattr(self, "lock"):  # logging.Handler.__init__ ran
                 super().close()
-
-    def reload(self) -> Config:
-        """
-        Load the routing file again and route with it from now on.
-
-        The worker also does this by itself when the file changes (every
-        ``delivery.reload`` seconds); call it to apply changed
-        environment variables, or from a signal handler. Messages already
-        routed keep their destination.
-
-        Raises:
-            ConfigError: The file does not load; the old routing stays
-                in use.
-
-        .. versionadded:: 0.1.0
-        """
-        return self._live().reload()
-
-    def stats(self) -> dict[str, int]:
-        """Counters of the shared pipeline: handled, drops by reason, ..."""
-        if self._pipeline is None:
-            return {}
-        return self._pipeline.stats()
 
     def __repr__(self) -> str:
         if self._pipeline is None:

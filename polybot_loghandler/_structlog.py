@@ -11,14 +11,14 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from ._front import PipelineFront
 from ._model import Config
-from ._pipeline import Pipeline, get_pipeline
-from .exceptions import PolybotError
+from ._pipeline import get_pipeline
 
 __all__ = ["DiscordProcessor"]
 
 
-class DiscordProcessor:
+class DiscordProcessor(PipelineFront):
     """
     A structlog processor that forwards a copy of each event for routing.
 
@@ -37,9 +37,6 @@ class DiscordProcessor:
 
     .. versionadded:: 0.1.0
     """
-
-    # What a processor whose construction failed has (see __init__)
-    _pipeline: Pipeline | None = None
 
     def __init__(
         self, routing: str | os.PathLike[str] | Config | None = None
@@ -84,32 +81,6 @@ class DiscordProcessor:
         """Block until everything forwarded so far is handled."""
         if self._pipeline is not None:
             self._pipeline.flush()
-
-    def reload(self) -> Config:
-        """
-        Load the routing file again and route with it from now on.
-
-        The worker also does this by itself when the file changes (every
-        ``delivery.reload`` seconds); call it to apply changed
-        environment variables, or from a signal handler. Messages already
-        routed keep their destination.
-
-        Raises:
-            ConfigError: The file does not load; the old routing stays
-                in use.
-
-        .. versionadded:: 0.1.0
-        """
-        if self._pipeline is None:
-            msg = "this DiscordProcessor has no routing (it failed to load)"
-            raise PolybotError(msg)
-        return self._pipeline.reload()
-
-    def stats(self) -> dict[str, int]:
-        """Counters of the shared pipeline."""
-        if self._pipeline is None:
-            return {}
-        return self._pipeline.stats()
 
     def __repr__(self) -> str:
         if self._pipeline is None:
