@@ -48,7 +48,7 @@ class FilterInThread:
 
     def __init__(self, routing: Path) -> None:
         from polybot_loghandler._events import dict_level
-        from polybot_loghandler._pipeline import get_pipeline
+        from polybot_loghandler._registry import get_pipeline
 
         self._level = dict_level
         self._router = get_pipeline(routing).router  # the processor's

@@ -50,7 +50,7 @@ def use_bench_destination() -> None:
 def capture_day(routing: Path, hours: int) -> tuple[Any, list[Any]]:
     import trading_floor as floor_sim
 
-    from polybot_loghandler._pipeline import get_pipeline
+    from polybot_loghandler._registry import get_pipeline
 
     pipeline = get_pipeline(routing)
     raws: list[Any] = []

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ._front import PipelineFront
 from ._model import Config
-from ._pipeline import get_pipeline
+from ._registry import get_pipeline
 
 __all__ = ["DiscordHandler"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._front import PipelineFront
 from ._model import Config
-from ._pipeline import get_pipeline
+from ._registry import get_pipeline
 
 __all__ = ["DiscordProcessor"]
 

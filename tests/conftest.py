@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from polybot_loghandler import _pipeline
+from polybot_loghandler import _registry
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_ROUTING = REPO / "routing.yaml"
@@ -57,7 +57,7 @@ def _isolated_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    _pipeline.reset_pipelines()
+    _registry.reset_pipelines()
     workers = [
         t
         for t in threading.enumerate()

@@ -30,7 +30,7 @@ from polybot_loghandler import (
     ConfigError,
     DiscordHandler,
     DiscordProcessor,
-    _pipeline,
+    _registry,
 )
 from polybot_loghandler.testing import RoutedMessage, capture
 from tests.conftest import MINIMAL_ROUTING, SHIPPED_ROUTING
@@ -1174,7 +1174,7 @@ class TestRootLevel:
                     break
                 time.sleep(0.05)  # its check runs every second
             before_close = "on the root logger" in err + caplog.text
-            _pipeline.reset_pipelines()  # it is not said again at close
+            _registry.reset_pipelines()  # it is not said again at close
         finally:
             root.removeHandler(handler)
         print(err, file=sys.stderr, end="")  # for _root_level_said
@@ -1199,7 +1199,7 @@ class TestRootLevel:
         with capture() as sent:
             logging.getLogger("trader").info("trade_executed", extra=TRADE)
         assert [] == _root_level_said(capsys, caplog)  # not yet
-        _pipeline.reset_pipelines()
+        _registry.reset_pipelines()
 
         assert [] == sent
         said = _root_level_said(capsys, caplog)
@@ -1266,7 +1266,7 @@ class TestRootLevel:
                 trader.info("trade_executed", extra=TRADE)
                 trader.warning("disk_low")
             handler.flush()
-            _pipeline.reset_pipelines()
+            _registry.reset_pipelines()
         finally:
             holder.removeHandler(handler)
             trader.setLevel(logging.NOTSET)
@@ -1413,7 +1413,7 @@ class TestConsole:
         log.info("beta_event")
         handler.flush()
         stats = handler.stats()
-        _pipeline.reset_pipelines()  # what the exit does
+        _registry.reset_pipelines()  # what the exit does
 
         err = capsys.readouterr().err
         assert 2 == err.count("┌─ ")

@@ -29,6 +29,7 @@ from polybot_loghandler import (
     _delivery,
     _diagnostics,
     _pipeline,
+    _registry,
     _values,
     load_config,
 )
@@ -436,7 +437,7 @@ class TestAfterShutdown:
     ) -> None:
         """Not as queue_full: the queue was never full."""
         handler, log = connect(_two_channels(fake_discord))
-        _pipeline._close_all()
+        _registry._close_all()
 
         log.error("late", extra={"key": 1})
         log.error("later", extra={"key": 2})
@@ -504,7 +505,7 @@ class TestForkLocks:
     def _locks(pipeline: _pipeline.Pipeline) -> dict[str, Any]:
         engine = pipeline._engine
         return {
-            "registry": _pipeline._REGISTRY_LOCK,
+            "registry": _registry._REGISTRY_LOCK,
             "captures": _pipeline.CAPTURES.lock,
             "reload": pipeline._reload_lock,
             "counters": pipeline._count_lock,
@@ -575,7 +576,7 @@ class TestForkLocks:
             )
         )
         # from a Config: no file to watch, so no worker runs meanwhile
-        pipeline = _pipeline.get_pipeline(load_config(path))
+        pipeline = _registry.get_pipeline(load_config(path))
         assert pipeline._worker._thread is None
         return pipeline
 
@@ -610,7 +611,7 @@ class TestForkLocks:
         try:
             # what os.fork runs in the child, in this process
             _reset_all_after_fork()
-            _pipeline._after_fork_in_child()
+            _registry._after_fork_in_child()
             _diagnostics._after_fork_in_child()
             fresh = self._locks(pipeline)[name]
             free = fresh.acquire(blocking=False)

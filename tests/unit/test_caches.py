@@ -28,7 +28,8 @@ from polybot_loghandler import (
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._matching import CACHE_KEY_CHARS, LoggerPattern
 from polybot_loghandler._memo import Memo
-from polybot_loghandler._pipeline import _dict_plan, get_pipeline
+from polybot_loghandler._pipeline import _dict_plan
+from polybot_loghandler._registry import get_pipeline
 from polybot_loghandler._router import Router
 from tests.conftest import MINIMAL_ROUTING
 
