@@ -34,6 +34,7 @@ from ._diagnostics import Diagnostics, described, emit, say
 from ._discord import Outcome, Request, build_request, send, user_agent
 from ._events import LogEvent, RawEvent
 from ._format import counted
+from ._losses import Loss
 from ._message import RoutedMessage
 from ._model import BotChannelDestination, Channel, Config, Destination
 from ._ratelimit import RateLimiter, Wait
@@ -134,9 +135,9 @@ class _LaneState:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
     sending: bool = False
-    disabled: str | None = None  # the drop reason once gone
+    disabled: Loss | None = None  # the drop reason once gone
     inflight: list[Pending] = field(default_factory=list)
-    dropped_since: Counter[str] = field(default_factory=Counter)
+    dropped_since: Counter[Loss] = field(default_factory=Counter)
     failing: bool = False  # its last attempt failed and will be retried
     trouble: _Trouble | None = None  # failing since, and why
     said_at: float | None = None  # when its failing was last told
@@ -427,17 +428,17 @@ class Engine:
     def _out_of_time(self, items: list[Any]) -> None:
         """Stopping, out of time: what was not even routed is lost too."""
         left = sum(1 for i in items if not isinstance(i, (Flush, Stop)))
-        self._count("dropped.shutdown", left)
+        self._count(Loss.SHUTDOWN.counter, left)
         self.leftover += left
         self._flushes.extend(i for i in items if isinstance(i, Flush))
 
     def _unrenderable(self, exc: Exception) -> None:
-        self._count("dropped.unrenderable", 1)
+        self._count(Loss.UNRENDERABLE.counter, 1)
         self._warn(
             "unrenderable",
             f"an event could not be routed or queued and was dropped "
             f"({described(exc)}); the next such are counted as "
-            "dropped.unrenderable",
+            f"{Loss.UNRENDERABLE.counter}",
         )
 
     def _idle(self) -> bool:
@@ -603,8 +604,8 @@ class Engine:
                     for entry in victim.spool:
                         self._keeper.wait(key, entry)
                     break
-                self._count("dropped.queue_full", victim.count)
-                state.dropped_since["queue_full"] += victim.count
+                self._count(Loss.QUEUE_FULL.counter, victim.count)
+                state.dropped_since[Loss.QUEUE_FULL] += victim.count
                 break
             else:
                 return
@@ -672,7 +673,7 @@ class Engine:
         for entry in entries:
             target = self._config.channels.get(entry.channel)
             if target is None:
-                self._count("dropped.unknown_channel", 1)
+                self._count(Loss.UNKNOWN_CHANNEL.counter, 1)
                 keeper.done([entry])
                 continue
             if target.destination is None:
@@ -718,8 +719,8 @@ class Engine:
             return  # nothing in the batch could be encoded; counted
         batch, messages, request = built
         if request is None:
-            self._disable(state, "no_token", "DISCORD_BOT_TOKEN is not set")
-            self._drop(messages, "no_token", state, batch)
+            self._disable(state, Loss.NO_TOKEN, "DISCORD_BOT_TOKEN is not set")
+            self._drop(messages, Loss.NO_TOKEN, state, batch)
             return
         await self._attempt(state, batch, messages, request)
 
@@ -801,7 +802,7 @@ class Engine:
             f"a message for {state.label} was dropped (rejected): its "
             f"payload {what}; the rest of its batch is sent",
         )
-        self._drop(messages, "rejected", state, batch)
+        self._drop(messages, Loss.REJECTED, state, batch)
 
     async def _attempt(
         self,
@@ -836,10 +837,10 @@ class Engine:
             if outcome.kind == "retry":
                 failures += 1
                 pause = self._retry(
-                    state, batch, outcome, began, "server_error"
+                    state, batch, outcome, began, Loss.SERVER_ERROR
                 )
                 if pause is None:
-                    self._drop(messages, "server_error", state, batch)
+                    self._drop(messages, Loss.SERVER_ERROR, state, batch)
                     return
                 self._count("retries", 1)
                 await anyio.sleep(min(pause, _backoff(failures)))
@@ -889,9 +890,9 @@ class Engine:
         (and the spool) as for a 5xx.
         """
         held = Outcome("retry", detail=_held(wait))
-        pause = self._retry(state, batch, held, now, "rate_limited")
+        pause = self._retry(state, batch, held, now, Loss.RATE_LIMITED)
         if pause is None:
-            self._drop(messages, "rate_limited", state, batch)
+            self._drop(messages, Loss.RATE_LIMITED, state, batch)
             return False
         await anyio.sleep(min(wait.seconds, pause))
         return True
@@ -910,7 +911,7 @@ class Engine:
         batch: list[Pending],
         outcome: Outcome,
         began: float,
-        reason: str,
+        reason: Loss,
     ) -> float | None:
         """
         Whether to try a failing batch again: the longest pause, or None.
@@ -924,7 +925,7 @@ class Engine:
         (the next one sends them).
         """
         trouble = self._failing(
-            state, outcome, began, at_once=reason == "rate_limited"
+            state, outcome, began, at_once=reason is Loss.RATE_LIMITED
         )
         state.failing = True
         budget = self._config.delivery.retry_for
@@ -1061,22 +1062,22 @@ class Engine:
                 f"Discord rejected a message for {state.label}: "
                 f"{outcome.detail}; it is dropped (rejected)",
             )
-            self._drop(messages, "rejected", state, batch)
+            self._drop(messages, Loss.REJECTED, state, batch)
             return
         if outcome.kind == "gone":
             if outcome.status in (401, 403):
                 self._limiter.invalid(self._clock())
-            self._disable(state, "webhook_gone", outcome.detail)
-            self._drop(messages, "webhook_gone", state, batch)
+            self._disable(state, Loss.WEBHOOK_GONE, outcome.detail)
+            self._drop(messages, Loss.WEBHOOK_GONE, state, batch)
             return
         self._warn(
             f"failed:{state.key}:{outcome.status}",
             f"{state.label} answered {outcome.detail}; message dropped "
             "(failed)",
         )
-        self._drop(messages, "failed", state, batch)
+        self._drop(messages, Loss.FAILED, state, batch)
 
-    def _disable(self, state: _LaneState, reason: str, detail: str) -> None:
+    def _disable(self, state: _LaneState, reason: Loss, detail: str) -> None:
         """Stop using a destination after its first refusal: no retry loop."""
         state.disabled = reason
         left = state.lane.drop_all()
@@ -1101,7 +1102,7 @@ class Engine:
     def _drop(
         self,
         messages: Sequence[RoutedMessage],
-        reason: str,
+        reason: Loss,
         state: _LaneState,
         batch: Sequence[Pending] | None = None,
     ) -> None:
@@ -1118,7 +1119,7 @@ class Engine:
         if batch and self._keeper is not None:
             self._keeper.done(e for p in batch for e in p.spool)
         if events:
-            self._count(f"dropped.{reason}", events)
+            self._count(reason.counter, events)
             state.dropped_since[reason] += events
 
     def _notice(self, state: _LaneState) -> None:
@@ -1308,7 +1309,7 @@ class Engine:
         self.leftover += left
         self.kept += kept
         if left:
-            self._count("dropped.shutdown", left)
+            self._count(Loss.SHUTDOWN.counter, left)
         if kept:
             self._count("spool.kept", kept)
         self._pending = 0

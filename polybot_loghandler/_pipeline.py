@@ -36,6 +36,7 @@ from ._events import (
     record_fields,
 )
 from ._format import counted
+from ._losses import Loss
 from ._message import RoutedMessage
 from ._model import Config, Route
 from ._reload import FileWatch, fixed_changes
@@ -333,12 +334,13 @@ class Pipeline:
     def _refused(self) -> None:
         """Count an event the worker did not take, by why it did not."""
         reason = self._worker.refusal
-        self.count(reason)
-        if reason != "dropped.queue_full":
+        self.count(reason.counter)
+        if reason is not Loss.QUEUE_FULL:
             # said once: the worker will take nothing more in this process
             self._diag.say_once(
-                reason,
-                f"an event was logged after delivery stopped ({reason}); "
+                reason.counter,
+                f"an event was logged after delivery stopped "
+                f"({reason.counter}); "
                 "events from now on are not delivered",
             )
 
@@ -353,7 +355,7 @@ class Pipeline:
             context = ev.context()
             routed = routing.router.route(ev, context, self._route_error)
         except Exception as exc:
-            self.count("dropped.unrenderable")
+            self.count(Loss.UNRENDERABLE.counter)
             self._warn_once(
                 "internal", f"could not route an event: {described(exc)}"
             )
@@ -364,7 +366,7 @@ class Pipeline:
         out: list[RoutedMessage] = []
         for hit in routed:
             if not hit.channels:
-                self.count("dropped.no_channel")
+                self.count(Loss.NO_CHANNEL.counter)
                 self._warn_once(
                     f"nochannel:{hit.route.name}",
                     f"route '{hit.route.name}' took an event but its 'to' "
@@ -393,7 +395,7 @@ class Pipeline:
         for key in keys:
             channel = routing.config.channels.get(key)
             if channel is None:
-                self.count("dropped.unknown_channel")
+                self.count(Loss.UNKNOWN_CHANNEL.counter)
                 self._warn_once(
                     f"channel:{key}",
                     f"route '{route.name}' chose channel '{redact_text(key)}'"
@@ -432,7 +434,7 @@ class Pipeline:
                     )
                 )
         except Exception as exc:  # rendering never costs other events
-            self.count("dropped.unrenderable", len(channels) - len(out))
+            self.count(Loss.UNRENDERABLE.counter, len(channels) - len(out))
             self._warn_once(
                 f"render:{route.name}",
                 f"could not render route '{route.name}': {described(exc)}",
@@ -451,7 +453,7 @@ class Pipeline:
         worker = self._worker
         if not worker.closed:
             key, then = "worker", "it was restarted; what it held is counted"
-        elif worker.refusal == "dropped.worker_stopped":
+        elif worker.refusal is Loss.WORKER_STOPPED:
             key = "worker:stopped"
             then = "it is stopped for good (see dropped.worker_stopped)"
         else:
@@ -619,7 +621,7 @@ class Pipeline:
         done = self._worker.close(limit)
         left = self._worker.depth + self._engine.leftover
         if self._worker.depth:
-            self.count("dropped.shutdown", self._worker.depth)
+            self.count(Loss.SHUTDOWN.counter, self._worker.depth)
             self._worker.take()  # counted: nothing will deliver them now
         self._reported, self._kept = left, self._engine.kept
         self._console.close()  # what console_per_channel held back

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._format import counted, duration
+from ._losses import Loss
 from ._text import escape_markdown
 
 __all__ = ["alert_embed", "drops", "summary_embed"]
@@ -20,7 +21,7 @@ ORANGE = 0xFFA000
 RED = 0xE74C3C
 
 #: Drop reasons that are not news: the end of the process says so itself.
-QUIET_REASONS = frozenset({"shutdown"})
+QUIET_REASONS = frozenset({Loss.SHUTDOWN.value})
 
 
 def drops(stats: Mapping[str, int]) -> dict[str, int]:

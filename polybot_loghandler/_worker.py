@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._losses import Loss
+
 __all__ = ["Flush", "Stop", "Worker"]
 
 _THREAD_NAME = "polybot_loghandler.worker"
@@ -103,19 +105,19 @@ class Worker:
         return self._closed
 
     @property
-    def refusal(self) -> str:
+    def refusal(self) -> Loss:
         """
-        Why :meth:`submit` refused an item: the counter to add it to.
+        Why :meth:`submit` refused an item.
 
-        ``dropped.after_shutdown`` once closed (as at interpreter exit),
-        ``dropped.worker_stopped`` once the loop failed for good, else
-        ``dropped.queue_full``.
+        ``AFTER_SHUTDOWN`` once closed (as at interpreter exit),
+        ``WORKER_STOPPED`` once the loop failed for good, else
+        ``QUEUE_FULL``.
         """
         if self._stopped:
-            return "dropped.worker_stopped"
+            return Loss.WORKER_STOPPED
         if self._closed:
-            return "dropped.after_shutdown"
-        return "dropped.queue_full"
+            return Loss.AFTER_SHUTDOWN
+        return Loss.QUEUE_FULL
 
     @property
     def depth(self) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from polybot_loghandler._losses import Loss
 from polybot_loghandler._worker import MAX_RESTARTS, Stop, Worker
 
 THREAD_NAME = "polybot_loghandler.worker"
@@ -521,7 +522,7 @@ class TestFailedLoop:
         assert worker.closed
         assert MAX_RESTARTS + 1 == len(errors)
         assert not worker.submit("later")
-        assert "dropped.worker_stopped" == worker.refusal
+        assert Loss.WORKER_STOPPED is worker.refusal
 
 
 class TestRefusal:
@@ -534,7 +535,7 @@ class TestRefusal:
         worker = make_worker(maxsize=0)
 
         assert not worker.submit("x")
-        assert "dropped.queue_full" == worker.refusal
+        assert Loss.QUEUE_FULL is worker.refusal
 
     def test_after_close(self, make_worker) -> None:
         """A closed worker refuses as after_shutdown."""
@@ -542,7 +543,7 @@ class TestRefusal:
         worker.close(WAIT)
 
         assert not worker.submit("x")
-        assert "dropped.after_shutdown" == worker.refusal
+        assert Loss.AFTER_SHUTDOWN is worker.refusal
 
 
 def test_a_child_keeps_why_its_parent_s_worker_refuses() -> None:
@@ -554,4 +555,4 @@ def test_a_child_keeps_why_its_parent_s_worker_refuses() -> None:
     worker._after_fork_in_child()
 
     assert not worker.submit("later")
-    assert "dropped.worker_stopped" == worker.refusal
+    assert Loss.WORKER_STOPPED is worker.refusal
