@@ -21,9 +21,9 @@ from ._format import counted, duration
 from ._lookup import resolve_routing
 from ._model import Config
 from ._pipeline import Pipeline
-from ._spool import DATABASE, SpoolFormatError
-from ._spoolstatus import SpoolStatus, purge, status
-from ._spooltrust import UntrustedSpoolError, check_directory, trusted_file
+from ._spool.status import SpoolStatus, purge, status
+from ._spool.store import DATABASE, SpoolFormatError
+from ._spool.trust import UntrustedSpoolError, check_directory, trusted_file
 
 __all__ = ["add_spool_parser"]
 
