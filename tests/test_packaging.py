@@ -206,6 +206,18 @@ class TestWheel:
 
         assert "polybot_loghandler/py.typed" in names
 
+    def test_every_module_is_included(self, wheel: Path) -> None:
+        """Every module of the source tree, sub-packages too, is in it."""
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        modules = {
+            path.relative_to(REPO).as_posix() for path in PACKAGE.rglob("*.py")
+        }
+
+        assert "polybot_loghandler/_cli/__main__.py" in modules
+        assert "polybot_loghandler/_spool/__init__.py" in modules
+        assert set() == modules - names
+
     def test_only_the_package_is_included(self, wheel: Path) -> None:
         """Tests, docs and examples stay out of the wheel."""
         with zipfile.ZipFile(wheel) as archive:
@@ -256,3 +268,49 @@ class TestWheel:
         package = site / "polybot_loghandler"
         assert str(package / "__init__.py") == module_file
         assert str(package / "_shipped" / "routing.yaml") == routing
+
+    @pytest.mark.slow
+    def test_installed_wheel_runs_the_command(
+        self, wheel: Path, tmp_path: Path
+    ) -> None:
+        """Unpacked, ``python -m polybot_loghandler._cli`` runs its demo."""
+        site = tmp_path / "site"
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
+        }
+        env["PYTHONPATH"] = str(site)
+        script = (
+            "from polybot_loghandler._cli.command import demo_script\n"
+            "print(demo_script())\n"
+        )
+
+        found = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        demo = subprocess.run(
+            [sys.executable, "-m", "polybot_loghandler._cli", "demo", "-h"],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert 0 == found.returncode, found.stderr
+        shipped = site / "polybot_loghandler" / "_shipped"
+        assert str(shipped / "trading_floor.py") == found.stdout.strip()
+        assert 0 == demo.returncode, demo.stderr
+        assert demo.stdout.startswith("usage: polybot-loghandler demo")
