@@ -3,7 +3,7 @@ The spool's store on its own: appends per second with group commit.
 
 Appends realistic bodies to a fresh spool, as the worker does: each one
 is what the spool keeps of a message of the shipped ``routing.yaml``
-(:func:`polybot_loghandler._spooling.encode` of a rendered embed, taken
+(:func:`polybot_loghandler._spool.keeper.encode` of a rendered embed, taken
 from six simulated hours of ``examples/trading_floor.py``; those of 600
 bytes or more, mostly trades and closed positions). The loop commits
 every 100 ms of wall time, as the worker's group commit does, and
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import json
 import shutil
@@ -53,7 +54,7 @@ sys.path.insert(0, str(REPO / "bench"))
 TARGET = 20_000
 #: The last commit with the old store: one segment file per process.
 BEFORE = "3e79ae5"
-#: Seconds between the worker's group commits (``_spooling.COMMIT_EVERY``).
+#: Seconds between the worker's group commits (``_spool.keeper.COMMIT_EVERY``).
 COMMIT_EVERY = 0.1
 #: Embeds in a full send: appends per commit in the second measure.
 PER_SEND = 10
@@ -102,8 +103,8 @@ def realistic_bodies() -> list[tuple[str, int, dict[str, Any]]]:
     """
     from throughput import capture_day, use_bench_destination
 
-    from polybot_loghandler._spool import _encode
-    from polybot_loghandler._spooling import encode
+    from polybot_loghandler._spool.keeper import encode
+    from polybot_loghandler._spool.store import _encode
 
     use_bench_destination()
     pipeline, raws = capture_day(REPO / "routing.yaml", 6)
@@ -118,6 +119,19 @@ def realistic_bodies() -> list[tuple[str, int, dict[str, Any]]]:
 
 
 # -- a child: one store, one round per line on stdin ------------------------
+
+
+def store_module() -> Any:
+    """
+    The module of the store's ``Spool`` class, in this process's package.
+
+    It is ``polybot_loghandler._spool.store``; in the old package (see
+    :data:`BEFORE`) ``_spool`` was a module of its own and held ``Spool``.
+    """
+    try:
+        return importlib.import_module("polybot_loghandler._spool.store")
+    except ModuleNotFoundError:  # the old package: _spool is a module
+        return importlib.import_module("polybot_loghandler._spool")
 
 
 def measure(
@@ -182,13 +196,13 @@ def _loop(
 def child(root: str, bodies_file: str) -> int:
     """Serve rounds for the store of the package under *root*."""
     sys.path.insert(0, root)
-    from polybot_loghandler import _spool
+    store = store_module()
 
     bodies = json.loads(Path(bodies_file).read_text(encoding="utf-8"))
-    print(RESULT + json.dumps({"module": _spool.__file__}), flush=True)
+    print(RESULT + json.dumps({"module": store.__file__}), flush=True)
     for line in sys.stdin:
         ask = json.loads(line)
-        got = measure(_spool.Spool, bodies, ask["appends"], ask["every"])
+        got = measure(store.Spool, bodies, ask["appends"], ask["every"])
         print(RESULT + json.dumps(got), flush=True)
     return 0
 

@@ -40,8 +40,8 @@ from ._model import BotChannelDestination, Channel, Config, Destination
 from ._ratelimit import RateLimiter, Wait
 from ._render import batch_payload, build_payload
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
-from ._spool import SpoolEntry
-from ._spooling import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
+from ._spool.keeper import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
+from ._spool.store import SpoolEntry
 from ._text import escape_markdown, redact_text
 from ._values import report_to
 from ._worker import Flush, Stop, Worker

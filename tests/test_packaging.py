@@ -206,6 +206,18 @@ class TestWheel:
 
         assert "polybot_loghandler/py.typed" in names
 
+    def test_every_module_is_included(self, wheel: Path) -> None:
+        """Every module of the source tree, sub-packages too, is in it."""
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        modules = {
+            path.relative_to(REPO).as_posix() for path in PACKAGE.rglob("*.py")
+        }
+
+        assert "polybot_loghandler/_cli/__main__.py" in modules
+        assert "polybot_loghandler/_spool/__init__.py" in modules
+        assert set() == modules - names
+
     def test_only_the_package_is_included(self, wheel: Path) -> None:
         """Tests, docs and examples stay out of the wheel."""
         with zipfile.ZipFile(wheel) as archive:
@@ -223,17 +235,7 @@ class TestWheel:
         self, wheel: Path, tmp_path: Path
     ) -> None:
         """Unpacked, the default handler loads _shipped/routing.yaml."""
-        site = tmp_path / "site"
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(site)
-        elsewhere = tmp_path / "elsewhere"
-        elsewhere.mkdir()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
-        }
-        env["PYTHONPATH"] = str(site)
+        site = _unpack(wheel, tmp_path / "site")
         script = (
             "import polybot_loghandler as p\n"
             "h = p.DiscordHandler()\n"
@@ -241,18 +243,68 @@ class TestWheel:
             "print(h.config.path)\n"
         )
 
-        result = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=elsewhere,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _run_from(site, tmp_path, "-c", script)
 
         assert 0 == result.returncode, result.stderr
         module_file, routing = result.stdout.splitlines()
         package = site / "polybot_loghandler"
         assert str(package / "__init__.py") == module_file
         assert str(package / "_shipped" / "routing.yaml") == routing
+
+    @pytest.mark.slow
+    def test_installed_wheel_runs_the_command(
+        self, wheel: Path, tmp_path: Path
+    ) -> None:
+        """Unpacked, ``python -m polybot_loghandler._cli`` runs its demo."""
+        site = _unpack(wheel, tmp_path / "site")
+        script = (
+            "from polybot_loghandler._cli.command import demo_script\n"
+            "print(demo_script())\n"
+        )
+
+        found = _run_from(site, tmp_path, "-c", script)
+        demo = _run_from(
+            site, tmp_path, "-m", "polybot_loghandler._cli", "demo", "-h"
+        )
+
+        assert 0 == found.returncode, found.stderr
+        shipped = site / "polybot_loghandler" / "_shipped"
+        assert str(shipped / "trading_floor.py") == found.stdout.strip()
+        assert 0 == demo.returncode, demo.stderr
+        assert demo.stdout.startswith("usage: polybot-loghandler demo")
+
+
+def _unpack(wheel: Path, site: Path) -> Path:
+    """
+    Unpack *wheel* into *site*, as an installer would; return *site*.
+    """
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
+
+
+def _run_from(
+    site: Path, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run Python with *args* on the package in *site*, in an empty directory.
+
+    No routing file or Discord destination comes from the environment.
+    """
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "POLYBOT_ROUTING" and not k.startswith("DISCORD_")
+    }
+    env["PYTHONPATH"] = str(site)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

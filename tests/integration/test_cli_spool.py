@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from polybot_loghandler._cli import main
-from polybot_loghandler._spoolstatus import status
+from polybot_loghandler._spool.status import status
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 

@@ -36,7 +36,7 @@ from polybot_loghandler import (
 from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._console import ConsoleSink
 from polybot_loghandler._delivery import Engine
-from polybot_loghandler._spool import Spool
+from polybot_loghandler._spool.store import Spool
 from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.connect import Connect

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler import _discord, _sendtest
-from polybot_loghandler._cli import main
+from polybot_loghandler import _discord
+from polybot_loghandler._cli import main, sendtest
 from tests.support.fake_discord import FakeDiscord
 
 GUILD = "400000000000000000"
@@ -411,7 +411,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         assert seconds <= LONGEST_SLEEP, f"setup would sleep {seconds}s"
         real(seconds)
 
-    monkeypatch.setattr("polybot_loghandler._setup.time.sleep", sleep)
+    monkeypatch.setattr("polybot_loghandler._cli.setup.time.sleep", sleep)
     return slept
 
 
@@ -529,7 +529,7 @@ def test_send_test_retries_a_slow_answer(
 ) -> None:
     """An answer past the deadline is abandoned and the message retried."""
     monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
-    monkeypatch.setattr(_sendtest, "TIMEOUT", 5.0)
+    monkeypatch.setattr(sendtest, "TIMEOUT", 5.0)
     monkeypatch.setenv("DISCORD_WEBHOOK_ADMIN", fake.webhook_url("778", "t"))
     fake.slow_loris(times=1)
     assert main(["send-test", "--channel", "admin"]) == 0

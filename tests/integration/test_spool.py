@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from polybot_loghandler import DiscordHandler
-from polybot_loghandler._spool import Spool
-from polybot_loghandler._spoolstatus import status
+from polybot_loghandler._spool.status import status
+from polybot_loghandler._spool.store import Spool
 from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 

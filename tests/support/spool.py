@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from polybot_loghandler._spool import DATABASE, Spool, SpoolEntry
+from polybot_loghandler._spool.store import DATABASE, Spool, SpoolEntry
 
 # 2024-01-30T14:23:45Z
 T0 = 1706624625.0

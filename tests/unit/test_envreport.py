@@ -1,5 +1,5 @@
 """
-Tests for polybot_loghandler._envreport: where channels go, per env.
+Tests for polybot_loghandler._cli.envreport: where channels go, per env.
 """
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from polybot_loghandler._config import load_config, parse_config
-from polybot_loghandler._env import Reference
-from polybot_loghandler._envreport import (
+from polybot_loghandler._cli.envreport import (
     BOT_CHANNEL,
     CONSOLE,
     WEBHOOK,
@@ -18,6 +16,8 @@ from polybot_loghandler._envreport import (
     EnvReport,
     env_report,
 )
+from polybot_loghandler._config import load_config, parse_config
+from polybot_loghandler._env import Reference
 from polybot_loghandler._model import Config
 from tests.conftest import SHIPPED_ROUTING
 

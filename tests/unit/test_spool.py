@@ -1,5 +1,5 @@
 """
-Tests for the durable spool (``_spool.py``).
+Tests for the durable spool (``_spool/store.py``).
 
 Everything runs on real files under ``tmp_path``: the spool's guarantees
 are about SQLite's transactions, locks and ``fsync``, which a fake would
@@ -32,17 +32,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polybot_loghandler import _spool as spool_module
-from polybot_loghandler import _spooldb, _spoollegacy
-from polybot_loghandler import _spoolowners as owners
-from polybot_loghandler._spool import (
+from polybot_loghandler._spool import db as spool_db
+from polybot_loghandler._spool import legacy as spool_legacy
+from polybot_loghandler._spool import owners
+from polybot_loghandler._spool import store as spool_module
+from polybot_loghandler._spool.db import Database
+from polybot_loghandler._spool.status import SpoolStatus, purge, status
+from polybot_loghandler._spool.store import (
     DATABASE,
     Spool,
     SpoolBackedUpError,
     SpoolEntry,
 )
-from polybot_loghandler._spooldb import Database
-from polybot_loghandler._spoolstatus import SpoolStatus, purge, status
 from tests.support.helpers import run_forked
 from tests.support.spool import (
     ERROR,
@@ -539,7 +540,7 @@ class TestDisk:
             (page,) = db.execute("PRAGMA page_size").fetchone()
         bound = {
             "": 3 * max_bytes + 64 * page,
-            "-wal": _spooldb.WAL_LIMIT + 64 * (page + 24),
+            "-wal": spool_db.WAL_LIMIT + 64 * (page + 24),
             "-shm": 32 * 1024,
         }
         live: dict[tuple[int, int], SpoolEntry] = {}
@@ -669,7 +670,7 @@ class TestFailedCommit:
         says: str,
     ) -> None:
         """Nothing of a failed commit is written; the next one writes it."""
-        monkeypatch.setattr(_spooldb, "BUSY_TIMEOUT", 0.05)
+        monkeypatch.setattr(spool_db, "BUSY_TIMEOUT", 0.05)
         directory = tmp_path / "spool"
         spool, _ = opened(directory)
         first = spool.append("alerts", WARNING, T0, body(1))
@@ -707,7 +708,7 @@ class TestFailedCommit:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Past max_bytes waiting on failed commits, append refuses."""
-        monkeypatch.setattr(_spooldb, "BUSY_TIMEOUT", 0.01)
+        monkeypatch.setattr(spool_db, "BUSY_TIMEOUT", 0.01)
         directory = tmp_path / "spool"
         spool, _ = opened(directory, max_bytes=2 * UNIT)
         entries = []
@@ -731,7 +732,7 @@ class TestFailedCommit:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Space not given back (busy) leaves the commit made, once."""
-        monkeypatch.setattr(_spooldb, "BUSY_TIMEOUT", 0.05)
+        monkeypatch.setattr(spool_db, "BUSY_TIMEOUT", 0.05)
         directory = tmp_path / "spool"
         spool, _ = opened(directory)
         entries = [
@@ -765,7 +766,7 @@ class TestFailedCommit:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """What an adoption took before it failed (busy) is still sent."""
-        monkeypatch.setattr(_spooldb, "BUSY_TIMEOUT", 0.05)
+        monkeypatch.setattr(spool_db, "BUSY_TIMEOUT", 0.05)
         directory = tmp_path / "spool"
         spool, _ = opened(directory)
         dead, _ = opened(directory)
@@ -773,7 +774,7 @@ class TestFailedCommit:
         dead.commit()
         dead.forget_after_fork()  # as kill -9
         (directory / SEGMENT).write_bytes(message(2))
-        take = _spoollegacy.take
+        take = spool_legacy.take
         with database(directory) as other:
 
             def contended(path: Path) -> Any:
@@ -781,12 +782,12 @@ class TestFailedCommit:
                 other.execute("BEGIN IMMEDIATE")
                 return take(path)
 
-            monkeypatch.setattr(_spoollegacy, "take", contended)
+            monkeypatch.setattr(spool_legacy, "take", contended)
             returned: list[SpoolEntry] = []
             with contextlib.suppress(sqlite3.OperationalError):
                 returned += spool.adopt()  # may tell, or leave it for later
             other.execute("ROLLBACK")
-        monkeypatch.setattr(_spoollegacy, "take", take)
+        monkeypatch.setattr(spool_legacy, "take", take)
         returned += spool.adopt()
         # the engine sends what adopt() returns: the dead one's must come
         assert [body(1), body(2)] == [
@@ -803,7 +804,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from polybot_loghandler._spool import Spool
+    from polybot_loghandler._spool.store import Spool
 
     spool = Spool(Path(sys.argv[1]))
     body = {"content": "from the child"}
@@ -1371,7 +1372,7 @@ def test_pending_is_appended_minus_done_minus_evicted(
     """
     with (
         tempfile.TemporaryDirectory() as tmp,
-        mock.patch.object(_spooldb, "BUSY_TIMEOUT", 0.01),
+        mock.patch.object(spool_db, "BUSY_TIMEOUT", 0.01),
     ):
         spool, _ = opened(Path(tmp) / "spool", max_bytes=MODEL_MAX)
         model = _Model()
@@ -1412,7 +1413,7 @@ class TestFewSteps:
 
     Each step of a statement lets the GIL go and waits to take it back,
     so a statement a row is slow while the application keeps the
-    interpreter busy (see ``_spooldb``).
+    interpreter busy (see ``_spool/db.py``).
     """
 
     def test_a_commit_is_a_few_statements(self, tmp_path: Path) -> None:

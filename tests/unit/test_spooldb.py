@@ -1,5 +1,5 @@
 """
-Tests for the spool's database file (``_spooldb.py``): its schema, what
+Tests for the spool's database file (``_spool/db.py``): its schema, what
 is refused, and its connection around ``fork()``.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from polybot_loghandler import _spooldb
-from polybot_loghandler import _spoolowners as owners
-from polybot_loghandler._spool import DATABASE
-from polybot_loghandler._spooldb import MIGRATIONS, Database, SpoolFormatError
-from polybot_loghandler._spoolstatus import purge, status
-from polybot_loghandler._spooltrust import UntrustedSpoolError
+from polybot_loghandler._spool import db as spool_db
+from polybot_loghandler._spool import owners
+from polybot_loghandler._spool.db import MIGRATIONS, Database, SpoolFormatError
+from polybot_loghandler._spool.status import purge, status
+from polybot_loghandler._spool.store import DATABASE
+from polybot_loghandler._spool.trust import UntrustedSpoolError
 from tests.support.helpers import run_forked
 from tests.support.spool import T0, WARNING, body, database, new, opened, rows
 
@@ -64,7 +64,7 @@ def _interrupted(path: Path) -> None:
     """
     What a first open that died before its migration leaves.
     """
-    _spooldb._connect(path).close()
+    spool_db._connect(path).close()
 
 
 def _foreign_tool(path: Path) -> None:

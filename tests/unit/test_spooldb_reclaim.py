@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from polybot_loghandler._spool import DATABASE, Spool
+from polybot_loghandler._spool.store import DATABASE, Spool
 
 BODY = {"route": "trade_executed", "embed": {"title": "x" * 700}}
 

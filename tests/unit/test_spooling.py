@@ -27,16 +27,16 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Coalesce, Config
 from polybot_loghandler._render import build_payload
-from polybot_loghandler._spool import Spool, SpoolEntry
-from polybot_loghandler._spooling import (
+from polybot_loghandler._spool.keeper import (
     DELAY_NOTE_AFTER,
     SpoolKeeper,
     decode,
     encode,
     with_delay,
 )
-from polybot_loghandler._spoolstatus import status
-from polybot_loghandler._spooltrust import (
+from polybot_loghandler._spool.status import status
+from polybot_loghandler._spool.store import Spool, SpoolEntry
+from polybot_loghandler._spool.trust import (
     KEY_NAME,
     UntrustedSpoolError,
     by_digest,

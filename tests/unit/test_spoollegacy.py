@@ -1,6 +1,6 @@
 """
 Tests for moving the old format's segment files into the database
-(``_spoollegacy.py``, and ``Spool.adopt``).
+(``_spool/legacy.py``, and ``Spool.adopt``).
 
 The segments are written by hand, record by record, as the old spool
 wrote them; a segment still in use is one a real child process holds
@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from polybot_loghandler._spool import Spool, SpoolEntry
-from polybot_loghandler._spoolstatus import status
+from polybot_loghandler._spool.status import status
+from polybot_loghandler._spool.store import Spool, SpoolEntry
 from tests.support.spool import (
     ERROR,
     INFO,

@@ -1,5 +1,5 @@
 """
-Tests for who owns a spool's messages (``_spoolowners.py``).
+Tests for who owns a spool's messages (``_spool/owners.py``).
 
 The processes looked up are real: this one, a child that waits on its
 standard input, and a child that has exited and been reaped.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from polybot_loghandler import _spoolowners as owners
+from polybot_loghandler._spool import owners
 from tests.support.spool import T0
 
 FILE = (11, 22)  # a database's (st_dev, st_ino)

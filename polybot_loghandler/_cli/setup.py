@@ -30,13 +30,17 @@ import anyio
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from . import _discord
-from ._discord import API_BASE_ENV, BOT_TOKEN_ENV, DEFAULT_API_BASE
-from ._discord import user_agent as _user_agent
-from ._format import counted
-from ._model import Channel, Config
-from ._ratelimit import CAPS, RateLimiter, Wait
-from ._text import redact_text
+from polybot_loghandler import _discord
+from polybot_loghandler._discord import (
+    API_BASE_ENV,
+    BOT_TOKEN_ENV,
+    DEFAULT_API_BASE,
+)
+from polybot_loghandler._discord import user_agent as _user_agent
+from polybot_loghandler._format import counted
+from polybot_loghandler._model import Channel, Config
+from polybot_loghandler._ratelimit import CAPS, RateLimiter, Wait
+from polybot_loghandler._text import redact_text
 
 __all__ = [
     "SetupError",

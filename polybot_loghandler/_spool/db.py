@@ -34,8 +34,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._spooltrust import UntrustedSpoolError, trusted_file
-from .exceptions import PolybotError
+from polybot_loghandler.exceptions import PolybotError
+
+from .trust import UntrustedSpoolError, trusted_file
 
 __all__ = [
     "MIGRATIONS",

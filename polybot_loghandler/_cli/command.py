@@ -21,15 +21,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._config import _did_you_mean, load_config
-from ._envreport import EnvReport, env_report
-from ._events import LEVELS, LogEvent, dict_level
-from ._format import counted
-from ._lookup import resolve_routing, shipped_routing
-from ._model import BotChannelDestination, Config
-from ._pipeline import Pipeline, _version
-from ._sendtest import send_test
-from ._setup import (
+from polybot_loghandler._config import _did_you_mean, load_config
+from polybot_loghandler._events import LEVELS, LogEvent, dict_level
+from polybot_loghandler._format import counted
+from polybot_loghandler._lookup import resolve_routing, shipped_routing
+from polybot_loghandler._model import BotChannelDestination, Config
+from polybot_loghandler._pipeline import Pipeline, _version
+from polybot_loghandler._text import visible_controls
+from polybot_loghandler.exceptions import ConfigError
+
+from .envreport import EnvReport, env_report
+from .sendtest import send_test
+from .setup import (
     SetupError,
     describe,
     env_lines,
@@ -37,9 +40,7 @@ from ._setup import (
     snowflake_problem,
     write_env_file,
 )
-from ._spoolcli import SpoolUsageError, add_spool_parser
-from ._text import visible_controls
-from .exceptions import ConfigError
+from .spool import SpoolUsageError, add_spool_parser
 
 __all__ = ["main"]
 
@@ -516,7 +517,7 @@ def demo_script() -> Path:
     packaged = shipped_routing().parent / "trading_floor.py"
     if packaged.name and packaged.is_file():
         return packaged
-    return Path(__file__).parent.parent / "examples" / "trading_floor.py"
+    return Path(__file__).parents[2] / "examples" / "trading_floor.py"
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -549,7 +550,3 @@ def _exit_code(code: Any) -> int:
         return code
     print(code, file=sys.stderr)
     return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -7,9 +7,9 @@ reason); the group commit, every 100 ms, writes what is still pending.
 What is not done survives outages, exits and ``kill -9``: this process
 delivers it later, or the next process that opens the directory.
 
-On disk it is one SQLite database (:mod:`._spooldb`) in a directory of
-the user's own (0700, see :mod:`._spooltrust`), with a table of
-``owners`` (the processes that have it open, see :mod:`._spoolowners`)
+On disk it is one SQLite database (:mod:`.db`) in a directory of
+the user's own (0700, see :mod:`.trust`), with a table of
+``owners`` (the processes that have it open, see :mod:`.owners`)
 and one of ``messages``: a row per message not done (done means deleted).
 
 Crash-safety contract, in SQLite's terms:
@@ -42,10 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _spoollegacy as legacy
-from . import _spoolowners as owners
-from ._spooldb import Database, SpoolFormatError, execute_rows, fetch_rows
-from ._spooltrust import prepare_directory
+from . import legacy, owners
+from .db import Database, SpoolFormatError, execute_rows, fetch_rows
+from .trust import prepare_directory
 
 __all__ = ["DATABASE", "Spool", "SpoolEntry", "SpoolFormatError"]
 
@@ -299,7 +298,7 @@ class Spool:
         """
         The bodies of *entries*, as :meth:`read` gives them, in one go.
 
-        One query a few hundred (see :mod:`._spooldb` for why it matters).
+        One query a few hundred (see :mod:`.db` for why it matters).
         """
         found: dict[tuple[int, int], Any] = {}
         wanted = [e.ref for e in entries if e.ref in self._live]

@@ -14,8 +14,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ._matching import EventPattern, Matcher
-from ._model import (
+from polybot_loghandler._matching import EventPattern, Matcher
+from polybot_loghandler._model import (
     BotChannelDestination,
     Channel,
     Coalesce,
@@ -24,8 +24,8 @@ from ._model import (
     FieldTemplate,
     Route,
 )
-from ._pipeline import Pipeline
-from ._templates import literal_text
+from polybot_loghandler._pipeline import Pipeline
+from polybot_loghandler._templates import literal_text
 
 __all__ = ["SEND_TEST_EVENT", "send_test"]
 

@@ -18,7 +18,7 @@ On disk, ``coalesce: {by: [...]}`` values are kept only as keyed hashes
 tell duplicates apart after a restart, not enough to read or guess a
 secret from the message files alone.
 
-This sits between the store (:mod:`._spool`) and the engine, and does not
+This sits between the store (:mod:`.store`) and the engine, and does not
 depend on the store's file format.
 """
 
@@ -35,8 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import _values as values
-from ._limits import (
+from polybot_loghandler import _values as values
+from polybot_loghandler._limits import (
     MAX_AUTHOR_NAME,
     MAX_DESCRIPTION,
     MAX_FIELD_NAME,
@@ -46,9 +46,13 @@ from ._limits import (
     MAX_TITLE,
     MAX_URL,
 )
-from ._render import clamp_embed
-from ._text import encodable, neutralize_mentions, redact_text
-from .exceptions import PolybotError
+from polybot_loghandler._render import clamp_embed
+from polybot_loghandler._text import (
+    encodable,
+    neutralize_mentions,
+    redact_text,
+)
+from polybot_loghandler.exceptions import PolybotError
 
 try:
     import pwd
@@ -266,8 +270,9 @@ def repr_of(value: Any) -> str:
     """
     ``repr(value)`` as the spool keeps it, at most REPR_LIMIT characters.
 
-    It never raises (see :mod:`._values`): ``repr(10**5000)`` raises, and
-    so may an object's ``__repr__``; neither may stop a message being kept.
+    It never raises (see :mod:`polybot_loghandler._values`):
+    ``repr(10**5000)`` raises, and so may an object's ``__repr__``; neither
+    may stop a message being kept.
     """
     return values.repr_of(value)[:REPR_LIMIT]
 

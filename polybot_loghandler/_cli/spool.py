@@ -16,14 +16,18 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._config import load_config
-from ._format import counted, duration
-from ._lookup import resolve_routing
-from ._model import Config
-from ._pipeline import Pipeline
-from ._spool import DATABASE, SpoolFormatError
-from ._spoolstatus import SpoolStatus, purge, status
-from ._spooltrust import UntrustedSpoolError, check_directory, trusted_file
+from polybot_loghandler._config import load_config
+from polybot_loghandler._format import counted, duration
+from polybot_loghandler._lookup import resolve_routing
+from polybot_loghandler._model import Config
+from polybot_loghandler._pipeline import Pipeline
+from polybot_loghandler._spool.status import SpoolStatus, purge, status
+from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
+from polybot_loghandler._spool.trust import (
+    UntrustedSpoolError,
+    check_directory,
+    trusted_file,
+)
 
 __all__ = ["add_spool_parser"]
 

@@ -14,11 +14,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._discord import BOT_TOKEN_ENV
-from ._env import Reference
-from ._format import counted
-from ._model import BotChannelDestination, Channel, Config, Destination
-from ._yaml import KeyPath
+from polybot_loghandler._discord import BOT_TOKEN_ENV
+from polybot_loghandler._env import Reference
+from polybot_loghandler._format import counted
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Channel,
+    Config,
+    Destination,
+)
+from polybot_loghandler._yaml import KeyPath
 
 __all__ = [
     "BOT_CHANNEL",

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _spoollegacy as legacy
-from . import _spoolowners as owners
-from ._spool import DATABASE, Spool
-from ._spooldb import Database
-from ._spooltrust import UntrustedSpoolError, trusted_file
+from . import legacy, owners
+from .db import Database
+from .store import DATABASE, Spool
+from .trust import UntrustedSpoolError, trusted_file
 
 __all__ = ["SpoolStatus", "purge", "status"]
 

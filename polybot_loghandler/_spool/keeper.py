@@ -2,7 +2,7 @@
 The delivery engine's use of the on-disk spool.
 
 With ``delivery.spool`` set, every message bound for Discord is appended
-to the spool (:mod:`._spool`) as it is queued, and marked done once
+to the spool (:mod:`.store`) as it is queued, and marked done once
 Discord accepted it or it was dropped for a counted reason; what is still
 pending is written by the group commit, every 100 ms. What is on
 disk but not in memory waits here, per lane, oldest first: messages
@@ -19,15 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._diagnostics import Diagnostics, say
-from ._events import LogEvent
-from ._format import counted, duration
-from ._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
-from ._message import RoutedMessage
-from ._model import Channel, Config, Route
-from ._render import build_payload, fit_total
-from ._spool import Spool, SpoolEntry
-from ._spooltrust import DIGEST_CHARS, by_digest, load_key, sanitize_embed
+from polybot_loghandler._diagnostics import Diagnostics, say
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler._format import counted, duration
+from polybot_loghandler._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import Channel, Config, Route
+from polybot_loghandler._render import build_payload, fit_total
+
+from .store import Spool, SpoolEntry
+from .trust import DIGEST_CHARS, by_digest, load_key, sanitize_embed
 
 __all__ = ["SpoolKeeper", "with_delay"]
 

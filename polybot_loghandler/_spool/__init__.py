@@ -1,0 +1,19 @@
+"""
+The durable spool: messages bound for Discord, kept on disk until sent.
+
+Nothing is imported here; each module is imported by its own name:
+
+- :mod:`.store`: :class:`~.store.Spool`, the store one process opens: it
+  appends, marks done, commits, and adopts what gone processes left.
+- :mod:`.db`: the SQLite database file, its schema and migrations, and a
+  connection that is safe across ``fork()``.
+- :mod:`.owners`: whether the process that owns a spool's messages is gone.
+- :mod:`.trust`: the checks on the directory and its files, and what a
+  message read back from disk may carry.
+- :mod:`.legacy`: the reader of the old segment files, moved into the
+  database once.
+- :mod:`.keeper`: :class:`~.keeper.SpoolKeeper`, the delivery engine's
+  side: what is on disk but not in memory, per lane, and the group commit.
+- :mod:`.status`: a spool directory seen from outside, for
+  ``spool status`` and ``spool purge``.
+"""
