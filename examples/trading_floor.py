@@ -84,7 +84,11 @@ def configure_logging(routing: Config) -> None:
         "()": structlog.stdlib.ProcessorFormatter,
         "processors": [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=False),
+            # plain tracebacks, whatever is installed (rich draws pages)
+            structlog.dev.ConsoleRenderer(
+                colors=False,
+                exception_formatter=structlog.dev.plain_traceback,
+            ),
         ],
         "foreign_pre_chain": [*shared, structlog.stdlib.ExtraAdder()],
     }

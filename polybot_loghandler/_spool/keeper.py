@@ -23,6 +23,7 @@ from polybot_loghandler._diagnostics import Diagnostics, say
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import counted, duration
 from polybot_loghandler._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
+from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Config, Route
 from polybot_loghandler._render import build_payload, fit_total
@@ -317,7 +318,7 @@ class SpoolKeeper:
             for gone in evicted:
                 if self._disk_only.pop(gone.ref, None) is not None:
                     # only on disk: it is lost now (one in memory still goes)
-                    self._count("dropped.spool_full", 1)
+                    self._count(Loss.SPOOL_FULL.counter, 1)
 
     @property
     def uncommitted(self) -> bool:
@@ -375,14 +376,18 @@ class SpoolKeeper:
         ):
             target = config.channels.get(entry.channel)
             if body is None or target is None:
-                reason = "spool_corrupt" if body is None else "unknown_channel"
-                self._count(f"dropped.{reason}", 1)
+                reason = (
+                    Loss.SPOOL_CORRUPT
+                    if body is None
+                    else Loss.UNKNOWN_CHANNEL
+                )
+                self._count(reason.counter, 1)
                 self._spool.done([entry])
                 continue
             try:
                 out.append((decode(body, entry, target, routes), entry))
             except (KeyError, TypeError, ValueError):
-                self._count("dropped.spool_corrupt", 1)
+                self._count(Loss.SPOOL_CORRUPT.counter, 1)
                 self._spool.done([entry])
         return out
 
