@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             "_PROXY"
         ):
             del os.environ[name]
+    from fakes.discord import FakeDiscord
     from polybot_loghandler import DiscordHandler, DiscordProcessor
-    from tests.support.fake_discord import FakeDiscord
 
     answering = FakeDiscord().start()
     hung = FakeDiscord().start()

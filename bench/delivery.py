@@ -1,7 +1,7 @@
 """
 Delivery to Discord under load, against a loopback fake Discord.
 
-Every scenario talks to ``tests.support.fake_discord.FakeDiscord`` on
+Every scenario talks to ``fakes.discord.FakeDiscord`` on
 127.0.0.1 with Discord's webhook limit of 5 requests per 2 s, its
 ``X-RateLimit-*`` headers and its 429s; nothing goes to the network.
 Each scenario runs in a fresh subprocess of this script (``--scenario
@@ -36,7 +36,6 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -46,7 +45,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, machine_lines
+
 sys.path.insert(0, str(REPO))
 
 #: The fake's webhook limit: requests per window of seconds.
@@ -244,7 +244,7 @@ def pick_stats(stats: dict[str, int]) -> dict[str, int]:
 
 @contextlib.contextmanager
 def fake_discord() -> Iterator[Any]:
-    from tests.support.fake_discord import FakeDiscord
+    from fakes.discord import FakeDiscord
 
     fake = FakeDiscord(rate_limit=RATE_LIMIT)
     fake.start()
@@ -564,15 +564,6 @@ def run_scenario(name: str, *, quick: bool) -> dict[str, Any]:
     }
 
 
-def library_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("polybot-loghandler")
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 class Report:
     """The Markdown report, and every target missed on the way."""
 
@@ -886,19 +877,11 @@ def report_latency(rep: Report, r: dict[str, Any]) -> None:
 
 
 def machine_facts(quick: bool, total: float) -> list[str]:
-    import httpx
-
     mode = "quick (scenarios 1-2)" if quick else "full"
     return [
         "# Delivery benchmark against a loopback fake Discord",
         "",
-        f"- run: {mode}, {total:.0f} s wall in all",
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}",
-        (
-            f"- Python {platform.python_version()} "
-            f"({platform.python_implementation()}), polybot-loghandler "
-            f"{library_version()}, httpx {httpx.__version__}"
-        ),
+        *machine_lines(mode, total, ["polybot-loghandler", "httpx"]),
         (
             f"- fake: `FakeDiscord(rate_limit={RATE_LIMIT})` on 127.0.0.1: "
             f"{RATE_LIMIT[0]} requests per {RATE_LIMIT[1]:g} s per webhook, "

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     events = args.events or (100_000 if args.quick else 1_000_000)
     import logging
 
+    from fakes.discord import FakeDiscord
     from polybot_loghandler import DiscordHandler
-    from tests.support.fake_discord import FakeDiscord
 
     for name in list(os.environ):
         if name.upper().startswith("DISCORD_") or name.upper().endswith(

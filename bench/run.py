@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import subprocess
 import sys
 import time
-from importlib import metadata
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
+from _common import BENCH, REPO, machine_lines
+
 OUT = REPO / "docs" / "benchmarks.md"
 
 #: title, script, arguments (quick), arguments (full), timeout in seconds
@@ -121,7 +118,7 @@ How to read this page:
   queue and the delivery lanes must stay bounded, events beyond them are
   dropped and counted (`dropped.*`), and no log call may wait.
 - **Delivery** and **Alternatives** run against a loopback fake Discord
-  (`tests/support/fake_discord.py`) with Discord's webhook rate limit of
+  (`fakes/discord.py`) with Discord's webhook rate limit of
   5 requests per 2 s; nothing goes to the network.
 - ✅ / ❌ mark each target met or missed; the list of misses is at the end.
   Numbers come from one run on the machine described below: rerun with
@@ -130,28 +127,11 @@ How to read this page:
 """
 
 
-def version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_facts(quick: bool, total: float) -> list[str]:
     packages = ["polybot-loghandler", "httpx", "structlog"]
     packages += ["python-logging-discord-handler", "discord-webhook"]
-    return [
-        "## Machine and run",
-        "",
-        f"- run: {'quick' if quick else 'full'}, {total:.0f} s wall in all",
-        f"- CPUs: {os.cpu_count()}; {platform.platform()}",
-        (
-            f"- Python {platform.python_version()} "
-            f"({platform.python_implementation()})"
-        ),
-        "- " + ", ".join(f"{p} {version(p)}" for p in packages),
-        "",
-    ]
+    run = "quick" if quick else "full"
+    return ["## Machine and run", "", *machine_lines(run, total, packages), ""]
 
 
 def demote(text: str) -> str:

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in list(os.environ):
         if name.upper().startswith(("DISCORD_", "POLYBOT_")):
             del os.environ[name]
+    from fakes.discord import FakeDiscord
     from polybot_loghandler import DiscordHandler
-    from tests.support.fake_discord import FakeDiscord
 
     fake = FakeDiscord(rate_limit=None).start()
     os.environ["DISCORD_WEBHOOK_URL"] = fake.webhook_url("1", "tok-a")

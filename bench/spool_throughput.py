@@ -3,7 +3,7 @@ The whole worker's throughput with the spool on and off.
 
 A ``DiscordHandler`` on the shipped ``routing.yaml``, with a webhook of
 its own for each of its channels (as Polybot runs it), delivers to a
-loopback fake Discord (``tests/support/fake_discord.py``) that runs in
+loopback fake Discord (``fakes/discord.py``) that runs in
 a process of its own, so its HTTP work does not share the worker's
 GIL. A pass logs 2,000 (``--quick``) or 3,000 distinct
 ``trade_executed`` events, half paper and half live, as fast as the
@@ -80,8 +80,8 @@ TRADE: dict[str, Any] = {
 
 def fake() -> int:
     """Serve a fake Discord until stdin ends; a line asks for its counts."""
-    from tests.support import fake_discord
-    from tests.support.fake_discord import FakeDiscord
+    from fakes import discord as fake_discord
+    from fakes.discord import FakeDiscord
 
     # its check of every body against Discord's schema takes 3.5 ms of
     # CPU a request of 10 embeds, several times what the worker spends

@@ -2,7 +2,7 @@
 Fixtures for tests that talk HTTP: a loopback fake Discord.
 
 The fake answers as Discord does, so it accepts bodies that break our own
-stricter rules (``tests.support.discord_schema.rule_errors``). Every test
+stricter rules (``fakes.discord_schema.rule_errors``). Every test
 here fails if any fake saw such a body while it ran, unless it is marked
 ``foreign_payloads`` because it posts bodies of its own making.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.discord import FakeDiscord, rule_violation_log
 from polybot_loghandler import DiscordHandler
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord, rule_violation_log
 
 FOREIGN_PAYLOADS = "foreign_payloads"
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from fakes.discord_schema import payload_errors
 from polybot_loghandler._cli import main
 from tests.conftest import SHIPPED_ROUTING
-from tests.support.discord_schema import payload_errors
 from tests.support.hostile_yaml import (
     HOSTILE,
     HOSTILE_PARAMS,

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from polybot_loghandler._cli import main
 from polybot_loghandler._spool.status import status
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 
 SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"

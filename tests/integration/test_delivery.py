@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import polybot_loghandler
+from fakes.discord import FakeDiscord
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml, run_forked
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached

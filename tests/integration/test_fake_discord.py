@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.discord_schema import Pings
-from tests.support.fake_discord import FakeDiscord, rule_violation_log
+from fakes.discord import FakeDiscord, rule_violation_log
+from fakes.discord_schema import Pings
 
 BODY: dict[str, Any] = {
     "embeds": [{"title": "Trade Executed", "color": 0x2ECC71}],

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler, _delivery, _discord
 from polybot_loghandler._events import RawEvent
 from polybot_loghandler._message import RoutedMessage
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 
 # slow: each case delivers through a fault of the fake Discord, 1 s or more

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fakes.discord import FakeDiscord
 from polybot_loghandler import (
     Config,
     DiscordHandler,
@@ -40,7 +41,6 @@ from polybot_loghandler._spool.store import Spool
 from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import (
     routing_yaml,
     run_forked,

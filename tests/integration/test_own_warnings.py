@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fake_discord import FakeDiscord
+from fakes.discord import FakeDiscord
 from tests.support.helpers import routing_yaml, script_environment
 
 pytestmark = pytest.mark.usefixtures("clean_environment")

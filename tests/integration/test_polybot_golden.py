@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from fakes.discord_schema import payload_errors
 from polybot_loghandler import DiscordHandler
 from polybot_loghandler.testing import RoutedMessage, capture
 from tests.conftest import SHIPPED_ROUTING
-from tests.support.discord_schema import payload_errors
 from tests.support.golden import assert_golden
 
 #: The admin role the golden files ping (the seed's "@admin").

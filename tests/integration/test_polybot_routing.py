@@ -31,11 +31,11 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
+from fakes.discord_schema import payload_errors
 from polybot_loghandler import Config, DiscordHandler, load_config
 from polybot_loghandler.testing import RoutedMessage, capture
 from tests.conftest import REPO, SHIPPED_ROUTING
-from tests.support.discord_schema import payload_errors
-from tests.support.fake_discord import FakeDiscord
 
 ADMIN_ROLE = "112233445566778899"
 DEBUG, INFO, WARNING, ERROR, CRITICAL = (

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached

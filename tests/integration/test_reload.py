@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from polybot_loghandler import ConfigError, DiscordHandler, _pipeline
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml
 from tests.support.hostile_yaml import HOSTILE, HOSTILE_PARAMS, Hostile
 

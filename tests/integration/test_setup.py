@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from polybot_loghandler import _discord
 from polybot_loghandler._cli import main, sendtest
-from tests.support.fake_discord import FakeDiscord
 
 GUILD = "400000000000000000"
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SeCrEtBoTtOkEnForSetupTests0123"

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from fakes.discord import FakeDiscord
 from tests.support.connect import Connect
-from tests.support.fake_discord import FakeDiscord
 from tests.support.helpers import routing_yaml, script_environment
 
 SCRIPTS = Path(__file__).parent / "scripts"

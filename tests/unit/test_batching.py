@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from fakes.discord_schema import payload_errors
 from polybot_loghandler._batching import Lane, Pending, coalesce_key
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Coalesce, Mention
 from polybot_loghandler._render import batch_payload, clamp_embed, embed_length
-from tests.support.discord_schema import payload_errors
 
 # 2024-01-30T14:23:45Z
 T0 = 1706624625.0

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import extract_openapi_subset
-from tests.support.discord_schema import (
+from fakes import extract_openapi_subset
+from fakes.discord_schema import (
     EMPTY_MESSAGE,
     SUBSET_PATH,
     Pings,

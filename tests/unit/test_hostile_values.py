@@ -32,6 +32,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from fakes.discord_schema import payload_errors
 from polybot_loghandler import Config, load_config
 from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._console import ConsoleSink, format_message
@@ -42,7 +43,6 @@ from polybot_loghandler._render import build_payload, render_embed
 from polybot_loghandler._templates import MARKDOWN_ENV
 from tests.conftest import SHIPPED_ROUTING
 from tests.integration.test_polybot_routing import VOCABULARY, Ev
-from tests.support.discord_schema import payload_errors
 from tests.support.hostile import (
     HOSTILE_KEYS,
     HOSTILE_TEXT,

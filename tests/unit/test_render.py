@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from fakes.discord_schema import payload_errors
 from polybot_loghandler import load_config
 from polybot_loghandler._config import COLORS, parse_config
 from polybot_loghandler._events import LogEvent, capture_record
@@ -37,7 +38,6 @@ from polybot_loghandler._render import (
 from polybot_loghandler._router import Router
 from polybot_loghandler._text import REDACTED
 from tests.conftest import SHIPPED_ROUTING
-from tests.support.discord_schema import payload_errors
 from tests.support.hostile import BOT_TOKEN, leaked
 from tests.support.hostile import WEBHOOK_URL as HOSTILE_WEBHOOK_URL
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakes.discord_schema import assert_valid_payload
 from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent
@@ -45,7 +46,6 @@ from polybot_loghandler._spool.trust import (
     repr_of,
     sanitize_embed,
 )
-from tests.support.discord_schema import assert_valid_payload
 
 LOGGED = 1_790_000_000.0
 KEY = b"k" * 32

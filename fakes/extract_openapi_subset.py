@@ -1,7 +1,7 @@
 """
 Extract the Execute Webhook request schemas from Discord's OpenAPI spec.
 
-Writes ``tests/support/openapi-subset.json``: ``IncomingWebhookRequestPartial``
+Writes ``fakes/openapi-subset.json``: ``IncomingWebhookRequestPartial``
 and every schema it reaches through ``$ref``, copied verbatim, so the
 ``#/components/schemas/...`` references still resolve inside the subset.
 The output is deterministic (sorted keys, fixed indent), so re-running the
@@ -9,7 +9,7 @@ script on the same spec gives identical bytes.
 
 Usage, from the repo root::
 
-    python tests/support/extract_openapi_subset.py [SPEC] [-o OUTPUT]
+    python fakes/extract_openapi_subset.py [SPEC] [-o OUTPUT]
 
 *SPEC* defaults to ``../shared/discord-api-spec/openapi.json`` relative to
 the repo root.
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = (
     REPO_ROOT / ".." / "shared" / "discord-api-spec" / "openapi.json"
 )
@@ -45,7 +45,7 @@ LICENSE_NOTE = (
     "MIT License, Copyright (c) Discord Inc. "
     "(https://github.com/discord/discord-api-spec, info.license: MIT). "
     "Subset for tests only; regenerate with "
-    "tests/support/extract_openapi_subset.py."
+    "fakes/extract_openapi_subset.py."
 )
 
 _COMMIT_LINE = re.compile(r"^Commit:\s*([0-9a-f]{40})\b", re.MULTILINE)

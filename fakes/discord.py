@@ -12,10 +12,10 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   ``POST /api[/v10]/channels/{channel_id}/messages`` (``Authorization:
   Bot <token>``).
 - Bodies are answered as Discord answers them: one that breaks
-  Discord's published schema or limits (:func:`tests.support.
+  Discord's published schema or limits (:func:`fakes.
   discord_schema.discord_errors`) gets 400 ``50035 Invalid Form Body``,
   an empty one 400 ``50006``. Our own stricter rules
-  (:func:`~tests.support.discord_schema.rule_errors`) never change the
+  (:func:`~fakes.discord_schema.rule_errors`) never change the
   answer: a body that breaks them is recorded in
   :meth:`FakeDiscord.rule_violations`, for the tests to fail on.
 - Who each accepted message would notify (:meth:`FakeDiscord.pings`), by
@@ -66,7 +66,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.discord_schema import (
+from fakes.discord_schema import (
     EMPTY_MESSAGE,
     Pings,
     discord_errors,
@@ -886,7 +886,7 @@ class FakeDiscord:
         """
         List the accepted messages that would notify anyone, and whom.
 
-        Worked out by :func:`tests.support.discord_schema.pings`: from
+        Worked out by :func:`fakes.discord_schema.pings`: from
         ``content`` and ``allowed_mentions``, with a webhook's defaults for
         webhook messages and a bot's for bot messages.
 
