@@ -27,7 +27,7 @@ from ._limits import (
     clamp,
 )
 from ._message import RoutedMessage
-from ._render import embed_length, fit_total
+from ._payload import embed_length, fit_total
 from ._values import repr_of, text_of
 
 __all__ = ["Lane", "Pending", "coalesce_key"]

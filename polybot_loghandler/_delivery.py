@@ -37,10 +37,10 @@ from ._format import counted
 from ._losses import Loss
 from ._message import RoutedMessage
 from ._model import BotChannelDestination, Channel, Config, Destination
+from ._payload import batch_payload, build_payload, with_delay
 from ._ratelimit import RateLimiter, Wait
-from ._render import batch_payload, build_payload
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
-from ._spool.keeper import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper, with_delay
+from ._spool.keeper import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper
 from ._spool.store import SpoolEntry
 from ._text import escape_markdown, redact_text
 from ._values import report_to

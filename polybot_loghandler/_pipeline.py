@@ -39,8 +39,9 @@ from ._format import counted
 from ._losses import Loss
 from ._message import RoutedMessage
 from ._model import Config, Route
+from ._payload import build_payload
 from ._reload import FileWatch, fixed_changes
-from ._render import build_payload, copy_embed, label, render_embed
+from ._render import copy_embed, label, render_embed
 from ._router import Plan, Router
 from ._text import redact_text
 from ._values import report_to, text_of

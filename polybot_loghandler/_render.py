@@ -1,5 +1,5 @@
 """
-LogEvent + route → a Discord embed and message body, within every limit.
+LogEvent + route → a Discord embed, within every limit.
 
 Pure: no I/O, no clock (the event carries its time). Rendering never
 raises: a template that fails shows a short marker in its place and is
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any
 
 from ._autofields import auto_fields
@@ -22,7 +21,6 @@ from ._format import fence_safe, parse_time
 from ._labels import humanize
 from ._limits import (
     MAX_AUTHOR_NAME,
-    MAX_CONTENT,
     MAX_DESCRIPTION,
     MAX_EMBED_TOTAL,
     MAX_FIELD_NAME,
@@ -34,7 +32,8 @@ from ._limits import (
     clamp,
     clamp_tail,
 )
-from ._model import Channel, EmbedTemplate, Mention, Route
+from ._model import Channel, EmbedTemplate, Route
+from ._payload import ZWSP, clamp_embed, clamp_fields, fit_total
 from ._templates import Scope, Text
 from ._text import (
     encodable,
@@ -46,13 +45,8 @@ from ._text import (
 
 __all__ = [
     "RenderError",
-    "batch_payload",
-    "build_payload",
-    "clamp_embed",
     "copy_embed",
     "default_footer",
-    "embed_length",
-    "fit_total",
     "label",
     "render_embed",
 ]
@@ -61,7 +55,6 @@ __all__ = [
 RenderError = Callable[[str, Exception], None]
 
 _EXCEPTION_SHARE = 1800  # description characters a traceback may take
-_ZWSP = "\u200b"
 #: What a structured event's name looks like (a plain log line does not).
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
@@ -205,7 +198,7 @@ def _fields(
 ) -> list[dict[str, Any]]:
     """The embed's fields, each within its limits, at most 25."""
     if tpl.fields is None:
-        return _clamp_fields(auto_fields(ev, tpl.auto_exclude))
+        return clamp_fields(auto_fields(ev, tpl.auto_exclude))
     fields = []
     for n, spec in enumerate(tpl.fields):
         try:
@@ -225,10 +218,10 @@ def _fields(
         if len(name) > MAX_FIELD_NAME:
             name = clamp(name, MAX_FIELD_NAME)
         fields.append(
-            {"name": name or _ZWSP, "value": value, "inline": spec.inline}
+            {"name": name or ZWSP, "value": value, "inline": spec.inline}
         )
     if len(fields) > MAX_FIELDS:
-        return _clamp_fields(fields)  # the last one counts the rest
+        return clamp_fields(fields)  # the last one counts the rest
     return fields
 
 
@@ -381,220 +374,3 @@ def _title_from_event(event: str) -> str:
 
 def _safe(text: str) -> str:
     return safe_markdown(text)
-
-
-# -- limits -----------------------------------------------------------------
-
-
-_NONE: Mapping[str, Any] = MappingProxyType({})
-
-
-def embed_length(embed: Mapping[str, Any]) -> int:
-    """The characters of *embed* that count toward the 6,000 total."""
-    total = len(embed.get("title", "")) + len(embed.get("description", ""))
-    for item in embed.get("fields", ()):
-        total += len(item["name"]) + len(item["value"])
-    total += len(embed.get("footer", _NONE).get("text", ""))
-    total += len(embed.get("author", _NONE).get("name", ""))
-    return total
-
-
-def clamp_embed(embed: dict[str, Any]) -> dict[str, Any]:
-    """
-    Hold *embed* to every per-embed limit and to the 6,000 total.
-
-    Over-long text ends with ``…``; beyond 25 fields the last one says how
-    many were left out. When the total is too large the description is
-    shortened first, then the longest field values.
-    """
-    for part, limit in (
-        ("title", MAX_TITLE),
-        ("description", MAX_DESCRIPTION),
-    ):
-        if part in embed:
-            embed[part] = clamp(embed[part], limit)
-            if not embed[part]:
-                del embed[part]
-    if "footer" in embed:
-        embed["footer"]["text"] = clamp(
-            embed["footer"]["text"], MAX_FOOTER_TEXT
-        )
-    if "author" in embed:
-        embed["author"]["name"] = clamp(
-            embed["author"]["name"], MAX_AUTHOR_NAME
-        )
-    if "fields" in embed:
-        embed["fields"] = _clamp_fields(embed["fields"])
-        if not embed["fields"]:
-            del embed["fields"]
-    fit_total(embed, MAX_EMBED_TOTAL)
-    return embed
-
-
-_MORE_FIELDS = re.compile(r"^(\d+) more fields? not shown$")
-
-
-def _more_fields(hidden: int) -> dict[str, Any]:
-    noun = "field" if hidden == 1 else "fields"
-    return {
-        "name": "…",
-        "value": f"{hidden} more {noun} not shown",
-        "inline": False,
-    }
-
-
-def _hidden_by(item: dict[str, Any]) -> int:
-    """How many fields *item* stands for: a marker's count, else one."""
-    found = _MORE_FIELDS.match(item["value"]) if item["name"] == "…" else None
-    return int(found.group(1)) if found else 1
-
-
-def _clamp_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(fields) > MAX_FIELDS:
-        hidden = len(fields) - (MAX_FIELDS - 1)
-        fields = [*fields[: MAX_FIELDS - 1], _more_fields(hidden)]
-    kept = []
-    for item in fields:
-        # clamp(), with the call left out when the text fits
-        value = item["value"].strip()
-        if len(value) > MAX_FIELD_VALUE:
-            value = clamp(value, MAX_FIELD_VALUE)
-        if value:
-            name = item["name"].strip()
-            if len(name) > MAX_FIELD_NAME:
-                name = clamp(name, MAX_FIELD_NAME)
-            name = name or _ZWSP
-            if value != item["value"] or name != item["name"]:
-                item = {**item, "name": name, "value": value}  # noqa: PLW2901
-            kept.append(item)
-    return kept
-
-
-def fit_total(embed: dict[str, Any], limit: int) -> None:
-    """
-    Bring the embed's characters under *limit*, cutting visibly.
-
-    The description gives way first; then the field values share what is
-    left, the longest cut first, so every field keeps its name and the
-    start of its value; only if the names alone do not fit are the last
-    fields left out, counted in a closing "N more fields" field.
-    """
-    excess = embed_length(embed) - limit
-    if excess <= 0:
-        return
-    description = embed.get("description", "")
-    if description:
-        if len(description) > excess:
-            embed["description"] = clamp(
-                description, len(description) - excess
-            )
-        else:
-            del embed["description"]
-        excess = embed_length(embed) - limit
-    fields: list[dict[str, Any]] = embed.get("fields", [])
-    if excess > 0 and fields:
-        _share_values(fields, excess)
-        excess = embed_length(embed) - limit
-    if excess > 0 and fields:
-        _drop_fields(embed, fields, limit)
-    if not fields:
-        embed.pop("fields", None)
-    # title, footer and author together stay under 6,000 by their own
-    # limits, so nothing else can be left over here
-
-
-def _share_values(fields: list[dict[str, Any]], excess: int) -> None:
-    """Cut the longest field values until *excess* characters are gone."""
-    values = [f for f in fields if not _MORE_FIELDS.match(f["value"])]
-    if not values:
-        return
-    sizes = [len(f["value"]) for f in values]
-    cap = max(_level(sizes, sum(sizes) - excess), 1)
-    for item in values:
-        if len(item["value"]) > cap:
-            item["value"] = clamp(item["value"], cap)
-
-
-def _drop_fields(
-    embed: dict[str, Any], fields: list[dict[str, Any]], limit: int
-) -> None:
-    """Leave out the last fields until the rest fit, and say how many."""
-    hidden = 0
-    while fields and embed_length(embed) > limit:
-        hidden += _hidden_by(fields.pop())
-    marker = _more_fields(hidden)
-    while fields and embed_length(embed) + _length(marker) > limit:
-        hidden += _hidden_by(fields.pop())
-        marker = _more_fields(hidden)
-    fields.append(marker)
-
-
-def _length(field: dict[str, Any]) -> int:
-    return len(field["name"]) + len(field["value"])
-
-
-def _level(sizes: list[int], budget: int) -> int:
-    """The largest cap with ``sum(min(size, cap)) <= budget``."""
-    low, high = 0, max(sizes)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if sum(min(size, mid) for size in sizes) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def build_payload(
-    embeds: list[dict[str, Any]], mention: Mention | None
-) -> dict[str, Any]:
-    """
-    Build the JSON body of one message.
-
-    The embeds, the route's ping in ``content`` if it has one, and
-    ``allowed_mentions`` always explicit: ``{"parse": []}`` unless the
-    route pings, and then exactly the permission that ping needs.
-    """
-    payload: dict[str, Any] = {}
-    if mention is not None:
-        payload["content"] = clamp(mention.content, MAX_CONTENT)
-        payload["allowed_mentions"] = mention.allowed_mentions
-    else:
-        payload["allowed_mentions"] = {"parse": []}
-    _fit_message(embeds)
-    payload["embeds"] = embeds
-    return payload
-
-
-def batch_payload(
-    first: dict[str, Any], embeds: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """
-    The body of a message carrying several embeds.
-
-    They share one ping, so ``content`` and ``allowed_mentions`` come from
-    the *first* message's payload; the embeds share the 6,000 total.
-    """
-    payload: dict[str, Any] = {
-        k: first[k] for k in ("content", "allowed_mentions") if k in first
-    }
-    payload.setdefault("allowed_mentions", {"parse": []})
-    _fit_message(embeds)
-    payload["embeds"] = embeds
-    return payload
-
-
-def _fit_message(embeds: list[dict[str, Any]]) -> None:
-    """
-    Hold several embeds to the 6,000 characters they share.
-
-    The largest is cut first; one clamped embed always fits already.
-    """
-    if len(embeds) == 1 and embed_length(embeds[0]) <= MAX_EMBED_TOTAL:
-        return  # the usual message: one embed that fits
-    for _ in range(len(embeds) * 2):  # each pass shrinks one embed
-        excess = sum(embed_length(e) for e in embeds) - MAX_EMBED_TOTAL
-        if excess <= 0:
-            return
-        largest = max(embeds, key=embed_length)
-        fit_total(largest, max(embed_length(largest) - excess, 0))

@@ -15,60 +15,28 @@ import heapq
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from polybot_loghandler._diagnostics import Diagnostics, say
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._format import counted, duration
-from polybot_loghandler._limits import MAX_EMBED_TOTAL, MAX_FOOTER_TEXT, clamp
+from polybot_loghandler._format import counted
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Config, Route
-from polybot_loghandler._render import build_payload, fit_total
+from polybot_loghandler._payload import build_payload
 
 from .store import Spool, SpoolEntry
 from .trust import DIGEST_CHARS, by_digest, load_key, sanitize_embed
 
-__all__ = ["SpoolKeeper", "with_delay"]
+__all__ = ["SpoolKeeper"]
 
 
-#: A message sent this many seconds after it was logged says so.
-DELAY_NOTE_AFTER = 120.0
 #: Seconds between the group commits of the spool.
 COMMIT_EVERY = 0.1
 #: Seconds between looks for what gone processes left behind (each look
 #: also renews this process's lease on its own messages).
 ADOPT_EVERY = 10.0
-
-
-def with_delay(
-    embed: dict[str, Any], logged: float, now: float
-) -> dict[str, Any]:
-    """
-    *embed* as sent late: ``delayed 12m`` in its footer.
-
-    Its timestamp is the time the event was logged (unless the route
-    chose one), so the message sits where it belongs in time.
-    """
-    late = now - logged
-    if late < DELAY_NOTE_AFTER:
-        return embed
-    out = {**embed, "footer": dict(embed.get("footer", {}))}
-    note = f"delayed {duration(late)}"
-    old = out["footer"].get("text")
-    out["footer"]["text"] = clamp(
-        f"{old} · {note}" if old else note, MAX_FOOTER_TEXT
-    )
-    out.setdefault(
-        "timestamp",
-        datetime.fromtimestamp(logged, tz=timezone.utc).isoformat(),
-    )
-    if "fields" in out:  # copies: fitting may cut their values
-        out["fields"] = [dict(f) for f in out["fields"]]
-    fit_total(out, MAX_EMBED_TOTAL)
-    return out
 
 
 def encode(message: RoutedMessage, key: bytes) -> dict[str, Any]:

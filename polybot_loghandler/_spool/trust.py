@@ -46,7 +46,7 @@ from polybot_loghandler._limits import (
     MAX_TITLE,
     MAX_URL,
 )
-from polybot_loghandler._render import clamp_embed
+from polybot_loghandler._payload import clamp_embed
 from polybot_loghandler._text import (
     encodable,
     neutralize_mentions,

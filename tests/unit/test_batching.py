@@ -23,7 +23,11 @@ from polybot_loghandler._batching import Lane, Pending, coalesce_key
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Coalesce, Mention
-from polybot_loghandler._render import batch_payload, clamp_embed, embed_length
+from polybot_loghandler._payload import (
+    batch_payload,
+    clamp_embed,
+    embed_length,
+)
 
 # 2024-01-30T14:23:45Z
 T0 = 1706624625.0

@@ -14,7 +14,7 @@ from polybot_loghandler._console import _WIDTH, ConsoleSink, format_message
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel
-from polybot_loghandler._render import build_payload
+from polybot_loghandler._payload import build_payload
 
 EMBED = {"title": "Trade", "color": 0x2ECC71, "footer": {"text": "trader"}}
 

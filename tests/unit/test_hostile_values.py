@@ -38,8 +38,9 @@ from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._console import ConsoleSink, format_message
 from polybot_loghandler._events import LogEvent, RawEvent, format_exception
 from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._payload import build_payload
 from polybot_loghandler._pipeline import Pipeline
-from polybot_loghandler._render import build_payload, render_embed
+from polybot_loghandler._render import render_embed
 from polybot_loghandler._templates import MARKDOWN_ENV
 from tests.conftest import SHIPPED_ROUTING
 from tests.integration.test_polybot_routing import VOCABULARY, Ev

@@ -28,13 +28,12 @@ from polybot_loghandler import load_config
 from polybot_loghandler._config import COLORS, parse_config
 from polybot_loghandler._events import LogEvent, capture_record
 from polybot_loghandler._model import Channel, Config, Mention, Route
-from polybot_loghandler._render import (
+from polybot_loghandler._payload import (
     build_payload,
     clamp_embed,
-    default_footer,
     embed_length,
-    render_embed,
 )
+from polybot_loghandler._render import default_footer, render_embed
 from polybot_loghandler._router import Router
 from polybot_loghandler._text import REDACTED
 from tests.conftest import SHIPPED_ROUTING
@@ -1700,7 +1699,8 @@ class TestProperties:
         nothing left to do, for the shipped routes and for texts and
         fields far over every limit.
         """
-        from polybot_loghandler._render import clamp_embed, copy_embed
+        from polybot_loghandler._payload import clamp_embed
+        from polybot_loghandler._render import copy_embed
 
         many = "".join(
             f"  - {{name: '{{{{ long }}}} {n}', value: '{{{{ long }}}}'}}\n"

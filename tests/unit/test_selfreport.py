@@ -5,7 +5,7 @@ The self-report: the counters as a summary embed, and alerts.
 from __future__ import annotations
 
 from fakes.discord_schema import assert_valid_payload
-from polybot_loghandler._render import build_payload
+from polybot_loghandler._payload import build_payload
 from polybot_loghandler._selfreport import (
     alert_embed,
     drops,

@@ -27,14 +27,12 @@ from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Coalesce, Config
-from polybot_loghandler._render import build_payload
-from polybot_loghandler._spool.keeper import (
+from polybot_loghandler._payload import (
     DELAY_NOTE_AFTER,
-    SpoolKeeper,
-    decode,
-    encode,
+    build_payload,
     with_delay,
 )
+from polybot_loghandler._spool.keeper import SpoolKeeper, decode, encode
 from polybot_loghandler._spool.status import status
 from polybot_loghandler._spool.store import Spool, SpoolEntry
 from polybot_loghandler._spool.trust import (
