@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import threading
 import time
 from collections import Counter, deque
@@ -39,6 +38,7 @@ from ._message import RoutedMessage
 from ._model import BotChannelDestination, Channel, Config, Destination
 from ._payload import batch_payload, build_payload, with_delay
 from ._ratelimit import RateLimiter, Wait
+from ._retry import RetryPolicy
 from ._selfreport import QUIET_REASONS, alert_embed, drops, summary_embed
 from ._spool.keeper import ADOPT_EVERY, COMMIT_EVERY, SpoolKeeper
 from ._spool.store import SpoolEntry
@@ -51,9 +51,9 @@ __all__ = ["Engine"]
 _log = logging.getLogger("polybot_loghandler")
 
 #: Retries of 5xx answers, timeouts and connection errors back off
-#: exponentially from BACKOFF_BASE to BACKOFF_CAP seconds, with jitter.
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 5.0
+#: exponentially from 0.5 to 5 seconds, with jitter; the budget is
+#: ``delivery.retry_for``.
+RETRY = RetryPolicy(base=0.5, cap=5.0)
 #: httpx's timeouts, per connect and per read; each request also has a
 #: total deadline (``_discord.REQUEST_DEADLINE``).
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -843,7 +843,7 @@ class Engine:
                     self._drop(messages, Loss.SERVER_ERROR, state, batch)
                     return
                 self._count("retries", 1)
-                await anyio.sleep(min(pause, _backoff(failures)))
+                await anyio.sleep(min(pause, RETRY.pause(failures)))
                 continue
             self._failed(state, batch, messages, outcome)
             return
@@ -928,9 +928,12 @@ class Engine:
             state, outcome, began, at_once=reason is Loss.RATE_LIMITED
         )
         state.failing = True
-        budget = self._config.delivery.retry_for
+        policy = dataclasses.replace(
+            RETRY, budget=self._config.delivery.retry_for
+        )
+        budget = policy.budget
         failing = self._clock() - trouble.since
-        if failing < budget:
+        if not policy.gives_up(failing):
             return max(budget - failing, 0.05)
         if any(p.spool for p in batch):
             self._warn(
@@ -938,7 +941,7 @@ class Engine:
                 f"{state.label}: failing for {budget:g}s; its messages are "
                 "kept in the spool and sent when it answers again",
             )
-            return BACKOFF_CAP
+            return RETRY.cap
         self._warn(
             f"retry:{reason}:{state.key}",
             f"{state.label}: giving up after {budget:g}s of failures "
@@ -1370,10 +1373,3 @@ def _held(wait: Wait) -> str:
         "cloudflare": "a Cloudflare block",
     }.get(wait.scope, wait.scope)
     return f"held for {_span(wait.seconds)} by {scope}, past the cap"
-
-
-def _backoff(failures: int) -> float:
-    """Capped exponential backoff with jitter, in seconds."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (failures - 1))
-    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - not crypto
-    return ceiling * jitter

@@ -40,6 +40,7 @@ from polybot_loghandler._discord import user_agent as _user_agent
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import Channel, Config
 from polybot_loghandler._ratelimit import CAPS, RateLimiter, Wait
+from polybot_loghandler._retry import RetryPolicy
 from polybot_loghandler._text import redact_text
 
 __all__ = [
@@ -53,7 +54,11 @@ __all__ = [
 WEBHOOK_NAME = "Polybot"
 GUILD_CATEGORY = 4
 GUILD_TEXT = 0
-MAX_TRIES = 5
+MAX_TRIES = 5  # 429s in a row before setup gives up
+#: Server errors, timeouts and lost connections are tried again, as
+#: delivery does; setup gives up once its pauses would pass the budget
+#: (about four tries: a person is waiting).
+RETRY = RetryPolicy(base=0.5, cap=5.0, budget=8.0)
 TIMEOUT = 15.0
 PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
 MANAGE_CHANNELS = "Manage Channels"
@@ -129,8 +134,21 @@ class _Http:
             return await self._client.request(method, url, json=body)
 
 
+class _Transient(Exception):  # noqa: N818 - not an error the user sees
+    """A failure worth another try; *error* is what to say if none helps."""
+
+    def __init__(self, error: SetupError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Api:
-    """Bot-token requests, waiting on Discord's rate limits."""
+    """
+    Bot-token requests, waiting on Discord's rate limits.
+
+    Server errors, timeouts and lost connections are tried again with the
+    library's :class:`RetryPolicy`; other refusals are told at once.
+    """
 
     def __init__(self, client: _Http, base: str) -> None:
         self._client = client
@@ -148,19 +166,31 @@ class _Api:
         permission: str | None = None,
         body: dict[str, Any] | None = None,
     ) -> Any:
-        for _ in range(MAX_TRIES):
+        limited = failures = 0
+        waited = 0.0
+        while limited < MAX_TRIES:
             # set-up calls are not messages: Discord's per-channel message
             # limit does not apply, so each request is its own "channel"
             self._sent += 1
             lane = f"setup:{self._sent}"
             _wait(self._limiter.wait(key, lane, time.monotonic()), doing)
             self._limiter.sending(key, lane, time.monotonic())
-            response = self._request(method, path, body, doing)
+            try:
+                response = self._request(method, path, body, doing)
+            except _Transient as failed:
+                failures += 1
+                pause = RETRY.pause(failures)
+                if RETRY.gives_up(waited + pause):
+                    raise failed.error from None
+                time.sleep(pause)
+                waited += pause
+                continue
             headers = {k.lower(): v for k, v in response.headers.items()}
             data = _json(response)
             if response.status_code == 429:
                 # the limiter holds the pause: the next try waits it out,
                 # or gives up on it past its cap
+                limited += 1
                 self._limiter.too_many(key, headers, data, time.monotonic())
                 continue
             self._limiter.update(key, headers, time.monotonic())
@@ -191,20 +221,33 @@ class _Api:
         self, method: str, path: str, body: dict[str, Any] | None, doing: str
     ) -> httpx.Response:
         try:
-            return self._client.request(method, self._base + path, json=body)
+            response = self._client.request(
+                method, self._base + path, json=body
+            )
         except TimeoutError:
-            raise SetupError(
-                f"Discord did not answer the request to {doing} within "
-                f"{_discord.REQUEST_DEADLINE:g}s. Check the network (and "
-                f"{API_BASE_ENV}, if set), then run setup again."
+            raise _Transient(
+                SetupError(
+                    f"Discord did not answer the request to {doing} within "
+                    f"{_discord.REQUEST_DEADLINE:g}s. Check the network (and "
+                    f"{API_BASE_ENV}, if set), then run setup again."
+                )
             ) from None
         except httpx.HTTPError as exc:
-            raise SetupError(
-                f"Could not reach Discord to {doing}: "
-                f"{redact_text(type(exc).__name__)} "
-                f"({redact_text(str(exc))}). Check the network (and "
-                f"{API_BASE_ENV}, if set), then run setup again."
+            raise _Transient(
+                SetupError(
+                    f"Could not reach Discord to {doing}: "
+                    f"{redact_text(type(exc).__name__)} "
+                    f"({redact_text(str(exc))}). Check the network (and "
+                    f"{API_BASE_ENV}, if set), then run setup again."
+                )
             ) from None
+        if response.status_code >= 500 or response.status_code == 408:
+            # Discord's trouble, not the request's: worth another try
+            error = _refusal(
+                response.status_code, _json(response), doing, None
+            )
+            raise _Transient(error)
+        return response
 
 
 def _wait(wait: Wait, doing: str) -> None:
@@ -279,6 +322,13 @@ def _refusal(
             f"Discord refused to {doing} ({answer}): the bot cannot see "
             "that server or channel. Invite the bot with the URL in "
             "docs/setup.md, then run setup again."
+        )
+    elif status >= 500 or status == 408:
+        text = (
+            f"Discord could not {doing} ({answer}), and still could not "
+            "after a few tries: the trouble is on Discord's side. Wait a "
+            "few minutes (https://discordstatus.com), then run setup again: "
+            "what exists already is kept."
         )
     elif code == MAX_GUILD_CHANNELS:
         text = (

@@ -17,6 +17,8 @@ import pytest
 from fakes.discord import FakeDiscord
 from polybot_loghandler import _discord
 from polybot_loghandler._cli import main, sendtest
+from polybot_loghandler._cli import setup as guild_setup
+from polybot_loghandler._retry import RetryPolicy
 
 GUILD = "400000000000000000"
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SeCrEtBoTtOkEnForSetupTests0123"
@@ -400,6 +402,56 @@ def test_send_test_shows_names_as_written(
 LONGEST_SLEEP = 5.0
 
 
+#: Setup's retry policy, quick: about three tries within 0.2 s of pauses.
+QUICK_RETRY = RetryPolicy(base=0.05, cap=0.1, budget=0.2)
+
+
+@pytest.mark.parametrize(
+    ("failures", "status"),
+    [
+        pytest.param(1, 503, id="one-503"),
+        pytest.param(2, 502, id="two-502"),
+        pytest.param(2, 408, id="two-408"),
+    ],
+)
+def test_setup_tries_again_after_a_server_error(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    failures: int,
+    status: int,
+) -> None:
+    """A passing server error costs a pause, not the set-up."""
+    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    fake.fail_with(status, times=failures)
+
+    assert _setup() == 0
+    statuses = [r.status for r in fake.requests]
+    assert [status] * failures == statuses[:failures]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_setup_gives_up_on_a_server_error_that_lasts(
+    fake: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the policy's budget, the refusal is told and nothing else sent."""
+    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    slept: list[float] = []
+    monkeypatch.setattr(
+        "polybot_loghandler._cli.setup.time.sleep", slept.append
+    )
+    fake.fail_with(503, times=1000)
+
+    assert _setup() == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "503" in err
+    assert "run setup again" in err
+    assert 2 <= len(fake.requests) <= 5
+    assert sum(slept) <= QUICK_RETRY.budget
+
+
 @pytest.fixture
 def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record setup's sleeps; one longer than LONGEST_SLEEP fails."""
@@ -486,6 +538,7 @@ def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
 ) -> None:
     """An answer that would hold setup for ever ends it with a paragraph."""
     monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
+    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
     arrange(fake)
     assert _setup() == EXIT_USER_ERROR
     err = capsys.readouterr().err
