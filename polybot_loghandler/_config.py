@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._colors import COLORS, parse_color
 from ._env import InterpolationError, Reference, expand_traced
 from ._events import LEVELS
 from ._lookup import resolve_routing
@@ -60,36 +61,6 @@ from .exceptions import ConfigError
 __all__ = ["load_config", "parse_config", "size_bytes"]
 
 SUPPORTED_VERSIONS = (1,)
-
-COLORS: dict[str, int] = {
-    "default": 0x000000,
-    "black": 0x000000,
-    "white": 0xFFFFFF,
-    "red": 0xED4245,
-    "green": 0x57F287,
-    "blue": 0x3498DB,
-    "blurple": 0x5865F2,
-    "gold": 0xF1C40F,
-    "yellow": 0xFEE75C,
-    "amber": 0xFFA000,
-    "orange": 0xE67E22,
-    "purple": 0x9B59B6,
-    "teal": 0x1ABC9C,
-    "grey": 0x95A5A6,
-    "gray": 0x95A5A6,
-    "dark_grey": 0x607D8B,
-    "dark_gray": 0x607D8B,
-    # colours that carry meaning in the Polybot messages
-    "profit": 0x57F287,
-    "loss": 0xED4245,
-    "paper": 0x3498DB,
-    "live": 0xF1C40F,
-    "debug": 0x95A5A6,
-    "info": 0x3498DB,
-    "warning": 0xFFA000,
-    "error": 0xE74C3C,
-    "critical": 0xED4245,
-}
 
 #: The shortest reload or report interval: polling faster than this
 #: costs more than it is worth.
@@ -1146,20 +1117,6 @@ class _Checker:
                     f"must be an http(s) URL, not {_shown(value)}",
                 )
         return text, icon, url
-
-
-def parse_color(value: str) -> int | None:
-    """
-    A colour name, ``#rrggbb`` or decimal string as an integer, else None.
-    """
-    text = value.strip().lower()
-    if text in COLORS:
-        return COLORS[text]
-    if re.fullmatch(r"#[0-9a-f]{6}", text):
-        return int(text[1:], 16)
-    if text.isdigit() and int(text) <= 0xFFFFFF:
-        return int(text)
-    return None
 
 
 def _kind(value: Any) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._autofields import auto_fields
-from ._config import COLORS, parse_color
+from ._colors import COLORS, parse_color
 from ._events import LogEvent
 from ._format import fence_safe, parse_time
 from ._labels import humanize

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from fakes.discord_schema import payload_errors
 from polybot_loghandler import load_config
-from polybot_loghandler._config import COLORS, parse_config
+from polybot_loghandler._colors import COLORS
+from polybot_loghandler._config import parse_config
 from polybot_loghandler._events import LogEvent, capture_record
 from polybot_loghandler._model import Channel, Config, Mention, Route
 from polybot_loghandler._payload import (
