@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._colors import COLORS, parse_color
-from ._env import InterpolationError, Reference, expand_traced
-from ._events import LEVELS
-from ._lookup import resolve_routing
-from ._matching import (
+from polybot_loghandler._colors import COLORS, parse_color
+from polybot_loghandler._env import (
+    InterpolationError,
+    Reference,
+    expand_traced,
+)
+from polybot_loghandler._events import LEVELS
+from polybot_loghandler._lookup import resolve_routing
+from polybot_loghandler._matching import (
     EventPattern,
     FieldCheck,
     LoggerPattern,
@@ -31,7 +35,7 @@ from ._matching import (
     describe_check,
     field_check,
 )
-from ._model import (
+from polybot_loghandler._model import (
     RELOAD_EVERY,
     WEBHOOK_PATH,
     BotChannelDestination,
@@ -46,7 +50,7 @@ from ._model import (
     Route,
     WebhookDestination,
 )
-from ._templates import (
+from polybot_loghandler._templates import (
     Expression,
     TemplateProblem,
     Text,
@@ -54,9 +58,15 @@ from ._templates import (
     compile_text,
     is_template,
 )
-from ._text import REDACTED, is_http_url, redact_text
-from ._yaml import MAX_CHARS, KeyPath, LineMap, load_yaml, path_to_str
-from .exceptions import ConfigError
+from polybot_loghandler._text import REDACTED, is_http_url, redact_text
+from polybot_loghandler._yaml import (
+    MAX_CHARS,
+    KeyPath,
+    LineMap,
+    load_yaml,
+    path_to_str,
+)
+from polybot_loghandler.exceptions import ConfigError
 
 __all__ = ["load_config", "parse_config", "size_bytes"]
 
