@@ -4,15 +4,17 @@ routing.yaml → validated, frozen configuration (the objects of ``_model``).
 
 from .load import (
     MAX_PROBLEMS,
-    _did_you_mean,
     load_config,
     parse_config,
     size_bytes,
 )
+from .words import did_you_mean
+from .words import did_you_mean as _did_you_mean  # the CLI's name for it
 
 __all__ = [
     "MAX_PROBLEMS",
     "_did_you_mean",
+    "did_you_mean",
     "load_config",
     "parse_config",
     "size_bytes",

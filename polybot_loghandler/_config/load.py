@@ -9,7 +9,6 @@ the user as a traceback.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -68,6 +67,15 @@ from polybot_loghandler._yaml import (
 )
 from polybot_loghandler.exceptions import ConfigError
 
+from .words import (
+    NESTED_TOO_DEEP,
+    did_you_mean,
+    kind_of,
+    number_text,
+    shown,
+    word_of,
+)
+
 __all__ = ["load_config", "parse_config", "size_bytes"]
 
 SUPPORTED_VERSIONS = (1,)
@@ -94,16 +102,11 @@ _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 #: The longest duration (30 days): longer is a mistake, and infinity
 #: would stall the timers it sets.
 _MAX_SECONDS = 30 * 86400.0
-#: The longest value a message quotes, in characters.
-_SHOWN = 60
 #: A URL is quoted longer: a webhook's, token hidden, is about 70.
 _SHOWN_URL = 100
 #: At most this many problems are listed (a file that is not a routing
 #: file at all could have thousands).
 MAX_PROBLEMS = 100
-_NESTED_TOO_DEEP = (
-    "{what} nests too deeply to read; write it with fewer nested parts"
-)
 
 
 # -- loading ----------------------------------------------------------------
@@ -172,13 +175,13 @@ def parse_config(
     if checker.problems or config is None:
         # in file order, as a person reads the file
         ordered = sorted(checker.problems, key=lambda p: p[0])
-        shown = [message for _, message in ordered[:MAX_PROBLEMS]]
+        listed = [message for _, message in ordered[:MAX_PROBLEMS]]
         if len(ordered) > MAX_PROBLEMS:
-            shown.append(
+            listed.append(
                 f"{filename}: and {len(ordered) - MAX_PROBLEMS:,} more "
                 "problems (fix these first)"
             )
-        raise ConfigError(shown)
+        raise ConfigError(listed)
     return config
 
 
@@ -226,7 +229,7 @@ class _Checker:
             if key not in allowed:
                 self.problem(
                     (*path, key),
-                    f"unknown key{_did_you_mean(key, allowed)}"
+                    f"unknown key{did_you_mean(key, allowed)}"
                     f" (allowed: {', '.join(allowed)})",
                 )
                 ok = False
@@ -241,7 +244,7 @@ class _Checker:
     ) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
-        self.problem(path, f"{what} must be a mapping, not {_kind(value)}")
+        self.problem(path, f"{what} must be a mapping, not {kind_of(value)}")
         return None
 
     def string(
@@ -249,7 +252,7 @@ class _Checker:
     ) -> str | None:
         if isinstance(value, str):
             return value
-        self.problem(path, f"{what} must be a string, not {_kind(value)}")
+        self.problem(path, f"{what} must be a string, not {kind_of(value)}")
         return None
 
     def env(self, value: str, path: KeyPath) -> str | None:
@@ -259,7 +262,7 @@ class _Checker:
             self.problem(path, str(exc))
             return None
         except RecursionError:
-            self.problem(path, _NESTED_TOO_DEEP.format(what="'${...}'"))
+            self.problem(path, NESTED_TOO_DEEP.format(what="'${...}'"))
             return None
         self.references[path] = expansion.references
         return expansion.value.strip()
@@ -268,7 +271,7 @@ class _Checker:
         self, source: Any, path: KeyPath, mode: str = "markdown"
     ) -> Text | None:
         if isinstance(source, (int, float)) and not isinstance(source, bool):
-            source = _number_text(source)
+            source = number_text(source)
             if source is None:
                 self.problem(path, "a number too long to show; quote it")
                 return None
@@ -281,7 +284,7 @@ class _Checker:
             start = self.lines.text_start.get(path, self.line(path))
             self.problem(path, str(exc), start + exc.lineno - 1)
         except RecursionError:
-            self.problem(path, _NESTED_TOO_DEEP.format(what="the template"))
+            self.problem(path, NESTED_TOO_DEEP.format(what="the template"))
         return None
 
     def duration(self, value: Any, path: KeyPath) -> float | None:
@@ -299,7 +302,7 @@ class _Checker:
             return seconds
         self.problem(
             path,
-            f"invalid duration {_shown(value)} (use seconds, or a number with "
+            f"invalid duration {shown(value)} (use seconds, or a number with "
             "ms, s, m or h, e.g. '1.5s' or '2m'; at most 30 days)",
         )
         return None
@@ -327,7 +330,7 @@ class _Checker:
         if "version" in top and version not in SUPPORTED_VERSIONS:
             self.problem(
                 ("version",),
-                f"unsupported version {_shown(version)} "
+                f"unsupported version {shown(version)} "
                 "(this library reads version: 1)",
             )
         channels = self.channels(top.get("channels"))
@@ -432,10 +435,10 @@ class _Checker:
         channels that use it.
         """
         name = self.sole_variable(path, url)
-        shown = _url_shown(url)
+        quoted = _url_shown(url)
         if name is None:
             self.problem(
-                path, f"not a webhook URL: {shown} ({wrong}; {_WEBHOOK_RULE})"
+                path, f"not a webhook URL: {quoted} ({wrong}; {_WEBHOOK_RULE})"
             )
             return
         self.bad_uses[name] += 1
@@ -443,7 +446,7 @@ class _Checker:
             return
         self.problem(
             path,
-            f"${name} is not a webhook URL: {shown} ({wrong}; "
+            f"${name} is not a webhook URL: {quoted} ({wrong}; "
             f"{_WEBHOOK_RULE})",
         )
         self.bad_variables[name] = self.problems[-1]
@@ -474,7 +477,7 @@ class _Checker:
         self, raw: Any, path: KeyPath
     ) -> BotChannelDestination | None:
         if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = _number_text(raw) or _shown(raw)
+            raw = number_text(raw) or shown(raw)
         text = self.string(raw, path, "a channel id")
         if text is None:
             return None
@@ -484,7 +487,7 @@ class _Checker:
         if not _SNOWFLAKE.match(value):
             # quote what the file says, not what the environment gave:
             # a variable named by mistake may hold a token
-            self.problem(path, f"a channel id is a number, not {_shown(text)}")
+            self.problem(path, f"a channel id is a number, not {shown(text)}")
             return None
         return BotChannelDestination(channel_id=value)
 
@@ -522,7 +525,7 @@ class _Checker:
             else:
                 self.problem(
                     (*path, "queue_size"),
-                    f"must be a positive whole number, not {_shown(size)}",
+                    f"must be a positive whole number, not {shown(size)}",
                 )
         for part in (
             "flush_timeout",
@@ -548,7 +551,7 @@ class _Checker:
             else:
                 self.problem(
                     (*path, "console"),
-                    f"must be stderr, stdout or off, not {_shown(console)}",
+                    f"must be stderr, stdout or off, not {shown(console)}",
                 )
         if "console_per_channel" in table:
             limit = table["console_per_channel"]
@@ -558,7 +561,7 @@ class _Checker:
                 self.problem(
                     (*path, "console_per_channel"),
                     "must be a positive whole number (the messages of each "
-                    f"channel shown on the console), not {_shown(limit)}",
+                    f"channel shown on the console), not {shown(limit)}",
                 )
         if "reload" in table:
             kwargs["reload_every"] = self.interval(
@@ -612,7 +615,7 @@ class _Checker:
             if size is None:
                 self.problem(
                     ("delivery", "spool_size"),
-                    f"invalid size {_shown(table['spool_size'])} (use "
+                    f"invalid size {shown(table['spool_size'])} (use "
                     f"{SIZE_UNITS})",
                 )
             else:
@@ -636,7 +639,7 @@ class _Checker:
             self.problem(
                 path,
                 f"unknown channel '{key}'"
-                f"{_did_you_mean(key, list(channels))}"
+                f"{did_you_mean(key, list(channels))}"
                 " (channels are declared under 'channels:')",
             )
 
@@ -649,7 +652,7 @@ class _Checker:
         if data is None:
             return []
         if not isinstance(data, list):
-            self.problem(path, f"routes must be a list, not {_kind(data)}")
+            self.problem(path, f"routes must be a list, not {kind_of(data)}")
             return []
         out: list[Route] = []
         seen: dict[str, int] = {}
@@ -705,7 +708,7 @@ class _Checker:
         if not isinstance(cont, bool):
             self.problem(
                 (*path, "continue"),
-                f"must be true or false, not {_shown(cont)}",
+                f"must be true or false, not {shown(cont)}",
             )
         mention = self.mention(table.get("mention"), (*path, "mention"))
         coalesce = self.coalesce(
@@ -796,7 +799,8 @@ class _Checker:
                 names.append(item)
             else:
                 self.problem(
-                    where, f"an event name must be a string, not {_kind(item)}"
+                    where,
+                    f"an event name must be a string, not {kind_of(item)}",
                 )
         if not names and not regexes:
             return None
@@ -809,9 +813,9 @@ class _Checker:
         try:
             return re.compile(text)
         except re.error as exc:
-            self.problem(path, f"invalid regex {_shown(text)}: {exc}")
+            self.problem(path, f"invalid regex {shown(text)}: {exc}")
         except RecursionError:
-            self.problem(path, _NESTED_TOO_DEEP.format(what="the regex"))
+            self.problem(path, NESTED_TOO_DEEP.format(what="the regex"))
         return None
 
     def level(self, data: Any, path: KeyPath) -> int | None:
@@ -821,8 +825,8 @@ class _Checker:
             return LEVELS["warning"]
         self.problem(
             path,
-            f"unknown level {_shown(data)}"
-            f"{_did_you_mean(_word(data), list(LEVELS))}"
+            f"unknown level {shown(data)}"
+            f"{did_you_mean(word_of(data), list(LEVELS))}"
             f" (expected one of: {', '.join(LEVELS)})",
         )
         return None
@@ -871,7 +875,7 @@ class _Checker:
         if op not in ops:
             self.problem(
                 path,
-                f"unknown test{_did_you_mean(op, ops)} "
+                f"unknown test{did_you_mean(op, ops)} "
                 f"(use one of: {', '.join(ops)}; a plain value means "
                 "equality)",
             )
@@ -890,7 +894,9 @@ class _Checker:
                 return None
             return field_check("exists", operand)
         if isinstance(operand, bool) or not isinstance(operand, (int, float)):
-            self.problem(path, f"'{op}' takes a number, not {_kind(operand)}")
+            self.problem(
+                path, f"'{op}' takes a number, not {kind_of(operand)}"
+            )
             return None
         return field_check(op, operand)
 
@@ -903,7 +909,7 @@ class _Checker:
         except TemplateProblem as exc:
             self.problem(path, str(exc))
         except RecursionError:
-            self.problem(path, _NESTED_TOO_DEEP.format(what="the expression"))
+            self.problem(path, NESTED_TOO_DEEP.format(what="the expression"))
         return None
 
     def mention(  # noqa: PLR0911 - one exit per mention form
@@ -920,7 +926,7 @@ class _Checker:
         if not value:
             self.notes.append(
                 f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                f"{_shown(text)} is empty, so this route pings no one"
+                f"{shown(text)} is empty, so this route pings no one"
             )
             return None
         if value in ("everyone", "here"):
@@ -930,16 +936,16 @@ class _Checker:
             if not ident:
                 self.notes.append(
                     f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                    f"{_shown(text)} is empty, so this route pings no one"
+                    f"{shown(text)} is empty, so this route pings no one"
                 )
                 return None
             if _SNOWFLAKE.match(ident):
                 return Mention(kind=kind, id=ident)
-            self.problem(path, f"a {kind} id is a number, not {_shown(text)}")
+            self.problem(path, f"a {kind} id is a number, not {shown(text)}")
             return None
         self.problem(
             path,
-            f"unknown mention {_shown(text)} (use everyone, here, "
+            f"unknown mention {shown(text)} (use everyone, here, "
             "role:ID or user:ID)",
         )
         return None
@@ -1045,10 +1051,10 @@ class _Checker:
                 return found
         self.problem(
             path,
-            f"invalid color {_shown(data)} (a name such as "
+            f"invalid color {shown(data)} (a name such as "
             f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
             "to 16777215; or a template)"
-            f"{_did_you_mean(_word(data), list(COLORS))}",
+            f"{did_you_mean(word_of(data), list(COLORS))}",
         )
         return None
 
@@ -1124,29 +1130,9 @@ class _Checker:
             if value is not None and not is_http_url(value):
                 self.problem(
                     (*path, part),
-                    f"must be an http(s) URL, not {_shown(value)}",
+                    f"must be an http(s) URL, not {shown(value)}",
                 )
         return text, icon, url
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-    }.get(type(value), type(value).__name__)
-
-
-def _did_you_mean(word: str, options: Sequence[str]) -> str:
-    if len(word) > _SHOWN:  # no option is that long: spare the comparison
-        return ""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 #: What a webhook destination must be, said with every one that is not.
@@ -1217,34 +1203,6 @@ def _url_shown(url: str) -> str:
         path = "/" + REDACTED
     text = repr(redact_text(f"{scheme}{sep}{host}{path}"))
     return text if len(text) <= _SHOWN_URL else text[: _SHOWN_URL - 1] + "…"
-
-
-def _shown(value: Any) -> str:
-    """
-    *value* as a message quotes it: its ``repr``, cut to 60 characters.
-
-    A message locates a mistake; it need not repeat a page of text, and a
-    number too long to print (Python refuses past 4,300 digits) must not
-    turn a located problem into a traceback.
-    """
-    try:
-        text = repr(value)
-    except ValueError:
-        text = f"<a number of {value.bit_length():,} bits>"
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
-
-
-def _word(value: Any) -> str:
-    """*value* as a word to compare with the names it may have meant."""
-    return value.lower() if isinstance(value, str) else _shown(value)
-
-
-def _number_text(value: float) -> str | None:
-    """A number as text, or ``None`` if it is too long to print."""
-    try:
-        return str(value)
-    except ValueError:
-        return None
 
 
 def _finite(value: float | str) -> float | None:
