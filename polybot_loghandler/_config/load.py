@@ -13,17 +13,12 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from polybot_loghandler._colors import COLORS, parse_color
-from polybot_loghandler._env import (
-    InterpolationError,
-    Reference,
-    expand_traced,
-)
 from polybot_loghandler._events import LEVELS
 from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._matching import (
@@ -54,19 +49,17 @@ from polybot_loghandler._templates import (
     TemplateProblem,
     Text,
     compile_expression,
-    compile_text,
     is_template,
 )
 from polybot_loghandler._text import REDACTED, is_http_url, redact_text
 from polybot_loghandler._yaml import (
     MAX_CHARS,
     KeyPath,
-    LineMap,
     load_yaml,
-    path_to_str,
 )
 from polybot_loghandler.exceptions import ConfigError
 
+from .checker import Checker, RoutingFile, finite
 from .words import (
     NESTED_TOO_DEEP,
     did_you_mean,
@@ -96,12 +89,8 @@ SIZE_UNITS = (
     "1000; also k, K, KB, M, G) or KiB, MiB, GiB (powers of 1024), in any "
     "case, e.g. '100kB', '50MB', '1.5 GiB'"
 )
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-#: The longest duration (30 days): longer is a mistake, and infinity
-#: would stall the timers it sets.
-_MAX_SECONDS = 30 * 86400.0
 #: A URL is quoted longer: a webhook's, token hidden, is about 70.
 _SHOWN_URL = 100
 #: At most this many problems are listed (a file that is not a routing
@@ -168,13 +157,13 @@ def parse_config(
         ConfigError: The text is not a valid routing file.
     """
     data, lines = load_yaml(text, filename)
-    checker = _Checker(
+    file = RoutingFile(
         filename, lines, os.environ if environ is None else environ
     )
-    config = checker.config(data)
-    if checker.problems or config is None:
+    config = _Checker(file).config(data)
+    if file.problems or config is None:
         # in file order, as a person reads the file
-        ordered = sorted(checker.problems, key=lambda p: p[0])
+        ordered = sorted(file.problems, key=lambda p: p[0])
         listed = [message for _, message in ordered[:MAX_PROBLEMS]]
         if len(ordered) > MAX_PROBLEMS:
             listed.append(
@@ -185,127 +174,15 @@ def parse_config(
     return config
 
 
-class _Checker:
+class _Checker(Checker):
     """Walks the YAML data, collecting every problem with its location."""
 
-    def __init__(
-        self, filename: str, lines: LineMap, environ: Mapping[str, str]
-    ) -> None:
-        self.filename = filename
-        self.lines = lines
-        self.environ = environ
-        self.problems: list[tuple[int, str]] = []
-        self.notes: list[str] = []
-        self.references: dict[KeyPath, tuple[Reference, ...]] = {}
+    def __init__(self, file: RoutingFile) -> None:
+        super().__init__(file)
         # a variable that is not a webhook URL: its problem (the index in
         # problems, the text) and how many channels it is the value of
         self.bad_variables: dict[str, tuple[int, str]] = {}
         self.bad_uses: Counter[str] = Counter()
-
-    # -- reporting
-
-    def line(self, path: KeyPath) -> int:
-        while path and path not in self.lines:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def problem(
-        self, path: KeyPath, message: str, line: int | None = None
-    ) -> None:
-        where = line if line is not None else self.line(path)
-        self.problems.append(
-            (where, f"{self.filename}:{where}: {path_to_str(path)}: {message}")
-        )
-
-    def keys(
-        self,
-        data: Mapping[str, Any],
-        path: KeyPath,
-        allowed: Sequence[str],
-        required: Sequence[str] = (),
-    ) -> bool:
-        ok = True
-        for key in data:
-            if key not in allowed:
-                self.problem(
-                    (*path, key),
-                    f"unknown key{did_you_mean(key, allowed)}"
-                    f" (allowed: {', '.join(allowed)})",
-                )
-                ok = False
-        for key in required:
-            if key not in data:
-                self.problem(path, f"missing required key '{key}'")
-                ok = False
-        return ok
-
-    def mapping(
-        self, value: Any, path: KeyPath, what: str
-    ) -> dict[str, Any] | None:
-        if isinstance(value, dict):
-            return value
-        self.problem(path, f"{what} must be a mapping, not {kind_of(value)}")
-        return None
-
-    def string(
-        self, value: Any, path: KeyPath, what: str = "value"
-    ) -> str | None:
-        if isinstance(value, str):
-            return value
-        self.problem(path, f"{what} must be a string, not {kind_of(value)}")
-        return None
-
-    def env(self, value: str, path: KeyPath) -> str | None:
-        try:
-            expansion = expand_traced(value, self.environ)
-        except InterpolationError as exc:
-            self.problem(path, str(exc))
-            return None
-        except RecursionError:
-            self.problem(path, NESTED_TOO_DEEP.format(what="'${...}'"))
-            return None
-        self.references[path] = expansion.references
-        return expansion.value.strip()
-
-    def template(
-        self, source: Any, path: KeyPath, mode: str = "markdown"
-    ) -> Text | None:
-        if isinstance(source, (int, float)) and not isinstance(source, bool):
-            source = number_text(source)
-            if source is None:
-                self.problem(path, "a number too long to show; quote it")
-                return None
-        text = self.string(source, path, "a template")
-        if text is None:
-            return None
-        try:
-            return compile_text(text, mode=mode)
-        except TemplateProblem as exc:
-            start = self.lines.text_start.get(path, self.line(path))
-            self.problem(path, str(exc), start + exc.lineno - 1)
-        except RecursionError:
-            self.problem(path, NESTED_TOO_DEEP.format(what="the template"))
-        return None
-
-    def duration(self, value: Any, path: KeyPath) -> float | None:
-        seconds: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            seconds = _finite(value)
-        elif isinstance(value, str):
-            found = _DURATION.match(value)
-            if found:
-                scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-                seconds = _finite(found.group(1))
-                if seconds is not None:
-                    seconds *= scale[found.group(2) or "s"]
-        if seconds is not None and 0 <= seconds <= _MAX_SECONDS:
-            return seconds
-        self.problem(
-            path,
-            f"invalid duration {shown(value)} (use seconds, or a number with "
-            "ms, s, m or h, e.g. '1.5s' or '2m'; at most 30 days)",
-        )
-        return None
 
     # -- top level
 
@@ -336,16 +213,16 @@ class _Checker:
         channels = self.channels(top.get("channels"))
         delivery = self.delivery(top.get("delivery", {}), channels)
         routes = self.routes(top.get("routes"), channels)
-        if self.problems:
+        if self.file.problems:
             return None
         return Config(
-            path=self.filename,
+            path=self.file.name,
             version=1,
             channels=channels,
             routes=tuple(routes),
             delivery=delivery,
-            notes=tuple(self.notes),
-            env_references=dict(self.references),
+            notes=tuple(self.file.notes),
+            env_references=dict(self.file.references),
         )
 
     # -- channels
@@ -449,26 +326,28 @@ class _Checker:
             f"${name} is not a webhook URL: {quoted} ({wrong}; "
             f"{_WEBHOOK_RULE})",
         )
-        self.bad_variables[name] = self.problems[-1]
+        self.bad_variables[name] = self.file.problems[-1]
 
     def sole_variable(self, path: KeyPath, value: str) -> str | None:
         """The variable whose value alone makes *value*, if there is one."""
         names = dict.fromkeys(
-            r.name for r in self.references.get(path, ()) if r.used
+            r.name for r in self.file.references.get(path, ()) if r.used
         )
         if len(names) != 1:
             return None
         (name,) = names
-        return name if self.environ.get(name, "").strip() == value else None
+        return (
+            name if self.file.environ.get(name, "").strip() == value else None
+        )
 
     def told_variables(self) -> None:
         """Finish the variables' problems: how many channels use each."""
         for name, told in self.bad_variables.items():
             uses = self.bad_uses[name]
             if uses > 1:
-                index = self.problems.index(told)
+                index = self.file.problems.index(told)
                 where, text = told
-                self.problems[index] = (
+                self.file.problems[index] = (
                     where,
                     f"{text}; it is the webhook of {uses} channels",
                 )
@@ -632,17 +511,6 @@ class _Checker:
             out["spool"] = where
         return out
 
-    def channel_key(
-        self, key: str, path: KeyPath, channels: Mapping[str, Channel]
-    ) -> None:
-        if key not in channels:
-            self.problem(
-                path,
-                f"unknown channel '{key}'"
-                f"{did_you_mean(key, list(channels))}"
-                " (channels are declared under 'channels:')",
-            )
-
     # -- routes
 
     def routes(
@@ -680,7 +548,7 @@ class _Checker:
         table = self.mapping(spec, path, "a route")
         if table is None:
             return None
-        before = len(self.problems)
+        before = len(self.file.problems)
         self.keys(
             table,
             path,
@@ -718,7 +586,7 @@ class _Checker:
             (*path, "coalesce"),
         )
         embed = self.embed(table.get("embed"), (*path, "embed"))
-        if len(self.problems) > before or matcher is None or not name:
+        if len(self.file.problems) > before or matcher is None or not name:
             return None
         return Route(
             name=name,
@@ -924,9 +792,8 @@ class _Checker:
         if value is None:
             return None
         if not value:
-            self.notes.append(
-                f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                f"{shown(text)} is empty, so this route pings no one"
+            self.note(
+                path, f"{shown(text)} is empty, so this route pings no one"
             )
             return None
         if value in ("everyone", "here"):
@@ -934,9 +801,8 @@ class _Checker:
         kind, _, ident = value.partition(":")
         if kind in ("role", "user") and _:
             if not ident:
-                self.notes.append(
-                    f"{self.filename}:{self.line(path)}: {path_to_str(path)}: "
-                    f"{shown(text)} is empty, so this route pings no one"
+                self.note(
+                    path, f"{shown(text)} is empty, so this route pings no one"
                 )
                 return None
             if _SNOWFLAKE.match(ident):
@@ -1205,15 +1071,6 @@ def _url_shown(url: str) -> str:
     return text if len(text) <= _SHOWN_URL else text[: _SHOWN_URL - 1] + "…"
 
 
-def _finite(value: float | str) -> float | None:
-    """*value* as a finite float, or ``None`` (too large, inf or nan)."""
-    try:
-        number = float(value)
-    except (OverflowError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -1232,7 +1089,7 @@ def size_bytes(value: Any) -> int | None:
     found = _SIZE.fullmatch(value) if isinstance(value, str) else None
     if found is None:
         return None
-    number = _finite(found.group(1))
+    number = finite(found.group(1))
     if number is None:
         return None
     prefix, binary = found.group(2), found.group(3)

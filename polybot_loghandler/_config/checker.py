@@ -1,0 +1,211 @@
+"""
+What every section of the routing file is checked with.
+
+A ``RoutingFile`` is one reading of a file: its name, where each key
+path stands (for the line of a problem), the environment ``${VAR}``
+reads, and what the reading found: problems, notes and the variables
+each value used. Each section's checker (``channels``, ``delivery``,
+``routes``, ``match``, ``embeds``) is a ``Checker`` over that one
+reading, so problems from every part land in one list, told the same
+way: ``file:line: key.path: message``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polybot_loghandler._env import (
+    InterpolationError,
+    Reference,
+    expand_traced,
+)
+from polybot_loghandler._model import Channel
+from polybot_loghandler._templates import TemplateProblem, Text, compile_text
+from polybot_loghandler._yaml import KeyPath, LineMap, path_to_str
+
+from .words import NESTED_TOO_DEEP, did_you_mean, kind_of, number_text, shown
+
+#: A duration: seconds, or a number with a unit.
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+#: The longest duration (30 days): longer is a mistake, and infinity
+#: would stall the timers it sets.
+_MAX_SECONDS = 30 * 86400.0
+
+
+@dataclass
+class RoutingFile:
+    """
+    One reading of a routing file, shared by the checkers of its sections.
+
+    Attributes:
+        name: The file's name, as every problem starts.
+        lines: Where each key path stands in the file.
+        environ: The variables that ``${VAR}`` reads.
+        problems: What is wrong, each with its line, for sorting.
+        notes: What is allowed but likely not meant.
+        references: The variables each value read, by key path.
+    """
+
+    name: str
+    lines: LineMap
+    environ: Mapping[str, str]
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    references: dict[KeyPath, tuple[Reference, ...]] = field(
+        default_factory=dict
+    )
+
+
+class Checker:
+    """
+    Checks shared by every section: keys, kinds, variables, templates.
+
+    Each reports what is wrong to the reading's problems, located by line
+    and key path, and returns ``None`` (or a harmless default) in place
+    of the value, so checking goes on and every problem is told at once.
+    """
+
+    def __init__(self, file: RoutingFile) -> None:
+        self.file = file
+
+    def line(self, path: KeyPath) -> int:
+        """The line of *path*, or of the nearest key above it."""
+        while path and path not in self.file.lines:
+            path = path[:-1]
+        return self.file.lines.get(path, 1)
+
+    def problem(
+        self, path: KeyPath, message: str, line: int | None = None
+    ) -> None:
+        """Tell what is wrong at *path* (on *line*, if it is not the key's)."""
+        where = line if line is not None else self.line(path)
+        told = f"{self.file.name}:{where}: {path_to_str(path)}: {message}"
+        self.file.problems.append((where, told))
+
+    def note(self, path: KeyPath, message: str) -> None:
+        """Tell of what is allowed but likely not meant; the file loads."""
+        self.file.notes.append(
+            f"{self.file.name}:{self.line(path)}: {path_to_str(path)}: "
+            f"{message}"
+        )
+
+    def keys(
+        self,
+        data: Mapping[str, Any],
+        path: KeyPath,
+        allowed: Sequence[str],
+        required: Sequence[str] = (),
+    ) -> bool:
+        """Tell each key that is not *allowed*, each *required* one missing."""
+        ok = True
+        for key in data:
+            if key not in allowed:
+                self.problem(
+                    (*path, key),
+                    f"unknown key{did_you_mean(key, allowed)}"
+                    f" (allowed: {', '.join(allowed)})",
+                )
+                ok = False
+        for key in required:
+            if key not in data:
+                self.problem(path, f"missing required key '{key}'")
+                ok = False
+        return ok
+
+    def mapping(
+        self, value: Any, path: KeyPath, what: str
+    ) -> dict[str, Any] | None:
+        """*value* if it is a mapping; else *what* must be one."""
+        if isinstance(value, dict):
+            return value
+        self.problem(path, f"{what} must be a mapping, not {kind_of(value)}")
+        return None
+
+    def string(
+        self, value: Any, path: KeyPath, what: str = "value"
+    ) -> str | None:
+        """*value* if it is a string; else *what* must be one."""
+        if isinstance(value, str):
+            return value
+        self.problem(path, f"{what} must be a string, not {kind_of(value)}")
+        return None
+
+    def env(self, value: str, path: KeyPath) -> str | None:
+        """*value* with its ``${VAR}`` filled in, the variables noted."""
+        try:
+            expansion = expand_traced(value, self.file.environ)
+        except InterpolationError as exc:
+            self.problem(path, str(exc))
+            return None
+        except RecursionError:
+            self.problem(path, NESTED_TOO_DEEP.format(what="'${...}'"))
+            return None
+        self.file.references[path] = expansion.references
+        return expansion.value.strip()
+
+    def template(
+        self, source: Any, path: KeyPath, mode: str = "markdown"
+    ) -> Text | None:
+        """*source* compiled as a template, its problem on its own line."""
+        if isinstance(source, (int, float)) and not isinstance(source, bool):
+            source = number_text(source)
+            if source is None:
+                self.problem(path, "a number too long to show; quote it")
+                return None
+        text = self.string(source, path, "a template")
+        if text is None:
+            return None
+        try:
+            return compile_text(text, mode=mode)
+        except TemplateProblem as exc:
+            start = self.file.lines.text_start.get(path, self.line(path))
+            self.problem(path, str(exc), start + exc.lineno - 1)
+        except RecursionError:
+            self.problem(path, NESTED_TOO_DEEP.format(what="the template"))
+        return None
+
+    def duration(self, value: Any, path: KeyPath) -> float | None:
+        """Seconds from ``90``, ``'1.5s'``, ``'2m'`` or ``'1h'``."""
+        seconds: float | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = finite(value)
+        elif isinstance(value, str):
+            found = _DURATION.match(value)
+            if found:
+                scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+                seconds = finite(found.group(1))
+                if seconds is not None:
+                    seconds *= scale[found.group(2) or "s"]
+        if seconds is not None and 0 <= seconds <= _MAX_SECONDS:
+            return seconds
+        self.problem(
+            path,
+            f"invalid duration {shown(value)} (use seconds, or a number with "
+            "ms, s, m or h, e.g. '1.5s' or '2m'; at most 30 days)",
+        )
+        return None
+
+    def channel_key(
+        self, key: str, path: KeyPath, channels: Mapping[str, Channel]
+    ) -> None:
+        """Tell a *key* that names no channel (delivery's or a route's)."""
+        if key not in channels:
+            self.problem(
+                path,
+                f"unknown channel '{key}'"
+                f"{did_you_mean(key, list(channels))}"
+                " (channels are declared under 'channels:')",
+            )
+
+
+def finite(value: float | str) -> float | None:
+    """*value* as a finite float, or ``None`` (too large, inf or nan)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
