@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from polybot_loghandler._colors import COLORS, parse_color
 from polybot_loghandler._events import LEVELS
 from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._matching import (
@@ -38,8 +37,6 @@ from polybot_loghandler._model import (
     Config,
     DeliverySettings,
     Destination,
-    EmbedTemplate,
-    FieldTemplate,
     Mention,
     Route,
     WebhookDestination,
@@ -51,7 +48,7 @@ from polybot_loghandler._templates import (
     compile_expression,
     is_template,
 )
-from polybot_loghandler._text import REDACTED, is_http_url, redact_text
+from polybot_loghandler._text import REDACTED, redact_text
 from polybot_loghandler._yaml import (
     MAX_CHARS,
     KeyPath,
@@ -60,6 +57,7 @@ from polybot_loghandler._yaml import (
 from polybot_loghandler.exceptions import ConfigError
 
 from .checker import Checker, RoutingFile, finite
+from .embeds import EmbedChecker
 from .words import (
     NESTED_TOO_DEEP,
     did_you_mean,
@@ -183,6 +181,7 @@ class _Checker(Checker):
         # problems, the text) and how many channels it is the value of
         self.bad_variables: dict[str, tuple[int, str]] = {}
         self.bad_uses: Counter[str] = Counter()
+        self.embeds = EmbedChecker(file)
 
     # -- top level
 
@@ -585,7 +584,7 @@ class _Checker(Checker):
             else True,
             (*path, "coalesce"),
         )
-        embed = self.embed(table.get("embed"), (*path, "embed"))
+        embed = self.embeds.embed(table.get("embed"), (*path, "embed"))
         if len(self.file.problems) > before or matcher is None or not name:
             return None
         return Route(
@@ -838,167 +837,6 @@ class _Checker(Checker):
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))
         return Coalesce(enabled=True, by=by, window=window)
-
-    # -- embeds
-
-    def embed(  # noqa: C901 - one branch per key reads as the schema
-        self, data: Any, path: KeyPath
-    ) -> EmbedTemplate | None:
-        if data is None:
-            return None
-        table = self.mapping(data, path, "embed")
-        if table is None:
-            return None
-        self.keys(
-            table,
-            path,
-            (
-                "title",
-                "description",
-                "url",
-                "color",
-                "fields",
-                "footer",
-                "author",
-                "timestamp",
-            ),
-        )
-        kwargs: dict[str, Any] = {}
-        for part in ("title", "description", "url"):
-            if table.get(part) is not None:
-                mode = "raw" if part == "url" else "markdown"
-                kwargs[part] = self.template(table[part], (*path, part), mode)
-        if "color" in table and table["color"] is None:
-            self.problem(
-                (*path, "color"),
-                "the colour is empty (a '#rrggbb' colour must be quoted: "
-                "YAML reads '#' as the start of a comment)",
-            )
-        if table.get("color") is not None:
-            kwargs["color"] = self.color(table["color"], (*path, "color"))
-        if isinstance(table.get("fields"), dict):
-            kwargs["fields"] = None
-            kwargs["auto_exclude"] = self.auto_fields(
-                table["fields"], (*path, "fields")
-            )
-        elif "fields" in table:
-            kwargs["fields"] = self.embed_fields(
-                table["fields"], (*path, "fields")
-            )
-        if table.get("footer") is not None:
-            text, icon, _ = self.text_with_icon(
-                table["footer"], (*path, "footer"), "text"
-            )
-            kwargs["footer"], kwargs["footer_icon_url"] = text, icon
-        if table.get("author") is not None:
-            text, icon, url = self.text_with_icon(
-                table["author"], (*path, "author"), "name"
-            )
-            kwargs["author"], kwargs["author_icon_url"] = text, icon
-            kwargs["author_url"] = url
-        if "timestamp" in table:
-            stamp = table["timestamp"]
-            kwargs["timestamp"] = (
-                stamp
-                if isinstance(stamp, bool)
-                else self.template(stamp, (*path, "timestamp"), "raw")
-            )
-        return EmbedTemplate(**kwargs)
-
-    def color(self, data: Any, path: KeyPath) -> int | Text | None:
-        if isinstance(data, int) and not isinstance(data, bool):
-            if 0 <= data <= 0xFFFFFF:
-                return data
-        elif isinstance(data, str):
-            if "{" in data:
-                return self.template(data, path, "raw")
-            found = parse_color(data)
-            if found is not None:
-                return found
-        self.problem(
-            path,
-            f"invalid color {shown(data)} (a name such as "
-            f"{', '.join(list(COLORS)[2:8])}; '#rrggbb'; an integer up "
-            "to 16777215; or a template)"
-            f"{did_you_mean(word_of(data), list(COLORS))}",
-        )
-        return None
-
-    def auto_fields(
-        self, data: dict[str, Any], path: KeyPath
-    ) -> frozenset[str]:
-        self.keys(data, path, ("auto", "exclude"), required=("auto",))
-        if data.get("auto") is not True:
-            self.problem(
-                (*path, "auto"),
-                "use 'auto: true' (or a list of fields instead of a mapping)",
-            )
-        exclude = data.get("exclude", [])
-        if not isinstance(exclude, list) or not all(
-            isinstance(x, str) for x in exclude
-        ):
-            self.problem(
-                (*path, "exclude"), "'exclude' takes a list of field names"
-            )
-            return frozenset()
-        return frozenset(exclude)
-
-    def embed_fields(
-        self, data: Any, path: KeyPath
-    ) -> tuple[FieldTemplate, ...] | None:
-        if data == "auto":
-            return None
-        if not isinstance(data, list):
-            self.problem(
-                path,
-                "fields must be a list of {name, value, inline},"
-                " 'auto', or {auto: true, exclude: [...]}",
-            )
-            return ()
-        out: list[FieldTemplate] = []
-        for n, spec in enumerate(data):
-            where = (*path, n)
-            table = self.mapping(spec, where, "a field")
-            if table is None:
-                continue
-            self.keys(
-                table,
-                where,
-                ("name", "value", "inline"),
-                required=("name", "value"),
-            )
-            name = self.template(table.get("name", ""), (*where, "name"))
-            value = self.template(table.get("value", ""), (*where, "value"))
-            inline = table.get("inline", True)
-            if not isinstance(inline, bool):
-                self.problem((*where, "inline"), "must be true or false")
-                inline = True
-            if name is not None and value is not None:
-                out.append(
-                    FieldTemplate(name=name, value=value, inline=inline)
-                )
-        return tuple(out)
-
-    def text_with_icon(
-        self, data: Any, path: KeyPath, text_key: str
-    ) -> tuple[Text | None, str | None, str | None]:
-        mode = "plain"  # Discord shows footer and author text verbatim
-        if not isinstance(data, dict):
-            return self.template(data, path, mode), None, None
-        allowed = (text_key, "icon_url") + (
-            ("url",) if text_key == "name" else ()
-        )
-        self.keys(data, path, allowed, required=(text_key,))
-        text = self.template(data.get(text_key, ""), (*path, text_key), mode)
-        icon = data.get("icon_url")
-        url = data.get("url")
-        for part, value in (("icon_url", icon), ("url", url)):
-            if value is not None and not is_http_url(value):
-                self.problem(
-                    (*path, part),
-                    f"must be an http(s) URL, not {shown(value)}",
-                )
-        return text, icon, url
 
 
 #: What a webhook destination must be, said with every one that is not.
