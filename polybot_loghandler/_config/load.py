@@ -12,31 +12,24 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._model import (
     RELOAD_EVERY,
-    WEBHOOK_PATH,
-    BotChannelDestination,
     Channel,
     Coalesce,
     Config,
     DeliverySettings,
-    Destination,
     Mention,
     Route,
-    WebhookDestination,
 )
 from polybot_loghandler._templates import (
     Text,
     is_template,
 )
-from polybot_loghandler._text import REDACTED, redact_text
 from polybot_loghandler._yaml import (
     MAX_CHARS,
     KeyPath,
@@ -44,12 +37,12 @@ from polybot_loghandler._yaml import (
 )
 from polybot_loghandler.exceptions import ConfigError
 
+from .channels import SNOWFLAKE, ChannelChecker
 from .checker import Checker, RoutingFile, finite
 from .embeds import EmbedChecker
 from .match import MatchChecker
 from .words import (
     kind_of,
-    number_text,
     shown,
 )
 
@@ -73,10 +66,6 @@ SIZE_UNITS = (
     "1000; also k, K, KB, M, G) or KiB, MiB, GiB (powers of 1024), in any "
     "case, e.g. '100kB', '50MB', '1.5 GiB'"
 )
-_SNOWFLAKE = re.compile(r"^\d{1,20}$")
-_CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-#: A URL is quoted longer: a webhook's, token hidden, is about 70.
-_SHOWN_URL = 100
 #: At most this many problems are listed (a file that is not a routing
 #: file at all could have thousands).
 MAX_PROBLEMS = 100
@@ -163,10 +152,6 @@ class _Checker(Checker):
 
     def __init__(self, file: RoutingFile) -> None:
         super().__init__(file)
-        # a variable that is not a webhook URL: its problem (the index in
-        # problems, the text) and how many channels it is the value of
-        self.bad_variables: dict[str, tuple[int, str]] = {}
-        self.bad_uses: Counter[str] = Counter()
         self.match = MatchChecker(file)
         self.embeds = EmbedChecker(file)
 
@@ -196,7 +181,7 @@ class _Checker(Checker):
                 f"unsupported version {shown(version)} "
                 "(this library reads version: 1)",
             )
-        channels = self.channels(top.get("channels"))
+        channels = ChannelChecker(self.file).channels(top.get("channels"))
         delivery = self.delivery(top.get("delivery", {}), channels)
         routes = self.routes(top.get("routes"), channels)
         if self.file.problems:
@@ -210,151 +195,6 @@ class _Checker(Checker):
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )
-
-    # -- channels
-
-    def channels(self, data: Any) -> dict[str, Channel]:
-        path: KeyPath = ("channels",)
-        if data is None:
-            return {}
-        table = self.mapping(data, path, "channels")
-        if table is None:
-            return {}
-        out: dict[str, Channel] = {}
-        for key, spec in table.items():
-            where = (*path, key)
-            if not _CHANNEL_KEY.match(key):
-                self.problem(
-                    where, "channel keys use letters, digits, '_' and '-' only"
-                )
-                continue
-            channel = self.channel(key, spec, where)
-            if channel is not None:
-                out[key] = channel
-        self.told_variables()
-        return out
-
-    def channel(self, key: str, spec: Any, path: KeyPath) -> Channel | None:
-        name = key.replace("_", "-").lower()
-        if spec is None or isinstance(spec, str):
-            hook = self.webhook(spec or "", path)
-            return Channel(key=key, name=name, destination=hook)
-        table = self.mapping(
-            spec,
-            path,
-            "a channel (a webhook URL, {webhook: URL} or {id: CHANNEL_ID})",
-        )
-        if table is None:
-            return None
-        self.keys(table, path, ("webhook", "id", "name", "category", "topic"))
-        if "webhook" in table and "id" in table:
-            self.problem(path, "give either 'webhook' or 'id', not both")
-            return None
-        dest: Destination | None = None
-        if "id" in table:
-            dest = self.bot_channel(table["id"], (*path, "id"))
-        elif table.get("webhook") is not None:
-            url = self.string(table["webhook"], (*path, "webhook"), "webhook")
-            dest = self.webhook(url or "", (*path, "webhook"))
-        meta: dict[str, str | None] = {}
-        for part in ("name", "category", "topic"):
-            value = table.get(part)
-            meta[part] = (
-                None if value is None else self.string(value, (*path, part))
-            )
-        if meta["topic"] and len(meta["topic"]) > 1024:
-            self.problem(
-                (*path, "topic"), "a channel topic is at most 1024 characters"
-            )
-        return Channel(
-            key=key,
-            name=meta["name"] or name,
-            destination=dest,
-            category=meta["category"],
-            topic=meta["topic"],
-        )
-
-    def webhook(self, raw: str, path: KeyPath) -> WebhookDestination | None:
-        url = self.env(raw, path)
-        if not url:
-            return None
-        parts = urlsplit(url)
-        wrong = _webhook_mistake(url)
-        if wrong:
-            self.bad_webhook(url, path, wrong)
-            return None
-        found = WEBHOOK_PATH.search(parts.path)
-        return WebhookDestination(
-            url=url, webhook_id=found.group(1) if found else None
-        )
-
-    def bad_webhook(self, url: str, path: KeyPath, wrong: str) -> None:
-        """
-        Report a destination that is not a webhook URL, once per variable.
-
-        A value wholly from one variable (``${DISCORD_WEBHOOK_URL}``,
-        which the shipped routing gives 37 channels as their fallback)
-        is one mistake, reported at its first channel with the number of
-        channels that use it.
-        """
-        name = self.sole_variable(path, url)
-        quoted = _url_shown(url)
-        if name is None:
-            self.problem(
-                path, f"not a webhook URL: {quoted} ({wrong}; {_WEBHOOK_RULE})"
-            )
-            return
-        self.bad_uses[name] += 1
-        if name in self.bad_variables:
-            return
-        self.problem(
-            path,
-            f"${name} is not a webhook URL: {quoted} ({wrong}; "
-            f"{_WEBHOOK_RULE})",
-        )
-        self.bad_variables[name] = self.file.problems[-1]
-
-    def sole_variable(self, path: KeyPath, value: str) -> str | None:
-        """The variable whose value alone makes *value*, if there is one."""
-        names = dict.fromkeys(
-            r.name for r in self.file.references.get(path, ()) if r.used
-        )
-        if len(names) != 1:
-            return None
-        (name,) = names
-        return (
-            name if self.file.environ.get(name, "").strip() == value else None
-        )
-
-    def told_variables(self) -> None:
-        """Finish the variables' problems: how many channels use each."""
-        for name, told in self.bad_variables.items():
-            uses = self.bad_uses[name]
-            if uses > 1:
-                index = self.file.problems.index(told)
-                where, text = told
-                self.file.problems[index] = (
-                    where,
-                    f"{text}; it is the webhook of {uses} channels",
-                )
-
-    def bot_channel(
-        self, raw: Any, path: KeyPath
-    ) -> BotChannelDestination | None:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = number_text(raw) or shown(raw)
-        text = self.string(raw, path, "a channel id")
-        if text is None:
-            return None
-        value = self.env(text, path)
-        if not value:
-            return None
-        if not _SNOWFLAKE.match(value):
-            # quote what the file says, not what the environment gave:
-            # a variable named by mistake may hold a token
-            self.problem(path, f"a channel id is a number, not {shown(text)}")
-            return None
-        return BotChannelDestination(channel_id=value)
 
     # -- delivery
 
@@ -629,7 +469,7 @@ class _Checker(Checker):
                     path, f"{shown(text)} is empty, so this route pings no one"
                 )
                 return None
-            if _SNOWFLAKE.match(ident):
+            if SNOWFLAKE.match(ident):
                 return Mention(kind=kind, id=ident)
             self.problem(path, f"a {kind} id is a number, not {shown(text)}")
             return None
@@ -662,76 +502,6 @@ class _Checker(Checker):
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))
         return Coalesce(enabled=True, by=by, window=window)
-
-
-#: What a webhook destination must be, said with every one that is not.
-_WEBHOOK_RULE = (
-    "a webhook URL is http:// or https:// with a host and no spaces; "
-    "Discord's are https://discord.com/api/webhooks/ID/TOKEN"
-)
-#: Hosts whose webhook URLs are known: on these, the path must hold one.
-_DISCORD_HOSTS = re.compile(
-    r"^(?:(?:canary|ptb)\.)?discord(?:app)?\.com$", re.IGNORECASE
-)
-#: A host name as a message may show it: lower case, a top-level domain
-#: of letters, or an IP address (a token, mixed case, is not one).
-_HOST_NAME = re.compile(
-    r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}|[\d.]+|localhost)(?::\d*)?$"
-)
-#: A word as long as a short token: a host with one may be a token.
-_WORD = re.compile(r"[\w-]{8}")
-_SCHEME = re.compile(r"^[A-Za-z][\w+.-]{0,19}$")
-#: The start of a webhook's path, up to where its token begins.
-_HOOK_START = re.compile(r"/webhooks/\d*/?", re.IGNORECASE)
-
-
-def _webhook_mistake(url: str) -> str:
-    """
-    What makes *url* not a webhook destination, or ``""`` if nothing.
-
-    Any http(s) URL with a host is accepted (a proxy, a test server);
-    on Discord's own hosts the path must also hold an id and a token,
-    which Discord needs.
-    """
-    parts = urlsplit(url)
-    if not parts.scheme and not url.startswith("//"):
-        return "it has no scheme"
-    if parts.scheme not in ("http", "https"):
-        return f"its scheme is {parts.scheme!r}"
-    if not parts.hostname:
-        return "it has no host"
-    if any(ch.isspace() for ch in url):
-        return "it has a space"
-    if _DISCORD_HOSTS.match(parts.hostname) and not WEBHOOK_PATH.search(
-        parts.path
-    ):
-        return "its path has no /api/webhooks/ID/TOKEN"
-    return ""
-
-
-def _url_shown(url: str) -> str:
-    """
-    *url* for a message: its scheme and host as they are, secrets hidden.
-
-    What follows ``/webhooks/ID/`` is the token; any other path may hold
-    one too, so only a webhook path is shown, up to its token. A host
-    that does not look like one (a token pasted alone) is hidden too.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or not _SCHEME.match(scheme):
-        scheme, sep, rest = "", "", url
-    host, slash, path = rest.partition("/")
-    host = host.rpartition("@")[2]  # never user:password
-    if not _HOST_NAME.match(host) and _WORD.search(host):
-        host = REDACTED  # it may be a token
-    path = slash + path
-    found = _HOOK_START.search(path)
-    if found:
-        path = path[: found.end()] + (REDACTED if path[found.end() :] else "")
-    elif path not in ("", "/"):
-        path = "/" + REDACTED
-    text = repr(redact_text(f"{scheme}{sep}{host}{path}"))
-    return text if len(text) <= _SHOWN_URL else text[: _SHOWN_URL - 1] + "…"
 
 
 def _positive_int(value: Any) -> bool:
