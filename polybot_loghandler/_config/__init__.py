@@ -2,12 +2,8 @@
 routing.yaml → validated, frozen configuration (the objects of ``_model``).
 """
 
-from .load import (
-    MAX_PROBLEMS,
-    load_config,
-    parse_config,
-    size_bytes,
-)
+from .delivery import size_bytes
+from .load import MAX_PROBLEMS, load_config, parse_config
 from .words import did_you_mean
 from .words import did_you_mean as _did_you_mean  # the CLI's name for it
 

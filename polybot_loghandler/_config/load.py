@@ -9,20 +9,16 @@ the user as a traceback.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._model import (
-    RELOAD_EVERY,
     Channel,
     Coalesce,
     Config,
-    DeliverySettings,
     Mention,
     Route,
 )
@@ -38,7 +34,8 @@ from polybot_loghandler._yaml import (
 from polybot_loghandler.exceptions import ConfigError
 
 from .channels import SNOWFLAKE, ChannelChecker
-from .checker import Checker, RoutingFile, finite
+from .checker import Checker, RoutingFile
+from .delivery import DeliveryChecker
 from .embeds import EmbedChecker
 from .match import MatchChecker
 from .words import (
@@ -46,26 +43,10 @@ from .words import (
     shown,
 )
 
-__all__ = ["load_config", "parse_config", "size_bytes"]
+__all__ = ["MAX_PROBLEMS", "load_config", "parse_config"]
 
 SUPPORTED_VERSIONS = (1,)
 
-#: The shortest reload or report interval: polling faster than this
-#: costs more than it is worth.
-MIN_INTERVAL = 0.1
-#: A size: a number, then maybe a unit (any case): ``k``, ``KB`` or
-#: ``kB`` counts in powers of 1000, ``Ki`` or ``KiB`` in powers of 1024
-_SIZE = re.compile(
-    r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i)?)?(b|bytes?)?\s*",
-    re.IGNORECASE,
-)
-_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
-#: What the error for a size says is accepted
-SIZE_UNITS = (
-    "a number of bytes, or a number with a unit: kB, MB, GB (powers of "
-    "1000; also k, K, KB, M, G) or KiB, MiB, GiB (powers of 1024), in any "
-    "case, e.g. '100kB', '50MB', '1.5 GiB'"
-)
 #: At most this many problems are listed (a file that is not a routing
 #: file at all could have thousands).
 MAX_PROBLEMS = 100
@@ -182,7 +163,9 @@ class _Checker(Checker):
                 "(this library reads version: 1)",
             )
         channels = ChannelChecker(self.file).channels(top.get("channels"))
-        delivery = self.delivery(top.get("delivery", {}), channels)
+        delivery = DeliveryChecker(self.file).delivery(
+            top.get("delivery", {}), channels
+        )
         routes = self.routes(top.get("routes"), channels)
         if self.file.problems:
             return None
@@ -195,147 +178,6 @@ class _Checker(Checker):
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )
-
-    # -- delivery
-
-    def delivery(  # noqa: C901, PLR0912 - one branch per key reads as the schema
-        self, data: Any, channels: Mapping[str, Channel]
-    ) -> DeliverySettings:
-        path: KeyPath = ("delivery",)
-        table = self.mapping(
-            data if data is not None else {}, path, "delivery"
-        )
-        if table is None:
-            return DeliverySettings()
-        allowed = (
-            "queue_size",
-            "flush_timeout",
-            "batch_window",
-            "coalesce_window",
-            "retry_for",
-            "ops_channel",
-            "console",
-            "console_per_channel",
-            "reload",
-            "report",
-            "spool",
-            "spool_size",
-        )
-        self.keys(table, path, allowed)
-        kwargs: dict[str, Any] = {}
-        if "queue_size" in table:
-            size = table["queue_size"]
-            if _positive_int(size):
-                kwargs["queue_size"] = size
-            else:
-                self.problem(
-                    (*path, "queue_size"),
-                    f"must be a positive whole number, not {shown(size)}",
-                )
-        for part in (
-            "flush_timeout",
-            "batch_window",
-            "coalesce_window",
-            "retry_for",
-        ):
-            if part in table:
-                seconds = self.duration(table[part], (*path, part))
-                if seconds is not None:
-                    kwargs[part] = seconds
-        if table.get("ops_channel") is not None:
-            key = self.string(table["ops_channel"], (*path, "ops_channel"))
-            if key is not None:
-                self.channel_key(key, (*path, "ops_channel"), channels)
-                kwargs["ops_channel"] = key
-        if "console" in table:
-            console = table["console"]
-            if console is False:
-                console = "off"  # YAML reads a bare `off` as false
-            if console in ("stderr", "stdout", "off"):
-                kwargs["console"] = console
-            else:
-                self.problem(
-                    (*path, "console"),
-                    f"must be stderr, stdout or off, not {shown(console)}",
-                )
-        if "console_per_channel" in table:
-            limit = table["console_per_channel"]
-            if _positive_int(limit):
-                kwargs["console_per_channel"] = limit
-            elif limit is not None:
-                self.problem(
-                    (*path, "console_per_channel"),
-                    "must be a positive whole number (the messages of each "
-                    f"channel shown on the console), not {shown(limit)}",
-                )
-        if "reload" in table:
-            kwargs["reload_every"] = self.interval(
-                table["reload"],
-                (*path, "reload"),
-                RELOAD_EVERY,
-            )
-        if "report" in table:
-            kwargs.update(self.report(table["report"], channels))
-        kwargs.update(self.spool(table))
-        return DeliverySettings(**kwargs)
-
-    def interval(
-        self, value: Any, path: KeyPath, default: float | None
-    ) -> float | None:
-        """A duration, or ``off``/``false`` for never."""
-        if value is False or value == "off":
-            return None
-        seconds = self.duration(value, path)
-        if seconds is not None and seconds < MIN_INTERVAL:
-            self.problem(path, f"must be at least {MIN_INTERVAL:g}s, or off")
-            return default
-        return default if seconds is None else seconds
-
-    def report(
-        self, data: Any, channels: Mapping[str, Channel]
-    ) -> dict[str, Any]:
-        path: KeyPath = ("delivery", "report")
-        if data is False or data == "off" or data is None:
-            return {}
-        table = self.mapping(data, path, "report")
-        if table is None:
-            return {}
-        self.keys(table, path, ("every", "channel"), required=("every",))
-        out: dict[str, Any] = {}
-        if "every" in table:
-            out["report_every"] = self.interval(
-                table["every"], (*path, "every"), None
-            )
-        if table.get("channel") is not None:
-            key = self.string(table["channel"], (*path, "channel"))
-            if key is not None:
-                self.channel_key(key, (*path, "channel"), channels)
-                out["report_channel"] = key
-        return out
-
-    def spool(self, table: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "spool_size" in table:
-            size = size_bytes(table["spool_size"])
-            if size is None:
-                self.problem(
-                    ("delivery", "spool_size"),
-                    f"invalid size {shown(table['spool_size'])} (use "
-                    f"{SIZE_UNITS})",
-                )
-            else:
-                out["spool_size"] = size
-        value = table.get("spool")
-        if value is None or value is False:
-            return out
-        path: KeyPath = ("delivery", "spool")
-        text = self.string(value, path, "spool (a directory, or off)")
-        if text is None:
-            return out
-        where = self.env(text, path)
-        if where and where != "off":
-            out["spool"] = where
-        return out
 
     # -- routes
 
@@ -502,32 +344,3 @@ class _Checker(Checker):
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))
         return Coalesce(enabled=True, by=by, window=window)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def size_bytes(value: Any) -> int | None:
-    """
-    Bytes from ``52428800``, ``'50MB'``, ``'100kB'`` or ``'1.5 GiB'``.
-
-    A unit's prefix counts in powers of 1000 (``k``, ``kB``, ``KB``,
-    ``M``, ``MB``, ``G``...) or, with an ``i``, of 1024 (``KiB``, ``Ki``,
-    ``MiB``...); case does not matter. Returns ``None`` for anything
-    else, and for sizes below one byte.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value > 0 else None
-    found = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    if found is None:
-        return None
-    number = finite(found.group(1))
-    if number is None:
-        return None
-    prefix, binary = found.group(2), found.group(3)
-    power = _SIZE_POWERS[prefix.lower()] if prefix else 0
-    size = number * (1024 if binary else 1000) ** power
-    if not math.isfinite(size):  # 300 digits of terabytes
-        return None
-    return int(size) if size >= 1 else None
