@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from polybot_loghandler._config import _did_you_mean, load_config
+from polybot_loghandler._config import did_you_mean, load_config
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
 from polybot_loghandler._format import counted
 from polybot_loghandler._lookup import resolve_routing, shipped_routing
@@ -492,7 +492,7 @@ def _send_test(args: argparse.Namespace) -> int:
     unknown = [k for k in keys if k not in config.channels]
     if unknown:
         named = ", ".join(
-            f"{key!r}{_did_you_mean(key, list(config.channels))}"
+            f"{key!r}{did_you_mean(key, list(config.channels))}"
             for key in unknown
         )
         listing = f"polybot-loghandler check {shlex.quote(str(config.path))}"

@@ -10,11 +10,9 @@ the words of ``words``.
 from .delivery import size_bytes
 from .load import MAX_PROBLEMS, load_config, parse_config
 from .words import did_you_mean
-from .words import did_you_mean as _did_you_mean  # the CLI's name for it
 
 __all__ = [
     "MAX_PROBLEMS",
-    "_did_you_mean",
     "did_you_mean",
     "load_config",
     "parse_config",
