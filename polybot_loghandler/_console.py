@@ -215,18 +215,23 @@ class ConsoleSink:
             color = False
         with self._lock:
             shown, notice = self._choose(messages)
-            parts = [format_message(m, color=color) for m in shown]
-            if notice:
-                parts.append(notice)
-            if not parts:
-                return 0
-            text = _writable("\n".join(parts), stream)
+        parts = [format_message(m, color=color) for m in shown]
+        if notice:
+            parts.append(notice)
+        if not parts or not self._write(stream, "\n".join(parts)):
+            return 0
+        return len(shown)
+
+    def _write(self, stream: TextIO, text: str) -> bool:
+        """Write *text* and a newline; ``False`` if the stream is broken."""
+        text = _writable(text, stream)
+        with self._lock:
             try:
                 stream.write(text + "\n")
                 stream.flush()
             except (OSError, ValueError):
-                return 0  # a closed or broken stream must not break logging
-        return len(shown)
+                return False  # a closed or broken stream must not break us
+        return True
 
     def _choose(
         self, messages: Sequence[RoutedMessage]
@@ -268,12 +273,7 @@ class ConsoleSink:
                 return
             self._listed = hidden
             listing = _not_shown(self._hidden, self._per_channel)
-            text = _writable(listing, stream)
-            try:
-                stream.write(text + "\n")
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        self._write(stream, listing)
 
 
 def _channel_name(message: RoutedMessage) -> str:

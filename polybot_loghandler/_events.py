@@ -323,22 +323,20 @@ def _secret_names(fields: Mapping[Any, Any]) -> frozenset[str]:
         found = frozenset(
             k for k in keys if k.__class__ is str and looks_secret(k)
         )
-        _SECRETS.keep(keys, found, _key_chars(keys))
+        chars = _key_chars(keys)
+        if chars is not None:
+            _SECRETS.keep(keys, found, chars)
     return found
 
 
-def _key_chars(keys: tuple[Any, ...]) -> int:
-    """The characters of *keys*; beyond any memo's reach if not strings."""
+def _key_chars(keys: tuple[Any, ...]) -> int | None:
+    """The characters of *keys*, or ``None`` if one is not a string."""
     chars = 0
     for key in keys:
         if key.__class__ is not str:
-            return _NOT_KEPT
+            return None
         chars += len(key)
     return chars
-
-
-#: What :func:`_key_chars` says of keys a memo must not keep.
-_NOT_KEPT = 1 << 62
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ from polybot_loghandler import (
     ConfigError,
     DiscordHandler,
     DiscordProcessor,
+    PolybotError,
     _registry,
 )
 from polybot_loghandler.testing import RoutedMessage, capture
@@ -931,6 +932,23 @@ class TestSharedPipeline:
             first.stats()["handled"],
             second.stats()["handled"],
         )
+
+
+@pytest.mark.parametrize("front", [DiscordHandler, DiscordProcessor])
+def test_both_fronts_tell_their_routing(
+    front: type[DiscordHandler | DiscordProcessor],
+    make_routing: Callable[..., Path],
+) -> None:
+    """``config`` and ``stats()`` read the same on a handler and a processor;
+    one whose routing failed says so instead of raising AttributeError."""
+    path = make_routing()
+    made = front(path)
+    unmade = front.__new__(front)  # what a failed construction leaves
+
+    assert str(path) == made.config.path
+    assert {} == unmade.stats()
+    with pytest.raises(PolybotError, match=f"this {front.__name__} has no"):
+        unmade.config  # noqa: B018 - the property is the test
 
 
 class TestDefaultRouting:
