@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from fakes.discord import FakeDiscord
-from polybot_loghandler import DiscordHandler, _delivery, _discord
+from polybot_loghandler import DiscordHandler, _discord
+from polybot_loghandler._delivery import ledger
 from polybot_loghandler._events import RawEvent
 from polybot_loghandler._message import RoutedMessage
 from tests.support.connect import Connect
@@ -433,7 +434,7 @@ def test_recovery_is_said_once(
     """A destination failing for a while is said, and so is its return."""
     # said after 0.5 s of failures: the third try (0.75 s to 1.5 s in,
     # whatever the jitter) comes after that and before the fake recovers
-    monkeypatch.setattr(_delivery, "FAILING_AFTER", 0.5)
+    monkeypatch.setattr(ledger, "FAILING_AFTER", 0.5)
     handler, log = connect(
         routing_yaml(
             {"trades": _webhook(fake_discord)},
@@ -495,8 +496,8 @@ def poisoned(
 
     def make(text: str, where: str) -> tuple[DiscordHandler, logging.Logger]:
         handler, log = connect(text)
-        engine = handler._pipeline._engine
-        process = engine._process
+        routing = handler._pipeline._routing
+        process = routing.process
 
         def tampered(raw: RawEvent) -> list[RoutedMessage]:
             out = []
@@ -514,7 +515,7 @@ def poisoned(
                 )
             return out
 
-        engine._process = tampered
+        routing.process = tampered  # type: ignore[method-assign]
         return handler, log
 
     return make

@@ -27,7 +27,6 @@ from polybot_loghandler import (
     Config,
     DiscordHandler,
     DiscordProcessor,
-    _delivery,
     _diagnostics,
     _pipeline,
     _registry,
@@ -35,8 +34,7 @@ from polybot_loghandler import (
     load_config,
 )
 from polybot_loghandler._batching import coalesce_key
-from polybot_loghandler._console import ConsoleSink
-from polybot_loghandler._delivery import Engine
+from polybot_loghandler._delivery import Engine, intake
 from polybot_loghandler._spool.store import Spool
 from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
@@ -507,8 +505,8 @@ class TestForkLocks:
         return {
             "registry": _registry._REGISTRY_LOCK,
             "captures": _pipeline.CAPTURES.lock,
-            "reload": pipeline._reload_lock,
-            "counters": pipeline._count_lock,
+            "reload": pipeline._routing._lock,
+            "counters": pipeline._stats._lock,
             "worker start": pipeline._worker._start_lock,
             "console": pipeline._console._lock,
             "pipeline warnings": pipeline._diag._lock,
@@ -691,7 +689,7 @@ class TestForkLocks:
         holding = threading.Event()
 
         def reload_in_progress() -> None:
-            with pipeline._reload_lock:
+            with pipeline._routing._lock:
                 holding.set()
                 release.wait(WAIT)
 
@@ -801,21 +799,21 @@ class TestRunAhead:
         thread stops at RUN_AHEAD events and goes on when let go: a flood
         cannot pile rendered messages up outside the lanes' bound.
         """
-        config = load_config(make_routing(routing_yaml({"a": ""}, "[]")))
-        engine = Engine(config, _no_messages, _uncounted, ConsoleSink("off"))
         raw = ("e", logging.INFO, "app", 0.0, {}, None, None)
-        job = _delivery._Rendering([raw] * 5_000)
-        thread = threading.Thread(target=engine._render_all, args=(job,))
+        job = intake.Rendering([raw] * 5_000)
+        thread = threading.Thread(
+            target=intake.render_all, args=(job, _no_messages, None)
+        )
         thread.start()
         try:
             deadline = time.monotonic() + WAIT
-            while len(job.out) < _delivery.RUN_AHEAD:
+            while len(job.out) < intake.RUN_AHEAD:
                 assert time.monotonic() < deadline, (
                     "the thread never got there"
                 )
                 time.sleep(0.001)  # a real thread; bounded by WAIT
             time.sleep(0.05)  # room to run past the bound, if it could
-            assert _delivery.RUN_AHEAD == len(job.out)
+            assert intake.RUN_AHEAD == len(job.out)
         finally:
             job.abandoned = True
             thread.join(WAIT)
@@ -824,7 +822,3 @@ class TestRunAhead:
 
 def _no_messages(raw: Any) -> list[Any]:
     return []
-
-
-def _uncounted(key: str, n: int) -> None:
-    pass

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from fakes.discord import FakeDiscord
-from polybot_loghandler import ConfigError, DiscordHandler, _pipeline
+from polybot_loghandler import ConfigError, DiscordHandler
+from polybot_loghandler import _routing as routing_module
 from tests.support.helpers import routing_yaml
 from tests.support.hostile_yaml import HOSTILE, HOSTILE_PARAMS, Hostile
 
@@ -321,8 +322,8 @@ class TestHostileRoutingFiles:
         path, handler, log = handler_for(
             _routing(fake_discord, "trades", reload="0.1s")
         )
-        loads = _CountingLoads(_pipeline.load_config)
-        monkeypatch.setattr(_pipeline, "load_config", loads)
+        loads = _CountingLoads(routing_module.load_config)
+        monkeypatch.setattr(routing_module, "load_config", loads)
 
         _save_by_rename(path, case.text)
         assert _wait(lambda: bool(fake_discord.embeds("2003")))
@@ -363,9 +364,9 @@ class TestHostileRoutingFiles:
         def broken(*_: Any, **__: Any) -> Any:
             raise fault
 
-        original = _pipeline.load_config
+        original = routing_module.load_config
         loads = _CountingLoads(broken)
-        monkeypatch.setattr(_pipeline, "load_config", loads)
+        monkeypatch.setattr(routing_module, "load_config", loads)
         _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
         assert _wait(lambda: bool(fake_discord.embeds("2003")))
         time.sleep(0.5)  # five reload intervals of a real worker
@@ -378,7 +379,7 @@ class TestHostileRoutingFiles:
         assert type(fault).__name__ in err
 
         # the next edit is read again, and loads
-        monkeypatch.setattr(_pipeline, "load_config", original)
+        monkeypatch.setattr(routing_module, "load_config", original)
         _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
         assert _wait(lambda: handler.config.routes[0].name == "to_other")
 

@@ -1,0 +1,667 @@
+"""
+The engine: the worker thread's event loop, and what it runs.
+
+It takes captured events from the worker's queue, has them routed and
+rendered in the render thread (``intake``), files each message in the
+lane of its destination (``lanes``), and runs one task per lane that
+sends what the lane holds, in order, as its batching window allows
+(``sender``); every ending is counted by the ``ledger``. It also runs
+the periodic jobs: reloading the routing file, adopting what other
+processes left in the spool, the early warnings and the summary.
+Nothing here runs in the application's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+
+from polybot_loghandler._batching import Pending
+from polybot_loghandler._console import ConsoleSink
+from polybot_loghandler._diagnostics import Diagnostics
+from polybot_loghandler._discord import user_agent
+from polybot_loghandler._levels import LevelCheck
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._payload import with_delay
+from polybot_loghandler._ratelimit import RateLimiter
+from polybot_loghandler._routing import RoutingHolder
+from polybot_loghandler._spool.keeper import (
+    ADOPT_EVERY,
+    COMMIT_EVERY,
+    SpoolKeeper,
+)
+from polybot_loghandler._spool.store import SpoolEntry
+from polybot_loghandler._stats import Stats
+from polybot_loghandler._values import report_to
+from polybot_loghandler._worker import Flush, Stop, Worker
+
+from .intake import FILE_EVERY, Rendering, render_all
+from .lanes import Lanes, LaneState
+from .ledger import WATCH_EVERY, Ledger, is_own
+from .sender import Sender, Sleep
+
+__all__ = ["Engine"]
+
+#: httpx's timeouts, per connect and per read; each request also has a
+#: total deadline (``_discord.REQUEST_DEADLINE``).
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Messages a lane reads back from the spool at a time.
+REFILL = 50
+#: Seconds ordinary events gather in the intake queue after the first of
+#: them wakes the loop: a burst of log calls is then routed in one go,
+#: after the application's thread is done with it, not call by call
+#: while it runs. Urgent events (warnings and worse) cut it short; an
+#: ordinary message waits a batch window anyway.
+INTAKE_DELAY = 0.02
+
+
+class Engine:
+    """
+    Everything the worker thread does, for one routing file.
+
+    Args:
+        routing: The routing in use; the engine routes with it, reads
+            its settings, and has it reload the file when it changed.
+        stats: The counters; the engine adds its own figures (messages
+            pending, the longest rate-limit wait) as a gauge.
+        console: Where channels without a destination are shown.
+        levels: Checked every second for a root logger level that hides
+            events (``None``: no check).
+        version: The library version, for the ``User-Agent``.
+        transport: An httpx transport to use instead of the network.
+        clock: Monotonic seconds.
+        sleep: Waits on the clock (an ``await``); with *clock*, a fake
+            clock drives every wait on Discord.
+        cloudflare_pause: Seconds everything waits after a Cloudflare 429.
+    """
+
+    def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
+        self,
+        routing: RoutingHolder,
+        stats: Stats,
+        console: ConsoleSink,
+        *,
+        levels: LevelCheck | None = None,
+        version: str = "0",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+        cloudflare_pause: float | None = None,
+    ) -> None:
+        config = routing.config
+        self._routing = routing
+        # the settings a reload cannot change (DeliverySettings.FIXED)
+        self._settings = config.delivery
+        self._stats = stats
+        self._console = console
+        self._levels = levels
+        self._version = version
+        self._transport = transport
+        self._clock = clock
+        self._sleep_for = sleep
+        self._cloudflare_pause = cloudflare_pause
+        self._diag = Diagnostics()  # warned once per process, not per run
+        self._keeper = (
+            None
+            if config.delivery.spool is None
+            else SpoolKeeper(
+                config.delivery.spool, config.delivery.spool_size, stats.count
+            )
+        )
+        self._reset()
+        stats.add_gauge(self._figures)
+
+    def _reset(self) -> None:
+        # everything the loop owns; a run (and so a forked child's new
+        # worker) starts from nothing
+        settings = self._settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.lanes = Lanes(
+            settings.batch_window,
+            settings.coalesce_window,
+            settings.queue_size,
+        )
+        self.ledger = Ledger(
+            self._stats,
+            lambda: self._routing.config,
+            self._keeper,
+            diagnostics=self._diag,
+        )
+        self.ledger.start(self._clock())
+        self._limiter = (
+            RateLimiter()
+            if self._cloudflare_pause is None
+            else RateLimiter(cloudflare_pause=self._cloudflare_pause)
+        )
+        self._flushes: list[Flush] = []
+        self._stopping: Stop | None = None
+        self._taking = False  # events are being routed and filed
+        self.leftover = 0
+        self.kept = 0  # events left in the spool at the end
+
+    def _figures(self) -> dict[str, int]:
+        """The engine's gauges, read with the counters."""
+        out = {"pending": self.lanes.pending}
+        if self._keeper is not None:
+            out["spool.pending"] = self._keeper.pending
+        wait = self.lanes.rate_limit_wait(self._clock())
+        out["rate_limit.wait_s"] = math.ceil(wait)
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting in lanes (each may stand for several events)."""
+        return self.lanes.pending
+
+    @property
+    def spool(self) -> SpoolKeeper | None:
+        """The spool, if ``delivery.spool`` is set."""
+        return self._keeper
+
+    def after_fork_in_child(self) -> None:
+        """A forked child keeps none of the parent's spool."""
+        if self._keeper is not None:
+            self._keeper.after_fork_in_child()
+
+    def troubles(self) -> list[str]:
+        """The destinations failing now, each with why and since when."""
+        return self.ledger.troubles(self.lanes)
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self, worker: Worker) -> None:
+        """The worker thread's body: run the event loop until stopped."""
+        self._reset()
+        anyio.run(self._main, worker, backend="asyncio")
+
+    async def _main(self, worker: Worker) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop  # for the render thread's wake-ups
+        # values turned into text here (coalescing keys, the spool's)
+        # count their faults as the render thread's do
+        report_to(self._stats.count)
+        wake = asyncio.Event()
+
+        def waker() -> None:
+            # after the loop has ended there is nothing left to wake
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+        worker.set_waker(waker)
+        headers = {"User-Agent": user_agent(self._version)}
+        try:
+            async with (
+                httpx.AsyncClient(
+                    timeout=TIMEOUT, headers=headers, transport=self._transport
+                ) as client,
+                anyio.create_task_group() as tasks,
+            ):
+                self._tasks = tasks
+                self._sender = Sender(
+                    client,
+                    self.lanes,
+                    self.ledger,
+                    lambda: self._routing.config,
+                    clock=self._clock,
+                    sleep=self._sleep_for,
+                    limiter=self._limiter,
+                )
+                tasks.start_soon(self._housekeeping)
+                tasks.start_soon(self._post_office)
+                if self._keeper is not None:
+                    self._left_over(self._keeper.start())
+                    tasks.start_soon(self._committer, self._keeper)
+                await self._serve(worker, wake)
+                tasks.cancel_scope.cancel()
+        finally:
+            worker.set_waker(None)
+            self._give_up()
+            for marker in self._flushes:  # nothing more will happen here
+                marker.done.set()
+            self._flushes.clear()
+            if self._keeper is not None:
+                self._keeper.close()
+
+    async def _serve(self, worker: Worker, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            if worker.depth and not worker.urgent:
+                with anyio.move_on_after(INTAKE_DELAY):
+                    await wake.wait()  # an urgent item ends the wait
+                wake.clear()
+            items = worker.take()
+            for item in items:
+                if isinstance(item, Stop):
+                    self._stopping = item  # its deadline bounds what follows
+            await self._take_in(worker, items)
+            if self._flushes or self._stopping:
+                for state in self.lanes:
+                    state.wake.set()
+            self._check_flushes()
+            stop = self._stopping
+            if stop is not None and (
+                self._idle()
+                or self._safe_on_disk()
+                or self._clock() >= stop.deadline
+            ):
+                return
+            timeout = 0.1 if stop is not None else 1.0
+            with anyio.move_on_after(timeout):
+                await wake.wait()
+
+    async def _take_in(self, worker: Worker, items: list[Any]) -> None:
+        """
+        Route and file *items*, in order, until the stop's deadline.
+
+        Only this loop files, in the order of the log calls, so every
+        lane keeps that order (see ``intake``).
+        """
+        self._taking = True
+        job = Rendering(items)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._render, job)
+                await self._file_rendered(worker, job)
+                tasks.cancel_scope.cancel()  # out of time: let it go
+        finally:
+            job.abandoned = True
+            self._taking = False
+            if job.filed < len(items):  # it failed, or its thread did
+                self._out_of_time(items[job.filed :])
+            worker.done(0, last=True)
+
+    async def _render(self, job: Rendering) -> None:
+        """Run the render thread; say when it is over."""
+        try:
+            await anyio.to_thread.run_sync(
+                render_all,
+                job,
+                self._routed,
+                self._loop,
+                abandon_on_cancel=True,
+            )
+        finally:
+            job.ended = True
+            job.ready.set()
+
+    async def _file_rendered(self, worker: Worker, job: Rendering) -> None:
+        """File what the render thread has done, as it gets done."""
+        total = len(job.items)
+        while True:
+            handled = 0
+            while job.out:
+                item, messages = job.out.popleft()
+                if messages is not None:
+                    self._file_all(messages)
+                    handled += 1
+                elif isinstance(item, Flush):  # all before it is filed
+                    self._flushes.append(item)
+                job.filed += 1
+            worker.done(handled)
+            job.room.set()
+            if job.filed >= total or (job.ended and not job.out):
+                return
+            stop = self._stopping
+            if stop is not None and self._clock() >= stop.deadline:
+                job.abandoned = True
+                self._out_of_time(job.items[job.filed :])
+                job.filed = total
+                return
+            job.ready.clear()
+            with anyio.move_on_after(FILE_EVERY):
+                await job.ready.wait()
+
+    def _routed(self, raw: Any) -> list[RoutedMessage]:
+        """In the render thread: one event's messages; never raises."""
+        try:
+            return self._routing.process(raw)
+        except Exception as exc:  # the worker goes on
+            self.ledger.unrenderable(exc)
+            return []
+
+    def _out_of_time(self, items: list[Any]) -> None:
+        """Stopping, out of time: what was not even routed is lost too."""
+        left = sum(1 for i in items if not isinstance(i, (Flush, Stop)))
+        self.ledger.lost(Loss.SHUTDOWN, left)
+        self.leftover += left
+        self._flushes.extend(i for i in items if isinstance(i, Flush))
+
+    def _idle(self) -> bool:
+        keeper = self._keeper
+        return all(
+            not s.busy and (keeper is None or not keeper.has_waiting(s.key))
+            for s in self.lanes
+        )
+
+    def _safe_on_disk(self) -> bool:
+        """
+        Stopping with Discord failing and everything left in the spool.
+
+        Waiting out the flush timeout would gain nothing: the next
+        process sends what is left.
+        """
+        keeper = self._keeper
+        if keeper is None or keeper.uncommitted:
+            return False
+        for state in self.lanes:
+            if not state.busy:
+                continue
+            if not state.failing or state.destination is None:
+                return False
+            if any(not p.spool for p in state.waiting()):
+                return False
+        return True
+
+    def _check_flushes(self) -> None:
+        if self._flushes and self._idle():
+            for marker in self._flushes:
+                marker.done.set()
+            self._flushes.clear()
+
+    @property
+    def _forcing(self) -> bool:
+        """Flushing or stopping: send now, windows or not."""
+        return bool(self._flushes) or self._stopping is not None
+
+    @property
+    def _release_held(self) -> bool:
+        """
+        Whether held repeats leave now, their windows open or not.
+
+        Flushing or stopping, once the events taken in are all filed: a
+        summary sent while copies are still coming in would be followed
+        by another, where one can say it all.
+        """
+        return self._forcing and not self._taking
+
+    # -- filing ---------------------------------------------------------------
+
+    def _file_all(self, messages: list[RoutedMessage]) -> None:
+        """File one event's messages; one that fails is dropped alone."""
+        for message in messages:
+            try:
+                self._file(message)
+            except Exception as exc:  # noqa: PERF203 - e.g. a key's repr()
+                self.ledger.unrenderable(exc)
+
+    def _file(self, message: RoutedMessage, *, notice: bool = False) -> None:
+        """
+        Put *message* in its destination's lane.
+
+        A *notice* (the engine's own news) is exempt from the bound: it
+        must never push out an event it is not about.
+        """
+        state = self.lanes.for_message(message)
+        if state.disabled is not None:
+            self.ledger.drop([message], state.disabled, state)
+            return
+        keeper = self._keeper
+        entry = None
+        if keeper is not None and state.destination is not None:
+            if not notice:  # the engine's own news is about this process
+                entry = keeper.append(message)
+            if entry is not None and keeper.has_waiting(state.key):
+                # older messages of this lane wait on disk: in order,
+                # this one waits there too
+                keeper.wait(state.key, entry)
+                self._run(state)
+                return
+        self._queue(state, message, entry, bounded=not notice)
+        self._run(state)
+
+    def _file_posts(self) -> None:
+        """File the ledger's own messages, in the order it wrote them."""
+        outbox = self.ledger.outbox
+        while outbox:
+            self._file(outbox.popleft(), notice=True)
+
+    def _queue(
+        self,
+        state: LaneState,
+        message: RoutedMessage,
+        entry: SpoolEntry | None,
+        *,
+        bounded: bool = True,
+    ) -> None:
+        item, new = self.lanes.add(
+            state, message, self._clock(), bounded=bounded
+        )
+        if entry is not None:
+            item.spool.append(entry)
+        if not new:
+            self.ledger.count("coalesced")
+        elif bounded:
+            self._evict()
+
+    def _evict(self) -> None:
+        """
+        Over the bound: make room, the lowest level first.
+
+        Without a spool the oldest of the lowest level is dropped. With
+        one, the newest of the lowest level steps aside to wait on disk
+        (it is there already): its lane then sends in order, taking it
+        back when the older ones are gone.
+        """
+        keeper = self._keeper
+        while self.lanes.over():
+            pushed = self.lanes.evict(newest=keeper is not None)
+            if pushed is None:
+                return
+            state, victim = pushed
+            if victim.spool and keeper is not None:
+                for entry in victim.spool:
+                    keeper.wait(state.key, entry)
+            else:
+                self.ledger.evicted(state, victim)
+
+    def _run(self, state: LaneState) -> None:
+        state.wake.set()
+        if not state.running:
+            state.running = True
+            self._tasks.start_soon(self._drive, state)
+
+    # -- sending ------------------------------------------------------------
+
+    async def _drive(self, state: LaneState) -> None:
+        """Send what the lane holds, in order, until it is empty."""
+        try:
+            while True:
+                self._refill(state)
+                now = self._clock()
+                lane = state.lane
+                lane.release(now, everything=self._release_held)
+                due = lane.due(now, flushing=self._forcing)
+                if due is None:
+                    later = lane.next_release()
+                    if later is None:
+                        return
+                    await self._nap(state, later - now)
+                    continue
+                if due > now:
+                    await self._nap(state, due - now)
+                    continue
+                batch = self.lanes.take(state, now)
+                # not committed first: what Discord takes within the group
+                # commit's 100 ms never touches the disk, and what it does
+                # not take is in the next commit
+                state.sending = True
+                state.inflight = batch
+                try:
+                    await self._deliver(state, batch)
+                    state.inflight = []  # delivered or counted as dropped
+                finally:
+                    state.sending = False
+                self._file_posts()
+                self._check_flushes()
+        finally:
+            state.running = False
+            self._check_flushes()
+
+    async def _nap(self, state: LaneState, seconds: float) -> None:
+        """Wait for the lane's window, or for a wake-up (a flush)."""
+        state.wake.clear()
+        with anyio.move_on_after(max(seconds, 0.0)):
+            await state.wake.wait()
+
+    async def _deliver(self, state: LaneState, batch: list[Pending]) -> None:
+        wall = time.time()
+        messages = [
+            dataclasses.replace(
+                p.message,
+                embed=p.embed()
+                if p.repeat  # held on purpose: not late
+                else with_delay(p.embed(), p.first, wall),
+            )
+            for p in batch
+        ]
+        if state.destination is None:
+            shown = self._console.deliver(messages)
+            if shown:
+                self.ledger.count("console", shown)
+            return
+        await self._sender.deliver(state, batch, messages)
+
+    async def _post_office(self) -> None:
+        """File the ledger's own messages as soon as it writes them."""
+        posted = self.ledger.posted
+        while True:
+            await posted.wait()
+            posted.clear()
+            self._file_posts()
+
+    # -- the spool ----------------------------------------------------------
+
+    def _refill(self, state: LaneState) -> None:
+        """Read the lane's messages back from disk while it has room."""
+        keeper = self._keeper
+        if keeper is None or not keeper.has_waiting(state.key):
+            return
+        room = min(REFILL, self.lanes.bound - self.lanes.pending)
+        if room <= 0 or len(state.lane) >= REFILL:
+            return
+        config = self._routing.config
+        for message, entry in keeper.take(state.key, room, config):
+            target = self.lanes.for_message(message)
+            self._queue(target, message, entry)
+            if target is not state:  # its channel moved on reload
+                self._run(target)
+
+    def _left_over(self, entries: list[SpoolEntry]) -> None:
+        """Queue what an earlier process left in the spool, oldest first."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        channels = self._routing.config.channels
+        for entry in entries:
+            target = channels.get(entry.channel)
+            if target is None:
+                self.ledger.lost(Loss.UNKNOWN_CHANNEL, 1)
+                keeper.done([entry])
+                continue
+            if target.destination is None:
+                continue  # no Discord here: it stays for a process that has
+            state = self.lanes.of(entry.channel, target)
+            keeper.wait(state.key, entry)
+            self._run(state)
+        if entries:
+            self.ledger.count("spool.replayed", len(entries))
+
+    async def _committer(self, keeper: SpoolKeeper) -> None:
+        """The group commit: at most COMMIT_EVERY seconds of exposure."""
+        while True:
+            await anyio.sleep(COMMIT_EVERY)
+            keeper.commit()
+
+    # -- housekeeping: reload, self-report, early warnings ---------------
+
+    async def _housekeeping(self) -> None:
+        """Run the periodic jobs, each at its own interval, forever."""
+        due: dict[str, float] = {}
+        while True:
+            now = self._clock()
+            delivery = self._routing.config.delivery
+            adopt = None if self._keeper is None else ADOPT_EVERY
+            levels = None if self._levels is None else WATCH_EVERY
+            jobs = (
+                ("adopt", adopt, self._adopt),
+                ("reload", delivery.reload_every, self._reload),
+                ("watch", WATCH_EVERY, self._watch_drops),
+                ("levels", levels, self._check_levels),
+                ("report", delivery.report_every, self._report),
+            )
+            for name, every, job in jobs:
+                if every is None:
+                    due.pop(name, None)
+                    continue
+                when = due.setdefault(name, now + every)
+                if now < when:
+                    continue
+                due[name] = now + every
+                try:
+                    job()
+                except Exception as exc:  # the loop goes on regardless
+                    self.ledger.count("errors.internal")
+                    self.ledger.warn(f"job:{name}", f"{name} failed: {exc!r}")
+            self._file_posts()
+            wait = min(due.values(), default=now + WATCH_EVERY) - now
+            await anyio.sleep(max(wait, 0.05))
+
+    def _adopt(self) -> None:
+        if self._keeper is not None:
+            self._left_over(self._keeper.adopt())
+
+    def _reload(self) -> None:
+        error = self._routing.check()
+        if error is None:
+            return
+        fence = error.replace("```", "ˋˋˋ")
+        self.ledger.alert(
+            "⚠️ routing.yaml was not reloaded",
+            "The previous routing stays in use until the file loads:\n"
+            f"```\n{fence[:3900]}\n```",
+        )
+
+    def _check_levels(self) -> None:
+        if self._levels is not None:
+            self._levels.check()
+
+    def _watch_drops(self) -> None:
+        self.ledger.watch_drops(self._stats.counters(), self._clock())
+
+    def _report(self) -> None:
+        self.ledger.report(
+            self._stats.read(), self._clock(), self.lanes.disabled()
+        )
+
+    def _give_up(self) -> None:
+        """At the end: what is still waiting will not be delivered."""
+        left = kept = 0
+        keeper = self._keeper
+        for state in self.lanes:
+            # what was on its way when the loop stopped counts too
+            for item in [*state.inflight, *state.lane.drop_all()]:
+                if is_own(item.message.route):
+                    continue
+                if item.spool:
+                    kept += len(item.spool)  # the next process sends them
+                else:
+                    left += item.count
+            state.inflight = []
+            if keeper is not None:
+                kept += keeper.waiting(state.key)
+        self.leftover += left
+        self.kept += kept
+        self.ledger.lost(Loss.SHUTDOWN, left)
+        if kept:
+            self.ledger.count("spool.kept", kept)
+        self.lanes.clear()

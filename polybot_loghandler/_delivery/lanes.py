@@ -1,0 +1,202 @@
+"""
+The lanes: what waits for each destination, and the bound on them all.
+
+A lane (``_batching.Lane``) holds one destination's messages in order;
+:class:`Lanes` is the table of them, keyed by destination, and keeps
+the one bound that spans them (``delivery.queue_size``): over it, the
+lowest level makes room first. Everything here is pure bookkeeping that
+takes ``now`` from its caller: no clock, no I/O, no counting. What was
+pushed out is returned to the engine, which knows whether it waits in
+the spool or is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from polybot_loghandler._batching import Lane, Pending
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Channel,
+    Destination,
+)
+
+__all__ = ["LaneState", "Lanes", "Trouble"]
+
+#: The key of the one console lane.
+CONSOLE = "console"
+
+
+@dataclass(slots=True)
+class Trouble:
+    """Why a destination is failing, and since when."""
+
+    since: float  # the engine's clock, when the first failed try began
+    wall: float  # the same moment, as wall-clock time
+    why: str  # the latest failure, for people (tokens redacted)
+    unreachable: bool  # no connection could be made
+    said: bool = False  # stderr and the ops channel were told
+
+
+@dataclass(eq=False)
+class LaneState:
+    """A lane and what is known about its destination."""
+
+    key: str
+    label: str  # for people: the URL redacted, or the channel id
+    destination: Destination | None  # None: the console
+    channel: str  # for Discord's per-channel limit
+    lane: Lane
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False  # a task sends what it holds
+    sending: bool = False  # a batch is on its way
+    disabled: Loss | None = None  # the drop reason once gone
+    inflight: list[Pending] = field(default_factory=list)
+    dropped_since: Counter[Loss] = field(default_factory=Counter)
+    failing: bool = False  # its last attempt failed and will be retried
+    trouble: Trouble | None = None  # failing since, and why
+    said_at: float | None = None  # when its failing was last told
+    resume_at: float = 0.0  # when its rate-limit wait ends
+
+    @property
+    def busy(self) -> bool:
+        """Whether it holds messages or is sending some."""
+        return bool(len(self.lane)) or self.sending
+
+    def waiting(self) -> list[Pending]:
+        """What it is sending and what it holds, in order."""
+        return [*self.inflight, *self.lane.items()]
+
+
+class Lanes:
+    """
+    The lanes of every destination, and the bound they share.
+
+    Args:
+        gather: Seconds ordinary messages wait to travel together
+            (``delivery.batch_window``).
+        window: The default coalescing window (``coalesce_window``).
+        bound: Messages all lanes may hold (``delivery.queue_size``);
+            the engine's own notices are not held to it.
+    """
+
+    def __init__(self, gather: float, window: float, bound: int) -> None:
+        self._gather = gather
+        self._window = window
+        self.bound = bound
+        self._table: dict[str, LaneState] = {}
+        self._by_level: dict[int, deque[Pending]] = {}
+        #: messages waiting in lanes (each may stand for several events)
+        self.pending = 0
+
+    def __iter__(self) -> Iterator[LaneState]:
+        return iter(list(self._table.values()))
+
+    def for_message(self, message: RoutedMessage) -> LaneState:
+        """The lane of *message*'s destination, made if new."""
+        return self.of(message.channel, message.target)
+
+    def of(self, channel: str, target: Channel | None) -> LaneState:
+        """The lane of *channel*'s destination, made if new."""
+        destination = target.destination if target is not None else None
+        if destination is None:
+            # one lane for the console: a reader sees the channels'
+            # messages in the order they were logged, not by channel
+            key = label = channel = CONSOLE
+        elif isinstance(destination, BotChannelDestination):
+            key = f"bot:{destination.channel_id}"
+            label = f"channel {destination.channel_id}"
+            channel = destination.channel_id
+        else:
+            key, label = f"webhook:{destination.url}", destination.redacted_url
+            # a webhook posts to one channel, which its URL does not
+            # name: its id stands for it (threads of one webhook share it)
+            channel = f"webhook:{destination.webhook_id or destination.url}"
+        state = self._table.get(key)
+        if state is None:
+            lane = Lane(gather=self._gather, window=self._window)
+            state = LaneState(key, label, destination, channel, lane)
+            self._table[key] = state
+        return state
+
+    def add(
+        self,
+        state: LaneState,
+        message: RoutedMessage,
+        now: float,
+        *,
+        bounded: bool = True,
+    ) -> tuple[Pending, bool]:
+        """
+        Put *message* in *state*'s lane; the item holding it, and if new.
+
+        Not new: it merged into a copy waiting or held (coalesced). An
+        item outside the *bounded* count (a notice) is never evicted.
+        """
+        item, new = state.lane.add_item(message, now)
+        if new:
+            self.pending += 1
+            if bounded:
+                self._by_level.setdefault(item.level, deque()).append(item)
+        return item, new
+
+    def over(self) -> bool:
+        """Whether the lanes hold more than the bound."""
+        return self.pending > self.bound
+
+    def evict(self, *, newest: bool) -> tuple[LaneState, Pending] | None:
+        """
+        Take one message out to make room: the lowest level's first.
+
+        The oldest of that level, or with *newest* (a spool keeps it)
+        the newest. ``None`` when nothing can go.
+        """
+        for level in sorted(self._by_level):
+            victim = _pop_live(self._by_level[level], newest=newest)
+            if victim is None:
+                continue
+            state = self.for_message(victim.message)
+            state.lane.discard(victim)
+            self.pending -= 1
+            return state, victim
+        return None
+
+    def take(self, state: LaneState, now: float) -> list[Pending]:
+        """The next batch of *state*'s lane, now on its way."""
+        batch = state.lane.take(now)
+        self.pending -= len(batch)
+        return batch
+
+    def drop_all(self, state: LaneState) -> list[Pending]:
+        """Empty *state*'s lane; what it held, marked dropped."""
+        left = state.lane.drop_all()
+        for item in left:
+            item.dropped = True
+        self.pending -= len(left)
+        return left
+
+    def clear(self) -> None:
+        """Forget the count: the loop has ended."""
+        self.pending = 0
+
+    def rate_limit_wait(self, now: float) -> float:
+        """Seconds until the longest rate-limit wait of any lane ends."""
+        return max([0.0, *(s.resume_at - now for s in self)])
+
+    def disabled(self) -> list[str]:
+        """The labels of the destinations disabled so far, sorted."""
+        return sorted(s.label for s in self if s.disabled is not None)
+
+
+def _pop_live(queue: deque[Pending], *, newest: bool) -> Pending | None:
+    """The oldest (or newest) item still waiting, taken off *queue*."""
+    while queue:
+        item = queue.pop() if newest else queue.popleft()
+        if not (item.dropped or item.taken):
+            return item
+    return None

@@ -1,0 +1,390 @@
+"""
+The sender: one batch at a time, to one destination, until it is done.
+
+A batch becomes one request (what cannot be encoded is dropped alone),
+waits its turn under Discord's rate limits (``_ratelimit``), is posted,
+and its answer decides what follows (``_discord.Outcome``): delivered;
+a 429 waited out as Discord says; a server error or timeout retried
+under one :class:`~polybot_loghandler._retry.RetryPolicy` within
+``delivery.retry_for``; a refusal dropped at once, never retried, and a
+destination that is gone disabled. The ledger hears how each batch
+ended. The clock, the sleep and the HTTP transport are all handed in,
+so tests drive every branch with a fake clock and ``MockTransport``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from polybot_loghandler._batching import Pending
+from polybot_loghandler._discord import Outcome, Request, build_request, send
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import Config
+from polybot_loghandler._payload import batch_payload
+from polybot_loghandler._ratelimit import RateLimiter, Wait
+from polybot_loghandler._retry import RetryPolicy
+from polybot_loghandler._text import redact_text
+
+from .lanes import Lanes, LaneState
+from .ledger import Ledger, span
+
+__all__ = ["RETRY", "Sender"]
+
+#: Retries of 5xx answers, timeouts and connection errors back off
+#: exponentially from 0.5 to 5 seconds, with jitter; the budget is
+#: ``delivery.retry_for``.
+RETRY = RetryPolicy(base=0.5, cap=5.0)
+
+#: Seconds to wait, awaited (``anyio.sleep``, or a fake clock's).
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Sender:
+    """
+    Delivers batches, obeying rate limits and the retry budget.
+
+    Args:
+        client: The HTTP client (its transport decides where requests
+            go: the network, or a ``MockTransport`` in tests).
+        lanes: The lanes, to empty a destination that is disabled.
+        ledger: Told how every batch ended.
+        config: The routing in use, read at each batch (reloads).
+        clock: Monotonic seconds.
+        sleep: Waits that many seconds (an ``await``).
+        limiter: Discord's rate limits as learnt so far.
+        jitter: Picks a retry pause between two bounds.
+    """
+
+    def __init__(  # noqa: PLR0913 - the sender's seams, all explicit
+        self,
+        client: httpx.AsyncClient,
+        lanes: Lanes,
+        ledger: Ledger,
+        config: Callable[[], Config],
+        *,
+        clock: Callable[[], float],
+        sleep: Sleep,
+        limiter: RateLimiter | None = None,
+        jitter: Callable[[float, float], float] | None = None,
+    ) -> None:
+        self._client = client
+        self._lanes = lanes
+        self._ledger = ledger
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self.limiter = RateLimiter() if limiter is None else limiter
+        self._jitter = jitter
+
+    async def deliver(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> None:
+        """Send *batch* (as *messages*) to *state*'s destination."""
+        if state.disabled is not None:
+            self._ledger.drop(messages, state.disabled, state, batch)
+            return
+        built = self._build(state, batch, messages)
+        if built is None:
+            return  # nothing in the batch could be encoded; counted
+        batch, messages, request = built
+        if request is None:
+            self._disable(state, Loss.NO_TOKEN, "DISCORD_BOT_TOKEN is not set")
+            self._ledger.drop(messages, Loss.NO_TOKEN, state, batch)
+            return
+        await self._attempt(state, batch, messages, request)
+
+    # -- building the request ---------------------------------------------
+
+    def _build(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> tuple[list[Pending], list[RoutedMessage], Request | None] | None:
+        """
+        The request for *batch*, leaving out what cannot be encoded.
+
+        A message that cannot be made into a request (a lone surrogate,
+        a value JSON has no form for, any error building it) would fail
+        the same way on every retry: it is dropped alone, counted as
+        ``rejected`` and warned once, and the rest of its batch goes on.
+        Returns ``None`` when nothing is left to send.
+        """
+        request, error = _try_request(state, batch, messages)
+        if error is None:
+            return batch, messages, request
+        kept: list[Pending] = []
+        kept_messages: list[RoutedMessage] = []
+        for item, message in zip(batch, messages, strict=True):
+            error = _try_request(state, [item], [message])[1]
+            if error is not None:
+                self._unencodable(state, [item], [message], error)
+                continue
+            kept.append(item)
+            kept_messages.append(message)
+        state.inflight = kept  # the others are counted already
+        if not kept:
+            return None
+        request, error = _try_request(state, kept, kept_messages)
+        if error is not None:  # each alone, but not together: none goes
+            self._unencodable(state, kept, kept_messages, error)
+            state.inflight = []
+            return None
+        return kept, kept_messages, request
+
+    def _unencodable(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        exc: Exception,
+    ) -> None:
+        what = str(exc) if isinstance(exc, ValueError) else ""
+        what = redact_text(
+            what or f"could not be built ({type(exc).__name__})"
+        )
+        self._ledger.warn(
+            f"unencodable:{state.key}",
+            f"a message for {state.label} was dropped (rejected): its "
+            f"payload {what}; the rest of its batch is sent",
+        )
+        self._ledger.drop(messages, Loss.REJECTED, state, batch)
+
+    # -- sending ----------------------------------------------------------
+
+    async def _attempt(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        request: Request,
+    ) -> None:
+        failures = 0
+        limiter = self.limiter
+        while True:
+            turn = await self._turn(state, batch, messages)
+            if turn is None:
+                return  # dropped, and counted
+            if not turn:
+                continue
+            now = self._clock()
+            limiter.sending(state.key, state.channel, now)
+            outcome = await self._send(request)
+            began, now = now, self._clock()
+            if outcome.headers:
+                limiter.update(state.key, outcome.headers, now)
+            state.failing = outcome.kind == "retry"
+            if outcome.kind == "sent":
+                self._ledger.sent(state, batch, now)
+                return
+            if outcome.kind == "rate_limited":
+                self._ledger.count("rate_limited")
+                limiter.too_many(state.key, outcome.headers, outcome.body, now)
+                continue
+            if outcome.kind == "retry":
+                failures += 1
+                pause = self._retry(
+                    state, batch, outcome, began, Loss.SERVER_ERROR
+                )
+                if pause is None:
+                    self._ledger.drop(
+                        messages, Loss.SERVER_ERROR, state, batch
+                    )
+                    return
+                self._ledger.count("retries")
+                await self._sleep(min(pause, self._backoff(failures)))
+                continue
+            self._failed(state, batch, messages, outcome)
+            return
+
+    def _backoff(self, failures: int) -> float:
+        if self._jitter is None:
+            return RETRY.pause(failures)
+        return RETRY.pause(failures, self._jitter)
+
+    async def _turn(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+    ) -> bool | None:
+        """
+        Whether the batch may go now.
+
+        ``True``: send now; ``False``: it waited, look again; ``None``:
+        it was dropped (its destination disabled, or held for too long).
+        """
+        if state.disabled is not None:
+            self._ledger.drop(messages, state.disabled, state, batch)
+            return None
+        now = self._clock()
+        wait = self.limiter.wait(state.key, state.channel, now)
+        if wait.excessive:
+            held = await self._hold(state, batch, messages, wait, now)
+            return False if held else None
+        if wait.seconds > 0:
+            state.resume_at = now + wait.seconds
+            await self._sleep(wait.seconds)
+            return False
+        return True
+
+    async def _hold(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        wait: Wait,
+        now: float,
+    ) -> bool:
+        """
+        Wait out a rate limit past its cap; ``False`` once dropped.
+
+        Never before Discord's time, but not forever either: the
+        destination is failing, and its messages follow the retry budget
+        (and the spool) as for a 5xx.
+        """
+        held = Outcome("retry", detail=_held(wait))
+        pause = self._retry(state, batch, held, now, Loss.RATE_LIMITED)
+        if pause is None:
+            self._ledger.drop(messages, Loss.RATE_LIMITED, state, batch)
+            return False
+        await self._sleep(min(wait.seconds, pause))
+        return True
+
+    async def _send(self, request: Request) -> Outcome:
+        try:
+            return await send(self._client, request)
+        except Exception as exc:  # whatever happens, the lane goes on
+            return Outcome(
+                "retry", detail=redact_text(f"send failed: {exc!r}")
+            )
+
+    def _retry(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        outcome: Outcome,
+        began: float,
+        reason: Loss,
+    ) -> float | None:
+        """
+        Whether to try a failing batch again: the longest pause, or None.
+
+        The budget, ``retry_for``, runs from when the destination began
+        failing, not from this batch: a lane that has failed for longer
+        tries each later batch once more, then drops it. Past the budget
+        the batch is dropped (as *reason*), unless its events are in the
+        spool: then nothing is lost by waiting, and the lane tries on at
+        the slowest backoff until Discord answers or the process ends
+        (the next one sends them).
+        """
+        now = self._clock()
+        trouble = self._ledger.failing(
+            state,
+            outcome,
+            began,
+            now,
+            at_once=reason is Loss.RATE_LIMITED,
+        )
+        state.failing = True
+        policy = dataclasses.replace(
+            RETRY, budget=self._config().delivery.retry_for
+        )
+        budget = policy.budget
+        failing = now - trouble.since
+        if not policy.gives_up(failing):
+            return max(budget - failing, 0.05)
+        if any(p.spool for p in batch):
+            self._ledger.warn(
+                f"kept:{state.key}",
+                f"{state.label}: failing for {budget:g}s; its messages are "
+                "kept in the spool and sent when it answers again",
+            )
+            return RETRY.cap
+        self._ledger.warn(
+            f"retry:{reason}:{state.key}",
+            f"{state.label}: giving up after {budget:g}s of failures "
+            f"({outcome.detail or outcome.status}); its messages are "
+            f"dropped ({reason})",
+        )
+        return None
+
+    def _failed(
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        messages: list[RoutedMessage],
+        outcome: Outcome,
+    ) -> None:
+        """A refusal: dropped at once, and never tried again."""
+        ledger = self._ledger
+        if outcome.kind == "rejected":
+            ledger.answered(state, self._clock())  # it answers, if not this
+            ledger.warn(
+                f"rejected:{state.key}:{outcome.detail}",
+                f"Discord rejected a message for {state.label}: "
+                f"{outcome.detail}; it is dropped (rejected)",
+            )
+            ledger.drop(messages, Loss.REJECTED, state, batch)
+            return
+        if outcome.kind == "gone":
+            if outcome.status in (401, 403):
+                self.limiter.invalid(self._clock())
+            self._disable(state, Loss.WEBHOOK_GONE, outcome.detail)
+            ledger.drop(messages, Loss.WEBHOOK_GONE, state, batch)
+            return
+        ledger.warn(
+            f"failed:{state.key}:{outcome.status}",
+            f"{state.label} answered {outcome.detail}; message dropped "
+            "(failed)",
+        )
+        ledger.drop(messages, Loss.FAILED, state, batch)
+
+    def _disable(self, state: LaneState, reason: Loss, detail: str) -> None:
+        """Stop using a destination after its first refusal: no retries."""
+        state.disabled = reason
+        self._ledger.drop_items(self._lanes.drop_all(state), reason, state)
+        self._ledger.disabled(state, detail)
+
+
+def _try_request(
+    state: LaneState,
+    batch: list[Pending],
+    messages: list[RoutedMessage],
+) -> tuple[Request | None, Exception | None]:
+    """The request, or the error building it (any: never sendable)."""
+    try:
+        return _request(state, batch, messages), None
+    except Exception as exc:  # any: the caller counts it
+        return None, exc
+
+
+def _request(
+    state: LaneState,
+    batch: list[Pending],
+    messages: list[RoutedMessage],
+) -> Request | None:
+    # a batch shares one ping (the lane never mixes them): the first's
+    assert state.destination is not None
+    payload: dict[str, Any] = batch_payload(
+        batch[0].message.payload, [m.embed for m in messages]
+    )
+    return build_request(state.destination, payload)
+
+
+def _held(wait: Wait) -> str:
+    """Why a destination is held past the cap, for people."""
+    scope = {
+        "bucket": "its rate limit",
+        "global": "a global rate limit",
+        "cloudflare": "a Cloudflare block",
+    }.get(wait.scope, wait.scope)
+    return f"held for {span(wait.seconds)} by {scope}, past the cap"

@@ -1,0 +1,334 @@
+"""
+The routing in use: one version of the routing file, swapped on reload.
+
+A :class:`Routing` is one loaded file and what is derived from it (the
+router, the channels that share a destination, the lowest level a route
+takes). It never changes: a reload builds a new one, and
+:class:`RoutingHolder` swaps it in whole, so an event is routed and
+rendered by one version even when a reload happens meanwhile.
+
+:meth:`RoutingHolder.process` is the worker side of routing: a captured
+event in, its messages out (one per channel), every failure counted and
+warned about once. It knows nothing of lanes or delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._config import load_config
+from ._diagnostics import Diagnostics, described, emit, say
+from ._events import LogEvent, RawEvent
+from ._losses import Loss
+from ._message import RoutedMessage
+from ._model import Config, Route
+from ._payload import build_payload
+from ._reload import FileWatch, fixed_changes
+from ._render import copy_embed, label, render_embed
+from ._router import Router
+from ._stats import Stats
+from ._text import redact_text
+from ._values import report_to
+from .exceptions import ConfigError, PolybotError
+
+__all__ = ["IGNORED_LOGGERS", "Routing", "RoutingHolder", "is_ignored"]
+
+_log = logging.getLogger("polybot_loghandler")
+
+#: Loggers whose records never feed delivery: our own and our HTTP stack.
+IGNORED_LOGGERS = ("polybot_loghandler", "httpx", "httpcore")
+
+
+def is_ignored(logger: str) -> bool:
+    """Whether *logger*'s records are ours or our HTTP stack's."""
+    return any(
+        logger == name or logger.startswith(name + ".")
+        for name in IGNORED_LOGGERS
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """One version of the routing file, with what is derived from it."""
+
+    config: Config
+    router: Router
+    labelled: frozenset[str]  # channels whose embeds name themselves
+    lowest: int  # the lowest level a route takes (see _lowest_level)
+
+    @classmethod
+    def of(cls, config: Config) -> Routing:
+        """Build the router and the rest from *config*."""
+        router = Router(config.routes, ignore=is_ignored)
+        return cls(
+            config,
+            router,
+            _shared_destinations(config),
+            _lowest_level(config.routes),
+        )
+
+
+class RoutingHolder:
+    """
+    The routing in use, swapped whole when the file is reloaded.
+
+    Args:
+        config: The routing file as first loaded.
+        source: The file to watch and reload (``None``: the
+            configuration was not loaded from a file).
+        stats: Where routing failures are counted.
+        diagnostics: Where they are warned about, once each.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        source: str | None,
+        stats: Stats,
+        diagnostics: Diagnostics,
+    ) -> None:
+        self.current = Routing.of(config)
+        #: the current router, read by the application's threads
+        self.router = self.current.router
+        self._watch = None if source is None else FileWatch(source)
+        self._lock = threading.Lock()
+        self._errors: set[str] = set()
+        self._stats = stats
+        self._diag = diagnostics
+
+    @property
+    def config(self) -> Config:
+        """The routing file in use (the latest that loaded)."""
+        return self.current.config
+
+    @property
+    def watched(self) -> bool:
+        """Whether the routing came from a file that can be reloaded."""
+        return self._watch is not None
+
+    def after_fork_in_child(self) -> None:
+        """The parent's threads may have held the lock at the fork."""
+        self._lock = threading.Lock()
+
+    # -- reloading ------------------------------------------------------
+
+    def reload(self) -> Config:
+        """
+        Load the routing file again and route with it from now on.
+
+        Raises:
+            ConfigError: The file does not load; the old routing stays.
+            PolybotError: The routing was not given as a file.
+        """
+        watch = self._watch
+        if watch is None:
+            msg = "this routing was not loaded from a file: nothing to reload"
+            raise PolybotError(msg)
+        with self._lock:
+            token = watch.changed() or None
+            config = load_config(watch.path)
+            watch.loaded(token)
+            self._install(config)
+        return config
+
+    def check(self) -> str | None:
+        """
+        Reload the file if it changed; the error to tell, if it failed.
+
+        A file that does not load leaves the old routing running. Its
+        error goes to stderr here and is returned, once per distinct
+        error, for the ops channel; that version of the file is not read
+        again. Whatever the load raises counts, not only a
+        :class:`ConfigError`: an unforeseen error retried at every check
+        would cost a core and be seen by no one.
+        """
+        watch = self._watch
+        if watch is None:
+            return None
+        token = watch.changed()
+        if token is None:
+            return None
+        with self._lock:
+            try:
+                config = load_config(watch.path)
+            except Exception as exc:
+                watch.loaded(token)  # this version is reported, once
+                return self._failed(
+                    exc
+                    if isinstance(exc, ConfigError)
+                    else ConfigError(
+                        f"{watch.path}:0: the routing file could not be "
+                        f"loaded ({type(exc).__name__}: {exc})"
+                    )
+                )
+            watch.loaded(token)
+            self._install(config)
+        return None
+
+    def _install(self, config: Config) -> None:
+        old = self.current.config
+        self.current = Routing.of(config)
+        self.router = self.current.router
+        self._errors.clear()  # the same mistake again is news
+        _log.info(
+            "reloaded %s (%d channels, %d routes)",
+            config.path,
+            len(config.channels),
+            len(config.routes),
+        )
+        fixed = fixed_changes(old.delivery, config.delivery)
+        if fixed:
+            names = ", ".join(f"delivery.{name}" for name in fixed)
+            emit(
+                f"{names} changed in {config.path}; "
+                f"{'it only takes' if len(fixed) == 1 else 'they only take'} "
+                "effect when the process restarts"
+            )
+
+    def _failed(self, exc: ConfigError) -> str | None:
+        text = redact_text(str(exc))
+        if text in self._errors:
+            return None
+        self._errors.add(text)
+        say(
+            "the routing file changed but does not "
+            f"load; the previous routing stays in use:\n{text}"
+        )
+        return text
+
+    # -- routing and rendering --------------------------------------------
+
+    def process(self, raw: RawEvent) -> list[RoutedMessage]:
+        """Match and render one captured event; never raises."""
+        routing = self.current  # one version for the whole event
+        report_to(self._stats.count)  # faults of the values' str()/repr()
+        try:
+            ev = LogEvent.from_raw(raw)
+            context = ev.context()
+            routed = routing.router.route(ev, context, self._route_error)
+        except Exception as exc:
+            self._stats.count(Loss.UNRENDERABLE.counter)
+            self._diag.warn(
+                "internal", f"could not route an event: {described(exc)}"
+            )
+            return []
+        if not routed:
+            self._stats.count("unmatched")
+            return []
+        out: list[RoutedMessage] = []
+        for hit in routed:
+            if not hit.channels:
+                self._stats.count(Loss.NO_CHANNEL.counter)
+                self._diag.warn(
+                    f"nochannel:{hit.route.name}",
+                    f"route '{hit.route.name}' took an event but its 'to' "
+                    "chose no channel; such events are dropped",
+                )
+                continue
+            out.extend(
+                self._messages(routing, ev, context, hit.route, hit.channels)
+            )
+        return out
+
+    def _messages(
+        self,
+        routing: Routing,
+        ev: LogEvent,
+        context: Mapping[str, Any],
+        route: Route,
+        keys: Sequence[str],
+    ) -> list[RoutedMessage]:
+        """
+        The messages of one route for one event, one per channel.
+
+        The embed is rendered once; each further channel gets a copy.
+        """
+        channels = []
+        for key in keys:
+            channel = routing.config.channels.get(key)
+            if channel is None:
+                self._stats.count(Loss.UNKNOWN_CHANNEL.counter)
+                self._diag.warn(
+                    f"channel:{key}",
+                    f"route '{route.name}' chose channel '{redact_text(key)}'"
+                    ", which is not declared under 'channels:'; its "
+                    "messages are dropped",
+                )
+            else:
+                channels.append((key, channel))
+        if not channels:
+            return []
+
+        def on_error(part: str, exc: Exception) -> None:
+            self._stats.count("errors.template")
+            self._diag.warn(
+                f"render:{route.name}:{part}",
+                f"routes[{route.index}] ('{route.name}') {part}: {exc}",
+            )
+
+        out: list[RoutedMessage] = []
+        try:
+            rendered = render_embed(ev, context, route, None, on_error)
+            last = len(channels) - 1
+            for n, (key, channel) in enumerate(channels):
+                embed = rendered if n == last else copy_embed(rendered)
+                if key in routing.labelled:
+                    label(embed, channel)
+                out.append(
+                    RoutedMessage(
+                        channel=key,
+                        route=route.name,
+                        payload=build_payload([embed], route.mention),
+                        embed=embed,
+                        event=ev,
+                        target=channel,
+                        coalesce=route.coalesce,
+                    )
+                )
+        except Exception as exc:  # rendering never costs other events
+            self._stats.count(
+                Loss.UNRENDERABLE.counter, len(channels) - len(out)
+            )
+            self._diag.warn(
+                f"render:{route.name}",
+                f"could not render route '{route.name}': {described(exc)}",
+            )
+        return out
+
+    def _route_error(self, route: Route, part: str, exc: Exception) -> None:
+        self._stats.count("errors.template")
+        self._diag.warn(
+            f"route:{route.name}:{part}",
+            f"routes[{route.index}] ('{route.name}') {part}: {exc}",
+        )
+
+
+def _lowest_level(routes: Sequence[Route]) -> int:
+    """
+    The lowest level a route takes, for the root logger's level check.
+
+    A route with no level counts from ``INFO``: it takes ``DEBUG`` too,
+    but a root logger at ``INFO`` is the usual set-up, not a mistake.
+    With no route, nothing is lost at any level.
+    """
+    return min(
+        (r.matcher.min_level or logging.INFO for r in routes),
+        default=logging.CRITICAL + 1,
+    )
+
+
+def _shared_destinations(config: Config) -> frozenset[str]:
+    """Channels that share their destination with another channel."""
+    seen: Counter[Any] = Counter(
+        c.destination for c in config.channels.values() if c.destination
+    )
+    return frozenset(
+        k
+        for k, c in config.channels.items()
+        if c.destination is not None and seen[c.destination] > 1
+    )

@@ -1,0 +1,379 @@
+"""
+Tests for the ledger (``_delivery/ledger.py``): counts and news.
+
+Every loss is counted by its reason, once, and the engine's own messages
+never count as events. The news (failing, recovered, disabled, drops
+began, the summary, "N events were not delivered") goes into the outbox,
+to the ops channel, never through the destination it is about. Times
+come from the caller: nothing here reads a clock of its own but the
+wall clock, injected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from polybot_loghandler._delivery.lanes import Lanes, LaneState
+from polybot_loghandler._delivery.ledger import (
+    FAILING_AFTER,
+    QUIET_AFTER,
+    Ledger,
+    span,
+    trouble_text,
+)
+from polybot_loghandler._discord import Outcome
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._model import Config
+from polybot_loghandler._stats import Stats
+from tests.support.delivery import TOKEN, message, routing
+
+NOW = 1000.0
+#: 14:23:45 UTC
+WALL = 1706624625.0
+FIVE_HUNDRED = Outcome("retry", status=500, detail="500 Internal Server Error")
+
+
+class _Keeper:
+    """Stands for the spool: notes which entries are done."""
+
+    def __init__(self) -> None:
+        self.done_entries: list[Any] = []
+
+    def done(self, entries: Iterable[Any]) -> None:
+        self.done_entries.extend(entries)
+
+
+class Books:
+    """A ledger with its counters, over one routing."""
+
+    def __init__(self, config: Config, keeper: Any = None) -> None:
+        self.config = config
+        self.stats = Stats()
+        self.ledger = Ledger(
+            self.stats, lambda: self.config, keeper, wall=lambda: WALL
+        )
+        self.ledger.start(NOW)
+        self.lanes = Lanes(1.0, 60.0, 100)
+
+    def lane(self, channel: str = "trades") -> LaneState:
+        return self.lanes.of(channel, self.config.channels[channel])
+
+    def counters(self) -> dict[str, int]:
+        return {k: v for k, v in self.stats.counters().items() if v}
+
+    def posted(self) -> list[tuple[str, str]]:
+        """(channel, title) of each message in the outbox."""
+        return [(m.channel, m.embed["title"]) for m in self.ledger.outbox]
+
+
+@pytest.fixture
+def books() -> Books:
+    return Books(routing())
+
+
+class TestCounting:
+    def test_a_drop_counts_events_by_reason(self, books: Books) -> None:
+        state = books.lane()
+        messages = [message(books.config, t) for t in ("a", "b")]
+        books.ledger.drop(messages, Loss.REJECTED, state)
+
+        assert {"dropped.rejected": 2} == books.counters()
+        assert {Loss.REJECTED: 2} == state.dropped_since
+
+    def test_a_batch_counts_what_each_item_stands_for(
+        self, books: Books
+    ) -> None:
+        state = books.lane()
+        books.lanes.add(state, message(books.config), NOW)
+        books.lanes.add(state, message(books.config), NOW)  # a copy
+        batch = books.lanes.take(state, NOW)
+
+        books.ledger.drop_items(batch, Loss.FAILED, state)
+
+        assert {"dropped.failed": 2} == books.counters()
+
+    @pytest.mark.parametrize(
+        "route", ["polybot_loghandler.alert", "polybot_loghandler.dropped"]
+    )
+    def test_our_own_messages_are_not_events(
+        self, books: Books, route: str
+    ) -> None:
+        state = books.lane()
+        books.lanes.add(state, message(books.config, route=route), NOW)
+        batch = books.lanes.take(state, NOW)
+
+        books.ledger.drop_items(batch, Loss.FAILED, state)
+        books.ledger.sent(state, batch, NOW)
+
+        assert {"sent.messages": 1, "sent.embeds": 1} == books.counters()
+        assert not state.dropped_since
+
+    def test_delivered_and_lost_entries_are_done_in_the_spool(
+        self,
+    ) -> None:
+        keeper = _Keeper()
+        books = Books(routing(), keeper)
+        state = books.lane()
+        for title in ("sent", "lost"):
+            books.lanes.add(state, message(books.config, title), NOW)
+        sent, lost = books.lanes.take(state, NOW)
+        sent.spool.append("entry-1")
+        lost.spool.append("entry-2")
+
+        books.ledger.sent(state, [sent], NOW)
+        books.ledger.drop_items([lost], Loss.REJECTED, state)
+
+        assert ["entry-1", "entry-2"] == keeper.done_entries
+
+    def test_evicted_and_lost(self, books: Books) -> None:
+        state = books.lane()
+        item, _ = books.lanes.add(state, message(books.config), NOW)
+        books.ledger.evicted(state, item)
+        books.ledger.lost(Loss.SHUTDOWN, 3)
+        books.ledger.lost(Loss.SHUTDOWN, 0)
+
+        assert {
+            "dropped.queue_full": 1,
+            "dropped.shutdown": 3,
+        } == books.counters()
+        assert {Loss.QUEUE_FULL: 1} == state.dropped_since
+
+    def test_an_unrenderable_event_is_counted_and_warned_once(
+        self, books: Books, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        for _ in range(3):
+            books.ledger.unrenderable(ValueError("bad value"))
+
+        assert {"dropped.unrenderable": 3} == books.counters()
+        warned = [r for r in caplog.records if "bad value" in r.getMessage()]
+        assert 1 == len(warned)
+
+
+class TestNotices:
+    def test_losses_are_told_after_the_next_delivery(
+        self, books: Books
+    ) -> None:
+        state = books.lane()
+        books.ledger.drop([message(books.config)], Loss.REJECTED, state)
+        books.ledger.drop([message(books.config)], Loss.FAILED, state)
+
+        books.ledger.sent(state, [], NOW)
+        books.ledger.sent(state, [], NOW)  # told once
+
+        assert [("ops", "⚠️ 2 events were not delivered")] == books.posted()
+        (notice,) = books.ledger.outbox
+        assert "Reasons: failed: 1, rejected: 1" == notice.embed["description"]
+        assert notice.route.startswith("polybot_loghandler.")
+        assert books.ledger.posted.is_set()
+
+    def test_without_an_ops_channel_the_lane_s_own_channel_hears(
+        self,
+    ) -> None:
+        books = Books(routing(ops_channel=""))
+        state = books.lane()
+        books.ledger.drop([message(books.config)], Loss.REJECTED, state)
+
+        books.ledger.notice(state)
+
+        assert [("trades", "⚠️ 1 event was not delivered")] == books.posted()
+
+    def test_nothing_lost_nothing_told(self, books: Books) -> None:
+        books.ledger.notice(books.lane())
+
+        assert [] == books.posted()
+
+
+class TestHealth:
+    def test_failing_is_told_after_a_while_and_once(
+        self, books: Books, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        state = books.lane()
+        books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW)
+        assert [] == books.posted()  # a blip is not news
+
+        later = NOW + FAILING_AFTER
+        books.ledger.failing(state, FIVE_HUNDRED, NOW + 1, later)
+        books.ledger.failing(state, FIVE_HUNDRED, later, later + 1)
+
+        assert [("ops", "⚠️ A Discord destination is failing")] == (
+            books.posted()
+        )
+        err = capsys.readouterr().err
+        assert 1 == err.count("failing since 14:23:45 UTC")
+        assert TOKEN not in err
+        assert "retried for up to 10s, then dropped" in err
+
+    def test_a_wait_past_the_cap_is_told_at_once(self, books: Books) -> None:
+        books.ledger.failing(
+            books.lane(), FIVE_HUNDRED, NOW, NOW, at_once=True
+        )
+
+        assert 1 == len(books.posted())
+
+    def test_a_short_budget_is_told_before_it_runs_out(self) -> None:
+        books = Books(routing(retry_for="1s"))
+        books.ledger.failing(books.lane(), FIVE_HUNDRED, NOW, NOW + 1)
+
+        assert 1 == len(books.posted())
+
+    def test_with_a_spool_the_messages_are_kept(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        books = Books(routing(), _Keeper())
+        books.ledger.failing(books.lane(), FIVE_HUNDRED, NOW, NOW + 5)
+
+        assert "then kept in the spool" in capsys.readouterr().err
+
+    def test_recovery_is_told_only_if_failing_was(self, books: Books) -> None:
+        state = books.lane()
+        books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW)
+        books.ledger.answered(state, NOW + 1)
+        assert [] == books.posted()
+
+        books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW + 5)
+        books.ledger.answered(state, NOW + 65)
+
+        assert [
+            "⚠️ A Discord destination is failing",
+            "✅ A Discord destination recovered",
+        ] == [title for _, title in books.posted()]
+        assert "after 1m05s" in books.ledger.outbox[1].embed["description"]
+        assert state.trouble is None
+
+    def test_flapping_is_not_told_again_within_the_quiet_time(
+        self, books: Books
+    ) -> None:
+        state = books.lane()
+        books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW + 5)
+        books.ledger.answered(state, NOW + 6)
+        books.ledger.failing(state, FIVE_HUNDRED, NOW + 7, NOW + 20)
+        assert 2 == len(books.posted())  # failing, recovered
+
+        late = NOW + 5 + QUIET_AFTER
+        books.ledger.answered(state, late)
+        books.ledger.failing(state, FIVE_HUNDRED, late, late + 5)
+
+        assert 3 == len(books.posted())
+
+    def test_disabled_is_told_once_and_severe(self, books: Books) -> None:
+        state = books.lane()
+        books.ledger.disabled(state, "404 Unknown Webhook")
+        books.ledger.disabled(state, "404 Unknown Webhook")
+
+        assert [("ops", "⛔ A Discord destination was disabled")] == (
+            books.posted()
+        )
+        assert logging.ERROR == books.ledger.outbox[0].event.level
+
+    def test_news_of_the_ops_destination_is_not_sent_through_it(
+        self, books: Books
+    ) -> None:
+        ops = books.lane("ops")
+        books.ledger.disabled(ops, "404 Unknown Webhook")
+        books.ledger.failing(ops, FIVE_HUNDRED, NOW, NOW, at_once=True)
+
+        assert [] == books.posted()
+
+    def test_troubles_name_each_failing_destination(
+        self, books: Books
+    ) -> None:
+        state = books.lane()
+        books.lane("bot")
+        unreachable = Outcome(
+            "retry", detail="connection refused", unreachable=True
+        )
+        books.ledger.failing(state, unreachable, NOW - 3, NOW)
+
+        (text,) = books.ledger.troubles(books.lanes)
+        assert text.endswith(
+            "unreachable since 14:23:42 UTC (connection refused)"
+        )
+        assert text == trouble_text(state.label, state.trouble)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def tokyo() -> Iterator[None]:
+    """The process's local time is Tokyo's (UTC+9)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_times_are_told_in_utc_wherever_the_process_runs(
+    books: Books, tokyo: None
+) -> None:
+    state = books.lane()
+    books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW)
+
+    assert "since 14:23:45 UTC" in trouble_text(state.label, state.trouble)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-3, "0s"),
+        (0, "0s"),
+        (59.9, "59s"),
+        (60, "1m00s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (7325, "2h02m"),
+    ],
+)
+def test_span(seconds: float, text: str) -> None:
+    assert text == span(seconds)
+
+
+class TestPeriodicNews:
+    def test_drops_beginning_are_told_once_per_episode(
+        self, books: Books
+    ) -> None:
+        ledger = books.ledger
+        ledger.watch_drops({"dropped.queue_full": 5}, NOW)
+        ledger.watch_drops({"dropped.queue_full": 9}, NOW + 1)
+        ledger.watch_drops({"dropped.queue_full": 9}, NOW + 2)
+        assert 1 == len(books.posted())
+
+        ledger.watch_drops({"dropped.queue_full": 10}, NOW + 1 + QUIET_AFTER)
+
+        assert ["⚠️ Discord delivery is dropping events"] * 2 == [
+            title for _, title in books.posted()
+        ]
+        assert (
+            "5 events dropped (queue_full)"
+            in (books.ledger.outbox[0].embed["description"])
+        )
+
+    def test_losses_at_shutdown_are_not_an_alarm(self, books: Books) -> None:
+        books.ledger.watch_drops({"dropped.shutdown": 5}, NOW)
+
+        assert [] == books.posted()
+
+    def test_the_summary_goes_to_the_report_channel(self) -> None:
+        books = Books(routing(report="{every: 1m, channel: trades}"))
+        books.ledger.report({"accepted": 3, "delivered": 3}, NOW + 60, [])
+        books.ledger.report({"accepted": 3, "delivered": 3}, NOW + 120, [])
+
+        assert [("trades", "📊 Discord delivery: the last 1m")] == (
+            books.posted()
+        )
+
+    def test_no_channel_no_summary(self) -> None:
+        books = Books(routing(ops_channel=""))
+        books.ledger.report({"accepted": 3}, NOW + 60, [])
+
+        assert [] == books.posted()
