@@ -48,6 +48,7 @@ from polybot_loghandler._worker import Flush, Stop, Worker
 from .intake import FILE_EVERY, Rendering, render_all
 from .lanes import Lanes, LaneState
 from .ledger import WATCH_EVERY, Ledger, is_own
+from .schedule import Schedule
 from .sender import Sender, Sleep
 
 __all__ = ["Engine"]
@@ -586,35 +587,36 @@ class Engine:
 
     async def _housekeeping(self) -> None:
         """Run the periodic jobs, each at its own interval, forever."""
-        due: dict[str, float] = {}
+        schedule = Schedule()
         while True:
             now = self._clock()
             delivery = self._routing.config.delivery
-            adopt = None if self._keeper is None else ADOPT_EVERY
-            levels = None if self._levels is None else WATCH_EVERY
-            jobs = (
-                ("adopt", adopt, self._adopt),
-                ("reload", delivery.reload_every, self._reload),
-                ("watch", WATCH_EVERY, self._watch_drops),
-                ("levels", levels, self._check_levels),
-                ("report", delivery.report_every, self._report),
-            )
-            for name, every, job in jobs:
-                if every is None:
-                    due.pop(name, None)
-                    continue
-                when = due.setdefault(name, now + every)
-                if now < when:
-                    continue
-                due[name] = now + every
-                try:
-                    job()
-                except Exception as exc:  # the loop goes on regardless
-                    self.ledger.count("errors.internal")
-                    self.ledger.warn(f"job:{name}", f"{name} failed: {exc!r}")
+            jobs = {
+                "adopt": self._adopt,
+                "reload": self._reload,
+                "watch": self._watch_drops,
+                "levels": self._check_levels,
+                "report": self._report,
+            }
+            every = {
+                "adopt": None if self._keeper is None else ADOPT_EVERY,
+                "reload": delivery.reload_every,
+                "watch": WATCH_EVERY,
+                "levels": None if self._levels is None else WATCH_EVERY,
+                "report": delivery.report_every,
+            }
+            for name in schedule.due(now, every):
+                self._chore(name, jobs[name])
             self._file_posts()
-            wait = min(due.values(), default=now + WATCH_EVERY) - now
-            await anyio.sleep(max(wait, 0.05))
+            await anyio.sleep(max(schedule.wait(now, WATCH_EVERY), 0.05))
+
+    def _chore(self, name: str, job: Callable[[], None]) -> None:
+        """Run one periodic job; its failure is counted, never raised."""
+        try:
+            job()
+        except Exception as exc:  # the loop goes on regardless
+            self.ledger.count("errors.internal")
+            self.ledger.warn(f"job:{name}", f"{name} failed: {exc!r}")
 
     def _adopt(self) -> None:
         if self._keeper is not None:
