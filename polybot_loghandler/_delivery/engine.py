@@ -36,7 +36,6 @@ from polybot_loghandler._payload import with_delay
 from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._routing import RoutingHolder
 from polybot_loghandler._spool.keeper import (
-    ADOPT_EVERY,
     COMMIT_EVERY,
     SpoolKeeper,
 )
@@ -45,10 +44,10 @@ from polybot_loghandler._stats import Stats
 from polybot_loghandler._values import report_to
 from polybot_loghandler._worker import Flush, Stop, Worker
 
-from .intake import FILE_EVERY, Rendering, render_all
+from .chores import Chores
+from .intake import Intake
 from .lanes import Lanes, LaneState
-from .ledger import WATCH_EVERY, Ledger, is_own
-from .schedule import Schedule
+from .ledger import Ledger, is_own
 from .sender import Sender, Sleep
 
 __all__ = ["Engine"]
@@ -145,6 +144,9 @@ class Engine:
             else RateLimiter(cloudflare_pause=self._cloudflare_pause)
         )
         self._flushes: list[Flush] = []
+        self._intake = Intake(
+            self._routed, self._file_all, self._clock, self._flushes
+        )
         self._stopping: Stop | None = None
         self._taking = False  # events are being routed and filed
         self.leftover = 0
@@ -217,7 +219,16 @@ class Engine:
                     sleep=self._sleep_for,
                     limiter=self._limiter,
                 )
-                tasks.start_soon(self._housekeeping)
+                chores = Chores(
+                    self._routing,
+                    self._stats,
+                    self.ledger,
+                    self.lanes,
+                    self._clock,
+                    levels=self._levels,
+                    adopt=None if self._keeper is None else self._adopt,
+                )
+                tasks.start_soon(chores.run)
                 tasks.start_soon(self._post_office)
                 if self._keeper is not None:
                     self._left_over(self._keeper.start())
@@ -261,66 +272,19 @@ class Engine:
                 await wake.wait()
 
     async def _take_in(self, worker: Worker, items: list[Any]) -> None:
-        """
-        Route and file *items*, in order, until the stop's deadline.
-
-        Only this loop files, in the order of the log calls, so every
-        lane keeps that order (see ``intake``).
-        """
+        """Route and file *items*, in order, until the stop's deadline."""
+        stop = self._stopping
+        deadline = None if stop is None else stop.deadline
+        intake = self._intake
+        before = intake.lost
         self._taking = True
-        job = Rendering(items)
         try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._render, job)
-                await self._file_rendered(worker, job)
-                tasks.cancel_scope.cancel()  # out of time: let it go
+            await intake.take_in(worker, items, deadline, self._loop)
         finally:
-            job.abandoned = True
             self._taking = False
-            if job.filed < len(items):  # it failed, or its thread did
-                self._out_of_time(items[job.filed :])
-            worker.done(0, last=True)
-
-    async def _render(self, job: Rendering) -> None:
-        """Run the render thread; say when it is over."""
-        try:
-            await anyio.to_thread.run_sync(
-                render_all,
-                job,
-                self._routed,
-                self._loop,
-                abandon_on_cancel=True,
-            )
-        finally:
-            job.ended = True
-            job.ready.set()
-
-    async def _file_rendered(self, worker: Worker, job: Rendering) -> None:
-        """File what the render thread has done, as it gets done."""
-        total = len(job.items)
-        while True:
-            handled = 0
-            while job.out:
-                item, messages = job.out.popleft()
-                if messages is not None:
-                    self._file_all(messages)
-                    handled += 1
-                elif isinstance(item, Flush):  # all before it is filed
-                    self._flushes.append(item)
-                job.filed += 1
-            worker.done(handled)
-            job.room.set()
-            if job.filed >= total or (job.ended and not job.out):
-                return
-            stop = self._stopping
-            if stop is not None and self._clock() >= stop.deadline:
-                job.abandoned = True
-                self._out_of_time(job.items[job.filed :])
-                job.filed = total
-                return
-            job.ready.clear()
-            with anyio.move_on_after(FILE_EVERY):
-                await job.ready.wait()
+            lost = intake.lost - before
+            self.ledger.lost(Loss.SHUTDOWN, lost)
+            self.leftover += lost
 
     def _routed(self, raw: Any) -> list[RoutedMessage]:
         """In the render thread: one event's messages; never raises."""
@@ -329,13 +293,6 @@ class Engine:
         except Exception as exc:  # the worker goes on
             self.ledger.unrenderable(exc)
             return []
-
-    def _out_of_time(self, items: list[Any]) -> None:
-        """Stopping, out of time: what was not even routed is lost too."""
-        left = sum(1 for i in items if not isinstance(i, (Flush, Stop)))
-        self.ledger.lost(Loss.SHUTDOWN, left)
-        self.leftover += left
-        self._flushes.extend(i for i in items if isinstance(i, Flush))
 
     def _idle(self) -> bool:
         keeper = self._keeper
@@ -583,67 +540,10 @@ class Engine:
             await anyio.sleep(COMMIT_EVERY)
             keeper.commit()
 
-    # -- housekeeping: reload, self-report, early warnings ---------------
-
-    async def _housekeeping(self) -> None:
-        """Run the periodic jobs, each at its own interval, forever."""
-        schedule = Schedule()
-        while True:
-            now = self._clock()
-            delivery = self._routing.config.delivery
-            jobs = {
-                "adopt": self._adopt,
-                "reload": self._reload,
-                "watch": self._watch_drops,
-                "levels": self._check_levels,
-                "report": self._report,
-            }
-            every = {
-                "adopt": None if self._keeper is None else ADOPT_EVERY,
-                "reload": delivery.reload_every,
-                "watch": WATCH_EVERY,
-                "levels": None if self._levels is None else WATCH_EVERY,
-                "report": delivery.report_every,
-            }
-            for name in schedule.due(now, every):
-                self._chore(name, jobs[name])
-            self._file_posts()
-            await anyio.sleep(max(schedule.wait(now, WATCH_EVERY), 0.05))
-
-    def _chore(self, name: str, job: Callable[[], None]) -> None:
-        """Run one periodic job; its failure is counted, never raised."""
-        try:
-            job()
-        except Exception as exc:  # the loop goes on regardless
-            self.ledger.count("errors.internal")
-            self.ledger.warn(f"job:{name}", f"{name} failed: {exc!r}")
-
     def _adopt(self) -> None:
+        """Take over what a process that is gone left in the spool."""
         if self._keeper is not None:
             self._left_over(self._keeper.adopt())
-
-    def _reload(self) -> None:
-        error = self._routing.check()
-        if error is None:
-            return
-        fence = error.replace("```", "ˋˋˋ")
-        self.ledger.alert(
-            "⚠️ routing.yaml was not reloaded",
-            "The previous routing stays in use until the file loads:\n"
-            f"```\n{fence[:3900]}\n```",
-        )
-
-    def _check_levels(self) -> None:
-        if self._levels is not None:
-            self._levels.check()
-
-    def _watch_drops(self) -> None:
-        self.ledger.watch_drops(self._stats.counters(), self._clock())
-
-    def _report(self) -> None:
-        self.ledger.report(
-            self._stats.read(), self._clock(), self.lanes.disabled()
-        )
 
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""

@@ -20,10 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polybot_loghandler._message import RoutedMessage
-from polybot_loghandler._worker import Flush, Stop
+import anyio
+import anyio.to_thread
 
-__all__ = ["FILE_EVERY", "RUN_AHEAD", "Rendering", "render_all"]
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._worker import Flush, Stop, Worker
+
+__all__ = ["RUN_AHEAD", "Intake", "Rendering", "render_all"]
 
 #: Seconds of routing and rendering between pauses that let the
 #: application's threads run.
@@ -97,3 +100,103 @@ def _wait_for_room(
             loop.call_soon_threadsafe(job.ready.set)
     while len(job.out) >= RUN_AHEAD and not job.abandoned:
         job.room.wait(FILE_EVERY)
+
+
+class Intake:
+    """
+    Files each event's messages in the order of the log calls.
+
+    The render thread routes; this side, on the loop, hands each event's
+    messages to *file* (the next stage: the lanes) as they are ready, so
+    every lane keeps the order of the log calls.
+
+    Args:
+        route: One captured event to its messages; never raises.
+        file: Files one event's messages.
+        clock: Monotonic seconds, for a stop's deadline.
+        flushes: Where flush markers go once all before them is filed.
+    """
+
+    def __init__(
+        self,
+        route: Callable[[Any], list[RoutedMessage]],
+        file: Callable[[list[RoutedMessage]], None],
+        clock: Callable[[], float],
+        flushes: list[Flush],
+    ) -> None:
+        self._route = route
+        self._file = file
+        self._clock = clock
+        self._flushes = flushes
+        #: events never filed (out of time, or a failed render thread)
+        self.lost = 0
+
+    async def take_in(
+        self,
+        worker: Worker,
+        items: list[Any],
+        deadline: float | None,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        """
+        Route and file *items*, in order, until *deadline* (if any).
+
+        Events not filed by then (or lost with a failed render thread)
+        are added to :attr:`lost`.
+        """
+        job = Rendering(items)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._render, job, loop)
+                await self._file_rendered(worker, job, deadline)
+                tasks.cancel_scope.cancel()  # out of time: let it go
+        finally:
+            job.abandoned = True
+            if job.filed < len(items):  # it failed, or its thread did
+                self._out_of_time(items[job.filed :])
+            worker.done(0, last=True)
+
+    async def _render(
+        self, job: Rendering, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
+        """Run the render thread; say when it is over."""
+        try:
+            await anyio.to_thread.run_sync(
+                render_all, job, self._route, loop, abandon_on_cancel=True
+            )
+        finally:
+            job.ended = True
+            job.ready.set()
+
+    async def _file_rendered(
+        self, worker: Worker, job: Rendering, deadline: float | None
+    ) -> None:
+        """File what the render thread has done, as it gets done."""
+        total = len(job.items)
+        while True:
+            handled = 0
+            while job.out:
+                item, messages = job.out.popleft()
+                if messages is not None:
+                    self._file(messages)
+                    handled += 1
+                elif isinstance(item, Flush):  # all before it is filed
+                    self._flushes.append(item)
+                job.filed += 1
+            worker.done(handled)
+            job.room.set()
+            if job.filed >= total or (job.ended and not job.out):
+                return
+            if deadline is not None and self._clock() >= deadline:
+                job.abandoned = True
+                self._out_of_time(job.items[job.filed :])
+                job.filed = total
+                return
+            job.ready.clear()
+            with anyio.move_on_after(FILE_EVERY):
+                await job.ready.wait()
+
+    def _out_of_time(self, items: list[Any]) -> None:
+        """What was not even routed is lost; its flushes are let go."""
+        self.lost += sum(1 for i in items if not isinstance(i, (Flush, Stop)))
+        self._flushes.extend(i for i in items if isinstance(i, Flush))

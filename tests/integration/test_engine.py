@@ -23,8 +23,7 @@ import pytest
 
 from polybot_loghandler._config import load_config
 from polybot_loghandler._console import ConsoleSink
-from polybot_loghandler._delivery import Engine
-from polybot_loghandler._delivery import engine as engine_module
+from polybot_loghandler._delivery import Engine, chores
 from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import RawEvent
 from polybot_loghandler._routing import RoutingHolder
@@ -304,7 +303,7 @@ class TestPeriodicJobs:
     def test_drops_beginning_are_told_at_once(
         self, floors: Callable[..., Floor], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(engine_module, "WATCH_EVERY", 0.05)
+        monkeypatch.setattr(chores, "WATCH_EVERY", 0.05)
         floor = floors(queue_size="1")
         floor.log(*(_raw(n) for n in range(3)))
 
