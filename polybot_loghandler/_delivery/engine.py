@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -32,7 +31,6 @@ from polybot_loghandler._discord import user_agent
 from polybot_loghandler._levels import LevelCheck
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
-from polybot_loghandler._payload import with_delay
 from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._routing import RoutingHolder
 from polybot_loghandler._spool.keeper import (
@@ -45,18 +43,17 @@ from polybot_loghandler._values import report_to
 from polybot_loghandler._worker import Flush, Stop, Worker
 
 from .chores import Chores
+from .filing import Filer
 from .intake import Intake
 from .lanes import Lanes, LaneState
-from .ledger import Ledger, is_own
-from .sender import Sender, Sleep
+from .ledger import Ledger
+from .sender import Sender, Sleep, outgoing
 
 __all__ = ["Engine"]
 
 #: httpx's timeouts, per connect and per read; each request also has a
 #: total deadline (``_discord.REQUEST_DEADLINE``).
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-#: Messages a lane reads back from the spool at a time.
-REFILL = 50
 #: Seconds ordinary events gather in the intake queue after the first of
 #: them wakes the loop: a burst of log calls is then routed in one go,
 #: after the application's thread is done with it, not call by call
@@ -144,6 +141,13 @@ class Engine:
             else RateLimiter(cloudflare_pause=self._cloudflare_pause)
         )
         self._flushes: list[Flush] = []
+        self._filer = Filer(
+            self.lanes,
+            self.ledger,
+            self._keeper,
+            lambda: self._routing.config,
+            self._clock,
+        )
         self._intake = Intake(
             self._routed, self._file_all, self._clock, self._flushes
         )
@@ -160,11 +164,6 @@ class Engine:
         wait = self.lanes.rate_limit_wait(self._clock())
         out["rate_limit.wait_s"] = math.ceil(wait)
         return out
-
-    @property
-    def pending(self) -> int:
-        """Messages waiting in lanes (each may stand for several events)."""
-        return self.lanes.pending
 
     @property
     def spool(self) -> SpoolKeeper | None:
@@ -296,9 +295,8 @@ class Engine:
 
     def _idle(self) -> bool:
         keeper = self._keeper
-        return all(
-            not s.busy and (keeper is None or not keeper.has_waiting(s.key))
-            for s in self.lanes
+        return self.lanes.idle(
+            keeper.has_waiting if keeper is not None else _nothing
         )
 
     def _safe_on_disk(self) -> bool:
@@ -311,14 +309,7 @@ class Engine:
         keeper = self._keeper
         if keeper is None or keeper.uncommitted:
             return False
-        for state in self.lanes:
-            if not state.busy:
-                continue
-            if not state.failing or state.destination is None:
-                return False
-            if any(not p.spool for p in state.waiting()):
-                return False
-        return True
+        return self.lanes.all_on_disk()
 
     def _check_flushes(self) -> None:
         if self._flushes and self._idle():
@@ -348,79 +339,20 @@ class Engine:
         """File one event's messages; one that fails is dropped alone."""
         for message in messages:
             try:
-                self._file(message)
-            except Exception as exc:  # noqa: PERF203 - e.g. a key's repr()
+                state = self._filer.file(message)
+            except Exception as exc:
                 self.ledger.unrenderable(exc)
-
-    def _file(self, message: RoutedMessage, *, notice: bool = False) -> None:
-        """
-        Put *message* in its destination's lane.
-
-        A *notice* (the engine's own news) is exempt from the bound: it
-        must never push out an event it is not about.
-        """
-        state = self.lanes.for_message(message)
-        if state.disabled is not None:
-            self.ledger.drop([message], state.disabled, state)
-            return
-        keeper = self._keeper
-        entry = None
-        if keeper is not None and state.destination is not None:
-            if not notice:  # the engine's own news is about this process
-                entry = keeper.append(message)
-            if entry is not None and keeper.has_waiting(state.key):
-                # older messages of this lane wait on disk: in order,
-                # this one waits there too
-                keeper.wait(state.key, entry)
+                continue
+            if state is not None:
                 self._run(state)
-                return
-        self._queue(state, message, entry, bounded=not notice)
-        self._run(state)
 
     def _file_posts(self) -> None:
         """File the ledger's own messages, in the order it wrote them."""
         outbox = self.ledger.outbox
         while outbox:
-            self._file(outbox.popleft(), notice=True)
-
-    def _queue(
-        self,
-        state: LaneState,
-        message: RoutedMessage,
-        entry: SpoolEntry | None,
-        *,
-        bounded: bool = True,
-    ) -> None:
-        item, new = self.lanes.add(
-            state, message, self._clock(), bounded=bounded
-        )
-        if entry is not None:
-            item.spool.append(entry)
-        if not new:
-            self.ledger.count("coalesced")
-        elif bounded:
-            self._evict()
-
-    def _evict(self) -> None:
-        """
-        Over the bound: make room, the lowest level first.
-
-        Without a spool the oldest of the lowest level is dropped. With
-        one, the newest of the lowest level steps aside to wait on disk
-        (it is there already): its lane then sends in order, taking it
-        back when the older ones are gone.
-        """
-        keeper = self._keeper
-        while self.lanes.over():
-            pushed = self.lanes.evict(newest=keeper is not None)
-            if pushed is None:
-                return
-            state, victim = pushed
-            if victim.spool and keeper is not None:
-                for entry in victim.spool:
-                    keeper.wait(state.key, entry)
-            else:
-                self.ledger.evicted(state, victim)
+            state = self._filer.file(outbox.popleft(), notice=True)
+            if state is not None:
+                self._run(state)
 
     def _run(self, state: LaneState) -> None:
         state.wake.set()
@@ -434,7 +366,8 @@ class Engine:
         """Send what the lane holds, in order, until it is empty."""
         try:
             while True:
-                self._refill(state)
+                for other in self._filer.refill(state):
+                    self._run(other)  # its channel moved on reload
                 now = self._clock()
                 lane = state.lane
                 lane.release(now, everything=self._release_held)
@@ -472,16 +405,7 @@ class Engine:
             await state.wake.wait()
 
     async def _deliver(self, state: LaneState, batch: list[Pending]) -> None:
-        wall = time.time()
-        messages = [
-            dataclasses.replace(
-                p.message,
-                embed=p.embed()
-                if p.repeat  # held on purpose: not late
-                else with_delay(p.embed(), p.first, wall),
-            )
-            for p in batch
-        ]
+        messages = outgoing(batch, time.time())
         if state.destination is None:
             shown = self._console.deliver(messages)
             if shown:
@@ -499,40 +423,10 @@ class Engine:
 
     # -- the spool ----------------------------------------------------------
 
-    def _refill(self, state: LaneState) -> None:
-        """Read the lane's messages back from disk while it has room."""
-        keeper = self._keeper
-        if keeper is None or not keeper.has_waiting(state.key):
-            return
-        room = min(REFILL, self.lanes.bound - self.lanes.pending)
-        if room <= 0 or len(state.lane) >= REFILL:
-            return
-        config = self._routing.config
-        for message, entry in keeper.take(state.key, room, config):
-            target = self.lanes.for_message(message)
-            self._queue(target, message, entry)
-            if target is not state:  # its channel moved on reload
-                self._run(target)
-
     def _left_over(self, entries: list[SpoolEntry]) -> None:
         """Queue what an earlier process left in the spool, oldest first."""
-        keeper = self._keeper
-        if keeper is None:
-            return
-        channels = self._routing.config.channels
-        for entry in entries:
-            target = channels.get(entry.channel)
-            if target is None:
-                self.ledger.lost(Loss.UNKNOWN_CHANNEL, 1)
-                keeper.done([entry])
-                continue
-            if target.destination is None:
-                continue  # no Discord here: it stays for a process that has
-            state = self.lanes.of(entry.channel, target)
-            keeper.wait(state.key, entry)
+        for state in self._filer.left_over(entries):
             self._run(state)
-        if entries:
-            self.ledger.count("spool.replayed", len(entries))
 
     async def _committer(self, keeper: SpoolKeeper) -> None:
         """The group commit: at most COMMIT_EVERY seconds of exposure."""
@@ -547,23 +441,16 @@ class Engine:
 
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""
-        left = kept = 0
+        left, kept = self.lanes.give_up()
         keeper = self._keeper
-        for state in self.lanes:
-            # what was on its way when the loop stopped counts too
-            for item in [*state.inflight, *state.lane.drop_all()]:
-                if is_own(item.message.route):
-                    continue
-                if item.spool:
-                    kept += len(item.spool)  # the next process sends them
-                else:
-                    left += item.count
-            state.inflight = []
-            if keeper is not None:
-                kept += keeper.waiting(state.key)
+        if keeper is not None:
+            kept += sum(keeper.waiting(s.key) for s in self.lanes)
         self.leftover += left
         self.kept += kept
         self.ledger.lost(Loss.SHUTDOWN, left)
         if kept:
             self.ledger.count("spool.kept", kept)
-        self.lanes.clear()
+
+
+def _nothing(_key: str) -> bool:
+    return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from polybot_loghandler._batching import Lane, Pending
@@ -26,10 +26,18 @@ from polybot_loghandler._model import (
     Destination,
 )
 
-__all__ = ["LaneState", "Lanes", "Trouble"]
+__all__ = ["OWN_ROUTES", "LaneState", "Lanes", "Trouble", "is_own"]
 
 #: The key of the one console lane.
 CONSOLE = "console"
+#: Routes of the engine's own messages start with this; they are not
+#: events: neither counted as delivered or lost, nor evicted for one.
+OWN_ROUTES = "polybot_loghandler."
+
+
+def is_own(route: str) -> bool:
+    """Whether *route* names one of the engine's own messages."""
+    return route.startswith(OWN_ROUTES)
 
 
 @dataclass(slots=True)
@@ -180,9 +188,45 @@ class Lanes:
         self.pending -= len(left)
         return left
 
-    def clear(self) -> None:
-        """Forget the count: the loop has ended."""
+    def idle(self, on_disk: Callable[[str], bool]) -> bool:
+        """Whether no lane holds, sends, or has *on_disk*, anything."""
+        return all(not s.busy and not on_disk(s.key) for s in self)
+
+    def all_on_disk(self) -> bool:
+        """
+        Whether all that waits is in the spool, for failing destinations.
+
+        Then a stop need not wait for Discord: the next process sends it.
+        """
+        for state in self:
+            if not state.busy:
+                continue
+            if not state.failing or state.destination is None:
+                return False
+            if any(not p.spool for p in state.waiting()):
+                return False
+        return True
+
+    def give_up(self) -> tuple[int, int]:
+        """
+        Empty every lane at the end; the events lost, the entries kept.
+
+        What is in the spool is kept for the next process; what is not
+        is lost. The engine's own messages are neither.
+        """
+        lost = kept = 0
+        for state in self:
+            # what was on its way when the loop stopped counts too
+            for item in [*state.inflight, *state.lane.drop_all()]:
+                if is_own(item.message.route):
+                    continue
+                if item.spool:
+                    kept += len(item.spool)
+                else:
+                    lost += item.count
+            state.inflight = []
         self.pending = 0
+        return lost, kept
 
     def rate_limit_wait(self, now: float) -> float:
         """Seconds until the longest rate-limit wait of any lane ends."""

@@ -40,9 +40,9 @@ from polybot_loghandler._spool.keeper import SpoolKeeper
 from polybot_loghandler._stats import Stats
 from polybot_loghandler._text import escape_markdown
 
-from .lanes import LaneState, Trouble
+from .lanes import LaneState, Trouble, is_own
 
-__all__ = ["NOTICE_ROUTE", "OWN_ROUTES", "Ledger", "is_own"]
+__all__ = ["NOTICE_ROUTE", "Ledger"]
 
 #: A destination failing for this long (seconds) is news: stderr and the
 #: ops channel hear it once, and again when it recovers. A wait on a rate
@@ -50,18 +50,10 @@ __all__ = ["NOTICE_ROUTE", "OWN_ROUTES", "Ledger", "is_own"]
 FAILING_AFTER = 2.0
 #: The route name of the engine's own "N events were not delivered".
 NOTICE_ROUTE = "polybot_loghandler.dropped"
-#: Routes of the engine's own messages start with this; they are not
-#: counted as delivered events, and never evicted for one.
-OWN_ROUTES = "polybot_loghandler."
 #: Seconds between checks of the drop counters (for "drops began").
 WATCH_EVERY = 1.0
 #: A reason that dropped nothing for this long is news again.
 QUIET_AFTER = 600.0
-
-
-def is_own(route: str) -> bool:
-    """Whether *route* names one of the engine's own messages."""
-    return route.startswith(OWN_ROUTES)
 
 
 class Ledger:

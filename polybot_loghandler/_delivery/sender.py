@@ -25,7 +25,7 @@ from polybot_loghandler._discord import Outcome, Request, build_request, send
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Config
-from polybot_loghandler._payload import batch_payload
+from polybot_loghandler._payload import batch_payload, with_delay
 from polybot_loghandler._ratelimit import RateLimiter, Wait
 from polybot_loghandler._retry import RetryPolicy
 from polybot_loghandler._text import redact_text
@@ -33,7 +33,7 @@ from polybot_loghandler._text import redact_text
 from .lanes import Lanes, LaneState
 from .ledger import Ledger, span
 
-__all__ = ["RETRY", "Sender"]
+__all__ = ["RETRY", "Sender", "outgoing"]
 
 #: Retries of 5xx answers, timeouts and connection errors back off
 #: exponentially from 0.5 to 5 seconds, with jitter; the budget is
@@ -353,6 +353,24 @@ class Sender:
         state.disabled = reason
         self._ledger.drop_items(self._lanes.drop_all(state), reason, state)
         self._ledger.disabled(state, detail)
+
+
+def outgoing(batch: list[Pending], wall: float) -> list[RoutedMessage]:
+    """
+    *batch*'s messages as they leave at *wall* time.
+
+    A message that waited says how late it is; a held repeat (a ``×N``
+    summary) waited on purpose, and says nothing.
+    """
+    return [
+        dataclasses.replace(
+            p.message,
+            embed=p.embed()
+            if p.repeat
+            else with_delay(p.embed(), p.first, wall),
+        )
+        for p in batch
+    ]
 
 
 def _try_request(

@@ -270,7 +270,7 @@ class TestTimeRunsOut:
         assert 2 == floor.count("dropped.shutdown")
         assert 2 == floor.engine.leftover
         assert floor.engine.troubles()
-        assert 0 == floor.engine.pending
+        assert 0 == floor.engine.lanes.pending
 
 
 class TestPeriodicJobs:
@@ -296,7 +296,9 @@ class TestPeriodicJobs:
         floor.worker.start()
         _settled(floor.path, "version: 1\nchannels: {}\nroutes: [{to: x}]\n")
 
-        assert _until(lambda: floor.engine.pending > 0 or bool(floor.titles()))
+        assert _until(
+            lambda: floor.engine.lanes.pending > 0 or bool(floor.titles())
+        )
         assert floor.worker.flush(WAIT)
         assert ["⚠️ routing.yaml was not reloaded"] == floor.titles()
 
@@ -310,7 +312,7 @@ class TestPeriodicJobs:
         assert _until(
             lambda: (
                 "⚠️ Discord delivery is dropping events" in floor.titles()
-                or floor.engine.pending > 1
+                or floor.engine.lanes.pending > 1
             )
         )
         assert floor.worker.flush(WAIT)
@@ -325,7 +327,7 @@ class TestPeriodicJobs:
 
         assert _until(
             lambda: (
-                floor.engine.pending > 0
+                floor.engine.lanes.pending > 0
                 or any(t.startswith("📊") for t in floor.titles())
             )
         )

@@ -35,6 +35,7 @@ from polybot_loghandler import (
 )
 from polybot_loghandler._batching import coalesce_key
 from polybot_loghandler._delivery import Engine, intake
+from polybot_loghandler._delivery.filing import Filer
 from polybot_loghandler._spool.store import Spool
 from polybot_loghandler._worker import _reset_all_after_fork
 from tests.conftest import SHIPPED_ROUTING
@@ -205,14 +206,14 @@ class TestHostileValues:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """An event the engine cannot file is counted; the next one goes."""
-        original = Engine._file
+        original = Filer.file
 
-        def file(self: Engine, message: Any, **kwargs: Any) -> None:
+        def file(self: Filer, message: Any, **kwargs: Any) -> Any:
             if message.event.event == "broken":
                 raise RuntimeError("cannot file this one")
-            original(self, message, **kwargs)
+            return original(self, message, **kwargs)
 
-        monkeypatch.setattr(Engine, "_file", file)
+        monkeypatch.setattr(Filer, "file", file)
         handler, log = connect(_two_channels(fake_discord))
         log.error("broken", extra={"key": 1})
         log.error("after", extra={"key": 2})
