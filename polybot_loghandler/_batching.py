@@ -199,7 +199,7 @@ class Lane:
                     waiting.add(message)
                     return waiting, False
                 recent = None
-            if recent is not None and now < recent.window_end:
+            if recent is not None:  # its window is open: hold the copy
                 if recent.held is not None and not recent.held.dropped:
                     recent.held.add(message)
                     return recent.held, False

@@ -103,6 +103,9 @@ class RateLimiter:
 
     *key* names a destination (a webhook's id and token, or a bot channel);
     *channel* the Discord channel it posts to, for the per-channel limit.
+    A key without its query (``?thread_id=``) is a route; routes that
+    Discord puts in one ``X-RateLimit-Bucket`` for one major parameter
+    (the webhook, or the channel) share that bucket's state.
 
     Args:
         channel_messages: Messages per channel per *channel_window*.
@@ -120,20 +123,26 @@ class RateLimiter:
         self._channel_messages = channel_messages
         self._channel_window = channel_window
         self._cloudflare_pause = cloudflare_pause
-        self._bucket_of: dict[str, str] = {}  # key -> learned bucket hash
-        self._buckets: dict[str, _Bucket] = {}
+        self._bucket_of: dict[str, str] = {}  # route -> learned bucket
+        # (bucket, major) once a route has learned its bucket, else
+        # ("", route): see _name
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._paused_until: dict[str, float] = {}  # key -> after a 429
         self._channel_sends: dict[str, deque[float]] = {}
-        self._global_until = 0.0
-        self._global_scope = "global"  # or cloudflare: what set it
+        # scope (global, cloudflare) -> until: pauses of every destination
+        self._paused_all: dict[str, float] = {}
         self._invalid: deque[float] = deque()
 
-    def _bucket(self, key: str) -> _Bucket:
+    def _name(self, route: str) -> tuple[str, str]:
         # Discord's bucket hash leaves out the "major parameter" (the
-        # channel, or the webhook's id and token): state is per both
-        major = _major(key)
-        learned = self._bucket_of.get(major)
-        name = f"{learned}:{major}" if learned else major
+        # channel, or the webhook's id and token): a bucket's state is
+        # per both, shared by every route that learns it. A route that
+        # has learned none yet keeps its own.
+        learned = self._bucket_of.get(route)
+        return (learned, _major(route)) if learned else ("", route)
+
+    def _bucket(self, key: str) -> _Bucket:
+        name = self._name(_route(key))
         found = self._buckets.get(name)
         if found is None:
             found = self._buckets[name] = _Bucket()
@@ -145,13 +154,11 @@ class RateLimiter:
 
     def wait(self, key: str, channel: str, now: float) -> Wait:
         """How long *key* must wait before it sends, and for what."""
-        waits = [
-            Wait(self._global_until - now, self._global_scope),
-            Wait(self._paused_until.get(key, 0) - now, "bucket"),
-        ]
-        bucket = self._bucket(key)
-        if bucket.remaining is not None and bucket.remaining <= 0:
-            waits.append(Wait(bucket.reset_at - now, "bucket"))
+        # every wait is until a time; -inf stands for none
+        waits = [Wait(t - now, scope) for scope, t in self._paused_all.items()]
+        paused = self._paused_until.get(key, -math.inf)
+        waits.append(Wait(paused - now, "bucket"))
+        waits.append(Wait(_holds_until(self._bucket(key)) - now, "bucket"))
         sends = self._channel_sends.get(channel)
         if sends is not None:
             while sends and sends[0] <= now - self._channel_window:
@@ -184,18 +191,7 @@ class RateLimiter:
         """Learn the bucket's state from a response's headers."""
         name = headers.get("x-ratelimit-bucket")
         if name:
-            major = _major(key)
-            before = self._bucket_of.get(major)
-            if before != name:
-                # what we knew under the old name (or none) carries over;
-                # the old entry is then unreachable, so it goes: a server
-                # naming a new bucket on every answer grows nothing
-                old = self._buckets.pop(
-                    f"{before}:{major}" if before else major, None
-                )
-                self._bucket_of[major] = name
-                if old is not None:
-                    self._buckets.setdefault(f"{name}:{major}", old)
+            self._learn(_route(key), name)
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset_after = _seconds(headers.get("x-ratelimit-reset-after"))
         if remaining is None or reset_after is None:
@@ -205,6 +201,29 @@ class RateLimiter:
         # within what an int holds cheaply
         bucket.remaining = int(min(max(remaining, 0.0), LONGEST))
         bucket.reset_at = now + reset_after + RESET_MARGIN
+
+    def _learn(self, route: str, name: str) -> None:
+        """Note that *route* is in bucket *name*, keeping what it knew."""
+        before = self._name(route)
+        self._bucket_of[route] = name
+        after = self._name(route)
+        if after == before:
+            return
+        old = self._buckets.get(before)
+        if old is None:
+            return
+        # the old state goes when no other route is in it (a server
+        # naming a new bucket on every answer grows nothing), or is
+        # copied when one still is
+        if any(self._name(r) == before for r in self._bucket_of):
+            old = _Bucket(old.remaining, old.reset_at)
+        else:
+            del self._buckets[before]
+        # what the route knew carries over; into a bucket known already,
+        # only a longer wait: we never send before an answer said
+        known = self._buckets.setdefault(after, old)
+        if _holds_until(old) > _holds_until(known):
+            known.remaining, known.reset_at = old.remaining, old.reset_at
 
     def too_many(
         self,
@@ -217,35 +236,41 @@ class RateLimiter:
         Take in a 429: pause what it says to pause, and say for how long.
 
         ``retry_after`` comes from the body, else ``Retry-After``. With
-        ``global: true`` everything waits; without any rate-limit header
-        the answer came from Cloudflare and everything waits long.
+        ``global: true`` in the body, or ``X-RateLimit-Global: true`` or
+        ``X-RateLimit-Scope: global`` in the headers, everything waits;
+        without any rate-limit header the answer came from Cloudflare and
+        everything waits long. A pause never shortens one in force.
         """
         data = body if isinstance(body, Mapping) else {}
         retry = _seconds(data.get("retry_after"))
         if retry is None:
             retry = _seconds(headers.get("retry-after"))
         retry = (1.0 if retry is None else retry) + RESET_MARGIN
-        shared = headers.get("x-ratelimit-scope") == "shared"
+        shared = _flag(headers, "x-ratelimit-scope") == "shared"
         if not any(h.startswith("x-ratelimit-") for h in headers):
             scope = "cloudflare"
             retry = max(retry, self._cloudflare_pause)
             self._pause_all(now + retry, scope)
-        elif data.get("global") is True or "x-ratelimit-global" in headers:
+        elif (
+            data.get("global") is True
+            or _flag(headers, "x-ratelimit-global") == "true"
+            or _flag(headers, "x-ratelimit-scope") == "global"
+        ):
             scope = "global"
             self._pause_all(now + retry, scope)
         else:
             scope = "bucket"
             self.update(key, headers, now)
-            until = max(self._paused_until.get(key, 0.0), now + retry)
+            until = max(self._paused_until.get(key, now), now + retry)
             self._paused_until[key] = until
         if not shared:
             self.invalid(now)
         return TooMany(retry, scope, counts_as_invalid=not shared)
 
     def _pause_all(self, until: float, scope: str) -> None:
-        if until > self._global_until:
-            self._global_until = until
-            self._global_scope = scope
+        self._paused_all[scope] = max(
+            self._paused_all.get(scope, until), until
+        )
 
     def invalid(self, now: float) -> None:
         """Count an answer Discord counts toward its ban (401, 403, 429)."""
@@ -260,6 +285,15 @@ class RateLimiter:
 
 
 _WEBHOOK = re.compile(r"/webhooks/(\d+)/([^/?#]+)")
+
+
+def _route(key: str) -> str:
+    """
+    The route a key stands for: the key without its query.
+
+    Threads of one webhook (``?thread_id=``) are one route at Discord.
+    """
+    return key.partition("?")[0]
 
 
 def _major(key: str) -> str:
@@ -303,6 +337,18 @@ def _seconds(value: Any) -> float | None:
     return min(max(number, 0.0), LONGEST)
 
 
+def _holds_until(bucket: _Bucket) -> float:
+    """When an exhausted bucket resets; ``-inf`` if it has room."""
+    if bucket.remaining is not None and bucket.remaining <= 0:
+        return bucket.reset_at
+    return -math.inf
+
+
 def _excessive(seconds: float, scope: str) -> bool:
     cap = CAPS.get(scope)
     return cap is not None and seconds > cap + RESET_MARGIN
+
+
+def _flag(headers: Mapping[str, str], name: str) -> str:
+    """A header's value as a word: stripped, lower case, ``""`` if none."""
+    return headers.get(name, "").strip().lower()

@@ -10,8 +10,12 @@ builds them; every batch body is checked by the independent oracle in
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
+import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -133,6 +137,32 @@ def _footer(item: Pending) -> str:
     The footer text an item is sent with.
     """
     return str(item.embed().get("footer", {}).get("text", ""))
+
+
+#: Zones far from UTC, as POSIX TZ strings (no zone database needed; the
+#: sign is west of UTC, so "IST-5:30" is five and a half hours east).
+ZONES = [
+    pytest.param("IST-5:30", id="utc+05:30"),
+    pytest.param("NST+3:30", id="utc-03:30"),
+    pytest.param("LINT-14", id="utc+14"),
+    pytest.param("SST+11", id="utc-11"),
+]
+
+
+@pytest.fixture
+def local_zone(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """
+    Run the test with the process's local time zone set to *param*.
+    """
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    # the zone took: T0 is 14:23:45 UTC, and not here
+    assert time.strftime("%H:%M", time.localtime(T0)) != "14:23"
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
 
 
 class TestCoalesceKey:
@@ -277,6 +307,33 @@ class TestCoalesceKey:
         )
         assert None is coalesce_key(bare)
 
+    def test_embed_key_order_does_not_matter(self) -> None:
+        """The same embed built in another key order is a duplicate."""
+        message = _message(description="d", fields={"a": 1})
+        embed = dict(reversed(list(message.embed.items())))
+        reordered = dataclasses.replace(message, embed=embed)
+        assert coalesce_key(message) == coalesce_key(reordered)
+
+    @pytest.mark.parametrize(
+        ("first", "second", "expected"),
+        [
+            pytest.param(Decimal("1.5"), Decimal("1.5"), True, id="same"),
+            pytest.param(Decimal("1.5"), Decimal("2.5"), False, id="other"),
+        ],
+    )
+    def test_embed_value_json_cannot_write(
+        self, first: Decimal, second: Decimal, expected: bool
+    ) -> None:
+        """A value JSON has no type for is keyed by its text, no error."""
+        keys = []
+        for value in (first, second):
+            message = _message()
+            embed = {**message.embed, "description": value}
+            keys.append(
+                coalesce_key(dataclasses.replace(message, embed=embed))
+            )
+        assert expected == (keys[0] == keys[1])
+
 
 class TestPending:
     """
@@ -329,6 +386,45 @@ class TestPending:
         [[item]] = _drain(lane, 0.0)
         assert expected == _footer(item)
 
+    @pytest.mark.parametrize("local_zone", ZONES, indirect=True)
+    @pytest.mark.parametrize(
+        ("times", "expected"),
+        [
+            pytest.param(
+                [T0, T0 + 2, T0 + 5],
+                f"{FOOTER} · ×3 · since 14:23:45 UTC",
+                id="span",
+            ),
+            pytest.param([T0, T0 + 0.5], f"{FOOTER} · ×2", id="same-second"),
+            pytest.param(
+                [T0 - 0.25, T0 + 0.25],
+                f"{FOOTER} · ×2 · since 14:23:44 UTC",
+                id="across-a-second",
+            ),
+        ],
+    )
+    def test_merged_footer_outside_utc(
+        self, local_zone: str, times: list[float], expected: str
+    ) -> None:
+        """The footer's span is in UTC whatever the local time zone."""
+        lane = _lane()
+        for t in times:
+            lane.add(_message(time=t), 0.0)
+        [[item]] = _drain(lane, 0.0)
+        assert expected == _footer(item)
+
+    @pytest.mark.parametrize("local_zone", ZONES, indirect=True)
+    def test_held_summary_footer_outside_utc(self, local_zone: str) -> None:
+        """A held summary says since when in UTC in any local time zone."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        for t in (10.0, 20.0):
+            lane.add(_message(time=T0 + t), t)
+        lane.release(WINDOW)
+        [[item]] = _drain(lane, WINDOW)
+        assert f"{FOOTER} · ×2 more · since 14:23:55 UTC" == _footer(item)
+
     def test_merge_does_not_change_the_message_embed(self) -> None:
         """Showing the count leaves the rendered embed itself untouched."""
         first = _message(time=T0)
@@ -337,6 +433,22 @@ class TestPending:
         lane.add(_message(time=T0 + 1), 0.0)
         [[item]] = _drain(lane, 0.0)
         item.embed()
+        assert {"text": FOOTER} == item.message.embed["footer"]
+
+    def test_merged_embed_is_a_copy(self) -> None:
+        """Changing a merged embed's fields or footer changes nothing kept."""
+        lane = _lane()
+        for t in (T0, T0 + 1):
+            lane.add(_message(time=t), 0.0)
+        [[item]] = _drain(lane, 0.0)
+        item.message.embed["fields"] = [{"name": "Agent", "value": "bot"}]
+        sent = item.embed()
+        sent["fields"][0]["value"] = "changed"
+        sent["fields"].append({"name": "extra", "value": "x"})
+        sent["footer"]["text"] = "changed"
+        expected = [{"name": "Agent", "value": "bot"}]
+        actual = (item.message.embed["fields"], item.embed()["fields"])
+        assert (expected, expected) == actual
         assert {"text": FOOTER} == item.message.embed["footer"]
 
     def test_long_footer_is_clamped(self) -> None:
@@ -565,12 +677,55 @@ class TestBatches:
         assert len(lane._queue) <= 2 + 64 + 1  # the leak it prevents
         assert [["event 0", "event 999"]] == _titles(_drain(lane, 0.0))
 
+    @pytest.mark.parametrize(
+        ("size", "discards", "expected"),
+        [
+            pytest.param(100, 64, 100, id="64-of-100-kept"),
+            pytest.param(100, 65, 35, id="65th-of-100-swept"),
+            pytest.param(1000, 500, 1000, id="half-of-1000-kept"),
+            pytest.param(1000, 501, 499, id="past-half-of-1000-swept"),
+            pytest.param(200, 101 + 64, 99, id="second-sweep-not-yet"),
+            pytest.param(200, 101 + 65, 34, id="second-sweep"),
+        ],
+    )
+    def test_discarded_items_are_swept_in_bulk(
+        self, size: int, discards: int, expected: int
+    ) -> None:
+        """
+        Items discarded from the middle go once over max(64, half) have.
+
+        Sweeping at every discard would cost a pass over the deque each
+        time; never sweeping would keep them all alive.
+        """
+        lane = _lane()
+        items = [lane.add(_message(f"event {n}"), 0.0) for n in range(size)]
+        for item in items[1 : 1 + discards]:
+            assert item is not None
+            lane.discard(item)
+        actual = (len(lane._queue), len(lane))
+        assert (expected, size - discards) == actual
+
+    def test_discarded_held_summary_is_gone(self) -> None:
+        """A held summary discarded is never sent; the rest still are."""
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        held = lane.add(_message(time=T0 + 1), 1.0)
+        other = lane.add(_message("other"), 1.0)
+        assert held is not None
+        lane.discard(held)
+        actual = (lane.items(), len(lane))
+        lane.release(WINDOW)
+        assert ([other], 1) == actual
+        assert [["other"]] == _titles(_drain(lane, WINDOW))
+
     def test_discarded_duplicate_target_is_forgotten(self) -> None:
         """A copy arriving after its twin was discarded starts afresh."""
         lane = _lane()
         first = lane.add(_message("Order Failed"), 0.0)
         assert first is not None
         lane.discard(first)
+        assert {} == lane._waiting  # nothing keeps it alive
         again = lane.add(_message("Order Failed"), 0.5)
         assert again is not None
         assert [[1]] == [[p.count for p in b] for b in _drain(lane, 1.0)]
@@ -713,17 +868,76 @@ class TestCoalescing:
         lane.add(_message(time=T0 + 61), 61.0)
         assert 120.0 == lane.next_release()
 
-    def test_copy_at_window_close_joins_the_summary(self) -> None:
+    @pytest.mark.parametrize(
+        "now",
+        [
+            pytest.param(WINDOW, id="as-it-closes"),
+            pytest.param(WINDOW + 1, id="after"),
+        ],
+    )
+    def test_copy_at_window_close_joins_the_summary(self, now: float) -> None:
         """A copy arriving as the window closes joins the held summary."""
         lane = _lane()
         lane.add(_message(time=T0), 0.0)
         _drain(lane, 0.0)
         lane.add(_message(time=T0 + 10), 10.0)
-        # the window has closed, but release() has not run yet
-        lane.add(_message(time=T0 + 61), 61.0)
-        lane.release(61.0)
-        batches = _drain(lane, 62.0)
+        # the window has closed, but release() has not run yet: the copy
+        # releases the summary and joins it
+        merged = lane.add(_message(time=T0 + now), now)
+        actual = (merged, lane.due(now), lane.next_release())
+        assert (None, now + GATHER, None) == actual
+        batches = _drain(lane, now + 1)
         assert [[2]] == [[p.count for p in b] for b in batches]
+
+    @pytest.mark.parametrize(
+        "now",
+        [
+            pytest.param(WINDOW, id="as-it-closes"),
+            pytest.param(WINDOW + 1, id="after"),
+            pytest.param(500.0, id="long-after"),
+        ],
+    )
+    def test_late_copy_with_nothing_held_is_sent_normally(
+        self, now: float
+    ) -> None:
+        """
+        A copy after a quiet window is ordinary, even before release().
+
+        The window closed with nothing held and nobody released it: the
+        copy starts a new message, due after the gathering window, and
+        the next copy merges into it.
+        """
+        lane = _lane()
+        lane.add(_message(time=T0), 0.0)
+        _drain(lane, 0.0)
+        item = lane.add(_message(time=T0 + now), now)
+        again = lane.add(_message(time=T0 + now + 0.5), now + 0.5)
+        actual = (
+            item is not None,
+            again,
+            lane.due(now),
+            lane.next_release(),
+            len(lane),
+        )
+        assert (True, None, now + GATHER, None, 1) == actual
+        [[sent]] = _drain(lane, now + 1)
+        assert (2, f"{FOOTER} · ×2") == (sent.count, _footer(sent))
+
+    def test_open_window_with_nothing_held_is_empty(self) -> None:
+        """A window open after a send, with no copy yet, holds nothing."""
+        lane = _lane()
+        lane.add(_message(), 0.0)
+        _drain(lane, 0.0)
+        actual = (len(lane), lane.items(), lane.next_release())
+        assert (0, [], None) == actual
+
+    def test_taken_items_are_marked(self) -> None:
+        """What is taken for sending says so: it is no longer evictable."""
+        lane = _lane()
+        items = [lane.add(_message(f"event {n}"), 0.0) for n in range(3)]
+        before = [p.taken for p in items if p is not None]
+        batch = lane.take(0.0)
+        assert ([False] * 3, [True] * 3) == (before, [p.taken for p in batch])
 
     def test_flood_is_a_few_messages(self) -> None:
         """Ten events a second for five minutes become six messages."""

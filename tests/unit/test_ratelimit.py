@@ -29,6 +29,10 @@ from polybot_loghandler._ratelimit import (
 
 WEBHOOK = "webhook:https://discord.com/api/webhooks/111/tokenA"
 OTHER_WEBHOOK = "webhook:https://discord.com/api/webhooks/222/tokenB"
+# the first webhook written another way: one webhook, another route
+SAME_WEBHOOK = "webhook:https://discord.com/api/v10/webhooks/111/tokenA"
+# another webhook with the first one's token
+SAME_TOKEN = "webhook:https://discord.com/api/webhooks/333/tokenA"
 CHANNEL = "alerts"
 OTHER_CHANNEL = "trades"
 
@@ -176,6 +180,495 @@ class TestProactive:
         limiter.update("bot:111", _headers(4, 5.0, bucket="abcd"), 0.0)
         limiter.update("bot:222", _headers(0, 5.0, bucket="abcd"), 0.0)
         assert 0.0 == limiter.delay("bot:111", "111", 0.0)
+
+
+class TestBuckets:
+    """
+    ``X-RateLimit-Bucket``: which destinations share a bucket's state.
+
+    Discord keys a bucket on its hash *and* the major parameter (the
+    webhook's id and token, or the channel). Routes of one webhook (one
+    URL written two ways, or another endpoint) share state once both
+    have learned the same hash; threads (``?thread_id=``) are one route.
+    """
+
+    @pytest.mark.parametrize(
+        ("first", "first_bucket", "second", "second_bucket", "expected"),
+        [
+            pytest.param(
+                WEBHOOK,
+                "abcd",
+                SAME_WEBHOOK,
+                "abcd",
+                5.0 + RESET_MARGIN,
+                id="one-webhook-one-bucket-shared",
+            ),
+            pytest.param(
+                WEBHOOK,
+                "abcd",
+                SAME_WEBHOOK,
+                "wxyz",
+                0.0,
+                id="one-webhook-two-buckets-apart",
+            ),
+            pytest.param(
+                WEBHOOK,
+                None,
+                SAME_WEBHOOK,
+                None,
+                0.0,
+                id="routes-unlearned-apart",
+            ),
+            pytest.param(
+                WEBHOOK,
+                "abcd",
+                SAME_WEBHOOK,
+                None,
+                0.0,
+                id="one-route-unlearned-apart",
+            ),
+            pytest.param(
+                WEBHOOK + "?thread_id=1",
+                None,
+                WEBHOOK + "?thread_id=2",
+                None,
+                5.0 + RESET_MARGIN,
+                id="threads-one-route-shared",
+            ),
+            pytest.param(
+                WEBHOOK,
+                "abcd",
+                OTHER_WEBHOOK,
+                "abcd",
+                0.0,
+                id="two-webhooks-one-hash-apart",
+            ),
+            pytest.param(
+                WEBHOOK,
+                "abcd",
+                SAME_TOKEN,
+                "abcd",
+                0.0,
+                id="two-webhooks-one-token-apart",
+            ),
+            pytest.param(
+                "bot:111", "abcd", "bot:222", "abcd", 0.0, id="two-channels"
+            ),
+        ],
+    )
+    def test_who_shares_a_bucket(
+        self,
+        first: str,
+        first_bucket: str | None,
+        second: str,
+        second_bucket: str | None,
+        expected: float,
+    ) -> None:
+        """Two keys that learn one bucket of one webhook wait together."""
+        limiter = RateLimiter()
+        limiter.update(second, _headers(3, 5.0, bucket=second_bucket), 0.0)
+        limiter.update(first, _headers(0, 5.0, bucket=first_bucket), 0.0)
+        actual = (
+            limiter.delay(first, CHANNEL, 0.0),
+            limiter.delay(second, OTHER_CHANNEL, 0.0),
+        )
+        assert pytest.approx((5.0 + RESET_MARGIN, expected)) == actual
+
+    def test_keys_learning_one_bucket_count_together(self) -> None:
+        """A request on one route uses up the bucket for the other."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(2, 5.0, bucket="abcd"), 0.0)
+        limiter.update(SAME_WEBHOOK, _headers(2, 5.0, bucket="abcd"), 0.0)
+        limiter.sending(WEBHOOK, CHANNEL, 1.0)
+        limiter.sending(SAME_WEBHOOK, OTHER_CHANNEL, 1.0)
+        assert pytest.approx(4.0 + RESET_MARGIN) == limiter.delay(
+            WEBHOOK, CHANNEL, 1.0
+        )
+
+    @pytest.mark.parametrize(
+        "later",
+        [
+            pytest.param({"x-ratelimit-bucket": "abcd"}, id="header-alone"),
+            pytest.param(
+                _headers(bucket="abcd"), id="with-limit-but-no-remaining"
+            ),
+        ],
+    )
+    @pytest.mark.parametrize(
+        "first",
+        [
+            pytest.param(_headers(0, 5.0), id="unnamed"),
+            pytest.param(_headers(0, 5.0, bucket="old"), id="renamed"),
+        ],
+    )
+    def test_learning_a_bucket_keeps_the_wait(
+        self, first: dict[str, str], later: dict[str, str]
+    ) -> None:
+        """A key's first (or a new) bucket name keeps the wait it had."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, first, 0.0)
+        limiter.update(WEBHOOK, later, 1.0)
+        assert pytest.approx(4.0 + RESET_MARGIN) == limiter.delay(
+            WEBHOOK, CHANNEL, 1.0
+        )
+
+    @pytest.mark.parametrize(
+        ("own", "shared", "expected"),
+        [
+            pytest.param(
+                _headers(0, 9.0),
+                _headers(3, 5.0, bucket="abcd"),
+                9.0 + RESET_MARGIN,
+                id="own-longer-wait-kept",
+            ),
+            pytest.param(
+                _headers(0, 2.0),
+                _headers(0, 5.0, bucket="abcd"),
+                5.0 + RESET_MARGIN,
+                id="shared-longer-wait-kept",
+            ),
+            pytest.param(
+                _headers(3, 9.0),
+                _headers(0, 5.0, bucket="abcd"),
+                5.0 + RESET_MARGIN,
+                id="own-room-changes-nothing",
+            ),
+        ],
+    )
+    def test_joining_a_known_bucket_keeps_the_longer_wait(
+        self, own: dict[str, str], shared: dict[str, str], expected: float
+    ) -> None:
+        """Joining a bucket already known never shortens either wait."""
+        limiter = RateLimiter()
+        limiter.update(SAME_WEBHOOK, own, 0.0)
+        limiter.update(WEBHOOK, shared, 0.0)
+        limiter.update(SAME_WEBHOOK, {"x-ratelimit-bucket": "abcd"}, 0.0)
+        actual = (
+            limiter.delay(SAME_WEBHOOK, CHANNEL, 0.0),
+            limiter.delay(WEBHOOK, OTHER_CHANNEL, 0.0),
+        )
+        assert pytest.approx((expected, expected)) == actual
+
+    def test_joining_a_bucket_with_room_keeps_its_count(self) -> None:
+        """Joining a bucket that has room changes nothing of its state."""
+        limiter = RateLimiter()
+        limiter.update(SAME_WEBHOOK, _headers(1, 9.0), 0.0)
+        limiter.update(WEBHOOK, _headers(3, 5.0, bucket="abcd"), 0.0)
+        limiter.update(SAME_WEBHOOK, {"x-ratelimit-bucket": "abcd"}, 0.0)
+        for _ in range(2):
+            limiter.sending(SAME_WEBHOOK, CHANNEL, 1.0)
+        actual = [limiter.delay(WEBHOOK, CHANNEL, 1.0)]
+        limiter.sending(SAME_WEBHOOK, CHANNEL, 1.0)
+        actual.append(limiter.delay(WEBHOOK, CHANNEL, 1.0))
+        assert pytest.approx([0.0, 4.0 + RESET_MARGIN]) == actual
+
+    def test_leaving_a_shared_bucket_leaves_it_to_the_others(self) -> None:
+        """A route renamed away takes a copy; the other keeps the bucket."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, 5.0, bucket="abcd"), 0.0)
+        limiter.update(SAME_WEBHOOK, {"x-ratelimit-bucket": "abcd"}, 0.0)
+        limiter.update(WEBHOOK, {"x-ratelimit-bucket": "wxyz"}, 1.0)
+        waits = (
+            limiter.delay(WEBHOOK, CHANNEL, 1.0),
+            limiter.delay(SAME_WEBHOOK, OTHER_CHANNEL, 1.0),
+        )
+        limiter.update(WEBHOOK, _headers(5, 5.0, bucket="wxyz"), 1.0)
+        waits += (
+            limiter.delay(WEBHOOK, CHANNEL, 1.0),
+            limiter.delay(SAME_WEBHOOK, OTHER_CHANNEL, 1.0),
+        )
+        expected = 4.0 + RESET_MARGIN
+        assert pytest.approx((expected, expected, 0.0, expected)) == waits
+
+    def test_buckets_kept_are_those_named(self) -> None:
+        """State is kept for each bucket a route is in, and no more."""
+        limiter = RateLimiter()
+        for n in range(100):
+            limiter.update(WEBHOOK, _headers(1, 1.0, f"a{n % 2}"), n)
+            limiter.update(SAME_WEBHOOK, _headers(1, 1.0, f"b{n}"), n)
+        assert 2 == len(limiter._buckets)
+
+
+class TestTooManyNeverShortens:
+    """
+    A 429 adds to a pause in force; it never ends one early.
+    """
+
+    @pytest.mark.parametrize(
+        ("pauses", "now", "expected"),
+        [
+            pytest.param(
+                [(0.0, 30.0), (1.0, 1.0)],
+                2.0,
+                28.0 + RESET_MARGIN,
+                id="short-after-long",
+            ),
+            pytest.param(
+                [(0.0, 1.0), (0.5, 30.0)],
+                1.0,
+                29.5 + RESET_MARGIN,
+                id="long-after-short",
+            ),
+            pytest.param(
+                [(0.0, 10.0), (5.0, 10.0)],
+                6.0,
+                9.0 + RESET_MARGIN,
+                id="later-end-wins",
+            ),
+            pytest.param([(0.0, 0.0)], 0.0, RESET_MARGIN, id="zero-at-zero"),
+        ],
+    )
+    @pytest.mark.parametrize(
+        ("headers", "other"),
+        [
+            pytest.param({"x-ratelimit-scope": "user"}, 0.0, id="bucket"),
+            pytest.param({"x-ratelimit-scope": "global"}, None, id="global"),
+        ],
+    )
+    def test_pauses(
+        self,
+        headers: dict[str, str],
+        other: float | None,
+        pauses: list[tuple[float, float]],
+        now: float,
+        expected: float,
+    ) -> None:
+        """The pause lasts until the latest end any 429 named."""
+        limiter = RateLimiter()
+        for at, retry in pauses:
+            limiter.too_many(WEBHOOK, headers, {"retry_after": retry}, at)
+        actual = (
+            limiter.delay(WEBHOOK, CHANNEL, now),
+            limiter.delay(OTHER_WEBHOOK, OTHER_CHANNEL, now),
+        )
+        assert pytest.approx(
+            (expected, expected if other is None else other)
+        ) == (actual)
+
+    def test_bucket_429_during_a_global_pause(self) -> None:
+        """A short bucket 429 leaves a longer global pause in force."""
+        limiter = RateLimiter()
+        limiter.too_many(
+            WEBHOOK, {"x-ratelimit-scope": "global"}, {"retry_after": 30}, 0.0
+        )
+        limiter.too_many(
+            WEBHOOK, {"x-ratelimit-scope": "user"}, {"retry_after": 1}, 1.0
+        )
+        wait = limiter.wait(WEBHOOK, CHANNEL, 2.0)
+        assert (pytest.approx(28.0 + RESET_MARGIN), "global") == (
+            wait.seconds,
+            wait.scope,
+        )
+
+
+#: 429 headers (and body) and the scope Discord means by them: the
+#: headers alone may say "global", and only a true flag or scope counts.
+GLOBAL_CASES = [
+    pytest.param(
+        {"x-ratelimit-global": "true", "x-ratelimit-scope": "global"},
+        {"message": "You are being rate limited.", "retry_after": 2},
+        "global",
+        id="both-headers-body-silent",
+    ),
+    pytest.param(
+        {"x-ratelimit-global": "true"},
+        {"retry_after": 2},
+        "global",
+        id="global-header-alone",
+    ),
+    pytest.param(
+        {"x-ratelimit-global": " True "},
+        {"retry_after": 2},
+        "global",
+        id="global-header-any-case",
+    ),
+    pytest.param(
+        {"x-ratelimit-scope": "global"},
+        {"retry_after": 2},
+        "global",
+        id="scope-header-alone",
+    ),
+    pytest.param(
+        {"x-ratelimit-scope": " GLOBAL"},
+        {"retry_after": 2},
+        "global",
+        id="scope-header-any-case",
+    ),
+    pytest.param(
+        {"x-ratelimit-scope": "user"},
+        {"retry_after": 2, "global": True},
+        "global",
+        id="body-alone",
+    ),
+    pytest.param(
+        {"x-ratelimit-global": "false", "x-ratelimit-scope": "user"},
+        {"retry_after": 2},
+        "bucket",
+        id="global-header-false",
+    ),
+    pytest.param(
+        {"x-ratelimit-scope": "user"},
+        {"retry_after": 2, "global": False},
+        "bucket",
+        id="user-scope",
+    ),
+    pytest.param(
+        {"x-ratelimit-scope": "shared"},
+        {"retry_after": 2},
+        "bucket",
+        id="shared-scope",
+    ),
+]
+
+
+class TestGlobal:
+    """
+    A global 429 holds every destination, however it says so.
+    """
+
+    @pytest.mark.parametrize(("headers", "body", "scope"), GLOBAL_CASES)
+    def test_scope(
+        self, headers: dict[str, str], body: Any, scope: str
+    ) -> None:
+        """Global in the body or in either header pauses everything."""
+        limiter = RateLimiter()
+        said = limiter.too_many(WEBHOOK, headers, body, 0.0)
+        other = limiter.wait(OTHER_WEBHOOK, OTHER_CHANNEL, 0.0)
+        expected = 2.0 + RESET_MARGIN if scope == "global" else 0.0
+        actual = (said.scope, pytest.approx(expected), other.excessive)
+        assert (scope, other.seconds, False) == actual
+
+    @pytest.mark.parametrize(
+        ("scope", "invalid"),
+        [
+            pytest.param("shared", 0, id="shared"),
+            pytest.param(" Shared ", 0, id="shared-any-case"),
+            pytest.param("user", 1, id="user"),
+        ],
+    )
+    def test_shared_scope_in_any_case(self, scope: str, invalid: int) -> None:
+        """A shared-scope 429, however written, is not counted."""
+        limiter = RateLimiter()
+        said = limiter.too_many(
+            WEBHOOK, {"x-ratelimit-scope": scope}, {"retry_after": 1}, 0.0
+        )
+        actual = (said.counts_as_invalid, limiter.invalid_count)
+        assert (bool(invalid), invalid) == actual
+
+
+class TestWaitScope:
+    """
+    What a wait is for: the longest cause, or ``""`` when there is none.
+    """
+
+    @pytest.mark.parametrize(
+        ("cause", "now", "expected"),
+        [
+            pytest.param("nothing", 0.0, Wait(0.0), id="nothing"),
+            pytest.param(
+                "exhausted",
+                1.0,
+                Wait(4.0 + RESET_MARGIN, "bucket"),
+                id="bucket",
+            ),
+            pytest.param(
+                "exhausted", 5.0 + RESET_MARGIN, Wait(0.0), id="bucket-reset"
+            ),
+            pytest.param(
+                "bucket-429", 1.0, Wait(1.0 + RESET_MARGIN, "bucket"), id="429"
+            ),
+            pytest.param(
+                "bucket-429", 2.0 + RESET_MARGIN, Wait(0.0), id="429-over"
+            ),
+            pytest.param(
+                "global-429",
+                1.0,
+                Wait(1.0 + RESET_MARGIN, "global"),
+                id="global",
+            ),
+            pytest.param(
+                "cloudflare",
+                100.0,
+                Wait(CLOUDFLARE_PAUSE - 100.0, "cloudflare"),
+                id="cloudflare",
+            ),
+            pytest.param(
+                "channel",
+                10.0,
+                Wait(CHANNEL_WINDOW - 10.0, "channel"),
+                id="ch",
+            ),
+            pytest.param("channel", CHANNEL_WINDOW, Wait(0.0), id="ch-over"),
+            pytest.param(
+                "invalid",
+                100.0,
+                Wait(INVALID_WINDOW - 100.0, "invalid"),
+                id="ban",
+            ),
+        ],
+    )
+    def test_scope(self, cause: str, now: float, expected: Wait) -> None:
+        """Each cause names itself while it lasts, and nothing after."""
+        limiter = RateLimiter()
+        if cause == "exhausted":
+            limiter.update(WEBHOOK, _headers(0, 5.0), 0.0)
+        elif cause == "bucket-429":
+            limiter.too_many(
+                WEBHOOK, {"x-ratelimit-scope": "user"}, {"retry_after": 2}, 0
+            )
+        elif cause == "global-429":
+            limiter.too_many(
+                WEBHOOK, {"x-ratelimit-scope": "global"}, {"retry_after": 2}, 0
+            )
+        elif cause == "cloudflare":
+            limiter.too_many(WEBHOOK, {}, None, 0.0)
+        elif cause == "channel":
+            for _ in range(CHANNEL_MESSAGES):
+                limiter.sending(OTHER_WEBHOOK, CHANNEL, 0.0)
+        elif cause == "invalid":
+            for _ in range(INVALID_BUDGET):
+                limiter.invalid(0.0)
+        actual = limiter.wait(WEBHOOK, CHANNEL, now)
+        assert (expected.scope, pytest.approx(expected.seconds)) == (
+            actual.scope,
+            actual.seconds,
+        )
+
+    def test_equal_pause_keeps_its_cause(self) -> None:
+        """Two pauses ending together name the one that came first."""
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, {}, None, 0.0)
+        body = {"retry_after": CLOUDFLARE_PAUSE - RESET_MARGIN}
+        limiter.too_many(WEBHOOK, {"x-ratelimit-scope": "global"}, body, 0.0)
+        assert "cloudflare" == limiter.wait(WEBHOOK, CHANNEL, 1.0).scope
+
+
+class TestAnyClock:
+    """
+    ``now`` is any clock's reading: monotonic clocks may start below zero.
+    """
+
+    @pytest.mark.parametrize("start", [-1e6, -100.0, -0.5, 0.0, 1e6])
+    def test_nothing_known_means_no_wait(self, start: float) -> None:
+        """A new limiter lets a destination send at any time."""
+        limiter = RateLimiter()
+        assert Wait(0.0) == limiter.wait(WEBHOOK, CHANNEL, start)
+
+    @pytest.mark.parametrize("start", [-1e6, -100.0, -0.5, 0.0, 1e6])
+    def test_waits_are_relative(self, start: float) -> None:
+        """Every wait is the same, whatever the clock read at the start."""
+        limiter = RateLimiter()
+        limiter.update(WEBHOOK, _headers(0, 5.0), start)
+        limiter.too_many(
+            OTHER_WEBHOOK, {"x-ratelimit-scope": "user"}, {}, start
+        )
+        actual = [
+            limiter.delay(key, CHANNEL, start + later)
+            for key in (WEBHOOK, OTHER_WEBHOOK)
+            for later in (0.5, 10.0)
+        ]
+        expected = [4.5 + RESET_MARGIN, 0.0, 0.5 + RESET_MARGIN, 0.0]
+        assert pytest.approx(expected) == actual
 
 
 class TestChannelWindow:
@@ -439,13 +932,31 @@ class TestInvalidRequests:
         ]
         assert [101.0, 0.0, 0.0] == actual
 
-    def test_old_invalid_answers_are_forgotten(self) -> None:
-        """Invalid answers older than the window no longer count."""
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            pytest.param(INVALID_WINDOW - 1, 11, id="still-in-window"),
+            pytest.param(INVALID_WINDOW, 1, id="window-just-over"),
+            pytest.param(INVALID_WINDOW + 1, 1, id="long-over"),
+        ],
+    )
+    def test_old_invalid_answers_are_forgotten(
+        self, now: float, expected: int
+    ) -> None:
+        """Invalid answers 10 minutes old or older no longer count."""
         limiter = RateLimiter()
         for _ in range(10):
             limiter.invalid(0.0)
-        limiter.invalid(INVALID_WINDOW + 1)
-        assert 1 == limiter.invalid_count
+        limiter.invalid(now)
+        assert expected == limiter.invalid_count
+
+    def test_waiting_forgets_answers_that_aged_out(self) -> None:
+        """At the window's end a full budget is forgotten, and no wait."""
+        limiter = RateLimiter()
+        for _ in range(INVALID_BUDGET):
+            limiter.invalid(0.0)
+        wait = limiter.wait(WEBHOOK, CHANNEL, INVALID_WINDOW)
+        assert (Wait(0.0), 0) == (wait, limiter.invalid_count)
 
     def test_shared_429s_never_exhaust_the_budget(self) -> None:
         """Shared-scope 429s, however many, leave the budget untouched."""
@@ -495,6 +1006,7 @@ HOSTILE_BODY = [
     pytest.param(-(10**400), 0.0, id="json-huge-negative-int"),
     pytest.param(1e9, 1e9, id="json-a-billion"),
     pytest.param(True, None, id="json-bool"),
+    pytest.param(False, None, id="json-false"),
     pytest.param([1], None, id="json-list"),
     pytest.param({"s": 1}, None, id="json-object"),
 ]
@@ -643,6 +1155,12 @@ class TestHostileNumbers:
         ("seconds", "scope", "excessive"),
         [
             pytest.param(BUCKET_CAP, "bucket", False, id="bucket-at-cap"),
+            pytest.param(
+                BUCKET_CAP + RESET_MARGIN,
+                "bucket",
+                False,
+                id="bucket-at-cap-with-margin",
+            ),
             pytest.param(BUCKET_CAP + 1, "bucket", True, id="bucket-past"),
             pytest.param(GLOBAL_CAP, "global", False, id="global-at-cap"),
             pytest.param(GLOBAL_CAP + 1, "global", True, id="global-past"),

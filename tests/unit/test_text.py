@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polybot_loghandler import _text
+from polybot_loghandler._memo import Memo
 from polybot_loghandler._text import (
     REDACTED,
     encodable,
@@ -130,6 +134,10 @@ class TestEscapeMarkdown:
             pytest.param("\\> not a quote\n\\\\# x", id="backslashes"),
             pytest.param("see https://example.com/a_b now_", id="url"),
             pytest.param("https://example.com/a\\_b", id="url-with-backslash"),
+            pytest.param("*a* see https://x.io/a_b", id="markup-before-url"),
+            pytest.param(
+                "_a_ https://x.io/_b_ *c* http://y.io/*d* ~e~", id="two-urls"
+            ),
         ],
     )
     def test_unescape_round_trip(self, text: str) -> None:
@@ -137,6 +145,33 @@ class TestEscapeMarkdown:
         Unescaping escaped text gives back the original text.
         """
         assert text == unescape_markdown(escape_markdown(text))
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                r"\*a\* see https://x.io/a_b",
+                "*a* see https://x.io/a_b",
+                id="escaped-before-url",
+            ),
+            pytest.param(
+                r"https://x.io/\_b then \_c\_",
+                r"https://x.io/\_b then _c_",
+                id="escaped-after-url",
+            ),
+            pytest.param(
+                r"\# h https://x.io/\* \> q http://y.io \[l\]",
+                r"# h https://x.io/\* > q http://y.io [l]",
+                id="around-two-urls",
+            ),
+            pytest.param(r"\\ \- \+", r"\ - +", id="no-url"),
+        ],
+    )
+    def test_unescape(self, text: str, expected: str) -> None:
+        """
+        Escapes are undone around URLs; a URL is kept exactly as it is.
+        """
+        assert expected == unescape_markdown(text)
 
     @settings(max_examples=300, deadline=None, database=None)
     @given(text=st.one_of(MARKUP_TEXT, st.text(max_size=60)))
@@ -462,6 +497,8 @@ class TestVisibleControls:
                 "\x1b]52;c;aGVsbG8=\x07", "␛]52;c;aGVsbG8=␇", id="osc-52"
             ),
             pytest.param("a\x9b31mb", "a\\x9b31mb", id="c1-csi"),
+            pytest.param("\x80\x9f", "\\x80\\x9f", id="c1-first-last"),
+            pytest.param("\x00\x1f", "\u2400\u241f", id="c0-first-last"),
             pytest.param("a\x7fb\x08c", "a␡b␈c", id="del-backspace"),
             pytest.param("over\rwrite", "over␍write", id="carriage-return"),
             pytest.param("a\r\nb", "a\nb", id="crlf"),
@@ -722,3 +759,158 @@ class TestFastPaths:
 def test_is_http_url(value: object, expected: bool) -> None:
     """What Discord takes as an embed's uri, and nothing else."""
     assert expected == is_http_url(value)
+
+
+# -- memos and quick checks: the work they save is not done ---------------
+#
+# A memo that stopped answering, or a quick check that stopped skipping,
+# changes no result: only the cost of every log call. These tests watch
+# the work itself.
+
+
+@pytest.fixture
+def fresh_memos(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Empty memos, so each test sees its own calls worked out.
+    """
+    monkeypatch.setattr(
+        _text, "_SECRET_ANSWERS", Memo(limit=4096, key_chars=64)
+    )
+    monkeypatch.setattr(
+        _text, "_SAFE_MARKDOWN", Memo(limit=4096, key_chars=40)
+    )
+
+
+class _Counted:
+    """
+    A stand-in for a compiled pattern or a function that counts its uses.
+    """
+
+    def __init__(self, real: Any, method: str | None = None) -> None:
+        self.real = real
+        self.method = method
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.real(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.method:
+            return getattr(self.real, name)
+        self.calls += 1
+        return getattr(self.real, name)
+
+
+class _Liar(str):
+    """
+    A str subclass equal to any text, hashed like ``plain``.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("plain")
+
+
+@pytest.mark.usefixtures("fresh_memos")
+class TestMemos:
+    """
+    A name or a short text is worked out once, and only a plain str.
+    """
+
+    def test_looks_secret_asks_once_per_name(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each name is searched once, its answer (even False) kept."""
+        searches = _Counted(_text._SECRET_NAME, "search")
+        monkeypatch.setattr(_text, "_SECRET_NAME", searches)
+        names = ["api_key", "agent", "api_key", "agent", "agent"]
+        answers = [looks_secret(name) for name in names]
+        actual = (answers, searches.calls)
+        assert ([True, False, True, False, False], 2) == actual
+
+    @pytest.mark.parametrize(
+        ("text", "kept"),
+        [
+            pytest.param("Momentum_BTC_v1", True, id="short"),
+            pytest.param("@here **now**", True, id="short-with-work"),
+            pytest.param("x" * 40, True, id="longest-kept"),
+            pytest.param("x" * 41, False, id="too-long"),
+            pytest.param("a/b_c", False, id="slash"),
+            pytest.param("/", False, id="lone-slash"),
+        ],
+    )
+    def test_safe_markdown_keeps_short_text_without_slash(
+        self, monkeypatch: pytest.MonkeyPatch, text: str, kept: bool
+    ) -> None:
+        """
+        Short text is made safe once; text with a slash never kept.
+
+        A slash is how a webhook URL starts: the memo never holds one.
+        """
+        redact = _Counted(_text.redact_text)
+        monkeypatch.setattr(_text, "redact_text", redact)
+        first, second = safe_markdown(text), safe_markdown(text)
+        actual = (second, redact.calls, text in _text._SAFE_MARKDOWN)
+        assert (first, 1 if kept else 2, kept) == actual
+
+    def test_str_subclass_is_neither_answered_nor_kept(self) -> None:
+        """
+        A str subclass's own ``__eq__`` and ``__hash__`` are not trusted.
+
+        One that claims to equal ``plain`` gets its own answer, and does
+        not replace the one kept for ``plain``.
+        """
+        assert "plain" == safe_markdown("plain")
+        actual = safe_markdown(_Liar("**bold**"))
+        assert ("\\*\\*bold\\*\\*", "plain") == (
+            actual,
+            safe_markdown("plain"),
+        )
+        assert ["plain"] == [str.__str__(k) for k in _text._SAFE_MARKDOWN]
+
+
+#: A call, a text its quick check rules out, and the work it then skips:
+#: a module attribute and, for a pattern, the method that does the work.
+SKIPPED: list[Any] = [
+    pytest.param(
+        redact_text, "a/b c", "_WEBHOOK_URL", "sub", id="slash-no-webhooks"
+    ),
+    pytest.param(
+        redact_text, "Webhooks 2", "_WEBHOOK_URL", "sub", id="no-slash"
+    ),
+    pytest.param(redact_text, "x" * 80, "_BOT_TOKEN", "sub", id="long-no-dot"),
+    pytest.param(
+        redact_text, "a.bcdefg.h", "_BOT_TOKEN", "sub", id="short-with-dots"
+    ),
+    pytest.param(encodable, "📝 é", "_SURROGATE", "sub", id="encodable"),
+    pytest.param(
+        safe_markdown, "📝 é", "_SURROGATE", "sub", id="safe-non-ascii"
+    ),
+    pytest.param(safe_markdown, "a-b", "_escape", None, id="safe-dash"),
+    pytest.param(escape_markdown, "a-b", "_escape", None, id="escape-dash"),
+    pytest.param(
+        escape_markdown, "a_b-c", "_LINE_START", "sub", id="inline-only"
+    ),
+]
+
+
+@pytest.mark.usefixtures("fresh_memos")
+@pytest.mark.parametrize(("call", "text", "name", "method"), SKIPPED)
+def test_quick_checks_skip_work(
+    monkeypatch: pytest.MonkeyPatch,
+    call: Callable[[str], str],
+    text: str,
+    name: str,
+    method: str | None,
+) -> None:
+    """Text a quick check rules out is answered without the full work."""
+    expected = call(text)
+    _text._SAFE_MARKDOWN.clear()
+    counted = _Counted(getattr(_text, name), method)
+    monkeypatch.setattr(_text, name, counted)
+    assert (expected, 0) == (call(text), counted.calls)
