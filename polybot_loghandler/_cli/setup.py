@@ -15,6 +15,7 @@ not Discord's, it stops with a paragraph that says what to do.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -39,13 +40,17 @@ from polybot_loghandler._discord import (
 from polybot_loghandler._discord import user_agent as _user_agent
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import Channel, Config
+from polybot_loghandler._pipeline import _version
 from polybot_loghandler._ratelimit import CAPS, RateLimiter, Wait
 from polybot_loghandler._retry import RetryPolicy
 from polybot_loghandler._text import redact_text
 
+from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing
+
 __all__ = [
     "SetupError",
     "SetupResult",
+    "add_setup_parser",
     "run_setup",
     "snowflake_problem",
     "write_env_file",
@@ -77,6 +82,90 @@ MAX_WEBHOOKS = 30007
 
 class SetupError(Exception):
     """A problem a person can fix, told as one paragraph."""
+
+
+def add_setup_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add ``setup`` to the command line."""
+    setup = sub.add_parser(
+        "setup",
+        help="create the routing's categories, channels and webhooks in a "
+        "server with the bot token from $DISCORD_BOT_TOKEN",
+    )
+    setup.add_argument(
+        "--guild",
+        required=True,
+        type=_snowflake("server"),
+        metavar="ID",
+        help="the server's id (17 to 20 digits: Developer Mode, then "
+        "right-click the server → Copy Server ID)",
+    )
+    setup.add_argument("--routing", help=FILE_HELP)
+    setup.add_argument(
+        "--out",
+        help="write DISCORD_WEBHOOK_<KEY>=<url> lines to this file "
+        "(mode 0600, replaced atomically)",
+    )
+    setup.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be created; change nothing",
+    )
+    setup.set_defaults(run=_setup)
+
+
+def _snowflake(what: str) -> Callable[[str], str]:
+    """An option type: a Discord id, else a usage error naming *what*."""
+
+    def parse(value: str) -> str:
+        value = value.strip()  # pasted with a space
+        problem = snowflake_problem(value, what)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
+def _setup(args: argparse.Namespace) -> int:
+    config = load_routing(args.routing)
+    out = Path(args.out) if args.out else None
+    if out is not None and not args.dry_run and not out.parent.is_dir():
+        raise UsageError(f"--out: no such directory: {out.parent}")
+    result = run_setup(
+        config, args.guild, dry_run=args.dry_run, version=_version()
+    )
+    print(f"server {args.guild}, routing {config.path}:")
+    describe(result, print, dry_run=args.dry_run)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+        return EXIT_OK
+    lines = env_lines(result.webhooks)
+    count = len(result.webhooks)
+    if out is not None:
+        write_env_file(out, lines)
+        print(
+            f"wrote {counted(count, 'DISCORD_WEBHOOK_* line')} to {out} "
+            "(mode 0600); "
+            f"load them with: set -a; . {_shell_path(out)}; set +a"
+        )
+    else:
+        print(
+            f"{counted(count, 'webhook URL')} "
+            f"{'is' if count == 1 else 'are'} ready. A webhook URL holds a "
+            "secret, so none is printed: run again with --out discord.env "
+            "to write them as DISCORD_WEBHOOK_<KEY>=<url> lines to a file "
+            "only you can read (nothing is created twice), then load them "
+            "with: "
+            "set -a; . ./discord.env; set +a"
+        )
+    return EXIT_OK
+
+
+def _shell_path(path: Path) -> str:
+    text = str(path)
+    return text if "/" in text else f"./{text}"
 
 
 @dataclass(slots=True)

@@ -16,9 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from polybot_loghandler._config import load_config
 from polybot_loghandler._format import counted, duration
-from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._model import Config
 from polybot_loghandler._pipeline import Pipeline
 from polybot_loghandler._spool.status import SpoolStatus, purge, status
@@ -29,7 +27,9 @@ from polybot_loghandler._spool.trust import (
     trusted_file,
 )
 
-__all__ = ["add_spool_parser"]
+from .usage import FILE_HELP, load_routing
+
+__all__ = ["SpoolUsageError", "add_spool_parser"]
 
 #: Seconds ``spool replay`` waits for Discord by default.
 REPLAY_TIMEOUT = 120.0
@@ -41,7 +41,6 @@ class SpoolUsageError(Exception):
 
 def add_spool_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    file_help: str,
 ) -> None:
     """Add ``spool`` and its three actions to the command line."""
     spool = sub.add_parser(
@@ -58,7 +57,7 @@ def add_spool_parser(
             help="the spool directory (default: the routing file's "
             "delivery.spool)",
         )
-        parser.add_argument("--routing", help=file_help)
+        parser.add_argument("--routing", help=FILE_HELP)
 
     shown = actions.add_parser(
         "status", help="messages waiting, per channel; oldest; size"
@@ -93,7 +92,7 @@ def add_spool_parser(
 
 def _where(args: argparse.Namespace) -> tuple[Path, Config]:
     """The spool directory and the routing; a usage error if there is none."""
-    config = load_config(resolve_routing(args.routing))
+    config = load_routing(args.routing)
     if args.spool:
         directory, named = Path(args.spool), "--spool"
     elif config.delivery.spool is None:
