@@ -19,13 +19,13 @@ from pathlib import Path
 from polybot_loghandler._format import counted, duration
 from polybot_loghandler._model import Config
 from polybot_loghandler._pipeline import Pipeline
-from polybot_loghandler._spool.status import SpoolStatus, purge, status
-from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
-from polybot_loghandler._spool.trust import (
+from polybot_loghandler._spool.directory import (
     UntrustedSpoolError,
     check_directory,
     trusted_file,
 )
+from polybot_loghandler._spool.status import SpoolStatus, purge, status
+from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
 
 from .usage import FILE_HELP, load_routing
 
