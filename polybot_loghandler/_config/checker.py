@@ -189,6 +189,42 @@ class Checker:
         )
         return None
 
+    def positive_whole(
+        self, value: Any, path: KeyPath, meaning: str = ""
+    ) -> int | None:
+        """
+        *value* if it is a whole number above zero; else it must be one.
+
+        *meaning* says what the number counts, in the message: ``" (the
+        messages of each channel shown on the console)"``.
+        """
+        number = positive_int(value)
+        if number is None:
+            self.problem(
+                path,
+                f"must be a positive whole number{meaning}, not "
+                f"{shown(value)}",
+            )
+        return number
+
+    def field_names(
+        self, value: Any, path: KeyPath, key: str, *, at_least_one: bool
+    ) -> tuple[str, ...] | None:
+        """
+        *value* if it is a list of field names; else *key* takes one.
+
+        A field name is a string that is not empty; with *at_least_one*,
+        the list must not be empty either.
+        """
+        if (
+            isinstance(value, list)
+            and (value or not at_least_one)
+            and all(isinstance(name, str) and name for name in value)
+        ):
+            return tuple(value)
+        self.problem(path, f"'{key}' takes a list of field names")
+        return None
+
     def channel_key(
         self, key: str, path: KeyPath, channels: Mapping[str, Channel]
     ) -> None:
@@ -200,6 +236,22 @@ class Checker:
                 f"{did_you_mean(key, list(channels))}"
                 " (channels are declared under 'channels:')",
             )
+
+
+def positive_int(value: Any) -> int | None:
+    """*value* if it is a whole number above zero (not true), else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def is_off(value: Any) -> bool:
+    """
+    Whether *value* turns a key off: the word ``off``, or ``false``.
+
+    YAML reads a bare ``off`` as false, so both mean it.
+    """
+    return value is False or value == "off"
 
 
 def finite(value: float | str) -> float | None:

@@ -184,13 +184,13 @@ class RouteChecker(Checker):
         self.keys(table, path, ("by", "window"))
         by: tuple[str, ...] | None = None
         if "by" in table:
-            items = (
-                table["by"] if isinstance(table["by"], list) else [table["by"]]
+            names = table["by"]
+            by = self.field_names(
+                names if isinstance(names, list) else [names],  # one name
+                (*path, "by"),
+                "by",
+                at_least_one=True,
             )
-            if all(isinstance(i, str) and i for i in items) and items:
-                by = tuple(items)
-            else:
-                self.problem((*path, "by"), "'by' takes a list of field names")
         window = None
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))
