@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -37,11 +38,14 @@ __all__ = [
     "BOT_TOKEN_ENV",
     "DEFAULT_API_BASE",
     "REQUEST_DEADLINE",
+    "SNOWFLAKE_MAX",
+    "NotASnowflake",
     "Outcome",
     "PayloadError",
     "Request",
     "build_request",
     "send",
+    "snowflake_problem",
     "user_agent",
 ]
 
@@ -57,6 +61,56 @@ REQUEST_DEADLINE = 30.0
 # Discord's JSON error codes we act on
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
+
+#: The largest Discord id: a snowflake is an unsigned 64-bit number.
+SNOWFLAKE_MAX = 2**64 - 1
+#: How a Discord id is written, said to whoever gave something else.
+SNOWFLAKE_DIGITS = "17 to 20 digits"
+#: Fewer digits than any id Discord has made: an id counts milliseconds
+#: since 2015 in its top 42 bits, so it had 17 digits within a month,
+#: before Discord opened, and has 20 once it passes 10**19 (about 2090).
+_FEWEST_DIGITS = 17
+_MOST_DIGITS = len(str(SNOWFLAKE_MAX))  # 20
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class NotASnowflake:
+    """
+    Why a value is not a Discord id.
+
+    Attributes:
+        rule: The rule it breaks, for a message: ``17 to 20 digits``, or
+            ``no larger than 18446744073709551615``.
+        number: It is written as a number (ASCII digits only).
+        short: It is a number that fits, only with fewer digits than any
+            id Discord makes: a digit or more lost, a placeholder, or the
+            id of a server that is not Discord's.
+    """
+
+    rule: str
+    number: bool = False
+    short: bool = False
+
+
+def snowflake_problem(value: str) -> NotASnowflake | None:
+    """
+    Why *value* is not a Discord id ("snowflake"), or ``None`` if it is.
+
+    A snowflake is an unsigned 64-bit number, written in decimal (ASCII
+    digits only, no sign, no space); every one Discord has made has 17
+    to 20 digits, the first not a zero. This is the one rule for every
+    id the library reads: a server's, a channel's, a role's, a user's.
+    """
+    if not _ASCII_DIGITS.fullmatch(value):
+        return NotASnowflake(SNOWFLAKE_DIGITS)
+    if len(value) > _MOST_DIGITS:  # int() of it may be slow, or refused
+        return NotASnowflake(SNOWFLAKE_DIGITS, number=True)
+    if int(value) > SNOWFLAKE_MAX:
+        return NotASnowflake(f"no larger than {SNOWFLAKE_MAX}", number=True)
+    if len(value.lstrip("0")) < _FEWEST_DIGITS:  # the number's own digits
+        return NotASnowflake(SNOWFLAKE_DIGITS, number=True, short=True)
+    return None
 
 
 class RedactTokens(logging.Filter):

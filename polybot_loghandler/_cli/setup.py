@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 import time
@@ -52,7 +51,6 @@ __all__ = [
     "SetupResult",
     "add_setup_parser",
     "run_setup",
-    "snowflake_problem",
     "write_env_file",
 ]
 
@@ -68,10 +66,6 @@ TIMEOUT = 15.0
 PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
 MANAGE_CHANNELS = "Manage Channels"
 MANAGE_WEBHOOKS = "Manage Webhooks"
-#: A Discord id ("snowflake"): a 64-bit number, 17 to 20 decimal digits
-#: for any id made since 2015
-_SNOWFLAKE = re.compile(r"[0-9]{17,20}")
-_SNOWFLAKE_MAX = 2**64 - 1
 # Discord's JSON error codes set-up acts on
 UNKNOWN_GUILD = 10004
 MISSING_ACCESS = 50001
@@ -120,9 +114,17 @@ def _snowflake(what: str) -> Callable[[str], str]:
 
     def parse(value: str) -> str:
         value = value.strip()  # pasted with a space
-        problem = snowflake_problem(value, what)
+        problem = _discord.snowflake_problem(value)
         if problem is not None:
-            raise argparse.ArgumentTypeError(problem)
+            # a short number too: setup is about to act on it, and no
+            # server of Discord's has such an id
+            shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}…"
+            raise argparse.ArgumentTypeError(
+                f"{shown} is not the id of a {what}: a Discord id is "
+                f"{problem.rule} (with User Settings → Advanced → Developer "
+                f"Mode on, right-click the {what} and choose Copy "
+                f"{what.title()} ID)"
+            )
         return value
 
     return parse
@@ -488,25 +490,6 @@ def _client(version: str) -> Iterator[_Http]:
         ) as client,
     ):
         yield _Http(portal, client)
-
-
-def snowflake_problem(value: str, what: str) -> str | None:
-    """
-    Why *value* is not a Discord id, or ``None`` if it is one.
-
-    *what* is what it identifies (``server``, ``channel``, ``role``),
-    for the message.
-    """
-    digits = _SNOWFLAKE.fullmatch(value) is not None
-    if digits and int(value) <= _SNOWFLAKE_MAX:
-        return None
-    shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}…"
-    rule = f"no larger than {_SNOWFLAKE_MAX}" if digits else "17 to 20 digits"
-    return (
-        f"{shown} is not the id of a {what}: a Discord id is {rule} "
-        "(with User Settings → Advanced → Developer Mode on, right-click "
-        f"the {what} and choose Copy {what.title()} ID)"
-    )
 
 
 def run_setup(

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polybot_loghandler._discord import SNOWFLAKE_MAX, snowflake_problem
 from polybot_loghandler._env import (
     InterpolationError,
     Reference,
@@ -223,6 +224,37 @@ class Checker:
         ):
             return tuple(value)
         self.problem(path, f"'{key}' takes a list of field names")
+        return None
+
+    def discord_id(
+        self, value: str, path: KeyPath, what: str, written: str
+    ) -> str | None:
+        """
+        *value* if it is a Discord id (``_discord.snowflake_problem``).
+
+        *what* is whose id it is (``channel``, ``role``, ``user``). A
+        message quotes *written*, what the file says, never the value: a
+        variable named by mistake may hold a token. A number with fewer
+        digits than any id Discord makes is kept, with a note: it is
+        likely a typo, but a server that stands in for Discord (a test
+        server) may make such ids.
+        """
+        problem = snowflake_problem(value)
+        if problem is None:
+            return value
+        if problem.short:
+            self.note(
+                path,
+                f"the {what} id from {shown(written)} has fewer digits "
+                f"than any Discord makes ({problem.rule}): check it (with "
+                f"Developer Mode on, right-click the {what} and choose "
+                f"Copy {what.title()} ID)",
+            )
+            return value
+        limit = f" no larger than {SNOWFLAKE_MAX}" if problem.number else ""
+        self.problem(
+            path, f"a {what} id is a number{limit}, not {shown(written)}"
+        )
         return None
 
     def channel_key(

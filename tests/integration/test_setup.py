@@ -198,6 +198,7 @@ def test_unknown_guild(
         pytest.param("", id="empty"),
         pytest.param("4000", id="too-short"),
         pytest.param("1234567890123456", id="16-digits"),
+        pytest.param("01234567890123456", id="leading-zero"),
         pytest.param("123456789012345678901", id="21-digits"),
         pytest.param("18446744073709551616", id="over-64-bits"),
         pytest.param("-12345678901234567", id="negative"),

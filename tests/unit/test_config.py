@@ -39,6 +39,7 @@ from tests.support.hostile_yaml import HOSTILE_PARAMS, MAX_MESSAGE, Hostile
 TOKEN = "SeCrEtToKeN-abc123"
 HOOK = f"https://discord.com/api/webhooks/123456/{TOKEN}"
 REDACTED_HOOK = "https://discord.com/api/webhooks/123456/(redacted)"
+ROLE_ID = "345678901234567890"
 
 HEADER = """\
 version: 1
@@ -296,11 +297,11 @@ class TestShippedRouting:
     def test_admin_role_from_environment(self) -> None:
         """The admin role id comes from DISCORD_ADMIN_ROLE_ID."""
         config = load_config(
-            SHIPPED_ROUTING, environ={"DISCORD_ADMIN_ROLE_ID": "42"}
+            SHIPPED_ROUTING, environ={"DISCORD_ADMIN_ROLE_ID": ROLE_ID}
         )
 
         roles = {r.mention for r in config.routes if r.mention}
-        assert Mention(kind="role", id="42") in roles
+        assert Mention(kind="role", id=ROLE_ID) in roles
         assert config.notes == ()
 
     @pytest.mark.slow
@@ -2300,3 +2301,67 @@ class TestSharedChecks:
         ).routes[0]
 
         assert frozenset() == route.embed.auto_exclude
+
+
+#: Ids taken as they are: a channel's (``{id: ...}``), or mentioned.
+GOOD_IDS = {
+    "channel-19-digits": "1234567890123456789",
+    "channel-18-digits": "123456789012345678",
+    "role": "role:345678901234567890",
+    "user": "user:18446744073709551615",
+}
+#: Ids taken with a note: shorter than any Discord makes.
+SHORT_IDS = {
+    "channel": "123456",
+    "channel-leading-zero": "0123456789012345",
+    "role": "role:42",
+    "user": "user:7",
+}
+#: Ids refused, and what the problem says after "a channel id is".
+BAD_IDS = {
+    "channel-over-64-bits": ("18446744073709551616", "a number no larger"),
+    "channel-fullwidth": (
+        "１２３４５６７８９０１２３４５６７８",
+        "a number, not",
+    ),
+    "channel-mention-form": ("<#123456789012345678>", "a number, not '<#"),
+    "role-too-large": ("role:99999999999999999999", "a number no larger"),
+    "user-words": ("user:me", "a number, not 'user:me'"),
+}
+
+
+def _with_id(written: str) -> str:
+    """A routing file with *written* as its channel's id, or a mention."""
+    kind, _, ident = written.rpartition(":")
+    channel = "''" if kind else f"{{id: '{ident}'}}"
+    pings = f", mention: '{written}'" if kind else ""
+    route = f"{{name: r, to: a{pings}}}"
+    return f"version: 1\nchannels:\n  a: {channel}\nroutes:\n  - {route}\n"
+
+
+class TestDiscordIds:
+    """Channel ids and mentioned ids follow ``_discord``'s one rule."""
+
+    @pytest.mark.parametrize("written", GOOD_IDS.values(), ids=GOOD_IDS)
+    def test_taken(self, written: str) -> None:
+        assert () == _config(_with_id(written)).notes
+
+    @pytest.mark.parametrize("written", SHORT_IDS.values(), ids=SHORT_IDS)
+    def test_short_is_a_note(self, written: str) -> None:
+        """Likely a typo, but a stand-in for Discord may make such ids."""
+        kind = written.partition(":")[0] if ":" in written else "channel"
+
+        (note,) = _config(_with_id(written)).notes
+
+        assert f"the {kind} id from {written!r} has fewer digits" in note
+        assert f"Copy {kind.title()} ID" in note
+
+    @pytest.mark.parametrize(
+        ("written", "said"), BAD_IDS.values(), ids=BAD_IDS
+    )
+    def test_refused(self, written: str, said: str) -> None:
+        kind = written.partition(":")[0] if ":" in written else "channel"
+
+        (problem,) = _error(_with_id(written)).problems
+
+        assert f": a {kind} id is {said}" in problem

@@ -28,6 +28,7 @@ from polybot_loghandler._discord import (
     classify,
     encode,
     send,
+    snowflake_problem,
     user_agent,
 )
 from polybot_loghandler._model import BotChannelDestination, WebhookDestination
@@ -626,3 +627,56 @@ class TestSendFaults:
         httpx_mock.add_exception(error)
         outcome = await _send(_webhook_request())
         assert outcome.detail.startswith("TLS error")
+
+
+#: Each value, and what keeps it from being a Discord id: None (it is
+#: one), or (the rule said, written as a number, shorter than any id).
+SNOWFLAKES: dict[str, tuple[str, tuple[str, bool, bool] | None]] = {
+    "17-digits": ("12345678901234567", None),
+    "18-digits": ("123456789012345678", None),
+    "19-digits-today": ("1234567890123456789", None),
+    "largest": ("18446744073709551615", None),
+    "leading-zero": ("01234567890123456", ("17 to 20", True, True)),
+    "one-past-64-bits": ("18446744073709551616", ("no larger", True, False)),
+    "20-nines": ("99999999999999999999", ("no larger", True, False)),
+    "21-digits": ("123456789012345678901", ("17 to 20", True, False)),
+    "5000-digits": ("9" * 5000, ("17 to 20", True, False)),
+    "16-digits-a-digit-lost": ("1234567890123456", ("17 to 20", True, True)),
+    "placeholder": ("42", ("17 to 20", True, True)),
+    "zero": ("0", ("17 to 20", True, True)),
+    "empty": ("", ("17 to 20", False, False)),
+    "letters": ("abc", ("17 to 20", False, False)),
+    "negative": ("-12345678901234567", ("17 to 20", False, False)),
+    "decimal": ("1234567890123456.0", ("17 to 20", False, False)),
+    "space-inside": ("123456789 012345678", ("17 to 20", False, False)),
+    "space-around": (" 123456789012345678", ("17 to 20", False, False)),
+    "newline-after": ("123456789012345678\n", ("17 to 20", False, False)),
+    "fullwidth": (
+        "１２３４５６７８９０１２３４５６７８",
+        ("17 to 20", False, False),
+    ),
+    "arabic-indic": ("١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨", ("17 to 20", False, False)),
+    "channel-mention": ("<#123456789012345678>", ("17 to 20", False, False)),
+    "role-mention": ("<@&123456789012345678>", ("17 to 20", False, False)),
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), SNOWFLAKES.values(), ids=SNOWFLAKES
+)
+def test_snowflake_problem(
+    value: str, expected: tuple[str, bool, bool] | None
+) -> None:
+    """One rule for every Discord id the library reads."""
+    problem = snowflake_problem(value)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        rule, number, short = expected
+        assert (rule, number, short) == (
+            problem.rule[: len(rule)],
+            problem.number,
+            problem.short,
+        )
