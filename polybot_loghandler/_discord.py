@@ -58,9 +58,18 @@ PROJECT_URL = "https://github.com/polybot/polybot_loghandler"
 #: of the answer.
 REQUEST_DEADLINE = 30.0
 
-# Discord's JSON error codes we act on
+# Discord's JSON error codes we act on (delivery, and setup's advice)
+UNKNOWN_GUILD = 10004
 UNKNOWN_WEBHOOK = 10015
+MAX_WEBHOOKS = 30007
+MAX_GUILD_CHANNELS = 30013
 INVALID_WEBHOOK_TOKEN = 50027
+#: Said in the errors of a category that holds 50 channels already.
+CATEGORY_FULL = "CHANNEL_PARENT_MAX_CHANNELS"
+
+#: Why an answer is not Discord's (:attr:`Outcome.foreign`).
+REDIRECT = "redirect"
+STRANGE_BODY = "body"
 
 #: The largest Discord id: a snowflake is an unsigned 64-bit number.
 SNOWFLAKE_MAX = 2**64 - 1
@@ -252,6 +261,10 @@ class Outcome:
         body: The answer's JSON body, if any.
         detail: A short description for people, tokens redacted.
         unreachable: No connection could be made (refused, DNS, TLS).
+        foreign: Why the answer is not Discord's, if it is not: a
+            :data:`REDIRECT` (never followed), or a 2xx with a
+            :data:`STRANGE_BODY`, one Discord does not send; ``""`` for
+            Discord's own. Either is retried (``kind`` ``retry``).
     """
 
     kind: str
@@ -260,6 +273,7 @@ class Outcome:
     body: Any = None
     detail: str = ""
     unreachable: bool = False
+    foreign: str = ""
 
 
 async def send(
@@ -352,26 +366,39 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
+def classify(
+    status: int,
+    headers: dict[str, str],
+    content: bytes,
+    *,
+    expect: type[dict[str, Any] | list[Any]] | None = None,
+) -> Outcome:
     """
     Sort an HTTP answer into an :class:`Outcome`.
 
     A 2xx counts as sent only if it is Discord's: a 204, or a JSON object
-    (with ``wait=true`` Discord returns the message). Anything else came
-    from something between us and Discord (a captive portal, a proxy's
-    page) and is retried. A redirect is never followed: the URL holds the
-    token, and Discord's API does not redirect.
+    (with ``wait=true`` Discord returns the message); with *expect*, only
+    JSON of that type (``list`` for a listing, ``dict`` for what a
+    request made). Anything else came from something between us and
+    Discord (a captive portal, a proxy's page) and is retried. A redirect
+    is never followed: the URL holds the token, and Discord's API does
+    not redirect.
     """
     headers = {k.lower(): v for k, v in headers.items()}
     body = _json(content)
     detail = _describe(status, body)
+    foreign = ""
     if 200 <= status < 300:
         kind = "sent"
-        if status != 204 and not isinstance(body, dict):
-            kind = "retry"
+        if expect is not None:
+            discords = isinstance(body, expect)
+        else:
+            discords = status == 204 or isinstance(body, dict)
+        if not discords:
+            kind, foreign = "retry", STRANGE_BODY
             detail = f"{status} with a body that is not Discord's"
     elif 300 <= status < 400:
-        kind = "retry"
+        kind, foreign = "retry", REDIRECT
         detail = f"{status} redirect (not followed)"
     elif status == 429:
         kind = "rate_limited"
@@ -383,7 +410,7 @@ def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
         kind = "gone"
     else:
         kind = "failed"
-    return Outcome(kind, status, headers, body, detail)
+    return Outcome(kind, status, headers, body, detail, foreign=foreign)
 
 
 def _json(content: bytes) -> Any:

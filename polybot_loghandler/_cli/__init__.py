@@ -10,7 +10,10 @@ The ``polybot-loghandler`` command, a module for each part.
 - :mod:`.preview`: ``preview``, what an event would send, and where.
 - :mod:`.demo`: ``demo``, the trading floor by the shipped routing.
 - :mod:`.setup`: ``setup``, a server's channels and webhooks made through
-  Discord's API.
+  Discord's API: the command, what it prints, the file of webhook URLs.
+- :mod:`.guild`: what ``setup`` makes in the server, of what is missing.
+- :mod:`.botapi`: ``setup``'s requests with the bot token: rate limits,
+  retries, and each refusal told as what to do.
 - :mod:`.sendtest`: ``send-test``, one sample embed per channel.
 - :mod:`.spool`: ``spool status | replay | purge``.
 

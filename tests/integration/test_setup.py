@@ -16,8 +16,7 @@ import pytest
 
 from fakes.discord import FakeDiscord
 from polybot_loghandler import _discord
-from polybot_loghandler._cli import main, sendtest
-from polybot_loghandler._cli import setup as guild_setup
+from polybot_loghandler._cli import botapi, main, sendtest
 from polybot_loghandler._retry import RetryPolicy
 
 GUILD = "400000000000000000"
@@ -423,7 +422,7 @@ def test_setup_tries_again_after_a_server_error(
     status: int,
 ) -> None:
     """A passing server error costs a pause, not the set-up."""
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     fake.fail_with(status, times=failures)
 
     assert _setup() == 0
@@ -438,10 +437,10 @@ def test_setup_gives_up_on_a_server_error_that_lasts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past the policy's budget, the refusal is told and nothing else sent."""
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     slept: list[float] = []
     monkeypatch.setattr(
-        "polybot_loghandler._cli.setup.time.sleep", slept.append
+        "polybot_loghandler._cli.botapi.time.sleep", slept.append
     )
     fake.fail_with(503, times=1000)
 
@@ -464,7 +463,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         assert seconds <= LONGEST_SLEEP, f"setup would sleep {seconds}s"
         real(seconds)
 
-    monkeypatch.setattr("polybot_loghandler._cli.setup.time.sleep", sleep)
+    monkeypatch.setattr("polybot_loghandler._cli.botapi.time.sleep", sleep)
     return slept
 
 
@@ -539,7 +538,7 @@ def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
 ) -> None:
     """An answer that would hold setup for ever ends it with a paragraph."""
     monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     arrange(fake)
     assert _setup() == EXIT_USER_ERROR
     err = capsys.readouterr().err
