@@ -11,33 +11,32 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import BotChannelDestination
 
 from .envreport import EnvReport, env_report
-from .usage import EXIT_OK, FILE_HELP, load_routing
+from .usage import EXIT_OK, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = ["add_check_parser"]
 
 
-def add_check_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+#: What ``check --env`` adds.
+_ENV_HELP = (
+    "also show where each channel goes in this environment, which "
+    "variable supplied it (secrets hidden), and which variables are not set"
+)
+
+
+def add_check_parser(sub: Subcommands) -> None:
     """Add ``check`` to the command line."""
-    check = sub.add_parser(
-        "check", help="validate a routing file and show its routes"
-    )
-    check.add_argument("file", nargs="?", help=FILE_HELP)
-    check.add_argument(
-        "--env",
-        action="store_true",
-        help="also show where each channel goes in this environment, "
-        "which variable supplied it (secrets hidden), and which "
-        "variables are not set",
-    )
-    check.set_defaults(run=_check)
+    summary = "validate a routing file and show its routes"
+    check = subcommand(sub, "check", _check, summary, file=True)
+    check.add_argument("--env", action="store_true", help=_ENV_HELP)
 
 
 def _check(args: argparse.Namespace) -> int:

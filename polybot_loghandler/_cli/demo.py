@@ -12,26 +12,27 @@ import argparse
 import runpy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polybot_loghandler._lookup import shipped_routing
 
-from .usage import EXIT_OK, UsageError
+from .usage import EXIT_OK, UsageError, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = ["add_demo_parser", "demo_script", "strip_separator"]
 
 
-def add_demo_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def add_demo_parser(sub: Subcommands) -> None:
     """Add ``demo`` to the command line; its arguments are the example's."""
-    demo = sub.add_parser(
-        "demo",
-        add_help=False,  # --help is the example's own
-        help="run the simulated trading floor through the shipped routing "
-        "(options are the example's: demo --help)",
+    summary = (
+        "run the simulated trading floor through the shipped routing "
+        "(options are the example's: demo --help)"
     )
-    demo.set_defaults(run=_demo, demo_args=[])
+    # --help is the example's own
+    demo = subcommand(sub, "demo", _demo, summary, add_help=False)
+    demo.set_defaults(demo_args=[])
 
 
 def demo_script() -> Path:

@@ -13,34 +13,34 @@ import json
 import re
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
 from polybot_loghandler._model import BotChannelDestination
 from polybot_loghandler._pipeline import Pipeline
 from polybot_loghandler._text import visible_controls
 
-from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing
+from .usage import EXIT_OK, UsageError, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = ["add_preview_parser"]
 
 
-def add_preview_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+#: What ``preview --event`` takes.
+_EVENT_HELP = (
+    'one event as JSON, e.g. \'{"event": "trade_executed", "level": '
+    '"info", "amount": 20}\'; without it, JSON lines are read from '
+    "standard input"
+)
+
+
+def add_preview_parser(sub: Subcommands) -> None:
     """Add ``preview`` to the command line."""
-    preview = sub.add_parser(
-        "preview",
-        help="show which routes an event matches and what would be sent",
-    )
-    preview.add_argument("file", nargs="?", help=FILE_HELP)
-    preview.add_argument(
-        "--event",
-        help='one event as JSON, e.g. \'{"event": "trade_executed", '
-        '"level": "info", "amount": 20}\'; without it, JSON lines are read '
-        "from standard input",
-    )
-    preview.set_defaults(run=_preview)
+    summary = "show which routes an event matches and what would be sent"
+    preview = subcommand(sub, "preview", _preview, summary, file=True)
+    preview.add_argument("--event", help=_EVENT_HELP)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import logging
 import shlex
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from polybot_loghandler._config import did_you_mean
 from polybot_loghandler._format import counted
@@ -31,7 +32,10 @@ from polybot_loghandler._model import (
 from polybot_loghandler._pipeline import Pipeline
 from polybot_loghandler._templates import literal_text
 
-from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing
+from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = ["SEND_TEST_EVENT", "add_send_test_parser", "send_test"]
 
@@ -49,26 +53,16 @@ _REASONS = {
 }
 
 
-def add_send_test_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def add_send_test_parser(sub: Subcommands) -> None:
     """Add ``send-test`` to the command line."""
-    send = sub.add_parser(
-        "send-test",
-        help="send one sample embed to each chosen channel and report",
-    )
+    summary = "send one sample embed to each chosen channel and report"
+    send = subcommand(sub, "send-test", _send_test, summary)
     which = send.add_mutually_exclusive_group()
-    which.add_argument(
-        "--channel",
-        action="append",
-        metavar="KEY",
-        help="a channel key (repeatable)",
-    )
-    which.add_argument(
-        "--all", action="store_true", help="every channel (the default)"
-    )
+    one = "a channel key (repeatable)"
+    which.add_argument("--channel", action="append", metavar="KEY", help=one)
+    every = "every channel (the default)"
+    which.add_argument("--all", action="store_true", help=every)
     send.add_argument("--routing", help=FILE_HELP)
-    send.set_defaults(run=_send_test)
 
 
 def _send_test(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polybot_loghandler import _discord
 from polybot_loghandler._format import counted
@@ -27,7 +28,10 @@ from polybot_loghandler._pipeline import _version
 
 from .botapi import SetupError
 from .guild import SetupResult, run_setup
-from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing
+from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = [
     "SetupError",
@@ -38,35 +42,30 @@ __all__ = [
 ]
 
 
-def add_setup_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+#: The help of each option of ``setup``.
+_HELP = {
+    "setup": "create the routing's categories, channels and webhooks in a "
+    "server with the bot token from $DISCORD_BOT_TOKEN",
+    "--guild": "the server's id (17 to 20 digits: Developer Mode, then "
+    "right-click the server → Copy Server ID)",
+    "--out": "write DISCORD_WEBHOOK_<KEY>=<url> lines to this file (mode "
+    "0600, replaced atomically)",
+    "--dry-run": "show what would be created; change nothing",
+}
+
+
+def add_setup_parser(sub: Subcommands) -> None:
     """Add ``setup`` to the command line."""
-    setup = sub.add_parser(
-        "setup",
-        help="create the routing's categories, channels and webhooks in a "
-        "server with the bot token from $DISCORD_BOT_TOKEN",
-    )
+    setup = subcommand(sub, "setup", _setup, _HELP["setup"])
+    server = _snowflake("server")
+    help_ = _HELP["--guild"]
     setup.add_argument(
-        "--guild",
-        required=True,
-        type=_snowflake("server"),
-        metavar="ID",
-        help="the server's id (17 to 20 digits: Developer Mode, then "
-        "right-click the server → Copy Server ID)",
+        "--guild", required=True, type=server, metavar="ID", help=help_
     )
     setup.add_argument("--routing", help=FILE_HELP)
-    setup.add_argument(
-        "--out",
-        help="write DISCORD_WEBHOOK_<KEY>=<url> lines to this file "
-        "(mode 0600, replaced atomically)",
-    )
-    setup.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="show what would be created; change nothing",
-    )
-    setup.set_defaults(run=_setup)
+    setup.add_argument("--out", help=_HELP["--out"])
+    dry = _HELP["--dry-run"]
+    setup.add_argument("--dry-run", action="store_true", help=dry)
 
 
 def _snowflake(what: str) -> Callable[[str], str]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polybot_loghandler._format import counted, duration
 from polybot_loghandler._model import Config
@@ -27,7 +28,10 @@ from polybot_loghandler._spool.directory import (
 from polybot_loghandler._spool.status import SpoolStatus, purge, status
 from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
 
-from .usage import FILE_HELP, load_routing
+from .usage import FILE_HELP, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
 
 __all__ = ["SpoolUsageError", "add_spool_parser"]
 
@@ -39,55 +43,40 @@ class SpoolUsageError(Exception):
     """A spool command that cannot run as asked (exit status 2)."""
 
 
-def add_spool_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+#: The help of ``spool``, its actions and their options.
+_HELP = {
+    "spool": "look into the spool of undelivered messages, send it now, "
+    "or empty it",
+    "status": "messages waiting, per channel; oldest; size",
+    "replay": "send what the spool holds now, then exit",
+    "purge": "delete the undelivered messages (those of running processes "
+    "are kept)",
+    "--spool": "the spool directory (default: the routing file's "
+    "delivery.spool)",
+    "--timeout": f"seconds to wait for Discord (default {REPLAY_TIMEOUT:g})",
+    "--yes": "do not ask for confirmation",
+}
+
+
+def add_spool_parser(sub: Subcommands) -> None:
     """Add ``spool`` and its three actions to the command line."""
-    spool = sub.add_parser(
-        "spool",
-        help="look into the spool of undelivered messages, send it now, "
-        "or empty it",
-    )
+    spool = sub.add_parser("spool", help=_HELP["spool"])
     actions = spool.add_subparsers(dest="action", required=True)
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--spool",
-            metavar="DIR",
-            help="the spool directory (default: the routing file's "
-            "delivery.spool)",
-        )
+    runs = {"status": _status, "replay": _replay, "purge": _purge}
+    parsers = {}
+    for name, run in runs.items():
+        parser = subcommand(actions, name, run, _HELP[name])
+        parser.add_argument("--spool", metavar="DIR", help=_HELP["--spool"])
         parser.add_argument("--routing", help=FILE_HELP)
-
-    shown = actions.add_parser(
-        "status", help="messages waiting, per channel; oldest; size"
-    )
-    common(shown)
-    shown.set_defaults(run=_status)
-
-    replay = actions.add_parser(
-        "replay",
-        help="send what the spool holds now, then exit",
-    )
-    common(replay)
-    replay.add_argument(
+        parsers[name] = parser
+    parsers["replay"].add_argument(
         "--timeout",
         type=float,
         default=REPLAY_TIMEOUT,
-        help=f"seconds to wait for Discord (default {REPLAY_TIMEOUT:g})",
+        help=_HELP["--timeout"],
     )
-    replay.set_defaults(run=_replay)
-
-    emptied = actions.add_parser(
-        "purge",
-        help="delete the undelivered messages (those of running "
-        "processes are kept)",
-    )
-    common(emptied)
-    emptied.add_argument(
-        "--yes", action="store_true", help="do not ask for confirmation"
-    )
-    emptied.set_defaults(run=_purge)
+    yes = _HELP["--yes"]
+    parsers["purge"].add_argument("--yes", action="store_true", help=yes)
 
 
 def _where(args: argparse.Namespace) -> tuple[Path, Config]:

@@ -9,6 +9,10 @@ is printed as one line and the command exits with
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 from polybot_loghandler._config import load_config
 from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._model import Config
@@ -19,6 +23,7 @@ __all__ = [
     "FILE_HELP",
     "UsageError",
     "load_routing",
+    "subcommand",
 ]
 
 EXIT_OK = 0
@@ -29,6 +34,34 @@ FILE_HELP = (
     "routing file (default: $POLYBOT_ROUTING, else ./routing.yaml, else "
     "the shipped Polybot routing)"
 )
+
+
+if TYPE_CHECKING:
+    #: What each subcommand's module adds its parser to (argparse names
+    #: its type only privately).
+    _Action = argparse._SubParsersAction  # noqa: SLF001
+    Subcommands: TypeAlias = _Action[argparse.ArgumentParser]
+
+
+def subcommand(
+    sub: Subcommands,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    summary: str,
+    *,
+    file: bool = False,
+    **options: Any,
+) -> argparse.ArgumentParser:
+    """
+    The parser of subcommand *name*, which *run* runs.
+
+    With *file*, its one argument is a routing file (``args.file``).
+    """
+    parser = sub.add_parser(name, help=summary, **options)
+    parser.set_defaults(run=run)
+    if file:
+        parser.add_argument("file", nargs="?", help=FILE_HELP)
+    return parser
 
 
 class UsageError(Exception):

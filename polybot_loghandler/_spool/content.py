@@ -23,17 +23,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from polybot_loghandler import _limits as limits
 from polybot_loghandler import _values as values
-from polybot_loghandler._limits import (
-    MAX_AUTHOR_NAME,
-    MAX_DESCRIPTION,
-    MAX_FIELD_NAME,
-    MAX_FIELD_VALUE,
-    MAX_FIELDS,
-    MAX_FOOTER_TEXT,
-    MAX_TITLE,
-    MAX_URL,
-)
 from polybot_loghandler._payload import clamp_embed
 from polybot_loghandler._text import (
     encodable,
@@ -104,7 +95,7 @@ def _link(value: Any) -> str | None:
     if (
         isinstance(value, str)
         and value.startswith(("http://", "https://"))
-        and len(value) <= MAX_URL
+        and len(value) <= limits.MAX_URL
         and value.isprintable()
         and redact_text(value) == value
     ):
@@ -143,11 +134,11 @@ def _fields(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         return []
     fields = []
-    for item in raw[:MAX_FIELDS]:
+    for item in raw[: limits.MAX_FIELDS]:
         if not isinstance(item, Mapping):
             continue
-        name = _text(item.get("name"), MAX_FIELD_NAME)
-        value = _text(item.get("value"), MAX_FIELD_VALUE)
+        name = _text(item.get("name"), limits.MAX_FIELD_NAME)
+        value = _text(item.get("value"), limits.MAX_FIELD_VALUE)
         if name is None or not value:
             continue
         field: dict[str, Any] = {"name": name, "value": value}
@@ -175,18 +166,21 @@ def sanitize_embed(raw: Any) -> dict[str, Any]:
         raise TypeError("the message has no embed")
     color = raw.get("color")
     parts = {
-        "title": _text(raw.get("title"), MAX_TITLE),
-        "description": _text(raw.get("description"), MAX_DESCRIPTION),
+        "title": _text(raw.get("title"), limits.MAX_TITLE),
+        "description": _text(raw.get("description"), limits.MAX_DESCRIPTION),
         "url": _link(raw.get("url")),
         "color": color
         if type(color) is int and 0 <= color <= _MAX_COLOR
         else None,
         "fields": _fields(raw.get("fields")),
         "footer": _part(
-            raw.get("footer"), "text", MAX_FOOTER_TEXT, ("icon_url",)
+            raw.get("footer"), "text", limits.MAX_FOOTER_TEXT, ("icon_url",)
         ),
         "author": _part(
-            raw.get("author"), "name", MAX_AUTHOR_NAME, ("url", "icon_url")
+            raw.get("author"),
+            "name",
+            limits.MAX_AUTHOR_NAME,
+            ("url", "icon_url"),
         ),
         "timestamp": _stamp(raw.get("timestamp")),
     }
