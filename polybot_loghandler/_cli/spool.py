@@ -211,13 +211,10 @@ def _size(n: int) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    directory, config = _where(args)
-    _trusted(directory)
-    before = _look(directory)
-    waiting = sum(before.pending.values())
-    if not waiting and not before.legacy:
-        print(f"{directory}: nothing to send")
+    found = _to_act_on(args, "nothing to send")
+    if found is None:
         return 0
+    directory, config, _ = found
     config = dataclasses.replace(
         config,
         delivery=dataclasses.replace(
@@ -234,11 +231,7 @@ def _replay(args: argparse.Namespace) -> int:
         f"{directory}: {counted(delivered, 'event')} delivered, "
         f"{left:,} still waiting"
     )
-    if after.held:
-        print(
-            f"{_belong(after.held)} to a running process, which sends "
-            f"{'it' if after.held == 1 else 'them'} itself"
-        )
+    _tell_held(after, (", which sends it itself", ", which sends them itself"))
     return 0 if left <= after.held else 1
 
 
@@ -259,13 +252,11 @@ def _drain(
 
 
 def _purge(args: argparse.Namespace) -> int:
-    directory, _ = _where(args)
-    _trusted(directory)
-    found = _look(directory)
-    waiting = sum(found.pending.values())
-    if not waiting and not found.legacy:
-        print(f"{directory}: empty")
+    found = _to_act_on(args, "empty")
+    if found is None:
         return 0
+    directory, _, before = found
+    waiting = sum(before.pending.values())
     if not args.yes:
         if not sys.stdin.isatty():
             msg = "purge deletes undelivered messages: confirm with --yes"
@@ -282,13 +273,40 @@ def _purge(args: argparse.Namespace) -> int:
     except (SpoolFormatError, UntrustedSpoolError) as exc:
         raise SpoolUsageError(str(exc)) from None
     print(f"{directory}: {counted(removed, 'message')} deleted")
-    left = _look(directory)
-    if left.held:
-        kept = "was kept" if left.held == 1 else "were kept"
-        print(f"{_belong(left.held)} to a running process and {kept}")
+    _tell_held(_look(directory), (" and was kept", " and were kept"))
     return 0
 
 
-def _belong(n: int) -> str:
-    """``1 message belongs``, ``2 messages belong``."""
-    return f"{counted(n, 'message')} {'belongs' if n == 1 else 'belong'}"
+# -- what replay and purge share -----------------------------------------
+
+
+def _to_act_on(
+    args: argparse.Namespace, nothing: str
+) -> tuple[Path, Config, SpoolStatus] | None:
+    """
+    The spool to send or delete, its routing, and what it holds.
+
+    ``None``, once ``{directory}: {nothing}`` is printed, when it holds
+    nothing to act on; a usage error when the library would not use it.
+    """
+    directory, config = _where(args)
+    _trusted(directory)
+    found = _look(directory)
+    if not sum(found.pending.values()) and not found.legacy:
+        print(f"{directory}: {nothing}")
+        return None
+    return directory, config, found
+
+
+def _tell_held(found: SpoolStatus, then: tuple[str, str]) -> None:
+    """
+    Say how many messages a running process holds, and what of them.
+
+    *then* says what becomes of them, said of one and of several: ``1
+    message belongs to a running process, which sends it itself``.
+    """
+    n = found.held
+    if n:
+        belong = "belongs" if n == 1 else "belong"
+        said = then[0] if n == 1 else then[1]
+        print(f"{counted(n, 'message')} {belong} to a running process{said}")
