@@ -680,3 +680,48 @@ def test_snowflake_problem(
             problem.number,
             problem.short,
         )
+
+
+#: Answers, and what each comes to: (kind, why it is not Discord's). A
+#: 2xx is Discord's by delivery's rule: a 204, or a JSON object.
+BY_DELIVERY_RULE: dict[str, tuple[int, bytes, tuple[str, str]]] = {
+    "message": (200, b'{"id": "1"}', ("sent", "")),
+    "no-content": (204, b"", ("sent", "")),
+    "list-for-a-message": (200, b"[]", ("retry", "body")),
+    "page": (200, b"<html>", ("retry", "body")),
+    "server-error": (503, b"", ("retry", "")),
+}
+#: The same when a JSON list is expected (setup's listings)...
+LISTINGS = {
+    "listing": (200, b"[]", ("sent", "")),
+    "object-for-a-listing": (200, b"{}", ("retry", "body")),
+    "redirect": (308, b"[]", ("retry", "redirect")),
+}
+#: ...and when a JSON object is (what setup makes).
+MADE = {
+    "made": (201, b'{"id": "1"}', ("sent", "")),
+    "no-content-for-what-was-made": (204, b"", ("retry", "body")),
+    "refusal": (403, b"{}", ("gone", "")),
+}
+FOREIGN = [
+    pytest.param(*case, expect, id=f"{name}{suffix}")
+    for cases, expect, suffix in (
+        (BY_DELIVERY_RULE, None, ""),
+        (LISTINGS, list, "-list"),
+        (MADE, dict, "-object"),
+    )
+    for name, case in cases.items()
+]
+
+
+@pytest.mark.parametrize(("status", "content", "expected", "expect"), FOREIGN)
+def test_classify_says_what_is_not_discords(
+    status: int,
+    content: bytes,
+    expected: tuple[str, str],
+    expect: type[Any] | None,
+) -> None:
+    """Setup's listings and creations are classified by the one rule."""
+    outcome = classify(status, {}, content, expect=expect)
+
+    assert expected == (outcome.kind, outcome.foreign)
