@@ -22,6 +22,11 @@ from polybot_loghandler import _discord
 from polybot_loghandler._cli import botapi, guild, main, sendtest
 from polybot_loghandler._cli.setup import write_env_file
 from polybot_loghandler._config import load_config
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Channel,
+    WebhookDestination,
+)
 from polybot_loghandler._retry import RetryPolicy
 
 GUILD = "400000000000000000"
@@ -943,3 +948,40 @@ def test_setup_gets_over(server: Server, answer: Any) -> None:
     assert 10 == len(server.requests)
     assert 2 <= len(server.slept)
     assert sum(server.slept) < 1
+
+
+#: What became of a channel's test message, by its destination and the
+#: statistics of its pipeline, as send-test reports it.
+WEBHOOK = WebhookDestination(url="https://discord.test/api/webhooks/1/t")
+BOT = BotChannelDestination(channel_id="123456789012345678")
+OUTCOMES: dict[str, tuple[Any, dict[str, int], tuple[bool, str]]] = {
+    "delivered": (WEBHOOK, {"delivered": 1}, (True, "delivered")),
+    "console": (None, {"console": 1}, (False, "it is shown above")),
+    "console-off": (None, {}, (False, "it is not shown on the console")),
+    "gone": (
+        WEBHOOK,
+        {"dropped.webhook_gone": 1},
+        (False, "refused the webhook"),
+    ),
+    "new-reason": (
+        WEBHOOK,
+        {"dropped.odd": 1, "dropped.x": 0},
+        (False, "not delivered: odd"),
+    ),
+    "bot": (BOT, {}, (False, "the bot token was refused or missing")),
+    "late": (WEBHOOK, {"dropped.x": 0}, (False, "not delivered within 30s")),
+}
+
+
+@pytest.mark.parametrize(
+    ("destination", "stats", "expected"), OUTCOMES.values(), ids=OUTCOMES
+)
+def test_send_test_outcome(
+    destination: Any, stats: dict[str, int], expected: tuple[bool, str]
+) -> None:
+    channel = Channel(key="a", name="a", destination=destination)
+
+    delivered, said = sendtest._outcome(channel, stats)
+
+    assert expected[0] == delivered
+    assert expected[1] in said
