@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -37,11 +38,14 @@ __all__ = [
     "BOT_TOKEN_ENV",
     "DEFAULT_API_BASE",
     "REQUEST_DEADLINE",
+    "SNOWFLAKE_MAX",
+    "NotASnowflake",
     "Outcome",
     "PayloadError",
     "Request",
     "build_request",
     "send",
+    "snowflake_problem",
     "user_agent",
 ]
 
@@ -54,9 +58,68 @@ PROJECT_URL = "https://github.com/polybot/polybot_loghandler"
 #: of the answer.
 REQUEST_DEADLINE = 30.0
 
-# Discord's JSON error codes we act on
+# Discord's JSON error codes we act on (delivery, and setup's advice)
+UNKNOWN_GUILD = 10004
 UNKNOWN_WEBHOOK = 10015
+MAX_WEBHOOKS = 30007
+MAX_GUILD_CHANNELS = 30013
 INVALID_WEBHOOK_TOKEN = 50027
+#: Said in the errors of a category that holds 50 channels already.
+CATEGORY_FULL = "CHANNEL_PARENT_MAX_CHANNELS"
+
+#: Why an answer is not Discord's (:attr:`Outcome.foreign`).
+REDIRECT = "redirect"
+STRANGE_BODY = "body"
+
+#: The largest Discord id: a snowflake is an unsigned 64-bit number.
+SNOWFLAKE_MAX = 2**64 - 1
+#: How a Discord id is written, said to whoever gave something else.
+SNOWFLAKE_DIGITS = "17 to 20 digits"
+#: Fewer digits than any id Discord has made: an id counts milliseconds
+#: since 2015 in its top 42 bits, so it had 17 digits within a month,
+#: before Discord opened, and has 20 once it passes 10**19 (about 2090).
+_FEWEST_DIGITS = 17
+_MOST_DIGITS = len(str(SNOWFLAKE_MAX))  # 20
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class NotASnowflake:
+    """
+    Why a value is not a Discord id.
+
+    Attributes:
+        rule: The rule it breaks, for a message: ``17 to 20 digits``, or
+            ``no larger than 18446744073709551615``.
+        number: It is written as a number (ASCII digits only).
+        short: It is a number that fits, only with fewer digits than any
+            id Discord makes: a digit or more lost, a placeholder, or the
+            id of a server that is not Discord's.
+    """
+
+    rule: str
+    number: bool = False
+    short: bool = False
+
+
+def snowflake_problem(value: str) -> NotASnowflake | None:
+    """
+    Why *value* is not a Discord id ("snowflake"), or ``None`` if it is.
+
+    A snowflake is an unsigned 64-bit number, written in decimal (ASCII
+    digits only, no sign, no space); every one Discord has made has 17
+    to 20 digits, the first not a zero. This is the one rule for every
+    id the library reads: a server's, a channel's, a role's, a user's.
+    """
+    if not _ASCII_DIGITS.fullmatch(value):
+        return NotASnowflake(SNOWFLAKE_DIGITS)
+    if len(value) > _MOST_DIGITS:  # int() of it may be slow, or refused
+        return NotASnowflake(SNOWFLAKE_DIGITS, number=True)
+    if int(value) > SNOWFLAKE_MAX:
+        return NotASnowflake(f"no larger than {SNOWFLAKE_MAX}", number=True)
+    if len(value.lstrip("0")) < _FEWEST_DIGITS:  # the number's own digits
+        return NotASnowflake(SNOWFLAKE_DIGITS, number=True, short=True)
+    return None
 
 
 class RedactTokens(logging.Filter):
@@ -198,6 +261,10 @@ class Outcome:
         body: The answer's JSON body, if any.
         detail: A short description for people, tokens redacted.
         unreachable: No connection could be made (refused, DNS, TLS).
+        foreign: Why the answer is not Discord's, if it is not: a
+            :data:`REDIRECT` (never followed), or a 2xx with a
+            :data:`STRANGE_BODY`, one Discord does not send; ``""`` for
+            Discord's own. Either is retried (``kind`` ``retry``).
     """
 
     kind: str
@@ -206,6 +273,7 @@ class Outcome:
     body: Any = None
     detail: str = ""
     unreachable: bool = False
+    foreign: str = ""
 
 
 async def send(
@@ -298,26 +366,39 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
+def classify(
+    status: int,
+    headers: dict[str, str],
+    content: bytes,
+    *,
+    expect: type[dict[str, Any] | list[Any]] | None = None,
+) -> Outcome:
     """
     Sort an HTTP answer into an :class:`Outcome`.
 
     A 2xx counts as sent only if it is Discord's: a 204, or a JSON object
-    (with ``wait=true`` Discord returns the message). Anything else came
-    from something between us and Discord (a captive portal, a proxy's
-    page) and is retried. A redirect is never followed: the URL holds the
-    token, and Discord's API does not redirect.
+    (with ``wait=true`` Discord returns the message); with *expect*, only
+    JSON of that type (``list`` for a listing, ``dict`` for what a
+    request made). Anything else came from something between us and
+    Discord (a captive portal, a proxy's page) and is retried. A redirect
+    is never followed: the URL holds the token, and Discord's API does
+    not redirect.
     """
     headers = {k.lower(): v for k, v in headers.items()}
     body = _json(content)
     detail = _describe(status, body)
+    foreign = ""
     if 200 <= status < 300:
         kind = "sent"
-        if status != 204 and not isinstance(body, dict):
-            kind = "retry"
+        if expect is not None:
+            discords = isinstance(body, expect)
+        else:
+            discords = status == 204 or isinstance(body, dict)
+        if not discords:
+            kind, foreign = "retry", STRANGE_BODY
             detail = f"{status} with a body that is not Discord's"
     elif 300 <= status < 400:
-        kind = "retry"
+        kind, foreign = "retry", REDIRECT
         detail = f"{status} redirect (not followed)"
     elif status == 429:
         kind = "rate_limited"
@@ -329,7 +410,7 @@ def classify(status: int, headers: dict[str, str], content: bytes) -> Outcome:
         kind = "gone"
     else:
         kind = "failed"
-    return Outcome(kind, status, headers, body, detail)
+    return Outcome(kind, status, headers, body, detail, foreign=foreign)
 
 
 def _json(content: bytes) -> Any:

@@ -9,11 +9,16 @@ exactly what became of its message.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
+import shlex
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from polybot_loghandler._config import did_you_mean
+from polybot_loghandler._format import counted
 from polybot_loghandler._matching import EventPattern, Matcher
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -27,7 +32,12 @@ from polybot_loghandler._model import (
 from polybot_loghandler._pipeline import Pipeline
 from polybot_loghandler._templates import literal_text
 
-__all__ = ["SEND_TEST_EVENT", "send_test"]
+from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
+
+__all__ = ["SEND_TEST_EVENT", "add_send_test_parser", "send_test"]
 
 SEND_TEST_EVENT = "polybot_loghandler.send_test"
 TIMEOUT = 30.0
@@ -41,6 +51,41 @@ _REASONS = {
     "server_error": "Discord kept failing (5xx); try again later",
     "rate_limited": "rate limited for too long",
 }
+
+
+def add_send_test_parser(sub: Subcommands) -> None:
+    """Add ``send-test`` to the command line."""
+    summary = "send one sample embed to each chosen channel and report"
+    send = subcommand(sub, "send-test", _send_test, summary)
+    which = send.add_mutually_exclusive_group()
+    one = "a channel key (repeatable)"
+    which.add_argument("--channel", action="append", metavar="KEY", help=one)
+    every = "every channel (the default)"
+    which.add_argument("--all", action="store_true", help=every)
+    send.add_argument("--routing", help=FILE_HELP)
+
+
+def _send_test(args: argparse.Namespace) -> int:
+    config = load_routing(args.routing)
+    keys = list(dict.fromkeys(args.channel or config.channels))
+    unknown = [k for k in keys if k not in config.channels]
+    if unknown:
+        named = ", ".join(
+            f"{key!r}{did_you_mean(key, list(config.channels))}"
+            for key in unknown
+        )
+        listing = f"polybot-loghandler check {shlex.quote(str(config.path))}"
+        raise UsageError(
+            f"--channel: no channel {named} in {config.path}; `{listing}` "
+            f"lists its {counted(len(config.channels), 'channel')}"
+        )
+    results = send_test(config, keys)
+    width = max(len(k) for k in keys)
+    for key, _, what in results:
+        print(f"{key.ljust(width)}  {what}")
+    delivered = sum(1 for _, ok, _ in results if ok)
+    print(f"{delivered} of {counted(len(results), 'channel')} delivered")
+    return EXIT_OK if delivered == len(results) else 1
 
 
 def _route(key: str, channel: Channel) -> Route:

@@ -15,21 +15,25 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from polybot_loghandler._config import load_config
 from polybot_loghandler._format import counted, duration
-from polybot_loghandler._lookup import resolve_routing
 from polybot_loghandler._model import Config
 from polybot_loghandler._pipeline import Pipeline
-from polybot_loghandler._spool.status import SpoolStatus, purge, status
-from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
-from polybot_loghandler._spool.trust import (
+from polybot_loghandler._spool.directory import (
     UntrustedSpoolError,
     check_directory,
     trusted_file,
 )
+from polybot_loghandler._spool.status import SpoolStatus, purge, status
+from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
 
-__all__ = ["add_spool_parser"]
+from .usage import FILE_HELP, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
+
+__all__ = ["SpoolUsageError", "add_spool_parser"]
 
 #: Seconds ``spool replay`` waits for Discord by default.
 REPLAY_TIMEOUT = 120.0
@@ -39,61 +43,45 @@ class SpoolUsageError(Exception):
     """A spool command that cannot run as asked (exit status 2)."""
 
 
-def add_spool_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    file_help: str,
-) -> None:
+#: The help of ``spool``, its actions and their options.
+_HELP = {
+    "spool": "look into the spool of undelivered messages, send it now, "
+    "or empty it",
+    "status": "messages waiting, per channel; oldest; size",
+    "replay": "send what the spool holds now, then exit",
+    "purge": "delete the undelivered messages (those of running processes "
+    "are kept)",
+    "--spool": "the spool directory (default: the routing file's "
+    "delivery.spool)",
+    "--timeout": f"seconds to wait for Discord (default {REPLAY_TIMEOUT:g})",
+    "--yes": "do not ask for confirmation",
+}
+
+
+def add_spool_parser(sub: Subcommands) -> None:
     """Add ``spool`` and its three actions to the command line."""
-    spool = sub.add_parser(
-        "spool",
-        help="look into the spool of undelivered messages, send it now, "
-        "or empty it",
-    )
+    spool = sub.add_parser("spool", help=_HELP["spool"])
     actions = spool.add_subparsers(dest="action", required=True)
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--spool",
-            metavar="DIR",
-            help="the spool directory (default: the routing file's "
-            "delivery.spool)",
-        )
-        parser.add_argument("--routing", help=file_help)
-
-    shown = actions.add_parser(
-        "status", help="messages waiting, per channel; oldest; size"
-    )
-    common(shown)
-    shown.set_defaults(run=_status)
-
-    replay = actions.add_parser(
-        "replay",
-        help="send what the spool holds now, then exit",
-    )
-    common(replay)
-    replay.add_argument(
+    runs = {"status": _status, "replay": _replay, "purge": _purge}
+    parsers = {}
+    for name, run in runs.items():
+        parser = subcommand(actions, name, run, _HELP[name])
+        parser.add_argument("--spool", metavar="DIR", help=_HELP["--spool"])
+        parser.add_argument("--routing", help=FILE_HELP)
+        parsers[name] = parser
+    parsers["replay"].add_argument(
         "--timeout",
         type=float,
         default=REPLAY_TIMEOUT,
-        help=f"seconds to wait for Discord (default {REPLAY_TIMEOUT:g})",
+        help=_HELP["--timeout"],
     )
-    replay.set_defaults(run=_replay)
-
-    emptied = actions.add_parser(
-        "purge",
-        help="delete the undelivered messages (those of running "
-        "processes are kept)",
-    )
-    common(emptied)
-    emptied.add_argument(
-        "--yes", action="store_true", help="do not ask for confirmation"
-    )
-    emptied.set_defaults(run=_purge)
+    yes = _HELP["--yes"]
+    parsers["purge"].add_argument("--yes", action="store_true", help=yes)
 
 
 def _where(args: argparse.Namespace) -> tuple[Path, Config]:
     """The spool directory and the routing; a usage error if there is none."""
-    config = load_config(resolve_routing(args.routing))
+    config = load_routing(args.routing)
     if args.spool:
         directory, named = Path(args.spool), "--spool"
     elif config.delivery.spool is None:
@@ -223,13 +211,10 @@ def _size(n: int) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    directory, config = _where(args)
-    _trusted(directory)
-    before = _look(directory)
-    waiting = sum(before.pending.values())
-    if not waiting and not before.legacy:
-        print(f"{directory}: nothing to send")
+    found = _to_act_on(args, "nothing to send")
+    if found is None:
         return 0
+    directory, config, _ = found
     config = dataclasses.replace(
         config,
         delivery=dataclasses.replace(
@@ -246,11 +231,7 @@ def _replay(args: argparse.Namespace) -> int:
         f"{directory}: {counted(delivered, 'event')} delivered, "
         f"{left:,} still waiting"
     )
-    if after.held:
-        print(
-            f"{_belong(after.held)} to a running process, which sends "
-            f"{'it' if after.held == 1 else 'them'} itself"
-        )
+    _tell_held(after, (", which sends it itself", ", which sends them itself"))
     return 0 if left <= after.held else 1
 
 
@@ -271,13 +252,11 @@ def _drain(
 
 
 def _purge(args: argparse.Namespace) -> int:
-    directory, _ = _where(args)
-    _trusted(directory)
-    found = _look(directory)
-    waiting = sum(found.pending.values())
-    if not waiting and not found.legacy:
-        print(f"{directory}: empty")
+    found = _to_act_on(args, "empty")
+    if found is None:
         return 0
+    directory, _, before = found
+    waiting = sum(before.pending.values())
     if not args.yes:
         if not sys.stdin.isatty():
             msg = "purge deletes undelivered messages: confirm with --yes"
@@ -294,13 +273,40 @@ def _purge(args: argparse.Namespace) -> int:
     except (SpoolFormatError, UntrustedSpoolError) as exc:
         raise SpoolUsageError(str(exc)) from None
     print(f"{directory}: {counted(removed, 'message')} deleted")
-    left = _look(directory)
-    if left.held:
-        kept = "was kept" if left.held == 1 else "were kept"
-        print(f"{_belong(left.held)} to a running process and {kept}")
+    _tell_held(_look(directory), (" and was kept", " and were kept"))
     return 0
 
 
-def _belong(n: int) -> str:
-    """``1 message belongs``, ``2 messages belong``."""
-    return f"{counted(n, 'message')} {'belongs' if n == 1 else 'belong'}"
+# -- what replay and purge share -----------------------------------------
+
+
+def _to_act_on(
+    args: argparse.Namespace, nothing: str
+) -> tuple[Path, Config, SpoolStatus] | None:
+    """
+    The spool to send or delete, its routing, and what it holds.
+
+    ``None``, once ``{directory}: {nothing}`` is printed, when it holds
+    nothing to act on; a usage error when the library would not use it.
+    """
+    directory, config = _where(args)
+    _trusted(directory)
+    found = _look(directory)
+    if not sum(found.pending.values()) and not found.legacy:
+        print(f"{directory}: {nothing}")
+        return None
+    return directory, config, found
+
+
+def _tell_held(found: SpoolStatus, then: tuple[str, str]) -> None:
+    """
+    Say how many messages a running process holds, and what of them.
+
+    *then* says what becomes of them, said of one and of several: ``1
+    message belongs to a running process, which sends it itself``.
+    """
+    n = found.held
+    if n:
+        belong = "belongs" if n == 1 else "belong"
+        said = then[0] if n == 1 else then[1]
+        print(f"{counted(n, 'message')} {belong} to a running process{said}")

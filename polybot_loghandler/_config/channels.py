@@ -28,8 +28,6 @@ from polybot_loghandler._yaml import KeyPath
 from .checker import Checker, RoutingFile
 from .words import number_text, shown
 
-#: A Discord id (a channel's, a role's, a user's): digits only.
-SNOWFLAKE = re.compile(r"^\d{1,20}$")
 #: A channel key, as routes name it: a word, maybe with dashes.
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 #: The longest URL a message quotes (longer than other values: a
@@ -183,12 +181,10 @@ class ChannelChecker(Checker):
         value = self.env(text, path)
         if not value:
             return None
-        if not SNOWFLAKE.match(value):
-            # quote what the file says, not what the environment gave:
-            # a variable named by mistake may hold a token
-            self.problem(path, f"a channel id is a number, not {shown(text)}")
+        channel_id = self.discord_id(value, path, "channel", text)
+        if channel_id is None:
             return None
-        return BotChannelDestination(channel_id=value)
+        return BotChannelDestination(channel_id=channel_id)
 
 
 #: What a webhook destination must be, said with every one that is not.

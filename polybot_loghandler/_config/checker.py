@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polybot_loghandler._discord import SNOWFLAKE_MAX, snowflake_problem
 from polybot_loghandler._env import (
     InterpolationError,
     Reference,
@@ -189,6 +190,73 @@ class Checker:
         )
         return None
 
+    def positive_whole(
+        self, value: Any, path: KeyPath, meaning: str = ""
+    ) -> int | None:
+        """
+        *value* if it is a whole number above zero; else it must be one.
+
+        *meaning* says what the number counts, in the message: ``" (the
+        messages of each channel shown on the console)"``.
+        """
+        number = positive_int(value)
+        if number is None:
+            self.problem(
+                path,
+                f"must be a positive whole number{meaning}, not "
+                f"{shown(value)}",
+            )
+        return number
+
+    def field_names(
+        self, value: Any, path: KeyPath, key: str, *, at_least_one: bool
+    ) -> tuple[str, ...] | None:
+        """
+        *value* if it is a list of field names; else *key* takes one.
+
+        A field name is a string that is not empty; with *at_least_one*,
+        the list must not be empty either.
+        """
+        if (
+            isinstance(value, list)
+            and (value or not at_least_one)
+            and all(isinstance(name, str) and name for name in value)
+        ):
+            return tuple(value)
+        self.problem(path, f"'{key}' takes a list of field names")
+        return None
+
+    def discord_id(
+        self, value: str, path: KeyPath, what: str, written: str
+    ) -> str | None:
+        """
+        *value* if it is a Discord id (``_discord.snowflake_problem``).
+
+        *what* is whose id it is (``channel``, ``role``, ``user``). A
+        message quotes *written*, what the file says, never the value: a
+        variable named by mistake may hold a token. A number with fewer
+        digits than any id Discord makes is kept, with a note: it is
+        likely a typo, but a server that stands in for Discord (a test
+        server) may make such ids.
+        """
+        problem = snowflake_problem(value)
+        if problem is None:
+            return value
+        if problem.short:
+            self.note(
+                path,
+                f"the {what} id from {shown(written)} has fewer digits "
+                f"than any Discord makes ({problem.rule}): check it (with "
+                f"Developer Mode on, right-click the {what} and choose "
+                f"Copy {what.title()} ID)",
+            )
+            return value
+        limit = f" no larger than {SNOWFLAKE_MAX}" if problem.number else ""
+        self.problem(
+            path, f"a {what} id is a number{limit}, not {shown(written)}"
+        )
+        return None
+
     def channel_key(
         self, key: str, path: KeyPath, channels: Mapping[str, Channel]
     ) -> None:
@@ -200,6 +268,22 @@ class Checker:
                 f"{did_you_mean(key, list(channels))}"
                 " (channels are declared under 'channels:')",
             )
+
+
+def positive_int(value: Any) -> int | None:
+    """*value* if it is a whole number above zero (not true), else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def is_off(value: Any) -> bool:
+    """
+    Whether *value* turns a key off: the word ``off``, or ``false``.
+
+    YAML reads a bare ``off`` as false, so both mean it.
+    """
+    return value is False or value == "off"
 
 
 def finite(value: float | str) -> float | None:

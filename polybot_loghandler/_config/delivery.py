@@ -17,7 +17,7 @@ from typing import Any
 from polybot_loghandler._model import RELOAD_EVERY, Channel, DeliverySettings
 from polybot_loghandler._yaml import KeyPath
 
-from .checker import Checker, finite
+from .checker import Checker, finite, is_off, positive_int
 from .words import shown
 
 #: The shortest reload or report interval: polling faster than this
@@ -67,14 +67,11 @@ class DeliveryChecker(Checker):
         self.keys(table, path, allowed)
         kwargs: dict[str, Any] = {}
         if "queue_size" in table:
-            size = table["queue_size"]
-            if _positive_int(size):
+            size = self.positive_whole(
+                table["queue_size"], (*path, "queue_size")
+            )
+            if size is not None:
                 kwargs["queue_size"] = size
-            else:
-                self.problem(
-                    (*path, "queue_size"),
-                    f"must be a positive whole number, not {shown(size)}",
-                )
         for part in (
             "flush_timeout",
             "batch_window",
@@ -91,9 +88,7 @@ class DeliveryChecker(Checker):
                 self.channel_key(key, (*path, "ops_channel"), channels)
                 kwargs["ops_channel"] = key
         if "console" in table:
-            console = table["console"]
-            if console is False:
-                console = "off"  # YAML reads a bare `off` as false
+            console = "off" if is_off(table["console"]) else table["console"]
             if console in ("stderr", "stdout", "off"):
                 kwargs["console"] = console
             else:
@@ -101,16 +96,14 @@ class DeliveryChecker(Checker):
                     (*path, "console"),
                     f"must be stderr, stdout or off, not {shown(console)}",
                 )
-        if "console_per_channel" in table:
-            limit = table["console_per_channel"]
-            if _positive_int(limit):
+        if table.get("console_per_channel") is not None:
+            limit = self.positive_whole(
+                table["console_per_channel"],
+                (*path, "console_per_channel"),
+                " (the messages of each channel shown on the console)",
+            )
+            if limit is not None:
                 kwargs["console_per_channel"] = limit
-            elif limit is not None:
-                self.problem(
-                    (*path, "console_per_channel"),
-                    "must be a positive whole number (the messages of each "
-                    f"channel shown on the console), not {shown(limit)}",
-                )
         if "reload" in table:
             kwargs["reload_every"] = self.interval(
                 table["reload"],
@@ -126,7 +119,7 @@ class DeliveryChecker(Checker):
         self, value: Any, path: KeyPath, default: float | None
     ) -> float | None:
         """A duration, or ``off``/``false`` for never."""
-        if value is False or value == "off":
+        if is_off(value):
             return None
         seconds = self.duration(value, path)
         if seconds is not None and seconds < MIN_INTERVAL:
@@ -138,7 +131,7 @@ class DeliveryChecker(Checker):
         self, data: Any, channels: Mapping[str, Channel]
     ) -> dict[str, Any]:
         path: KeyPath = ("delivery", "report")
-        if data is False or data == "off" or data is None:
+        if data is None or is_off(data):
             return {}
         table = self.mapping(data, path, "report")
         if table is None:
@@ -169,20 +162,16 @@ class DeliveryChecker(Checker):
             else:
                 out["spool_size"] = size
         value = table.get("spool")
-        if value is None or value is False:
+        if value is None or is_off(value):
             return out
         path: KeyPath = ("delivery", "spool")
         text = self.string(value, path, "spool (a directory, or off)")
         if text is None:
             return out
         where = self.env(text, path)
-        if where and where != "off":
+        if where and not is_off(where):
             out["spool"] = where
         return out
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def size_bytes(value: Any) -> int | None:
@@ -194,9 +183,9 @@ def size_bytes(value: Any) -> int | None:
     ``MiB``...); case does not matter. Returns ``None`` for anything
     else, and for sizes below one byte.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value > 0 else None
-    found = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return positive_int(value)
+    found = _SIZE.fullmatch(value)
     if found is None:
         return None
     number = finite(found.group(1))

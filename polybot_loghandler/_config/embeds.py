@@ -116,15 +116,13 @@ class EmbedChecker(Checker):
                 (*path, "auto"),
                 "use 'auto: true' (or a list of fields instead of a mapping)",
             )
-        exclude = data.get("exclude", [])
-        if not isinstance(exclude, list) or not all(
-            isinstance(x, str) for x in exclude
-        ):
-            self.problem(
-                (*path, "exclude"), "'exclude' takes a list of field names"
-            )
-            return frozenset()
-        return frozenset(exclude)
+        exclude = self.field_names(
+            data.get("exclude", []),
+            (*path, "exclude"),
+            "exclude",
+            at_least_one=False,
+        )
+        return frozenset(exclude or ())
 
     def embed_fields(
         self, data: Any, path: KeyPath

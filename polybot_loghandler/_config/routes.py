@@ -17,7 +17,6 @@ from polybot_loghandler._model import Channel, Coalesce, Mention, Route
 from polybot_loghandler._templates import Text, is_template
 from polybot_loghandler._yaml import KeyPath
 
-from .channels import SNOWFLAKE
 from .checker import Checker, RoutingFile
 from .embeds import EmbedChecker
 from .match import MatchChecker
@@ -162,10 +161,8 @@ class RouteChecker(Checker):
                     path, f"{shown(text)} is empty, so this route pings no one"
                 )
                 return None
-            if SNOWFLAKE.match(ident):
-                return Mention(kind=kind, id=ident)
-            self.problem(path, f"a {kind} id is a number, not {shown(text)}")
-            return None
+            found = self.discord_id(ident, path, kind, text)
+            return None if found is None else Mention(kind=kind, id=found)
         self.problem(
             path,
             f"unknown mention {shown(text)} (use everyone, here, "
@@ -184,13 +181,13 @@ class RouteChecker(Checker):
         self.keys(table, path, ("by", "window"))
         by: tuple[str, ...] | None = None
         if "by" in table:
-            items = (
-                table["by"] if isinstance(table["by"], list) else [table["by"]]
+            names = table["by"]
+            by = self.field_names(
+                names if isinstance(names, list) else [names],  # one name
+                (*path, "by"),
+                "by",
+                at_least_one=True,
             )
-            if all(isinstance(i, str) and i for i in items) and items:
-                by = tuple(items)
-            else:
-                self.problem((*path, "by"), "'by' takes a list of field names")
         window = None
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))

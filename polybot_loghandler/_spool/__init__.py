@@ -8,8 +8,10 @@ Nothing is imported here; each module is imported by its own name:
 - :mod:`.db`: the SQLite database file, its schema and migrations, and a
   connection that is safe across ``fork()``.
 - :mod:`.owners`: whether the process that owns a spool's messages is gone.
-- :mod:`.trust`: the checks on the directory and its files, and what a
-  message read back from disk may carry.
+- :mod:`.directory`: whose the directory and its files must be to be
+  used, and the key kept there for ``coalesce: by`` hashes.
+- :mod:`.content`: what a message may carry on disk: ``by`` values only
+  as keyed hashes going in, embeds made safe again coming back.
 - :mod:`.legacy`: the reader of the old segment files, moved into the
   database once.
 - :mod:`.keeper`: :class:`~.keeper.SpoolKeeper`, the delivery engine's

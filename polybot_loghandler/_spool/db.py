@@ -36,7 +36,7 @@ from typing import Any
 
 from polybot_loghandler.exceptions import PolybotError
 
-from .trust import UntrustedSpoolError, trusted_file
+from .directory import UntrustedSpoolError, trusted_file
 
 __all__ = [
     "MIGRATIONS",

@@ -26,8 +26,9 @@ from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Config, Route
 from polybot_loghandler._payload import build_payload
 
+from .content import DIGEST_CHARS, by_digest, sanitize_embed
+from .directory import load_key
 from .store import Spool, SpoolEntry
-from .trust import DIGEST_CHARS, by_digest, load_key, sanitize_embed
 
 __all__ = ["SpoolKeeper"]
 

@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .trust import trusted_file
+from .directory import trusted_file
 
 __all__ = ["FOREIGN", "HELD", "segments", "take"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from . import legacy, owners
 from .db import Database
+from .directory import UntrustedSpoolError, trusted_file
 from .store import DATABASE, Spool
-from .trust import UntrustedSpoolError, trusted_file
 
 __all__ = ["SpoolStatus", "purge", "status"]
 

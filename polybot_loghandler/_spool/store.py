@@ -8,7 +8,7 @@ What is not done survives outages, exits and ``kill -9``: this process
 delivers it later, or the next process that opens the directory.
 
 On disk it is one SQLite database (:mod:`.db`) in a directory of
-the user's own (0700, see :mod:`.trust`), with a table of
+the user's own (0700, see :mod:`.directory`), with a table of
 ``owners`` (the processes that have it open, see :mod:`.owners`)
 and one of ``messages``: a row per message not done (done means deleted).
 
@@ -44,7 +44,7 @@ from typing import Any
 
 from . import legacy, owners
 from .db import Database, SpoolFormatError, execute_rows, fetch_rows
-from .trust import prepare_directory
+from .directory import prepare_directory
 
 __all__ = ["DATABASE", "Spool", "SpoolEntry", "SpoolFormatError"]
 

@@ -14,14 +14,19 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpx import HTTPXMock
 
 from fakes.discord import FakeDiscord
 from polybot_loghandler._cli import main
-from polybot_loghandler._spool.status import status
+from polybot_loghandler._cli import spool as cli_spool
+from polybot_loghandler._spool.directory import UntrustedSpoolError
+from polybot_loghandler._spool.status import SpoolStatus, status
+from polybot_loghandler._spool.store import Spool
 from tests.support.helpers import routing_yaml
 
 SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"
@@ -344,3 +349,288 @@ def test_an_old_spool_is_moved_in_and_sent(
     assert not segment.exists()
     assert 0 == main(["spool", "status", "--spool", str(spool)])
     assert f"{spool}: empty" in capsys.readouterr().out
+
+
+# -- fast: a spool filled in this process, Discord through pytest-httpx -----
+
+HOOK = "https://discord.test/api/webhooks/5001/tok-fast"
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path) -> Path:
+    """A spool directory (0700) and beside it a routing file that uses it."""
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    (tmp_path / "routing.yaml").write_text(
+        routing_yaml(
+            {"trades": HOOK, "alerts": HOOK + "0"},
+            "- {name: trades, to: trades, coalesce: false}",
+            batch_window="0s",
+            reload="off",
+            spool=str(spool),
+        ),
+        encoding="utf-8",
+    )
+    return spool
+
+
+def _routing(spool: Path) -> list[str]:
+    return ["--routing", str(spool.parent / "routing.yaml")]
+
+
+def _keep(spool: Path, count: int, channel: str = "trades") -> Spool:
+    """A store that kept *count* messages; close it to let them go."""
+    store = Spool(spool)
+    store.open()
+    for n in range(count):
+        body = {"route": "trades", "embed": {"title": f"kept {n}"}}
+        store.append(channel, 20, time.time() - 90, body)
+    store.commit()
+    return store
+
+
+def _left(spool: Path, count: int, channel: str = "trades") -> None:
+    """*count* messages a process kept and left: any process may send."""
+    _keep(spool, count, channel).close()
+
+
+def test_status_of_a_spool_left_behind(
+    spool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _left(spool_dir, 3)
+    _left(spool_dir, 1, "alerts")
+
+    assert 0 == main(["spool", "status", *_routing(spool_dir)])
+
+    out = capsys.readouterr().out
+    assert f"{spool_dir}: 4 messages waiting, " in out
+    assert "kB" in out.splitlines()[0]
+    assert ["        3  trades", "        1  alerts"] == out.splitlines()[2:4]
+    assert "oldest: 1m 30s ago (" in out
+
+
+def test_replay_sends_what_was_left(
+    spool_dir: Path,
+    httpx_mock: HTTPXMock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    httpx_mock.add_response(json={"id": "1"}, is_reusable=True)
+    _left(spool_dir, 3)
+
+    assert 0 == main(
+        [
+            "spool",
+            "replay",
+            "--timeout",
+            "20",
+            "--spool",
+            str(spool_dir),
+            *_routing(spool_dir),
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert f"{spool_dir}: 3 events delivered, 0 still waiting" in out
+    titles = [
+        embed["title"]
+        for sent in httpx_mock.get_requests()
+        for embed in json.loads(sent.content)["embeds"]
+    ]
+    assert ["kept 0", "kept 1", "kept 2"] == sorted(titles)
+    assert 0 == sum(status(spool_dir).pending.values())
+
+
+def test_what_a_running_process_holds_is_its_own(
+    spool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither replay nor purge takes messages a live process holds."""
+    store = _keep(spool_dir, 2)
+    try:
+        assert 0 == main(
+            ["spool", "replay", "--timeout", "0", *_routing(spool_dir)]
+        )
+        replayed = capsys.readouterr().out
+        assert 0 == main(["spool", "purge", "--yes", *_routing(spool_dir)])
+        purged = capsys.readouterr().out
+    finally:
+        store.close()
+
+    assert "0 events delivered, 2 still waiting" in replayed
+    assert (
+        "2 messages belong to a running process, which sends them itself"
+        in replayed
+    )
+    assert "0 messages deleted" in purged
+    assert "2 messages belong to a running process and were kept" in purged
+
+
+def test_one_held_message_is_told_as_one(
+    spool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _keep(spool_dir, 1)
+    try:
+        assert 0 == main(["spool", "purge", "--yes", *_routing(spool_dir)])
+    finally:
+        store.close()
+
+    assert (
+        "1 message belongs to a running process and was kept"
+        in capsys.readouterr().out
+    )
+
+
+def test_nothing_to_act_on(
+    spool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for action in (["status"], ["replay"], ["purge", "--yes"]):
+        assert 0 == main(["spool", *action, *_routing(spool_dir)])
+    out = capsys.readouterr().out
+
+    assert [
+        f"{spool_dir}: empty",
+        f"{spool_dir}: nothing to send",
+        f"{spool_dir}: empty",
+    ] == out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("tty", "answer", "code", "said"),
+    [
+        pytest.param(False, "", 2, "confirm with --yes", id="not-a-terminal"),
+        pytest.param(True, "n", 1, "nothing deleted", id="no"),
+        pytest.param(True, " Yes ", 0, "3 messages deleted", id="yes"),
+    ],
+)
+def test_purge_asks_a_person(  # noqa: PLR0917 - cases and fixtures
+    spool_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tty: bool,
+    answer: str,
+    code: int,
+    said: str,
+) -> None:
+    _left(spool_dir, 3)
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: tty)
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or answer)
+
+    assert code == main(["spool", "purge", *_routing(spool_dir)])
+
+    told = capsys.readouterr()
+    assert said in told.out + told.err
+    assert [
+        f"Delete 3 undelivered messages in {spool_dir}? [y/N] "
+    ] * tty == asked
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        pytest.param(
+            lambda spool: spool.chmod(0o777),
+            "is not used as a spool: every user can write it, mode 0777",
+            id="directory-everyone-writes",
+        ),
+        pytest.param(
+            lambda spool: (spool / "spool.db").chmod(0o666),
+            "spool.db belongs to another user, or others may write it",
+            id="database-others-write",
+        ),
+    ],
+)
+def test_a_spool_the_library_would_not_use(
+    spool_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    spoil: Callable[[Path], None],
+    said: str,
+) -> None:
+    """status says so (status 1); replay and purge refuse (status 2)."""
+    _left(spool_dir, 2)
+    spoil(spool_dir)
+
+    assert 1 == main(["spool", "status", *_routing(spool_dir)])
+    assert said in capsys.readouterr().out
+    for action in (["replay"], ["purge", "--yes"]):
+        assert 2 == main(["spool", *action, *_routing(spool_dir)])
+        err = capsys.readouterr().err
+        assert err.startswith("polybot-loghandler spool: ")
+        assert said in err
+
+
+def test_a_newer_database_is_refused(
+    spool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _left(spool_dir, 1)
+    with sqlite3.connect(spool_dir / "spool.db") as db:
+        db.execute("PRAGMA user_version = 99")
+
+    for action in (["status"], ["replay"], ["purge", "--yes"]):
+        assert 2 == main(["spool", *action, *_routing(spool_dir)])
+        assert "newer polybot_loghandler (schema 99" in capsys.readouterr().err
+
+
+def test_purge_refused_midway_is_a_usage_error(
+    spool_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A spool that changes between the look and the purge is told."""
+    _left(spool_dir, 1)
+
+    def refuse(directory: Path) -> int:
+        raise UntrustedSpoolError(f"{directory} changed hands")
+
+    monkeypatch.setattr(cli_spool, "purge", refuse)
+
+    assert 2 == main(["spool", "purge", "--yes", *_routing(spool_dir)])
+    assert f"spool: {spool_dir} changed hands" in capsys.readouterr().err
+
+
+#: Spools as ``spool status`` tells them.
+STATUSES: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "bytes": (
+        {"pending": {"a": 1}, "bytes": 999},
+        ["1 message waiting, 999 bytes"],
+    ),
+    "megabytes": ({"pending": {"a": 2}, "bytes": 2_500_000}, ["2.5 MB"]),
+    "old-format-only": (
+        {"legacy": 2},
+        ["2 files of the old spool format: the next process"],
+    ),
+    "one-untrusted": (
+        {"untrusted": 1},
+        [
+            ": empty",
+            "1 file of another user, or that others may write, is ignored",
+        ],
+    ),
+    "untrusted": (
+        {"untrusted": 2},
+        ["2 files of another user, or that others may write, are ignored"],
+    ),
+    "held": (
+        {"pending": {"a": 3}, "held": 3, "processes": 1},
+        ["3 held by 1 running process"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("found", "said"), STATUSES.values(), ids=STATUSES)
+def test_describe(found: dict[str, Any], said: list[str]) -> None:
+    shown = SpoolStatus(
+        **{
+            "directory": Path("/s"),
+            "pending": {},
+            "oldest": None,
+            "held": 0,
+            "processes": 0,
+            "bytes": 0,
+            "now": 0.0,
+            **found,
+        }
+    )
+
+    text = cli_spool.describe(shown)
+
+    assert [] == [s for s in said if s not in text]

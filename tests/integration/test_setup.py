@@ -4,6 +4,7 @@ Tests for ``polybot-loghandler setup`` and ``send-test`` against the fake.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import stat
@@ -12,12 +13,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pytest_httpx import HTTPXMock
 
 from fakes.discord import FakeDiscord
 from polybot_loghandler import _discord
-from polybot_loghandler._cli import main, sendtest
-from polybot_loghandler._cli import setup as guild_setup
+from polybot_loghandler._cli import botapi, guild, main, sendtest
+from polybot_loghandler._cli.setup import write_env_file
+from polybot_loghandler._config import load_config
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Channel,
+    WebhookDestination,
+)
 from polybot_loghandler._retry import RetryPolicy
 
 GUILD = "400000000000000000"
@@ -198,6 +207,7 @@ def test_unknown_guild(
         pytest.param("", id="empty"),
         pytest.param("4000", id="too-short"),
         pytest.param("1234567890123456", id="16-digits"),
+        pytest.param("01234567890123456", id="leading-zero"),
         pytest.param("123456789012345678901", id="21-digits"),
         pytest.param("18446744073709551616", id="over-64-bits"),
         pytest.param("-12345678901234567", id="negative"),
@@ -422,7 +432,7 @@ def test_setup_tries_again_after_a_server_error(
     status: int,
 ) -> None:
     """A passing server error costs a pause, not the set-up."""
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     fake.fail_with(status, times=failures)
 
     assert _setup() == 0
@@ -437,10 +447,10 @@ def test_setup_gives_up_on_a_server_error_that_lasts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past the policy's budget, the refusal is told and nothing else sent."""
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     slept: list[float] = []
     monkeypatch.setattr(
-        "polybot_loghandler._cli.setup.time.sleep", slept.append
+        "polybot_loghandler._cli.botapi.time.sleep", slept.append
     )
     fake.fail_with(503, times=1000)
 
@@ -463,7 +473,7 @@ def guarded_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         assert seconds <= LONGEST_SLEEP, f"setup would sleep {seconds}s"
         real(seconds)
 
-    monkeypatch.setattr("polybot_loghandler._cli.setup.time.sleep", sleep)
+    monkeypatch.setattr("polybot_loghandler._cli.botapi.time.sleep", sleep)
     return slept
 
 
@@ -538,7 +548,7 @@ def test_setup_gives_up_on_a_hostile_answer(  # noqa: PLR0917 - fixtures
 ) -> None:
     """An answer that would hold setup for ever ends it with a paragraph."""
     monkeypatch.setattr(_discord, "REQUEST_DEADLINE", 0.5)
-    monkeypatch.setattr(guild_setup, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
     arrange(fake)
     assert _setup() == EXIT_USER_ERROR
     err = capsys.readouterr().err
@@ -588,3 +598,390 @@ def test_send_test_retries_a_slow_answer(
     assert main(["send-test", "--channel", "admin"]) == 0
     assert "1 of 1 channel delivered" in capsys.readouterr().out
     assert 2 == len(fake.requests)
+
+
+# -- fast: a server in memory, its answers given through pytest-httpx --------
+
+API = "https://discord.test/api/v10"
+#: A routing file of two channels: one in a category, with a topic. Set
+#: up in an empty server, setup's requests are: 0 list the channels, 1
+#: make the category, 2 the first channel, 3 list its webhooks, 4 make
+#: one, 5 the second channel, 6 list its webhooks, 7 make one.
+SMALL_ROUTING = """\
+version: 1
+channels:
+  alerts: {category: Ops, topic: Alerts only}
+  trades: ''
+routes:
+  - {name: r, to: [alerts, trades]}
+"""
+#: An answer for requests 0 to 8, enough to outlast setup's retries.
+ALWAYS = range(9)
+
+
+class Server:
+    """
+    A Discord server in memory: lists and makes channels and webhooks.
+
+    ``answers`` answers requests by their number (from 0) otherwise:
+    with an ``httpx.Response``, or an exception to raise.
+    """
+
+    def __init__(self) -> None:
+        self.channels: list[dict[str, Any]] = []
+        self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self.answers: dict[int, httpx.Response | BaseException] = {}
+        self.requests: list[httpx.Request] = []
+        self.slept: list[float] = []
+        self._ids = iter(range(500000000000000000, 600000000000000000))
+
+    def add(self, **channel: Any) -> dict[str, Any]:
+        """A channel (or category) the server has already."""
+        made = {"id": str(next(self._ids)), **channel}
+        self.channels.append(made)
+        return made
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.get(len(self.requests) - 1)
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer is not None:
+            return answer
+        kind, ident = request.url.path.split("/")[3:5]
+        posted = request.method == "POST"
+        if kind == "guilds":
+            body = json.loads(request.content) if posted else None
+            made = self.add(**body) if body else self.channels
+            return httpx.Response(200, json=made)
+        hooks = self.hooks.setdefault(ident, [])
+        if posted:
+            new = {"id": str(next(self._ids)), "name": "Polybot"}
+            hooks.append({**new, "token": f"token{len(hooks)}"})
+        return httpx.Response(200, json=hooks[-1] if posted else hooks)
+
+
+@pytest.fixture
+def server(
+    httpx_mock: HTTPXMock,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Server:
+    """An empty server, the small routing, no sleeping; the token set."""
+    found = Server()
+    httpx_mock.add_callback(found, is_reusable=True, is_optional=True)
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("DISCORD_API_BASE", API + "/")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(SMALL_ROUTING, encoding="utf-8")
+    monkeypatch.setenv("POLYBOT_ROUTING", str(routing))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(botapi, "RETRY", QUICK_RETRY)
+    monkeypatch.setattr(botapi.time, "sleep", found.slept.append)
+    return found
+
+
+def _answer(status: int, body: Any = None, **headers: str) -> httpx.Response:
+    """An answer of *status*: *body* as JSON (bytes as they are)."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.Response(
+        status, content=b"" if body is None else content, headers=headers
+    )
+
+
+def test_setup_makes_what_is_missing_once(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Made once, with the topic and the category; the file 0600."""
+    assert 0 == _setup("--out", "discord.env")
+
+    printed = capsys.readouterr().out
+    assert "created: 1 category, 2 channels, 2 webhooks" in printed
+    assert "load them with: set -a; . ./discord.env; set +a" in printed
+    ops, alerts, trades = server.channels
+    assert (ops["name"], ops["type"]) == ("Ops", 4)
+    assert (alerts["parent_id"], alerts["topic"]) == (ops["id"], "Alerts only")
+    assert "parent_id" not in trades
+    env = tmp_path / "discord.env"
+    assert env.read_text().startswith(
+        "DISCORD_WEBHOOK_ALERTS=https://discord.com/api/webhooks/"
+    )
+    assert 0o600 == stat.S_IMODE(env.stat().st_mode)
+
+    written, before = env.read_text(), len(server.requests)
+    assert 0 == _setup("--out", str(env))
+    again = capsys.readouterr().out
+    assert "already there: 1 category, 2 channels, 2 webhooks" in again
+    assert f"set -a; . {env}; set +a" in again
+    assert ["GET"] * 3 == [r.method for r in server.requests[before:]]
+    assert written == env.read_text()
+
+
+def test_setup_leaves_other_channels_alone(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Channels the routing does not name are listed, ten at the most."""
+    for n in range(12):
+        server.add(name=f"chat-{n}", type=0)
+    server.add(name="Elsewhere", type=4)
+
+    assert 0 == _setup("--dry-run")
+
+    printed = capsys.readouterr().out
+    assert "  would create category Ops" in printed
+    assert "would create: 1 category, 2 channels, 2 webhooks" in printed
+    assert "left alone: 12 channels the routing does not name" in printed
+    assert "chat-9, ...)" in printed
+    assert "dry run: nothing was changed" in printed
+    assert ["GET"] == [r.method for r in server.requests]
+
+
+def test_dry_run_looks_at_the_webhooks_there(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A channel there already has its webhooks looked at, not made."""
+    ops = server.add(name="Ops", type=4)
+    server.add(name="alerts", type=0, parent_id=ops["id"])
+
+    assert 0 == _setup("--dry-run")
+
+    printed = capsys.readouterr().out
+    assert "  would create the webhook of #alerts" in printed
+    assert "would create: 0 categories, 1 channel, 2 webhooks" in printed
+    assert ["GET", "GET"] == [r.method for r in server.requests]
+
+
+def test_setup_without_out_tells_how(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Webhook URLs are not printed; a URL Discord gives is kept."""
+    ops = server.add(name="Ops", type=4)
+    alerts = server.add(name="alerts", type=0, parent_id=ops["id"])
+    hook = {
+        "id": "1",
+        "name": "Polybot",
+        "token": "t",
+        "url": "https://x.test/h",
+    }
+    server.hooks[alerts["id"]] = [hook]
+
+    assert 0 == _setup()
+
+    printed = capsys.readouterr().out
+    assert "created: 0 categories, 1 channel, 1 webhook" in printed
+    assert "2 webhook URLs are ready" in printed
+    assert "https://x.test/h" not in printed
+
+
+def test_setup_progress_on_a_terminal(server: Server) -> None:
+    """A terminal sees one line that counts the channels."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    shown = Terminal()
+
+    result = guild.run_setup(load_config(None), GUILD, progress=shown)
+
+    assert "[2/2] #trades" in shown.getvalue()
+    assert shown.getvalue().endswith("\r\033[K")
+    assert "https://x.test/h" != result.webhooks["alerts"]
+
+
+def test_setup_out_needs_its_directory(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert EXIT_USER_ERROR == _setup("--out", "nowhere/discord.env")
+    assert "--out: no such directory: nowhere" in capsys.readouterr().err
+    assert [] == server.requests
+
+
+def test_a_failed_env_file_leaves_nothing(tmp_path: Path) -> None:
+    """The file is replaced whole, or not at all."""
+    target = tmp_path / "taken"
+    target.mkdir()
+
+    with pytest.raises(OSError, match="directory"):
+        write_env_file(target, "DISCORD_WEBHOOK_A=x\n")
+
+    assert ["taken"] == [p.name for p in tmp_path.iterdir()]
+
+
+def test_a_long_guild_is_cut_in_the_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["setup", "--guild", "x" * 60])
+
+    said = capsys.readouterr().err
+    assert f"{'x' * 40!r}… is not the id of a server" in said
+
+
+#: What answers which requests (by number), and what setup then says.
+REFUSALS: dict[str, tuple[range, httpx.Response | BaseException, str]] = {
+    "bad-token": (range(1), _answer(401, {"code": 0}), "(401 Unauthorized)"),
+    "unknown-guild": (
+        range(1),
+        _answer(404, {"code": 10004, "message": "Unknown Guild"}),
+        "or the bot is not in it (404, code 10004: Unknown Guild)",
+    ),
+    "cannot-see": (
+        range(1),
+        _answer(403, {"code": 50001, "message": "Missing Access"}),
+        "(403, code 50001: Missing Access): the bot cannot see",
+    ),
+    "no-manage-channels": (
+        range(1, 2),
+        _answer(403, {"code": 50013}),
+        "the bot lacks the Manage Channels permission (403, code 50013",
+    ),
+    "no-manage-webhooks": (
+        range(3, 4),
+        _answer(403, {"code": 50013}),
+        "the bot lacks the Manage Webhooks permission",
+    ),
+    "guild-full": (range(1, 2), _answer(400, {"code": 30013}), "of 500"),
+    "category-full": (
+        range(2, 3),
+        _answer(400, {"errors": "CHANNEL_PARENT_MAX_CHANNELS"}),
+        "the category already holds Discord's maximum of 50 channels",
+    ),
+    "webhooks-full": (range(4, 5), _answer(400, {"code": 30007}), "of 15"),
+    "other": (
+        range(1, 2),
+        _answer(400, {"message": "no"}),
+        "Discord refused to create category Ops (400: no).",
+    ),
+    "lasting-503": (ALWAYS, _answer(503), "could not list the channels"),
+    "redirect": (
+        range(1),
+        _answer(302, location="https://elsewhere.test/"),
+        "was a redirect (302), which setup does not follow",
+    ),
+    "html": (range(1), _answer(200, b"<html>"), "(200, not JSON)"),
+    "object": (range(1), _answer(200, {}), "(no list of channels in it)"),
+    "list": (range(1, 2), _answer(200, []), "(no channel in it)"),
+    "no-id": (range(1, 2), _answer(201, {"a": 1}), "(no channel in it)"),
+    "no-token": (range(4, 5), _answer(200, {"id": "1"}), "(no webhook in it)"),
+    "timeout": (
+        ALWAYS,
+        TimeoutError(),
+        (
+            "did not answer the request to list the channels of server "
+            f"{GUILD} within 30s"
+        ),
+    ),
+    "unreachable": (
+        ALWAYS,
+        httpx.ConnectError("refused"),
+        (
+            "Could not reach Discord to list the channels of server "
+            f"{GUILD}: ConnectError (refused)"
+        ),
+    ),
+    "long-429": (
+        range(1),
+        _answer(429, {"retry_after": 600}, **{"X-RateLimit-Scope": "user"}),
+        "wait 600s (a rate limit) before it may list the channels",
+    ),
+    "global-429": (
+        range(1),
+        _answer(
+            429,
+            {"retry_after": 1e6, "global": True},
+            **{"X-RateLimit-Global": "true"},
+        ),
+        "wait 278 hours (a global rate limit)",
+    ),
+    "cloudflare-429": (
+        range(1),
+        _answer(429, {"retry_after": 1000}),
+        "(a Cloudflare block of this address)",
+    ),
+    "429-again-and-again": (
+        ALWAYS,
+        _answer(429, {"retry_after": 0.1}, **{"X-RateLimit-Scope": "user"}),
+        "Discord kept answering 429 (rate limited) while trying to list",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("which", "answer", "said"), REFUSALS.values(), ids=REFUSALS
+)
+def test_setup_tells_a_refusal(
+    server: Server,
+    capsys: pytest.CaptureFixture[str],
+    which: range,
+    answer: httpx.Response | BaseException,
+    said: str,
+) -> None:
+    """Each refusal is one paragraph that says what to do; nothing more."""
+    server.answers = dict.fromkeys(which, answer)
+
+    assert EXIT_USER_ERROR == _setup()
+
+    err = capsys.readouterr().err
+    assert said in err
+    assert err.startswith("polybot-loghandler setup: ")
+    assert 1 == err.count("\n")
+    assert BOT_TOKEN not in err
+
+
+#: Answers that pass: setup waits, or tries again, and goes on.
+PASSING: dict[str, httpx.Response | BaseException] = {
+    "429": _answer(429, {"retry_after": 0.1}, **{"X-RateLimit-Scope": "user"}),
+    "503": _answer(503),
+    "408": _answer(408),
+    "lost-connection": httpx.ReadError("reset"),
+    "deadline": TimeoutError(),
+}
+
+
+@pytest.mark.parametrize("answer", PASSING.values(), ids=PASSING)
+def test_setup_gets_over(server: Server, answer: Any) -> None:
+    server.answers = {0: answer, 3: answer}
+
+    assert 0 == _setup()
+
+    assert 10 == len(server.requests)
+    assert 2 <= len(server.slept)
+    assert sum(server.slept) < 1
+
+
+#: What became of a channel's test message, by its destination and the
+#: statistics of its pipeline, as send-test reports it.
+WEBHOOK = WebhookDestination(url="https://discord.test/api/webhooks/1/t")
+BOT = BotChannelDestination(channel_id="123456789012345678")
+OUTCOMES: dict[str, tuple[Any, dict[str, int], tuple[bool, str]]] = {
+    "delivered": (WEBHOOK, {"delivered": 1}, (True, "delivered")),
+    "console": (None, {"console": 1}, (False, "it is shown above")),
+    "console-off": (None, {}, (False, "it is not shown on the console")),
+    "gone": (
+        WEBHOOK,
+        {"dropped.webhook_gone": 1},
+        (False, "refused the webhook"),
+    ),
+    "new-reason": (
+        WEBHOOK,
+        {"dropped.odd": 1, "dropped.x": 0},
+        (False, "not delivered: odd"),
+    ),
+    "bot": (BOT, {}, (False, "the bot token was refused or missing")),
+    "late": (WEBHOOK, {"dropped.x": 0}, (False, "not delivered within 30s")),
+}
+
+
+@pytest.mark.parametrize(
+    ("destination", "stats", "expected"), OUTCOMES.values(), ids=OUTCOMES
+)
+def test_send_test_outcome(
+    destination: Any, stats: dict[str, int], expected: tuple[bool, str]
+) -> None:
+    channel = Channel(key="a", name="a", destination=destination)
+
+    delivered, said = sendtest._outcome(channel, stats)
+
+    assert expected[0] == delivered
+    assert expected[1] in said

@@ -21,6 +21,7 @@ from polybot_loghandler._config import (
     parse_config,
     size_bytes,
 )
+from polybot_loghandler._config.checker import is_off, positive_int
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -38,6 +39,7 @@ from tests.support.hostile_yaml import HOSTILE_PARAMS, MAX_MESSAGE, Hostile
 TOKEN = "SeCrEtToKeN-abc123"
 HOOK = f"https://discord.com/api/webhooks/123456/{TOKEN}"
 REDACTED_HOOK = "https://discord.com/api/webhooks/123456/(redacted)"
+ROLE_ID = "345678901234567890"
 
 HEADER = """\
 version: 1
@@ -295,11 +297,11 @@ class TestShippedRouting:
     def test_admin_role_from_environment(self) -> None:
         """The admin role id comes from DISCORD_ADMIN_ROLE_ID."""
         config = load_config(
-            SHIPPED_ROUTING, environ={"DISCORD_ADMIN_ROLE_ID": "42"}
+            SHIPPED_ROUTING, environ={"DISCORD_ADMIN_ROLE_ID": ROLE_ID}
         )
 
         roles = {r.mention for r in config.routes if r.mention}
-        assert Mention(kind="role", id="42") in roles
+        assert Mention(kind="role", id=ROLE_ID) in roles
         assert config.notes == ()
 
     @pytest.mark.slow
@@ -2171,3 +2173,195 @@ class TestManyProblems:
         assert error.problems[-1] == (
             "routing.yaml: and 50 more problems (fix these first)"
         )
+
+
+#: positive_int: value → what it gives.
+POSITIVE_INTS: dict[str, tuple[Any, int | None]] = {
+    "one": (1, 1),
+    "huge": (10**30, 10**30),
+    "zero": (0, None),
+    "negative": (-3, None),
+    "true": (True, None),
+    "float": (1.0, None),
+    "text": ("5", None),
+    "none": (None, None),
+}
+#: is_off: value → whether it turns a key off.
+OFFS: dict[str, tuple[Any, bool]] = {
+    "word": ("off", True),
+    "false": (False, True),
+    "capital": ("Off", False),
+    "zero": (0, False),
+    "none": (None, False),
+    "empty": ("", False),
+}
+#: delivery keys that take a positive whole number, each with a bad value.
+COUNTS = {
+    "queue-size": "queue_size: 0",
+    "queue-size-null": "queue_size: ~",
+    "console-per-channel": "console_per_channel: -1",
+}
+#: four keys turned off, three ways.
+OFF_KEYS = {
+    "false": "reload: false, report: false, spool: false, console: false",
+    "quoted-off": "reload: 'off', report: 'off', spool: 'off', console: 'off'",
+    "bare-off": "reload: off, report: {every: off}, spool: off, console: off",
+}
+#: a route's part with a list of field names that is not one.
+NOT_FIELD_NAMES = {
+    "by-empty": ("by", "coalesce: {by: []}"),
+    "by-blank": ("by", "coalesce: {by: [a, '']}"),
+    "by-number": ("by", "coalesce: {by: [a, 1]}"),
+    "by-mapping": ("by", "coalesce: {by: {a: 1}}"),
+    "exclude-one-name": (
+        "exclude",
+        "embed: {fields: {auto: true, exclude: a}}",
+    ),
+    "exclude-blank": (
+        "exclude",
+        "embed: {fields: {auto: true, exclude: ['']}}",
+    ),
+    "exclude-nested": (
+        "exclude",
+        "embed: {fields: {auto: true, exclude: [[b]]}}",
+    ),
+}
+
+
+class TestSharedChecks:
+    """
+    The checks several keys share are one each: a positive whole number,
+    ``off``, and a list of field names; every key tells them alike.
+    """
+
+    @pytest.mark.parametrize(
+        ("value", "expected"), POSITIVE_INTS.values(), ids=POSITIVE_INTS
+    )
+    def test_positive_int(self, value: Any, expected: int | None) -> None:
+        assert expected == positive_int(value)
+
+    @pytest.mark.parametrize(("value", "expected"), OFFS.values(), ids=OFFS)
+    def test_is_off(self, value: Any, expected: bool) -> None:
+        assert expected == is_off(value)
+
+    @pytest.mark.parametrize("line", COUNTS.values(), ids=COUNTS)
+    def test_positive_whole_number_keys(self, line: str) -> None:
+        """Every key that counts says so in the same words."""
+        text = (
+            f"version: 1\nchannels: {{}}\nroutes: []\ndelivery: {{{line}}}\n"
+        )
+
+        problems = _error(text).problems
+
+        assert 1 == len(problems)
+        assert "must be a positive whole number" in problems[0]
+
+    @pytest.mark.parametrize("keys", OFF_KEYS.values(), ids=OFF_KEYS)
+    def test_off_keys(self, keys: str) -> None:
+        """``off``, quoted or not, and ``false`` turn each key off."""
+        text = (
+            f"version: 1\nchannels: {{}}\nroutes: []\ndelivery: {{{keys}}}\n"
+        )
+
+        delivery = _config(text, {}).delivery
+
+        assert (None, None, None, "off") == (
+            delivery.reload_every,
+            delivery.report_every,
+            delivery.spool,
+            delivery.console,
+        )
+
+    def test_coalesce_by_one_name_or_a_list(self) -> None:
+        one, two = _config(
+            _routes(
+                "- {name: r, to: alerts, coalesce: {by: agent}}",
+                "- {name: s, to: alerts, coalesce: {by: [agent, market]}}",
+            )
+        ).routes
+
+        assert ("agent",) == one.coalesce.by
+        assert ("agent", "market") == two.coalesce.by
+
+    @pytest.mark.parametrize(
+        ("key", "part"), NOT_FIELD_NAMES.values(), ids=NOT_FIELD_NAMES
+    )
+    def test_field_name_lists(self, key: str, part: str) -> None:
+        """``by`` and ``exclude`` take field names by the same rule."""
+        error = _error(_routes(f"- {{name: r, to: alerts, {part}}}"))
+
+        assert [f"'{key}' takes a list of field names"] == [
+            p.rpartition(": ")[2] for p in error.problems
+        ]
+
+    def test_exclude_may_be_empty(self) -> None:
+        auto = "{fields: {auto: true, exclude: []}}"
+        route = _config(
+            _routes(f"- {{name: r, to: alerts, embed: {auto}}}")
+        ).routes[0]
+
+        assert frozenset() == route.embed.auto_exclude
+
+
+#: Ids taken as they are: a channel's (``{id: ...}``), or mentioned.
+GOOD_IDS = {
+    "channel-19-digits": "1234567890123456789",
+    "channel-18-digits": "123456789012345678",
+    "role": "role:345678901234567890",
+    "user": "user:18446744073709551615",
+}
+#: Ids taken with a note: shorter than any Discord makes.
+SHORT_IDS = {
+    "channel": "123456",
+    "channel-leading-zero": "0123456789012345",
+    "role": "role:42",
+    "user": "user:7",
+}
+#: Ids refused, and what the problem says after "a channel id is".
+BAD_IDS = {
+    "channel-over-64-bits": ("18446744073709551616", "a number no larger"),
+    "channel-fullwidth": (
+        "１２３４５６７８９０１２３４５６７８",
+        "a number, not",
+    ),
+    "channel-mention-form": ("<#123456789012345678>", "a number, not '<#"),
+    "role-too-large": ("role:99999999999999999999", "a number no larger"),
+    "user-words": ("user:me", "a number, not 'user:me'"),
+}
+
+
+def _with_id(written: str) -> str:
+    """A routing file with *written* as its channel's id, or a mention."""
+    kind, _, ident = written.rpartition(":")
+    channel = "''" if kind else f"{{id: '{ident}'}}"
+    pings = f", mention: '{written}'" if kind else ""
+    route = f"{{name: r, to: a{pings}}}"
+    return f"version: 1\nchannels:\n  a: {channel}\nroutes:\n  - {route}\n"
+
+
+class TestDiscordIds:
+    """Channel ids and mentioned ids follow ``_discord``'s one rule."""
+
+    @pytest.mark.parametrize("written", GOOD_IDS.values(), ids=GOOD_IDS)
+    def test_taken(self, written: str) -> None:
+        assert () == _config(_with_id(written)).notes
+
+    @pytest.mark.parametrize("written", SHORT_IDS.values(), ids=SHORT_IDS)
+    def test_short_is_a_note(self, written: str) -> None:
+        """Likely a typo, but a stand-in for Discord may make such ids."""
+        kind = written.partition(":")[0] if ":" in written else "channel"
+
+        (note,) = _config(_with_id(written)).notes
+
+        assert f"the {kind} id from {written!r} has fewer digits" in note
+        assert f"Copy {kind.title()} ID" in note
+
+    @pytest.mark.parametrize(
+        ("written", "said"), BAD_IDS.values(), ids=BAD_IDS
+    )
+    def test_refused(self, written: str, said: str) -> None:
+        kind = written.partition(":")[0] if ":" in written else "channel"
+
+        (problem,) = _error(_with_id(written)).problems
+
+        assert f": a {kind} id is {said}" in problem

@@ -28,6 +28,7 @@ from polybot_loghandler._discord import (
     classify,
     encode,
     send,
+    snowflake_problem,
     user_agent,
 )
 from polybot_loghandler._model import BotChannelDestination, WebhookDestination
@@ -626,3 +627,101 @@ class TestSendFaults:
         httpx_mock.add_exception(error)
         outcome = await _send(_webhook_request())
         assert outcome.detail.startswith("TLS error")
+
+
+#: Each value, and what keeps it from being a Discord id: None (it is
+#: one), or (the rule said, written as a number, shorter than any id).
+SNOWFLAKES: dict[str, tuple[str, tuple[str, bool, bool] | None]] = {
+    "17-digits": ("12345678901234567", None),
+    "18-digits": ("123456789012345678", None),
+    "19-digits-today": ("1234567890123456789", None),
+    "largest": ("18446744073709551615", None),
+    "leading-zero": ("01234567890123456", ("17 to 20", True, True)),
+    "one-past-64-bits": ("18446744073709551616", ("no larger", True, False)),
+    "20-nines": ("99999999999999999999", ("no larger", True, False)),
+    "21-digits": ("123456789012345678901", ("17 to 20", True, False)),
+    "5000-digits": ("9" * 5000, ("17 to 20", True, False)),
+    "16-digits-a-digit-lost": ("1234567890123456", ("17 to 20", True, True)),
+    "placeholder": ("42", ("17 to 20", True, True)),
+    "zero": ("0", ("17 to 20", True, True)),
+    "empty": ("", ("17 to 20", False, False)),
+    "letters": ("abc", ("17 to 20", False, False)),
+    "negative": ("-12345678901234567", ("17 to 20", False, False)),
+    "decimal": ("1234567890123456.0", ("17 to 20", False, False)),
+    "space-inside": ("123456789 012345678", ("17 to 20", False, False)),
+    "space-around": (" 123456789012345678", ("17 to 20", False, False)),
+    "newline-after": ("123456789012345678\n", ("17 to 20", False, False)),
+    "fullwidth": (
+        "１２３４５６７８９０１２３４５６７８",
+        ("17 to 20", False, False),
+    ),
+    "arabic-indic": ("١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨", ("17 to 20", False, False)),
+    "channel-mention": ("<#123456789012345678>", ("17 to 20", False, False)),
+    "role-mention": ("<@&123456789012345678>", ("17 to 20", False, False)),
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), SNOWFLAKES.values(), ids=SNOWFLAKES
+)
+def test_snowflake_problem(
+    value: str, expected: tuple[str, bool, bool] | None
+) -> None:
+    """One rule for every Discord id the library reads."""
+    problem = snowflake_problem(value)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        rule, number, short = expected
+        assert (rule, number, short) == (
+            problem.rule[: len(rule)],
+            problem.number,
+            problem.short,
+        )
+
+
+#: Answers, and what each comes to: (kind, why it is not Discord's). A
+#: 2xx is Discord's by delivery's rule: a 204, or a JSON object.
+BY_DELIVERY_RULE: dict[str, tuple[int, bytes, tuple[str, str]]] = {
+    "message": (200, b'{"id": "1"}', ("sent", "")),
+    "no-content": (204, b"", ("sent", "")),
+    "list-for-a-message": (200, b"[]", ("retry", "body")),
+    "page": (200, b"<html>", ("retry", "body")),
+    "server-error": (503, b"", ("retry", "")),
+}
+#: The same when a JSON list is expected (setup's listings)...
+LISTINGS = {
+    "listing": (200, b"[]", ("sent", "")),
+    "object-for-a-listing": (200, b"{}", ("retry", "body")),
+    "redirect": (308, b"[]", ("retry", "redirect")),
+}
+#: ...and when a JSON object is (what setup makes).
+MADE = {
+    "made": (201, b'{"id": "1"}', ("sent", "")),
+    "no-content-for-what-was-made": (204, b"", ("retry", "body")),
+    "refusal": (403, b"{}", ("gone", "")),
+}
+FOREIGN = [
+    pytest.param(*case, expect, id=f"{name}{suffix}")
+    for cases, expect, suffix in (
+        (BY_DELIVERY_RULE, None, ""),
+        (LISTINGS, list, "-list"),
+        (MADE, dict, "-object"),
+    )
+    for name, case in cases.items()
+]
+
+
+@pytest.mark.parametrize(("status", "content", "expected", "expect"), FOREIGN)
+def test_classify_says_what_is_not_discords(
+    status: int,
+    content: bytes,
+    expected: tuple[str, str],
+    expect: type[Any] | None,
+) -> None:
+    """Setup's listings and creations are classified by the one rule."""
+    outcome = classify(status, {}, content, expect=expect)
+
+    assert expected == (outcome.kind, outcome.foreign)

@@ -17,9 +17,9 @@ import pytest
 from polybot_loghandler._spool import db as spool_db
 from polybot_loghandler._spool import owners
 from polybot_loghandler._spool.db import MIGRATIONS, Database, SpoolFormatError
+from polybot_loghandler._spool.directory import UntrustedSpoolError
 from polybot_loghandler._spool.status import purge, status
 from polybot_loghandler._spool.store import DATABASE
-from polybot_loghandler._spool.trust import UntrustedSpoolError
 from tests.support.helpers import run_forked
 from tests.support.spool import T0, WARNING, body, database, new, opened, rows
 

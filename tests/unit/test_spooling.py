@@ -32,18 +32,20 @@ from polybot_loghandler._payload import (
     build_payload,
     with_delay,
 )
-from polybot_loghandler._spool.keeper import SpoolKeeper, decode, encode
-from polybot_loghandler._spool.status import status
-from polybot_loghandler._spool.store import Spool, SpoolEntry
-from polybot_loghandler._spool.trust import (
-    KEY_NAME,
-    UntrustedSpoolError,
+from polybot_loghandler._spool.content import (
     by_digest,
-    check_directory,
-    load_key,
     repr_of,
     sanitize_embed,
 )
+from polybot_loghandler._spool.directory import (
+    KEY_NAME,
+    UntrustedSpoolError,
+    check_directory,
+    load_key,
+)
+from polybot_loghandler._spool.keeper import SpoolKeeper, decode, encode
+from polybot_loghandler._spool.status import status
+from polybot_loghandler._spool.store import Spool, SpoolEntry
 
 LOGGED = 1_790_000_000.0
 KEY = b"k" * 32

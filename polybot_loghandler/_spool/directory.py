@@ -1,5 +1,5 @@
 """
-What the spool trusts: its directory, and nothing it reads back.
+The spool directory and its files: whose they must be to be used.
 
 Messages in the spool are sent through the routing file's webhooks, so
 whoever can write the spool directory could otherwise post, and ping,
@@ -7,51 +7,23 @@ through them. The directory must belong to the user that runs the process
 and must not be writable by everyone (unless sticky, like ``/tmp``); a
 file in it that another user owns, or that others may write, is ignored.
 
-Even so, a message read back from disk is taken as a draft, never as
-orders: who is pinged comes from the route as the routing file says now,
-the destination from the channel as configured now, and every text of the
-embed is redacted and its mentions broken again, as if an event had
-written it.
+The key that ``coalesce: {by: [...]}`` values are hashed with (see
+:mod:`.content`) is a file of the directory too, made here and kept
+0600: one that is not ours alone is replaced.
 
-On disk, ``coalesce: {by: [...]}`` values are kept only as keyed hashes
-(HMAC-SHA256 under a random key kept in the directory, 0600): enough to
-tell duplicates apart after a restart, not enough to read or guess a
-secret from the message files alone.
-
-This sits between the store (:mod:`.store`) and the engine, and does not
-depend on the store's file format.
+What a message read back may carry is :mod:`.content`'s business; this
+module does not depend on the store's file format either.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hmac
 import os
 import secrets
 import stat
-from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from polybot_loghandler import _values as values
-from polybot_loghandler._limits import (
-    MAX_AUTHOR_NAME,
-    MAX_DESCRIPTION,
-    MAX_FIELD_NAME,
-    MAX_FIELD_VALUE,
-    MAX_FIELDS,
-    MAX_FOOTER_TEXT,
-    MAX_TITLE,
-    MAX_URL,
-)
-from polybot_loghandler._payload import clamp_embed
-from polybot_loghandler._text import (
-    encodable,
-    neutralize_mentions,
-    redact_text,
-)
 from polybot_loghandler.exceptions import PolybotError
 
 try:
@@ -62,12 +34,9 @@ except ImportError:  # pragma: no cover - not a POSIX system
 __all__ = [
     "KEY_NAME",
     "UntrustedSpoolError",
-    "by_digest",
     "check_directory",
     "load_key",
     "prepare_directory",
-    "repr_of",
-    "sanitize_embed",
     "trusted_file",
 ]
 
@@ -75,19 +44,6 @@ __all__ = [
 KEY_NAME = "coalesce.key"
 #: Bytes of that key.
 KEY_BYTES = 32
-#: Hex digits of a ``by`` hash kept on disk (128 bits).
-DIGEST_CHARS = 32
-#: Characters of a ``repr()`` hashed for coalescing: beyond, values
-#: that differ only in their tail are taken as duplicates.
-REPR_LIMIT = 100_000
-#: Fields an embed read back may have: as many as Discord shows.
-#: Characters kept past a text's limit before it is redacted and cut to
-#: it: more than the longest token, so one that reaches into the part
-#: shown is redacted whole.
-_SPARE = 256
-#: Longest timestamp text taken back (ISO 8601 with an offset is 32).
-_MAX_STAMP = 40
-_MAX_COLOR = 0xFFFFFF
 # group or others may write it
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
@@ -204,7 +160,7 @@ def trusted_file(info: os.stat_result) -> bool:
     )
 
 
-# -- hashes of `coalesce: by` values ----------------------------------------
+# -- the key of `coalesce: by` hashes --------------------------------------
 
 
 def load_key(directory: Path) -> bytes:
@@ -264,137 +220,3 @@ def _read_key(path: Path) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) == KEY_BYTES else None
-
-
-def repr_of(value: Any) -> str:
-    """
-    ``repr(value)`` as the spool keeps it, at most REPR_LIMIT characters.
-
-    It never raises (see :mod:`polybot_loghandler._values`):
-    ``repr(10**5000)`` raises, and so may an object's ``__repr__``; neither
-    may stop a message being kept.
-    """
-    return values.repr_of(value)[:REPR_LIMIT]
-
-
-def by_digest(key: bytes, value: Any) -> str:
-    """A ``by`` value as kept on disk: its keyed hash, never the value."""
-    data = repr_of(value).encode("utf-8", "surrogatepass")
-    return hmac.new(key, data, "sha256").hexdigest()[:DIGEST_CHARS]
-
-
-# -- embeds read back -------------------------------------------------------
-
-
-def _text(value: Any, limit: int) -> str | None:
-    """
-    Text read back, made safe again: redacted, mentions broken.
-
-    Only the part that can be shown within *limit* is looked at (the
-    text is cut to *limit* afterwards): what is on disk may be of any
-    size.
-    """
-    if not isinstance(value, str):
-        return None
-    value = encodable(value.strip()[: limit + _SPARE])
-    return neutralize_mentions(redact_text(value))
-
-
-def _link(value: Any) -> str | None:
-    """A URL read back, if it is one and hides no token."""
-    if (
-        isinstance(value, str)
-        and value.startswith(("http://", "https://"))
-        and len(value) <= MAX_URL
-        and value.isprintable()
-        and redact_text(value) == value
-    ):
-        return value
-    return None
-
-
-def _stamp(value: Any) -> str | None:
-    if not isinstance(value, str) or len(value) > _MAX_STAMP:
-        return None
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return value
-
-
-def _part(
-    raw: Any, text_key: str, limit: int, links: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """A footer or an author read back: its text and its links."""
-    if not isinstance(raw, Mapping):
-        return None
-    text = _text(raw.get(text_key), limit)
-    if not text:
-        return None
-    out: dict[str, Any] = {text_key: text}
-    for key in links:
-        link = _link(raw.get(key))
-        if link is not None:
-            out[key] = link
-    return out
-
-
-def _fields(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list):
-        return []
-    fields = []
-    for item in raw[:MAX_FIELDS]:
-        if not isinstance(item, Mapping):
-            continue
-        name = _text(item.get("name"), MAX_FIELD_NAME)
-        value = _text(item.get("value"), MAX_FIELD_VALUE)
-        if name is None or not value:
-            continue
-        field: dict[str, Any] = {"name": name, "value": value}
-        if isinstance(item.get("inline"), bool):
-            field["inline"] = item["inline"]
-        fields.append(field)
-    return fields
-
-
-def sanitize_embed(raw: Any) -> dict[str, Any]:
-    """
-    An embed read back from disk, made safe to send whatever it holds.
-
-    Only the parts the library renders are kept, each of the right type;
-    every text is redacted and its mentions broken; links that are not
-    http(s) or hide a token are left out; then the embed is held to
-    Discord's limits.
-
-    Raises:
-        TypeError: There is no embed.
-        ValueError: Nothing showable is left: not an embed the library
-            wrote.
-    """
-    if not isinstance(raw, Mapping):
-        raise TypeError("the message has no embed")
-    color = raw.get("color")
-    parts = {
-        "title": _text(raw.get("title"), MAX_TITLE),
-        "description": _text(raw.get("description"), MAX_DESCRIPTION),
-        "url": _link(raw.get("url")),
-        "color": color
-        if type(color) is int and 0 <= color <= _MAX_COLOR
-        else None,
-        "fields": _fields(raw.get("fields")),
-        "footer": _part(
-            raw.get("footer"), "text", MAX_FOOTER_TEXT, ("icon_url",)
-        ),
-        "author": _part(
-            raw.get("author"), "name", MAX_AUTHOR_NAME, ("url", "icon_url")
-        ),
-        "timestamp": _stamp(raw.get("timestamp")),
-    }
-    # empty texts and no fields are left out, as the renderer does (a
-    # colour may be 0: black)
-    embed = {k: v for k, v in parts.items() if v or v == 0}
-    clamp_embed(embed)
-    if not any(key in embed for key in ("title", "description", "fields")):
-        raise ValueError("the message's embed shows nothing")
-    return embed
