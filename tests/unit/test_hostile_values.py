@@ -41,7 +41,7 @@ from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._payload import build_payload
 from polybot_loghandler._pipeline import Pipeline
 from polybot_loghandler._render import render_embed
-from polybot_loghandler._templates import MARKDOWN_ENV
+from polybot_loghandler._sandbox import MARKDOWN_ENV
 from tests.conftest import SHIPPED_ROUTING
 from tests.integration.test_polybot_routing import VOCABULARY, Ev
 from tests.support.hostile import (

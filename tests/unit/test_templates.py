@@ -31,18 +31,20 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._model import EmbedTemplate, FieldTemplate, Route
 from polybot_loghandler._render import render_embed
-from polybot_loghandler._templates import (
+from polybot_loghandler._sandbox import (
     _LOOP_ATTRIBUTES,
     MARKDOWN_ENV,
     PLAIN_ENV,
     RAW_ENV,
-    Scope,
-    Text,
     _finalize_markdown,
     _finalize_plain,
     _finalize_raw,
     _is_mapping,
     _is_number,
+)
+from polybot_loghandler._templates import (
+    Scope,
+    Text,
     _Simple,
     compile_text,
 )
