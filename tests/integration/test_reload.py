@@ -23,10 +23,13 @@ import pytest
 from fakes.discord import FakeDiscord
 from polybot_loghandler import ConfigError, DiscordHandler
 from polybot_loghandler import _routing as routing_module
-from tests.support.helpers import routing_yaml
+from polybot_loghandler._delivery.ledger import Ledger
+from tests.support.helpers import flushed, routing_yaml, wait_for
 from tests.support.hostile_yaml import HOSTILE, HOSTILE_PARAMS, Hostile
 
 WAIT = 10.0  # seconds: a bound on waits for real threads, never reached
+#: Further looks at an unchanged file that must not say or read it again.
+MORE_CHECKS = 5
 
 # slow: each case waits for the file watcher on the real clock
 pytestmark = [
@@ -87,6 +90,63 @@ def handler_for(
     return make
 
 
+class _Calls:
+    """How many times the worker ran one of its periodic jobs."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def more(self, n: int) -> bool:
+        """Wait until the job has run *n* more times from now."""
+        target = self.n + n
+        return wait_for(lambda: self.n >= target, WAIT)
+
+
+@pytest.fixture
+def reload_checks(monkeypatch: pytest.MonkeyPatch) -> _Calls:
+    """
+    Count the worker's looks at the routing file.
+
+    Each one is a call of ``RoutingHolder.check`` by the worker's reload
+    job, counted when it returns. The job posts the alert it returns in
+    the same step of the worker's loop, before the loop can take a flush
+    asked for after the count was seen.
+    """
+    calls = _Calls()
+    check = routing_module.RoutingHolder.check
+
+    def counted(holder: routing_module.RoutingHolder) -> str | None:
+        try:
+            return check(holder)
+        finally:
+            calls.n += 1
+
+    monkeypatch.setattr(routing_module.RoutingHolder, "check", counted)
+    return calls
+
+
+@pytest.fixture
+def report_periods(monkeypatch: pytest.MonkeyPatch) -> _Calls:
+    """
+    Count the periodic summaries the worker worked out.
+
+    Each is a call of ``Ledger.report`` by the worker's report job,
+    counted once it has returned: the summary is posted by then, or
+    there was nothing to say.
+    """
+    calls = _Calls()
+    report = Ledger.report
+
+    def counted(ledger: Ledger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return report(ledger, *args, **kwargs)
+        finally:
+            calls.n += 1
+
+    monkeypatch.setattr(Ledger, "report", counted)
+    return calls
+
+
 class TestReload:
     def test_edited_file_moves_the_next_trade_within_seconds(
         self,
@@ -106,7 +166,9 @@ class TestReload:
             assert time.monotonic() - started < 5.0, "not moved within 5 s"
             log.info("trade_executed", extra={"n": n})
             n += 1
-            time.sleep(0.05)  # one trade per tick of a real trading loop
+            # the scenario's pace, one trade per tick of a trading loop;
+            # not a wait for the reload: the loop ends when a trade lands
+            time.sleep(0.05)
         handler.flush()
 
         assert (
@@ -128,7 +190,7 @@ class TestReload:
             _routing(fake_discord, "other", reload="0.1s"), encoding="utf-8"
         )
         _age(path)
-        assert _wait(lambda: handler.config.routes[0].name == "to_other")
+        assert wait_for(lambda: handler.config.routes[0].name == "to_other")
         log.info("trade_executed")
         handler.flush()
         assert 1 == len(fake_discord.embeds("2002"))
@@ -139,6 +201,7 @@ class TestReload:
         fake_discord: FakeDiscord,
         handler_for: Callable[..., Any],
         capsys: pytest.CaptureFixture[str],
+        reload_checks: _Calls,
     ) -> None:
         path, handler, log = handler_for(
             _routing(fake_discord, "trades", reload="0.1s")
@@ -147,11 +210,11 @@ class TestReload:
             "to: trades", "to: trdes"
         )
         _save_by_rename(path, broken)
-        assert _wait(lambda: bool(fake_discord.embeds("2003")))
+        assert wait_for(lambda: bool(fake_discord.embeds("2003")))
         # several more checks of the same broken file: still said once
-        time.sleep(0.5)  # five reload intervals of a real worker
+        assert reload_checks.more(MORE_CHECKS)
         log.info("trade_executed")
-        handler.flush()
+        handler.flush()  # and what those checks posted has arrived
 
         assert 1 == len(fake_discord.embeds("2001")), "old routing runs"
         alerts = fake_discord.embeds("2003")
@@ -165,7 +228,7 @@ class TestReload:
 
         # fixed again: routing moves on, and a new mistake is news again
         _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
-        assert _wait(lambda: handler.config.routes[0].name == "to_other")
+        assert wait_for(lambda: handler.config.routes[0].name == "to_other")
 
     def test_reload_during_a_burst_loses_and_repeats_nothing(
         self,
@@ -177,6 +240,7 @@ class TestReload:
             _routing(fake_discord, "trades", reload="0.1s")
         )
         stop = threading.Event()
+        reloads = [0]
 
         def edit() -> None:
             to = ["other", "trades"]
@@ -185,6 +249,7 @@ class TestReload:
                     path, _routing(fake_discord, to[0], reload="0.1s")
                 )
                 handler.reload()
+                reloads[0] += 1
                 to.reverse()
 
         editor = threading.Thread(target=edit)
@@ -192,8 +257,16 @@ class TestReload:
         try:
             for n in range(200):
                 log.info("trade_executed", extra={"n": n})
-                if n % 20 == 0:
-                    time.sleep(0.05)  # spread over several reloads
+                if n % 20 == 19:
+                    # spread over several reloads: the worker has routed
+                    # these twenty, and the file has changed since
+                    seen = reloads[0]
+                    assert wait_for(
+                        lambda n=n, seen=seen: (
+                            reloads[0] > seen
+                            and handler.stats()["handled"] > n
+                        )
+                    )
         finally:
             stop.set()
             editor.join()
@@ -305,13 +378,14 @@ class TestHostileRoutingFiles:
         assert case.says in str(info.value)
 
     @pytest.mark.parametrize("case", HOSTILE_PARAMS)
-    def test_live_reload_says_so_once_and_reads_it_once(
+    def test_live_reload_says_so_once_and_reads_it_once(  # noqa: PLR0917 - fixtures
         self,
         case: Hostile,
         fake_discord: FakeDiscord,
         handler_for: Callable[..., Any],
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
+        reload_checks: _Calls,
     ) -> None:
         """
         A hostile edit is reported once and not read again until changed.
@@ -326,10 +400,11 @@ class TestHostileRoutingFiles:
         monkeypatch.setattr(routing_module, "load_config", loads)
 
         _save_by_rename(path, case.text)
-        assert _wait(lambda: bool(fake_discord.embeds("2003")))
-        time.sleep(0.5)  # five reload intervals of a real worker
+        assert wait_for(lambda: bool(fake_discord.embeds("2003")))
+        # several more checks of the same broken file: not read again
+        assert reload_checks.more(MORE_CHECKS)
         log.info("trade_executed")
-        handler.flush()
+        handler.flush()  # and what those checks posted has arrived
 
         assert 1 == loads.calls
         assert 1 == len(fake_discord.embeds("2003"))
@@ -348,13 +423,14 @@ class TestHostileRoutingFiles:
             pytest.param(ValueError("odd"), id="value"),
         ],
     )
-    def test_any_failure_to_load_is_reported_once(
+    def test_any_failure_to_load_is_reported_once(  # noqa: PLR0917 - fixtures
         self,
         fault: Exception,
         fake_discord: FakeDiscord,
         handler_for: Callable[..., Any],
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
+        reload_checks: _Calls,
     ) -> None:
         """Not only a ConfigError: whatever a load raises is said once."""
         path, handler, _ = handler_for(
@@ -368,8 +444,10 @@ class TestHostileRoutingFiles:
         loads = _CountingLoads(broken)
         monkeypatch.setattr(routing_module, "load_config", loads)
         _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
-        assert _wait(lambda: bool(fake_discord.embeds("2003")))
-        time.sleep(0.5)  # five reload intervals of a real worker
+        assert wait_for(lambda: bool(fake_discord.embeds("2003")))
+        # several more checks of the same broken file: not read again
+        assert reload_checks.more(MORE_CHECKS)
+        assert flushed(handler)  # what those checks posted has arrived
 
         assert 1 == loads.calls
         assert 1 == len(fake_discord.embeds("2003"))
@@ -381,7 +459,7 @@ class TestHostileRoutingFiles:
         # the next edit is read again, and loads
         monkeypatch.setattr(routing_module, "load_config", original)
         _save_by_rename(path, _routing(fake_discord, "other", reload="0.1s"))
-        assert _wait(lambda: handler.config.routes[0].name == "to_other")
+        assert wait_for(lambda: handler.config.routes[0].name == "to_other")
 
     @pytest.mark.parametrize(
         "name", ["laughs-list", "recursive-anchor-mapping", "deep-flow-list"]
@@ -410,6 +488,7 @@ class TestSelfReport:
         self,
         fake_discord: FakeDiscord,
         handler_for: Callable[..., Any],
+        report_periods: _Calls,
     ) -> None:
         _, handler, log = handler_for(
             _routing(fake_discord, "trades", report="{every: 0.3s}")
@@ -428,7 +507,8 @@ class TestSelfReport:
         assert report["title"].startswith("📊 Discord delivery")
         # an idle period sends nothing more
         count = len(fake_discord.embeds("2003"))
-        time.sleep(1.0)  # three idle report periods of a real worker
+        assert report_periods.more(3)  # three idle report periods
+        assert flushed(handler)  # and what they posted has arrived
         assert count == len(fake_discord.embeds("2003"))
         assert [] == fake_discord.rejected
 
@@ -450,12 +530,3 @@ class TestSelfReport:
         text = str(fake_discord.embeds("2003"))
         assert "tok-trades" not in text
         assert "tok-trades" not in capsys.readouterr().err
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)  # bounded poll of the worker's progress
-    return True

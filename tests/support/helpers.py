@@ -12,6 +12,14 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
+from polybot_loghandler import DiscordHandler
+
+#: Seconds: the bound on waits for other threads and processes. A bound,
+#: never a measure: a passing test waits only as long as it must.
+WAIT = 10.0
+#: Seconds between two looks at another thread's progress.
+POLL = 0.005
+
 
 def routing_yaml(
     channels: Mapping[str, str], routes: str, **delivery: str
@@ -27,6 +35,33 @@ def routing_yaml(
         lines.append("delivery:")
         lines += [f"  {key}: {value}" for key, value in delivery.items()]
     return "\n".join(lines) + "\n"
+
+
+def wait_for(check: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """
+    Poll *check* until it holds or *timeout* seconds pass.
+
+    Returns whether it held, for the test to assert: a wait on a
+    condition, where a fixed sleep would only hope it had come true.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)  # bounded poll of another thread's progress
+    return True
+
+
+def flushed(handler: DiscordHandler, timeout: float = WAIT) -> bool:
+    """
+    Flush *handler*; whether everything before was done in time.
+
+    ``handler.flush()`` answers ``None``, as ``logging`` wants: a test
+    that relies on the flush asserts this instead.
+    """
+    pipeline = handler._pipeline
+    assert pipeline is not None, "the handler has no pipeline"
+    return pipeline.flush(timeout)
 
 
 def script_environment() -> dict[str, str]:
