@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes import discord
 from fakes.discord import FakeDiscord, rule_violation_log
 from fakes.discord_schema import Pings
 
@@ -53,6 +54,38 @@ def client() -> Iterator[httpx.Client]:
     """A plain httpx client with a short timeout."""
     with httpx.Client(timeout=5.0) as http:
         yield http
+
+
+class FakeTime:
+    """
+    The ``time`` module as the fake sees it, its clock moved on at will.
+
+    The fake's windows and fault deadlines are read off
+    ``time.monotonic()``; a test moves that clock forward instead of
+    sleeping until the real one gets there.
+    """
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def monotonic(self) -> float:
+        """The real clock, moved on by what :meth:`advance` added."""
+        return time.monotonic() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock *seconds* forward."""
+        self.ahead += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """The fakes' clock, for this test only, moved on by the test."""
+    clock = FakeTime()
+    monkeypatch.setattr(discord, "time", clock)
+    return clock
 
 
 def rate_headers(response: httpx.Response) -> dict[str, str]:
@@ -418,9 +451,8 @@ class TestRateLimits:
             != second.headers["x-ratelimit-bucket"]
         )
 
-    @pytest.mark.slow
     def test_window_resets_after_reset_after(
-        self, client: httpx.Client
+        self, client: httpx.Client, fake_time: FakeTime
     ) -> None:
         """After Reset-After seconds the bucket is full again."""
         with FakeDiscord(rate_limit=(2, 0.3)) as fake:
@@ -429,7 +461,9 @@ class TestRateLimits:
             statuses.append(client.post(url, json=BODY).status_code)
             limited = client.post(url, json=BODY)
             statuses.append(limited.status_code)
-            time.sleep(float(limited.headers["x-ratelimit-reset-after"]))
+            fake_time.advance(
+                float(limited.headers["x-ratelimit-reset-after"])
+            )
             again = client.post(url, json=BODY)
 
         assert [204, 204, 429] == statuses
@@ -591,15 +625,17 @@ class TestBot:
 
 
 class TestFaults:
-    @pytest.mark.slow
     def test_fail_for_then_recovery(
-        self, fake_discord: FakeDiscord, client: httpx.Client
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        fake_time: FakeTime,
     ) -> None:
         """fail_for answers 503 until its deadline, then serves again."""
         fake_discord.fail_for(0.5)
 
         failed = client.post(fake_discord.webhook_url(), json=BODY)
-        time.sleep(0.55)
+        fake_time.advance(0.5)
         recovered = client.post(fake_discord.webhook_url(), json=BODY)
 
         assert (503, {}) == (failed.status_code, rate_headers(failed))
