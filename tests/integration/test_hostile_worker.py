@@ -374,16 +374,21 @@ class TestSlowValues:
 
         assert arrived, "the slow value held another channel's send"
 
-    @pytest.mark.slow
     def test_a_slow_type_is_shown_by_name_after(
-        self, fake_discord: FakeDiscord, connect: Connect
+        self,
+        fake_discord: FakeDiscord,
+        connect: Connect,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """After one slow conversion, the type's values are not converted."""
+        now = [0.0]
+        monkeypatch.setattr(_values, "_clock", lambda: now[0])
         handler, log = connect(_two_channels(fake_discord))
         log.error("first", extra={"key": 1, "detail": Gated()})
         assert _wait_for(lambda: Gated.calls == 1)
-        # slow by the clock, never by how long this test takes
-        time.sleep(_values.SLOW_AFTER * 2)
+        # slow by the clock the conversions are timed with, while the
+        # first one waits at its gate
+        now[0] += _values.SLOW_AFTER * 2
         Gated.gate.set()
         log.error("second", extra={"key": 2, "detail": Gated()})
 
@@ -802,23 +807,32 @@ class TestRunAhead:
         """
         raw = ("e", logging.INFO, "app", 0.0, {}, None, None)
         job = intake.Rendering([raw] * 5_000)
+        job.room = room = _CountedEvent()
         thread = threading.Thread(
             target=intake.render_all, args=(job, _no_messages, None)
         )
         thread.start()
         try:
-            deadline = time.monotonic() + WAIT
-            while len(job.out) < intake.RUN_AHEAD:
-                assert time.monotonic() < deadline, (
-                    "the thread never got there"
-                )
-                time.sleep(0.001)  # a real thread; bounded by WAIT
-            time.sleep(0.05)  # room to run past the bound, if it could
+            # it waited for room, woke, found none and waited again (or
+            # it ran on, and ended): every chance to pass the bound
+            assert _wait_for(lambda: room.waits >= 2 or not thread.is_alive())
             assert intake.RUN_AHEAD == len(job.out)
         finally:
             job.abandoned = True
             thread.join(WAIT)
         assert not thread.is_alive()
+
+
+class _CountedEvent(threading.Event):
+    """An event that counts the waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
 
 
 def _no_messages(raw: Any) -> list[Any]:
