@@ -24,9 +24,10 @@ import pytest
 
 from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler
+from polybot_loghandler._spool.db import Database
 from polybot_loghandler._spool.status import status
-from polybot_loghandler._spool.store import Spool
-from tests.support.helpers import routing_yaml
+from polybot_loghandler._spool.store import DATABASE, Spool
+from tests.support.helpers import routing_yaml, wait_for
 
 SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"
 TIMEOUT = 90.0  # seconds: a bound for a script, never reached
@@ -74,6 +75,12 @@ def _start(routing: Path, start: int, count: int, mode: str) -> Any:
     )
 
 
+def _kill(process: Any) -> None:
+    """SIGKILL *process*: the scenario, or the end of a failed test."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=TIMEOUT)
+
+
 def _run(routing: Path, start: int, count: int, mode: str) -> str:
     process = _start(routing, start, count, mode)
     out, err = process.communicate(timeout=TIMEOUT)
@@ -89,12 +96,45 @@ def _drain(routing: Path) -> dict[str, int]:
 
 
 def _numbers(fake: FakeDiscord) -> list[int]:
+    return _numbers_of(fake.embeds())
+
+
+def _numbers_of(embeds: list[dict[str, Any]]) -> list[int]:
     return [
         int(field["value"])
-        for embed in fake.embeds()
+        for embed in embeds
         for field in embed.get("fields", ())
         if field["name"] == "N"
     ]
+
+
+def _on_disk(spool: Path) -> set[int]:
+    """The trades the spool holds, not done yet, as committed on disk."""
+    try:
+        database = Database(spool / DATABASE, create=False)
+    except FileNotFoundError:
+        return set()
+    try:
+        with database.transaction("BEGIN") as db:
+            bodies = [
+                row[0] for row in db.execute("SELECT body FROM messages")
+            ]
+    finally:
+        database.close()
+    return set(_numbers_of([json.loads(body)["embed"] for body in bodies]))
+
+
+def _caught_up(spool: Path, fake: FakeDiscord, count: int) -> bool:
+    """
+    Whether the spool on disk has caught up with a process sending.
+
+    Every one of the *count* trades it logged is on disk or delivered,
+    and of those delivered, at most the batch in flight is still on
+    disk: the done marks of the others are committed.
+    """
+    sent = set(_numbers(fake))
+    kept = _on_disk(spool)
+    return set(range(count)) <= kept | sent and len(kept & sent) <= 10
 
 
 class TestAcrossProcesses:
@@ -135,11 +175,15 @@ class TestAcrossProcesses:
         fake_discord.fail_for(3600, 503)
 
         process = _start(routing, 0, 200, "hold")
-        assert process.stdout is not None
-        assert "logged" == process.stdout.readline().strip()
-        time.sleep(1.0)  # the issue's scenario: killed a second later
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=TIMEOUT)
+        try:
+            assert process.stdout is not None
+            assert "logged" == process.stdout.readline().strip()
+            # the issue's scenario: killed a second later, when the group
+            # commits (every 0.1 s) have put every event on disk; killed
+            # as soon as they have, not after a second hoping they did
+            assert wait_for(lambda: set(range(200)) == _on_disk(spool), 30)
+        finally:
+            _kill(process)
         fake_discord.recover()
         _drain(routing)
 
@@ -154,21 +198,26 @@ class TestAcrossProcesses:
         routing.write_text(_routing(fake_discord, spool), encoding="utf-8")
 
         process = _start(routing, 0, 300, "hold")
-        assert fake_discord.wait_for(lambda f: len(f.messages) >= 3, 30)
-        # past a few group commits: what was accepted is on disk (events
-        # accepted within the last commit interval may be lost: that is
-        # the contract, and not what this test is about)
-        time.sleep(0.3)
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=TIMEOUT)
+        try:
+            assert fake_discord.wait_for(lambda f: len(f.messages) >= 3, 30)
+            # past a few group commits: what was accepted is on disk, and
+            # so are the done marks of what was sent (events accepted
+            # within the last commit interval may be lost: that is the
+            # contract, and not what this test is about)
+            assert wait_for(lambda: _caught_up(spool, fake_discord, 300), 30)
+        finally:
+            _kill(process)
         before = len(fake_discord.messages)
+        not_done = _on_disk(spool)
         _drain(routing)
 
         seen = Counter(_numbers(fake_discord))
         assert set(range(300)) == set(seen)
         twice = [n for n, times in seen.items() if times > 1]
-        # at most the message in flight, and the one sent after the last
-        # commit of done marks: two batches of ten
+        # only what was sent but not marked done on disk: at most the
+        # message in flight, and the one sent after the last commit of
+        # done marks, two batches of ten
+        assert set(twice) <= not_done, twice
         assert len(twice) <= 20, twice
         assert before < len(fake_discord.messages)
 
@@ -183,15 +232,21 @@ class TestAcrossProcesses:
         fake_discord.recover()
 
         replaying = _start(routing, 0, 0, "drain")
-        assert fake_discord.wait_for(lambda f: len(f.messages) >= 3, 30)
-        time.sleep(0.3)  # a few group commits of done marks
-        replaying.send_signal(signal.SIGKILL)
-        replaying.communicate(timeout=TIMEOUT)
+        try:
+            assert fake_discord.wait_for(lambda f: len(f.messages) >= 3, 30)
+            # a few group commits of done marks: on disk, the spool has
+            # caught up with what was sent
+            assert wait_for(lambda: _caught_up(spool, fake_discord, 300), 30)
+        finally:
+            _kill(replaying)
+        not_done = _on_disk(spool)
         _drain(routing)
 
         seen = Counter(_numbers(fake_discord))
         assert set(range(300)) == set(seen)
-        assert len([n for n, k in seen.items() if k > 1]) <= 20
+        twice = [n for n, k in seen.items() if k > 1]
+        assert set(twice) <= not_done, twice
+        assert len(twice) <= 20, twice
         assert 0 == sum(status(spool).pending.values())
 
     def test_two_processes_on_one_spool_deliver_each_message_once(
@@ -265,7 +320,7 @@ class TestInOneProcess:
             log.info("trade_executed", extra={"n": n})
             if n % 5 == 4:
                 # the queue into the worker holds 10 too: let it take them
-                time.sleep(0.05)
+                assert wait_for(lambda: 0 == handler.stats()["queued"])
         handler.flush(timeout=2)
         fake_discord.recover()
         handler.flush(timeout=60)
