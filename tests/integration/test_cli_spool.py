@@ -27,7 +27,7 @@ from polybot_loghandler._cli import spool as cli_spool
 from polybot_loghandler._spool.directory import UntrustedSpoolError
 from polybot_loghandler._spool.status import SpoolStatus, status
 from polybot_loghandler._spool.store import Spool
-from tests.support.helpers import routing_yaml
+from tests.support.helpers import routing_yaml, wait_for
 
 SCRIPT = Path(__file__).parent / "scripts" / "spool_process.py"
 
@@ -277,9 +277,8 @@ def test_messages_of_a_running_process_are_kept(
     fake_discord.fail_for(3600, 503)
     holder = _hold(routing, 100, 5)
     try:
-        deadline = time.monotonic() + 30
-        while status(spool).held < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)  # its worker commits every 100 ms
+        # its worker commits every 100 ms
+        assert wait_for(lambda: status(spool).held == 5, 30)
 
         assert 0 == main(["spool", "status", "--spool", str(spool)])
         out = capsys.readouterr().out

@@ -1168,6 +1168,7 @@ class TestRootLevel:
     any handler sees them; the handler says so once, naming the fix.
     """
 
+    @pytest.mark.slow  # the worker's check runs every second
     def test_the_worker_says_it_once(
         self,
         make_routing: Callable[..., Path],
@@ -1190,7 +1191,7 @@ class TestRootLevel:
                 err += capsys.readouterr().err
                 if "on the root logger" in err + caplog.text:
                     break
-                time.sleep(0.05)  # its check runs every second
+                time.sleep(0.05)  # bounded poll: the check is once a second
             before_close = "on the root logger" in err + caplog.text
             _registry.reset_pipelines()  # it is not said again at close
         finally:
