@@ -85,7 +85,7 @@ def _wait_for(check: Callable[[], bool], timeout: float = WAIT) -> bool:
     while time.monotonic() < deadline:
         if check():
             return True
-        time.sleep(0.01)
+        time.sleep(0.01)  # bounded poll of another thread's progress
     return check()
 
 

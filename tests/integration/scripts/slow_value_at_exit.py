@@ -20,6 +20,8 @@ class Slow:
     """A value whose ``str()`` takes SLOW seconds."""
 
     def __str__(self) -> str:
+        # the scenario, a conversion that takes this long; not a wait
+        # for anything: the exit under test must not wait for it
         time.sleep(SLOW)
         return "slow"
 

@@ -31,7 +31,9 @@ def main() -> int:
         log.info("trade_executed", extra={"n": n, "agent": "MomentumAlpha"})
     print("logged", flush=True)
     if mode == "hold":
-        time.sleep(600)  # until the test kills this process
+        # the scenario: a process still running when the test kills
+        # it; nothing here waits for anything to happen
+        time.sleep(600)
     elif mode == "drain":
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -39,7 +41,8 @@ def main() -> int:
             stats = handler.stats()
             if not stats.get("spool.pending") and not stats["pending"]:
                 break
-            time.sleep(0.05)  # the worker reads the spool back meanwhile
+            # bounded poll (60 s): the worker reads the spool back
+            time.sleep(0.05)
         print(json.dumps(handler.stats()), flush=True)
     return 0
 
