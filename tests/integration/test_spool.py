@@ -109,16 +109,23 @@ def _numbers_of(embeds: list[dict[str, Any]]) -> list[int]:
 
 
 def _on_disk(spool: Path) -> set[int]:
-    """The trades the spool holds, not done yet, as committed on disk."""
+    """
+    The trades the spool holds, not done yet, as committed on disk.
+
+    Read as ``spool status`` reads, while a process writes: a database
+    not made yet, or made but without its tables, holds none.
+    """
     try:
         database = Database(spool / DATABASE, create=False)
     except FileNotFoundError:
         return set()
     try:
         with database.transaction("BEGIN") as db:
-            bodies = [
-                row[0] for row in db.execute("SELECT body FROM messages")
-            ]
+            bodies = (
+                [row[0] for row in db.execute("SELECT body FROM messages")]
+                if database.version(db)
+                else []
+            )
     finally:
         database.close()
     return set(_numbers_of([json.loads(body)["embed"] for body in bodies]))
