@@ -257,9 +257,11 @@ class TestReload:
         try:
             for n in range(200):
                 log.info("trade_executed", extra={"n": n})
-                if n % 20 == 19:
-                    # spread over several reloads: the worker has routed
-                    # these twenty, and the file has changed since
+                if n % 5 == 4:
+                    # spread over many reloads: the worker has routed
+                    # these five, and the file has changed since (each
+                    # five, routed by one version or the other, is a coin
+                    # toss: forty of them, so both channels get some)
                     seen = reloads[0]
                     assert wait_for(
                         lambda n=n, seen=seen: (
