@@ -94,7 +94,7 @@ class Filer:
         if keeper is None or not keeper.has_waiting(state.key):
             return []
         lanes = self._lanes
-        room = min(REFILL, lanes.bound - lanes.pending)
+        room = min(REFILL, lanes.room())
         if room <= 0 or len(state.lane) >= REFILL:
             return []
         others = []
@@ -127,7 +127,7 @@ class Filer:
                 continue
             if target.destination is None:
                 continue
-            state = self._lanes.of(entry.channel, target)
+            state = self._lanes.of(target)
             keeper.wait(state.key, entry)
             touched[state.key] = state
         if replayed:

@@ -101,16 +101,18 @@ class Lanes:
         self._by_level: dict[int, deque[Pending]] = {}
         #: messages waiting in lanes (each may stand for several events)
         self.pending = 0
+        #: those of them outside the bound (the engine's own notices)
+        self._free: set[Pending] = set()
 
     def __iter__(self) -> Iterator[LaneState]:
         return iter(list(self._table.values()))
 
     def for_message(self, message: RoutedMessage) -> LaneState:
         """The lane of *message*'s destination, made if new."""
-        return self.of(message.channel, message.target)
+        return self.of(message.target)
 
-    def of(self, channel: str, target: Channel | None) -> LaneState:
-        """The lane of *channel*'s destination, made if new."""
+    def of(self, target: Channel | None) -> LaneState:
+        """The lane of *target*'s destination, made if new."""
         destination = target.destination if target is not None else None
         if destination is None:
             # one lane for the console: a reader sees the channels'
@@ -151,11 +153,17 @@ class Lanes:
             self.pending += 1
             if bounded:
                 self._by_level.setdefault(item.level, deque()).append(item)
+            else:
+                self._free.add(item)
         return item, new
+
+    def room(self) -> int:
+        """Messages the lanes may take before the bound (notices aside)."""
+        return self.bound - (self.pending - len(self._free))
 
     def over(self) -> bool:
         """Whether the lanes hold more than the bound."""
-        return self.pending > self.bound
+        return self.room() < 0
 
     def evict(self, *, newest: bool) -> tuple[LaneState, Pending] | None:
         """
@@ -178,6 +186,7 @@ class Lanes:
         """The next batch of *state*'s lane, now on its way."""
         batch = state.lane.take(now)
         self.pending -= len(batch)
+        self._free.difference_update(batch)
         return batch
 
     def drop_all(self, state: LaneState) -> list[Pending]:
@@ -186,6 +195,7 @@ class Lanes:
         for item in left:
             item.dropped = True
         self.pending -= len(left)
+        self._free.difference_update(left)
         return left
 
     def idle(self, on_disk: Callable[[str], bool]) -> bool:
@@ -226,6 +236,7 @@ class Lanes:
                     lost += item.count
             state.inflight = []
         self.pending = 0
+        self._free.clear()
         return lost, kept
 
     def rate_limit_wait(self, now: float) -> float:

@@ -28,7 +28,7 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import counted
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
-from polybot_loghandler._model import Config, Destination
+from polybot_loghandler._model import Channel, Config, Destination
 from polybot_loghandler._payload import build_payload
 from polybot_loghandler._selfreport import (
     QUIET_REASONS,
@@ -130,35 +130,40 @@ class Ledger:
         messages: Sequence[RoutedMessage],
         reason: Loss,
         state: LaneState,
-        batch: Sequence[Pending] | None = None,
     ) -> None:
         """
-        Count *messages* (of *batch*) as lost for *reason*.
+        Count *messages*, which no lane took, as lost for *reason*.
 
         The engine's own messages (notices, alerts) are not events:
         losing one is not counted, as delivering one is not. The loss is
         remembered on the lane, for the notice after its next delivery.
         """
-        if batch:
-            events = sum(p.count for p in batch if not is_own(p.message.route))
-        else:
-            events = sum(1 for m in messages if not is_own(m.route))
-        if batch and self._keeper is not None:
-            self._keeper.done(e for p in batch for e in p.spool)
-        if events:
-            self.count(reason.counter, events)
-            state.dropped_since[reason] += events
+        self._lose(
+            state, reason, sum(1 for m in messages if not is_own(m.route))
+        )
 
     def drop_items(
         self, items: Sequence[Pending], reason: Loss, state: LaneState
     ) -> None:
-        """Count waiting *items* as lost for *reason*."""
-        self.drop([p.message for p in items], reason, state, items)
+        """
+        Count a lane's *items* as lost for *reason*, copies included.
+
+        Their spool entries are done. As with :meth:`drop`, the engine's
+        own messages are not counted.
+        """
+        if self._keeper is not None:
+            self._keeper.done(e for p in items for e in p.spool)
+        events = sum(p.count for p in items if not is_own(p.message.route))
+        self._lose(state, reason, events)
 
     def evicted(self, state: LaneState, item: Pending) -> None:
         """*item* was pushed out of a full queue and is lost."""
-        self.count(Loss.QUEUE_FULL.counter, item.count)
-        state.dropped_since[Loss.QUEUE_FULL] += item.count
+        self._lose(state, Loss.QUEUE_FULL, item.count)
+
+    def _lose(self, state: LaneState, reason: Loss, events: int) -> None:
+        if events:
+            self.count(reason.counter, events)
+            state.dropped_since[reason] += events
 
     # -- warnings -------------------------------------------------------
 
@@ -247,13 +252,18 @@ class Ledger:
             avoid=state.destination,
         )
 
-    def disabled(self, state: LaneState, detail: str) -> None:
-        """Tell, once, that *state*'s destination refused us for good."""
+    def disabled(self, state: LaneState, why: str, fix: str) -> None:
+        """
+        Tell, once, that *state*'s destination is disabled for good.
+
+        *why* follows its label (``answered 404 Unknown Webhook``), and
+        *fix* says what to do about it.
+        """
         if not self.diagnostics.first(f"disabled:{state.key}"):
             return
         text = (
-            f"{state.label} answered {detail}; it is disabled and its "
-            "messages are dropped (check the URL or token in your routing)"
+            f"{state.label} {why}; it is disabled and its messages are "
+            f"dropped ({fix})"
         )
         say(text)
         self.alert(
@@ -283,8 +293,7 @@ class Ledger:
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(lost.items()))
         state.dropped_since = Counter()
         config = self._config()
-        ops = config.delivery.ops_channel
-        target = config.channels.get(ops) if ops else None
+        target = _ops(config)
         if target is None:
             target = next(
                 (
@@ -317,9 +326,7 @@ class Ledger:
         Not through *avoid*: a destination that just failed would only
         lose the warning about itself.
         """
-        config = self._config()
-        ops = config.delivery.ops_channel
-        target = config.channels.get(ops) if ops else None
+        target = _ops(self._config())
         if target is None or (
             avoid is not None and target.destination == avoid
         ):
@@ -339,7 +346,6 @@ class Ledger:
             event=route,
             level=level,
             logger="polybot_loghandler",
-            fields={},
             message=str(embed.get("title", "")),
         )
         self.outbox.append(
@@ -395,6 +401,12 @@ class Ledger:
     def start(self, now: float) -> None:
         """The summaries count from *now*."""
         self._reported_at = now
+
+
+def _ops(config: Config) -> Channel | None:
+    """The ops channel, if the routing has one."""
+    ops = config.delivery.ops_channel
+    return config.channels.get(ops) if ops else None
 
 
 def _events(n: int) -> str:

@@ -21,7 +21,14 @@ from typing import Any
 import httpx
 
 from polybot_loghandler._batching import Pending
-from polybot_loghandler._discord import Outcome, Request, build_request, send
+from polybot_loghandler._discord import (
+    BOT_TOKEN_ENV,
+    Outcome,
+    Request,
+    build_request,
+    send,
+)
+from polybot_loghandler._format import counted
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Config
@@ -89,17 +96,22 @@ class Sender:
     ) -> None:
         """Send *batch* (as *messages*) to *state*'s destination."""
         if state.disabled is not None:
-            self._ledger.drop(messages, state.disabled, state, batch)
+            self._ledger.drop_items(batch, state.disabled, state)
             return
         built = self._build(state, batch, messages)
         if built is None:
             return  # nothing in the batch could be encoded; counted
-        batch, messages, request = built
+        batch, request = built
         if request is None:
-            self._disable(state, Loss.NO_TOKEN, "DISCORD_BOT_TOKEN is not set")
-            self._ledger.drop(messages, Loss.NO_TOKEN, state, batch)
+            self._disable(
+                state,
+                Loss.NO_TOKEN,
+                f"cannot be posted to: {BOT_TOKEN_ENV} is not set",
+                "set it in the process's environment",
+            )
+            self._ledger.drop_items(batch, Loss.NO_TOKEN, state)
             return
-        await self._attempt(state, batch, messages, request)
+        await self._attempt(state, batch, request)
 
     # -- building the request ---------------------------------------------
 
@@ -108,7 +120,7 @@ class Sender:
         state: LaneState,
         batch: list[Pending],
         messages: list[RoutedMessage],
-    ) -> tuple[list[Pending], list[RoutedMessage], Request | None] | None:
+    ) -> tuple[list[Pending], Request | None] | None:
         """
         The request for *batch*, leaving out what cannot be encoded.
 
@@ -118,45 +130,59 @@ class Sender:
         ``rejected`` and warned once, and the rest of its batch goes on.
         Returns ``None`` when nothing is left to send.
         """
-        request, error = _try_request(state, batch, messages)
+        request, error = _try_request(state, messages)
         if error is None:
-            return batch, messages, request
+            return batch, request
         kept: list[Pending] = []
         kept_messages: list[RoutedMessage] = []
         for item, message in zip(batch, messages, strict=True):
-            error = _try_request(state, [item], [message])[1]
+            error = _try_request(state, [message])[1]
             if error is not None:
-                self._unencodable(state, [item], [message], error)
+                self._unencodable(state, [item], error)
                 continue
             kept.append(item)
             kept_messages.append(message)
         state.inflight = kept  # the others are counted already
         if not kept:
             return None
-        request, error = _try_request(state, kept, kept_messages)
+        request, error = _try_request(state, kept_messages)
         if error is not None:  # each alone, but not together: none goes
-            self._unencodable(state, kept, kept_messages, error)
+            self._unencodable(state, kept, error, together=True)
             state.inflight = []
             return None
-        return kept, kept_messages, request
+        return kept, request
 
     def _unencodable(
         self,
         state: LaneState,
         batch: list[Pending],
-        messages: list[RoutedMessage],
         exc: Exception,
+        *,
+        together: bool = False,
     ) -> None:
+        """
+        Drop *batch* as ``rejected``: it cannot be made into a request.
+
+        *together*: each could be sent alone, but not all in one.
+        """
         what = str(exc) if isinstance(exc, ValueError) else ""
         what = redact_text(
             what or f"could not be built ({type(exc).__name__})"
         )
-        self._ledger.warn(
-            f"unencodable:{state.key}",
-            f"a message for {state.label} was dropped (rejected): its "
-            f"payload {what}; the rest of its batch is sent",
-        )
-        self._ledger.drop(messages, Loss.REJECTED, state, batch)
+        if together:
+            self._ledger.warn(
+                f"unencodable:{state.key}:together",
+                f"{counted(len(batch), 'message')} for {state.label} "
+                "were dropped (rejected): each could be sent alone, but "
+                f"together their payload {what}",
+            )
+        else:
+            self._ledger.warn(
+                f"unencodable:{state.key}",
+                f"a message for {state.label} was dropped (rejected): its "
+                f"payload {what}; the rest of its batch is sent",
+            )
+        self._ledger.drop_items(batch, Loss.REJECTED, state)
 
     # -- sending ----------------------------------------------------------
 
@@ -164,13 +190,12 @@ class Sender:
         self,
         state: LaneState,
         batch: list[Pending],
-        messages: list[RoutedMessage],
         request: Request,
     ) -> None:
         failures = 0
         limiter = self.limiter
         while True:
-            turn = await self._turn(state, batch, messages)
+            turn = await self._turn(state, batch)
             if turn is None:
                 return  # dropped, and counted
             if not turn:
@@ -195,14 +220,12 @@ class Sender:
                     state, batch, outcome, began, Loss.SERVER_ERROR
                 )
                 if pause is None:
-                    self._ledger.drop(
-                        messages, Loss.SERVER_ERROR, state, batch
-                    )
+                    self._ledger.drop_items(batch, Loss.SERVER_ERROR, state)
                     return
                 self._ledger.count("retries")
                 await self._sleep(min(pause, self._backoff(failures)))
                 continue
-            self._failed(state, batch, messages, outcome)
+            self._failed(state, batch, outcome)
             return
 
     def _backoff(self, failures: int) -> float:
@@ -211,24 +234,20 @@ class Sender:
         return RETRY.pause(failures, self._jitter)
 
     async def _turn(
-        self,
-        state: LaneState,
-        batch: list[Pending],
-        messages: list[RoutedMessage],
+        self, state: LaneState, batch: list[Pending]
     ) -> bool | None:
         """
         Whether the batch may go now.
 
         ``True``: send now; ``False``: it waited, look again; ``None``:
-        it was dropped (its destination disabled, or held for too long).
+        it was dropped, held past the cap for too long. (Only the lane's
+        own task disables its destination, and then returns: a batch
+        never finds it disabled here.)
         """
-        if state.disabled is not None:
-            self._ledger.drop(messages, state.disabled, state, batch)
-            return None
         now = self._clock()
         wait = self.limiter.wait(state.key, state.channel, now)
         if wait.excessive:
-            held = await self._hold(state, batch, messages, wait, now)
+            held = await self._hold(state, batch, wait, now)
             return False if held else None
         if wait.seconds > 0:
             state.resume_at = now + wait.seconds
@@ -240,7 +259,6 @@ class Sender:
         self,
         state: LaneState,
         batch: list[Pending],
-        messages: list[RoutedMessage],
         wait: Wait,
         now: float,
     ) -> bool:
@@ -254,7 +272,7 @@ class Sender:
         held = Outcome("retry", detail=_held(wait))
         pause = self._retry(state, batch, held, now, Loss.RATE_LIMITED)
         if pause is None:
-            self._ledger.drop(messages, Loss.RATE_LIMITED, state, batch)
+            self._ledger.drop_items(batch, Loss.RATE_LIMITED, state)
             return False
         await self._sleep(min(wait.seconds, pause))
         return True
@@ -321,7 +339,6 @@ class Sender:
         self,
         state: LaneState,
         batch: list[Pending],
-        messages: list[RoutedMessage],
         outcome: Outcome,
     ) -> None:
         """A refusal: dropped at once, and never tried again."""
@@ -333,26 +350,38 @@ class Sender:
                 f"Discord rejected a message for {state.label}: "
                 f"{outcome.detail}; it is dropped (rejected)",
             )
-            ledger.drop(messages, Loss.REJECTED, state, batch)
+            ledger.drop_items(batch, Loss.REJECTED, state)
             return
         if outcome.kind == "gone":
             if outcome.status in (401, 403):
                 self.limiter.invalid(self._clock())
-            self._disable(state, Loss.WEBHOOK_GONE, outcome.detail)
-            ledger.drop(messages, Loss.WEBHOOK_GONE, state, batch)
+            self._disable(
+                state,
+                Loss.WEBHOOK_GONE,
+                f"answered {outcome.detail}",
+                "check the URL or token in your routing",
+            )
+            ledger.drop_items(batch, Loss.WEBHOOK_GONE, state)
             return
         ledger.warn(
             f"failed:{state.key}:{outcome.status}",
             f"{state.label} answered {outcome.detail}; message dropped "
             "(failed)",
         )
-        ledger.drop(messages, Loss.FAILED, state, batch)
+        ledger.drop_items(batch, Loss.FAILED, state)
 
-    def _disable(self, state: LaneState, reason: Loss, detail: str) -> None:
-        """Stop using a destination after its first refusal: no retries."""
+    def _disable(
+        self, state: LaneState, reason: Loss, why: str, fix: str
+    ) -> None:
+        """
+        Stop using a destination after its first refusal: no retries.
+
+        What it holds is dropped as *reason*; people hear *why* and what
+        to do (*fix*).
+        """
         state.disabled = reason
         self._ledger.drop_items(self._lanes.drop_all(state), reason, state)
-        self._ledger.disabled(state, detail)
+        self._ledger.disabled(state, why, fix)
 
 
 def outgoing(batch: list[Pending], wall: float) -> list[RoutedMessage]:
@@ -374,26 +403,22 @@ def outgoing(batch: list[Pending], wall: float) -> list[RoutedMessage]:
 
 
 def _try_request(
-    state: LaneState,
-    batch: list[Pending],
-    messages: list[RoutedMessage],
+    state: LaneState, messages: list[RoutedMessage]
 ) -> tuple[Request | None, Exception | None]:
     """The request, or the error building it (any: never sendable)."""
     try:
-        return _request(state, batch, messages), None
+        return _request(state, messages), None
     except Exception as exc:  # any: the caller counts it
         return None, exc
 
 
 def _request(
-    state: LaneState,
-    batch: list[Pending],
-    messages: list[RoutedMessage],
+    state: LaneState, messages: list[RoutedMessage]
 ) -> Request | None:
     # a batch shares one ping (the lane never mixes them): the first's
     assert state.destination is not None
     payload: dict[str, Any] = batch_payload(
-        batch[0].message.payload, [m.embed for m in messages]
+        messages[0].payload, [m.embed for m in messages]
     )
     return build_request(state.destination, payload)
 

@@ -51,7 +51,9 @@ class FakeClock:
 def routing(**delivery: str) -> Config:
     """
     A routing with a webhook channel ``trades``, a bot channel ``bot``,
-    an ops channel ``ops`` (its own webhook) and a console channel.
+    an ops channel ``ops`` (its own webhook) and a console channel, and
+    the route ``errors`` that :func:`message` names (the spool rebuilds
+    a message from its route).
     """
     settings = {"ops_channel": "ops", "retry_for": "10s", **delivery}
     lines = [
@@ -61,7 +63,8 @@ def routing(**delivery: str) -> Config:
         f"  ops: {OPS_URL}",
         f"  bot: {{id: '{BOT_CHANNEL}'}}",
         "  console: ''",
-        "routes: []",
+        "routes:",
+        "  - {name: errors, match: {event: order_failed}, to: trades}",
         "delivery:",
         *(f"  {key}: {value}" for key, value in settings.items() if value),
     ]

@@ -9,10 +9,17 @@ first: the oldest of it without a spool, the newest with one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
-from polybot_loghandler._delivery.lanes import CONSOLE, Lanes
+from polybot_loghandler._delivery.lanes import (
+    CONSOLE,
+    OWN_ROUTES,
+    Lanes,
+    LaneState,
+    is_own,
+)
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._model import Config
 from tests.support.delivery import BOT_CHANNEL, message, routing
@@ -33,7 +40,7 @@ class TestTheTable:
     def test_each_destination_has_its_lane(self, config: Config) -> None:
         lanes = _lanes()
         keys = {
-            name: lanes.of(name, config.channels[name]).key
+            name: lanes.of(config.channels[name]).key
             for name in ("trades", "ops", "bot", "console")
         }
 
@@ -46,13 +53,13 @@ class TestTheTable:
     def test_a_lane_is_made_once(self, config: Config) -> None:
         lanes = _lanes()
         first = lanes.for_message(message(config))
-        again = lanes.of("trades", config.channels["trades"])
+        again = lanes.of(config.channels["trades"])
 
         assert first is again
 
     def test_labels_never_show_a_token(self, config: Config) -> None:
         lanes = _lanes()
-        label = lanes.of("trades", config.channels["trades"]).label
+        label = lanes.of(config.channels["trades"]).label
 
         assert "111111111111111111" in label
         assert "SeCrEt" not in label
@@ -60,8 +67,8 @@ class TestTheTable:
     def test_a_webhook_stands_for_its_channel(self, config: Config) -> None:
         """Discord's per-channel limit is kept per webhook id."""
         lanes = _lanes()
-        state = lanes.of("trades", config.channels["trades"])
-        bot = lanes.of("bot", config.channels["bot"])
+        state = lanes.of(config.channels["trades"])
+        bot = lanes.of(config.channels["bot"])
 
         assert "webhook:111111111111111111" == state.channel
         assert BOT_CHANNEL == bot.channel
@@ -70,8 +77,24 @@ class TestTheTable:
         self, config: Config
     ) -> None:
         lanes = _lanes()
+        console = lanes.of(config.channels["console"])
 
-        assert lanes.of("nowhere", None) is lanes.of("console", None)
+        assert lanes.of(None) is console
+        assert (CONSOLE, CONSOLE, None) == (
+            console.label,
+            console.channel,
+            console.destination,
+        )
+
+    def test_a_message_goes_to_its_target_s_lane(self, config: Config) -> None:
+        """The lane is the destination's, whatever the channel's name."""
+        lanes = _lanes()
+        ops = message(config, channel="ops")
+
+        assert lanes.for_message(ops) is lanes.of(config.channels["ops"])
+        assert lanes.for_message(ops) is not lanes.of(
+            config.channels["trades"]
+        )
 
 
 class TestCounting:
@@ -79,7 +102,7 @@ class TestCounting:
         self, config: Config
     ) -> None:
         lanes = _lanes()
-        state = lanes.of("trades", config.channels["trades"])
+        state = lanes.of(config.channels["trades"])
         first, new = lanes.add(state, message(config), NOW)
         copy, again = lanes.add(state, message(config), NOW)
 
@@ -88,9 +111,19 @@ class TestCounting:
         assert 2 == first.count
         assert 1 == lanes.pending
 
+    def test_a_message_waits_the_gather_window_from_when_it_came(
+        self, config: Config
+    ) -> None:
+        lanes = Lanes(gather=2.5, window=60.0, bound=100)
+        state = lanes.of(config.channels["trades"])
+        item, _ = lanes.add(state, message(config), NOW)
+
+        assert NOW == item.queued
+        assert NOW + 2.5 == state.lane.due(NOW)
+
     def test_taking_and_dropping_lower_the_count(self, config: Config) -> None:
         lanes = _lanes()
-        state = lanes.of("trades", config.channels["trades"])
+        state = lanes.of(config.channels["trades"])
         for title in ("a", "b", "c"):
             lanes.add(state, message(config, title), NOW)
         lanes.add(state, message(config, "d", level=logging.CRITICAL), NOW)
@@ -108,7 +141,7 @@ class TestCounting:
 
     def test_over_the_bound(self, config: Config) -> None:
         lanes = _lanes(bound=2)
-        state = lanes.of("trades", config.channels["trades"])
+        state = lanes.of(config.channels["trades"])
         for title in ("a", "b"):
             lanes.add(state, message(config, title), NOW)
         assert not lanes.over()
@@ -121,8 +154,8 @@ class TestCounting:
 class TestEviction:
     def _full(self, config: Config) -> Lanes:
         lanes = _lanes(bound=3)
-        trades = lanes.of("trades", config.channels["trades"])
-        bot = lanes.of("bot", config.channels["bot"])
+        trades = lanes.of(config.channels["trades"])
+        bot = lanes.of(config.channels["bot"])
         lanes.add(trades, message(config, "info-1", level=logging.INFO), NOW)
         lanes.add(bot, message(config, "error", channel="bot"), NOW)
         lanes.add(trades, message(config, "info-2", level=logging.INFO), NOW)
@@ -162,7 +195,7 @@ class TestEviction:
 
     def test_what_was_taken_is_not_evicted(self, config: Config) -> None:
         lanes = _lanes(bound=1)
-        state = lanes.of("trades", config.channels["trades"])
+        state = lanes.of(config.channels["trades"])
         lanes.add(state, message(config, "on its way"), NOW)
         lanes.take(state, NOW)
 
@@ -170,30 +203,185 @@ class TestEviction:
 
     def test_notices_are_outside_the_bound(self, config: Config) -> None:
         lanes = _lanes(bound=1)
-        state = lanes.of("trades", config.channels["trades"])
+        state = lanes.of(config.channels["trades"])
         lanes.add(state, message(config, "notice"), NOW, bounded=False)
 
         assert lanes.evict(newest=False) is None
         assert 1 == lanes.pending
+        assert not lanes.over()
+        assert 1 == lanes.room()
+
+    @pytest.mark.parametrize(
+        "leave",
+        [
+            lambda lanes, state: lanes.take(state, NOW),  # sent
+            lambda lanes, state: lanes.drop_all(state),  # disabled
+            lambda lanes, _state: lanes.give_up(),  # the end
+        ],
+        ids=["taken", "dropped", "given up"],
+    )
+    def test_a_notice_gone_leaves_the_bound_as_it_was(
+        self, config: Config, leave: Callable[[Lanes, LaneState], object]
+    ) -> None:
+        lanes = _lanes(bound=1)
+        state = lanes.of(config.channels["trades"])
+        lanes.add(state, message(config, "notice"), NOW, bounded=False)
+        leave(lanes, state)
+        lanes.add(state, message(config, "a"), NOW)
+        lanes.add(state, message(config, "b"), NOW)
+
+        assert lanes.over()
+        assert -1 == lanes.room()
 
 
 class TestReadings:
     def test_the_longest_rate_limit_wait(self, config: Config) -> None:
         lanes = _lanes()
         assert 0.0 == lanes.rate_limit_wait(NOW)
-        lanes.of("trades", config.channels["trades"]).resume_at = NOW + 4
-        lanes.of("bot", config.channels["bot"]).resume_at = NOW + 9
-        lanes.of("ops", config.channels["ops"]).resume_at = NOW - 50
+        lanes.of(config.channels["trades"]).resume_at = NOW + 4
+        lanes.of(config.channels["bot"]).resume_at = NOW + 9
+        lanes.of(config.channels["ops"]).resume_at = NOW - 50
 
         assert 9.0 == lanes.rate_limit_wait(NOW)
         assert 0.0 == lanes.rate_limit_wait(NOW + 100)
 
     def test_disabled_destinations_by_label(self, config: Config) -> None:
         lanes = _lanes()
-        bot = lanes.of("bot", config.channels["bot"])
-        lanes.of("trades", config.channels["trades"])
+        bot = lanes.of(config.channels["bot"])
+        lanes.of(config.channels["trades"])
         assert [] == lanes.disabled()
 
         bot.disabled = Loss.NO_TOKEN
 
         assert [f"channel {BOT_CHANNEL}"] == lanes.disabled()
+
+
+class TestTheEnd:
+    """What the engine asks of the lanes when it stops."""
+
+    def _state(self, lanes: Lanes, config: Config, name: str) -> LaneState:
+        return lanes.of(config.channels[name])
+
+    def test_a_lane_is_busy_while_it_holds_or_sends(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes()
+        state = self._state(lanes, config, "trades")
+        assert not state.busy
+        lanes.add(state, message(config, "a"), NOW)
+        assert state.busy
+
+        state.inflight = lanes.take(state, NOW)
+        state.sending = True
+        assert state.busy
+        lanes.add(state, message(config, "b"), NOW)
+
+        assert ["a", "b"] == [p.embed()["title"] for p in state.waiting()]
+        state.sending = False
+        lanes.take(state, NOW)
+        assert not state.busy
+
+    @pytest.mark.parametrize(
+        ("holds", "on_disk", "idle"),
+        [
+            ((), (), True),
+            (("trades",), (), False),
+            ((), ("bot",), False),
+            (("console",), (), False),
+        ],
+    )
+    def test_idle_when_nothing_waits_anywhere(
+        self,
+        config: Config,
+        holds: tuple[str, ...],
+        on_disk: tuple[str, ...],
+        idle: bool,
+    ) -> None:
+        lanes = _lanes()
+        states = {
+            name: self._state(lanes, config, name)
+            for name in ("trades", "bot", "console")
+        }
+        for name in holds:
+            lanes.add(states[name], message(config, channel=name), NOW)
+        disk = {states[name].key for name in on_disk}
+
+        assert idle == lanes.idle(lambda key: key in disk)
+
+    @pytest.mark.parametrize(
+        ("lanes_", "expected"),
+        [
+            # (channel, failing, every item in the spool) of busy lanes
+            ((), True),
+            ((("trades", True, True),), True),
+            ((("trades", True, True), ("bot", True, True)), True),
+            ((("trades", False, True),), False),
+            ((("trades", True, False),), False),
+            ((("console", True, True),), False),
+            ((("trades", True, True), ("bot", False, True)), False),
+            ((("bot", False, True), ("trades", True, True)), False),
+        ],
+    )
+    def test_all_on_disk_when_only_failing_spooled_lanes_hold_anything(
+        self,
+        config: Config,
+        lanes_: tuple[tuple[str, bool, bool], ...],
+        expected: bool,
+    ) -> None:
+        lanes = _lanes()
+        idle = self._state(lanes, config, "ops")  # holds nothing
+        idle.failing = False
+        for name, failing, spooled in lanes_:
+            state = self._state(lanes, config, name)
+            state.failing = failing
+            for title in ("a", "b"):
+                item, _ = lanes.add(
+                    state, message(config, title, channel=name), NOW
+                )
+                if spooled or title == "a":
+                    item.spool.append(f"{name}-{title}")
+
+        assert expected == lanes.all_on_disk()
+
+    def test_what_is_on_its_way_counts_for_all_on_disk(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes()
+        state = self._state(lanes, config, "trades")
+        state.failing = True
+        lanes.add(state, message(config, "in memory only"), NOW)
+        state.inflight = lanes.take(state, NOW)
+        state.sending = True
+
+        assert not lanes.all_on_disk()
+
+    def test_giving_up_counts_what_is_lost_and_what_is_kept(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes()
+        trades = self._state(lanes, config, "trades")
+        bot = self._state(lanes, config, "bot")
+        copies, _ = lanes.add(trades, message(config, "copies"), NOW)
+        lanes.add(trades, message(config, "copies"), NOW)
+        lanes.add(trades, message(config, "copies"), NOW)  # stands for 3
+        trades.inflight = lanes.take(trades, NOW)
+        lanes.add(trades, message(config, "own", route=OWN_ROUTES + "x"), NOW)
+        spooled, _ = lanes.add(trades, message(config, "on disk"), NOW)
+        spooled.spool.extend(["entry-1", "entry-2"])
+        lanes.add(bot, message(config, "one", channel="bot"), NOW)
+        lanes.add(bot, message(config, "two", channel="bot"), NOW)
+        kept, _ = lanes.add(bot, message(config, "kept", channel="bot"), NOW)
+        kept.spool.append("entry-3")
+
+        assert (3 + 2, 2 + 1) == lanes.give_up()
+        assert 0 == lanes.pending
+        assert ([], []) == (trades.inflight, bot.inflight)
+        assert not trades.busy
+        assert not bot.busy
+        assert 3 == copies.count
+
+    def test_the_engine_s_own_routes(self) -> None:
+        assert is_own("polybot_loghandler.dropped")
+        assert is_own(OWN_ROUTES + "alert")
+        assert not is_own("errors")
+        assert not is_own("x.polybot_loghandler.alert")

@@ -42,3 +42,12 @@ def test_the_wait_is_until_the_next_job() -> None:
 
     assert 0.25 == schedule.wait(0.0, default=5.0)
     assert 0.0 == schedule.wait(0.25, default=5.0)
+
+
+def test_a_job_off_from_the_start_leaves_the_others_alone() -> None:
+    schedule = Schedule()
+    every = {"reload": None, "watch": 1.0}
+
+    assert [] == schedule.due(0.0, every)
+    assert ["watch"] == schedule.due(1.0, every)
+    assert 1.0 == schedule.wait(1.0, default=5.0)
