@@ -72,8 +72,8 @@ class Chores:
             wait = self._schedule.wait(now, WATCH_EVERY)
             await anyio.sleep(max(wait, SHORTEST))
 
-    def run_due(self, now: float) -> list[str]:
-        """Run the jobs due at *now*; their names, in order."""
+    def run_due(self, now: float) -> None:
+        """Run the jobs due at *now*, in order."""
         delivery = self._routing.config.delivery
         levels, adopt = self._levels, self._adopt
         jobs: dict[str, tuple[float | None, Callable[[], None] | None]] = {
@@ -87,12 +87,10 @@ class Chores:
             name: None if job is None else interval
             for name, (interval, job) in jobs.items()
         }
-        due = self._schedule.due(now, every)
-        for name in due:
+        for name in self._schedule.due(now, every):
             job = jobs[name][1]
             if job is not None:
                 self._run(name, job)
-        return due
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
         """Run one job; its failure is counted and told, never raised."""

@@ -133,8 +133,8 @@ class Engine:
             lambda: self._routing.config,
             self._keeper,
             diagnostics=self._diag,
+            started=self._clock(),
         )
-        self.ledger.start(self._clock())
         self._limiter = (
             RateLimiter()
             if self._cloudflare_pause is None
@@ -294,6 +294,9 @@ class Engine:
             return []
 
     def _idle(self) -> bool:
+        """Nothing left to file or send (a flush is done)."""
+        if self.ledger.outbox:  # news not yet filed is still to be sent
+            return False
         keeper = self._keeper
         return self.lanes.idle(
             keeper.has_waiting if keeper is not None else _nothing

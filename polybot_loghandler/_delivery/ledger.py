@@ -66,16 +66,19 @@ class Ledger:
         keeper: The spool, whose entries are done once their message is
             delivered or lost.
         diagnostics: Where warnings are said once (kept across runs).
+        started: When the run began, on the caller's clock: the first
+            summary covers the time since.
         wall: Wall-clock seconds, for the times people read.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the seams, keyword-only after config
         self,
         stats: Stats,
         config: Callable[[], Config],
         keeper: SpoolKeeper | None = None,
         *,
         diagnostics: Diagnostics | None = None,
+        started: float = 0.0,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.stats = stats
@@ -90,7 +93,7 @@ class Ledger:
         #: set when something was put in the outbox
         self.posted = asyncio.Event()
         self._reported: dict[str, int] = {}
-        self._reported_at: float | None = None
+        self._reported_at = started
         self._drops_seen: dict[str, int] = {}
         self._drops_last: dict[str, float] = {}
 
@@ -385,8 +388,6 @@ class Ledger:
     ) -> None:
         """Post the periodic summary of the counters, if anything moved."""
         channel = self._config().delivery.notice_channel
-        if self._reported_at is None:
-            self._reported_at = now
         if channel is None:
             return
         embed = summary_embed(
@@ -397,10 +398,6 @@ class Ledger:
             self._post(
                 channel, embed, "polybot_loghandler.report", logging.INFO
             )
-
-    def start(self, now: float) -> None:
-        """The summaries count from *now*."""
-        self._reported_at = now
 
 
 def _ops(config: Config) -> Channel | None:

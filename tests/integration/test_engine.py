@@ -333,3 +333,16 @@ class TestPeriodicJobs:
         )
         assert floor.worker.flush(WAIT)
         assert any(t.startswith("📊") for t in floor.titles())
+
+
+def test_news_not_yet_filed_keeps_a_flush_waiting(
+    floors: Callable[..., Floor],
+) -> None:
+    """An alert in the ledger's outbox is still to be sent: not idle."""
+    floor = floors()
+    engine = floor.engine
+    assert engine._idle()
+
+    engine.ledger.alert("⚠️ something", "to tell")
+
+    assert not engine._idle()

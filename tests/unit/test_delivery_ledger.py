@@ -68,9 +68,12 @@ class Books:
         self.config = config
         self.stats = Stats()
         self.ledger = Ledger(
-            self.stats, lambda: self.config, keeper, wall=lambda: WALL
+            self.stats,
+            lambda: self.config,
+            keeper,
+            started=NOW,
+            wall=lambda: WALL,
         )
-        self.ledger.start(NOW)
         self.lanes = Lanes(1.0, 60.0, 100)
 
     def lane(self, channel: str = "trades") -> LaneState:
@@ -593,15 +596,15 @@ class TestPeriodicNews:
             books.posted()
         )
 
-    def test_the_first_summary_counts_from_the_first_look(self) -> None:
-        """Without start(): the first look starts the count."""
+    def test_the_first_summary_counts_from_the_start(self) -> None:
+        """The first summary covers the time since the run started."""
         config = routing(report="{every: 1m, channel: trades}")
-        ledger = Ledger(Stats(), lambda: config)
+        ledger = Ledger(Stats(), lambda: config, started=NOW - 60)
         ledger.report({"accepted": 1}, NOW, [])
         ledger.report({"accepted": 3}, NOW + 120, [])
 
         assert [
-            "📊 Discord delivery: the last 0s",
+            "📊 Discord delivery: the last 1m",
             "📊 Discord delivery: the last 2m",
         ] == [m.embed["title"] for m in ledger.outbox]
 
