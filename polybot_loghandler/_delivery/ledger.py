@@ -25,7 +25,7 @@ from polybot_loghandler._batching import Pending
 from polybot_loghandler._diagnostics import Diagnostics, described, emit, say
 from polybot_loghandler._discord import Outcome
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._format import counted
+from polybot_loghandler._format import counted, duration
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Channel, Config, Destination
@@ -243,7 +243,7 @@ class Ledger:
         trouble, state.trouble = state.trouble, None
         if trouble is None or not trouble.said:
             return
-        took = span(now - trouble.since)
+        took = duration(max(now - trouble.since, 0.0))
         text = (
             f"{state.label} answers again, after {took} "
             f"({_verb(trouble)} since {_clock_text(trouble.wall)} UTC)"
@@ -425,13 +425,3 @@ def trouble_text(label: str, trouble: Trouble) -> str:
         f"{label} {_verb(trouble)} since {_clock_text(trouble.wall)} UTC "
         f"({trouble.why})"
     )
-
-
-def span(seconds: float) -> str:
-    """A duration for people: ``45s``, ``3m12s``, ``2h05m``."""
-    whole = int(max(seconds, 0.0))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

@@ -28,7 +28,7 @@ from polybot_loghandler._discord import (
     build_request,
     send,
 )
-from polybot_loghandler._format import counted
+from polybot_loghandler._format import counted, duration
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Config
@@ -38,7 +38,7 @@ from polybot_loghandler._retry import RetryPolicy
 from polybot_loghandler._text import redact_text
 
 from .lanes import Lanes, LaneState
-from .ledger import Ledger, span
+from .ledger import Ledger
 
 __all__ = ["RETRY", "Sender", "outgoing"]
 
@@ -430,4 +430,6 @@ def _held(wait: Wait) -> str:
         "global": "a global rate limit",
         "cloudflare": "a Cloudflare block",
     }.get(wait.scope, wait.scope)
-    return f"held for {span(wait.seconds)} by {scope}, past the cap"
+    return (
+        f"held for {duration(max(wait.seconds, 0.0))} by {scope}, past the cap"
+    )

@@ -27,7 +27,6 @@ from polybot_loghandler._delivery.ledger import (
     NOTICE_ROUTE,
     QUIET_AFTER,
     Ledger,
-    span,
     trouble_text,
 )
 from polybot_loghandler._diagnostics import Diagnostics
@@ -392,7 +391,7 @@ class TestHealth:
         books.ledger.answered(state, NOW + 65)
 
         text = (
-            f"{LABEL} answers again, after 1m05s (failing since 14:23:40 UTC)"
+            f"{LABEL} answers again, after 1m 5s (failing since 14:23:40 UTC)"
         )
         assert [f"polybot_loghandler: {text}"] == _said(capsys)
         assert escape_markdown(text) == books.descriptions()[-1]
@@ -420,7 +419,7 @@ class TestHealth:
             "⚠️ A Discord destination is failing",
             "✅ A Discord destination recovered",
         ] == [title for _, title in books.posted()]
-        assert "after 1m05s" in books.ledger.outbox[1].embed["description"]
+        assert "after 1m 5s" in books.ledger.outbox[1].embed["description"]
         assert state.trouble is None
 
     def test_flapping_is_not_told_again_within_the_quiet_time(
@@ -507,23 +506,6 @@ def test_times_are_told_in_utc_wherever_the_process_runs(
     books.ledger.failing(state, FIVE_HUNDRED, NOW, NOW)
 
     assert "since 14:23:45 UTC" in trouble_text(state.label, state.trouble)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (-3, "0s"),
-        (0, "0s"),
-        (59.9, "59s"),
-        (60, "1m00s"),
-        (3599, "59m59s"),
-        (3600, "1h00m"),
-        (7325, "2h02m"),
-        (3660, "1h01m"),
-    ],
-)
-def test_span(seconds: float, text: str) -> None:
-    assert text == span(seconds)
 
 
 class TestPeriodicNews:

@@ -388,22 +388,22 @@ class TestHeldPastTheCap:
             (
                 lambda: too_many(120.0),
                 (
-                    "held for 2m00s by its rate limit, past the cap",
-                    "held for 1m50s by its rate limit, past the cap",
+                    "held for 2m by its rate limit, past the cap",
+                    "held for 1m 50s by its rate limit, past the cap",
                 ),
             ),
             (
                 _global_429,
                 (
-                    "held for 1h00m by a global rate limit, past the cap",
-                    "held for 59m50s by a global rate limit, past the cap",
+                    "held for 1h by a global rate limit, past the cap",
+                    "held for 59m 50s by a global rate limit, past the cap",
                 ),
             ),
             (
                 _cloudflare_429,
                 (
-                    "held for 6m40s by a Cloudflare block, past the cap",
-                    "held for 6m30s by a Cloudflare block, past the cap",
+                    "held for 6m 40s by a Cloudflare block, past the cap",
+                    "held for 6m 30s by a Cloudflare block, past the cap",
                 ),
             ),
         ],
@@ -445,7 +445,7 @@ class TestHeldPastTheCap:
         assert [said] == _warned(caplog)
 
     def test_a_hold_it_has_no_words_for_is_named_as_it_is(self) -> None:
-        assert "held for 6m40s by a ban, past the cap" == _held(
+        assert "held for 6m 40s by a ban, past the cap" == _held(
             Wait(400.0, "a ban")
         )
 
@@ -499,7 +499,7 @@ class TestRetries:
         said = _said(capsys)
         assert [
             _failing(f"send failed: RuntimeError('boom at {LABEL}')"),
-            f"{LABEL} answers again, after 7s (failing {SINCE})",
+            f"{LABEL} answers again, after 8s (failing {SINCE})",
         ] == said
         assert TOKEN not in "".join(said)
 
@@ -663,7 +663,7 @@ class TestRefusals:
             "⚠️ A Discord destination is failing",
             "✅ A Discord destination recovered",
         ] == rig.posted()
-        recovered = f"{LABEL} answers again, after 7s (failing {SINCE})"
+        recovered = f"{LABEL} answers again, after 8s (failing {SINCE})"
         assert [_failing("500 error"), recovered] == _said(capsys)
         assert state.trouble is None
         assert {"dropped.rejected": 1} == rig.dropped()
