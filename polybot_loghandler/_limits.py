@@ -37,6 +37,9 @@ MAX_CONTENT = 2000
 MAX_URL = 2048  # avatar_url's schema limit; we hold embed URLs to it too
 
 ELLIPSIS = "…"
+#: What breaks a mention (``@\u200beveryone``, ``<@\u200b&1…>``): a cut
+#: never separates it from the ``@`` before it.
+_BREAK = "\u200b"
 
 
 def clamp(text: str, limit: int) -> str:
@@ -44,13 +47,18 @@ def clamp(text: str, limit: int) -> str:
     Strip *text* and cut it to *limit* characters, ending with ``…``.
 
     Discord trims surrounding whitespace before counting, so we do too.
+    A cut that would keep a mention's ``@`` and drop the zero-width
+    space that breaks it cuts before the ``@`` instead.
     """
     text = text.strip()
     if len(text) <= limit:
         return text
     if limit <= 0:
         return ""
-    return text[: limit - 1].rstrip() + ELLIPSIS
+    end = limit - 1
+    if text[end] == _BREAK and text[end - 1 : end] == "@":
+        end -= 1
+    return text[:end].rstrip() + ELLIPSIS
 
 
 def clamp_tail(text: str, limit: int) -> str:

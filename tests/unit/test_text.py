@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polybot_loghandler import _text
+from polybot_loghandler._limits import clamp
 from polybot_loghandler._memo import Memo
 from polybot_loghandler._text import (
     REDACTED,
@@ -914,3 +915,26 @@ def test_quick_checks_skip_work(
     counted = _Counted(getattr(_text, name), method)
     monkeypatch.setattr(_text, name, counted)
     assert (expected, 0) == (call(text), counted.calls)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("see <@\u200b&123456789012345678> now", 6, "see <…"),
+        ("see <@\u200b&123456789012345678> now", 7, "see <…"),
+        ("see <@\u200b&123456789012345678> now", 8, "see <@\u200b…"),
+        ("ping @\u200beveryone", 7, "ping…"),
+        ("ping @\u200beveryone", 8, "ping @\u200b…"),
+        ("an email a@b.c", 12, "an email a@…"),
+        ("short", 10, "short"),
+    ],
+)
+def test_a_cut_never_leaves_a_mention_unbroken(
+    text: str, limit: int, expected: str
+) -> None:
+    """The zero-width space that breaks a mention is never cut off it."""
+    clamped = clamp(neutralize_mentions(text), limit)
+
+    assert expected == clamped
+    assert len(clamped) <= limit
+    assert neutralize_mentions(clamped) == clamped
