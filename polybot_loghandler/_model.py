@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._env import Reference
 from ._matching import Matcher
+from ._redisurl import redacted_url
 from ._templates import Text
 from ._text import REDACTED
 from ._yaml import KeyPath
@@ -245,6 +246,9 @@ class DeliverySettings:
             only.
         spool_size: Bytes of undelivered messages the spool keeps
             before it evicts the oldest of the lowest level.
+        relay: The Redis URL of the relay; ``None``: this process
+            delivers itself. It may hold a password, so ``repr`` shows
+            it redacted.
     """
 
     queue_size: int = 10_000
@@ -260,9 +264,10 @@ class DeliverySettings:
     report_channel: str | None = None
     spool: str | None = None
     spool_size: int = 50 * 2**20
+    relay: str | None = None
 
     #: Settings a reload cannot change: they shape the worker's queue,
-    #: lanes and spool, which keep running.
+    #: lanes, spool and relay, which keep running.
     FIXED = (
         "queue_size",
         "batch_window",
@@ -271,7 +276,18 @@ class DeliverySettings:
         "console_per_channel",
         "spool",
         "spool_size",
+        "relay",
     )
+
+    def __repr__(self) -> str:
+        # the dataclass's own repr, but for the relay's password
+        shown = (
+            f"{f.name}={redacted_url(self.relay)!r}"
+            if f.name == "relay" and self.relay is not None
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"DeliverySettings({', '.join(shown)})"
 
     @property
     def notice_channel(self) -> str | None:

@@ -146,18 +146,6 @@ class ChannelChecker(Checker):
         )
         self.bad_variables[name] = self.file.problems[-1]
 
-    def sole_variable(self, path: KeyPath, value: str) -> str | None:
-        """The variable whose value alone makes *value*, if there is one."""
-        names = dict.fromkeys(
-            r.name for r in self.file.references.get(path, ()) if r.used
-        )
-        if len(names) != 1:
-            return None
-        (name,) = names
-        return (
-            name if self.file.environ.get(name, "").strip() == value else None
-        )
-
     def told_variables(self) -> None:
         """Finish the variables' problems: how many channels use each."""
         for name, told in self.bad_variables.items():

@@ -148,6 +148,18 @@ class Checker:
         self.file.references[path] = expansion.references
         return expansion.value.strip()
 
+    def sole_variable(self, path: KeyPath, value: str) -> str | None:
+        """The variable whose value alone makes *value*, if there is one."""
+        names = dict.fromkeys(
+            r.name for r in self.file.references.get(path, ()) if r.used
+        )
+        if len(names) != 1:
+            return None
+        (name,) = names
+        return (
+            name if self.file.environ.get(name, "").strip() == value else None
+        )
+
     def template(
         self, source: Any, path: KeyPath, mode: str = "markdown"
     ) -> Text | None:

@@ -1,10 +1,12 @@
 """
-``delivery:``: how messages are sent (queue, timings, console, reports, spool).
+``delivery:``: how messages are sent (queue, timings, spool, relay...).
 
 Every key has a default, so the section may be left out; what is given
 becomes ``DeliverySettings``. A report or ops channel must be one that
 ``channels:`` declares, so this section is checked after that one. A
 size (``spool_size``) is read by ``size_bytes``: ``'50MB'``, ``'1.5 GiB'``.
+The relay's Redis URL may hold a password: a problem with it shows it
+only as ``_redisurl.redacted_url`` makes it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from polybot_loghandler._model import RELOAD_EVERY, Channel, DeliverySettings
+from polybot_loghandler._redisurl import RedisUrlError, parse
 from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, finite, is_off, positive_int
@@ -63,6 +66,7 @@ class DeliveryChecker(Checker):
             "report",
             "spool",
             "spool_size",
+            "relay",
         )
         self.keys(table, path, allowed)
         kwargs: dict[str, Any] = {}
@@ -113,6 +117,7 @@ class DeliveryChecker(Checker):
         if "report" in table:
             kwargs.update(self.report(table["report"], channels))
         kwargs.update(self.spool(table))
+        kwargs.update(self.relay(table))
         return DeliverySettings(**kwargs)
 
     def interval(
@@ -172,6 +177,32 @@ class DeliveryChecker(Checker):
         if where and not is_off(where):
             out["spool"] = where
         return out
+
+    def relay(self, table: Mapping[str, Any]) -> dict[str, Any]:
+        """
+        ``relay``: the relay's Redis URL, or off (empty, ``off``, false).
+
+        Read like ``spool``, with ``${VAR}``; the URL must be one redis-py
+        connects with. A problem names the variable that gave the URL,
+        and shows the URL without its credentials.
+        """
+        value = table.get("relay")
+        if value is None or is_off(value):
+            return {}
+        path: KeyPath = ("delivery", "relay")
+        text = self.string(value, path, "relay (a Redis URL, or off)")
+        if text is None:
+            return {}
+        url = self.env(text, path)
+        if not url or is_off(url):
+            return {}
+        try:
+            parse(url)
+        except RedisUrlError as exc:
+            name = self.sole_variable(path, url)
+            self.problem(path, f"${name} is {exc}" if name else str(exc))
+            return {}
+        return {"relay": url}
 
 
 def size_bytes(value: Any) -> int | None:

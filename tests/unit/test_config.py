@@ -1564,6 +1564,117 @@ def test_icon_urls_are_uris(part: str, url: str, ok: bool) -> None:
     assert "must be an http(s) URL" in error.problems[0]
 
 
+#: delivery.relay as written (lines under ``delivery:``), the
+#: environment, and the URL the settings keep (None: off).
+RELAYS = {
+    "unset": ("  console: stderr\n", {}, None),
+    "empty-by-variable": (
+        "  relay: ${POLYBOT_REDIS_URL:-}\n",
+        {},
+        None,
+    ),
+    "empty-variable": (
+        "  relay: ${POLYBOT_REDIS_URL:-}\n",
+        {"POLYBOT_REDIS_URL": ""},
+        None,
+    ),
+    "good-url": (
+        "  relay: redis://localhost:6379/0\n",
+        {},
+        "redis://localhost:6379/0",
+    ),
+    "good-url-by-variable": (
+        "  relay: ${POLYBOT_REDIS_URL:-}\n",
+        {"POLYBOT_REDIS_URL": f"rediss://:{TOKEN}@cache:6380/2"},
+        f"rediss://:{TOKEN}@cache:6380/2",
+    ),
+    "unix-socket": (
+        "  relay: unix:///tmp/redis.sock?db=2\n",
+        {},
+        "unix:///tmp/redis.sock?db=2",
+    ),
+    "off": ("  relay: off\n", {}, None),
+    "quoted-off": ("  relay: 'off'\n", {}, None),
+    "false": ("  relay: false\n", {}, None),
+    "empty": ("  relay: ''\n", {}, None),
+    "null": ("  relay: ~\n", {}, None),
+    "off-by-variable": ("  relay: ${NOPE:-off}\n", {}, None),
+}
+#: delivery.relay written wrong (line 5), its environment, and what
+#: the problem says.
+BAD_RELAYS = {
+    "bad-scheme": (
+        "relay: http://cache:6379/0",
+        {},
+        (
+            "routing.yaml:5: delivery.relay: not a Redis URL (its scheme "
+            "is not redis://, rediss:// or unix://; the relay's URL is "
+            "redis://host:port/db, rediss:// for TLS, or "
+            "unix:///path/to.sock?db=N, e.g. redis://localhost:6379/0)"
+        ),
+    ),
+    "bad-scheme-by-variable": (
+        "relay: ${POLYBOT_REDIS_URL:-}",
+        {"POLYBOT_REDIS_URL": f"https://alice:{TOKEN}@cache/0"},
+        (
+            "routing.yaml:5: delivery.relay: $POLYBOT_REDIS_URL is not a "
+            "Redis URL (its scheme is not redis://"
+        ),
+    ),
+    "password-alone": (
+        "relay: ${POLYBOT_REDIS_URL}",
+        {"POLYBOT_REDIS_URL": TOKEN},
+        (
+            "routing.yaml:5: delivery.relay: $POLYBOT_REDIS_URL is not a "
+            "Redis URL (it has no scheme;"
+        ),
+    ),
+    "raw-slash-in-password": (
+        "relay: ${POLYBOT_REDIS_URL}",
+        {"POLYBOT_REDIS_URL": f"redis://:{TOKEN}/x@cache:6379/0"},
+        (
+            "routing.yaml:5: delivery.relay: $POLYBOT_REDIS_URL is not a "
+            "Redis URL: 'redis://***@cache:6379/0' (it has an '@' after its "
+            "host: a password with '/', '?' or '#' is written with %2F, "
+            "%3F, %23;"
+        ),
+    ),
+    "lost-at": (
+        f"relay: 'redis://:{TOKEN}'",
+        {},
+        (
+            "routing.yaml:5: delivery.relay: not a Redis URL: "
+            "'redis://:***' (its port is not a number from 1 to 65535"
+        ),
+    ),
+    "bad-db": (
+        f"relay: 'redis://alice:{TOKEN}@cache/one'",
+        {},
+        (
+            "routing.yaml:5: delivery.relay: not a Redis URL: "
+            "'redis://***@cache/one' (its database (/N or ?db=N) is not a "
+            "whole number, 0 or more;"
+        ),
+    ),
+    "not-a-string": (
+        "relay: 6379",
+        {},
+        (
+            "routing.yaml:5: delivery.relay: relay (a Redis URL, or off) "
+            "must be a string, not a number"
+        ),
+    ),
+    "unclosed-variable": (
+        "relay: ${POLYBOT_REDIS_URL",
+        {},
+        (
+            "routing.yaml:5: delivery.relay: '${POLYBOT_REDIS_URL' must "
+            "end with '}'"
+        ),
+    ),
+}
+
+
 class TestDelivery:
     def test_defaults(self) -> None:
         """Without delivery: the defaults apply."""
@@ -1753,6 +1864,48 @@ class TestDelivery:
         )
 
         assert message in str(error)
+
+    @pytest.mark.parametrize(
+        ("lines", "environ", "expected"), RELAYS.values(), ids=RELAYS
+    )
+    def test_relay(
+        self, lines: str, environ: dict[str, str], expected: str | None
+    ) -> None:
+        """The relay is off unless a URL is given; empty or off is off."""
+        config = _config(
+            "version: 1\nchannels: {}\nroutes: []\ndelivery:\n" + lines,
+            environ,
+        )
+
+        assert expected == config.delivery.relay
+
+    @pytest.mark.parametrize(
+        ("line", "environ", "message"), BAD_RELAYS.values(), ids=BAD_RELAYS
+    )
+    def test_relay_errors(
+        self, line: str, environ: dict[str, str], message: str
+    ) -> None:
+        """A relay URL that cannot be used: its line, key, no password."""
+        error = _error(
+            "version: 1\nchannels: {ops: ''}\nroutes: []\ndelivery:\n"
+            f"  {line}\n",
+            environ,
+        )
+
+        assert 1 == len(error.problems)
+        assert error.problems[0].startswith(message)
+        assert TOKEN not in str(error)
+
+    def test_relay_repr_is_redacted(self) -> None:
+        """The settings' repr shows where the relay is, not its password."""
+        delivery = _config(
+            "version: 1\nchannels: {}\nroutes: []\n"
+            "delivery: {relay: '${POLYBOT_REDIS_URL}'}\n",
+            {"POLYBOT_REDIS_URL": f"redis://alice:{TOKEN}@cache:6379/1"},
+        ).delivery
+
+        assert "relay='redis://***@cache:6379/1'" in repr(delivery)
+        assert TOKEN not in repr(delivery)
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -2201,11 +2354,20 @@ COUNTS = {
     "queue-size-null": "queue_size: ~",
     "console-per-channel": "console_per_channel: -1",
 }
-#: four keys turned off, three ways.
+#: five keys turned off, three ways.
 OFF_KEYS = {
-    "false": "reload: false, report: false, spool: false, console: false",
-    "quoted-off": "reload: 'off', report: 'off', spool: 'off', console: 'off'",
-    "bare-off": "reload: off, report: {every: off}, spool: off, console: off",
+    "false": (
+        "reload: false, report: false, spool: false, console: false, "
+        "relay: false"
+    ),
+    "quoted-off": (
+        "reload: 'off', report: 'off', spool: 'off', console: 'off', "
+        "relay: 'off'"
+    ),
+    "bare-off": (
+        "reload: off, report: {every: off}, spool: off, console: off, "
+        "relay: off"
+    ),
 }
 #: a route's part with a list of field names that is not one.
 NOT_FIELD_NAMES = {
@@ -2265,11 +2427,12 @@ class TestSharedChecks:
 
         delivery = _config(text, {}).delivery
 
-        assert (None, None, None, "off") == (
+        assert (None, None, None, "off", None) == (
             delivery.reload_every,
             delivery.report_every,
             delivery.spool,
             delivery.console,
+            delivery.relay,
         )
 
     def test_coalesce_by_one_name_or_a_list(self) -> None:

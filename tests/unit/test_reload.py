@@ -103,9 +103,10 @@ class TestFixedChanges:
             spool="/tmp/spool",
             retry_for=1.0,
             ops_channel="ops",
+            relay="redis://localhost:6379/0",
         )
 
-        assert ["queue_size", "spool"] == fixed_changes(old, new)
+        assert ["queue_size", "spool", "relay"] == fixed_changes(old, new)
 
     def test_nothing_changed(self) -> None:
         assert [] == fixed_changes(DeliverySettings(), DeliverySettings())
