@@ -1,10 +1,11 @@
 """
-Shared fixtures: isolated logging, a routing-file factory, and a check
-that no worker thread outlives a test.
+Shared fixtures: isolated logging, a routing-file factory, a check that
+no worker thread outlives a test, and a database of the machine's Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from polybot_loghandler import _registry
+from tests.support.redisserver import RedisUnavailableError, shared_database
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_ROUTING = REPO / "routing.yaml"
@@ -101,3 +103,21 @@ def logger_with(
         log.removeHandler(handler)
         log.propagate = True
         log.setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """
+    ``redis://127.0.0.1:6379/N``: a database of the machine's Redis.
+
+    Database N (1 to 15) is this test's alone, leased so that parallel
+    runs never share one, and empty before and after (FLUSHDB). Without
+    a Redis the test fails, saying how to start one: it is never
+    skipped.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(shared_database())
+        except RedisUnavailableError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield url
