@@ -28,6 +28,7 @@ from ._limits import (
 )
 from ._message import RoutedMessage
 from ._payload import embed_length, fit_total
+from ._receipts import Receipt
 from ._values import repr_of, text_of
 
 __all__ = ["Lane", "Pending", "coalesce_key"]
@@ -73,6 +74,8 @@ class Pending:
             says ``×N more`` so it does not read as something new.
         spool: The spool entries of the events it stands for (with
             ``delivery.spool``), marked done when it is.
+        receipts: The receipts of the messages it stands for (with the
+            relay), settled when it is done.
     """
 
     message: RoutedMessage
@@ -86,6 +89,7 @@ class Pending:
     taken: bool = False
     repeat: bool = False
     spool: list[Any] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
 
     @property
     def mention(self) -> str:
@@ -102,6 +106,8 @@ class Pending:
         """Merge one more duplicate."""
         self.count += 1
         self.message = message
+        if message.receipt is not None:
+            self.receipts.append(message.receipt)
         self.level = max(self.level, message.event.level)
         self.first = min(self.first, message.event.time)
         self.last = max(self.last, message.event.time)
@@ -217,7 +223,10 @@ class Lane:
         message: RoutedMessage, key: str | None, now: float
     ) -> Pending:
         t = message.event.time
-        return Pending(message, key, message.event.level, t, t, now)
+        item = Pending(message, key, message.event.level, t, t, now)
+        if message.receipt is not None:
+            item.receipts.append(message.receipt)
+        return item
 
     def release(self, now: float, *, everything: bool = False) -> None:
         """

@@ -50,6 +50,16 @@ class Loss(str, enum.Enum):
     #: Read back from the spool with nothing that can be shown.
     SPOOL_CORRUPT = "spool_corrupt"
 
+    #: With the relay: Redis was unreachable and the producer's memory
+    #: (``delivery.queue_size``) full, or the process ended first.
+    RELAY_UNAVAILABLE = "relay_unavailable"
+    #: With the relay: trimmed from the stream (full at its bound)
+    #: before a relay read it.
+    RELAY_TRIMMED = "relay_trimmed"
+    #: With the relay: a stream entry the relay cannot read (not written
+    #: by this library, or by a newer version of it).
+    RELAY_MALFORMED = "relay_malformed"
+
     @property
     def counter(self) -> str:
         """The ``stats()`` key: ``dropped.queue_full``."""

@@ -4,11 +4,12 @@ RoutedMessage: one rendered embed on its way to one channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import LogEvent
 from ._model import Channel, Coalesce
+from ._receipts import Receipt
 
 __all__ = ["RoutedMessage"]
 
@@ -29,6 +30,8 @@ class RoutedMessage:
         target: The channel's configuration, ``None`` if the key is
             unknown.
         coalesce: The route's coalescing, used by delivery.
+        receipt: What hears when this message is done (the relay's
+            stream entry), if anything does.
 
     .. versionadded:: 0.1.0
     """
@@ -40,6 +43,7 @@ class RoutedMessage:
     event: LogEvent
     target: Channel | None = None
     coalesce: Coalesce | None = None
+    receipt: Receipt | None = field(default=None, compare=False, repr=False)
 
     @property
     def coalesce_window(self) -> float | None:

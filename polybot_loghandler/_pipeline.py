@@ -34,6 +34,7 @@ from ._levels import LevelCheck
 from ._losses import Loss
 from ._message import RoutedMessage
 from ._model import Config
+from ._relay.producer import Producer
 from ._router import Plan, Router
 from ._routing import RoutingHolder
 from ._stats import Stats
@@ -110,13 +111,19 @@ class Pipeline:
         )
         self._reported = 0  # undelivered events already told on stderr
         self._kept = 0  # events left in the spool, already told
-        self._engine = Engine(
-            self._routing,
-            self._stats,
-            self._console,
-            levels=self.levels,
-            version=_version(),
-        )
+        self._engine: Engine | Producer
+        if config.delivery.relay:  # the relay delivers; we append
+            self._engine = Producer(
+                self._routing, self._stats, version=_version()
+            )
+        else:
+            self._engine = Engine(
+                self._routing,
+                self._stats,
+                self._console,
+                levels=self.levels,
+                version=_version(),
+            )
         self._worker = Worker(
             None,
             self._worker_error,

@@ -45,12 +45,19 @@ class Flush:
 
 
 class Stop:
-    """A marker in the queue: finish by *deadline* (monotonic), then end."""
+    """
+    A marker in the queue: finish by *deadline* (monotonic), then end.
 
-    __slots__ = ("deadline",)
+    With *hand_over*, what has not left yet is another's to deliver (the
+    relay's next active instance): only the requests on their way are
+    finished.
+    """
 
-    def __init__(self, deadline: float) -> None:
+    __slots__ = ("deadline", "hand_over")
+
+    def __init__(self, deadline: float, *, hand_over: bool = False) -> None:
         self.deadline = deadline
+        self.hand_over = hand_over
 
 
 class Worker:
@@ -290,12 +297,14 @@ class Worker:
         self._notify(urgent=True)
         return marker.done.wait(timeout)
 
-    def close(self, timeout: float) -> bool:
+    def close(self, timeout: float, *, hand_over: bool = False) -> bool:
         """
         Handle what is queued (within *timeout*), then stop the thread.
 
         Returns ``False`` if the deadline passed first; the thread is a
-        daemon, so it never keeps the interpreter alive.
+        daemon, so it never keeps the interpreter alive. With
+        *hand_over*, the loop only finishes what is on its way (see
+        :class:`Stop`).
         """
         deadline = time.monotonic() + timeout
         with self._start_lock:  # a restart is either seen or not made
@@ -314,7 +323,7 @@ class Worker:
         # the loop gets a little less time than we wait, so it can end
         # cleanly before the join gives up
         margin = min(0.25, timeout / 4)
-        self._queue.append(Stop(deadline - margin))
+        self._queue.append(Stop(deadline - margin, hand_over=hand_over))
         self._notify(urgent=True)
         thread.join(max(0.0, deadline - time.monotonic()))
         return not thread.is_alive()

@@ -60,6 +60,8 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: while it runs. Urgent events (warnings and worse) cut it short; an
 #: ordinary message waits a batch window anyway.
 INTAKE_DELAY = 0.02
+#: Seconds a lane waits before asking again whether it may send.
+PAUSED = 0.05
 
 
 class Engine:
@@ -80,6 +82,11 @@ class Engine:
         sleep: Waits on the clock (an ``await``); with *clock*, a fake
             clock drives every wait on Discord.
         cloudflare_pause: Seconds everything waits after a Cloudflare 429.
+        route: Turns one queued item into its messages, in the render
+            thread (default: the routing's ``process``, for captured
+            events); the relay's items carry receipts.
+        may_send: Asked before each batch leaves; while it says no, the
+            lanes wait (the relay, unsure it still holds its lease).
     """
 
     def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
@@ -94,8 +101,12 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = anyio.sleep,
         cloudflare_pause: float | None = None,
+        route: Callable[[Any], list[RoutedMessage]] | None = None,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         config = routing.config
+        self._route = routing.process if route is None else route
+        self._may_send = may_send
         self._routing = routing
         # the settings a reload cannot change (DeliverySettings.FIXED)
         self._settings = config.delivery
@@ -254,7 +265,12 @@ class Engine:
             for item in items:
                 if isinstance(item, Stop):
                     self._stopping = item  # its deadline bounds what follows
-            await self._take_in(worker, items)
+            if self._handing_over:
+                self._hand_over(worker, items)
+                if not any(s.sending for s in self.lanes):
+                    return
+            else:
+                await self._take_in(worker, items)
             if self._flushes or self._stopping:
                 for state in self.lanes:
                     state.wake.set()
@@ -285,10 +301,24 @@ class Engine:
             self.ledger.lost(Loss.SHUTDOWN, lost)
             self.leftover += lost
 
+    @property
+    def _handing_over(self) -> bool:
+        """Stopping so that another process delivers what is left."""
+        stop = self._stopping
+        return stop is not None and stop.hand_over
+
+    def _hand_over(self, worker: Worker, items: list[Any]) -> None:
+        """Leave *items* unrouted: their entries wait for the next relay."""
+        events = [i for i in items if not isinstance(i, (Flush, Stop))]
+        self._flushes.extend(i for i in items if isinstance(i, Flush))
+        if events:
+            self.ledger.count("relay.left_pending", len(events))
+        worker.done(len(events), last=True)
+
     def _routed(self, raw: Any) -> list[RoutedMessage]:
         """In the render thread: one event's messages; never raises."""
         try:
-            return self._routing.process(raw)
+            return self._route(raw)
         except Exception as exc:  # the worker goes on
             self.ledger.unrenderable(exc)
             return []
@@ -344,7 +374,7 @@ class Engine:
             try:
                 state = self._filer.file(message)
             except Exception as exc:
-                self.ledger.unrenderable(exc)
+                self.ledger.unfiled(message, exc)
                 continue
             if state is not None:
                 self._run(state)
@@ -384,6 +414,11 @@ class Engine:
                 if due > now:
                     await self._nap(state, due - now)
                     continue
+                if self._handing_over:  # what is left is the next relay's
+                    return
+                if self._may_send is not None and not self._may_send():
+                    await self._nap(state, PAUSED)
+                    continue
                 batch = self.lanes.take(state, now)
                 # not committed first: what Discord takes within the group
                 # commit's 100 ms never touches the disk, and what it does
@@ -410,9 +445,7 @@ class Engine:
     async def _deliver(self, state: LaneState, batch: list[Pending]) -> None:
         messages = outgoing(batch, time.time())
         if state.destination is None:
-            shown = self._console.deliver(messages)
-            if shown:
-                self.ledger.count("console", shown)
+            self.ledger.shown(batch, self._console.deliver(messages))
             return
         await self._sender.deliver(state, batch, messages)
 
@@ -444,7 +477,9 @@ class Engine:
 
     def _give_up(self) -> None:
         """At the end: what is still waiting will not be delivered."""
-        left, kept = self.lanes.give_up()
+        left, kept, pending = self.lanes.give_up()
+        if pending:  # the next relay delivers them
+            self.ledger.count("relay.left_pending", pending)
         keeper = self._keeper
         if keeper is not None:
             kept += sum(keeper.waiting(s.key) for s in self.lanes)

@@ -217,14 +217,17 @@ class Lanes:
                 return False
         return True
 
-    def give_up(self) -> tuple[int, int]:
+    def give_up(self) -> tuple[int, int, int]:
         """
-        Empty every lane at the end; the events lost, the entries kept.
+        Empty every lane at the end.
 
-        What is in the spool is kept for the next process; what is not
-        is lost. The engine's own messages are neither.
+        Returns the events lost, the spool entries kept, and the events
+        whose stream entries stay pending. What is in the spool is kept
+        for the next process, and what came from the relay's stream
+        waits there for the next relay; the rest is lost. The engine's
+        own messages are none of these.
         """
-        lost = kept = 0
+        lost = kept = pending = 0
         for state in self:
             # what was on its way when the loop stopped counts too
             for item in [*state.inflight, *state.lane.drop_all()]:
@@ -232,12 +235,14 @@ class Lanes:
                     continue
                 if item.spool:
                     kept += len(item.spool)
+                elif item.receipts:
+                    pending += item.count
                 else:
                     lost += item.count
             state.inflight = []
         self.pending = 0
         self._free.clear()
-        return lost, kept
+        return lost, kept, pending
 
     def rate_limit_wait(self, now: float) -> float:
         """Seconds until the longest rate-limit wait of any lane ends."""

@@ -117,8 +117,7 @@ class Ledger:
         The destination answers: if its failing was told, its recovery
         is too; what was lost since its last delivery is told now.
         """
-        if self._keeper is not None:
-            self._keeper.done(e for p in batch for e in p.spool)
+        self._settle(batch)
         self.count("sent.messages")
         self.count("sent.embeds", len(batch))
         self.count(
@@ -141,6 +140,9 @@ class Ledger:
         losing one is not counted, as delivering one is not. The loss is
         remembered on the lane, for the notice after its next delivery.
         """
+        for message in messages:
+            if message.receipt is not None:
+                message.receipt.settle()
         self._lose(
             state, reason, sum(1 for m in messages if not is_own(m.route))
         )
@@ -154,14 +156,38 @@ class Ledger:
         Their spool entries are done. As with :meth:`drop`, the engine's
         own messages are not counted.
         """
-        if self._keeper is not None:
-            self._keeper.done(e for p in items for e in p.spool)
+        self._settle(items)
         events = sum(p.count for p in items if not is_own(p.message.route))
         self._lose(state, reason, events)
 
     def evicted(self, state: LaneState, item: Pending) -> None:
         """*item* was pushed out of a full queue and is lost."""
+        self._settle([item])
         self._lose(state, Loss.QUEUE_FULL, item.count)
+
+    def shown(self, batch: Sequence[Pending], shown: int) -> None:
+        """*batch* went to the console (*shown* of it on screen)."""
+        self._settle(batch)
+        if shown:
+            self.count("console", shown)
+
+    def unfiled(self, message: RoutedMessage, exc: Exception) -> None:
+        """*message* failed to reach a lane: it is lost, counted."""
+        if message.receipt is not None:
+            message.receipt.settle()
+        self.unrenderable(exc)
+
+    def _settle(self, items: Iterable[Pending]) -> None:
+        """*items* are done: their spool entries and receipts hear so."""
+        keeper = self._keeper
+        for item in items:
+            if keeper is not None and item.spool:
+                keeper.done(item.spool)
+            receipts = item.receipts
+            if receipts:
+                for receipt in receipts:
+                    receipt.settle()
+                receipts.clear()  # settled once, whatever comes later
 
     def _lose(self, state: LaneState, reason: Loss, events: int) -> None:
         if events:

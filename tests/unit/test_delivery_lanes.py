@@ -373,7 +373,7 @@ class TestTheEnd:
         kept, _ = lanes.add(bot, message(config, "kept", channel="bot"), NOW)
         kept.spool.append("entry-3")
 
-        assert (3 + 2, 2 + 1) == lanes.give_up()
+        assert (3 + 2, 2 + 1, 0) == lanes.give_up()
         assert 0 == lanes.pending
         assert ([], []) == (trades.inflight, bot.inflight)
         assert not trades.busy

@@ -1,0 +1,106 @@
+"""
+``polybot-loghandler relay`` and ``relay status``.
+
+``relay`` runs one relay until SIGTERM or Ctrl-C: it stands by while
+another holds the lease, and delivers while it holds it. ``relay
+status`` reads what the stream, the relays and the producers say, and
+exits 1 when no relay is active.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from polybot_loghandler._model import Config
+from polybot_loghandler._pipeline import _version
+from polybot_loghandler._redisurl import redacted_url
+from polybot_loghandler._relay.connect import (
+    RelayUnavailable,
+    scrub,
+    sync_client,
+)
+from polybot_loghandler._relay.relay import Relay
+from polybot_loghandler._relay.status import read_status, status_text
+
+from .usage import EXIT_OK, FILE_HELP, UsageError, load_routing, subcommand
+
+if TYPE_CHECKING:
+    from .usage import Subcommands
+
+__all__ = ["EXIT_NO_RELAY", "add_relay_parser"]
+
+#: ``relay status``: no relay holds the lease.
+EXIT_NO_RELAY = 1
+
+_HELP = {
+    "relay": "deliver what every process appends to the Redis stream "
+    "(delivery.relay); 'relay status' shows how it is going",
+    "action": "status: show the stream, the relays and the producers",
+}
+
+
+def add_relay_parser(sub: Subcommands) -> None:
+    """Add ``relay [status]`` to the command line."""
+    relay = subcommand(sub, "relay", _relay, _HELP["relay"])
+    relay.add_argument(
+        "action", nargs="?", choices=["status"], help=_HELP["action"]
+    )
+    relay.add_argument("--routing", help=FILE_HELP)
+
+
+def _relay(args: argparse.Namespace) -> int:
+    config = load_routing(args.routing)
+    url = config.delivery.relay
+    if not url:
+        msg = (
+            f"{config.path} sets no delivery.relay: set it to the Redis URL "
+            "the producers use, e.g. relay: ${POLYBOT_REDIS_URL:-}"
+        )
+        raise UsageError(msg)
+    try:
+        if args.action == "status":
+            return _status(url)
+        return _run(config)
+    except RelayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _status(url: str) -> int:
+    client = sync_client(url, "polybot_loghandler.status")
+    try:
+        status = read_status(client, redacted_url(url))
+    except Exception as exc:
+        print(
+            f"polybot-loghandler relay status: cannot reach Redis at "
+            f"{redacted_url(url)} ({scrub(str(exc), url)})",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RELAY
+    finally:
+        client.close()
+    print(status_text(status))
+    return EXIT_OK if status.active else EXIT_NO_RELAY
+
+
+def _run(config: Config) -> int:
+    relay = Relay(config, config.path, version=_version())
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, relay.stop)
+        await relay.run()
+
+    print(
+        f"polybot-loghandler relay {relay.id}: routing {config.path}, "
+        f"Redis {relay.url}",
+        file=sys.stderr,
+    )
+    asyncio.run(main())
+    return EXIT_OK

@@ -1,0 +1,47 @@
+"""
+The Redis keys of the relay mode, and the sizes that bound them.
+
+Every key starts with :data:`PREFIX`, so the library's keys are easy to
+find and to tell from the application's. Two floors that share one
+Redis server use two databases (``redis://host/1``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GROUP",
+    "LEASE_TTL",
+    "PREFIX",
+    "STREAM_BOUND",
+    "Keys",
+]
+
+PREFIX = "polybot_loghandler:"
+#: The consumer group every relay reads through.
+GROUP = "relay"
+#: Entries the stream holds at most; beyond it the oldest are trimmed
+#: and the unread among them counted (``dropped.relay_trimmed``).
+STREAM_BOUND = 100_000
+#: Seconds a relay's lease lasts unless it is renewed: a standby takes
+#: over at most this long after the active relay dies.
+LEASE_TTL = 5.0
+
+
+class Keys:
+    """The names of the relay mode's keys in one Redis database."""
+
+    __slots__ = ()
+
+    stream = PREFIX + "events"
+    #: who is active: ``"<relay id>|<fencing token>"``, with a TTL
+    lease = PREFIX + "lease"
+    #: the fencing tokens handed out so far (``INCR``)
+    fence = PREFIX + "fence"
+    #: the active relay's state, for ``relay status`` (a hash)
+    status = PREFIX + "status"
+    #: the producers, by id: what they last said of themselves (a hash)
+    producers = PREFIX + "producers"
+    #: the relays, active and standing by, by id (a hash)
+    relays = PREFIX + "relays"
+    #: counts the scripts keep (``trimmed``), for the relay to take
+    counters = PREFIX + "counters"

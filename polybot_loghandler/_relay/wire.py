@@ -1,0 +1,294 @@
+"""
+What a stream entry holds, and how it is read back without trusting it.
+
+Producers send *captured events*, not messages: the relay routes and
+renders them with its own routing file, so whoever can write to the
+stream chooses neither a destination nor a ping. An event travels as
+JSON: its secrets hidden by field name and its tokens redacted before it
+leaves the process (:func:`~polybot_loghandler._events.redact_value`),
+every value made JSON-safe. Values JSON has no type for, and that
+templates treat apart, keep their type with a tag (``{"$": "decimal",
+"v": "1.10"}``), so an event renders the same through the relay as in
+process; other objects travel as their text.
+
+Reading is strict: an entry is data from the network. Anything that is
+not exactly what :func:`encode_event` or :func:`encode_counts` writes,
+or is larger than :data:`MAX_ENTRY`, is :class:`Malformed`, and the
+relay counts it as lost (``dropped.relay_malformed``) instead of
+guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from polybot_loghandler._events import LogEvent, RawEvent, redact_value
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._text import redact_text
+from polybot_loghandler._values import text_of
+
+__all__ = [
+    "FORMAT",
+    "MAX_ENTRY",
+    "Malformed",
+    "decode_counts",
+    "decode_event",
+    "encode_counts",
+    "encode_event",
+    "entry_fields",
+    "read_entry",
+]
+
+#: The entry format this library writes and reads (field ``v``).
+FORMAT = "1"
+#: Bytes of JSON one entry may hold; a producer cuts long text first.
+MAX_ENTRY = 1 << 20
+#: Characters of one string value kept: more than any embed shows.
+MAX_TEXT = 16_000
+#: Nesting kept; deeper values travel as their text.
+MAX_DEPTH = 6
+#: Whole numbers JSON carries as numbers; larger ones travel as text
+#: (reading a number of thousands of digits costs seconds).
+MAX_INT = 2**64
+#: Characters of a tagged value's text (a decimal, a date).
+_MAX_TAGGED = 100
+
+_TAG = "$"
+
+
+class Malformed(ValueError):  # noqa: N818 - reads as what the entry is
+    """A stream entry this library did not write, or cannot read."""
+
+
+# -- writing (the producer's worker thread) ---------------------------------
+
+
+def encode_event(raw: RawEvent) -> str:
+    """
+    One captured event as the JSON an entry carries; never raises.
+
+    Structlog's own keys are removed and secrets hidden, as the worker
+    would before routing.
+    """
+    event = LogEvent.from_raw(raw)
+    fields = {
+        _key(k): _safe(redact_value(_key(k), v), 0)
+        for k, v in event.fields.items()
+    }
+    body = {
+        "e": _cut(redact_text(event.event)),
+        "l": event.level,
+        "g": _cut(redact_text(event.logger)),
+        "t": event.time if math.isfinite(event.time) else 0.0,
+        "m": _cut(redact_text(event.message)),
+        "x": None
+        if event.exception is None
+        else _cut(redact_text(event.exception)),
+        "f": fields,
+    }
+    text = _dumps(body)
+    if len(text) > MAX_ENTRY:  # many long values: keep their start
+        body["f"] = {k: _cut(text_of(v), 500) for k, v in fields.items()}
+        text = _dumps(body)
+    return text
+
+
+def encode_counts(counts: Mapping[Loss, int]) -> str:
+    """A producer's losses since its last report, as an entry's JSON."""
+    return _dumps({"c": {r.value: n for r, n in counts.items() if n > 0}})
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _key(key: Any) -> str:
+    return key if key.__class__ is str else text_of(key)
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _safe(value: Any, depth: int) -> Any:  # noqa: C901, PLR0911 - one case a type
+    """*value* as JSON can carry it, tagged where its type matters."""
+    cls = value.__class__
+    if cls is str:
+        return _cut(value)
+    if cls is bool or value is None:
+        return value
+    if cls is int:
+        return value if -MAX_INT < value < MAX_INT else text_of(value)
+    if cls is float:
+        return value if math.isfinite(value) else _tagged("float", value)
+    if isinstance(value, Decimal):
+        return _tagged("decimal", value)
+    if isinstance(value, datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if depth >= MAX_DEPTH:
+        return _cut(text_of(value))
+    if cls is list:
+        return [_safe(v, depth + 1) for v in value]
+    if cls is tuple:
+        return {_TAG: "tuple", "v": [_safe(v, depth + 1) for v in value]}
+    if cls is dict or isinstance(value, Mapping):
+        out = {_key(k): _safe(v, depth + 1) for k, v in value.items()}
+        return {_TAG: "dict", "v": out} if _TAG in out else out
+    return _cut(text_of(value))
+
+
+def _tagged(tag: str, value: Any) -> dict[str, str]:
+    return {_TAG: tag, "v": _cut(str(value), _MAX_TAGGED)}
+
+
+def entry_fields(
+    kind: str, producer: str, routing: str, data: str
+) -> list[str]:
+    """
+    The fields of one stream entry, flat, as ``XADD`` takes them.
+
+    *kind* is ``e`` (an event) or ``c`` (a report of losses); *routing*
+    is the hash of the producer's routing file, for ``relay status``.
+    """
+    return ["v", FORMAT, "k", kind, "p", producer, "h", routing, "d", data]
+
+
+#: Values in :func:`entry_fields`' list.
+FIELDS_PER_ENTRY = 10
+
+
+# -- reading (the relay) ------------------------------------------------------
+
+
+def read_entry(fields: Any) -> RawEvent | dict[Loss, int]:
+    """
+    One entry's fields (a mapping, or a flat list) back to what it holds.
+
+    Raises:
+        Malformed: Not an entry this version of the library writes.
+    """
+    if isinstance(fields, list):
+        if len(fields) % 2:
+            raise Malformed("fields that are not pairs")
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    if not isinstance(fields, dict) or fields.get(b"v") != FORMAT.encode():
+        raise Malformed("an unknown format")
+    kind, data = fields.get(b"k"), fields.get(b"d", b"")
+    if kind == b"c":
+        return decode_counts(data)
+    if kind == b"e":
+        return decode_event(data)
+    raise Malformed("an unknown kind")
+
+
+def decode_event(data: bytes | str) -> RawEvent:
+    """
+    An entry's JSON back to a captured event, as the routing takes it.
+
+    Raises:
+        Malformed: It is not what :func:`encode_event` writes.
+    """
+    body = _loads(data)
+    if set(body) != {"e", "l", "g", "t", "m", "x", "f"}:
+        raise Malformed("not an event")
+    event, level, logger, when = body["e"], body["l"], body["g"], body["t"]
+    message, exc, fields = body["m"], body["x"], body["f"]
+    if not (
+        isinstance(event, str)
+        and level.__class__ is int
+        and 0 <= level <= 100
+        and isinstance(logger, str)
+        and when.__class__ in (int, float)
+        and math.isfinite(when)
+        and isinstance(message, str)
+        and (exc is None or isinstance(exc, str))
+        and isinstance(fields, dict)
+    ):
+        raise Malformed("an event with a field of the wrong kind")
+    values = {k: _value(v, 0) for k, v in fields.items()}
+    return (event, level, logger, float(when), values, message, exc)
+
+
+def decode_counts(data: bytes | str) -> dict[Loss, int]:
+    """
+    A producer's losses back from an entry's JSON.
+
+    Raises:
+        Malformed: It is not what :func:`encode_counts` writes, names a
+            reason this library does not have, or a count that is not a
+            whole number from 1 to 10^12.
+    """
+    body = _loads(data)
+    counts = body.get("c") if set(body) == {"c"} else None
+    if not isinstance(counts, dict):
+        raise Malformed("not a report of losses")
+    out: dict[Loss, int] = {}
+    for name, n in counts.items():
+        try:
+            reason = Loss(name)
+        except ValueError:
+            raise Malformed("an unknown reason") from None
+        if n.__class__ is not int or not 0 < n <= 10**12:
+            raise Malformed("a count that is not a whole number")
+        out[reason] = n
+    return out
+
+
+def _loads(data: bytes | str) -> dict[str, Any]:
+    if len(data) > MAX_ENTRY:
+        raise Malformed(f"larger than {MAX_ENTRY} bytes")
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # bytes that are not UTF-8 too
+        raise Malformed("not JSON") from None
+    if not isinstance(body, dict):
+        raise Malformed("not a JSON object")
+    return body
+
+
+def _value(value: Any, depth: int) -> Any:
+    """One decoded value, its tags read back; :class:`Malformed` if bad."""
+    if depth > MAX_DEPTH + 1:
+        raise Malformed("nested deeper than a producer writes")
+    if isinstance(value, list):
+        return [_value(v, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        return value  # str, int, float, bool, None: what JSON has
+    if _TAG not in value:
+        return {k: _value(v, depth + 1) for k, v in value.items()}
+    if set(value) != {_TAG, "v"}:
+        raise Malformed("a tagged value with other keys")
+    return _untag(value[_TAG], value["v"], depth)
+
+
+def _untag(tag: Any, inner: Any, depth: int) -> Any:  # noqa: C901 - a case a tag
+    if tag == "dict" and isinstance(inner, dict):
+        return {k: _value(v, depth + 1) for k, v in inner.items()}
+    if tag == "tuple" and isinstance(inner, list):
+        return tuple(_value(v, depth + 1) for v in inner)
+    if not isinstance(inner, str) or len(inner) > _MAX_TAGGED:
+        raise Malformed(f"a bad {text_of(tag)[:20]!r} value")
+    try:
+        if tag == "decimal":
+            return Decimal(inner)
+        if tag == "float":
+            number = float(inner)
+            if math.isfinite(number):
+                raise Malformed("a tagged float that is finite")
+            return number
+        if tag == "datetime":
+            return datetime.fromisoformat(inner)
+        if tag == "date":
+            return date.fromisoformat(inner)
+    except (InvalidOperation, ValueError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed(f"a bad {tag} value") from None
+    raise Malformed("an unknown tag")

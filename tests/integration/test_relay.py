@@ -1,0 +1,418 @@
+"""
+The relay against a real ``redis-server`` and the loopback fake Discord.
+
+Producers here are real processes (``tests/integration/scripts/
+relay_producer.py``) or the test's own handler; the relay runs in a
+thread of the test, or as ``polybot-loghandler relay``. Everything that
+waits on the clock or starts a process is marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from fakes.discord import FakeDiscord
+from polybot_loghandler import DiscordHandler, load_config
+from polybot_loghandler._relay import scripts
+from polybot_loghandler._relay.keys import GROUP, Keys
+from polybot_loghandler._relay.relay import Relay
+from tests.support.helpers import script_environment, wait_for
+from tests.support.redisserver import RedisServer
+
+pytestmark = pytest.mark.slow
+
+SCRIPTS = Path(__file__).parent / "scripts"
+ROOT = Path(__file__).parents[2]
+#: The command line, run as a process of its own.
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from polybot_loghandler._cli import main; sys.exit(main())",
+]
+
+
+def routing_text(fake: FakeDiscord, redis_url: str, extra: str = "") -> str:
+    """One trades channel on the fake; the relay on *redis_url*."""
+    return f"""\
+version: 1
+channels:
+  trades: {{webhook: "{fake.webhook_url("1001", "tok-a")}"}}
+  errors: {{webhook: "{fake.webhook_url("1002", "tok-b")}"}}
+delivery:
+  relay: {redis_url}
+  batch_window: 0.2
+{extra}
+routes:
+  - name: trades
+    match: {{event: trade_executed}}
+    to: trades
+  - name: errors
+    match: {{level: error}}
+    to: errors
+"""
+
+
+def embeds(fake: FakeDiscord, webhook: str = "1001") -> list[dict[str, Any]]:
+    """Every embed the fake accepted for *webhook*, in order."""
+    return [
+        e
+        for m in fake.messages
+        if m.webhook_id == webhook
+        for e in m.json["embeds"]
+    ]
+
+
+class RelayThread:
+    """A :class:`Relay` running in a thread of the test."""
+
+    def __init__(self, routing: Path) -> None:
+        config = load_config(routing)
+        self.relay = Relay(config, None)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self.relay.run()), daemon=True
+        )
+
+    def __enter__(self) -> Relay:
+        self._thread.start()
+        return self.relay
+
+    def __exit__(self, *_exc: object) -> None:
+        self.relay.stop()
+        self._thread.join(20)
+        assert not self._thread.is_alive(), "the relay did not stop"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    with FakeDiscord(channel_limit=(30, 60.0)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def routing(
+    tmp_path: Path, fake: FakeDiscord, redis_url: str
+) -> Callable[..., Path]:
+    def make(extra: str = "") -> Path:
+        path = tmp_path / "routing.yaml"
+        path.write_text(routing_text(fake, redis_url, extra))
+        return path
+
+    return make
+
+
+def producer_logger(routing: Path) -> tuple[DiscordHandler, logging.Logger]:
+    handler = DiscordHandler(routing)
+    log = logging.getLogger(f"floor.{time.monotonic_ns()}")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler, log
+
+
+def test_events_reach_discord_through_the_relay(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    path = routing()
+    handler, log = producer_logger(path)
+    try:
+        with RelayThread(path) as relay:
+            for i in range(50):
+                log.info("trade_executed", extra={"agent": "a", "n": i})
+            handler.flush()
+            wait_for(lambda: len(embeds(fake)) >= 50, timeout=20)
+            wait_for(lambda: relay.stats().get("delivered") == 50)
+            client = redis.Redis.from_url(redis_url)
+            wait_for(
+                lambda: client.xpending(Keys.stream, GROUP)["pending"] == 0
+            )
+    finally:
+        handler.close()
+    assert [f"{i}" for i in range(50)] == [
+        next(f["value"] for f in e["fields"] if f["name"] == "N")
+        for e in embeds(fake)
+    ]
+    assert 50 == handler.stats()["handled"]
+    assert 5 >= len(fake.messages)
+
+
+def test_an_entry_the_relay_cannot_read_is_counted_and_acknowledged(
+    fake: FakeDiscord,
+    routing: Callable[..., Path],
+    redis_url: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(Keys.stream, {"v": "1", "k": "e", "d": '{"e": 1}'})
+    client.xadd(Keys.stream, {"v": "9", "k": "e", "d": "{}"})
+    client.xadd(
+        Keys.stream,
+        {
+            "v": "1",
+            "k": "c",
+            "d": json.dumps({"c": {"queue_full": 3}}),
+        },
+    )
+    with RelayThread(routing()) as relay:
+        wait_for(
+            lambda: (
+                relay.stats().get("dropped.relay_malformed") == 2
+                and relay.stats().get("dropped.queue_full") == 3
+            )
+        )
+        wait_for(lambda: client.xpending(Keys.stream, GROUP)["pending"] == 0)
+    assert [] == fake.messages
+    err = capfd.readouterr().err
+    assert 1 == err.count("a stream entry could not be read")
+
+
+def test_a_relay_without_the_lease_can_change_nothing(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    acquire = client.register_script(scripts.ACQUIRE)
+    ack = client.register_script(scripts.ACK)
+    read = client.register_script(scripts.READ)
+    claim = client.register_script(scripts.CLAIM)
+    client.xadd(Keys.stream, {"v": "1"})
+    client.xgroup_create(Keys.stream, GROUP, "0")
+    first = acquire(keys=[Keys.lease, Keys.fence], args=["one", 200])
+    assert first is not None
+    assert acquire(keys=[Keys.lease, Keys.fence], args=["two", 200]) is None
+    entries = read(
+        keys=[Keys.lease, Keys.stream], args=[first, GROUP, "one", 10, ">"]
+    )
+    (entry,) = entries[0][1]
+    time.sleep(0.3)  # the lease expires; another relay takes it
+    second = acquire(keys=[Keys.lease, Keys.fence], args=["two", 5000])
+    assert second is not None
+    assert int(second.split(b"|")[1]) > int(first.split(b"|")[1])
+    # the first relay woke up late: fenced out of every change
+    stale = [first, GROUP, entry[0]]
+    assert ack(keys=[Keys.lease, Keys.stream], args=stale) is None
+    assert (
+        claim(
+            keys=[Keys.lease, Keys.stream],
+            args=[first, GROUP, "one", "0-0", 10],
+        )
+        is None
+    )
+    assert 1 == client.xpending(Keys.stream, GROUP)["pending"]
+    assert 1 == ack(
+        keys=[Keys.lease, Keys.stream], args=[second, GROUP, entry[0]]
+    )
+
+
+def test_relay_status_tells_whether_a_relay_is_active(
+    fake: FakeDiscord, routing: Callable[..., Path]
+) -> None:
+    path = routing()
+    command = [*CLI, "relay", "status", "--routing", str(path)]
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=ROOT, check=False
+        )
+
+    idle = status()
+    assert 1 == idle.returncode, idle.stderr
+    assert "active relay: none" in idle.stdout
+    with RelayThread(path) as relay:
+        wait_for(lambda: relay.holder is not None)
+        wait_for(lambda: status().returncode == 0)
+        busy = status()
+    assert f"active relay: {relay.id}" in busy.stdout
+    assert "redis://" in busy.stdout
+
+
+def trade(embed: dict[str, Any]) -> tuple[str, ...]:
+    """Which producer's which trade an embed shows."""
+    names = ("N", "Source")
+    return tuple(f["value"] for f in embed["fields"] if f["name"] in names)
+
+
+_TIMES = re.compile(r"×(\d+)")
+
+
+def stands_for(embed: dict[str, Any]) -> int:
+    """The events one embed stands for: its ``×N``, else 1."""
+    footer = embed.get("footer", {}).get("text", "")
+    found = _TIMES.search(footer)
+    return int(found.group(1)) if found else 1
+
+
+def run_producers(
+    routing: Path, processes: int, count: int, kind: str, gap: float = 0.0
+) -> list[dict[str, Any]]:
+    """Start *processes* producers together; their reports, once done."""
+    script = str(SCRIPTS / "relay_producer.py")
+    command = [sys.executable, script, str(routing)]
+    procs = [
+        subprocess.Popen(
+            [*command, f"p{i}", str(count), kind, str(gap)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=script_environment(),
+            cwd=ROOT,
+        )
+        for i in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert 0 == proc.returncode, err
+        report = json.loads(out.strip().splitlines()[-1])
+        report["stderr"] = err
+        reports.append(report)
+    return reports
+
+
+def test_six_producers_share_one_channel_s_limit(
+    fake: FakeDiscord, routing: Callable[..., Path]
+) -> None:
+    path = routing()
+    with RelayThread(path) as relay:
+        run_producers(path, 6, 50, "trades")
+        wait_for(lambda: len(embeds(fake)) >= 300, timeout=90)
+        wait_for(lambda: relay.stats().get("delivered") == 300)
+    seen = [trade(e) for e in embeds(fake)]
+    assert 300 == len(seen) == len(set(seen)), "each trade exactly once"
+    assert 31 >= len(fake.messages)
+    assert 1 >= sum(1 for r in fake.requests if r.status == 429)
+
+
+def test_identical_errors_from_six_producers_coalesce(
+    fake: FakeDiscord, routing: Callable[..., Path]
+) -> None:
+    path = routing("  coalesce_window: 3s\n")
+    with RelayThread(path) as relay:
+        run_producers(path, 6, 1000, "errors")
+
+        def total() -> int:
+            return sum(stands_for(e) for e in embeds(fake, "1002"))
+
+        wait_for(lambda: total() >= 6000, timeout=60)
+        wait_for(lambda: relay.stats().get("delivered") == 6000)
+    assert 6000 == total()
+    assert 3 >= len(fake.messages)
+
+
+def test_events_logged_with_no_relay_running_are_delivered_when_one_starts(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    path = routing()
+    reports = run_producers(path, 2, 40, "trades")
+    assert all(r["stats"]["handled"] == 40 for r in reports)
+    client = redis.Redis.from_url(redis_url)
+    assert 80 == client.xlen(Keys.stream)
+    assert [] == fake.messages
+    with RelayThread(path) as relay:
+        wait_for(lambda: relay.stats().get("delivered") == 80, timeout=60)
+    assert 80 == len(embeds(fake))
+
+
+def relay_process(routing: Path) -> subprocess.Popen[str]:
+    """``polybot-loghandler relay`` as a process of its own."""
+    return subprocess.Popen(
+        [*CLI, "relay", "--routing", str(routing)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=script_environment(),
+        cwd=ROOT,
+    )
+
+
+def active_pid(client: redis.Redis) -> int | None:
+    """The pid in the lease's relay id (``host:pid:nonce|token``)."""
+    lease = client.get(Keys.lease)
+    return None if lease is None else int(lease.split(b":")[1])
+
+
+def test_a_standby_relay_takes_over_from_a_killed_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with FakeDiscord() as fake:  # the webhook limit alone: no long waits
+        path = tmp_path / "routing.yaml"
+        path.write_text(routing_text(fake, redis_url))
+        client = redis.Redis.from_url(redis_url)
+        relays = [relay_process(path), relay_process(path)]
+        try:
+            wait_for(lambda: active_pid(client) is not None)
+            first = active_pid(client)
+            producers = threading.Thread(
+                target=run_producers, args=(path, 3, 100, "trades")
+            )
+            producers.start()
+            wait_for(lambda: len(embeds(fake)) >= 50, timeout=60)
+            os.kill(first, signal.SIGKILL)
+            killed = time.monotonic()
+            wait_for(
+                lambda: active_pid(client) not in (None, first), timeout=15
+            )
+            took_over = time.monotonic() - killed
+            producers.join(60)
+            wait_for(
+                lambda: len({trade(e) for e in embeds(fake)}) >= 300,
+                timeout=90,
+            )
+            seen = [trade(e) for e in embeds(fake)]
+        finally:
+            for proc in relays:
+                proc.kill()
+                proc.communicate()
+    assert 300 == len(set(seen))
+    assert 10 >= len(seen) - 300, "at most one batch twice"
+    assert took_over < 10
+
+
+def test_producers_keep_events_while_redis_is_away(
+    tmp_path: Path, fake: FakeDiscord
+) -> None:
+    with RedisServer() as server:
+        path = tmp_path / "routing.yaml"
+        path.write_text(
+            routing_text(fake, server.url, "  flush_timeout: 30s\n")
+        )
+        with RelayThread(path) as relay:
+            wait_for(lambda: relay.holder is not None)
+            server.stop()
+            results: list[list[dict[str, Any]]] = []
+            producers = threading.Thread(
+                target=lambda: results.append(
+                    run_producers(path, 2, 50, "trades", gap=0.02)
+                )
+            )
+            producers.start()
+            time.sleep(10)  # Redis is away for 10 s
+            server.start()  # a fresh server: no stream, no group, no lease
+            producers.join(60)
+            wait_for(lambda: len(embeds(fake)) >= 100, timeout=60)
+            wait_for(lambda: relay.stats().get("delivered") == 100)
+    seen = [trade(e) for e in embeds(fake)]
+    assert 100 == len(seen) == len(set(seen)), "each event once"
+    (reports,) = results
+    for report in reports:
+        assert 50 == report["stats"]["handled"]
+        assert "dropped.relay_unavailable" not in report["stats"]
+        assert 1 == report["stderr"].count("cannot reach Redis")
+        assert 1 == report["stderr"].count("answers again")
+        assert report["slowest_ms"] < 100, "a log call waited on Redis"
