@@ -267,7 +267,9 @@ class Engine:
                     self._stopping = item  # its deadline bounds what follows
             if self._handing_over:
                 self._hand_over(worker, items)
-                if not any(s.sending for s in self.lanes):
+                # a request on the wire may have reached Discord: its
+                # answer is awaited; a batch between tries is left
+                if not any(s.on_wire for s in self.lanes):
                     return
             else:
                 await self._take_in(worker, items)

@@ -63,6 +63,7 @@ class LaneState:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False  # a task sends what it holds
     sending: bool = False  # a batch is on its way
+    on_wire: bool = False  # its request is out, the answer not yet in
     disabled: Loss | None = None  # the drop reason once gone
     inflight: list[Pending] = field(default_factory=list)
     dropped_since: Counter[Loss] = field(default_factory=Counter)

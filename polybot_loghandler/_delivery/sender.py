@@ -202,7 +202,11 @@ class Sender:
                 continue
             now = self._clock()
             limiter.sending(state.key, state.channel, now)
-            outcome = await self._send(request)
+            state.on_wire = True
+            try:
+                outcome = await self._send(request)
+            finally:
+                state.on_wire = False
             began, now = now, self._clock()
             if outcome.headers:
                 limiter.update(state.key, outcome.headers, now)
