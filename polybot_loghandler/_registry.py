@@ -22,7 +22,7 @@ from ._lookup import resolve_routing
 from ._model import Config
 from ._pipeline import CAPTURES, Pipeline
 
-__all__ = ["get_pipeline", "reset_pipelines"]
+__all__ = ["announce_console", "get_pipeline", "reset_pipelines"]
 
 _log = logging.getLogger("polybot_loghandler")
 
@@ -58,8 +58,22 @@ def get_pipeline(routing: str | os.PathLike[str] | Config | None) -> Pipeline:
 
 
 def _announce(config: Config) -> None:
-    """Say once, at start-up, what will not reach Discord."""
-    console = config.console_channels
+    """
+    Say once, at start-up, what will not reach Discord.
+
+    A process whose relay delivers renders nothing: the relay says it.
+    """
+    if config.delivery.relay:
+        console: tuple[str, ...] = ()
+    else:
+        console = config.console_channels
+    announce_console(config, console)
+    for note in config.notes:
+        _log.info("%s", note)
+
+
+def announce_console(config: Config, console: tuple[str, ...]) -> None:
+    """Say which of *config*'s channels (*console*) only render."""
     target = config.delivery.console
     where = "are not shown" if target == "off" else f"render on {target}"
     if console and len(console) == len(config.channels):
@@ -74,8 +88,6 @@ def _announce(config: Config) -> None:
             "Discord destination; their messages "
             f"{where}: {', '.join(console)}"
         )
-    for note in config.notes:
-        _log.info("%s", note)
 
 
 def _close_all() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from polybot_loghandler._model import Config
 from polybot_loghandler._pipeline import _version
 from polybot_loghandler._redisurl import redacted_url
+from polybot_loghandler._registry import announce_console
 from polybot_loghandler._relay.connect import (
     RelayUnavailable,
     scrub,
@@ -102,5 +103,6 @@ def _run(config: Config) -> int:
         f"Redis {relay.url}",
         file=sys.stderr,
     )
+    announce_console(config, config.console_channels)
     asyncio.run(main())
     return EXIT_OK

@@ -204,7 +204,12 @@ class Producer:
                 self._buffer.append(item)
             else:
                 events += 1
-                self._hold(item[1], "e", encode_event(item))
+                try:
+                    data = encode_event(item)
+                except Exception:
+                    self._stats.count(Loss.UNRENDERABLE.counter)
+                    continue
+                self._hold(item[1], "e", data)
         worker.done(events, last=True)
         return stop
 

@@ -331,9 +331,9 @@ class Relay:
                 await self._read_failed(client, exc)
                 continue
             self._redis_back()
-            if reply is None:
-                self._lost.set()
-                return
+            if reply is None:  # not our lease now: the keeper finds out
+                await anyio.sleep(RETRY_EVERY)
+                continue
             entries = reply[0][1] if reply else []
             for entry, fields in entries:
                 self._take(worker, _text(entry), fields)
@@ -377,8 +377,7 @@ class Relay:
                 keys=[Keys.lease, Keys.stream],
                 args=[self.holder, GROUP, self.id, start, READ_COUNT],
             )
-            if reply is None:
-                self._lost.set()
+            if reply is None:  # not our lease now: the keeper finds out
                 return
             start = _text(reply[0])
             gone = reply[2] if len(reply) > 2 else []
@@ -403,8 +402,9 @@ class Relay:
             return
         try:
             found = read_entry(fields)
-        except Malformed as exc:
-            self._malformed(entry, exc)
+        except Exception as exc:
+            why = exc if isinstance(exc, Malformed) else Malformed(str(exc))
+            self._malformed(entry, why)
             return
         if isinstance(found, dict):  # a producer's losses
             for reason, n in found.items():
@@ -474,9 +474,9 @@ class Relay:
                     self._redis_away(exc)
                     return False
                 done = 0  # the stream is gone: nothing left to acknowledge
-            if done is None:
-                self._lost.set()
-                return True
+            if done is None:  # not our lease now: the keeper finds out
+                acks.extendleft(reversed(ids))
+                return False
             self._inflight -= len(ids)
             self._room.set()
         return True

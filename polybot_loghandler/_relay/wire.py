@@ -27,9 +27,14 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from polybot_loghandler._events import LogEvent, RawEvent, redact_value
+from polybot_loghandler._events import LogEvent, RawEvent
 from polybot_loghandler._losses import Loss
-from polybot_loghandler._text import redact_text
+from polybot_loghandler._text import (
+    REDACTED,
+    encodable,
+    looks_secret,
+    redact_text,
+)
 from polybot_loghandler._values import text_of
 
 __all__ = [
@@ -55,8 +60,13 @@ MAX_DEPTH = 6
 #: Whole numbers JSON carries as numbers; larger ones travel as text
 #: (reading a number of thousands of digits costs seconds).
 MAX_INT = 2**64
-#: Characters of a tagged value's text (a decimal, a date).
-_MAX_TAGGED = 100
+#: Characters of a tagged value's text (a decimal, a date); a longer
+#: decimal travels as its text.
+MAX_TAGGED = 200
+#: Characters of a field's name kept.
+MAX_KEY = 200
+#: Levels outside ±2**31 travel as 0 (logging's are 0 to 50).
+MAX_LEVEL = 2**31
 
 _TAG = "$"
 
@@ -70,19 +80,20 @@ class Malformed(ValueError):  # noqa: N818 - reads as what the entry is
 
 def encode_event(raw: RawEvent) -> str:
     """
-    One captured event as the JSON an entry carries; never raises.
+    One captured event as the JSON an entry carries.
 
     Structlog's own keys are removed and secrets hidden, as the worker
-    would before routing.
+    would before routing. A value that cannot be read travels as its
+    text (or ``<TypeName>``); what is left to raise (a fields mapping
+    that cannot be copied) is counted by the producer as unrenderable,
+    as the in-process worker would.
     """
     event = LogEvent.from_raw(raw)
-    fields = {
-        _key(k): _safe(redact_value(_key(k), v), 0)
-        for k, v in event.fields.items()
-    }
+    fields = {_key(k): _safe(v, 0, k) for k, v in event.fields.items()}
+    level = event.level if -MAX_LEVEL <= event.level < MAX_LEVEL else 0
     body = {
         "e": _cut(redact_text(event.event)),
-        "l": event.level,
+        "l": level,
         "g": _cut(redact_text(event.logger)),
         "t": event.time if math.isfinite(event.time) else 0.0,
         "m": _cut(redact_text(event.message)),
@@ -95,6 +106,9 @@ def encode_event(raw: RawEvent) -> str:
     if len(text) > MAX_ENTRY:  # many long values: keep their start
         body["f"] = {k: _cut(text_of(v), 500) for k, v in fields.items()}
         text = _dumps(body)
+    if len(text) > MAX_ENTRY:  # a great many fields: say so instead
+        body["f"] = {"fields": f"({len(fields)} fields: too large to relay)"}
+        text = _dumps(body)
     return text
 
 
@@ -104,48 +118,81 @@ def encode_counts(counts: Mapping[Loss, int]) -> str:
 
 
 def _dumps(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    # ASCII: the length in characters is the length in bytes
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":"))
 
 
 def _key(key: Any) -> str:
-    return key if key.__class__ is str else text_of(key)
+    text = key if key.__class__ is str else text_of(key)
+    return _cut(redact_text(text), MAX_KEY)
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    """*text* kept to *limit*, its lone surrogates as U+FFFD (as shown)."""
+    text = encodable(text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _safe(value: Any, depth: int) -> Any:  # noqa: C901, PLR0911 - one case a type
-    """*value* as JSON can carry it, tagged where its type matters."""
+def _text(value: Any) -> str:
+    """*value* as text, tokens hidden, cut; never raises."""
+    return _cut(redact_text(text_of(value)))
+
+
+def _safe(value: Any, depth: int, name: Any = "") -> Any:
+    """
+    *value* as JSON can carry it, its secrets hidden; never raises.
+
+    A value under a secret *name* is hidden whole, as in process.
+    """
+    if value is None:
+        return None
+    if name.__class__ is str and name and looks_secret(name):
+        return REDACTED
+    try:
+        return _convert(value, depth)
+    except Exception:  # iterating it failed: its text, as in process
+        return _text(value)
+
+
+def _convert(value: Any, depth: int) -> Any:  # noqa: C901, PLR0911, PLR0912 - a case a type
     cls = value.__class__
     if cls is str:
-        return _cut(value)
-    if cls is bool or value is None:
+        return _cut(redact_text(value))
+    if cls is bool:
         return value
-    if cls is int:
-        return value if -MAX_INT < value < MAX_INT else text_of(value)
-    if cls is float:
-        return value if math.isfinite(value) else _tagged("float", value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        whole = int(value)
+        if cls is not int and text_of(value) != str(whole):
+            return _text(value)  # an enum that shows its name
+        return whole if -MAX_INT < whole < MAX_INT else _text(value)
+    if isinstance(value, float):
+        number = float(value)  # numpy's float64 shows as a float does
+        if math.isfinite(number):
+            return number
+        return {_TAG: "float", "v": repr(number)}
     if isinstance(value, Decimal):
-        return _tagged("decimal", value)
+        text = str(value)
+        return (
+            {_TAG: "decimal", "v": text} if len(text) <= MAX_TAGGED else text
+        )
     if isinstance(value, datetime):
         return {_TAG: "datetime", "v": value.isoformat()}
     if isinstance(value, date):
         return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, (bytes, bytearray)):  # shown decoded, as in process
+        return _cut(redact_text(bytes(value).decode("utf-8", "replace")))
+    if isinstance(value, str):
+        return _cut(redact_text(str.__str__(value)))
     if depth >= MAX_DEPTH:
-        return _cut(text_of(value))
+        return _text(value)
     if cls is list:
         return [_safe(v, depth + 1) for v in value]
     if cls is tuple:
         return {_TAG: "tuple", "v": [_safe(v, depth + 1) for v in value]}
-    if cls is dict or isinstance(value, Mapping):
-        out = {_key(k): _safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        out = {_key(k): _safe(v, depth + 1, k) for k, v in value.items()}
         return {_TAG: "dict", "v": out} if _TAG in out else out
-    return _cut(text_of(value))
-
-
-def _tagged(tag: str, value: Any) -> dict[str, str]:
-    return {_TAG: tag, "v": _cut(str(value), _MAX_TAGGED)}
+    return _text(value)
 
 
 def entry_fields(
@@ -195,7 +242,17 @@ def decode_event(data: bytes | str) -> RawEvent:
     Raises:
         Malformed: It is not what :func:`encode_event` writes.
     """
-    body = _loads(data)
+    try:
+        return _event(_loads(data))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed(
+            f"a value that cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+def _event(body: dict[str, Any]) -> RawEvent:
     if set(body) != {"e", "l", "g", "t", "m", "x", "f"}:
         raise Malformed("not an event")
     event, level, logger, when = body["e"], body["l"], body["g"], body["t"]
@@ -203,7 +260,7 @@ def decode_event(data: bytes | str) -> RawEvent:
     if not (
         isinstance(event, str)
         and level.__class__ is int
-        and 0 <= level <= 100
+        and -MAX_LEVEL <= level < MAX_LEVEL
         and isinstance(logger, str)
         and when.__class__ in (int, float)
         and math.isfinite(when)
@@ -245,12 +302,28 @@ def _loads(data: bytes | str) -> dict[str, Any]:
     if len(data) > MAX_ENTRY:
         raise Malformed(f"larger than {MAX_ENTRY} bytes")
     try:
-        body = json.loads(data)
-    except (ValueError, RecursionError):  # bytes that are not UTF-8 too
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        body = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite
+        )
+    except (ValueError, RecursionError):  # not UTF-8, not JSON
         raise Malformed("not JSON") from None
     if not isinstance(body, dict):
         raise Malformed("not a JSON object")
     return body
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity``: a producer writes them tagged, never so."""
+    raise Malformed(f"a bare {name}")
+
+
+def _finite(text: str) -> float:
+    """A JSON number: ``1e999`` is no number a producer writes bare."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise Malformed("a bare non-finite number")
+    return number
 
 
 def _value(value: Any, depth: int) -> Any:
@@ -273,7 +346,7 @@ def _untag(tag: Any, inner: Any, depth: int) -> Any:  # noqa: C901 - a case a ta
         return {k: _value(v, depth + 1) for k, v in inner.items()}
     if tag == "tuple" and isinstance(inner, list):
         return tuple(_value(v, depth + 1) for v in inner)
-    if not isinstance(inner, str) or len(inner) > _MAX_TAGGED:
+    if not isinstance(inner, str) or len(inner) > MAX_TAGGED:
         raise Malformed(f"a bad {text_of(tag)[:20]!r} value")
     try:
         if tag == "decimal":

@@ -416,3 +416,102 @@ def test_producers_keep_events_while_redis_is_away(
         assert 1 == report["stderr"].count("cannot reach Redis")
         assert 1 == report["stderr"].count("answers again")
         assert report["slowest_ms"] < 100, "a log call waited on Redis"
+
+
+def test_sigterm_hands_the_lease_over_at_once(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    path = routing()
+    client = redis.Redis.from_url(redis_url)
+    relays = [relay_process(path), relay_process(path)]
+    try:
+        wait_for(lambda: active_pid(client) is not None)
+        first = active_pid(client)
+        (active,) = [p for p in relays if p.pid == first]
+        active.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _out, err = active.communicate(timeout=20)
+        assert 0 == active.returncode, err
+        wait_for(lambda: active_pid(client) not in (None, first))
+        # released, not expired: well within the lease's 5 s
+        assert time.monotonic() - stopped < 4
+        assert "Discord destination" not in err
+    finally:
+        for proc in relays:
+            proc.kill()
+            proc.communicate()
+
+
+def test_trimming_counts_the_entries_no_relay_had_read(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    append = client.register_script(scripts.APPEND)
+    keys = [Keys.stream, Keys.counters]
+
+    def add(*names: str, bound: int = 4) -> int:
+        flat: list[str] = []
+        for name in names:
+            flat += ["d", name]
+        return int(append(keys=keys, args=[bound, GROUP, 2, *flat]))
+
+    assert 0 == add("a", "b", "c")
+    client.xgroup_create(Keys.stream, GROUP, "0")
+    client.xreadgroup(GROUP, "r", {Keys.stream: ">"}, count=2)  # a, b read
+    # over a bound of 3 by 3: a and b were read (pending), c was not
+    assert 1 == add("d", "e", "f", bound=3)
+    assert [b"d", b"e", b"f"] == [
+        f[b"d"] for _id, f in client.xrange(Keys.stream)
+    ]
+    assert b"1" == client.hget(Keys.counters, "trimmed")
+
+
+def test_the_relay_counts_what_was_trimmed(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hincrby(Keys.counters, "trimmed", 7)
+    with RelayThread(routing()) as relay:
+        wait_for(lambda: relay.stats().get("dropped.relay_trimmed") == 7)
+        wait_for(lambda: client.hget(Keys.counters, "trimmed") == b"0")
+
+
+def test_what_the_relay_holds_survives_a_redis_restart(
+    tmp_path: Path,
+) -> None:
+    with RedisServer() as server, FakeDiscord() as fake:
+        path = tmp_path / "routing.yaml"
+        path.write_text(routing_text(fake, server.url))
+        handler, log = producer_logger(path)
+        try:
+            with RelayThread(path) as relay:
+                for n in range(300):  # 30 messages: 12 s of them
+                    log.info("trade_executed", extra={"n": n})
+                handler.flush()
+                wait_for(lambda: relay.stats().get("sent.messages", 0) >= 1)
+                server.stop()  # the relay holds the rest in its lanes
+                time.sleep(5)
+                server.start()  # fresh: the stream, group and lease gone
+                wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
+        finally:
+            handler.close()
+    seen = [trade(e) for e in embeds(fake)]
+    assert 300 == len(seen) == len(set(seen))
+
+
+def test_a_relay_whose_lease_was_taken_stops_and_stands_by(
+    fake: FakeDiscord,
+    routing: Callable[..., Path],
+    redis_url: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with RelayThread(routing()) as relay:
+        wait_for(lambda: relay.holder is not None)
+        client.set(Keys.lease, "another:1:x|99", px=3000)
+        wait_for(lambda: relay.holder is None)
+        # the other never renews: its lease expires, this relay takes it
+        wait_for(lambda: relay.holder is not None, timeout=10)
+        assert 2 == relay.sessions
+    err = capfd.readouterr().err
+    assert 1 == err.count("lost its lease")

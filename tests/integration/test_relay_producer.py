@@ -1,0 +1,165 @@
+"""
+The producer's side of the relay, against real ``redis-server``\\ s.
+
+What a process does with its events while Redis is away (keeps them
+within its bound, the lowest levels going first, and appends them when
+Redis answers), what it says about it (once each way, never the URL's
+password), and what it sends on to the relay (its losses).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from polybot_loghandler import DiscordHandler
+from polybot_loghandler._losses import Loss
+from polybot_loghandler._relay.keys import Keys
+from polybot_loghandler._relay.wire import read_entry
+from tests.support.helpers import wait_for
+from tests.support.redisserver import RedisServer, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def routing(tmp_path: Path, url: str, **delivery: str) -> Path:
+    """A console-only routing file whose producers append to *url*."""
+    settings = "".join(f"  {k}: {v}\n" for k, v in delivery.items())
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        "version: 1\n"
+        "channels:\n  floor: {}\n"
+        "routes:\n  - {name: all, match: {event: '*'}, to: floor}\n"
+        f"delivery:\n  relay: '{url}'\n{settings}"
+    )
+    return path
+
+
+@pytest.fixture
+def away(tmp_path: Path) -> Iterator[tuple[RedisServer, int]]:
+    """A port where Redis will answer, once the test starts it."""
+    port = free_port()
+    server = RedisServer(port)
+    try:
+        yield server, port
+    finally:
+        server.close()
+
+
+def taken(handler: DiscordHandler) -> None:
+    """Wait until the producer has taken everything logged so far."""
+    assert wait_for(lambda: handler.stats()["queued"] == 0)
+
+
+def logger(path: Path) -> tuple[DiscordHandler, logging.Logger]:
+    handler = DiscordHandler(path)
+    log = logging.getLogger(f"producer.{path.parent.name}")
+    log.handlers = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return handler, log
+
+
+def stream(url: str) -> tuple[list[Any], dict[Loss, int]]:
+    """The events in the stream (their ``n``), and the losses reported."""
+    events: list[Any] = []
+    losses: dict[Loss, int] = {}
+    client = redis.Redis.from_url(url)
+    for _id, fields in client.xrange(Keys.stream):
+        found = read_entry(fields)
+        if isinstance(found, dict):
+            for reason, n in found.items():
+                losses[reason] = losses.get(reason, 0) + n
+        else:
+            events.append(found[4]["n"])
+    return events, losses
+
+
+def test_while_redis_is_away_the_lowest_levels_make_room(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    handler, log = logger(routing(tmp_path, url, queue_size="4"))
+    try:
+        # one at a time: the worker's own queue (the same bound) never
+        # fills, so what is dropped is the producer's choice
+        log.warning("w", extra={"n": "w0"})
+        taken(handler)
+        for n in range(3):
+            log.info("i", extra={"n": f"i{n}"})
+            taken(handler)
+        log.error("e", extra={"n": "e0"})
+        taken(handler)
+        for n in range(2):
+            log.info("i", extra={"n": f"i{n + 3}"})
+            taken(handler)
+        assert not handler._pipeline.flush(0.5)
+        server.start()
+        assert handler._pipeline.flush(10)
+    finally:
+        handler._pipeline.close()
+    stats = handler.stats()
+    events, losses = stream(url)
+    # the oldest infos went; the warning and the error stayed, in order
+    assert ["w0", "e0", "i3", "i4"] == events
+    assert 3 == stats["dropped.relay_unavailable"]
+    assert {Loss.RELAY_UNAVAILABLE: 3} == losses
+    err = capfd.readouterr().err
+    assert 1 == err.count("cannot reach Redis")
+    assert 1 == err.count("answers again")
+
+
+def test_closing_while_redis_is_away_counts_what_is_left(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    _server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    handler, log = logger(routing(tmp_path, url))
+    for n in range(5):
+        log.info("i", extra={"n": n})
+    handler._pipeline.close(1.0)
+    assert 5 == handler.stats()["dropped.relay_unavailable"]
+    err = capfd.readouterr().err
+    assert "5 events were not delivered" in err
+    assert f"Redis at redis://127.0.0.1:{port}/0 unreachable" in err
+    assert "Discord destination" not in err, "the relay renders, not us"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:{pw}@127.0.0.1:{port}/0",
+        "redis://user:{pw}@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password={pw}",
+    ],
+)
+def test_the_password_is_never_said(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capfd: pytest.CaptureFixture[str],
+    url: str,
+) -> None:
+    server, port = away
+    secret = "pa55-Word-x9"
+    full = url.format(pw=secret, port=port)
+    handler, log = logger(routing(tmp_path, full))
+    log.info("i", extra={"n": 1})
+    handler._pipeline.flush(0.5)
+    server.start()  # answers, but refuses the password: another error
+    handler._pipeline.flush(1.0)
+    text = repr(handler.stats()) + repr(handler._pipeline.config)
+    handler._pipeline.close(1.0)
+    out, err = capfd.readouterr()
+    assert "cannot reach Redis" in err
+    for seen in (out, err, text):
+        assert secret not in seen
