@@ -43,6 +43,7 @@ from polybot_loghandler._worker import Flush, Stop, Worker
 from . import scripts
 from .connect import RelayUnavailable, member_id, scrub, sync_client
 from .keys import GROUP, STREAM_BOUND, Keys
+from .overflow import Overflow
 from .wire import (
     FIELDS_PER_ENTRY,
     encode_counts,
@@ -106,7 +107,13 @@ class Producer:
         self._clock = clock
         self._connect = connect
         self.id = member_id()
-        self.spool = None  # the stream is where events wait
+        delivery = routing.config.delivery
+        #: where events wait on disk while Redis is away, if anywhere
+        self.spool = (
+            None
+            if delivery.spool is None
+            else Overflow(delivery.spool, delivery.spool_size, stats.count)
+        )
         self.leftover = 0
         self.kept = 0
         self._reset()
@@ -132,7 +139,14 @@ class Producer:
         return self._routing.config.delivery.relay or ""
 
     def _figures(self) -> dict[str, int]:
-        return {"relay.buffered": self._held}
+        out = {"relay.buffered": self._held}
+        if self.spool is not None:
+            out["relay.on_disk"] = len(self.spool.waiting)
+        return out
+
+    @property
+    def _on_disk(self) -> int:
+        return 0 if self.spool is None else len(self.spool.waiting)
 
     def troubles(self) -> list[str]:
         """Why events are not leaving, if they are not."""
@@ -145,6 +159,8 @@ class Producer:
     def after_fork_in_child(self) -> None:
         """A forked child is a producer of its own."""
         self.id = member_id()
+        if self.spool is not None:
+            self.spool.after_fork_in_child()
 
     # -- the loop -------------------------------------------------------
 
@@ -155,6 +171,8 @@ class Producer:
         worker.set_waker(wake.set)
         try:
             self._open()
+            if self.spool is not None:
+                self.spool.start()  # what gone producers left
             while True:
                 wake.clear()  # before taking: a later submit wakes us
                 stop = self._take(worker, worker.take())
@@ -170,6 +188,8 @@ class Producer:
                 if isinstance(item, Flush):
                     item.done.set()
             self._close()
+            if self.spool is not None:
+                self.spool.close()
 
     def _open(self) -> None:
         try:
@@ -189,7 +209,7 @@ class Producer:
         self._client = None
 
     def _nap(self) -> float:
-        if self._down is not None and self._held:
+        if self._down is not None and (self._held or self._on_disk):
             return max(0.0, self._retry_at - self._clock())
         return IDLE
 
@@ -214,10 +234,12 @@ class Producer:
         return stop
 
     def _hold(self, level: int, kind: str, data: str) -> None:
-        entry = _Entry(
-            level,
-            entry_fields(kind, self.id, self._routing_hash(), data),
-        )
+        fields = entry_fields(kind, self.id, self._routing_hash(), data)
+        if self.spool is not None and self.spool.waiting:
+            # older ones wait on disk: in order, this one too
+            self.spool.put(level, time.time(), fields)
+            return
+        entry = _Entry(level, fields)
         self._buffer.append(entry)
         self._by_level.setdefault(level, deque()).append(entry)
         self._held += 1
@@ -244,6 +266,10 @@ class Producer:
                     break
                 self._append(self._chunk())
                 self._release_flushes()
+            while self._on_disk and not self._held:
+                if deadline is not None and self._clock() >= deadline:
+                    break
+                self._append_from_disk()
         except Exception as exc:  # connection, timeout, a server error
             self._away(exc)
         else:
@@ -261,13 +287,31 @@ class Producer:
         return chunk
 
     def _append(self, chunk: list[_Entry]) -> None:
-        args: list[Any] = [STREAM_BOUND, GROUP, FIELDS_PER_ENTRY]
-        for entry in chunk:
-            args += entry.fields
-        self._script(keys=[Keys.stream, Keys.counters], args=args)
+        self._send([entry.fields for entry in chunk])
         for entry in chunk:  # appended: they leave the buffer
             entry.live = False
         self._held -= len(chunk)
+
+    def _send(self, entries: list[list[str]]) -> None:
+        args: list[Any] = [STREAM_BOUND, GROUP, FIELDS_PER_ENTRY]
+        for fields in entries:
+            args += fields
+        if entries:
+            self._script(keys=[Keys.stream, Keys.counters], args=args)
+
+    def _append_from_disk(self) -> None:
+        """Append the oldest of what waits on disk."""
+        if self.spool is None:
+            return
+        waiting = self.spool.peek(CHUNK)
+        readable = [f for _entry, f in waiting if f is not None]
+        self._send(readable)
+        self.spool.done(len(waiting))
+        if len(readable) < len(waiting):
+            lost = len(waiting) - len(readable)
+            self._stats.count(Loss.SPOOL_CORRUPT.counter, lost)
+        if not self._on_disk:
+            self._release_flushes()
 
     def _release_flushes(self) -> None:
         """Flushes with everything before them appended are done."""
@@ -275,6 +319,8 @@ class Producer:
         while buffer:
             head = buffer[0]
             if isinstance(head, Flush):
+                if self._on_disk:  # what followed it waits on disk
+                    break
                 head.done.set()
             elif head.live:
                 return
@@ -286,9 +332,19 @@ class Producer:
                 del self._by_level[level]
 
     def _bound(self) -> None:
-        """Over ``queue_size``: the oldest of the lowest level go."""
+        """
+        Over ``queue_size``: to disk, or the oldest of the lowest level go.
+
+        With a spool, the newest in memory move to disk (and what
+        follows goes there too, in order); what ``spool_size`` evicts
+        there is lost.
+        """
         limit = self._routing.config.delivery.queue_size
+        if self._held > limit and self.spool is not None and self.spool.usable:
+            self._spill(self._held - limit)
         lost = 0
+        if self.spool is not None:
+            lost += self.spool.commit()
         while self._held > limit:
             level = min(self._by_level)
             queue = self._by_level[level]
@@ -368,8 +424,36 @@ class Producer:
         except Exception as exc:
             self._away(exc)
 
+    def _spill(self, n: int) -> None:
+        """Move the newest *n* entries in memory to disk, in order."""
+        if self.spool is None:
+            return
+        newest: list[_Entry] = []
+        for item in reversed(self._buffer):
+            if len(newest) >= n:
+                break
+            if isinstance(item, _Entry) and item.live:
+                newest.append(item)
+        now = time.time()
+        for entry in reversed(newest):
+            entry.live = False
+            self.spool.put(entry.level, now, entry.fields)
+        self._held -= len(newest)
+
     def _end(self) -> None:
-        """At the stop's deadline: what is still buffered is lost."""
+        """
+        At the stop's deadline: what is still in memory is lost.
+
+        With a spool it waits there, for the next producer of the
+        directory, with what already did.
+        """
+        if self._held and self.spool is not None and self.spool.usable:
+            self._spill(self._held)
+        if self.spool is not None:
+            evicted = self.spool.commit()
+            if evicted:
+                self._stats.count(Loss.RELAY_UNAVAILABLE.counter, evicted)
+            self.kept += self._on_disk
         left = self._held
         if left:
             self.leftover += left

@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -131,7 +132,7 @@ class Relay:
         self._cap = config.delivery.queue_size
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake_stop: asyncio.Event | None = None
+        self._wake_stop = asyncio.Event()  # set on the loop by stop()
         #: the lease's value while active, else ``None``
         self.holder: str | None = None
         self.sessions = 0  # times this relay became the active one
@@ -166,7 +167,7 @@ class Relay:
         """Finish the batch on its way, acknowledge, give the lease up."""
         self._stop_requested.set()
         loop, wake = self._loop, self._wake_stop
-        if loop is not None and wake is not None:
+        if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended
                 loop.call_soon_threadsafe(wake.set)
 
@@ -175,7 +176,6 @@ class Relay:
     async def run(self) -> None:
         """Stand by, deliver while active, until :meth:`stop`."""
         self._loop = asyncio.get_running_loop()
-        self._wake_stop = asyncio.Event()
         if self._stop_requested.is_set():
             return
         client = self._connect(self._url, "polybot_loghandler.relay")
@@ -204,7 +204,6 @@ class Relay:
 
     async def _stopped(self, seconds: float) -> bool:
         """Wait *seconds*, or less if asked to stop; whether asked."""
-        assert self._wake_stop is not None
         with anyio.move_on_after(seconds):
             await self._wake_stop.wait()
         return self._stop_requested.is_set()
@@ -267,11 +266,9 @@ class Relay:
             self.holder = None
 
     async def _until_stop_or_lost(self) -> None:
-        assert self._wake_stop is not None
         async with anyio.create_task_group() as wait:
 
             async def stop() -> None:
-                assert self._wake_stop is not None
                 await self._wake_stop.wait()
                 wait.cancel_scope.cancel()
 
@@ -411,7 +408,8 @@ class Relay:
                 self._stats.count(reason.counter, n)
             self._settled(entry)
             return
-        if not worker.submit(Relayed(entry, found), reserve=True):
+        urgent = found[1] >= logging.WARNING  # as the pipeline's queue
+        if not worker.submit(Relayed(entry, found), reserve=urgent):
             self._inflight -= 1  # left pending: the next relay has it
 
     def _malformed(self, entry: str, exc: Malformed) -> None:

@@ -110,6 +110,8 @@ class Spool:
         max_bytes: Bound on the bodies of the pending messages: a commit
             past it evicts the oldest of the lowest level.
         clock: Epoch seconds, for leases.
+        name: The database's file name in the directory: the relay's
+            producers keep their events in a database of their own.
     """
 
     def __init__(
@@ -118,9 +120,11 @@ class Spool:
         *,
         max_bytes: int = 50 * 2**20,
         clock: Callable[[], float] = time.time,
+        name: str = DATABASE,
     ) -> None:
         """Configure; nothing is touched on disk before :meth:`open`."""
         self.directory = Path(directory)
+        self.name = name
         self.max_bytes = max_bytes
         self.clock = clock
         #: What :func:`prepare_directory` warned about, if anything.
@@ -163,7 +167,7 @@ class Spool:
         if self._db is not None:
             raise RuntimeError("the spool is already open")
         self.warning = prepare_directory(self.directory)
-        database = Database(self.directory / DATABASE)
+        database = Database(self.directory / self.name)
         try:
             with database.transaction() as db:
                 database.migrate(db)
@@ -198,8 +202,9 @@ class Spool:
                     (self._owner, owner),
                 )
                 db.execute("DELETE FROM owners WHERE id IS ?", (owner,))
-        with contextlib.suppress(sqlite3.Error, OSError):
-            self._import(database, rows)  # on failure, at the next look
+        if self.name == DATABASE:  # old files hold messages, not events
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._import(database, rows)  # on failure, at the next look
         adopted = sorted(rows, key=_age)
         for entry in adopted:
             self._live[entry.ref] = entry.size

@@ -163,3 +163,57 @@ def test_the_password_is_never_said(
     assert "cannot reach Redis" in err
     for seen in (out, err, text):
         assert secret not in seen
+
+
+def test_with_a_spool_events_wait_on_disk_in_order(
+    tmp_path: Path, away: tuple[RedisServer, int]
+) -> None:
+    server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    spool = tmp_path / "spool"
+    path = routing(tmp_path, url, queue_size="3", spool=f"'{spool}'")
+    handler, log = logger(path)
+    try:
+        for n in range(10):
+            log.info("i", extra={"n": n})
+            taken(handler)
+        assert not handler._pipeline.flush(0.5)
+        stats = handler.stats()
+        assert 3 == stats["relay.buffered"]
+        assert 7 == stats["relay.on_disk"]
+        server.start()
+        assert handler._pipeline.flush(10)
+    finally:
+        handler._pipeline.close()
+    events, losses = stream(url)
+    assert list(range(10)) == events
+    assert {} == losses
+
+
+def test_what_a_producer_left_on_disk_the_next_one_appends(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    spool = tmp_path / "spool"
+    first = tmp_path / "first"
+    first.mkdir()
+    handler, log = logger(routing(first, url, spool=f"'{spool}'"))
+    for n in range(5):
+        log.info("i", extra={"n": n})
+    handler._pipeline.close(1.0)
+    assert "dropped.relay_unavailable" not in handler.stats()
+    assert "5 messages are kept in the spool" in capfd.readouterr().err
+    server.start()
+    second = tmp_path / "second"
+    second.mkdir()
+    handler, log = logger(routing(second, url, spool=f"'{spool}'"))
+    log.info("i", extra={"n": 5})
+    try:
+        assert wait_for(lambda: len(stream(url)[0]) == 6)
+    finally:
+        handler._pipeline.close()
+    events, _losses = stream(url)
+    assert list(range(6)) == events, "what waited first goes first"
