@@ -25,6 +25,7 @@ from polybot_loghandler._relay.connect import (
     scrub,
     sync_client,
 )
+from polybot_loghandler._relay.metrics import serve
 from polybot_loghandler._relay.relay import Relay
 from polybot_loghandler._relay.status import read_status, status_text
 
@@ -52,6 +53,19 @@ def add_relay_parser(sub: Subcommands) -> None:
         "action", nargs="?", choices=["status"], help=_HELP["action"]
     )
     relay.add_argument("--routing", help=FILE_HELP)
+    relay.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (needs prometheus-client)",
+    )
+    relay.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address the metrics are served on (default 127.0.0.1; "
+        "0.0.0.0 for every interface)",
+    )
 
 
 def _relay(args: argparse.Namespace) -> int:
@@ -66,7 +80,7 @@ def _relay(args: argparse.Namespace) -> int:
     try:
         if args.action == "status":
             return _status(url)
-        return _run(config)
+        return _run(config, args)
     except RelayUnavailable as exc:
         raise UsageError(str(exc)) from None
 
@@ -88,8 +102,24 @@ def _status(url: str) -> int:
     return EXIT_OK if status.active else EXIT_NO_RELAY
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, args: argparse.Namespace) -> int:
     relay = Relay(config, config.path, version=_version())
+    server = None
+    if args.metrics_port is not None:
+        try:
+            server = serve(
+                args.metrics_port,
+                args.metrics_host,
+                relay.stats,
+                lambda: relay.holder is not None,
+                lambda: relay.in_flight,
+            )
+        except OSError as exc:
+            msg = (
+                f"cannot serve metrics on {args.metrics_host}:"
+                f"{args.metrics_port} ({exc.strerror or exc})"
+            )
+            raise UsageError(msg) from None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -104,5 +134,9 @@ def _run(config: Config) -> int:
         file=sys.stderr,
     )
     announce_console(config, config.console_channels)
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if server is not None:
+            server.shutdown()
     return EXIT_OK

@@ -159,6 +159,11 @@ class Relay:
         return self._stats.read()
 
     @property
+    def in_flight(self) -> int:
+        """Stream entries read and not yet acknowledged."""
+        return self._inflight
+
+    @property
     def url(self) -> str:
         """The Redis URL, its password hidden."""
         return redacted_url(self._url)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
@@ -32,7 +33,7 @@ from polybot_loghandler._relay import scripts
 from polybot_loghandler._relay.keys import GROUP, Keys
 from polybot_loghandler._relay.relay import Relay
 from tests.support.helpers import script_environment, wait_for
-from tests.support.redisserver import RedisServer
+from tests.support.redisserver import RedisServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -515,3 +516,43 @@ def test_a_relay_whose_lease_was_taken_stops_and_stands_by(
         assert 2 == relay.sessions
     err = capfd.readouterr().err
     assert 1 == err.count("lost its lease")
+
+
+def test_the_relay_serves_its_counters_to_prometheus(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    path = routing()
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "relay", "--routing", str(path), "--metrics-port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=script_environment(),
+        cwd=ROOT,
+    )
+    handler, log = producer_logger(path)
+    try:
+        log.info("trade_executed", extra={"n": 1})
+        handler.flush()
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def scraped() -> str:
+            try:
+                return httpx.get(url, timeout=2).text
+            except httpx.HTTPError:
+                return ""
+
+        wait_for(
+            lambda: "polybot_relay_events_delivered_total 1.0" in scraped()
+        )
+        text = scraped()
+    finally:
+        handler.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert "polybot_relay_active 1.0" in text
+    assert (
+        'polybot_relay_events_dropped_total{reason="queue_full"} 0.0' in text
+    )
+    assert "tok-a" not in text, "no destination is a label"
