@@ -556,3 +556,60 @@ def test_the_relay_serves_its_counters_to_prometheus(
         'polybot_relay_events_dropped_total{reason="queue_full"} 0.0' in text
     )
     assert "tok-a" not in text, "no destination is a label"
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[str]:
+    """A ``redis-server`` that speaks only TLS; its ``rediss://`` URL."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(key), "-out", str(cert), "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "redis-server", "--port", "0", "--tls-port", str(port),
+            "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+            "--save", "", "--appendonly", "no", "--dir", str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    try:
+
+        def answers() -> bool:
+            try:
+                return bool(redis.Redis.from_url(url).ping())
+            except redis.RedisError:
+                return False
+
+        assert wait_for(answers), "the TLS redis-server did not start"
+        yield url
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_rediss_carries_events_over_tls(
+    tmp_path: Path, fake: FakeDiscord, tls_redis: str
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(routing_text(fake, f"'{tls_redis}'"))
+    handler, log = producer_logger(path)
+    try:
+        with RelayThread(path) as relay:
+            for n in range(5):
+                log.info("trade_executed", extra={"n": n})
+            handler.flush()
+            wait_for(lambda: relay.stats().get("delivered") == 5)
+    finally:
+        handler.close()
+    assert 5 == len(embeds(fake))
