@@ -70,6 +70,10 @@ RENEW_EVERY = 1.0
 STATUS_EVERY = 2.0
 #: Seconds between trims of what every relay is done with.
 TIDY_EVERY = 5.0
+#: Seconds between looks for producers and relays long gone, and how
+#: long one is kept after it was last heard of.
+FORGET_EVERY = 60.0
+FORGET_AFTER = 3600.0
 #: The share of the lease's time a relay goes on sending after its last
 #: renewal when Redis does not answer: it stops before anyone else can
 #: take the lease.
@@ -487,7 +491,7 @@ class Relay:
     # -- the lease, the status, the trim ------------------------------------
 
     async def _keeper(self, client: Any) -> None:
-        status_at = tidy_at = 0.0
+        status_at = tidy_at = forget_at = 0.0
         while True:
             await self._renew()
             if self._lost.is_set():
@@ -503,6 +507,9 @@ class Relay:
                         keys=[Keys.lease, Keys.stream],
                         args=[self.holder, GROUP],
                     )
+                if now >= forget_at:
+                    forget_at = now + FORGET_EVERY
+                    await _forget_gone(client, time.time())
             except Exception as exc:
                 self._redis_away(exc)
             await anyio.sleep(RENEW_EVERY)
@@ -587,6 +594,21 @@ class Relay:
     async def flush(self) -> None:
         """Acknowledge what is settled now (for tests and the CLI)."""
         await self._flush_acks()
+
+
+async def _forget_gone(client: Any, now: float) -> None:
+    """Forget producers and relays not heard of for FORGET_AFTER s."""
+    for key in (Keys.producers, Keys.relays):
+        gone = []
+        for member, about in (await client.hgetall(key)).items():
+            try:
+                seen = float(json.loads(about).get("seen", 0))
+            except (ValueError, TypeError, AttributeError):
+                seen = 0.0  # not ours to read: not kept either
+            if now - seen > FORGET_AFTER:
+                gone.append(member)
+        if gone:
+            await client.hdel(key, *gone)
 
 
 def _text(value: Any) -> str:

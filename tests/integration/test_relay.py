@@ -613,3 +613,16 @@ def test_rediss_carries_events_over_tls(
     finally:
         handler.close()
     assert 5 == len(embeds(fake))
+
+
+def test_producers_long_gone_are_forgotten(
+    fake: FakeDiscord, routing: Callable[..., Path], redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    now = time.time()
+    client.hset(Keys.producers, "gone:1:a", json.dumps({"seen": now - 7200}))
+    client.hset(Keys.producers, "here:2:b", json.dumps({"seen": now}))
+    client.hset(Keys.producers, "junk:3:c", "not json")
+    with RelayThread(routing()):
+        wait_for(lambda: client.hlen(Keys.producers) == 1)
+    assert [b"here:2:b"] == client.hkeys(Keys.producers)
