@@ -20,12 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from polybot_loghandler._diagnostics import say
-from polybot_loghandler._spool.store import Spool, SpoolEntry
+from polybot_loghandler._spool.store import EVENTS_DATABASE, Spool, SpoolEntry
 
-__all__ = ["DATABASE", "Overflow"]
+__all__ = ["Overflow"]
 
-#: The producers' database in the spool directory.
-DATABASE = "relay.db"
 #: The channel its rows are filed under (the store wants one).
 _CHANNEL = "(relay)"
 
@@ -47,7 +45,9 @@ class Overflow:
         count: Callable[[str, int], None],
     ) -> None:
         self.directory = Path(directory)
-        self._store = Spool(self.directory, max_bytes=max_bytes, name=DATABASE)
+        self._store = Spool(
+            self.directory, max_bytes=max_bytes, name=EVENTS_DATABASE
+        )
         self._count = count
         self._open = False
         self._broken = False

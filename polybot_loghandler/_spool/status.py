@@ -16,7 +16,7 @@ from pathlib import Path
 from . import legacy, owners
 from .db import Database
 from .directory import UntrustedSpoolError, trusted_file
-from .store import DATABASE, Spool
+from .store import DATABASE, DATABASES, Spool
 
 __all__ = ["SpoolStatus", "purge", "status"]
 
@@ -64,21 +64,23 @@ def status(
     old = sum(map(_trusted, files))
     untrusted, processes = len(files) - old, 0
     rows: list[tuple[str, bool, int, float]] = []
-    try:
-        database = Database(directory / DATABASE, create=False)
-    except FileNotFoundError:
-        pass
-    except UntrustedSpoolError:
-        untrusted += 1
-    else:
+    for name in DATABASES:
+        try:
+            database = Database(directory / name, create=False)
+        except FileNotFoundError:
+            continue
+        except UntrustedSpoolError:
+            untrusted += 1
+            continue
         try:
             with database.transaction("BEGIN") as db:
                 if database.version(db):
                     gone = owners.gone_owners(db, database.file, now)
-                    (processes,) = db.execute(
+                    (running,) = db.execute(
                         "SELECT count(*) - ? FROM owners", (len(gone),)
                     ).fetchone()
-                    rows = [
+                    processes = max(processes, running)
+                    rows += [
                         (ch, owner is not None and owner not in gone, n, t)
                         for ch, owner, n, t in db.execute(
                             "SELECT channel, owner, count(*), min(time)"
@@ -97,9 +99,10 @@ def status(
         sum(n for _, held, n, _ in rows if held),
         processes,
         sum(
-            (directory / f"{DATABASE}{end}").stat().st_size
+            (directory / f"{name}{end}").stat().st_size
+            for name in DATABASES
             for end in ("", "-wal", "-shm")
-            if (directory / f"{DATABASE}{end}").exists()
+            if (directory / f"{name}{end}").exists()
         ),
         now,
         legacy=old,
@@ -115,13 +118,18 @@ def purge(directory: Path) -> int:
         How many were deleted.
     """
     directory = Path(directory)
-    if not (directory / DATABASE).exists() and not legacy.segments(directory):
-        return 0
-    spool = Spool(directory)
-    adopted = spool.open()
-    spool.done(adopted)
-    spool.close()
-    return len(adopted)
+    deleted = 0
+    for name in DATABASES:
+        if name == DATABASE and legacy.segments(directory):
+            pass  # old-format files are moved in, then deleted
+        elif not (directory / name).exists():
+            continue
+        spool = Spool(directory, name=name)
+        adopted = spool.open()
+        spool.done(adopted)
+        spool.close()
+        deleted += len(adopted)
+    return deleted
 
 
 def _trusted(path: Path) -> bool:

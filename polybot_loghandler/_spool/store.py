@@ -46,10 +46,23 @@ from . import legacy, owners
 from .db import Database, SpoolFormatError, execute_rows, fetch_rows
 from .directory import prepare_directory
 
-__all__ = ["DATABASE", "Spool", "SpoolEntry", "SpoolFormatError"]
+__all__ = [
+    "DATABASE",
+    "DATABASES",
+    "EVENTS_DATABASE",
+    "Spool",
+    "SpoolEntry",
+    "SpoolFormatError",
+]
 
 #: The database's file name in the spool directory.
 DATABASE = "spool.db"
+#: The database of the events a relay's producers keep while Redis is
+#: away (see ``_relay/overflow.py``); the same schema, a channel of
+#: ``(relay)``.
+EVENTS_DATABASE = "relay.db"
+#: Every database a spool directory may hold.
+DATABASES = (DATABASE, EVENTS_DATABASE)
 #: Seconds between lease renewals (at a commit, or a look for adoption).
 RENEW_EVERY = 10.0
 

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from polybot_loghandler import DiscordHandler
+from polybot_loghandler._cli import main
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._relay.keys import Keys
 from polybot_loghandler._relay.wire import read_entry
@@ -217,3 +218,26 @@ def test_what_a_producer_left_on_disk_the_next_one_appends(
         handler._pipeline.close()
     events, _losses = stream(url)
     assert list(range(6)) == events, "what waited first goes first"
+
+
+def test_spool_status_and_purge_see_the_events_for_the_relay(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _server, port = away
+    spool = tmp_path / "spool"
+    url = f"redis://127.0.0.1:{port}/0"
+    handler, log = logger(routing(tmp_path, url, spool=f"'{spool}'"))
+    for n in range(4):
+        log.info("i", extra={"n": n})
+    handler._pipeline.close(1.0)
+    capsys.readouterr()
+    assert 0 == main(["spool", "status", "--spool", str(spool)])
+    shown = capsys.readouterr().out
+    assert "(relay)" in shown
+    assert "4" in shown
+    assert 0 == main(["spool", "purge", "--spool", str(spool), "--yes"])
+    assert "4" in capsys.readouterr().out
+    assert 0 == main(["spool", "status", "--spool", str(spool)])
+    assert "(relay)" not in capsys.readouterr().out
