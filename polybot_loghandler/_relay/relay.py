@@ -202,8 +202,12 @@ class Relay:
                     break
                 try:
                     await self._deliver(client, holder)
-                except Exception as exc:
-                    self._redis_away(exc)
+                except Exception as exc:  # Redis away, or a fault here
+                    say(
+                        f"relay {self.id} stopped delivering "
+                        f"({scrub(described(_first(exc)), self._url)}); "
+                        "what it held is still pending, and it tries again"
+                    )
                     await self._stopped(RETRY_EVERY)
         finally:
             with contextlib.suppress(Exception):
@@ -253,12 +257,12 @@ class Relay:
         self.sessions += 1
         self._new_session()
         say(f"relay {self.id} is active, reading {self.url}")
+        await self._ensure_group(client)
         worker = Worker(
             None, self._worker_error, self._cap, loop=self._engine.run
         )
         worker.start()
         handed = False
-        await self._ensure_group(client)
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._acker)
@@ -609,6 +613,16 @@ async def _forget_gone(client: Any, now: float) -> None:
                 gone.append(member)
         if gone:
             await client.hdel(key, *gone)
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The first error inside a task group's group of them."""
+    while isinstance(getattr(exc, "exceptions", None), tuple):
+        inner = exc.exceptions  # type: ignore[attr-defined]
+        if not inner:
+            break
+        exc = inner[0]
+    return exc
 
 
 def _text(value: Any) -> str:
