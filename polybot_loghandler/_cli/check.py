@@ -8,13 +8,16 @@ With ``--env`` it also shows where each channel goes in this environment
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from polybot_loghandler._format import counted
-from polybot_loghandler._model import BotChannelDestination
+from polybot_loghandler._model import BotChannelDestination, Config
+from polybot_loghandler._redisurl import redacted_url
+from polybot_loghandler._relay.connect import INSTALL
 
 from .envreport import EnvReport, env_report
 from .usage import EXIT_OK, load_routing, subcommand
@@ -77,6 +80,16 @@ def _check(args: argparse.Namespace) -> int:
         print(
             f"\nchannels no route names{note}: {', '.join(unused)}", file=out
         )
+    _destinations(config, out)
+    for note in config.notes:
+        print(f"note: {note}", file=out)
+    if args.env:
+        _show_env(env_report(config, os.environ), out)
+    return EXIT_OK
+
+
+def _destinations(config: Config, out: TextIO) -> None:
+    """Channels on the console, channels that need the bot, the relay."""
     console = config.console_channels
     if console:
         renders = "renders" if len(console) == 1 else "render"
@@ -97,11 +110,20 @@ def _check(args: argparse.Namespace) -> int:
             f"{', '.join(bots)}",
             file=out,
         )
-    for note in config.notes:
-        print(f"note: {note}", file=out)
-    if args.env:
-        _show_env(env_report(config, os.environ), out)
-    return EXIT_OK
+    if config.delivery.relay:
+        print(f"\n{_relay_line(config.delivery.relay)}", file=out)
+
+
+def _relay_line(url: str) -> str:
+    """What ``delivery.relay`` means for the processes that load the file."""
+    line = (
+        f"delivery goes through the relay: processes append their events "
+        f"to Redis at {redacted_url(url)}, and 'polybot-loghandler relay' "
+        "delivers them"
+    )
+    if importlib.util.find_spec("redis") is None:
+        line += f" (the redis package is missing here: {INSTALL})"
+    return line
 
 
 def _show_env(report: EnvReport, out: TextIO) -> None:
