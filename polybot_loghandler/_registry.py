@@ -59,7 +59,10 @@ def get_pipeline(routing: str | os.PathLike[str] | Config | None) -> Pipeline:
 
 def _announce(config: Config) -> None:
     """Say once, at start-up, what will not reach Discord."""
-    console = config.console_channels
+    # with the relay, this process renders nothing: the relay's routing
+    # and environment decide the destinations, and its console shows
+    # the channels that have none
+    console = [] if config.delivery.relay else config.console_channels
     target = config.delivery.console
     where = "are not shown" if target == "off" else f"render on {target}"
     if console and len(console) == len(config.channels):
