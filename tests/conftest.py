@@ -47,8 +47,13 @@ routes:
 
 @pytest.fixture(autouse=True)
 def _own_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The shipped routing's spool goes to the test's own directory."""
+    """
+    The shipped routing's spool goes to the test's own directory, and
+    its relay is off whatever the environment says (a test that wants it
+    sets ``POLYBOT_REDIS_URL`` itself).
+    """
     monkeypatch.setenv("POLYBOT_SPOOL", str(tmp_path / "spool"))
+    monkeypatch.delenv("POLYBOT_REDIS_URL", raising=False)
 
 
 @pytest.fixture(autouse=True)

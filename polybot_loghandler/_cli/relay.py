@@ -73,8 +73,10 @@ def _relay(args: argparse.Namespace) -> int:
     url = config.delivery.relay
     if not url:
         msg = (
-            f"{config.path} sets no delivery.relay: set it to the Redis URL "
-            "the producers use, e.g. relay: ${POLYBOT_REDIS_URL:-}"
+            f"the relay is off in {config.path} (its delivery.relay is "
+            "missing, off or empty): set it to the Redis URL the "
+            "producers use, e.g. relay: ${POLYBOT_REDIS_URL:-} with "
+            "POLYBOT_REDIS_URL set"
         )
         raise UsageError(msg)
     try:

@@ -10,19 +10,27 @@ command shown without output is only required to exit with status 0,
 unless ``$ echo $?`` follows it.
 
 Each block runs in a fresh temporary directory holding a copy of the
-shipped ``routing.yaml`` and ``examples/``, with no ``DISCORD_*`` or
-``POLYBOT_ROUTING`` variable: no command can reach Discord.
-``polybot-loghandler ...`` runs in a forked child through
+shipped ``routing.yaml`` and ``examples/``, with no ``DISCORD_*``,
+``POLYBOT_ROUTING`` or ``POLYBOT_REDIS_URL`` variable: no command can
+reach Discord. ``polybot-loghandler ...`` runs in a forked child through
 ``polybot_loghandler._cli.main`` (the console script's own code, without
 an interpreter start per command); ``export``, ``VAR=value`` prefixes,
 ``< FILE``, ``> /dev/null``, ``cat FILE`` and ``echo $?`` are understood
 here; anything else runs in ``bash``.
 
+A command ending in `` &`` runs in the background, as a job: ``kill %N``
+sends job N a SIGTERM and ``wait %N`` (or ``wait``, for all) waits for
+it, its exit status then being the status. Whatever a job writes where
+its command does not redirect it must be nothing. When the block ends,
+every job still running gets a SIGTERM, and each job must have ended
+with status 0.
+
 Before comparing, both texts are normalised where a run must differ:
 timestamps (``2026-02-01T14:33:45.123Z``, ``2026-02-01 14:33:45 UTC``,
 ``14:33:45 UTC``) become ``<time>``, pytest's ``in 1.62s`` becomes
-``in <duration>``, and the temporary directory becomes ``<tmp>``;
-trailing blanks are ignored.
+``in <duration>``, the relay's and producers' ids (``host:pid:nonce``,
+``floor-1:4242:9f3c2a``) become ``<id>``, and the temporary directory
+becomes ``<tmp>``; trailing blanks are ignored.
 
 HTML comments right before a block (several may be stacked) say more:
 
@@ -35,6 +43,10 @@ HTML comments right before a block (several may be stacked) say more:
   ``NAME`` for the later blocks of the same page.
 - ``<!-- with: NAME from PAGE -->``: the block also gets the file NAME
   declared on PAGE (replacing a file of that name).
+- ``<!-- redis: URL -->``: the block runs against a database of the
+  tests' Redis (the ``redis_url`` fixture, empty at the start), which
+  stands for URL: URL in a command is that database's URL, and that
+  database's URL in an output reads as URL.
 
 A ``cat FILE`` of a file no marker declares writes the shown output as
 the file: the docs show its content that way.
@@ -46,19 +58,23 @@ body that ``preview`` prints for that channel (that command is run there,
 not twice).
 
 Running the commands is marked ``slow`` (a routing file is loaded per
-command); after editing the docs, run this file alone.
+command); after editing the docs, run this file alone (with a Redis on
+127.0.0.1:6379 for the relay's page: see ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -182,6 +198,9 @@ def normalised(text: str, tmp: Path | None = None) -> str:
     )
     text = re.sub(r"\b\d\d:\d\d:\d\d UTC", "<time>", text)
     text = re.sub(r"\bin \d+(?:\.\d+)?s\b", "in <duration>", text)
+    text = re.sub(
+        r"\b[A-Za-z0-9][A-Za-z0-9.-]*:\d+:[0-9a-f]{6}\b", "<id>", text
+    )
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
@@ -224,6 +243,10 @@ def declared_files(page: str, before: int) -> dict[str, str]:
     }
 
 
+#: Seconds a background job has to end after its SIGTERM.
+JOB_STOP = 30.0
+
+
 @dataclass
 class Session:
     """A shell of sorts: one temporary directory and its environment."""
@@ -231,10 +254,23 @@ class Session:
     cwd: Path
     env: dict[str, str]
     status: int = 0
+    #: the background jobs, ``%1`` first, with where their output goes
+    jobs: list[tuple[subprocess.Popen[bytes], Path]] = field(
+        default_factory=list
+    )
 
     def run(self, command: str, shown: str) -> str:
         """Run *command*; return its output (stdout and stderr)."""
+        if command.endswith(" &"):
+            self._start_job(command[:-2].strip())
+            return ""
         words = shlex.split(command)
+        if words[:1] in (["kill"], ["wait"]):
+            return self._job_control(words)
+        return self._command(command, words, shown)
+
+    def _command(self, command: str, words: list[str], shown: str) -> str:
+        """Run a command that is not job control, in the foreground."""
         env = dict(self.env)
         while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
             name, _, value = words.pop(0).partition("=")
@@ -273,6 +309,57 @@ class Session:
         )
         self.status = done.returncode
         return done.stdout
+
+    def _start_job(self, command: str) -> None:
+        """Run *command* in the background, in a process group of its own."""
+        out = self.cwd / f".job-{len(self.jobs) + 1}"
+        with out.open("wb") as sink:
+            job = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.jobs.append((job, out))
+        self.status = 0
+
+    def _job_control(self, words: list[str]) -> str:
+        """``kill %N`` (a SIGTERM) and ``wait [%N]``."""
+        chosen = [self.jobs[int(w.lstrip("%")) - 1][0] for w in words[1:]]
+        if words[0] == "kill":
+            for job in chosen:
+                with contextlib.suppress(ProcessLookupError):  # ended
+                    os.killpg(job.pid, signal.SIGTERM)
+            self.status = 0
+            return ""
+        for job in chosen or [j for j, _ in self.jobs]:
+            self.status = job.wait(timeout=JOB_STOP)
+        return ""
+
+    def close(self) -> list[str]:
+        """Stop the jobs still running; what was wrong with any job."""
+        for job, _ in self.jobs:
+            if job.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + JOB_STOP
+        wrong = []
+        for n, (job, out) in enumerate(self.jobs, 1):
+            try:
+                job.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
+                wrong.append(f"%{n} did not end within {JOB_STOP:g}s")
+            if job.returncode != 0:
+                wrong.append(f"%{n} ended with status {job.returncode}")
+            said = out.read_text(encoding="utf-8", errors="replace")
+            if said:
+                wrong.append(f"%{n} wrote what it did not redirect:\n{said}")
+        return wrong
 
     def _forked(
         self,
@@ -347,6 +434,7 @@ def session(block: Block, tmp: Path) -> Session:
         [str(REPO), *filter(None, [env.get("PYTHONPATH")])]
     )
     env.pop("COLUMNS", None)
+    env.pop("POLYBOT_REDIS_URL", None)
     return Session(cwd=tmp, env=env)
 
 
@@ -378,21 +466,41 @@ RUN = [
 class TestConsoleBlocks:
     @pytest.mark.parametrize("block", RUN)
     def test_the_commands_print_what_the_docs_show(
-        self, block: Block, tmp_path: Path
+        self, block: Block, tmp_path: Path, request: pytest.FixtureRequest
     ) -> None:
         """Each command runs, and prints the output shown after it."""
         shell = session(block, tmp_path)
+        try:
+            self._run_block(block, shell, tmp_path, request)
+        finally:
+            wrong = shell.close()
+        assert [] == wrong, f"{block.page}:{block.line}: background jobs"
+
+    def _run_block(
+        self,
+        block: Block,
+        shell: Session,
+        tmp_path: Path,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        shown_url = block.marker("redis")
+        real_url = None
+        if shown_url is not None:
+            real_url = str(request.getfixturevalue("redis_url"))
         compare = block.marker("output not compared") is None
-        for command, shown in block.commands:
-            output = shell.run(command, "\n".join(shown) + "\n")
+        commands = block.commands
+        for index, (command, shown) in enumerate(commands):
+            run = command
+            if shown_url is not None and real_url is not None:
+                run = command.replace(shown_url, real_url)
+            output = shell.run(run, "\n".join(shown) + "\n")
+            if shown_url is not None and real_url is not None:
+                output = output.replace(real_url, shown_url)
             where = f"{block.page}:{block.line}: $ {command}"
-            followed_by_status = False
             if not compare or not shown:
-                later = [c for c, _ in block.commands]
-                index = later.index(command)
-                followed_by_status = later[index + 1 : index + 2] == [
-                    "echo $?"
-                ]
+                followed_by_status = [
+                    c for c, _ in commands[index + 1 : index + 2]
+                ] == ["echo $?"]
                 if not followed_by_status:
                     assert 0 == shell.status, f"{where}\n{output}"
                 continue

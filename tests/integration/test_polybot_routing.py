@@ -16,6 +16,7 @@ The shipped routing against the Polybot contract (``polybot-events.md``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -797,6 +798,19 @@ def test_the_design_s_37_channels_in_its_9_categories() -> None:
         got.setdefault(channel.category, []).append(channel.name)
         assert channel.topic, channel.key
     assert SEED_CATEGORIES == got
+
+
+@pytest.mark.parametrize("environ", [{}, {"POLYBOT_REDIS_URL": ""}])
+def test_the_relay_is_on_only_with_polybot_redis_url_set(
+    environ: dict[str, str],
+) -> None:
+    """Unset or empty, the shipped routing delivers in process."""
+    off = load_config(SHIPPED_ROUTING, environ=environ)
+    url = "redis://:secret@redis.example:6379/2"
+    on = load_config(SHIPPED_ROUTING, environ={"POLYBOT_REDIS_URL": url})
+    assert off.delivery.relay is None
+    assert url == on.delivery.relay
+    assert dataclasses.replace(on.delivery, relay=None) == off.delivery
 
 
 def test_nothing_is_routed_to_bot_commands() -> None:
