@@ -363,15 +363,10 @@ class Pipeline:
         if left > reported:  # say it once, not again at exit
             # and why: the destinations failing when time ran out
             why = "; ".join(self._engine.troubles())
-            # a producer does not wait for a Redis that is away
-            waited = (
-                ""
-                if why and isinstance(self._engine, Producer)
-                else f" within the {limit:g}s flush timeout"
-            )
             say(
                 f"{counted(left, 'event')} "
-                f"{'was' if left == 1 else 'were'} not delivered{waited}"
+                f"{'was' if left == 1 else 'were'} not delivered "
+                f"within the {limit:g}s flush timeout"
                 f"{f': {why}' if why else ''}"
             )
         spool = self._engine.spool

@@ -24,6 +24,7 @@ __all__ = [
     "READ_TIMEOUT",
     "RelayUnavailable",
     "async_client",
+    "load_redis",
     "member_id",
     "scrub",
     "sync_client",
@@ -39,6 +40,17 @@ INSTALL = "pip install 'polybot-loghandler[relay]'"
 
 class RelayUnavailable(PolybotError):  # noqa: N818 - a state, not a fault
     """The relay mode cannot run here (the ``redis`` package is missing)."""
+
+
+def load_redis() -> None:
+    """
+    Import ``redis`` now, or raise :class:`RelayUnavailable`.
+
+    A producer's worker may first run at interpreter exit, when imports
+    that register at-exit hooks (redis-py's do) fail: the pipeline
+    imports it when it is made.
+    """
+    _redis()
 
 
 def _redis() -> Any:

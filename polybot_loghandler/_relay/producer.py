@@ -41,7 +41,13 @@ from polybot_loghandler._stats import Stats
 from polybot_loghandler._worker import Flush, Stop, Worker
 
 from . import scripts
-from .connect import RelayUnavailable, member_id, scrub, sync_client
+from .connect import (
+    RelayUnavailable,
+    load_redis,
+    member_id,
+    scrub,
+    sync_client,
+)
 from .keys import GROUP, STREAM_BOUND, Keys
 from .overflow import Overflow
 from .wire import (
@@ -107,6 +113,10 @@ class Producer:
         self._clock = clock
         self._connect = connect
         self.id = member_id()
+        # now: the worker may first run at exit, too late to import it
+        # (missing, it is said when the worker starts)
+        with contextlib.suppress(RelayUnavailable):
+            load_redis()
         delivery = routing.config.delivery
         #: where events wait on disk while Redis is away, if anywhere
         self.spool = (
@@ -131,6 +141,7 @@ class Producer:
         self._retry_wait = RETRY_FIRST
         self._heartbeat_at = 0.0
         self._counts_at = 0.0
+        self._reload_at = 0.0
         self._forwarded: dict[str, int] = {}
         self._hash: tuple[object, str] | None = None
 
@@ -179,7 +190,7 @@ class Producer:
                 self._chores(final=stop is not None)
                 self._push(None if stop is None else stop.deadline)
                 if stop is not None:
-                    self._end()
+                    self._finish(stop.deadline)
                     return
                 wake.wait(self._nap())
         finally:
@@ -387,8 +398,29 @@ class Producer:
 
     # -- reports ----------------------------------------------------------
 
+    def _finish(self, deadline: float) -> None:
+        """
+        Stopping: append what is left, trying Redis until *deadline*.
+
+        With a spool, what Redis does not take at once waits on disk
+        instead, for the next producer: no need to wait.
+        """
+        while (self._held or self._on_disk) and self._down is not None:
+            if self.spool is not None and self.spool.usable:
+                break
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            time.sleep(min(left, max(0.0, self._retry_at - self._clock())))
+            self._push(deadline)
+        self._end()
+
     def _chores(self, *, final: bool = False) -> None:
         now = self._clock()
+        every = self._routing.config.delivery.reload_every
+        if every is not None and now >= self._reload_at:
+            self._reload_at = now + every
+            self._routing.check()  # a bad file is said on stderr, once
         if final or now >= self._counts_at:
             self._counts_at = now + COUNTS_EVERY
             self._forward_counts()

@@ -74,6 +74,8 @@ TIDY_EVERY = 5.0
 #: long one is kept after it was last heard of.
 FORGET_EVERY = 60.0
 FORGET_AFTER = 3600.0
+#: Seconds a renewal may take before it is given up and tried again.
+RENEW_TIMEOUT = 1.0
 #: The share of the lease's time a relay goes on sending after its last
 #: renewal when Redis does not answer: it stops before anyone else can
 #: take the lease.
@@ -120,6 +122,17 @@ class Relay:
         self._version = version
         self._stats = Stats()
         self._diag = Diagnostics()
+        if config.delivery.spool is not None:
+            # the stream keeps what waits: a spool too would send what
+            # the next relay claims from the stream a second time
+            say(
+                f"relay {self.id}: delivery.spool in {config.path} is not "
+                "used by the relay; what waits stays pending in the stream"
+            )
+            config = dataclasses.replace(
+                config,
+                delivery=dataclasses.replace(config.delivery, spool=None),
+            )
         self._routing = RoutingHolder(config, source, self._stats, self._diag)
         self._console = ConsoleSink(
             config.delivery.console, config.delivery.console_per_channel
@@ -131,7 +144,7 @@ class Relay:
             version=version,
             transport=transport,
             route=self._route,
-            may_send=lambda: self._sure,
+            may_send=self._may_send,
         )
         self._cap = config.delivery.queue_size
         self._stop_requested = threading.Event()
@@ -141,6 +154,7 @@ class Relay:
         self.holder: str | None = None
         self.sessions = 0  # times this relay became the active one
         self._began = time.time()
+        self._acquired_at = time.monotonic()
         self._new_session()
 
     def _new_session(self) -> None:
@@ -149,12 +163,22 @@ class Relay:
         self._ack_wake = asyncio.Event()
         self._room = asyncio.Event()
         self._lost = asyncio.Event()
-        self._renewed_at = time.monotonic()
-        #: whether the lease is surely still ours: sending waits if not
-        self._sure = True
+        #: when Redis last confirmed the lease (from when it was asked)
+        self._renewed_at = self._acquired_at
         self._away: str | None = None
         self._sent_seen = 0
         self._last_delivery = 0.0
+
+    def _may_send(self) -> bool:
+        """
+        Whether the lease is surely still ours, for a while yet.
+
+        Judged by the time since the last renewal Redis confirmed, not by
+        a renewal failing: a Redis that does not answer fails a call only
+        after its timeout, by when another relay may hold the lease.
+        """
+        unsure = time.monotonic() - self._renewed_at
+        return unsure < self._lease_ttl * SURE_FOR
 
     # -- what others see ------------------------------------------------
 
@@ -225,6 +249,7 @@ class Relay:
         """Wait for the lease; its value, or ``None`` when stopping."""
         said = False
         while not self._stop_requested.is_set():
+            self._acquired_at = time.monotonic()
             try:
                 holder = await self._scripts["ACQUIRE"](
                     keys=[Keys.lease, Keys.fence],
@@ -497,7 +522,8 @@ class Relay:
     async def _keeper(self, client: Any) -> None:
         status_at = tidy_at = forget_at = 0.0
         while True:
-            await self._renew()
+            with anyio.move_on_after(RENEW_TIMEOUT):
+                await self._renew()
             if self._lost.is_set():
                 return
             now = time.monotonic()
@@ -514,13 +540,22 @@ class Relay:
                 if now >= forget_at:
                     forget_at = now + FORGET_EVERY
                     await _forget_gone(client, time.time())
+                    await self._forget_consumers(client)
             except Exception as exc:
                 self._redis_away(exc)
             await anyio.sleep(RENEW_EVERY)
 
+    async def _forget_consumers(self, client: Any) -> None:
+        """Remove the group's consumers that hold nothing: gone relays."""
+        for consumer in await client.xinfo_consumers(Keys.stream, GROUP):
+            name = _text(consumer.get("name"))
+            if name != self.id and not consumer.get("pending"):
+                await client.xgroup_delconsumer(Keys.stream, GROUP, name)
+
     async def _renew(self) -> None:
         """Renew the lease, or take it again if Redis forgot it."""
         ttl = int(self._lease_ttl * 1000)
+        asked = time.monotonic()  # the lease runs from no later than this
         try:
             kept = await self._scripts["RENEW"](
                 keys=[Keys.lease], args=[self.holder, ttl]
@@ -533,16 +568,10 @@ class Relay:
                     self._lost.set()
                     return
                 self.holder = _text(again)
-            self._renewed_at = time.monotonic()
-            self._sure = True
+            self._renewed_at = asked
             self._redis_back()
-        except Exception as exc:
+        except Exception as exc:  # the lanes wait (_may_send) meanwhile
             self._redis_away(exc)
-            unsure = time.monotonic() - self._renewed_at
-            if unsure > self._lease_ttl * SURE_FOR:
-                # another relay may hold it soon: send nothing until
-                # Redis says whose it is (the lanes keep what they hold)
-                self._sure = False
 
     async def _write_status(self, client: Any) -> None:
         stats = self.stats()

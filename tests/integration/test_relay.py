@@ -30,7 +30,7 @@ import redis
 from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler, load_config
 from polybot_loghandler._relay import scripts
-from polybot_loghandler._relay.keys import GROUP, Keys
+from polybot_loghandler._relay.keys import GROUP, LEASE_TTL, Keys
 from polybot_loghandler._relay.relay import Relay
 from tests.support.helpers import script_environment, wait_for
 from tests.support.redisserver import RedisServer, free_port
@@ -626,3 +626,52 @@ def test_producers_long_gone_are_forgotten(
     with RelayThread(routing()):
         wait_for(lambda: client.hlen(Keys.producers) == 1)
     assert [b"here:2:b"] == client.hkeys(Keys.producers)
+
+
+def test_the_relay_keeps_no_spool_of_its_own(
+    tmp_path: Path,
+    fake: FakeDiscord,
+    redis_url: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    spool = tmp_path / "spool"
+    path = tmp_path / "routing.yaml"
+    path.write_text(routing_text(fake, redis_url, f"  spool: '{spool}'\n"))
+    handler, log = producer_logger(path)
+    try:
+        with RelayThread(path) as relay:
+            log.info("trade_executed", extra={"n": 1})
+            handler.flush()
+            wait_for(lambda: relay.stats().get("delivered") == 1)
+    finally:
+        handler.close()
+    assert not (spool / "spool.db").exists()
+    assert "is not used by the relay" in capfd.readouterr().err
+
+
+def test_a_relay_redis_does_not_answer_stops_sending_before_its_lease_ends(
+    tmp_path: Path,
+) -> None:
+    with RedisServer() as server, FakeDiscord() as fake:
+        path = tmp_path / "routing.yaml"
+        path.write_text(routing_text(fake, server.url))
+        handler, log = producer_logger(path)
+        try:
+            with RelayThread(path) as relay:
+                for n in range(300):  # 30 messages: 12 s of them
+                    log.info("trade_executed", extra={"n": n})
+                handler.flush()
+                wait_for(lambda: relay.stats().get("sent.messages", 0) >= 2)
+                # Redis stops answering (as over a broken link) for 7 s
+                redis.Redis.from_url(server.url).client_pause(7000)
+                paused = time.monotonic()
+                time.sleep(6.5)
+                late = [
+                    m for m in fake.messages if m.time > paused + LEASE_TTL
+                ]
+                wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
+        finally:
+            handler.close()
+    assert [] == late, "sent when another relay could hold the lease"
+    seen = [trade(e) for e in embeds(fake)]
+    assert 300 == len(seen) == len(set(seen))

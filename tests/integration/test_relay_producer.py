@@ -10,6 +10,11 @@ password), and what it sends on to the relay (its losses).
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +27,13 @@ from polybot_loghandler._cli import main
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._relay.keys import Keys
 from polybot_loghandler._relay.wire import read_entry
-from tests.support.helpers import wait_for
+from tests.support.helpers import script_environment, wait_for
 from tests.support.redisserver import RedisServer, free_port
 
 pytestmark = pytest.mark.slow
+
+SCRIPTS = Path(__file__).parent / "scripts"
+ROOT = Path(__file__).parents[2]
 
 
 def routing(tmp_path: Path, url: str, **delivery: str) -> Path:
@@ -241,3 +249,75 @@ def test_spool_status_and_purge_see_the_events_for_the_relay(
     assert "4" in capsys.readouterr().out
     assert 0 == main(["spool", "status", "--spool", str(spool)])
     assert "(relay)" not in capsys.readouterr().out
+
+
+def test_a_producer_reloads_its_routing_file(
+    tmp_path: Path, redis_url: str
+) -> None:
+    path = tmp_path / "routing.yaml"
+
+    def write(pattern: str) -> None:
+        path.write_text(
+            "version: 1\nchannels:\n  floor: {}\n"
+            f"routes:\n  - {{name: all, match: {{event: '{pattern}'}}, "
+            "to: floor}\n"
+            f"delivery:\n  relay: '{redis_url}'\n  reload: 0.1s\n"
+        )
+        stamp = time.time() - 5  # read at once, not as a file being written
+        os.utime(path, (stamp, stamp))
+
+    write("a")
+    handler, log = logger(path)
+    try:
+        log.info("b", extra={"n": "before"})
+        write("*")
+        assert wait_for(lambda: _matches(handler, "b"))
+        log.info("b", extra={"n": "after"})
+        assert handler._pipeline.flush(5)
+    finally:
+        handler._pipeline.close()
+    assert ["after"] == stream(redis_url)[0]
+
+
+def _matches(handler: DiscordHandler, event: str) -> bool:
+    router = handler._pipeline.router
+    return bool(router.could_match(event, logging.INFO, "x", {}))
+
+
+def test_a_short_script_s_events_reach_the_stream_at_exit(
+    tmp_path: Path, redis_url: str
+) -> None:
+    path = routing(tmp_path, redis_url)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "log_and_exit.py"), str(path), "5"],
+        capture_output=True,
+        text=True,
+        env=script_environment(),
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "not delivered" not in done.stderr
+    assert [0, 1, 2, 3, 4] == stream(redis_url)[0]
+
+
+def test_closing_waits_for_redis_until_the_flush_timeout(
+    tmp_path: Path, away: tuple[RedisServer, int]
+) -> None:
+    server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    handler, log = logger(routing(tmp_path, url))
+    for n in range(5):
+        log.info("i", extra={"n": n})
+    closed: list[bool] = []
+    closing = threading.Thread(
+        target=lambda: closed.append(handler._pipeline.close(15))
+    )
+    closing.start()
+    time.sleep(1)
+    server.start()
+    closing.join(20)
+    assert [True] == closed
+    assert [0, 1, 2, 3, 4] == stream(url)[0]
+    assert "dropped.relay_unavailable" not in handler.stats()
