@@ -105,7 +105,7 @@ class Engine:
         may_send: Callable[[], bool] | None = None,
     ) -> None:
         config = routing.config
-        self._route = routing.process if route is None else route
+        self._route = route
         self._may_send = may_send
         self._routing = routing
         # the settings a reload cannot change (DeliverySettings.FIXED)
@@ -320,6 +320,8 @@ class Engine:
     def _routed(self, raw: Any) -> list[RoutedMessage]:
         """In the render thread: one event's messages; never raises."""
         try:
+            if self._route is None:  # looked up each time: the usual
+                return self._routing.process(raw)
             return self._route(raw)
         except Exception as exc:  # the worker goes on
             self.ledger.unrenderable(exc)
