@@ -1448,10 +1448,14 @@ def report_failover(rep: Report, r: dict[str, Any]) -> None:
     rep.add(
         f"{events // TRADES_EACH} producer processes × {TRADES_EACH} "
         "trades; two `polybot-loghandler relay` processes, the active one "
-        "killed once half the embeds had arrived. The takeover is polled "
-        "every 10 ms on the lease key. The lease lasts 5 s "
-        "(`LEASE_TTL`) and a standby asks for it every second "
-        "(`RENEW_EVERY`), so about 5-6 s is the expected takeover. The "
+        "killed once half the embeds had arrived: within about 10 ms of "
+        "the fake accepting a message (the scenario polls the fake), "
+        "mostly before the relay has acknowledged that batch's entries, "
+        "the worst case for duplicates. The takeover is polled every "
+        "10 ms on the lease key. The lease lasts 5 s (`LEASE_TTL`) from "
+        "its last renewal, up to a second before the kill "
+        "(`RENEW_EVERY`), and a standby asks for it every second, so 4 to "
+        "6 s is the expected takeover. The "
         "new relay knows nothing of the dead one's sends: the channel's "
         "30-a-minute window it cannot see is what a 429 of scope "
         "`shared` reports.",
