@@ -57,6 +57,7 @@ PARTS = [
     ("Memory with Discord hung", "memory.py", ["--quick"], [], 300.0),
     ("Delivery", "delivery.py", ["--quick"], [], 900.0),
     ("Alternatives", "alternatives.py", ["--quick"], [], 400.0),
+    ("Relay", "relay.py", ["--quick"], [], 900.0),
 ]
 
 GUIDE = """\
@@ -120,6 +121,17 @@ How to read this page:
 - **Delivery** and **Alternatives** run against a loopback fake Discord
   (`fakes/discord.py`) with Discord's webhook rate limit of
   5 requests per 2 s; nothing goes to the network.
+- **Relay** runs producer processes, a Redis server of its own and
+  `polybot-loghandler relay` processes against the same fake, with
+  Discord's hidden per-channel limit on as well (30 messages a minute,
+  a 429 of scope `shared`): six processes sharing one channel, each
+  sending itself or all through one relay; a flood of one error; the
+  active relay killed mid-burst; Redis away for 10 s; no relay running
+  for a while; the caller's cost with the relay on; and the events a
+  second one producer appends and one relay delivers on one core (to a
+  switched-off console, so that Discord's limits do not set the pace).
+  redis-py parses Redis's replies in Python unless `hiredis` is
+  installed; the part's header says which.
 - ✅ / ❌ mark each target met or missed; the list of misses is at the end.
   Numbers come from one run on the machine described below: rerun with
   `python bench/run.py --write` (`--quick` for a smaller run).
