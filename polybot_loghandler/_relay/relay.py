@@ -159,7 +159,9 @@ class Relay:
 
     def _new_session(self) -> None:
         self._acks: deque[str] = deque()
-        self._inflight = 0
+        #: entries this session read and has not acknowledged; a set, so
+        #: that a late settle from a session before changes nothing here
+        self._outstanding: set[str] = set()
         self._ack_wake = asyncio.Event()
         self._room = asyncio.Event()
         self._lost = asyncio.Event()
@@ -189,7 +191,7 @@ class Relay:
     @property
     def in_flight(self) -> int:
         """Stream entries read and not yet acknowledged."""
-        return self._inflight
+        return len(self._outstanding)
 
     @property
     def url(self) -> str:
@@ -349,7 +351,7 @@ class Relay:
         start = "0"  # this relay's pending entries first, then new ones
         last = await self._last_delivered(client)
         while not self._stop_requested.is_set():
-            room = self._cap - self._inflight
+            room = self._cap - len(self._outstanding)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
@@ -430,7 +432,7 @@ class Relay:
 
     def _take(self, worker: Worker, entry: str, fields: Any) -> None:
         """One entry: into the engine, or counted and acknowledged."""
-        self._inflight += 1
+        self._outstanding.add(entry)
         if not fields:  # trimmed while it was pending
             self._stats.count(Loss.RELAY_TRIMMED.counter)
             self._settled(entry)
@@ -448,7 +450,7 @@ class Relay:
             return
         urgent = found[1] >= logging.WARNING  # as the pipeline's queue
         if not worker.submit(Relayed(entry, found), reserve=urgent):
-            self._inflight -= 1  # left pending: the next relay has it
+            self._outstanding.discard(entry)  # pending: the next relay's
 
     def _malformed(self, entry: str, exc: Malformed) -> None:
         """An entry this relay cannot read: counted, said once, acked."""
@@ -513,7 +515,7 @@ class Relay:
             if done is None:  # not our lease now: the keeper finds out
                 acks.extendleft(reversed(ids))
                 return False
-            self._inflight -= len(ids)
+            self._outstanding.difference_update(ids)
             self._room.set()
         return True
 
