@@ -896,10 +896,12 @@ def shipped_with_relay(url: str) -> Path:
     """The shipped routing, quiet, unbounded, no spool, the relay on."""
     text = (REPO / "routing.yaml").read_text(encoding="utf-8")
     text = text.replace("${POLYBOT_SPOOL:-./data/discord-spool}", '"off"')
-    text = text.replace(
+    relay = "${POLYBOT_REDIS_URL:-}"
+    if relay not in text:
+        raise SystemExit(f"the shipped routing no longer reads {relay}")
+    text = text.replace(relay, f'"{url}"').replace(
         "\ndelivery:\n",
-        '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n'
-        f'  relay: "{url}"\n',
+        '\ndelivery:\n  console: "off"\n  queue_size: 1000000\n',
         1,
     )
     return write_routing(text)

@@ -68,6 +68,8 @@ HEARTBEAT_EVERY = 5.0
 COUNTS_EVERY = 1.0
 #: Seconds the loop sleeps when nothing wakes it.
 IDLE = 1.0
+#: Seconds of encoding between pauses that let the application run.
+WORK_SLICE = 0.001
 
 
 class _Entry:
@@ -228,7 +230,14 @@ class Producer:
         """Encode *items* into the buffer; the stop among them, if any."""
         stop = None
         events = 0
+        shared = time.perf_counter()
         for item in items:
+            if time.perf_counter() - shared > WORK_SLICE:
+                # share the GIL now and then, as the render thread does: an
+                # application thread waiting for it waits a millisecond,
+                # not the 5 ms switch interval
+                time.sleep(0)
+                shared = time.perf_counter()
             if isinstance(item, Stop):
                 stop = item
             elif isinstance(item, Flush):

@@ -54,7 +54,9 @@ from polybot_loghandler._worker import Worker
 from . import scripts
 from .connect import async_client, member_id, scrub
 from .keys import GROUP, LEASE_TTL, Keys
+from .lease import Lease
 from .producer import file_hash
+from .upkeep import forget_consumers, forget_gone, take_trimmed
 from .wire import Malformed, read_entry
 
 __all__ = ["Relay"]
@@ -68,18 +70,12 @@ BLOCK_MS = 500
 #: Seconds between renewals of the lease, and between status writes.
 RENEW_EVERY = 1.0
 STATUS_EVERY = 2.0
-#: Seconds between trims of what every relay is done with.
-TIDY_EVERY = 5.0
-#: Seconds between looks for producers and relays long gone, and how
-#: long one is kept after it was last heard of.
-FORGET_EVERY = 60.0
-FORGET_AFTER = 3600.0
 #: Seconds a renewal may take before it is given up and tried again.
 RENEW_TIMEOUT = 1.0
-#: The share of the lease's time a relay goes on sending after its last
-#: renewal when Redis does not answer: it stops before anyone else can
-#: take the lease.
-SURE_FOR = 0.6
+#: Seconds between trims of what every relay is done with.
+TIDY_EVERY = 5.0
+#: Seconds between looks for producers, relays and consumers long gone.
+FORGET_EVERY = 60.0
 #: Seconds between tries while Redis is away.
 RETRY_EVERY = 0.5
 
@@ -150,11 +146,9 @@ class Relay:
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_stop = asyncio.Event()  # set on the loop by stop()
-        #: the lease's value while active, else ``None``
-        self.holder: str | None = None
+        self._lease: Lease | None = None  # made with the client
         self.sessions = 0  # times this relay became the active one
         self._began = time.time()
-        self._acquired_at = time.monotonic()
         self._new_session()
 
     def _new_session(self) -> None:
@@ -164,23 +158,18 @@ class Relay:
         self._outstanding: set[str] = set()
         self._ack_wake = asyncio.Event()
         self._room = asyncio.Event()
-        self._lost = asyncio.Event()
-        #: when Redis last confirmed the lease (from when it was asked)
-        self._renewed_at = self._acquired_at
         self._away: str | None = None
         self._sent_seen = 0
         self._last_delivery = 0.0
 
     def _may_send(self) -> bool:
-        """
-        Whether the lease is surely still ours, for a while yet.
+        """Whether the lease is surely ours: the lanes wait if not."""
+        return self._lease is not None and self._lease.sure()
 
-        Judged by the time since the last renewal Redis confirmed, not by
-        a renewal failing: a Redis that does not answer fails a call only
-        after its timeout, by when another relay may hold the lease.
-        """
-        unsure = time.monotonic() - self._renewed_at
-        return unsure < self._lease_ttl * SURE_FOR
+    @property
+    def holder(self) -> str | None:
+        """The lease's value while this relay delivers, else ``None``."""
+        return None if self._lease is None else self._lease.value
 
     # -- what others see ------------------------------------------------
 
@@ -221,13 +210,13 @@ class Relay:
                 "TIDY", "WRITE_STATUS",
             )
         }  # fmt: skip
+        self._lease = Lease(self._scripts, self.id, self._lease_ttl)
         try:
             while not self._stop_requested.is_set():
-                holder = await self._stand_by(client)
-                if holder is None:
+                if not await self._stand_by(client):
                     break
                 try:
-                    await self._deliver(client, holder)
+                    await self._deliver(client)
                 except Exception as exc:  # Redis away, or a fault here
                     say(
                         f"relay {self.id} stopped delivering "
@@ -247,19 +236,15 @@ class Relay:
             await self._wake_stop.wait()
         return self._stop_requested.is_set()
 
-    async def _stand_by(self, client: Any) -> str | None:
-        """Wait for the lease; its value, or ``None`` when stopping."""
+    async def _stand_by(self, client: Any) -> bool:
+        """Wait for the lease; ``False`` when stopping first."""
         said = False
-        while not self._stop_requested.is_set():
-            self._acquired_at = time.monotonic()
+        lease = self._lease
+        while lease is not None and not self._stop_requested.is_set():
             try:
-                holder = await self._scripts["ACQUIRE"](
-                    keys=[Keys.lease, Keys.fence],
-                    args=[self.id, int(self._lease_ttl * 1000)],
-                )
-                if holder is not None:
+                if await lease.take():
                     self._redis_back()
-                    return _text(holder)
+                    return True
                 await self._announce(client, "standby")
                 self._redis_back()
                 if not said:
@@ -272,15 +257,14 @@ class Relay:
                 self._redis_away(exc)
             if await self._stopped(RENEW_EVERY):
                 break
-        return None
+        return False
 
     async def _announce(self, client: Any, state: str) -> None:
         about = {"state": state, "seen": time.time(), "version": self._version}
         await client.hset(Keys.relays, self.id, json.dumps(about))
 
-    async def _deliver(self, client: Any, holder: str) -> None:
+    async def _deliver(self, client: Any) -> None:
         """Be the active relay until stopped or the lease is lost."""
-        self.holder = holder
         self.sessions += 1
         self._new_session()
         say(f"relay {self.id} is active, reading {self.url}")
@@ -303,7 +287,8 @@ class Relay:
                 await anyio.to_thread.run_sync(
                     functools.partial(worker.close, 1.0, hand_over=True)
                 )
-            self.holder = None
+            if self._lease is not None:
+                self._lease.value = None
 
     async def _until_stop_or_lost(self) -> None:
         async with anyio.create_task_group() as wait:
@@ -313,8 +298,9 @@ class Relay:
                 wait.cancel_scope.cancel()
 
             async def lost() -> None:
-                await self._lost.wait()
-                wait.cancel_scope.cancel()
+                if self._lease is not None:
+                    await self._lease.lost.wait()
+                    wait.cancel_scope.cancel()
 
             wait.start_soon(stop)
             wait.start_soon(lost)
@@ -337,10 +323,9 @@ class Relay:
             functools.partial(worker.close, timeout, hand_over=True)
         )
         await self._flush_acks()
-        with contextlib.suppress(Exception):
-            await self._scripts["RELEASE"](
-                keys=[Keys.lease], args=[self.holder]
-            )
+        if self._lease is not None:
+            with contextlib.suppress(Exception):
+                await self._lease.release()
         return True
 
     # -- reading ----------------------------------------------------------
@@ -522,11 +507,17 @@ class Relay:
     # -- the lease, the status, the trim ------------------------------------
 
     async def _keeper(self, client: Any) -> None:
+        """Renew the lease every second; the status and the trims too."""
         status_at = tidy_at = forget_at = 0.0
-        while True:
-            with anyio.move_on_after(RENEW_TIMEOUT):
-                await self._renew()
-            if self._lost.is_set():
+        lease = self._lease
+        while lease is not None:
+            try:
+                with anyio.move_on_after(RENEW_TIMEOUT):
+                    await lease.renew()  # the lanes wait meanwhile
+                self._redis_back()
+            except Exception as exc:
+                self._redis_away(exc)
+            if lease.lost.is_set():
                 return
             now = time.monotonic()
             try:
@@ -541,39 +532,11 @@ class Relay:
                     )
                 if now >= forget_at:
                     forget_at = now + FORGET_EVERY
-                    await _forget_gone(client, time.time())
-                    await self._forget_consumers(client)
+                    await forget_gone(client)
+                    await forget_consumers(client, keep=self.id)
             except Exception as exc:
                 self._redis_away(exc)
             await anyio.sleep(RENEW_EVERY)
-
-    async def _forget_consumers(self, client: Any) -> None:
-        """Remove the group's consumers that hold nothing: gone relays."""
-        for consumer in await client.xinfo_consumers(Keys.stream, GROUP):
-            name = _text(consumer.get("name"))
-            if name != self.id and not consumer.get("pending"):
-                await client.xgroup_delconsumer(Keys.stream, GROUP, name)
-
-    async def _renew(self) -> None:
-        """Renew the lease, or take it again if Redis forgot it."""
-        ttl = int(self._lease_ttl * 1000)
-        asked = time.monotonic()  # the lease runs from no later than this
-        try:
-            kept = await self._scripts["RENEW"](
-                keys=[Keys.lease], args=[self.holder, ttl]
-            )
-            if kept is None:  # gone (a fresh Redis?), or another's
-                again = await self._scripts["ACQUIRE"](
-                    keys=[Keys.lease, Keys.fence], args=[self.id, ttl]
-                )
-                if again is None:
-                    self._lost.set()
-                    return
-                self.holder = _text(again)
-            self._renewed_at = asked
-            self._redis_back()
-        except Exception as exc:  # the lanes wait (_may_send) meanwhile
-            self._redis_away(exc)
 
     async def _write_status(self, client: Any) -> None:
         stats = self.stats()
@@ -598,9 +561,8 @@ class Relay:
         await self._scripts["WRITE_STATUS"](
             keys=[Keys.lease, Keys.status], args=flat
         )
-        trimmed = int(await client.hget(Keys.counters, "trimmed") or 0)
-        if trimmed > 0:
-            await client.hincrby(Keys.counters, "trimmed", -trimmed)
+        trimmed = await take_trimmed(client)
+        if trimmed:
             self._stats.count(Loss.RELAY_TRIMMED.counter, trimmed)
         await self._announce(client, "active")
 
@@ -629,21 +591,6 @@ class Relay:
     async def flush(self) -> None:
         """Acknowledge what is settled now (for tests and the CLI)."""
         await self._flush_acks()
-
-
-async def _forget_gone(client: Any, now: float) -> None:
-    """Forget producers and relays not heard of for FORGET_AFTER s."""
-    for key in (Keys.producers, Keys.relays):
-        gone = []
-        for member, about in (await client.hgetall(key)).items():
-            try:
-                seen = float(json.loads(about).get("seen", 0))
-            except (ValueError, TypeError, AttributeError):
-                seen = 0.0  # not ours to read: not kept either
-            if now - seen > FORGET_AFTER:
-                gone.append(member)
-        if gone:
-            await client.hdel(key, *gone)
 
 
 def _first(exc: BaseException) -> BaseException:

@@ -52,7 +52,7 @@ def test_relay_without_delivery_relay_says_what_to_set(
     path = routing(tmp_path, None)
     assert 2 == main(["relay", "--routing", str(path)])
     err = capsys.readouterr().err
-    assert f"{path} sets no delivery.relay" in err
+    assert f"the relay is off in {path}" in err
     assert "Traceback" not in err
 
 
