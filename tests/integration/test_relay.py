@@ -10,6 +10,7 @@ waits on the clock or starts a process is marked ``slow``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -330,10 +331,10 @@ def test_events_logged_with_no_relay_running_are_delivered_when_one_starts(
     assert 80 == len(embeds(fake))
 
 
-def relay_process(routing: Path) -> subprocess.Popen[str]:
+def relay_process(routing: Path, *options: str) -> subprocess.Popen[str]:
     """``polybot-loghandler relay`` as a process of its own."""
     return subprocess.Popen(
-        [*CLI, "relay", "--routing", str(routing)],
+        [*CLI, "relay", "--routing", str(routing), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -477,25 +478,39 @@ def test_the_relay_counts_what_was_trimmed(
         wait_for(lambda: client.hget(Keys.counters, "trimmed") == b"0")
 
 
-def test_what_the_relay_holds_survives_a_redis_restart(
+@contextlib.contextmanager
+def relay_with_a_backlog(
     tmp_path: Path,
-) -> None:
+) -> Iterator[tuple[RedisServer, FakeDiscord, Relay]]:
+    """
+    A relay on a Redis of its own, with 12 s of sending ahead of it.
+
+    300 trades are read (30 messages, at the webhook's 5 per 2 s) and
+    the first messages have left when it is handed to the test.
+    """
     with RedisServer() as server, FakeDiscord() as fake:
         path = tmp_path / "routing.yaml"
         path.write_text(routing_text(fake, server.url))
         handler, log = producer_logger(path)
         try:
             with RelayThread(path) as relay:
-                for n in range(300):  # 30 messages: 12 s of them
+                for n in range(300):
                     log.info("trade_executed", extra={"n": n})
                 handler.flush()
-                wait_for(lambda: relay.stats().get("sent.messages", 0) >= 1)
-                server.stop()  # the relay holds the rest in its lanes
-                time.sleep(5)
-                server.start()  # fresh: the stream, group and lease gone
-                wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
+                wait_for(lambda: relay.stats().get("sent.messages", 0) >= 2)
+                yield server, fake, relay
         finally:
             handler.close()
+
+
+def test_what_the_relay_holds_survives_a_redis_restart(
+    tmp_path: Path,
+) -> None:
+    with relay_with_a_backlog(tmp_path) as (server, fake, _relay):
+        server.stop()  # the relay holds the rest in its lanes
+        time.sleep(5)
+        server.start()  # fresh: the stream, group and lease gone
+        wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
     seen = [trade(e) for e in embeds(fake)]
     assert 300 == len(seen) == len(set(seen))
 
@@ -523,14 +538,7 @@ def test_the_relay_serves_its_counters_to_prometheus(
 ) -> None:
     path = routing()
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "relay", "--routing", str(path), "--metrics-port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=script_environment(),
-        cwd=ROOT,
-    )
+    proc = relay_process(path, "--metrics-port", str(port))
     handler, log = producer_logger(path)
     try:
         log.info("trade_executed", extra={"n": 1})
@@ -652,26 +660,13 @@ def test_the_relay_keeps_no_spool_of_its_own(
 def test_a_relay_redis_does_not_answer_stops_sending_before_its_lease_ends(
     tmp_path: Path,
 ) -> None:
-    with RedisServer() as server, FakeDiscord() as fake:
-        path = tmp_path / "routing.yaml"
-        path.write_text(routing_text(fake, server.url))
-        handler, log = producer_logger(path)
-        try:
-            with RelayThread(path) as relay:
-                for n in range(300):  # 30 messages: 12 s of them
-                    log.info("trade_executed", extra={"n": n})
-                handler.flush()
-                wait_for(lambda: relay.stats().get("sent.messages", 0) >= 2)
-                # Redis stops answering (as over a broken link) for 7 s
-                redis.Redis.from_url(server.url).client_pause(7000)
-                paused = time.monotonic()
-                time.sleep(6.5)
-                late = [
-                    m for m in fake.messages if m.time > paused + LEASE_TTL
-                ]
-                wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
-        finally:
-            handler.close()
+    with relay_with_a_backlog(tmp_path) as (server, fake, _relay):
+        # Redis stops answering (as over a broken link) for 7 s
+        redis.Redis.from_url(server.url).client_pause(7000)
+        paused = time.monotonic()
+        time.sleep(6.5)
+        late = [m for m in fake.messages if m.time > paused + LEASE_TTL]
+        wait_for(lambda: len(embeds(fake)) >= 300, timeout=60)
     assert [] == late, "sent when another relay could hold the lease"
     seen = [trade(e) for e in embeds(fake)]
     assert 300 == len(seen) == len(set(seen))
