@@ -1210,7 +1210,7 @@ def _tagged_tuples(levels: int) -> Any:
     return value
 
 
-@pytest.mark.parametrize("data", _hostile_events())
+@pytest.mark.parametrize("data", list(_hostile_events()))
 def test_a_hostile_event_is_malformed(data: str | bytes) -> None:
     with pytest.raises(Malformed):
         decode_event(data)
