@@ -1,0 +1,7 @@
+"""
+Watches and digests (#14): the pure parts.
+
+Silence per key, periods aligned to the clock, and a digest's measures.
+Not wired to ``routing.yaml`` yet: the configuration, the worker's and
+the relay's evaluation, and the state kept across restarts come next.
+"""
