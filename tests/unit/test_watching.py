@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 import math
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from polybot_loghandler._watching.digest import OTHERS, Closed, Digest
 from polybot_loghandler._watching.measures import (
     FUNCTIONS,
     Measure,
@@ -275,3 +277,102 @@ def test_period_is_a_half_open_range() -> None:
     assert 19.999 in period
     assert 20.0 not in period
     assert "15" not in period
+
+
+class TestDigest:
+    MEASURES = {  # noqa: RUF012 - read only
+        "trades": Measure("count"),
+        "volume": Measure("sum", "amount"),
+        "worst": Measure("min", "pnl"),
+    }
+
+    def digest(self, **options: Any) -> Digest:
+        return Digest(self.MEASURES, 3600, group_by="agent", **options)
+
+    def test_a_period_closes_once_its_grace_is_past(self) -> None:
+        digest = self.digest(grace=2)
+        hour = period_of(T0, 3600)
+        digest.add(T0, {"agent": "b", "amount": 10, "pnl": -1})
+        digest.add(T0 + 1, {"agent": "a", "amount": 5, "pnl": 2})
+        digest.add(T0 + 2, {"agent": "b", "amount": "1,000", "pnl": -4})
+        assert [] == digest.close_due(hour.end + 1.9)
+        assert hour.end + 2 == digest.next_due()
+        (closed,) = digest.close_due(hour.end + 2)
+        assert closed == Closed(
+            hour,
+            [
+                ("a", {"trades": 1, "volume": 5, "worst": 2}),
+                ("b", {"trades": 2, "volume": 1010, "worst": -4}),
+            ],
+            {"trades": 3, "volume": 1015, "worst": -4},
+            3,
+        )
+        assert [] == digest.close_due(hour.end + 3600 * 5)
+        assert digest.next_due() is None
+
+    def test_an_event_counts_in_the_period_of_its_own_time(self) -> None:
+        digest = self.digest()
+        hour = period_of(T0, 3600)
+        digest.add(hour.end + 10, {"agent": "a"})  # the next hour's
+        digest.add(T0, {"agent": "a"})  # read late, but this hour's
+        first, second = digest.close_all()
+        assert (first.period, first.events) == (hour, 1)
+        assert (second.period.start, second.events) == (hour.end, 1)
+
+    def test_an_event_for_a_closed_period_is_late_and_nothing_else(
+        self,
+    ) -> None:
+        digest = self.digest()
+        hour = period_of(T0, 3600)
+        digest.add(T0, {"agent": "a"})
+        digest.close_due(hour.end + 5)
+        digest.add(T0 + 60, {"agent": "a"})
+        assert 1 == digest.late
+        assert [] == digest.close_all()
+
+    def test_groups_past_the_limit_go_to_others_and_are_counted(
+        self,
+    ) -> None:
+        digest = self.digest(limit=2)
+        for agent in ["c", "a", "b", "d", "b", "e"]:
+            digest.add(T0, {"agent": agent, "amount": 1})
+        (closed,) = digest.close_all()
+        assert [("a", 1), ("c", 1), (OTHERS, 4)] == [
+            (key, measures["trades"]) for key, measures in closed.groups
+        ]
+        assert 4 == closed.crowded
+        assert 6 == closed.total["trades"] == closed.events
+
+    def test_without_group_by_one_group(self) -> None:
+        digest = Digest(self.MEASURES, 300)
+        digest.add(T0, {"agent": "a", "amount": 2})
+        digest.add(T0, {"amount": 3})
+        (closed,) = digest.close_all()
+        assert [("", {"trades": 2, "volume": 5, "worst": None})] == (
+            closed.groups
+        )
+
+    @given(
+        events=st.lists(
+            st.tuples(
+                st.floats(0, 3 * 3600, allow_nan=False),
+                st.sampled_from(["a", "b", "c", None]),
+                st.integers(-100, 100),
+            ),
+            max_size=60,
+        )
+    )
+    def test_every_event_is_counted_exactly_once(
+        self, events: list[tuple[float, str | None, int]]
+    ) -> None:
+        digest = self.digest(limit=2)
+        for offset, agent, amount in events:
+            digest.add(T0 + offset, {"agent": agent, "amount": amount})
+        closed = digest.close_all()
+        assert len(events) == sum(c.events for c in closed)
+        assert len(events) == sum(c.total["trades"] for c in closed)
+        assert sum(a for *_, a in events) == sum(
+            c.total["volume"] for c in closed
+        )
+        starts = [c.period.start for c in closed]
+        assert starts == sorted(set(starts))

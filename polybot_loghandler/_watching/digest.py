@@ -1,0 +1,163 @@
+"""
+A digest's open periods, their groups and measures. Pure.
+
+An event counts in the period of its own time, so a backlog read late
+lands where it belongs. A period stays open until ``grace`` seconds past
+its end (on the watching process's clock), for events still on their
+way; then :meth:`Digest.close_due` hands it over, closed, once. An event
+for a period already closed is counted in ``late`` and in nothing else.
+Groups are bounded: past ``limit``, events go to one group, ``(others)``,
+so the totals stay whole, and the events that went there are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
+from typing import Any
+
+from polybot_loghandler._values import text_of
+
+from .measures import Measure, Tally
+from .periods import Period, period_of
+
+__all__ = ["OTHERS", "Closed", "Digest"]
+
+#: The group that takes the events of groups past the limit.
+OTHERS = "(others)"
+#: Groups one period keeps at most.
+GROUP_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """
+    One closed period, as its message shows it.
+
+    Attributes:
+        period: Its start and end.
+        groups: Each group's key and its measures, by key.
+        total: The measures over every group.
+        events: The events it holds.
+        crowded: Events that went to ``(others)`` past the group limit.
+    """
+
+    period: Period
+    groups: list[tuple[str, dict[str, Any]]]
+    total: dict[str, Any]
+    events: int
+    crowded: int = 0
+
+
+@dataclass(slots=True)
+class _Open:
+    period: Period
+    groups: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    events: int = 0
+    crowded: int = 0
+
+
+class Digest:
+    """
+    What one digest has gathered and not yet sent.
+
+    Args:
+        measures: Name → measure, in the order they are shown.
+        every: The period's length (see ``periods.check_every``).
+        group_by: The field whose value names an event's group
+            (``None``: one group, ``""``).
+        zone: The time zone periods are aligned in.
+        grace: Seconds a period stays open after its end.
+        limit: Groups a period keeps at most.
+    """
+
+    def __init__(  # noqa: PLR0913 - the digest's settings, keyword-only
+        self,
+        measures: Mapping[str, Measure],
+        every: float,
+        *,
+        group_by: str | None = None,
+        zone: tzinfo = timezone.utc,
+        grace: float = 2.0,
+        limit: int = GROUP_LIMIT,
+    ) -> None:
+        self.measures = dict(measures)
+        self.every = every
+        self.group_by = group_by
+        self.zone = zone
+        self.grace = grace
+        self.limit = limit
+        self._open: dict[float, _Open] = {}
+        self._closed_until = float("-inf")  # periods before this are sent
+        #: events for periods already closed
+        self.late = 0
+
+    def add(self, when: float, fields: Mapping[str, Any]) -> None:
+        """Count one event, logged at *when*, with *fields*."""
+        period = period_of(when, self.every, self.zone)
+        if period.start < self._closed_until:
+            self.late += 1
+            return
+        state = self._open.get(period.start)
+        if state is None:
+            state = self._open[period.start] = _Open(period)
+        key = self._group(fields)
+        tallies = state.groups.get(key)
+        if tallies is None:
+            named = len(state.groups) - (OTHERS in state.groups)
+            if named >= self.limit:  # full: into (others), counted
+                key = OTHERS
+                state.crowded += 1
+                tallies = state.groups.get(key)
+            if tallies is None:
+                tallies = state.groups[key] = {
+                    name: m.tally() for name, m in self.measures.items()
+                }
+        for tally in tallies.values():
+            tally.add(dict(fields))
+        state.events += 1
+
+    def _group(self, fields: Mapping[str, Any]) -> str:
+        if self.group_by is None:
+            return ""
+        value = fields.get(self.group_by)
+        return "" if value is None else text_of(value)
+
+    def close_due(self, now: float) -> list[Closed]:
+        """The periods whose end is *grace* seconds past, oldest first."""
+        closed = []
+        for start in sorted(self._open):
+            state = self._open[start]
+            if state.period.end + self.grace > now:
+                break
+            del self._open[start]
+            self._closed_until = max(self._closed_until, state.period.end)
+            closed.append(self._closed(state))
+        return closed
+
+    def close_all(self) -> list[Closed]:
+        """Every open period, closed now (at exit: marked partial)."""
+        return self.close_due(float("inf"))
+
+    def next_due(self) -> float | None:
+        """When the oldest open period closes (``None``: none is open)."""
+        if not self._open:
+            return None
+        return self._open[min(self._open)].period.end + self.grace
+
+    def _closed(self, state: _Open) -> Closed:
+        groups = []
+        total = {name: m.tally() for name, m in self.measures.items()}
+        for key in sorted(state.groups, key=lambda k: (k == OTHERS, k)):
+            tallies = state.groups[key]
+            groups.append((key, {n: t.value for n, t in tallies.items()}))
+            for name, tally in tallies.items():
+                total[name].merge(tally)
+        return Closed(
+            state.period,
+            groups,
+            {n: t.value for n, t in total.items()},
+            state.events,
+            state.crowded,
+        )
