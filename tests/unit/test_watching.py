@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -376,3 +377,92 @@ class TestDigest:
         )
         starts = [c.period.start for c in closed]
         assert starts == sorted(set(starts))
+
+
+class TestWhatTheMutantsShowed:
+    """Cases the first mutation run found untested."""
+
+    def test_check_every_says_why(self) -> None:
+        assert "must be at most a day (1d), or a week (1w)" == check_every(
+            2 * DAY
+        )
+        assert check_every(7 * 60) == (
+            "must divide a day evenly (e.g. 1s, 5m, 15m, 1h, 6h, 1d), so "
+            "that periods start at the same times every day"
+        )
+
+    def test_periods_do_not_depend_on_the_machine_s_time_zone(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        new_york = ZoneInfo("America/New_York")
+        expected = [
+            period_of(T0, every, zone)
+            for every in (3600, DAY, WEEK)
+            for zone in (timezone.utc, new_york)
+        ]
+        monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30
+        time.tzset()
+        try:
+            seen = [
+                period_of(T0, every, zone)
+                for every in (3600, DAY, WEEK)
+                for zone in (timezone.utc, new_york)
+            ]
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        assert expected == seen
+
+    def test_a_digest_s_days_start_at_its_zone_s_midnight(self) -> None:
+        new_york = ZoneInfo("America/New_York")
+        digest = Digest({"n": Measure("count")}, DAY, zone=new_york)
+        digest.add(T0, {})
+        (closed,) = digest.close_all()
+        start = datetime.fromtimestamp(closed.period.start, new_york)
+        assert (start.hour, start.minute) == (0, 0)
+
+    def test_the_default_grace_is_two_seconds(self) -> None:
+        digest = Digest({"n": Measure("count")}, 60)
+        digest.add(T0, {})
+        end = period_of(T0, 60).end
+        assert [] == digest.close_due(end + 1.9)
+        assert 1 == len(digest.close_due(end + 2))
+
+    def test_an_event_without_the_group_field_is_in_the_empty_group(
+        self,
+    ) -> None:
+        digest = Digest({"n": Measure("count")}, 60, group_by="agent")
+        digest.add(T0, {"agent": None})
+        digest.add(T0, {})
+        (closed,) = digest.close_all()
+        assert [("", {"n": 2})] == closed.groups
+
+    def test_a_recovery_under_a_second_is_told_as_it_is(self) -> None:
+        watch = Silence(0.25, started=T0)
+        watch.seen("a", T0)
+        watch.due(T0 + 0.5)
+        assert Recovery("a", 0.75) == watch.seen("a", T0 + 0.75)
+
+    def test_a_field_by_a_dotted_path(self) -> None:
+        tally = parse_measure("sum(position.size)").tally()
+        tally.add({"position": {"size": 3}})
+        tally.add({"position": {"size": "4"}})
+        tally.add({"position": 5})  # not a mapping: skipped
+        tally.add({"position.size": 10})  # a field named so wins
+        assert (17, 1) == (tally.value, tally.skipped)
+
+    def test_a_mistake_lists_every_function(self) -> None:
+        with pytest.raises(ValueError, match="not a measure") as raised:
+            parse_measure("total")
+        assert str(raised.value) == (
+            "not a measure (use count, or sum(FIELD), min(FIELD), "
+            "max(FIELD), avg(FIELD), first(FIELD), last(FIELD))"
+        )
+
+    def test_merging_adds_what_was_skipped(self) -> None:
+        one, two = (Measure("sum", "x").tally() for _ in range(2))
+        one.add({})
+        two.add({"x": None})
+        two.add({"x": 2})
+        one.merge(two)
+        assert (2, 2) == (one.value, one.skipped)
