@@ -281,6 +281,8 @@ class Producer:
             self._bound()
             return
         try:
+            if self._down is not None and not (self._held or self._on_disk):
+                self._client.ping()  # nothing to send: is it back?
             while self._held:
                 if deadline is not None and self._clock() >= deadline:
                     break

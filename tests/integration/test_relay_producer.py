@@ -321,3 +321,27 @@ def test_closing_waits_for_redis_until_the_flush_timeout(
     assert [True] == closed
     assert [0, 1, 2, 3, 4] == stream(url)[0]
     assert "dropped.relay_unavailable" not in handler.stats()
+
+
+def test_having_nothing_to_send_is_not_taken_for_redis_being_back(
+    tmp_path: Path,
+    away: tuple[RedisServer, int],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    server, port = away
+    url = f"redis://127.0.0.1:{port}/0"
+    handler, log = logger(routing(tmp_path, url))
+    try:
+        # the worker starts at once (it watches the file); it finds
+        # Redis away with nothing to send, and looks again
+        time.sleep(2.5)
+        log.info("i", extra={"n": 1})
+        taken(handler)
+        server.start()
+        assert handler._pipeline.flush(10)
+    finally:
+        handler._pipeline.close()
+    err = capfd.readouterr().err
+    assert 1 == err.count("cannot reach Redis"), err
+    assert 1 == err.count("answers again"), err
+    assert [1] == stream(url)[0]
