@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -123,22 +122,23 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             )
             raise UsageError(msg) from None
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, relay.stop)
-        await relay.run()
-
     print(
         f"polybot-loghandler relay {relay.id}: routing {config.path}, "
         f"Redis {relay.url}",
         file=sys.stderr,
     )
     announce_console(config, config.console_channels)
+    # SIGTERM and Ctrl-C hand over: stop() is safe from a signal handler
+    # (it sets an event and wakes the loop through its self-pipe)
+    handlers = {
+        sig: signal.signal(sig, lambda _sig, _frame: relay.stop())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        asyncio.run(main())
+        asyncio.run(relay.run())
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if server is not None:
             server.shutdown()
     return EXIT_OK

@@ -24,6 +24,7 @@ __all__ = [
     "READ_TIMEOUT",
     "RelayUnavailable",
     "async_client",
+    "decoded",
     "load_redis",
     "member_id",
     "scrub",
@@ -136,3 +137,8 @@ def scrub(text: str, url: str) -> str:
             if form and len(form) > 2:
                 text = text.replace(form, "***")
     return text
+
+
+def decoded(value: Any) -> str:
+    """A Redis answer's bytes (or anything else) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .connect import decoded
 from .keys import Keys
 
 __all__ = ["SURE_FOR", "Lease"]
@@ -68,7 +69,7 @@ class Lease:
         )
         if value is None:
             return False
-        self.value = _text(value)
+        self.value = decoded(value)
         self._confirmed = asked
         self.lost = asyncio.Event()
         return True
@@ -109,7 +110,3 @@ class Lease:
         after its timeout, by when another relay may hold the lease.
         """
         return self._clock() - self._confirmed < self.ttl * SURE_FOR
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

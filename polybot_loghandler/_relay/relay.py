@@ -52,7 +52,7 @@ from polybot_loghandler._stats import Stats
 from polybot_loghandler._worker import Worker
 
 from . import scripts
-from .connect import async_client, member_id, scrub
+from .connect import async_client, decoded, member_id, scrub
 from .keys import GROUP, LEASE_TTL, Keys
 from .lease import Lease
 from .producer import file_hash
@@ -358,12 +358,12 @@ class Relay:
                 continue
             entries = reply[0][1] if reply else []
             for entry, fields in entries:
-                self._take(worker, _text(entry), fields)
+                self._take(worker, decoded(entry), fields)
             if start != ">":
-                start = _text(entries[-1][0]) if entries else ">"
+                start = decoded(entries[-1][0]) if entries else ">"
                 continue
             if entries:
-                last = _text(entries[-1][0])
+                last = decoded(entries[-1][0])
                 continue
             with contextlib.suppress(Exception):  # the next read says it
                 await client.xread(
@@ -401,7 +401,7 @@ class Relay:
             )
             if reply is None:  # not our lease now: the keeper finds out
                 return
-            start = _text(reply[0])
+            start = decoded(reply[0])
             gone = reply[2] if len(reply) > 2 else []
             if gone:  # trimmed while pending: lost
                 self._stats.count(Loss.RELAY_TRIMMED.counter, len(gone))
@@ -411,8 +411,8 @@ class Relay:
     async def _last_delivered(self, client: Any) -> str:
         with contextlib.suppress(Exception):
             for group in await client.xinfo_groups(Keys.stream):
-                if _text(group.get("name")) == GROUP:
-                    return _text(group.get("last-delivered-id", "0-0"))
+                if decoded(group.get("name")) == GROUP:
+                    return decoded(group.get("last-delivered-id", "0-0"))
         return "0-0"
 
     def _take(self, worker: Worker, entry: str, fields: Any) -> None:
@@ -588,10 +588,6 @@ class Relay:
             f"relay {self.id}: the delivery worker failed ({described(exc)})",
         )
 
-    async def flush(self) -> None:
-        """Acknowledge what is settled now (for tests and the CLI)."""
-        await self._flush_acks()
-
 
 def _first(exc: BaseException) -> BaseException:
     """The first error inside a task group's group of them."""
@@ -601,7 +597,3 @@ def _first(exc: BaseException) -> BaseException:
             break
         exc = inner[0]
     return exc
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

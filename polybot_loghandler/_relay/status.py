@@ -17,6 +17,7 @@ from typing import Any
 from polybot_loghandler._format import counted, duration
 from polybot_loghandler._losses import Loss
 
+from .connect import decoded
 from .keys import GROUP, Keys
 
 __all__ = ["RelayStatus", "read_status", "status_text"]
@@ -49,7 +50,7 @@ def read_status(client: Any, url: str) -> RelayStatus:
     if client.exists(Keys.stream):
         out.length = int(client.xlen(Keys.stream))
         for group in client.xinfo_groups(Keys.stream):
-            if _text(group.get("name")) != GROUP:
+            if decoded(group.get("name")) != GROUP:
                 continue
             out.pending = int(group.get("pending") or 0)
             out.consumers = int(group.get("consumers") or 0)
@@ -57,14 +58,14 @@ def read_status(client: Any, url: str) -> RelayStatus:
             out.lag = None if lag is None else int(lag)
         if out.pending:
             summary = client.xpending(Keys.stream, GROUP)
-            oldest = _text(summary.get("min") or "")
+            oldest = decoded(summary.get("min") or "")
             if oldest:
                 out.oldest_pending = int(oldest.split("-")[0]) / 1000
     lease = client.get(Keys.lease)
-    out.active = None if lease is None else _text(lease).split("|")[0]
+    out.active = None if lease is None else decoded(lease).split("|")[0]
     out.relays = _json_hash(client.hgetall(Keys.relays))
     out.state = {
-        _text(k): _text(v) for k, v in client.hgetall(Keys.status).items()
+        decoded(k): decoded(v) for k, v in client.hgetall(Keys.status).items()
     }
     out.stats = _json(out.state.get("stats"), {})
     out.disabled = _json(out.state.get("disabled"), [])
@@ -151,11 +152,7 @@ def _json(text: str | None, default: Any) -> Any:
 def _json_hash(raw: dict[Any, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for key, value in raw.items():
-        about = _json(_text(value), {})
+        about = _json(decoded(value), {})
         if isinstance(about.get("seen", 0), (int, float)):
-            out[_text(key)] = about
+            out[decoded(key)] = about
     return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

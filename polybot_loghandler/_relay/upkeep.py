@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from .connect import decoded
 from .keys import GROUP, Keys
 
 __all__ = ["FORGET_AFTER", "forget_consumers", "forget_gone", "take_trimmed"]
@@ -48,7 +49,6 @@ async def forget_gone(client: Any, now: float | None = None) -> None:
 async def forget_consumers(client: Any, keep: str) -> None:
     """Remove the group's consumers that hold nothing, but *keep*."""
     for consumer in await client.xinfo_consumers(Keys.stream, GROUP):
-        name = consumer.get("name")
-        name = name.decode() if isinstance(name, bytes) else str(name)
+        name = decoded(consumer.get("name"))
         if name != keep and not consumer.get("pending"):
             await client.xgroup_delconsumer(Keys.stream, GROUP, name)
