@@ -308,7 +308,10 @@ class Pipeline:
         self._stats.after_fork()
         self._console.after_fork()
         self._engine.after_fork_in_child()
-        self._start_watching()
+        # no thread is started here: this runs in the child of every
+        # fork, also subprocess's fork before an exec, where a thread
+        # would work (and write to the parent's stderr) until the exec.
+        # The child's worker starts with its first event
 
     def count(self, key: str, n: int = 1) -> None:
         """Add *n* to counter *key* (thread-safe)."""

@@ -14,6 +14,7 @@ import json
 import logging
 import logging.config
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -1606,6 +1607,35 @@ class TestFork:
         assert 0 == status
         assert "· from_parent ·" in capsys.readouterr().err
         assert 1 == len(_worker_threads())
+
+    def test_a_subprocess_starts_no_thread_before_its_exec(
+        self,
+        make_routing: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """
+        The child of subprocess's fork runs no worker until its exec.
+
+        With a ``preexec_fn``, the fork handlers run in that child: a
+        worker started there would deliver (and write to the parent's
+        stderr) until the exec replaced it.
+        """
+        handler = DiscordHandler(
+            make_routing(_with_delivery("  reload: 1s\n"))
+        )
+        assert 1 == len(_worker_threads())  # it watches the routing file
+
+        def before_exec() -> None:
+            if _worker_threads():
+                raise RuntimeError("a worker runs in the child")
+
+        subprocess.run(
+            [sys.executable, "-c", "pass"],
+            preexec_fn=before_exec,  # the point of the test
+            check=True,
+        )
+        handler.close()
+        assert "" == capsys.readouterr().err
 
     @pytest.mark.slow
     def test_fork_while_the_worker_is_printing(

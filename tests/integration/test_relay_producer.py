@@ -9,7 +9,6 @@ password), and what it sends on to the relay (its losses).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import subprocess
@@ -123,18 +122,14 @@ def test_while_redis_is_away_the_lowest_levels_make_room(
     assert 3 == stats["dropped.relay_unavailable"]
     assert {Loss.RELAY_UNAVAILABLE: 3} == losses
     err = capfd.readouterr().err
-    # each time Redis went away is said once, and each return once; in
-    # CI this test once saw two of each (see the #13 note): what must
-    # never happen is a second warning before a return
+    # said once each way (a second warning here once came from the
+    # child of server.start()'s fork, which started a worker of its own)
     said = [
-        line.split("Redis at")[0]
+        "away" if "cannot reach Redis" in line else "back"
         for line in err.splitlines()
         if "cannot reach Redis" in line or "answers again" in line
     ]
-    assert said, err
-    assert "cannot reach" in said[0], err
-    assert all(a != b for a, b in itertools.pairwise(said)), err
-    assert "answers again" in err.splitlines()[-1], err
+    assert ["away", "back"] == said, err
 
 
 def test_closing_while_redis_is_away_counts_what_is_left(
