@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from datetime import timezone, tzinfo
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._env import Reference
@@ -21,6 +22,9 @@ from ._templates import Text
 from ._text import REDACTED
 from ._yaml import KeyPath
 
+if TYPE_CHECKING:
+    from ._watching.measures import Measure
+
 __all__ = [
     "RELOAD_EVERY",
     "BotChannelDestination",
@@ -29,10 +33,12 @@ __all__ = [
     "Config",
     "DeliverySettings",
     "Destination",
+    "DigestRule",
     "EmbedTemplate",
     "FieldTemplate",
     "Mention",
     "Route",
+    "WatchRule",
     "WebhookDestination",
     "redact_url",
 ]
@@ -296,6 +302,93 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WatchRule:
+    """
+    One entry of ``watches:``: keys whose silence is told.
+
+    Attributes:
+        name: Unique among routes, watches and digests.
+        index: Position in ``watches:``.
+        line: Line of the watch in the file.
+        matcher: Which events keep a key alive.
+        key: What names an event's key (``None``: one key, the name).
+        alert_after: Seconds of silence that make an alert.
+        expect: Keys that must be heard of at all.
+        end: Events that end a key cleanly (``None``: none do).
+        to: Channel keys (templates allowed) for its messages.
+        mention: Who its alerts ping (recoveries ping no one).
+        embed: The alert's embed (``None``: the default one).
+        recovery: Whether a key heard of again is told.
+        recovery_embed: The recovery's embed (``None``: the default).
+        max_keys: Keys kept at most; events of keys past it are counted.
+        fingerprint: Its definition, hashed: a reload keeps the state of
+            a watch whose fingerprint did not change.
+    """
+
+    name: str
+    index: int
+    line: int
+    matcher: Matcher
+    key: Text | None
+    alert_after: float
+    expect: tuple[str, ...] = ()
+    end: Matcher | None = None
+    to: tuple[Text, ...]
+    mention: Mention | None = None
+    embed: EmbedTemplate | None = None
+    recovery: bool = True
+    recovery_embed: EmbedTemplate | None = None
+    max_keys: int = 1000
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestRule:
+    """
+    One entry of ``digests:``: events folded into one message a period.
+
+    Attributes:
+        name: Unique among routes, watches and digests.
+        index: Position in ``digests:``.
+        line: Line of the digest in the file.
+        matcher: Which events it counts.
+        every: The period's length in seconds (divides a day, or a week).
+        zone_name: Its ``timezone:``, as written (``UTC`` by default).
+        zone: The zone periods are aligned in.
+        group_by: The field that names an event's group (``None``: one
+            group).
+        measures: Name and measure, in the order they are shown.
+        to: Channel keys (templates allowed) for its messages.
+        mention: Who its messages ping, if anyone.
+        embed: Its embed (``None``: the default, a field per group).
+        top: Groups shown at most (by the first measure, largest first);
+            the rest are folded into ``(others)``.
+        grace: Seconds a period stays open after its end, for events
+            still on their way.
+        max_groups: Groups a period keeps at most; past it, events go to
+            ``(others)``, counted.
+        fingerprint: Its definition, hashed (see :class:`WatchRule`).
+    """
+
+    name: str
+    index: int
+    line: int
+    matcher: Matcher
+    every: float
+    zone_name: str = "UTC"
+    zone: tzinfo = timezone.utc
+    group_by: str | None = None
+    measures: tuple[tuple[str, Measure], ...]
+    to: tuple[Text, ...]
+    mention: Mention | None = None
+    embed: EmbedTemplate | None = None
+    top: int | None = None
+    grace: float = 2.0
+    max_groups: int = 100
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """
     A loaded routing file.
@@ -306,6 +399,8 @@ class Config:
         channels: Channel key → channel.
         routes: Routes in file order.
         delivery: Worker settings.
+        watches: Watches, in file order.
+        digests: Digests, in file order.
         notes: Things worth saying once at start-up (disabled mentions).
         env_references: For each value read with ``${VAR}``
             interpolation (channel destinations and mentions), by key path
@@ -319,6 +414,8 @@ class Config:
     channels: Mapping[str, Channel]
     routes: tuple[Route, ...]
     delivery: DeliverySettings = DeliverySettings()
+    watches: tuple[WatchRule, ...] = ()
+    digests: tuple[DigestRule, ...] = ()
     notes: tuple[str, ...] = ()
     env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
         default_factory=dict, repr=False, compare=False

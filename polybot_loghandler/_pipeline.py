@@ -47,11 +47,21 @@ _log = logging.getLogger("polybot_loghandler")
 
 
 class _Captures:
-    """The active :func:`polybot_loghandler.testing.capture` blocks."""
+    """
+    The active :func:`polybot_loghandler.testing.capture` blocks.
+
+    Also the watches' clock: the time, plus what captures have advanced
+    it by (``advance``). Advanced time stays advanced for the process.
+    """
 
     def __init__(self) -> None:
         self.active: list[list[RoutedMessage]] = []
         self.lock = threading.Lock()
+        self.offset = 0.0
+
+    def now(self) -> float:
+        """Epoch seconds as the watches and digests count them."""
+        return _time.time() + self.offset
 
     def record(self, messages: list[RoutedMessage]) -> None:
         with self.lock:
@@ -103,7 +113,9 @@ class Pipeline:
         self._stats = Stats()
         self._diag = Diagnostics()
         #: the routing in use; its router is the caller's pre-filter
-        self._routing = RoutingHolder(config, source, self._stats, self._diag)
+        self._routing = RoutingHolder(
+            config, source, self._stats, self._diag, wall=CAPTURES.now
+        )
         self.levels = LevelCheck(self._routing, self._stats, self._diag)
         self._local = threading.local()
         self._console = ConsoleSink(
@@ -229,7 +241,7 @@ class Pipeline:
             )
             raw = (event, levelno, name, _time.time(), fields, None, None)
         if CAPTURES.active:
-            CAPTURES.record(self.process(raw))
+            CAPTURES.record(self._captured(raw))
         elif not self._worker.submit(raw, levelno >= logging.WARNING):
             self._refused()
 
@@ -245,7 +257,7 @@ class Pipeline:
     def submit(self, raw: RawEvent) -> None:
         """Hand *raw* to the worker, or to active captures in tests."""
         if CAPTURES.active:
-            CAPTURES.record(self.process(raw))
+            CAPTURES.record(self._captured(raw))
             return
         if not self._worker.submit(raw, reserve=raw[1] >= logging.WARNING):
             self._refused()
@@ -268,6 +280,28 @@ class Pipeline:
     def process(self, raw: RawEvent) -> list[RoutedMessage]:
         """Match and render one captured event; never raises."""
         return self._routing.process(raw)
+
+    def _captured(self, raw: RawEvent) -> list[RoutedMessage]:
+        """In a capture: *raw*'s messages, and what the watches made due."""
+        offset = CAPTURES.offset
+        if offset:  # the event happens on the advanced clock too
+            event, level, logger, created, fields, message, exc = raw
+            raw = (
+                event,
+                level,
+                logger,
+                created + offset,
+                fields,
+                message,
+                exc,
+            )
+        return self.process(raw) + self.watching_due()
+
+    def watching_due(self) -> list[RoutedMessage]:
+        """The messages of what the watches and digests have due now."""
+        routing = self._routing
+        outputs = routing.watching.due(routing.wall())
+        return [m for output in outputs for m in routing.made(output)]
 
     def _worker_error(self, exc: BaseException) -> None:
         self.count("errors.worker")

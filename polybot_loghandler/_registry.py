@@ -57,6 +57,12 @@ def get_pipeline(routing: str | os.PathLike[str] | Config | None) -> Pipeline:
     return pipeline
 
 
+def pipelines() -> list[Pipeline]:
+    """Every pipeline of the process, in the order they were made."""
+    with _REGISTRY_LOCK:
+        return list(_PIPELINES.values())
+
+
 def _announce(config: Config) -> None:
     """
     Say once, at start-up, what will not reach Discord.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._events import DICT_META, RECORD_ATTRIBUTES
-from ._matching import ABSENT, CACHE_KEY_CHARS, FieldCheck
+from ._matching import ABSENT, CACHE_KEY_CHARS, FieldCheck, Matcher
 from ._memo import Memo
 from ._model import Route
 
@@ -63,6 +63,8 @@ class Router:
         "_ignore",
         "_ignored",
         "_plans",
+        "_seen_by_event",
+        "_seen_generic",
         "memo",
         "routes",
     )
@@ -74,37 +76,28 @@ class Router:
         self,
         routes: Sequence[Route],
         ignore: Callable[[str], bool] = lambda _: False,
+        *,
+        also: Sequence[Matcher] = (),
     ) -> None:
         self.routes = tuple(routes)
         self._ignore = ignore
         # ignore's answers, by logger
         self._ignored: Memo[str, bool] = Memo(self.PLAN_LIMIT, CACHE_KEY_CHARS)
-        generic = tuple(
-            r
-            for r in self.routes
-            if r.matcher.event is None or not r.matcher.event.only_exact
+        self._by_event, self._generic = _index(self.routes)
+        # the caller's thread lets through what the watches and digests
+        # take too (a heartbeat no route sends must reach its watch)
+        listening = tuple(
+            Route(name="", index=-1, line=0, matcher=m, to=()) for m in also
         )
-        names = {
-            name
-            for r in self.routes
-            if r.matcher.event is not None
-            for name in r.matcher.event.exact
-        }
-        # per exact name: the routes naming it plus the generic ones, in
-        # file order, so matching tries only routes that can apply
-        self._by_event = {
-            name: tuple(
-                r
-                for r in self.routes
-                if r in generic
-                or (
-                    r.matcher.event is not None
-                    and name in r.matcher.event.exact
-                )
+        if listening:
+            self._seen_by_event, self._seen_generic = _index(
+                self.routes + listening
             )
-            for name in names
-        }
-        self._generic = generic
+        else:
+            self._seen_by_event, self._seen_generic = (
+                self._by_event,
+                self._generic,
+            )
         self._plans: Memo[tuple[str, int, str], Plan] = Memo(
             self.PLAN_LIMIT, CACHE_KEY_CHARS
         )
@@ -193,7 +186,7 @@ class Router:
         if self._ignore(logger):
             return False
         pending: list[_Checks] = []
-        for route in self._by_event.get(event, self._generic):
+        for route in self._seen_by_event.get(event, self._seen_generic):
             m = route.matcher
             if levelno < m.min_level:
                 continue
@@ -255,3 +248,35 @@ class Router:
             if not route.continue_:
                 break
         return taken
+
+
+def _index(
+    routes: tuple[Route, ...],
+) -> tuple[dict[str, tuple[Route, ...]], tuple[Route, ...]]:
+    """
+    Per exact event name, the routes that may take it; and the rest.
+
+    The routes naming it plus the generic ones (no name, or a pattern),
+    in file order, so matching tries only routes that can apply.
+    """
+    generic = tuple(
+        r
+        for r in routes
+        if r.matcher.event is None or not r.matcher.event.only_exact
+    )
+    names = {
+        name
+        for r in routes
+        if r.matcher.event is not None
+        for name in r.matcher.event.exact
+    }
+    by_event = {
+        name: tuple(
+            r
+            for r in routes
+            if r in generic
+            or (r.matcher.event is not None and name in r.matcher.event.exact)
+        )
+        for name in names
+    }
+    return by_event, generic

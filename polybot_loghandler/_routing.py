@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,9 @@ from ._config import load_config
 from ._diagnostics import Diagnostics, described, emit, say
 from ._events import LogEvent, RawEvent
 from ._losses import Loss
+from ._matching import Matcher
 from ._message import RoutedMessage
-from ._model import Config, Route
+from ._model import Config, DigestRule, Route, WatchRule
 from ._payload import build_payload
 from ._reload import FileWatch, fixed_changes
 from ._render import copy_embed, label, render_embed
@@ -34,6 +36,8 @@ from ._router import Router
 from ._stats import Stats
 from ._text import redact_text
 from ._values import report_to
+from ._watching.render import digest_embeds, made_event, made_route
+from ._watching.watching import Output, Watching
 from .exceptions import ConfigError, PolybotError
 
 __all__ = ["IGNORED_LOGGERS", "Routing", "RoutingHolder", "is_ignored"]
@@ -60,16 +64,22 @@ class Routing:
     router: Router
     labelled: frozenset[str]  # channels whose embeds name themselves
     lowest: int  # the lowest level a route takes (see _lowest_level)
+    #: the watches and digests, by name
+    rules: Mapping[str, WatchRule | DigestRule]
 
     @classmethod
     def of(cls, config: Config) -> Routing:
         """Build the router and the rest from *config*."""
-        router = Router(config.routes, ignore=is_ignored)
+        listening = _listening(config)
+        router = Router(config.routes, ignore=is_ignored, also=listening)
         return cls(
             config,
             router,
             _shared_destinations(config),
-            _lowest_level(config.routes),
+            _lowest_level(
+                [r.matcher for r in config.routes] + list(listening)
+            ),
+            _rules(config),
         )
 
 
@@ -83,6 +93,7 @@ class RoutingHolder:
             configuration was not loaded from a file).
         stats: Where routing failures are counted.
         diagnostics: Where they are warned about, once each.
+        wall: Epoch seconds, for the watches and digests.
     """
 
     def __init__(
@@ -91,8 +102,13 @@ class RoutingHolder:
         source: str | None,
         stats: Stats,
         diagnostics: Diagnostics,
+        *,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.current = Routing.of(config)
+        self.wall = wall
+        #: the watches and digests, fed by :meth:`process`
+        self.watching = Watching(config, wall(), stats.count)
         #: the current router, read by the application's threads
         self.router = self.current.router
         self._watch = None if source is None else FileWatch(source)
@@ -112,8 +128,9 @@ class RoutingHolder:
         return self._watch is not None
 
     def after_fork_in_child(self) -> None:
-        """The parent's threads may have held the lock at the fork."""
+        """The parent's threads may have held the locks at the fork."""
         self._lock = threading.Lock()
+        self.watching.after_fork_in_child()
 
     # -- reloading ------------------------------------------------------
 
@@ -174,6 +191,7 @@ class RoutingHolder:
         old = self.current.config
         self.current = Routing.of(config)
         self.router = self.current.router
+        self.watching.update(config, self.wall())
         self._errors.clear()  # the same mistake again is news
         _log.info(
             "reloaded %s (%d channels, %d routes)",
@@ -211,6 +229,7 @@ class RoutingHolder:
             ev = LogEvent.from_raw(raw)
             context = ev.context()
             routed = routing.router.route(ev, context, self._route_error)
+            watched = self.watching.observe(ev, context, self.wall())
         except Exception as exc:
             self._stats.count(Loss.UNRENDERABLE.counter)
             self._diag.warn(
@@ -218,7 +237,8 @@ class RoutingHolder:
             )
             return []
         if not routed:
-            self._stats.count("unmatched")
+            if not watched:
+                self._stats.count("unmatched")
             return []
         out: list[RoutedMessage] = []
         for hit in routed:
@@ -235,18 +255,73 @@ class RoutingHolder:
             )
         return out
 
-    def _messages(
+    def made(self, output: Output) -> list[RoutedMessage]:
+        """
+        The messages of a watch's or digest's output; never raises.
+
+        Rendered as the routes' messages are, by the rule of its name in
+        the routing in use; a rule that is gone since (a reload) drops
+        it, counted in ``dropped.unrenderable``.
+        """
+        routing = self.current
+        rule = routing.rules.get(output.name)
+        if rule is None:
+            self._stats.count(Loss.UNRENDERABLE.counter)
+            return []
+        try:
+            ev = made_event(output)
+            context = ev.context()
+            route = made_route(rule, output.kind)
+            keys = self._made_channels(route, context)
+            if isinstance(rule, DigestRule) and rule.embed is None:
+                return [
+                    message
+                    for embed in digest_embeds(rule, ev)
+                    for message in self._messages(
+                        routing, ev, context, route, keys, embed=embed
+                    )
+                ]
+            return self._messages(routing, ev, context, route, keys)
+        except Exception as exc:  # one output never costs the others
+            self._stats.count(Loss.UNRENDERABLE.counter)
+            self._diag.warn(
+                f"render:{output.name}",
+                f"could not render {output.kind} '{output.name}': "
+                f"{described(exc)}",
+            )
+            return []
+
+    def _made_channels(
+        self, route: Route, context: Mapping[str, Any]
+    ) -> list[str]:
+        channels: list[str] = []
+        for n, target in enumerate(route.to):
+            try:
+                key = target.render(context).strip()
+            except Exception as exc:
+                self._route_error(route, f"to[{n}]", exc)
+                continue
+            if key and key not in channels:
+                channels.append(key)
+        if not channels:
+            self._stats.count(Loss.NO_CHANNEL.counter)
+        return channels
+
+    def _messages(  # noqa: PLR0913 - one route's message, pre-rendered or not
         self,
         routing: Routing,
         ev: LogEvent,
         context: Mapping[str, Any],
         route: Route,
         keys: Sequence[str],
+        *,
+        embed: dict[str, Any] | None = None,
     ) -> list[RoutedMessage]:
         """
         The messages of one route for one event, one per channel.
 
-        The embed is rendered once; each further channel gets a copy.
+        The embed is rendered once (unless it is given, made already);
+        each further channel gets a copy.
         """
         channels = []
         for key in keys:
@@ -273,7 +348,11 @@ class RoutingHolder:
 
         out: list[RoutedMessage] = []
         try:
-            rendered = render_embed(ev, context, route, None, on_error)
+            rendered = (
+                render_embed(ev, context, route, None, on_error)
+                if embed is None
+                else embed
+            )
             last = len(channels) - 1
             for n, (key, channel) in enumerate(channels):
                 embed = rendered if n == last else copy_embed(rendered)
@@ -308,16 +387,32 @@ class RoutingHolder:
         )
 
 
-def _lowest_level(routes: Sequence[Route]) -> int:
+def _rules(config: Config) -> dict[str, WatchRule | DigestRule]:
+    """The watches and digests, by name."""
+    out: dict[str, WatchRule | DigestRule] = {}
+    out.update((w.name, w) for w in config.watches)
+    out.update((d.name, d) for d in config.digests)
+    return out
+
+
+def _listening(config: Config) -> tuple[Matcher, ...]:
+    """What the watches and digests take: their ``match:`` and ``end:``."""
+    out: list[Matcher] = [w.matcher for w in config.watches]
+    out += [w.end for w in config.watches if w.end is not None]
+    out += [d.matcher for d in config.digests]
+    return tuple(out)
+
+
+def _lowest_level(matchers: Sequence[Matcher]) -> int:
     """
-    The lowest level a route takes, for the root logger's level check.
+    The lowest level a route (or watch) takes, for the root level check.
 
     A route with no level counts from ``INFO``: it takes ``DEBUG`` too,
     but a root logger at ``INFO`` is the usual set-up, not a mistake.
     With no route, nothing is lost at any level.
     """
     return min(
-        (r.matcher.min_level or logging.INFO for r in routes),
+        (m.min_level or logging.INFO for m in matchers),
         default=logging.CRITICAL + 1,
     )
 

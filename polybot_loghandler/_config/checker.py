@@ -31,7 +31,7 @@ from polybot_loghandler._yaml import KeyPath, LineMap, path_to_str
 from .words import NESTED_TOO_DEEP, did_you_mean, kind_of, number_text, shown
 
 #: A duration: seconds, or a number with a unit.
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 #: The longest duration (30 days): longer is a mistake, and infinity
 #: would stall the timers it sets.
 _MAX_SECONDS = 30 * 86400.0
@@ -182,14 +182,21 @@ class Checker:
         return None
 
     def duration(self, value: Any, path: KeyPath) -> float | None:
-        """Seconds from ``90``, ``'1.5s'``, ``'2m'`` or ``'1h'``."""
+        """Seconds from ``90``, ``'1.5s'``, ``'2m'``, ``'1h'``, ``'1d'``..."""
         seconds: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = finite(value)
         elif isinstance(value, str):
             found = _DURATION.match(value)
             if found:
-                scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+                scale = {
+                    "ms": 0.001,
+                    "s": 1,
+                    "m": 60,
+                    "h": 3600,
+                    "d": 86400,
+                    "w": 7 * 86400,
+                }
                 seconds = finite(found.group(1))
                 if seconds is not None:
                     seconds *= scale[found.group(2) or "s"]
@@ -198,7 +205,7 @@ class Checker:
         self.problem(
             path,
             f"invalid duration {shown(value)} (use seconds, or a number with "
-            "ms, s, m or h, e.g. '1.5s' or '2m'; at most 30 days)",
+            "ms, s, m, h, d or w, e.g. '1.5s' or '2m'; at most 30 days)",
         )
         return None
 

@@ -25,6 +25,7 @@ from .channels import ChannelChecker
 from .checker import Checker, RoutingFile
 from .delivery import DeliveryChecker
 from .routes import RouteChecker
+from .watching import WatchingChecker
 from .words import shown
 
 __all__ = ["MAX_PROBLEMS", "load_config", "parse_config"]
@@ -131,7 +132,14 @@ class _FileChecker(Checker):
         self.keys(
             top,
             (),
-            ("version", "channels", "routes", "delivery"),
+            (
+                "version",
+                "channels",
+                "routes",
+                "delivery",
+                "watches",
+                "digests",
+            ),
             required=("version", "channels", "routes"),
         )
         version = top.get("version")
@@ -146,6 +154,9 @@ class _FileChecker(Checker):
             top.get("delivery", {}), channels
         )
         routes = RouteChecker(self.file).routes(top.get("routes"), channels)
+        watching = WatchingChecker(self.file, _route_names(top.get("routes")))
+        watches = watching.watches(top.get("watches"), channels)
+        digests = watching.digests(top.get("digests"), channels)
         if self.file.problems:
             return None
         return Config(
@@ -154,6 +165,18 @@ class _FileChecker(Checker):
             channels=channels,
             routes=tuple(routes),
             delivery=delivery,
+            watches=tuple(watches),
+            digests=tuple(digests),
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )
+
+
+def _route_names(routes: Any) -> dict[str, str]:
+    """The routes' names, each with where (for names used twice)."""
+    names: dict[str, str] = {}
+    for index, spec in enumerate(routes if isinstance(routes, list) else []):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and name.strip():
+            names.setdefault(name, f"routes[{index}]")
+    return names

@@ -2,8 +2,9 @@
 The engine's periodic jobs, each at its own interval.
 
 Reloading the routing file when it changed, adopting what a process
-that is gone left in the spool, telling when drops begin, checking the
-root logger's level, and the summary of the counters. When each is due
+that is gone left in the spool, handing out what the watches and
+digests have due, telling when drops begin, checking the root logger's
+level, and the summary of the counters. When each is due
 is the pure :class:`~polybot_loghandler._delivery.schedule.Schedule`;
 what the jobs say goes through the ledger's outbox.
 """
@@ -27,6 +28,9 @@ __all__ = ["Chores"]
 
 #: The shortest pause between two looks at the schedule (seconds).
 SHORTEST = 0.05
+#: Seconds between looks at what the watches and digests have due: an
+#: alert is late by at most this much.
+WATCHING_EVERY = 0.25
 
 
 class Chores:
@@ -42,6 +46,8 @@ class Chores:
         levels: The root-level check (``None``: none).
         adopt: Takes over what a process that is gone left in the spool
             (``None``: no spool).
+        watching: Hands out what the watches and digests have due
+            (``None``: not here).
     """
 
     def __init__(  # noqa: PLR0913 - the parts the jobs read
@@ -54,6 +60,7 @@ class Chores:
         *,
         levels: LevelCheck | None = None,
         adopt: Callable[[], None] | None = None,
+        watching: Callable[[], None] | None = None,
     ) -> None:
         self._routing = routing
         self._stats = stats
@@ -62,6 +69,7 @@ class Chores:
         self._clock = clock
         self._levels = levels
         self._adopt = adopt
+        self._watching = watching
         self._schedule = Schedule()
 
     async def run(self) -> None:
@@ -76,9 +84,13 @@ class Chores:
         """Run the jobs due at *now*, in order."""
         delivery = self._routing.config.delivery
         levels, adopt = self._levels, self._adopt
+        watching = self._watching
+        if self._routing.watching.empty:
+            watching = None
         jobs: dict[str, tuple[float | None, Callable[[], None] | None]] = {
             "adopt": (ADOPT_EVERY, adopt),
             "reload": (delivery.reload_every, self._reload),
+            "watching": (WATCHING_EVERY, watching),
             "watch": (WATCH_EVERY, self._watch_drops),
             "levels": (WATCH_EVERY, None if levels is None else levels.check),
             "report": (delivery.report_every, self._report),

@@ -87,6 +87,8 @@ class Engine:
             events); the relay's items carry receipts.
         may_send: Asked before each batch leaves; while it says no, the
             lanes wait (the relay, unsure it still holds its lease).
+        watching: Hand out what the watches and digests have due (the
+            relay hands them out its own way).
     """
 
     def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
@@ -103,8 +105,10 @@ class Engine:
         cloudflare_pause: float | None = None,
         route: Callable[[Any], list[RoutedMessage]] | None = None,
         may_send: Callable[[], bool] | None = None,
+        watching: bool = True,
     ) -> None:
         config = routing.config
+        self._watching = watching
         self._route = route
         self._may_send = may_send
         self._routing = routing
@@ -237,6 +241,7 @@ class Engine:
                     self._clock,
                     levels=self._levels,
                     adopt=None if self._keeper is None else self._adopt,
+                    watching=self._hand_out if self._watching else None,
                 )
                 tasks.start_soon(chores.run)
                 tasks.start_soon(self._post_office)
@@ -302,6 +307,8 @@ class Engine:
             lost = intake.lost - before
             self.ledger.lost(Loss.SHUTDOWN, lost)
             self.leftover += lost
+        if self._watching and any(isinstance(i, Stop) for i in items):
+            self._hand_out(final=True)  # after the events before the stop
 
     @property
     def _handing_over(self) -> bool:
@@ -382,6 +389,25 @@ class Engine:
                 continue
             if state is not None:
                 self._run(state)
+
+    def _hand_out(self, *, final: bool = False) -> None:
+        """
+        File what the watches and digests have due.
+
+        *final* (stopping): every open digest period too, marked
+        partial, so what it gathered is not lost with the process.
+        """
+        routing = self._routing
+        watching = routing.watching
+        try:
+            now = routing.wall()
+            outputs = watching.close_all(now) if final else watching.due(now)
+        except Exception as exc:  # the loop goes on regardless
+            self.ledger.count("errors.internal")
+            self.ledger.warn("job:watching", f"watching failed: {exc!r}")
+            return
+        for output in outputs:
+            self._file_all(routing.made(output))
 
     def _file_posts(self) -> None:
         """File the ledger's own messages, in the order it wrote them."""

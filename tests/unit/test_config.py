@@ -1284,6 +1284,8 @@ class TestDurations:
             pytest.param('"500ms"', 0.5, id="milliseconds"),
             pytest.param('"2m"', 120.0, id="minutes"),
             pytest.param('"1h"', 3600.0, id="hours"),
+            pytest.param('"1d"', 86400.0, id="days"),
+            pytest.param('"1w"', 604800.0, id="weeks"),
             pytest.param("3", 3.0, id="int"),
             pytest.param("2.5", 2.5, id="float"),
             pytest.param('"1.5s"', 1.5, id="decimal-with-unit"),
@@ -1293,7 +1295,7 @@ class TestDurations:
         ],
     )
     def test_coalesce_window(self, value: str, seconds: float) -> None:
-        """A coalesce window is seconds, or a number with ms, s, m or h."""
+        """A coalesce window is seconds, or a number with a unit."""
         route = _single(
             _routes(
                 "- name: r",
@@ -1329,7 +1331,8 @@ class TestDurations:
         "value",
         [
             pytest.param('"5x"', id="bad-unit"),
-            pytest.param('"1d"', id="days"),
+            pytest.param('"31d"', id="over-30-days"),
+            pytest.param('"5w"', id="over-30-days-in-weeks"),
             pytest.param('"ms"', id="no-number"),
             pytest.param('""', id="empty"),
             pytest.param("-1", id="negative"),

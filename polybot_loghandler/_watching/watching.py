@@ -1,0 +1,402 @@
+"""
+The watches and digests of one routing file, as they run.
+
+:class:`Watching` holds one :class:`~.silence.Silence` per watch and one
+:class:`~.digest.Digest` per digest. Events come in through
+:meth:`Watching.observe` (the render thread); :meth:`Watching.due` (the
+engine's chores) hands out what is due: alerts, recoveries and closed
+periods, each an :class:`Output` of plain values a template can show
+and a store can keep. Nothing here renders or sends.
+
+Times are epoch seconds on the watching process's clock: silence is
+measured from when an event was seen here, so a backlog read late is not
+a silence; a digest counts an event in the period of its own time.
+
+One lock guards the state: the render thread and the engine's loop take
+it for a few dictionary operations, never around I/O; the application's
+threads never take it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler._model import Config, DigestRule, WatchRule
+from polybot_loghandler._values import text_of
+
+from .digest import Closed, Digest
+from .silence import Alert, KeyState, Recovery, Silence
+
+__all__ = ["ALERT", "DIGEST", "RECOVERY", "Output", "Watching"]
+
+ALERT = "alert"
+RECOVERY = "recovery"
+DIGEST = "digest"
+#: The fields of a key's last event that are kept (the first ones).
+LAST_FIELDS = 20
+#: The characters of each kept value, at most.
+LAST_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """
+    One message a watch or digest has to send.
+
+    Attributes:
+        kind: ``alert``, ``recovery`` or ``digest``.
+        name: The watch's or digest's name.
+        time: When it was made (epoch seconds).
+        values: What its template shows, as plain values (JSON-able):
+            see :func:`alert_values` and :func:`digest_values`.
+    """
+
+    kind: str
+    name: str
+    time: float
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Watch:
+    rule: WatchRule
+    silence: Silence
+
+
+@dataclass(slots=True)
+class _Digest:
+    rule: DigestRule
+    digest: Digest
+
+
+class Watching:
+    """
+    Every watch and digest of one routing file, and what they know.
+
+    Args:
+        config: The routing file.
+        now: The time the watching starts (expected keys are silent
+            from here).
+        count: Adds to a counter (``watching.keys_refused``...).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        now: float,
+        count: Callable[[str, int], None] = lambda _k, _n: None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._count = count
+        self._watches: dict[str, _Watch] = {}
+        self._digests: dict[str, _Digest] = {}
+        self._ready: list[Output] = []  # made when observed: recoveries
+        self._install(config, now)
+
+    def after_fork_in_child(self) -> None:
+        """The parent's threads may have held the lock at the fork."""
+        self._lock = threading.Lock()
+
+    @property
+    def empty(self) -> bool:
+        """Whether the routing file has no watch and no digest."""
+        return not self._watches and not self._digests
+
+    def rules(self) -> dict[str, WatchRule | DigestRule]:
+        """Each watch's and digest's rule, by name."""
+        with self._lock:
+            out: dict[str, WatchRule | DigestRule] = {
+                n: w.rule for n, w in self._watches.items()
+            }
+            out.update((n, d.rule) for n, d in self._digests.items())
+        return out
+
+    # -- reloading ------------------------------------------------------------
+
+    def update(self, config: Config, now: float) -> None:
+        """
+        Watch with *config* from now on.
+
+        A watch or digest whose definition did not change keeps what it
+        knows; a changed one starts afresh; one that is gone is dropped,
+        with what it had not sent (a digest's open periods are sent
+        first, marked partial: see :meth:`due`).
+        """
+        with self._lock:
+            self._install(config, now)
+
+    def _install(self, config: Config, now: float) -> None:
+        old_watches, old_digests = self._watches, self._digests
+        self._watches = {}
+        for rule in config.watches:
+            kept = old_watches.get(rule.name)
+            if kept is not None and kept.rule.fingerprint == rule.fingerprint:
+                self._watches[rule.name] = _Watch(rule, kept.silence)
+            else:
+                self._watches[rule.name] = _Watch(rule, _silence(rule, now))
+        self._digests = {}
+        for digest_rule in config.digests:
+            was = old_digests.get(digest_rule.name)
+            if was is not None and (
+                was.rule.fingerprint == digest_rule.fingerprint
+            ):
+                self._digests[digest_rule.name] = _Digest(
+                    digest_rule, was.digest
+                )
+                continue
+            self._digests[digest_rule.name] = _Digest(
+                digest_rule, _digest(digest_rule)
+            )
+            if was is not None:  # changed: what it gathered is sent
+                self._ready.extend(
+                    _digest_output(was.rule, c, now, partial=True)
+                    for c in was.digest.close_all()
+                )
+        for name, was in old_digests.items():
+            if name not in self._digests:
+                self._ready.extend(
+                    _digest_output(was.rule, c, now, partial=True)
+                    for c in was.digest.close_all()
+                )
+
+    # -- events ---------------------------------------------------------------
+
+    def observe(
+        self, ev: LogEvent, context: Mapping[str, Any], now: float
+    ) -> bool:
+        """
+        Show one event to every watch and digest; whether any took it.
+
+        A key heard of again after its alert makes a recovery, handed
+        out by the next :meth:`due`. A template that fails (a ``key:``,
+        a ``when:``) skips that watch for this event, counted in
+        ``errors.template``; it never raises.
+        """
+        if self.empty:
+            return False
+        fields = context.get("fields", ev.fields)
+        took = False
+        with self._lock:
+            for watch in self._watches.values():
+                took |= self._observe_watch(watch, ev, context, fields, now)
+            for entry in self._digests.values():
+                try:
+                    if not entry.rule.matcher.matches(ev, context):
+                        continue
+                except Exception:
+                    self._count("errors.template", 1)
+                    continue
+                took = True
+                before = entry.digest.late
+                entry.digest.add(ev.time, fields)
+                if entry.digest.late > before:
+                    self._count("watching.late", 1)
+        return took
+
+    def _observe_watch(
+        self,
+        watch: _Watch,
+        ev: LogEvent,
+        context: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        now: float,
+    ) -> bool:
+        rule = watch.rule
+        try:
+            ends = rule.end is not None and rule.end.matches(ev, context)
+            if not ends and not rule.matcher.matches(ev, context):
+                return False
+            key = (
+                rule.name
+                if rule.key is None
+                else rule.key.render(context).strip()
+            )
+        except Exception:
+            self._count("errors.template", 1)
+            return False
+        if not key:
+            self._count("watching.no_key", 1)
+            return True
+        if ends:
+            watch.silence.ended(key)
+            return True
+        refused = watch.silence.refused
+        back = watch.silence.seen(key, now, _kept(fields))
+        if watch.silence.refused > refused:
+            self._count("watching.keys_refused", 1)
+        if back is not None and rule.recovery:
+            self._ready.append(_recovery_output(rule, back, now))
+        return True
+
+    # -- what is due ----------------------------------------------------------
+
+    def due(self, now: float) -> list[Output]:
+        """Alerts, recoveries and closed periods due at *now*, in order."""
+        with self._lock:
+            out, self._ready = self._ready, []
+            for watch in self._watches.values():
+                out.extend(
+                    _alert_output(watch.rule, alert, now)
+                    for alert in watch.silence.due(now)
+                )
+            for entry in self._digests.values():
+                out.extend(
+                    _digest_output(entry.rule, closed, now, partial=False)
+                    for closed in entry.digest.close_due(now)
+                )
+        return out
+
+    def close_all(self, now: float) -> list[Output]:
+        """At exit: what is due, and every open period, marked partial."""
+        out = self.due(now)
+        with self._lock:
+            for entry in self._digests.values():
+                out.extend(
+                    _digest_output(entry.rule, closed, now, partial=True)
+                    for closed in entry.digest.close_all()
+                )
+        return out
+
+    def next_due(self) -> float | None:
+        """When something may next be due (``None``: nothing can be)."""
+        with self._lock:
+            if self._ready:
+                return float("-inf")
+            times = [w.silence.next_due() for w in self._watches.values()]
+            times += [d.digest.next_due() for d in self._digests.values()]
+        return min((t for t in times if t is not None), default=None)
+
+    # -- for a store ----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the watches know, as plain values, by name."""
+        with self._lock:
+            return {
+                name: {
+                    "fingerprint": w.rule.fingerprint,
+                    "keys": {
+                        key: [s.seen, s.heard, s.alerted, dict(s.last)]
+                        for key, s in w.silence.keys.items()
+                    },
+                }
+                for name, w in self._watches.items()
+            }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """
+        Take back what :meth:`snapshot` gave, for unchanged watches.
+
+        A watch whose definition changed since starts afresh; what does
+        not read as a snapshot is ignored (a damaged store must not stop
+        the watching).
+        """
+        with self._lock:
+            for name, state in saved.items():
+                watch = self._watches.get(name)
+                if watch is None or not isinstance(state, dict):
+                    continue
+                if state.get("fingerprint") != watch.rule.fingerprint:
+                    continue
+                keys = state.get("keys")
+                if isinstance(keys, dict):
+                    _restore_keys(watch.silence, keys)
+
+
+def _restore_keys(silence: Silence, keys: Mapping[str, Any]) -> None:
+    for key, row in keys.items():
+        state = _key_state(row)
+        if state is not None:
+            silence.keys[str(key)] = state
+
+
+def _key_state(row: Any) -> KeyState | None:
+    """One key's saved row, or ``None`` if it does not read as one."""
+    try:
+        seen, heard, alerted, last = row
+        return KeyState(float(seen), bool(heard), bool(alerted), dict(last))
+    except (TypeError, ValueError):
+        return None
+
+
+def _silence(rule: WatchRule, now: float) -> Silence:
+    return Silence(
+        rule.alert_after, now, expect=rule.expect, limit=rule.max_keys
+    )
+
+
+def _digest(rule: DigestRule) -> Digest:
+    return Digest(
+        dict(rule.measures),
+        rule.every,
+        group_by=rule.group_by,
+        zone=rule.zone,
+        grace=rule.grace,
+        limit=rule.max_groups,
+    )
+
+
+def _kept(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A key's last fields, small and plain enough to keep and store."""
+    out: dict[str, Any] = {}
+    for name, value in list(fields.items())[:LAST_FIELDS]:
+        if value is None or isinstance(value, (bool, int, float)):
+            out[str(name)] = value
+        else:
+            out[str(name)] = text_of(value)[:LAST_CHARS]
+    return out
+
+
+def _alert_output(rule: WatchRule, alert: Alert, now: float) -> Output:
+    return Output(
+        ALERT,
+        rule.name,
+        now,
+        {
+            "watch": rule.name,
+            "key": alert.key,
+            "silent_for": alert.silent_for,
+            "alert_after": rule.alert_after,
+            "last_seen": alert.last_seen,
+            "last": dict(alert.last),
+        },
+    )
+
+
+def _recovery_output(rule: WatchRule, back: Recovery, now: float) -> Output:
+    return Output(
+        RECOVERY,
+        rule.name,
+        now,
+        {
+            "watch": rule.name,
+            "key": back.key,
+            "silent_for": back.silent_for,
+            "alert_after": rule.alert_after,
+        },
+    )
+
+
+def _digest_output(
+    rule: DigestRule, closed: Closed, now: float, *, partial: bool
+) -> Output:
+    return Output(
+        DIGEST,
+        rule.name,
+        now,
+        {
+            "digest": rule.name,
+            "period": {"start": closed.period.start, "end": closed.period.end},
+            "timezone": rule.zone_name,
+            "groups": [
+                {"key": key, **measures} for key, measures in closed.groups
+            ],
+            "total": dict(closed.total),
+            "events": closed.events,
+            "crowded": closed.crowded,
+            "partial": partial,
+        },
+    )
