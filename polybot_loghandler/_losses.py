@@ -50,6 +50,11 @@ class Loss(str, enum.Enum):
     #: Read back from the spool with nothing that can be shown.
     SPOOL_CORRUPT = "spool_corrupt"
 
+    #: Held back by ``polybot-loghandler mute``: a muted route's
+    #: messages, a muted watch's alerts and recoveries, a muted digest's
+    #: periods.
+    MUTED = "muted"
+
     #: With the relay: Redis was unreachable and the producer's memory
     #: (``delivery.queue_size``) full, or the process ended first.
     RELAY_UNAVAILABLE = "relay_unavailable"

@@ -241,7 +241,11 @@ class RoutingHolder:
                 self._stats.count("unmatched")
             return []
         out: list[RoutedMessage] = []
+        now = self.wall()
         for hit in routed:
+            if self.watching.muted(hit.route.name, now):
+                self._stats.count(Loss.MUTED.counter)
+                continue
             if not hit.channels:
                 self._stats.count(Loss.NO_CHANNEL.counter)
                 self._diag.warn(

@@ -117,7 +117,11 @@ class TestPublicNames:
             pytest.param(
                 exceptions, ["ConfigError", "PolybotError"], id="exceptions"
             ),
-            pytest.param(testing, ["Captured", "RoutedMessage", "capture"], id="testing"),
+            pytest.param(
+                testing,
+                ["Captured", "RoutedMessage", "capture"],
+                id="testing",
+            ),
         ],
     )
     def test_submodule_all_is_pinned(

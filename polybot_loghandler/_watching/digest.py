@@ -146,6 +146,57 @@ class Digest:
             return None
         return self._open[min(self._open)].period.end + self.grace
 
+    # -- for a store ----------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The open periods and what is closed, as plain values."""
+        closed = self._closed_until
+        return {
+            "closed_until": None if closed == float("-inf") else closed,
+            "late": self.late,
+            "open": [
+                [
+                    state.period.start,
+                    state.period.end,
+                    state.events,
+                    state.crowded,
+                    {
+                        key: {name: t.row() for name, t in tallies.items()}
+                        for key, tallies in state.groups.items()
+                    },
+                ]
+                for state in self._open.values()
+            ],
+        }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """
+        Take back what :meth:`snapshot` gave.
+
+        Raises:
+            ValueError: *saved* does not read as a snapshot (nothing is
+                taken then).
+        """
+        try:
+            closed = saved["closed_until"]
+            late = int(saved["late"])
+            periods = {}
+            for start, end, events, crowded, groups in saved["open"]:
+                state = _Open(Period(float(start), float(end)))
+                state.events, state.crowded = int(events), int(crowded)
+                for key, rows in groups.items():
+                    state.groups[str(key)] = {
+                        name: Tally.from_row(measure, rows[name])
+                        for name, measure in self.measures.items()
+                    }
+                periods[state.period.start] = state
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            msg = f"not a digest's snapshot: {exc!r}"
+            raise ValueError(msg) from None
+        self._open = periods
+        self._closed_until = float("-inf") if closed is None else float(closed)
+        self.late = late
+
     def _closed(self, state: _Open) -> Closed:
         groups = []
         total = {name: m.tally() for name, m in self.measures.items()}

@@ -124,6 +124,45 @@ class Tally:
                     self, name, theirs if mine is None else pick(mine, theirs)
                 )
 
+    def row(self) -> list[Any]:
+        """What this tally holds, as plain values (see :meth:`from_row`)."""
+        return [
+            self.count,
+            self.total,
+            self.low,
+            self.high,
+            _plain(self.first),
+            _plain(self.last),
+            self.skipped,
+            self._seen,
+        ]
+
+    @classmethod
+    def from_row(cls, measure: Measure, row: Any) -> Tally:
+        """
+        A tally of *measure* from what :meth:`row` gave.
+
+        Raises:
+            ValueError: *row* does not read as a tally's.
+        """
+        try:
+            count, total, low, high, first, last, skipped, seen = row
+            tally = cls(
+                measure,
+                int(count),
+                float(total),
+                None if low is None else float(low),
+                None if high is None else float(high),
+                first,
+                last,
+                int(skipped),
+            )
+        except (TypeError, ValueError) as exc:
+            msg = f"not a tally: {exc}"
+            raise ValueError(msg) from None
+        tally._seen = bool(seen)
+        return tally
+
     @property
     def value(self) -> Any:
         """The measure's result; ``None`` when nothing was gathered."""
@@ -140,6 +179,13 @@ class Tally:
             "first": self.first,
             "last": self.last,
         }[function]
+
+
+def _plain(value: Any) -> Any:
+    """*value* if JSON holds it as it is; else its text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _field(fields: dict[str, Any], path: str) -> Any:

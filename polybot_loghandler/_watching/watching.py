@@ -19,6 +19,7 @@ threads never take it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from polybot_loghandler._values import text_of
 from .digest import Closed, Digest
 from .silence import Alert, KeyState, Recovery, Silence
 
-__all__ = ["ALERT", "DIGEST", "RECOVERY", "Output", "Watching"]
+__all__ = ["ALERT", "DIGEST", "RECOVERY", "Mute", "Output", "Watching"]
 
 ALERT = "alert"
 RECOVERY = "recovery"
@@ -59,6 +60,18 @@ class Output:
     name: str
     time: float
     values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """
+    A route, watch or digest held back until *until* (epoch seconds).
+
+    What it holds back is counted in ``dropped.muted``, not sent.
+    """
+
+    until: float
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -95,6 +108,7 @@ class Watching:
         self._watches: dict[str, _Watch] = {}
         self._digests: dict[str, _Digest] = {}
         self._ready: list[Output] = []  # made when observed: recoveries
+        self._mutes: dict[str, Mute] = {}
         self._install(config, now)
 
     def after_fork_in_child(self) -> None:
@@ -114,6 +128,21 @@ class Watching:
             }
             out.update((n, d.rule) for n, d in self._digests.items())
         return out
+
+    # -- mutes ----------------------------------------------------------------
+
+    def set_mutes(self, mutes: Mapping[str, Mute]) -> None:
+        """Hold back what *mutes* name from now on (replacing the last)."""
+        self._mutes = dict(mutes)  # one assignment: readers see old or new
+
+    def mutes(self) -> dict[str, Mute]:
+        """The mutes in force or expired since :meth:`set_mutes`."""
+        return dict(self._mutes)
+
+    def muted(self, name: str, now: float) -> bool:
+        """Whether the route, watch or digest *name* is muted at *now*."""
+        mute = self._mutes.get(name)
+        return mute is not None and now < mute.until
 
     # -- reloading ------------------------------------------------------------
 
@@ -235,7 +264,21 @@ class Watching:
     # -- what is due ----------------------------------------------------------
 
     def due(self, now: float) -> list[Output]:
-        """Alerts, recoveries and closed periods due at *now*, in order."""
+        """
+        Alerts, recoveries and closed periods due at *now*, in order.
+
+        Those of a muted watch or digest are held back: counted in
+        ``dropped.muted`` and gone (an alert held back is not told
+        again when the mute ends; the key's recovery still is).
+        """
+        out = self._due(now)
+        held = [o for o in out if self.muted(o.name, now)]
+        if held:
+            self._count("dropped.muted", len(held))
+            out = [o for o in out if not self.muted(o.name, now)]
+        return out
+
+    def _due(self, now: float) -> list[Output]:
         with self._lock:
             out, self._ready = self._ready, []
             for watch in self._watches.values():
@@ -255,6 +298,11 @@ class Watching:
         out = self.due(now)
         with self._lock:
             for entry in self._digests.values():
+                if self.muted(entry.rule.name, now):
+                    held = len(entry.digest.close_all())
+                    if held:
+                        self._count("dropped.muted", held)
+                    continue
                 out.extend(
                     _digest_output(entry.rule, closed, now, partial=True)
                     for closed in entry.digest.close_all()
@@ -273,37 +321,67 @@ class Watching:
     # -- for a store ----------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """What the watches know, as plain values, by name."""
+        """
+        What the watches and digests know, as plain (JSON-able) values.
+
+        ``{"watches": {name: {"fingerprint", "keys"}}, "digests": {name:
+        {"fingerprint", "state"}}}``; see :meth:`restore`.
+        """
         with self._lock:
             return {
-                name: {
-                    "fingerprint": w.rule.fingerprint,
-                    "keys": {
-                        key: [s.seen, s.heard, s.alerted, dict(s.last)]
-                        for key, s in w.silence.keys.items()
-                    },
-                }
-                for name, w in self._watches.items()
+                "watches": {
+                    name: {
+                        "fingerprint": w.rule.fingerprint,
+                        "keys": {
+                            key: [s.seen, s.heard, s.alerted, dict(s.last)]
+                            for key, s in w.silence.keys.items()
+                        },
+                    }
+                    for name, w in self._watches.items()
+                },
+                "digests": {
+                    name: {
+                        "fingerprint": d.rule.fingerprint,
+                        "state": d.digest.snapshot(),
+                    }
+                    for name, d in self._digests.items()
+                },
             }
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """
-        Take back what :meth:`snapshot` gave, for unchanged watches.
+        Take back what :meth:`snapshot` gave, for unchanged definitions.
 
-        A watch whose definition changed since starts afresh; what does
-        not read as a snapshot is ignored (a damaged store must not stop
-        the watching).
+        A watch or digest whose definition changed since starts afresh;
+        what does not read as a snapshot is ignored (a damaged store
+        must not stop the watching).
         """
+        watches = saved.get("watches")
+        digests = saved.get("digests")
         with self._lock:
-            for name, state in saved.items():
-                watch = self._watches.get(name)
-                if watch is None or not isinstance(state, dict):
-                    continue
-                if state.get("fingerprint") != watch.rule.fingerprint:
-                    continue
+            for name, state in _same(self._watches, watches):
                 keys = state.get("keys")
                 if isinstance(keys, dict):
-                    _restore_keys(watch.silence, keys)
+                    _restore_keys(self._watches[name].silence, keys)
+            for name, state in _same(self._digests, digests):
+                with contextlib.suppress(ValueError):
+                    digest = self._digests[name].digest
+                    digest.restore(state.get("state") or {})
+
+
+def _same(
+    live: Mapping[str, _Watch | _Digest], saved: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """The saved states of *live*'s definitions that did not change."""
+    if not isinstance(saved, dict):
+        return []
+    return [
+        (name, state)
+        for name, state in saved.items()
+        if name in live
+        and isinstance(state, dict)
+        and state.get("fingerprint") == live[name].rule.fingerprint
+    ]
 
 
 def _restore_keys(silence: Silence, keys: Mapping[str, Any]) -> None:
