@@ -45,3 +45,9 @@ class Keys:
     relays = PREFIX + "relays"
     #: counts the scripts keep (``trimmed``), for the relay to take
     counters = PREFIX + "counters"
+    #: the watches' and digests' state, written by the active relay
+    #: (fenced), read by the next one
+    watching = PREFIX + "watching"
+    #: the mutes in force, by route, watch or digest name: JSON
+    #: ``{"until": epoch seconds, "reason": "..."}`` (a hash)
+    mutes = PREFIX + "mutes"
