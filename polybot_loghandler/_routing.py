@@ -244,7 +244,7 @@ class RoutingHolder:
         now = self.wall()
         for hit in routed:
             if self.watching.muted(hit.route.name, now):
-                self._stats.count(Loss.MUTED.counter)
+                self.watching.hold_back(hit.route.name, len(hit.channels))
                 continue
             if not hit.channels:
                 self._stats.count(Loss.NO_CHANNEL.counter)

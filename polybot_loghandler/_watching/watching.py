@@ -109,6 +109,8 @@ class Watching:
         self._digests: dict[str, _Digest] = {}
         self._ready: list[Output] = []  # made when observed: recoveries
         self._mutes: dict[str, Mute] = {}
+        self._held: dict[str, int] = {}  # held back, by muted name
+        self._told: set[tuple[str, float]] = set()  # mutes told ended
         self._install(config, now)
 
     def after_fork_in_child(self) -> None:
@@ -143,6 +145,25 @@ class Watching:
         """Whether the route, watch or digest *name* is muted at *now*."""
         mute = self._mutes.get(name)
         return mute is not None and now < mute.until
+
+    def hold_back(self, name: str, n: int = 1) -> None:
+        """Count *n* messages of muted *name* as held back."""
+        self._count("dropped.muted", n)
+        self._held[name] = self._held.get(name, 0) + n
+
+    def expired(self, now: float) -> list[tuple[str, Mute, int]]:
+        """
+        The mutes that have ended, each told once: name, mute, held back.
+
+        For the announcement that a mute is over (and what it held).
+        """
+        out = []
+        for name, mute in list(self._mutes.items()):
+            told = (name, mute.until)
+            if now >= mute.until and told not in self._told:
+                self._told.add(told)
+                out.append((name, mute, self._held.pop(name, 0)))
+        return out
 
     # -- reloading ------------------------------------------------------------
 
@@ -271,11 +292,12 @@ class Watching:
         ``dropped.muted`` and gone (an alert held back is not told
         again when the mute ends; the key's recovery still is).
         """
-        out = self._due(now)
-        held = [o for o in out if self.muted(o.name, now)]
-        if held:
-            self._count("dropped.muted", len(held))
-            out = [o for o in out if not self.muted(o.name, now)]
+        out = []
+        for output in self._due(now):
+            if self.muted(output.name, now):
+                self.hold_back(output.name)
+            else:
+                out.append(output)
         return out
 
     def _due(self, now: float) -> list[Output]:
@@ -301,7 +323,7 @@ class Watching:
                 if self.muted(entry.rule.name, now):
                     held = len(entry.digest.close_all())
                     if held:
-                        self._count("dropped.muted", held)
+                        self.hold_back(entry.rule.name, held)
                     continue
                 out.extend(
                     _digest_output(entry.rule, closed, now, partial=True)
