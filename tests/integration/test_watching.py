@@ -22,7 +22,7 @@ import structlog
 from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler, DiscordProcessor
 from polybot_loghandler._registry import get_pipeline
-from polybot_loghandler.testing import capture
+from polybot_loghandler.testing import RoutedMessage, capture
 from tests.support.connect import Connect
 from tests.support.helpers import WAIT
 
@@ -61,8 +61,8 @@ def _structlog_defaults() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-def titles(sent: list[object]) -> list[str]:
-    return [m.embed.get("title", "") for m in sent]  # type: ignore[attr-defined]
+def titles(sent: list[RoutedMessage]) -> list[str]:
+    return [m.embed.get("title", "") for m in sent]
 
 
 class TestTheCallersFilter:
