@@ -92,6 +92,8 @@ class Digest:
         self._closed_until = float("-inf")  # periods before this are sent
         #: events for periods already closed
         self.late = 0
+        #: events that went to ``(others)`` past the group limit
+        self.crowded = 0
 
     def add(self, when: float, fields: Mapping[str, Any]) -> None:
         """Count one event, logged at *when*, with *fields*."""
@@ -109,6 +111,7 @@ class Digest:
             if named >= self.limit:  # full: into (others), counted
                 key = OTHERS
                 state.crowded += 1
+                self.crowded += 1
                 tallies = state.groups.get(key)
             if tallies is None:
                 tallies = state.groups[key] = {

@@ -241,10 +241,13 @@ class Watching:
                     self._count("errors.template", 1)
                     continue
                 took = True
-                before = entry.digest.late
-                entry.digest.add(ev.time, fields)
-                if entry.digest.late > before:
+                digest = entry.digest
+                late, crowded = digest.late, digest.crowded
+                digest.add(ev.time, fields)
+                if digest.late > late:
                     self._count("watching.late", 1)
+                if digest.crowded > crowded:
+                    self._count("watching.groups_crowded", 1)
         return took
 
     def _observe_watch(

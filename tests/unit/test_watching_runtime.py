@@ -221,6 +221,21 @@ class TestDigests:
 
         assert [T0, T0 + 60] == periods
 
+    def test_groups_past_the_cap_go_to_others_counted(self) -> None:
+        floor = Floor(
+            ROUTING.replace("every: 1m", "every: 1m\n    max_groups: 2")
+        )
+        for agent in "ABCD":
+            floor.log("trade_executed", agent=agent, amount=1)
+
+        (digest,) = floor.at(T0 + 62)
+
+        assert ["A", "B", "(others)"] == [
+            g["key"] for g in digest.values["groups"]
+        ]
+        assert (4, 2) == (digest.values["events"], digest.values["crowded"])
+        assert {"watching.groups_crowded": 2} == floor.counts
+
     def test_close_all_tells_open_periods_as_partial(self) -> None:
         floor = Floor()
         floor.log("trade_executed", agent="A", amount=1)
