@@ -229,7 +229,8 @@ class RoutingHolder:
             ev = LogEvent.from_raw(raw)
             context = ev.context()
             routed = routing.router.route(ev, context, self._route_error)
-            watched = self.watching.observe(ev, context, self.wall())
+            now = self.wall()
+            watched = self.watching.observe(ev, context, now)
         except Exception as exc:
             self._stats.count(Loss.UNRENDERABLE.counter)
             self._diag.warn(
@@ -241,7 +242,6 @@ class RoutingHolder:
                 self._stats.count("unmatched")
             return []
         out: list[RoutedMessage] = []
-        now = self.wall()
         for hit in routed:
             if self.watching.muted(hit.route.name, now):
                 self.watching.hold_back(hit.route.name, len(hit.channels))
