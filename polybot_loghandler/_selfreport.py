@@ -20,8 +20,10 @@ GREEN = 0x2ECC71
 ORANGE = 0xFFA000
 RED = 0xE74C3C
 
-#: Drop reasons that are not news: the end of the process says so itself.
-QUIET_REASONS = frozenset({Loss.SHUTDOWN.value})
+#: Drop reasons that are not news when they begin: the end of the
+#: process says so itself; a mute was asked for, and its end says what
+#: it held back.
+QUIET_REASONS = frozenset({Loss.SHUTDOWN.value, Loss.MUTED.value})
 
 
 def drops(stats: Mapping[str, int]) -> dict[str, int]:

@@ -3,7 +3,7 @@ The ``polybot-loghandler`` command: its parser, and its exit statuses.
 
 Each subcommand adds its own parser and does its own work in its module
 (``check``, ``preview``, ``demo``, ``setup``, ``send-test``, ``spool``,
-``relay``);
+``relay``, ``mute``);
 this one puts them together and runs the one asked for.
 
 Errors a person made (a bad routing file, bad JSON) print a located
@@ -22,6 +22,7 @@ from polybot_loghandler.exceptions import ConfigError
 
 from .check import add_check_parser
 from .demo import add_demo_parser, demo_script, strip_separator
+from .mute import add_mute_parsers
 from .preview import add_preview_parser
 from .relay import add_relay_parser
 from .sendtest import add_send_test_parser
@@ -86,4 +87,5 @@ def _parser() -> argparse.ArgumentParser:
     add_send_test_parser(sub)
     add_spool_parser(sub)
     add_relay_parser(sub)
+    add_mute_parsers(sub)
     return parser

@@ -27,6 +27,7 @@ from polybot_loghandler._spool.directory import (
 )
 from polybot_loghandler._spool.status import SpoolStatus, purge, status
 from polybot_loghandler._spool.store import DATABASE, SpoolFormatError
+from polybot_loghandler._watching.mutes import in_force, mute_text
 
 from .usage import FILE_HELP, load_routing, subcommand
 
@@ -153,7 +154,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def describe(found: SpoolStatus) -> str:
-    """*found* as a person reads it."""
+    """*found* as a person reads it (with the mutes in force, if any)."""
+    muted = _muted(found)
     ignored = []
     if found.untrusted:
         ignored.append(
@@ -170,7 +172,7 @@ def describe(found: SpoolStatus) -> str:
     total = sum(found.pending.values())
     if not total:
         empty = [] if found.legacy else [f"{found.directory}: empty"]
-        return "\n".join([*empty, *ignored])
+        return "\n".join([*empty, *ignored, *muted])
     held = (
         f", {found.held:,} held by "
         f"{counted(found.processes, 'running process', 'running processes')}"
@@ -196,7 +198,18 @@ def describe(found: SpoolStatus) -> str:
         lines.append(
             f"oldest: {duration(age)} ago ({stamp:%Y-%m-%d %H:%M:%S} UTC)"
         )
-    return "\n".join(lines + ignored)
+    return "\n".join(lines + ignored + muted)
+
+
+def _muted(found: SpoolStatus) -> list[str]:
+    """The mutes in force, a line each (none: no line at all)."""
+    mutes = in_force(found.mutes, found.now)
+    if not mutes:
+        return []
+    return [f"{counted(len(mutes), 'mute')} in force:"] + [
+        f"  {mute_text(name, mute, found.now)}"
+        for name, mute in sorted(mutes.items(), key=lambda kv: kv[1].until)
+    ]
 
 
 def _size(n: int) -> str:
@@ -220,6 +233,10 @@ def _replay(args: argparse.Namespace) -> int:
         delivery=dataclasses.replace(
             config.delivery, spool=str(directory), reload_every=None
         ),
+        # the application's processes watch; replay only sends, and
+        # leaves their state in the spool alone
+        watches=(),
+        digests=(),
     )
     pipeline = Pipeline(config)
     pipeline.start()

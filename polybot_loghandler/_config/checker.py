@@ -35,6 +35,29 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 #: The longest duration (30 days): longer is a mistake, and infinity
 #: would stall the timers it sets.
 _MAX_SECONDS = 30 * 86400.0
+#: Seconds per unit of a duration.
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(value: Any) -> float | None:
+    """
+    Seconds from ``90``, ``'1.5s'``, ``'2m'``, ``'1h'``, ``'1d'``, ``'1w'``.
+
+    ``None`` for anything else, or past 30 days (the routing file's
+    durations, and ``mute --for``).
+    """
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = finite(value)
+    elif isinstance(value, str):
+        found = _DURATION.match(value)
+        if found:
+            seconds = finite(found.group(1))
+            if seconds is not None:
+                seconds *= _UNITS[found.group(2) or "s"]
+    if seconds is not None and 0 <= seconds <= _MAX_SECONDS:
+        return seconds
+    return None
 
 
 @dataclass
@@ -183,24 +206,8 @@ class Checker:
 
     def duration(self, value: Any, path: KeyPath) -> float | None:
         """Seconds from ``90``, ``'1.5s'``, ``'2m'``, ``'1h'``, ``'1d'``..."""
-        seconds: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            seconds = finite(value)
-        elif isinstance(value, str):
-            found = _DURATION.match(value)
-            if found:
-                scale = {
-                    "ms": 0.001,
-                    "s": 1,
-                    "m": 60,
-                    "h": 3600,
-                    "d": 86400,
-                    "w": 7 * 86400,
-                }
-                seconds = finite(found.group(1))
-                if seconds is not None:
-                    seconds *= scale[found.group(2) or "s"]
-        if seconds is not None and 0 <= seconds <= _MAX_SECONDS:
+        seconds = duration_seconds(value)
+        if seconds is not None:
             return seconds
         self.problem(
             path,

@@ -3,8 +3,9 @@ The engine's periodic jobs, each at its own interval.
 
 Reloading the routing file when it changed, adopting what a process
 that is gone left in the spool, handing out what the watches and
-digests have due, telling when drops begin, checking the root logger's
-level, and the summary of the counters. When each is due
+digests have due, reading the mutes and saving the watches' state in
+the spool, telling when drops begin, checking the root logger's level,
+and the summary of the counters. When each is due
 is the pure :class:`~polybot_loghandler._delivery.schedule.Schedule`;
 what the jobs say goes through the ledger's outbox.
 """
@@ -31,6 +32,9 @@ SHORTEST = 0.05
 #: Seconds between looks at what the watches and digests have due: an
 #: alert is late by at most this much.
 WATCHING_EVERY = 0.25
+#: Seconds between reads of the mutes and saves of the watches' state
+#: in the spool: a mute takes hold, and a crash loses, at most this much.
+KEEP_EVERY = 1.0
 
 
 class Chores:
@@ -48,6 +52,8 @@ class Chores:
             (``None``: no spool).
         watching: Hands out what the watches and digests have due
             (``None``: not here).
+        keep: Reads the mutes and saves the watches' state in the
+            spool (``None``: no spool, or not here).
     """
 
     def __init__(  # noqa: PLR0913 - the parts the jobs read
@@ -61,6 +67,7 @@ class Chores:
         levels: LevelCheck | None = None,
         adopt: Callable[[], None] | None = None,
         watching: Callable[[], None] | None = None,
+        keep: Callable[[], None] | None = None,
     ) -> None:
         self._routing = routing
         self._stats = stats
@@ -70,6 +77,7 @@ class Chores:
         self._levels = levels
         self._adopt = adopt
         self._watching = watching
+        self._keep = keep
         self._schedule = Schedule()
 
     async def run(self) -> None:
@@ -91,6 +99,7 @@ class Chores:
             "adopt": (ADOPT_EVERY, adopt),
             "reload": (delivery.reload_every, self._reload),
             "watching": (WATCHING_EVERY, watching),
+            "keep": (KEEP_EVERY, self._keep),
             "watch": (WATCH_EVERY, self._watch_drops),
             "levels": (WATCH_EVERY, None if levels is None else levels.check),
             "report": (delivery.report_every, self._report),

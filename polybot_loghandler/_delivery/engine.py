@@ -45,6 +45,7 @@ from polybot_loghandler._worker import Flush, Stop, Worker
 from .chores import Chores
 from .filing import Filer
 from .intake import Intake
+from .keeping import Keeping
 from .lanes import Lanes, LaneState
 from .ledger import Ledger
 from .sender import Sender, Sleep, outgoing
@@ -128,6 +129,19 @@ class Engine:
             if config.delivery.spool is None
             else SpoolKeeper(
                 config.delivery.spool, config.delivery.spool_size, stats.count
+            )
+        )
+        # with a spool, the watches' state and the mutes are kept there
+        self._keeping = (
+            None
+            if self._keeper is None or not watching
+            else Keeping(
+                routing,
+                self._keeper,
+                stats=stats,
+                diagnostics=self._diag,
+                ledger=lambda: self.ledger,
+                left_over=self._left_over,
             )
         )
         self._reset()
@@ -242,12 +256,15 @@ class Engine:
                     levels=self._levels,
                     adopt=None if self._keeper is None else self._adopt,
                     watching=self._hand_out if self._watching else None,
+                    keep=None if self._keeping is None else self._keeping.run,
                 )
                 tasks.start_soon(chores.run)
                 tasks.start_soon(self._post_office)
                 if self._keeper is not None:
                     self._left_over(self._keeper.start())
                     tasks.start_soon(self._committer, self._keeper)
+                if self._keeping is not None:  # before the first event
+                    self._keeping.start()
                 await self._serve(worker, wake)
                 tasks.cancel_scope.cancel()
         finally:
@@ -256,6 +273,8 @@ class Engine:
             for marker in self._flushes:  # nothing more will happen here
                 marker.done.set()
             self._flushes.clear()
+            if self._keeping is not None:  # after the last hand-out
+                self._keeping.stop()
             if self._keeper is not None:
                 self._keeper.close()
 

@@ -16,9 +16,12 @@ from typing import Any
 
 from polybot_loghandler._format import counted, duration
 from polybot_loghandler._losses import Loss
+from polybot_loghandler._watching.mutes import in_force, mute_text
+from polybot_loghandler._watching.watching import Mute
 
 from .connect import decoded
 from .keys import GROUP, Keys
+from .mutes import read_mutes
 
 __all__ = ["RelayStatus", "read_status", "status_text"]
 
@@ -42,6 +45,7 @@ class RelayStatus:
     stats: dict[str, int] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)
     producers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mutes: dict[str, Mute] = field(default_factory=dict)
 
 
 def read_status(client: Any, url: str) -> RelayStatus:
@@ -70,6 +74,7 @@ def read_status(client: Any, url: str) -> RelayStatus:
     out.stats = _json(out.state.get("stats"), {})
     out.disabled = _json(out.state.get("disabled"), [])
     out.producers = _json_hash(client.hgetall(Keys.producers))
+    out.mutes = read_mutes(client)
     return out
 
 
@@ -120,6 +125,13 @@ def status_text(status: RelayStatus, now: float | None = None) -> str:
         + (", ".join(status.disabled) if status.disabled else "none")
     )
     lines.extend(_producer_lines(status, now))
+    mutes = in_force(status.mutes, now)
+    if mutes:  # no line when none: most of the time
+        lines.append(f"mutes in force: {len(mutes)}")
+        lines.extend(
+            f"  {mute_text(name, mute, now)}"
+            for name, mute in sorted(mutes.items(), key=lambda kv: kv[1].until)
+        )
     return "\n".join(lines)
 
 

@@ -77,6 +77,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ON messages (owner, level, time, writer, seq)""",
         "CREATE TABLE legacy (name TEXT PRIMARY KEY)",  # files moved in
     ),
+    (
+        """CREATE TABLE watching (  -- what the watches and digests know
+            routing TEXT NOT NULL,  -- the routing file's absolute path
+            owner INTEGER,          -- owners.id keeping it; NULL: free
+            saved REAL NOT NULL,    -- epoch seconds of the last save
+            state TEXT NOT NULL     -- JSON, see _spool/watchstate.py
+        )""",
+        "CREATE INDEX watching_by_routing ON watching (routing, saved)",
+        """CREATE TABLE mutes (  -- polybot-loghandler mute
+            name TEXT PRIMARY KEY,  -- a route's, watch's or digest's
+            until REAL NOT NULL,    -- epoch seconds it ends (or ended)
+            reason TEXT NOT NULL
+        )""",
+    ),
 )
 
 _FLAGS = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)

@@ -27,6 +27,7 @@ from polybot_loghandler._model import Channel, Config, Route
 from polybot_loghandler._payload import build_payload
 
 from .content import DIGEST_CHARS, by_digest, sanitize_embed
+from .db import Database
 from .directory import load_key
 from .store import Spool, SpoolEntry
 
@@ -164,6 +165,17 @@ class SpoolKeeper:
             return []
         return self._opened()
 
+    def open(self, *, create: bool = False) -> list[SpoolEntry]:
+        """
+        Open the spool now, if it is not open; return what was left.
+
+        As :meth:`start`, but with *create* a missing directory is made:
+        for what is kept before the first message (the watches' state).
+        """
+        if create:
+            return self._opened()
+        return self.start()
+
     def _opened(self) -> list[SpoolEntry]:
         """
         Open the spool once: check the directory, then take what is left.
@@ -214,6 +226,16 @@ class SpoolKeeper:
                 "sends them; they move into the spool database once it "
                 "stops",
             )
+
+    @property
+    def database(self) -> Database | None:
+        """The spool's database while it is open, for its other tables."""
+        return self._spool.database if self._open else None
+
+    @property
+    def owner(self) -> int:
+        """This process's id among the spool's owners (while it is open)."""
+        return self._spool.owner
 
     @property
     def usable(self) -> bool:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from polybot_loghandler._watching.watching import Mute
+
 from . import legacy, owners
+from . import mutes as spool_mutes
 from .db import Database
 from .directory import UntrustedSpoolError, trusted_file
 from .store import DATABASE, DATABASES, Spool
@@ -37,6 +40,8 @@ class SpoolStatus:
         legacy: Files of the old format, not moved into the database yet.
         untrusted: Files left out: another user owns them, or others may
             write them.
+        mutes: The mutes kept (``polybot-loghandler mute``), by name, in
+            force or ended lately.
     """
 
     directory: Path
@@ -48,6 +53,7 @@ class SpoolStatus:
     now: float
     legacy: int = 0
     untrusted: int = 0
+    mutes: dict[str, Mute] = field(default_factory=dict)
 
 
 def status(
@@ -64,6 +70,7 @@ def status(
     old = sum(map(_trusted, files))
     untrusted, processes = len(files) - old, 0
     rows: list[tuple[str, bool, int, float]] = []
+    mutes: dict[str, Mute] = {}
     for name in DATABASES:
         try:
             database = Database(directory / name, create=False)
@@ -87,6 +94,8 @@ def status(
                             " FROM messages GROUP BY channel, owner"
                         )
                     ]
+                    if name == DATABASE and spool_mutes.has_mutes(db):
+                        mutes = spool_mutes.read(db)
         finally:
             database.close()
     pending: dict[str, int] = {}
@@ -107,6 +116,7 @@ def status(
         now,
         legacy=old,
         untrusted=untrusted,
+        mutes=mutes,
     )
 
 

@@ -509,6 +509,16 @@ class Spool:
     # -- what is in it -------------------------------------------------------
 
     @property
+    def database(self) -> Database | None:
+        """The database while the spool is open (for its other tables)."""
+        return self._db
+
+    @property
+    def owner(self) -> int:
+        """This process's ``owners.id`` while the spool is open."""
+        return self._owner
+
+    @property
     def uncommitted(self) -> bool:
         """Whether something was appended or marked done since the commit."""
         return bool(self._rows or self._dones)

@@ -28,7 +28,12 @@ SCHEMA = {
     ("table", "messages"),
     ("table", "legacy"),
     ("index", "messages_by_owner"),
+    ("table", "watching"),
+    ("index", "watching_by_routing"),
+    ("table", "mutes"),
 }
+#: The schema's version now.
+VERSION = 2
 
 
 def _schema(path: Path) -> tuple[int, set[tuple[str, str]]]:
@@ -88,8 +93,8 @@ class TestSchema:
         spool, _ = opened(directory)
         spool.close()
         path = directory / DATABASE
-        assert (1, SCHEMA) == _schema(path)
-        assert 1 == len(MIGRATIONS)
+        assert (VERSION, SCHEMA) == _schema(path)
+        assert VERSION == len(MIGRATIONS)
         assert 0o600 == stat.S_IMODE(path.stat().st_mode)
         with database(directory) as db:
             assert ("wal",) == db.execute("PRAGMA journal_mode").fetchone()
@@ -116,13 +121,34 @@ class TestSchema:
         spool, _ = opened(directory)
         entry = spool.append("alerts", WARNING, T0, body(1))
         spool.close()
-        assert (1, SCHEMA) == _schema(path)
+        assert (VERSION, SCHEMA) == _schema(path)
         if make is not _foreign_tool:  # its pages are laid out already
             with database(directory) as db:
                 assert (2,) == db.execute("PRAGMA auto_vacuum").fetchone()
         again, adopted = opened(directory)
         assert [entry] == adopted
         again.close()
+
+    def test_version_1_gains_the_watching_tables(
+        self, tmp_path: Path
+    ) -> None:
+        """A file of version 1 keeps its messages and gains two tables."""
+        directory = _directory(tmp_path)
+        path = directory / DATABASE
+        with sqlite3.connect(path) as db:
+            for statement in MIGRATIONS[0]:
+                db.execute(statement)
+            db.execute("PRAGMA user_version = 1")
+            db.execute(
+                "INSERT INTO messages VALUES (1, 1, NULL, 'alerts', 30, ?, ?)",
+                (T0, b'{"route": "r", "embed": {"title": "kept"}}'),
+            )
+        db.close()
+        path.chmod(0o600)
+        spool, adopted = opened(directory)
+        spool.close()
+        assert (VERSION, SCHEMA) == _schema(path)
+        assert [((1, 1), "alerts")] == [(e.ref, e.channel) for e in adopted]
 
     def test_a_newer_version_is_refused(self, tmp_path: Path) -> None:
         """A file of a newer schema is refused, named, and left as it is."""
