@@ -129,9 +129,7 @@ class TestSchema:
         assert [entry] == adopted
         again.close()
 
-    def test_version_1_gains_the_watching_tables(
-        self, tmp_path: Path
-    ) -> None:
+    def test_version_1_gains_the_watching_tables(self, tmp_path: Path) -> None:
         """A file of version 1 keeps its messages and gains two tables."""
         directory = _directory(tmp_path)
         path = directory / DATABASE
