@@ -109,7 +109,10 @@ def _saved_events(spool: Path) -> int:
     if not (spool / "spool.db").exists():
         return 0
     with contextlib.closing(sqlite3.connect(spool / "spool.db")) as db:
-        rows = db.execute("SELECT state FROM watching").fetchall()
+        try:
+            rows = db.execute("SELECT state FROM watching").fetchall()
+        except sqlite3.OperationalError:  # made, not migrated yet
+            return 0
     return sum(
         period[2]
         for (text,) in rows
@@ -178,6 +181,7 @@ def test_after_kill_9_the_alert_is_not_repeated(
     assert ["🚨 A has gone silent", "✅ A is back"] == _titles(fake_discord)
 
 
+@pytest.mark.slow
 def test_a_digest_sent_at_exit_is_not_sent_again(
     fake_discord: FakeDiscord,
     tmp_path: Path,
