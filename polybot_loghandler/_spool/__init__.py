@@ -18,4 +18,8 @@ Nothing is imported here; each module is imported by its own name:
   side: what is on disk but not in memory, per lane, and the group commit.
 - :mod:`.status`: a spool directory seen from outside, for
   ``spool status`` and ``spool purge``.
+- :mod:`.watchstate`: what the watches and digests know, a row per
+  process and routing file, taken over from a process that is gone.
+- :mod:`.mutes`: the mutes ``polybot-loghandler mute`` writes, which the
+  processes that use the directory read.
 """
