@@ -13,7 +13,6 @@ business. Nothing here raises: a spool that fails is counted
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -128,10 +127,7 @@ class StateKeeper:
         if self._row is None and self._watching.empty:
             return  # nothing to keep, and nothing kept to bring up to date
         try:
-            text = json.dumps(
-                safe_for_disk(self._watching.snapshot()),
-                separators=(",", ":"),
-            )
+            text = safe_for_disk(self._watching.snapshot())
         except Exception as exc:  # a value JSON cannot hold, say
             self._count("errors.internal", 1)
             self._warn(

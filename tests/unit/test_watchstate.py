@@ -341,10 +341,39 @@ class TestSaving:
         assert "(redacted)" == last["api_key"]
         assert last["note"].endswith("/(redacted)")
 
+    @pytest.mark.parametrize(
+        "spelling",
+        [
+            TOKEN,
+            TOKEN.replace("/", "\\/"),
+            TOKEN.replace("/", "%2F"),
+            TOKEN + '"quoted',
+            TOKEN.upper(),
+            "Bot MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+        ],
+    )
+    def test_every_spelling_of_a_token_is_hidden_and_the_json_reads(
+        self, spelling: str
+    ) -> None:
+        snapshot = {
+            "watches": {
+                "w": {"keys": {"k": [T0, True, False, {"n": spelling}]}}
+            },
+            "digests": {
+                "d": {"state": {"open": [[0, 1, 1, 0, {spelling: {}}]]}}
+            },
+        }
+
+        text = safe_for_disk(snapshot)
+
+        assert "t" * 68 not in text.lower()
+        assert "ZnCjm1XVW7vRze4b7Cq4se7kKWs" not in text
+        assert {"watches", "digests"} == set(json.loads(text))
+
     def test_safe_for_disk_leaves_what_is_not_a_key_s_row(self) -> None:
         odd = {"watches": {"w": {"keys": {"k": "not a row"}}}, "digests": {}}
 
-        assert odd == safe_for_disk(odd)
+        assert odd == json.loads(safe_for_disk(odd))
 
     def test_the_key_is_the_absolute_path(self) -> None:
         assert routing_key("routing.yaml").endswith("/routing.yaml")
