@@ -182,24 +182,33 @@ def test_after_kill_9_the_alert_is_not_repeated(
 
 
 @pytest.mark.slow
-def test_a_digest_sent_at_exit_is_not_sent_again(
+def test_a_digest_period_open_at_exit_goes_on_in_the_next_process(
     fake_discord: FakeDiscord,
     tmp_path: Path,
     start: Callable[[], Pipeline],
+    clock: Callable[[float], None],
 ) -> None:
     first = start()
     _log(first, "trade")
     _log(first, "trade")
-    # saved once while the period was open: that save must not count
     assert wait_for(lambda: _saved_events(tmp_path / "spool") == 2)
     assert first.close(5.0)
-    digests = [t for t in _titles(fake_discord) if t.startswith("📊")]
-    assert ["📊 Hourly (partial)"] == digests
+    assert [] == [t for t in _titles(fake_discord) if t.startswith("📊")]
 
     second = start()
+    _log(second, "trade")
+    assert wait_for(lambda: _saved_events(tmp_path / "spool") == 3)
+    clock(3600 + 5)  # the period is over
+    assert wait_for(
+        lambda: any(t.startswith("📊") for t in _titles(fake_discord))
+    )
     assert second.close(5.0)
 
-    assert digests == [t for t in _titles(fake_discord) if t.startswith("📊")]
+    (digest,) = [
+        e for e in fake_discord.embeds("7001") if e["title"].startswith("📊")
+    ]
+    assert "📊 Hourly" == digest["title"]
+    assert "Trades: **3**" == digest["fields"][0]["value"]
 
 
 def test_a_muted_watch_is_held_back_and_its_end_told_once(
