@@ -294,8 +294,8 @@ VOCABULARY: dict[str, Ev] = {
     ),
     "floor_boss_component": Ev(
         INFO,
-        "heartbeat",
-        {"component": "floor_boss"},
+        "agents_reviewed",
+        {"component": "floor_boss", "agents": 5},
         ("floor_boss_logs",),
         logger="ops",
     ),
@@ -702,6 +702,39 @@ VOCABULARY: dict[str, Ev] = {
         logger="ops",
     ),
     "unrouted_info": Ev(INFO, "cache_warmed", {"entries": 10}, ()),
+    # heartbeats feed the watches and reach no channel, whatever the
+    # logger and the fields the fallbacks take
+    "heartbeat_agent": Ev(
+        INFO,
+        "heartbeat",
+        {
+            "component": "trader",
+            "agent": "Momentum_BTC_v1",
+            "strategy": "momentum",
+            "status": "healthy",
+        },
+        (),
+    ),
+    "heartbeat_floor_boss": Ev(
+        INFO, "heartbeat", {"component": "floor_boss"}, (), logger="floor_boss"
+    ),
+    "heartbeat_auditor": Ev(
+        INFO, "heartbeat", {"component": "auditor"}, (), logger="auditor"
+    ),
+    "heartbeat_performance_monitor": Ev(
+        INFO,
+        "heartbeat",
+        {"component": "performance_monitor"},
+        (),
+        logger="performance_monitor",
+    ),
+    "heartbeat_market_feed": Ev(
+        INFO,
+        "heartbeat",
+        {"component": "market_feed", "feed": "BTC"},
+        (),
+        logger="market_feed",
+    ),
 }
 
 
