@@ -74,7 +74,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
     """The table of the routes: what each takes, where it sends it."""
-    rows = [("#", "route", "matches", "→ channels", "options")]
+    rows: list[tuple[str, ...]] = [
+        ("#", "route", "matches", "→ channels", "options")
+    ]
     for route in routes:
         options = []
         if route.continue_:
@@ -97,19 +99,20 @@ def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
 
 def _unused(config: Config, out: TextIO) -> None:
     """The channels nothing names (a template may still choose them)."""
-    targets = [
-        t.source
-        for rule in (*config.routes, *config.watches, *config.digests)
-        for t in rule.to
+    rules: list[Route | WatchRule | DigestRule] = [
+        *config.routes,
+        *config.watches,
+        *config.digests,
     ]
+    targets = [t.source for rule in rules for t in rule.to]
     unused = sorted(set(config.channels) - set(targets))
     if not unused:
         return
-    rules, names = "routes", "route"
+    kinds, names = "routes", "route"
     if config.watches or config.digests:
-        rules, names = "routes, watches or digests", "route, watch or digest"
+        kinds, names = "routes, watches or digests", "route, watch or digest"
     templated = any("{" in target for target in targets)
-    note = f" (some {rules} choose channels by template)" * templated
+    note = f" (some {kinds} choose channels by template)" * templated
     print(f"\nchannels no {names} names{note}: {', '.join(unused)}", file=out)
 
 
@@ -128,7 +131,7 @@ def _contents(config: Config) -> str:
 
 def _watch_rows(watches: Sequence[WatchRule]) -> list[tuple[str, ...]]:
     """The table of the watches: what each listens to and tells."""
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             "#",
             "watch",
@@ -167,7 +170,7 @@ def _watch_rows(watches: Sequence[WatchRule]) -> list[tuple[str, ...]]:
 
 def _digest_rows(digests: Sequence[DigestRule]) -> list[tuple[str, ...]]:
     """The table of the digests: what each sums up, how often, where."""
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             "#",
             "digest",

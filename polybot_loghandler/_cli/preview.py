@@ -201,9 +201,8 @@ def _sampled(config: Config, names: list[str]) -> list[WatchRule | DigestRule]:
     Raises:
         UsageError: The file has none, or a name is not one of them.
     """
-    rules: dict[str, WatchRule | DigestRule] = {
-        rule.name: rule for rule in (*config.watches, *config.digests)
-    }
+    both: list[WatchRule | DigestRule] = [*config.watches, *config.digests]
+    rules = {rule.name: rule for rule in both}
     if not rules:
         raise UsageError(
             f"{config.path} has no watches or digests: there is nothing "

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import duration
@@ -171,7 +172,7 @@ def _made_up_events(rule: DigestRule, when: float) -> list[LogEvent]:
     out = []
     for group, values in SAMPLE_VALUES.items():
         for value in values:
-            fields = dict.fromkeys(names, value)
+            fields: dict[str, Any] = dict.fromkeys(names, value)
             if rule.group_by is not None:
                 fields[rule.group_by] = group
             out.append(
