@@ -56,13 +56,17 @@ def _check(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
     out = sys.stdout
     print(f"{config.path}: OK, {_contents(config)}", file=out)
-    _table(_route_rows(config.routes), out)
+    tables = []  # a table for each kind of rule the file has
+    if config.routes or not (config.watches or config.digests):
+        tables.append(_route_rows(config.routes))
     if config.watches:
-        print(file=out)
-        _table(_watch_rows(config.watches), out)
+        tables.append(_watch_rows(config.watches))
     if config.digests:
-        print(file=out)
-        _table(_digest_rows(config.digests), out)
+        tables.append(_digest_rows(config.digests))
+    for n, rows in enumerate(tables):
+        if n:
+            print(file=out)
+        _table(rows, out)
     _unused(config, out)
     _destinations(config, out)
     for note in config.notes:

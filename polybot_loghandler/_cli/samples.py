@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._format import duration
+from polybot_loghandler._format import counted, duration
 from polybot_loghandler._matching import Matcher
 from polybot_loghandler._model import Config, DigestRule, WatchRule
 from polybot_loghandler._templates import compile_text
@@ -139,8 +139,8 @@ def digest_sample(
     (output,) = watching.due(closed_at)
     values = output.values
     summary = (
-        f"{values['events']} events in "
-        f"{len(values['groups'])} group{'s' * (len(values['groups']) != 1)}"
+        f"{counted(values['events'], 'event')} in "
+        f"{counted(len(values['groups']), 'group')}"
     )
     return Sample(output, made_up, summary)
 
