@@ -146,7 +146,8 @@ class TestShippedRouting:
             "DISCORD_WEBHOOK_URL": "for 2 channels (market_btc, market_eth),"
             " which go to the console (stderr)",
             "DISCORD_ADMIN_ROLE_ID": "2 routes ping no one: "
-            "daily_loss_limit, trade_audit_violation",
+            "daily_loss_limit, trade_audit_violation; 3 watches ping no one: "
+            "agent_heartbeat, component_heartbeat, market_feed_heartbeat",
         }
 
     @pytest.mark.slow
