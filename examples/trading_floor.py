@@ -9,7 +9,12 @@ looks.  The actors are the floor boss, five trader agents (six once one is
 cloned), an auditor, a performance monitor, a BTC/ETH market feed and
 health probes.  Between them they log every event of the Polybot
 vocabulary, plus a warning and an error that only the generic rules catch
-and a burst of identical warnings that delivery coalesces.
+and a burst of identical warnings that delivery coalesces.  Each of them
+logs a heartbeat every simulated hour, which the routing's watches
+follow (one agent stops for a while: its heartbeats stop with it), and
+the closed positions add up in the routing's digests, which are sent
+when the demo ends, marked partial since their hour, day and week are
+not over.
 
     python examples/trading_floor.py [--routing FILE] [--seed N]
                                      [--hours H] [--delay SECONDS] [--all]
@@ -550,6 +555,33 @@ def resource_snapshot(floor: Floor) -> None:
     )
 
 
+# -- Heartbeats
+
+
+def heartbeats(floor: Floor) -> None:
+    """
+    Every part of the floor that runs says so, as the watches expect.
+
+    An agent that is stopped or not responding says nothing: a stopped
+    one logged agent_stopped (the watch forgets it), an unresponsive
+    one would be told after three minutes of silence, longer than the
+    simulated day lasts here.
+    """
+    for agent in floor.agents:
+        if agent.active:
+            trader_log.info(
+                "heartbeat",
+                component="trader",
+                agent=agent.name,
+                strategy=agent.strategy,
+                status=agent.status.lower(),
+            )
+    boss_log.info("heartbeat", component="floor_boss")
+    feed_log.info("heartbeat", component="market_feed")
+    auditor.info("heartbeat", extra={"component": "auditor"})
+    perf_monitor.info("heartbeat", extra={"component": "performance_monitor"})
+
+
 # -- Performance and analytics
 
 
@@ -913,6 +945,7 @@ INCIDENTS: list[tuple[float, Incident]] = [
 
 
 def trading_hour(floor: Floor, step: int, incidents: list[Incident]) -> None:
+    heartbeats(floor)
     market_feed(floor)
     for agent in floor.agents:
         if agent.active:
@@ -965,14 +998,18 @@ def demo_routing(path: str | None, *, show_all: bool) -> Config:
     return dataclasses.replace(config, delivery=delivery)
 
 
-def wait_for_discord(handler: DiscordHandler, limit: float) -> None:
+def wait_for_discord(
+    handler: DiscordHandler, limit: float, keep_alive: Callable[[], None]
+) -> None:
     """
     Wait for the messages still on their way, saying what is left.
 
     A simulated day is a burst, and Discord takes about 30 messages a
     minute in each channel: carrying it takes longer than the exit's
     usual flush timeout, so the demo waits, up to *limit* seconds, and
-    says what it waits for (from ``handler.stats()``).
+    says what it waits for (from ``handler.stats()``). Meanwhile the
+    floor is still up: *keep_alive* logs its heartbeats, so that the
+    watches do not take a wait of minutes for a silent floor.
     """
     if not any(c.destination for c in handler.config.channels.values()):
         return  # all on the console: the exit's flush shows the rest
@@ -991,6 +1028,7 @@ def wait_for_discord(handler: DiscordHandler, limit: float) -> None:
             f"about 30 a minute per channel: {doing}",
             file=sys.stderr,
         )
+        keep_alive()
         handler.flush(timeout=min(PROGRESS_EVERY, remaining))
 
 
@@ -1058,15 +1096,16 @@ def main(
     counter = EventCounter()
     for name in ACTORS:
         logging.getLogger(name).addHandler(counter)
+    floor = new_floor(args.seed)
     try:
-        run_day(new_floor(args.seed), args.hours, args.delay)
+        run_day(floor, args.hours, args.delay)
     finally:
         for name in ACTORS:
             logging.getLogger(name).removeHandler(counter)
     print(f"trading_floor: logged {counter.count} events", file=sys.stderr)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, DiscordHandler):
-            wait_for_discord(handler, DELIVERY_WAIT)
+            wait_for_discord(handler, DELIVERY_WAIT, lambda: heartbeats(floor))
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from polybot_loghandler import _registry
+from polybot_loghandler import _pipeline, _registry
 from tests.support.redisserver import RedisUnavailableError, shared_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,13 +58,18 @@ def _own_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_logging() -> Iterator[None]:
-    """Restore the root logger and close every pipeline after each test."""
+    """
+    Restore the root logger, close every pipeline and put the watches'
+    clock back after each test (``capture().advance()`` moves it on for
+    the process, and events captured later carry the advanced time).
+    """
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
     _registry.reset_pipelines()
+    _pipeline.CAPTURES.offset = 0.0
     workers = [
         t
         for t in threading.enumerate()

@@ -1,23 +1,33 @@
 """
-``polybot-loghandler check``: validate a routing file and show its routes.
+``polybot-loghandler check``: validate a routing file and show its rules.
 
-With ``--env`` it also shows where each channel goes in this environment
-(worked out by :mod:`.envreport`).
+It lists the routes, then the watches and the digests, each as a table
+of what it takes, where it sends and what else it does. With ``--env``
+it also shows where each channel goes in this environment (worked out by
+:mod:`.envreport`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from polybot_loghandler._format import counted
-from polybot_loghandler._model import BotChannelDestination, Config
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Config,
+    DigestRule,
+    Route,
+    WatchRule,
+)
 from polybot_loghandler._redisurl import redacted_url
 from polybot_loghandler._relay.connect import INSTALL
+from polybot_loghandler._watching.measures import Measure
 
 from .envreport import EnvReport, env_report
 from .usage import EXIT_OK, load_routing, subcommand
@@ -37,7 +47,7 @@ _ENV_HELP = (
 
 def add_check_parser(sub: Subcommands) -> None:
     """Add ``check`` to the command line."""
-    summary = "validate a routing file and show its routes"
+    summary = "validate a routing file and show its routes, watches, digests"
     check = subcommand(sub, "check", _check, summary, file=True)
     check.add_argument("--env", action="store_true", help=_ENV_HELP)
 
@@ -45,13 +55,33 @@ def add_check_parser(sub: Subcommands) -> None:
 def _check(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
     out = sys.stdout
-    print(
-        f"{config.path}: OK, {counted(len(config.channels), 'channel')}, "
-        f"{counted(len(config.routes), 'route')}",
-        file=out,
-    )
-    rows = [("#", "route", "matches", "→ channels", "options")]
-    for route in config.routes:
+    print(f"{config.path}: OK, {_contents(config)}", file=out)
+    tables = []  # a table for each kind of rule the file has
+    if config.routes or not (config.watches or config.digests):
+        tables.append(_route_rows(config.routes))
+    if config.watches:
+        tables.append(_watch_rows(config.watches))
+    if config.digests:
+        tables.append(_digest_rows(config.digests))
+    for n, rows in enumerate(tables):
+        if n:
+            print(file=out)
+        _table(rows, out)
+    _unused(config, out)
+    _destinations(config, out)
+    for note in config.notes:
+        print(f"note: {note}", file=out)
+    if args.env:
+        _show_env(env_report(config, os.environ), out)
+    return EXIT_OK
+
+
+def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
+    """The table of the routes: what each takes, where it sends it."""
+    rows: list[tuple[str, ...]] = [
+        ("#", "route", "matches", "→ channels", "options")
+    ]
+    for route in routes:
         options = []
         if route.continue_:
             options.append("continue")
@@ -68,24 +98,155 @@ def _check(args: argparse.Namespace) -> int:
                 ", ".join(options),
             )
         )
-    _table(rows, out)
-    unused = sorted(
-        set(config.channels) - {t.source for r in config.routes for t in r.to}
-    )
-    templated = any("{" in t.source for r in config.routes for t in r.to)
-    if unused:
-        note = (
-            " (some routes choose channels by template)" if templated else ""
+    return rows
+
+
+def _unused(config: Config, out: TextIO) -> None:
+    """The channels nothing names (a template may still choose them)."""
+    rules: list[Route | WatchRule | DigestRule] = [
+        *config.routes,
+        *config.watches,
+        *config.digests,
+    ]
+    targets = [t.source for rule in rules for t in rule.to]
+    unused = sorted(set(config.channels) - set(targets))
+    if not unused:
+        return
+    kinds, names = "routes", "route"
+    if config.watches or config.digests:
+        kinds, names = "routes, watches or digests", "route, watch or digest"
+    templated = any("{" in target for target in targets)
+    note = f" (some {kinds} choose channels by template)" * templated
+    print(f"\nchannels no {names} names{note}: {', '.join(unused)}", file=out)
+
+
+def _contents(config: Config) -> str:
+    """``37 channels, 39 routes``, and the watches and digests, if any."""
+    parts = [
+        counted(len(config.channels), "channel"),
+        counted(len(config.routes), "route"),
+    ]
+    if config.watches:
+        parts.append(counted(len(config.watches), "watch", "watches"))
+    if config.digests:
+        parts.append(counted(len(config.digests), "digest"))
+    return ", ".join(parts)
+
+
+def _watch_rows(watches: Sequence[WatchRule]) -> list[tuple[str, ...]]:
+    """The table of the watches: what each listens to and tells."""
+    rows: list[tuple[str, ...]] = [
+        (
+            "#",
+            "watch",
+            "matches",
+            "key",
+            "alert after",
+            "→ channels",
+            "options",
         )
-        print(
-            f"\nchannels no route names{note}: {', '.join(unused)}", file=out
+    ]
+    for watch in watches:
+        options = []
+        if watch.mention is not None:
+            options.append(f"alerts ping {watch.mention.content}")
+        if watch.expect:
+            options.append(f"expects {', '.join(watch.expect)}")
+        if watch.end is not None:
+            options.append(f"ends at {watch.end.describe()}")
+        if not watch.recovery:
+            options.append("no recovery")
+        if watch.max_keys != _default(WatchRule, "max_keys"):
+            options.append(f"at most {counted(watch.max_keys, 'key')}")
+        rows.append(
+            (
+                str(watch.index),
+                watch.name,
+                watch.matcher.describe(),
+                "(one key)" if watch.key is None else watch.key.source,
+                span(watch.alert_after),
+                ", ".join(t.source for t in watch.to),
+                ", ".join(options),
+            )
         )
-    _destinations(config, out)
-    for note in config.notes:
-        print(f"note: {note}", file=out)
-    if args.env:
-        _show_env(env_report(config, os.environ), out)
-    return EXIT_OK
+    return rows
+
+
+def _digest_rows(digests: Sequence[DigestRule]) -> list[tuple[str, ...]]:
+    """The table of the digests: what each sums up, how often, where."""
+    rows: list[tuple[str, ...]] = [
+        (
+            "#",
+            "digest",
+            "matches",
+            "every",
+            "group by",
+            "measures",
+            "→ channels",
+            "options",
+        )
+    ]
+    for digest in digests:
+        options = []
+        if digest.mention is not None:
+            options.append(f"pings {digest.mention.content}")
+        if digest.top is not None:
+            options.append(f"top {digest.top}")
+        if digest.grace != _default(DigestRule, "grace"):
+            options.append(f"grace {span(digest.grace)}")
+        if digest.max_groups != _default(DigestRule, "max_groups"):
+            options.append(f"at most {counted(digest.max_groups, 'group')}")
+        measures = ", ".join(
+            f"{name}={_measure(m)}" for name, m in digest.measures
+        )
+        rows.append(
+            (
+                str(digest.index),
+                digest.name,
+                digest.matcher.describe(),
+                f"{span(digest.every)} {digest.zone_name}",
+                digest.group_by or "(one group)",
+                measures,
+                ", ".join(t.source for t in digest.to),
+                ", ".join(options),
+            )
+        )
+    return rows
+
+
+def _default(rule: type[WatchRule | DigestRule], name: str) -> Any:
+    """The default of a rule's key: an option differs from it."""
+    return next(f.default for f in dataclasses.fields(rule) if f.name == name)
+
+
+def _measure(measure: Measure) -> str:
+    if measure.field is None:
+        return measure.function
+    return f"{measure.function}({measure.field})"
+
+
+def span(seconds: float) -> str:
+    """
+    A duration as ``routing.yaml`` writes it: ``3m``, ``1h``, ``1w``.
+
+    The largest unit that divides it whole, so ``90`` reads ``90s`` and
+    ``5400`` reads ``90m``; a fraction of a second in ``ms``.
+    """
+    for unit, size in _UNITS:
+        count = seconds / size
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{round(seconds * 1000):g}ms"
+
+
+#: The units of :func:`span`, the largest first.
+_UNITS = (
+    ("w", 604_800),
+    ("d", 86_400),
+    ("h", 3_600),
+    ("m", 60),
+    ("s", 1),
+)
 
 
 def _destinations(config: Config, out: TextIO) -> None:

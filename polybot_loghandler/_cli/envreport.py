@@ -22,6 +22,9 @@ from polybot_loghandler._model import (
     Channel,
     Config,
     Destination,
+    DigestRule,
+    Route,
+    WatchRule,
 )
 from polybot_loghandler._yaml import KeyPath
 
@@ -380,31 +383,43 @@ def _consequence(outcomes: Sequence[tuple[str, str]]) -> str:
     )
 
 
+#: Nouns whose plural is not the noun and an "s".
+_PLURALS = {"watch": "watches"}
+
+
 def _unset_for_mentions(config: Config) -> list[Unset]:
-    by_variable: dict[str, list[tuple[str, str, str]]] = {}
-    for route in config.routes:
-        path: KeyPath = ("routes", route.index, "mention")
+    """The mention variables unset: which routes, watches, digests lose."""
+    rules: list[tuple[str, str, Route | WatchRule | DigestRule]] = [
+        *(("routes", "route", r) for r in config.routes),
+        *(("watches", "watch", w) for w in config.watches),
+        *(("digests", "digest", d) for d in config.digests),
+    ]
+    by_variable: dict[str, list[tuple[str, str, str, str]]] = {}
+    for section, noun, rule in rules:
+        path: KeyPath = (section, rule.index, "mention")
         unset = _unset_names(config.env_references.get(path, ()))
         outcome = (
             ("pings no one", "ping no one")
-            if route.mention is None
+            if rule.mention is None
             else (
-                f"pings {route.mention.content} instead",
-                f"ping {route.mention.content} instead",
+                f"pings {rule.mention.content} instead",
+                f"ping {rule.mention.content} instead",
             )
         )
         for name in unset:
-            by_variable.setdefault(name, []).append((route.name, *outcome))
+            by_variable.setdefault(name, []).append(
+                (noun, rule.name, *outcome)
+            )
     lines = []
-    for variable, routes in by_variable.items():
-        groups: dict[tuple[str, str], list[str]] = {}
-        for name, singular, plural in routes:
-            groups.setdefault((singular, plural), []).append(name)
+    for variable, found in by_variable.items():
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for noun, name, singular, plural in found:
+            groups.setdefault((noun, singular, plural), []).append(name)
         parts = [
-            f"{counted(len(names), 'route')} "
+            f"{counted(len(names), noun, _PLURALS.get(noun))} "
             f"{singular if len(names) == 1 else plural}"
             f"{_named(names, MAX_NAMED)}"
-            for (singular, plural), names in groups.items()
+            for (noun, singular, plural), names in groups.items()
         ]
         lines.append(Unset(variable=variable, detail="; ".join(parts)))
     return lines

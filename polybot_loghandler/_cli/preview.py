@@ -3,7 +3,10 @@
 
 It shows which routes an event matches and the message each channel
 would be sent. Events come as JSON (``--event``, or one per line on
-standard input); nothing is sent.
+standard input); nothing is sent. With ``--sample`` it shows what a
+watch or a digest would send instead: a sample alert and recovery, a
+sample digest (made by :mod:`.samples`), from the events given if they
+match, else from made-up values.
 """
 
 from __future__ import annotations
@@ -15,11 +18,23 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from polybot_loghandler._config.words import did_you_mean
+from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
-from polybot_loghandler._model import BotChannelDestination
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Config,
+    DigestRule,
+    WatchRule,
+)
 from polybot_loghandler._pipeline import Pipeline
+from polybot_loghandler._routing import RoutingHolder
+from polybot_loghandler._stats import Stats
 from polybot_loghandler._text import visible_controls
+from polybot_loghandler._watching.render import made_event
 
+from .samples import digest_sample, watch_samples
 from .usage import EXIT_OK, UsageError, load_routing, subcommand
 
 if TYPE_CHECKING:
@@ -30,9 +45,15 @@ __all__ = ["add_preview_parser"]
 
 #: What ``preview --event`` takes.
 _EVENT_HELP = (
-    'one event as JSON, e.g. \'{"event": "trade_executed", "level": '
-    '"info", "amount": 20}\'; without it, JSON lines are read from '
-    "standard input"
+    'an event as JSON, e.g. \'{"event": "trade_executed", "level": '
+    '"info", "amount": 20}\' (give it again for more); without it, JSON '
+    "lines are read from standard input"
+)
+#: What ``preview --sample`` takes.
+_SAMPLE_HELP = (
+    "show a sample of what the watch or digest NAME would send (an alert "
+    "and a recovery, a digest), or of every one when no NAME is given; "
+    "from the --event events it takes, else from made-up values"
 )
 
 
@@ -40,15 +61,28 @@ def add_preview_parser(sub: Subcommands) -> None:
     """Add ``preview`` to the command line."""
     summary = "show which routes an event matches and what would be sent"
     preview = subcommand(sub, "preview", _preview, summary, file=True)
-    preview.add_argument("--event", help=_EVENT_HELP)
+    preview.add_argument("--event", action="append", help=_EVENT_HELP)
+    preview.add_argument(
+        "--sample",
+        action="append",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help=_SAMPLE_HELP,
+    )
 
 
 def _preview(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
+    events = [_event_from_json(text, "--event") for text in args.event or ()]
+    if args.sample is not None:
+        rules = _sampled(config, args.sample)
+        _show_samples(config, rules, events, sys.stdout)
+        return EXIT_OK
     pipeline = Pipeline(config)
-    if args.event is not None:
-        ev = _event_from_json(args.event, "--event")
-        _show_preview(pipeline, ev, sys.stdout)
+    if events:
+        for ev in events:
+            _show_preview(pipeline, ev, sys.stdout)
         return EXIT_OK
     if sys.stdin.isatty():
         print(
@@ -133,7 +167,12 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         ev.message,
         ev.exception,
     )
-    for message in pipeline.process(raw):
+    _show_messages(pipeline.process(raw), out)
+
+
+def _show_messages(messages: list[RoutedMessage], out: TextIO) -> None:
+    """Each message's channel, and the body it would be sent."""
+    for message in messages:
         target = message.target
         dest = target.destination if target else None
         kind = (
@@ -148,3 +187,80 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         print(visible_controls(line), file=out)
         body = json.dumps(message.payload, indent=2, ensure_ascii=False)
         print(_inert_json(body), file=out)
+
+
+# -- samples of the watches and digests ---------------------------------
+
+
+def _sampled(config: Config, names: list[str]) -> list[WatchRule | DigestRule]:
+    """
+    The watches and digests ``--sample`` names, in the file's order.
+
+    ``--sample`` alone (an empty name) stands for all of them.
+
+    Raises:
+        UsageError: The file has none, or a name is not one of them.
+    """
+    both: list[WatchRule | DigestRule] = [*config.watches, *config.digests]
+    rules = {rule.name: rule for rule in both}
+    if not rules:
+        raise UsageError(
+            f"{config.path} has no watches or digests: there is nothing "
+            "to sample (preview an event with --event)"
+        )
+    if "" in names:
+        return list(rules.values())
+    routes = {route.name for route in config.routes}
+    for name in names:
+        if name in rules:
+            continue
+        if name in routes:
+            raise UsageError(
+                f"'{name}' is a route; --sample shows a watch or a digest "
+                "(preview a route's message with --event)"
+            )
+        raise UsageError(
+            f"no watch or digest named '{visible_controls(name)}' in "
+            f"{config.path}{did_you_mean(name, list(rules))} "
+            f"(it has: {', '.join(rules)})"
+        )
+    return [rule for name, rule in rules.items() if name in names]
+
+
+def _show_samples(
+    config: Config,
+    rules: list[WatchRule | DigestRule],
+    events: list[LogEvent],
+    out: TextIO,
+) -> None:
+    """A sample of what each rule sends, as ``--event`` shows an event."""
+    holder = RoutingHolder(config, None, Stats(), Diagnostics())
+    now = time.time()
+    for rule in rules:
+        if isinstance(rule, WatchRule):
+            kind, samples = "watch", watch_samples(config, rule, events, now)
+        else:
+            kind, samples = (
+                "digest",
+                [digest_sample(config, rule, events, now)],
+            )
+        for sample in samples:
+            messages = holder.made(sample.output)
+            ev = made_event(sample.output)
+            values = (
+                "made-up values"
+                if not events
+                else "made-up values: no --event given matches it"
+            )
+            print(
+                visible_controls(
+                    f"event {ev.event} ({ev.level_name}): a sample of "
+                    f"{kind} {rule.name}, {sample.summary}"
+                    f"{f' ({values})' if sample.made_up else ''}"
+                ),
+                file=out,
+            )
+            channels = ", ".join(dict.fromkeys(m.channel for m in messages))
+            line = f"  route {rule.name} → {channels or '(none)'}"
+            print(visible_controls(line), file=out)
+            _show_messages(messages, out)

@@ -148,18 +148,14 @@ class RouteChecker(Checker):
         if value is None:
             return None
         if not value:
-            self.note(
-                path, f"{shown(text)} is empty, so this route pings no one"
-            )
+            self.note(path, f"{shown(text)} is empty, so {_pinger(path)}")
             return None
         if value in ("everyone", "here"):
             return Mention(kind=value)
         kind, _, ident = value.partition(":")
         if kind in ("role", "user") and _:
             if not ident:
-                self.note(
-                    path, f"{shown(text)} is empty, so this route pings no one"
-                )
+                self.note(path, f"{shown(text)} is empty, so {_pinger(path)}")
                 return None
             found = self.discord_id(ident, path, kind, text)
             return None if found is None else Mention(kind=kind, id=found)
@@ -192,3 +188,11 @@ class RouteChecker(Checker):
         if "window" in table:
             window = self.duration(table["window"], (*path, "window"))
         return Coalesce(enabled=True, by=by, window=window)
+
+
+def _pinger(path: KeyPath) -> str:
+    """Who pings no one for an empty mention at *path*: the rule's kind."""
+    return {
+        "watches": "this watch's alerts ping no one",
+        "digests": "this digest pings no one",
+    }.get(str(path[0]), "this route pings no one")

@@ -443,13 +443,18 @@ def _digest(rule: DigestRule) -> Digest:
 
 
 def _kept(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A key's last fields, small and plain enough to keep and store."""
+    """
+    A key's last fields, small and plain enough to keep and store.
+
+    A name is shown as any value is (:func:`text_of`): a name whose
+    ``str()`` raises must not cost the event.
+    """
     out: dict[str, Any] = {}
     for name, value in list(fields.items())[:LAST_FIELDS]:
         if value is None or isinstance(value, (bool, int, float)):
-            out[str(name)] = value
+            out[text_of(name)] = value
         else:
-            out[str(name)] = text_of(value)[:LAST_CHARS]
+            out[text_of(name)] = text_of(value)[:LAST_CHARS]
     return out
 
 

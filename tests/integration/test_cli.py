@@ -68,6 +68,44 @@ routes:
     to: alertz
 """
 
+WATCHING = """\
+version: 1
+channels:
+  alerts: ""
+  perf: ""
+  unused: ""
+routes:
+  - {name: warnings, match: {level: warning}, to: alerts}
+watches:
+  - name: agent_heartbeat
+    match: {event: heartbeat, fields: {agent: {exists: true}}}
+    key: "{{ agent }}"
+    alert_after: 3m
+    end: {event: agent_stopped}
+    to: alerts
+    mention: role:555
+  - name: feed
+    match: {event: tick}
+    alert_after: 90s
+    expect: [BTC]
+    recovery: false
+    max_keys: 10
+    to: alerts
+    embed:
+      title: "{{ key }} quiet for {{ silent_for | duration }}"
+digests:
+  - name: hourly_pnl
+    match: {event: position_closed}
+    every: 1h
+    timezone: Europe/London
+    group_by: agent
+    measures: {trades: count, pnl: sum(pnl)}
+    to: "{{ 'perf' }}"
+    top: 3
+    grace: 5s
+    max_groups: 20
+"""
+
 PAYLOAD_HEADER = re.compile(r"^#\S+ \(key (\S+), ([\w ]+)\):$", re.MULTILINE)
 ROUTE_LINE = re.compile(r"^  route (\S+) \u2192 (.*)$", re.MULTILINE)
 EXIT_USER_ERROR = 2
@@ -256,7 +294,114 @@ class TestCheck:
         status = main(["check", str(SHIPPED_ROUTING)])
 
         assert status == 0
-        assert ": OK, 37 channels, " in capsys.readouterr().out
+        assert ": OK, 37 channels, 39 routes, 3 watches, 3 digests" in (
+            capsys.readouterr().out
+        )
+
+    def test_watches_and_digests(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """
+        The watches and the digests are counted, then listed after the
+        routes, each with what it takes, where it goes and its options.
+        """
+        path = make_routing(WATCHING)
+
+        status = main(["check", str(path)])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert 0 == status
+        assert (
+            f"{path}: OK, 3 channels, 1 route, 2 watches, 1 digest"
+            == (lines[0])
+        )
+        watches = lines[lines.index("") + 1 :][:4]
+        assert watches[0].split() == [
+            "#", "watch", "matches", "key", "alert", "after", "→",
+            "channels", "options",
+        ]  # fmt: skip
+        assert watches[2].split()[:6] == [
+            "0", "agent_heartbeat", "heartbeat", "agent?", "{{", "agent",
+        ]  # fmt: skip
+        assert watches[2].split()[7:] == [
+            "3m", "alerts", "alerts", "ping", "<@&555>,", "ends", "at",
+            "agent_stopped",
+        ]  # fmt: skip
+        assert watches[3].split() == [
+            "1", "feed", "tick", "(one", "key)", "90s", "alerts",
+            "expects", "BTC,", "no", "recovery,", "at", "most",
+            "10", "keys",
+        ]  # fmt: skip
+        digests = lines[lines.index("", lines.index("") + 1) + 1 :][:3]
+        assert digests[2].split() == [
+            "0", "hourly_pnl", "position_closed", "1h", "Europe/London",
+            "agent", "trades=count,", "pnl=sum(pnl)", "{{", "'perf'", "}}",
+            "top", "3,", "grace", "5s,", "at", "most", "20", "groups",
+        ]  # fmt: skip
+
+    def test_only_what_no_rule_names_is_unused(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A channel a watch or a digest names is used."""
+        main(["check", str(make_routing(WATCHING))])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert (
+            "channels no route, watch or digest names (some routes, "
+            "watches or digests choose channels by template): perf, unused"
+        ) in lines
+
+    def test_no_route_table_without_routes(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A file of watches only shows their table, not an empty one."""
+        text = WATCHING.replace(
+            "routes:\n  - {name: warnings, match: {level: warning}, "
+            "to: alerts}\n",
+            "routes: []\n",
+        )
+
+        main(["check", str(make_routing(text))])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert ": OK, 3 channels, 0 routes, 2 watches, 1 digest" in lines[0]
+        assert lines[1].startswith("#  watch ")
+
+    def test_an_empty_mention_of_a_watch_or_digest(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Its note says whose pings are lost, in its own words."""
+        text = WATCHING.replace(
+            "mention: role:555", "mention: role:${POLYBOT_UNSET_ROLE}"
+        ).replace("    top: 3\n", "    mention: ${POLYBOT_UNSET_ROLE}\n")
+        path = make_routing(text)
+
+        main(["check", str(path)])
+
+        notes = [
+            line
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith("note: ")
+        ]
+        assert [
+            (
+                f"note: {path}:15: watches[0].mention: "
+                "'role:${POLYBOT_UNSET_ROLE}' is empty, so this watch's "
+                "alerts ping no one"
+            ),
+            (
+                f"note: {path}:33: digests[0].mention: "
+                "'${POLYBOT_UNSET_ROLE}' is empty, so this digest pings no one"
+            ),
+        ] == notes
 
 
 class TestVersion:
@@ -596,6 +741,247 @@ class TestPreview:
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
         for _, _, payload in _payloads(out):  # the bodies still parse
             assert [] == payload_errors(payload)
+
+
+def _events(out: str) -> list[str]:
+    """The ``event ...`` lines preview printed."""
+    return [line for line in out.splitlines() if line.startswith("event ")]
+
+
+HEARTBEAT = {"event": "heartbeat", "agent": "Momentum_BTC_v1", "up": True}
+
+
+class TestPreviewSamples:
+    @pytest.fixture
+    def watching(self, make_routing: Callable[[str], Path]) -> Path:
+        return make_routing(WATCHING)
+
+    def test_a_watch_s_alert_and_recovery(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """
+        The alert of the event's key, pinging as the watch says, then
+        its recovery, pinging no one; both valid Discord bodies.
+        """
+        status = main(
+            [
+                "preview",
+                str(watching),
+                "--sample",
+                "agent_heartbeat",
+                "--event",
+                json.dumps(HEARTBEAT),
+            ]
+        )
+
+        out = capsys.readouterr().out
+        assert 0 == status
+        assert [
+            (
+                "event watch_alert (critical): a sample of watch "
+                "agent_heartbeat, key Momentum_BTC_v1, silent for 3m 1s"
+            ),
+            (
+                "event watch_recovery (info): a sample of watch "
+                "agent_heartbeat, key Momentum_BTC_v1, back after 6m 1s"
+            ),
+        ] == _events(out)
+        assert [("agent_heartbeat", "alerts")] * 2 == _routes(out)
+        (_, _, alert), (_, _, back) = _payloads(out)
+        assert "<@&555>" == alert["content"]
+        title = alert["embeds"][0]["title"]
+        assert "🚨 Momentum\\_BTC\\_v1 has gone silent" == title
+        last = alert["embeds"][0]["fields"][1]["value"]
+        assert "agent: Momentum\\_BTC\\_v1\nup: True" == last
+        assert "content" not in back
+        assert {"parse": []} == back["allowed_mentions"]
+        assert [[], []] == [payload_errors(p) for p in (alert, back)]
+
+    def test_made_up_values_without_an_event(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without --event, the key is 'example', and preview says so."""
+        main(["preview", str(watching), "--sample", "agent_heartbeat"])
+
+        (alert, _) = _events(capsys.readouterr().out)
+        assert alert.endswith("key example, silent for 3m 1s (made-up values)")
+
+    def test_made_up_values_when_no_event_matches(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An event the watch does not take changes nothing."""
+        event = {"event": "trade_executed", "agent": "A"}
+
+        main(
+            [
+                "preview",
+                str(watching),
+                "--sample",
+                "agent_heartbeat",
+                "--event",
+                json.dumps(event),
+            ]
+        )
+
+        (alert, _) = _events(capsys.readouterr().out)
+        assert alert.endswith(
+            "key example, silent for 3m 1s "
+            "(made-up values: no --event given matches it)"
+        )
+
+    def test_a_watch_without_recovery_and_its_own_embed(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """One key of the whole watch, its embed; no recovery."""
+        main(["preview", str(watching), "--sample", "feed"])
+
+        out = capsys.readouterr().out
+        expected = (
+            "event watch_alert (critical): a sample of watch feed, key "
+            "feed, silent for 1m 31s (made-up values)"
+        )
+        assert [expected] == _events(out)
+        ((_, _, alert),) = _payloads(out)
+        assert "feed quiet for 1m 31s" == alert["embeds"][0]["title"]
+
+    def test_a_digest_of_the_events_given(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The events the digest takes are its groups, in its channel."""
+        events = [
+            {"event": "position_closed", "agent": "A", "pnl": 2.5},
+            {"event": "position_closed", "agent": "A", "pnl": -1},
+            {"event": "position_closed", "agent": "B", "pnl": 4},
+            HEARTBEAT,
+        ]
+        argv = ["preview", str(watching), "--sample", "hourly_pnl"]
+        for event in events:
+            argv += ["--event", json.dumps(event)]
+
+        main(argv)
+
+        out = capsys.readouterr().out
+        expected = (
+            "event digest (info): a sample of digest hourly_pnl, 3 events "
+            "in 2 groups"
+        )
+        assert [expected] == _events(out)
+        ((channel, _, digest),) = _payloads(out)
+        assert "perf" == channel
+        fields = digest["embeds"][0]["fields"]
+        assert [
+            ("A", "Trades: **2**\nP&L: **1.50**"),
+            ("B", "Trades: **1**\nP&L: **4**"),
+            ("Total", "Trades: **3**\nP&L: **5.50**"),
+        ] == [(f["name"], f["value"]) for f in fields]
+        assert [] == payload_errors(digest)
+
+    def test_a_digest_of_made_up_values(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        main(["preview", str(watching), "--sample", "hourly_pnl"])
+
+        out = capsys.readouterr().out
+        expected = (
+            "event digest (info): a sample of digest hourly_pnl, 4 events "
+            "in 2 groups (made-up values)"
+        )
+        assert [expected] == _events(out)
+        ((_, _, digest),) = _payloads(out)
+        names = [f["name"] for f in digest["embeds"][0]["fields"]]
+        assert ["example\\_1", "example\\_2", "Total"] == names
+
+    def test_every_watch_and_digest_in_file_order(
+        self, watching: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--sample alone samples them all; --sample NAME picks."""
+        main(["preview", str(watching), "--sample"])
+        every = [
+            line.split(",")[0] for line in _events(capsys.readouterr().out)
+        ]
+        main(["preview", str(watching), "--sample", "hourly_pnl",
+              "--sample", "feed"])  # fmt: skip
+        some = [
+            line.split(",")[0] for line in _events(capsys.readouterr().out)
+        ]
+
+        alert, back, feed, digest = every
+        assert alert.endswith("watch agent_heartbeat")
+        assert back.startswith("event watch_recovery")
+        assert feed.endswith("watch feed")
+        assert digest.endswith("digest hourly_pnl")
+        assert [feed, digest] == some
+
+    @pytest.mark.slow
+    def test_the_shipped_samples_are_valid(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every sample of the shipped routing is a valid Discord body."""
+        status = main(["preview", str(SHIPPED_ROUTING), "--sample"])
+
+        payloads = _payloads(capsys.readouterr().out)
+        assert 0 == status
+        assert 9 == len(payloads)  # 3 alerts, 3 recoveries, 3 digests
+        assert [[]] * 9 == [payload_errors(p) for _, _, p in payloads]
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            pytest.param(
+                ["--sample", "agent_hearbeat"],
+                "polybot-loghandler: no watch or digest named "
+                "'agent_hearbeat' in {path} (did you mean "
+                "'agent_heartbeat'?) (it has: agent_heartbeat, feed, "
+                "hourly_pnl)",
+                id="unknown",
+            ),
+            pytest.param(
+                ["--sample", "warnings"],
+                "polybot-loghandler: 'warnings' is a route; --sample shows "
+                "a watch or a digest (preview a route's message with "
+                "--event)",
+                id="a-route",
+            ),
+        ],
+    )
+    def test_a_name_that_is_not_a_watch_or_digest(
+        self,
+        watching: Path,
+        capsys: pytest.CaptureFixture[str],
+        argv: list[str],
+        message: str,
+    ) -> None:
+        status = main(["preview", str(watching), *argv])
+
+        err = capsys.readouterr().err
+        assert EXIT_USER_ERROR == status
+        assert message.format(path=watching) == err.strip()
+
+    def test_a_file_without_watches_or_digests(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        status = main(["preview", str(routing), "--sample"])
+
+        assert EXIT_USER_ERROR == status
+        assert capsys.readouterr().err.strip() == (
+            f"polybot-loghandler: {routing} has no watches or digests: "
+            "there is nothing to sample (preview an event with --event)"
+        )
+
+    def test_several_events_are_each_previewed(
+        self, routing: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--event may be given more than once."""
+        main(
+            ["preview", str(routing),
+             "--event", '{"event": "market_update", "asset": "BTC"}',
+             "--event", '{"event": "nothing_routes_this"}']
+        )  # fmt: skip
+
+        assert [
+            "event market_update (info)",
+            "event nothing_routes_this (info)",
+        ] == _events(capsys.readouterr().out)
 
 
 class TestPreviewErrors:

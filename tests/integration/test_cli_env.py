@@ -146,7 +146,9 @@ class TestShippedRouting:
             ),
             (
                 "  DISCORD_ADMIN_ROLE_ID  2 routes ping no one: "
-                "daily_loss_limit, trade_audit_violation"
+                "daily_loss_limit, trade_audit_violation; 3 watches ping no "
+                "one: agent_heartbeat, component_heartbeat, "
+                "market_feed_heartbeat"
             ),
         ]
         assert result.stdout.splitlines()[-1] == (

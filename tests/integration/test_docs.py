@@ -27,7 +27,8 @@ with status 0.
 
 Before comparing, both texts are normalised where a run must differ:
 timestamps (``2026-02-01T14:33:45.123Z``, ``2026-02-01 14:33:45 UTC``,
-``14:33:45 UTC``) become ``<time>``, pytest's ``in 1.62s`` becomes
+``14:33:45 UTC``) become ``<time>``, other dates ``<date>`` and a
+digest's hours (``14:00–15:00``) ``<hours>``, pytest's ``in 1.62s`` becomes
 ``in <duration>``, the relay's and producers' ids (``host:pid:nonce``,
 ``floor-1:4242:9f3c2a``) become ``<id>``, and the temporary directory
 becomes ``<tmp>``; trailing blanks are ignored.
@@ -197,6 +198,10 @@ def normalised(text: str, tmp: Path | None = None) -> str:
         text,
     )
     text = re.sub(r"\b\d\d:\d\d:\d\d UTC", "<time>", text)
+    # a digest's period: its day (2026-02-01, week of 2026-01-26) and
+    # hours (14:00–15:00) are those before the moment the sample is made
+    text = re.sub(r"\b\d{4}-\d\d-\d\d\b", "<date>", text)
+    text = re.sub(r"\b\d\d:\d\d–\d\d:\d\d\b", "<hours>", text)
     text = re.sub(r"\bin \d+(?:\.\d+)?s\b", "in <duration>", text)
     text = re.sub(
         r"\b[A-Za-z0-9][A-Za-z0-9.-]*:\d+:[0-9a-f]{6}\b", "<id>", text
@@ -555,32 +560,48 @@ def _boxes() -> list[Any]:
     return found
 
 
-def _previewed(output: str, event: str) -> dict[str, Any]:
-    """The messages ``preview`` printed, as format_message needs them."""
-    routes = {
-        key: name
-        for name, keys in re.findall(
-            r"^  route (\S+) → (.*)$", output, re.MULTILINE
-        )
-        for key in keys.split(", ")
-    }
-    parts = re.split(
-        r"^#(\S+) \(key (\S+), [a-z ]+\):$", output, flags=re.MULTILINE
-    )
+def _previewed(output: str) -> dict[tuple[str, str], Any]:
+    """
+    The messages ``preview`` printed, by channel name and event, as
+    format_message needs them.
+
+    Each event ``preview`` shows (``event NAME (...)``, an event given
+    or a watch's or digest's sample) is followed by its routes and then
+    a body per channel.
+    """
     messages = {}
-    for name, key, body in zip(
-        parts[1::3], parts[2::3], parts[3::3], strict=True
-    ):
-        payload = json.loads(body)
-        messages[name] = SimpleNamespace(
-            embed=payload["embeds"][0],
-            content=payload.get("content"),
-            target=SimpleNamespace(name=name),
-            channel=key,
-            route=routes[key],
-            event=SimpleNamespace(event=event, message=""),
+    for section in re.split(r"^(?=event )", output, flags=re.MULTILINE):
+        head = re.match(r"event (.*?) \(", section)
+        if head is None:
+            continue
+        event = head.group(1)
+        routes = {
+            key: name
+            for name, keys in re.findall(
+                r"^  route (\S+) → (.*)$", section, re.MULTILINE
+            )
+            for key in keys.split(", ")
+        }
+        parts = re.split(
+            r"^#(\S+) \(key (\S+), [a-z ]+\):$", section, flags=re.MULTILINE
         )
+        for name, key, body in zip(
+            parts[1::3], parts[2::3], parts[3::3], strict=True
+        ):
+            payload = json.loads(body)
+            messages[name, event] = SimpleNamespace(
+                embed=payload["embeds"][0],
+                content=payload.get("content"),
+                target=SimpleNamespace(name=name),
+                channel=key,
+                route=routes[key],
+                event=SimpleNamespace(event=event, message=""),
+            )
     return messages
+
+
+#: A box's head: its channel and its event.
+_BOX_HEAD = re.compile(r"^┌─ #(\S+) · (.*) · route ")
 
 
 class TestPolybotSamples:
@@ -588,14 +609,18 @@ class TestPolybotSamples:
     def test_each_sample_is_what_the_console_shows(
         self, box: Block, preview: Block, tmp_path: Path
     ) -> None:
-        """The box is the console's rendering of the previewed body."""
+        """
+        The box is the console's rendering of the body ``preview``
+        printed for its channel and event (an event's, or a sample's of
+        a watch or digest).
+        """
         ((command, _),) = preview.commands
         shell = session(preview, tmp_path)
         output = shell.run(command, "")
         assert 0 == shell.status, output
-        event = json.loads(shlex.split(command)[-1])["event"]
-        channel = box.text.split()[1].lstrip("#")
-        rendered = format_message(_previewed(output, event)[channel])
+        head = _BOX_HEAD.match(box.text)
+        assert head is not None, box.text
+        rendered = format_message(_previewed(output)[head.group(1, 2)])
         assert normalised(box.text) == normalised(rendered)
 
     def test_every_sample_is_checked(self) -> None:
@@ -652,6 +677,9 @@ def test_the_normalisation_keeps_what_matters() -> None:
         "Value: 37   Time: 2026-02-01 14:33:45 UTC  "
     )
     assert "2 passed in <duration>" == normalised("2 passed in 1.62s")
+    assert "Report - <date> (<date> <hours> UTC)" == normalised(
+        "Report - 2026-02-01 (2026-02-01 14:00–15:00 UTC)"
+    )
     assert matches(["a", _WILDCARD, "d"], ["a", "b", "c", "d"])
     assert not matches(["a", _WILDCARD, "d"], ["a", "b", "c"])
     assert not matches(["37.0"], ["37"])

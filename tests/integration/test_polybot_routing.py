@@ -294,8 +294,8 @@ VOCABULARY: dict[str, Ev] = {
     ),
     "floor_boss_component": Ev(
         INFO,
-        "heartbeat",
-        {"component": "floor_boss"},
+        "agents_reviewed",
+        {"component": "floor_boss", "agents": 5},
         ("floor_boss_logs",),
         logger="ops",
     ),
@@ -702,6 +702,39 @@ VOCABULARY: dict[str, Ev] = {
         logger="ops",
     ),
     "unrouted_info": Ev(INFO, "cache_warmed", {"entries": 10}, ()),
+    # heartbeats feed the watches and reach no channel, whatever the
+    # logger and the fields the fallbacks take
+    "heartbeat_agent": Ev(
+        INFO,
+        "heartbeat",
+        {
+            "component": "trader",
+            "agent": "Momentum_BTC_v1",
+            "strategy": "momentum",
+            "status": "healthy",
+        },
+        (),
+    ),
+    "heartbeat_floor_boss": Ev(
+        INFO, "heartbeat", {"component": "floor_boss"}, (), logger="floor_boss"
+    ),
+    "heartbeat_auditor": Ev(
+        INFO, "heartbeat", {"component": "auditor"}, (), logger="auditor"
+    ),
+    "heartbeat_performance_monitor": Ev(
+        INFO,
+        "heartbeat",
+        {"component": "performance_monitor"},
+        (),
+        logger="performance_monitor",
+    ),
+    "heartbeat_market_feed": Ev(
+        INFO,
+        "heartbeat",
+        {"component": "market_feed", "feed": "BTC"},
+        (),
+        logger="market_feed",
+    ),
 }
 
 
@@ -1117,6 +1150,20 @@ TITLES = {
 }
 
 
+#: How a digest's embed differs from the demo's own reports there.
+DIGESTS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "agents_performance": lambda e: any(
+        f["name"] == "Floor (1h)" for f in e.get("fields", ())
+    ),
+    "pnl_daily": lambda e: (
+        "closed positions" in e["footer"]["text"] if "footer" in e else False
+    ),
+    "pnl_weekly": lambda e: e["title"].startswith(
+        "📊 Weekly Performance Report - week of "
+    ),
+}
+
+
 def run_floor(
     routing: Path, env: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -1187,6 +1234,11 @@ def test_trading_floor_one_webhook_per_channel(
     for key, prefix in TITLES.items():
         titles = [e["title"] for b in got[key] for e in b["embeds"]]
         assert all(prefix in t for t in titles), (key, titles)
+    # the digests of the closed positions come too, at the latest when
+    # the floor ends (partial): the day's beside its daily_summary, ...
+    for key, digest in DIGESTS.items():
+        embeds = [e for b in got[key] for e in b["embeds"]]
+        assert [e for e in embeds if digest(e)], (key, embeds)
     # distinct destinations: no embed needs to say where it is
     assert not [e for e in fake_discord.embeds() if "author" in e]
     assert took < 60, took

@@ -306,11 +306,16 @@ class TestShippedRouting:
 
     @pytest.mark.slow
     def test_unset_admin_role_is_a_note(self) -> None:
-        """Without DISCORD_ADMIN_ROLE_ID the role routes ping no one."""
+        """
+        Without DISCORD_ADMIN_ROLE_ID the role routes ping no one, and
+        neither do the heartbeat watches' alerts.
+        """
         config = load_config(SHIPPED_ROUTING, environ={})
 
-        assert config.notes
-        assert all("pings no one" in note for note in config.notes)
+        endings = [note.rsplit(", so ", 1)[-1] for note in config.notes]
+        assert ["this route pings no one"] * 2 + [
+            "this watch's alerts ping no one"
+        ] * 3 == endings
 
 
 class TestSingleErrors:

@@ -146,7 +146,8 @@ class TestShippedRouting:
             "DISCORD_WEBHOOK_URL": "for 2 channels (market_btc, market_eth),"
             " which go to the console (stderr)",
             "DISCORD_ADMIN_ROLE_ID": "2 routes ping no one: "
-            "daily_loss_limit, trade_audit_violation",
+            "daily_loss_limit, trade_audit_violation; 3 watches ping no one: "
+            "agent_heartbeat, component_heartbeat, market_feed_heartbeat",
         }
 
     @pytest.mark.slow
@@ -166,11 +167,16 @@ class TestShippedRouting:
         )
 
     def test_unset_role_disables_mentions(self) -> None:
-        """An unset role id variable: the routes that ping it ping no one."""
+        """
+        An unset role id variable: the routes that ping it ping no one,
+        and so do the watches' alerts.
+        """
         report = _shipped({})
 
         assert _unset(report)["DISCORD_ADMIN_ROLE_ID"] == (
-            "2 routes ping no one: daily_loss_limit, trade_audit_violation"
+            "2 routes ping no one: daily_loss_limit, trade_audit_violation; "
+            "3 watches ping no one: agent_heartbeat, component_heartbeat, "
+            "market_feed_heartbeat"
         )
 
     def test_set_role_is_not_reported(self) -> None:

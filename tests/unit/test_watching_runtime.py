@@ -23,6 +23,7 @@ from polybot_loghandler._watching.watching import (
     Output,
     Watching,
 )
+from tests.support.hostile import Unprintable
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC, on the hour
 
@@ -108,6 +109,22 @@ class TestWatches:
         assert 0.5 == alert.values["last"]["cpu"]
         assert alert.values["last"]["host"].startswith("<object object")
         json.dumps(alert.values)  # plain: a store can keep it
+
+    def test_a_field_name_that_cannot_be_shown_costs_only_itself(
+        self,
+    ) -> None:
+        """A name whose ``str()`` raises is kept as its type's name."""
+        floor = Floor()
+        fields = {"agent": "A", Unprintable(): "x"}
+        ev = LogEvent(
+            event="heartbeat", level=logging.INFO, time=T0, fields=fields
+        )
+        context = {"agent": "A", "event": "heartbeat", "fields": fields}
+
+        assert floor.watching.observe(ev, context, T0)
+
+        (alert,) = floor.at(T0 + 31)
+        assert {"agent": "A", "<Unprintable>": "x"} == alert.values["last"]
 
     def test_each_key_on_its_own(self) -> None:
         floor = Floor()
