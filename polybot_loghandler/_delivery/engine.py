@@ -413,18 +413,16 @@ class Engine:
         """
         File what the watches and digests have due.
 
-        *final* (stopping) without a spool: every open digest period
-        too, marked partial, so what it gathered is not lost with the
-        process. With a spool, open periods stay in the state kept
-        there, and the next process of the routing file goes on with
-        them.
+        *final* (stopping): every open digest period too, marked
+        partial, so what it gathered is not lost with the process (with
+        a spool, the next process sends the rest of the period, partial
+        too).
         """
         routing = self._routing
         watching = routing.watching
-        closing = final and self._keeping is None
         try:
             now = routing.wall()
-            outputs = watching.close_all(now) if closing else watching.due(now)
+            outputs = watching.close_all(now) if final else watching.due(now)
         except Exception as exc:  # the loop goes on regardless
             self.ledger.count("errors.internal")
             self.ledger.warn("job:watching", f"watching failed: {exc!r}")

@@ -41,6 +41,8 @@ class Closed:
         total: The measures over every group.
         events: The events it holds.
         crowded: Events that went to ``(others)`` past the group limit.
+        partial: Only a part of the period: sent before its end (at an
+            exit), or what came after such a part.
     """
 
     period: Period
@@ -48,6 +50,7 @@ class Closed:
     total: dict[str, Any]
     events: int
     crowded: int = 0
+    partial: bool = False
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ class Digest:
         self.limit = limit
         self._open: dict[float, _Open] = {}
         self._closed_until = float("-inf")  # periods before this are sent
+        self._partly: set[float] = set()  # periods of which a part was sent
         #: events for periods already closed
         self.late = 0
         #: events that went to ``(others)`` past the group limit
@@ -136,12 +140,30 @@ class Digest:
                 break
             del self._open[start]
             self._closed_until = max(self._closed_until, state.period.end)
-            closed.append(self._closed(state))
+            closed.append(self._closed(state, partial=start in self._partly))
+        self._partly = {
+            start
+            for start in self._partly
+            if start + self.every + self.grace > now
+        }
         return closed
 
     def close_all(self) -> list[Closed]:
-        """Every open period, closed now (at exit: marked partial)."""
-        return self.close_due(float("inf"))
+        """
+        Every open period as it stands now, each marked partial (at exit).
+
+        The periods are not over: an event of one that comes later (the
+        next process goes on with the state) is counted in what follows
+        of it, sent at its end, marked partial too. Nothing is counted
+        twice, nothing late.
+        """
+        out = [
+            self._closed(self._open[start], partial=True)
+            for start in sorted(self._open)
+        ]
+        self._partly.update(self._open)
+        self._open = {}
+        return out
 
     def next_due(self) -> float | None:
         """When the oldest open period closes (``None``: none is open)."""
@@ -157,6 +179,7 @@ class Digest:
         return {
             "closed_until": None if closed == float("-inf") else closed,
             "late": self.late,
+            "partly": sorted(self._partly),
             "open": [
                 [
                     state.period.start,
@@ -183,6 +206,7 @@ class Digest:
         try:
             closed = saved["closed_until"]
             late = int(saved["late"])
+            partly = {float(start) for start in saved.get("partly", ())}
             periods = {}
             for start, end, events, crowded, groups in saved["open"]:
                 state = _Open(Period(float(start), float(end)))
@@ -199,8 +223,9 @@ class Digest:
         self._open = periods
         self._closed_until = float("-inf") if closed is None else float(closed)
         self.late = late
+        self._partly = partly
 
-    def _closed(self, state: _Open) -> Closed:
+    def _closed(self, state: _Open, *, partial: bool = False) -> Closed:
         groups = []
         total = {name: m.tally() for name, m in self.measures.items()}
         for key in sorted(state.groups, key=lambda k: (k == OTHERS, k)):
@@ -214,4 +239,5 @@ class Digest:
             {n: t.value for n, t in total.items()},
             state.events,
             state.crowded,
+            partial,
         )

@@ -505,6 +505,6 @@ def _digest_output(
             "total": dict(closed.total),
             "events": closed.events,
             "crowded": closed.crowded,
-            "partial": partial,
+            "partial": partial or closed.partial,
         },
     )

@@ -182,33 +182,39 @@ def test_after_kill_9_the_alert_is_not_repeated(
 
 
 @pytest.mark.slow
-def test_a_digest_period_open_at_exit_goes_on_in_the_next_process(
+def test_a_digest_period_open_at_exit_is_sent_in_parts(
     fake_discord: FakeDiscord,
     tmp_path: Path,
     start: Callable[[], Pipeline],
     clock: Callable[[float], None],
 ) -> None:
+    """
+    What a period gathered is sent at exit, partial; the next process
+    sends the rest of it at its end, partial too: each event once.
+    """
     first = start()
     _log(first, "trade")
     _log(first, "trade")
     assert wait_for(lambda: _saved_events(tmp_path / "spool") == 2)
     assert first.close(5.0)
-    assert [] == [t for t in _titles(fake_discord) if t.startswith("📊")]
 
     second = start()
     _log(second, "trade")
-    assert wait_for(lambda: _saved_events(tmp_path / "spool") == 3)
+    assert wait_for(lambda: _saved_events(tmp_path / "spool") == 1)
     clock(3600 + 5)  # the period is over
-    assert wait_for(
-        lambda: any(t.startswith("📊") for t in _titles(fake_discord))
-    )
+    assert wait_for(lambda: len(_digests(fake_discord)) == 2)
     assert second.close(5.0)
 
-    (digest,) = [
-        e for e in fake_discord.embeds("7001") if e["title"].startswith("📊")
+    assert [
+        ("📊 Hourly (partial)", "Trades: **2**"),
+        ("📊 Hourly (partial)", "Trades: **1**"),
+    ] == [
+        (e["title"], e["fields"][0]["value"]) for e in _digests(fake_discord)
     ]
-    assert "📊 Hourly" == digest["title"]
-    assert "Trades: **3**" == digest["fields"][0]["value"]
+
+
+def _digests(fake: FakeDiscord) -> list[dict[str, Any]]:
+    return [e for e in fake.embeds("7001") if e["title"].startswith("📊")]
 
 
 def test_a_muted_watch_is_held_back_and_its_end_told_once(

@@ -262,6 +262,36 @@ class TestDigests:
         assert digest.values["partial"]
         assert [] == floor.watching.close_all(T0 + 11)
 
+    def test_what_follows_a_partial_period_is_its_partial_rest(
+        self,
+    ) -> None:
+        floor = Floor()
+        floor.log("trade_executed", agent="A", amount=1)
+        (first,) = floor.watching.close_all(T0 + 10)  # an exit
+        saved = json.loads(json.dumps(floor.watching.snapshot()))
+
+        later = Floor(now=T0 + 20)  # the next process, the same period
+        later.watching.restore(saved)
+        later.log("trade_executed", agent="A", amount=2)
+        (rest,) = later.at(T0 + 62)
+        later.now = T0 + 62
+        later.log("trade_executed", agent="A", amount=4)
+        (whole,) = later.at(T0 + 122)
+
+        assert (True, 1.0) == (
+            first.values["partial"],
+            first.values["total"]["volume"],
+        )
+        assert (True, 2.0) == (
+            rest.values["partial"],
+            rest.values["total"]["volume"],
+        )
+        assert (False, 4.0) == (
+            whole.values["partial"],
+            whole.values["total"]["volume"],
+        )
+        assert {} == later.counts  # nothing late
+
     def test_a_late_event_is_counted_not_told(self) -> None:
         floor = Floor()
         floor.log("trade_executed", agent="A", amount=1)
