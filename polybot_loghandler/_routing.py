@@ -221,8 +221,17 @@ class RoutingHolder:
 
     # -- routing and rendering --------------------------------------------
 
-    def process(self, raw: RawEvent) -> list[RoutedMessage]:
-        """Match and render one captured event; never raises."""
+    def process(
+        self, raw: RawEvent, *, observe: bool = True, mark: Any = None
+    ) -> list[RoutedMessage]:
+        """
+        Match and render one captured event; never raises.
+
+        The watches and digests see it too, unless not *observe* (the
+        relay: an event the saved state has seen already); one they
+        take with a *mark* becomes their ``mark`` (see
+        :meth:`Watching.observe`).
+        """
         routing = self.current  # one version for the whole event
         report_to(self._stats.count)  # faults of the values' str()/repr()
         try:
@@ -230,7 +239,9 @@ class RoutingHolder:
             context = ev.context()
             routed = routing.router.route(ev, context, self._route_error)
             now = self.wall()
-            watched = self.watching.observe(ev, context, now)
+            watched = observe and self.watching.observe(
+                ev, context, now, mark=mark
+            )
         except Exception as exc:
             self._stats.count(Loss.UNRENDERABLE.counter)
             self._diag.warn(
@@ -238,7 +249,7 @@ class RoutingHolder:
             )
             return []
         if not routed:
-            if not watched:
+            if not watched and observe:
                 self._stats.count("unmatched")
             return []
         out: list[RoutedMessage] = []

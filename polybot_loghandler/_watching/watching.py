@@ -14,7 +14,10 @@ a silence; a digest counts an event in the period of its own time.
 
 One lock guards the state: the render thread and the engine's loop take
 it for a few dictionary operations, never around I/O; the application's
-threads never take it.
+threads never take it. A store that must keep the state and send what is
+due in one step takes both at once (:meth:`Watching.due_and_snapshot`),
+and learns from :attr:`Watching.mark` which event the state has seen
+last.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class Watching:
         now: float,
         count: Callable[[str, int], None] = lambda _k, _n: None,
     ) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._count = count
         self._watches: dict[str, _Watch] = {}
         self._digests: dict[str, _Digest] = {}
@@ -111,11 +114,14 @@ class Watching:
         self._mutes: dict[str, Mute] = {}
         self._held: dict[str, int] = {}  # held back, by muted name
         self._told: set[tuple[str, float]] = set()  # mutes told ended
+        #: the *mark* of the last event a watch or digest took (opaque:
+        #: the relay's stream entry id), kept in the snapshot
+        self.mark: Any = None
         self._install(config, now)
 
     def after_fork_in_child(self) -> None:
         """The parent's threads may have held the lock at the fork."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def empty(self) -> bool:
@@ -216,7 +222,12 @@ class Watching:
     # -- events ---------------------------------------------------------------
 
     def observe(
-        self, ev: LogEvent, context: Mapping[str, Any], now: float
+        self,
+        ev: LogEvent,
+        context: Mapping[str, Any],
+        now: float,
+        *,
+        mark: Any = None,
     ) -> bool:
         """
         Show one event to every watch and digest; whether any took it.
@@ -224,7 +235,8 @@ class Watching:
         A key heard of again after its alert makes a recovery, handed
         out by the next :meth:`due`. A template that fails (a ``key:``,
         a ``when:``) skips that watch for this event, counted in
-        ``errors.template``; it never raises.
+        ``errors.template``; it never raises. An event taken with a
+        *mark* becomes :attr:`mark`, in the same step.
         """
         if self.empty:
             return False
@@ -248,6 +260,8 @@ class Watching:
                     self._count("watching.late", 1)
                 if digest.crowded > crowded:
                     self._count("watching.groups_crowded", 1)
+            if took and mark is not None:
+                self.mark = mark
         return took
 
     def _observe_watch(
@@ -295,8 +309,32 @@ class Watching:
         ``dropped.muted`` and gone (an alert held back is not told
         again when the mute ends; the key's recovery still is).
         """
+        return self._unmuted(self._due(now), now)
+
+    def due_and_snapshot(
+        self, now: float, *, evaluate: bool = True
+    ) -> tuple[list[Output], dict[str, Any]]:
+        """
+        What is due at *now* (as :meth:`due`), and the state after it.
+
+        Taken together, so that a store keeping the state and sending
+        the outputs in one step never has an event in one and not the
+        other. Without *evaluate*, only what is made already (the
+        recoveries, a changed digest's periods) is taken: no silence is
+        told and no period closed (the relay, until it has read what was
+        logged while no relay read).
+        """
+        with self._lock:
+            if evaluate:
+                found = self._due(now)
+            else:
+                found, self._ready = self._ready, []
+            state = self.snapshot()
+        return self._unmuted(found, now), state
+
+    def _unmuted(self, outputs: list[Output], now: float) -> list[Output]:
         out = []
-        for output in self._due(now):
+        for output in outputs:
             if self.muted(output.name, now):
                 self.hold_back(output.name)
             else:
@@ -350,10 +388,11 @@ class Watching:
         What the watches and digests know, as plain (JSON-able) values.
 
         ``{"watches": {name: {"fingerprint", "keys"}}, "digests": {name:
-        {"fingerprint", "state"}}}``; see :meth:`restore`.
+        {"fingerprint", "state"}}, "mark": mark}``; see :meth:`restore`.
         """
         with self._lock:
             return {
+                "mark": self.mark,
                 "watches": {
                     name: {
                         "fingerprint": w.rule.fingerprint,
@@ -384,6 +423,7 @@ class Watching:
         watches = saved.get("watches")
         digests = saved.get("digests")
         with self._lock:
+            self.mark = saved.get("mark")
             for name, state in _same(self._watches, watches):
                 keys = state.get("keys")
                 if isinstance(keys, dict):
