@@ -11,11 +11,16 @@ templates treat apart, keep their type with a tag (``{"$": "decimal",
 "v": "1.10"}``), so an event renders the same through the relay as in
 process; other objects travel as their text.
 
+The active relay writes entries too: what its watches and digests have
+due (an alert, a recovery, a digest's period), as an *output* entry
+(:func:`encode_output`), appended in the same step that saves their
+state, so that whichever relay is active next delivers it.
+
 Reading is strict: an entry is data from the network. Anything that is
-not exactly what :func:`encode_event` or :func:`encode_counts` writes,
-or is larger than :data:`MAX_ENTRY`, is :class:`Malformed`, and the
-relay counts it as lost (``dropped.relay_malformed``) instead of
-guessing.
+not exactly what :func:`encode_event`, :func:`encode_counts` or
+:func:`encode_output` writes, or is larger than :data:`MAX_ENTRY`, is
+:class:`Malformed`, and the relay counts it as lost
+(``dropped.relay_malformed``) instead of guessing.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ from polybot_loghandler._text import (
     redact_text,
 )
 from polybot_loghandler._values import text_of
+from polybot_loghandler._watching.watching import (
+    ALERT,
+    DIGEST,
+    RECOVERY,
+    Output,
+)
 
 __all__ = [
     "FORMAT",
@@ -43,8 +54,10 @@ __all__ = [
     "Malformed",
     "decode_counts",
     "decode_event",
+    "decode_output",
     "encode_counts",
     "encode_event",
+    "encode_output",
     "entry_fields",
     "read_entry",
 ]
@@ -115,6 +128,57 @@ def encode_event(raw: RawEvent) -> str:
 def encode_counts(counts: Mapping[Loss, int]) -> str:
     """A producer's losses since its last report, as an entry's JSON."""
     return _dumps({"c": {r.value: n for r, n in counts.items() if n > 0}})
+
+
+def encode_output(output: Output) -> str:
+    """
+    A watch's or digest's output as an entry's JSON (the relay's own).
+
+    Its values are the relay's, made from events already made safe:
+    they keep their names (a measure named like a secret is not hidden,
+    as in process), and non-finite numbers, decimals and times keep
+    their type with a tag, as an event's values do.
+    """
+    values = _carried(output.values, 0)
+    body = {
+        "o": {
+            "k": output.kind,
+            "n": encodable(output.name),
+            "t": output.time if math.isfinite(output.time) else 0.0,
+            "v": values,
+        }
+    }
+    text = _dumps(body)
+    if len(text) > MAX_ENTRY:  # a hundred very long group keys: cut them
+        body["o"]["v"] = _shortened(values, 0)
+        text = _dumps(body)
+    if len(text) > MAX_ENTRY:
+        msg = f"an output of {len(text)} bytes, past {MAX_ENTRY}"
+        raise ValueError(msg)
+    return text
+
+
+def _carried(value: Any, depth: int) -> Any:
+    """An output's value as JSON carries it; names are not secrets."""
+    if depth >= MAX_DEPTH:
+        return _text(value)
+    if value.__class__ is dict:
+        out = {_key(k): _carried(v, depth + 1) for k, v in value.items()}
+        return {_TAG: "dict", "v": out} if _TAG in out else out
+    if value.__class__ is list:
+        return [_carried(v, depth + 1) for v in value]
+    return _safe(value, depth)
+
+
+def _shortened(value: Any, depth: int) -> Any:
+    """*value* (as carried) with every text cut to 500 characters."""
+    if isinstance(value, str):
+        return _cut(value, 500)
+    if isinstance(value, dict):
+        return {k: _shortened(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v, depth + 1) for v in value]
+    return value
 
 
 def _dumps(body: Any) -> str:
@@ -201,8 +265,10 @@ def entry_fields(
     """
     The fields of one stream entry, flat, as ``XADD`` takes them.
 
-    *kind* is ``e`` (an event) or ``c`` (a report of losses); *routing*
-    is the hash of the producer's routing file, for ``relay status``.
+    *kind* is ``e`` (an event), ``c`` (a report of losses) or ``w`` (a
+    watch's or digest's output, the relay's own); *producer* is who
+    wrote it, and *routing* the hash of its routing file, for ``relay
+    status``.
     """
     return ["v", FORMAT, "k", kind, "p", producer, "h", routing, "d", data]
 
@@ -214,9 +280,11 @@ FIELDS_PER_ENTRY = 10
 # -- reading (the relay) ------------------------------------------------------
 
 
-def read_entry(fields: Any) -> RawEvent | dict[Loss, int]:
+def read_entry(fields: Any) -> RawEvent | dict[Loss, int] | Output:
     """
     One entry's fields (a mapping, or a flat list) back to what it holds.
+
+    An event, a report of losses, or a watch's or digest's output.
 
     Raises:
         Malformed: Not an entry this version of the library writes.
@@ -232,6 +300,8 @@ def read_entry(fields: Any) -> RawEvent | dict[Loss, int]:
         return decode_counts(data)
     if kind == b"e":
         return decode_event(data)
+    if kind == b"w":
+        return decode_output(data)
     raise Malformed("an unknown kind")
 
 
@@ -296,6 +366,107 @@ def decode_counts(data: bytes | str) -> dict[Loss, int]:
             raise Malformed("a count that is not a whole number")
         out[reason] = n
     return out
+
+
+#: An output's values, by kind: each name, and the check of its value.
+_NUMBER = "number"
+_OUTPUT_VALUES: dict[str, dict[str, Any]] = {
+    ALERT: {
+        "watch": str,
+        "key": str,
+        "silent_for": _NUMBER,
+        "alert_after": _NUMBER,
+        "last_seen": (_NUMBER, None),
+        "last": dict,
+    },
+    RECOVERY: {
+        "watch": str,
+        "key": str,
+        "silent_for": _NUMBER,
+        "alert_after": _NUMBER,
+    },
+    DIGEST: {
+        "digest": str,
+        "period": dict,
+        "timezone": str,
+        "groups": list,
+        "total": dict,
+        "events": int,
+        "crowded": int,
+        "partial": bool,
+    },
+}
+
+
+def decode_output(data: bytes | str) -> Output:
+    """
+    A watch's or digest's output back from an entry's JSON.
+
+    Raises:
+        Malformed: It is not what :func:`encode_output` writes: another
+            kind, a value missing, of another type, or one more.
+    """
+    try:
+        return _output(_loads(data))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed(
+            f"a value that cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+def _output(body: dict[str, Any]) -> Output:
+    inner = body.get("o") if set(body) == {"o"} else None
+    if not isinstance(inner, dict) or set(inner) != {"k", "n", "t", "v"}:
+        raise Malformed("not an output")
+    kind, name, when, values = inner["k"], inner["n"], inner["t"], inner["v"]
+    shape = _OUTPUT_VALUES.get(kind) if isinstance(kind, str) else None
+    if not (
+        shape is not None
+        and isinstance(name, str)
+        and 0 < len(name) <= MAX_TEXT
+        and _is_number(when)
+        and isinstance(values, dict)
+        and set(values) == set(shape)
+    ):
+        raise Malformed("an output with a field of the wrong kind")
+    out = {k: _value(v, 0) for k, v in values.items()}
+    for key, wanted in shape.items():
+        if not _fits(out[key], wanted):
+            raise Malformed(f"an output whose {key!r} is of the wrong kind")
+    if kind == DIGEST:
+        _digest_values(out)
+    return Output(kind, name, float(when), out)
+
+
+def _digest_values(values: dict[str, Any]) -> None:
+    """A digest's period and groups, as :func:`encode_output` writes."""
+    period = values["period"]
+    if set(period) != {"start", "end"} or not all(
+        _is_number(period[k]) for k in ("start", "end")
+    ):
+        raise Malformed("an output whose period is not one")
+    for group in values["groups"]:
+        if not isinstance(group, dict) or not isinstance(
+            group.get("key"), str
+        ):
+            raise Malformed("an output whose group has no key")
+
+
+def _fits(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, tuple):
+        return any(_fits(value, w) for w in wanted)
+    if wanted is None:
+        return value is None
+    if wanted == _NUMBER:
+        return _is_number(value)
+    return value.__class__ is wanted
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool, and finite."""
+    return value.__class__ in (int, float) and math.isfinite(value)
 
 
 def _loads(data: bytes | str) -> dict[str, Any]:
