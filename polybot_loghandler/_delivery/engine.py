@@ -204,6 +204,28 @@ class Engine:
         if self._keeper is not None:
             self._keeper.after_fork_in_child()
 
+    def alert(self, title: str, text: str) -> bool:
+        """
+        From any thread: warn the ops channel, from the engine's loop.
+
+        Whether it was handed over: not without an ops channel, or
+        while the loop does not run (the caller says it elsewhere).
+        """
+        config = self._routing.config
+        ops = config.delivery.ops_channel
+        loop = self._loop
+        if loop is None or not ops or ops not in config.channels:
+            return False
+
+        def post() -> None:
+            self.ledger.alert(title, text)
+
+        try:
+            loop.call_soon_threadsafe(post)
+        except RuntimeError:  # the loop has ended
+            return False
+        return True
+
     def troubles(self) -> list[str]:
         """The destinations failing now, each with why and since when."""
         return self.ledger.troubles(self.lanes)

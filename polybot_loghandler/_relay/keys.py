@@ -46,7 +46,8 @@ class Keys:
     #: counts the scripts keep (``trimmed``), for the relay to take
     counters = PREFIX + "counters"
     #: the watches' and digests' state, written by the active relay
-    #: (fenced), read by the next one
+    #: (fenced), read by the next one: a hash, ``state`` (JSON) and
+    #: ``batch`` (the last save's, so that a save is stored once)
     watching = PREFIX + "watching"
     #: the mutes in force, by route, watch or digest name: JSON
     #: ``{"until": epoch seconds, "reason": "..."}`` (a hash)

@@ -13,6 +13,11 @@ Threads: the relay's own loop (this module) speaks to Redis; the
 engine runs in its worker thread as in any process. Only the worker's
 queue and the receipts' callback cross between them.
 
+The active relay alone shows the events to the watches and digests
+(see :mod:`.watching`): it restores their state from Redis when it takes
+the lease, saves it with what they made in one fenced script, and
+delivers what they made as it delivers events.
+
 Standby relays wait for the lease. The active one renews it every
 second. When Redis does not answer for a while, it stops sending (its
 lanes keep what they hold) before anyone else could take the lease, and
@@ -29,6 +34,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -49,6 +55,13 @@ from polybot_loghandler._receipts import Receipt
 from polybot_loghandler._redisurl import redacted_url
 from polybot_loghandler._routing import RoutingHolder
 from polybot_loghandler._stats import Stats
+from polybot_loghandler._text import redact_text, safe_markdown
+from polybot_loghandler._watching.watching import (
+    ALERT,
+    Mute,
+    Output,
+    Watching,
+)
 from polybot_loghandler._worker import Worker
 
 from . import scripts
@@ -57,7 +70,21 @@ from .keys import GROUP, LEASE_TTL, Keys
 from .lease import Lease
 from .producer import file_hash
 from .upkeep import forget_consumers, forget_gone, take_trimmed
-from .wire import Malformed, read_entry
+from .watching import (
+    Keeping,
+    Save,
+    decode_state,
+    encode_state,
+    entry_id,
+    read_mutes,
+)
+from .wire import (
+    FIELDS_PER_ENTRY,
+    Malformed,
+    encode_output,
+    entry_fields,
+    read_entry,
+)
 
 __all__ = ["Relay"]
 
@@ -78,14 +105,29 @@ TIDY_EVERY = 5.0
 FORGET_EVERY = 60.0
 #: Seconds between tries while Redis is away.
 RETRY_EVERY = 0.5
+#: Seconds between looks at what the watches and digests have due (an
+#: alert is late by at most this much), and between reads of the mutes.
+WATCHING_EVERY = 0.25
+MUTES_EVERY = 1.0
+#: Seconds after Redis answers again before silences are told: the
+#: producers append what they kept meanwhile (they retry every 2 s at
+#: most), and a key whose events are in it is not silent.
+PRODUCERS_BACK = 2.5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Relayed:
-    """An event read from the stream: its entry id and the event."""
+    """
+    What an entry read from the stream holds, with its entry id.
+
+    *raw* is a captured event, or a watch's or digest's
+    :class:`Output`; *observe* says whether the watches see the event
+    (not when the restored state counted it already).
+    """
 
     entry: str
     raw: Any
+    observe: bool = True
 
 
 class Relay:
@@ -141,6 +183,7 @@ class Relay:
             transport=transport,
             route=self._route,
             may_send=self._may_send,
+            watching=False,  # the relay's own way: saved, then sent
         )
         self._cap = config.delivery.queue_size
         self._stop_requested = threading.Event()
@@ -148,6 +191,7 @@ class Relay:
         self._wake_stop = asyncio.Event()  # set on the loop by stop()
         self._lease: Lease | None = None  # made with the client
         self.sessions = 0  # times this relay became the active one
+        self._saves = 0  # saves of the watching state: each its batch
         self._began = time.time()
         self._new_session()
 
@@ -161,6 +205,21 @@ class Relay:
         self._away: str | None = None
         self._sent_seen = 0
         self._last_delivery = 0.0
+        #: the watching state in Redis, as this session knows it
+        self._keeping: Keeping | None = None
+        #: entries whose events the watches saw, not yet acknowledged;
+        #: and those of them that made no message
+        self._observing: set[str] = set()
+        self._quiet: set[str] = set()
+        self._saving = asyncio.Lock()
+        #: entries handed to the engine, and those it has routed
+        self._submitted = self._routed = 0
+        #: entries handed over when the reader last reached the
+        #: stream's end: once routed, the watches have heard everything
+        #: logged until then (``None``: not since Redis last failed)
+        self._tail_at: int | None = None
+        self._back_at = -math.inf  # when Redis last answered again
+        self._ending: list[tuple[str, Mute, int, bytes | None]] = []
 
     def _may_send(self) -> bool:
         """Whether the lease is surely ours: the lanes wait if not."""
@@ -207,7 +266,7 @@ class Relay:
             name: client.register_script(getattr(scripts, name))
             for name in (
                 "ACQUIRE", "RENEW", "RELEASE", "ACK", "CLAIM", "READ",
-                "TIDY", "WRITE_STATUS",
+                "TIDY", "WRITE_STATUS", "SAVE_WATCHING", "END_MUTES",
             )
         }  # fmt: skip
         self._lease = Lease(self._scripts, self.id, self._lease_ttl)
@@ -269,6 +328,7 @@ class Relay:
         self._new_session()
         say(f"relay {self.id} is active, reading {self.url}")
         await self._ensure_group(client)
+        await self._restore_watching(client)
         worker = Worker(
             None, self._worker_error, self._cap, loop=self._engine.run
         )
@@ -278,6 +338,7 @@ class Relay:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._acker)
                 tasks.start_soon(self._keeper, client)
+                tasks.start_soon(self._watcher, client)
                 tasks.start_soon(self._reader, client, worker)
                 await self._until_stop_or_lost()
                 handed = await self._hand_over(worker)
@@ -322,6 +383,10 @@ class Relay:
         await anyio.to_thread.run_sync(
             functools.partial(worker.close, timeout, hand_over=True)
         )
+        try:  # what the watches saw is the next relay's to go on from
+            await self._save_watching(final=True)
+        except Exception as exc:
+            self._redis_away(exc)
         await self._flush_acks()
         if self._lease is not None:
             with contextlib.suppress(Exception):
@@ -341,14 +406,12 @@ class Relay:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            count = min(READ_COUNT, room)
             try:
                 reply = await self._scripts["READ"](
                     keys=[Keys.lease, Keys.stream],
-                    args=[
-                        self.holder, GROUP, self.id,
-                        min(READ_COUNT, room), start,
-                    ],
-                )  # fmt: skip
+                    args=[self.holder, GROUP, self.id, count, start],
+                )
             except Exception as exc:
                 await self._read_failed(client, exc)
                 continue
@@ -362,6 +425,8 @@ class Relay:
             if start != ">":
                 start = decoded(entries[-1][0]) if entries else ">"
                 continue
+            if len(entries) < count:
+                self._at_tail()
             if entries:
                 last = decoded(entries[-1][0])
                 continue
@@ -371,6 +436,7 @@ class Relay:
                 )
 
     async def _read_failed(self, client: Any, exc: Exception) -> None:
+        self._tail_at = None
         if "NOGROUP" in str(exc):  # Redis lost the stream: a fresh server
             self._diag.say_once(
                 "relay:nogroup",
@@ -433,9 +499,21 @@ class Relay:
                 self._stats.count(reason.counter, n)
             self._settled(entry)
             return
-        urgent = found[1] >= logging.WARNING  # as the pipeline's queue
-        if not worker.submit(Relayed(entry, found), reserve=urgent):
+        if isinstance(found, Output):  # made by a relay: seen by none
+            item = Relayed(entry, found, observe=False)
+            urgent = found.kind == ALERT
+        else:
+            keeping = self._keeping
+            observe = keeping is None or keeping.observes(entry)
+            item = Relayed(entry, found, observe=observe)
+            urgent = found[1] >= logging.WARNING  # as the pipeline's queue
+            if observe:
+                self._observing.add(entry)
+        if worker.submit(item, reserve=urgent):
+            self._submitted += 1
+        else:
             self._outstanding.discard(entry)  # pending: the next relay's
+            self._observing.discard(entry)
 
     def _malformed(self, entry: str, exc: Malformed) -> None:
         """An entry this relay cannot read: counted, said once, acked."""
@@ -449,15 +527,29 @@ class Relay:
         self._settled(entry)
 
     def _route(self, item: Any) -> list[RoutedMessage]:
-        """In the render thread: an event's messages, with its receipt."""
+        """
+        In the render thread: an entry's messages, with its receipt.
+
+        An event is routed, and shown to the watches unless the restored
+        state counted it (its entry id is its mark); an output is
+        rendered by its watch or digest.
+        """
         if not isinstance(item, Relayed):
             return self._routing.process(item)
         try:
-            messages = self._routing.process(item.raw)
+            if isinstance(item.raw, Output):
+                messages = self._routing.made(item.raw)
+            elif item.observe:
+                messages = self._routing.process(item.raw, mark=item.entry)
+            else:
+                messages = self._routing.process(item.raw, observe=False)
         except BaseException:
             self._settled(item.entry)
             raise
+        finally:
+            self._routed += 1
         if not messages:  # matched nothing, or counted as lost
+            self._quiet.add(item.entry)
             self._settled(item.entry)
             return []
         receipt = Receipt(item.entry, len(messages), self._settled)
@@ -486,6 +578,9 @@ class Relay:
         acks = self._acks
         while acks:
             ids = [acks.popleft() for _ in range(min(ACK_COUNT, len(acks)))]
+            ids = self._not_waiting(ids)
+            if not ids:
+                continue
             try:
                 done = await self._scripts["ACK"](
                     keys=[Keys.lease, Keys.stream],
@@ -501,8 +596,228 @@ class Relay:
                 acks.extendleft(reversed(ids))
                 return False
             self._outstanding.difference_update(ids)
+            self._observing.difference_update(ids)
+            self._quiet.difference_update(ids)
             self._room.set()
         return True
+
+    def _not_waiting(self, ids: list[str]) -> list[str]:
+        """
+        *ids* without those that wait for the watching state's save.
+
+        An event a watch or digest took is acknowledged only once a
+        saved state counted it (see :meth:`Keeping.waits`): those are
+        held, and freed by the save.
+        """
+        keeping = self._keeping
+        if keeping is None or not self._observing:
+            return ids
+        live = self._routing.watching.mark
+        out = []
+        for entry in ids:
+            if entry in self._observing and keeping.waits(entry, live):
+                keeping.held.append(entry)
+                keeping.hurry = keeping.hurry or entry not in self._quiet
+            else:
+                out.append(entry)
+        return out
+
+    # -- watches and digests ----------------------------------------------
+
+    async def _restore_watching(self, client: Any) -> None:
+        """
+        Taking the lease: go on from the state the last relay saved.
+
+        A fresh :class:`Watching` (nothing this relay knew before its
+        lease was lost counts: the next one may have gone on since),
+        with the state in Redis and the mutes in force.
+        """
+        routing = self._routing
+        now = routing.wall()
+        watching = Watching(routing.config, now, self._stats.count)
+        data = await client.hget(Keys.watching, "state")
+        try:
+            saved = decode_state(data)
+            if saved is not None:
+                watching.restore(saved)
+        except Exception as exc:  # damaged: start afresh, and say so
+            watching = Watching(routing.config, now, self._stats.count)
+            self._diag.say_once(
+                "relay:state",
+                f"relay {self.id}: the watches' and digests' state in "
+                f"{self.url} could not be read ({described(exc)}); they "
+                "start afresh",
+            )
+        mutes = read_mutes(await client.hgetall(Keys.mutes))
+        watching.set_mutes(mutes.mutes)
+        routing.watching = watching
+        self._keeping = Keeping(entry_id(watching.mark), now)
+
+    async def _watcher(self, client: Any) -> None:
+        """Save the watching state with what is due; read the mutes."""
+        mutes_at = 0.0
+        while True:
+            try:
+                if time.monotonic() >= mutes_at:
+                    mutes_at = time.monotonic() + MUTES_EVERY
+                    await self._read_mutes(client)
+                await self._save_watching()
+            except Exception as exc:  # Redis away: the reader says it too
+                self._redis_away(exc)
+            await anyio.sleep(WATCHING_EVERY)
+
+    def _caught_up(self) -> bool:
+        """Whether the watches have seen what was logged until lately."""
+        tail = self._tail_at
+        return tail is not None and self._routed >= tail
+
+    def _at_tail(self) -> None:
+        """The reader read all there was: once routed, caught up."""
+        if self._tail_at is None and (
+            time.monotonic() >= self._back_at + PRODUCERS_BACK
+        ):
+            self._tail_at = self._submitted
+
+    async def _save_watching(self, *, final: bool = False) -> bool:
+        """
+        Save the watching state, with what is due, if it is time.
+
+        One fenced script stores the state and appends the outputs to
+        the stream. Silences are told and periods closed only once the
+        relay has caught up with the stream (not before the events
+        logged while no relay read are seen). A save that failed is
+        tried again as it was, before anything more is made; the
+        acknowledgements a save covers are freed. *final* (stopping):
+        save whatever changed. Returns whether the last try saved.
+
+        Raises:
+            Exception: Redis failed (the save is tried again).
+        """
+        async with self._saving:
+            keeping = self._keeping
+            if keeping is None:
+                return False
+            if keeping.pending is not None:
+                if not await self._store(keeping, keeping.pending):
+                    return False
+                if not final:
+                    return True
+            watching = self._routing.watching
+            now = self._routing.wall()
+            evaluate = self._caught_up()
+            if not keeping.due_to_save(
+                now,
+                live=watching.mark,
+                next_due=watching.next_due(),
+                evaluate=evaluate,
+                final=final,
+            ):
+                return False
+            outputs, state = watching.due_and_snapshot(now, evaluate=evaluate)
+            try:
+                data = encode_state(state, self.id, now)
+            except (TypeError, ValueError, RecursionError) as exc:
+                # a fault of ours: told and counted, not tried again
+                self._stats.count("errors.internal")
+                self._stats.count(Loss.UNRENDERABLE.counter, len(outputs))
+                self._diag.say_once(
+                    "relay:save",
+                    f"relay {self.id}: the watches' and digests' state "
+                    f"could not be saved ({described(exc)})",
+                )
+                return False
+            self._saves += 1
+            entries = self._output_fields(outputs)
+            keeping.pending = Save(
+                f"{self.id}:{self._saves}", data, state.get("mark"), entries
+            )
+            return await self._store(keeping, keeping.pending)
+
+    async def _store(self, keeping: Keeping, save: Save) -> bool:
+        """Run one save's script; whether it is stored (or was already)."""
+        args = [self.holder, save.batch, save.state, FIELDS_PER_ENTRY]
+        done = await self._scripts["SAVE_WATCHING"](
+            keys=[Keys.lease, Keys.watching, Keys.stream],
+            args=[*args, *save.entries],
+        )
+        if done is None:  # not our lease now: the next relay's state
+            return False
+        freed = keeping.stored(save.mark, self._routing.wall())
+        if freed:
+            self._acks.extend(freed)
+            self._ack_wake.set()
+        return True
+
+    def _output_fields(self, outputs: list[Output]) -> list[str]:
+        """The stream entries of *outputs*; one that cannot be, counted."""
+        routing = file_hash(self._routing.config.path)
+        flat: list[str] = []
+        for output in outputs:
+            try:
+                data = encode_output(output)
+            except Exception as exc:  # too large, or a fault: lost, told
+                self._stats.count(Loss.UNRENDERABLE.counter)
+                self._diag.warn(
+                    f"render:{output.name}",
+                    f"could not relay {output.kind} '{output.name}': "
+                    f"{described(exc)}",
+                )
+                continue
+            flat += entry_fields("w", self.id, routing, data)
+        return flat
+
+    async def _read_mutes(self, client: Any) -> None:
+        """The mutes in Redis, in force from now; those ended, told."""
+        found = read_mutes(await client.hgetall(Keys.mutes))
+        for name in found.unreadable:
+            self._diag.say_once(
+                f"relay:mute:{name}",
+                f"relay {self.id}: the mute of '{_quoted(name)}' in "
+                f"{self.url} does not read as one "
+                '({"until": epoch seconds, "reason": "..."}); it is '
+                "ignored",
+            )
+        watching = self._routing.watching
+        watching.set_mutes(found.mutes)
+        now = self._routing.wall()
+        self._ending += [
+            (name, mute, held, found.raw.get(name))
+            for name, mute, held in watching.expired(now)
+        ]
+        if not self._ending:
+            return
+        args: list[Any] = [self.holder]
+        for name, _mute, _held, raw in self._ending:
+            if raw is not None:
+                args += [name, raw]
+        gone = await self._scripts["END_MUTES"](
+            keys=[Keys.lease, Keys.mutes], args=args
+        )
+        if gone is None:  # not our lease now: the next relay tells them
+            return
+        deleted = {decoded(name) for name in gone}
+        for name, mute, held, _raw in self._ending:
+            if name in deleted:  # not set again, nor lifted, meanwhile
+                self._mute_ended(name, mute, held)
+        self._ending = []
+
+    def _mute_ended(self, name: str, mute: Mute, held: int) -> None:
+        """Tell once that a mute is over, and what it held back."""
+        were = f"{held:,} message{'' if held == 1 else 's'} "
+        were += "was" if held == 1 else "were"
+        why = f" (muted: {_quoted(mute.reason)})" if mute.reason else ""
+        title = f"🔔 {_quoted(name)} is no longer muted"
+        text = (
+            f"**{safe_markdown(_quoted(name))}** sends again"
+            f"{safe_markdown(why)}; {were} held back while it was "
+            "muted (dropped.muted)."
+        )
+        if not self._engine.alert(title, text):
+            say(
+                f"relay {self.id}: '{_quoted(name)}' is no longer muted"
+                f"{why}; {were} held back while it was muted "
+                "(dropped.muted)"
+            )
 
     # -- the lease, the status, the trim ------------------------------------
 
@@ -569,6 +884,7 @@ class Relay:
     # -- saying ---------------------------------------------------------
 
     def _redis_away(self, exc: BaseException) -> None:
+        self._tail_at = None  # what was logged meanwhile is still to read
         if self._away is None:
             self._away = scrub(described(exc), self._url)
             say(
@@ -579,6 +895,7 @@ class Relay:
     def _redis_back(self) -> None:
         if self._away is not None:
             self._away = None
+            self._back_at = time.monotonic()
             say(f"relay {self.id}: Redis at {self.url} answers again")
 
     def _worker_error(self, exc: BaseException) -> None:
@@ -587,6 +904,11 @@ class Relay:
             "relay:worker",
             f"relay {self.id}: the delivery worker failed ({described(exc)})",
         )
+
+
+def _quoted(text: str) -> str:
+    """A name or reason from Redis, short, on one line, tokens hidden."""
+    return redact_text(" ".join(text.split()))[:100]
 
 
 def _first(exc: BaseException) -> BaseException:

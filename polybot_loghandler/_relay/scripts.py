@@ -2,8 +2,9 @@
 The Lua scripts of the relay mode: each change of shared state, atomic.
 
 A relay acts only while it holds the lease, and it proves that on every
-change it makes: the acknowledgement, the claim, the read, the trim and
-the status write each run in a script that first checks the lease still
+change it makes: the acknowledgement, the claim, the read, the trim,
+the status write, the watches' state and the end of a mute each run in
+a script that first checks the lease still
 holds the relay's own value (its id and its *fencing token*, a number
 that grows with each new lease). A relay that stalled past its lease and
 woke up again finds another value there, and its script does nothing.
@@ -21,9 +22,11 @@ __all__ = [
     "ACQUIRE",
     "APPEND",
     "CLAIM",
+    "END_MUTES",
     "READ",
     "RELEASE",
     "RENEW",
+    "SAVE_WATCHING",
     "TIDY",
     "WRITE_STATUS",
 ]
@@ -195,5 +198,46 @@ WRITE_STATUS = (
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], unpack(ARGV, 2))
 return 1
+"""
+)
+
+#: KEYS lease, watching, stream; ARGV the lease's value, the save's
+#: batch, the state, the fields per entry, then each output entry's
+#: fields and values, flat. Stores the watches' and digests' state (the
+#: hash's ``state``) and appends what they made to the stream, in one
+#: step: an output is in the stream exactly when the saved state says it
+#: was made. A batch stored already (a try whose answer was lost) is not
+#: stored again. 1 (2 for a batch stored already), or ``false`` when
+#: the lease is not ours.
+SAVE_WATCHING = (
+    _FENCED
+    + """
+if redis.call('HGET', KEYS[2], 'batch') == ARGV[2] then
+  return 2
+end
+redis.call('HSET', KEYS[2], 'state', ARGV[3], 'batch', ARGV[2])
+local per = tonumber(ARGV[4])
+for i = 5, #ARGV, per do
+  redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + per - 1))
+end
+return 1
+"""
+)
+
+#: KEYS lease, mutes; ARGV the lease's value, then names and values.
+#: Deletes each mute that still holds the value read (a mute set again
+#: meanwhile stays); returns the names deleted, or ``false`` when the
+#: lease is not ours.
+END_MUTES = (
+    _FENCED
+    + """
+local gone = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    gone[#gone + 1] = ARGV[i]
+  end
+end
+return gone
 """
 )
