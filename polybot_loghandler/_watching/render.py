@@ -250,7 +250,7 @@ def _field(
 def _shown(value: Any) -> str:
     if value is None:
         return "—"
-    if isinstance(value, float) and value != int(value):
+    if isinstance(value, float) and not value.is_integer():  # inf and NaN
         return number(value, 2)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return number(value)
