@@ -610,9 +610,9 @@ class Relay:
         held, and freed by the save.
         """
         keeping = self._keeping
-        if keeping is None or not self._observing:
-            return ids
         live = self._routing.watching.mark
+        if keeping is None or live is None or not self._observing:
+            return ids  # no watch has taken anything: none waits
         out = []
         for entry in ids:
             if entry in self._observing and keeping.waits(entry, live):
