@@ -662,8 +662,17 @@ class Relay:
                     mutes_at = time.monotonic() + MUTES_EVERY
                     await self._read_mutes(client)
                 await self._save_watching()
-            except Exception as exc:  # Redis away: the reader says it too
-                self._redis_away(exc)
+            except Exception as exc:
+                if _from_redis(exc):  # away: the reader finds out too
+                    self._redis_away(exc)
+                else:  # a fault of ours: counted, told once, not raised
+                    self._stats.count("errors.internal")
+                    self._diag.say_once(
+                        "relay:watching",
+                        f"relay {self.id}: the watches and digests failed "
+                        f"({described(exc)}); the next try is in "
+                        f"{WATCHING_EVERY:g}s",
+                    )
             await anyio.sleep(WATCHING_EVERY)
 
     def _caught_up(self) -> bool:
@@ -904,6 +913,14 @@ class Relay:
             "relay:worker",
             f"relay {self.id}: the delivery worker failed ({described(exc)})",
         )
+
+
+def _from_redis(exc: BaseException) -> bool:
+    """Whether *exc* is Redis's (or the network's) doing, not ours."""
+    module = type(exc).__module__
+    return module.split(".")[0] == "redis" or isinstance(
+        exc, (OSError, TimeoutError)
+    )
 
 
 def _quoted(text: str) -> str:
