@@ -29,6 +29,7 @@ import pytest
 import redis
 
 from fakes.discord import FakeDiscord
+from polybot_loghandler._relay import scripts
 from polybot_loghandler._relay.keys import GROUP, LEASE_TTL, Keys
 from polybot_loghandler._watching.periods import period_of
 from polybot_loghandler._watching.render import period_label
@@ -276,6 +277,19 @@ def test_a_relay_killed_during_the_silence_costs_no_second_alert(
     print(f"the standby took over {took_over:.2f}s after the SIGKILL")
 
 
+def outputs_pending(client: redis.Redis) -> int:
+    """The outputs in the stream not yet acknowledged."""
+    pending = {
+        p["message_id"]
+        for p in client.xpending_range(Keys.stream, GROUP, "-", "+", 10_000)
+    }
+    return sum(
+        1
+        for entry, fields in client.xrange(Keys.stream)
+        if fields[b"k"] == b"w" and entry in pending
+    )
+
+
 def output_entries(client: redis.Redis) -> int:
     """The watches' and digests' outputs in the stream."""
     return sum(
@@ -415,6 +429,9 @@ def test_a_digest_counts_every_trade_once_across_a_failover(
         # 300 trades in rounds of alpha, bravo, charlie, over about 20 s
         procs = start_producers(path, [102, 99, 99], gap=0.6)
         assert wait_for(lambda: digests(fake) != [], timeout=15)
+        # Discord took a digest: once its entry is acknowledged (a crash
+        # between the two sends it again, as any message on its way)
+        assert wait_for(lambda: outputs_pending(client) == 0)
         os.kill(first, getattr(signal, stop))  # in the middle
         killed = time.time()
         assert wait_for(
@@ -511,3 +528,40 @@ routes:
     trades = [m for m in fake.messages if m.webhook_id == "1001"]
     assert 1 == len(trades), "the muted trade was held back, the next sent"
     assert client.hexists(Keys.mutes, "broken"), "read only: left alone"
+
+
+# -- the scripts ------------------------------------------------------------
+
+
+def test_a_relay_without_the_lease_saves_and_ends_nothing(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    acquire = client.register_script(scripts.ACQUIRE)
+    save = client.register_script(scripts.SAVE_WATCHING)
+    end = client.register_script(scripts.END_MUTES)
+    keys = [Keys.lease, Keys.watching, Keys.stream]
+    output = ["v", "1", "k", "w", "p", "r", "h", "x", "d", "{}"]
+    first = acquire(keys=[Keys.lease, Keys.fence], args=["one", 200])
+    assert 1 == save(keys=keys, args=[first, "one:1", "s1", 10, *output])
+    # the same save again (its answer was lost): stored once
+    assert 2 == save(keys=keys, args=[first, "one:1", "s1", 10, *output])
+    assert 1 == client.xlen(Keys.stream)
+    client.hset(Keys.mutes, mapping={"a": "old", "b": "kept"})
+    time.sleep(0.3)  # the lease expires; another relay takes it
+    second = acquire(keys=[Keys.lease, Keys.fence], args=["two", 5000])
+    assert second is not None
+    # the first woke up late: fenced out of every change
+    assert save(keys=keys, args=[first, "one:2", "s2", 10, *output]) is None
+    assert end(keys=[Keys.lease, Keys.mutes], args=[first, "a", "old"]) is None
+    assert b"s1" == client.hget(Keys.watching, "state")
+    assert 1 == client.xlen(Keys.stream)
+    assert 2 == client.hlen(Keys.mutes)
+    # the holder ends a mute only if it is still as it read it
+    client.hset(Keys.mutes, "b", "set again")
+    gone = end(
+        keys=[Keys.lease, Keys.mutes],
+        args=[second, "a", "old", "b", "kept", "c", "never"],
+    )
+    assert [b"a"] == gone
+    assert {b"b": b"set again"} == client.hgetall(Keys.mutes)
