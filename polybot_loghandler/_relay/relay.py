@@ -34,7 +34,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -71,6 +70,7 @@ from .lease import Lease
 from .producer import file_hash
 from .upkeep import forget_consumers, forget_gone, take_trimmed
 from .watching import (
+    CatchUp,
     Keeping,
     Save,
     decode_state,
@@ -109,10 +109,6 @@ RETRY_EVERY = 0.5
 #: alert is late by at most this much), and between reads of the mutes.
 WATCHING_EVERY = 0.25
 MUTES_EVERY = 1.0
-#: Seconds after Redis answers again before silences are told: the
-#: producers append what they kept meanwhile (they retry every 2 s at
-#: most), and a key whose events are in it is not silent.
-PRODUCERS_BACK = 2.5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -192,6 +188,10 @@ class Relay:
         self._lease: Lease | None = None  # made with the client
         self.sessions = 0  # times this relay became the active one
         self._saves = 0  # saves of the watching state: each its batch
+        #: whether the reader has caught up with the stream; when Redis
+        #: last answered again counts across sessions (a lease taken
+        #: back after an outage waits for the producers)
+        self._catching = CatchUp()
         self._began = time.time()
         self._new_session()
 
@@ -214,11 +214,7 @@ class Relay:
         self._saving = asyncio.Lock()
         #: entries handed to the engine, and those it has routed
         self._submitted = self._routed = 0
-        #: entries handed over when the reader last reached the
-        #: stream's end: once routed, the watches have heard everything
-        #: logged until then (``None``: not since Redis last failed)
-        self._tail_at: int | None = None
-        self._back_at = -math.inf  # when Redis last answered again
+        self._catching.restart()
         self._ending: list[tuple[str, Mute, int, bytes | None]] = []
 
     def _may_send(self) -> bool:
@@ -426,7 +422,7 @@ class Relay:
                 start = decoded(entries[-1][0]) if entries else ">"
                 continue
             if len(entries) < count:
-                self._at_tail()
+                self._catching.at_tail(time.monotonic(), self._submitted)
             if entries:
                 last = decoded(entries[-1][0])
                 continue
@@ -436,7 +432,7 @@ class Relay:
                 )
 
     async def _read_failed(self, client: Any, exc: Exception) -> None:
-        self._tail_at = None
+        self._catching.lost()
         if "NOGROUP" in str(exc):  # Redis lost the stream: a fresh server
             self._diag.say_once(
                 "relay:nogroup",
@@ -675,18 +671,6 @@ class Relay:
                     )
             await anyio.sleep(WATCHING_EVERY)
 
-    def _caught_up(self) -> bool:
-        """Whether the watches have seen what was logged until lately."""
-        tail = self._tail_at
-        return tail is not None and self._routed >= tail
-
-    def _at_tail(self) -> None:
-        """The reader read all there was: once routed, caught up."""
-        if self._tail_at is None and (
-            time.monotonic() >= self._back_at + PRODUCERS_BACK
-        ):
-            self._tail_at = self._submitted
-
     async def _save_watching(self, *, final: bool = False) -> bool:
         """
         Save the watching state, with what is due, if it is time.
@@ -713,7 +697,7 @@ class Relay:
                     return True
             watching = self._routing.watching
             now = self._routing.wall()
-            evaluate = self._caught_up()
+            evaluate = self._catching.caught_up(time.monotonic(), self._routed)
             if not keeping.due_to_save(
                 now,
                 live=watching.mark,
@@ -893,7 +877,7 @@ class Relay:
     # -- saying ---------------------------------------------------------
 
     def _redis_away(self, exc: BaseException) -> None:
-        self._tail_at = None  # what was logged meanwhile is still to read
+        self._catching.lost()  # what was logged meanwhile is still to read
         if self._away is None:
             self._away = scrub(described(exc), self._url)
             say(
@@ -904,7 +888,7 @@ class Relay:
     def _redis_back(self) -> None:
         if self._away is not None:
             self._away = None
-            self._back_at = time.monotonic()
+            self._catching.back(time.monotonic())
             say(f"relay {self.id}: Redis at {self.url} answers again")
 
     def _worker_error(self, exc: BaseException) -> None:

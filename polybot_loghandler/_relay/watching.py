@@ -37,9 +37,12 @@ from polybot_loghandler._values import text_of
 from polybot_loghandler._watching.watching import Mute
 
 __all__ = [
+    "PRODUCERS_BACK",
+    "READ_GAP",
     "SAVE_EVERY",
     "SAVE_SOON",
     "STATE_FORMAT",
+    "CatchUp",
     "EntryId",
     "Keeping",
     "Save",
@@ -56,6 +59,13 @@ SAVE_EVERY = 1.0
 SAVE_SOON = 0.25
 #: The stored state's format (its ``v``).
 STATE_FORMAT = 1
+#: Seconds after Redis answers again before silences are told: the
+#: producers append what they kept meanwhile (they retry every 2 s at
+#: most), and a key whose events are in it is not silent.
+PRODUCERS_BACK = 2.5
+#: Seconds without reaching the stream's end (an idle reader does every
+#: half second) after which the relay is no longer caught up with it.
+READ_GAP = 2.0
 
 #: A stream entry id, as numbers: (milliseconds, sequence).
 EntryId = tuple[int, int]
@@ -211,6 +221,64 @@ class Keeping:
         self.held = kept
         self.hurry = self.hurry and bool(kept)
         return freed
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """
+    Whether the relay has read what was logged until lately.
+
+    Silences are told and periods closed only then: after taking over,
+    after Redis was away, after reading stalled, the stream holds what
+    was logged meanwhile, and a key whose events wait there is not
+    silent. Caught up: the reader reached the stream's end lately, the
+    engine has routed every entry read by then, and Redis, if it was
+    away, answers again since long enough for the producers to append
+    what they kept. Times are monotonic seconds.
+
+    Attributes:
+        tail_at: Entries handed to the engine when the reader found the
+            stream's end, first since it was last behind (``None``: not
+            since).
+        tail_seen: When the reader last found the end.
+        back_at: When Redis last answered again (or reading stalled).
+    """
+
+    tail_at: int | None = None
+    tail_seen: float | None = None
+    back_at: float = -math.inf
+
+    def restart(self) -> None:
+        """A new session: behind, until the reader finds the end."""
+        self.tail_at = self.tail_seen = None
+
+    def lost(self) -> None:
+        """Reading failed: what is logged meanwhile is still to read."""
+        self.tail_at = None
+
+    def back(self, now: float) -> None:
+        """Redis answers again: the producers append what they kept."""
+        self.back_at = max(self.back_at, now)
+
+    def at_tail(self, now: float, submitted: int) -> None:
+        """The reader found the stream's end, *submitted* entries read."""
+        seen, self.tail_seen = self.tail_seen, now
+        if seen is not None and now - seen > READ_GAP:
+            # reading stalled (Redis did not answer, without an error)
+            self.tail_at = None
+            self.back(now)
+        if self.tail_at is None:
+            self.tail_at = submitted
+
+    def caught_up(self, now: float, routed: int) -> bool:
+        """Whether to tell silences and close periods, *routed* done."""
+        return (
+            self.tail_at is not None
+            and self.tail_seen is not None
+            and routed >= self.tail_at
+            and now - self.tail_seen <= READ_GAP
+            and now >= self.back_at + PRODUCERS_BACK
+        )
 
 
 # -- the stored state ---------------------------------------------------------

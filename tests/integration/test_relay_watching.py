@@ -42,6 +42,7 @@ from tests.integration.test_relay import (
     relay_process,
 )
 from tests.support.helpers import script_environment, wait_for
+from tests.support.redisserver import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -288,6 +289,32 @@ def outputs_pending(client: redis.Redis) -> int:
         for entry, fields in client.xrange(Keys.stream)
         if fields[b"k"] == b"w" and entry in pending
     )
+
+
+def test_redis_silent_for_longer_than_alert_after_is_no_agent_s_silence(
+    tmp_path: Path, floor: Callable[[Path], Floor]
+) -> None:
+    with RedisServer() as server, FakeDiscord() as fake:
+        path = tmp_path / "routing.yaml"
+        path.write_text(watch_routing(fake, server.url))
+        client = redis.Redis.from_url(server.url)
+        with RelayThread(path) as relay:
+            assert wait_for(lambda: relay.holder is not None)
+            agents = floor(path)
+            for agent in AGENTS:
+                agents.start(agent)
+            assert wait_for(read_up(client))
+            # Redis does not answer for four times alert_after, past the
+            # clients' timeouts: the relay and the agents retry, and the
+            # agents keep their events meanwhile
+            client.client_pause(int(ALERT_AFTER * 4 * 1000))
+            time.sleep(ALERT_AFTER * 4)
+            assert not wait_for(lambda: alerts(fake) != [], timeout=6)
+            # and the watch still tells a real silence
+            agents.kill("bravo")
+            assert wait_for(lambda: alerts(fake) != [], timeout=8)
+            assert not wait_for(lambda: len(alerts(fake)) > 1, timeout=2)
+    assert ["bravo"] == alerts(fake)
 
 
 def output_entries(client: redis.Redis) -> int:

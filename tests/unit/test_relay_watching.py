@@ -30,8 +30,11 @@ from polybot_loghandler._config import parse_config
 from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import RawEvent
 from polybot_loghandler._relay.watching import (
+    PRODUCERS_BACK,
+    READ_GAP,
     SAVE_EVERY,
     SAVE_SOON,
+    CatchUp,
     Keeping,
     decode_state,
     encode_state,
@@ -450,6 +453,45 @@ def test_events_taken_are_saved_once_a_second_or_sooner_if_delivered() -> None:
     assert not _due(keeping, T0 + SAVE_SOON - 0.01, live="2-0")
     assert _due(keeping, T0 + SAVE_SOON, live="2-0")
     assert _due(keeping, T0, live="2-0", final=True)  # stopping
+
+
+def test_caught_up_once_what_was_read_at_the_end_is_routed() -> None:
+    catching = CatchUp()
+    assert not catching.caught_up(100.0, routed=0)  # taken over: behind
+    catching.at_tail(100.0, submitted=40)  # the backlog, read
+    assert not catching.caught_up(100.1, routed=39)
+    assert catching.caught_up(100.1, routed=40)
+    catching.at_tail(100.4, submitted=45)  # more since: still caught up
+    assert catching.caught_up(100.5, routed=40)
+
+
+def test_behind_again_when_reading_fails_or_stalls() -> None:
+    catching = CatchUp()
+    catching.at_tail(100.0, submitted=0)
+    assert catching.caught_up(100.0, routed=0)
+    catching.lost()  # a read failed
+    assert not catching.caught_up(100.1, routed=0)
+    catching.at_tail(100.2, submitted=5)
+    assert catching.caught_up(100.2, routed=5)
+    # no end found for a while: behind, whatever was routed
+    assert not catching.caught_up(100.2 + READ_GAP + 0.01, routed=5)
+
+
+def test_after_redis_was_away_the_producers_get_time_to_append() -> None:
+    catching = CatchUp()
+    catching.back(100.0)  # (as the lease is taken back, too)
+    catching.restart()
+    catching.at_tail(100.1, submitted=3)
+    assert not catching.caught_up(100.1, routed=3)
+    catching.at_tail(100.0 + PRODUCERS_BACK - 0.5, submitted=3)
+    assert not catching.caught_up(100.0 + PRODUCERS_BACK - 0.01, routed=3)
+    assert catching.caught_up(100.0 + PRODUCERS_BACK, routed=3)
+    # reading stalled without an error (Redis paused): the same wait
+    catching.at_tail(200.0, submitted=9)
+    assert not catching.caught_up(200.0, routed=9)
+    for step in range(1, 6):  # the reader reads on, every half second
+        catching.at_tail(200.0 + step / 2, submitted=9)
+    assert catching.caught_up(200.0 + PRODUCERS_BACK, routed=9)
 
 
 # -- 4. the stored state and the mutes ----------------------------------------
