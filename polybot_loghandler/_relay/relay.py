@@ -46,6 +46,11 @@ import httpx
 
 from polybot_loghandler._console import ConsoleSink
 from polybot_loghandler._delivery import Engine
+from polybot_loghandler._delivery.muting import (
+    MuteWatch,
+    ended_line,
+    ended_text,
+)
 from polybot_loghandler._diagnostics import Diagnostics, described, say
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
@@ -54,7 +59,7 @@ from polybot_loghandler._receipts import Receipt
 from polybot_loghandler._redisurl import redacted_url
 from polybot_loghandler._routing import RoutingHolder
 from polybot_loghandler._stats import Stats
-from polybot_loghandler._text import redact_text, safe_markdown
+from polybot_loghandler._watching.mutes import decode as decode_mute
 from polybot_loghandler._watching.watching import (
     ALERT,
     Mute,
@@ -71,12 +76,11 @@ from .producer import file_hash
 from .upkeep import forget_consumers, forget_gone, take_trimmed
 from .watching import (
     CatchUp,
-    Keeping,
     Save,
+    StateAccount,
     decode_state,
     encode_state,
     entry_id,
-    read_mutes,
 )
 from .wire import (
     FIELDS_PER_ENTRY,
@@ -206,7 +210,7 @@ class Relay:
         self._sent_seen = 0
         self._last_delivery = 0.0
         #: the watching state in Redis, as this session knows it
-        self._keeping: Keeping | None = None
+        self._account: StateAccount | None = None
         #: entries whose events the watches saw, not yet acknowledged;
         #: and those of them that made no message
         self._observing: set[str] = set()
@@ -215,7 +219,9 @@ class Relay:
         #: entries handed to the engine, and those it has routed
         self._submitted = self._routed = 0
         self._catching.restart()
-        self._ending: list[tuple[str, Mute, int, bytes | None]] = []
+        #: the mutes, read from Redis each second; their ends told
+        self._mutes: MuteWatch | None = None
+        self._mutes_read: dict[str, Mute] | None = None
 
     def _may_send(self) -> bool:
         """Whether the lease is surely ours: the lanes wait if not."""
@@ -262,7 +268,7 @@ class Relay:
             name: client.register_script(getattr(scripts, name))
             for name in (
                 "ACQUIRE", "RENEW", "RELEASE", "ACK", "CLAIM", "READ",
-                "TIDY", "WRITE_STATUS", "SAVE_WATCHING", "END_MUTES",
+                "TIDY", "WRITE_STATUS", "SAVE_WATCHING",
             )
         }  # fmt: skip
         self._lease = Lease(self._scripts, self.id, self._lease_ttl)
@@ -499,8 +505,8 @@ class Relay:
             item = Relayed(entry, found, observe=False)
             urgent = found.kind == ALERT
         else:
-            keeping = self._keeping
-            observe = keeping is None or keeping.observes(entry)
+            account = self._account
+            observe = account is None or account.observes(entry)
             item = Relayed(entry, found, observe=observe)
             urgent = found[1] >= logging.WARNING  # as the pipeline's queue
             if observe:
@@ -602,18 +608,18 @@ class Relay:
         *ids* without those that wait for the watching state's save.
 
         An event a watch or digest took is acknowledged only once a
-        saved state counted it (see :meth:`Keeping.waits`): those are
+        saved state counted it (see :meth:`StateAccount.waits`): those are
         held, and freed by the save.
         """
-        keeping = self._keeping
+        account = self._account
         live = self._routing.watching.mark
-        if keeping is None or live is None or not self._observing:
+        if account is None or live is None or not self._observing:
             return ids  # no watch has taken anything: none waits
         out = []
         for entry in ids:
-            if entry in self._observing and keeping.waits(entry, live):
-                keeping.held.append(entry)
-                keeping.hurry = keeping.hurry or entry not in self._quiet
+            if entry in self._observing and account.waits(entry, live):
+                account.held.append(entry)
+                account.hurry = account.hurry or entry not in self._quiet
             else:
                 out.append(entry)
         return out
@@ -626,7 +632,8 @@ class Relay:
 
         A fresh :class:`Watching` (nothing this relay knew before its
         lease was lost counts: the next one may have gone on since),
-        with the state in Redis and the mutes in force.
+        with the state in Redis and the mutes in force (those that end
+        later are told, as in a process: see :class:`MuteWatch`).
         """
         routing = self._routing
         now = routing.wall()
@@ -644,10 +651,10 @@ class Relay:
                 f"{self.url} could not be read ({described(exc)}); they "
                 "start afresh",
             )
-        mutes = read_mutes(await client.hgetall(Keys.mutes))
-        watching.set_mutes(mutes.mutes)
         routing.watching = watching
-        self._keeping = Keeping(entry_id(watching.mark), now)
+        self._mutes = MuteWatch(watching, self._take_mutes, self._mute_ended)
+        await self._read_mutes(client)  # in force before the first event
+        self._account = StateAccount(entry_id(watching.mark), now)
 
     async def _watcher(self, client: Any) -> None:
         """Save the watching state with what is due; read the mutes."""
@@ -687,18 +694,18 @@ class Relay:
             Exception: Redis failed (the save is tried again).
         """
         async with self._saving:
-            keeping = self._keeping
-            if keeping is None:
+            account = self._account
+            if account is None:
                 return False
-            if keeping.pending is not None:
-                if not await self._store(keeping, keeping.pending):
+            if account.pending is not None:
+                if not await self._store(account, account.pending):
                     return False
                 if not final:
                     return True
             watching = self._routing.watching
             now = self._routing.wall()
             evaluate = self._catching.caught_up(time.monotonic(), self._routed)
-            if not keeping.due_to_save(
+            if not account.due_to_save(
                 now,
                 live=watching.mark,
                 next_due=watching.next_due(),
@@ -721,12 +728,12 @@ class Relay:
                 return False
             self._saves += 1
             entries = self._output_fields(outputs)
-            keeping.pending = Save(
+            account.pending = Save(
                 f"{self.id}:{self._saves}", data, state.get("mark"), entries
             )
-            return await self._store(keeping, keeping.pending)
+            return await self._store(account, account.pending)
 
-    async def _store(self, keeping: Keeping, save: Save) -> bool:
+    async def _store(self, account: StateAccount, save: Save) -> bool:
         """Run one save's script; whether it is stored (or was already)."""
         args = [self.holder, save.batch, save.state, FIELDS_PER_ENTRY]
         done = await self._scripts["SAVE_WATCHING"](
@@ -735,7 +742,7 @@ class Relay:
         )
         if done is None:  # not our lease now: the next relay's state
             return False
-        freed = keeping.stored(save.mark, self._routing.wall())
+        freed = account.stored(save.mark, self._routing.wall())
         if freed:
             self._acks.extend(freed)
             self._ack_wake.set()
@@ -760,57 +767,31 @@ class Relay:
         return flat
 
     async def _read_mutes(self, client: Any) -> None:
-        """The mutes in Redis, in force from now; those ended, told."""
-        found = read_mutes(await client.hgetall(Keys.mutes))
-        for name in found.unreadable:
-            self._diag.say_once(
-                f"relay:mute:{name}",
-                f"relay {self.id}: the mute of '{_quoted(name)}' in "
-                f"{self.url} does not read as one "
-                '({"until": epoch seconds, "reason": "..."}); it is '
-                "ignored",
-            )
-        watching = self._routing.watching
-        watching.set_mutes(found.mutes)
-        now = self._routing.wall()
-        self._ending += [
-            (name, mute, held, found.raw.get(name))
-            for name, mute, held in watching.expired(now)
-        ]
-        if not self._ending:
-            return
-        args: list[Any] = [self.holder]
-        for name, _mute, _held, raw in self._ending:
-            if raw is not None:
-                args += [name, raw]
-        gone = await self._scripts["END_MUTES"](
-            keys=[Keys.lease, Keys.mutes], args=args
-        )
-        if gone is None:  # not our lease now: the next relay tells them
-            return
-        deleted = {decoded(name) for name in gone}
-        for name, mute, held, _raw in self._ending:
-            if name in deleted:  # not set again, nor lifted, meanwhile
-                self._mute_ended(name, mute, held)
-        self._ending = []
+        """
+        The mutes in Redis, in force from now; the ends of those seen.
+
+        A value that does not read as a mute is ignored, as ``mute``
+        and every process ignore it.
+        """
+        found = await client.hgetall(Keys.mutes)
+        mutes = {}
+        for name, value in found.items():
+            mute = decode_mute(value)
+            if mute is not None:
+                mutes[decoded(name)] = mute
+        self._mutes_read = mutes
+        if self._mutes is not None:
+            self._mutes.check(self._routing.wall())
+
+    def _take_mutes(self) -> dict[str, Mute] | None:
+        """For the mute watch: the mutes just read (once), else none."""
+        found, self._mutes_read = self._mutes_read, None
+        return found
 
     def _mute_ended(self, name: str, mute: Mute, held: int) -> None:
-        """Tell once that a mute is over, and what it held back."""
-        were = f"{held:,} message{'' if held == 1 else 's'} "
-        were += "was" if held == 1 else "were"
-        why = f" (muted: {_quoted(mute.reason)})" if mute.reason else ""
-        title = f"🔔 {_quoted(name)} is no longer muted"
-        text = (
-            f"**{safe_markdown(_quoted(name))}** sends again"
-            f"{safe_markdown(why)}; {were} held back while it was "
-            "muted (dropped.muted)."
-        )
-        if not self._engine.alert(title, text):
-            say(
-                f"relay {self.id}: '{_quoted(name)}' is no longer muted"
-                f"{why}; {were} held back while it was muted "
-                "(dropped.muted)"
-            )
+        """Tell the ops channel, or else stderr, that a mute ended."""
+        if not self._engine.alert(*ended_text(name, mute, held)):
+            say(f"relay {self.id}: {ended_line(name, mute, held)}")
 
     # -- the lease, the status, the trim ------------------------------------
 
@@ -905,11 +886,6 @@ def _from_redis(exc: BaseException) -> bool:
     return module.split(".")[0] == "redis" or isinstance(
         exc, (OSError, TimeoutError)
     )
-
-
-def _quoted(text: str) -> str:
-    """A name or reason from Redis, short, on one line, tokens hidden."""
-    return redact_text(" ".join(text.split()))[:100]
 
 
 def _first(exc: BaseException) -> BaseException:

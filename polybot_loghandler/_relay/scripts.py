@@ -22,7 +22,6 @@ __all__ = [
     "ACQUIRE",
     "APPEND",
     "CLAIM",
-    "END_MUTES",
     "READ",
     "RELEASE",
     "RENEW",
@@ -221,23 +220,5 @@ for i = 5, #ARGV, per do
   redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + per - 1))
 end
 return 1
-"""
-)
-
-#: KEYS lease, mutes; ARGV the lease's value, then names and values.
-#: Deletes each mute that still holds the value read (a mute set again
-#: meanwhile stays); returns the names deleted, or ``false`` when the
-#: lease is not ours.
-END_MUTES = (
-    _FENCED
-    + """
-local gone = {}
-for i = 2, #ARGV, 2 do
-  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    gone[#gone + 1] = ARGV[i]
-  end
-end
-return gone
 """
 )

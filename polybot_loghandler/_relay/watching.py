@@ -20,7 +20,7 @@ an entry a watch took is acknowledged only once a state that counted it
 is saved: until then it stays pending, and the next relay claims it
 and counts it, after the mark.
 
-Pure: every time is given. :class:`Keeping` is one session's account;
+Pure: every time is given. :class:`StateAccount` is one session's account;
 the relay does the I/O.
 """
 
@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polybot_loghandler._values import text_of
-from polybot_loghandler._watching.watching import Mute
 
 __all__ = [
     "PRODUCERS_BACK",
@@ -44,12 +43,11 @@ __all__ = [
     "STATE_FORMAT",
     "CatchUp",
     "EntryId",
-    "Keeping",
     "Save",
+    "StateAccount",
     "decode_state",
     "encode_state",
     "entry_id",
-    "read_mutes",
 ]
 
 #: Seconds between saves of a state that changed (events were taken).
@@ -106,7 +104,7 @@ class Save:
 
 
 @dataclass(slots=True)
-class Keeping:
+class StateAccount:
     """
     One active session's account of the watching state in Redis.
 
@@ -319,61 +317,3 @@ def decode_state(data: Any) -> dict[str, Any] | None:
         msg = "no state in it"
         raise ValueError(msg)  # noqa: TRY004 - what Redis held, not a type
     return state
-
-
-# -- mutes ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Mutes:
-    """
-    The mutes in Redis, as read.
-
-    Attributes:
-        mutes: Each one that reads, by name.
-        raw: What Redis held for each (to delete it only if unchanged).
-        unreadable: The names whose value does not read as a mute.
-    """
-
-    mutes: dict[str, Mute]
-    raw: dict[str, bytes]
-    unreadable: list[str]
-
-
-def read_mutes(found: Mapping[Any, Any]) -> Mutes:
-    """
-    ``HGETALL`` of the mutes: name → ``{"until": epoch s, "reason"}``.
-
-    A value that is not that (not JSON, ``until`` not a finite number,
-    ``reason`` not text) is left out and named in ``unreadable``.
-    """
-    mutes: dict[str, Mute] = {}
-    raw: dict[str, bytes] = {}
-    unreadable: list[str] = []
-    for key, value in found.items():
-        name = str(
-            key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-        )
-        data = value if isinstance(value, bytes) else str(value).encode()
-        mute = _mute(data)
-        if mute is None:
-            unreadable.append(name)
-            continue
-        mutes[name] = mute
-        raw[name] = data
-    return Mutes(mutes, raw, unreadable)
-
-
-def _mute(data: bytes) -> Mute | None:
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(body, dict):
-        return None
-    until, reason = body.get("until"), body.get("reason", "")
-    if until.__class__ not in (int, float) or not math.isfinite(until):
-        return None
-    if not isinstance(reason, str):
-        return None
-    return Mute(float(until), reason)

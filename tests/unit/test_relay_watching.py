@@ -7,7 +7,8 @@ Watches and digests with the relay: the parts that need no Redis.
 - a relay that takes over shows the watches only the entries after the
   saved state's mark, and an entry a watch took waits to be
   acknowledged until a saved state counted it;
-- when a save is due, on a given clock;
+- when a save is due, and when the relay has caught up with the stream,
+  on a given clock;
 - a failover at any point, with saves at any points, counts every
   digest's event once and tells a silence once.
 
@@ -35,11 +36,10 @@ from polybot_loghandler._relay.watching import (
     SAVE_EVERY,
     SAVE_SOON,
     CatchUp,
-    Keeping,
+    StateAccount,
     decode_state,
     encode_state,
     entry_id,
-    read_mutes,
 )
 from polybot_loghandler._relay.wire import (
     FORMAT,
@@ -57,7 +57,6 @@ from polybot_loghandler._watching.watching import (
     ALERT,
     DIGEST,
     RECOVERY,
-    Mute,
     Output,
     Watching,
 )
@@ -385,7 +384,7 @@ def test_entry_ids_read_as_numbers_in_the_stream_s_order() -> None:
 def test_a_relay_that_takes_over_skips_what_the_state_counted(
     mark: str | None, entry: str, observes: bool
 ) -> None:
-    assert observes is Keeping(entry_id(mark), T0).observes(entry)
+    assert observes is StateAccount(entry_id(mark), T0).observes(entry)
 
 
 @pytest.mark.parametrize(
@@ -403,56 +402,56 @@ def test_a_relay_that_takes_over_skips_what_the_state_counted(
 def test_an_entry_a_watch_took_is_acknowledged_once_saved(
     saved: str | None, live: str | None, entry: str, waits: bool
 ) -> None:
-    keeping = Keeping(entry_id(saved), T0)
-    assert waits is keeping.waits(entry, live)
+    account = StateAccount(entry_id(saved), T0)
+    assert waits is account.waits(entry, live)
 
 
 def test_a_save_frees_the_acknowledgements_it_covers() -> None:
-    keeping = Keeping(None, T0)
-    keeping.held += ["1-0", "2-0", "3-0"]
-    keeping.hurry = True
-    assert ["1-0", "2-0"] == keeping.stored("2-0", T0 + 1)
-    assert ["3-0"] == keeping.held
-    assert keeping.hurry, "one that had messages may still wait"
-    assert ["3-0"] == keeping.stored("3-0", T0 + 2)
-    assert not keeping.hurry
-    assert (entry_id("3-0"), T0 + 2) == (keeping.saved, keeping.saved_at)
+    account = StateAccount(None, T0)
+    account.held += ["1-0", "2-0", "3-0"]
+    account.hurry = True
+    assert ["1-0", "2-0"] == account.stored("2-0", T0 + 1)
+    assert ["3-0"] == account.held
+    assert account.hurry, "one that had messages may still wait"
+    assert ["3-0"] == account.stored("3-0", T0 + 2)
+    assert not account.hurry
+    assert (entry_id("3-0"), T0 + 2) == (account.saved, account.saved_at)
 
 
 # -- 3. when a save is due ----------------------------------------------------
 
 
-def _due(keeping: Keeping, now: float, **given: Any) -> bool:
+def _due(account: StateAccount, now: float, **given: Any) -> bool:
     given.setdefault("live", None)
     given.setdefault("next_due", None)
     given.setdefault("evaluate", True)
-    return keeping.due_to_save(now, **given)
+    return account.due_to_save(now, **given)
 
 
 def test_a_save_comes_when_something_is_made_or_due() -> None:
-    keeping = Keeping(None, T0)
-    assert not _due(keeping, T0 + 100)  # nothing changed
-    assert _due(keeping, T0, next_due=-math.inf)  # a recovery, made
-    assert _due(keeping, T0, next_due=T0)  # an alert due
-    assert not _due(keeping, T0, next_due=T0 + 0.1)
+    account = StateAccount(None, T0)
+    assert not _due(account, T0 + 100)  # nothing changed
+    assert _due(account, T0, next_due=-math.inf)  # a recovery, made
+    assert _due(account, T0, next_due=T0)  # an alert due
+    assert not _due(account, T0, next_due=T0 + 0.1)
 
 
 def test_nothing_is_due_until_the_relay_has_caught_up() -> None:
-    keeping = Keeping(None, T0)
-    assert not _due(keeping, T0 + 9, next_due=T0, evaluate=False)
+    account = StateAccount(None, T0)
+    assert not _due(account, T0 + 9, next_due=T0, evaluate=False)
     # what is made already is saved all the same
-    assert _due(keeping, T0, next_due=-math.inf, evaluate=False)
+    assert _due(account, T0, next_due=-math.inf, evaluate=False)
 
 
 def test_events_taken_are_saved_once_a_second_or_sooner_if_delivered() -> None:
-    keeping = Keeping(entry_id("1-0"), T0)
-    assert not _due(keeping, T0 + 60, live="1-0")  # the restored state
-    assert not _due(keeping, T0 + SAVE_EVERY - 0.01, live="2-0")
-    assert _due(keeping, T0 + SAVE_EVERY, live="2-0")
-    keeping.hurry = True
-    assert not _due(keeping, T0 + SAVE_SOON - 0.01, live="2-0")
-    assert _due(keeping, T0 + SAVE_SOON, live="2-0")
-    assert _due(keeping, T0, live="2-0", final=True)  # stopping
+    account = StateAccount(entry_id("1-0"), T0)
+    assert not _due(account, T0 + 60, live="1-0")  # the restored state
+    assert not _due(account, T0 + SAVE_EVERY - 0.01, live="2-0")
+    assert _due(account, T0 + SAVE_EVERY, live="2-0")
+    account.hurry = True
+    assert not _due(account, T0 + SAVE_SOON - 0.01, live="2-0")
+    assert _due(account, T0 + SAVE_SOON, live="2-0")
+    assert _due(account, T0, live="2-0", final=True)  # stopping
 
 
 def test_caught_up_once_what_was_read_at_the_end_is_routed() -> None:
@@ -494,7 +493,7 @@ def test_after_redis_was_away_the_producers_get_time_to_append() -> None:
     assert catching.caught_up(200.0 + PRODUCERS_BACK, routed=9)
 
 
-# -- 4. the stored state and the mutes ----------------------------------------
+# -- 4. the stored state ----------------------------------------
 
 
 def test_the_state_round_trips_with_its_mark() -> None:
@@ -522,25 +521,6 @@ def test_a_state_this_library_did_not_save_is_refused(data: bytes) -> None:
     assert decode_state(None) is None
 
 
-def test_mutes_read_as_the_mute_command_writes_them() -> None:
-    found = read_mutes(
-        {
-            b"trades": b'{"until": 1800000000, "reason": "deploy"}',
-            b"agents": b'{"until": 1800000000.5}',
-            b"bad": b"not json",
-            b"worse": b'{"until": "soon"}',
-            b"nan": b'{"until": NaN}',
-            b"odd": b'{"until": 1, "reason": 3}',
-        }
-    )
-    assert {
-        "trades": Mute(1_800_000_000.0, "deploy"),
-        "agents": Mute(1_800_000_000.5, ""),
-    } == found.mutes
-    assert b'{"until": 1800000000.5}' == found.raw["agents"]
-    assert ["bad", "worse", "nan", "odd"] == found.unreadable
-
-
 # -- 5. a failover, anywhere --------------------------------------------------
 
 AGENTS = ("alpha", "bravo", "charlie")
@@ -554,14 +534,16 @@ class Relay:
         self.routing = holder(clock)
         if saved is not None:
             self.routing.watching.restore(saved)
-        self.keeping = Keeping(entry_id(self.routing.watching.mark), clock())
+        self.account = StateAccount(
+            entry_id(self.routing.watching.mark), clock()
+        )
         self.observed: set[str] = set()
         self.settled: list[str] = []  # its messages done: to acknowledge
         self.acked: set[str] = set()
 
     def take(self, entry: str, raw: RawEvent) -> None:
         """Route *entry*'s event (its messages are then done)."""
-        if self.keeping.observes(entry):
+        if self.account.observes(entry):
             self.observed.add(entry)
             self.routing.process(raw, mark=entry)
         else:
@@ -572,8 +554,8 @@ class Relay:
         """The acker: what is settled, but what waits for a save."""
         live = self.routing.watching.mark
         for entry in self.settled:
-            if entry in self.observed and self.keeping.waits(entry, live):
-                self.keeping.held.append(entry)
+            if entry in self.observed and self.account.waits(entry, live):
+                self.account.held.append(entry)
             else:
                 self.acked.add(entry)
         self.settled = []
@@ -587,7 +569,7 @@ class Relay:
         stored = decode_state(encode_state(state, "relay", now))
         # freed, acknowledged by the acker's next round (or never: the
         # relay may die first, and they stay pending)
-        self.settled += self.keeping.stored(state["mark"], now)
+        self.settled += self.account.stored(state["mark"], now)
         return stored, outputs
 
 
