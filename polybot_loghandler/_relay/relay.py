@@ -750,6 +750,8 @@ class Relay:
 
     def _output_fields(self, outputs: list[Output]) -> list[str]:
         """The stream entries of *outputs*; one that cannot be, counted."""
+        if not outputs:
+            return []
         routing = file_hash(self._routing.config.path)
         flat: list[str] = []
         for output in outputs:
