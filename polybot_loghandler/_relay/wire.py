@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from polybot_loghandler._events import LogEvent, RawEvent
 from polybot_loghandler._losses import Loss
@@ -47,6 +47,8 @@ from polybot_loghandler._watching.watching import (
     RECOVERY,
     Output,
 )
+
+_T = TypeVar("_T")
 
 __all__ = [
     "FORMAT",
@@ -305,6 +307,18 @@ def read_entry(fields: Any) -> RawEvent | dict[Loss, int] | Output:
     raise Malformed("an unknown kind")
 
 
+def _strictly(read: Callable[[dict[str, Any]], _T], data: bytes | str) -> _T:
+    """*read* of *data*'s JSON; whatever fails is :class:`Malformed`."""
+    try:
+        return read(_loads(data))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed(
+            f"a value that cannot be read ({type(exc).__name__})"
+        ) from None
+
+
 def decode_event(data: bytes | str) -> RawEvent:
     """
     An entry's JSON back to a captured event, as the routing takes it.
@@ -312,14 +326,7 @@ def decode_event(data: bytes | str) -> RawEvent:
     Raises:
         Malformed: It is not what :func:`encode_event` writes.
     """
-    try:
-        return _event(_loads(data))
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        if isinstance(exc, Malformed):
-            raise
-        raise Malformed(
-            f"a value that cannot be read ({type(exc).__name__})"
-        ) from None
+    return _strictly(_event, data)
 
 
 def _event(body: dict[str, Any]) -> RawEvent:
@@ -406,14 +413,7 @@ def decode_output(data: bytes | str) -> Output:
         Malformed: It is not what :func:`encode_output` writes: another
             kind, a value missing, of another type, or one more.
     """
-    try:
-        return _output(_loads(data))
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        if isinstance(exc, Malformed):
-            raise
-        raise Malformed(
-            f"a value that cannot be read ({type(exc).__name__})"
-        ) from None
+    return _strictly(_output, data)
 
 
 def _output(body: dict[str, Any]) -> Output:
