@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polybot_loghandler._events import LogEvent
+from polybot_loghandler._matching import Matcher
 from polybot_loghandler._model import Config, DigestRule, WatchRule
 from polybot_loghandler._values import text_of
 
@@ -81,12 +82,33 @@ class Mute:
 class _Watch:
     rule: WatchRule
     silence: Silence
+    #: the event names it may take (``None``: any), to skip the others
+    names: frozenset[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = _names(self.rule.matcher, self.rule.end)
 
 
 @dataclass(slots=True)
 class _Digest:
     rule: DigestRule
     digest: Digest
+    names: frozenset[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = _names(self.rule.matcher)
+
+
+def _names(*matchers: Matcher | None) -> frozenset[str] | None:
+    """The event names *matchers* may take; ``None`` when not only names."""
+    names: set[str] = set()
+    for matcher in matchers:
+        if matcher is None:
+            continue
+        if matcher.event is None or not matcher.event.only_exact:
+            return None
+        names |= matcher.event.exact
+    return frozenset(names)
 
 
 class Watching:
@@ -246,6 +268,8 @@ class Watching:
             for watch in self._watches.values():
                 took |= self._observe_watch(watch, ev, context, fields, now)
             for entry in self._digests.values():
+                if entry.names is not None and ev.event not in entry.names:
+                    continue
                 try:
                     if not entry.rule.matcher.matches(ev, context):
                         continue
@@ -273,6 +297,8 @@ class Watching:
         now: float,
     ) -> bool:
         rule = watch.rule
+        if watch.names is not None and ev.event not in watch.names:
+            return False
         try:
             ends = rule.end is not None and rule.end.matches(ev, context)
             if not ends and not rule.matcher.matches(ev, context):
