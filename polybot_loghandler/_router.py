@@ -22,7 +22,7 @@ from ._model import Route
 if TYPE_CHECKING:
     from ._events import LogEvent
 
-__all__ = ["Plan", "Routed", "Router"]
+__all__ = ["Plan", "Routed", "Router", "channels_of"]
 
 
 # In the caller's thread a record's __dict__ or a structlog event dict
@@ -235,19 +235,32 @@ class Router:
             except Exception as exc:
                 on_error(route, "match.when", exc)
                 continue
-            channels: list[str] = []
-            for n, target in enumerate(route.to):
-                try:
-                    key = target.render(context).strip()
-                except Exception as exc:
-                    on_error(route, f"to[{n}]", exc)
-                    continue
-                if key and key not in channels:
-                    channels.append(key)
-            taken.append(Routed(route, tuple(channels)))
+            taken.append(Routed(route, channels_of(route, context, on_error)))
             if not route.continue_:
                 break
         return taken
+
+
+def channels_of(
+    route: Route,
+    context: Mapping[str, Any],
+    on_error: Callable[[Route, str, Exception], None],
+) -> tuple[str, ...]:
+    """
+    The channel keys *route*'s ``to:`` renders to, once each, in order.
+
+    A target whose template fails is skipped and told to *on_error*.
+    """
+    channels: list[str] = []
+    for n, target in enumerate(route.to):
+        try:
+            key = target.render(context).strip()
+        except Exception as exc:
+            on_error(route, f"to[{n}]", exc)
+            continue
+        if key and key not in channels:
+            channels.append(key)
+    return tuple(channels)
 
 
 def _index(

@@ -32,7 +32,7 @@ from ._model import Config, DigestRule, Route, WatchRule
 from ._payload import build_payload
 from ._reload import FileWatch, fixed_changes
 from ._render import copy_embed, label, render_embed
-from ._router import Router
+from ._router import Router, channels_of
 from ._stats import Stats
 from ._text import redact_text
 from ._values import report_to
@@ -308,16 +308,8 @@ class RoutingHolder:
 
     def _made_channels(
         self, route: Route, context: Mapping[str, Any]
-    ) -> list[str]:
-        channels: list[str] = []
-        for n, target in enumerate(route.to):
-            try:
-                key = target.render(context).strip()
-            except Exception as exc:
-                self._route_error(route, f"to[{n}]", exc)
-                continue
-            if key and key not in channels:
-                channels.append(key)
+    ) -> tuple[str, ...]:
+        channels = channels_of(route, context, self._route_error)
         if not channels:
             self._stats.count(Loss.NO_CHANNEL.counter)
         return channels

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timezone, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from polybot_loghandler._model import (
@@ -37,6 +37,8 @@ from .routes import RouteChecker
 from .words import kind_of, shown
 
 __all__ = ["WatchingChecker", "fingerprint"]
+
+_Rule = TypeVar("_Rule", WatchRule, DigestRule)
 
 _WATCH_KEYS = (
     "name",
@@ -95,7 +97,13 @@ class WatchingChecker(Checker):
 
     # -- both ---------------------------------------------------------------
 
-    def _items(self, data: Any, section: str) -> list[Any]:
+    def _each(
+        self,
+        data: Any,
+        section: str,
+        make: Callable[[Any, int], _Rule | None],
+    ) -> list[_Rule]:
+        """What *make* makes of each entry of the list *data*, if sound."""
         if data is None:
             return []
         if not isinstance(data, list):
@@ -103,7 +111,8 @@ class WatchingChecker(Checker):
                 (section,), f"{section} must be a list, not {kind_of(data)}"
             )
             return []
-        return data
+        made = (make(spec, index) for index, spec in enumerate(data))
+        return [rule for rule in made if rule is not None]
 
     def _name(self, table: Mapping[str, Any], path: KeyPath) -> str | None:
         if "name" not in table:
@@ -139,12 +148,9 @@ class WatchingChecker(Checker):
         self, data: Any, channels: Mapping[str, Channel]
     ) -> list[WatchRule]:
         """Every watch of *data* that has no problem."""
-        out = []
-        for index, spec in enumerate(self._items(data, "watches")):
-            watch = self.watch(spec, index, channels)
-            if watch is not None:
-                out.append(watch)
-        return out
+        return self._each(
+            data, "watches", lambda spec, i: self.watch(spec, i, channels)
+        )
 
     def watch(
         self, spec: Any, index: int, channels: Mapping[str, Channel]
@@ -257,12 +263,9 @@ class WatchingChecker(Checker):
         self, data: Any, channels: Mapping[str, Channel]
     ) -> list[DigestRule]:
         """Every digest of *data* that has no problem."""
-        out = []
-        for index, spec in enumerate(self._items(data, "digests")):
-            digest = self.digest(spec, index, channels)
-            if digest is not None:
-                out.append(digest)
-        return out
+        return self._each(
+            data, "digests", lambda spec, i: self.digest(spec, i, channels)
+        )
 
     def digest(
         self, spec: Any, index: int, channels: Mapping[str, Channel]
