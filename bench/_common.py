@@ -1,17 +1,26 @@
 """
-What the benchmark scripts share: where the repository is, and the
-facts about the machine and the run that head every report.
+What the benchmark scripts share: where the repository is, the facts
+about the machine and the run that head every report, and how a script
+runs one of its scenarios in a process of its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
+#: What a scenario's process prints before its result's JSON.
+RESULT = "BENCH-RESULT "
 
 
 def version(name: str) -> str:
@@ -33,3 +42,57 @@ def machine_lines(run: str, total: float, packages: list[str]) -> list[str]:
         ),
         "- " + ", ".join(f"{p} {version(p)}" for p in packages),
     ]
+
+
+def run_in_child(
+    script: str,
+    name: str,
+    *,
+    quick: bool,
+    timeout: float,
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """
+    Run *script* ``--scenario NAME`` in a process; its result, or why not.
+
+    The child prints :data:`RESULT` and the result's JSON on a line of
+    its own; the wall time and the end of its stderr are added. A child
+    that times out or prints no result gives ``{"error": ...}``.
+    """
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                script,
+                "--scenario",
+                name,
+                *(["--quick"] if quick else []),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env),
+            cwd=REPO,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr or b""
+        tail = err.decode(errors="replace") if isinstance(err, bytes) else err
+        return {
+            "scenario": name,
+            "error": f"timed out after {timeout:g}s",
+            "stderr": tail[-2000:],
+        }
+    wall = time.monotonic() - started
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT):
+            result: dict[str, Any] = json.loads(line[len(RESULT) :])
+            result["wall_s"] = wall
+            result["stderr"] = done.stderr[-2000:]
+            return result
+    return {
+        "scenario": name,
+        "error": f"exit status {done.returncode}, no result",
+        "stderr": done.stderr[-2000:],
+    }

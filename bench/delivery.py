@@ -37,7 +37,6 @@ import logging
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, machine_lines
+from _common import REPO, RESULT, machine_lines, run_in_child
 
 sys.path.insert(0, str(REPO))
 
@@ -54,7 +53,6 @@ RATE_LIMIT = (5, 2.0)
 #: Embeds per message, Discord's maximum (and the library's batch size).
 EMBEDS_PER_MESSAGE = 10
 #: Marks the child's result line on its stdout.
-RESULT = "BENCH-RESULT "
 #: Seconds the parent lets one scenario's subprocess run.
 SCENARIO_TIMEOUT = {
     "burst": 150.0,
@@ -525,43 +523,9 @@ def run_scenario(name: str, *, quick: bool) -> dict[str, Any]:
         and not k.upper().endswith("_PROXY")
         and k.upper() != "POLYBOT_ROUTING"
     }
-    started = time.monotonic()
-    try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--scenario",
-                name,
-                *(["--quick"] if quick else []),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=SCENARIO_TIMEOUT[name],
-            env=env,
-            cwd=REPO,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr or b""
-        tail = err.decode(errors="replace") if isinstance(err, bytes) else err
-        return {
-            "scenario": name,
-            "error": f"timed out after {SCENARIO_TIMEOUT[name]:g}s",
-            "stderr": tail[-2000:],
-        }
-    wall = time.monotonic() - started
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT):
-            result: dict[str, Any] = json.loads(line[len(RESULT) :])
-            result["wall_s"] = wall
-            result["stderr"] = done.stderr[-2000:]
-            return result
-    return {
-        "scenario": name,
-        "error": f"exit status {done.returncode}, no result",
-        "stderr": done.stderr[-2000:],
-    }
+    return run_in_child(
+        __file__, name, quick=quick, timeout=SCENARIO_TIMEOUT[name], env=env
+    )
 
 
 class Report:

@@ -91,7 +91,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, machine_lines
+from _common import REPO, RESULT, machine_lines, run_in_child
 from delivery import Report, embed_count, quantile
 
 sys.path.insert(0, str(REPO))
@@ -103,7 +103,6 @@ CHANNEL_LIMIT = (30, 60.0)
 #: Embeds per message, Discord's maximum (and the library's batch size).
 EMBEDS_PER_MESSAGE = 10
 #: Marks a child's result line on its stdout, and a producer's readiness.
-RESULT = "BENCH-RESULT "
 READY = "BENCH-READY"
 #: The command line, as a process of its own.
 CLI = [sys.executable, "-m", "polybot_loghandler._cli"]
@@ -1195,44 +1194,13 @@ def run_child(name: str, *, quick: bool) -> int:
 
 
 def run_scenario(name: str, *, quick: bool) -> dict[str, Any]:
-    started = time.monotonic()
-    timeout = SCENARIO_TIMEOUT[name]
-    try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--scenario",
-                name,
-                *(["--quick"] if quick else []),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=child_environment(),
-            cwd=REPO,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr or b""
-        tail = err.decode(errors="replace") if isinstance(err, bytes) else err
-        return {
-            "scenario": name,
-            "error": f"timed out after {timeout:g}s",
-            "stderr": tail[-2000:],
-        }
-    wall = time.monotonic() - started
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT):
-            result: dict[str, Any] = json.loads(line[len(RESULT) :])
-            result["wall_s"] = wall
-            result["stderr"] = done.stderr[-2000:]
-            return result
-    return {
-        "scenario": name,
-        "error": f"exit status {done.returncode}, no result",
-        "stderr": done.stderr[-2000:],
-    }
+    return run_in_child(
+        __file__,
+        name,
+        quick=quick,
+        timeout=SCENARIO_TIMEOUT[name],
+        env=child_environment(),
+    )
 
 
 def minimum_drain(messages: int) -> float:
