@@ -5,10 +5,11 @@ With ``delivery.spool`` (and no relay), what the watches and digests
 know survives a restart: it is taken back when the engine starts
 (:meth:`StateKeeper.load`), saved when it changed, about once a second
 (:meth:`StateKeeper.save`, a periodic job), and saved at the end, after
-the last digests were handed out, so that a period sent at exit is not
-sent again. Where and how it is kept is :mod:`.._spool.watchstate`'s
-business. Nothing here raises: a spool that fails is counted
-(``errors.spool``) and said once, and the watching goes on in memory.
+the last digests were handed out, so that what the next process counts
+of a period sent in part at exit is sent as that period's rest. Where
+and how it is kept is :mod:`.._spool.watchstate`'s business. Nothing
+here raises: a spool that fails is counted (``errors.spool``) and said
+once, and the watching goes on in memory.
 """
 
 from __future__ import annotations

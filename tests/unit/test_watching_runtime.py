@@ -153,6 +153,18 @@ class TestWatches:
 
         assert ("X", None) == (alert.values["key"], alert.values["last_seen"])
 
+    def test_a_watch_of_a_pattern_takes_every_name_it_matches(
+        self,
+    ) -> None:
+        floor = Floor(
+            ROUTING.replace("{event: heartbeat}", "{event: 'beat_*'}")
+        )
+
+        assert floor.log("beat_fast", agent="A")
+        assert floor.log("beat_slow", agent="B")
+        assert not floor.log("heartbeat", agent="C")
+        assert [(ALERT, "A"), (ALERT, "B")] == kinds(floor.at(T0 + 31))
+
     def test_an_event_of_no_watch_or_digest_is_not_taken(self) -> None:
         floor = Floor()
 
