@@ -624,9 +624,20 @@ def producer(
 # -- scenarios ---------------------------------------------------------------
 
 
+def stop_all(relays: list[RelayProcess]) -> None:
+    """Stop every relay of a scenario (at its end, whatever happened)."""
+    for relay in relays:
+        relay.stop()
+
+
+def said_by(relays: list[RelayProcess]) -> list[str]:
+    """What the relays said on stderr, for the report."""
+    return [line for relay in relays for line in relay.said()]
+
+
 def lease_taken(stream: Stream, relays: list[RelayProcess]) -> None:
     if not wait_until(lambda: stream.active_pid() is not None, LEASE_WAIT):
-        said = [x for r in relays for x in r.said()]
+        said = said_by(relays)
         raise RuntimeError(f"no relay took the lease: {said}")
 
 
@@ -667,9 +678,8 @@ def scenario_shared(*, relayed: bool, sizes: Sizes) -> dict[str, Any]:
                 relay_stats=stream.relay_stats(events) if relayed else {},
             )
         finally:
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
@@ -707,9 +717,8 @@ def scenario_flood(sizes: Sizes) -> dict[str, Any]:
                 relay_stats=stream.relay_stats(events),
             )
         finally:
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
@@ -762,9 +771,8 @@ def scenario_failover(sizes: Sizes) -> dict[str, Any]:
                 relay_stats=stream.relay_stats(events - before_kill),
             )
         finally:
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
@@ -816,9 +824,8 @@ def scenario_redis_away(sizes: Sizes) -> dict[str, Any]:
                 relay_stats=stream.relay_stats(events),
             )
         finally:
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
@@ -859,9 +866,8 @@ def scenario_no_relay(sizes: Sizes) -> dict[str, Any]:
                 relay_stats=stream.relay_stats(events),
             )
         finally:
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
@@ -1163,9 +1169,8 @@ def scenario_latency(sizes: Sizes) -> dict[str, Any]:
             )
         finally:
             stop(handler)
-            for r in relays:
-                r.stop()
-        result["relay_said"] = [x for r in relays for x in r.said()]
+            stop_all(relays)
+        result["relay_said"] = said_by(relays)
         return result
 
 
