@@ -7,6 +7,7 @@ runs one of its scenarios in a process of its own.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -21,6 +22,25 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 #: What a scenario's process prints before its result's JSON.
 RESULT = "BENCH-RESULT "
+#: The fields of the trade the benchmarks log.
+TRADE: dict[str, Any] = {
+    "agent": "Momentum_BTC_v1",
+    "market": "BTC-USD-UP-15m",
+    "side": "YES",
+    "amount": 20.0,
+    "price": 0.5423,
+    "fees": 0.4,
+    "is_paper": True,
+}
+
+
+def make_logger(name: str, handler: logging.Handler) -> logging.Logger:
+    """A DEBUG logger ``bench.NAME`` wearing *handler* alone."""
+    log = logging.getLogger(f"bench.{name}")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log
 
 
 def version(name: str) -> str:

@@ -44,7 +44,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, RESULT, machine_lines, run_in_child
+from _common import (
+    REPO,
+    RESULT,
+    TRADE,
+    machine_lines,
+    make_logger,
+    run_in_child,
+)
 
 sys.path.insert(0, str(REPO))
 
@@ -74,15 +81,6 @@ MIXED_HOURS = 1
 #: Seconds to wait for a summary held by a coalescing window (1 minute).
 WAITS = {"held": 75.0}
 
-TRADE: dict[str, Any] = {
-    "agent": "Momentum_BTC_v1",
-    "market": "BTC-USD-UP-15m",
-    "side": "YES",
-    "amount": 20.0,
-    "price": 0.5423,
-    "fees": 0.4,
-    "is_paper": True,
-}
 
 # The shipped trade embed, on one channel of its own.
 BURST_ROUTING = """\
@@ -168,14 +166,6 @@ def write_routing(text: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix="bench-delivery-")) / "routing.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def make_logger(name: str, handler: logging.Handler) -> logging.Logger:
-    log = logging.getLogger(f"bench.{name}")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    return log
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -91,7 +91,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, RESULT, machine_lines, run_in_child
+from _common import (
+    REPO,
+    RESULT,
+    TRADE,
+    machine_lines,
+    make_logger,
+    run_in_child,
+)
 from delivery import Report, embed_count, quantile
 
 sys.path.insert(0, str(REPO))
@@ -119,15 +126,6 @@ LATENCY_GAP = 0.25
 #: Seconds to wait for something that should take a few.
 LEASE_WAIT = 30.0
 
-TRADE: dict[str, Any] = {
-    "agent": "Momentum_BTC_v1",
-    "market": "BTC-USD-UP-15m",
-    "side": "YES",
-    "amount": 20.0,
-    "price": 0.5423,
-    "fees": 0.4,
-    "is_paper": True,
-}
 UNMATCHED = {"cache": "quotes", "entries": 120}
 
 
@@ -869,14 +867,6 @@ def scenario_no_relay(sizes: Sizes) -> dict[str, Any]:
             stop_all(relays)
         result["relay_said"] = said_by(relays)
         return result
-
-
-def make_logger(name: str, handler: logging.Handler) -> logging.Logger:
-    log = logging.getLogger(f"bench.{name}")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    return log
 
 
 def stop(handler: Any) -> None:
