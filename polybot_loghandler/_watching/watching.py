@@ -150,24 +150,9 @@ class Watching:
         """Whether the routing file has no watch and no digest."""
         return not self._watches and not self._digests
 
-    def rules(self) -> dict[str, WatchRule | DigestRule]:
-        """Each watch's and digest's rule, by name."""
-        with self._lock:
-            out: dict[str, WatchRule | DigestRule] = {
-                n: w.rule for n, w in self._watches.items()
-            }
-            out.update((n, d.rule) for n, d in self._digests.items())
-        return out
-
-    # -- mutes ----------------------------------------------------------------
-
     def set_mutes(self, mutes: Mapping[str, Mute]) -> None:
         """Hold back what *mutes* name from now on (replacing the last)."""
         self._mutes = dict(mutes)  # one assignment: readers see old or new
-
-    def mutes(self) -> dict[str, Mute]:
-        """The mutes in force or expired since :meth:`set_mutes`."""
-        return dict(self._mutes)
 
     def muted(self, name: str, now: float) -> bool:
         """Whether the route, watch or digest *name* is muted at *now*."""
