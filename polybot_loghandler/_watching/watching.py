@@ -150,6 +150,8 @@ class Watching:
         """Whether the routing file has no watch and no digest."""
         return not self._watches and not self._digests
 
+    # -- mutes ----------------------------------------------------------------
+
     def set_mutes(self, mutes: Mapping[str, Mute]) -> None:
         """Hold back what *mutes* name from now on (replacing the last)."""
         self._mutes = dict(mutes)  # one assignment: readers see old or new
