@@ -58,6 +58,10 @@ LONGEST = 1e9
 class _Bucket:
     remaining: int | None = None
     reset_at: float = 0.0
+    #: what the answers said of a whole window, for projections only:
+    #: its requests (``X-RateLimit-Limit``) and the longest reset seen
+    limit: int | None = None
+    period: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,42 @@ class RateLimiter:
         longest = max(waits, key=lambda w: w.seconds)
         return longest if longest.seconds > 0 else Wait(0.0)
 
+    def schedule(
+        self, key: str, channel: str, now: float, n: int
+    ) -> list[float]:
+        """
+        When *key*'s next *n* messages could leave, at the earliest.
+
+        A projection, for deciding how far behind a destination is: the
+        wait in force now, then the per-channel window and the bucket's
+        window as its answers described it (``X-RateLimit-Limit``
+        requests per the longest reset seen), as if *key* alone sent on
+        *channel*. Nothing is noted.
+        """
+        t = now + self.wait(key, channel, now).seconds
+        window = [
+            s
+            for s in self._channel_sends.get(channel, ())
+            if s > now - self._channel_window
+        ]
+        most = self._channel_messages
+        bucket = self._bucket(key)
+        remaining, reset_at = bucket.remaining, bucket.reset_at
+        out: list[float] = []
+        for _ in range(max(n, 0)):
+            if len(window) >= most:
+                t = max(t, window[-most] + self._channel_window)
+            if remaining is not None and bucket.limit is not None:
+                if t >= reset_at:  # a new window of the bucket
+                    remaining, reset_at = bucket.limit, t + bucket.period
+                elif remaining <= 0:
+                    t = reset_at
+                    remaining, reset_at = bucket.limit, t + bucket.period
+                remaining -= 1
+            window.append(t)
+            out.append(t)
+        return out
+
     def sending(self, key: str, channel: str, now: float) -> None:
         """Note a request about to go out (it counts before it returns)."""
         bucket = self._bucket(key)
@@ -201,6 +241,10 @@ class RateLimiter:
         # within what an int holds cheaply
         bucket.remaining = int(min(max(remaining, 0.0), LONGEST))
         bucket.reset_at = now + reset_after + RESET_MARGIN
+        limit = _number(headers.get("x-ratelimit-limit"))
+        if limit is not None and limit >= 1:
+            bucket.limit = int(min(limit, LONGEST))
+            bucket.period = min(max(bucket.period, reset_after), BUCKET_CAP)
 
     def _learn(self, route: str, name: str) -> None:
         """Note that *route* is in bucket *name*, keeping what it knew."""
@@ -216,7 +260,7 @@ class RateLimiter:
         # naming a new bucket on every answer grows nothing), or is
         # copied when one still is
         if any(self._name(r) == before for r in self._bucket_of):
-            old = _Bucket(old.remaining, old.reset_at)
+            old = _Bucket(old.remaining, old.reset_at, old.limit, old.period)
         else:
             del self._buckets[before]
         # what the route knew carries over; into a bucket known already,

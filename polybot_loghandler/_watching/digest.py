@@ -13,19 +13,15 @@ so the totals stay whole, and the events that went there are counted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timezone, tzinfo
 from typing import Any
 
-from polybot_loghandler._values import text_of
-
-from .measures import Measure, Tally
+from .measures import OTHERS, Groups, Measure, Tally
 from .periods import Period, period_of
 
 __all__ = ["OTHERS", "Closed", "Digest"]
 
-#: The group that takes the events of groups past the limit.
-OTHERS = "(others)"
 #: Groups one period keeps at most.
 GROUP_LIMIT = 100
 
@@ -56,9 +52,7 @@ class Closed:
 @dataclass(slots=True)
 class _Open:
     period: Period
-    groups: dict[str, dict[str, Tally]] = field(default_factory=dict)
-    events: int = 0
-    crowded: int = 0
+    counted: Groups
 
 
 class Digest:
@@ -107,29 +101,12 @@ class Digest:
             return
         state = self._open.get(period.start)
         if state is None:
-            state = self._open[period.start] = _Open(period)
-        key = self._group(fields)
-        tallies = state.groups.get(key)
-        if tallies is None:
-            named = len(state.groups) - (OTHERS in state.groups)
-            if named >= self.limit:  # full: into (others), counted
-                key = OTHERS
-                state.crowded += 1
-                self.crowded += 1
-                tallies = state.groups.get(key)
-            if tallies is None:
-                tallies = state.groups[key] = {
-                    name: m.tally() for name, m in self.measures.items()
-                }
-        for tally in tallies.values():
-            tally.add(dict(fields))
-        state.events += 1
+            state = self._open[period.start] = _Open(period, self._groups())
+        if state.counted.add(fields):
+            self.crowded += 1
 
-    def _group(self, fields: Mapping[str, Any]) -> str:
-        if self.group_by is None:
-            return ""
-        value = fields.get(self.group_by)
-        return "" if value is None else text_of(value)
+    def _groups(self) -> Groups:
+        return Groups(self.measures, self.group_by, self.limit)
 
     def close_due(self, now: float) -> list[Closed]:
         """The periods whose end is *grace* seconds past, oldest first."""
@@ -184,11 +161,11 @@ class Digest:
                 [
                     state.period.start,
                     state.period.end,
-                    state.events,
-                    state.crowded,
+                    state.counted.events,
+                    state.counted.crowded,
                     {
                         key: {name: t.row() for name, t in tallies.items()}
-                        for key, tallies in state.groups.items()
+                        for key, tallies in state.counted.groups.items()
                     },
                 ]
                 for state in self._open.values()
@@ -209,10 +186,11 @@ class Digest:
             partly = {float(start) for start in saved.get("partly", ())}
             periods = {}
             for start, end, events, crowded, groups in saved["open"]:
-                state = _Open(Period(float(start), float(end)))
-                state.events, state.crowded = int(events), int(crowded)
+                state = _Open(Period(float(start), float(end)), self._groups())
+                counted = state.counted
+                counted.events, counted.crowded = int(events), int(crowded)
                 for key, rows in groups.items():
-                    state.groups[str(key)] = {
+                    counted.groups[str(key)] = {
                         name: Tally.from_row(measure, rows[name])
                         for name, measure in self.measures.items()
                     }
@@ -226,18 +204,12 @@ class Digest:
         self._partly = partly
 
     def _closed(self, state: _Open, *, partial: bool = False) -> Closed:
-        groups = []
-        total = {name: m.tally() for name, m in self.measures.items()}
-        for key in sorted(state.groups, key=lambda k: (k == OTHERS, k)):
-            tallies = state.groups[key]
-            groups.append((key, {n: t.value for n, t in tallies.items()}))
-            for name, tally in tallies.items():
-                total[name].merge(tally)
+        groups, total = state.counted.results()
         return Closed(
             state.period,
             groups,
-            {n: t.value for n, t in total.items()},
-            state.events,
-            state.crowded,
+            total,
+            state.counted.events,
+            state.counted.crowded,
             partial,
         )

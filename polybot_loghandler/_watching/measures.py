@@ -15,10 +15,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FUNCTIONS", "Measure", "Tally", "parse_measure"]
+from polybot_loghandler._values import text_of
+
+__all__ = [
+    "FUNCTIONS",
+    "OTHERS",
+    "Groups",
+    "Measure",
+    "Tally",
+    "parse_measure",
+]
+
+#: The group that takes the events of groups past the limit.
+OTHERS = "(others)"
 
 #: The functions a measure may use, and whether they read a field.
 FUNCTIONS = {
@@ -179,6 +192,69 @@ class Tally:
             "first": self.first,
             "last": self.last,
         }[function]
+
+
+@dataclass(slots=True)
+class Groups:
+    """
+    Events counted by group, each group with a tally per measure.
+
+    An event's group is the text of its *group_by* field (``None``: one
+    group, ``""``). Groups are bounded: past *limit*, events go to one
+    group, :data:`OTHERS`, so the totals stay whole, and the events that
+    went there are counted in ``crowded``. Digests keep one per period;
+    folded messages one per summary.
+    """
+
+    measures: dict[str, Measure]
+    group_by: str | None
+    limit: int
+    groups: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    events: int = 0
+    crowded: int = 0
+
+    def add(self, fields: Mapping[str, Any]) -> bool:
+        """Count one event; whether it went to :data:`OTHERS` (crowded)."""
+        key = self.key_of(fields)
+        tallies = self.groups.get(key)
+        crowded = False
+        if tallies is None:
+            named = len(self.groups) - (OTHERS in self.groups)
+            if named >= self.limit:  # full: into (others), counted
+                key, crowded = OTHERS, True
+                self.crowded += 1
+                tallies = self.groups.get(key)
+            if tallies is None:
+                tallies = self.groups[key] = {
+                    name: m.tally() for name, m in self.measures.items()
+                }
+        plain = dict(fields)
+        for tally in tallies.values():
+            tally.add(plain)
+        self.events += 1
+        return crowded
+
+    def key_of(self, fields: Mapping[str, Any]) -> str:
+        """The group an event with *fields* counts in."""
+        if self.group_by is None:
+            return ""
+        value = fields.get(self.group_by)
+        return "" if value is None else text_of(value)
+
+    def results(
+        self,
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+        """
+        Each group's measures (sorted by key, others last), and the total.
+        """
+        rows = []
+        total = {name: m.tally() for name, m in self.measures.items()}
+        for key in sorted(self.groups, key=lambda k: (k == OTHERS, k)):
+            tallies = self.groups[key]
+            rows.append((key, {n: t.value for n, t in tallies.items()}))
+            for name, tally in tallies.items():
+                total[name].merge(tally)
+        return rows, {n: t.value for n, t in total.items()}
 
 
 def _plain(value: Any) -> Any:

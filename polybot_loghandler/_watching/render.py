@@ -40,7 +40,7 @@ from polybot_loghandler._model import (
 from polybot_loghandler._templates import compile_text
 from polybot_loghandler._text import safe_markdown
 
-from .digest import OTHERS
+from .measures import OTHERS
 from .periods import DAY, WEEK
 from .watching import ALERT, DIGEST, RECOVERY, Output
 
