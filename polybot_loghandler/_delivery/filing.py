@@ -134,6 +134,15 @@ class Filer:
             self._ledger.count("spool.replayed", replayed)
         return list(touched.values())
 
+    def requeue(
+        self,
+        state: LaneState,
+        message: RoutedMessage,
+        entry: SpoolEntry | None,
+    ) -> None:
+        """Queue *message*, read back from the spool, in *state*'s lane."""
+        self._queue(state, message, entry)
+
     def _queue(
         self,
         state: LaneState,

@@ -23,10 +23,16 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import counted
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
-from polybot_loghandler._model import Channel, Config, Route
+from polybot_loghandler._model import Channel, Coalesce, Config, Fold, Route
 from polybot_loghandler._payload import build_payload
 
-from .content import DIGEST_CHARS, by_digest, sanitize_embed
+from .content import (
+    DIGEST_CHARS,
+    by_digest,
+    fold_values,
+    fold_values_read,
+    sanitize_embed,
+)
 from .db import Database
 from .directory import load_key
 from .store import Spool, SpoolEntry
@@ -45,19 +51,33 @@ def encode(message: RoutedMessage, key: bytes) -> dict[str, Any]:
     """
     What the spool keeps of *message*: enough to send it again.
 
-    The route's name, the rendered embed (redacted as it is for Discord)
-    and, for ``coalesce: {by: [...]}``, a keyed hash of each of those
-    fields' values under *key*: never the values, which may be secrets.
+    The route's name, the event's name, the rendered embed (redacted as
+    it is for Discord) and, for ``coalesce: {by: [...]}``, a keyed hash
+    of each of those fields' values under *key*: never the values, which
+    may be secrets. The fields a route's ``fold:`` groups by and measures
+    are kept as values (a summary shows them anyway, see
+    :func:`~.content.fold_values`); a summary keeps how many events it
+    folded.
     Who is pinged is not kept: it comes from the route when the message
     is read back (see :func:`decode`). Never raises for any event value.
     """
-    body: dict[str, Any] = {"route": message.route, "embed": message.embed}
+    body: dict[str, Any] = {
+        "route": message.route,
+        "embed": message.embed,
+        "event": message.event.event,
+    }
     spec = message.coalesce
+    fields = message.event.fields
     if spec is not None and spec.enabled and spec.by:
-        fields = message.event.fields
         body["by"] = {
             name: by_digest(key, fields.get(name)) for name in spec.by
         }
+    if message.folded:
+        body["folded"] = message.folded
+    elif message.fold is not None:
+        kept = fold_values(message.fold, fields)
+        if kept:
+            body["fold"] = kept
     return body
 
 
@@ -92,13 +112,30 @@ def decode(
         else {}
     )
     label = route.name if route is not None else ""
+    name = body.get("event")
+    kept = body.get("fold")
+    if isinstance(kept, Mapping):
+        fields = {**fold_values_read(kept), **fields}
     event = LogEvent(
-        event=label,
+        event=name[:DIGEST_CHARS] if isinstance(name, str) else label,
         level=entry.level,
         time=entry.time,
         fields=fields,
         message=label,
     )
+    folded = body.get("folded")
+    if type(folded) is int and folded > 0:  # a summary: never pings
+        return RoutedMessage(
+            channel=entry.channel,
+            route=label,
+            payload=build_payload([embed], None),
+            embed=embed,
+            event=event,
+            target=target,
+            coalesce=Coalesce(enabled=False),
+            fold=Fold(never=True),
+            folded=folded,
+        )
     return RoutedMessage(
         channel=entry.channel,
         route=label,
@@ -109,6 +146,7 @@ def decode(
         event=event,
         target=target,
         coalesce=None if route is None else route.coalesce,
+        fold=None if route is None else route.fold,
     )
 
 
