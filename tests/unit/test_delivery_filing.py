@@ -234,12 +234,12 @@ class TestWithASpool:
 
         notice = message(desk.config, "notice", route=NOTICE_ROUTE)
         desk.filer.file(notice, notice=True)  # never on disk
-        assert ["a", "b", "notice"] == desk.titles()
+        assert ["notice", "a", "b"] == desk.titles()  # an error: first
 
         desk.lanes.take(desk.lane(), desk.clock.now)
         assert [] == desk.filer.refill(desk.lane())
 
-        assert ["c", "d"] == desk.titles()
+        assert ["d", "c"] == desk.titles()
         assert 0 == desk.on_disk()
         assert [1, 1] == [len(p.spool) for p in desk.lane().lane.items()]
 
