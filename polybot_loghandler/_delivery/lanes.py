@@ -1,13 +1,13 @@
 """
 The lanes: what waits for each destination, and the bound on them all.
 
-A lane (``_batching.Lane``) holds one destination's messages in order;
-:class:`Lanes` is the table of them, keyed by destination, and keeps
-the one bound that spans them (``delivery.queue_size``): over it, the
-lowest level makes room first. Everything here is pure bookkeeping that
-takes ``now`` from its caller: no clock, no I/O, no counting. What was
-pushed out is returned to the engine, which knows whether it waits in
-the spool or is lost.
+A lane (``_batching.Lane``) holds one destination's messages in order
+(higher levels first); :class:`Lanes` is the table of them, keyed by
+destination, and keeps the one bound that spans them
+(``delivery.queue_size``): over it, the lowest level makes room first.
+Everything here is pure bookkeeping that takes ``now`` from its caller:
+no clock, no I/O, no counting. What was pushed out is returned to the
+engine, which knows whether it waits in the spool or is lost.
 """
 
 from __future__ import annotations
@@ -151,12 +151,46 @@ class Lanes:
         """
         item, new = state.lane.add_item(message, now)
         if new:
-            self.pending += 1
-            if bounded:
-                self._by_level.setdefault(item.level, deque()).append(item)
-            else:
-                self._free.add(item)
+            self._count(item, bounded=bounded)
         return item, new
+
+    def _count(self, item: Pending, *, bounded: bool) -> None:
+        """One more message waiting: evictable by its level, or free."""
+        self.pending += 1
+        if bounded:
+            self._by_level.setdefault(item.level, deque()).append(item)
+        else:
+            self._free.add(item)
+
+    def _gone(self, items: list[Pending]) -> None:
+        """*items* no longer wait (taken, removed, or dropped)."""
+        self.pending -= len(items)
+        self._free.difference_update(items)
+
+    def push_front(
+        self, state: LaneState, item: Pending, *, bounded: bool = True
+    ) -> None:
+        """
+        Put a new *item* at the front of its level in *state*'s lane.
+
+        Counted as :meth:`add` counts a new message: within the bound
+        (evictable) unless not *bounded*.
+        """
+        state.lane.push_front(item)
+        self._count(item, bounded=bounded)
+
+    def remove(self, state: LaneState, items: list[Pending]) -> None:
+        """
+        Take these queued *items* out of *state*'s lane (folded).
+
+        They are marked taken, not dropped: eviction passes them by.
+
+        Raises:
+            ValueError: One is not queued in that lane; nothing is
+                removed.
+        """
+        state.lane.remove(items)
+        self._gone(items)
 
     def room(self) -> int:
         """Messages the lanes may take before the bound (notices aside)."""
@@ -173,9 +207,17 @@ class Lanes:
         The oldest of that level, or with *newest* (a spool keeps it)
         the newest. ``None`` when nothing can go.
         """
-        for level in sorted(self._by_level):
-            victim = _pop_live(self._by_level[level], newest=newest)
+        by_level = self._by_level
+        while by_level:
+            level = min(by_level)
+            victim = _pop_live(by_level[level], newest=newest)
             if victim is None:
+                del by_level[level]
+                continue
+            if victim.level != level:
+                # a copy of a higher level merged into it: it goes as
+                # what it is now, after the lower levels
+                by_level.setdefault(victim.level, deque()).append(victim)
                 continue
             state = self.for_message(victim.message)
             state.lane.discard(victim)
@@ -186,8 +228,7 @@ class Lanes:
     def take(self, state: LaneState, now: float) -> list[Pending]:
         """The next batch of *state*'s lane, now on its way."""
         batch = state.lane.take(now)
-        self.pending -= len(batch)
-        self._free.difference_update(batch)
+        self._gone(batch)
         return batch
 
     def drop_all(self, state: LaneState) -> list[Pending]:
@@ -195,8 +236,7 @@ class Lanes:
         left = state.lane.drop_all()
         for item in left:
             item.dropped = True
-        self.pending -= len(left)
-        self._free.difference_update(left)
+        self._gone(left)
         return left
 
     def idle(self, on_disk: Callable[[str], bool]) -> bool:

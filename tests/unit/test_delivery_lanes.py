@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from polybot_loghandler._batching import Pending
 from polybot_loghandler._delivery.lanes import (
     CONSOLE,
     OWN_ROUTES,
@@ -232,6 +233,127 @@ class TestEviction:
 
         assert lanes.over()
         assert -1 == lanes.room()
+
+    @pytest.mark.parametrize(
+        ("newest", "infos"),
+        [(False, ("raised", "info")), (True, ("info", "raised"))],
+        ids=["oldest", "newest"],
+    )
+    def test_a_merge_that_raised_a_level_is_evicted_at_it(
+        self, config: Config, newest: bool, infos: tuple[str, str]
+    ) -> None:
+        """A warning copy merged into an info makes it a warning."""
+        lanes = _lanes()
+        state = lanes.of(config.channels["trades"])
+        for title in infos:
+            lanes.add(state, message(config, title, level=logging.INFO), NOW)
+        lanes.add(state, message(config, "raised", level=logging.WARNING), NOW)
+        order = []
+        while (pushed := lanes.evict(newest=newest)) is not None:
+            order.append(pushed[1].embed()["title"])
+
+        assert (["info", "raised"], 0) == (order, lanes.pending)
+
+
+class TestFolding:
+    """Taking items out of a lane, and putting a summary in front."""
+
+    def _lane(self, lanes: Lanes, config: Config) -> LaneState:
+        state = lanes.of(config.channels["trades"])
+        for title, level in (
+            ("a", logging.INFO),
+            ("w", logging.WARNING),
+            ("b", logging.INFO),
+            ("c", logging.INFO),
+        ):
+            lanes.add(state, message(config, title, level=level), NOW)
+        return state
+
+    def test_removed_items_leave_the_count_and_are_never_evicted(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        _, a, b, c = state.lane.items()
+
+        lanes.remove(state, [a, b])
+
+        assert (2, 2) == (lanes.pending, lanes.room())
+        assert ["w", "c"] == [p.embed()["title"] for p in state.waiting()]
+        assert [(True, False)] * 2 == [(p.taken, p.dropped) for p in (a, b)]
+        pushed = lanes.evict(newest=False)
+        assert pushed is not None
+        assert c is pushed[1]
+
+    def test_a_removed_notice_leaves_the_free_ones(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes(bound=1)
+        state = lanes.of(config.channels["trades"])
+        notice, _ = lanes.add(state, message(config, "n"), NOW, bounded=False)
+
+        lanes.remove(state, [notice])
+
+        assert (0, 1) == (lanes.pending, lanes.room())
+
+    def test_what_is_not_queued_is_not_removed(self, config: Config) -> None:
+        lanes = _lanes()
+        state = self._lane(lanes, config)
+        bot = lanes.of(config.channels["bot"])
+        other, _ = lanes.add(bot, message(config, "x", channel="bot"), NOW)
+        a = state.lane.items()[1]
+
+        with pytest.raises(ValueError, match="not queued"):
+            lanes.remove(state, [a, other])
+
+        assert 5 == lanes.pending
+        assert not a.taken
+
+    @pytest.mark.parametrize(
+        ("bounded", "evicted", "room"),
+        [(True, "s", -1), (False, "c", 0)],
+        ids=["bounded", "free"],
+    )
+    def test_push_front_counts_as_added(
+        self, config: Config, bounded: bool, evicted: str, room: int
+    ) -> None:
+        """A summary in front is counted, and evictable unless free."""
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        summary = Pending(
+            message(config, "s", level=logging.DEBUG),
+            None,
+            logging.DEBUG,
+            NOW,
+            NOW,
+            NOW,
+        )
+
+        lanes.push_front(state, summary, bounded=bounded)
+
+        assert (5, room) == (lanes.pending, lanes.room())
+        titles = [p.embed()["title"] for p in state.waiting()]
+        assert ["w", "a", "b", "c", "s"] == titles
+        pushed = lanes.evict(newest=True)
+        assert pushed is not None
+        assert evicted == pushed[1].embed()["title"]
+
+    def test_push_front_goes_first_in_its_level(self, config: Config) -> None:
+        lanes = _lanes()
+        state = self._lane(lanes, config)
+        summary = Pending(
+            message(config, "s", level=logging.INFO),
+            None,
+            logging.INFO,
+            NOW,
+            NOW,
+            NOW,
+        )
+
+        lanes.push_front(state, summary)
+
+        titles = [p.embed()["title"] for p in lanes.take(state, NOW)]
+        assert (["w", "s", "a", "b", "c"], 0) == (titles, lanes.pending)
 
 
 class TestReadings:
