@@ -104,6 +104,8 @@ class Lanes:
         self.pending = 0
         #: those of them outside the bound (the engine's own notices)
         self._free: set[Pending] = set()
+        #: entries of _by_level no longer waiting, not yet swept
+        self._stale = 0
 
     def __iter__(self) -> Iterator[LaneState]:
         return iter(list(self._table.values()))
@@ -163,9 +165,23 @@ class Lanes:
             self._free.add(item)
 
     def _gone(self, items: list[Pending]) -> None:
-        """*items* no longer wait (taken, removed, or dropped)."""
+        """
+        *items* no longer wait (taken, removed, or dropped).
+
+        Their eviction deques keep them until passed by; once as many
+        are kept as wait, they are swept, so a lane that never overflows
+        does not keep every message it ever sent.
+        """
         self.pending -= len(items)
         self._free.difference_update(items)
+        self._stale += len(items)
+        if self._stale > max(64, self.pending):
+            self._by_level = {
+                level: kept
+                for level, queue in self._by_level.items()
+                if (kept := deque(p for p in queue if _evictable(p)))
+            }
+            self._stale = 0
 
     def push_front(
         self, state: LaneState, item: Pending, *, bounded: bool = True
@@ -283,6 +299,8 @@ class Lanes:
             state.inflight = []
         self.pending = 0
         self._free.clear()
+        self._by_level.clear()
+        self._stale = 0
         return lost, kept, pending
 
     def rate_limit_wait(self, now: float) -> float:
@@ -294,10 +312,15 @@ class Lanes:
         return sorted(s.label for s in self if s.disabled is not None)
 
 
+def _evictable(item: Pending) -> bool:
+    """Whether *item* still waits in a lane (not sent, gone or folded)."""
+    return not (item.dropped or item.taken)
+
+
 def _pop_live(queue: deque[Pending], *, newest: bool) -> Pending | None:
     """The oldest (or newest) item still waiting, taken off *queue*."""
     while queue:
         item = queue.pop() if newest else queue.popleft()
-        if not (item.dropped or item.taken):
+        if _evictable(item):
             return item
     return None

@@ -254,6 +254,34 @@ class TestEviction:
 
         assert (["info", "raised"], 0) == (order, lanes.pending)
 
+    @pytest.mark.parametrize(
+        "leave",
+        [
+            lambda lanes, state: lanes.take(state, NOW),  # sent
+            lambda lanes, state: lanes.drop_all(state),  # disabled
+            lambda lanes, state: lanes.remove(  # folded
+                state, state.lane.items()
+            ),
+        ],
+        ids=["taken", "dropped", "removed"],
+    )
+    def test_what_left_is_not_kept_for_eviction(
+        self, config: Config, leave: Callable[[Lanes, LaneState], object]
+    ) -> None:
+        """Lanes that never overflow keep none of what they sent."""
+        lanes = _lanes()
+        state = lanes.of(config.channels["trades"])
+        bot = lanes.of(config.channels["bot"])
+        waits, _ = lanes.add(bot, message(config, "w", channel="bot"), NOW)
+        for n in range(1000):
+            lanes.add(state, message(config, f"{n}"), NOW)
+            leave(lanes, state)
+        kept = sum(len(queue) for queue in lanes._by_level.values())
+
+        assert kept <= 1 + 65
+        assert 1 == lanes.pending
+        assert (bot, waits) == lanes.evict(newest=False)
+
 
 class TestFolding:
     """Taking items out of a lane, and putting a summary in front."""
