@@ -168,11 +168,15 @@ class Lane:
         gather: Seconds ordinary messages wait to travel together.
         window: Default coalescing window (seconds) for routes that do
             not set one.
+        by_level: Higher levels first (``False``: one queue, in the
+            order they came, as the console shows them).
     """
 
     gather: float
     window: float
-    #: level → its items in order; highest level first
+    by_level: bool = True
+    #: level → its items in order, highest level first (one for all, 0,
+    #: unless by_level)
     _queues: dict[int, deque[Pending]] = field(default_factory=dict)
     _waiting: dict[str, Pending] = field(default_factory=dict)
     _recent: dict[str, _Recent] = field(default_factory=dict)
@@ -221,24 +225,29 @@ class Lane:
                 recent.held.repeat = True
                 return recent.held, True
         item = self._pending(message, key, now)
-        self._queue_of(item.level).append(item)
+        self._queue_of(item).append(item)
         if key is not None:
             self._waiting[key] = item
         return item, True
 
     def _merge(self, item: Pending, message: RoutedMessage) -> None:
         """Merge *message* into queued *item*; a higher level moves it."""
-        level = item.level
+        slot = self._slot(item)
         item.add(message)
-        if item.level != level:
-            self._queues[level].remove(item)
-            self._queue_of(item.level).append(item)
+        if self._slot(item) != slot:
+            self._queues[slot].remove(item)
+            self._queue_of(item).append(item)
 
-    def _queue_of(self, level: int) -> deque[Pending]:
-        """The queue of *level*, made (in its place) if new."""
-        queue = self._queues.get(level)
+    def _slot(self, item: Pending) -> int:
+        """The key of *item*'s queue: its level, or one for all."""
+        return item.level if self.by_level else 0
+
+    def _queue_of(self, item: Pending) -> deque[Pending]:
+        """The queue *item* goes in, made (in its place) if new."""
+        slot = self._slot(item)
+        queue = self._queues.get(slot)
         if queue is None:
-            queue = self._queues[level] = deque()
+            queue = self._queues[slot] = deque()
             if len(self._queues) > 1:
                 self._queues = dict(
                     sorted(
@@ -275,7 +284,7 @@ class Lane:
         del self._recent[key]
         if held is not None and not held.dropped:
             held.queued = now
-            self._queue_of(held.level).append(held)
+            self._queue_of(held).append(held)
             self._waiting[key] = held
 
     def discard(self, item: Pending) -> None:
@@ -289,7 +298,7 @@ class Lane:
         item.dropped = True
         if item.key is not None and self._waiting.get(item.key) is item:
             del self._waiting[item.key]
-        queue = self._queues.get(item.level)
+        queue = self._queues.get(self._slot(item))
         if queue and queue[-1] is item:
             queue.pop()
         elif queue and queue[0] is item:
@@ -319,20 +328,20 @@ class Lane:
                 taken, or another lane's); then nothing is removed.
         """
         gone = {id(p): p for p in items}
-        by_level: dict[int, set[int]] = {}
+        by_slot: dict[int, set[int]] = {}
         for item in gone.values():
-            by_level.setdefault(item.level, set()).add(id(item))
+            by_slot.setdefault(self._slot(item), set()).add(id(item))
         kept: dict[int, deque[Pending]] = {}
         found = 0
-        for level, ids in by_level.items():
-            queue = self._queues.get(level, deque())
+        for slot, ids in by_slot.items():
+            queue = self._queues.get(slot, deque())
             rest: deque[Pending] = deque()
             for p in queue:
                 if id(p) in ids and not p.dropped:
                     found += 1
                 else:
                     rest.append(p)
-            kept[level] = rest
+            kept[slot] = rest
         if found != len(gone):
             raise ValueError("an item to remove is not queued in this lane")
         self._queues.update(kept)
@@ -348,7 +357,7 @@ class Lane:
         It is sent before everything of its level (a summary of what was
         folded goes in the backlog's place); copies never merge into it.
         """
-        self._queue_of(item.level).appendleft(item)
+        self._queue_of(item).appendleft(item)
 
     def _live(self) -> Iterator[Pending]:
         """The items queued, in the order they are to be sent."""
@@ -419,7 +428,7 @@ class Lane:
             total += size
         for item in batch:
             item.taken = True
-            self._queues[item.level].remove(item)
+            self._queues[self._slot(item)].remove(item)
             if item.key is not None:
                 if self._waiting.get(item.key) is item:
                     del self._waiting[item.key]

@@ -132,7 +132,12 @@ class Lanes:
             channel = f"webhook:{destination.webhook_id or destination.url}"
         state = self._table.get(key)
         if state is None:
-            lane = Lane(gather=self._gather, window=self._window)
+            # the console shows messages in the order they were logged
+            lane = Lane(
+                gather=self._gather,
+                window=self._window,
+                by_level=destination is not None,
+            )
             state = LaneState(key, label, destination, channel, lane)
             self._table[key] = state
         return state

@@ -1125,6 +1125,39 @@ class TestLevels:
         actual = ([p.embed()["title"] for p in lane.items()], len(lane))
         assert (expected, len(expected)) == actual
 
+    @pytest.mark.parametrize(
+        ("adds", "expected"),
+        [
+            pytest.param(
+                [
+                    ("a", INFO),
+                    ("b", WARNING),
+                    ("c", INFO),
+                    ("d", CRITICAL),
+                ],
+                ["a", "b", "c", "d"],
+                id="mixed",
+            ),
+            pytest.param(
+                [("a", INFO), ("b", INFO), ("c", WARNING), ("b", WARNING)],
+                ["a", "b", "c"],
+                id="merge-raises-a-level-in-place",
+            ),
+        ],
+    )
+    def test_one_queue_for_all_levels(
+        self, adds: list[tuple[Any, ...]], expected: list[str]
+    ) -> None:
+        """Without ``by_level`` (the console) they leave as they came."""
+        lane = Lane(gather=GATHER, window=WINDOW, by_level=False)
+        _add(lane, adds)
+        summary = Pending(_message("s", level=INFO), None, INFO, T0, T0, 0.0)
+        lane.push_front(summary)
+        first = lane.in_order()[1]
+        lane.remove([first])
+        actual = _flat(_titles(_drain(lane, 0.0)))
+        assert ["s", *expected[1:]] == actual
+
 
 class TestFolding:
     """

@@ -97,6 +97,21 @@ class TestTheTable:
             config.channels["trades"]
         )
 
+    def test_the_console_shows_messages_in_the_order_logged(
+        self, config: Config
+    ) -> None:
+        """Discord's lanes send higher levels first; the console does not."""
+        lanes = _lanes()
+        order = {}
+        for channel in ("trades", "bot", "console"):
+            state = lanes.of(config.channels[channel])
+            for title, level in (("i", logging.INFO), ("w", logging.WARNING)):
+                lanes.add(state, message(config, title, level=level), NOW)
+            order[channel] = [p.embed()["title"] for p in state.waiting()]
+
+        expected = {"trades": ["w", "i"], "bot": ["w", "i"]}
+        assert {**expected, "console": ["i", "w"]} == order
+
 
 class TestCounting:
     def test_new_messages_are_pending_and_copies_merge(
