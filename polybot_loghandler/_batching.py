@@ -316,12 +316,13 @@ class Lane:
         """Items in the deques, dropped ones not yet swept included."""
         return sum(len(queue) for queue in self._queues.values())
 
-    def remove(self, items: Iterable[Pending]) -> None:
+    def remove(self, items: Iterable[Pending]) -> list[Pending]:
         """
         Take these queued *items* out of the lane (folding replaces them).
 
         They leave their queues and are no longer merge targets; they are
         marked ``taken``, so the lanes' eviction skips them, not dropped.
+        Returns them, each once.
 
         Raises:
             ValueError: One of them is not queued here (held, dropped,
@@ -349,6 +350,7 @@ class Lane:
             item.taken = True
             if item.key is not None and self._waiting.get(item.key) is item:
                 del self._waiting[item.key]
+        return list(gone.values())
 
     def push_front(self, item: Pending) -> None:
         """

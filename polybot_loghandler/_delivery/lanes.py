@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from polybot_loghandler._batching import Lane, Pending
@@ -200,7 +200,7 @@ class Lanes:
         state.lane.push_front(item)
         self._count(item, bounded=bounded)
 
-    def remove(self, state: LaneState, items: list[Pending]) -> None:
+    def remove(self, state: LaneState, items: Iterable[Pending]) -> None:
         """
         Take these queued *items* out of *state*'s lane (folded).
 
@@ -210,8 +210,7 @@ class Lanes:
             ValueError: One is not queued in that lane; nothing is
                 removed.
         """
-        state.lane.remove(items)
-        self._gone(items)
+        self._gone(state.lane.remove(items))
 
     def room(self) -> int:
         """Messages the lanes may take before the bound (notices aside)."""

@@ -328,6 +328,15 @@ class TestFolding:
         assert pushed is not None
         assert c is pushed[1]
 
+    def test_an_item_named_twice_is_removed_once(self, config: Config) -> None:
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        a = state.lane.items()[1]
+
+        lanes.remove(state, iter([a, a]))
+
+        assert (3, 1) == (lanes.pending, lanes.room())
+
     def test_a_removed_notice_leaves_the_free_ones(
         self, config: Config
     ) -> None:
