@@ -43,6 +43,7 @@ from polybot_loghandler._watching.watching import (
     Output,
 )
 from polybot_loghandler.exceptions import ConfigError
+from tests.conftest import SHIPPED_ROUTING
 
 HEAD = """\
 version: 1
@@ -565,3 +566,34 @@ def test_check_shows_a_routes_folding(
         "late": "max_lag off",
         "plain": "",
     } == _options(capsys)
+
+
+def test_the_shipped_routing_folds_and_passes_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    The busy info routes fold by what reads well in a summary; the
+    decisions about agents and capital are never folded.
+    """
+    assert 0 == main(["check", str(SHIPPED_ROUTING)])
+    options = _options(capsys)
+    config = load_config(SHIPPED_ROUTING, environ={})
+    folds = {route.name: route.fold for route in config.routes}
+
+    assert MAX_LAG == config.delivery.max_lag
+    trades = Fold(
+        group_by="agent",
+        measures=(
+            ("trades", Measure("count")),
+            ("volume", Measure("sum", "amount")),
+            ("fees", Measure("sum", "fees")),
+        ),
+    )
+    assert trades == folds["trade_executed"]
+    assert "no coalescing, folds by agent" == options["trade_executed"]
+    assert "market" == folds["market_update"].group_by
+    for name in ("position_opened", "position_closed", "trade_audit_passed"):
+        assert "agent" == folds[name].group_by, name
+    for name in ("floor_boss_decision", "capital_reallocation"):
+        assert folds[name].never, name
+        assert "never folded" == options[name]
