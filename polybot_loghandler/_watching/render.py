@@ -34,6 +34,7 @@ from polybot_loghandler._model import (
     DigestRule,
     EmbedTemplate,
     FieldTemplate,
+    Fold,
     Route,
     WatchRule,
 )
@@ -147,6 +148,9 @@ def made_route(rule: WatchRule | DigestRule, kind: str) -> Route:
         mention=mention,
         coalesce=Coalesce(enabled=False),
         embed=embed,
+        # watch alerts, recoveries and digests are never folded: each is
+        # one message already, and a digest is a summary itself
+        fold=Fold(never=True),
     )
 
 
