@@ -93,6 +93,11 @@ class Pending:
     receipts: list[Receipt] = field(default_factory=list)
 
     @property
+    def events(self) -> int:
+        """The events it stands for; a fold's summary, those it folded."""
+        return self.message.folded or self.count
+
+    @property
     def mention(self) -> str:
         """The ping it carries: messages only merge with the same one."""
         return json.dumps(

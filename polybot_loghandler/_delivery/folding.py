@@ -54,11 +54,15 @@ def lag_of(message: RoutedMessage, default: float | None) -> float | None:
     """
     if message.event.level >= logging.WARNING or is_own(message.route):
         return None
-    fold = message.fold
-    if message.folded or (fold is not None and fold.never):
+    if message.folded:
         return None
-    lag = default if fold is None or fold.max_lag is None else fold.max_lag
-    return None if lag is None or math.isinf(lag) else lag
+    fold = message.fold
+    lag = (
+        (math.inf if default is None else default)
+        if fold is None
+        else fold.lag_limit(default)
+    )
+    return None if math.isinf(lag) else lag
 
 
 @dataclass(slots=True, eq=False)

@@ -297,9 +297,9 @@ class Lanes:
                 if item.spool:
                     kept += len(item.spool)
                 elif item.receipts:
-                    pending += item.count
+                    pending += item.events
                 else:
-                    lost += item.count
+                    lost += item.events
             state.inflight = []
         self.pending = 0
         self._free.clear()

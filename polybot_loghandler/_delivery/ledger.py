@@ -164,15 +164,13 @@ class Ledger:
         own messages are not counted.
         """
         self._settle(items)
-        events = sum(
-            _events(p) for p in items if not is_own(p.message.route)
-        )
+        events = sum(p.events for p in items if not is_own(p.message.route))
         self._lose(state, reason, events)
 
     def evicted(self, state: LaneState, item: Pending) -> None:
         """*item* was pushed out of a full queue and is lost."""
         self._settle([item])
-        self._lose(state, Loss.QUEUE_FULL, _events(item))
+        self._lose(state, Loss.QUEUE_FULL, item.events)
 
     def shown(self, batch: Sequence[Pending], shown: int) -> None:
         """*batch* went to the console (*shown* of it on screen)."""
@@ -433,11 +431,6 @@ class Ledger:
             self._post(
                 channel, embed, "polybot_loghandler.report", logging.INFO
             )
-
-
-def _events(item: Pending) -> int:
-    """The events *item* stands for: those it folded, if a summary."""
-    return item.message.folded or item.count
 
 
 def _ops(config: Config) -> Channel | None:

@@ -139,7 +139,7 @@ class Summary:
         groups, total = self._groups.results()
         names = list(self._groups.measures)
         rows = [{"key": key, **values} for key, values in groups]
-        top = min(self._top, MAX_FIELDS - 1)
+        top = min(self._top, MAX_FIELDS - 2)  # then others, and Total
         if len(rows) > top:
             rows = top_groups(rows, names, top)
         else:

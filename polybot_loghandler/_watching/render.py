@@ -197,7 +197,9 @@ def digest_embeds(rule: DigestRule, event: LogEvent) -> list[dict[str, Any]]:
     names = [name for name, _ in rule.measures]
     if rule.top is not None and len(groups) > rule.top:
         groups = top_groups(groups, names, rule.top)
-    fields = [group_field(_group_name(g["key"], rule), g, names) for g in groups]
+    fields = [
+        group_field(_group_name(g["key"], rule), g, names) for g in groups
+    ]
     if len(groups) > 1 or not groups:
         fields.append(group_field("Total", values["total"], names))
     title = f"📊 {humanize(rule.name)}"

@@ -46,7 +46,7 @@ def test_without_fold_it_counts_by_event_name() -> None:
     assert "10 events folded" in embed["title"]
     assert "14:23:45–14:23:55 UTC" in embed["description"]
     names = [f["name"] for f in embed["fields"]]
-    assert names == ["Trade executed", "Order placed", "Total"]
+    assert names == ["Trade Executed", "Order Placed", "Total"]
     assert "**7**" in embed["fields"][0]["value"]
     assert embed["footer"]["text"] == "folded: 10 · route trades_executed"
     assert embed["timestamp"] == "2024-01-30T14:23:55.000Z"

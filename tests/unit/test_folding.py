@@ -75,6 +75,14 @@ def trade(
     )
 
 
+def spool(tmp_path: Path) -> SpoolKeeper:
+    return SpoolKeeper(str(tmp_path / "spool"), 10_000_000, _ignore)
+
+
+def _ignore(_key: str, _n: int) -> None:
+    pass
+
+
 class Setup:
     def __init__(self, config: Config, keeper: SpoolKeeper | None = None):
         self.config = config
@@ -85,7 +93,7 @@ class Setup:
             self.lanes,
             keeper,
             lambda: config,
-            lambda state, m, e: self.requeued.append(m),
+            lambda _state, m, _entry: self.requeued.append(m),
             clock=lambda: NOW,
             wall=lambda: T0,
         )
@@ -256,7 +264,7 @@ def test_a_summary_carries_the_receipts_of_what_it_folded(
     ledger.sent(setup.state, batch, NOW)
 
     assert folded + len(batch) - 1 == len(acked)
-    counts = stats.snapshot()
+    counts = stats.counters()
     assert folded == counts["folded"]
     assert len(batch) == counts["delivered"]  # the summary is one
 
@@ -273,13 +281,13 @@ def test_a_dropped_summary_counts_what_it_folded(config: Config) -> None:
 
     ledger.drop_items(setup.summaries(), Loss.REJECTED, setup.state)
 
-    assert folded == stats.snapshot()[Loss.REJECTED.counter]
+    assert folded == stats.counters()[Loss.REJECTED.counter]
 
 
 def test_the_spool_holds_the_summary_not_what_it_folded(
     config: Config, tmp_path: Path
 ) -> None:
-    keeper = SpoolKeeper(str(tmp_path / "spool"), 10_000_000, lambda k, n: None)
+    keeper = spool(tmp_path)
     keeper.open(create=True)
     setup = Setup(config, keeper)
     for n in range(400):
@@ -293,7 +301,7 @@ def test_the_spool_holds_the_summary_not_what_it_folded(
     assert 400 - folded + 1 == keeper.pending
     keeper.close()
     # a restart finds the summary, which says how many it folded
-    again = SpoolKeeper(str(tmp_path / "spool"), 10_000_000, lambda k, n: None)
+    again = spool(tmp_path)
     left = again.start()
     for entry in left:
         again.wait("lane", entry)
@@ -308,7 +316,7 @@ def test_the_spool_holds_the_summary_not_what_it_folded(
 def test_folding_reads_what_waits_on_disk(
     config: Config, tmp_path: Path
 ) -> None:
-    keeper = SpoolKeeper(str(tmp_path / "spool"), 10_000_000, lambda k, n: None)
+    keeper = spool(tmp_path)
     keeper.open(create=True)
     setup = Setup(config, keeper)
     for n in range(50):

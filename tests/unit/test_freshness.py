@@ -82,7 +82,7 @@ def late(waiting: list[Waiting], leaves: list[float], folded: list[int]):
         ),
         (
             "fold: never keeps its place",
-            [Waiting(INFO, 0.0, None, "live")] + infos([0.0] * 300),
+            [Waiting(INFO, 0.0, None, "live"), *infos([0.0] * 300)],
             every(2.0, 32),
             list(range(1, 153)),
         ),
@@ -94,7 +94,7 @@ def late(waiting: list[Waiting], leaves: list[float], folded: list[int]):
         ),
         (
             "each message is held to its own bound",
-            infos([0.0] * 200, lag=300.0) + [Waiting(DEBUG, 0, 30.0, "d")],
+            [*infos([0.0] * 200, lag=300.0), Waiting(DEBUG, 0, 30.0, "d")],
             every(2.0, 22),
             [200],
         ),

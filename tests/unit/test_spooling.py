@@ -171,7 +171,7 @@ class TestRoundTrip:
         """The event's fields are in the embed, as rendered."""
         body = encode(_message(component="risk", api_key="hunter2"), KEY)
 
-        assert {"route", "embed", "by"} == set(body)
+        assert {"route", "event", "embed", "by"} == set(body)
         assert {"component", "api_key"} == set(body["by"])
         assert "hunter2" not in json.dumps(body)
         assert "risk" not in json.dumps(body)
