@@ -27,8 +27,9 @@ library's and its application's, not the fake's.
    route that sends warnings to the same channel), 3,000 distinct
    ``info`` trades logged evenly over 20 s with 5 warnings among them,
    watched for 80 s (``--watch S``) from the first log call: when each
-   warning arrived, how far behind the channel was at worst and at the
-   end, and where the trades are (one by one, inside summaries, not yet).
+   warning arrived, the newest message's lag over time (how long before
+   its arrival the newest event it covers was logged), and where the
+   trades are (one by one, inside summaries, not yet).
    The other libraries of ``bench/alternatives.py`` run the same scenario
    at the same time, each with a fake of its own.
 
@@ -105,6 +106,14 @@ LAG_LEAD = 0.5
 
 _TRADE_ID = re.compile(r"\b([TW])(\d{5})\b")
 _SOAK_ID = re.compile(r"^T(\d{7})$")
+#: The footer of the summary of duplicates a coalescing window held.
+_HELD = re.compile(r"×\d+ more")
+
+
+def footer_text(embed: dict[str, Any]) -> str:
+    footer = embed.get("footer")
+    return str(footer.get("text") or "") if isinstance(footer, dict) else ""
+
 
 # -- the child: the library and its application ------------------------------
 
@@ -553,23 +562,42 @@ def _iso(text: str) -> float | None:
         return None
 
 
-def event_time(embed: dict[str, Any], trades: array) -> float | None:
-    """When the (newest) event an embed shows was logged: epoch seconds."""
-    for item in embed.get("fields") or ():
-        if item.get("name") == "Trade ID":
-            found = _SOAK_ID.match(str(item.get("value", "")))
-            if found and int(found[1]) < len(trades):
-                return trades[int(found[1])]
+def _shown_time(text: str, near: float) -> float | None:
+    """A ``Time`` field's value (``2026-02-01 14:23:45 UTC`` or
+    ``14:23:45 UTC``) as epoch seconds, the latter on *near*'s day."""
+    for fmt in ("%Y-%m-%d %H:%M:%S UTC", "%H:%M:%S UTC"):
+        try:
+            shown = datetime.strptime(text, fmt)  # noqa: DTZ007 - it says UTC
+        except ValueError:
+            continue
+        if fmt.startswith("%H"):
+            day = datetime.fromtimestamp(near, timezone.utc)
+            shown = shown.replace(year=day.year, month=day.month, day=day.day)
+        when = shown.replace(tzinfo=timezone.utc).timestamp()
+        return when - 86_400 if when > near + 60 else when
+    return None
+
+
+def event_time(
+    embed: dict[str, Any], trades: array, near: float
+) -> float | None:
+    """
+    When the (newest) event an embed shows was logged, in epoch seconds:
+    a soak trade's by its id, else the embed's timestamp, else its
+    ``Time`` field (whole seconds; *near*: about when it arrived).
+    """
+    fields = {
+        str(item.get("name")): str(item.get("value", ""))
+        for item in embed.get("fields") or ()
+    }
+    found = _SOAK_ID.match(fields.get("Trade ID", ""))
+    if found and int(found[1]) < len(trades):
+        return trades[int(found[1])]
     stamp = embed.get("timestamp")
     if isinstance(stamp, str) and _iso(stamp) is not None:
         return _iso(stamp)
-    for item in embed.get("fields") or ():
-        if item.get("name") == "Time":
-            with contextlib.suppress(ValueError):
-                shown = datetime.strptime(  # noqa: DTZ007 - it says UTC
-                    str(item.get("value")), "%Y-%m-%d %H:%M:%S UTC"
-                )
-                return shown.replace(tzinfo=timezone.utc).timestamp()
+    if "Time" in fields:
+        return _shown_time(fields["Time"], near)
     return None
 
 
@@ -656,8 +684,12 @@ class SoakReading:
                 n = embed_count(embed)
                 ch.events += n
                 ch.coalesced += n - 1
-                logged = event_time(embed, self.trades)
+                logged = event_time(embed, self.trades, arrived)
             if logged is None:
+                continue
+            if arrived > self.end and _HELD.search(footer_text(embed)):
+                # duplicates held by a coalescing window: a message per
+                # window is the promise, not a backlog
                 continue
             ch.newest_given = max(ch.newest_given, logged)
             if arrived <= self.end:
@@ -752,7 +784,6 @@ def lag_outcome(
     t0 = r["t0"]
     plan = lag_plan()
     due = {ident: t0 + at for at, ident in plan}
-    last_due = max(due.values())
     first_seen: dict[str, float] = {}
     own_embed: set[str] = set()
     copies: Counter[str] = Counter()
@@ -783,12 +814,24 @@ def lag_outcome(
                 own_embed |= ids
             if ids:
                 units.append((message.time, max(due[i] for i in ids)))
-    # how far behind, every 0.5 s: the newest event due, the newest shown
-    times = [t0 + step / 2 for step in range(int(watch * 2) + 1)]
-    behind = [
-        min(t, last_due) - max(shown, t0)
-        for t, shown in zip(times, newest_by(units, times), strict=True)
-    ]
+    # the newest message's lag: the last to arrive by then, how late
+    units.sort()
+    checks = sorted({at for at in (10, 20, 40, 60) if at < watch} | {watch})
+    newest_lag = {}
+    for at in checks:
+        arrived = [u for u in units if u[0] <= t0 + at]
+        last = max((a for a, _ in arrived), default=None)
+        newest_lag[f"{at:g}"] = (
+            None
+            if last is None
+            else last - max(c for a, c in arrived if a == last)
+        )
+    # what the channel had not shown at the end: the newest event logged
+    # against the newest shown
+    shown = max((c for a, c in units), default=t0)
+    # the calls made, in the plan's order (a blocked one makes fewer)
+    made = zip(plan, r["calls"], strict=False)
+    called = {ident: t0 + c0 for (_, ident), (c0, _) in made}
     warnings = sorted(k for k in due if k.startswith("W"))
     one_by_one = sum(1 for k in first_seen if k.startswith("T"))
     calls = r["calls"]
@@ -796,7 +839,10 @@ def lag_outcome(
         "warnings": [
             {
                 "id": w,
-                "after_s": first_seen[w] - due[w] if w in first_seen else None,
+                "after_s": first_seen[w] - called[w]
+                if w in first_seen and w in called
+                else None,
+                "logged": w in called,
                 "own_embed": w in own_embed,
             }
             for w in warnings
@@ -812,12 +858,8 @@ def lag_outcome(
             for q in fake.requests
             if q.status == 429 and q.time <= t0 + watch
         ),
-        "behind_max": max(behind),
-        "behind_end": behind[-1],
-        "behind_at": {
-            str(s): behind[min(len(behind) - 1, s * 2)]
-            for s in (10, 20, 40, 60, int(watch))
-        },
+        "unshown_end": max(0.0, min(max(due.values()), t0 + watch) - shown),
+        "newest_lag": newest_lag,
         "late_max": max((at - c for at, c in units), default=0.0),
         "logged": len(calls),
         "log_busy_s": sum(b - a for a, b in calls),
@@ -1011,13 +1053,27 @@ def soak_notes(
         f"`{k}` {v:,}"
         for k, v in sorted(r["offered"].items(), key=lambda kv: -kv[1])
     )
-    rep.add(f"Logged: {offered}.", "")
+    rep.add(
+        f"Logged: {offered}. Per channel, 'events in them' counts `×N` "
+        "embeds as N (not the summaries of folded events, whose counts are "
+        "under 'folded'). 'Behind at exit': the newest event the channel "
+        "was given (shown after the logging stopped, or left in the spool)"
+        " against the newest it had shown by then; 'oldest waiting at "
+        "exit': the oldest event not shown by then. Duplicates held by a "
+        "coalescing window (the `×N more` summaries the close sends) count"
+        " in neither: a message per window is what coalescing promises. "
+        "Event times: a trade's log call, else the embed's timestamp, else"
+        " its `Time` field (whole seconds). The close is the handler's "
+        "`close()` (a flush of at most `flush_timeout`, the rest kept in "
+        "the spool).",
+        "",
+    )
     busiest = rows[:3]
     if busiest and busiest[0][1]["behind"]:
         steps = [at for at, _ in busiest[0][1]["behind"]]
         rep.add(
-            "How far behind the busiest channels were (the newest event "
-            "given against the newest shown), while the floor logged:",
+            "How far behind the busiest channels were while the floor "
+            "logged (the time against the newest event shown by then):",
             "",
             "| channel | " + " | ".join(f"{at} s" for at in steps) + " |",
             "|---|" + "---:|" * len(steps),
@@ -1058,8 +1114,8 @@ def report_lag(rep: Report, results: dict[str, dict[str, Any]]) -> None:
         "",
         "| library | warnings arrived (s after logged) | trades one by one "
         "| trades in summaries | trades not arrived | messages | 429s | "
-        "behind, worst | behind at the end | latest arrival, worst | "
-        "log calls made | time the application spent logging |",
+        "newest message's lag, worst | at the end | not shown at the end "
+        "| log calls made | time the application spent logging |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     )
     watch = 0.0
@@ -1070,44 +1126,52 @@ def report_lag(rep: Report, results: dict[str, dict[str, Any]]) -> None:
                 rep.missed.append(f"lag, {variant}: {r['error']}")
             continue
         watch = r["watch"]
-        arrived = ", ".join(
-            "—"
+        told = [
+            ("—" if w["logged"] else "not logged")
             if w["after_s"] is None
             else f"{w['after_s']:.1f}" + ("" if w["own_embed"] else "*")
             for w in r["warnings"]
+        ]
+        arrived = (
+            f"{told[0]} (all {len(told)})"
+            if len(set(told)) == 1 and len(told) > 1
+            else ", ".join(told)
         )
         rep.add(
             f"| {variant} | {arrived} | {r['one_by_one']:,} | "
             f"{r['folded']:,} | {r['missing']:,} | {r['messages']:,} | "
-            f"{r['status_429']:,} | {_s(r['behind_max'])} | "
-            f"{_s(r['behind_end'])} | {_s(r['late_max'])} | "
-            f"{r['logged']:,} | {r['log_busy_s']:,.2f} s |"
+            f"{r['status_429']:,} | {_s(r['late_max'])} | "
+            f"{_s(r['newest_lag'][f'{watch:g}'])} | "
+            f"{_s(r['unshown_end'])} | {r['logged']:,} | "
+            f"{r['log_busy_s']:,.2f} s |"
         )
     rep.add("")
     rep.add(
         f"Watched for {watch:g} s from the first log call. 'Warnings "
-        "arrived': seconds from the log call to the fake's reading of the "
-        "first request that carried it (— : not within the watch; * : "
-        "only inside something else, not as an embed of its own). 'Behind'"
-        ": the newest event logged so far against the newest one shown, "
-        "every 0.5 s; 'at the end' is at the end of the watch. 'Latest "
-        "arrival': the worst of arrival minus the time the newest event an "
-        "embed covers was logged. 'Trades not arrived': neither one by one "
-        "nor counted in a summary. Event times are the plan's (an even "
-        "spread over the logging); a library that sends inside `emit()` "
-        "blocks the application, which then logs late: its calls' time is "
-        "in the last two columns.",
+        "arrived': seconds from the log call to the fake's reading of the"
+        " first request that carried it (— : not within the watch; * : "
+        "only inside something else, not as an embed of its own). 'Newest"
+        " message's lag': how long before its arrival the newest event a "
+        "message covers was logged (for a summary, the newest it folds), "
+        "the worst of the watch, and that of the last message to arrive "
+        "before its end. 'Not shown at the end': the newest trade of the "
+        "plan due by then against the newest one shown. 'Trades not "
+        "arrived': neither one by one nor counted in a summary. Event "
+        "times are the plan's (an even spread over the logging); a "
+        "library that sends inside `emit()` blocks the application, which"
+        " then logs late, or not at all before the watch ends: the last "
+        "two columns.",
         "",
     )
     for variant, r in results.items():
         if "error" in r:
             continue
-        at = ", ".join(f"{s} s: {_s(v)}" for s, v in r["behind_at"].items())
-        extra = (
-            f"; {r['logged']:,} of {LAG_TRADES + LAG_WARNINGS:,} log calls "
-            f"made, the last returned at {r['last_call_s']:.1f} s"
+        at = ", ".join(f"{s} s: {_s(v)}" for s, v in r["newest_lag"].items())
+        rep.add(
+            f"- {variant}: the newest message's lag at {at}; "
+            f"{r['logged']:,} of {LAG_TRADES + LAG_WARNINGS:,} log calls "
+            f"made, the last returned at {r['last_call_s']:.1f} s."
         )
-        rep.add(f"- {variant}: behind at {at}{extra}.")
         if r["twice"]:
             rep.add(f"  Trades that arrived twice: {r['twice']:,}.")
         stats = r.get("stats") or {}
