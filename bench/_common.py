@@ -10,10 +10,12 @@ import json
 import logging
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -64,16 +66,19 @@ def machine_lines(run: str, total: float, packages: list[str]) -> list[str]:
     ]
 
 
-def run_in_child(
+def run_in_child(  # noqa: PLR0913 - and the scenario's arguments
     script: str,
     name: str,
     *,
     quick: bool,
     timeout: float,
     env: Mapping[str, str],
+    args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """
     Run *script* ``--scenario NAME`` in a process; its result, or why not.
+
+    *args* go on its command line after the scenario's name.
 
     The child prints :data:`RESULT` and the result's JSON on a line of
     its own; the wall time and the end of its stderr are added. A child
@@ -88,6 +93,7 @@ def run_in_child(
                 "--scenario",
                 name,
                 *(["--quick"] if quick else []),
+                *args,
             ],
             capture_output=True,
             text=True,
@@ -116,3 +122,47 @@ def run_in_child(
         "error": f"exit status {done.returncode}, no result",
         "stderr": done.stderr[-2000:],
     }
+
+
+# -- #15: what a fold summary says --------------------------------------------
+# PROVISIONAL, TO ADAPT once folding (#15) lands: the one place that reads a
+# summary embed, used by bench/overload.py and
+# tests/integration/test_freshness.py alike.
+
+#: "1,234 folded", "1,234 events folded", "folded: 1,234", "folded 1,234".
+_FOLDED = re.compile(
+    r"(\d[\d,]*)\s+(?:[^\W\d]+\s+){0,2}folded|folded\W{0,3}(\d[\d,]*)",
+    re.IGNORECASE,
+)
+
+
+def fold_summary(embed: Mapping[str, Any]) -> tuple[int, float | None] | None:
+    """
+    What a fold summary stands for; ``None`` for any other embed.
+
+    PROVISIONAL (#15 is not built yet; adapt this function to the real
+    summary). An embed is taken for a summary when its footer or its
+    description says "folded" next to a number, which is how many events
+    it folds. The time of the newest event it covers is its
+    ``timestamp`` (as a coalesced embed carries its newest event's), in
+    epoch seconds, or ``None`` when it has none.
+
+    Returns:
+        ``(events folded, newest covered event's time)``, or ``None``.
+    """
+    footer = embed.get("footer")
+    texts = [
+        str(footer.get("text") or "") if isinstance(footer, Mapping) else "",
+        str(embed.get("description") or ""),
+    ]
+    for text in texts:
+        found = _FOLDED.search(text)
+        if found:
+            count = int((found[1] or found[2]).replace(",", ""))
+            stamp = embed.get("timestamp")
+            newest = None
+            if isinstance(stamp, str) and stamp:
+                iso = stamp.replace("Z", "+00:00")
+                newest = datetime.fromisoformat(iso).timestamp()
+            return count, newest
+    return None
