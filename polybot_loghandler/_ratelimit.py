@@ -126,12 +126,13 @@ class RateLimiter:
     ) -> None:
         self._channel_messages = channel_messages
         self._channel_window = channel_window
-        #: past a few messages in its window, ordinary messages leave a
-        #: channel no faster than its limit's pace (2 s for 30 a minute):
-        #: a burst never fills the window for the minute that follows,
-        #: so a warning, and a fold's summary, find a place within seconds
-        self._pace = channel_window / max(channel_messages, 1)
+        #: past a few messages in its window (3 of 30), ordinary messages
+        #: leave a channel at a steady pace that leaves those few for
+        #: warnings (27 a minute: one every 2.2 s): a burst never fills
+        #: the window for the minute that follows, so a warning, and a
+        #: fold's summary, find a place within seconds
         self._burst = channel_messages // 10
+        self._pace = channel_window / max(channel_messages - self._burst, 1)
         self._cloudflare_pause = cloudflare_pause
         self._bucket_of: dict[str, str] = {}  # route -> learned bucket
         # (bucket, major) once a route has learned its bucket, else
