@@ -28,8 +28,10 @@ import httpx
 import pytest
 import redis
 
+from bench._common import fold_summary
 from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler, load_config
+from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._relay import scripts
 from polybot_loghandler._relay.keys import GROUP, LEASE_TTL, Keys
 from polybot_loghandler._relay.relay import Relay
@@ -299,6 +301,50 @@ def test_six_producers_share_one_channel_s_limit(
     assert 300 == len(seen) == len(set(seen)), "each trade exactly once"
     assert 31 >= len(fake.messages)
     assert 1 >= sum(1 for r in fake.requests if r.status == 429)
+
+
+def test_the_relay_folds_what_six_producers_overload_a_channel_with(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The relay sees every producer's share of a channel, and folds it.
+
+    The channel's window is a sixth of Discord's (5 messages in 10 s,
+    paced alike), so the bound is 5 s: 600 trades from six producers
+    in about a second are many times what it carries.
+    """
+    defaults = RateLimiter.__init__.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "channel_messages", 5)
+    monkeypatch.setitem(defaults, "channel_window", 10.0)
+    with FakeDiscord(channel_limit=(5, 10.0)) as fake:
+        path = tmp_path / "routing.yaml"
+        path.write_text(routing_text(fake, redis_url, "  max_lag: 5s\n"))
+        with RelayThread(path) as relay:
+            run_producers(path, 6, 100, "trades")
+
+            def arrived() -> tuple[int, int]:
+                one, folded = 0, 0
+                for embed in embeds(fake):
+                    summary = fold_summary(embed)
+                    if summary is None:
+                        one += 1
+                    else:
+                        folded += summary[0]
+                return one, folded
+
+            assert wait_for(lambda: sum(arrived()) >= 600, timeout=60)
+            client = redis.Redis.from_url(redis_url)
+            assert wait_for(
+                lambda: client.xpending(Keys.stream, GROUP)["pending"] == 0
+            )
+            stats = relay.stats()
+        one, folded = arrived()
+        assert 600 == one + folded
+        assert folded == stats["folded"] > 0
+        summaries = sum(1 for e in embeds(fake) if fold_summary(e))
+        assert one + summaries == stats["delivered"]
+        assert 1 >= sum(1 for r in fake.requests if r.status == 429)
 
 
 def test_identical_errors_from_six_producers_coalesce(

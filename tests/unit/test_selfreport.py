@@ -56,6 +56,17 @@ class TestSummary:
         )
         assert_valid_payload(build_payload([embed], None))
 
+    def test_folded_events_are_told_when_there_are_some(self) -> None:
+        before = {"accepted": 10, "delivered": 10, "folded": 100}
+        now = {"accepted": 3010, "delivered": 310, "folded": 2800}
+
+        embed = summary_embed(now, before, 3600)
+        quiet = summary_embed(before, {"accepted": 9, "folded": 100}, 3600)
+
+        assert embed is not None and quiet is not None
+        assert "2,700" == _fields(embed)["Folded"]
+        assert "Folded" not in _fields(quiet)
+
     def test_only_new_drops_count(self) -> None:
         before = {"accepted": 1, "dropped.webhook_gone": 5}
         now = {"accepted": 2, "dropped.webhook_gone": 5}
