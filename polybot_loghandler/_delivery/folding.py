@@ -103,6 +103,10 @@ class Folder:
         self._clock = clock
         self._wall = wall
         self._open: dict[tuple[str, str, int], _Open] = {}
+        #: what was logged before this run waited for it: it is late
+        #: only from the start of the run (a spool left by another
+        #: process is a backlog, not an old message)
+        self._started = wall()
 
     def fold(self, state: LaneState, limiter: RateLimiter) -> int:
         """
@@ -116,7 +120,8 @@ class Folder:
         items = state.lane.in_order()
         keeper = self._keeper
         disk = [] if keeper is None else keeper.waiting_entries(state.key)
-        waiting, sources = _in_order(items, disk, default)
+        since = max(self._started, state.resumed)
+        waiting, sources = _in_order(items, disk, default, since)
         if all(w.lag is None for w in waiting):
             return 0
         now, wall = self._clock(), self._wall()
@@ -259,13 +264,17 @@ def _in_order(
     items: list[Pending],
     disk: list[SpoolEntry],
     default: float | None,
+    since: float,
 ) -> tuple[list[Waiting], list[Pending | SpoolEntry]]:
     """
     The lane's messages and those waiting on disk, in the order they go.
 
     Levels from the highest; within one, the lane's (the older) first.
     What waits on disk is judged by its level and time alone (its route
-    is read only if it is folded).
+    is read only if it is folded). A message logged before *since* (the
+    run's start, or the end of the lane's failing spell) is judged from
+    *since*: a backlog an outage or a restart left is folded only if it
+    cannot drain within the bound, not for its age.
     """
     levels = sorted(
         {p.level for p in items} | {e.level for e in disk}, reverse=True
@@ -288,11 +297,16 @@ def _in_order(
                 )
                 waiting.append(
                     Waiting(
-                        source.level, source.last, lag, source.message.route
+                        source.level,
+                        max(source.last, since),
+                        lag,
+                        source.message.route,
                     )
                 )
             else:
                 lag = default if source.level < logging.WARNING else None
-                waiting.append(Waiting(source.level, source.time, lag, ""))
+                waiting.append(
+                    Waiting(source.level, max(source.time, since), lag, "")
+                )
             sources.append(source)
     return waiting, sources

@@ -71,6 +71,9 @@ class LaneState:
     trouble: Trouble | None = None  # failing since, and why
     said_at: float | None = None  # when its failing was last told
     resume_at: float = 0.0  # when its rate-limit wait ends
+    #: when it last became able to send (epoch: after a failing spell,
+    #: or ``0.0``): what waited before then is late only from then on
+    resumed: float = 0.0
 
     @property
     def busy(self) -> bool:

@@ -274,6 +274,8 @@ class Ledger:
         After a delivery, also tell what was lost since the last one.
         """
         trouble, state.trouble = state.trouble, None
+        if trouble is not None:  # what waited out the trouble is not late
+            state.resumed = self._wall()
         if trouble is None or not trouble.said:
             return
         took = duration(max(now - trouble.since, 0.0))

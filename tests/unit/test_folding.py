@@ -226,14 +226,65 @@ def test_the_console_is_never_folded(config: Config) -> None:
     assert 0 == setup.folder.fold(state, behind(state))
 
 
+def started_an_hour_ago(setup: Setup, now: list[float]) -> None:
+    """Give *setup* a folder that started an hour before ``now[0]``."""
+    now[0] = T0 - 3600
+    setup.folder = Folder(
+        setup.lanes,
+        None,
+        lambda: setup.config,
+        lambda _state, _message, _entry: None,
+        clock=lambda: NOW,
+        wall=lambda: now[0],
+    )
+    now[0] = T0
+
+
 def test_a_message_already_too_old_is_sent_as_it_is_when_alone(
     config: Config,
 ) -> None:
     setup = Setup(config)
-    setup.add(trade(config, 1, time=T0 - 3600))
+    started_an_hour_ago(setup, [0.0])
+    setup.add(trade(config, 1, time=T0 - 600))
 
     assert 0 == setup.folder.fold(setup.state, RateLimiter())
     assert not setup.summaries()
+
+
+@pytest.mark.parametrize(
+    ("case", "count", "limiter", "folds"),
+    [
+        ("a short old backlog is sent as it is", 50, RateLimiter, False),
+        ("a long one is folded", 400, None, True),
+    ],
+)
+def test_a_backlog_older_than_the_run_is_judged_by_how_long_it_takes(
+    config: Config, case, count, limiter, folds
+) -> None:
+    setup = Setup(config)
+    for n in range(count):  # left in the spool an hour ago
+        setup.add(trade(config, n, time=T0 - 3600))
+    limits = behind(setup.state) if limiter is None else limiter()
+
+    assert folds == bool(setup.folder.fold(setup.state, limits)), case
+
+
+def test_what_waited_out_a_failing_spell_is_late_only_from_its_end(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    started_an_hour_ago(setup, [0.0])
+    for n in range(50):  # logged while Discord was failing
+        setup.add(trade(config, n, time=T0 - 600))
+
+    assert setup.folder.fold(setup.state, RateLimiter())  # late
+
+    setup = Setup(config)
+    for n in range(50):
+        setup.add(trade(config, n, time=T0 - 600))
+    setup.state.resumed = T0  # it answers again
+
+    assert not setup.folder.fold(setup.state, RateLimiter())
 
 
 def test_delivery_off_folds_nothing() -> None:
