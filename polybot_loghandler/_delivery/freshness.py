@@ -114,7 +114,9 @@ def _fewest(
                 return False
         return True
 
-    low, high = 0, size
+    if on_time(0):  # the usual case: nothing to fold
+        return 0, size
+    low, high = 1, size
     while low < high:
         middle = (low + high) // 2
         if on_time(middle):
