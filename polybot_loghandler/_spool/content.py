@@ -32,6 +32,7 @@ from polybot_loghandler._text import (
     neutralize_mentions,
     redact_text,
 )
+from polybot_loghandler._watching.measures import field_value
 
 __all__ = [
     "DIGEST_CHARS",
@@ -215,7 +216,7 @@ def fold_values(fold: Fold, fields: Mapping[str, Any]) -> dict[str, Any]:
         names.add(fold.group_by)
     out: dict[str, Any] = {}
     for name in sorted(names):
-        value = _lookup(fields, name)
+        value = field_value(fields, name)
         if value is not None:
             out[name] = _kept(value)
     return out
@@ -234,18 +235,6 @@ def fold_values_read(data: Mapping[Any, Any]) -> dict[str, Any]:
         ):
             out[name] = value
     return out
-
-
-def _lookup(fields: Mapping[str, Any], path: str) -> Any:
-    """A field by name, or by a dotted path into mappings."""
-    if path in fields:
-        return fields[path]
-    value: Any = fields
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _kept(value: Any) -> Any:

@@ -27,6 +27,7 @@ __all__ = [
     "Groups",
     "Measure",
     "Tally",
+    "field_value",
     "parse_measure",
 ]
 
@@ -101,7 +102,7 @@ class Tally:
         if measure.field is None:
             self.count += 1
             return
-        value = _field(fields, measure.field)
+        value = field_value(fields, measure.field)
         if measure.function in ("first", "last"):
             if value is None:
                 self.skipped += 1
@@ -264,13 +265,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _field(fields: dict[str, Any], path: str) -> Any:
+def field_value(fields: Mapping[str, Any], path: str) -> Any:
     """A field by name, or by a dotted path into mappings."""
     if path in fields:
         return fields[path]
     value: Any = fields
     for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if not isinstance(value, Mapping) or part not in value:
             return None
         value = value[part]
     return value
