@@ -129,40 +129,30 @@ def run_in_child(  # noqa: PLR0913 - and the scenario's arguments
 # summary embed, used by bench/overload.py and
 # tests/integration/test_freshness.py alike.
 
-#: "1,234 folded", "1,234 events folded", "folded: 1,234", "folded 1,234".
-_FOLDED = re.compile(
-    r"(\d[\d,]*)\s+(?:[^\W\d]+\s+){0,2}folded|folded\W{0,3}(\d[\d,]*)",
-    re.IGNORECASE,
-)
+#: A summary's footer: ``folded: 1234 · route trades``.
+_FOLDED = re.compile(r"folded: (\d+) · route ")
 
 
 def fold_summary(embed: Mapping[str, Any]) -> tuple[int, float | None] | None:
     """
-    What a fold summary stands for; ``None`` for any other embed.
+    What a fold's summary stands for; ``None`` for any other embed.
 
-    PROVISIONAL (#15 is not built yet; adapt this function to the real
-    summary). An embed is taken for a summary when its footer or its
-    description says "folded" next to a number, which is how many events
-    it folds. The time of the newest event it covers is its
-    ``timestamp`` (as a coalesced embed carries its newest event's), in
-    epoch seconds, or ``None`` when it has none.
+    Its footer says how many events it folded; its ``timestamp`` is when
+    the newest of them was logged (epoch seconds here; ``None`` if it
+    has none).
 
     Returns:
         ``(events folded, newest covered event's time)``, or ``None``.
     """
     footer = embed.get("footer")
-    texts = [
-        str(footer.get("text") or "") if isinstance(footer, Mapping) else "",
-        str(embed.get("description") or ""),
-    ]
-    for text in texts:
-        found = _FOLDED.search(text)
-        if found:
-            count = int((found[1] or found[2]).replace(",", ""))
-            stamp = embed.get("timestamp")
-            newest = None
-            if isinstance(stamp, str) and stamp:
-                iso = stamp.replace("Z", "+00:00")
-                newest = datetime.fromisoformat(iso).timestamp()
-            return count, newest
-    return None
+    text = str(footer.get("text") or "") if isinstance(footer, Mapping) else ""
+    found = _FOLDED.match(text)
+    if found is None:
+        return None
+    stamp = embed.get("timestamp")
+    newest = None
+    if isinstance(stamp, str) and stamp:
+        newest = datetime.fromisoformat(
+            stamp.replace("Z", "+00:00")
+        ).timestamp()
+    return int(found[1]), newest

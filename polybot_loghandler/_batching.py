@@ -1,7 +1,8 @@
 """
 Per-destination batches and coalescing. Pure: every method takes ``now``.
 
-A :class:`Lane` holds what waits for one destination, in order. Ordinary
+A :class:`Lane` holds what waits for one destination, in order: higher
+levels first, each level in the order it came. Ordinary
 messages gather for a short window and leave together (up to 10 embeds,
 6,000 characters, one kind of ping per message); critical ones leave at
 once. Duplicates merge: a copy of a message still waiting adds to its
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -92,6 +93,11 @@ class Pending:
     receipts: list[Receipt] = field(default_factory=list)
 
     @property
+    def events(self) -> int:
+        """The events it stands for; a fold's summary, those it folded."""
+        return self.message.folded or self.count
+
+    @property
     def mention(self) -> str:
         """The ping it carries: messages only merge with the same one."""
         return json.dumps(
@@ -155,17 +161,28 @@ class _Recent:
 @dataclass(eq=False)
 class Lane:
     """
-    What waits for one destination, in the order it should arrive.
+    What waits for one destination, in the order it should be sent.
+
+    Higher levels go first: the lane keeps a queue per level, and a
+    message takes the oldest of the highest level first, then fills with
+    lower levels, each in the order it came. A merge that raises an
+    item's level moves it to the end of its new level's queue, so a
+    warning never waits behind infos.
 
     Args:
         gather: Seconds ordinary messages wait to travel together.
         window: Default coalescing window (seconds) for routes that do
             not set one.
+        by_level: Higher levels first (``False``: one queue, in the
+            order they came, as the console shows them).
     """
 
     gather: float
     window: float
-    _queue: deque[Pending] = field(default_factory=deque)
+    by_level: bool = True
+    #: level → its items in order, highest level first (one for all, 0,
+    #: unless by_level)
+    _queues: dict[int, deque[Pending]] = field(default_factory=dict)
     _waiting: dict[str, Pending] = field(default_factory=dict)
     _recent: dict[str, _Recent] = field(default_factory=dict)
     _discarded: int = 0
@@ -193,7 +210,7 @@ class Lane:
         if key is not None:
             waiting = self._waiting.get(key)
             if waiting is not None and not waiting.dropped:
-                waiting.add(message)
+                self._merge(waiting, message)
                 return waiting, False
             recent = self._recent.get(key)
             if recent is not None and now >= recent.window_end:
@@ -202,7 +219,7 @@ class Lane:
                 self._release(key, recent, now)
                 waiting = self._waiting.get(key)
                 if waiting is not None and not waiting.dropped:
-                    waiting.add(message)
+                    self._merge(waiting, message)
                     return waiting, False
                 recent = None
             if recent is not None:  # its window is open: hold the copy
@@ -213,10 +230,38 @@ class Lane:
                 recent.held.repeat = True
                 return recent.held, True
         item = self._pending(message, key, now)
-        self._queue.append(item)
+        self._queue_of(item).append(item)
         if key is not None:
             self._waiting[key] = item
         return item, True
+
+    def _merge(self, item: Pending, message: RoutedMessage) -> None:
+        """Merge *message* into queued *item*; a higher level moves it."""
+        slot = self._slot(item)
+        item.add(message)
+        if self._slot(item) != slot:
+            self._queues[slot].remove(item)
+            self._queue_of(item).append(item)
+
+    def _slot(self, item: Pending) -> int:
+        """The key of *item*'s queue: its level, or one for all."""
+        return item.level if self.by_level else 0
+
+    def _queue_of(self, item: Pending) -> deque[Pending]:
+        """The queue *item* goes in, made (in its place) if new."""
+        slot = self._slot(item)
+        queue = self._queues.get(slot)
+        if queue is None:
+            queue = self._queues[slot] = deque()
+            if len(self._queues) > 1:
+                self._queues = dict(
+                    sorted(
+                        self._queues.items(),
+                        key=lambda kv: kv[0],
+                        reverse=True,
+                    )
+                )
+        return queue
 
     @staticmethod
     def _pending(
@@ -244,35 +289,105 @@ class Lane:
         del self._recent[key]
         if held is not None and not held.dropped:
             held.queued = now
-            self._queue.append(held)
+            self._queue_of(held).append(held)
             self._waiting[key] = held
 
     def discard(self, item: Pending) -> None:
         """
         Take *item* out of the lane: it is dropped, or waits elsewhere.
 
-        Items leave the deque at once when they are at either end and
-        otherwise in one sweep once enough have gathered, so a long
-        overflow never keeps what it pushed out alive.
+        Items leave their level's deque at once when they are at either
+        end and otherwise in one sweep once enough have gathered, so a
+        long overflow never keeps what it pushed out alive.
         """
         item.dropped = True
         if item.key is not None and self._waiting.get(item.key) is item:
             del self._waiting[item.key]
-        queue = self._queue
+        queue = self._queues.get(self._slot(item))
         if queue and queue[-1] is item:
             queue.pop()
         elif queue and queue[0] is item:
             queue.popleft()
         else:
             self._discarded += 1
-            if self._discarded > max(64, len(queue) // 2):
-                self._queue = deque(p for p in queue if not p.dropped)
+            if self._discarded > max(64, self._in_deques() // 2):
+                for level, kept in self._queues.items():
+                    self._queues[level] = deque(
+                        p for p in kept if not p.dropped
+                    )
                 self._discarded = 0
 
+    def _in_deques(self) -> int:
+        """Items in the deques, dropped ones not yet swept included."""
+        return sum(len(queue) for queue in self._queues.values())
+
+    def remove(self, items: Iterable[Pending]) -> list[Pending]:
+        """
+        Take these queued *items* out of the lane (folding replaces them).
+
+        They leave their queues and are no longer merge targets; they are
+        marked ``taken``, so the lanes' eviction skips them, not dropped.
+        Returns them, each once.
+
+        Raises:
+            ValueError: One of them is not queued here (held, dropped,
+                taken, or another lane's); then nothing is removed.
+        """
+        gone = {id(p): p for p in items}
+        by_slot: dict[int, set[int]] = {}
+        for item in gone.values():
+            by_slot.setdefault(self._slot(item), set()).add(id(item))
+        kept: dict[int, deque[Pending]] = {}
+        found = 0
+        for slot, ids in by_slot.items():
+            queue = self._queues.get(slot, deque())
+            rest: deque[Pending] = deque()
+            for p in queue:
+                if id(p) in ids and not p.dropped:
+                    found += 1
+                else:
+                    rest.append(p)
+            kept[slot] = rest
+        if found != len(gone):
+            raise ValueError("an item to remove is not queued in this lane")
+        self._queues.update(kept)
+        for item in gone.values():
+            item.taken = True
+            if item.key is not None and self._waiting.get(item.key) is item:
+                del self._waiting[item.key]
+        return list(gone.values())
+
+    def push_front(self, item: Pending) -> None:
+        """
+        Put a new *item* at the front of its level's queue.
+
+        It is sent before everything of its level (a summary of what was
+        folded goes in the backlog's place); copies never merge into it.
+        """
+        self._queue_of(item).appendleft(item)
+
     def _live(self) -> Iterator[Pending]:
-        while self._queue and self._queue[0].dropped:
-            self._queue.popleft()
-        return (p for p in self._queue if not p.dropped)
+        """The items queued, in the order they are to be sent."""
+        for level, queue in list(self._queues.items()):
+            while queue and queue[0].dropped:
+                queue.popleft()
+            if not queue:
+                del self._queues[level]
+        return (
+            p
+            for queue in self._queues.values()
+            for p in queue
+            if not p.dropped
+        )
+
+    def in_order(self) -> list[Pending]:
+        """
+        The items queued, in the order they are to be sent.
+
+        Levels high to low, each in the order it came; held repeats are
+        not among them (they are not queued until their window closes).
+        """
+        return list(self._live())
 
     def due(self, now: float, *, flushing: bool = False) -> float | None:
         """
@@ -290,7 +405,9 @@ class Lane:
             or any(p.level >= logging.CRITICAL for p in live)
         ):
             return now
-        return max(now, live[0].queued + self.gather)
+        # the one waiting longest gathered for long enough, whatever its
+        # level
+        return max(now, min(p.queued for p in live) + self.gather)
 
     def next_release(self) -> float | None:
         """When the earliest held summary is due, if any."""
@@ -301,7 +418,8 @@ class Lane:
         """
         Take the next message's worth, in order.
 
-        Up to 10 embeds within 6,000 characters, all with the same ping.
+        The highest level's oldest first, then lower levels', up to 10
+        embeds within 6,000 characters, all with the same ping.
         """
         batch: list[Pending] = []
         total = 0
@@ -317,7 +435,7 @@ class Lane:
             total += size
         for item in batch:
             item.taken = True
-            self._queue.remove(item)
+            self._queues[self._slot(item)].remove(item)
             if item.key is not None:
                 if self._waiting.get(item.key) is item:
                     del self._waiting[item.key]
@@ -327,8 +445,8 @@ class Lane:
         return batch
 
     def items(self) -> list[Pending]:
-        """Everything waiting, held summaries included."""
-        items = [p for p in self._queue if not p.dropped]
+        """Everything waiting, in order, held summaries included (last)."""
+        items = self.in_order()
         items += [
             r.held
             for r in self._recent.values()
@@ -339,7 +457,7 @@ class Lane:
     def drop_all(self) -> list[Pending]:
         """Empty the lane (its destination is gone); return what was in it."""
         items = self.items()
-        self._queue.clear()
+        self._queues.clear()
         self._waiting.clear()
         self._recent.clear()
         return items

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import LogEvent
-from ._model import Channel, Coalesce
+from ._model import Channel, Coalesce, Fold
 from ._receipts import Receipt
 
 __all__ = ["RoutedMessage"]
@@ -30,6 +30,11 @@ class RoutedMessage:
         target: The channel's configuration, ``None`` if the key is
             unknown.
         coalesce: The route's coalescing, used by delivery.
+        fold: The route's folding (``fold:``, ``max_lag:``), used by
+            delivery when the channel falls behind; ``None`` for a
+            message no route made (the handler's own notices).
+        folded: The events this message stands for when it is the
+            summary of folded ones; ``0`` for every other message.
         receipt: What hears when this message is done (the relay's
             stream entry), if anything does.
 
@@ -43,6 +48,8 @@ class RoutedMessage:
     event: LogEvent
     target: Channel | None = None
     coalesce: Coalesce | None = None
+    fold: Fold | None = None
+    folded: int = 0
     receipt: Receipt | None = field(default=None, compare=False, repr=False)
 
     @property

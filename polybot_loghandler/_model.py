@@ -8,6 +8,7 @@ keep webhook tokens out of their ``repr``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ._watching.measures import Measure
 
 __all__ = [
+    "MAX_LAG",
     "RELOAD_EVERY",
     "BotChannelDestination",
     "Channel",
@@ -36,6 +38,7 @@ __all__ = [
     "DigestRule",
     "EmbedTemplate",
     "FieldTemplate",
+    "Fold",
     "Mention",
     "Route",
     "WatchRule",
@@ -45,6 +48,9 @@ __all__ = [
 
 #: Seconds between checks of the routing file, by default.
 RELOAD_EVERY = 2.0
+#: Seconds a channel may fall behind before its backlog is folded, by
+#: default (``delivery.max_lag``).
+MAX_LAG = 120.0
 WEBHOOK_PATH = re.compile(r"/webhooks/(\d+)/([^/?#]+)")
 
 
@@ -160,6 +166,49 @@ class Coalesce:
     window: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """
+    How a route's messages are folded when their channel falls behind.
+
+    When a channel's backlog would take longer than the lag bound to
+    drain at the rate Discord allows, its oldest foldable messages are
+    replaced by one summary per route. Warnings and above are never
+    folded, whatever the route says.
+
+    Attributes:
+        never: ``fold: never``: this route's messages are never folded.
+        max_lag: The route's ``max_lag:`` in seconds: ``None`` is the
+            delivery's (``delivery.max_lag``), ``math.inf`` is ``off``
+            (never folded).
+        group_by: The field a summary groups the folded events by
+            (``None``: by event name).
+        measures: Name and measure (``_watching.measures``), in the
+            order a summary shows them.
+        top: Groups a summary shows, the rest as ``(others)``.
+    """
+
+    never: bool = False
+    max_lag: float | None = None
+    group_by: str | None = None
+    measures: tuple[tuple[str, Measure], ...] = ()
+    top: int = 10
+
+    def lag_limit(self, default: float | None) -> float:
+        """
+        Seconds behind past which this route's messages fold.
+
+        *default* is ``delivery.max_lag`` (``None``: off). ``math.inf``
+        when they never fold (``fold: never``, or ``max_lag: off`` here
+        or, without a ``max_lag`` of the route's own, in ``delivery``).
+        """
+        if self.never:
+            return math.inf
+        if self.max_lag is not None:
+            return self.max_lag
+        return math.inf if default is None else default
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FieldTemplate:
     """One ``embed.fields`` entry."""
@@ -207,6 +256,8 @@ class Route:
         mention: Who to ping, if anyone.
         coalesce: How duplicates merge.
         embed: The embed template; ``None`` for the default embed.
+        fold: How its messages are folded when the channel falls behind
+            (``fold:`` and ``max_lag:``).
     """
 
     name: str
@@ -218,6 +269,7 @@ class Route:
     mention: Mention | None = None
     coalesce: Coalesce = Coalesce()
     embed: EmbedTemplate | None = None
+    fold: Fold = Fold()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +307,10 @@ class DeliverySettings:
         relay: The Redis URL of the relay; ``None``: this process
             delivers itself. It may hold a password, so ``repr`` shows
             it redacted.
+        max_lag: Seconds a channel may fall behind: past it, the oldest
+            of its info-and-below messages are folded into summaries
+            (routes may set their own with ``max_lag:``); ``None``
+            (``off``) never folds.
     """
 
     queue_size: int = 10_000
@@ -271,6 +327,7 @@ class DeliverySettings:
     spool: str | None = None
     spool_size: int = 50 * 2**20
     relay: str | None = None
+    max_lag: float | None = MAX_LAG
 
     #: Settings a reload cannot change: they shape the worker's queue,
     #: lanes, spool and relay, which keep running.

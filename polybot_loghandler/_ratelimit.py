@@ -126,6 +126,13 @@ class RateLimiter:
     ) -> None:
         self._channel_messages = channel_messages
         self._channel_window = channel_window
+        #: past a few messages in its window (3 of 30), ordinary messages
+        #: leave a channel at a steady pace that leaves those few for
+        #: warnings (27 a minute: one every 2.2 s): a burst never fills
+        #: the window for the minute that follows, so a warning, and a
+        #: fold's summary, find a place within seconds
+        self._burst = channel_messages // 10
+        self._pace = channel_window / max(channel_messages - self._burst, 1)
         self._cloudflare_pause = cloudflare_pause
         self._bucket_of: dict[str, str] = {}  # route -> learned bucket
         # (bucket, major) once a route has learned its bucket, else
@@ -156,8 +163,15 @@ class RateLimiter:
         """Seconds to wait before *key* may send; ``0`` means now."""
         return self.wait(key, channel, now).seconds
 
-    def wait(self, key: str, channel: str, now: float) -> Wait:
-        """How long *key* must wait before it sends, and for what."""
+    def wait(
+        self, key: str, channel: str, now: float, *, paced: bool = False
+    ) -> Wait:
+        """
+        How long *key* must wait before it sends, and for what.
+
+        *paced*: an ordinary message (below warning), which also waits
+        for the channel's pace since its last message.
+        """
         # every wait is until a time; -inf stands for none
         waits = [Wait(t - now, scope) for scope, t in self._paused_all.items()]
         paused = self._paused_until.get(key, -math.inf)
@@ -167,6 +181,8 @@ class RateLimiter:
         if sends is not None:
             while sends and sends[0] <= now - self._channel_window:
                 sends.popleft()
+            if paced and sends and len(sends) >= self._burst:
+                waits.append(Wait(sends[-1] + self._pace - now, "channel"))
             if len(sends) >= self._channel_messages:
                 waits.append(
                     Wait(sends[0] + self._channel_window - now, "channel")
@@ -185,15 +201,15 @@ class RateLimiter:
         self, key: str, channel: str, now: float, n: int
     ) -> list[float]:
         """
-        When *key*'s next *n* messages could leave, at the earliest.
+        When *key*'s next *n* ordinary messages could leave, at the earliest.
 
         A projection, for deciding how far behind a destination is: the
-        wait in force now, then the per-channel window and the bucket's
-        window as its answers described it (``X-RateLimit-Limit``
+        wait in force now, then the channel's pace and window and the
+        bucket's window as its answers described it (``X-RateLimit-Limit``
         requests per the longest reset seen), as if *key* alone sent on
         *channel*. Nothing is noted.
         """
-        t = now + self.wait(key, channel, now).seconds
+        t = now + self.wait(key, channel, now, paced=True).seconds
         window = [
             s
             for s in self._channel_sends.get(channel, ())
@@ -204,6 +220,8 @@ class RateLimiter:
         remaining, reset_at = bucket.remaining, bucket.reset_at
         out: list[float] = []
         for _ in range(max(n, 0)):
+            if window and len(window) >= self._burst:
+                t = max(t, window[-1] + self._pace)
             if len(window) >= most:
                 t = max(t, window[-most] + self._channel_window)
             if remaining is not None and bucket.limit is not None:

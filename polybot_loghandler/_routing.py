@@ -374,6 +374,7 @@ class RoutingHolder:
                         event=ev,
                         target=channel,
                         coalesce=route.coalesce,
+                        fold=route.fold,
                     )
                 )
         except Exception as exc:  # rendering never costs other events

@@ -63,6 +63,7 @@ def summary_embed(
         "accepted",
         "delivered",
         "coalesced",
+        "folded",
         "retries",
         "console",
         "console.not_shown",
@@ -89,6 +90,8 @@ def summary_embed(
             + (f" · {spooled:,} in the spool" if spooled else ""),
         ),
     ]
+    if delta("folded"):  # summed up by a channel that fell behind
+        fields.append(_field("Folded", f"{delta('folded'):,}"))
     if delta("console") or delta("console.not_shown"):
         hidden = delta("console.not_shown")
         fields.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from polybot_loghandler._model import (
     BotChannelDestination,
     Config,
     DigestRule,
+    Fold,
     Route,
     WatchRule,
 )
@@ -89,6 +91,7 @@ def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
             options.append(f"pings {route.mention.content}")
         if not route.coalesce.enabled:
             options.append("no coalescing")
+        options.extend(_fold_options(route.fold))
         rows.append(
             (
                 str(route.index),
@@ -99,6 +102,19 @@ def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def _fold_options(fold: Fold) -> list[str]:
+    """A route's ``fold:`` and ``max_lag:``, when not the defaults."""
+    options = []
+    if fold.never:
+        options.append("never folded")
+    elif fold.group_by is not None:
+        options.append(f"folds by {fold.group_by}")
+    if fold.max_lag is not None:
+        lag = "off" if math.isinf(fold.max_lag) else span(fold.max_lag)
+        options.append(f"max_lag {lag}")
+    return options
 
 
 def _unused(config: Config, out: TextIO) -> None:

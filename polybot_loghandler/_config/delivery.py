@@ -21,6 +21,7 @@ from polybot_loghandler._redisurl import RedisUrlError, parse
 from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, finite, is_off, positive_int
+from .fold import FoldChecker
 from .words import shown
 
 #: The shortest reload or report interval: polling faster than this
@@ -67,6 +68,7 @@ class DeliveryChecker(Checker):
             "spool",
             "spool_size",
             "relay",
+            "max_lag",
         )
         self.keys(table, path, allowed)
         kwargs: dict[str, Any] = {}
@@ -116,6 +118,12 @@ class DeliveryChecker(Checker):
             )
         if "report" in table:
             kwargs.update(self.report(table["report"], channels))
+        if "max_lag" in table:
+            lag = FoldChecker(self.file).max_lag(
+                table["max_lag"], (*path, "max_lag")
+            )
+            if lag is not None:
+                kwargs["max_lag"] = None if math.isinf(lag) else lag
         kwargs.update(self.spool(table))
         kwargs.update(self.relay(table))
         return DeliverySettings(**kwargs)

@@ -2,8 +2,9 @@
 ``routes:``: which messages go where, tried in order, each route checked.
 
 A route names its channels (``to:``), and may add a ``match:``, a
-``mention:``, ``coalesce:`` and an ``embed:``; the match and the embed
-have checkers of their own (``match``, ``embeds``). A route with a
+``mention:``, ``coalesce:``, an ``embed:``, a ``max_lag:`` and a
+``fold:``; the match, the embed and the folding have checkers of their
+own (``match``, ``embeds``, ``fold``). A route with a
 problem is not made, but the routes after it are still checked, so every
 problem of the file is told at once.
 """
@@ -19,6 +20,7 @@ from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, RoutingFile
 from .embeds import EmbedChecker
+from .fold import FoldChecker
 from .match import MatchChecker
 from .words import kind_of, shown
 
@@ -30,6 +32,7 @@ class RouteChecker(Checker):
         super().__init__(file)
         self.match = MatchChecker(file)
         self.embeds = EmbedChecker(file)
+        self.folds = FoldChecker(file)
 
     def routes(
         self, data: Any, channels: Mapping[str, Channel]
@@ -78,6 +81,8 @@ class RouteChecker(Checker):
                 "mention",
                 "coalesce",
                 "embed",
+                "max_lag",
+                "fold",
             ),
             required=("name", "to"),
         )
@@ -104,6 +109,7 @@ class RouteChecker(Checker):
             (*path, "coalesce"),
         )
         embed = self.embeds.embed(table.get("embed"), (*path, "embed"))
+        fold = self.folds.fold(table, path)
         if len(self.file.problems) > before or matcher is None or not name:
             return None
         return Route(
@@ -116,6 +122,7 @@ class RouteChecker(Checker):
             mention=mention,
             coalesce=coalesce,
             embed=embed,
+            fold=fold,
         )
 
     def targets(

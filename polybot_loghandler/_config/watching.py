@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import timezone, tzinfo
 from typing import Any, TypeVar
@@ -26,13 +25,13 @@ from polybot_loghandler._model import (
     EmbedTemplate,
     WatchRule,
 )
-from polybot_loghandler._watching.measures import Measure, parse_measure
 from polybot_loghandler._watching.periods import check_every
 from polybot_loghandler._yaml import KeyPath
 
-from .checker import Checker, RoutingFile
+from .checker import RoutingFile
 from .embeds import EmbedChecker
 from .match import MatchChecker
+from .measures import MeasuresChecker
 from .routes import RouteChecker
 from .words import kind_of, shown
 
@@ -67,10 +66,6 @@ _DIGEST_KEYS = (
     "grace",
     "max_groups",
 )
-#: A measure's name: what templates read it by.
-_MEASURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: Names a measure may not take: templates read a group's key by it.
-_RESERVED_MEASURES = frozenset({"key"})
 
 
 def fingerprint(spec: Any) -> str:
@@ -79,7 +74,7 @@ def fingerprint(spec: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class WatchingChecker(Checker):
+class WatchingChecker(MeasuresChecker):
     """
     Checks ``watches:`` and ``digests:`` and makes each one.
 
@@ -292,14 +287,8 @@ class WatchingChecker(Checker):
             found = self._zone(table["timezone"], (*path, "timezone"))
             if found is not None:
                 zone_name, zone = found
-        group_by = None
-        if table.get("group_by") is not None:
-            group_by = self.string(
-                table["group_by"], (*path, "group_by"), "group_by"
-            )
-            if group_by is not None and not group_by.strip():
-                self.problem((*path, "group_by"), "name a field to group by")
-        measures = self._measures(table.get("measures"), (*path, "measures"))
+        group_by = self.group_by(table, path)
+        measures = self.measures(table.get("measures"), (*path, "measures"))
         to = self._to(table, path, channels)
         mention = self.routes.mention(table.get("mention"), (*path, "mention"))
         embed = self.embeds.embed(table.get("embed"), (*path, "embed"))
@@ -363,39 +352,3 @@ class WatchingChecker(Checker):
                 "or UTC)",
             )
             return None
-
-    def _measures(
-        self, data: Any, path: KeyPath
-    ) -> tuple[tuple[str, Measure], ...]:
-        if data is None:
-            return ()  # told as a missing key, if missing
-        table = self.mapping(
-            data, path, "measures (name: count, name: sum(FIELD), ...)"
-        )
-        if table is None:
-            return ()
-        if not table:
-            self.problem(path, "name at least one measure, e.g. trades: count")
-            return ()
-        out: list[tuple[str, Measure]] = []
-        for name, text in table.items():
-            where = (*path, name)
-            if not isinstance(name, str) or not _MEASURE_NAME.fullmatch(name):
-                self.problem(
-                    where,
-                    f"a measure's name is a word of letters, digits and _ "
-                    f"(templates read it by name), not {shown(name)}",
-                )
-                continue
-            if name in _RESERVED_MEASURES:
-                self.problem(
-                    where,
-                    f"'{name}' names a group's key in templates; "
-                    "call the measure something else",
-                )
-                continue
-            try:
-                out.append((name, parse_measure(text)))
-            except ValueError as exc:
-                self.problem(where, f"{shown(text)}: {exc}")
-        return tuple(out)

@@ -44,6 +44,7 @@ from polybot_loghandler._worker import Flush, Stop, Worker
 
 from .chores import Chores
 from .filing import Filer
+from .folding import Folder
 from .intake import Intake
 from .keeping import Keeping
 from .lanes import Lanes, LaneState
@@ -176,6 +177,14 @@ class Engine:
             self._keeper,
             lambda: self._routing.config,
             self._clock,
+        )
+        self._folder = Folder(
+            self.lanes,
+            self._keeper,
+            lambda: self._routing.config,
+            self._filer.requeue,
+            clock=self._clock,
+            wall=self._routing.wall,
         )
         self._intake = Intake(
             self._routed, self._file_all, self._clock, self._flushes
@@ -492,6 +501,7 @@ class Engine:
                 if self._may_send is not None and not self._may_send():
                     await self._nap(state, PAUSED)
                     continue
+                self._fold(state)
                 batch = self.lanes.take(state, now)
                 # not committed first: what Discord takes within the group
                 # commit's 100 ms never touches the disk, and what it does
@@ -508,6 +518,14 @@ class Engine:
         finally:
             state.running = False
             self._check_flushes()
+
+    def _fold(self, state: LaneState) -> None:
+        """Fold what the lane cannot send within its ``max_lag``."""
+        try:
+            self._folder.fold(state, self._sender.limiter)
+        except Exception as exc:  # the lane sends what it holds regardless
+            self.ledger.count("errors.internal")
+            self.ledger.warn("folding", f"folding failed: {exc!r}")
 
     async def _nap(self, state: LaneState, seconds: float) -> None:
         """Wait for the lane's window, or for a wake-up (a flush)."""

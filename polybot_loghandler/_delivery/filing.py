@@ -3,11 +3,12 @@ Filing: each message into its destination's lane, or the spool.
 
 The stage between the intake and the lanes. A message for a disabled
 destination is dropped at once; with a spool, it is written there first
-and waits on disk while older messages of its lane do, so every lane
-stays in order; over the lanes' bound the lowest level makes room
-(dropped, or back to the spool). Messages read back from the spool are
-filed here too. Every method returns the lanes that now have work: the
-engine runs them. Filing knows nothing of the loop or of sending.
+and waits on disk while older messages of its lane of its level or
+higher do, so every lane stays in order (higher levels first, each in
+order); over the lanes' bound the lowest level makes room (dropped, or
+back to the spool). Messages read back from the spool are filed here
+too. Every method returns the lanes that now have work: the engine runs
+them. Filing knows nothing of the loop or of sending.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ class Filer:
         if keeper is not None and state.destination is not None:
             if not notice:
                 entry = keeper.append(message)
-            if entry is not None and keeper.has_waiting(state.key):
-                # older messages of this lane wait on disk: in order,
-                # this one waits there too
+            level = message.event.level
+            if entry is not None and keeper.has_waiting(state.key, level):
+                # older messages of this lane, of its level or higher,
+                # wait on disk: in order, this one waits there too (one
+                # of a higher level goes ahead of them, into the lane)
                 keeper.wait(state.key, entry)
                 return state
         self._queue(state, message, entry, bounded=not notice)
@@ -133,6 +136,15 @@ class Filer:
         if replayed:
             self._ledger.count("spool.replayed", replayed)
         return list(touched.values())
+
+    def requeue(
+        self,
+        state: LaneState,
+        message: RoutedMessage,
+        entry: SpoolEntry | None,
+    ) -> None:
+        """Queue *message*, read back from the spool, in *state*'s lane."""
+        self._queue(state, message, entry)
 
     def _queue(
         self,

@@ -1,20 +1,20 @@
 """
 The lanes: what waits for each destination, and the bound on them all.
 
-A lane (``_batching.Lane``) holds one destination's messages in order;
-:class:`Lanes` is the table of them, keyed by destination, and keeps
-the one bound that spans them (``delivery.queue_size``): over it, the
-lowest level makes room first. Everything here is pure bookkeeping that
-takes ``now`` from its caller: no clock, no I/O, no counting. What was
-pushed out is returned to the engine, which knows whether it waits in
-the spool or is lost.
+A lane (``_batching.Lane``) holds one destination's messages in order
+(higher levels first); :class:`Lanes` is the table of them, keyed by
+destination, and keeps the one bound that spans them
+(``delivery.queue_size``): over it, the lowest level makes room first.
+Everything here is pure bookkeeping that takes ``now`` from its caller:
+no clock, no I/O, no counting. What was pushed out is returned to the
+engine, which knows whether it waits in the spool or is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from polybot_loghandler._batching import Lane, Pending
@@ -104,6 +104,8 @@ class Lanes:
         self.pending = 0
         #: those of them outside the bound (the engine's own notices)
         self._free: set[Pending] = set()
+        #: entries of _by_level no longer waiting, not yet swept
+        self._stale = 0
 
     def __iter__(self) -> Iterator[LaneState]:
         return iter(list(self._table.values()))
@@ -130,7 +132,12 @@ class Lanes:
             channel = f"webhook:{destination.webhook_id or destination.url}"
         state = self._table.get(key)
         if state is None:
-            lane = Lane(gather=self._gather, window=self._window)
+            # the console shows messages in the order they were logged
+            lane = Lane(
+                gather=self._gather,
+                window=self._window,
+                by_level=destination is not None,
+            )
             state = LaneState(key, label, destination, channel, lane)
             self._table[key] = state
         return state
@@ -151,12 +158,59 @@ class Lanes:
         """
         item, new = state.lane.add_item(message, now)
         if new:
-            self.pending += 1
-            if bounded:
-                self._by_level.setdefault(item.level, deque()).append(item)
-            else:
-                self._free.add(item)
+            self._count(item, bounded=bounded)
         return item, new
+
+    def _count(self, item: Pending, *, bounded: bool) -> None:
+        """One more message waiting: evictable by its level, or free."""
+        self.pending += 1
+        if bounded:
+            self._by_level.setdefault(item.level, deque()).append(item)
+        else:
+            self._free.add(item)
+
+    def _gone(self, items: list[Pending]) -> None:
+        """
+        *items* no longer wait (taken, removed, or dropped).
+
+        Their eviction deques keep them until passed by; once as many
+        are kept as wait, they are swept, so a lane that never overflows
+        does not keep every message it ever sent.
+        """
+        self.pending -= len(items)
+        self._free.difference_update(items)
+        self._stale += len(items)
+        if self._stale > max(64, self.pending):
+            self._by_level = {
+                level: kept
+                for level, queue in self._by_level.items()
+                if (kept := deque(p for p in queue if _evictable(p)))
+            }
+            self._stale = 0
+
+    def push_front(
+        self, state: LaneState, item: Pending, *, bounded: bool = True
+    ) -> None:
+        """
+        Put a new *item* at the front of its level in *state*'s lane.
+
+        Counted as :meth:`add` counts a new message: within the bound
+        (evictable) unless not *bounded*.
+        """
+        state.lane.push_front(item)
+        self._count(item, bounded=bounded)
+
+    def remove(self, state: LaneState, items: Iterable[Pending]) -> None:
+        """
+        Take these queued *items* out of *state*'s lane (folded).
+
+        They are marked taken, not dropped: eviction passes them by.
+
+        Raises:
+            ValueError: One is not queued in that lane; nothing is
+                removed.
+        """
+        self._gone(state.lane.remove(items))
 
     def room(self) -> int:
         """Messages the lanes may take before the bound (notices aside)."""
@@ -173,9 +227,17 @@ class Lanes:
         The oldest of that level, or with *newest* (a spool keeps it)
         the newest. ``None`` when nothing can go.
         """
-        for level in sorted(self._by_level):
-            victim = _pop_live(self._by_level[level], newest=newest)
+        by_level = self._by_level
+        while by_level:
+            level = min(by_level)
+            victim = _pop_live(by_level[level], newest=newest)
             if victim is None:
+                del by_level[level]
+                continue
+            if victim.level != level:
+                # a copy of a higher level merged into it: it goes as
+                # what it is now, after the lower levels
+                by_level.setdefault(victim.level, deque()).append(victim)
                 continue
             state = self.for_message(victim.message)
             state.lane.discard(victim)
@@ -186,8 +248,7 @@ class Lanes:
     def take(self, state: LaneState, now: float) -> list[Pending]:
         """The next batch of *state*'s lane, now on its way."""
         batch = state.lane.take(now)
-        self.pending -= len(batch)
-        self._free.difference_update(batch)
+        self._gone(batch)
         return batch
 
     def drop_all(self, state: LaneState) -> list[Pending]:
@@ -195,8 +256,7 @@ class Lanes:
         left = state.lane.drop_all()
         for item in left:
             item.dropped = True
-        self.pending -= len(left)
-        self._free.difference_update(left)
+        self._gone(left)
         return left
 
     def idle(self, on_disk: Callable[[str], bool]) -> bool:
@@ -237,12 +297,14 @@ class Lanes:
                 if item.spool:
                     kept += len(item.spool)
                 elif item.receipts:
-                    pending += item.count
+                    pending += item.events
                 else:
-                    lost += item.count
+                    lost += item.events
             state.inflight = []
         self.pending = 0
         self._free.clear()
+        self._by_level.clear()
+        self._stale = 0
         return lost, kept, pending
 
     def rate_limit_wait(self, now: float) -> float:
@@ -254,10 +316,15 @@ class Lanes:
         return sorted(s.label for s in self if s.disabled is not None)
 
 
+def _evictable(item: Pending) -> bool:
+    """Whether *item* still waits in a lane (not sent, gone or folded)."""
+    return not (item.dropped or item.taken)
+
+
 def _pop_live(queue: deque[Pending], *, newest: bool) -> Pending | None:
     """The oldest (or newest) item still waiting, taken off *queue*."""
     while queue:
         item = queue.pop() if newest else queue.popleft()
-        if not (item.dropped or item.taken):
+        if _evictable(item):
             return item
     return None

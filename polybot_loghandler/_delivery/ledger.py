@@ -120,10 +120,15 @@ class Ledger:
         self._settle(batch)
         self.count("sent.messages")
         self.count("sent.embeds", len(batch))
+        events = [p for p in batch if not is_own(p.message.route)]
+        # a summary is one message delivered; what it folded, folded
         self.count(
             "delivered",
-            sum(p.count for p in batch if not is_own(p.message.route)),
+            sum(1 if p.message.folded else p.count for p in events),
         )
+        folded = sum(p.message.folded for p in events)
+        if folded:
+            self.count("folded", folded)
         self.answered(state, now)
         self.notice(state)
 
@@ -144,7 +149,9 @@ class Ledger:
             if message.receipt is not None:
                 message.receipt.settle()
         self._lose(
-            state, reason, sum(1 for m in messages if not is_own(m.route))
+            state,
+            reason,
+            sum(m.folded or 1 for m in messages if not is_own(m.route)),
         )
 
     def drop_items(
@@ -157,13 +164,13 @@ class Ledger:
         own messages are not counted.
         """
         self._settle(items)
-        events = sum(p.count for p in items if not is_own(p.message.route))
+        events = sum(p.events for p in items if not is_own(p.message.route))
         self._lose(state, reason, events)
 
     def evicted(self, state: LaneState, item: Pending) -> None:
         """*item* was pushed out of a full queue and is lost."""
         self._settle([item])
-        self._lose(state, Loss.QUEUE_FULL, item.count)
+        self._lose(state, Loss.QUEUE_FULL, item.events)
 
     def shown(self, batch: Sequence[Pending], shown: int) -> None:
         """*batch* went to the console (*shown* of it on screen)."""

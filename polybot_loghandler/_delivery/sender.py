@@ -15,6 +15,7 @@ so tests drive every branch with a fake clock and ``MockTransport``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -249,7 +250,8 @@ class Sender:
         never finds it disabled here.)
         """
         now = self._clock()
-        wait = self.limiter.wait(state.key, state.channel, now)
+        paced = max(p.level for p in batch) < logging.WARNING
+        wait = self.limiter.wait(state.key, state.channel, now, paced=paced)
         if wait.excessive:
             held = await self._hold(state, batch, wait, now)
             return False if held else None

@@ -24,6 +24,10 @@ PREFIX = "polybot_relay_"
 _COUNTERS = {
     "delivered": ("events_delivered", "Events that reached Discord."),
     "coalesced": ("events_coalesced", "Events merged into another (×N)."),
+    "folded": (
+        "events_folded",
+        "Events a channel that fell behind sent inside a summary.",
+    ),
     "sent.messages": ("messages_sent", "Messages Discord accepted."),
     "sent.embeds": ("embeds_sent", "Embeds Discord accepted."),
     "retries": ("retries", "Requests tried again after a failure."),

@@ -25,6 +25,7 @@ from typing import Any
 
 from polybot_loghandler import _limits as limits
 from polybot_loghandler import _values as values
+from polybot_loghandler._model import Fold
 from polybot_loghandler._payload import clamp_embed
 from polybot_loghandler._text import (
     encodable,
@@ -35,6 +36,8 @@ from polybot_loghandler._text import (
 __all__ = [
     "DIGEST_CHARS",
     "by_digest",
+    "fold_values",
+    "fold_values_read",
     "repr_of",
     "sanitize_embed",
 ]
@@ -48,6 +51,8 @@ REPR_LIMIT = 100_000
 #: it: more than the longest token, so one that reaches into the part
 #: shown is redacted whole.
 _SPARE = 256
+#: Characters of a text value kept for a route's ``fold:``.
+FOLD_CHARS = 200
 #: Longest timestamp text taken back (ISO 8601 with an offset is 32).
 _MAX_STAMP = 40
 _MAX_COLOR = 0xFFFFFF
@@ -191,3 +196,62 @@ def sanitize_embed(raw: Any) -> dict[str, Any]:
     if not any(key in embed for key in ("title", "description", "fields")):
         raise ValueError("the message's embed shows nothing")
     return embed
+
+
+# -- the values a route's `fold:` reads ---------------------------------------
+
+
+def fold_values(fold: Fold, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The values *fold* groups by and measures, as the spool keeps them.
+
+    Only those: a message folded after a restart is summed up as it
+    would have been before. Numbers and booleans stay as they are; any
+    other value is kept as its text, redacted and cut to
+    :data:`FOLD_CHARS`. A missing field is not kept.
+    """
+    names = {m.field for _, m in fold.measures if m.field is not None}
+    if fold.group_by is not None:
+        names.add(fold.group_by)
+    out: dict[str, Any] = {}
+    for name in sorted(names):
+        value = _lookup(fields, name)
+        if value is not None:
+            out[name] = _kept(value)
+    return out
+
+
+def fold_values_read(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """What :func:`fold_values` kept, read back; anything else is left."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(name, str) or len(name) > FOLD_CHARS:
+            continue
+        if isinstance(value, str):
+            out[name] = redact_text(value[:FOLD_CHARS])
+        elif isinstance(value, (bool, int)) or (
+            isinstance(value, float) and value == value  # noqa: PLR0124 - NaN
+        ):
+            out[name] = value
+    return out
+
+
+def _lookup(fields: Mapping[str, Any], path: str) -> Any:
+    """A field by name, or by a dotted path into mappings."""
+    if path in fields:
+        return fields[path]
+    value: Any = fields
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _kept(value: Any) -> Any:
+    if isinstance(value, bool) or (
+        isinstance(value, (int, float)) and abs(value) < 1e300
+    ):
+        return value
+    text = values.text_of(value)
+    return redact_text(text[: FOLD_CHARS + _SPARE])[:FOLD_CHARS]

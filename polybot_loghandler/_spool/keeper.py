@@ -5,7 +5,8 @@ With ``delivery.spool`` set, every message bound for Discord is appended
 to the spool (:mod:`.store`) as it is queued, and marked done once
 Discord accepted it or it was dropped for a counted reason; what is still
 pending is written by the group commit, every 100 ms. What is on
-disk but not in memory waits here, per lane, oldest first: messages
+disk but not in memory waits here, per lane, the highest level first
+and the oldest first within a level: messages
 that stepped aside when memory was full, and those a previous process
 left behind. Nothing here runs in the application's thread.
 """
@@ -23,10 +24,16 @@ from polybot_loghandler._events import LogEvent
 from polybot_loghandler._format import counted
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
-from polybot_loghandler._model import Channel, Config, Route
+from polybot_loghandler._model import Channel, Coalesce, Config, Fold, Route
 from polybot_loghandler._payload import build_payload
 
-from .content import DIGEST_CHARS, by_digest, sanitize_embed
+from .content import (
+    DIGEST_CHARS,
+    by_digest,
+    fold_values,
+    fold_values_read,
+    sanitize_embed,
+)
 from .db import Database
 from .directory import load_key
 from .store import Spool, SpoolEntry
@@ -45,19 +52,33 @@ def encode(message: RoutedMessage, key: bytes) -> dict[str, Any]:
     """
     What the spool keeps of *message*: enough to send it again.
 
-    The route's name, the rendered embed (redacted as it is for Discord)
-    and, for ``coalesce: {by: [...]}``, a keyed hash of each of those
-    fields' values under *key*: never the values, which may be secrets.
+    The route's name, the event's name, the rendered embed (redacted as
+    it is for Discord) and, for ``coalesce: {by: [...]}``, a keyed hash
+    of each of those fields' values under *key*: never the values, which
+    may be secrets. The fields a route's ``fold:`` groups by and measures
+    are kept as values (a summary shows them anyway, see
+    :func:`~.content.fold_values`); a summary keeps how many events it
+    folded.
     Who is pinged is not kept: it comes from the route when the message
     is read back (see :func:`decode`). Never raises for any event value.
     """
-    body: dict[str, Any] = {"route": message.route, "embed": message.embed}
+    body: dict[str, Any] = {
+        "route": message.route,
+        "embed": message.embed,
+        "event": message.event.event,
+    }
     spec = message.coalesce
+    fields = message.event.fields
     if spec is not None and spec.enabled and spec.by:
-        fields = message.event.fields
         body["by"] = {
             name: by_digest(key, fields.get(name)) for name in spec.by
         }
+    if message.folded:
+        body["folded"] = message.folded
+    elif message.fold is not None:
+        kept = fold_values(message.fold, fields)
+        if kept:
+            body["fold"] = kept
     return body
 
 
@@ -92,13 +113,30 @@ def decode(
         else {}
     )
     label = route.name if route is not None else ""
+    name = body.get("event")
+    kept = body.get("fold")
+    if isinstance(kept, Mapping):
+        fields = {**fold_values_read(kept), **fields}
     event = LogEvent(
-        event=label,
+        event=name[:DIGEST_CHARS] if isinstance(name, str) else label,
         level=entry.level,
         time=entry.time,
         fields=fields,
         message=label,
     )
+    folded = body.get("folded")
+    if type(folded) is int and folded > 0:  # a summary: never pings
+        return RoutedMessage(
+            channel=entry.channel,
+            route=label,
+            payload=build_payload([embed], None),
+            embed=embed,
+            event=event,
+            target=target,
+            coalesce=Coalesce(enabled=False),
+            fold=Fold(never=True),
+            folded=folded,
+        )
     return RoutedMessage(
         channel=entry.channel,
         route=label,
@@ -109,11 +147,15 @@ def decode(
         event=event,
         target=target,
         coalesce=None if route is None else route.coalesce,
+        fold=None if route is None else route.fold,
     )
 
 
 @dataclass(order=True, slots=True)
 class _Waiting:
+    """One entry waiting on disk: the highest level first, then oldest."""
+
+    rank: int  # minus its level
     time: float
     ref: tuple[int, int]
     entry: SpoolEntry = field(compare=False)
@@ -322,7 +364,7 @@ class SpoolKeeper:
         """Keep *entry* on disk only, to be sent by *lane* later."""
         heapq.heappush(
             self._waiting.setdefault(lane, []),
-            _Waiting(entry.time, entry.ref, entry),
+            _Waiting(-entry.level, entry.time, entry.ref, entry),
         )
         self._disk_only[entry.ref] = lane
 
@@ -332,12 +374,30 @@ class SpoolKeeper:
             1 for w in self._waiting.get(lane, ()) if w.ref in self._disk_only
         )
 
-    def has_waiting(self, lane: str) -> bool:
-        """Whether *lane* has anything waiting on disk."""
+    def has_waiting(self, lane: str, level: int | None = None) -> bool:
+        """
+        Whether *lane* has anything waiting on disk.
+
+        With *level*, anything at that level or higher: a message of a
+        lower level than all that waits need not wait behind it.
+        """
         heap = self._waiting.get(lane)
         while heap and heap[0].ref not in self._disk_only:
             heapq.heappop(heap)  # evicted meanwhile
-        return bool(heap)
+        if not heap:
+            return False
+        return level is None or -heap[0].rank >= level
+
+    def waiting_entries(self, lane: str) -> list[SpoolEntry]:
+        """
+        What *lane* has waiting on disk, in the order :meth:`take` reads.
+
+        The highest level first, the oldest first within a level; those
+        the spool evicted meanwhile are left out.
+        """
+        heap = self._waiting.get(lane, [])
+        disk_only = self._disk_only
+        return [w.entry for w in sorted(heap) if w.ref in disk_only]
 
     @property
     def any_waiting(self) -> bool:
@@ -348,19 +408,47 @@ class SpoolKeeper:
         self, lane: str, n: int, config: Config
     ) -> list[tuple[RoutedMessage, SpoolEntry]]:
         """
-        Read up to *n* of *lane*'s messages back from disk, oldest first.
+        Read up to *n* of *lane*'s messages back from disk, in order.
 
-        Each is rebuilt for *config*, the routing as it is now (see
+        The highest level first, the oldest first within a level. Each
+        is rebuilt for *config*, the routing as it is now (see
         :func:`decode`). A record that cannot be read any more is counted
         and forgotten.
         """
         heap = self._waiting.get(lane, [])
-        routes = self._routes_of(config)
         picked: list[SpoolEntry] = []
         while heap and len(picked) < n:
             entry = heapq.heappop(heap).entry
             if self._disk_only.pop(entry.ref, None) is not None:
                 picked.append(entry)  # else evicted meanwhile
+        return self._read(picked, config)
+
+    def take_entries(
+        self, lane: str, entries: Iterable[SpoolEntry], config: Config
+    ) -> list[tuple[RoutedMessage, SpoolEntry]]:
+        """
+        Read exactly *entries* of *lane*'s back from disk, as :meth:`take`.
+
+        In the order given; those not waiting on disk for *lane* (read
+        back already, or evicted meanwhile) are left out.
+        """
+        picked: list[SpoolEntry] = []
+        for entry in entries:
+            if self._disk_only.get(entry.ref) == lane:
+                del self._disk_only[entry.ref]
+                picked.append(entry)
+        if picked:
+            refs = {entry.ref for entry in picked}
+            heap = self._waiting.get(lane, [])
+            heap[:] = [w for w in heap if w.ref not in refs]
+            heapq.heapify(heap)
+        return self._read(picked, config)
+
+    def _read(
+        self, picked: list[SpoolEntry], config: Config
+    ) -> list[tuple[RoutedMessage, SpoolEntry]]:
+        """The messages of *picked*, rebuilt for *config*."""
+        routes = self._routes_of(config)
         out: list[tuple[RoutedMessage, SpoolEntry]] = []
         for entry, body in zip(
             picked, self._spool.read_many(picked), strict=True

@@ -34,6 +34,7 @@ from polybot_loghandler._model import (
     DigestRule,
     EmbedTemplate,
     FieldTemplate,
+    Fold,
     Route,
     WatchRule,
 )
@@ -49,8 +50,10 @@ __all__ = [
     "LOGGER",
     "RECOVERY_EMBED",
     "digest_embeds",
+    "group_field",
     "made_event",
     "made_route",
+    "top_groups",
 ]
 
 #: The logger the made events carry (routes never see them).
@@ -145,6 +148,9 @@ def made_route(rule: WatchRule | DigestRule, kind: str) -> Route:
         mention=mention,
         coalesce=Coalesce(enabled=False),
         embed=embed,
+        # watch alerts, recoveries and digests are never folded: each is
+        # one message already, and a digest is a summary itself
+        fold=Fold(never=True),
     )
 
 
@@ -190,10 +196,12 @@ def digest_embeds(rule: DigestRule, event: LogEvent) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = list(values["groups"])
     names = [name for name, _ in rule.measures]
     if rule.top is not None and len(groups) > rule.top:
-        groups = _top(groups, names, rule.top)
-    fields = [_field(_group_name(g["key"], rule), g, names) for g in groups]
+        groups = top_groups(groups, names, rule.top)
+    fields = [
+        group_field(_group_name(g["key"], rule), g, names) for g in groups
+    ]
     if len(groups) > 1 or not groups:
-        fields.append(_field("Total", values["total"], names))
+        fields.append(group_field("Total", values["total"], names))
     title = f"📊 {humanize(rule.name)}"
     if values.get("partial"):
         title += " (partial)"
@@ -209,7 +217,7 @@ def digest_embeds(rule: DigestRule, event: LogEvent) -> list[dict[str, Any]]:
     return _paged(clamp(title, MAX_TITLE), description, fields, footer, event)
 
 
-def _top(
+def top_groups(
     groups: list[dict[str, Any]], names: list[str], top: int
 ) -> list[dict[str, Any]]:
     """The *top* groups by the first measure; the rest in one line."""
@@ -232,9 +240,10 @@ def _group_name(key: str, rule: DigestRule) -> str:
     return safe_markdown(key) if key else f"(no {rule.group_by})"
 
 
-def _field(
+def group_field(
     name: str, measures: dict[str, Any], names: list[str]
 ) -> dict[str, Any]:
+    """One group's measures as an inline field, a line per measure."""
     lines = [
         f"{humanize(n)}: **{_shown(measures[n])}**"
         for n in names

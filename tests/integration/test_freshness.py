@@ -26,7 +26,6 @@ that knows what a summary looks like.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -41,18 +40,11 @@ import pytest
 from bench._common import fold_summary
 from fakes.discord import FakeDiscord
 from polybot_loghandler import _ratelimit
-from polybot_loghandler._model import DeliverySettings
 from polybot_loghandler._ratelimit import RateLimiter
 from tests.support.connect import Connect
 from tests.support.helpers import routing_yaml, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
-
-#: Remove once #15's folding is on the branch: until then every channel
-#: drains at Discord's pace, and the warnings wait behind the trades.
-FOLDING_NOT_BUILT = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="folding not built yet"
-)
 
 _ID = re.compile(r"\b([TW])(\d{5})\b")
 
@@ -96,14 +88,10 @@ class Overload:
 
 #: Discord's own window, the acceptance's numbers.
 REAL = Overload(3_000, 20.0, 5, 30.0, 5.0, (30, 60.0), 1.0)
-#: The window a tenth as long; the load, the bound and the batching too
-#: (the slack less so: threads and sockets do not scale).
-SCALED = Overload(300, 2.0, 5, 3.0, 1.0, (3, 6.0), 0.1)
-
-
-def folding_built() -> bool:
-    """Whether this library has ``delivery.max_lag`` (#15's contract)."""
-    return "max_lag" in {f.name for f in dataclasses.fields(DeliverySettings)}
+#: The window a sixth as long (the shortest bound ``check`` takes is
+#: 5 s); the load, the bound and the batching too (the slack less so:
+#: threads and sockets do not scale).
+SCALED = Overload(500, 3.3, 5, 5.0, 1.5, (5, 10.0), 0.1)
 
 
 @dataclass
@@ -208,8 +196,7 @@ def overload(scenario: Overload, fake: FakeDiscord, connect: Connect) -> None:
         "batch_window": f"{scenario.batch_window:g}s",
         "flush_timeout": "2s",
     }
-    if folding_built():
-        delivery["max_lag"] = f"{scenario.max_lag:g}s"
+    delivery["max_lag"] = f"{scenario.max_lag:g}s"
     handler, log = connect(
         routing_yaml(
             {"trades": fake.webhook_url("1501", "tok-fresh")},
@@ -303,7 +290,6 @@ def overload(scenario: Overload, fake: FakeDiscord, connect: Connect) -> None:
     assert [] == fake.rejected
 
 
-@FOLDING_NOT_BUILT
 def test_a_channel_ten_times_over_its_window_stays_fresh(
     scaled_window: None, scaled_fake: FakeDiscord, connect: Connect
 ) -> None:
@@ -316,7 +302,6 @@ def test_a_channel_ten_times_over_its_window_stays_fresh(
 
 
 @pytest.mark.slow
-@FOLDING_NOT_BUILT
 def test_3000_trades_in_20s_stay_within_max_lag(
     real_fake: FakeDiscord, connect: Connect
 ) -> None:

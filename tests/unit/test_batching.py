@@ -529,12 +529,12 @@ class TestGathering:
         assert expected == lane.due(now, flushing=flushing)
 
     def test_critical_takes_earlier_ordinary_ones_with_it(self) -> None:
-        """A critical message goes at once, after those queued before it."""
+        """A critical message goes at once, first, the others behind it."""
         lane = _lane()
         lane.add(_message("first", level=logging.INFO), 0.0)
         lane.add(_message("urgent", level=logging.CRITICAL), 0.1)
         assert 0.1 == lane.due(0.1)
-        assert [["first", "urgent"]] == _titles([lane.take(0.1)])
+        assert [["urgent", "first"]] == _titles([lane.take(0.1)])
 
     def test_critical_duplicate_of_a_waiting_message_is_due(self) -> None:
         """An ordinary message merged with a critical one leaves at once."""
@@ -674,7 +674,7 @@ class TestBatches:
             assert item is not None
             lane.discard(item)
         assert 2 == len(lane)
-        assert len(lane._queue) <= 2 + 64 + 1  # the leak it prevents
+        assert lane._in_deques() <= 2 + 64 + 1  # the leak it prevents
         assert [["event 0", "event 999"]] == _titles(_drain(lane, 0.0))
 
     @pytest.mark.parametrize(
@@ -702,7 +702,7 @@ class TestBatches:
         for item in items[1 : 1 + discards]:
             assert item is not None
             lane.discard(item)
-        actual = (len(lane._queue), len(lane))
+        actual = (lane._in_deques(), len(lane))
         assert (expected, size - discards) == actual
 
     def test_discarded_held_summary_is_gone(self) -> None:
@@ -970,6 +970,285 @@ class TestCoalescing:
         assert (2, [queued, held], 0, None) == actual
 
 
+INFO, WARNING = logging.INFO, logging.WARNING
+ERROR, CRITICAL = logging.ERROR, logging.CRITICAL
+DEBUG = logging.DEBUG
+
+
+def _add(lane: Lane, adds: list[tuple[Any, ...]], now: float = 0.0) -> None:
+    """
+    Add ``(title, level)`` or ``(title, level, mention)`` messages.
+
+    Messages of one title are copies of each other, whatever their level
+    (the level is not in the embed), so a copy of a higher level raises
+    the level of the one waiting.
+    """
+    for title, level, *mention in adds:
+        ping = mention[0] if mention else None
+        lane.add(_message(title, level=level, mention=ping), now)
+
+
+def _flat(batches: list[list[str]]) -> list[str]:
+    """The titles of all batches, in the order they are sent."""
+    return [title for batch in batches for title in batch]
+
+
+class TestLevels:
+    """
+    Higher levels go first; within a level, in the order they came.
+    """
+
+    @pytest.mark.parametrize(
+        ("adds", "expected"),
+        [
+            pytest.param(
+                [
+                    ("a", INFO),
+                    ("b", WARNING),
+                    ("c", INFO),
+                    ("d", ERROR),
+                    ("e", WARNING),
+                ],
+                [["d", "b", "e", "a", "c"]],
+                id="high-to-low-in-order-within",
+            ),
+            pytest.param(
+                [(f"i{n}", INFO) for n in range(6)]
+                + [(f"w{n}", WARNING) for n in range(6)],
+                [
+                    [*(f"w{n}" for n in range(6)), "i0", "i1", "i2", "i3"],
+                    ["i4", "i5"],
+                ],
+                id="lower-levels-fill-the-message",
+            ),
+            pytest.param(
+                [("a", INFO), ("b", CRITICAL)],
+                [["b", "a"]],
+                id="critical-first",
+            ),
+            pytest.param(
+                [("a", INFO), ("b", INFO), ("c", WARNING), ("b", WARNING)],
+                [["c", "b", "a"]],
+                id="merge-raises-a-level-behind-that-level",
+            ),
+            pytest.param(
+                [("c", INFO), ("a", WARNING), ("b", WARNING), ("a", INFO)],
+                [["a", "b", "c"]],
+                id="merge-of-a-lower-copy-stays-in-place",
+            ),
+            pytest.param(
+                [("a", INFO), ("b", WARNING, ROLE), ("c", WARNING)],
+                [["b"], ["c", "a"]],
+                id="one-ping-per-message-across-levels",
+            ),
+        ],
+    )
+    def test_order(
+        self, adds: list[tuple[Any, ...]], expected: list[list[str]]
+    ) -> None:
+        lane = _lane()
+        _add(lane, adds)
+        in_order = [p.embed()["title"] for p in lane.in_order()]
+        batches = _titles(_drain(lane, 0.0))
+        assert (expected, _flat(expected)) == (batches, in_order)
+
+    def test_a_raised_item_keeps_its_count_and_is_due_at_once(self) -> None:
+        """A critical copy of a waiting info sends it first, and now."""
+        lane = _lane()
+        _add(lane, [("b", WARNING), ("a", INFO)], now=0.0)
+        _add(lane, [("a", CRITICAL)], now=0.5)
+        actual = (
+            lane.due(0.5),
+            [(p.embed()["title"], p.count) for p in lane.take(0.5)],
+        )
+        assert (0.5, [("a", 2), ("b", 1)]) == actual
+
+    def test_gathers_from_the_one_waiting_longest(self) -> None:
+        """A warning queued later is sent first, when the info is due."""
+        lane = _lane()
+        _add(lane, [("info", INFO)], now=0.0)
+        _add(lane, [("warning", WARNING)], now=0.5)
+        actual = (lane.due(0.5), _titles([lane.take(GATHER)]))
+        assert (GATHER, [["warning", "info"]]) == actual
+
+    def test_a_held_repeat_goes_to_its_level(self) -> None:
+        """
+        Released, a held summary goes behind its level, ahead of lower.
+
+        A warning copy held with an info one makes the summary a warning.
+        """
+        lane = _lane()
+        lane.add(_message("x", level=INFO, time=T0), 0.0)
+        _drain(lane, 0.0)
+        lane.add(_message("x", level=INFO, time=T0 + 1), 1.0)
+        lane.add(_message("x", level=WARNING, time=T0 + 2), 2.0)
+        _add(lane, [("i", INFO), ("w", WARNING)], now=3.0)
+        before = [p.embed()["title"] for p in lane.in_order()]
+        lane.release(WINDOW)
+        after = [p.embed()["title"] for p in lane.in_order()]
+        [batch] = _drain(lane, WINDOW)
+        actual = (before, after, [_footer(p) for p in batch][1])
+        expected = (
+            ["w", "i"],  # held repeats are not queued yet
+            ["w", "x", "i"],
+            f"{FOOTER} · ×2 more · since 14:23:46 UTC",
+        )
+        assert expected == actual
+
+    @pytest.mark.parametrize(
+        ("discard", "expected"),
+        [
+            pytest.param(["b", "e"], ["d", "f", "a", "c"], id="middles"),
+            pytest.param(["a", "f"], ["d", "e", "b", "c"], id="ends"),
+            pytest.param(
+                ["d", "e"], ["f", "a", "b", "c"], id="most-of-a-level"
+            ),
+        ],
+    )
+    def test_discard(self, discard: list[str], expected: list[str]) -> None:
+        """Discarding leaves the rest in order, whichever level it is."""
+        lane = _lane()
+        items = {}
+        for title, level in [
+            ("a", INFO),
+            ("b", INFO),
+            ("c", INFO),
+            ("d", WARNING),
+            ("e", WARNING),
+            ("f", WARNING),
+        ]:
+            items[title] = lane.add(_message(title, level=level), 0.0)
+        for title in discard:
+            item = items[title]
+            assert item is not None
+            lane.discard(item)
+        actual = ([p.embed()["title"] for p in lane.items()], len(lane))
+        assert (expected, len(expected)) == actual
+
+    @pytest.mark.parametrize(
+        ("adds", "expected"),
+        [
+            pytest.param(
+                [
+                    ("a", INFO),
+                    ("b", WARNING),
+                    ("c", INFO),
+                    ("d", CRITICAL),
+                ],
+                ["a", "b", "c", "d"],
+                id="mixed",
+            ),
+            pytest.param(
+                [("a", INFO), ("b", INFO), ("c", WARNING), ("b", WARNING)],
+                ["a", "b", "c"],
+                id="merge-raises-a-level-in-place",
+            ),
+        ],
+    )
+    def test_one_queue_for_all_levels(
+        self, adds: list[tuple[Any, ...]], expected: list[str]
+    ) -> None:
+        """Without ``by_level`` (the console) they leave as they came."""
+        lane = Lane(gather=GATHER, window=WINDOW, by_level=False)
+        _add(lane, adds)
+        summary = Pending(_message("s", level=INFO), None, INFO, T0, T0, 0.0)
+        lane.push_front(summary)
+        first = lane.in_order()[1]
+        lane.remove([first])
+        actual = _flat(_titles(_drain(lane, 0.0)))
+        assert ["s", *expected[1:]] == actual
+
+
+class TestFolding:
+    """
+    What folding needs: the queue in order, taking items out, and
+    putting a summary at the front of its level.
+    """
+
+    def _lane(self) -> tuple[Lane, dict[str, Pending]]:
+        lane = _lane()
+        items = {}
+        for title, level in [
+            ("a", INFO),
+            ("b", WARNING),
+            ("c", INFO),
+            ("d", INFO),
+        ]:
+            item = lane.add(_message(title, level=level), 0.0)
+            assert item is not None
+            items[title] = item
+        return lane, items
+
+    def test_remove(self) -> None:
+        """Removed items leave the queue, marked taken, not dropped."""
+        lane, items = self._lane()
+        gone = [items["a"], items["c"]]
+        lane.remove(gone)
+        actual = (
+            [p.embed()["title"] for p in lane.in_order()],
+            len(lane),
+            [(p.taken, p.dropped) for p in gone],
+        )
+        assert (["b", "d"], 2, [(True, False)] * 2) == actual
+
+    def test_a_copy_of_a_removed_item_starts_anew(self) -> None:
+        """A removed item is no longer a merge target."""
+        lane, items = self._lane()
+        lane.remove([items["a"]])
+        again = lane.add(_message("a", level=INFO), 0.5)
+        actual = (again is not None, items["a"].count)
+        assert (True, 1) == actual
+        assert [["b", "c", "d", "a"]] == _titles(_drain(lane, 1.0))
+
+    @pytest.mark.parametrize(
+        "which", ["held", "taken", "dropped", "other-lane"]
+    )
+    def test_remove_only_what_is_queued(self, which: str) -> None:
+        """Anything else is refused, and nothing is removed."""
+        lane = _lane()
+        lane.add(_message("sent", level=ERROR), 0.0)
+        [taken] = lane.take(0.0)
+        held = lane.add(_message("sent", level=ERROR), 0.5)
+        queued = lane.add(_message("a", level=INFO), 0.5)
+        dropped = lane.add(_message("e", level=INFO), 0.5)
+        assert dropped is not None
+        lane.discard(dropped)
+        strangers = {
+            "held": held,
+            "taken": taken,
+            "dropped": dropped,
+            "other-lane": _lane().add(_message("a", level=INFO), 0.5),
+        }
+        stranger = strangers[which]
+        assert queued is not None
+        assert stranger is not None
+        with pytest.raises(ValueError, match="not queued"):
+            lane.remove([queued, stranger])
+        actual = (lane.in_order(), queued.taken, len(lane))
+        assert ([queued], False, 2) == actual
+
+    @pytest.mark.parametrize(
+        ("level", "expected"),
+        [
+            pytest.param(INFO, ["b", "s", "a", "c", "d"], id="info"),
+            pytest.param(WARNING, ["s", "b", "a", "c", "d"], id="warning"),
+            pytest.param(ERROR, ["s", "b", "a", "c", "d"], id="new-level"),
+            pytest.param(DEBUG, ["b", "a", "c", "d", "s"], id="lowest"),
+        ],
+    )
+    def test_push_front(self, level: int, expected: list[str]) -> None:
+        """A summary goes first among its level."""
+        lane, _ = self._lane()
+        summary = Pending(_message("s", level=level), None, level, T0, T0, 0.0)
+        lane.push_front(summary)
+        actual = (
+            [p.embed()["title"] for p in lane.in_order()],
+            len(lane),
+            _flat(_titles(_drain(lane, 0.0))),
+        )
+        assert (expected, 5, expected) == actual
+
+
 # -- property: any sequence of adds --------------------------------------
 
 MENTIONS = [None, ROLE, OTHER_ROLE, EVERYONE]
@@ -1051,10 +1330,16 @@ SMALL_EMBED = {"title": "small"}
 def test_any_adds_make_valid_ordered_batches(
     embeds: list[dict[str, Any]], adds: list[tuple[Any, ...]]
 ) -> None:
-    """Any adds leave as valid batches: each item once, in order."""
+    """
+    Any adds leave as valid batches: each item once, in order.
+
+    The order: levels high to low; within a level, in the order each
+    item came to it (new, or a merge that raised it there).
+    """
     lane = _lane()
     added: list[Pending] = []
-    for which, mention, how, level, symbol, offset in adds:
+    came: dict[int, int] = {}  # id of an item → when it came to its level
+    for step, (which, mention, how, level, symbol, offset) in enumerate(adds):
         embed = copy.deepcopy(embeds[which])
         embed["timestamp"] = _stamp(T0 + offset)
         ping = MENTIONS[mention]
@@ -1079,15 +1364,19 @@ def test_any_adds_make_valid_ordered_batches(
             ),
             coalesce=COALESCES[how],
         )
-        item = lane.add(message, 0.0)
-        if item is not None:
+        before = {id(p): p.level for p in added}
+        item, new = lane.add_item(message, 0.0)
+        if new:
             added.append(item)
+        if before.get(id(item)) != item.level:
+            came[id(item)] = step
     batches: list[list[Pending]] = []
     for _ in range(len(adds) + 1):
         if lane.due(0.0, flushing=True) is None:
             break
         batches.append(lane.take(0.0))
     taken = [p for batch in batches for p in batch]
+    added.sort(key=lambda p: (-p.level, came[id(p)]))
     assert [id(p) for p in added] == [id(p) for p in taken]
     assert len(adds) == sum(p.count for p in taken)
     for batch in batches:

@@ -4,10 +4,10 @@ Tests for filing (``_delivery/filing.py``): into the lanes, or the spool.
 Without a spool, over the bound the oldest of the lowest level is
 dropped. With one (a real ``SpoolKeeper`` on ``tmp_path``), every
 message for Discord is written first; over the bound the newest of the
-lowest level steps aside to wait on disk, and what arrives behind it
-waits there too, so each lane sends in order; ``refill`` reads them
-back as the lanes drain, and ``left_over`` queues what an earlier
-process left.
+lowest level steps aside to wait on disk, and what arrives behind it,
+of its level or lower, waits there too, so each lane sends in order
+(higher levels first); ``refill`` reads them back as the lanes drain,
+and ``left_over`` queues what an earlier process left.
 """
 
 from __future__ import annotations
@@ -224,9 +224,9 @@ class TestWithASpool:
         desk = _spooled(desks, spool, bound=2)
         for title in ("a", "b", "c"):
             assert desk.file(title, level=INFO) is desk.lane()
-        # c stepped aside (the newest of the lowest level); d comes after
-        # it, and waits behind it, however urgent: the lane keeps order
-        assert desk.file("d", level=logging.ERROR) is desk.lane()
+        # c stepped aside (the newest of the lowest level); d, of its
+        # level, comes after it and waits behind it: the lane keeps order
+        assert desk.file("d", level=INFO) is desk.lane()
 
         assert ["a", "b"] == desk.titles()
         assert 2 == desk.on_disk()
@@ -234,7 +234,7 @@ class TestWithASpool:
 
         notice = message(desk.config, "notice", route=NOTICE_ROUTE)
         desk.filer.file(notice, notice=True)  # never on disk
-        assert ["a", "b", "notice"] == desk.titles()
+        assert ["notice", "a", "b"] == desk.titles()  # an error: first
 
         desk.lanes.take(desk.lane(), desk.clock.now)
         assert [] == desk.filer.refill(desk.lane())
@@ -247,10 +247,71 @@ class TestWithASpool:
         # lowest level steps aside for a more urgent message
         desk.file("urgent", channel="bot")
 
-        assert ["d"] == desk.titles()
+        assert ["c"] == desk.titles()
         assert ["urgent"] == desk.titles("bot")
         assert 1 == desk.on_disk()
         assert {} == desk.counters()
+
+    @pytest.mark.parametrize(
+        ("level", "lane", "disk"),
+        [
+            pytest.param(
+                logging.WARNING, ["x", "a"], ["b", "c"], id="warning-ahead"
+            ),
+            pytest.param(
+                logging.ERROR, ["x", "a"], ["b", "c"], id="error-ahead"
+            ),
+        ],
+    )
+    def test_a_higher_level_goes_ahead_of_what_waits_on_disk(
+        self,
+        desks: list[Desk],
+        spool: Path,
+        level: int,
+        lane: list[str],
+        disk: list[str],
+    ) -> None:
+        """
+        A warning is never put behind infos on disk.
+
+        It goes into the lane, and the bound makes room as ever: the
+        newest info steps aside, to wait on disk behind the others.
+        """
+        desk = _spooled(desks, spool, bound=2)
+        for title in ("a", "b", "c"):
+            desk.file(title, level=INFO)  # c waits on disk
+
+        desk.file("x", level=level)
+
+        assert desk.keeper is not None
+        key = desk.lane().key
+        on_disk = desk.keeper.take(key, 10, desk.config)
+        assert (lane, disk) == (
+            desk.titles(),
+            [m.embed["title"] for m, _ in on_disk],
+        )
+        assert {} == desk.counters()
+
+    def test_behind_a_warning_on_disk_an_info_waits_there_too(
+        self, desks: list[Desk], spool: Path
+    ) -> None:
+        """And a warning waits behind the warnings on disk."""
+        desk = _spooled(desks, spool, bound=2)
+        for title in ("e1", "e2"):
+            desk.file(title, level=logging.ERROR)
+        desk.file("w1", level=logging.WARNING)  # steps aside at once
+        desk.lanes.take(desk.lane(), desk.clock.now)  # room for two
+
+        for title, level in (("i", INFO), ("w2", logging.WARNING)):
+            desk.file(title, level=level)
+
+        assert ([], 3) == (desk.titles(), desk.on_disk())
+        read: list[str] = []
+        while desk.on_disk():
+            desk.filer.refill(desk.lane())
+            read += desk.titles()
+            desk.lanes.take(desk.lane(), desk.clock.now)
+        assert ["w1", "w2", "i"] == read
 
     def test_what_the_spool_does_not_hold_is_dropped_over_the_bound(
         self, desks: list[Desk], spool: Path

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from polybot_loghandler._batching import Pending
 from polybot_loghandler._delivery.lanes import (
     CONSOLE,
     OWN_ROUTES,
@@ -95,6 +96,21 @@ class TestTheTable:
         assert lanes.for_message(ops) is not lanes.of(
             config.channels["trades"]
         )
+
+    def test_the_console_shows_messages_in_the_order_logged(
+        self, config: Config
+    ) -> None:
+        """Discord's lanes send higher levels first; the console does not."""
+        lanes = _lanes()
+        order = {}
+        for channel in ("trades", "bot", "console"):
+            state = lanes.of(config.channels[channel])
+            for title, level in (("i", logging.INFO), ("w", logging.WARNING)):
+                lanes.add(state, message(config, title, level=level), NOW)
+            order[channel] = [p.embed()["title"] for p in state.waiting()]
+
+        expected = {"trades": ["w", "i"], "bot": ["w", "i"]}
+        assert {**expected, "console": ["i", "w"]} == order
 
 
 class TestCounting:
@@ -232,6 +248,164 @@ class TestEviction:
 
         assert lanes.over()
         assert -1 == lanes.room()
+
+    @pytest.mark.parametrize(
+        ("newest", "infos"),
+        [(False, ("raised", "info")), (True, ("info", "raised"))],
+        ids=["oldest", "newest"],
+    )
+    def test_a_merge_that_raised_a_level_is_evicted_at_it(
+        self, config: Config, newest: bool, infos: tuple[str, str]
+    ) -> None:
+        """A warning copy merged into an info makes it a warning."""
+        lanes = _lanes()
+        state = lanes.of(config.channels["trades"])
+        for title in infos:
+            lanes.add(state, message(config, title, level=logging.INFO), NOW)
+        lanes.add(state, message(config, "raised", level=logging.WARNING), NOW)
+        order = []
+        while (pushed := lanes.evict(newest=newest)) is not None:
+            order.append(pushed[1].embed()["title"])
+
+        assert (["info", "raised"], 0) == (order, lanes.pending)
+
+    @pytest.mark.parametrize(
+        "leave",
+        [
+            lambda lanes, state: lanes.take(state, NOW),  # sent
+            lambda lanes, state: lanes.drop_all(state),  # disabled
+            lambda lanes, state: lanes.remove(  # folded
+                state, state.lane.items()
+            ),
+        ],
+        ids=["taken", "dropped", "removed"],
+    )
+    def test_what_left_is_not_kept_for_eviction(
+        self, config: Config, leave: Callable[[Lanes, LaneState], object]
+    ) -> None:
+        """Lanes that never overflow keep none of what they sent."""
+        lanes = _lanes()
+        state = lanes.of(config.channels["trades"])
+        bot = lanes.of(config.channels["bot"])
+        waits, _ = lanes.add(bot, message(config, "w", channel="bot"), NOW)
+        for n in range(1000):
+            lanes.add(state, message(config, f"{n}"), NOW)
+            leave(lanes, state)
+        kept = sum(len(queue) for queue in lanes._by_level.values())
+
+        assert kept <= 1 + 65
+        assert 1 == lanes.pending
+        assert (bot, waits) == lanes.evict(newest=False)
+
+
+class TestFolding:
+    """Taking items out of a lane, and putting a summary in front."""
+
+    def _lane(self, lanes: Lanes, config: Config) -> LaneState:
+        state = lanes.of(config.channels["trades"])
+        for title, level in (
+            ("a", logging.INFO),
+            ("w", logging.WARNING),
+            ("b", logging.INFO),
+            ("c", logging.INFO),
+        ):
+            lanes.add(state, message(config, title, level=level), NOW)
+        return state
+
+    def test_removed_items_leave_the_count_and_are_never_evicted(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        _, a, b, c = state.lane.items()
+
+        lanes.remove(state, [a, b])
+
+        assert (2, 2) == (lanes.pending, lanes.room())
+        assert ["w", "c"] == [p.embed()["title"] for p in state.waiting()]
+        assert [(True, False)] * 2 == [(p.taken, p.dropped) for p in (a, b)]
+        pushed = lanes.evict(newest=False)
+        assert pushed is not None
+        assert c is pushed[1]
+
+    def test_an_item_named_twice_is_removed_once(self, config: Config) -> None:
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        a = state.lane.items()[1]
+
+        lanes.remove(state, iter([a, a]))
+
+        assert (3, 1) == (lanes.pending, lanes.room())
+
+    def test_a_removed_notice_leaves_the_free_ones(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes(bound=1)
+        state = lanes.of(config.channels["trades"])
+        notice, _ = lanes.add(state, message(config, "n"), NOW, bounded=False)
+
+        lanes.remove(state, [notice])
+
+        assert (0, 1) == (lanes.pending, lanes.room())
+
+    def test_what_is_not_queued_is_not_removed(self, config: Config) -> None:
+        lanes = _lanes()
+        state = self._lane(lanes, config)
+        bot = lanes.of(config.channels["bot"])
+        other, _ = lanes.add(bot, message(config, "x", channel="bot"), NOW)
+        a = state.lane.items()[1]
+
+        with pytest.raises(ValueError, match="not queued"):
+            lanes.remove(state, [a, other])
+
+        assert 5 == lanes.pending
+        assert not a.taken
+
+    @pytest.mark.parametrize(
+        ("bounded", "evicted", "room"),
+        [(True, "s", -1), (False, "c", 0)],
+        ids=["bounded", "free"],
+    )
+    def test_push_front_counts_as_added(
+        self, config: Config, bounded: bool, evicted: str, room: int
+    ) -> None:
+        """A summary in front is counted, and evictable unless free."""
+        lanes = _lanes(bound=4)
+        state = self._lane(lanes, config)
+        summary = Pending(
+            message(config, "s", level=logging.DEBUG),
+            None,
+            logging.DEBUG,
+            NOW,
+            NOW,
+            NOW,
+        )
+
+        lanes.push_front(state, summary, bounded=bounded)
+
+        assert (5, room) == (lanes.pending, lanes.room())
+        titles = [p.embed()["title"] for p in state.waiting()]
+        assert ["w", "a", "b", "c", "s"] == titles
+        pushed = lanes.evict(newest=True)
+        assert pushed is not None
+        assert evicted == pushed[1].embed()["title"]
+
+    def test_push_front_goes_first_in_its_level(self, config: Config) -> None:
+        lanes = _lanes()
+        state = self._lane(lanes, config)
+        summary = Pending(
+            message(config, "s", level=logging.INFO),
+            None,
+            logging.INFO,
+            NOW,
+            NOW,
+            NOW,
+        )
+
+        lanes.push_front(state, summary)
+
+        titles = [p.embed()["title"] for p in lanes.take(state, NOW)]
+        assert (["w", "s", "a", "b", "c"], 0) == (titles, lanes.pending)
 
 
 class TestReadings:

@@ -1183,3 +1183,109 @@ class TestHostileNumbers:
         waits = [limiter.wait(WEBHOOK, CHANNEL, t) for t in (0, 59, 61, 121)]
         assert [True, True, False, False] == [w.excessive for w in waits]
         assert 0.0 == waits[-1].seconds
+
+
+class TestPace:
+    """Past 3 messages in its window, ordinary messages are paced."""
+
+    BURST = CHANNEL_MESSAGES // 10
+    PACE = CHANNEL_WINDOW / (CHANNEL_MESSAGES - BURST)
+
+    @pytest.mark.parametrize(
+        ("sent", "paced", "expected"),
+        [
+            # a few messages go as the bucket allows
+            (2, True, 0.0),
+            # past them, an ordinary one waits for the pace
+            (3, True, PACE),
+            (10, True, PACE),
+            # a warning is not paced: the window decides
+            (10, False, 0.0),
+            (CHANNEL_MESSAGES, False, CHANNEL_WINDOW),
+            (CHANNEL_MESSAGES, True, CHANNEL_WINDOW),
+        ],
+    )
+    def test_wait(self, sent: int, paced: bool, expected: float) -> None:
+        limiter = RateLimiter()
+        for _ in range(sent):
+            limiter.sending(WEBHOOK, CHANNEL, 0.0)
+
+        wait = limiter.wait(WEBHOOK, CHANNEL, 0.0, paced=paced)
+
+        assert wait.seconds == pytest.approx(expected)
+        assert (wait.scope == "channel") == (expected > 0)
+
+    def test_the_pace_is_the_channels_not_the_destinations(self) -> None:
+        limiter = RateLimiter()
+        for _ in range(3):
+            limiter.sending(WEBHOOK, CHANNEL, 0.0)
+
+        assert limiter.wait(OTHER_WEBHOOK, CHANNEL, 1.0, paced=True).seconds
+        assert not limiter.wait(
+            OTHER_WEBHOOK, OTHER_CHANNEL, 1.0, paced=True
+        ).seconds
+
+    def test_a_paced_channel_never_fills_its_window(self) -> None:
+        limiter = RateLimiter()
+        now = 0.0
+        for _ in range(200):  # an ordinary message whenever it may go
+            now += limiter.wait(WEBHOOK, CHANNEL, now, paced=True).seconds
+            limiter.sending(WEBHOOK, CHANNEL, now)
+            # a warning logged now finds room in the window
+            assert limiter.wait(WEBHOOK, CHANNEL, now).seconds < 1e-9
+        assert now == pytest.approx((200 - self.BURST) * self.PACE)
+
+
+class TestSchedule:
+    """The projection of when a destination's next messages may leave."""
+
+    def test_an_idle_channel_sends_a_few_then_at_its_pace(self) -> None:
+        times = RateLimiter().schedule(WEBHOOK, CHANNEL, 100.0, 5)
+
+        pace = CHANNEL_WINDOW / (CHANNEL_MESSAGES - CHANNEL_MESSAGES // 10)
+        assert times == pytest.approx(
+            [100, 100, 100, 100 + pace, 100 + 2 * pace]
+        )
+
+    def test_it_starts_with_the_wait_in_force(self) -> None:
+        limiter = RateLimiter()
+        limiter.too_many(WEBHOOK, _headers(), {"retry_after": 5}, 0.0)
+
+        first = limiter.schedule(WEBHOOK, CHANNEL, 0.0, 1)[0]
+
+        assert first == pytest.approx(5 + RESET_MARGIN)
+
+    def test_a_full_window_waits_for_its_oldest(self) -> None:
+        limiter = RateLimiter()
+        for n in range(CHANNEL_MESSAGES):
+            limiter.sending(WEBHOOK, CHANNEL, n * 0.1)
+
+        first = limiter.schedule(WEBHOOK, CHANNEL, 3.0, 2)
+
+        pace = CHANNEL_WINDOW / (CHANNEL_MESSAGES - CHANNEL_MESSAGES // 10)
+        assert first == pytest.approx([CHANNEL_WINDOW, CHANNEL_WINDOW + pace])
+
+    def test_a_slow_bucket_sets_the_pace(self) -> None:
+        limiter = RateLimiter()
+        limiter.update(
+            WEBHOOK,
+            {
+                "x-ratelimit-limit": "1",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset-after": "10",
+            },
+            0.0,
+        )
+
+        times = limiter.schedule(WEBHOOK, OTHER_CHANNEL, 0.0, 3)
+
+        margin = RESET_MARGIN
+        assert times == pytest.approx(
+            [10 + margin, 20 + 2 * margin, 30 + 3 * margin], abs=0.2
+        )
+
+    def test_it_notes_nothing(self) -> None:
+        limiter = RateLimiter()
+        limiter.schedule(WEBHOOK, CHANNEL, 0.0, 100)
+
+        assert 0.0 == limiter.delay(WEBHOOK, CHANNEL, 0.0)

@@ -46,6 +46,8 @@ from polybot_loghandler._spool.directory import (
 from polybot_loghandler._spool.keeper import SpoolKeeper, decode, encode
 from polybot_loghandler._spool.status import status
 from polybot_loghandler._spool.store import Spool, SpoolEntry
+from tests.support.delivery import T0, routing
+from tests.support.delivery import message as delivery_message
 
 LOGGED = 1_790_000_000.0
 KEY = b"k" * 32
@@ -169,7 +171,7 @@ class TestRoundTrip:
         """The event's fields are in the embed, as rendered."""
         body = encode(_message(component="risk", api_key="hunter2"), KEY)
 
-        assert {"route", "embed", "by"} == set(body)
+        assert {"route", "event", "embed", "by"} == set(body)
         assert {"component", "api_key"} == set(body["by"])
         assert "hunter2" not in json.dumps(body)
         assert "risk" not in json.dumps(body)
@@ -780,3 +782,166 @@ class TestReadBack:
         assert {"parse": []} == message.payload["allowed_mentions"]
         assert "content" not in message.payload
         keeper.close()
+
+
+# -- what waits on disk, and in which order it is read back ---------------
+
+Waits = list[tuple[str, int, float]]  # title, level, time after T0
+
+MIXED: Waits = [
+    ("i1", logging.INFO, 0.0),
+    ("w1", logging.WARNING, 1.0),
+    ("i2", logging.INFO, 2.0),
+    ("e1", logging.ERROR, 3.0),
+    ("w2", logging.WARNING, 4.0),
+]
+
+
+class TestWaitingOnDisk:
+    """
+    A lane's messages on disk are read back the highest level first, and
+    the oldest first within a level.
+    """
+
+    @pytest.fixture
+    def keeper(self, tmp_path: Path) -> Iterator[SpoolKeeper]:
+        keeper = _keeper(tmp_path / "spool", {})
+        yield keeper
+        keeper.close()
+
+    def _wait(
+        self, keeper: SpoolKeeper, waits: Waits, lane: str = "lane"
+    ) -> dict[str, SpoolEntry]:
+        """Write *waits* and leave them on disk for *lane*, by title."""
+        config = routing()
+        entries = {}
+        for title, level, after in waits:
+            m = delivery_message(config, title, level=level, time=T0 + after)
+            entry = keeper.append(m)
+            assert entry is not None
+            keeper.wait(lane, entry)
+            entries[title] = entry
+        return entries
+
+    @staticmethod
+    def _titles(taken: list[tuple[RoutedMessage, SpoolEntry]]) -> list[str]:
+        return [m.embed["title"] for m, _ in taken]
+
+    @pytest.mark.parametrize(
+        ("waits", "n", "expected"),
+        [
+            pytest.param(
+                MIXED, 10, ["e1", "w1", "w2", "i1", "i2"], id="mixed"
+            ),
+            pytest.param(MIXED, 2, ["e1", "w1"], id="a-few"),
+            pytest.param(
+                [("w", logging.WARNING, 5.0), ("i", logging.INFO, 0.0)],
+                10,
+                ["w", "i"],
+                id="a-newer-warning",
+            ),
+            pytest.param(
+                [
+                    ("i2", logging.INFO, 2.0),
+                    ("w", logging.WARNING, 9.0),
+                    ("i1", logging.INFO, 1.0),
+                ],
+                10,
+                ["w", "i1", "i2"],
+                id="left-over-out-of-order",
+            ),
+        ],
+    )
+    def test_take_reads_the_highest_level_first(
+        self, keeper: SpoolKeeper, waits: Waits, n: int, expected: list[str]
+    ) -> None:
+        self._wait(keeper, waits)
+        left = [e.time - T0 for e in keeper.waiting_entries("lane")]
+
+        taken = keeper.take("lane", n, routing())
+
+        assert expected == self._titles(taken)
+        assert len(waits) - len(expected) == keeper.waiting("lane")
+        # what is left is read back as waiting_entries said
+        assert left[len(expected) :] == [
+            e.time - T0 for e in keeper.waiting_entries("lane")
+        ]
+
+    @pytest.mark.parametrize(
+        ("levels", "level", "expected"),
+        [
+            ([], None, False),
+            ([], logging.DEBUG, False),
+            ([logging.INFO], None, True),
+            ([logging.INFO], logging.DEBUG, True),
+            ([logging.INFO], logging.INFO, True),
+            ([logging.INFO], logging.WARNING, False),
+            ([logging.INFO, logging.ERROR], logging.WARNING, True),
+            ([logging.INFO, logging.ERROR], logging.CRITICAL, False),
+        ],
+    )
+    def test_has_waiting_at_a_level_or_higher(
+        self,
+        keeper: SpoolKeeper,
+        levels: list[int],
+        level: int | None,
+        expected: bool,
+    ) -> None:
+        self._wait(keeper, [(f"{n}", lv, n) for n, lv in enumerate(levels)])
+
+        assert expected == keeper.has_waiting("lane", level)
+        assert not keeper.has_waiting("other", level)
+
+    def test_has_waiting_passes_by_what_was_read_back(
+        self, keeper: SpoolKeeper
+    ) -> None:
+        self._wait(keeper, MIXED)
+        keeper.take("lane", 3, routing())  # e1, w1, w2
+
+        assert not keeper.has_waiting("lane", logging.WARNING)
+        assert keeper.has_waiting("lane", logging.INFO)
+
+    def test_waiting_entries_leaves_out_what_the_spool_evicted(
+        self, tmp_path: Path
+    ) -> None:
+        """A full spool evicts the oldest of the lowest level."""
+        probe = _keeper(tmp_path / "probe", {})
+        size = self._wait(probe, MIXED[:1])["i1"].size
+        probe.close()
+        counts: dict[str, int] = {}
+        keeper = SpoolKeeper(
+            str(tmp_path / "spool"),
+            4 * size + size // 2,
+            lambda name, n: counts.update({name: counts.get(name, 0) + n}),
+        )
+        entries = self._wait(keeper, MIXED)
+        keeper.commit()
+
+        waiting = keeper.waiting_entries("lane")
+        taken = keeper.take("lane", 10, routing())
+        keeper.close()
+
+        assert {"dropped.spool_full": 1} == counts
+        expected = [entries[t] for t in ("e1", "w1", "w2", "i2")]
+        assert expected == waiting
+        assert ["e1", "w1", "w2", "i2"] == self._titles(taken)
+
+    def test_take_entries_reads_back_exactly_those(
+        self, keeper: SpoolKeeper
+    ) -> None:
+        entries = self._wait(keeper, MIXED)
+        other = self._wait(keeper, [("x", logging.ERROR, 5.0)], "other")
+        wanted = [entries["i1"], entries["w2"], entries["i1"], other["x"]]
+
+        taken = keeper.take_entries("lane", wanted, routing())
+
+        assert ["i1", "w2"] == self._titles(taken)
+        assert [entries["i1"], entries["w2"]] == [e for _, e in taken]
+        assert [entries[t] for t in ("e1", "w1", "i2")] == (
+            keeper.waiting_entries("lane")
+        )
+        assert (3, 1) == (keeper.waiting("lane"), keeper.waiting("other"))
+        assert ["e1", "w1", "i2"] == self._titles(
+            keeper.take("lane", 10, routing())
+        )
+        assert [] == keeper.take_entries("lane", wanted, routing())

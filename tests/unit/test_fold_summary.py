@@ -1,0 +1,125 @@
+"""What a fold's summary says (``_delivery/summary.py``)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from fakes.discord_schema import assert_valid_payload
+from polybot_loghandler._delivery.summary import Summary
+from polybot_loghandler._events import LogEvent
+from polybot_loghandler._model import Fold
+from polybot_loghandler._payload import embed_length
+from polybot_loghandler._watching.measures import parse_measure
+from tests.support.delivery import T0, message, routing
+
+TRADES = Fold(
+    group_by="agent",
+    measures=(
+        ("trades", parse_measure("count")),
+        ("volume", parse_measure("sum(amount)")),
+    ),
+)
+
+
+def event(name: str = "trade_executed", t: float = T0, **fields) -> LogEvent:
+    return LogEvent(
+        event=name,
+        level=logging.INFO,
+        logger="trader",
+        time=t,
+        fields=fields,
+        message=name,
+    )
+
+
+def test_without_fold_it_counts_by_event_name() -> None:
+    summary = Summary("trades_executed", logging.INFO, None)
+    for n in range(7):
+        summary.add(event(t=T0 + n))
+    for _ in range(3):
+        summary.add(event("order_placed", t=T0 + 10))
+
+    embed = summary.embed(30.0)
+
+    assert "10 events folded" in embed["title"]
+    assert "14:23:45–14:23:55 UTC" in embed["description"]
+    names = [f["name"] for f in embed["fields"]]
+    assert names == ["Trade Executed", "Order Placed", "Total"]
+    assert "**7**" in embed["fields"][0]["value"]
+    assert embed["footer"]["text"] == "folded: 10 · route trades_executed"
+    assert embed["timestamp"] == "2024-01-30T14:23:55.000Z"
+
+
+def test_with_fold_it_groups_and_measures() -> None:
+    summary = Summary("trades", logging.INFO, TRADES)
+    for n in range(6):
+        summary.add(event(agent=f"a{n % 2}", amount=100.0 + n))
+
+    fields = {f["name"]: f["value"] for f in summary.embed(30.0)["fields"]}
+
+    assert fields["a0"] == "Trades: **3**\nVolume: **306**"
+    assert fields["a1"] == "Trades: **3**\nVolume: **309**"
+    assert fields["Total"] == "Trades: **6**\nVolume: **615**"
+
+
+def test_a_coalesced_message_counts_every_copy() -> None:
+    summary = Summary("trades", logging.INFO, None)
+
+    summary.add(event(), count=5, first=T0 - 4, last=T0)
+
+    assert 5 == summary.events
+    assert (T0 - 4, T0) == (summary.first, summary.last)
+
+
+def test_past_top_the_smallest_groups_share_a_line() -> None:
+    fold = Fold(group_by="agent", top=3)
+    summary = Summary("trades", logging.INFO, fold)
+    for n in range(10):
+        for _ in range(n + 1):
+            summary.add(event(agent=f"agent-{n}"))
+
+    names = [f["name"] for f in summary.embed(30.0)["fields"]]
+
+    assert names == [
+        "agent-9",
+        "agent-8",
+        "agent-7",
+        "(others): 7 more",
+        "Total",
+    ]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["@everyone", "<@&123456789012345678>", "**bold** `code`", "a" * 5000],
+)
+def test_values_never_ping_or_mark_up(hostile: str) -> None:
+    config = routing()
+    summary = Summary("trades", logging.INFO, Fold(group_by="agent"))
+    for _ in range(3):
+        summary.add(event(agent=hostile))
+
+    made = summary.message(message(config), 30.0)
+
+    assert made.payload["allowed_mentions"] == {"parse": []}
+    assert "content" not in made.payload
+    text = str(made.embed)
+    assert "@everyone" not in text.replace("@\u200beveryone", "")
+    assert "**bold**" not in text
+    assert embed_length(made.embed) <= 6000
+    assert_valid_payload(made.payload)
+    assert made.folded == 3
+
+
+def test_many_groups_stay_within_discord_limits() -> None:
+    summary = Summary("trades", logging.INFO, Fold(group_by="agent", top=50))
+    for n in range(500):
+        summary.add(event(agent=f"agent-{n}-" + "x" * 200))
+
+    embed = summary.embed(30.0)
+
+    assert len(embed["fields"]) <= 25
+    assert embed_length(embed) <= 6000
+    assert "500 events folded" in embed["title"]

@@ -1,0 +1,347 @@
+"""
+Folding a lane that fell behind (``_delivery/folding.py``).
+
+The lanes, the rate limiter and the spool are the real ones; the clocks
+are numbers handed in. A lane is *behind* when the limiter says its
+channel already sent its 30 messages this minute.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from polybot_loghandler._batching import Pending
+from polybot_loghandler._delivery.folding import Folder, lag_of
+from polybot_loghandler._delivery.lanes import Lanes, LaneState
+from polybot_loghandler._delivery.ledger import Ledger
+from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._model import Coalesce, Config, Fold
+from polybot_loghandler._ratelimit import RateLimiter
+from polybot_loghandler._receipts import Receipt
+from polybot_loghandler._spool.keeper import SpoolKeeper
+from polybot_loghandler._stats import Stats
+from tests.support.delivery import T0, message, routing
+
+NOW = 1000.0  # the monotonic clock
+NEVER = Coalesce(enabled=False)
+
+
+def behind(state: LaneState, sent: int = 30) -> RateLimiter:
+    """A limiter whose channel sent *sent* messages just now."""
+    limiter = RateLimiter()
+    for _ in range(sent):
+        limiter.sending(state.key, state.channel, NOW)
+    return limiter
+
+
+def trade(
+    config: Config,
+    n: int,
+    *,
+    level: int = logging.INFO,
+    fold: Fold | None = None,
+    route: str = "errors",
+    time: float = T0,
+) -> RoutedMessage:
+    base = message(
+        config,
+        f"Trade {n}",
+        level=level,
+        time=time,
+        route=route,
+        coalesce=NEVER,
+    )
+    event = base.event
+    fields = {"agent": f"agent-{n % 3}", "amount": 10.0}
+    return RoutedMessage(
+        channel=base.channel,
+        route=route,
+        payload=base.payload,
+        embed=base.embed,
+        event=type(event)(
+            event="trade_executed",
+            level=level,
+            logger=event.logger,
+            time=time,
+            fields=fields,
+            message="trade_executed",
+        ),
+        target=base.target,
+        coalesce=NEVER,
+        fold=fold,
+    )
+
+
+def spool(tmp_path: Path) -> SpoolKeeper:
+    return SpoolKeeper(str(tmp_path / "spool"), 10_000_000, _ignore)
+
+
+def _ignore(_key: str, _n: int) -> None:
+    pass
+
+
+class Setup:
+    def __init__(self, config: Config, keeper: SpoolKeeper | None = None):
+        self.config = config
+        self.lanes = Lanes(gather=1.0, window=60.0, bound=100_000)
+        self.keeper = keeper
+        self.requeued: list[RoutedMessage] = []
+        self.folder = Folder(
+            self.lanes,
+            keeper,
+            lambda: config,
+            lambda _state, m, _entry: self.requeued.append(m),
+            clock=lambda: NOW,
+            wall=lambda: T0,
+        )
+        self.state = self.lanes.of(config.channels["trades"])
+
+    def add(self, msg: RoutedMessage) -> Pending:
+        entry = None if self.keeper is None else self.keeper.append(msg)
+        item, _ = self.lanes.add(self.state, msg, NOW)
+        if entry is not None:
+            item.spool.append(entry)
+        return item
+
+    def summaries(self) -> list[Pending]:
+        return [p for p in self.state.lane.in_order() if p.message.folded]
+
+
+@pytest.fixture
+def config() -> Config:
+    return routing(max_lag="30s")
+
+
+def test_a_lane_on_time_folds_nothing(config: Config) -> None:
+    setup = Setup(config)
+    for n in range(50):
+        setup.add(trade(config, n))
+
+    folded = setup.folder.fold(setup.state, RateLimiter())
+
+    assert 0 == folded
+    assert 50 == len(setup.state.lane.in_order())
+
+
+def test_a_lane_behind_folds_its_oldest_into_one_summary(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    for n in range(400):
+        setup.add(trade(config, n))
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+
+    order = setup.state.lane.in_order()
+    (summary,) = setup.summaries()
+    assert summary is order[0]  # in the backlog's place
+    assert folded == summary.message.folded == 400 - (len(order) - 1)
+    assert folded > 0
+    # the newest are kept, one by one, in order
+    titles = [p.message.embed["title"] for p in order[1:]]
+    assert titles == [f"Trade {n}" for n in range(folded, 400)]
+    assert setup.lanes.pending == len(order)
+    embed = summary.message.embed
+    assert embed["footer"]["text"].startswith(f"folded: {folded} ")
+    assert "allowed_mentions" in summary.message.payload
+    assert not summary.message.payload.get("content")
+
+
+def test_a_waiting_summary_takes_in_what_is_folded_later(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    limiter = behind(setup.state)
+    for n in range(400):
+        setup.add(trade(config, n))
+    first = setup.folder.fold(setup.state, limiter)
+    for n in range(400, 800):
+        setup.add(trade(config, n))
+
+    more = setup.folder.fold(setup.state, limiter)
+
+    (summary,) = setup.summaries()
+    assert more > 0
+    assert summary.message.folded == first + more
+
+
+def test_once_a_summary_is_taken_the_next_fold_makes_another(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    limiter = behind(setup.state)
+    for n in range(400):
+        setup.add(trade(config, n))
+    setup.folder.fold(setup.state, limiter)
+    taken = setup.lanes.take(setup.state, NOW)
+    assert taken[0].message.folded
+    for n in range(400, 800):
+        setup.add(trade(config, n))
+
+    setup.folder.fold(setup.state, limiter)
+
+    (summary,) = setup.summaries()
+    assert summary is not taken[0]
+
+
+@pytest.mark.parametrize(
+    ("case", "level", "fold"),
+    [
+        ("a warning", logging.WARNING, None),
+        ("an error", logging.ERROR, None),
+        ("fold: never", logging.INFO, Fold(never=True)),
+        ("max_lag: off", logging.INFO, Fold(max_lag=float("inf"))),
+    ],
+)
+def test_what_is_never_folded(config: Config, case, level, fold) -> None:
+    setup = Setup(config)
+    for n in range(400):
+        setup.add(trade(config, n, level=level, fold=fold))
+
+    assert 0 == setup.folder.fold(setup.state, behind(setup.state)), case
+    assert 400 == len(setup.state.lane.in_order())
+
+
+def test_a_route_with_a_longer_bound_keeps_more(config: Config) -> None:
+    folded = {}
+    for lag in (30.0, 300.0):
+        setup = Setup(config)
+        for n in range(400):
+            setup.add(trade(config, n, fold=Fold(max_lag=lag)))
+        limiter = behind(setup.state, sent=29)
+        folded[lag] = setup.folder.fold(setup.state, limiter)
+
+    assert folded[300.0] < folded[30.0]
+
+
+def test_the_console_is_never_folded(config: Config) -> None:
+    setup = Setup(config)
+    state = setup.lanes.of(config.channels["console"])
+    for n in range(400):
+        setup.lanes.add(state, trade(config, n), NOW)
+
+    assert 0 == setup.folder.fold(state, behind(state))
+
+
+def test_a_message_already_too_old_is_sent_as_it_is_when_alone(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    setup.add(trade(config, 1, time=T0 - 3600))
+
+    assert 0 == setup.folder.fold(setup.state, RateLimiter())
+    assert not setup.summaries()
+
+
+def test_delivery_off_folds_nothing() -> None:
+    config = routing(max_lag="off")
+    setup = Setup(config)
+    for n in range(400):
+        setup.add(trade(config, n))
+
+    assert 0 == setup.folder.fold(setup.state, behind(setup.state))
+
+
+def test_a_summary_carries_the_receipts_of_what_it_folded(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    acked: list[str] = []
+    for n in range(400):
+        msg = trade(config, n)
+        receipt = Receipt(f"{n}-0", 1, acked.append)
+        item = setup.add(msg)
+        item.receipts.append(receipt)
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+    assert not acked  # not yet: the summary is still to be sent
+
+    stats = Stats()
+    ledger = Ledger(stats, lambda: config)
+    batch = setup.lanes.take(setup.state, NOW)
+    ledger.sent(setup.state, batch, NOW)
+
+    assert folded + len(batch) - 1 == len(acked)
+    counts = stats.counters()
+    assert folded == counts["folded"]
+    assert len(batch) == counts["delivered"]  # the summary is one
+
+
+def test_a_dropped_summary_counts_what_it_folded(config: Config) -> None:
+    from polybot_loghandler._losses import Loss
+
+    setup = Setup(config)
+    for n in range(400):
+        setup.add(trade(config, n))
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+    stats = Stats()
+    ledger = Ledger(stats, lambda: config)
+
+    ledger.drop_items(setup.summaries(), Loss.REJECTED, setup.state)
+
+    assert folded == stats.counters()[Loss.REJECTED.counter]
+
+
+def test_the_spool_holds_the_summary_not_what_it_folded(
+    config: Config, tmp_path: Path
+) -> None:
+    keeper = spool(tmp_path)
+    keeper.open(create=True)
+    setup = Setup(config, keeper)
+    for n in range(400):
+        setup.add(trade(config, n))
+    keeper.commit()
+    assert 400 == keeper.pending
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+    keeper.commit()
+
+    assert 400 - folded + 1 == keeper.pending
+    keeper.close()
+    # a restart finds the summary, which says how many it folded
+    again = spool(tmp_path)
+    left = again.start()
+    for entry in left:
+        again.wait("lane", entry)
+    read = [m for m, _ in again.take("lane", 1000, config)]
+    summaries = [m for m in read if m.folded]
+    assert [folded] == [m.folded for m in summaries]
+    assert not summaries[0].payload.get("content")
+    assert 400 - folded == len(read) - 1
+    again.close()
+
+
+def test_folding_reads_what_waits_on_disk(
+    config: Config, tmp_path: Path
+) -> None:
+    keeper = spool(tmp_path)
+    keeper.open(create=True)
+    setup = Setup(config, keeper)
+    for n in range(50):
+        setup.add(trade(config, n))
+    for n in range(50, 400):  # no room in memory: they wait on disk
+        msg = trade(config, n)
+        entry = keeper.append(msg)
+        assert entry is not None
+        keeper.wait(setup.state.key, entry)
+    keeper.commit()
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+    keeper.commit()
+
+    assert folded > 50  # all in memory, and some from disk
+    assert 400 - folded + 1 == keeper.pending
+    (summary,) = setup.summaries()
+    assert summary.message.folded == folded
+    keeper.close()
+
+
+def test_lag_of_reads_the_route_then_the_delivery(config: Config) -> None:
+    assert 30.0 == lag_of(trade(config, 1), 30.0)
+    assert 5.0 == lag_of(trade(config, 1, fold=Fold(max_lag=5.0)), 30.0)
+    assert lag_of(trade(config, 1), None) is None
+    assert lag_of(trade(config, 1, level=logging.WARNING), 30.0) is None
+    own = trade(config, 1, route="polybot_loghandler.dropped")
+    assert lag_of(own, 30.0) is None
