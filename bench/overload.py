@@ -91,8 +91,10 @@ from delivery import (
 #: The fake's webhook limit, and its per-channel limit (Discord's).
 RATE_LIMIT = (5, 2.0)
 CHANNEL_LIMIT = (30, 60.0)
+#: The routing the soak runs.
+SHIPPED = REPO / "routing.yaml"
 #: The default ``delivery.max_lag`` of #15's contract (seconds), for the
-#: soak's targets when ``--max-lag`` does not say.
+#: soak's targets when neither ``--max-lag`` nor the routing says.
 DEFAULT_MAX_LAG = 120.0
 #: The spool's target: at exit, what it holds for a channel takes
 #: Discord's limits at most this many minutes to carry.
@@ -548,14 +550,36 @@ def parse_duration(text: str | None) -> float | None:
     return float(found[1]) * unit
 
 
+_MAX_LAG_LINE = re.compile(r"^  max_lag:[^\n]*\n", re.MULTILINE)
+
+
+def _delivery(text: str) -> tuple[str, str, str]:
+    """*text* cut around its top-level ``delivery:`` section."""
+    found = re.search(
+        r"^delivery:\n(?:(?:[ #][^\n]*)?\n)*", text, re.MULTILINE
+    )
+    if found is None:
+        raise SystemExit("the routing has no top-level delivery: section")
+    return text[: found.start()], found[0], text[found.end() :]
+
+
+def routing_max_lag(text: str) -> str | None:
+    """The ``delivery.max_lag`` a routing file sets, if any."""
+    found = _MAX_LAG_LINE.search(_delivery(text)[1])
+    return found[0].split(":", 1)[1].split("#")[0].strip() if found else None
+
+
 def with_max_lag(text: str, max_lag: str | None) -> str:
-    """The shipped routing, with ``delivery.max_lag`` when asked for."""
+    """The shipped routing, its ``delivery.max_lag`` as asked for."""
     if max_lag is None:
         return text
-    head, sep, tail = text.partition("\ndelivery:\n")
-    if not sep:
-        raise SystemExit("the routing has no top-level delivery: section")
-    return f"{head}{sep}  max_lag: {max_lag}\n{tail}"
+    head, section, tail = _delivery(text)
+    line = f"  max_lag: {max_lag}\n"
+    if _MAX_LAG_LINE.search(section):
+        section = _MAX_LAG_LINE.sub(line, section, count=1)
+    else:
+        section = section.replace("delivery:\n", "delivery:\n" + line, 1)
+    return head + section + tail
 
 
 def _iso(text: str) -> float | None:
@@ -765,7 +789,7 @@ class SoakReading:
 def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-overload-"))
     routing = work / "routing.yaml"
-    shipped = (REPO / "routing.yaml").read_text(encoding="utf-8")
+    shipped = SHIPPED.read_text(encoding="utf-8")
     routing.write_text(with_max_lag(shipped, args.max_lag), encoding="utf-8")
     keys = channel_keys(routing)
     seconds = args.seconds or (SOAK_QUICK_SECONDS if args.quick else 180.0)
@@ -916,13 +940,10 @@ def lag_outcome(
 def run_lag(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from alternatives import VARIANTS, installed
 
-    variants = [v for v, module in VARIANTS.items() if installed(module)] or [
-        "polybot_loghandler"
-    ]
-    if not args.alternatives:
-        variants = ["polybot_loghandler"]
+    wanted = VARIANTS if args.alternatives else ["polybot_loghandler"]
+    variants = [v for v in wanted if installed(VARIANTS[v])]
     results: dict[str, dict[str, Any]] = {}
-    skipped = [v for v in VARIANTS if v not in variants]
+    skipped = [v for v in wanted if v not in variants]
 
     def one(variant: str) -> None:
         try:
@@ -1255,16 +1276,22 @@ def machine_facts(quick: bool, total: float, max_lag: str | None) -> list[str]:
             f"channel_limit={CHANNEL_LIMIT})` on 127.0.0.1, in the "
             "benchmark's process; the library in a process of its own"
         ),
-        (
-            "- `delivery.max_lag`: "
-            + (
-                f"`{max_lag}` (`--max-lag`)"
-                if max_lag is not None
-                else "not written (the library's default, if it has one)"
-            )
-        ),
+        "- `delivery.max_lag`: " + max_lag_said(max_lag),
         "",
     ]
+
+
+def max_lag_said(max_lag: str | None) -> str:
+    """Which ``delivery.max_lag`` the scenarios ran with, in words."""
+    if max_lag is not None:
+        return f"`{max_lag}` (`--max-lag`), in both scenarios"
+    shipped = routing_max_lag(SHIPPED.read_text(encoding="utf-8"))
+    soak = (
+        f"`{shipped}` in the soak (the shipped routing's)"
+        if shipped
+        else "not set in the soak"
+    )
+    return f"{soak}; not set in the lag scenario (the library's default)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1301,7 +1328,8 @@ def main(argv: list[str] | None = None) -> int:
         print("running soak ...", file=sys.stderr, flush=True)
         soak = run_soak(args)
     if soak is not None:
-        target = DEFAULT_MAX_LAG if max_lag is None else max_lag
+        shipped = routing_max_lag(SHIPPED.read_text(encoding="utf-8"))
+        target = max_lag or parse_duration(shipped) or DEFAULT_MAX_LAG
         report_soak(rep, soak, target)
     if lag is not None:
         report_lag(rep, lag)
