@@ -63,7 +63,8 @@ class TestSummary:
         embed = summary_embed(now, before, 3600)
         quiet = summary_embed(before, {"accepted": 9, "folded": 100}, 3600)
 
-        assert embed is not None and quiet is not None
+        assert embed is not None
+        assert quiet is not None
         assert "2,700" == _fields(embed)["Folded"]
         assert "Folded" not in _fields(quiet)
 
