@@ -18,28 +18,45 @@ not over.
 
     python examples/trading_floor.py [--routing FILE] [--seed N]
                                      [--hours H] [--delay SECONDS] [--all]
+                                     [--rush]
 
 or ``polybot-loghandler demo``.  With no DISCORD_WEBHOOK_* variables set
 nothing is sent: the messages render on the console instead, the first of
 each channel in full and the others counted (--all shows every one).  A
 run is deterministic for a given seed and takes about three seconds
 (--delay 0 removes the pause between simulated hours).
+
+--rush shows, instead of the day, what a channel does with ten times the
+trades Discord lets it carry: its oldest ones are folded into summaries.
+The console has no rate limit, so #trades-executed goes to a small
+stand-in for Discord on 127.0.0.1 (DiscordStandIn, below) for the rush,
+which takes under a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import itertools
+import json
 import logging
 import logging.config
+import math
+import os
 import random
+import re
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 
@@ -982,7 +999,12 @@ def run_day(floor: Floor, hours: int, delay: float) -> None:
     leaderboard(floor)
 
 
-def demo_routing(path: str | None, *, show_all: bool) -> Config:
+def demo_routing(
+    path: str | None,
+    *,
+    show_all: bool,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
     """
     The routing file, set to show one message of each channel.
 
@@ -991,7 +1013,7 @@ def demo_routing(path: str | None, *, show_all: bool) -> Config:
     or the file's own ``delivery.console_per_channel`` says otherwise.
     An application sets that key in its routing file instead.
     """
-    config = load_config(path)
+    config = load_config(path, environ)
     if show_all or config.delivery.console_per_channel is not None:
         return config
     delivery = dataclasses.replace(config.delivery, console_per_channel=1)
@@ -1030,6 +1052,365 @@ def wait_for_discord(
         )
         keep_alive()
         handler.flush(timeout=min(PROGRESS_EVERY, remaining))
+
+
+# -- The rush: ten times what #trades-executed can carry
+#
+# The console has no rate limit, so nothing folds there. --rush points
+# #trades-executed at a stand-in for Discord on 127.0.0.1, which limits
+# it as Discord does; the traders log ten times what it can carry, and
+# the demo shows what arrives, and when.
+
+RUSH_CHANNEL = "trades_executed"
+RUSH_VARIABLE = "DISCORD_WEBHOOK_TRADES_EXECUTED"  # as routing.yaml says
+RUSH_HOOK = ("1471000000000000001", "rush-stand-in")  # its id and token
+RUSH_TRADES = 3_000  # ten times the 300 embeds a channel takes a minute
+RUSH_SECONDS = 20.0
+RUSH_WARNINGS = 5  # of those trades, the ones logged at warning level
+RUSH_MAX_LAG = 30.0  # delivery.max_lag for the rush (the shipped: 2m)
+RUSH_SLACK = 10.0  # how long past max_lag the demo waits, at most
+#: Discord's limits: requests per webhook (its bucket, which the headers
+#: describe), and messages per channel (which no header describes).
+BUCKET_REQUESTS, BUCKET_SECONDS = 5, 2.0
+CHANNEL_MESSAGES, CHANNEL_SECONDS = 30, 60.0
+DISCORD_EPOCH_MS = 1_420_070_400_000
+WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/(\d+)/([^/]+)/?")
+FOLDED_FOOTER = re.compile(r"folded: (\d+) · route ")
+
+Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON body
+
+
+class DiscordStandIn(ThreadingHTTPServer):
+    """
+    Discord's Execute Webhook on 127.0.0.1 (a free port), for --rush.
+
+    It answers as Discord does, and checks no more than Discord does:
+    a webhook has a bucket of 5 requests per 2 s, described by the
+    ``X-RateLimit-*`` headers of every answer (past it: a 429 of scope
+    ``user``), and its channel takes 30 messages in any 60 s (past them:
+    a 429 of code 20028 and scope ``shared``, which no header foretells).
+    A message it takes is answered 204, or 200 and the message with
+    ``?wait=true``, and handed to *on_message*.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(("127.0.0.1", 0), _StandInRequest)
+        self.on_message = on_message
+        self.too_many = 0  # 429s answered
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, int]] = {}  # resets at, used
+        self._sent: dict[str, deque[float]] = {}  # by channel, the times
+        self._ids = itertools.count()
+
+    def url(self, webhook_id: str, token: str) -> str:
+        port = self.server_address[1]
+        return f"http://127.0.0.1:{port}/api/webhooks/{webhook_id}/{token}"
+
+    def start(self) -> None:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def execute(self, path: str, body: bytes) -> Answer:
+        """``POST /api/webhooks/{id}/{token}``."""
+        url = urlsplit(path)
+        hook = WEBHOOK_PATH.fullmatch(url.path)
+        if hook is None:
+            return 404, {}, {"message": "404: Not Found", "code": 0}
+        with self._lock:
+            answer = self._limit(hook[0], hook[1], time.monotonic())
+            if answer[0] != 429:
+                answer = self._take(hook[1], body, answer[1])
+        if answer[0] == 200:
+            self.on_message(answer[2])
+            if dict(parse_qsl(url.query)).get("wait") not in ("true", "1"):
+                return 204, answer[1], None
+        return answer
+
+    def _limit(self, bucket: str, channel: str, now: float) -> Answer:
+        """Count a request against the webhook and its channel."""
+        resets_at, used = self._buckets.get(bucket, (0.0, 0))
+        if now >= resets_at:
+            resets_at, used = now + BUCKET_SECONDS, 0
+        full = used >= BUCKET_REQUESTS  # the bucket's own 429 is free
+        used += not full
+        self._buckets[bucket] = resets_at, used
+        headers = {
+            "X-RateLimit-Limit": str(BUCKET_REQUESTS),
+            "X-RateLimit-Remaining": str(BUCKET_REQUESTS - used),
+            "X-RateLimit-Reset": f"{time.time() + resets_at - now:.3f}",
+            "X-RateLimit-Reset-After": f"{resets_at - now:.3f}",
+            "X-RateLimit-Bucket": hashlib.sha256(bucket.encode()).hexdigest(),
+        }
+        sent = self._sent.setdefault(channel, deque())
+        while sent and sent[0] <= now - CHANNEL_SECONDS:
+            sent.popleft()
+        if not full and len(sent) < CHANNEL_MESSAGES:
+            sent.append(now)  # taken back if the message is refused
+            return 200, headers, None
+        self.too_many += 1
+        wait = resets_at - now if full else sent[0] + CHANNEL_SECONDS - now
+        headers["Retry-After"] = str(math.ceil(wait))
+        headers["X-RateLimit-Scope"] = "user" if full else "shared"
+        said: dict[str, Any] = {"message": "You are being rate limited."}
+        if not full:
+            said = {
+                "message": "The channel you are writing has hit the write "
+                "rate limit",
+                "code": 20028,
+            }
+        return 429, headers, {**said, "retry_after": wait, "global": False}
+
+    def _take(
+        self, channel: str, body: bytes, headers: dict[str, str]
+    ) -> Answer:
+        """The message Discord makes of *body*, or why it refuses it."""
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        refused = None
+        if not isinstance(message, dict):
+            refused = {"message": "Invalid Form Body", "code": 50035}
+        elif not message.get("content") and not message.get("embeds"):
+            refused = {
+                "message": "Cannot send an empty message",
+                "code": 50006,
+            }
+        if refused is not None:
+            self._sent[channel].pop()
+            return 400, headers, refused
+        snowflake = int(time.time() * 1000) - DISCORD_EPOCH_MS << 22
+        message |= {
+            "id": str(snowflake | next(self._ids) % 4096),
+            "type": 0,
+            "channel_id": channel,
+            "webhook_id": channel,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+        }
+        return 200, headers, message
+
+
+class _StandInRequest(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # connections are kept, as Discord's
+    server: DiscordStandIn
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, data = self.server.execute(self.path, body)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        text = b"" if status == 204 else json.dumps(data).encode()
+        if status != 204:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Say nothing: the rush shows what arrives."""
+
+
+@dataclass
+class RushWatch:
+    """What reaches the stand-in: one line per message, and a tally."""
+
+    started: float  # time.monotonic() when the rush began
+    warnings: dict[str, int] = field(default_factory=dict)  # trade id: N
+    logged: dict[str, float] = field(default_factory=dict)  # warnings'
+    arrived: dict[str, float] = field(default_factory=dict)  # idem
+    one_by_one: int = 0  # trades in embeds of their own
+    folded: int = 0  # trades inside summaries
+    summaries: int = 0
+    messages: int = 0
+    quiet: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.messages += 1
+            shown = [self.embed(e, now) for e in message.get("embeds") or []]
+            if not self.quiet:  # one write: other threads write too
+                line = " · ".join(counted(shown))
+                sys.stderr.write(f"{now - self.started:7.1f} s  {line}\n")
+
+    def embed(self, embed: dict[str, Any], now: float) -> str:
+        """Count *embed*; what its line shows of it."""
+        title = str(embed.get("title") or "(no title)")
+        footer = str((embed.get("footer") or {}).get("text") or "")
+        summary = FOLDED_FOOTER.match(footer)
+        if summary is not None:
+            self.folded += int(summary[1])
+            self.summaries += 1
+            return title  # it says how many it stands for
+        self.one_by_one += 1
+        fields = {f["name"]: f["value"] for f in embed.get("fields") or []}
+        trade_id = str(fields.get("Trade ID") or "").replace("\\", "")
+        if trade_id not in self.warnings:
+            return title
+        late = self.arrived[trade_id] = now - self.logged[trade_id]
+        number = self.warnings[trade_id]
+        return (
+            f"⚠️ {title} (warning {number}, {late:.1f} s after it was logged)"
+        )
+
+    def done(self) -> bool:
+        with self.lock:
+            trades = self.one_by_one + self.folded
+            return trades >= RUSH_TRADES and self.arrived.keys() >= set(
+                self.warnings
+            )
+
+
+def counted(titles: list[str]) -> list[str]:
+    """*titles*, a run of the same one said once with its count."""
+    out: list[str] = []
+    for title, run in itertools.groupby(titles):
+        times = len(list(run))
+        out.append(title if times == 1 else f"{title} ×{times}")
+    return out
+
+
+def rush_routing(path: str | None, url: str, *, show_all: bool) -> Config:
+    """
+    The routing file with #trades-executed at *url*, for the rush.
+
+    Its webhook comes from the variable routing.yaml names for it; every
+    other channel renders on the console, whatever DISCORD_* variables
+    are set. ``delivery.max_lag`` is the rush's, and neither a spool
+    nor the relay keeps the rush's messages for another process.
+    """
+    environ = {k: v for k, v in os.environ.items() if k[:8] != "DISCORD_"}
+    config = demo_routing(
+        path, show_all=show_all, environ=environ | {RUSH_VARIABLE: url}
+    )
+    channel = config.channels.get(RUSH_CHANNEL)
+    if getattr(channel and channel.destination, "url", None) != url:
+        raise ConfigError(
+            f"{config.path}: --rush needs a channel {RUSH_CHANNEL} whose "
+            f"webhook is ${{{RUSH_VARIABLE}}}, as in the shipped routing"
+        )
+    delivery = dataclasses.replace(
+        config.delivery,
+        max_lag=RUSH_MAX_LAG,
+        spool=None,
+        relay=None,
+        reload_every=None,
+    )
+    return dataclasses.replace(config, delivery=delivery)
+
+
+def rush_trade(floor: Floor, agent: Agent, at: datetime) -> dict[str, Any]:
+    """One trade of *agent* in the rush, at *at* (simulated)."""
+    rng, yes = floor.rng, floor.prices[agent.market]
+    side = rng.choice(["YES", "NO"])
+    amount = round(agent.capital * rng.uniform(0.05, 0.2), 0)
+    return {
+        "agent": agent.name,
+        "market": agent.market,
+        "side": side,
+        "amount": amount,
+        "price": round(yes if side == "YES" else 1 - yes, 4),
+        "fees": round(amount * FEE_RATE, 2),
+        "is_paper": agent.mode == "paper",
+        "trade_id": floor.trade_id(agent.mode, at),
+    }
+
+
+def run_rush(floor: Floor, watch: RushWatch) -> None:
+    """
+    Log RUSH_TRADES trades, evenly over RUSH_SECONDS.
+
+    A few of them, spread over the rush, are fills that slipped past
+    the agent's tolerance, logged at warning level: they are never
+    folded, and in their channel they go before the infos.
+    """
+    floor.now = DAY_START + timedelta(hours=14, minutes=30)  # news breaks
+    gap = RUSH_SECONDS / RUSH_TRADES
+    warned = {
+        (2 * k + 1) * RUSH_TRADES // (2 * RUSH_WARNINGS): k + 1
+        for k in range(RUSH_WARNINGS)
+    }
+    for n in range(RUSH_TRADES):
+        agent = floor.rng.choice(floor.agents)
+        trade = rush_trade(
+            floor, agent, floor.now + timedelta(seconds=n * gap)
+        )
+        delay = watch.started + n * gap - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        if n not in warned:
+            trader_log.info("trade_executed", **trade)
+            continue
+        with watch.lock:
+            watch.warnings[trade["trade_id"]] = warned[n]
+            watch.logged[trade["trade_id"]] = time.monotonic()
+        slippage = round(floor.rng.uniform(2.5, 6.0), 1)
+        trader_log.warning("trade_executed", **trade, slippage_pct=slippage)
+
+
+def rush(path: str | None, seed: int, *, show_all: bool) -> int:
+    """--rush: the rush, what arrives of it, and a tally; the status."""
+    watch = RushWatch(started=0.0)
+    stand_in = DiscordStandIn(watch.on_message)
+    try:
+        routing = rush_routing(
+            path, stand_in.url(*RUSH_HOOK), show_all=show_all
+        )
+    except ConfigError:
+        stand_in.server_close()
+        raise
+    stand_in.start()  # it stays up until the exit's flush is over
+    configure_logging(routing)
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, DiscordHandler)
+    )
+    floor = new_floor(seed)
+    port = stand_in.server_address[1]
+    print(
+        f"trading_floor: the rush: {RUSH_TRADES:,} trades in "
+        f"{RUSH_SECONDS:g} s to #trades-executed, ten times the "
+        f"{CHANNEL_MESSAGES * 10} a minute it can carry ({CHANNEL_MESSAGES} "
+        f"messages of 10 embeds); {RUSH_WARNINGS} of them are warnings\n"
+        "trading_floor: #trades-executed goes to a stand-in for Discord on "
+        f"127.0.0.1:{port}, with Discord's rate limits; delivery.max_lag: "
+        f"{RUSH_MAX_LAG:g}s\n"
+        "trading_floor: what arrives there: the seconds since the rush "
+        "began, and each embed's title",
+        file=sys.stderr,
+    )
+    watch.started = time.monotonic()
+    run_rush(floor, watch)
+    deadline = time.monotonic() + RUSH_MAX_LAG + RUSH_SLACK
+    while not watch.done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    handler.flush(timeout=2.0)  # its counters: a summary counts once taken
+    stats = handler.stats()
+    with watch.lock:
+        watch.quiet = True
+        print(rush_tally(watch, stats, stand_in.too_many), file=sys.stderr)
+    return 0
+
+
+def rush_tally(watch: RushWatch, stats: dict[str, int], too_many: int) -> str:
+    """The rush's closing lines."""
+    took = [
+        f"{watch.arrived[t]:.1f} s" if t in watch.arrived else "never"
+        for t in sorted(watch.warnings, key=watch.warnings.__getitem__)
+    ]
+    return (
+        f"trading_floor: {RUSH_TRADES:,} trades logged: {watch.one_by_one:,} "
+        f"shown one by one, {watch.folded:,} inside {watch.summaries} "
+        f"summaries; {watch.messages} messages\n"
+        f"trading_floor: the {len(watch.warnings)} warnings arrived one by "
+        f"one, {', '.join(took)} after they were logged\n"
+        f"trading_floor: {too_many} 429s; handler.stats(): delivered "
+        f"{stats.get('delivered', 0):,}, folded {stats.get('folded', 0):,}"
+    )
 
 
 class EventCounter(logging.Handler):
@@ -1085,14 +1466,26 @@ def main(
         help="show every message on the console (default: the first of "
         "each channel, the others counted)",
     )
+    parser.add_argument(
+        "--rush",
+        action="store_true",
+        help="instead of the day, log ten times what #trades-executed can "
+        "carry, to a stand-in for Discord on 127.0.0.1, and show how it "
+        "folds (about a minute)",
+    )
     args = parser.parse_args(argv)
     if args.hours < 1:
         parser.error("--hours must be at least 1")
+    if args.rush:
+        try:
+            return rush(args.routing, args.seed, show_all=args.all)
+        except ConfigError as exc:
+            parser.exit(2, f"{parser.prog}: {exc}\n")
     try:
-        routing = demo_routing(args.routing, show_all=args.all)
+        config = demo_routing(args.routing, show_all=args.all)
     except ConfigError as exc:  # the file, the line and what is wrong
         parser.exit(2, f"{parser.prog}: {exc}\n")
-    configure_logging(routing)
+    configure_logging(config)
     counter = EventCounter()
     for name in ACTORS:
         logging.getLogger(name).addHandler(counter)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -1170,6 +1171,48 @@ class TestDemo:
         assert shown[1] > 2 * shown[0]
         assert "not shown" not in every.stderr
 
+    @pytest.mark.slow
+    def test_rush_folds_what_the_channel_cannot_carry(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        demo --rush (about 50 s): #trades-executed, at the example's
+        stand-in for Discord, gets ten times what it can carry. What
+        arrives adds up to what was logged, most of it in summaries, and
+        each warning arrives on its own within max_lag + 5 s.
+        """
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DISCORD_") and k != "POLYBOT_ROUTING"
+        }
+
+        result = subprocess.run(
+            [*_demo_command(), "demo", "--rush"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=DEMO_TIMEOUT,
+            check=False,
+        )
+
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        assert [] == _uncaught_exceptions(output)
+        rush = _Rush.read(output)
+        assert rush.summaries, output[-3000:]  # it fell behind, and folded
+        assert rush.logged == rush.one_by_one + sum(rush.summaries)
+        # the tally and handler.stats() say so too
+        assert (rush.one_by_one, sum(rush.summaries)) == rush.tally
+        delivered = rush.one_by_one + len(rush.summaries)
+        assert (delivered, sum(rush.summaries)) == rush.stats
+        assert list(range(1, rush.warned + 1)) == sorted(rush.warnings)
+        bound = rush.max_lag + 5
+        late = {n: t for n, t in rush.warnings.items() if t > bound}
+        assert {} == late, f"later than max_lag ({rush.max_lag:g} s) + 5 s"
+
 
 #: A box's header: its channel and its event.
 _BOX_HEAD = re.compile(r"^┌─ #([a-z][\w-]*) · (.*) · route", re.MULTILINE)
@@ -1198,6 +1241,74 @@ def _two_times(line: str) -> bool:
         return False
     clocks = _CLOCK.findall(line)
     return len(clocks) != len(set(clocks))
+
+
+#: What ``demo --rush`` prints of each message that arrives, embed by
+#: embed: a summary, a run of trades, a warning.
+_RUSH_LINE = re.compile(r"^ +\d+\.\d s  (.+)$", re.MULTILINE)
+_SUMMARY = re.compile(r"⏩ ([\d,]+) events? folded")
+_TRADES = re.compile(r"📝 Trade Executed(?: ×(\d+))?")
+_WARNING = re.compile(
+    r"⚠️ 📝 Trade Executed \(warning (\d+), (\d+\.\d) s after it was logged\)"
+)
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@dataclass
+class _Rush:
+    """What ``demo --rush`` says arrived, and its tally."""
+
+    max_lag: float
+    logged: int
+    warned: int  # trades logged as warnings
+    summaries: list[int] = field(default_factory=list)  # their counts
+    one_by_one: int = 0  # trades in embeds of their own, warnings too
+    warnings: dict[int, float] = field(default_factory=dict)  # N: seconds
+    tally: tuple[int, int] = (0, 0)  # one by one, folded
+    stats: tuple[int, int] = (0, 0)  # delivered, folded
+
+    @classmethod
+    def read(cls, output: str) -> _Rush:
+        head = re.search(
+            r"the rush: ([\d,]+) trades in .*; (\d+) of them are warnings",
+            output,
+        )
+        lag = re.search(r"delivery\.max_lag: (\d+)s", output)
+        tally = re.search(
+            r"^trading_floor: [\d,]+ trades logged: ([\d,]+) shown one by "
+            r"one, ([\d,]+) inside",
+            output,
+            re.MULTILINE,
+        )
+        stats = re.search(
+            r"handler\.stats\(\): delivered ([\d,]+), folded ([\d,]+)", output
+        )
+        assert head, output[-3000:]
+        assert lag, output[-3000:]
+        assert tally, output[-3000:]
+        assert stats, output[-3000:]
+        rush = cls(float(lag[1]), _number(head[1]), int(head[2]))
+        rush.tally = _number(tally[1]), _number(tally[2])
+        rush.stats = _number(stats[1]), _number(stats[2])
+        for line in _RUSH_LINE.findall(output):
+            for embed in line.split(" · "):
+                rush.embed(embed)
+        return rush
+
+    def embed(self, text: str) -> None:
+        if summary := _SUMMARY.fullmatch(text):
+            self.summaries.append(_number(summary[1]))
+        elif warning := _WARNING.fullmatch(text):
+            assert int(warning[1]) not in self.warnings, text
+            self.warnings[int(warning[1])] = float(warning[2])
+            self.one_by_one += 1
+        elif trades := _TRADES.fullmatch(text):
+            self.one_by_one += int(trades[1] or 1)
+        else:
+            pytest.fail(f"an embed demo --rush does not send: {text}")
 
 
 CUSTOM_ROUTING = """\
