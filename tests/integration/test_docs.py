@@ -164,6 +164,7 @@ _ITSELF = "the test suite itself"
 _SERVER = "needs a Discord server and a bot token"
 _MADE = "needs the webhooks setup made in a Discord server"
 _HELD = "needs messages held by a running process"
+_RUSH = "a minute long: test_cli.py runs it and checks what it says"
 _GUILD = "polybot-loghandler setup --guild 123456789012345678"
 
 #: Every command the docs show without running it, and why.
@@ -174,6 +175,7 @@ NOT_RUN = [
     ("README.md", "pytest", _SUITE),
     ("README.md", 'pytest -m "not slow"', _ITSELF),
     ("cli.md", "polybot-loghandler spool status", _HELD),
+    ("cli.md", "polybot-loghandler demo --rush", _RUSH),
     ("quickstart.md", "pip install .", _INSTALLS),
     ("setup.md",
      "export DISCORD_BOT_TOKEN=...            # the token from step 1",
@@ -542,6 +544,7 @@ class TestConsoleBlocks:
         assert [
             'pip install -e ".[dev]" && polybot-loghandler demo',
             "polybot-loghandler spool status",
+            "polybot-loghandler demo --rush",
         ] == skipped
 
 
