@@ -58,6 +58,7 @@ PARTS = [
     ("Delivery", "delivery.py", ["--quick"], [], 900.0),
     ("Alternatives", "alternatives.py", ["--quick"], [], 400.0),
     ("Relay", "relay.py", ["--quick"], [], 900.0),
+    ("Freshness under overload", "overload.py", ["--quick"], [], 900.0),
 ]
 
 GUIDE = """\
