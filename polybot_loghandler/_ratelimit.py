@@ -126,11 +126,11 @@ class RateLimiter:
     ) -> None:
         self._channel_messages = channel_messages
         self._channel_window = channel_window
-        #: past a few messages in its window (3 of 30), ordinary messages
-        #: leave a channel at a steady pace that leaves those few for
-        #: warnings (27 a minute: one every 2.2 s): a burst never fills
-        #: the window for the minute that follows, so a warning, and a
-        #: fold's summary, find a place within seconds
+        #: a channel that fell behind sends its ordinary messages, past
+        #: a few in its window (3 of 30), at a steady pace that leaves
+        #: those few to warnings (27 a minute: one every 2.2 s): a burst
+        #: never fills the window for the minute that follows, so a
+        #: warning, and a fold's summary, find a place within seconds
         self._burst = channel_messages // 10
         self._pace = channel_window / max(channel_messages - self._burst, 1)
         self._cloudflare_pause = cloudflare_pause

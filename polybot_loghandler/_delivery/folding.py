@@ -2,14 +2,18 @@
 Folding: a lane that falls behind sends summaries in its backlog's place.
 
 Before a lane takes its next batch, :meth:`Folder.fold` asks the rate
-limiter when the lane's next messages may leave, and :func:`.freshness.plan`
-which of the waiting ones would reach Discord more than their
-``max_lag`` after they were logged. Those are folded: taken out of the
-lane (and, with a spool, off the disk, where they waited for room), and
-counted into one summary per route and level (:class:`.summary.Summary`)
-at the front of their level. A summary still waiting takes in what is
-folded later, so a channel that stays overloaded sends one summary per
-route at a time, not one per decision.
+limiter when the lane's next messages may leave (at the channel's pace),
+and :func:`.freshness.plan` which of the waiting ones would reach
+Discord more than their ``max_lag`` after they were logged. Those are
+folded: taken out of the lane (and, with a spool, off the disk, where
+they waited for room), and counted into one summary per route and level
+(:class:`.summary.Summary`) at the front of their level. A summary still
+waiting takes in what is folded later, so a channel that stays
+overloaded sends one summary per route at a time, not one per decision.
+A lane that folded keeps the channel's pace (``LaneState.paced``) until
+its backlog is down to one message: a burst would spend the channel's
+minute in seconds and leave its summaries, and its warnings, waiting for
+the rest of it.
 
 Nothing is lost on the way: a summary carries the receipts of what it
 folded (the relay acknowledges their stream entries once it is
@@ -123,6 +127,7 @@ class Folder:
         since = max(self._started, state.resumed)
         waiting, sources = _in_order(items, disk, default, since)
         if all(w.lag is None for w in waiting):
+            state.paced = False
             return 0
         now, wall = self._clock(), self._wall()
         per = MAX_EMBEDS_PER_MESSAGE
@@ -131,6 +136,10 @@ class Folder:
         )
         leaves = [wall + (t - now) for t in times]
         picked = [sources[i] for i in plan(waiting, leaves, per_message=per)]
+        if picked:  # behind: keep the pace the projection assumed
+            state.paced = True
+        elif len(waiting) <= per:  # caught up
+            state.paced = False
         return self._replace(state, picked, default)
 
     def _replace(

@@ -250,7 +250,7 @@ class Sender:
         never finds it disabled here.)
         """
         now = self._clock()
-        paced = max(p.level for p in batch) < logging.WARNING
+        paced = state.paced and max(p.level for p in batch) < logging.WARNING
         wait = self.limiter.wait(state.key, state.channel, now, paced=paced)
         if wait.excessive:
             held = await self._hold(state, batch, wait, now)

@@ -396,3 +396,26 @@ def test_lag_of_reads_the_route_then_the_delivery(config: Config) -> None:
     assert lag_of(trade(config, 1, level=logging.WARNING), 30.0) is None
     own = trade(config, 1, route="polybot_loghandler.dropped")
     assert lag_of(own, 30.0) is None
+
+
+def test_a_lane_that_folded_keeps_the_pace_until_it_caught_up(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    limiter = behind(setup.state)
+    for n in range(400):
+        setup.add(trade(config, n))
+    assert not setup.state.paced
+
+    setup.folder.fold(setup.state, limiter)
+    assert setup.state.paced
+    setup.lanes.take(setup.state, NOW)
+    for n in range(400, 500):
+        setup.add(trade(config, n, time=T0 + 1))
+    assert not setup.folder.fold(setup.state, RateLimiter())
+    assert setup.state.paced  # nothing late, but not caught up either
+
+    while len(setup.state.lane.in_order()) > 10:
+        setup.lanes.take(setup.state, NOW)
+    setup.folder.fold(setup.state, RateLimiter())
+    assert not setup.state.paced
