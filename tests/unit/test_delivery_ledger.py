@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from fakes.discord_schema import payload_errors
-from polybot_loghandler._delivery.lanes import Lanes, LaneState
+from polybot_loghandler._delivery.lanes import Lanes, LaneState, Trouble
 from polybot_loghandler._delivery.ledger import (
     FAILING_AFTER,
     NOTICE_ROUTE,
@@ -681,3 +681,25 @@ def test_the_ledger_s_own_messages_are_filed_like_any_other(
     assert m.target is books.config.channels[channel]
     assert build_payload([m.embed], None) == m.payload
     assert [] == payload_errors(m.payload)
+
+
+@pytest.mark.parametrize(
+    ("case", "failing", "resumed"),
+    [
+        ("it answers again after failing", True, 1234.5),
+        ("it never failed", False, 0.0),
+    ],
+)
+def test_a_destination_that_answers_again_is_fresh_from_then(
+    case: str, failing: bool, resumed: float
+) -> None:
+    """What waited out the trouble is judged late only from its end."""
+    config = routing()
+    ledger = Ledger(Stats(), lambda: config, wall=lambda: 1234.5)
+    state = Lanes(1.0, 60.0, 100).of(config.channels["trades"])
+    if failing:
+        state.trouble = Trouble(0.0, 1000.0, "503", unreachable=False)
+
+    ledger.answered(state, 5.0)
+
+    assert resumed == state.resumed, case
