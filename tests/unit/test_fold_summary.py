@@ -123,3 +123,59 @@ def test_many_groups_stay_within_discord_limits() -> None:
     assert len(embed["fields"]) <= 25
     assert embed_length(embed) <= 6000
     assert "500 events folded" in embed["title"]
+
+
+def test_its_message_is_made_to_be_sent_as_it_is() -> None:
+    config = routing()
+    like = message(config)
+    summary = Summary("trades", logging.DEBUG, None)
+    summary.add(event(t=T0 - 5))
+    summary.add(event(t=T0))
+
+    made = summary.message(like, 45.0)
+
+    assert (made.channel, made.route, made.target) == (
+        like.channel,
+        "trades",
+        like.target,
+    )
+    assert made.event.event == "folded"
+    assert made.event.logger == "polybot_loghandler.folding"
+    assert (made.event.time, made.event.level) == (T0, logging.DEBUG)
+    assert made.event.fields == {}
+    assert made.coalesce is not None
+    assert not made.coalesce.enabled  # never merged with another
+    assert made.fold is not None
+    assert made.fold.never  # never folded itself
+    assert made.folded == 2
+    assert "more than 45s behind" in made.embed["description"]
+    assert made.payload["embeds"] == [made.embed]
+
+
+@pytest.mark.parametrize(
+    ("groups", "top", "names"),
+    [
+        (1, 10, ["a0"]),  # one group: no total
+        (2, 10, ["a1", "a0", "Total"]),
+        (3, 3, ["a2", "a1", "a0", "Total"]),  # exactly top: no others
+        (4, 3, ["a3", "a2", "a1", "(others): 1 more", "Total"]),
+    ],
+)
+def test_groups_top_and_total(groups: int, top: int, names: list[str]):
+    summary = Summary("trades", logging.INFO, Fold(group_by="agent", top=top))
+    for n in range(groups):
+        for _ in range(n + 1):
+            summary.add(event(agent=f"a{n}"))
+
+    assert names == [f["name"] for f in summary.embed(30.0)["fields"]]
+
+
+def test_at_most_23_groups_then_others_and_total() -> None:
+    summary = Summary("trades", logging.INFO, Fold(group_by="agent", top=50))
+    for n in range(60):
+        summary.add(event(agent=f"agent-{n:02}"))
+
+    fields = summary.embed(30.0)["fields"]
+
+    assert 25 == len(fields)
+    assert ["(others): 37 more", "Total"] == [f["name"] for f in fields[-2:]]

@@ -8,6 +8,7 @@ channel already sent its 30 messages this minute.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -419,3 +420,120 @@ def test_a_lane_that_folded_keeps_the_pace_until_it_caught_up(
         setup.lanes.take(setup.state, NOW)
     setup.folder.fold(setup.state, RateLimiter())
     assert not setup.state.paced
+
+
+def test_each_route_has_its_own_summary_and_their_counts_add_up(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    for n in range(400):
+        setup.add(trade(config, n, route="errors" if n % 2 else "other"))
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+
+    summaries = {p.message.route: p.message.folded for p in setup.summaries()}
+    assert {"errors", "other"} == set(summaries)
+    assert folded == sum(summaries.values())
+    assert 400 - folded + 2 == len(setup.state.lane.in_order())
+
+
+def test_a_summary_uses_its_route_s_fold_and_the_times_it_covers(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    by_agent = Fold(group_by="agent")
+    for n in range(400):
+        item = setup.add(trade(config, n, fold=by_agent, time=T0 + n))
+        if n == 0:  # three copies of the first, coalesced
+            item.count, item.first = 3, T0 - 60
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+
+    (summary,) = setup.summaries()
+    embed = summary.message.embed
+    names = {f["name"] for f in embed["fields"]}
+    assert {"agent-0", "agent-1", "agent-2", "Total"} == names
+    assert summary.message.folded == folded == 2 + (folded - 2)
+    assert summary.first == T0 - 60
+    assert summary.last == T0 + folded - 3
+    assert "more than 30s behind" in embed["description"]
+
+
+def test_a_second_fold_adds_its_receipts_and_replaces_the_spool_entry(
+    config: Config, tmp_path: Path
+) -> None:
+    keeper = spool(tmp_path)
+    keeper.open(create=True)
+    setup = Setup(config, keeper)
+    limiter = behind(setup.state)
+    acked: list[str] = []
+
+    def log(start: int) -> None:
+        for n in range(start, start + 400):
+            item = setup.add(trade(config, n))
+            item.receipts.append(Receipt(f"{n}-0", 1, acked.append))
+
+    log(0)
+    first = setup.folder.fold(setup.state, limiter)
+    log(400)
+    second = setup.folder.fold(setup.state, limiter)
+    keeper.commit()
+
+    (summary,) = setup.summaries()
+    assert first + second == len(summary.receipts)
+    assert 1 == len(summary.spool)
+    assert 800 - first - second + 1 == keeper.pending
+    keeper.close()
+
+
+def test_two_of_a_route_are_folded_and_a_lone_one_joins_a_summary(
+    config: Config,
+) -> None:
+    setup = Setup(config)
+    started_an_hour_ago(setup, [0.0])
+    setup.add(trade(config, 1, time=T0 - 600))
+    setup.add(trade(config, 2, time=T0 - 600))
+
+    assert 2 == setup.folder.fold(setup.state, RateLimiter())
+
+    setup.add(trade(config, 3, time=T0 - 600))
+    assert 1 == setup.folder.fold(setup.state, RateLimiter())
+    (summary,) = setup.summaries()
+    assert 3 == summary.message.folded
+
+
+def test_what_waits_on_disk_for_a_route_that_never_folds_is_queued(
+    config: Config, tmp_path: Path
+) -> None:
+    keeper = spool(tmp_path)
+    keeper.open(create=True)
+    setup = Setup(config, keeper)
+    config_never = dataclasses.replace(  # its route now says never
+        config,
+        routes=tuple(
+            dataclasses.replace(r, fold=Fold(never=True))
+            for r in config.routes
+        ),
+    )
+    setup.config = config_never
+    folder = Folder(
+        setup.lanes,
+        keeper,
+        lambda: config_never,
+        lambda state, m, entry: queued.append((state, m, entry)),
+        clock=lambda: NOW,
+        wall=lambda: T0,
+    )
+    queued: list[tuple[LaneState, RoutedMessage, object]] = []
+    for n in range(400):
+        entry = keeper.append(trade(config, n))
+        assert entry is not None
+        keeper.wait(setup.state.key, entry)
+
+    assert 0 == folder.fold(setup.state, behind(setup.state))
+    assert queued  # read back, and queued in its lane instead
+    for state, m, entry in queued:
+        assert state is setup.state
+        assert m.fold == Fold(never=True)
+        assert entry is not None
+    keeper.close()
