@@ -537,3 +537,31 @@ def test_what_waits_on_disk_for_a_route_that_never_folds_is_queued(
         assert m.fold == Fold(never=True)
         assert entry is not None
     keeper.close()
+
+
+def test_warnings_keep_their_place_and_each_level_folds_its_own(
+    config: Config, tmp_path: Path
+) -> None:
+    keeper = spool(tmp_path)
+    keeper.open(create=True)
+    setup = Setup(config, keeper)
+    for n in range(20):
+        setup.add(trade(config, n, level=logging.WARNING))
+    for n in range(20, 420):
+        setup.add(trade(config, n))
+    for n in range(420, 720):  # debug, waiting on disk
+        entry = keeper.append(trade(config, n, level=logging.DEBUG))
+        assert entry is not None
+        keeper.wait(setup.state.key, entry)
+
+    folded = setup.folder.fold(setup.state, behind(setup.state))
+
+    order = setup.state.lane.in_order()
+    assert [p.level for p in order[:20]] == [logging.WARNING] * 20
+    assert not any(p.message.folded for p in order[:20])
+    by_level = {p.level: p.message.folded for p in setup.summaries()}
+    assert set(by_level) == {logging.INFO, logging.DEBUG}
+    assert by_level[logging.DEBUG] == 300  # nothing of it could go in time
+    assert folded == sum(by_level.values())
+    assert order[20].message.folded  # in the infos' place
+    keeper.close()

@@ -106,6 +106,30 @@ def test_plan(case, waiting, leaves, folded):
     assert not late(waiting, leaves, got), case
 
 
+def test_three_levels_each_wait_behind_those_above():
+    waiting = [
+        *([Waiting(WARNING, 0.0, None, "w")] * 20),
+        *infos([0.0] * 100),
+        *([Waiting(DEBUG, 0.0, 30.0, "d")] * 100),
+    ]
+    leaves = every(2.0, len(waiting) // 10 + 2)
+
+    got = plan(waiting, leaves, per_message=10)
+
+    # 150 embeds leave in time: 20 warnings and 100 infos, then room
+    # for a summary and 29 debug
+    assert got == list(range(120, 120 + 71))
+    assert not late(waiting, leaves, got)
+    assert late(waiting, leaves, got[1:])
+
+
+def test_past_the_projection_the_last_time_holds():
+    waiting = infos([0.0] * 100)
+
+    assert [] == plan(waiting, [0.0, 20.0], per_message=10)
+    assert plan(waiting, [0.0, 29.0], per_message=10)
+
+
 def test_fewer_folded_would_leave_one_late():
     waiting = infos([0.0] * 400)
     leaves = every(2.0, 42)
