@@ -1070,6 +1070,22 @@ class TestPreviewErrors:
         assert "Traceback" not in err
 
 
+def _demo(
+    cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``demo`` with *args* as a process of its own, output kept."""
+    return subprocess.run(
+        [*_demo_command(), "demo", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+
+
 def _demo_command() -> list[str]:
     """
     Return the installed console script, else the module, as a command.
@@ -1117,16 +1133,7 @@ class TestDemo:
             if not k.startswith("DISCORD_") and k != "POLYBOT_ROUTING"
         }
 
-        result = subprocess.run(
-            [*_demo_command(), "demo", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=DEMO_TIMEOUT,
-            check=False,
-        )
+        result = _demo(tmp_path, env, *args)
 
         output = result.stdout + result.stderr
         heads = _BOX_HEAD.findall(output)
@@ -1187,16 +1194,7 @@ class TestDemo:
             if not k.startswith("DISCORD_") and k != "POLYBOT_ROUTING"
         }
 
-        result = subprocess.run(
-            [*_demo_command(), "demo", "--rush"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=DEMO_TIMEOUT,
-            check=False,
-        )
+        result = _demo(tmp_path, env, "--rush")
 
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-3000:]
@@ -1327,16 +1325,7 @@ def _run_demo(
     """
     Run ``polybot-loghandler demo`` with *args* for one quick hour.
     """
-    return subprocess.run(
-        [*_demo_command(), "demo", "--hours", "1", "--delay", "0", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=DEMO_TIMEOUT,
-        check=False,
-    )
+    return _demo(cwd, env, "--hours", "1", "--delay", "0", *args)
 
 
 class TestDemoCommandLine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,23 @@ def spool(tmp_path: Path) -> SpoolKeeper:
     return SpoolKeeper(str(tmp_path / "spool"), 10_000_000, _ignore)
 
 
+@pytest.fixture
+def keeper(tmp_path: Path) -> Iterator[SpoolKeeper]:
+    """An open spool in a temporary directory, closed after the test."""
+    opened = spool(tmp_path)
+    opened.open(create=True)
+    yield opened
+    opened.close()
+
+
+def on_disk(keeper: SpoolKeeper, lane: str, messages: list) -> None:
+    """Write *messages* to the spool, waiting on disk for *lane*."""
+    for msg in messages:
+        entry = keeper.append(msg)
+        assert entry is not None
+        keeper.wait(lane, entry)
+
+
 def _ignore(_key: str, _n: int) -> None:
     pass
 
@@ -107,6 +125,11 @@ class Setup:
             item.spool.append(entry)
         return item
 
+    def log(self, numbers: range, **kwargs: object) -> None:
+        """Add a trade for each of *numbers* (``trade``'s options)."""
+        for n in numbers:
+            self.add(trade(self.config, n, **kwargs))
+
     def summaries(self) -> list[Pending]:
         return [p for p in self.state.lane.in_order() if p.message.folded]
 
@@ -118,8 +141,7 @@ def config() -> Config:
 
 def test_a_lane_on_time_folds_nothing(config: Config) -> None:
     setup = Setup(config)
-    for n in range(50):
-        setup.add(trade(config, n))
+    setup.log(range(50))
 
     folded = setup.folder.fold(setup.state, RateLimiter())
 
@@ -131,8 +153,7 @@ def test_a_lane_behind_folds_its_oldest_into_one_summary(
     config: Config,
 ) -> None:
     setup = Setup(config)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
 
     folded = setup.folder.fold(setup.state, behind(setup.state))
 
@@ -156,11 +177,9 @@ def test_a_waiting_summary_takes_in_what_is_folded_later(
 ) -> None:
     setup = Setup(config)
     limiter = behind(setup.state)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
     first = setup.folder.fold(setup.state, limiter)
-    for n in range(400, 800):
-        setup.add(trade(config, n))
+    setup.log(range(400, 800))
 
     more = setup.folder.fold(setup.state, limiter)
 
@@ -174,13 +193,11 @@ def test_once_a_summary_is_taken_the_next_fold_makes_another(
 ) -> None:
     setup = Setup(config)
     limiter = behind(setup.state)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
     setup.folder.fold(setup.state, limiter)
     taken = setup.lanes.take(setup.state, NOW)
     assert taken[0].message.folded
-    for n in range(400, 800):
-        setup.add(trade(config, n))
+    setup.log(range(400, 800))
 
     setup.folder.fold(setup.state, limiter)
 
@@ -291,8 +308,7 @@ def test_what_waited_out_a_failing_spell_is_late_only_from_its_end(
 def test_delivery_off_folds_nothing() -> None:
     config = routing(max_lag="off")
     setup = Setup(config)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
 
     assert 0 == setup.folder.fold(setup.state, behind(setup.state))
 
@@ -325,8 +341,7 @@ def test_a_dropped_summary_counts_what_it_folded(config: Config) -> None:
     from polybot_loghandler._losses import Loss
 
     setup = Setup(config)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
     folded = setup.folder.fold(setup.state, behind(setup.state))
     stats = Stats()
     ledger = Ledger(stats, lambda: config)
@@ -337,13 +352,10 @@ def test_a_dropped_summary_counts_what_it_folded(config: Config) -> None:
 
 
 def test_the_spool_holds_the_summary_not_what_it_folded(
-    config: Config, tmp_path: Path
+    config: Config, keeper: SpoolKeeper, tmp_path: Path
 ) -> None:
-    keeper = spool(tmp_path)
-    keeper.open(create=True)
     setup = Setup(config, keeper)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
     keeper.commit()
     assert 400 == keeper.pending
 
@@ -366,18 +378,14 @@ def test_the_spool_holds_the_summary_not_what_it_folded(
 
 
 def test_folding_reads_what_waits_on_disk(
-    config: Config, tmp_path: Path
+    config: Config, keeper: SpoolKeeper
 ) -> None:
-    keeper = spool(tmp_path)
-    keeper.open(create=True)
     setup = Setup(config, keeper)
-    for n in range(50):
-        setup.add(trade(config, n))
-    for n in range(50, 400):  # no room in memory: they wait on disk
-        msg = trade(config, n)
-        entry = keeper.append(msg)
-        assert entry is not None
-        keeper.wait(setup.state.key, entry)
+    setup.log(range(50))
+    # no room in memory: they wait on disk
+    on_disk(
+        keeper, setup.state.key, [trade(config, n) for n in range(50, 400)]
+    )
     keeper.commit()
 
     folded = setup.folder.fold(setup.state, behind(setup.state))
@@ -387,7 +395,6 @@ def test_folding_reads_what_waits_on_disk(
     assert 400 - folded + 1 == keeper.pending
     (summary,) = setup.summaries()
     assert summary.message.folded == folded
-    keeper.close()
 
 
 def test_lag_of_reads_the_route_then_the_delivery(config: Config) -> None:
@@ -404,8 +411,7 @@ def test_a_lane_that_folded_keeps_the_pace_until_it_caught_up(
 ) -> None:
     setup = Setup(config)
     limiter = behind(setup.state)
-    for n in range(400):
-        setup.add(trade(config, n))
+    setup.log(range(400))
     assert not setup.state.paced
 
     setup.folder.fold(setup.state, limiter)
@@ -460,10 +466,8 @@ def test_a_summary_uses_its_route_s_fold_and_the_times_it_covers(
 
 
 def test_a_second_fold_adds_its_receipts_and_replaces_the_spool_entry(
-    config: Config, tmp_path: Path
+    config: Config, keeper: SpoolKeeper
 ) -> None:
-    keeper = spool(tmp_path)
-    keeper.open(create=True)
     setup = Setup(config, keeper)
     limiter = behind(setup.state)
     acked: list[str] = []
@@ -483,7 +487,6 @@ def test_a_second_fold_adds_its_receipts_and_replaces_the_spool_entry(
     assert first + second == len(summary.receipts)
     assert 1 == len(summary.spool)
     assert 800 - first - second + 1 == keeper.pending
-    keeper.close()
 
 
 def test_two_of_a_route_are_folded_and_a_lone_one_joins_a_summary(
@@ -503,10 +506,8 @@ def test_two_of_a_route_are_folded_and_a_lone_one_joins_a_summary(
 
 
 def test_what_waits_on_disk_for_a_route_that_never_folds_is_queued(
-    config: Config, tmp_path: Path
+    config: Config, keeper: SpoolKeeper
 ) -> None:
-    keeper = spool(tmp_path)
-    keeper.open(create=True)
     setup = Setup(config, keeper)
     config_never = dataclasses.replace(  # its route now says never
         config,
@@ -525,10 +526,7 @@ def test_what_waits_on_disk_for_a_route_that_never_folds_is_queued(
         wall=lambda: T0,
     )
     queued: list[tuple[LaneState, RoutedMessage, object]] = []
-    for n in range(400):
-        entry = keeper.append(trade(config, n))
-        assert entry is not None
-        keeper.wait(setup.state.key, entry)
+    on_disk(keeper, setup.state.key, [trade(config, n) for n in range(400)])
 
     assert 0 == folder.fold(setup.state, behind(setup.state))
     assert queued  # read back, and queued in its lane instead
@@ -536,23 +534,17 @@ def test_what_waits_on_disk_for_a_route_that_never_folds_is_queued(
         assert state is setup.state
         assert m.fold == Fold(never=True)
         assert entry is not None
-    keeper.close()
 
 
 def test_warnings_keep_their_place_and_each_level_folds_its_own(
-    config: Config, tmp_path: Path
+    config: Config, keeper: SpoolKeeper
 ) -> None:
-    keeper = spool(tmp_path)
-    keeper.open(create=True)
     setup = Setup(config, keeper)
     for n in range(20):
         setup.add(trade(config, n, level=logging.WARNING))
-    for n in range(20, 420):
-        setup.add(trade(config, n))
-    for n in range(420, 720):  # debug, waiting on disk
-        entry = keeper.append(trade(config, n, level=logging.DEBUG))
-        assert entry is not None
-        keeper.wait(setup.state.key, entry)
+    setup.log(range(20, 420))
+    debug = [trade(config, n, level=logging.DEBUG) for n in range(420, 720)]
+    on_disk(keeper, setup.state.key, debug)
 
     folded = setup.folder.fold(setup.state, behind(setup.state))
 
@@ -564,4 +556,3 @@ def test_warnings_keep_their_place_and_each_level_folds_its_own(
     assert by_level[logging.DEBUG] == 300  # nothing of it could go in time
     assert folded == sum(by_level.values())
     assert order[20].message.folded  # in the infos' place
-    keeper.close()
