@@ -10,10 +10,10 @@ they waited for room), and counted into one summary per route and level
 (:class:`.summary.Summary`) at the front of their level. A summary still
 waiting takes in what is folded later, so a channel that stays
 overloaded sends one summary per route at a time, not one per decision.
-A lane that folded keeps the channel's pace (``LaneState.paced``) until
-its backlog is down to one message: a burst would spend the channel's
-minute in seconds and leave its summaries, and its warnings, waiting for
-the rest of it.
+A lane that folded keeps the channel's pace for a minute after its last
+fold (``LaneState.paced_until``, :data:`PACED_FOR`): a burst would spend
+the channel's minute in seconds and leave its summaries, and its
+warnings, waiting for the rest of it.
 
 Nothing is lost on the way: a summary carries the receipts of what it
 folded (the relay acknowledges their stream entries once it is
@@ -42,8 +42,12 @@ from .freshness import Waiting, plan
 from .lanes import Lanes, LaneState, is_own
 from .summary import Summary
 
-__all__ = ["Folder", "lag_of"]
+__all__ = ["PACED_FOR", "Folder", "lag_of"]
 
+#: Seconds a lane keeps the channel's pace after it last folded: a
+#: window of Discord's per-channel limit. Sooner, one fold that emptied
+#: the lane would let its next messages burst and fill the window again.
+PACED_FOR = 60.0
 #: Queues a message read back from the spool in its lane (the filer's).
 Queue = Callable[[LaneState, RoutedMessage, SpoolEntry | None], None]
 
@@ -127,7 +131,6 @@ class Folder:
         since = max(self._started, state.resumed)
         waiting, sources = _in_order(items, disk, default, since)
         if all(w.lag is None for w in waiting):
-            state.paced = False
             return 0
         now, wall = self._clock(), self._wall()
         per = MAX_EMBEDS_PER_MESSAGE
@@ -137,9 +140,7 @@ class Folder:
         leaves = [wall + (t - now) for t in times]
         picked = [sources[i] for i in plan(waiting, leaves, per_message=per)]
         if picked:  # behind: keep the pace the projection assumed
-            state.paced = True
-        elif len(waiting) <= per:  # caught up
-            state.paced = False
+            state.paced_until = now + PACED_FOR
         return self._replace(state, picked, default)
 
     def _replace(

@@ -74,9 +74,9 @@ class LaneState:
     #: when it last became able to send (epoch: after a failing spell,
     #: or ``0.0``): what waited before then is late only from then on
     resumed: float = 0.0
-    #: it fell behind: its ordinary messages keep the channel's pace
-    #: until its backlog is down to one message
-    paced: bool = False
+    #: it fell behind: until then (the lanes' clock), its ordinary
+    #: messages keep the channel's pace
+    paced_until: float = float("-inf")
 
     @property
     def busy(self) -> bool:

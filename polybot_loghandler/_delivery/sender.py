@@ -250,7 +250,9 @@ class Sender:
         never finds it disabled here.)
         """
         now = self._clock()
-        paced = state.paced and max(p.level for p in batch) < logging.WARNING
+        paced = now < state.paced_until and all(
+            p.level < logging.WARNING for p in batch
+        )
         wait = self.limiter.wait(state.key, state.channel, now, paced=paced)
         if wait.excessive:
             held = await self._hold(state, batch, wait, now)
