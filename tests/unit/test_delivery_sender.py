@@ -352,6 +352,32 @@ class TestRateLimits:
         assert [60.0] == rig.clock.slept
         assert 1060.0 == rig.lane().resume_at
 
+    @pytest.mark.parametrize(
+        ("case", "paced_for", "level", "slept"),
+        [
+            ("a lane that folded keeps the pace", 60.0, logging.INFO, 2),
+            ("its warnings never wait for it", 60.0, logging.WARNING, 0),
+            ("a minute after its last fold, none", -1.0, logging.INFO, 0),
+        ],
+    )
+    def test_only_a_lane_that_fell_behind_is_paced(
+        self,
+        config: Config,
+        case: str,
+        paced_for: float,
+        level: int,
+        slept: int,
+    ) -> None:
+        rig = Rig(config)
+        rig.lane().paced_until = rig.clock.now + paced_for
+        names = ("a", "b", "c", "d", "e")
+
+        rig.send(*(rig.batch(message(config, t, level=level)) for t in names))
+
+        assert 5 == len(rig.discord.requests), case
+        # past the 3 a window keeps for warnings, one each 60 s / 27
+        assert [pytest.approx(60 / 27)] * slept == rig.clock.slept, case
+
     def test_a_pause_for_all_that_comes_during_a_wait_is_waited_too(
         self, config: Config
     ) -> None:
