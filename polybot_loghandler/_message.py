@@ -11,7 +11,53 @@ from ._events import LogEvent
 from ._model import Channel, Coalesce, Fold
 from ._receipts import Receipt
 
-__all__ = ["RoutedMessage"]
+__all__ = ["Attachment", "Place", "RoutedMessage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """
+    Where in its channel a message goes, if not simply into it.
+
+    At most one of *thread* and *thread_id* is set; a *board* may be in
+    either.
+
+    Attributes:
+        thread: The name of the thread it goes into (``thread:``), made
+            by the first message for that name (a forum post).
+        thread_id: The id of an existing thread it goes into.
+        board: The key of the board it shows (``board:``): the first
+            message for the key is posted, later ones edit it.
+    """
+
+    thread: str | None = None
+    thread_id: str | None = None
+    board: str | None = None
+
+    def lane(self) -> str:
+        """What it adds to its destination's lane key (``""``: none)."""
+        parts = []
+        if self.thread is not None:
+            parts.append(f"thread={self.thread}")
+        if self.thread_id is not None:
+            parts.append(f"thread_id={self.thread_id}")
+        if self.board is not None:
+            parts.append(f"board={self.board}")
+        return "?" + "&".join(parts) if parts else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """
+    A text file sent beside a message (a traceback the embed had to cut).
+
+    Attributes:
+        name: The file's name (``traceback.txt``).
+        text: What it holds, redacted already.
+    """
+
+    name: str
+    text: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +83,8 @@ class RoutedMessage:
             summary of folded ones; ``0`` for every other message.
         receipt: What hears when this message is done (the relay's
             stream entry), if anything does.
+        place: The thread or board it goes into, if any.
+        files: Text files sent beside it (attachments).
 
     .. versionadded:: 0.1.0
     """
@@ -51,6 +99,8 @@ class RoutedMessage:
     fold: Fold | None = None
     folded: int = 0
     receipt: Receipt | None = field(default=None, compare=False, repr=False)
+    place: Place | None = None
+    files: tuple[Attachment, ...] = ()
 
     @property
     def coalesce_window(self) -> float | None:

@@ -39,6 +39,7 @@ __all__ = [
     "EmbedTemplate",
     "FieldTemplate",
     "Fold",
+    "Identity",
     "Mention",
     "Route",
     "WatchRule",
@@ -109,6 +110,9 @@ class Channel:
         destination: Where it goes, or ``None`` for the console.
         category: The Discord category it belongs in, if recorded.
         topic: What the channel is for, if recorded.
+        forum: It is a forum channel (``type: forum``): every message
+            goes into a thread (a post), so every route to it names one
+            (``thread:``).
     """
 
     key: str
@@ -116,6 +120,7 @@ class Channel:
     destination: Destination | None = None
     category: str | None = None
     topic: str | None = None
+    forum: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,6 +247,24 @@ class EmbedTemplate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """
+    Who a route's messages say they are from (``identity:``).
+
+    Webhooks only: a bot posts under its own name.
+
+    Attributes:
+        username: The name shown, templated (1 to 80 characters; never
+            "discord" or "clyde", which Discord refuses).
+        avatar_url: The picture shown, templated (``https``, at most
+            2,048 characters).
+    """
+
+    username: Text | None = None
+    avatar_url: Text | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Route:
     """
     One entry of ``routes:``.
@@ -258,6 +281,13 @@ class Route:
         embed: The embed template; ``None`` for the default embed.
         fold: How its messages are folded when the channel falls behind
             (``fold:`` and ``max_lag:``).
+        board: The board's key, templated (``board:``): one message per
+            key, edited in place to show the latest event.
+        thread: The thread's name, templated (``thread:``): messages
+            with the same name go into one thread, made by the first.
+        thread_id: An existing thread's id (``thread_id:``): messages go
+            into it.
+        identity: Who its messages say they are from (``identity:``).
     """
 
     name: str
@@ -270,6 +300,10 @@ class Route:
     coalesce: Coalesce = Coalesce()
     embed: EmbedTemplate | None = None
     fold: Fold = Fold()
+    board: Text | None = None
+    thread: Text | None = None
+    thread_id: str | None = None
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,6 +345,8 @@ class DeliverySettings:
             of its info-and-below messages are folded into summaries
             (routes may set their own with ``max_lag:``); ``None``
             (``off``) never folds.
+        attach_tracebacks: A traceback the embed had to cut is also sent
+            whole (redacted) as a ``.txt`` file beside it.
     """
 
     queue_size: int = 10_000
@@ -328,6 +364,7 @@ class DeliverySettings:
     spool_size: int = 50 * 2**20
     relay: str | None = None
     max_lag: float | None = MAX_LAG
+    attach_tracebacks: bool = True
 
     #: Settings a reload cannot change: they shape the worker's queue,
     #: lanes, spool and relay, which keep running.
