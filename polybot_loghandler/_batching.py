@@ -24,6 +24,7 @@ from typing import Any
 from ._limits import (
     MAX_EMBED_TOTAL,
     MAX_EMBEDS_PER_MESSAGE,
+    MAX_FILES_PER_MESSAGE,
     MAX_FOOTER_TEXT,
     clamp,
 )
@@ -43,6 +44,9 @@ def coalesce_key(message: RoutedMessage) -> str | None:
     values; otherwise the route and the rendered embed without its
     timestamp (so the same error logged twice is the same message).
     """
+    board = _board(message)
+    if board is not None:  # a board's events replace one another
+        return json.dumps(["board", message.channel, board])
     spec = message.coalesce
     if spec is None or not spec.enabled:
         return None
@@ -53,6 +57,11 @@ def coalesce_key(message: RoutedMessage) -> str | None:
     embed = {k: v for k, v in message.embed.items() if k != "timestamp"}
     body = [message.route, message.channel, message.content, embed]
     return json.dumps(body, sort_keys=True, default=text_of)
+
+
+def _board(message: RoutedMessage) -> str | None:
+    """The key of the board *message* shows, if it shows one."""
+    return None if message.place is None else message.place.board
 
 
 @dataclass(slots=True, eq=False)
@@ -98,12 +107,25 @@ class Pending:
         return self.message.folded or self.count
 
     @property
-    def mention(self) -> str:
-        """The ping it carries: messages only merge with the same one."""
+    def board(self) -> bool:
+        """Whether it shows a board (sent alone, as an edit)."""
+        return _board(self.message) is not None
+
+    @property
+    def header(self) -> str:
+        """
+        What its message shares with the others in one request.
+
+        The ping, and who it is from (``identity:``): embeds only travel
+        together when these are the same.
+        """
+        payload = self.message.payload
         return json.dumps(
             [
                 self.message.content,
-                self.message.payload.get("allowed_mentions"),
+                payload.get("allowed_mentions"),
+                payload.get("username"),
+                payload.get("avatar_url"),
             ],
             sort_keys=True,
         )
@@ -126,8 +148,8 @@ class Pending:
         after the one already shown.
         """
         embed = self.message.embed
-        if self.count == 1 and not self.repeat:
-            return embed
+        if (self.count == 1 and not self.repeat) or self.board:
+            return embed  # a board shows its latest state, not a count
         embed = {**embed, "footer": dict(embed.get("footer", {}))}
         more = " more" if self.repeat else ""
         # the newest event's time is the message's own (its timestamp or
@@ -419,26 +441,33 @@ class Lane:
         Take the next message's worth, in order.
 
         The highest level's oldest first, then lower levels', up to 10
-        embeds within 6,000 characters, all with the same ping.
+        embeds within 6,000 characters and 10 files, all with the same
+        ping and identity. A board's state goes alone.
         """
         batch: list[Pending] = []
-        total = 0
+        total = files = 0
         for item in self._live():
             size = embed_length(item.embed())
             if batch and (
                 len(batch) >= MAX_EMBEDS_PER_MESSAGE
                 or total + size > MAX_EMBED_TOTAL
-                or item.mention != batch[0].mention
+                or files + len(item.message.files) > MAX_FILES_PER_MESSAGE
+                or item.header != batch[0].header
+                or item.board
+                or batch[0].board
             ):
                 break
             batch.append(item)
             total += size
+            files += len(item.message.files)
         for item in batch:
             item.taken = True
             self._queues[self._slot(item)].remove(item)
             if item.key is not None:
                 if self._waiting.get(item.key) is item:
                     del self._waiting[item.key]
+                if item.board:
+                    continue  # the next state waits for no window
                 # copies from now on are held for the window's summary
                 window = item.message.coalesce_window or self.window
                 self._recent.setdefault(item.key, _Recent(now + window))

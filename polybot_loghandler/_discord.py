@@ -54,16 +54,25 @@ BOT_TOKEN_ENV = "DISCORD_BOT_TOKEN"  # noqa: S105 - a variable's name
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 PROJECT_URL = "https://github.com/polybot/polybot_loghandler"
 
+#: The content type of the files sent beside a message.
+FILE_TYPE = "text/plain; charset=utf-8"
 #: Seconds one request may take in all, from connecting to the last byte
 #: of the answer.
 REQUEST_DEADLINE = 30.0
 
 # Discord's JSON error codes we act on (delivery, and setup's advice)
 UNKNOWN_GUILD = 10004
+UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 MAX_WEBHOOKS = 30007
 MAX_GUILD_CHANNELS = 30013
 INVALID_WEBHOOK_TOKEN = 50027
+#: Too many edits of a message older than an hour (a board).
+OLD_MESSAGE_EDITS = 30046
+#: A forum channel takes a post only into a thread.
+FORUM_NEEDS_THREAD = 220001
+#: A webhook can make threads only in a forum channel.
+THREADS_ONLY_IN_FORUMS = 220003
 #: Said in the errors of a category that holds 50 channels already.
 CATEGORY_FULL = "CHANNEL_PARENT_MAX_CHANNELS"
 
@@ -171,6 +180,10 @@ class Request:
         headers: Extra headers (the bot token's ``Authorization``).
         label: The destination for people, token redacted.
         content: The payload encoded, as it is sent.
+        method: ``POST`` a new message, or ``PATCH`` (edit) one.
+        files: Files sent beside it, as (name, bytes): the request is
+            then ``multipart/form-data``, the payload its
+            ``payload_json`` part.
     """
 
     url: str = field(repr=False)
@@ -178,6 +191,8 @@ class Request:
     headers: dict[str, str] = field(repr=False)
     label: str = ""
     content: bytes = field(default=b"", repr=False)
+    method: str = "POST"
+    files: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -201,34 +216,55 @@ def encode(payload: dict[str, Any]) -> bytes:
         raise PayloadError(f"cannot be encoded as JSON: {text}") from None
 
 
-def build_request(
+def build_request(  # noqa: PLR0913 - where a message goes, all explicit
     destination: Destination,
     payload: dict[str, Any],
     *,
     api_base: str | None = None,
     bot_token: str | None = None,
+    thread_id: str | None = None,
+    edit: str | None = None,
+    files: tuple[tuple[str, bytes], ...] = (),
 ) -> Request | None:
     """
     The request that posts *payload* to *destination*.
 
     Webhooks are executed with ``wait=true``, so Discord reports a message
-    it could not save instead of answering 204 regardless. Returns
+    it could not save instead of answering 204 regardless, and answers
+    with the message (its id, for a board; its channel, for a new
+    thread). With *thread_id* the message goes into that thread; with
+    *edit* it replaces that message's content (``PATCH``). Returns
     ``None`` for a bot channel when no bot token is set.
 
     Raises:
         PayloadError: *payload* cannot be encoded (see :func:`encode`).
     """
+    method = "POST" if edit is None else "PATCH"
     if isinstance(destination, WebhookDestination):
         parts = urlsplit(destination.url)
+        # a URL's own ?thread_id= stands unless the message names one
+        dropped = ("wait=",) if thread_id is None else ("wait=", "thread_id=")
         kept = [
             q
             for q in parts.query.split("&")
-            if q and not q.startswith("wait=")
+            if q and not q.startswith(dropped)
         ]
-        query = "&".join([*kept, "wait=true"])
-        url = urlunsplit((*parts[:3], query, ""))
+        extra = [] if thread_id is None else [f"thread_id={thread_id}"]
+        if edit is None:
+            query = "&".join([*kept, "wait=true", *extra])
+            path = parts.path
+        else:
+            query = "&".join([*kept, *extra])
+            path = f"{parts.path.rstrip('/')}/messages/{edit}"
+        url = urlunsplit((parts.scheme, parts.netloc, path, query, ""))
         return Request(
-            url, payload, {}, destination.redacted_url, encode(payload)
+            url,
+            payload,
+            {},
+            destination.redacted_url,
+            encode(payload),
+            method,
+            files,
         )
     assert isinstance(destination, BotChannelDestination)
     token = (
@@ -239,10 +275,16 @@ def build_request(
     base = (
         api_base or os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE
     ).rstrip("/")
-    url = f"{base}/channels/{destination.channel_id}/messages"
+    # a thread is a channel: a bot posts into it by its id
+    channel = thread_id or destination.channel_id
+    url = f"{base}/channels/{channel}/messages"
+    if edit is not None:
+        url += f"/{edit}"
     headers = {"Authorization": f"Bot {token}"}
     label = f"channel {destination.channel_id}"
-    return Request(url, payload, headers, label, encode(payload))
+    return Request(
+        url, payload, headers, label, encode(payload), method, files
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +317,15 @@ class Outcome:
     unreachable: bool = False
     foreign: str = ""
 
+    @property
+    def code(self) -> int | None:
+        """Discord's JSON error code, if the answer has one."""
+        if isinstance(self.body, dict):
+            code = self.body.get("code")
+            if type(code) is int:
+                return code
+        return None
+
 
 async def send(
     client: httpx.AsyncClient,
@@ -289,14 +340,33 @@ async def send(
     outcome is ``retry``.
     """
     limit = REQUEST_DEADLINE if deadline is None else deadline
-    headers = {**request.headers, "Content-Type": "application/json"}
     content = request.content or encode(request.json)
     response = None
     try:
         with anyio.move_on_after(limit):
-            response = await client.post(
-                request.url, content=content, headers=headers
-            )
+            if request.files:
+                # multipart: httpx writes the boundary's Content-Type
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data={"payload_json": content.decode("utf-8")},
+                    files=[
+                        (f"files[{n}]", (name, data, FILE_TYPE))
+                        for n, (name, data) in enumerate(request.files)
+                    ],
+                )
+            else:
+                headers = {
+                    **request.headers,
+                    "Content-Type": "application/json",
+                }
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    content=content,
+                    headers=headers,
+                )
     except httpx.HTTPError as exc:
         return _no_answer(exc)
     if response is None:

@@ -17,9 +17,12 @@ __all__ = [
     "MAX_FIELDS",
     "MAX_FIELD_NAME",
     "MAX_FIELD_VALUE",
+    "MAX_FILES_PER_MESSAGE",
     "MAX_FOOTER_TEXT",
+    "MAX_THREAD_NAME",
     "MAX_TITLE",
     "MAX_URL",
+    "MAX_USERNAME",
     "clamp",
     "clamp_tail",
 ]
@@ -34,6 +37,9 @@ MAX_AUTHOR_NAME = 256
 MAX_EMBED_TOTAL = 6000  # summed over all embeds of one message
 MAX_EMBEDS_PER_MESSAGE = 10
 MAX_CONTENT = 2000
+MAX_FILES_PER_MESSAGE = 10
+MAX_THREAD_NAME = 100  # a forum post's title (thread_name)
+MAX_USERNAME = 80  # identity: username, 1 to 80 characters
 MAX_URL = 2048  # avatar_url's schema limit; we hold embed URLs to it too
 
 ELLIPSIS = "…"

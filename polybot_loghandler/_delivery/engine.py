@@ -31,12 +31,14 @@ from polybot_loghandler._discord import user_agent
 from polybot_loghandler._levels import LevelCheck
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._places import Places, PlaceStore
 from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._routing import RoutingHolder
 from polybot_loghandler._spool.keeper import (
     COMMIT_EVERY,
     SpoolKeeper,
 )
+from polybot_loghandler._spool.places import SpoolPlaces
 from polybot_loghandler._spool.store import SpoolEntry
 from polybot_loghandler._stats import Stats
 from polybot_loghandler._values import report_to
@@ -91,6 +93,9 @@ class Engine:
             lanes wait (the relay, unsure it still holds its lease).
         watching: Hand out what the watches and digests have due (the
             relay hands them out its own way).
+        places: Where the boards' and threads' ids are kept (the
+            relay's Redis); by default the spool's database, if there
+            is a spool, else memory only.
     """
 
     def __init__(  # noqa: PLR0913 - the engine's seams, all keyword-only
@@ -108,8 +113,10 @@ class Engine:
         route: Callable[[Any], list[RoutedMessage]] | None = None,
         may_send: Callable[[], bool] | None = None,
         watching: bool = True,
+        places: PlaceStore | None = None,
     ) -> None:
         config = routing.config
+        self._place_store = places
         self._watching = watching
         self._route = route
         self._may_send = may_send
@@ -165,6 +172,9 @@ class Engine:
             diagnostics=self._diag,
             started=self._clock(),
         )
+        if self._keeper is not None:
+            self.lanes.on_disk = self._keeper.has_waiting
+        self.places = Places()
         self._limiter = (
             RateLimiter()
             if self._cloudflare_pause is None
@@ -277,6 +287,8 @@ class Engine:
                     clock=self._clock,
                     sleep=self._sleep_for,
                     limiter=self._limiter,
+                    places=self.places,
+                    wall=self._routing.wall,
                 )
                 chores = Chores(
                     self._routing,
@@ -294,6 +306,7 @@ class Engine:
                 if self._keeper is not None:
                     self._left_over(self._keeper.start())
                     tasks.start_soon(self._committer, self._keeper)
+                self._load_places()
                 if self._keeping is not None:  # before the first event
                     self._keeping.start()
                 await self._serve(worker, wake)
@@ -308,6 +321,22 @@ class Engine:
                 self._keeping.stop()
             if self._keeper is not None:
                 self._keeper.close()
+
+    def _load_places(self) -> None:
+        """Read the boards and threads an earlier run kept."""
+        store = self._place_store
+        database = None if self._keeper is None else self._keeper.database
+        if store is None and database is not None:
+            store = SpoolPlaces(database, self._routing.wall())
+        if store is None:
+            return
+        self.places.load(self._routing.wall(), store)
+        if self.places.store_failed:
+            self.ledger.warn(
+                "places",
+                "the boards' and threads' ids could not be read back: "
+                "boards are posted anew, threads made anew",
+            )
 
     async def _serve(self, worker: Worker, wake: asyncio.Event) -> None:
         while True:

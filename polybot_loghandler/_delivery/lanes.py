@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from polybot_loghandler._batching import Lane, Pending
+from polybot_loghandler._limits import MAX_THREAD_NAME
 from polybot_loghandler._losses import Loss
-from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._message import Place, RoutedMessage
 from polybot_loghandler._model import (
     BotChannelDestination,
     Channel,
@@ -30,9 +31,25 @@ __all__ = ["OWN_ROUTES", "LaneState", "Lanes", "Trouble", "is_own"]
 
 #: The key of the one console lane.
 CONSOLE = "console"
+#: Lanes kept before idle ones of threads and boards are let go.
+MOST_LANES = 1000
+#: The thread the engine's own notices go into in a forum channel.
+OWN_THREAD = "polybot_loghandler"
 #: Routes of the engine's own messages start with this; they are not
 #: events: neither counted as delivered or lost, nor evicted for one.
 OWN_ROUTES = "polybot_loghandler."
+
+
+def _place_label(place: Place) -> str:
+    """A place, for people: `` (board 'db')``, `` (thread 'BTC')``."""
+    said = []
+    if place.board is not None:
+        said.append(f"board {place.board!r}")
+    if place.thread is not None:
+        said.append(f"thread {place.thread!r}")
+    if place.thread_id is not None:
+        said.append(f"thread {place.thread_id}")
+    return f" ({', '.join(said)})"
 
 
 def is_own(route: str) -> bool:
@@ -77,6 +94,8 @@ class LaneState:
     #: it fell behind: until then (the lanes' clock), its ordinary
     #: messages keep the channel's pace
     paced_until: float = float("-inf")
+    #: the thread or board in its channel it sends to, if any
+    place: Place | None = None
 
     @property
     def busy(self) -> bool:
@@ -112,21 +131,48 @@ class Lanes:
         self._free: set[Pending] = set()
         #: entries of _by_level no longer waiting, not yet swept
         self._stale = 0
+        #: whether a lane's key has messages waiting in the spool
+        self.on_disk: Callable[[str], bool] = lambda _key: False
 
     def __iter__(self) -> Iterator[LaneState]:
         return iter(list(self._table.values()))
 
     def for_message(self, message: RoutedMessage) -> LaneState:
-        """The lane of *message*'s destination, made if new."""
-        return self.of(message.target)
+        """
+        The lane of *message*'s destination and place, made if new.
 
-    def of(self, target: Channel | None) -> LaneState:
-        """The lane of *target*'s destination, made if new."""
+        A forum channel takes messages only into threads: one that names
+        none (a templated ``to:``, the engine's own notices) goes into a
+        thread named after its route.
+        """
+        place, target = message.place, message.target
+        if (
+            target is not None
+            and target.forum
+            and (place is None or (place.thread or place.thread_id) is None)
+        ):
+            name = OWN_THREAD if is_own(message.route) else message.route
+            board = None if place is None else place.board
+            place = Place(thread=name[:MAX_THREAD_NAME], board=board)
+        return self.of(target, place)
+
+    def of(
+        self, target: Channel | None, place: Place | None = None
+    ) -> LaneState:
+        """
+        The lane of *target*'s destination, made if new.
+
+        A thread and a board have lanes of their own (*place*): a
+        thread's messages are sent in order, the first making it; a
+        board's events replace one another, one edit at a time. They
+        share their channel's per-channel limit.
+        """
         destination = target.destination if target is not None else None
         if destination is None:
             # one lane for the console: a reader sees the channels'
             # messages in the order they were logged, not by channel
             key = label = channel = CONSOLE
+            place = None
         elif isinstance(destination, BotChannelDestination):
             key = f"bot:{destination.channel_id}"
             label = f"channel {destination.channel_id}"
@@ -136,17 +182,52 @@ class Lanes:
             # a webhook posts to one channel, which its URL does not
             # name: its id stands for it (threads of one webhook share it)
             channel = f"webhook:{destination.webhook_id or destination.url}"
+        if place is not None:
+            key += place.lane()
+            label += _place_label(place)
         state = self._table.get(key)
         if state is None:
+            if len(self._table) >= MOST_LANES:
+                self._let_go()
             # the console shows messages in the order they were logged
             lane = Lane(
                 gather=self._gather,
                 window=self._window,
                 by_level=destination is not None,
             )
-            state = LaneState(key, label, destination, channel, lane)
+            state = LaneState(
+                key, label, destination, channel, lane, place=place
+            )
+            # a destination that is gone is gone for all its places
+            state.disabled = next(
+                (s.disabled for s in self.siblings(state) if s.disabled),
+                None,
+            )
             self._table[key] = state
         return state
+
+    def siblings(self, state: LaneState) -> list[LaneState]:
+        """The lanes of *state*'s destination (its threads, its boards)."""
+        if state.destination is None:
+            return [state]
+        return [
+            s
+            for s in self._table.values()
+            if s.destination == state.destination
+        ]
+
+    def _let_go(self) -> None:
+        """Forget the lanes of threads and boards that hold nothing."""
+        for key, state in list(self._table.items()):
+            if (
+                state.place is not None
+                and not state.running
+                and not state.busy
+                and not len(state.lane.items())
+                and state.disabled is None
+                and not self.on_disk(key)
+            ):
+                del self._table[key]
 
     def add(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,12 +35,14 @@ from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Config
 from polybot_loghandler._payload import batch_payload, with_delay
+from polybot_loghandler._places import Places
 from polybot_loghandler._ratelimit import RateLimiter, Wait
 from polybot_loghandler._retry import RetryPolicy
 from polybot_loghandler._text import redact_text
 
 from .lanes import Lanes, LaneState
 from .ledger import Ledger
+from .placing import Aim, Placer
 
 __all__ = ["RETRY", "Sender", "outgoing"]
 
@@ -66,6 +69,8 @@ class Sender:
         sleep: Waits that many seconds (an ``await``).
         limiter: Discord's rate limits as learnt so far.
         jitter: Picks a retry pause between two bounds.
+        places: The threads and boards known (their ids).
+        wall: Wall-clock seconds (when a board or thread was used).
     """
 
     def __init__(  # noqa: PLR0913 - the sender's seams, all explicit
@@ -79,6 +84,8 @@ class Sender:
         sleep: Sleep,
         limiter: RateLimiter | None = None,
         jitter: Callable[[float, float], float] | None = None,
+        places: Places | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._lanes = lanes
@@ -88,6 +95,10 @@ class Sender:
         self._sleep = sleep
         self.limiter = RateLimiter() if limiter is None else limiter
         self._jitter = jitter
+        self._wall = wall
+        self._placer = Placer(
+            Places() if places is None else places, ledger.warn
+        )
 
     async def deliver(
         self,
@@ -102,7 +113,7 @@ class Sender:
         built = self._build(state, batch, messages)
         if built is None:
             return  # nothing in the batch could be encoded; counted
-        batch, request = built
+        batch, messages, request = built
         if request is None:
             self._disable(
                 state,
@@ -112,7 +123,36 @@ class Sender:
             )
             self._ledger.drop_items(batch, Loss.NO_TOKEN, state)
             return
-        await self._attempt(state, batch, request)
+        if state.place is None:
+            await self._attempt(state, batch, request)
+            return
+        await self._placed(state, batch, request)
+
+    async def _placed(
+        self, state: LaneState, batch: list[Pending], request: Request
+    ) -> None:
+        """
+        Send into a thread or a board, as the place's memory says.
+
+        Each other way (a board posted anew, a thread made again, a
+        channel's messages put in it with their thread's name) is tried
+        once: a batch is sent at most three times over.
+        """
+        assert state.destination is not None
+        for tries_left in (2, 1, 0):
+            aim = self._placer.aim(state, request.json, self._wall())
+            placed = build_request(
+                state.destination,
+                aim.payload,
+                thread_id=aim.thread_id,
+                edit=aim.edit,
+                files=request.files,
+            )
+            assert placed is not None  # the token was there just now
+            if not await self._attempt(
+                state, batch, placed, aim, again=tries_left > 0
+            ):
+                return
 
     # -- building the request ---------------------------------------------
 
@@ -121,7 +161,7 @@ class Sender:
         state: LaneState,
         batch: list[Pending],
         messages: list[RoutedMessage],
-    ) -> tuple[list[Pending], Request | None] | None:
+    ) -> tuple[list[Pending], list[RoutedMessage], Request | None] | None:
         """
         The request for *batch*, leaving out what cannot be encoded.
 
@@ -133,7 +173,7 @@ class Sender:
         """
         request, error = _try_request(state, messages)
         if error is None:
-            return batch, request
+            return batch, messages, request
         kept: list[Pending] = []
         kept_messages: list[RoutedMessage] = []
         for item, message in zip(batch, messages, strict=True):
@@ -151,7 +191,7 @@ class Sender:
             self._unencodable(state, kept, error, together=True)
             state.inflight = []
             return None
-        return kept, request
+        return kept, kept_messages, request
 
     def _unencodable(
         self,
@@ -192,17 +232,29 @@ class Sender:
         state: LaneState,
         batch: list[Pending],
         request: Request,
-    ) -> None:
+        aim: Aim | None = None,
+        *,
+        again: bool = False,
+    ) -> bool:
+        """
+        Send *request* until it is delivered, dropped or refused.
+
+        With an *aim* (a thread or board), its answer is taken in first;
+        ``True`` means it is to be sent again another way (only when
+        *again* allows), nothing counted yet.
+        """
         failures = 0
         limiter = self.limiter
+        key = state.key if aim is None else aim.key
+        channel = state.channel if aim is None else aim.channel
         while True:
-            turn = await self._turn(state, batch)
+            turn = await self._turn(state, batch, key, channel)
             if turn is None:
-                return  # dropped, and counted
+                return False  # dropped, and counted
             if not turn:
                 continue
             now = self._clock()
-            limiter.sending(state.key, state.channel, now)
+            limiter.sending(key, channel, now)
             state.on_wire = True
             try:
                 outcome = await self._send(request)
@@ -210,14 +262,21 @@ class Sender:
                 state.on_wire = False
             began, now = now, self._clock()
             if outcome.headers:
-                limiter.update(state.key, outcome.headers, now)
+                limiter.update(key, outcome.headers, now)
             state.failing = outcome.kind == "retry"
+            if (
+                aim is not None
+                and outcome.kind not in ("retry", "rate_limited")
+                and self._placer.learn(state, aim, outcome, self._wall())
+                and again
+            ):
+                return True
             if outcome.kind == "sent":
                 self._ledger.sent(state, batch, now)
-                return
+                return False
             if outcome.kind == "rate_limited":
                 self._ledger.count("rate_limited")
-                limiter.too_many(state.key, outcome.headers, outcome.body, now)
+                limiter.too_many(key, outcome.headers, outcome.body, now)
                 continue
             if outcome.kind == "retry":
                 failures += 1
@@ -226,12 +285,12 @@ class Sender:
                 )
                 if pause is None:
                     self._ledger.drop_items(batch, Loss.SERVER_ERROR, state)
-                    return
+                    return False
                 self._ledger.count("retries")
                 await self._sleep(min(pause, self._backoff(failures)))
                 continue
             self._failed(state, batch, outcome)
-            return
+            return False
 
     def _backoff(self, failures: int) -> float:
         if self._jitter is None:
@@ -239,7 +298,11 @@ class Sender:
         return RETRY.pause(failures, self._jitter)
 
     async def _turn(
-        self, state: LaneState, batch: list[Pending]
+        self,
+        state: LaneState,
+        batch: list[Pending],
+        key: str,
+        channel: str,
     ) -> bool | None:
         """
         Whether the batch may go now.
@@ -253,7 +316,7 @@ class Sender:
         paced = now < state.paced_until and all(
             p.level < logging.WARNING for p in batch
         )
-        wait = self.limiter.wait(state.key, state.channel, now, paced=paced)
+        wait = self.limiter.wait(key, channel, now, paced=paced)
         if wait.excessive:
             held = await self._hold(state, batch, wait, now)
             return False if held else None
@@ -384,11 +447,12 @@ class Sender:
         """
         Stop using a destination after its first refusal: no retries.
 
-        What it holds is dropped as *reason*; people hear *why* and what
-        to do (*fix*).
+        What it holds, in every thread and board of it, is dropped as
+        *reason*; people hear *why* and what to do (*fix*).
         """
-        state.disabled = reason
-        self._ledger.drop_items(self._lanes.drop_all(state), reason, state)
+        for lane in self._lanes.siblings(state):
+            lane.disabled = reason
+            self._ledger.drop_items(self._lanes.drop_all(lane), reason, lane)
         self._ledger.disabled(state, why, fix)
 
 

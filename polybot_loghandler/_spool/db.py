@@ -91,6 +91,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason TEXT NOT NULL
         )""",
     ),
+    (
+        """CREATE TABLE places (  -- boards' messages and threads made
+            kind TEXT NOT NULL,    -- 'board' or 'thread'
+            dest TEXT NOT NULL,    -- the webhook's id, or the bot channel
+            key TEXT NOT NULL,     -- the board's key, or the thread's name
+            id TEXT NOT NULL,      -- the message's id, or the thread's
+            thread TEXT NOT NULL,  -- a board's thread id, or ''
+            at REAL NOT NULL,      -- epoch seconds it was posted
+            used REAL NOT NULL,    -- epoch seconds it was last used
+            PRIMARY KEY (kind, dest, key)
+        )""",
+    ),
 )
 
 _FLAGS = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)

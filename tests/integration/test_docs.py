@@ -640,7 +640,7 @@ def _footer(count: int, first: str, last: str, *, repeat: bool) -> str:
     """The footer note delivery writes on a merged or held summary."""
     day = "2026-02-01T{}+00:00"
     pending = Pending(
-        message=SimpleNamespace(embed={}),  # type: ignore[arg-type]  # .embed only
+        message=SimpleNamespace(embed={}, place=None),  # type: ignore[arg-type]  # .embed only
         key=None,
         level=logging.ERROR,
         first=datetime.fromisoformat(day.format(first)).timestamp(),

@@ -116,7 +116,8 @@ class TestWebhookRequest:
         request = build_request(_webhook(), PAYLOAD)
         expected = (
             "Request(label="
-            "'https://discord.com/api/webhooks/123456789/(redacted)')"
+            "'https://discord.com/api/webhooks/123456789/(redacted)', "
+            "method='POST')"
         )
         assert expected == repr(request)
 
@@ -210,7 +211,8 @@ class TestBotRequest:
         no_env.setenv(BOT_TOKEN_ENV, BOT_TOKEN)
         destination = BotChannelDestination(channel_id=CHANNEL_ID)
         request = build_request(destination, PAYLOAD)
-        assert f"Request(label='channel {CHANNEL_ID}')" == repr(request)
+        expected = f"Request(label='channel {CHANNEL_ID}', method='POST')"
+        assert expected == repr(request)
 
 
 def test_user_agent() -> None:

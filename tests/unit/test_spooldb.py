@@ -31,9 +31,10 @@ SCHEMA = {
     ("table", "watching"),
     ("index", "watching_by_routing"),
     ("table", "mutes"),
+    ("table", "places"),
 }
 #: The schema's version now.
-VERSION = 2
+VERSION = 3
 
 
 def _schema(path: Path) -> tuple[int, set[tuple[str, str]]]:
@@ -130,7 +131,7 @@ class TestSchema:
         again.close()
 
     def test_version_1_gains_the_watching_tables(self, tmp_path: Path) -> None:
-        """A file of version 1 keeps its messages and gains two tables."""
+        """A file of version 1 keeps its messages and gains the tables."""
         directory = _directory(tmp_path)
         path = directory / DATABASE
         with sqlite3.connect(path) as db:
