@@ -35,6 +35,37 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   away (:meth:`FakeDiscord.deny`), unknown guilds (404 ``10004``) and
   Discord's limits (500 channels per guild, 50 per category, 15 webhooks
   per channel). A created webhook's ``url`` executes on this fake.
+- Messages kept as they stand (:meth:`FakeDiscord.message`): with
+  ``wait=true`` the answer is a Message object of Discord's
+  ``MessageResponse`` shape (``id``, ``channel_id``, ``author`` with the
+  ``username`` shown, ``attachments``), and ``username`` (1-80
+  characters, never "discord" or "clyde": 400 ``50035``) and
+  ``avatar_url`` are kept with the message.
+- Edits (section "Editing, threads and files"): ``PATCH
+  /api[/v10]/webhooks/{id}/{token}/messages/{message_id}[?thread_id=]``
+  and a bot's ``PATCH /api/v10/channels/{channel_id}/messages/{id}``,
+  bodies checked against ``IncomingWebhookUpdateRequestPartial`` /
+  ``MessageEditRequestPartial`` (keys they do not name are ignored, as
+  neither schema refuses them); 200 with the message, 404 ``10008`` for a
+  message unknown, deleted (:meth:`FakeDiscord.delete_message`), another
+  webhook's or in another channel or thread, 403 ``50005`` for a bot
+  editing a webhook's, 400 ``50083`` in an archived thread, and 400
+  ``30046`` past :attr:`FakeDiscord.old_message_edits` edits of a message
+  older than an hour (:meth:`FakeDiscord.age_message`). The edit route
+  has a rate-limit bucket of its own and no part in the channel's limit.
+  Edits are listed by :meth:`FakeDiscord.edits`.
+- Forums and threads: :meth:`FakeDiscord.forum` (or ``set_channel(...,
+  forum=True)``, or a bot creating a type 15 channel), ``thread_name``
+  creating a post (its id is its first message's), ``?thread_id=``
+  posting into a thread of the webhook's channel and unarchiving it
+  (:meth:`FakeDiscord.add_thread`, :meth:`FakeDiscord.archive`), codes
+  ``220001`` to ``220003``, ``10003`` and ``40058``;
+  :meth:`FakeDiscord.threads` and :meth:`FakeDiscord.messages_in`.
+- ``multipart/form-data`` bodies: ``payload_json`` and ``files[n]``
+  parts, read byte-exact into :class:`Upload` records; ``attachments``
+  entries name files by placeholder (or, on an edit, kept attachments by
+  id); more than 10 files answer 400 ``50035``, a file over
+  :attr:`FakeDiscord.upload_limit` (10 MiB) 413 ``40005``.
 
 Every request is recorded, thread-safely::
 
@@ -48,6 +79,8 @@ The server binds to ``127.0.0.1`` only and never contacts anything.
 from __future__ import annotations
 
 import contextlib
+import email.message
+import email.parser
 import hashlib
 import json
 import math
@@ -64,12 +97,15 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from fakes.discord_schema import (
     EMPTY_MESSAGE,
     Pings,
     discord_errors,
+    edit_errors,
+    edit_rule_errors,
+    message_is_empty,
     pings,
     rule_errors,
 )
@@ -79,7 +115,16 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["FakeDiscord", "Message", "Recorded", "rule_violation_log"]
+__all__ = [
+    "Edit",
+    "FakeDiscord",
+    "Message",
+    "MessageState",
+    "Recorded",
+    "Thread",
+    "Upload",
+    "rule_violation_log",
+]
 
 HOST = "127.0.0.1"
 DEFAULT_BOT_TOKEN = "bot-token-for-tests"
@@ -89,6 +134,25 @@ DEFAULT_RATE_LIMIT = (5, 2.0)
 DISCORD_EPOCH_MS = 1_420_070_400_000
 #: Discord refuses requests over 25 MiB with 413 / 40005.
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
+#: The default upload limit: "The file upload size limit applies to each
+#: file in a request. The default limit is 10 MiB" (discord-api-docs
+#: ``reference.mdx``, Uploading Files); boosted servers allow more.
+UPLOAD_LIMIT = 10 * 1024 * 1024
+#: ``files[0]`` to ``files[9]``: at most 10 files a message.
+MAX_FILES = 10
+#: Error 30046 concerns "messages older than 1 hour" ([CODES]).
+OLD_MESSAGE_AGE = 3600.0
+#: How many edits of a message older than an hour Discord takes before
+#: 30046. Discord publishes no number: this one is ours, kept small so a
+#: live board that edits one message for days meets it in tests.
+OLD_MESSAGE_EDITS = 5
+#: The name a webhook shows when a message sets no ``username``, and a
+#: bot's; Discord refuses names containing "discord", so these do not.
+WEBHOOK_NAME = "Fake Webhook"
+BOT_NAME = "Fake Bot"
+BOT_USER_ID = "2001"
+#: Channel types (channel resource): text, category, forum.
+GUILD_TEXT, GUILD_CATEGORY, GUILD_FORUM = 0, 4, 15
 #: Bounds how long stop() waits for server and connection threads.
 STOP_TIMEOUT = 2.0
 #: How often wait_for() polls its predicate, in seconds.
@@ -103,6 +167,37 @@ CHANNEL_LIMITED = "The channel you are writing has hit the write rate limit"
 #: The per-channel 429 is a limit on a shared resource, not on the caller,
 #: so it does not count toward the invalid-request ban (section 4).
 CHANNEL_LIMIT_SCOPE = "shared"
+UNKNOWN_MESSAGE = "Unknown Message"
+OLD_MESSAGE_EDITS_MESSAGE = (
+    "Maximum number of edits to messages older than 1 hour reached. "
+    "Try again later."
+)
+#: Error codes 220001 to 220003, 40058, 50005 and 50083 and their messages
+#: as discord-api-docs ``opcodes-and-status-codes.mdx`` lists them.
+THREAD_NEEDED = (
+    220001,
+    "Webhooks posted to forum channels must have a thread_name or thread_id",
+)
+THREAD_BOTH = (
+    220002,
+    (
+        "Webhooks posted to forum channels cannot have both a thread_name "
+        "and thread_id"
+    ),
+)
+THREAD_NOT_FORUM = (
+    220003,
+    "Webhooks can only create threads in forum channels",
+)
+FORUM_POST = (40058, "Cannot send a message in a forum channel")
+NOT_YOURS = (50005, "Cannot edit a message authored by another user")
+ARCHIVED = (
+    50083,
+    (
+        "Tried to perform an operation on an archived thread, such as "
+        "editing a message or adding a user to the thread"
+    ),
+)
 CONTENT_TYPE_MESSAGE = (
     "Expected \"Content-Type\" header to be one of {'application/json', "
     "'application/x-www-form-urlencoded', 'multipart/form-data'}."
@@ -114,6 +209,23 @@ _WEBHOOK_ROUTE = re.compile(
 _CHANNEL_ROUTE = re.compile(
     r"^/api(?:/v\d+)?/channels/(?P<channel_id>[^/]+)/messages/?$"
 )
+_WEBHOOK_MESSAGE_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/webhooks/(?P<webhook_id>[^/]+)/(?P<token>[^/]+)"
+    r"/messages/(?P<message_id>[^/]+)/?$"
+)
+_CHANNEL_MESSAGE_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/channels/(?P<channel_id>[^/]+)"
+    r"/messages/(?P<message_id>[^/]+)/?$"
+)
+#: A multipart file part's name: ``files[n]``, *n* its placeholder id.
+_FILE_FIELD = re.compile(r"^files\[(?P<n>\d+)\]$")
+#: Codes of Discord's ``_errors`` entries, for messages that name no
+#: limit; seen in the wild (ATTACHMENT_NOT_FOUND: Cogmasters/concord#78;
+#: USERNAME_INVALID_CONTAINS: Xujiayao/Discord-MC-Chat#286).
+_ERROR_CODES = {
+    "Attachment data not found": "ATTACHMENT_NOT_FOUND",
+    "Username cannot contain": "USERNAME_INVALID_CONTAINS",
+}
 _GUILD_CHANNELS_ROUTE = re.compile(
     r"^/api(?:/v\d+)?/guilds/(?P<guild_id>[^/]+)/channels/?$"
 )
@@ -159,16 +271,49 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """
+    A file sent with a message: one ``files[n]`` part of a multipart body.
+
+    Attributes:
+        id: The attachment's snowflake, given by the fake.
+        filename: Its name: the ``attachments`` entry's ``filename`` if
+            one was sent, else the part's.
+        content_type: The part's ``Content-Type``.
+        data: The bytes, exactly as sent.
+        description: The ``attachments`` entry's ``description``, if any.
+    """
+
+    id: str
+    filename: str
+    content_type: str
+    data: bytes
+    description: str | None = None
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """
-    A message the fake accepted (answered 2xx).
+    A message the fake accepted (answered 2xx), as it was created.
+
+    Edits do not change it: :meth:`FakeDiscord.message` gives a message
+    as it stands now.
 
     Attributes:
         webhook_id: The webhook it was posted to, ``None`` for a bot post.
-        channel_id: The channel it landed in.
-        json: The request body.
+        channel_id: The channel it landed in: a thread's id when it was
+            posted into a thread.
+        json: The request body (``payload_json`` of a multipart one).
         id: The message's snowflake, as returned with ``wait=true``.
         time: ``time.monotonic()`` when its request had been read.
+        files: The files uploaded with it, in the order of their parts.
+        parent_id: The channel the thread belongs to, when it was posted
+            into a thread; else ``None``.
     """
 
     webhook_id: str | None
@@ -176,6 +321,20 @@ class Message:
     json: dict[str, Any]
     id: str
     time: float
+    files: tuple[Upload, ...] = ()
+    parent_id: str | None = None
+
+    @property
+    def username(self) -> str | None:
+        """The ``username`` it was posted with, if any."""
+        name = self.json.get("username")
+        return name if isinstance(name, str) else None
+
+    @property
+    def avatar_url(self) -> str | None:
+        """The ``avatar_url`` it was posted with, if any."""
+        url = self.json.get("avatar_url")
+        return url if isinstance(url, str) else None
 
     @property
     def key(self) -> str:
@@ -188,6 +347,155 @@ class Message:
         if self.webhook_id is not None:
             return f"webhook:{self.webhook_id}"
         return f"channel:{self.channel_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """
+    An edit the fake accepted (answered 200).
+
+    Attributes:
+        message_id: The message edited.
+        webhook_id: The webhook that edited it, ``None`` for a bot.
+        json: The request body (``payload_json`` of a multipart one).
+        files: The files uploaded with the edit.
+        time: ``time.monotonic()`` when the edit was taken.
+        old: Whether the message was older than an hour then, which
+            counts toward error 30046.
+    """
+
+    message_id: str
+    webhook_id: str | None
+    json: dict[str, Any]
+    files: tuple[Upload, ...]
+    time: float
+    old: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """
+    A message as it stands now, after every edit the fake accepted.
+
+    Attributes:
+        id: The message's snowflake.
+        channel_id: Where it is: a thread's id for a message in a thread.
+        webhook_id: The webhook that posted it, ``None`` for a bot.
+        parent_id: The thread's channel, for a message in a thread.
+        body: Its current ``content``, ``embeds``, ``components``,
+            ``flags`` and ``poll``, as last sent.
+        username: The ``username`` it was posted with (edits cannot
+            change it).
+        avatar_url: Likewise, its ``avatar_url``.
+        attachments: Its files now.
+        edits: The accepted edits, oldest first.
+        deleted: Whether :meth:`FakeDiscord.delete_message` deleted it.
+        age: Its age in seconds by the fake's clock (and
+            :meth:`FakeDiscord.age_message`).
+    """
+
+    id: str
+    channel_id: str
+    webhook_id: str | None
+    parent_id: str | None
+    body: dict[str, Any]
+    username: str | None
+    avatar_url: str | None
+    attachments: tuple[Upload, ...]
+    edits: tuple[Edit, ...]
+    deleted: bool
+    age: float
+
+    @property
+    def content(self) -> str:
+        """Its content now, ``""`` when it has none."""
+        content = self.body.get("content")
+        return content if isinstance(content, str) else ""
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        """Its embeds now."""
+        return list(self.body.get("embeds") or ())
+
+    @property
+    def edit_count(self) -> int:
+        """How many edits the fake accepted for it."""
+        return len(self.edits)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """
+    A thread: made by :meth:`FakeDiscord.add_thread`, or by a webhook
+    posting with ``thread_name`` in a forum channel.
+
+    Attributes:
+        id: Its snowflake; a forum post's is its first message's id.
+        name: Its name.
+        parent_id: The channel it belongs to.
+        archived: Whether it is archived now.
+        message_ids: The messages posted into it, oldest first.
+    """
+
+    id: str
+    name: str
+    parent_id: str
+    archived: bool
+    message_ids: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A message's changing state; guarded by the fake's lock."""
+
+    message: Message
+    body: dict[str, Any]
+    files: list[Upload]
+    born: float  # monotonic; age_message() moves it back
+    created_at: datetime
+    edits: list[Edit] = field(default_factory=list)
+    old_edits: int = 0
+    deleted: bool = False
+    edited_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Thread:
+    """A thread's changing state; guarded by the fake's lock."""
+
+    id: str
+    name: str
+    parent_id: str
+    archived: bool = False
+    message_ids: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> Thread:
+        """Copy it as a frozen :class:`Thread`."""
+        return Thread(
+            self.id,
+            self.name,
+            self.parent_id,
+            self.archived,
+            tuple(self.message_ids),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One file part of a multipart body, before it has an id."""
+
+    placeholder: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """A request body read as Discord reads it: JSON and files."""
+
+    payload: dict[str, Any]
+    parts: tuple[_Part, ...] = ()
 
 
 @dataclass(slots=True)
@@ -277,6 +585,11 @@ def _bucket_hash(key: str) -> str:
 
 def _error_code(message: str) -> str:
     """Pick a Discord-style error code for one validation message."""
+    for start, code in _ERROR_CODES.items():
+        if message.startswith(start):
+            return code
+    if "or fewer in length" in message:
+        return "BASE_TYPE_MAX_LENGTH"
     if "in total across embeds" in message:
         return "MAX_EMBED_SIZE_EXCEEDED"
     if "required" in message or "missing" in message:
@@ -345,7 +658,10 @@ class FakeDiscord:
     A webhook request is then checked for: an empty bucket (429, scope
     ``user``), a deleted webhook (404), a wrong token (401), a full channel
     (429, code 20028, scope ``shared``), a body Discord would refuse (400:
-    ``50035``, or ``50006`` when empty); else 204/200. A body that breaks
+    ``50035``, or ``50006`` when empty; 413 for a file too large), where
+    it goes (forum and thread codes); else 204/200. An edit is checked
+    likewise, with a bucket of its own and no channel limit, then for the
+    message (404 ``10008``) and its age (400 ``30046``). A body that breaks
     only our own rules is accepted and listed in :meth:`rule_violations`.
     Every one of these answers carries the bucket's headers, and all but
     the bucket's own 429 use up one request of it.
@@ -398,6 +714,14 @@ class FakeDiscord:
         self._guilds: dict[str, list[dict[str, Any]]] = {}
         self._webhooks: dict[str, list[dict[str, Any]]] = {}
         self._denied: set[str] = set()
+        self._stored: dict[str, _Stored] = {}
+        self._edits: list[Edit] = []
+        self._threads: dict[str, _Thread] = {}
+        self._forums: set[str] = set()
+        #: Edits a message older than an hour takes before 30046.
+        self.old_message_edits = OLD_MESSAGE_EDITS
+        #: Bytes a file may have before 413 / 40005.
+        self.upload_limit = UPLOAD_LIMIT
         self.guild_channel_limit = MAX_GUILD_CHANNELS
         self.category_limit = MAX_CATEGORY_CHANNELS
         self.webhook_limit = MAX_CHANNEL_WEBHOOKS
@@ -546,7 +870,9 @@ class FakeDiscord:
         with self._lock:
             self._deleted.add(webhook_id)
 
-    def set_channel(self, webhook_id: str, channel_id: str) -> None:
+    def set_channel(
+        self, webhook_id: str, channel_id: str, *, forum: bool = False
+    ) -> None:
         """
         Put *webhook_id* in *channel_id*, for the per-channel limit.
 
@@ -555,9 +881,92 @@ class FakeDiscord:
         Args:
             webhook_id: The webhook's id.
             channel_id: The channel it posts to.
+            forum: Make that channel a forum too (see :meth:`forum`).
         """
         with self._lock:
             self._channels[webhook_id] = channel_id
+            if forum:
+                self._forums.add(channel_id)
+
+    def forum(self, channel_id: str) -> None:
+        """
+        Make *channel_id* a forum channel (type 15).
+
+        Its webhooks must then post with ``thread_name`` (a new post) or
+        ``?thread_id=`` (400 ``220001`` without either, ``220002`` with
+        both), and a bot cannot post in it (400 ``40058``). A webhook's
+        channel is the webhook's own id unless :meth:`set_channel` says
+        otherwise; a channel a bot creates with ``type: 15`` is a forum.
+
+        Args:
+            channel_id: The channel's id.
+        """
+        with self._lock:
+            self._forums.add(channel_id)
+
+    def add_thread(
+        self, channel_id: str, name: str = "thread", *, archived: bool = False
+    ) -> str:
+        """
+        Make a thread in *channel_id*, for ``?thread_id=`` to post into.
+
+        Args:
+            channel_id: The channel it belongs to (text or forum).
+            name: Its name.
+            archived: Start it archived.
+
+        Returns:
+            The thread's id.
+        """
+        with self._lock:
+            thread = _Thread(self._snowflake(), name, channel_id, archived)
+            self._threads[thread.id] = thread
+        return thread.id
+
+    def archive(self, thread_id: str) -> None:
+        """
+        Archive a thread; a webhook posting into it unarchives it.
+
+        Args:
+            thread_id: The thread's id.
+
+        Raises:
+            KeyError: If the fake has no such thread.
+        """
+        with self._lock:
+            self._threads[thread_id].archived = True
+
+    def delete_message(self, message_id: str) -> None:
+        """
+        Delete a message, as someone in the channel could.
+
+        Editing it then answers 404 ``10008 Unknown Message``.
+
+        Args:
+            message_id: The message's id.
+
+        Raises:
+            KeyError: If the fake accepted no such message.
+        """
+        with self._lock:
+            self._stored[message_id].deleted = True
+
+    def age_message(self, message_id: str, seconds: float) -> None:
+        """
+        Make a message *seconds* older, by the fake's clock.
+
+        Once older than an hour, its edits count toward error 30046 (see
+        :attr:`old_message_edits`).
+
+        Args:
+            message_id: The message's id.
+            seconds: How much older.
+
+        Raises:
+            KeyError: If the fake accepted no such message.
+        """
+        with self._lock:
+            self._stored[message_id].born -= seconds
 
     def add_guild(self, guild_id: str = "4000") -> str:
         """
@@ -620,6 +1029,10 @@ class FakeDiscord:
         with self._lock:
             self._requests.clear()
             self._messages.clear()
+            self._stored.clear()
+            self._edits.clear()
+            for thread in self._threads.values():
+                thread.message_ids.clear()
             self._rejected.clear()
             self._violations.clear()
             self._invalid = 0
@@ -941,6 +1354,90 @@ class FakeDiscord:
             for embed in message.json.get("embeds") or ()
         ]
 
+    def message(self, message_id: str) -> MessageState:
+        """
+        Tell how a message stands now: its body after edits, its files.
+
+        Args:
+            message_id: The message's id.
+
+        Returns:
+            A snapshot of the message.
+
+        Raises:
+            KeyError: If the fake accepted no such message.
+        """
+        with self._lock:
+            stored = self._stored[message_id]
+            message = stored.message
+            return MessageState(
+                id=message.id,
+                channel_id=message.channel_id,
+                webhook_id=message.webhook_id,
+                parent_id=message.parent_id,
+                body=json.loads(json.dumps(stored.body)),
+                username=message.username,
+                avatar_url=message.avatar_url,
+                attachments=tuple(stored.files),
+                edits=tuple(stored.edits),
+                deleted=stored.deleted,
+                age=time.monotonic() - stored.born,
+            )
+
+    def edits(self, message_id: str | None = None) -> list[Edit]:
+        """
+        List the edits the fake accepted, in arrival order.
+
+        Args:
+            message_id: Only those of this message.
+
+        Returns:
+            The edits (a copy).
+        """
+        with self._lock:
+            return [
+                edit
+                for edit in self._edits
+                if message_id in {None, edit.message_id}
+            ]
+
+    def messages_in(
+        self, channel_id: str, *, threads: bool = False
+    ) -> list[Message]:
+        """
+        List the accepted messages of one channel or thread.
+
+        Args:
+            channel_id: A channel's or a thread's id.
+            threads: Also those posted into the channel's threads.
+
+        Returns:
+            The messages, in arrival order.
+        """
+        return [
+            message
+            for message in self.messages
+            if message.channel_id == channel_id
+            or (threads and message.parent_id == channel_id)
+        ]
+
+    def threads(self, channel_id: str | None = None) -> list[Thread]:
+        """
+        List the threads, in creation order.
+
+        Args:
+            channel_id: Only those of this channel.
+
+        Returns:
+            Snapshots of the threads.
+        """
+        with self._lock:
+            return [
+                thread.snapshot()
+                for thread in self._threads.values()
+                if channel_id in {None, thread.parent_id}
+            ]
+
     def count(self, status: int | None = None) -> int:
         """
         Count recorded requests.
@@ -1071,6 +1568,9 @@ class FakeDiscord:
 
     def _route(self, request: _Request) -> _Reply:
         """Serve a request that no fault caught."""
+        edited = self._message_route(request)
+        if edited is not None:
+            return edited
         webhook = _WEBHOOK_ROUTE.match(request.path)
         if webhook:
             return self._webhook(
@@ -1082,12 +1582,26 @@ class FakeDiscord:
         hooks = _CHANNEL_WEBHOOKS_ROUTE.match(request.path)
         if hooks:
             return self._channel_webhooks(request, hooks["channel_id"])
+        return _error(404, 0, "404: Not Found")
+
+    def _message_route(self, request: _Request) -> _Reply | None:
+        """Serve the message routes of bots and edits; else ``None``."""
         channel = _CHANNEL_ROUTE.match(request.path)
         if channel and request.method == "POST":
             return self._bot_message(request, channel["channel_id"])
         if channel:
             return _error(405, 0, "405: Method Not Allowed")
-        return _error(404, 0, "404: Not Found")
+        edit = _WEBHOOK_MESSAGE_ROUTE.match(request.path)
+        if edit:
+            return self._webhook_edit(
+                request, edit["webhook_id"], edit["token"], edit["message_id"]
+            )
+        bot_edit = _CHANNEL_MESSAGE_ROUTE.match(request.path)
+        if bot_edit:
+            return self._bot_edit(
+                request, bot_edit["channel_id"], bot_edit["message_id"]
+            )
+        return None
 
     def _webhook(
         self, request: _Request, webhook_id: str, token: str
@@ -1127,7 +1641,7 @@ class FakeDiscord:
                         "id": webhook_id,
                         "type": 1,
                         "channel_id": channel_id,
-                        "name": "Fake Discord",
+                        "name": WEBHOOK_NAME,
                         "token": token,
                     }
                 ),
@@ -1135,6 +1649,57 @@ class FakeDiscord:
         else:
             wait = request.query.get("wait", "").lower() in {"true", "1"}
             reply = self._accept(request, webhook_id, channel_id, wait=wait)
+        reply.headers.update(headers)
+        return reply
+
+    def _webhook_edit(
+        self, request: _Request, webhook_id: str, token: str, message_id: str
+    ) -> _Reply:
+        """
+        Serve ``PATCH /webhooks/{id}/{token}/messages/{message_id}``.
+
+        The route has a bucket of its own, apart from Execute Webhook's;
+        an edit does not count toward the channel's message limit.
+        """
+        if request.method != "PATCH":
+            return _error(405, 0, "405: Method Not Allowed")
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"webhook-edit:{webhook_id}/{token}", time.monotonic()
+            )
+            known = self._tokens.get(webhook_id, token)
+            deleted = webhook_id in self._deleted
+            channel_id = self._channels.get(webhook_id, webhook_id)
+        if limited is not None:
+            reply = limited
+        elif deleted:
+            reply = _error(404, 10015, "Unknown Webhook")
+        elif known != token:
+            reply = _error(401, 50027, "Invalid Webhook Token")
+        else:
+            reply = self._edit(
+                request,
+                message_id,
+                webhook_id,
+                request.query.get("thread_id") or channel_id,
+                parent=channel_id,
+            )
+        reply.headers.update(headers)
+        return reply
+
+    def _bot_edit(
+        self, request: _Request, channel_id: str, message_id: str
+    ) -> _Reply:
+        """Serve ``PATCH /channels/{channel_id}/messages/{message_id}``."""
+        if request.headers.get("authorization") != f"Bot {self.bot_token}":
+            return _error(401, 0, "401: Unauthorized")
+        if request.method != "PATCH":
+            return _error(405, 0, "405: Method Not Allowed")
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"channel-edit:{channel_id}", time.monotonic()
+            )
+        reply = limited or self._edit(request, message_id, None, channel_id)
         reply.headers.update(headers)
         return reply
 
@@ -1186,15 +1751,18 @@ class FakeDiscord:
         problems = []
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             problems.append("name: Must be between 1 and 100 in length.")
-        if kind not in (0, 4):
+        if kind not in (GUILD_TEXT, GUILD_CATEGORY, GUILD_FORUM):
             problems.append("type: Value is not a valid channel type.")
         topic = body.get("topic")
+        most = 4096 if kind == GUILD_FORUM else 1024
         if topic is not None and (
-            not isinstance(topic, str) or len(topic) > 1024
+            not isinstance(topic, str) or len(topic) > most
         ):
-            problems.append("topic: Must be 1024 or fewer in length.")
+            problems.append(f"topic: Must be {most} or fewer in length.")
         categories = {c["id"] for c in channels if c["type"] == 4}
-        if parent is not None and (kind == 4 or parent not in categories):
+        if parent is not None and (
+            kind == GUILD_CATEGORY or parent not in categories
+        ):
             problems.append("parent_id: Invalid category.")
         if problems:
             return _invalid_form(_error_tree(problems))
@@ -1220,8 +1788,11 @@ class FakeDiscord:
                     }
                 }
             )
+        channel_id = self._snowflake()
+        if kind == GUILD_FORUM:
+            self._forums.add(channel_id)
         return {
-            "id": self._snowflake(),
+            "id": channel_id,
             "type": kind,
             "guild_id": guild_id,
             "name": name,
@@ -1356,8 +1927,39 @@ class FakeDiscord:
         wait: bool,
     ) -> _Reply:
         """Validate a message body and record it if Discord would take it."""
+        body = self._read(request)
+        if isinstance(body, _Reply):
+            return body
+        payload = body.payload
+        self._check_rules(payload, rule_errors(payload))
+        errors = discord_errors(payload)
+        if body.parts:  # a file is something to show
+            errors = [e for e in errors if e != EMPTY_MESSAGE]
+        errors += _attachment_errors(payload, body.parts, {})
+        if errors:
+            return self._refuse(payload, errors)
+        thread_id = request.query.get("thread_id")
+        with self._lock:
+            place = self._place(webhook_id, channel_id, payload, thread_id)
+            if isinstance(place, _Reply):
+                return place
+            stored = self._store(request, webhook_id, place, body)
+            answer = self._message_object(stored, payload)
+        if not wait:
+            return _Reply(204)
+        return _Reply(200, _json_bytes(answer))
+
+    def _read(self, request: _Request) -> _Body | _Reply:
+        """Read a JSON or multipart body; refuse it as Discord would."""
         content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
+        kind = content_type.split(";")[0].strip().lower()
+        read: _Body | str | None
+        if kind == "multipart/form-data":
+            read = _read_form(request.body, content_type)
+        elif kind == "application/json":
+            payload = _decode_json(request)
+            read = _Body(payload) if isinstance(payload, dict) else None
+        else:
             problem = f"<root>: {CONTENT_TYPE_MESSAGE}"
             with self._lock:
                 self._rejected.append(
@@ -1373,44 +1975,325 @@ class FakeDiscord:
                     ]
                 }
             )
-        payload = _decode_json(request)
-        if not isinstance(payload, dict):
-            problem = "<root>: the body must be a JSON object"
+        if not isinstance(read, _Body):
+            problem = read or "<root>: the body must be a JSON object"
             shown = request.body.decode(errors="replace")
             with self._lock:
-                self._rejected.append(
-                    (shown if payload is None else payload, [problem])
-                )
+                self._rejected.append((shown, [problem]))
             return _invalid_form(_error_tree([problem]))
-        self._check_rules(payload)
-        errors = discord_errors(payload)
-        if errors:
-            with self._lock:
-                self._rejected.append((payload, errors))
-            if errors == [EMPTY_MESSAGE]:
-                return _error(400, 50006, "Cannot send an empty message")
-            return _invalid_form(
-                _error_tree([e for e in errors if e != EMPTY_MESSAGE])
-            )
+        return self._check_files(read)
+
+    def _check_files(self, body: _Body) -> _Body | _Reply:
+        """Refuse more than 10 files (400) or one too large (413)."""
+        problem = None
+        if len(body.parts) > MAX_FILES:
+            problem = f"files: Must be {MAX_FILES} or fewer in length."
+        elif any(len(p.data) > self.upload_limit for p in body.parts):
+            problem = f"files: over the upload limit of {self.upload_limit}"
+        if problem is None:
+            return body
         with self._lock:
-            message_id = self._snowflake()
-            self._messages.append(
-                Message(
-                    webhook_id, channel_id, payload, message_id, request.time
-                )
-            )
-        if not wait:
-            return _Reply(204)
-        return _Reply(
-            200,
-            _json_bytes(
-                _message_object(payload, message_id, webhook_id, channel_id)
-            ),
+            self._rejected.append((body.payload, [problem]))
+        if problem.startswith("files: over"):
+            return _error(413, 40005, "Request entity too large")
+        return _invalid_form(_error_tree([problem]))
+
+    def _refuse(self, payload: dict[str, Any], errors: list[str]) -> _Reply:
+        """Record a body Discord refuses, and answer 50006 or 50035."""
+        with self._lock:
+            self._rejected.append((payload, errors))
+        if errors == [EMPTY_MESSAGE]:
+            return _error(400, 50006, "Cannot send an empty message")
+        return _invalid_form(
+            _error_tree([e for e in errors if e != EMPTY_MESSAGE])
         )
 
-    def _check_rules(self, payload: dict[str, Any]) -> None:
+    def _place(
+        self,
+        webhook_id: str | None,
+        channel_id: str,
+        payload: dict[str, Any],
+        thread_id: str | None,
+    ) -> _Thread | str | _Reply:
+        """
+        Find where a new message goes: a thread, a channel, or nowhere.
+
+        Lock held. For a webhook, by Execute Webhook's rules (webhook
+        resource): ``thread_name`` only in a forum, which needs it or
+        ``thread_id``; ``thread_id`` names a thread of the webhook's own
+        channel, and posting unarchives it. A bot posts where it is told:
+        a thread is a channel too, a forum takes no message.
+        """
+        if webhook_id is None:
+            return self._bot_place(channel_id)
+        named = payload.get("thread_name") is not None
+        refused = _thread_refusal(
+            forum=channel_id in self._forums,
+            named=named,
+            given=thread_id is not None,
+        )
+        if refused is not None:
+            return refused
+        if named:  # a new forum post: the thread shares its message's id
+            name = str(payload["thread_name"])
+            return _Thread(self._snowflake(), name, channel_id)
+        if thread_id is None:
+            return channel_id
+        thread = self._threads.get(thread_id)
+        if thread is None or thread.parent_id != channel_id:
+            return _error(400, 10003, "Unknown Channel")
+        thread.archived = False
+        return thread
+
+    def _bot_place(self, channel_id: str) -> _Thread | str | _Reply:
+        """Where a bot's message goes (a thread is a channel); lock held."""
+        thread = self._threads.get(channel_id)
+        if thread is not None:
+            thread.archived = False
+            return thread
+        if channel_id in self._forums:
+            return _error(400, *FORUM_POST)
+        return channel_id
+
+    def _store(
+        self,
+        request: _Request,
+        webhook_id: str | None,
+        place: _Thread | str,
+        body: _Body,
+    ) -> _Stored:
+        """Keep an accepted message; lock held."""
+        if isinstance(place, _Thread):
+            # a new forum post's first message shares the thread's id
+            new = place.id not in self._threads
+            message_id = place.id if new else self._snowflake()
+            self._threads[place.id] = place
+            place.message_ids.append(message_id)
+            channel_id, parent_id = place.id, place.parent_id
+        else:
+            message_id = self._snowflake()
+            channel_id, parent_id = place, None
+        files = self._uploads(body, {})
+        editable = _editable(body.payload)
+        message = Message(
+            webhook_id,
+            channel_id,
+            body.payload,
+            message_id,
+            request.time,
+            tuple(files),
+            parent_id,
+        )
+        self._messages.append(message)
+        stored = _Stored(
+            message,
+            {k: v for k, v in editable.items() if v is not None},
+            files,
+            born=time.monotonic(),
+            created_at=datetime.now(timezone.utc),
+        )
+        self._stored[message_id] = stored
+        return stored
+
+    def _uploads(
+        self,
+        body: _Body,
+        kept: dict[str, Upload],
+        *,
+        edit: bool = False,
+    ) -> list[Upload]:
+        """
+        Give a body's files their ids and metadata; lock held.
+
+        Without ``attachments`` in the body: the files kept, then every
+        file uploaded. With it, on an edit: what it lists, in its order,
+        each an uploaded file's placeholder or a kept file's id ("the
+        attachments array must contain all attachments that should be
+        present after edit", webhook resource). On a new message, every
+        file in the order of its parts, with its entry's metadata (files
+        it does not list are attached too: modelled).
+        """
+        listed = body.payload.get("attachments")
+        if not edit:
+            entries = {
+                str(entry.get("id")): entry
+                for entry in listed or ()
+                if isinstance(entry, dict)
+            }
+            return [
+                _described(self._upload(part), entries.get(part.placeholder))
+                for part in body.parts
+            ]
+        if not isinstance(listed, list):
+            return [*kept.values(), *map(self._upload, body.parts)]
+        parts = {part.placeholder: part for part in body.parts}
+        files: list[Upload] = []
+        for entry in listed:
+            key = str(entry.get("id"))
+            part = parts.pop(key, None)
+            upload = self._upload(part) if part else kept[key]
+            files.append(_described(upload, entry))
+        return files
+
+    def _upload(self, part: _Part) -> Upload:
+        """Make an uploaded file an attachment with an id; lock held."""
+        return Upload(
+            self._snowflake(), part.filename, part.content_type, part.data
+        )
+
+    def _edit(
+        self,
+        request: _Request,
+        message_id: str,
+        webhook_id: str | None,
+        location: str,
+        *,
+        parent: str | None = None,
+    ) -> _Reply:
+        """
+        Edit a message if Discord would; *location* is where it must be.
+
+        *parent* is the webhook's channel, for a webhook's edit: a
+        ``?thread_id=`` naming a thread of another channel answers 10003.
+        """
+        body = self._read_edit(request, bot=webhook_id is None)
+        if isinstance(body, _Reply):
+            return body
+        payload = body.payload
+        now = time.monotonic()
+        with self._lock:
+            found = self._editable_message(
+                message_id, webhook_id, location, parent
+            )
+            if isinstance(found, _Reply):
+                return found
+            old = now - found.born > OLD_MESSAGE_AGE
+            if old and found.old_edits >= self.old_message_edits:
+                return _error(400, 30046, OLD_MESSAGE_EDITS_MESSAGE)
+            kept = {upload.id: upload for upload in found.files}
+            errors = _attachment_errors(payload, body.parts, kept)
+            if errors:
+                self._rejected.append((payload, errors))
+                return _invalid_form(_error_tree(errors))
+            files = self._uploads(body, kept, edit=True)
+            merged = {**found.body, **_editable(payload)}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            if message_is_empty(merged, len(files)):
+                self._rejected.append((payload, [EMPTY_MESSAGE]))
+                return _error(400, 50006, "Cannot send an empty message")
+            new = tuple(f for f in files if f.id not in kept)
+            edit = Edit(message_id, webhook_id, payload, new, now, old)
+            found.body, found.files = merged, files
+            found.edits.append(edit)
+            found.old_edits += old
+            found.edited_at = datetime.now(timezone.utc)
+            self._edits.append(edit)
+            answer = self._message_object(found, payload)
+        return _Reply(200, _json_bytes(answer))
+
+    def _read_edit(self, request: _Request, *, bot: bool) -> _Body | _Reply:
+        """Read an edit's body; refuse it as Discord would."""
+        body = self._read(request)
+        if isinstance(body, _Reply):
+            return body
+        self._check_rules(body.payload, edit_rule_errors(body.payload))
+        errors = edit_errors(body.payload, bot=bot)
+        return self._refuse(body.payload, errors) if errors else body
+
+    def _editable_message(
+        self,
+        message_id: str,
+        webhook_id: str | None,
+        location: str,
+        parent: str | None,
+    ) -> _Stored | _Reply:
+        """
+        Find the message an edit names, or Discord's refusal; lock held.
+
+        Discord looks a message up in the channel (or thread) the request
+        names, so a message elsewhere, deleted, or another webhook's is
+        ``10008 Unknown Message`` (a thread's message edited without its
+        ``thread_id``: discord-api-docs#3519). A bot may not edit what a
+        webhook posted (403 ``50005``), and nothing in an archived thread
+        (400 ``50083``).
+        """
+        if parent is not None and location != parent:
+            thread = self._threads.get(location)
+            if thread is None or thread.parent_id != parent:
+                return _error(400, 10003, "Unknown Channel")
+        found = self._stored.get(message_id)
+        if (
+            found is None
+            or found.deleted
+            or found.message.channel_id != location
+            or (
+                webhook_id is not None
+                and found.message.webhook_id != webhook_id
+            )
+        ):
+            return _error(404, 10008, UNKNOWN_MESSAGE)
+        if webhook_id is None and found.message.webhook_id is not None:
+            return _error(403, *NOT_YOURS)
+        thread = self._threads.get(location)
+        if thread is not None and thread.archived:
+            return _error(400, *ARCHIVED)
+        return found
+
+    def _message_object(
+        self, stored: _Stored, request_body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """
+        Build the Message object Discord answers (``MessageResponse``).
+
+        Mentions are worked out from the content now and the
+        ``allowed_mentions`` of the request answered: an edit without one
+        parses with the defaults, whatever the first message said
+        (webhook resource, Edit Webhook Message).
+        """
+        message = stored.message
+        webhook_id = message.webhook_id
+        body = stored.body
+        mentions = request_body.get("allowed_mentions")
+        who = pings(
+            {"content": body.get("content"), "allowed_mentions": mentions},
+            webhook=webhook_id is not None,
+        )
+        edited = stored.edited_at
+        answer: dict[str, Any] = {
+            "id": message.id,
+            "type": 0,
+            "channel_id": message.channel_id,
+            "content": body.get("content") or "",
+            "embeds": [
+                {"type": "rich", **_without_nulls(embed)}
+                for embed in body.get("embeds") or ()
+                if isinstance(embed, dict)
+            ],
+            "components": [],
+            "author": _user(
+                webhook_id or BOT_USER_ID,
+                message.username or (WEBHOOK_NAME if webhook_id else BOT_NAME),
+                bot=True,
+            ),
+            "attachments": [
+                _attachment(self.url, message.channel_id, upload)
+                for upload in stored.files
+            ],
+            "timestamp": stored.created_at.isoformat(),
+            "edited_timestamp": edited.isoformat() if edited else None,
+            "tts": bool(message.json.get("tts")),
+            "mention_everyone": who.everyone,
+            "mentions": [_user(user, f"user{user}") for user in who.users],
+            "mention_roles": list(who.roles),
+            "pinned": False,
+            "flags": body.get("flags") or 0,
+        }
+        if webhook_id is not None:
+            answer["webhook_id"] = webhook_id
+        return answer
+
+    def _check_rules(self, payload: dict[str, Any], broken: list[str]) -> None:
         """Record *payload* if it breaks our own rules; the answer stays."""
-        broken = rule_errors(payload)
         if broken:
             with self._lock:
                 self._violations.append((payload, broken))
@@ -1507,43 +2390,209 @@ def _channel_limited(retry_after: float) -> _Reply:
     )
 
 
-def _message_object(
-    payload: dict[str, Any],
-    message_id: str,
-    webhook_id: str | None,
-    channel_id: str,
-) -> dict[str, Any]:
-    """Build the Message object Discord returns for a created message."""
-    author_id = webhook_id or "2001"
-    who = pings(payload, webhook=webhook_id is not None)
-    message: dict[str, Any] = {
-        "id": message_id,
-        "type": 0,
-        "channel_id": channel_id,
-        "content": payload.get("content") or "",
-        "embeds": [
-            {"type": "rich", **embed} for embed in payload.get("embeds") or ()
-        ],
-        "author": {
-            "id": author_id,
-            "username": payload.get("username") or "Fake Discord",
-            "bot": True,
-        },
-        "timestamp": datetime.now(timezone.utc).isoformat(),
-        "tts": bool(payload.get("tts")),
-        "mention_everyone": who.everyone,
-        "mentions": [
-            {"id": user, "username": f"user{user}", "discriminator": "0"}
-            for user in who.users
-        ],
-        "mention_roles": list(who.roles),
-        "attachments": [],
-        "pinned": False,
-        "flags": payload.get("flags") or 0,
+#: The parts of a message an edit can change, kept as its state.
+_EDITABLE = ("content", "embeds", "components", "flags", "poll")
+
+
+def _editable(payload: dict[str, Any]) -> dict[str, Any]:
+    """The parts of *payload* that make a message's state (``None`` too)."""
+    return {key: payload[key] for key in _EDITABLE if key in payload}
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop ``null`` members, as Discord's answers leave them out."""
+    if isinstance(value, dict):
+        return {
+            k: _without_nulls(v) for k, v in value.items() if v is not None
+        }
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _user(user_id: str, username: str, *, bot: bool = False) -> dict[str, Any]:
+    """Build a user object with what ``UserResponse`` requires."""
+    user: dict[str, Any] = {
+        "id": user_id,
+        "username": username,
+        "avatar": None,
+        "discriminator": "0000" if bot else "0",
+        "public_flags": 0,
+        "flags": 0,
+        "global_name": None,
+        "primary_guild": None,
     }
-    if webhook_id is not None:
-        message["webhook_id"] = webhook_id
-    return message
+    if bot:
+        user["bot"] = True
+    return user
+
+
+def _attachment(base: str, channel_id: str, upload: Upload) -> dict[str, Any]:
+    """Build an attachment object (``MessageAttachmentResponse``)."""
+    url = (
+        f"{base}/attachments/{channel_id}/{upload.id}/{quote(upload.filename)}"
+    )
+    attachment: dict[str, Any] = {
+        "id": upload.id,
+        "filename": upload.filename,
+        "size": upload.size,
+        "url": url,
+        "proxy_url": url,
+        "content_type": upload.content_type,
+    }
+    if upload.description is not None:
+        attachment["description"] = upload.description
+    return attachment
+
+
+def _described(upload: Upload, entry: dict[str, Any] | None) -> Upload:
+    """Apply an ``attachments`` entry's ``filename`` and ``description``."""
+    if entry is None:
+        return upload
+    filename = entry.get("filename")
+    description = entry.get("description")
+    return replace(
+        upload,
+        filename=filename if isinstance(filename, str) else upload.filename,
+        description=(
+            description if isinstance(description, str) else upload.description
+        ),
+    )
+
+
+def _attachment_errors(
+    payload: dict[str, Any],
+    parts: tuple[_Part, ...],
+    kept: Mapping[str, Upload],
+) -> list[str]:
+    """
+    Check that each ``attachments`` entry names a file there is.
+
+    An entry's ``id`` is an uploaded file's placeholder (``n`` of
+    ``files[n]``) or, on an edit, a kept attachment's id. Discord answers
+    one that names neither with ``ATTACHMENT_NOT_FOUND`` "Attachment data
+    not found" (seen in Cogmasters/concord#78).
+    """
+    listed = payload.get("attachments")
+    if not isinstance(listed, list):
+        return []
+    known = {part.placeholder for part in parts} | set(kept)
+    return [
+        f"attachments[{index}]: Attachment data not found"
+        for index, entry in enumerate(listed)
+        if isinstance(entry, dict) and str(entry.get("id")) not in known
+    ]
+
+
+def _thread_refusal(*, forum: bool, named: bool, given: bool) -> _Reply | None:
+    """
+    Refuse ``thread_name`` and ``thread_id`` as Execute Webhook does.
+
+    ``thread_name`` only in a forum (``220003``); a forum needs one of
+    the two (``220001``) and not both (``220002``).
+
+    Args:
+        forum: Whether the webhook's channel is a forum.
+        named: Whether the body has a ``thread_name``.
+        given: Whether the query has a ``thread_id``.
+
+    Returns:
+        The 400 answer, or ``None`` when Discord goes on.
+    """
+    if named and not forum:
+        return _error(400, *THREAD_NOT_FORUM)
+    if forum and named and given:
+        return _error(400, *THREAD_BOTH)
+    if forum and not named and not given:
+        return _error(400, *THREAD_NEEDED)
+    return None
+
+
+def _boundary(content_type: str) -> bytes | None:
+    """Read the ``boundary`` parameter of a multipart Content-Type."""
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_boundary()
+    return boundary.encode("latin-1") if boundary else None
+
+
+def _split_parts(body: bytes, boundary: bytes) -> list[bytes] | None:
+    """
+    Split a multipart body into its parts (RFC 2046 section 5.1.1).
+
+    Each part runs from the line after a delimiter up to the CRLF before
+    the next one, so its bytes come out exactly as sent.
+
+    Returns:
+        The parts, headers and all, or ``None`` when the body is not
+        well-formed (no delimiter, no closing delimiter).
+    """
+    delimiter = b"--" + boundary
+    if body.startswith(delimiter):
+        at = len(delimiter)
+    else:
+        found = body.find(b"\r\n" + delimiter)
+        if found < 0:
+            return None
+        at = found + 2 + len(delimiter)
+    parts: list[bytes] = []
+    while not body.startswith(b"--", at):
+        line_end = body.find(b"\r\n", at)  # after transport padding
+        end = body.find(b"\r\n" + delimiter, line_end + 2)
+        if line_end < 0 or end < 0:
+            return None
+        parts.append(body[line_end + 2 : end])
+        at = end + 2 + len(delimiter)
+    return parts
+
+
+def _read_form(body: bytes, content_type: str) -> _Body | str:
+    """
+    Read a ``multipart/form-data`` body as Discord does.
+
+    Its ``payload_json`` part is the JSON body; without one, the other
+    text parts are its fields, as strings. A part named ``files[n]`` (or
+    any part with a filename) is a file, its placeholder id *n* (else its
+    position). Reference: discord-api-docs ``reference.mdx``, Uploading
+    Files.
+
+    Returns:
+        The body, or one error line (for a 50035 answer).
+    """
+    boundary = _boundary(content_type)
+    raw_parts = _split_parts(body, boundary) if boundary else None
+    if raw_parts is None:
+        return "<root>: the multipart body is not well-formed"
+    fields: dict[str, str] = {}
+    files: list[_Part] = []
+    for number, raw in enumerate(raw_parts):
+        head, _, data = (b"\r\n" + raw).partition(b"\r\n\r\n")
+        headers = email.parser.HeaderParser().parsestr(
+            head.decode("utf-8", errors="replace").strip() + "\n\n"
+        )
+        name = str(headers.get_param("name", "", "content-disposition"))
+        filename = headers.get_filename()
+        found = _FILE_FIELD.match(name)
+        if found or filename is not None:
+            files.append(
+                _Part(
+                    found["n"] if found else str(number),
+                    filename or name,
+                    headers.get_content_type(),
+                    data,
+                )
+            )
+        else:
+            fields[name] = data.decode("utf-8", errors="replace")
+    if "payload_json" not in fields:
+        return _Body(dict(fields), tuple(files))
+    try:
+        payload = json.loads(fields["payload_json"])
+    except ValueError:
+        return "payload_json: not valid JSON"
+    if not isinstance(payload, dict):
+        return "payload_json: the body must be a JSON object"
+    return _Body(payload, tuple(files))
 
 
 class _Server(ThreadingHTTPServer):

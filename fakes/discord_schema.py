@@ -1,5 +1,5 @@
 """
-Test oracle for Discord Execute Webhook request bodies.
+Test oracle for Discord message request bodies, and for the answers.
 
 Every webhook body our tests see can be checked here, independently of the
 library's own code. Two questions are kept apart:
@@ -13,15 +13,21 @@ library's own code. Two questions are kept apart:
   ``polybot_loghandler._limits``: the 6000-character total across embeds,
   lengths counted after trimming whitespace, non-blank field names and
   values, an empty message, ``parse`` beside a non-empty list of the same
-  mention type). The fake Discord answers with these alone.
+  mention type, a ``username`` containing ``discord`` or ``clyde``). The
+  fake Discord answers with these alone. Edits are checked the same way
+  by :func:`edit_errors`, against ``IncomingWebhookUpdateRequestPartial``
+  (a webhook's edit) or ``MessageEditRequestPartial`` (a bot's).
 - Our own, stricter rules for the bodies this library sends:
   :func:`rule_errors` (``allowed_mentions`` always sent, with an explicit
   ``parse`` list; no ``null`` anywhere). Discord accepts bodies that break
-  them; the fake records such bodies for the tests to fail on.
+  them; the fake records such bodies for the tests to fail on. An edit
+  also keeps to :func:`edit_rule_errors` (nothing an edit cannot change,
+  such as ``username``, which Discord ignores there).
 
 :func:`payload_errors` is both, for tests of our own payloads; use
 :func:`assert_valid_payload` there. :func:`pings` tells who Discord would
-notify for an accepted body.
+notify for an accepted body. :func:`response_errors` checks a Message
+object the fake answers against Discord's ``MessageResponse``.
 """
 
 from __future__ import annotations
@@ -46,6 +52,18 @@ if TYPE_CHECKING:
 SUBSET_PATH = Path(__file__).with_name("openapi-subset.json")
 SUBSET_URI = "urn:discord-api-spec:openapi-subset"
 ROOT_SCHEMA_REF = "#/components/schemas/IncomingWebhookRequestPartial"
+#: Schema names in the subset (``extract_openapi_subset.ROOT_SCHEMAS``).
+EXECUTE_SCHEMA = "IncomingWebhookRequestPartial"
+WEBHOOK_EDIT_SCHEMA = "IncomingWebhookUpdateRequestPartial"
+BOT_EDIT_SCHEMA = "MessageEditRequestPartial"
+RESPONSE_SCHEMA = "MessageResponse"
+#: Execute Webhook fields an edit cannot change. Neither edit schema has
+#: ``additionalProperties: false``, and Discord ignores unknown keys, so
+#: an edit carrying them is accepted; our own rules forbid sending them.
+NOT_EDITABLE = ("username", "avatar_url", "thread_name", "applied_tags", "tts")
+#: Substrings Discord refuses in a webhook's ``username``, case-insensitive
+#: (``USERNAME_INVALID_CONTAINS``, seen in Xujiayao/Discord-MC-Chat#286).
+FORBIDDEN_IN_USERNAME = ("discord", "clyde")
 
 # DISCORD-API.md section 2 (embed limits, inclusive, counted after trim).
 MAX_EMBEDS_PER_MESSAGE = 10
@@ -86,9 +104,12 @@ _SHORT_REPR.maxother = 60
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator(root: str = EXECUTE_SCHEMA) -> Draft202012Validator:
     """
-    Build the validator for ``IncomingWebhookRequestPartial``, once.
+    Build the validator for the subset's schema *root*, once per root.
+
+    Args:
+        root: A schema name, e.g. ``IncomingWebhookRequestPartial``.
 
     Returns:
         A Draft 2020-12 validator with the subset registered and formats
@@ -109,7 +130,7 @@ def _validator() -> Draft202012Validator:
             "jsonschema cannot check format 'date-time': "
             "install rfc3339-validator (jsonschema[format])"
         )
-    schema = {"$ref": SUBSET_URI + ROOT_SCHEMA_REF}
+    schema = {"$ref": f"{SUBSET_URI}#/components/schemas/{root}"}
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(
         schema, registry=registry, format_checker=format_checker
@@ -184,6 +205,31 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError]:
     return [leaf for sub in failing[0] for leaf in _leaf_errors(sub)]
 
 
+def _integer_snowflake(error: ValidationError) -> bool:
+    """
+    Tell whether *error* only says a snowflake is an integer.
+
+    The spec types ``SnowflakeType`` a string, but Discord takes an
+    integer too: its own Uploading Files example sends an attachment's
+    ``"id": 0`` (discord-api-docs ``reference.mdx``).
+
+    Args:
+        error: A leaf validation error.
+
+    Returns:
+        True for a ``type`` error on a snowflake holding an integer >= 0.
+    """
+    value = error.instance
+    return (
+        error.validator == "type"
+        and isinstance(error.schema, dict)
+        and error.schema.get("format") == "snowflake"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= 0
+    )
+
+
 def _describe(error: ValidationError) -> str:
     """
     Turn one schema error into a short line naming where and why.
@@ -207,7 +253,9 @@ def _describe(error: ValidationError) -> str:
     return f"schema: {_json_path(error.absolute_path)}: {message}"
 
 
-def schema_errors(payload: dict[str, Any]) -> list[str]:
+def schema_errors(
+    payload: dict[str, Any], root: str = EXECUTE_SCHEMA
+) -> list[str]:
     """
     Validate *payload* against Discord's ``IncomingWebhookRequestPartial``.
 
@@ -216,14 +264,17 @@ def schema_errors(payload: dict[str, Any]) -> list[str]:
 
     Args:
         payload: A decoded Execute Webhook JSON body.
+        root: Another schema of the subset to validate against instead,
+            e.g. :data:`WEBHOOK_EDIT_SCHEMA` for an edit's body.
 
     Returns:
         One line per error, sorted by location; empty when valid.
     """
     leaves = [
         leaf
-        for error in _validator().iter_errors(payload)
+        for error in _validator(root).iter_errors(payload)
         for leaf in _leaf_errors(error)
+        if not _integer_snowflake(leaf)
     ]
     leaves.sort(key=lambda leaf: (_path_key(leaf.absolute_path), leaf.message))
     return [_describe(leaf) for leaf in leaves]
@@ -377,25 +428,47 @@ def _mention_conflicts(payload: dict[str, Any]) -> Iterator[str]:
             )
 
 
-def _is_empty(payload: dict[str, Any]) -> bool:
+def message_is_empty(message: dict[str, Any], files: int = 0) -> bool:
     """
-    Tell whether *payload* has nothing Discord could show.
+    Tell whether *message* has nothing Discord could show.
 
     Discord needs one of content, embeds, components, a file or a poll
     (DISCORD-API.md section 1); files come only in multipart bodies.
 
     Args:
-        payload: The request body.
+        message: A request body, or a message's state after an edit.
+        files: How many files it carries (uploaded or kept).
 
     Returns:
-        True when content is blank and no embed, component or poll is sent.
+        True when content is blank and no embed, component, poll or file
+        is there.
     """
     return (
-        _text_length(payload.get("content")) == 0
-        and not _dict_items(payload.get("embeds"))
-        and not _dict_items(payload.get("components"))
-        and not isinstance(payload.get("poll"), dict)
+        files == 0
+        and _text_length(message.get("content")) == 0
+        and not _dict_items(message.get("embeds"))
+        and not _dict_items(message.get("components"))
+        and not isinstance(message.get("poll"), dict)
     )
+
+
+def _username_errors(payload: dict[str, Any]) -> Iterator[str]:
+    """
+    Check ``username`` for the words Discord refuses in it.
+
+    Args:
+        payload: The request body.
+
+    Yields:
+        ``username: Username cannot contain "discord"`` and the like,
+        Discord's own message.
+    """
+    name = payload.get("username")
+    if not isinstance(name, str):
+        return
+    for word in FORBIDDEN_IN_USERNAME:
+        if word in name.lower():
+            yield f'username: Username cannot contain "{word}"'
 
 
 def limit_errors(payload: dict[str, Any]) -> list[str]:
@@ -413,6 +486,23 @@ def limit_errors(payload: dict[str, Any]) -> list[str]:
     Returns:
         One line per problem, in a stable order; empty when within limits.
         An empty message gives :data:`EMPTY_MESSAGE`.
+    """
+    lines = _limit_lines(payload)
+    lines.extend(f"limit: {error}" for error in _username_errors(payload))
+    if message_is_empty(payload):
+        lines.append(EMPTY_MESSAGE)
+    return lines
+
+
+def _limit_lines(payload: dict[str, Any]) -> list[str]:
+    """
+    Check the limits a body has whether it makes a message or edits one.
+
+    Args:
+        payload: A decoded Execute Webhook or edit JSON body.
+
+    Returns:
+        ``limit: ...`` lines for content, embeds and ``allowed_mentions``.
     """
     errors: list[str] = []
     content = payload.get("content")
@@ -435,10 +525,7 @@ def limit_errors(payload: dict[str, Any]) -> list[str]:
             f"limit {MAX_EMBED_TOTAL_CHARACTERS}"
         )
     errors.extend(_mention_conflicts(payload))
-    lines = [f"limit: {error}" for error in errors]
-    if _is_empty(payload):
-        lines.append(EMPTY_MESSAGE)
-    return lines
+    return [f"limit: {error}" for error in errors]
 
 
 def discord_errors(payload: dict[str, Any]) -> list[str]:
@@ -452,6 +539,29 @@ def discord_errors(payload: dict[str, Any]) -> list[str]:
         :func:`schema_errors` followed by :func:`limit_errors`.
     """
     return schema_errors(payload) + limit_errors(payload)
+
+
+def edit_errors(payload: dict[str, Any], *, bot: bool = False) -> list[str]:
+    """
+    Return every reason Discord would answer ``400`` to an edit's body.
+
+    The body is checked against ``IncomingWebhookUpdateRequestPartial``
+    (``MessageEditRequestPartial`` for a bot) and the limits of
+    :func:`limit_errors` that concern what an edit may carry. Whether the
+    edited message is left empty depends on the message too: the caller
+    checks that with :func:`message_is_empty`. Keys the schema does not
+    name (``username``, ``thread_name``) are no error: the schema allows
+    other keys, and Discord ignores them.
+
+    Args:
+        payload: A decoded edit JSON body.
+        bot: Whether a bot edits its message (else a webhook).
+
+    Returns:
+        Schema lines followed by limit lines; empty when Discord takes it.
+    """
+    root = BOT_EDIT_SCHEMA if bot else WEBHOOK_EDIT_SCHEMA
+    return schema_errors(payload, root) + _limit_lines(payload)
 
 
 def _null_paths(value: Any, path: str) -> Iterator[str]:
@@ -518,6 +628,46 @@ def rule_errors(payload: dict[str, Any]) -> list[str]:
         for where in _null_paths(payload, "")
     )
     return [f"rule: {error}" for error in errors]
+
+
+def edit_rule_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Check our own rules for an edit's body.
+
+    Those of :func:`rule_errors` (an edit without ``allowed_mentions``
+    parses its new content with the defaults, whatever the first message
+    said), and no field an edit cannot change (:data:`NOT_EDITABLE`):
+    Discord ignores them, so sending one means expecting what won't come.
+
+    Args:
+        payload: A decoded edit JSON body.
+
+    Returns:
+        One ``rule: ...`` line per problem; empty when every rule holds.
+    """
+    errors = rule_errors(payload)
+    errors.extend(
+        f"rule: {key}: an edit cannot change it; Discord ignores it"
+        for key in NOT_EDITABLE
+        if key in payload
+    )
+    return errors
+
+
+def response_errors(message: dict[str, Any]) -> list[str]:
+    """
+    Check a Message object against Discord's ``MessageResponse``.
+
+    Tests of the fake use it: what the fake answers has the shape of
+    what Discord answers.
+
+    Args:
+        message: A decoded Message object.
+
+    Returns:
+        One line per error, sorted by location; empty when it conforms.
+    """
+    return schema_errors(message, RESPONSE_SCHEMA)
 
 
 def payload_errors(payload: dict[str, Any]) -> list[str]:

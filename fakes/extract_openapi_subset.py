@@ -1,9 +1,11 @@
 """
-Extract the Execute Webhook request schemas from Discord's OpenAPI spec.
+Extract the message schemas the fake needs from Discord's OpenAPI spec.
 
-Writes ``fakes/openapi-subset.json``: ``IncomingWebhookRequestPartial``
-and every schema it reaches through ``$ref``, copied verbatim, so the
-``#/components/schemas/...`` references still resolve inside the subset.
+Writes ``fakes/openapi-subset.json``: the roots in :data:`ROOT_SCHEMAS`
+(the bodies of Execute Webhook, Edit Webhook Message and Edit Message,
+and the Message object Discord answers with) and every schema they reach
+through ``$ref``, copied verbatim, so the ``#/components/schemas/...``
+references still resolve inside the subset.
 The output is deterministic (sorted keys, fixed indent), so re-running the
 script on the same spec gives identical bytes.
 
@@ -36,6 +38,16 @@ DEFAULT_SPEC = (
 DEFAULT_OUTPUT = Path(__file__).resolve().with_name("openapi-subset.json")
 
 ROOT_SCHEMA = "IncomingWebhookRequestPartial"
+#: Every schema the subset starts from: Execute Webhook's body (the first,
+#: kept as :data:`ROOT_SCHEMA`), Edit Webhook Message's and a bot's Edit
+#: Message's bodies, and ``MessageResponse``, which the fake's answers are
+#: checked against.
+ROOT_SCHEMAS = (
+    ROOT_SCHEMA,
+    "IncomingWebhookUpdateRequestPartial",
+    "MessageEditRequestPartial",
+    "MessageResponse",
+)
 REF_PREFIX = "#/components/schemas/"
 
 SPEC_REPOSITORY = "https://github.com/discord/discord-api-spec"
@@ -73,14 +85,14 @@ def iter_refs(node: Any) -> Iterator[str]:
 
 
 def schema_closure(
-    schemas: dict[str, Any], root: str = ROOT_SCHEMA
+    schemas: dict[str, Any], roots: str | Sequence[str] = ROOT_SCHEMAS
 ) -> dict[str, Any]:
     """
-    Return *root* and every schema it transitively references.
+    Return *roots* and every schema they transitively reference.
 
     Args:
         schemas: The spec's ``components.schemas`` mapping.
-        root: Name of the schema to start from.
+        roots: Name of the schema to start from, or several names.
 
     Returns:
         A new mapping from schema name to schema, holding only the closure.
@@ -90,7 +102,7 @@ def schema_closure(
             or names a schema that does not exist.
     """
     closure: dict[str, Any] = {}
-    pending = [root]
+    pending = [roots] if isinstance(roots, str) else list(roots)
     while pending:
         name = pending.pop()
         if name in closure:
@@ -124,7 +136,7 @@ def source_info(spec_bytes: bytes, source_txt: str | None) -> dict[str, Any]:
         "license": LICENSE_NOTE,
         "path": SPEC_PATH_IN_REPOSITORY,
         "repository": SPEC_REPOSITORY,
-        "root": REF_PREFIX + ROOT_SCHEMA,
+        "roots": [REF_PREFIX + root for root in ROOT_SCHEMAS],
         "spec_sha1": hashlib.sha1(
             spec_bytes, usedforsecurity=False
         ).hexdigest(),
@@ -193,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit status.
     """
     parser = argparse.ArgumentParser(
-        description="Extract the Execute Webhook schemas from Discord's spec."
+        description="Extract the message schemas from Discord's spec."
     )
     parser.add_argument(
         "spec",

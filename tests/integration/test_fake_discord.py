@@ -7,6 +7,7 @@ pin what it answers: statuses, bodies, rate-limit headers and faults.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 
 from fakes import discord
 from fakes.discord import FakeDiscord, rule_violation_log
-from fakes.discord_schema import Pings
+from fakes.discord_schema import Pings, response_errors
 
 BODY: dict[str, Any] = {
     "embeds": [{"title": "Trade Executed", "color": 0x2ECC71}],
@@ -923,3 +924,688 @@ class TestLifecycle:
         assert 20 == fake_discord.count(status=204)
         ids = [m.id for m in fake_discord.messages]
         assert len(ids) == len(set(ids))
+
+
+def edit_url(
+    fake: FakeDiscord, message_id: str, webhook_id: str = "1001"
+) -> str:
+    """The Edit Webhook Message URL of *message_id* on *fake*."""
+    return f"{fake.webhook_url(webhook_id)}/messages/{message_id}"
+
+
+def post(
+    client: httpx.Client,
+    fake: FakeDiscord,
+    body: dict[str, Any] = BODY,
+    webhook_id: str = "1001",
+    **params: str,
+) -> httpx.Response:
+    """Execute webhook *webhook_id* with ``wait=true`` and *params*."""
+    return client.post(
+        fake.webhook_url(webhook_id),
+        params={"wait": "true", **params},
+        json=body,
+    )
+
+
+def form(
+    payload: dict[str, Any], *files: tuple[str, bytes, str]
+) -> dict[str, Any]:
+    """httpx arguments for a multipart body: payload_json and files[n]."""
+    return {
+        "data": {"payload_json": json.dumps(payload)},
+        "files": {f"files[{n}]": file for n, file in enumerate(files)},
+    }
+
+
+EDIT: dict[str, Any] = {
+    "content": "board: 3 open",
+    "allowed_mentions": {"parse": []},
+}
+#: Bytes a careless parser would mangle: CRLFs, a fake delimiter, NULs.
+AWKWARD = (
+    b"\r\n\x00\r\n--boundary\r\n\r\nline\n\xff\xfe"
+    + bytes(range(256))
+    + b"\r\n"
+)
+
+
+class TestMessageObject:
+    def test_wait_answers_what_message_response_requires(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """The answer passes Discord's MessageResponse schema."""
+        body = {**BODY, "username": "polybot", "avatar_url": "https://x.y/a"}
+
+        answer = post(client, fake_discord, body).json()
+
+        assert [] == response_errors(answer)
+        assert "polybot" == answer["author"]["username"]
+        assert ("polybot", "https://x.y/a") == (
+            fake_discord.messages[0].username,
+            fake_discord.messages[0].avatar_url,
+        )
+
+    def test_bot_message_answer_conforms(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A bot's message object passes MessageResponse as well."""
+        response = client.post(
+            f"{fake_discord.api_base}/channels/42/messages",
+            json=BODY,
+            headers={"Authorization": f"Bot {fake_discord.bot_token}"},
+        )
+
+        assert [] == response_errors(response.json())
+
+
+class TestEdits:
+    def test_edit_answers_the_updated_message(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """200 with the message edited; state and edits are recorded."""
+        message_id = post(client, fake_discord).json()["id"]
+
+        response = client.patch(
+            edit_url(fake_discord, message_id),
+            params={"wait": "true"},
+            json=EDIT,
+        )
+
+        answer = response.json()
+        assert (200, "board: 3 open") == (
+            response.status_code,
+            answer["content"],
+        )
+        assert [] == response_errors(answer)
+        assert answer["edited_timestamp"] is not None
+        assert "Trade Executed" == answer["embeds"][0]["title"]
+        state = fake_discord.message(message_id)
+        assert ("board: 3 open", 1) == (state.content, state.edit_count)
+        assert [EDIT] == [e.json for e in fake_discord.edits(message_id)]
+        assert [BODY] == [m.json for m in fake_discord.messages]
+
+    @pytest.mark.parametrize(
+        "case", ["unknown", "deleted", "other-webhook", "other-token-owner"]
+    )
+    def test_unknown_message_answers_10008(
+        self, fake_discord: FakeDiscord, client: httpx.Client, case: str
+    ) -> None:
+        """Unknown, deleted or another webhook's: 404 Unknown Message."""
+        message_id = post(client, fake_discord).json()["id"]
+        other = post(client, fake_discord, webhook_id="1002").json()["id"]
+        target = {
+            "unknown": "123",
+            "deleted": message_id,
+            "other-webhook": other,
+            "other-token-owner": other,
+        }[case]
+        if case == "deleted":
+            fake_discord.delete_message(message_id)
+
+        response = client.patch(edit_url(fake_discord, target), json=EDIT)
+
+        expected = {"code": 10008, "message": "Unknown Message"}
+        assert (404, expected) == (response.status_code, response.json())
+        assert [] == fake_discord.edits()
+
+    def test_edit_body_is_checked_against_the_update_schema(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A 300-character title in an edit answers 50035."""
+        message_id = post(client, fake_discord).json()["id"]
+
+        response = client.patch(
+            edit_url(fake_discord, message_id),
+            json={**EDIT, "embeds": [{"title": "x" * 300}]},
+        )
+
+        assert (400, 50035) == (response.status_code, response.json()["code"])
+        assert 0 == fake_discord.message(message_id).edit_count
+
+    def test_edit_that_empties_the_message_answers_50006(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Taking away the only embed leaves nothing to show."""
+        message_id = post(client, fake_discord).json()["id"]
+
+        response = client.patch(
+            edit_url(fake_discord, message_id),
+            json={"embeds": [], "allowed_mentions": {"parse": []}},
+        )
+
+        assert (400, 50006) == (response.status_code, response.json()["code"])
+
+    @pytest.mark.foreign_payloads
+    def test_identity_in_an_edit_is_ignored_and_breaks_our_rules(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """
+        The update schema has no username, nor additionalProperties:
+        false; Discord ignores it. Our own rules record it.
+        """
+        message_id = post(client, fake_discord).json()["id"]
+        body = {**EDIT, "username": "renamed", "thread_name": "t"}
+
+        response = client.patch(edit_url(fake_discord, message_id), json=body)
+
+        assert 200 == response.status_code
+        assert "Fake Webhook" == response.json()["author"]["username"]
+        [(payload, broken)] = fake_discord.rule_violations()
+        assert body == payload
+        assert [
+            "rule: username: an edit cannot change it; Discord ignores it",
+            "rule: thread_name: an edit cannot change it; Discord ignores it",
+        ] == broken
+
+    @pytest.mark.foreign_payloads
+    def test_edit_without_allowed_mentions_breaks_our_rules(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Discord takes it (and parses with the defaults); we do not."""
+        message_id = post(client, fake_discord).json()["id"]
+
+        response = client.patch(
+            edit_url(fake_discord, message_id),
+            json={"content": f"<@{USER}>"},
+        )
+
+        assert 200 == response.status_code
+        assert [USER] == [u["id"] for u in response.json()["mentions"]]
+        [(_, broken)] = fake_discord.rule_violations()
+        assert broken[0].startswith("rule: allowed_mentions")
+
+    def test_edit_route_has_its_own_bucket(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Edits count down their own bucket, with its own hash and 429."""
+        executed = post(client, fake_discord)
+        message_id = executed.json()["id"]
+        url = edit_url(fake_discord, message_id)
+
+        edits = [client.patch(url, json=EDIT) for _ in range(6)]
+        after = post(client, fake_discord)
+
+        assert [200] * 5 + [429] == [r.status_code for r in edits]
+        assert ["4", "3", "2", "1", "0", "0"] == [
+            r.headers["x-ratelimit-remaining"] for r in edits
+        ]
+        assert all(set(RATE_HEADERS) <= set(r.headers) for r in edits)
+        assert {edits[0].headers["x-ratelimit-bucket"]} == {
+            r.headers["x-ratelimit-bucket"] for r in edits
+        }
+        assert (
+            executed.headers["x-ratelimit-bucket"]
+            != edits[0].headers["x-ratelimit-bucket"]
+        )
+        assert "user" == edits[-1].headers["x-ratelimit-scope"]
+        assert "3" == after.headers["x-ratelimit-remaining"]
+        assert 5 == fake_discord.message(message_id).edit_count
+
+    def test_edits_do_not_count_toward_the_channel_limit(
+        self, client: httpx.Client
+    ) -> None:
+        """A channel full of messages still takes edits."""
+        with FakeDiscord(channel_limit=(1, 60.0)) as fake:
+            message_id = post(client, fake).json()["id"]
+            edited = client.patch(edit_url(fake, message_id), json=EDIT)
+            posted = post(client, fake)
+
+        assert (200, 429) == (edited.status_code, posted.status_code)
+
+    def test_old_message_edits_run_out_with_30046(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Past old_message_edits, a message over an hour old: 30046."""
+        fake_discord.old_message_edits = 2
+        message_id = post(client, fake_discord).json()["id"]
+        url = edit_url(fake_discord, message_id)
+        young = client.patch(url, json=EDIT)
+        fake_discord.age_message(message_id, 3601)
+
+        old = [client.patch(url, json=EDIT).status_code for _ in range(2)]
+        refused = client.patch(url, json=EDIT)
+
+        assert (200, [200, 200]) == (young.status_code, old)
+        assert (400, 30046) == (
+            refused.status_code,
+            refused.json()["code"],
+        )
+        assert refused.json()["message"].startswith(
+            "Maximum number of edits to messages older than 1 hour"
+        )
+        assert 3 == fake_discord.message(message_id).edit_count
+
+    def test_bot_edits_its_own_message_not_a_webhooks(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """PATCH /channels/{id}/messages/{id}: own 200, a webhook's 403."""
+        auth = {"Authorization": f"Bot {fake_discord.bot_token}"}
+        base = f"{fake_discord.api_base}/channels"
+        own = client.post(f"{base}/42/messages", json=BODY, headers=auth)
+        webhook_message = post(client, fake_discord).json()["id"]
+
+        edited = client.patch(
+            f"{base}/42/messages/{own.json()['id']}", json=EDIT, headers=auth
+        )
+        foreign = client.patch(
+            f"{base}/1001/messages/{webhook_message}", json=EDIT, headers=auth
+        )
+        elsewhere = client.patch(
+            f"{base}/43/messages/{own.json()['id']}", json=EDIT, headers=auth
+        )
+        unauthorized = client.patch(
+            f"{base}/42/messages/{own.json()['id']}", json=EDIT
+        )
+
+        assert (200, "board: 3 open") == (
+            edited.status_code,
+            edited.json()["content"],
+        )
+        assert (403, 50005) == (foreign.status_code, foreign.json()["code"])
+        assert (404, 10008) == (
+            elsewhere.status_code,
+            elsewhere.json()["code"],
+        )
+        assert 401 == unauthorized.status_code
+        assert (
+            own.headers["x-ratelimit-bucket"]
+            != edited.headers["x-ratelimit-bucket"]
+        )
+
+
+class TestThreads:
+    def test_thread_name_in_a_forum_makes_a_post(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A new thread; the answer's channel_id is the thread's id."""
+        fake_discord.set_channel("1001", "500", forum=True)
+
+        answer = post(
+            client, fake_discord, {**BODY, "thread_name": "Incident 7"}
+        ).json()
+
+        [thread] = fake_discord.threads()
+        assert ("Incident 7", "500", False) == (
+            thread.name,
+            thread.parent_id,
+            thread.archived,
+        )
+        assert thread.id == answer["channel_id"] == answer["id"]
+        assert (answer["id"],) == thread.message_ids
+        assert [answer["id"]] == [
+            m.id for m in fake_discord.messages_in(thread.id)
+        ]
+        assert 1 == len(fake_discord.messages_in("500", threads=True))
+        assert [] == fake_discord.messages_in("500")
+
+    @pytest.mark.parametrize(
+        ("where", "body", "expected"),
+        [
+            pytest.param(
+                (False, False),
+                {**BODY, "thread_name": "t"},
+                (220003, "Webhooks can only create threads in forum channels"),
+                id="thread-name-in-a-text-channel",
+            ),
+            pytest.param(
+                (True, False),
+                BODY,
+                (
+                    220001,
+                    (
+                        "Webhooks posted to forum channels must have a "
+                        "thread_name or thread_id"
+                    ),
+                ),
+                id="forum-without-either",
+            ),
+            pytest.param(
+                (True, True),
+                {**BODY, "thread_name": "t"},
+                (
+                    220002,
+                    (
+                        "Webhooks posted to forum channels cannot have both a "
+                        "thread_name and thread_id"
+                    ),
+                ),
+                id="forum-with-both",
+            ),
+        ],
+    )
+    def test_thread_refusals(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        where: tuple[bool, bool],
+        body: dict[str, Any],
+        expected: tuple[int, str],
+    ) -> None:
+        """Discord's 2200xx codes, with 400 and nothing posted."""
+        forum, thread = where
+        if forum:
+            fake_discord.forum("1001")
+        params = (
+            {"thread_id": fake_discord.add_thread("1001")} if thread else {}
+        )
+
+        response = post(client, fake_discord, body, **params)
+
+        code, message = expected
+        assert (400, {"code": code, "message": message}) == (
+            response.status_code,
+            response.json(),
+        )
+        assert [] == fake_discord.messages
+
+    def test_thread_id_posts_into_the_thread_and_unarchives_it(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """?thread_id= lands in the thread, which is open again."""
+        thread_id = fake_discord.add_thread("1001", "ops")
+        fake_discord.archive(thread_id)
+
+        answer = post(client, fake_discord, thread_id=thread_id).json()
+
+        [thread] = fake_discord.threads("1001")
+        assert (thread_id, False) == (answer["channel_id"], thread.archived)
+        assert (answer["id"],) == thread.message_ids
+        assert "1001" == fake_discord.messages[0].parent_id
+
+    def test_thread_of_another_channel_answers_unknown_channel(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A thread the webhook's channel does not hold: 10003."""
+        elsewhere = fake_discord.add_thread("999")
+
+        response = post(client, fake_discord, thread_id=elsewhere)
+
+        assert (400, 10003) == (response.status_code, response.json()["code"])
+        assert [] == fake_discord.messages
+
+    def test_message_in_a_thread_is_edited_with_its_thread_id(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """Without ?thread_id= 404 10008; with it 200; archived 50083."""
+        thread_id = fake_discord.add_thread("1001")
+        message_id = post(client, fake_discord, thread_id=thread_id).json()[
+            "id"
+        ]
+        url = edit_url(fake_discord, message_id)
+
+        missing = client.patch(url, json=EDIT)
+        edited = client.patch(url, params={"thread_id": thread_id}, json=EDIT)
+        fake_discord.archive(thread_id)
+        archived = client.patch(
+            url, params={"thread_id": thread_id}, json=EDIT
+        )
+
+        assert (404, 10008) == (missing.status_code, missing.json()["code"])
+        assert (200, thread_id) == (
+            edited.status_code,
+            edited.json()["channel_id"],
+        )
+        assert (400, 50083) == (archived.status_code, archived.json()["code"])
+
+    def test_bot_posts_in_a_thread_not_in_a_forum(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A thread is a channel to a bot; a forum takes no message."""
+        auth = {"Authorization": f"Bot {fake_discord.bot_token}"}
+        fake_discord.forum("500")
+        thread_id = fake_discord.add_thread("500", archived=True)
+        base = f"{fake_discord.api_base}/channels"
+
+        in_thread = client.post(
+            f"{base}/{thread_id}/messages", json=BODY, headers=auth
+        )
+        in_forum = client.post(f"{base}/500/messages", json=BODY, headers=auth)
+
+        assert (200, thread_id) == (
+            in_thread.status_code,
+            in_thread.json()["channel_id"],
+        )
+        assert [False] == [t.archived for t in fake_discord.threads()]
+        assert (400, 40058) == (in_forum.status_code, in_forum.json()["code"])
+
+    def test_bot_makes_a_forum_channel(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """A guild channel of type 15 is a forum for its webhooks."""
+        auth = {"Authorization": f"Bot {fake_discord.bot_token}"}
+        guild = fake_discord.add_guild()
+        made = client.post(
+            f"{fake_discord.api_base}/guilds/{guild}/channels",
+            json={"name": "incidents", "type": 15},
+            headers=auth,
+        ).json()
+        hook = client.post(
+            f"{fake_discord.api_base}/channels/{made['id']}/webhooks",
+            json={"name": "polybot"},
+            headers=auth,
+        ).json()
+
+        response = client.post(hook["url"], json=BODY)
+
+        assert 15 == made["type"]
+        assert (400, 220001) == (response.status_code, response.json()["code"])
+
+
+class TestFiles:
+    def test_files_are_recorded_byte_exact(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """payload_json is the body; each files[n] keeps its bytes."""
+        payload = {
+            **BODY,
+            "attachments": [
+                {"id": "1", "filename": "trace.txt", "description": "tb"}
+            ],
+        }
+
+        response = client.post(
+            fake_discord.webhook_url(),
+            params={"wait": "true"},
+            **form(
+                payload,
+                ("a.bin", AWKWARD, "application/octet-stream"),
+                ("b.txt", b"traceback", "text/plain"),
+            ),
+        )
+
+        answer = response.json()
+        assert 200 == response.status_code
+        assert [] == response_errors(answer)
+        [message] = fake_discord.messages
+        assert payload == message.json
+        assert [
+            ("a.bin", AWKWARD, "application/octet-stream", None),
+            ("trace.txt", b"traceback", "text/plain", "tb"),
+        ] == [
+            (f.filename, f.data, f.content_type, f.description)
+            for f in message.files
+        ]
+        assert [
+            (f.id, f.filename, f.size, f.content_type) for f in message.files
+        ] == [
+            (a["id"], a["filename"], a["size"], a["content_type"])
+            for a in answer["attachments"]
+        ]
+
+    def test_a_file_alone_is_a_message(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """No content and no embed, but a file: not 50006."""
+        payload = {"allowed_mentions": {"parse": []}}
+
+        response = client.post(
+            fake_discord.webhook_url(),
+            **form(payload, ("a.txt", b"x", "text/plain")),
+        )
+
+        assert 204 == response.status_code
+
+    @pytest.mark.parametrize(
+        ("payload", "files", "where"),
+        [
+            pytest.param(
+                {**BODY, "embeds": [{"title": "x" * 300}]},
+                1,
+                "embeds",
+                id="payload-json-validated",
+            ),
+            pytest.param(
+                {**BODY, "attachments": [{"id": "5"}]},
+                1,
+                "attachments",
+                id="attachment-names-no-file",
+            ),
+            pytest.param(BODY, 11, "files", id="eleven-files"),
+        ],
+    )
+    def test_invalid_forms_answer_50035(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        payload: dict[str, Any],
+        files: int,
+        where: str,
+    ) -> None:
+        """What Discord refuses in a multipart body: Invalid Form Body."""
+        parts = [(f"{n}.txt", b"x", "text/plain") for n in range(files)]
+
+        response = client.post(
+            fake_discord.webhook_url(), **form(payload, *parts)
+        )
+
+        assert (400, 50035) == (response.status_code, response.json()["code"])
+        assert where in response.json()["errors"]
+        assert [] == fake_discord.messages
+
+    def test_attachment_not_found_is_discords_error(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """The shape seen from Discord (Cogmasters/concord#78)."""
+        payload = {**BODY, "attachments": [{"id": "0"}, {"id": "1"}]}
+
+        response = client.post(
+            fake_discord.webhook_url(),
+            **form(payload, ("a.txt", b"x", "text/plain")),
+        )
+
+        assert {
+            "code": "ATTACHMENT_NOT_FOUND",
+            "message": "Attachment data not found",
+        } == response.json()["errors"]["attachments"]["1"]["_errors"][0]
+
+    def test_file_over_the_upload_limit_answers_413(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """One file over upload_limit: 413 / 40005."""
+        fake_discord.upload_limit = 1024
+
+        small = client.post(
+            fake_discord.webhook_url(),
+            **form(BODY, ("a.bin", b"x" * 1024, "application/octet-stream")),
+        )
+        large = client.post(
+            fake_discord.webhook_url(),
+            **form(BODY, ("a.bin", b"x" * 1025, "application/octet-stream")),
+        )
+
+        assert 204 == small.status_code
+        assert (
+            413,
+            {"code": 40005, "message": "Request entity too large"},
+        ) == (
+            large.status_code,
+            large.json(),
+        )
+        assert 1 == len(fake_discord.messages)
+
+    def test_edit_keeps_only_the_attachments_it_lists(
+        self, fake_discord: FakeDiscord, client: httpx.Client
+    ) -> None:
+        """With attachments: kept ids plus new placeholders; else append."""
+        created = client.post(
+            fake_discord.webhook_url(),
+            params={"wait": "true"},
+            **form(
+                BODY,
+                ("a.txt", b"a", "text/plain"),
+                ("b.txt", b"b", "text/plain"),
+            ),
+        ).json()
+        kept = created["attachments"][1]["id"]
+        url = edit_url(fake_discord, created["id"])
+
+        replaced = client.patch(
+            url,
+            **form(
+                {**EDIT, "attachments": [{"id": kept}, {"id": "0"}]},
+                ("c.txt", AWKWARD, "text/plain"),
+            ),
+        )
+        appended = client.patch(
+            url, **form(EDIT, ("d.txt", b"d", "text/plain"))
+        )
+
+        assert (200, 200) == (replaced.status_code, appended.status_code)
+        assert ["b.txt", "c.txt"] == [
+            a["filename"] for a in replaced.json()["attachments"]
+        ]
+        state = fake_discord.message(created["id"])
+        assert [b"b", AWKWARD, b"d"] == [f.data for f in state.attachments]
+        assert [("c.txt",), ("d.txt",)] == [
+            tuple(f.filename for f in edit.files)
+            for edit in fake_discord.edits()
+        ]
+
+
+class TestIdentity:
+    @pytest.mark.parametrize(
+        ("username", "word"),
+        [
+            pytest.param("Polybot Discord relay", "discord", id="discord"),
+            pytest.param("CLYDE", "clyde", id="clyde-any-case"),
+        ],
+    )
+    def test_forbidden_username_answers_50035(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        username: str,
+        word: str,
+    ) -> None:
+        """The error sits under username, as Discord words it."""
+        response = post(client, fake_discord, {**BODY, "username": username})
+
+        assert (400, 50035) == (response.status_code, response.json()["code"])
+        assert {
+            "code": "USERNAME_INVALID_CONTAINS",
+            "message": f'Username cannot contain "{word}"',
+        } == response.json()["errors"]["username"]["_errors"][0]
+        assert [] == fake_discord.messages
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param({**BODY, "username": ""}, id="empty-username"),
+            pytest.param({**BODY, "username": "x" * 81}, id="username-81"),
+            pytest.param(
+                {**BODY, "avatar_url": "https://x.y/" + "a" * 2040},
+                id="avatar-url-2049",
+            ),
+        ],
+    )
+    def test_identity_limits_answer_50035(
+        self,
+        fake_discord: FakeDiscord,
+        client: httpx.Client,
+        body: dict[str, Any],
+    ) -> None:
+        """username 1 to 80 characters, avatar_url at most 2048."""
+        response = post(client, fake_discord, body)
+
+        assert (400, 50035) == (response.status_code, response.json()["code"])
