@@ -17,6 +17,7 @@ __all__ = [
     "MAX_FIELDS",
     "MAX_FIELD_NAME",
     "MAX_FIELD_VALUE",
+    "MAX_FILES_PER_MESSAGE",
     "MAX_FOOTER_TEXT",
     "MAX_TITLE",
     "MAX_URL",
@@ -33,6 +34,7 @@ MAX_FOOTER_TEXT = 2048
 MAX_AUTHOR_NAME = 256
 MAX_EMBED_TOTAL = 6000  # summed over all embeds of one message
 MAX_EMBEDS_PER_MESSAGE = 10
+MAX_FILES_PER_MESSAGE = 10  # files[0] to files[9] of a multipart body
 MAX_CONTENT = 2000
 MAX_URL = 2048  # avatar_url's schema limit; we hold embed URLs to it too
 
