@@ -36,6 +36,7 @@ MAX_FOOTER_TEXT = 2048
 MAX_AUTHOR_NAME = 256
 MAX_EMBED_TOTAL = 6000  # summed over all embeds of one message
 MAX_EMBEDS_PER_MESSAGE = 10
+MAX_FILES_PER_MESSAGE = 10  # files[0] to files[9] of a multipart body
 MAX_CONTENT = 2000
 MAX_FILES_PER_MESSAGE = 10
 MAX_THREAD_NAME = 100  # a forum post's title (thread_name)

@@ -10,7 +10,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -24,21 +24,27 @@ from ._limits import (
     MAX_FIELD_NAME,
     MAX_FIELD_VALUE,
     MAX_FIELDS,
+    MAX_FILES_PER_MESSAGE,
     MAX_FOOTER_TEXT,
     MAX_TITLE,
     clamp,
 )
+from ._message import Attachment
 from ._model import Mention
 
 __all__ = [
     "DELAY_NOTE_AFTER",
     "ZWSP",
+    "attachments_payload",
     "batch_payload",
     "build_payload",
     "clamp_embed",
     "clamp_fields",
     "embed_length",
+    "file_note",
+    "files_room",
     "fit_total",
+    "note_file",
     "with_delay",
 ]
 
@@ -286,4 +292,142 @@ def with_delay(
     if "fields" in out:  # copies: fitting may cut their values
         out["fields"] = [dict(f) for f in out["fields"]]
     fit_total(out, MAX_EMBED_TOTAL)
+    return out
+
+
+# -- files sent beside the embeds --------------------------------------------
+
+#: What separates the note naming a file from the rest of a footer.
+_NOTE_SEP = " · "
+#: What a file's name may grow by when it is renamed (``-10``), kept free
+#: in the footer so the renamed note still fits.
+_RENAME_ROOM = len(f"-{MAX_FILES_PER_MESSAGE}")
+
+
+def file_note(name: str) -> str:
+    """What an embed's footer says of the file holding its traceback."""
+    return f"full traceback: {name}"
+
+
+def note_file(embed: dict[str, Any], name: str) -> None:
+    """
+    Say at the end of *embed*'s footer that the file *name* is attached.
+
+    In place, within every limit: the footer's own text gives way to the
+    note (and keeps room for :func:`attachments_payload` to rename the
+    file), and the embed is brought back under the 6,000 total by
+    :func:`fit_total`, which never cuts a footer.
+    """
+    note = file_note(name)
+    footer = dict(embed.get("footer", _NONE))
+    old = str(footer.get("text", "")).strip()
+    room = MAX_FOOTER_TEXT - len(_NOTE_SEP) - len(note) - _RENAME_ROOM
+    footer["text"] = f"{clamp(old, room)}{_NOTE_SEP}{note}" if old else note
+    embed["footer"] = footer
+    fit_total(embed, MAX_EMBED_TOTAL)
+
+
+def files_room(taken: Iterable[Sequence[Attachment]]) -> int:
+    """
+    How many more files a message holding the *taken* files may carry.
+
+    *taken* is the files of each message already in a batch (their
+    ``RoutedMessage.files``). A message carries at most ten: a batch
+    stops before a message whose files would not fit
+    (:func:`attachments_payload` refuses an eleventh).
+    """
+    return MAX_FILES_PER_MESSAGE - sum(len(files) for files in taken)
+
+
+def attachments_payload(
+    payload: dict[str, Any], files: Sequence[Sequence[Attachment]]
+) -> tuple[dict[str, Any], tuple[Attachment, ...]]:
+    """
+    A message body with the files sent beside its embeds, and those files.
+
+    *files* holds each embed's files, in the order of
+    ``payload["embeds"]`` (``()`` for an embed with none). The files are
+    named uniquely within the message (``traceback.txt``,
+    ``traceback-2.txt``, …, compared ignoring case), and an embed whose
+    file was renamed has its footer note renamed with it, in a copy. The
+    body gets the ``attachments`` array Discord reads from a multipart
+    upload's ``payload_json`` part: ``{"id": "n", "filename": NAME}`` for
+    the n-th file returned, which is sent as the part ``files[n]``. A
+    message with no file is returned as it is, with no array.
+
+    *payload* and its embeds are not changed.
+
+    Raises:
+        ValueError: If *files* does not match the embeds, or holds more
+            than ten files (a batch must stop before; see
+            :func:`files_room`).
+    """
+    embeds: list[dict[str, Any]] = payload.get("embeds", [])
+    if len(files) != len(embeds):
+        raise ValueError(
+            f"{len(files)} lists of files for {len(embeds)} embeds"
+        )
+    count = sum(len(group) for group in files)
+    if count > MAX_FILES_PER_MESSAGE:
+        raise ValueError(
+            f"{count} files in one message; Discord takes at most "
+            f"{MAX_FILES_PER_MESSAGE}"
+        )
+    if not count:
+        return payload, ()
+    taken: set[str] = set()
+    named: list[Attachment] = []
+    out_embeds = list(embeds)
+    renamed = False
+    for n, group in enumerate(files):
+        for item in group:
+            name = _unique(item.name, taken)
+            named.append(
+                item if name == item.name else Attachment(name, item.text)
+            )
+            if name != item.name:
+                out_embeds[n] = _rename_note(out_embeds[n], item.name, name)
+                renamed = True
+    out = {**payload, "embeds": out_embeds}
+    if renamed:  # a longer name may take the embeds over 6,000
+        out_embeds[:] = [_copy(embed) for embed in out_embeds]
+        _fit_message(out_embeds)
+    out["attachments"] = [
+        {"id": str(n), "filename": item.name} for n, item in enumerate(named)
+    ]
+    return out, tuple(named)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """*name*, or ``stem-2.ext``, ``stem-3.ext``, … if taken; noted taken."""
+    stem, dot, ext = name.rpartition(".")
+    if not stem:
+        stem, dot, ext = name, "", ""
+    found, n = name, 1
+    while found.casefold() in taken:
+        n += 1
+        found = f"{stem}-{n}{dot}{ext}"
+    taken.add(found.casefold())
+    return found
+
+
+def _copy(embed: dict[str, Any]) -> dict[str, Any]:
+    """A copy of *embed* whose texts can be cut without changing it."""
+    out = dict(embed)
+    if "fields" in out:
+        out["fields"] = [dict(item) for item in out["fields"]]
+    return out
+
+
+def _rename_note(embed: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A copy of *embed* whose footer names the file *new*, not *old*."""
+    footer = embed.get("footer", _NONE)
+    text = str(footer.get("text", ""))
+    note = file_note(old)
+    at = text.rfind(note)
+    if at < 0:
+        return embed  # it does not name the file: nothing to rename
+    text = text[:at] + file_note(new) + text[at + len(note) :]
+    out = _copy(embed)
+    out["footer"] = {**footer, "text": clamp(text, MAX_FOOTER_TEXT)}
     return out

@@ -47,6 +47,8 @@ __all__ = [
     "RenderError",
     "copy_embed",
     "default_footer",
+    "exception_shown",
+    "exception_text",
     "label",
     "render_embed",
 ]
@@ -338,10 +340,8 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
     if rest.strip():
         parts.append(_safe(rest))
     if ev.exception:
-        # tokens hidden before the cut, which could leave one bare
-        shown = redact_text(encodable(ev.exception))
-        tail = clamp_tail(shown, _EXCEPTION_SHARE)
-        parts.append("```\n" + neutralize_mentions(fence_safe(tail)) + "\n```")
+        shown, _ = exception_shown(ev)
+        parts.append("```\n" + shown + "\n```")
     if parts:
         embed["description"] = "\n".join(parts)
     fields = auto_fields(ev)
@@ -352,6 +352,34 @@ def _default_embed(ev: LogEvent, context: Mapping[str, Any]) -> dict[str, Any]:
         embed["footer"] = {"text": footer}
     embed["timestamp"] = _event_stamp(ev.time)
     return embed
+
+
+def exception_text(ev: LogEvent) -> str:
+    """
+    *ev*'s traceback made safe to send whole: encodable, tokens hidden.
+
+    ``""`` when it has none. The one redaction of a traceback that every
+    view of it starts from: the default embed's code block and the text
+    file sent beside an embed that had to cut it (:mod:`._files`).
+    """
+    if not ev.exception:
+        return ""
+    return redact_text(encodable(ev.exception))
+
+
+def exception_shown(ev: LogEvent) -> tuple[str, bool]:
+    """
+    *ev*'s traceback as the default embed shows it, and whether it is cut.
+
+    The text inside the embed's code block: the last 1,800 characters of
+    :func:`exception_text` (tokens hidden before the cut, which could
+    leave one bare), starting at a whole line after ``…`` when cut, with
+    backtick runs and mentions broken. ``("", False)`` when *ev* has no
+    traceback.
+    """
+    full = exception_text(ev)
+    tail = clamp_tail(full, _EXCEPTION_SHARE)
+    return neutralize_mentions(fence_safe(tail)), tail != full.strip()
 
 
 def default_footer(logger: str, level: str) -> str:
