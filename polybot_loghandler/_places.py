@@ -19,7 +19,7 @@ from ._limits import MAX_URL, clamp
 from ._message import Place
 from ._model import Route
 from ._templates import Scope, Text
-from ._text import encodable, is_http_url, redact_text
+from ._text import REDACTED, encodable, is_http_url, redact_text
 
 __all__ = ["identity_of", "place_of", "plain_name"]
 
@@ -95,8 +95,8 @@ def identity_of(
     ``username`` and ``avatar_url`` for *route*'s message body, if any.
 
     A username that renders empty, or with a word Discord refuses, and
-    an avatar URL that is not an http(s) URL, is too long or would show
-    a token, are left out and told to *on_refused*.
+    an avatar URL that is not an http(s) URL, is too long or held a
+    token (hidden or not), are left out and told to *on_refused*.
     """
     identity = route.identity
     out: dict[str, Any] = {}
@@ -142,7 +142,9 @@ def _avatar_refused(url: str) -> str:
     """Why *url* cannot be an avatar (``""``: it can, or it is empty)."""
     if not url:
         return ""
-    if redact_text(url) != url:
+    if REDACTED in url or redact_text(url) != url:
+        # a token from an event's value is hidden already: the URL is
+        # no picture's
         return "the avatar URL would show a webhook or bot token"
     if len(url) > MAX_URL:
         return f"the avatar URL is longer than {MAX_URL:,} characters"
