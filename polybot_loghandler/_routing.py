@@ -38,7 +38,7 @@ from ._model import (
     WatchRule,
 )
 from ._payload import build_payload
-from ._places import identity_of, place_of
+from ._address import identity_of, place_of
 from ._reload import FileWatch, fixed_changes
 from ._render import copy_embed, label, render_embed
 from ._router import Router, channels_of
