@@ -111,3 +111,30 @@ class RoutedMessage:
     def content(self) -> str:
         """The message text (the ping), or ``""``."""
         return str(self.payload.get("content", ""))
+
+    @property
+    def thread(self) -> str | None:
+        """The name of the thread it goes into (``thread:``), if any."""
+        return None if self.place is None else self.place.thread
+
+    @property
+    def thread_id(self) -> str | None:
+        """The id of the thread it goes into (``thread_id:``), if any."""
+        return None if self.place is None else self.place.thread_id
+
+    @property
+    def board(self) -> str | None:
+        """The key of the board it shows (``board:``), if any."""
+        return None if self.place is None else self.place.board
+
+    @property
+    def username(self) -> str | None:
+        """The name it is sent under (``identity:``), if any."""
+        name = self.payload.get("username")
+        return None if name is None else str(name)
+
+    @property
+    def avatar_url(self) -> str | None:
+        """The picture it is sent with (``identity:``), if any."""
+        url = self.payload.get("avatar_url")
+        return None if url is None else str(url)

@@ -27,13 +27,23 @@ from ._diagnostics import Diagnostics, described, emit, say
 from ._events import LogEvent, RawEvent
 from ._losses import Loss
 from ._matching import Matcher
-from ._message import RoutedMessage
-from ._model import Config, DigestRule, Route, WatchRule
+from ._message import Place, RoutedMessage
+from ._model import (
+    BotChannelDestination,
+    Channel,
+    Config,
+    DigestRule,
+    Fold,
+    Route,
+    WatchRule,
+)
 from ._payload import build_payload
+from ._address import identity_of, place_of
 from ._reload import FileWatch, fixed_changes
 from ._render import copy_embed, label, render_embed
 from ._router import Router, channels_of
 from ._stats import Stats
+from ._templates import Scope
 from ._text import redact_text
 from ._values import report_to
 from ._watching.render import digest_embeds, made_event, made_route
@@ -353,34 +363,41 @@ class RoutingHolder:
                 f"routes[{route.index}] ('{route.name}') {part}: {exc}",
             )
 
+        def on_refused(part: str, text: str) -> None:
+            self._diag.warn(
+                f"identity:{route.name}:{part}",
+                f"routes[{route.index}] ('{route.name}') {part}: {text}",
+            )
+
         out: list[RoutedMessage] = []
+        done = 0  # channels whose messages are made
         try:
             rendered = (
                 render_embed(ev, context, route, None, on_error)
                 if embed is None
                 else embed
             )
+            scope = Scope(context)
+            place = place_of(route, scope, on_error)
+            identity = identity_of(route, scope, on_error, on_refused)
             last = len(channels) - 1
             for n, (key, channel) in enumerate(channels):
                 embed = rendered if n == last else copy_embed(rendered)
                 if key in routing.labelled:
                     label(embed, channel)
-                out.append(
-                    RoutedMessage(
-                        channel=key,
-                        route=route.name,
-                        payload=build_payload([embed], route.mention),
-                        embed=embed,
-                        event=ev,
-                        target=channel,
-                        coalesce=route.coalesce,
-                        fold=route.fold,
+                out.extend(
+                    _routed(
+                        ev,
+                        route,
+                        (key, channel),
+                        embed,
+                        place=place,
+                        identity=identity,
                     )
                 )
+                done += 1
         except Exception as exc:  # rendering never costs other events
-            self._stats.count(
-                Loss.UNRENDERABLE.counter, len(channels) - len(out)
-            )
+            self._stats.count(Loss.UNRENDERABLE.counter, len(channels) - done)
             self._diag.warn(
                 f"render:{route.name}",
                 f"could not render route '{route.name}': {described(exc)}",
@@ -393,6 +410,62 @@ class RoutingHolder:
             f"route:{route.name}:{part}",
             f"routes[{route.index}] ('{route.name}') {part}: {exc}",
         )
+
+
+def _routed(  # noqa: PLR0913 - one message's parts, rendered already
+    ev: LogEvent,
+    route: Route,
+    target: tuple[str, Channel],
+    embed: dict[str, Any],
+    *,
+    place: Place | None,
+    identity: Mapping[str, Any],
+) -> list[RoutedMessage]:
+    """
+    The message of *route* for one channel: one, or a board and a ping.
+
+    A board is edited in place, silently: its message never pings and
+    is never folded. With ``mention:``, a warning or worse also makes a
+    second, ordinary message (the same thread, no board) that pings.
+    A bot posts under its own name: its channels get no identity.
+    """
+    key, channel = target
+    if isinstance(channel.destination, BotChannelDestination):
+        identity = {}
+    board = place is not None and place.board is not None
+    made = [(embed, place, None if board else route.mention)]
+    if (
+        place is not None
+        and board
+        and route.mention is not None
+        and ev.level >= logging.WARNING
+    ):
+        alone = Place(thread=place.thread, thread_id=place.thread_id)
+        made.append(
+            (copy_embed(embed), alone if alone.lane() else None, route.mention)
+        )
+    out = []
+    for n, (shown, where, mention) in enumerate(made):
+        payload = build_payload([shown], mention)
+        payload.update(identity)
+        out.append(
+            RoutedMessage(
+                channel=key,
+                route=route.name,
+                payload=payload,
+                embed=shown,
+                event=ev,
+                target=channel,
+                coalesce=route.coalesce,
+                fold=_NEVER_FOLDED if board and n == 0 else route.fold,
+                place=where,
+            )
+        )
+    return out
+
+
+#: A board's messages: never folded (each shows the latest event).
+_NEVER_FOLDED = Fold(never=True)
 
 
 def _rules(config: Config) -> dict[str, WatchRule | DigestRule]:

@@ -70,9 +70,12 @@ def capture() -> Iterator[Captured]:
     routes and renders each event at once, in the logging thread, and
     appends one :class:`RoutedMessage` per channel to the yielded list
     (``.channel``, ``.route``, ``.payload``: the exact JSON body, and
-    ``.embed``). Nothing is delivered or printed meanwhile. Watches and
-    digests record their alerts, recoveries and digests too, as they
-    fall due: :meth:`Captured.advance` moves their clock on.
+    ``.embed``; ``.thread``, ``.thread_id``, ``.board``, ``.username``
+    and ``.avatar_url`` for routes with ``thread:``, ``thread_id:``,
+    ``board:`` and ``identity:``). Nothing is delivered or printed
+    meanwhile. Watches and digests record their alerts, recoveries and
+    digests too, as they fall due: :meth:`Captured.advance` moves their
+    clock on.
 
     .. versionadded:: 0.1.0
     """

@@ -92,6 +92,7 @@ def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
         if not route.coalesce.enabled:
             options.append("no coalescing")
         options.extend(_fold_options(route.fold))
+        options.extend(_place_options(route))
         rows.append(
             (
                 str(route.index),
@@ -114,6 +115,24 @@ def _fold_options(fold: Fold) -> list[str]:
     if fold.max_lag is not None:
         lag = "off" if math.isinf(fold.max_lag) else span(fold.max_lag)
         options.append(f"max_lag {lag}")
+    return options
+
+
+def _place_options(route: Route) -> list[str]:
+    """A route's board, thread and identity, as written."""
+    options = []
+    if route.board is not None:
+        options.append(f"board {route.board.source}")
+    if route.thread is not None:
+        options.append(f"thread {route.thread.source}")
+    if route.thread_id is not None:
+        options.append(f"thread id {route.thread_id}")
+    identity = route.identity
+    if identity is not None:
+        if identity.username is not None:
+            options.append(f"as {identity.username.source}")
+        if identity.avatar_url is not None:
+            options.append("own avatar")
     return options
 
 

@@ -2,7 +2,10 @@
 ``channels:``: where messages go (webhooks and bot channels), by key.
 
 A channel is a webhook URL, ``{webhook: URL}`` or ``{id: CHANNEL_ID}``
-(sent by a bot), each maybe from ``${VAR}``. A URL that is not a webhook
+(sent by a bot), each maybe from ``${VAR}``; the long form may say
+``type: forum`` (every message goes into a thread, so only a webhook
+can post there: a bot starts threads through endpoints this library
+does not use). A URL that is not a webhook
 is told with its token hidden, and a variable that many channels share
 (the shipped routing gives 37 channels ``${DISCORD_WEBHOOK_URL}`` as
 their fallback) is told once, with how many channels use it.
@@ -26,7 +29,7 @@ from polybot_loghandler._text import REDACTED, redact_text
 from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, RoutingFile
-from .words import number_text, shown
+from .words import did_you_mean, number_text, shown, word_of
 
 #: A channel key, as routes name it: a word, maybe with dashes.
 _CHANNEL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -78,10 +81,17 @@ class ChannelChecker(Checker):
         )
         if table is None:
             return None
-        self.keys(table, path, ("webhook", "id", "name", "category", "topic"))
+        self.keys(
+            table,
+            path,
+            ("webhook", "id", "name", "category", "topic", "type"),
+        )
         if "webhook" in table and "id" in table:
             self.problem(path, "give either 'webhook' or 'id', not both")
             return None
+        if "id" in table:
+            self.file.bot_channels.add(key)
+        forum = self.forum(table, path)
         dest: Destination | None = None
         if "id" in table:
             dest = self.bot_channel(table["id"], (*path, "id"))
@@ -104,7 +114,30 @@ class ChannelChecker(Checker):
             destination=dest,
             category=meta["category"],
             topic=meta["topic"],
+            forum=forum,
         )
+
+    def forum(self, table: dict[str, Any], path: KeyPath) -> bool:
+        """Whether the channel is a forum (``type: forum``)."""
+        kind = table.get("type", "text")
+        where = (*path, "type")
+        if kind not in ("text", "forum"):
+            self.problem(
+                where,
+                f"must be text or forum, not {shown(kind)}"
+                f"{did_you_mean(word_of(kind), ('text', 'forum'))}",
+            )
+            return False
+        if kind == "forum" and "id" in table:
+            self.problem(
+                where,
+                "a forum channel takes a webhook, not an 'id': a bot "
+                "starts a forum post through channel thread endpoints "
+                "this library does not use (give the forum's webhook: "
+                "{webhook: URL, type: forum})",
+            )
+            return False
+        return bool(kind == "forum")
 
     def webhook(self, raw: str, path: KeyPath) -> WebhookDestination | None:
         url = self.env(raw, path)

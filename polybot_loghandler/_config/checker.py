@@ -72,6 +72,9 @@ class RoutingFile:
         problems: What is wrong, each with its line, for sorting.
         notes: What is allowed but likely not meant.
         references: The variables each value read, by key path.
+        bot_channels: The keys of the channels written ``{id: ...}``
+            (sent by a bot), whatever their variables hold: what a bot
+            cannot do is refused the same in every environment.
     """
 
     name: str
@@ -82,6 +85,7 @@ class RoutingFile:
     references: dict[KeyPath, tuple[Reference, ...]] = field(
         default_factory=dict
     )
+    bot_channels: set[str] = field(default_factory=set)
 
 
 class Checker:

@@ -2,11 +2,12 @@
 ``routes:``: which messages go where, tried in order, each route checked.
 
 A route names its channels (``to:``), and may add a ``match:``, a
-``mention:``, ``coalesce:``, an ``embed:``, a ``max_lag:`` and a
-``fold:``; the match, the embed and the folding have checkers of their
-own (``match``, ``embeds``, ``fold``). A route with a
-problem is not made, but the routes after it are still checked, so every
-problem of the file is told at once.
+``mention:``, ``coalesce:``, an ``embed:``, a ``max_lag:``, a
+``fold:``, a ``board:``, a ``thread:`` or ``thread_id:`` and an
+``identity:``; the match, the embed, the folding and the place have
+checkers of their own (``match``, ``embeds``, ``fold``, ``places``). A
+route with a problem is not made, but the routes after it are still
+checked, so every problem of the file is told at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .checker import Checker, RoutingFile
 from .embeds import EmbedChecker
 from .fold import FoldChecker
 from .match import MatchChecker
+from .places import PLACE_KEYS, PlaceChecker
 from .words import kind_of, shown
 
 
@@ -33,6 +35,7 @@ class RouteChecker(Checker):
         self.match = MatchChecker(file)
         self.embeds = EmbedChecker(file)
         self.folds = FoldChecker(file)
+        self.places = PlaceChecker(file)
 
     def routes(
         self, data: Any, channels: Mapping[str, Channel]
@@ -83,6 +86,7 @@ class RouteChecker(Checker):
                 "embed",
                 "max_lag",
                 "fold",
+                *PLACE_KEYS,
             ),
             required=("name", "to"),
         )
@@ -110,6 +114,7 @@ class RouteChecker(Checker):
         )
         embed = self.embeds.embed(table.get("embed"), (*path, "embed"))
         fold = self.folds.fold(table, path)
+        places = self.places.places(table, path, channels)
         if len(self.file.problems) > before or matcher is None or not name:
             return None
         return Route(
@@ -123,6 +128,10 @@ class RouteChecker(Checker):
             coalesce=coalesce,
             embed=embed,
             fold=fold,
+            board=places.board,
+            thread=places.thread,
+            thread_id=places.thread_id,
+            identity=places.identity,
         )
 
     def targets(

@@ -591,7 +591,10 @@ def _previewed(output: str) -> dict[tuple[str, str], Any]:
         for name, key, body in zip(
             parts[1::3], parts[2::3], parts[3::3], strict=True
         ):
-            payload = json.loads(body)
+            # the body starts at its first "{": a line before it says
+            # where in the channel the message goes (a thread, a board)
+            start = re.search(r"^\{", body, re.MULTILINE)
+            payload = json.loads(body[start.start() if start else 0 :])
             messages[name, event] = SimpleNamespace(
                 embed=payload["embeds"][0],
                 content=payload.get("content"),
