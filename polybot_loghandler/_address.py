@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ._config.places import MAX_THREAD_NAME, MAX_USERNAME, refused_username
-from ._limits import MAX_URL, clamp
+from ._config.places import refused_username
+from ._limits import MAX_THREAD_NAME, MAX_URL, MAX_USERNAME, clamp
 from ._message import Place
 from ._model import Route
 from ._templates import Scope, Text

@@ -38,7 +38,6 @@ MAX_EMBED_TOTAL = 6000  # summed over all embeds of one message
 MAX_EMBEDS_PER_MESSAGE = 10
 MAX_FILES_PER_MESSAGE = 10  # files[0] to files[9] of a multipart body
 MAX_CONTENT = 2000
-MAX_FILES_PER_MESSAGE = 10
 MAX_THREAD_NAME = 100  # a forum post's title (thread_name)
 MAX_USERNAME = 80  # identity: username, 1 to 80 characters
 MAX_URL = 2048  # avatar_url's schema limit; we hold embed URLs to it too

@@ -233,18 +233,21 @@ def build_payload(
     return payload
 
 
+#: What the embeds of one message share: its ping and who it is from.
+SHARED = ("content", "allowed_mentions", "username", "avatar_url")
+
+
 def batch_payload(
     first: dict[str, Any], embeds: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """
     The body of a message carrying several embeds.
 
-    They share one ping, so ``content`` and ``allowed_mentions`` come from
-    the *first* message's payload; the embeds share the 6,000 total.
+    They share one ping and one identity, so ``content``,
+    ``allowed_mentions``, ``username`` and ``avatar_url`` come from the
+    *first* message's payload; the embeds share the 6,000 total.
     """
-    payload: dict[str, Any] = {
-        k: first[k] for k in ("content", "allowed_mentions") if k in first
-    }
+    payload: dict[str, Any] = {k: first[k] for k in SHARED if k in first}
     payload.setdefault("allowed_mentions", {"parse": []})
     _fit_message(embeds)
     payload["embeds"] = embeds

@@ -22,12 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._address import identity_of, place_of
 from ._config import load_config
 from ._diagnostics import Diagnostics, described, emit, say
 from ._events import LogEvent, RawEvent
+from ._files import traceback_files
 from ._losses import Loss
 from ._matching import Matcher
-from ._message import Place, RoutedMessage
+from ._message import Attachment, Place, RoutedMessage
 from ._model import (
     BotChannelDestination,
     Channel,
@@ -38,7 +40,6 @@ from ._model import (
     WatchRule,
 )
 from ._payload import build_payload
-from ._address import identity_of, place_of
 from ._reload import FileWatch, fixed_changes
 from ._render import copy_embed, label, render_embed
 from ._router import Router, channels_of
@@ -377,6 +378,12 @@ class RoutingHolder:
                 if embed is None
                 else embed
             )
+            # the whole traceback beside an embed that had to cut it
+            files = (
+                traceback_files(ev, rendered)
+                if embed is None and routing.config.delivery.attach_tracebacks
+                else ()
+            )
             scope = Scope(context)
             place = place_of(route, scope, on_error)
             identity = identity_of(route, scope, on_error, on_refused)
@@ -393,6 +400,7 @@ class RoutingHolder:
                         embed,
                         place=place,
                         identity=identity,
+                        files=files,
                     )
                 )
                 done += 1
@@ -420,6 +428,7 @@ def _routed(  # noqa: PLR0913 - one message's parts, rendered already
     *,
     place: Place | None,
     identity: Mapping[str, Any],
+    files: tuple[Attachment, ...] = (),
 ) -> list[RoutedMessage]:
     """
     The message of *route* for one channel: one, or a board and a ping.
@@ -459,6 +468,7 @@ def _routed(  # noqa: PLR0913 - one message's parts, rendered already
                 coalesce=route.coalesce,
                 fold=_NEVER_FOLDED if board and n == 0 else route.fold,
                 place=where,
+                files=files,
             )
         )
     return out

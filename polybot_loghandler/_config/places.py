@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from polybot_loghandler._limits import MAX_URL
+from polybot_loghandler._limits import MAX_THREAD_NAME, MAX_URL, MAX_USERNAME
 from polybot_loghandler._model import Channel, Identity
 from polybot_loghandler._templates import Text, is_template
 from polybot_loghandler._text import is_http_url, redact_text
@@ -27,8 +27,6 @@ from .words import number_text, shown
 
 __all__ = [
     "FORBIDDEN_NAMES",
-    "MAX_THREAD_NAME",
-    "MAX_USERNAME",
     "PLACE_KEYS",
     "PlaceChecker",
     "Places",
@@ -38,10 +36,6 @@ __all__ = [
 
 #: A route's keys checked here.
 PLACE_KEYS = ("board", "thread", "thread_id", "identity")
-#: The longest thread name Discord takes (board keys are held to it too).
-MAX_THREAD_NAME = 100
-#: The longest username a webhook message may show.
-MAX_USERNAME = 80
 #: Words Discord refuses in a webhook message's username, in any case.
 FORBIDDEN_NAMES = ("discord", "clyde")
 #: Said of a target that a bot posts to, in every problem about one.

@@ -34,7 +34,11 @@ from polybot_loghandler._format import counted, duration
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Config
-from polybot_loghandler._payload import batch_payload, with_delay
+from polybot_loghandler._payload import (
+    attachments_payload,
+    batch_payload,
+    with_delay,
+)
 from polybot_loghandler._places import Places
 from polybot_loghandler._ratelimit import RateLimiter, Wait
 from polybot_loghandler._retry import RetryPolicy
@@ -487,12 +491,20 @@ def _try_request(
 def _request(
     state: LaneState, messages: list[RoutedMessage]
 ) -> Request | None:
-    # a batch shares one ping (the lane never mixes them): the first's
+    # a batch shares one ping and identity (the lane never mixes them):
+    # the first's; each embed's files go beside it
     assert state.destination is not None
     payload: dict[str, Any] = batch_payload(
         messages[0].payload, [m.embed for m in messages]
     )
-    return build_request(state.destination, payload)
+    payload, files = attachments_payload(payload, [m.files for m in messages])
+    return build_request(
+        state.destination,
+        payload,
+        files=tuple(
+            (f.name, f.text.encode("utf-8", "replace")) for f in files
+        ),
+    )
 
 
 def _held(wait: Wait) -> str:

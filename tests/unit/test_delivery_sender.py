@@ -223,9 +223,11 @@ class TestDelivered:
         built: list[int] = []
         real = sender_module.build_request
 
-        def counting(destination: Any, payload: dict[str, Any]) -> Any:
+        def counting(
+            destination: Any, payload: dict[str, Any], **kw: Any
+        ) -> Any:
             built.append(len(payload["embeds"]))
-            return real(destination, payload)
+            return real(destination, payload, **kw)
 
         monkeypatch.setattr(sender_module, "build_request", counting)
         rig = Rig(config)
@@ -805,10 +807,12 @@ class TestUnencodable:
         """Any error building it: its text is not shown, only its type."""
         real = sender_module.build_request
 
-        def odd_fails(destination: Any, payload: dict[str, Any]) -> Any:
+        def odd_fails(
+            destination: Any, payload: dict[str, Any], **kw: Any
+        ) -> Any:
             if any(e["title"] == "odd" for e in payload["embeds"]):
                 raise TypeError(f"odd {TOKEN}")
-            return real(destination, payload)
+            return real(destination, payload, **kw)
 
         monkeypatch.setattr(sender_module, "build_request", odd_fails)
         rig = Rig(config)
@@ -842,10 +846,12 @@ class TestUnencodable:
     ) -> None:
         real = sender_module.build_request
 
-        def alone_only(destination: Any, payload: dict[str, Any]) -> Any:
+        def alone_only(
+            destination: Any, payload: dict[str, Any], **kw: Any
+        ) -> Any:
             if len(payload["embeds"]) > 1:
                 raise PayloadError("is too large")
-            return real(destination, payload)
+            return real(destination, payload, **kw)
 
         monkeypatch.setattr(sender_module, "build_request", alone_only)
         rig = Rig(config)

@@ -440,7 +440,7 @@ class TestAttachmentsPayload:
         out, _ = attachments_payload(payload, files)
         assert [] == schema_errors(out)
 
-        assert schema_errors({**out, "attachments": [{"id": 0}]})
+        assert schema_errors({**out, "attachments": [{"id": "one"}]})
         assert schema_errors({**out, "attachments": [{"filename": "a"}]})
 
     def test_names_ignore_case_and_keep_their_extension(self) -> None:
