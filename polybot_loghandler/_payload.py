@@ -233,8 +233,10 @@ def build_payload(
     return payload
 
 
+#: Who a message says it is from (``identity:``).
+IDENTITY = ("username", "avatar_url")
 #: What the embeds of one message share: its ping and who it is from.
-SHARED = ("content", "allowed_mentions", "username", "avatar_url")
+SHARED = ("content", "allowed_mentions", *IDENTITY)
 
 
 def batch_payload(

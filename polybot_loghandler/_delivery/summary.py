@@ -14,6 +14,7 @@ and a summary never pings anyone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from polybot_loghandler._limits import (
 )
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Coalesce, Fold
-from polybot_loghandler._payload import build_payload, fit_total
+from polybot_loghandler._payload import IDENTITY, build_payload, fit_total
 from polybot_loghandler._text import safe_markdown
 from polybot_loghandler._watching.measures import (
     OTHERS,
@@ -122,16 +123,25 @@ class Summary:
             fields={},
             message=EVENT,
         )
+        # it goes where they went (their thread), as who they were
+        payload = build_payload([embed], None)
+        payload.update(
+            (k, like.payload[k]) for k in IDENTITY if k in like.payload
+        )
+        place = like.place
+        if place is not None and place.board is not None:  # never: boards
+            place = dataclasses.replace(place, board=None)  # do not fold
         return RoutedMessage(
             channel=like.channel,
             route=self.route,
-            payload=build_payload([embed], None),
+            payload=payload,
             embed=embed,
             event=event,
             target=like.target,
             coalesce=Coalesce(enabled=False),
             fold=_NEVER,
             folded=self.events,
+            place=place if place is None or place.lane() else None,
         )
 
     def embed(self, lag: float) -> dict[str, Any]:

@@ -18,16 +18,24 @@ depend on the store's file format.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from polybot_loghandler import _limits as limits
 from polybot_loghandler import _values as values
+from polybot_loghandler._address import plain_name
+from polybot_loghandler._config.places import refused_username
+from polybot_loghandler._discord import snowflake_problem
+from polybot_loghandler._files import MAX_FILE_BYTES, cap_text
+from polybot_loghandler._message import Attachment, Place
 from polybot_loghandler._model import Fold
-from polybot_loghandler._payload import clamp_embed
+from polybot_loghandler._payload import IDENTITY, clamp_embed
 from polybot_loghandler._text import (
+    REDACTED,
     encodable,
     neutralize_mentions,
     redact_text,
@@ -37,8 +45,14 @@ from polybot_loghandler._watching.measures import field_value
 __all__ = [
     "DIGEST_CHARS",
     "by_digest",
+    "files_of",
+    "files_read",
     "fold_values",
     "fold_values_read",
+    "identity_of",
+    "identity_read",
+    "place_of",
+    "place_read",
     "repr_of",
     "sanitize_embed",
 ]
@@ -244,3 +258,104 @@ def _kept(value: Any) -> Any:
         return value
     text = values.text_of(value)
     return redact_text(text[: FOLD_CHARS + _SPARE])[:FOLD_CHARS]
+
+
+# -- where a message goes, who it is from, its files ------------------------
+
+#: A file's name read back: a plain name, never a path.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def place_of(place: Place | None) -> dict[str, str]:
+    """The thread and board a message goes to, as the spool keeps them."""
+    if place is None:
+        return {}
+    kept = {
+        "thread": place.thread,
+        "thread_id": place.thread_id,
+        "board": place.board,
+    }
+    return {k: v for k, v in kept.items() if v is not None}
+
+
+def place_read(raw: Any) -> Place | None:
+    """
+    A place read back: names made safe again, an id only if it is one.
+
+    A thread's name and a board's key are redacted, one line, cut to
+    Discord's 100 characters, as when they were rendered.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    thread = raw.get("thread")
+    board = raw.get("board")
+    found = raw.get("thread_id")
+    place = Place(
+        thread=plain_name(thread, limits.MAX_THREAD_NAME) or None
+        if isinstance(thread, str)
+        else None,
+        thread_id=found
+        if isinstance(found, str) and snowflake_problem(found) is None
+        else None,
+        board=plain_name(board, limits.MAX_THREAD_NAME)
+        if isinstance(board, str)
+        else None,
+    )
+    if place.thread is not None and place.thread_id is not None:
+        place = dataclasses.replace(place, thread_id=None)
+    return place if place.lane() else None
+
+
+def identity_of(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Who a message says it is from, as the spool keeps it."""
+    return {k: payload[k] for k in IDENTITY if isinstance(payload.get(k), str)}
+
+
+def identity_read(raw: Any) -> dict[str, str]:
+    """
+    An identity read back: only a name and a picture Discord would take.
+
+    The name is redacted, one line, at most 80 characters, and holds no
+    word Discord refuses; the picture is an http(s) URL hiding no token.
+    """
+    if not isinstance(raw, Mapping):
+        return {}
+    out = {}
+    name = raw.get("username")
+    if isinstance(name, str):
+        name = plain_name(name, limits.MAX_USERNAME)
+        if name and refused_username(name) is None:
+            out["username"] = name
+    picture = _link(raw.get("avatar_url"))
+    if picture is not None and REDACTED not in picture:
+        out["avatar_url"] = picture
+    return out
+
+
+def files_of(files: tuple[Attachment, ...]) -> list[dict[str, str]]:
+    """A message's files, as the spool keeps them."""
+    return [{"name": f.name, "text": f.text} for f in files]
+
+
+def files_read(raw: Any) -> tuple[Attachment, ...]:
+    """
+    Files read back: plain names, and text redacted and capped again.
+
+    At most ten: a message carries no more.
+    """
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw[: limits.MAX_FILES_PER_MESSAGE]:
+        if not isinstance(item, Mapping):
+            continue
+        name, text = item.get("name"), item.get("text")
+        if not isinstance(name, str) or not _FILE_NAME.fullmatch(name):
+            continue
+        if not isinstance(text, str):
+            continue
+        # capped before and after: what is on disk may be of any size,
+        # and a token cut at the cap's edge is redacted whole first
+        text = cap_text(redact_text(cap_text(text, MAX_FILE_BYTES * 2)))
+        out.append(Attachment(name, text))
+    return tuple(out)

@@ -30,8 +30,14 @@ from polybot_loghandler._payload import build_payload
 from .content import (
     DIGEST_CHARS,
     by_digest,
+    files_of,
+    files_read,
     fold_values,
     fold_values_read,
+    identity_of,
+    identity_read,
+    place_of,
+    place_read,
     sanitize_embed,
 )
 from .db import Database
@@ -79,6 +85,15 @@ def encode(message: RoutedMessage, key: bytes) -> dict[str, Any]:
         kept = fold_values(message.fold, fields)
         if kept:
             body["fold"] = kept
+    # where it goes, who it is from, and its files: read back made safe
+    place = place_of(message.place)
+    if place:
+        body["place"] = place
+    identity = identity_of(message.payload)
+    if identity:
+        body["as"] = identity
+    if message.files:
+        body["files"] = files_of(message.files)
     return body
 
 
@@ -124,30 +139,43 @@ def decode(
         fields=fields,
         message=label,
     )
+    place = place_read(body.get("place"))
+    identity = identity_read(body.get("as"))
+    files = files_read(body.get("files"))
     folded = body.get("folded")
-    if type(folded) is int and folded > 0:  # a summary: never pings
+    if type(folded) is not int or folded < 0:
+        folded = 0
+    board = place is not None and place.board is not None
+    if folded or board:
+        # a summary, or a board's state: never pings, never folds
+        payload = build_payload([embed], None)
+        payload.update(identity)
         return RoutedMessage(
             channel=entry.channel,
             route=label,
-            payload=build_payload([embed], None),
+            payload=payload,
             embed=embed,
             event=event,
             target=target,
-            coalesce=Coalesce(enabled=False),
+            coalesce=Coalesce(enabled=False) if not board else None,
             fold=Fold(never=True),
             folded=folded,
+            place=place,
+            files=files,
         )
+    payload = build_payload([embed], None if route is None else route.mention)
+    payload.update(identity)
     return RoutedMessage(
         channel=entry.channel,
         route=label,
-        payload=build_payload(
-            [embed], None if route is None else route.mention
-        ),
+        payload=payload,
         embed=embed,
         event=event,
         target=target,
         coalesce=None if route is None else route.coalesce,
         fold=None if route is None else route.fold,
+        place=place,
+        files=files,
     )
 
 
