@@ -34,6 +34,7 @@ from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._places import Places, PlaceStore
 from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._routing import RoutingHolder
+from polybot_loghandler._spool.db import Database
 from polybot_loghandler._spool.keeper import (
     COMMIT_EVERY,
     SpoolKeeper,
@@ -66,6 +67,15 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 INTAKE_DELAY = 0.02
 #: Seconds a lane waits before asking again whether it may send.
 PAUSED = 0.05
+
+
+def _opened_database(keeper: SpoolKeeper) -> Callable[[], Database | None]:
+    """The spool's database, opened if need be (a first message did)."""
+
+    def database() -> Database | None:
+        return keeper.database if keeper.usable else None
+
+    return database
 
 
 class Engine:
@@ -325,9 +335,9 @@ class Engine:
     def _load_places(self) -> None:
         """Read the boards and threads an earlier run kept."""
         store = self._place_store
-        database = None if self._keeper is None else self._keeper.database
-        if store is None and database is not None:
-            store = SpoolPlaces(database, self._routing.wall())
+        keeper = self._keeper
+        if store is None and keeper is not None:
+            store = SpoolPlaces(_opened_database(keeper), self._routing.wall())
         if store is None:
             return
         self.places.load(self._routing.wall(), store)

@@ -112,10 +112,12 @@ class Placer:
                     board.thread or None,
                     board.id,
                     # edits are a route of their own at Discord, with
-                    # their own bucket; they post nothing new, so they
-                    # keep their own per-channel count
+                    # their own bucket (its headers pace them); they post
+                    # nothing new, so the channel's count of messages is
+                    # not theirs: each board keeps its own (at most 30
+                    # edits a minute)
                     f"{base}/messages{place.lane()}",
-                    f"{state.channel}#edits",
+                    f"{state.channel}#edits{place.lane()}",
                 )
         return Aim(payload, thread_id, None, state.key, state.channel, making)
 

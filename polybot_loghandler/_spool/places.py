@@ -13,7 +13,7 @@ tokens.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from polybot_loghandler._places import KEEP_FOR, Posted
 
@@ -30,17 +30,30 @@ class SpoolPlaces:
     A :class:`~polybot_loghandler._places.PlaceStore` in the spool.
 
     Args:
-        database: The spool's open database.
+        database: The spool's database if it is open, else ``None``
+            (asked at each use: the spool opens with the first message
+            for Discord).
         wall: Wall-clock seconds (to forget rows unused for a week).
     """
 
-    def __init__(self, database: Database, wall: float) -> None:
+    def __init__(
+        self, database: Callable[[], Database | None], wall: float
+    ) -> None:
         self._database = database
         self._wall = wall
 
+    def _db(self) -> Database:
+        database = self._database()
+        if database is None:
+            raise LookupError("the spool is not open")
+        return database
+
     def load(self) -> Iterable[Posted]:
         """Every place kept; rows unused for a week are deleted first."""
-        with self._database.transaction() as db:
+        database = self._database()
+        if database is None:  # no spool yet: nothing was kept
+            return []
+        with database.transaction() as db:
             db.execute(
                 "DELETE FROM places WHERE used < ?", (self._wall - KEEP_FOR,)
             )
@@ -51,7 +64,7 @@ class SpoolPlaces:
 
     def save(self, place: Posted) -> None:
         """Keep *place*, replacing the row of its kind, dest and key."""
-        with self._database.transaction() as db:
+        with self._db().transaction() as db:
             db.execute(
                 "INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (kind, dest, key) DO UPDATE SET"
@@ -70,7 +83,7 @@ class SpoolPlaces:
 
     def forget(self, slot: tuple[str, str, str]) -> None:
         """Delete the row of *slot* (kind, dest, key), if there is one."""
-        with self._database.transaction() as db:
+        with self._db().transaction() as db:
             db.execute(
                 "DELETE FROM places WHERE kind = ? AND dest = ? AND key = ?",
                 slot,
