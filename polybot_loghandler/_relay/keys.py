@@ -52,3 +52,7 @@ class Keys:
     #: the mutes in force, by route, watch or digest name: JSON
     #: ``{"until": epoch seconds, "reason": "..."}`` (a hash)
     mutes = PREFIX + "mutes"
+    #: the boards' message ids and the threads' ids Discord gave, written
+    #: by the active relay (fenced): a hash, field ``["board", dest,
+    #: key]`` (JSON), value ``{"id", "thread", "at", "used"}`` (JSON)
+    places = PREFIX + "places"

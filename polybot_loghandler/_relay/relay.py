@@ -11,7 +11,9 @@ follows its messages through the lanes).
 
 Threads: the relay's own loop (this module) speaks to Redis; the
 engine runs in its worker thread as in any process. Only the worker's
-queue and the receipts' callback cross between them.
+queue, the receipts' callback and the boards' and threads' ids (the
+engine's calls to :class:`RedisPlaces`, run on the relay's loop) cross
+between them.
 
 The active relay alone shows the events to the watches and digests
 (see :mod:`.watching`): it restores their state from Redis when it takes
@@ -72,6 +74,7 @@ from . import scripts
 from .connect import async_client, decoded, member_id, scrub
 from .keys import GROUP, LEASE_TTL, Keys
 from .lease import Lease
+from .places import RedisPlaces
 from .producer import file_hash
 from .upkeep import forget_consumers, forget_gone, take_trimmed
 from .watching import (
@@ -175,6 +178,9 @@ class Relay:
         self._console = ConsoleSink(
             config.delivery.console, config.delivery.console_per_channel
         )
+        #: the boards' and threads' ids, in Redis: given the client when
+        #: there is one (the engine reads them when a session starts)
+        self._places = RedisPlaces(lambda: self.holder, self._routing.wall)
         self._engine = Engine(
             self._routing,
             self._stats,
@@ -184,6 +190,7 @@ class Relay:
             route=self._route,
             may_send=self._may_send,
             watching=False,  # the relay's own way: saved, then sent
+            places=self._places,
         )
         self._cap = config.delivery.queue_size
         self._stop_requested = threading.Event()
@@ -272,6 +279,7 @@ class Relay:
             )
         }  # fmt: skip
         self._lease = Lease(self._scripts, self.id, self._lease_ttl)
+        self._places.attach(client, self._loop)
         try:
             while not self._stop_requested.is_set():
                 if not await self._stand_by(client):
@@ -286,6 +294,7 @@ class Relay:
                     )
                     await self._stopped(RETRY_EVERY)
         finally:
+            self._places.detach()
             with contextlib.suppress(Exception):
                 await client.hdel(Keys.relays, self.id)
             with contextlib.suppress(Exception):

@@ -3,7 +3,8 @@ The Lua scripts of the relay mode: each change of shared state, atomic.
 
 A relay acts only while it holds the lease, and it proves that on every
 change it makes: the acknowledgement, the claim, the read, the trim,
-the status write, the watches' state and the end of a mute each run in
+the status write, the watches' state, the boards' and threads' ids and
+the end of a mute each run in
 a script that first checks the lease still
 holds the relay's own value (its id and its *fencing token*, a number
 that grows with each new lease). A relay that stalled past its lease and
@@ -22,9 +23,11 @@ __all__ = [
     "ACQUIRE",
     "APPEND",
     "CLAIM",
+    "FORGET_PLACES",
     "READ",
     "RELEASE",
     "RENEW",
+    "SAVE_PLACE",
     "SAVE_WATCHING",
     "TIDY",
     "WRITE_STATUS",
@@ -220,5 +223,26 @@ for i = 5, #ARGV, per do
   redis.call('XADD', KEYS[3], '*', unpack(ARGV, i, i + per - 1))
 end
 return 1
+"""
+)
+
+#: KEYS lease, places; ARGV the lease's value, the place's field, its
+#: value. Keeps one board's or thread's id; 1, or ``false`` when the
+#: lease is not ours.
+SAVE_PLACE = (
+    _FENCED
+    + """
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+)
+
+#: KEYS lease, places; ARGV the lease's value, then one or more fields.
+#: Forgets those places; the number forgotten, or ``false`` when the
+#: lease is not ours.
+FORGET_PLACES = (
+    _FENCED
+    + """
+return redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
 """
 )

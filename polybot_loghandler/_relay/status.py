@@ -4,7 +4,8 @@
 Everything is read from Redis; nothing is changed. The report answers
 the questions of someone on call: is a relay active, how far behind is
 it, what has it delivered and lost, which destinations are disabled, and
-which producers run a routing file other than the relay's.
+which producers run a routing file other than the relay's, and how many
+boards and threads the relays keep the ids of.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from polybot_loghandler._watching.watching import Mute
 from .connect import decoded
 from .keys import GROUP, Keys
 from .mutes import read_mutes
+from .places import read_kind
 
 __all__ = ["RelayStatus", "read_status", "status_text"]
 
@@ -46,6 +48,7 @@ class RelayStatus:
     disabled: list[str] = field(default_factory=list)
     producers: dict[str, dict[str, Any]] = field(default_factory=dict)
     mutes: dict[str, Mute] = field(default_factory=dict)
+    places: dict[str, int] = field(default_factory=dict)  # by kind
 
 
 def read_status(client: Any, url: str) -> RelayStatus:
@@ -75,6 +78,10 @@ def read_status(client: Any, url: str) -> RelayStatus:
     out.disabled = _json(out.state.get("disabled"), [])
     out.producers = _json_hash(client.hgetall(Keys.producers))
     out.mutes = read_mutes(client)
+    for name in client.hkeys(Keys.places):
+        kind = read_kind(name)
+        if kind is not None:
+            out.places[kind] = out.places.get(kind, 0) + 1
     return out
 
 
@@ -124,6 +131,13 @@ def status_text(status: RelayStatus, now: float | None = None) -> str:
         "disabled destinations: "
         + (", ".join(status.disabled) if status.disabled else "none")
     )
+    boards, threads = status.places.get("board"), status.places.get("thread")
+    if boards or threads:  # no line when none: routes without places
+        lines.append(
+            "boards and threads kept: "
+            f"{counted(boards or 0, 'board')}, "
+            f"{counted(threads or 0, 'thread')}"
+        )
     lines.extend(_producer_lines(status, now))
     mutes = in_force(status.mutes, now)
     if mutes:  # no line when none: most of the time
