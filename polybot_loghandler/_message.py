@@ -34,16 +34,19 @@ class Place:
     thread_id: str | None = None
     board: str | None = None
 
+    def parts(self) -> list[tuple[str, str]]:
+        """Its thread, thread id and board, those set, as (what, value)."""
+        named = (
+            ("thread", self.thread),
+            ("thread_id", self.thread_id),
+            ("board", self.board),
+        )
+        return [(what, value) for what, value in named if value is not None]
+
     def lane(self) -> str:
         """What it adds to its destination's lane key (``""``: none)."""
-        parts = []
-        if self.thread is not None:
-            parts.append(f"thread={self.thread}")
-        if self.thread_id is not None:
-            parts.append(f"thread_id={self.thread_id}")
-        if self.board is not None:
-            parts.append(f"board={self.board}")
-        return "?" + "&".join(parts) if parts else ""
+        parts = self.parts()
+        return "?" + "&".join(f"{k}={v}" for k, v in parts) if parts else ""
 
 
 @dataclass(frozen=True, slots=True)

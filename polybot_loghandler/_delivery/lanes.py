@@ -42,13 +42,7 @@ OWN_ROUTES = "polybot_loghandler."
 
 def _place_label(place: Place) -> str:
     """A place, for people: `` (board 'db')``, `` (thread 'BTC')``."""
-    said = []
-    if place.board is not None:
-        said.append(f"board {place.board!r}")
-    if place.thread is not None:
-        said.append(f"thread {place.thread!r}")
-    if place.thread_id is not None:
-        said.append(f"thread {place.thread_id}")
+    said = (f"{what.replace('_', ' ')} {v!r}" for what, v in place.parts())
     return f" ({', '.join(said)})"
 
 
