@@ -381,12 +381,16 @@ class RoutingHolder:
             # the whole traceback beside an embed that had to cut it
             files = (
                 traceback_files(ev, rendered)
-                if embed is None and routing.config.delivery.attach_tracebacks
+                if embed is None
+                and ev.exception
+                and routing.config.delivery.attach_tracebacks
                 else ()
             )
-            scope = Scope(context)
-            place = place_of(route, scope, on_error)
-            identity = identity_of(route, scope, on_error, on_refused)
+            place, identity = None, {}
+            if _addressed(route):  # most routes are not: no scope to make
+                scope = Scope(context)
+                place = place_of(route, scope, on_error)
+                identity = identity_of(route, scope, on_error, on_refused)
             last = len(channels) - 1
             for n, (key, channel) in enumerate(channels):
                 embed = rendered if n == last else copy_embed(rendered)
@@ -418,6 +422,16 @@ class RoutingHolder:
             f"route:{route.name}:{part}",
             f"routes[{route.index}] ('{route.name}') {part}: {exc}",
         )
+
+
+def _addressed(route: Route) -> bool:
+    """Whether *route* names a board, a thread or an identity."""
+    return (
+        route.board is not None
+        or route.thread is not None
+        or route.thread_id is not None
+        or route.identity is not None
+    )
 
 
 def _routed(  # noqa: PLR0913 - one message's parts, rendered already
