@@ -1383,7 +1383,7 @@ def test_any_adds_make_valid_ordered_batches(
         embeds_out = [copy.deepcopy(p.embed()) for p in batch]
         total = sum(embed_length(e) for e in embeds_out)
         assert 1 <= len(batch) <= 10
-        assert 1 == len({p.mention for p in batch})
+        assert 1 == len({p.header for p in batch})
         payload = batch_payload(batch[0].message.payload, embeds_out)
         assert [] == payload_errors(payload)
         assert total <= 6000
