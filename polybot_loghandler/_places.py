@@ -125,6 +125,8 @@ class Places:
         self._most = most
         self._keep_for = keep_for
         self._known: OrderedDict[tuple[str, str, str], Posted] = OrderedDict()
+        #: when the store last heard of each place's use
+        self._saved: dict[tuple[str, str, str], float] = {}
         self._failed = False
 
     @property
@@ -151,6 +153,7 @@ class Places:
         for place in kept:
             if now - place.used <= self._keep_for:
                 self._known[place.slot] = place
+                self._saved[place.slot] = place.used
         self._trim(now)
         return len(self._known)
 
@@ -186,15 +189,17 @@ class Places:
             now,
         )
         # the store hears of a use at most once an hour: what it keeps
-        # the time for is a week's expiry
+        # the time for is a week's expiry (an hour since it last heard,
+        # not since the last use: a place used often is heard of too)
         self._known.pop(place.slot, None)
         self._known[place.slot] = fresh
-        if now - place.used >= 3600.0:
+        if now - self._saved.get(place.slot, place.used) >= 3600.0:
             self._save(fresh)
         return fresh
 
     def forget(self, slot: tuple[str, str, str]) -> None:
         """Forget the place of *slot* (deleted, or too old to edit)."""
+        self._saved.pop(slot, None)
         if self._known.pop(slot, None) is None:
             return
         if self._store is not None and not self._failed:
@@ -207,6 +212,7 @@ class Places:
         return len(self._known)
 
     def _save(self, place: Posted) -> None:
+        self._saved[place.slot] = place.used
         if self._store is not None and not self._failed:
             try:
                 self._store.save(place)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from fakes.discord_schema import payload_errors
 from polybot_loghandler._batching import Lane, Pending, coalesce_key
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._message import Attachment, Place, RoutedMessage
 from polybot_loghandler._model import Coalesce, Mention
 from polybot_loghandler._payload import (
     batch_payload,
@@ -1383,7 +1383,170 @@ def test_any_adds_make_valid_ordered_batches(
         embeds_out = [copy.deepcopy(p.embed()) for p in batch]
         total = sum(embed_length(e) for e in embeds_out)
         assert 1 <= len(batch) <= 10
-        assert 1 == len({p.mention for p in batch})
+        assert 1 == len({p.header for p in batch})
         payload = batch_payload(batch[0].message.payload, embeds_out)
         assert [] == payload_errors(payload)
         assert total <= 6000
+
+
+def _placed(
+    title: str,
+    *,
+    board: str | None = None,
+    username: str | None = None,
+    avatar_url: str | None = None,
+    files: int = 0,
+    time: float = T0,
+) -> RoutedMessage:
+    """
+    A message with a board, an identity or files, as routes make them.
+    """
+    message = _message(title, time=time)
+    payload = dict(message.payload)
+    if username is not None:
+        payload["username"] = username
+    if avatar_url is not None:
+        payload["avatar_url"] = avatar_url
+    return dataclasses.replace(
+        message,
+        payload=payload,
+        place=None if board is None else Place(board=board),
+        files=tuple(
+            Attachment(f"{title}-{n}.txt", "Traceback ...")
+            for n in range(files)
+        ),
+    )
+
+
+class TestBoardsIdentitiesAndFiles:
+    def test_a_board_s_messages_replace_one_another(self) -> None:
+        lane = _lane()
+        for n, state in enumerate(["starting", "ok", "degraded"]):
+            lane.add(_placed(state, board="db", time=T0 + n), T0 + n)
+
+        [[item]] = _drain(lane, T0 + 5.0)
+
+        assert "degraded" == item.embed()["title"]
+        assert FOOTER == item.embed()["footer"]["text"]  # no ×3
+        assert item.embed() is item.message.embed
+        assert 3 == item.count
+
+    def test_boards_of_other_keys_are_other_messages(self) -> None:
+        lane = _lane()
+        lane.add(_placed("db", board="db"), T0)
+        lane.add(_placed("api", board="api"), T0)
+
+        assert [["db"], ["api"]] == _titles(_drain(lane, T0))
+
+    @pytest.mark.parametrize(
+        ("messages", "expected"),
+        [
+            (
+                [("a", None), ("db", "db"), ("b", None)],
+                [["a"], ["db"], ["b"]],
+            ),
+            ([("db", "db"), ("a", None), ("b", None)], [["db"], ["a", "b"]]),
+            ([("a", None), ("b", None), ("db", "db")], [["a", "b"], ["db"]]),
+        ],
+    )
+    def test_a_board_goes_alone(
+        self,
+        messages: list[tuple[str, str | None]],
+        expected: list[list[str]],
+    ) -> None:
+        lane = _lane()
+        for title, board in messages:
+            lane.add(_placed(title, board=board), T0)
+
+        assert expected == _titles(_drain(lane, T0))
+
+    def test_a_board_s_next_state_is_not_held(self) -> None:
+        """It is queued for the next edit, not held for a window."""
+        lane = _lane()
+        lane.add(_placed("ok", board="db"), T0)
+        lane.take(T0)
+
+        item = lane.add(_placed("degraded", board="db"), T0 + 1.0)
+
+        assert item is not None
+        assert not item.repeat
+        assert [item] == lane.in_order()
+        assert T0 + 1.0 + GATHER == lane.due(T0 + 1.0)
+        assert lane.next_release() is None
+        assert "degraded" == item.embed()["title"]
+
+    def test_an_ordinary_copy_is_held_after_its_first(self) -> None:
+        """The other side of the above: what a board does not do."""
+        lane = _lane()
+        lane.add(_placed("ok"), T0)
+        lane.take(T0)
+
+        item = lane.add(_placed("ok"), T0 + 1.0)
+
+        assert item is not None
+        assert item.repeat
+        assert [] == lane.in_order()
+
+    @pytest.mark.parametrize(
+        ("first", "second", "together"),
+        [
+            ({}, {}, True),
+            ({"username": "Risk"}, {"username": "Risk"}, True),
+            ({"username": "Risk"}, {}, False),
+            ({"username": "Risk"}, {"username": "Trades"}, False),
+            (
+                {"avatar_url": "https://example.com/a.png"},
+                {"avatar_url": "https://example.com/b.png"},
+                False,
+            ),
+            (
+                {
+                    "username": "Risk",
+                    "avatar_url": "https://example.com/a.png",
+                },
+                {"username": "Risk"},
+                False,
+            ),
+        ],
+    )
+    def test_identities_never_share_a_batch(
+        self,
+        first: dict[str, str],
+        second: dict[str, str],
+        together: bool,
+    ) -> None:
+        a, b = _placed("a", **first), _placed("b", **second)
+        lane = _lane()
+        lane.add(a, T0)
+        lane.add(b, T0)
+
+        batches = _titles(_drain(lane, T0))
+
+        assert together == (batches == [["a", "b"]])
+        assert together == (
+            Pending(a, None, 0, T0, T0, T0).header
+            == Pending(b, None, 0, T0, T0, T0).header
+        )
+
+    @pytest.mark.parametrize(
+        ("files", "expected"),
+        [
+            ([4, 4, 4], [["0", "1"], ["2"]]),
+            ([10, 0, 1], [["0", "1"], ["2"]]),
+            ([5, 5, 1], [["0", "1"], ["2"]]),
+            ([3, 3, 3, 1], [["0", "1", "2", "3"]]),
+            ([0] * 3, [["0", "1", "2"]]),
+        ],
+    )
+    def test_ten_files_a_message(
+        self, files: list[int], expected: list[list[str]]
+    ) -> None:
+        lane = _lane()
+        for n, count in enumerate(files):
+            lane.add(_placed(str(n), files=count), T0)
+
+        batches = _drain(lane, T0)
+
+        assert expected == _titles(batches)
+        for batch in batches:
+            assert sum(len(p.message.files) for p in batch) <= 10

@@ -8,12 +8,14 @@ first: the oldest of it without a spool, the newest with one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
 import pytest
 
 from polybot_loghandler._batching import Pending
+from polybot_loghandler._delivery import lanes as lanes_module
 from polybot_loghandler._delivery.lanes import (
     CONSOLE,
     OWN_ROUTES,
@@ -22,7 +24,8 @@ from polybot_loghandler._delivery.lanes import (
     is_own,
 )
 from polybot_loghandler._losses import Loss
-from polybot_loghandler._model import Config
+from polybot_loghandler._message import Place, RoutedMessage
+from polybot_loghandler._model import Channel, Config, WebhookDestination
 from tests.support.delivery import BOT_CHANNEL, message, routing
 
 NOW = 1000.0
@@ -559,3 +562,176 @@ class TestTheEnd:
         assert is_own(OWN_ROUTES + "alert")
         assert not is_own("errors")
         assert not is_own("x.polybot_loghandler.alert")
+
+
+def _placed(
+    config: Config,
+    place: Place | None,
+    *,
+    route: str = "errors",
+    target: Channel | None = None,
+) -> RoutedMessage:
+    """A message for ``trades`` (or *target*) into *place*."""
+    return dataclasses.replace(
+        message(config, route=route),
+        place=place,
+        target=config.channels["trades"] if target is None else target,
+    )
+
+
+FORUM = Channel(
+    key="forum",
+    name="forum",
+    destination=WebhookDestination(
+        url="https://discord.com/api/webhooks/444444444444444444/forumTok",
+        webhook_id="444444444444444444",
+    ),
+    forum=True,
+)
+
+
+class TestPlaces:
+    def test_a_lane_per_thread_and_board_sharing_the_channel(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes()
+        places = [
+            None,
+            Place(thread="BTC"),
+            Place(thread="ETH"),
+            Place(thread_id="777777777777777777"),
+            Place(board="db"),
+            Place(thread="BTC", board="db"),
+        ]
+        states = [lanes.for_message(_placed(config, p)) for p in places]
+        base = states[0]
+
+        assert len(places) == len({id(s) for s in states})
+        assert len(places) == len({s.key for s in states})
+        assert {base.channel} == {s.channel for s in states}
+        for state, place in zip(states, places, strict=True):
+            assert place == state.place
+            assert state.key.startswith(base.key)
+            assert "SeCrEt" not in state.label
+        assert states[5].label.endswith(" (board 'db', thread 'BTC')")
+        assert states[3].label.endswith(" (thread 777777777777777777)")
+        again = lanes.for_message(_placed(config, Place(thread="BTC")))
+        assert again is states[1]
+
+    def test_the_console_has_no_places(self, config: Config) -> None:
+        lanes = _lanes()
+        console = config.channels["console"]
+
+        state = lanes.of(console, Place(board="db"))
+
+        assert state is lanes.of(console)
+        assert state.place is None
+
+    @pytest.mark.parametrize(
+        ("route", "place", "expected"),
+        [
+            ("errors", None, Place(thread="errors")),
+            ("errors", Place(board="db"), Place(thread="errors", board="db")),
+            (
+                f"{OWN_ROUTES}notice",
+                None,
+                Place(thread="polybot_loghandler"),
+            ),
+            ("r" * 150, None, Place(thread="r" * 100)),
+            ("errors", Place(thread="BTC"), Place(thread="BTC")),
+            (
+                "errors",
+                Place(thread_id="777777777777777777", board="db"),
+                Place(thread_id="777777777777777777", board="db"),
+            ),
+        ],
+    )
+    def test_a_forum_takes_messages_only_into_threads(
+        self,
+        config: Config,
+        route: str,
+        place: Place | None,
+        expected: Place,
+    ) -> None:
+        lanes = _lanes()
+
+        state = lanes.for_message(
+            _placed(config, place, route=route, target=FORUM)
+        )
+
+        assert expected == state.place
+
+    def test_a_channel_that_is_not_a_forum_needs_no_thread(
+        self, config: Config
+    ) -> None:
+        state = _lanes().for_message(_placed(config, None))
+
+        assert state.place is None
+
+    def test_siblings(self, config: Config) -> None:
+        lanes = _lanes()
+        base = lanes.of(config.channels["trades"])
+        thread = lanes.of(config.channels["trades"], Place(thread="BTC"))
+        board = lanes.of(config.channels["trades"], Place(board="db"))
+        ops = lanes.of(config.channels["ops"])
+        ops_board = lanes.of(config.channels["ops"], Place(board="db"))
+        console = lanes.of(config.channels["console"])
+
+        family = {id(base), id(thread), id(board)}
+        for state in (base, thread, board):
+            assert family == {id(s) for s in lanes.siblings(state)}
+        assert {id(ops), id(ops_board)} == {
+            id(s) for s in lanes.siblings(ops_board)
+        }
+        assert [console] == lanes.siblings(console)
+
+    def test_a_new_place_of_a_disabled_destination_is_disabled(
+        self, config: Config
+    ) -> None:
+        lanes = _lanes()
+        lanes.of(config.channels["trades"]).disabled = Loss.WEBHOOK_GONE
+
+        thread = lanes.of(config.channels["trades"], Place(thread="BTC"))
+        other = lanes.of(config.channels["ops"], Place(thread="BTC"))
+
+        assert Loss.WEBHOOK_GONE == thread.disabled
+        assert other.disabled is None
+
+    def test_idle_place_lanes_are_let_go_over_the_most(
+        self, config: Config, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(lanes_module, "MOST_LANES", 8)
+        lanes = _lanes()
+        trades = config.channels["trades"]
+        base = lanes.of(trades)
+        idle = [lanes.of(trades, Place(board=f"idle{n}")) for n in range(3)]
+        holding = lanes.of(trades, Place(board="holding"))
+        lanes.add(holding, _placed(config, Place(board="holding")), NOW)
+        running = lanes.of(trades, Place(board="running"))
+        running.running = True
+        disk = lanes.of(trades, Place(board="disk"))
+        lanes.on_disk = lambda key: key == disk.key
+        item = _placed(config, Place(thread="held"))
+        held = lanes.for_message(item)
+        lanes.add(held, item, NOW)
+        lanes.take(held, NOW)
+        lanes.add(held, item, NOW)  # held for its window, not queued
+        assert 8 == len(list(lanes))
+
+        newest = lanes.of(trades, Place(board="new"))
+
+        kept = {s.key for s in lanes}
+        for state in idle:
+            assert state.key not in kept
+        for state in (base, holding, running, disk, held, newest):
+            assert state.key in kept
+        assert lanes.of(trades, Place(board="idle0")) is not idle[0]
+
+    def test_under_the_most_nothing_is_let_go(self, config: Config) -> None:
+        lanes = _lanes()
+        trades = config.channels["trades"]
+        first = lanes.of(trades, Place(board="idle"))
+        for n in range(50):
+            lanes.of(trades, Place(board=str(n)))
+
+        assert lanes.of(trades, Place(board="idle")) is first
