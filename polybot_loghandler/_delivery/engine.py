@@ -520,8 +520,7 @@ class Engine:
         """Send what the lane holds, in order, until it is empty."""
         try:
             while True:
-                for other in self._filer.refill(state):
-                    self._run(other)  # its channel moved on reload
+                self._refill(state)
                 now = self._clock()
                 lane = state.lane
                 lane.release(now, everything=self._release_held)
@@ -540,7 +539,10 @@ class Engine:
                 if self._may_send is not None and not self._may_send():
                     await self._nap(state, PAUSED)
                     continue
-                self._fold(state)
+                if self._fold(state):
+                    # what it folded may have emptied the lane while more
+                    # waits on disk: the batch is taken from a full lane
+                    self._refill(state)
                 batch = self.lanes.take(state, now)
                 # not committed first: what Discord takes within the group
                 # commit's 100 ms never touches the disk, and what it does
@@ -558,13 +560,19 @@ class Engine:
             state.running = False
             self._check_flushes()
 
-    def _fold(self, state: LaneState) -> None:
+    def _refill(self, state: LaneState) -> None:
+        """Read the lane's messages back from the spool while it has room."""
+        for other in self._filer.refill(state):
+            self._run(other)  # its channel moved on reload
+
+    def _fold(self, state: LaneState) -> int:
         """Fold what the lane cannot send within its ``max_lag``."""
         try:
-            self._folder.fold(state, self._sender.limiter)
+            return self._folder.fold(state, self._sender.limiter)
         except Exception as exc:  # the lane sends what it holds regardless
             self.ledger.count("errors.internal")
             self.ledger.warn("folding", f"folding failed: {exc!r}")
+            return 0
 
     async def _nap(self, state: LaneState, seconds: float) -> None:
         """Wait for the lane's window, or for a wake-up (a flush)."""

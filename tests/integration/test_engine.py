@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.support.delivery import (
     OPS_URL,
     TRADES_URL,
     Answer,
+    FakeClock,
     ScriptedDiscord,
     status,
 )
@@ -78,6 +80,8 @@ class Floor:
         *,
         name: str = "routing.yaml",
         trades: str = "trades",
+        clock: FakeClock | None = None,
+        gate: threading.Event | None = None,
         **delivery: str,
     ) -> None:
         self.path = tmp_path / name
@@ -91,11 +95,18 @@ class Floor:
             config, str(self.path), self.stats, Diagnostics()
         )
         self.discord = ScriptedDiscord(script)
+        # a fake clock drives the lanes' windows and every wait on
+        # Discord; while a gate is closed, nothing is sent
+        timing: dict[str, Any] = (
+            {} if clock is None else {"clock": clock, "sleep": clock.sleep}
+        )
         self.engine = Engine(
             self.holder,
             self.stats,
             ConsoleSink("off"),
             transport=self.discord,
+            may_send=None if gate is None else gate.is_set,
+            **timing,
         )
         self.errors: list[BaseException] = []
         self.worker = Worker(
@@ -133,6 +144,27 @@ class Floor:
             if str(request.url).startswith(url)
             for e in body["embeds"]
         ]
+
+    def embeds(self, url: str = TRADES_URL) -> list[int]:
+        """The embeds of each request to *url*, in order."""
+        return [
+            len(body["embeds"])
+            for request, body in zip(
+                self.discord.requests, self.discord.bodies(), strict=True
+            )
+            if str(request.url).startswith(url)
+        ]
+
+    def waiting(self) -> int:
+        """Messages in the lanes and waiting on disk."""
+        engine = self.engine
+        keeper = engine.spool
+        on_disk = (
+            0
+            if keeper is None
+            else sum(keeper.waiting(s.key) for s in engine.lanes)
+        )
+        return engine.lanes.pending + on_disk
 
     def count(self, key: str) -> int:
         return self.stats.get(key)
@@ -256,6 +288,39 @@ class TestSpool:
 
         assert _until(lambda: later.count("dropped.unknown_channel") == 1)
         assert [] == later.discord.requests
+
+
+class TestFolding:
+    @pytest.mark.parametrize("spooled", [False, True], ids=["memory", "spool"])
+    def test_a_lane_that_folds_still_sends_full_messages(
+        self, floors: Callable[..., Floor], tmp_path: Path, spooled: bool
+    ) -> None:
+        """
+        A backlog a hundred messages long: the oldest are folded, and the
+        lane goes on sending 10 embeds a message, the summary among them.
+        With a spool most of the backlog waits on disk (the lanes hold
+        100, the rest steps aside): what the fold took from the lane is
+        made up from the disk before the batch is taken, not after it
+        left with the summary alone.
+        """
+        clock, gate = FakeClock(), threading.Event()
+        where = (
+            {"spool": str(tmp_path / "spool"), "queue_size": "100"}
+            if spooled
+            else {}
+        )
+        floor = floors(clock=clock, gate=gate, max_lag="30s", **where)
+        floor.log(*(_raw(n) for n in range(1000)))
+        assert _until(lambda: floor.waiting() == 1000)
+
+        gate.set()
+        assert floor.worker.flush(WAIT)
+
+        embeds = floor.embeds()
+        assert [10] * (len(embeds) - 1) == embeds[:-1]
+        trades = sum(len(batch) for batch in floor.sent())
+        assert 1000 == trades + floor.count("folded")
+        assert floor.count("folded") > 0
 
 
 class TestTimeRunsOut:
