@@ -27,6 +27,7 @@ from polybot_loghandler._discord import (
 )
 from polybot_loghandler._limits import MAX_AUTHOR_NAME, clamp
 from polybot_loghandler._message import Place
+from polybot_loghandler._model import BotChannelDestination
 from polybot_loghandler._places import (
     BOARD,
     THREAD,
@@ -97,7 +98,11 @@ class Placer:
             known = self.places.get(THREAD, dest, place.thread, wall)
             if known is not None:
                 thread_id = known.id
-            elif dest in self._flat:
+            elif dest in self._flat or isinstance(
+                state.destination, BotChannelDestination
+            ):
+                # a bot makes threads through endpoints of its own, which
+                # this library does not use (``check`` says so)
                 payload = _in_author(payload, place.thread)
             else:
                 payload = {**payload, "thread_name": place.thread}

@@ -18,7 +18,11 @@ from polybot_loghandler._delivery.placing import EDIT_KEYS, Aim, Placer
 from polybot_loghandler._discord import Outcome
 from polybot_loghandler._limits import MAX_AUTHOR_NAME
 from polybot_loghandler._message import Place
-from polybot_loghandler._model import Channel, WebhookDestination
+from polybot_loghandler._model import (
+    BotChannelDestination,
+    Channel,
+    WebhookDestination,
+)
 from polybot_loghandler._places import BOARD, THREAD, Places, Posted
 
 WALL = 1_790_000_000.0
@@ -408,3 +412,24 @@ def test_aim_is_a_value() -> None:
         aim.channel,
         aim.making,
     )
+
+
+def test_a_bot_channel_names_its_thread_in_the_author_line() -> None:
+    """A bot makes no thread by name here: no thread_name, no warning."""
+    bot = Channel(
+        key="ops",
+        name="ops",
+        destination=BotChannelDestination(channel_id="222222222222222222"),
+    )
+    warnings = Warnings()
+    placer = Placer(Places(), warnings)
+    state = Lanes(gather=1.0, window=60.0, bound=10).of(
+        bot, Place(thread="BTC")
+    )
+
+    aim = placer.aim(state, _payload(), WALL)
+
+    assert not aim.making
+    assert "thread_name" not in aim.payload
+    assert "BTC" == aim.payload["embeds"][1]["author"]["name"]
+    assert [] == warnings.said
