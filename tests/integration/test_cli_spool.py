@@ -44,7 +44,10 @@ def filled(fake_discord: FakeDiscord, tmp_path: Path) -> tuple[Path, Path]:
             {"trades": fake_discord.webhook_url("5001", "tok-secret")},
             "- {name: trades, to: trades, coalesce: false}",
             batch_window="0.05s",
-            flush_timeout="1s",
+            # the exit during the outage leaves once all 30 are on disk;
+            # the bound is headroom for a loaded machine (tests run in
+            # parallel) to route and file them first, or they are lost
+            flush_timeout="20s",
             reload="off",
             spool=str(spool),
         ),

@@ -68,12 +68,21 @@ def script_environment() -> dict[str, str]:
     """
     This process's environment without routing, webhook or bot settings:
     for a script that must find its routing where the test puts it.
+
+    Nor what pytest says of the test that runs (``PYTEST_CURRENT_TEST``)
+    or its xdist worker (``PYTEST_XDIST_*``): a command run by a test,
+    ``pytest`` among them, sees a fresh shell's environment, whether
+    the tests run in parallel or not.
     """
     return {
         name: value
         for name, value in os.environ.items()
-        if name != "POLYBOT_ROUTING" and not name.startswith("DISCORD_")
+        if name != "POLYBOT_ROUTING" and not name.startswith(_NOT_FOR_SCRIPTS)
     }
+
+
+#: What :func:`script_environment` leaves out, besides POLYBOT_ROUTING.
+_NOT_FOR_SCRIPTS = ("DISCORD_", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_")
 
 
 def run_forked(child: Callable[[], int], timeout: float) -> int:
