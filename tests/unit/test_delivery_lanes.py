@@ -614,7 +614,7 @@ class TestPlaces:
             assert state.key.startswith(base.key)
             assert "SeCrEt" not in state.label
         assert states[5].label.endswith(" (thread 'BTC', board 'db')")
-        assert states[3].label.endswith(" (thread 777777777777777777)")
+        assert states[3].label.endswith(" (thread id '777777777777777777')")
         again = lanes.for_message(_placed(config, Place(thread="BTC")))
         assert again is states[1]
 
