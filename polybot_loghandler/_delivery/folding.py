@@ -134,14 +134,33 @@ class Folder:
             return 0
         now, wall = self._clock(), self._wall()
         per = MAX_EMBEDS_PER_MESSAGE
+        # lanes that send on one channel (its threads) take turns: this
+        # one leaves on every share-th of the channel's places
+        share = self._sharing(state)
         times = limiter.schedule(
-            state.key, state.channel, now, len(waiting) // per + 2
+            state.key, state.channel, now, (len(waiting) // per + 2) * share
         )
-        leaves = [wall + (t - now) for t in times]
+        leaves = [wall + (t - now) for t in times[share - 1 :: share]]
         picked = [sources[i] for i in plan(waiting, leaves, per_message=per)]
         if picked:  # behind: keep the pace the projection assumed
             state.paced_until = now + PACED_FOR
         return self._replace(state, picked, default)
+
+    def _sharing(self, state: LaneState) -> int:
+        """
+        How many lanes with work post on *state*'s channel, itself too.
+
+        Boards are left out: their edits are not posts, and each posts
+        once in a long while.
+        """
+        return 1 + sum(
+            1
+            for other in self._lanes
+            if other is not state
+            and other.channel == state.channel
+            and other.busy
+            and (other.place is None or other.place.board is None)
+        )
 
     def _replace(
         self,

@@ -19,7 +19,7 @@ from polybot_loghandler._batching import Pending
 from polybot_loghandler._delivery.folding import PACED_FOR, Folder, lag_of
 from polybot_loghandler._delivery.lanes import Lanes, LaneState
 from polybot_loghandler._delivery.ledger import Ledger
-from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._message import Place, RoutedMessage
 from polybot_loghandler._model import Coalesce, Config, Fold
 from polybot_loghandler._ratelimit import RateLimiter
 from polybot_loghandler._receipts import Receipt
@@ -550,3 +550,28 @@ def test_warnings_keep_their_place_and_each_level_folds_its_own(
     assert by_level[logging.DEBUG] == 300  # nothing of it could go in time
     assert folded == sum(by_level.values())
     assert order[20].message.folded  # in the infos' place
+
+
+def test_lanes_on_one_channel_take_turns_in_the_projection() -> None:
+    """
+    Two threads of one channel, both behind: each leaves on every other
+    place of the channel, so each folds more than a lane alone would.
+    """
+    config = routing(max_lag="90s")
+    alone = Setup(config)
+    alone.log(range(200))
+    folded_alone = alone.folder.fold(alone.state, behind(alone.state))
+
+    shared = Setup(config)
+    target = config.channels["trades"]
+    first = shared.lanes.of(target, Place(thread="A"))
+    second = shared.lanes.of(target, Place(thread="B"))
+    board = shared.lanes.of(target, Place(board="db"))
+    for n in range(200):
+        shared.lanes.add(first, trade(config, n), NOW)
+        shared.lanes.add(second, trade(config, n), NOW)
+    shared.lanes.add(board, trade(config, 0), NOW)  # edits: not a share
+    folded_shared = shared.folder.fold(first, behind(first))
+
+    assert 0 < folded_alone < folded_shared
+    assert 2 == shared.folder._sharing(first)
