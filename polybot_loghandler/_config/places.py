@@ -225,6 +225,8 @@ class PlaceChecker(Checker):
                 "thread: (the post's name, a template) or thread_id: "
                 "(an existing post's id)",
             )
+        if table.get("thread") is not None:
+            self._text_threads(items, path, channels)
         if not bots:
             return
         if table.get("identity") is not None:
@@ -242,6 +244,33 @@ class PlaceChecker(Checker):
                 "existing thread's id, which a bot posts into), or send "
                 "to a webhook channel",
             )
+
+    def _text_threads(
+        self,
+        items: list[Any],
+        path: KeyPath,
+        channels: Mapping[str, Channel],
+    ) -> None:
+        """Note a ``thread:`` to a webhook channel not declared a forum."""
+        for key in items:
+            if not isinstance(key, str) or is_template(key):
+                continue
+            channel = channels.get(key)
+            if (
+                channel is None
+                or channel.forum
+                or channel.destination is None
+                or key in self.file.bot_channels
+            ):
+                continue
+            self.note(
+                (*path, "thread"),
+                f"'{key}' is not declared a forum (type: forum), and a "
+                "webhook can make threads only in a forum: if it is a "
+                "text channel, these messages go into it with the "
+                "thread's name in their author line",
+            )
+            return
 
 
 def forum_refused(

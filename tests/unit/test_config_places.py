@@ -844,3 +844,27 @@ def test_preview_says_where_a_message_goes(
         "  on board 'db'",
         "  in thread 'Momentum' · as 'Momentum'",
     ] == said
+
+
+@pytest.mark.parametrize(
+    ("to", "noted"),
+    [
+        ("hooked", True),  # a webhook channel, not declared a forum
+        ("forum", False),  # a forum: threads are made there
+        ("text", False),  # the console: nothing to make
+        ("'{{ where }}'", False),  # chosen per event: cannot be told
+    ],
+)
+def test_a_thread_to_a_channel_not_declared_a_forum_is_noted(
+    to: str, noted: bool
+) -> None:
+    """A webhook makes threads only in a forum: check says what follows."""
+    head = HEAD.replace('  text: ""\n', f'  text: ""\n  hooked: "{HOOK}"\n')
+    config = _config(
+        f"    match: {{event: a}}\n    to: {to}\n    thread: x\n", head
+    )
+    said = [n for n in config.notes if "not declared a forum" in n]
+    assert noted == bool(said)
+    if noted:
+        assert said[0].startswith("routing.yaml:11: routes[0].thread: ")
+        assert WEBHOOK_TOKEN not in said[0]
