@@ -34,18 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import TRADE as BENCH_TRADE  # noqa: E402
+
 from polybot_loghandler import DiscordHandler  # noqa: E402
 
-TRADE = {
-    "agent": "Momentum_BTC_v1",
-    "market": "BTC-USD-UP-15m",
-    "side": "YES",
-    "amount": 20.0,
-    "price": 0.5423,
-    "fees": 0.4,
-    "is_paper": True,
-    "trade_id": "paper_1738249425.123",
-}
+TRADE = {**BENCH_TRADE, "trade_id": "paper_1738249425.123"}
 UNMATCHED = {"cache": "quotes", "entries": 120}
 
 

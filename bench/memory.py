@@ -27,16 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import TRADE  # noqa: E402
+
 TARGET_MB = 100.0
-TRADE = {
-    "agent": "Momentum_BTC_v1",
-    "market": "BTC-USD-UP-15m",
-    "side": "YES",
-    "amount": 20.0,
-    "price": 0.5423,
-    "fees": 0.4,
-    "is_paper": True,
-}
 
 
 def max_rss_mb() -> float:

@@ -52,6 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _common import TRADE as BENCH_TRADE  # noqa: E402
 from spool_store import (  # noqa: E402
     BEFORE,
     RESULT,
@@ -65,13 +66,9 @@ TARGET = 0.90
 GENEROUS = (1_000_000, 60.0)
 #: Seconds a pass may take before it counts as failed.
 PASS_TIMEOUT = 120.0
+#: The benchmarks' trade, without ``is_paper``: a pass sets it per event.
 TRADE: dict[str, Any] = {
-    "agent": "Momentum_BTC_v1",
-    "market": "BTC-USD-UP-15m",
-    "side": "YES",
-    "amount": 20.0,
-    "price": 0.5423,
-    "fees": 0.4,
+    k: v for k, v in BENCH_TRADE.items() if k != "is_paper"
 }
 
 
