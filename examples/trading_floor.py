@@ -448,9 +448,28 @@ def lose_until(floor: Floor, agent: Agent, loss: float) -> None:
         close_position(floor, open_position(floor, agent, "YES"), lose=True)
 
 
-def place_order(market: str, amount: float) -> None:
+ORDER_ATTEMPTS = 4
+
+
+def place_order(market: str, amount: float, attempt: int = 1) -> None:
     # The exchange stalls now and then; in this simulation, right now.
-    raise TimeoutError(f"{CLOB_API}: ${amount:.2f} {market} order timed out")
+    # Each retry is made while handling the last timeout, so the final
+    # traceback chains every attempt: longer than an embed shows, so
+    # the whole of it goes beside the message as traceback.txt.
+    try:
+        submit_order(market, amount, attempt)
+    except TimeoutError:
+        if attempt < ORDER_ATTEMPTS:
+            place_order(market, amount, attempt + 1)
+            return
+        raise
+
+
+def submit_order(market: str, amount: float, attempt: int) -> None:
+    raise TimeoutError(
+        f"{CLOB_API}: ${amount:.2f} {market} order timed out "
+        f"(attempt {attempt} of {ORDER_ATTEMPTS}, no answer in 10 s)"
+    )
 
 
 # -- The auditor
@@ -830,6 +849,16 @@ def agent_unresponsive(floor: Floor) -> None:
         attempt=1,
         max_attempts=10,
     )
+    # the follow-up: the same incident, so the same thread (forum post)
+    ops_log.critical(
+        "critical_alert",
+        component=f"Trader Agent ({agent.name})",
+        issue="No heartbeat for 3 minutes",
+        last_heartbeat_s=240.0,
+        action="Restarting the agent",
+        attempt=2,
+        max_attempts=10,
+    )
     health_check(floor)
 
 
@@ -942,10 +971,10 @@ def admin_review(floor: Floor) -> None:
 
 
 INCIDENTS: list[tuple[float, Incident]] = [
+    (0.05, order_timeout),
     (0.10, api_slowdown),
     (0.20, agent_unresponsive),
     (0.22, agent_restarted),
-    (0.25, order_timeout),
     (0.30, underperformer_flagged),
     (0.35, reconnect_storm),
     (0.45, liquidity_gap),

@@ -2,7 +2,9 @@
 The console sink: messages shown readably on a terminal.
 
 Channels with no destination end here, one box per message, headed by
-the channel it was meant for. With ``delivery.console_per_channel`` it
+the channel it was meant for, and by where in it and under which name
+it would go (a thread, a board, an identity), with the files it carries
+named at its foot. With ``delivery.console_per_channel`` it
 shows the first few messages of each channel and counts the rest, listed
 when the process closes: a busy floor stays readable on one screen.
 """
@@ -35,6 +37,9 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
 
     Inline fields share a row (up to three, as Discord lays them out);
     markdown escapes are removed, since a terminal shows text as it is.
+    A message with a place or an identity says so under its head line
+    (``↳ thread 'BTC — feed down' · as Floor Boss``); the files sent
+    beside it are named at its foot (``+ traceback.txt (48 lines)``).
     Control characters from the event are shown, never sent to the
     terminal (see :func:`visible_controls`): only the sink's own colours
     are escape sequences.
@@ -50,6 +55,9 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
         _WIDTH - 4,
     )
     lines.append("┌─ " + head + " " + "─" * max(0, _WIDTH - len(head) - 4))
+    where = _where(message)
+    if where:
+        lines.append(f"{bar} {where}")
     if message.content:
         lines.append(f"{bar} 🔔 {visible_controls(message.content)}")
     if "author" in embed:
@@ -73,8 +81,49 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
         lines.append(
             f"{bar} \033[2m{footer}\033[0m" if color else f"{bar} {footer}"
         )
+    lines.extend(f"{bar} {line}" for line in _file_lines(message))
     lines.append("└" + "─" * (_WIDTH - 1))
     return "\n".join(lines)
+
+
+def _where(message: RoutedMessage) -> str:
+    """
+    Where in its channel *message* goes and under which name, or ``""``.
+
+    ``↳ thread 'BTC — feed down' · board 'database' (edited in place) ·
+    as Floor Boss``: only what the message has.
+    """
+    parts = []
+    if message.thread is not None:
+        parts.append(f"thread '{message.thread}'")
+    if message.thread_id is not None:
+        parts.append(f"thread {message.thread_id}")
+    if message.board is not None:
+        name = f"'{message.board}'" if message.board else "of the route"
+        parts.append(f"board {name} (edited in place)")
+    username, avatar = message.username, message.avatar_url
+    if username is not None:
+        own = " (own avatar)" if avatar is not None else ""
+        parts.append(f"as {username}{own}")
+    elif avatar is not None:
+        parts.append("with its own avatar")
+    if not parts:
+        return ""
+    return clamp(visible_controls("↳ " + " · ".join(parts)), _WIDTH - 2)
+
+
+def _file_lines(message: RoutedMessage) -> list[str]:
+    """A line for each file sent beside *message*: ``+ traceback.txt``."""
+    out = []
+    for item in message.files:
+        lines = item.text.count("\n") + 1 if item.text else 0
+        out.append(
+            clamp(
+                visible_controls(f"+ {item.name} ({counted(lines, 'line')})"),
+                _WIDTH - 2,
+            )
+        )
+    return out
 
 
 def _event_name(message: RoutedMessage) -> str:

@@ -1,12 +1,14 @@
 """
 What ``setup`` makes in a server, of what the routing needs.
 
-The routing's categories, text channels and webhooks are made, those
-that are missing: categories are matched by name, text channels by name
-within their category, and each channel's webhook by its name,
-``Polybot``, so running it again creates nothing. A dry run asks what
-exists and says what it would make. The requests go through
-:mod:`.botapi`.
+The routing's categories, channels and webhooks are made, those that
+are missing: categories are matched by name, channels by name within
+their category, and each channel's webhook by its name, ``Polybot``, so
+running it again creates nothing. A channel is a text channel, or a
+forum channel (type 15) where the routing says ``type: forum``. One
+there already of the other kind is used, not made twice, and said:
+Discord cannot turn one kind into the other. A dry run asks what exists
+and says what it would make. The requests go through :mod:`.botapi`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ __all__ = ["SetupResult", "run_setup"]
 WEBHOOK_NAME = "Polybot"
 GUILD_CATEGORY = 4
 GUILD_TEXT = 0
+GUILD_FORUM = 15
+#: The channel types a routing's channel can be, by ``Channel.forum``.
+_KIND = {False: GUILD_TEXT, True: GUILD_FORUM}
 PUBLIC_WEBHOOK_BASE = "https://discord.com/api/webhooks"
 
 
@@ -38,12 +43,16 @@ class SetupResult:
         found: How many categories, channels and webhooks already existed.
         left_alone: Names of the guild's channels the routing does not name.
         webhooks: Channel key → webhook URL, in routing order.
+        mismatched: What to tell of each channel there already of the
+            other kind (a text channel the routing says is a forum, or
+            the reverse), which was used as it is.
     """
 
     created: list[str] = field(default_factory=list)
     found: dict[str, int] = field(default_factory=dict)
     left_alone: list[str] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
+    mismatched: list[str] = field(default_factory=list)
 
 
 class _Progress:
@@ -179,26 +188,33 @@ class _Setup:
         parent: str | None,
         channels: list[dict[str, Any]],
     ) -> str:
-        found = next(
-            (
-                c
-                for c in channels
-                if c.get("type") == GUILD_TEXT
-                and c.get("name") == channel.name
-                and c.get("parent_id") == parent
-            ),
-            None,
-        )
+        kind = _KIND[channel.forum]
+        same = [
+            c
+            for c in channels
+            if c.get("type") in (GUILD_TEXT, GUILD_FORUM)
+            and c.get("name") == channel.name
+            and c.get("parent_id") == parent
+        ]
+        # one of the kind the routing says, else one of the other kind:
+        # never a second channel of the same name beside it
+        found = next((c for c in same if c.get("type") == kind), None)
+        if found is None and same:
+            found = same[0]
+            self.result.mismatched.append(_mismatch(channel))
         if found is not None:
             self._count("channels")
             return str(found["id"])
-        body: dict[str, Any] = {"name": channel.name, "type": GUILD_TEXT}
+        body: dict[str, Any] = {"name": channel.name, "type": kind}
         if parent is not None:
             body["parent_id"] = parent
         if channel.topic:
             body["topic"] = channel.topic
         where = f" in {channel.category}" if channel.category else ""
-        made = self._create(body, f"create channel #{channel.name}{where}")
+        what = " (a forum)" if channel.forum else ""
+        made = self._create(
+            body, f"create channel #{channel.name}{where}{what}"
+        )
         return str(made["id"]) if made else self._planned()
 
     def _webhook(self, channel: Channel, channel_id: str) -> None:
@@ -234,6 +250,30 @@ class _Setup:
             if not (found.get("url") or ("id" in found and "token" in found)):
                 raise _not_discords(doing, "no webhook in it")
         self.result.webhooks[channel.key] = _webhook_url(found)
+
+
+def _mismatch(channel: Channel) -> str:
+    """What to tell of *channel*, there already as the other kind."""
+    name = f"#{channel.name}"
+    if channel.forum:
+        return (
+            f"{name} is a text channel, but the routing makes it a forum "
+            f"(channels.{channel.key}.type: forum). Discord cannot turn "
+            "a text channel into a forum, so its webhook is used as it "
+            "is: messages meant for a thread go into the channel, with "
+            "the thread's name in their author line. For forum posts, "
+            f"rename or delete {name} in Discord and run setup again: "
+            "it then makes a forum channel."
+        )
+    return (
+        f"{name} is a forum channel, but the routing makes it a text "
+        "channel. In a forum every message goes into a post, and "
+        "Discord refuses the messages of a channel the routing does not "
+        f"call a forum (error 220001). Say channels.{channel.key}.type: "
+        "forum in the routing and give its routes thread:, or rename "
+        f"{name} in Discord and run setup again: it then makes a text "
+        "channel."
+    )
 
 
 def _webhook_url(hook: dict[str, Any]) -> str:

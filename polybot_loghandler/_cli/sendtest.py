@@ -114,6 +114,10 @@ def _route(key: str, channel: Channel) -> Route:
             ),
             footer=literal_text("polybot-loghandler send-test"),
         ),
+        # a forum takes messages only into posts: one of its own
+        thread=literal_text("polybot-loghandler send-test")
+        if channel.forum
+        else None,
     )
 
 

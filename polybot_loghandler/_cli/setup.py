@@ -194,6 +194,8 @@ def describe(
         + "; already there: "
         + ", ".join(counted(result.found.get(k, 0), one[k], k) for k in kinds)
     )
+    for text in result.mismatched:
+        out(f"note: {text}")
     if result.left_alone:
         out(
             f"left alone: {counted(len(result.left_alone), 'channel')} "

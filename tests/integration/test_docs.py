@@ -594,7 +594,10 @@ def _previewed(output: str) -> dict[tuple[str, str], Any]:
             # the body starts at its first "{": a line before it says
             # where in the channel the message goes (a thread, a board)
             start = re.search(r"^\{", body, re.MULTILINE)
+            where = body[: start.start() if start else 0]
             payload = json.loads(body[start.start() if start else 0 :])
+            thread = re.search(r"in thread '(.*?)'", where)
+            board = re.search(r"on board '(.*?)'", where)
             messages[name, event] = SimpleNamespace(
                 embed=payload["embeds"][0],
                 content=payload.get("content"),
@@ -602,6 +605,12 @@ def _previewed(output: str) -> dict[tuple[str, str], Any]:
                 channel=key,
                 route=routes[key],
                 event=SimpleNamespace(event=event, message=""),
+                thread=thread.group(1) if thread else None,
+                thread_id=None,
+                board=board.group(1) if board else None,
+                username=payload.get("username"),
+                avatar_url=payload.get("avatar_url"),
+                files=(),
             )
     return messages
 

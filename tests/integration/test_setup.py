@@ -33,6 +33,13 @@ GUILD = "400000000000000000"
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SeCrEtBoTtOkEnForSetupTests0123"
 CATEGORIES = 9
 CHANNELS = 37
+#: The shipped routing's forum channels (type: forum), as Discord names.
+FORUMS = {
+    "alerts-critical",
+    "agent-momentum",
+    "agent-mean-reversion",
+    "agent-volume",
+}
 EXIT_USER_ERROR = 2
 
 
@@ -71,15 +78,18 @@ def test_setup_creates_everything_once(
     assert _setup("--out", str(out)) == 0
     channels = fake.guild_channels(GUILD)
     categories = {c["id"]: c["name"] for c in channels if c["type"] == 4}
-    texts = [c for c in channels if c["type"] == 0]
+    texts = [c for c in channels if c["type"] in (0, 15)]
     assert len(categories) == CATEGORIES
     assert len(texts) == CHANNELS
+    assert FORUMS == {c["name"] for c in texts if c["type"] == 15}
     assert all(c["parent_id"] in categories for c in texts)
     by_name = {c["name"]: c for c in texts}
     assert categories[by_name["trades-paper"]["parent_id"]] == (
         "💰 TRADING ACTIVITY"
     )
-    assert by_name["alerts-critical"]["topic"] == "Critical alerts only"
+    assert by_name["alerts-critical"]["topic"] == (
+        "Critical alerts only, one post per incident"
+    )
     hooks = [h for c in texts for h in fake.channel_webhooks(c["id"])]
     assert len(hooks) == CHANNELS
     assert {h["name"] for h in hooks} == {"Polybot"}
@@ -109,7 +119,12 @@ def test_setup_creates_everything_once(
     assert report.count("delivered") >= CHANNELS
     assert "37 of 37 channels delivered" in report
     assert len(fake.messages) == CHANNELS
-    assert {m.channel_id for m in fake.messages} == {c["id"] for c in texts}
+    # a forum's goes into a post of its own, in that forum
+    assert {m.parent_id or m.channel_id for m in fake.messages} == {
+        c["id"] for c in texts
+    }
+    forums = {c["id"] for c in texts if c["type"] == 15}
+    assert forums == {m.parent_id for m in fake.messages if m.parent_id}
     assert all(h["token"] not in report for h in hooks)
 
 
@@ -715,6 +730,102 @@ def test_setup_makes_what_is_missing_once(
     assert f"set -a; . {env}; set +a" in again
     assert ["GET"] * 3 == [r.method for r in server.requests[before:]]
     assert written == env.read_text()
+
+
+#: Two channels: a forum and a text channel, both without a category.
+FORUM_ROUTING = """\
+version: 1
+channels:
+  alerts: {webhook: "", type: forum}
+  trades: ''
+routes:
+  - {name: incidents, to: alerts, thread: "{{ issue }}"}
+  - {name: trades, to: trades}
+"""
+#: What the forum's note and the text channel's say, in part.
+TEXT_NOT_FORUM = "#alerts is a text channel, but the routing makes it a forum"
+FORUM_NOT_TEXT = "#trades is a forum channel, but the routing makes it a text"
+
+
+@pytest.mark.parametrize(
+    ("there", "made", "note"),
+    [
+        pytest.param([], {"alerts": 15, "trades": 0}, None, id="empty"),
+        pytest.param(
+            [("alerts", 15), ("trades", 0)], {}, None, id="both-there"
+        ),
+        pytest.param(
+            [("alerts", 0)], {"trades": 0}, TEXT_NOT_FORUM, id="text-not-forum"
+        ),
+        pytest.param(
+            [("trades", 15)],
+            {"alerts": 15},
+            FORUM_NOT_TEXT,
+            id="forum-not-text",
+        ),
+        # a forum of the name beside a text channel of it: the forum
+        pytest.param(
+            [("alerts", 0), ("alerts", 15)],
+            {"trades": 0},
+            None,
+            id="both-kinds",
+        ),
+    ],
+)
+def test_setup_makes_forum_channels(  # noqa: PLR0917 - fixtures
+    server: Server,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    there: list[tuple[str, int]],
+    made: dict[str, int],
+    note: str | None,
+) -> None:
+    """
+    ``type: forum`` makes a forum channel (type 15); one of the other
+    kind there already is used, never doubled, and said.
+    """
+    (tmp_path / "routing.yaml").write_text(FORUM_ROUTING, encoding="utf-8")
+    before = [server.add(name=name, type=kind) for name, kind in there]
+
+    assert 0 == _setup("--out", "discord.env")
+
+    printed = capsys.readouterr().out
+    new = server.channels[len(before) :]
+    assert made == {c["name"]: c["type"] for c in new}
+    assert 2 == len({c["name"] for c in server.channels})  # none twice
+    notes = [
+        line.removeprefix("note: ")
+        for line in printed.splitlines()
+        if line.startswith("note: ")
+    ]
+    assert ([note] if note else []) == [n[: len(note or "")] for n in notes]
+    if "alerts" in made:
+        assert "  create channel #alerts (a forum)" in printed
+    used = {c["name"]: c["id"] for c in before if c["type"] == 15}
+    used |= {c["name"]: c["id"] for c in new}
+    for c in before:
+        used.setdefault(c["name"], c["id"])
+    assert set(used.values()) == set(server.hooks)  # a webhook each
+    env = (tmp_path / "discord.env").read_text().splitlines()
+    assert ["ALERTS", "TRADES"] == [
+        line.split("=")[0].removeprefix("DISCORD_WEBHOOK_") for line in env
+    ]
+
+
+def test_setup_forum_dry_run(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A dry run says the forum it would make, and the mismatch."""
+    (tmp_path / "routing.yaml").write_text(FORUM_ROUTING, encoding="utf-8")
+    server.add(name="trades", type=15)
+
+    assert 0 == _setup("--dry-run")
+
+    printed = capsys.readouterr().out
+    assert "  would create channel #alerts (a forum)" in printed
+    assert f"note: {FORUM_NOT_TEXT}" in printed
+    assert "would create: 0 categories, 1 channel, 2 webhooks" in printed
+    assert ["GET", "GET"] == [r.method for r in server.requests]
 
 
 def test_setup_leaves_other_channels_alone(

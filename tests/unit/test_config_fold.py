@@ -596,4 +596,4 @@ def test_the_shipped_routing_folds_and_passes_check(
         assert "agent" == folds[name].group_by, name
     for name in ("floor_boss_decision", "capital_reallocation"):
         assert folds[name].never, name
-        assert "never folded" == options[name]
+        assert "never folded, as Floor Boss" == options[name]

@@ -5,6 +5,7 @@ many of each channel it shows.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 
@@ -12,7 +13,7 @@ import pytest
 
 from polybot_loghandler._console import _WIDTH, ConsoleSink, format_message
 from polybot_loghandler._events import LogEvent
-from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._message import Attachment, Place, RoutedMessage
 from polybot_loghandler._model import Channel
 from polybot_loghandler._payload import build_payload
 
@@ -203,3 +204,93 @@ def test_a_broken_stream_neither_raises_nor_counts_as_shown(
     sink.close()
 
     assert 1 == sink.not_shown
+
+
+@pytest.mark.parametrize(
+    ("place", "identity", "files", "shown"),
+    [
+        pytest.param(None, {}, (), None, id="none"),
+        pytest.param(
+            Place(thread="BTC — feed down"),
+            {},
+            (),
+            "│ ↳ thread 'BTC — feed down'",
+            id="thread",
+        ),
+        pytest.param(
+            Place(thread_id="123456789012345678"),
+            {},
+            (),
+            "│ ↳ thread 123456789012345678",
+            id="thread-id",
+        ),
+        pytest.param(
+            Place(board="database"),
+            {},
+            (),
+            "│ ↳ board 'database' (edited in place)",
+            id="board",
+        ),
+        pytest.param(
+            Place(board=""),
+            {},
+            (),
+            "│ ↳ board of the route (edited in place)",
+            id="route-board",
+        ),
+        pytest.param(
+            Place(thread="BTC", board="feed"),
+            {"username": "Boss"},
+            (),
+            "│ ↳ thread 'BTC' · board 'feed' (edited in place) · as Boss",
+            id="all",
+        ),
+        pytest.param(
+            None,
+            {"username": "Auditor", "avatar_url": "https://e.test/a.png"},
+            (),
+            "│ ↳ as Auditor (own avatar)",
+            id="identity",
+        ),
+        pytest.param(
+            None,
+            {"avatar_url": "https://e.test/a.png"},
+            (),
+            "│ ↳ with its own avatar",
+            id="avatar",
+        ),
+        pytest.param(
+            None,
+            {},
+            (Attachment("traceback.txt", "a\nb\nc"),),
+            "│ + traceback.txt (3 lines)",
+            id="file",
+        ),
+    ],
+)
+def test_place_identity_and_files_are_shown(
+    place: Place | None,
+    identity: dict[str, str],
+    files: tuple[Attachment, ...],
+    shown: str | None,
+) -> None:
+    """
+    Under the head line, where the message goes and under which name;
+    at its foot, the files beside it; nothing for a plain message.
+    """
+    plain = _message()
+    message = dataclasses.replace(
+        plain,
+        payload={**plain.payload, **identity},
+        place=place,
+        files=files,
+    )
+
+    lines = format_message(message).splitlines()
+
+    extra = [line for line in lines if line not in format_message(plain)]
+    assert ([shown] if shown else []) == extra
+    if shown and not files:
+        assert shown == lines[1]  # right under the head
+    if files:
+        assert shown == lines[-2]  # right above the bottom
