@@ -3,8 +3,8 @@
 
 Every key has a default, so the section may be left out; what is given
 becomes ``DeliverySettings``. A report or ops channel must be one that
-``channels:`` declares, and not a forum (the handler's own messages go
-into no thread), so this section is checked after that one. A
+``channels:`` declares, so this section is checked after that one (in a
+forum, the handler's own messages go into a thread of their own). A
 size (``spool_size``) is read by ``size_bytes``: ``'50MB'``, ``'1.5 GiB'``.
 The relay's Redis URL may hold a password: a problem with it shows it
 only as ``_redisurl.redacted_url`` makes it.
@@ -23,7 +23,6 @@ from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, finite, is_off, positive_int
 from .fold import FoldChecker
-from .places import forum_refused
 from .words import shown
 
 #: The shortest reload or report interval: polling faster than this
@@ -95,13 +94,6 @@ class DeliveryChecker(Checker):
             key = self.string(table["ops_channel"], (*path, "ops_channel"))
             if key is not None:
                 self.channel_key(key, (*path, "ops_channel"), channels)
-                forum_refused(
-                    self,
-                    key,
-                    (*path, "ops_channel"),
-                    channels,
-                    "the handler's notices",
-                )
                 kwargs["ops_channel"] = key
         if "console" in table:
             console = "off" if is_off(table["console"]) else table["console"]
@@ -178,9 +170,6 @@ class DeliveryChecker(Checker):
             key = self.string(table["channel"], (*path, "channel"))
             if key is not None:
                 self.channel_key(key, (*path, "channel"), channels)
-                forum_refused(
-                    self, key, (*path, "channel"), channels, "the reports"
-                )
                 out["report_channel"] = key
         return out
 

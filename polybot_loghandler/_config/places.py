@@ -30,7 +30,6 @@ __all__ = [
     "PLACE_KEYS",
     "PlaceChecker",
     "Places",
-    "forum_refused",
     "refused_username",
 ]
 
@@ -271,26 +270,3 @@ class PlaceChecker(Checker):
                 "thread's name in their author line",
             )
             return
-
-
-def forum_refused(
-    checker: Checker,
-    key: str,
-    path: KeyPath,
-    channels: Mapping[str, Channel],
-    what: str,
-) -> None:
-    """
-    Tell a forum named where the library posts without a thread.
-
-    *what* says what posts there (``the handler's notices``, ``a
-    watch's alerts``).
-    """
-    channel = channels.get(key)
-    if channel is not None and channel.forum:
-        checker.problem(
-            path,
-            f"'{key}' is a forum channel (type: forum), which takes no "
-            f"message outside a thread, and {what} go into none: name "
-            "a text channel",
-        )

@@ -25,7 +25,6 @@ from polybot_loghandler._model import (
     EmbedTemplate,
     WatchRule,
 )
-from polybot_loghandler._templates import is_template
 from polybot_loghandler._watching.periods import check_every
 from polybot_loghandler._yaml import KeyPath
 
@@ -33,7 +32,6 @@ from .checker import RoutingFile
 from .embeds import EmbedChecker
 from .match import MatchChecker
 from .measures import MeasuresChecker
-from .places import forum_refused
 from .routes import RouteChecker
 from .words import kind_of, shown
 
@@ -68,12 +66,6 @@ _DIGEST_KEYS = (
     "grace",
     "max_groups",
 )
-
-#: What a watch or a digest posts, as a forum's problem says it.
-_POSTS = {
-    "watches": "a watch's alerts and recoveries",
-    "digests": "a digest's messages",
-}
 
 
 def fingerprint(spec: Any) -> str:
@@ -225,19 +217,9 @@ class WatchingChecker(MeasuresChecker):
     ) -> tuple[Any, ...]:
         if "to" not in table:
             return ()  # told as a missing key
-        data = table["to"]
-        for n, key in enumerate(data if isinstance(data, list) else [data]):
-            if isinstance(key, str) and not is_template(key):
-                forum_refused(
-                    self,
-                    key,
-                    (*path, "to", n)
-                    if isinstance(data, list)
-                    else (*path, "to"),
-                    channels,
-                    _POSTS[str(path[0])],
-                )
-        return self.routes.targets(data, (*path, "to"), channels)
+        # in a forum, each watch key's alerts and recoveries, and each
+        # digest, go into a thread of their own (``_routing``)
+        return self.routes.targets(table["to"], (*path, "to"), channels)
 
     def _expect(self, data: Any, path: KeyPath) -> tuple[str, ...]:
         if data is None:

@@ -129,7 +129,9 @@ def _payloads(out: str) -> list[tuple[str, str, dict[str, Any]]]:
     decoder = json.JSONDecoder()
     found = []
     for header in PAYLOAD_HEADER.finditer(out):
-        payload, _ = decoder.raw_decode(out, header.end() + 1)
+        # a line may say where it goes first (its thread, its board)
+        start = out.index("\n{", header.end()) + 1
+        payload, _ = decoder.raw_decode(out, start)
         found.append((header.group(1), header.group(2), payload))
     return found
 

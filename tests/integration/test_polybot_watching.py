@@ -154,14 +154,14 @@ def test_a_silent_part_is_one_alert_then_one_recovery(
         assert [] == sent.advance(3600)  # told once
         log("heartbeat", logger, **fields)
     (back,) = sent[1:]
-    assert (watch, "system_health") == (alert.route, alert.channel)
+    assert (watch, "alerts_critical") == (alert.route, alert.channel)
     assert "watch_alert" == alert.event.event
     assert "🚨 CRITICAL ALERT" == alert.embed["title"]
     shown = fields_of(alert)
     assert component == shown["Component"]
     assert "3 minutes ago" == shown["Last Heartbeat"]
     assert shown["Time"].endswith(" UTC")
-    assert (watch, "system_health") == (back.route, back.channel)
+    assert (watch, "alerts_critical") == (back.route, back.channel)
     assert "watch_recovery" == back.event.event
     assert back.embed["title"].startswith("✅ Responding Again: ")
     assert "after 1h 3m of silence" in back.embed["description"]

@@ -23,6 +23,7 @@ import pytest
 from polybot_loghandler._cli import main
 from polybot_loghandler._config import parse_config
 from polybot_loghandler._diagnostics import Diagnostics
+from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import Place, RoutedMessage
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -32,8 +33,9 @@ from polybot_loghandler._model import (
     Route,
 )
 from polybot_loghandler._reload import fixed_changes
-from polybot_loghandler._routing import RoutingHolder
+from polybot_loghandler._routing import RoutingHolder, _routed
 from polybot_loghandler._stats import Stats
+from polybot_loghandler._watching.render import LOGGER as WATCHING_LOGGER
 from polybot_loghandler._watching.render import made_route
 from polybot_loghandler._watching.watching import ALERT, DIGEST
 from polybot_loghandler.exceptions import ConfigError
@@ -381,37 +383,6 @@ MISTAKES = [
         "routing.yaml:9: delivery.attach_traceback",
         "did you mean 'attach_tracebacks'?",
         id="attach-typo",
-    ),
-    pytest.param(
-        "    to: text\ndelivery: {ops_channel: forum}\n",
-        "routing.yaml:9: delivery.ops_channel",
-        "'forum' is a forum channel (type: forum), which takes no message "
-        "outside a thread, and the handler's notices go into none: name "
-        "a text channel",
-        id="ops-channel-a-forum",
-    ),
-    pytest.param(
-        "    to: text\ndelivery:\n  report: {every: 1h, channel: forum}\n",
-        "routing.yaml:10: delivery.report.channel",
-        "and the reports go into none",
-        id="report-channel-a-forum",
-    ),
-    pytest.param(
-        "    to: text\nwatches:\n"
-        "  - {name: w, match: {event: hb}, alert_after: 1m, to: forum}\n",
-        "routing.yaml:10: watches[0].to",
-        "and a watch's alerts and recoveries go into none",
-        id="watch-to-a-forum",
-    ),
-    pytest.param(
-        "    to: text\ndigests:\n"
-        "  - name: d\n"
-        "    every: 1h\n"
-        "    measures: {n: count}\n"
-        "    to: [text, forum]\n",
-        "routing.yaml:13: digests[0].to[1]",
-        "and a digest's messages go into none",
-        id="digest-to-a-forum",
     ),
 ]
 
@@ -868,3 +839,74 @@ def test_a_thread_to_a_channel_not_declared_a_forum_is_noted(
     if noted:
         assert said[0].startswith("routing.yaml:11: routes[0].thread: ")
         assert WEBHOOK_TOKEN not in said[0]
+
+
+FORUM_TARGETS = """\
+    to: text
+watches:
+  - {name: silent, match: {event: hb}, key: agent, alert_after: 1m,
+     to: forum}
+digests:
+  - {name: hourly, match: {event: t}, every: 1h, measures: {n: count},
+     to: forum}
+delivery:
+  ops_channel: forum
+  report: {every: 1h, channel: forum}
+"""
+
+
+def test_a_forum_takes_notices_reports_watches_and_digests() -> None:
+    """Each goes into a thread of its own there, so none is refused."""
+    config = _config(FORUM_TARGETS)
+
+    assert "forum" == config.delivery.ops_channel
+    assert "forum" == config.delivery.notice_channel
+    assert config.watches[0].to[0].source == "forum"
+
+
+KEYED = {"watch": "silent", "key": "Momentum_BTC"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "thread"),
+    [
+        (
+            ALERT,
+            {"watch": "silent", "key": "Momentum_BTC"},
+            "silent — Momentum_BTC",
+        ),
+        (
+            "recovery",
+            {"watch": "silent", "key": "Momentum_BTC"},
+            "silent — Momentum_BTC",
+        ),
+        (ALERT, {"watch": "silent", "key": None}, "silent"),
+        (DIGEST, {}, "hourly"),
+    ],
+)
+def test_in_a_forum_an_alert_and_its_recovery_share_a_thread(
+    kind: str, values: dict[str, Any], thread: str
+) -> None:
+    """A watch's key has its thread; a digest has one of its own."""
+    config = _config(FORUM_TARGETS)
+    rule = config.watches[0] if kind != DIGEST else config.digests[0]
+    route = made_route(rule, kind)
+    event = LogEvent(
+        event="watch_alert",
+        level=logging.ERROR,
+        logger=WATCHING_LOGGER,
+        time=time.time(),
+        fields=values,
+        message="watch_alert",
+    )
+    channel = config.channels["forum"]
+    (message,) = _routed(
+        event,
+        route,
+        ("forum", channel),
+        {"title": "t"},
+        place=None,
+        identity={},
+    )
+
+    assert thread == message.thread
