@@ -35,6 +35,7 @@ from polybot_loghandler._limits import (
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import Coalesce, Fold
 from polybot_loghandler._payload import IDENTITY, build_payload, fit_total
+from polybot_loghandler._render import label
 from polybot_loghandler._text import safe_markdown
 from polybot_loghandler._watching.measures import (
     OTHERS,
@@ -115,6 +116,10 @@ class Summary:
         *lag* is the bound the channel fell behind, for its reader.
         """
         embed = self.embed(lag)
+        target = like.target
+        author = like.embed.get("author") or {}
+        if target is not None and author.get("name") == f"#{target.name}":
+            label(embed, target)  # its channel shares a webhook: say which
         event = LogEvent(
             event=EVENT,
             level=self.level,

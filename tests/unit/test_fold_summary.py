@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -179,3 +180,31 @@ def test_at_most_23_groups_then_others_and_total() -> None:
 
     assert 25 == len(fields)
     assert ["(others): 37 more", "Total"] == [f["name"] for f in fields[-2:]]
+
+
+@pytest.mark.parametrize(
+    ("author", "named"),
+    [
+        (None, False),  # a channel of its own: no label
+        ("#trades", True),  # labelled: it shares a webhook
+        ("Floor Boss", False),  # the route's own author: not a label
+    ],
+)
+def test_a_summary_names_its_channel_where_its_messages_did(
+    author: str | None, named: bool
+) -> None:
+    """With one webhook for several channels, a summary says which."""
+    config = routing()
+    like = message(config)
+    assert like.target is not None
+    if author is not None:
+        like = dataclasses.replace(
+            like, embed={**like.embed, "author": {"name": author}}
+        )
+    summary = Summary("trades", logging.INFO, None)
+    summary.add(event())
+
+    made = summary.message(like, 45.0)
+
+    shown = made.embed.get("author", {}).get("name")
+    assert (f"#{like.target.name}" if named else None) == shown
