@@ -319,3 +319,39 @@ class TestTracebackFiles:
             {k: a[k] for k in ("id", "filename")}
             for a in posted.json["attachments"]
         ]
+
+
+def test_a_bot_channel_board_is_edited_through_the_channel(
+    fake_discord: FakeDiscord,
+    connect: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the bot token a board is posted once, then edited in place."""
+    monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", fake_discord.bot_token)
+    routing = routing_yaml(
+        {"health": "{id: '222222222222222222'}"},
+        "- name: health_board\n"
+        "  match: {event: system_health}\n"
+        "  to: health\n"
+        "  board: '{{ component }}'\n"
+        "  embed: {title: '{{ component }}', fields: [{name: N, value: "
+        "'{{ n }}'}]}\n",
+        batch_window="0.05s",
+        flush_timeout="10s",
+        reload="off",
+    )
+    handler, log = connect(routing)
+    for n in range(4):
+        log.info("system_health", extra={"component": "db", "n": n})
+        assert flushed(handler)
+
+    (posted,) = fake_discord.messages
+    state = fake_discord.message(posted.id)
+    assert 3 == state.edit_count
+    assert 3 == _shown(state)
+    edits = [r for r in fake_discord.requests if r.method == "PATCH"]
+    assert 3 == len(edits)
+    assert all(
+        "/channels/222222222222222222/messages/" in r.path for r in edits
+    )
