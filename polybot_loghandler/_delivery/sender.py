@@ -117,7 +117,7 @@ class Sender:
         built = self._build(state, batch, messages)
         if built is None:
             return  # nothing in the batch could be encoded; counted
-        batch, messages, request = built
+        batch, request = built
         if request is None:
             self._disable(
                 state,
@@ -144,15 +144,19 @@ class Sender:
         """
         assert state.destination is not None
         for tries_left in (2, 1, 0):
-            aim = self._placer.aim(state, request.json, self._wall())
-            placed = build_request(
-                state.destination,
-                aim.payload,
-                thread_id=aim.thread_id,
-                edit=aim.edit,
-                files=request.files,
-            )
-            assert placed is not None  # the token was there just now
+            try:
+                aim = self._placer.aim(state, request.json, self._wall())
+                placed = build_request(
+                    state.destination,
+                    aim.payload,
+                    thread_id=aim.thread_id,
+                    edit=aim.edit,
+                    files=request.files,
+                )
+                assert placed is not None  # the token was there just now
+            except Exception as exc:  # any: it would fail every time
+                self._unencodable(state, batch, exc)
+                return
             if not await self._attempt(
                 state, batch, placed, aim, again=tries_left > 0
             ):
@@ -165,7 +169,7 @@ class Sender:
         state: LaneState,
         batch: list[Pending],
         messages: list[RoutedMessage],
-    ) -> tuple[list[Pending], list[RoutedMessage], Request | None] | None:
+    ) -> tuple[list[Pending], Request | None] | None:
         """
         The request for *batch*, leaving out what cannot be encoded.
 
@@ -177,7 +181,7 @@ class Sender:
         """
         request, error = _try_request(state, messages)
         if error is None:
-            return batch, messages, request
+            return batch, request
         kept: list[Pending] = []
         kept_messages: list[RoutedMessage] = []
         for item, message in zip(batch, messages, strict=True):
@@ -195,7 +199,7 @@ class Sender:
             self._unencodable(state, kept, error, together=True)
             state.inflight = []
             return None
-        return kept, kept_messages, request
+        return kept, request
 
     def _unencodable(
         self,

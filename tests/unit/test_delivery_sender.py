@@ -25,6 +25,7 @@ from polybot_loghandler._batching import Pending
 from polybot_loghandler._delivery import sender as sender_module
 from polybot_loghandler._delivery.lanes import Lanes, LaneState
 from polybot_loghandler._delivery.ledger import Ledger
+from polybot_loghandler._delivery.placing import Placer
 from polybot_loghandler._delivery.sender import (
     RETRY,
     Sender,
@@ -33,7 +34,7 @@ from polybot_loghandler._delivery.sender import (
 )
 from polybot_loghandler._discord import BOT_TOKEN_ENV, PayloadError
 from polybot_loghandler._losses import Loss
-from polybot_loghandler._message import RoutedMessage
+from polybot_loghandler._message import Place, RoutedMessage
 from polybot_loghandler._model import Config
 from polybot_loghandler._ratelimit import RateLimiter, Wait
 from polybot_loghandler._stats import Stats
@@ -898,3 +899,23 @@ def test_what_the_answer_was_never_matters_after_a_delivery(
 
     assert 2 == len(rig.discord.requests)
     assert 1 == rig.counters()["delivered"]
+
+
+def test_a_placed_batch_that_cannot_be_built_is_dropped_not_raised(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread's or board's request that fails to build: rejected."""
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise PayloadError("cannot be encoded as JSON: a test's value")
+
+    monkeypatch.setattr(Placer, "aim", broken)
+    rig = Rig(config)
+    state = rig.lanes.of(config.channels["trades"], Place(thread="BTC"))
+    rig.lanes.add(state, message(config, "one"), rig.clock.now)
+    batch = rig.lanes.take(state, rig.clock.now)
+
+    rig.send((state, batch))
+
+    assert [] == rig.discord.requests
+    assert 1 == rig.stats.read().get(Loss.REJECTED.counter, 0)
