@@ -428,7 +428,10 @@ def test_a_standby_relay_takes_over_from_a_killed_one(
                 proc.kill()
                 proc.communicate()
     assert 300 == len(set(seen))
-    assert 10 >= len(seen) - 300, "at most one batch twice"
+    # the batch on its way when the relay died, and at most the one
+    # before it, delivered but its acknowledgement not yet in Redis (a
+    # lane does not wait for it: see docs/relay.md)
+    assert 20 >= len(seen) - 300, "at most two batches twice"
     assert took_over < 10
 
 
