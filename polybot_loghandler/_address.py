@@ -15,13 +15,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ._config.places import refused_username
+from ._events import LogEvent
 from ._limits import MAX_THREAD_NAME, MAX_URL, MAX_USERNAME, clamp
 from ._message import Place
 from ._model import Route
 from ._templates import Scope, Text
 from ._text import REDACTED, encodable, is_http_url, redact_text
+from ._values import text_of
+from ._watching.render import LOGGER as WATCHING
 
-__all__ = ["identity_of", "place_of", "plain_name"]
+__all__ = [
+    "avatar_refused",
+    "forum_place",
+    "identity_of",
+    "place_of",
+    "plain_name",
+]
 
 #: Called with (part, exception) when a template fails.
 OnError = Callable[[str, Exception], None]
@@ -127,7 +136,7 @@ def identity_of(
             identity.avatar_url, scope, "identity.avatar_url", on_error
         )
         url = (found or "").strip()
-        refused = _avatar_refused(url)
+        refused = avatar_refused(url)
         if refused:
             on_refused(
                 "identity.avatar_url",
@@ -138,7 +147,7 @@ def identity_of(
     return out
 
 
-def _avatar_refused(url: str) -> str:
+def avatar_refused(url: str) -> str:
     """Why *url* cannot be an avatar (``""``: it can, or it is empty)."""
     if not url:
         return ""
@@ -151,3 +160,21 @@ def _avatar_refused(url: str) -> str:
     if not is_http_url(url):
         return f"not an http(s) URL: {url[:80]!r}"
     return ""
+
+
+def forum_place(place: Place | None, name: str, ev: LogEvent) -> Place:
+    """
+    Where a message for a forum goes: its place, in a thread.
+
+    A forum takes nothing outside a thread (Discord's 220001): a message
+    whose place names none goes into one of its own, named *name*, and
+    a watch's alert or recovery into one per key (``agent_silent —
+    Momentum_BTC``), so an alert and its recovery are read together. A
+    board stays on its board, in that thread.
+    """
+    if place is not None and (place.thread or place.thread_id):
+        return place
+    key = ev.fields.get("key") if ev.logger == WATCHING else None
+    said = f"{name} — {text_of(key)}" if key not in (None, "") else name
+    thread = plain_name(said, MAX_THREAD_NAME) or name[:MAX_THREAD_NAME]
+    return Place(thread=thread, board=None if place is None else place.board)

@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._address import identity_of, place_of, plain_name
+from ._address import forum_place, identity_of, place_of
 from ._config import load_config
 from ._diagnostics import Diagnostics, described, emit, say
 from ._events import LogEvent, RawEvent
 from ._files import traceback_files
-from ._limits import MAX_THREAD_NAME
 from ._losses import Loss
 from ._matching import Matcher
 from ._message import Attachment, Place, RoutedMessage
@@ -47,8 +46,7 @@ from ._router import Router, channels_of
 from ._stats import Stats
 from ._templates import Scope
 from ._text import redact_text
-from ._values import report_to, text_of
-from ._watching.render import LOGGER as WATCHING_LOGGER
+from ._values import report_to
 from ._watching.render import digest_embeds, made_event, made_route
 from ._watching.watching import Output, Watching
 from .exceptions import ConfigError, PolybotError
@@ -426,19 +424,6 @@ class RoutingHolder:
         )
 
 
-def forum_thread(name: str, ev: LogEvent) -> str:
-    """
-    The thread a message for a forum goes into when its route names none.
-
-    A watch's alerts and recoveries go into one per key (``agent_silent
-    — Momentum_BTC``), so an alert and its recovery are read together;
-    a digest's into one per digest; another route's into its own.
-    """
-    key = ev.fields.get("key") if ev.logger == WATCHING_LOGGER else None
-    said = f"{name} — {text_of(key)}" if key not in (None, "") else name
-    return plain_name(said, MAX_THREAD_NAME) or name[:MAX_THREAD_NAME]
-
-
 def _addressed(route: Route) -> bool:
     """Whether *route* names a board, a thread or an identity."""
     return (
@@ -470,14 +455,8 @@ def _routed(  # noqa: PLR0913 - one message's parts, rendered already
     key, channel = target
     if isinstance(channel.destination, BotChannelDestination):
         identity = {}
-    if channel.forum and (
-        place is None or not (place.thread or place.thread_id)
-    ):
-        # a forum takes a message only into a thread: one of its own
-        place = Place(
-            thread=forum_thread(route.name, ev),
-            board=None if place is None else place.board,
-        )
+    if channel.forum:
+        place = forum_place(place, route.name, ev)
     board = place is not None and place.board is not None
     made = [(embed, place, None if board else route.mention)]
     if (

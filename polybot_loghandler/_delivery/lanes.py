@@ -17,8 +17,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from polybot_loghandler._address import forum_place
 from polybot_loghandler._batching import Lane, Pending
-from polybot_loghandler._limits import MAX_THREAD_NAME
 from polybot_loghandler._losses import Loss
 from polybot_loghandler._message import Place, RoutedMessage
 from polybot_loghandler._model import (
@@ -136,18 +136,14 @@ class Lanes:
         The lane of *message*'s destination and place, made if new.
 
         A forum channel takes messages only into threads: one that names
-        none (a templated ``to:``, the engine's own notices) goes into a
-        thread named after its route.
+        none (the engine's own notices, made here) goes into a thread of
+        its own (:func:`~polybot_loghandler._address.forum_place`), as a
+        routed one does.
         """
         place, target = message.place, message.target
-        if (
-            target is not None
-            and target.forum
-            and (place is None or (place.thread or place.thread_id) is None)
-        ):
+        if target is not None and target.forum:
             name = OWN_THREAD if is_own(message.route) else message.route
-            board = None if place is None else place.board
-            place = Place(thread=name[:MAX_THREAD_NAME], board=board)
+            place = forum_place(place, name, message.event)
         return self.of(target, place)
 
     def of(

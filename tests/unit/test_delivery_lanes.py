@@ -637,7 +637,7 @@ class TestPlaces:
                 None,
                 Place(thread="polybot_loghandler"),
             ),
-            ("r" * 150, None, Place(thread="r" * 100)),
+            ("r" * 150, None, Place(thread="r" * 99 + "…")),
             ("errors", Place(thread="BTC"), Place(thread="BTC")),
             (
                 "errors",
