@@ -17,11 +17,14 @@ but the memory across a restart.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from ._discord import snowflake_problem
 from ._model import (
     BotChannelDestination,
     Destination,
@@ -37,6 +40,7 @@ __all__ = [
     "Places",
     "Posted",
     "destination_id",
+    "posted_from",
 ]
 
 #: The kinds of place kept.
@@ -76,6 +80,37 @@ class Posted:
     def slot(self) -> tuple[str, str, str]:
         """What it is kept under: kind, destination, key."""
         return (self.kind, self.destination, self.key)
+
+
+#: Longest text of a place read back (a thread's name is at most 100).
+_LONGEST = 400
+
+
+def posted_from(parts: Sequence[Any]) -> Posted | None:
+    """
+    A place a store read back, or ``None`` if it is not one of ours.
+
+    *parts* are :class:`Posted`'s fields, in order, as the store kept
+    them.
+
+    The one check of every store: texts of a sane length, a kind this
+    library keeps, Discord ids where ids are (the thread's may be
+    ``""``), and finite times.
+    """
+    if len(parts) != len(dataclasses.fields(Posted)):
+        return None
+    kind, destination, key, id_, thread, at, used = parts
+    texts = (kind, destination, key, id_, thread)
+    if not all(isinstance(t, str) and len(t) <= _LONGEST for t in texts):
+        return None
+    times = (at, used)
+    if not all(type(t) in (int, float) and math.isfinite(t) for t in times):
+        return None
+    if kind not in (BOARD, THREAD) or snowflake_problem(id_) is not None:
+        return None
+    if thread and snowflake_problem(thread) is not None:
+        return None
+    return Posted(kind, destination, key, id_, thread, float(at), float(used))
 
 
 class PlaceStore(Protocol):
@@ -179,15 +214,7 @@ class Places:
 
     def used(self, place: Posted, now: float) -> Posted:
         """Note that *place* was used at *now*; the place as it is now."""
-        fresh = Posted(
-            place.kind,
-            place.destination,
-            place.key,
-            place.id,
-            place.thread,
-            place.at,
-            now,
-        )
+        fresh = dataclasses.replace(place, used=now)
         # the store hears of a use at most once an hour: what it keeps
         # the time for is a week's expiry (an hour since it last heard,
         # not since the last use: a place used often is heard of too)

@@ -2,11 +2,11 @@
 Sending into threads and boards: which request, and what its answer taught.
 
 A lane with a place (``thread:``, ``thread_id:``, ``board:``) sends each
-batch as :func:`aim` says: into the thread Discord named before
-(``?thread_id=``), or making it (``thread_name``, a forum post); a board
-posted before is edited (``PATCH``), else posted. The answer is read by
-:meth:`Placer.learn`: the id of a new board message or thread is kept
-(:class:`~.places.Places`); a board message that is gone (404, code
+batch as :meth:`Placer.aim` says: into the thread Discord named before
+(``?thread_id=``), or making it (``thread_name``, a forum post); a
+board posted before is edited (``PATCH``), else posted. The answer is
+read by :meth:`Placer.learn`: the id of a new board message or thread
+is kept (``_places.Places``); a board message that is gone (404, code
 10008) or edited too often after its first hour (30046), a thread that
 is gone, or a channel that cannot have threads made by a webhook (it is
 not a forum: 220003) is answered by sending again, once, another way.
@@ -24,6 +24,7 @@ from polybot_loghandler._discord import (
     THREADS_ONLY_IN_FORUMS,
     UNKNOWN_MESSAGE,
     Outcome,
+    snowflake_problem,
 )
 from polybot_loghandler._limits import MAX_AUTHOR_NAME, clamp
 from polybot_loghandler._message import Place
@@ -232,7 +233,7 @@ def _in_author(payload: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _snowflake(value: Any) -> str | None:
     """An id from Discord's answer, if it is one."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+    if isinstance(value, str) and snowflake_problem(value) is None:
         return value
     return None
 

@@ -33,11 +33,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from polybot_loghandler._places import BOARD, KEEP_FOR, MOST, THREAD, Posted
+from polybot_loghandler._places import (
+    BOARD,
+    KEEP_FOR,
+    MOST,
+    THREAD,
+    Posted,
+    posted_from,
+)
 
 from . import scripts
 from .keys import Keys
@@ -56,8 +62,6 @@ _T = TypeVar("_T")
 #: Seconds the engine waits for the relay's loop to answer one call:
 #: longer than the client's own timeout, which answers first.
 WAIT = 6.0
-#: Longest key or id read back (a thread's name is at most 100).
-_LONGEST = 400
 #: Longest field or value read back, in bytes (a place's are far less).
 _LARGEST = 4096
 #: Fields read per HSCAN, and forgotten per script call.
@@ -248,22 +252,17 @@ def read_place(field: Any, value: Any) -> Posted | None:
     ):
         return None
     kind, dest, key = slot
-    id_: Any = about.get("id")
-    thread: Any = about.get("thread", "")
-    at: Any = about.get("at")
-    used: Any = about.get("used")
-    texts = (kind, dest, key, id_, thread)
-    if not all(isinstance(t, str) and len(t) <= _LONGEST for t in texts):
-        return None
-    if not (
-        _time(at)
-        and _time(used)
-        and kind in (BOARD, THREAD)
-        and _snowflake(id_)
-        and (thread == "" or _snowflake(thread))
-    ):
-        return None
-    return Posted(kind, dest, key, id_, thread, float(at), float(used))
+    return posted_from(
+        (
+            kind,
+            dest,
+            key,
+            about.get("id"),
+            about.get("thread", ""),
+            about.get("at"),
+            about.get("used"),
+        )
+    )
 
 
 def read_kind(field: Any) -> str | None:
@@ -286,12 +285,3 @@ def _json(data: Any) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError):  # UnicodeDecodeError too
         return None
-
-
-def _time(value: Any) -> bool:
-    """Whether *value* is a time as JSON keeps one: a finite number."""
-    return type(value) in (int, float) and math.isfinite(value)
-
-
-def _snowflake(text: Any) -> bool:
-    return isinstance(text, str) and text.isascii() and text.isdigit()

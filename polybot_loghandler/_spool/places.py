@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from polybot_loghandler._places import KEEP_FOR, Posted
+from polybot_loghandler._places import KEEP_FOR, Posted, posted_from
 
 from .db import Database
 
 __all__ = ["SpoolPlaces"]
-
-#: Longest key or id read back (a thread's name is at most 100).
-_LONGEST = 400
 
 
 class SpoolPlaces:
@@ -92,19 +89,4 @@ class SpoolPlaces:
 
 def _read(row: tuple[object, ...]) -> Posted | None:
     """A row as a place, or ``None`` if it is not one this library wrote."""
-    kind, dest, key, id_, thread, at, used = row
-    texts = (kind, dest, key, id_, thread)
-    if not all(isinstance(t, str) and len(t) <= _LONGEST for t in texts):
-        return None
-    if not all(isinstance(t, (int, float)) for t in (at, used)):
-        return None
-    assert isinstance(kind, str)
-    assert isinstance(dest, str)
-    assert isinstance(key, str)
-    assert isinstance(id_, str)
-    assert isinstance(thread, str)
-    assert isinstance(at, (int, float))
-    assert isinstance(used, (int, float))
-    if kind not in ("board", "thread") or not id_.isdigit():
-        return None
-    return Posted(kind, dest, key, id_, thread, float(at), float(used))
+    return posted_from(row)

@@ -31,6 +31,8 @@ from tests.support.redisserver import free_port
 
 #: The lease's value the tests' "relay" holds.
 HELD = "relay-1|7"
+#: Discord ids (17 to 20 digits: the store reads back nothing else).
+ID_A, ID_B, ID_C, ID_D = (f"1{n}" * 9 for n in "2345")
 
 
 class Wall:
@@ -97,9 +99,7 @@ def stores(
     made.close()
 
 
-def board(
-    key: str, used: float, id_: str = "1234", thread: str = ""
-) -> Posted:
+def board(key: str, used: float, id_: str = ID_A, thread: str = "") -> Posted:
     return Posted("board", "webhook:1001", key, id_, thread, used - 5, used)
 
 
@@ -111,8 +111,8 @@ def test_places_saved_are_read_back(
     made = [
         board("feeds", now, "111", thread="999"),
         # a key holds anything: JSON keeps the three apart
-        Posted("thread", "bot:42", 'a","b\x00c — é', "222", "", now, now),
-        board("feeds", now, "333", thread="999"),  # replaces the first
+        Posted("thread", "bot:42", 'a","b\x00c — é', ID_B, "", now, now),
+        board("feeds", now, ID_C, thread=ID_D),  # replaces the first
     ]
     for place in made:
         store.save(place)
@@ -123,7 +123,7 @@ def test_places_saved_are_read_back(
     assert 2 == plain.hlen(Keys.places)
     value = plain.hget(Keys.places, '["board","webhook:1001","feeds"]')
     assert value is not None
-    assert {"id": "333", "thread": "999", "at": now - 5, "used": now} == (
+    assert {"id": ID_C, "thread": ID_D, "at": now - 5, "used": now} == (
         json.loads(value)
     )
 
@@ -276,7 +276,7 @@ def test_relay_status_counts_the_boards_and_threads_kept(
     store = stores()
     store.save(board("feeds", now))
     store.save(board("orders", now))
-    store.save(Posted("thread", "webhook:1001", "BTC", "5", "", now, now))
+    store.save(Posted("thread", "webhook:1001", "BTC", ID_B, "", now, now))
     plain.hset(Keys.places, "junk", "{}")
 
     text = status_text(read_status(plain, "redis://test"), now)

@@ -365,10 +365,10 @@ class TestSpoolPlaces:
 
     def test_save_replaces_its_slot(self, spool: Spool) -> None:
         store = _store(spool)
-        store.save(_posted(id_="1"))
-        store.save(_posted(id_="2", used=T0 + 5.0))
+        store.save(_posted(id_="1" * 18))
+        store.save(_posted(id_="2" * 18, used=T0 + 5.0))
 
-        assert [_posted(id_="2", used=T0 + 5.0)] == list(store.load())
+        assert [_posted(id_="2" * 18, used=T0 + 5.0)] == list(store.load())
 
     def test_places_outlive_the_process(self, tmp_path: Path) -> None:
         directory = tmp_path / "spool"
