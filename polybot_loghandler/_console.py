@@ -25,7 +25,7 @@ from ._limits import clamp
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
 
-__all__ = ["ConsoleSink", "format_message"]
+__all__ = ["ConsoleSink", "format_message", "where_it_goes"]
 
 _WIDTH = 72
 _INLINE_PER_ROW = 3
@@ -55,7 +55,7 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
         _WIDTH - 4,
     )
     lines.append("┌─ " + head + " " + "─" * max(0, _WIDTH - len(head) - 4))
-    where = _where(message)
+    where = where_it_goes(message)
     if where:
         lines.append(f"{bar} {where}")
     if message.content:
@@ -86,7 +86,7 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _where(message: RoutedMessage) -> str:
+def where_it_goes(message: RoutedMessage) -> str:
     """
     Where in its channel *message* goes and under which name, or ``""``.
 

@@ -10,7 +10,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -40,9 +40,9 @@ __all__ = [
     "build_payload",
     "clamp_embed",
     "clamp_fields",
+    "copy_embed",
     "embed_length",
     "file_note",
-    "files_room",
     "fit_total",
     "note_file",
     "with_delay",
@@ -332,18 +332,6 @@ def note_file(embed: dict[str, Any], name: str) -> None:
     fit_total(embed, MAX_EMBED_TOTAL)
 
 
-def files_room(taken: Iterable[Sequence[Attachment]]) -> int:
-    """
-    How many more files a message holding the *taken* files may carry.
-
-    *taken* is the files of each message already in a batch (their
-    ``RoutedMessage.files``). A message carries at most ten: a batch
-    stops before a message whose files would not fit
-    (:func:`attachments_payload` refuses an eleventh).
-    """
-    return MAX_FILES_PER_MESSAGE - sum(len(files) for files in taken)
-
-
 def attachments_payload(
     payload: dict[str, Any], files: Sequence[Sequence[Attachment]]
 ) -> tuple[dict[str, Any], tuple[Attachment, ...]]:
@@ -364,8 +352,7 @@ def attachments_payload(
 
     Raises:
         ValueError: If *files* does not match the embeds, or holds more
-            than ten files (a batch must stop before; see
-            :func:`files_room`).
+            than ten files (a batch stops before: ``Lane.take``).
     """
     embeds: list[dict[str, Any]] = payload.get("embeds", [])
     if len(files) != len(embeds):
@@ -395,7 +382,7 @@ def attachments_payload(
                 renamed = True
     out = {**payload, "embeds": out_embeds}
     if renamed:  # a longer name may take the embeds over 6,000
-        out_embeds[:] = [_copy(embed) for embed in out_embeds]
+        out_embeds[:] = [copy_embed(embed) for embed in out_embeds]
         _fit_message(out_embeds)
     out["attachments"] = [
         {"id": str(n), "filename": item.name} for n, item in enumerate(named)
@@ -416,11 +403,14 @@ def _unique(name: str, taken: set[str]) -> str:
     return found
 
 
-def _copy(embed: dict[str, Any]) -> dict[str, Any]:
-    """A copy of *embed* whose texts can be cut without changing it."""
+def copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
+    """A copy of *embed* that shares no mutable part with it."""
     out = dict(embed)
     if "fields" in out:
         out["fields"] = [dict(item) for item in out["fields"]]
+    for key in ("footer", "author"):
+        if key in out:
+            out[key] = dict(out[key])
     return out
 
 
@@ -433,6 +423,6 @@ def _rename_note(embed: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     if at < 0:
         return embed  # it does not name the file: nothing to rename
     text = text[:at] + file_note(new) + text[at + len(note) :]
-    out = _copy(embed)
+    out = copy_embed(embed)
     out["footer"] = {**footer, "text": clamp(text, MAX_FOOTER_TEXT)}
     return out

@@ -33,7 +33,7 @@ from ._limits import (
     clamp_tail,
 )
 from ._model import Channel, EmbedTemplate, Route
-from ._payload import ZWSP, clamp_embed, clamp_fields, fit_total
+from ._payload import ZWSP, clamp_embed, clamp_fields, copy_embed, fit_total
 from ._templates import Scope, Text
 from ._text import (
     encodable,
@@ -104,17 +104,6 @@ def label(embed: dict[str, Any], channel: Channel) -> None:
     if "author" not in embed:
         name = encodable(f"#{channel.name}")
         embed["author"] = {"name": clamp(name, MAX_AUTHOR_NAME)}
-
-
-def copy_embed(embed: dict[str, Any]) -> dict[str, Any]:
-    """A copy of *embed* that shares no mutable part with it."""
-    out = dict(embed)
-    if "fields" in out:
-        out["fields"] = [dict(item) for item in out["fields"]]
-    for key in ("footer", "author"):
-        if key in out:
-            out[key] = dict(out[key])
-    return out
 
 
 def _text(

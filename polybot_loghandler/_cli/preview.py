@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from polybot_loghandler._config.words import did_you_mean
+from polybot_loghandler._console import where_it_goes
 from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
 from polybot_loghandler._message import RoutedMessage
@@ -185,30 +186,11 @@ def _show_messages(messages: list[RoutedMessage], out: TextIO) -> None:
         name = target.name if target else message.channel
         line = f"\n#{name} (key {message.channel}, {kind}):"
         print(visible_controls(line), file=out)
-        where = _where(message)
+        where = where_it_goes(message)  # as the console says it
         if where:
-            print(visible_controls(f"  {where}"), file=out)
+            print(f"  {where}", file=out)
         body = json.dumps(message.payload, indent=2, ensure_ascii=False)
         print(_inert_json(body), file=out)
-
-
-def _where(message: RoutedMessage) -> str:
-    """
-    Its thread, board and identity, in words (``""``: none of them).
-
-    ``in thread 'db — down' · on board 'floor' · as 'Momentum'``.
-    """
-    parts = []
-    place = message.place
-    if place is not None and place.thread is not None:
-        parts.append(f"in thread {place.thread!r}")
-    if place is not None and place.thread_id is not None:
-        parts.append(f"in thread {place.thread_id}")
-    if place is not None and place.board is not None:
-        parts.append(f"on board {place.board!r}")
-    if message.username:
-        parts.append(f"as {message.username!r}")
-    return " · ".join(parts)
 
 
 # -- samples of the watches and digests ---------------------------------

@@ -29,7 +29,7 @@ __all__ = [
     "FORBIDDEN_NAMES",
     "PLACE_KEYS",
     "PlaceChecker",
-    "Places",
+    "PlaceKeys",
     "refused_username",
 ]
 
@@ -47,7 +47,7 @@ def refused_username(name: str) -> str | None:
     return next((w for w in FORBIDDEN_NAMES if w in lowered), None)
 
 
-class Places(NamedTuple):
+class PlaceKeys(NamedTuple):
     """What a route's place and identity keys made."""
 
     board: Text | None = None
@@ -64,7 +64,7 @@ class PlaceChecker(Checker):
         table: Mapping[str, Any],
         path: KeyPath,
         channels: Mapping[str, Channel],
-    ) -> Places:
+    ) -> PlaceKeys:
         """
         The place and identity keys of the route *table* at *path*.
 
@@ -95,7 +95,7 @@ class PlaceChecker(Checker):
                 )
         identity = self.identity(table.get("identity"), (*path, "identity"))
         self.targets(table, path, channels)
-        return Places(board, thread, thread_id, identity)
+        return PlaceKeys(board, thread, thread_id, identity)
 
     def text(
         self, table: Mapping[str, Any], path: KeyPath, key: str

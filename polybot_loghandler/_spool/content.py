@@ -27,7 +27,7 @@ from typing import Any
 
 from polybot_loghandler import _limits as limits
 from polybot_loghandler import _values as values
-from polybot_loghandler._address import plain_name
+from polybot_loghandler._address import avatar_refused, plain_name
 from polybot_loghandler._config.places import refused_username
 from polybot_loghandler._discord import snowflake_problem
 from polybot_loghandler._files import MAX_FILE_BYTES, cap_text
@@ -35,7 +35,6 @@ from polybot_loghandler._message import Attachment, Place
 from polybot_loghandler._model import Fold
 from polybot_loghandler._payload import IDENTITY, clamp_embed
 from polybot_loghandler._text import (
-    REDACTED,
     encodable,
     neutralize_mentions,
     redact_text,
@@ -326,9 +325,9 @@ def identity_read(raw: Any) -> dict[str, str]:
         name = plain_name(name, limits.MAX_USERNAME)
         if name and refused_username(name) is None:
             out["username"] = name
-    picture = _link(raw.get("avatar_url"))
-    if picture is not None and REDACTED not in picture:
-        out["avatar_url"] = picture
+    picture = raw.get("avatar_url")
+    if isinstance(picture, str) and picture and not avatar_refused(picture):
+        out["avatar_url"] = picture  # the rule it was rendered by
     return out
 
 

@@ -596,8 +596,10 @@ def _previewed(output: str) -> dict[tuple[str, str], Any]:
             start = re.search(r"^\{", body, re.MULTILINE)
             where = body[: start.start() if start else 0]
             payload = json.loads(body[start.start() if start else 0 :])
-            thread = re.search(r"in thread '(.*?)'", where)
-            board = re.search(r"on board '(.*?)'", where)
+            thread = re.search(r"thread '(.*?)'(?: ·|$)", where, re.MULTILINE)
+            board = re.search(
+                r"board '(.*?)'(?: \(edited|$)", where, re.MULTILINE
+            )
             messages[name, event] = SimpleNamespace(
                 embed=payload["embeds"][0],
                 content=payload.get("content"),

@@ -812,8 +812,8 @@ def test_preview_says_where_a_message_goes(
         if line.startswith("#") and not lines[n + 1].startswith("{")
     ]
     assert [
-        "  on board 'db'",
-        "  in thread 'Momentum' · as 'Momentum'",
+        "  ↳ board 'db' (edited in place)",
+        "  ↳ thread 'Momentum' · as Momentum",
     ] == said
 
 

@@ -40,7 +40,6 @@ from polybot_loghandler._payload import (
     build_payload,
     embed_length,
     file_note,
-    files_room,
 )
 from polybot_loghandler._render import (
     copy_embed,
@@ -481,12 +480,6 @@ class TestAttachmentsPayload:
 
         with pytest.raises(ValueError, match="2 lists of files for 1"):
             attachments_payload(payload, [(), ()])
-
-    def test_room_for_files(self) -> None:
-        one = (Attachment("a.txt", ""),)
-        assert 10 == files_room([])
-        assert 9 == files_room([one, ()])
-        assert 0 == files_room([one] * 10)
 
 
 # -- properties -------------------------------------------------------------
