@@ -15,7 +15,8 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -25,7 +26,7 @@ from ._limits import clamp
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
 
-__all__ = ["ConsoleSink", "format_message", "where_it_goes"]
+__all__ = ["ConsoleSink", "console_tapped", "format_message", "where_it_goes"]
 
 _WIDTH = 72
 _INLINE_PER_ROW = 3
@@ -210,6 +211,35 @@ def _writable(text: str, stream: TextIO) -> str:
     return text
 
 
+#: Who else is shown what the console gets (see :func:`console_tapped`).
+_taps: list[Callable[[Sequence[RoutedMessage]], None]] = []
+
+
+@contextmanager
+def console_tapped(
+    tap: Callable[[Sequence[RoutedMessage]], None],
+) -> Iterator[None]:
+    """
+    Hand *tap* every batch any console sink gets while the block runs.
+
+    It gets them all, those ``console_per_channel`` keeps off the screen
+    too, as they are shown (a repeat with its ``×N``); it is called in
+    the delivery thread, and what it raises is ignored. ``demo --html``
+    draws the day's messages with it.
+    """
+    _taps.append(tap)
+    try:
+        yield
+    finally:
+        _taps.remove(tap)
+
+
+def _tell_taps(messages: Sequence[RoutedMessage]) -> None:
+    for tap in tuple(_taps):  # a copy: a block may end meanwhile
+        with suppress(Exception):  # a tap never stops delivery
+            tap(messages)
+
+
 class ConsoleSink:
     """
     Writes messages to a stream (standard error by default).
@@ -254,6 +284,8 @@ class ConsoleSink:
 
         A broken or closed stream shows nothing and never raises.
         """
+        if _taps:
+            _tell_taps(messages)
         stream = self._stream()
         if stream is None:
             return 0

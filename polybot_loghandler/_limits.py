@@ -8,6 +8,9 @@ send is clamped here first, visibly, with an ellipsis.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 __all__ = [
     "MAX_AUTHOR_NAME",
     "MAX_CONTENT",
@@ -25,6 +28,7 @@ __all__ = [
     "MAX_USERNAME",
     "clamp",
     "clamp_tail",
+    "cuts_recorded",
 ]
 
 MAX_TITLE = 256
@@ -64,7 +68,7 @@ def clamp(text: str, limit: int) -> str:
     end = limit - 1
     if text[end] == _BREAK and text[end - 1 : end] == "@":
         end -= 1
-    return text[:end].rstrip() + ELLIPSIS
+    return _cut(text[:end].rstrip() + ELLIPSIS)
 
 
 def clamp_tail(text: str, limit: int) -> str:
@@ -82,4 +86,40 @@ def clamp_tail(text: str, limit: int) -> str:
     newline = tail.find("\n")
     if 0 <= newline < len(tail) // 2:
         tail = tail[newline + 1 :]  # start at a whole line
-    return ELLIPSIS + "\n" + tail.lstrip("\n")
+    return _cut(ELLIPSIS + "\n" + tail.lstrip("\n"))
+
+
+#: The texts cut while :func:`cuts_recorded` runs (else ``None``).
+_recorded: set[str] | None = None
+#: At most this many are kept: a preview shows a few hundred messages.
+_MOST_RECORDED = 10_000
+
+
+def _cut(text: str) -> str:
+    """*text*, a cut one, recorded if a preview asked (see below)."""
+    recorded = _recorded
+    if recorded is not None and len(recorded) < _MOST_RECORDED:
+        recorded.add(text)
+    return text
+
+
+@contextmanager
+def cuts_recorded() -> Iterator[set[str]]:
+    """
+    Record every text cut to a limit while the block runs, in any thread.
+
+    For previews, which say where text was cut to fit (the cut text is
+    what Discord would show, so it is what they compare); it costs the
+    rendering nothing otherwise, and only a set insert on the rare cut.
+    Nested blocks share the outer set.
+    """
+    global _recorded  # noqa: PLW0603 - one switch, read without a lock
+    outer = _recorded
+    if outer is not None:
+        yield outer
+        return
+    _recorded = set()
+    try:
+        yield _recorded
+    finally:
+        _recorded = None

@@ -22,7 +22,13 @@ from ._lookup import resolve_routing
 from ._model import Config
 from ._pipeline import CAPTURES, Pipeline
 
-__all__ = ["announce_console", "get_pipeline", "reset_pipelines"]
+__all__ = [
+    "announce_console",
+    "close_all",
+    "get_pipeline",
+    "pipelines",
+    "reset_pipelines",
+]
 
 _log = logging.getLogger("polybot_loghandler")
 
@@ -96,8 +102,9 @@ def announce_console(config: Config, console: tuple[str, ...]) -> None:
         )
 
 
-def _close_all() -> None:
-    for pipeline in list(_PIPELINES.values()):
+def close_all() -> None:
+    """Close every pipeline: what they hold is delivered (or counted)."""
+    for pipeline in pipelines():
         pipeline.close()
 
 
@@ -120,5 +127,5 @@ def _after_fork_in_child() -> None:
         pipeline._after_fork_in_child()  # noqa: SLF001
 
 
-atexit.register(_close_all)
+atexit.register(close_all)
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -14,8 +14,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from polybot_loghandler._console import console_tapped
+from polybot_loghandler._html.transcript import Transcript
+from polybot_loghandler._limits import cuts_recorded
 from polybot_loghandler._lookup import shipped_routing
+from polybot_loghandler._registry import close_all, pipelines
 
+from .htmlfile import HTML_HELP, check_writable, write_html
 from .usage import EXIT_OK, UsageError, subcommand
 
 if TYPE_CHECKING:
@@ -52,13 +57,50 @@ def _demo(args: argparse.Namespace) -> int:
     script = demo_script()
     if not script.is_file():
         raise UsageError(f"the demo script is missing: {script}")
+    html, rest = _html_option(list(args.demo_args))
+    if html is None:
+        code = _run(script, rest)
+        if {"-h", "--help"} & set(rest):
+            print(f"\n--html FILE: {HTML_HELP}")
+        return code
+    check_writable(html)
+    transcript = Transcript()
+    with cuts_recorded() as cuts, console_tapped(transcript.add):
+        code = _run(script, rest)
+        # the pipelines' last messages (the digests) go out as they close
+        configs = [pipeline.config for pipeline in pipelines()]
+        close_all()
+    if code == EXIT_OK:
+        write_html(html, transcript, configs[0] if configs else None, cuts)
+    return code
+
+
+def _html_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """
+    ``--html FILE`` taken out of the example's arguments, and the rest.
+
+    The option is this command's own: the example does not know it.
+    """
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--html", metavar="FILE")
+    known, rest = parser.parse_known_args(argv)
+    if known.html is not None and "--rush" in rest:
+        raise UsageError(
+            "--html draws the day's messages; --rush sends to a stand-in "
+            "for Discord instead, so there is no page to draw: use one"
+        )
+    return known.html, rest
+
+
+def _run(script: Path, argv: list[str]) -> int:
+    """Run the example's ``main`` with *argv*; its exit status."""
     example = runpy.run_path(str(script), run_name="trading_floor")
     try:
         # the demo shows the shipped routing, whatever is in the cwd or
         # the environment, unless --routing says otherwise; its help and
         # errors are headed with this command's name
         code = example["main"](
-            list(args.demo_args),
+            argv,
             prog="polybot-loghandler demo",
             routing=str(shipped_routing()),
         )

@@ -22,6 +22,8 @@ from polybot_loghandler._config.words import did_you_mean
 from polybot_loghandler._console import where_it_goes
 from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
+from polybot_loghandler._html.transcript import Transcript
+from polybot_loghandler._limits import cuts_recorded
 from polybot_loghandler._message import RoutedMessage
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -35,6 +37,7 @@ from polybot_loghandler._stats import Stats
 from polybot_loghandler._text import visible_controls
 from polybot_loghandler._watching.render import made_event
 
+from .htmlfile import HTML_HELP, check_writable, write_html
 from .samples import digest_sample, watch_samples
 from .usage import EXIT_OK, UsageError, load_routing, subcommand
 
@@ -71,20 +74,42 @@ def add_preview_parser(sub: Subcommands) -> None:
         metavar="NAME",
         help=_SAMPLE_HELP,
     )
+    preview.add_argument("--html", metavar="FILE", help=HTML_HELP)
 
 
 def _preview(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
     events = [_event_from_json(text, "--event") for text in args.event or ()]
-    if args.sample is not None:
-        rules = _sampled(config, args.sample)
-        _show_samples(config, rules, events, sys.stdout)
-        return EXIT_OK
-    pipeline = Pipeline(config)
+    if args.html:
+        check_writable(args.html)
+    shown = _Shown(sys.stdout, Transcript() if args.html else None)
+    with cuts_recorded() as cuts:
+        if args.sample is not None:
+            rules = _sampled(config, args.sample)
+            _show_samples(config, rules, events, shown)
+        else:
+            _show_events(Pipeline(config), events, shown)
+    if shown.transcript is not None:
+        write_html(args.html, shown.transcript, config, cuts)
+    return EXIT_OK
+
+
+class _Shown:
+    """Where the preview shows messages: a stream, and maybe a page."""
+
+    def __init__(self, out: TextIO, transcript: Transcript | None) -> None:
+        self.out = out
+        self.transcript = transcript
+
+
+def _show_events(
+    pipeline: Pipeline, events: list[LogEvent], shown: _Shown
+) -> None:
+    """Preview the ``--event`` events, else those on standard input."""
     if events:
         for ev in events:
-            _show_preview(pipeline, ev, sys.stdout)
-        return EXIT_OK
+            _show_preview(pipeline, ev, shown)
+        return
     if sys.stdin.isatty():
         print(
             "reading JSON events from standard input, one per line "
@@ -95,8 +120,7 @@ def _preview(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         ev = _event_from_json(line, f"line {number}")
-        _show_preview(pipeline, ev, sys.stdout)
-    return EXIT_OK
+        _show_preview(pipeline, ev, shown)
 
 
 def _event_from_json(line: str, where: str) -> LogEvent:
@@ -141,7 +165,8 @@ def _inert_json(body: str) -> str:
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", body)
 
 
-def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
+def _show_preview(pipeline: Pipeline, ev: LogEvent, shown: _Shown) -> None:
+    out = shown.out
     routed = pipeline.router.route(ev, ev.context(), lambda *_: None)
     # the event's own names are shown as the console sink shows them: a
     # lone surrogate cannot be written, a control character must not act
@@ -168,11 +193,14 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, out: TextIO) -> None:
         ev.message,
         ev.exception,
     )
-    _show_messages(pipeline.process(raw), out)
+    _show_messages(pipeline.process(raw), shown)
 
 
-def _show_messages(messages: list[RoutedMessage], out: TextIO) -> None:
+def _show_messages(messages: list[RoutedMessage], shown: _Shown) -> None:
     """Each message's channel, and the body it would be sent."""
+    out = shown.out
+    if shown.transcript is not None:
+        shown.transcript.add(messages)
     for message in messages:
         target = message.target
         dest = target.destination if target else None
@@ -235,9 +263,10 @@ def _show_samples(
     config: Config,
     rules: list[WatchRule | DigestRule],
     events: list[LogEvent],
-    out: TextIO,
+    shown: _Shown,
 ) -> None:
     """A sample of what each rule sends, as ``--event`` shows an event."""
+    out = shown.out
     holder = RoutingHolder(config, None, Stats(), Diagnostics())
     now = time.time()
     for rule in rules:
@@ -267,4 +296,4 @@ def _show_samples(
             channels = ", ".join(dict.fromkeys(m.channel for m in messages))
             line = f"  route {rule.name} → {channels or '(none)'}"
             print(visible_controls(line), file=out)
-            _show_messages(messages, out)
+            _show_messages(messages, shown)

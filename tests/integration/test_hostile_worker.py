@@ -441,7 +441,7 @@ class TestAfterShutdown:
     ) -> None:
         """Not as queue_full: the queue was never full."""
         handler, log = connect(_two_channels(fake_discord))
-        _registry._close_all()
+        _registry.close_all()
 
         log.error("late", extra={"key": 1})
         log.error("later", extra={"key": 2})
