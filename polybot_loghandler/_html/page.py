@@ -164,7 +164,8 @@ def _link(view: _View) -> str:
     return (
         f'<a class="channel-link{quiet}" href="#channel-{_attr(view.key)}" '
         f'title="{title}" data-channel="{_attr(view.key)}">'
-        f"{_icon(view.channel)}<span>{_text(view.name)}</span>{badge}</a>"
+        f'{_icon(view.channel)}<span class="name">{_text(view.name)}</span>'
+        f"{badge}</a>"
     )
 
 

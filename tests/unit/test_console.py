@@ -11,7 +11,12 @@ import logging
 
 import pytest
 
-from polybot_loghandler._console import _WIDTH, ConsoleSink, format_message
+from polybot_loghandler._console import (
+    _WIDTH,
+    ConsoleSink,
+    console_tapped,
+    format_message,
+)
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._message import Attachment, Place, RoutedMessage
 from polybot_loghandler._model import Channel
@@ -294,3 +299,36 @@ def test_place_identity_and_files_are_shown(
         assert shown == lines[1]  # right under the head
     if files:
         assert shown == lines[-2]  # right above the bottom
+
+
+class TestTap:
+    def test_a_tap_gets_every_message_those_not_shown_too(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        seen: list[RoutedMessage] = []
+        sink = ConsoleSink("stdout", per_channel=1)
+        messages = [_message(), _message(), _message(channel="other")]
+        with console_tapped(seen.extend):
+            assert sink.deliver(messages) == 2
+        sink.deliver(messages)  # after the block: not tapped
+
+        assert seen == messages
+        assert capsys.readouterr().out.count("┌─") == 2
+
+    def test_a_tap_sees_the_console_even_when_it_is_off(self) -> None:
+        seen: list[RoutedMessage] = []
+        with console_tapped(seen.extend):
+            ConsoleSink("off").deliver([_message()])
+        assert len(seen) == 1
+
+    def test_a_tap_that_fails_changes_nothing(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        def broken(_: object) -> None:
+            raise RuntimeError
+
+        seen: list[RoutedMessage] = []
+        with console_tapped(broken), console_tapped(seen.extend):
+            assert ConsoleSink("stdout").deliver([_message()]) == 1
+        assert len(seen) == 1
+        assert "Trade" in capsys.readouterr().out
