@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from polybot_loghandler._limits import cuts_recorded
 from polybot_loghandler._lookup import shipped_routing
 from polybot_loghandler._registry import close_all, pipelines
 
-from .htmlfile import HTML_HELP, check_writable, write_html
+from .htmlfile import check_writable, write_html
 from .usage import EXIT_OK, UsageError, subcommand
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
     if html is None:
         code = _run(script, rest)
         if {"-h", "--help"} & set(rest):
-            print(f"\n--html FILE: {HTML_HELP}")
+            print(_HTML_OPTION)
         return code
     check_writable(html)
     transcript = Transcript()
@@ -73,6 +74,16 @@ def _demo(args: argparse.Namespace) -> int:
     if code == EXIT_OK:
         write_html(html, transcript, configs[0] if configs else None, cuts)
     return code
+
+
+#: ``demo --help``'s last lines: the option the example does not know.
+_HTML_OPTION = "\ncommand options:\n" + textwrap.fill(
+    "also write every message to FILE as one HTML page that shows them as "
+    "Discord does (self-contained: any browser opens it, offline)",
+    width=78,
+    initial_indent="  --html FILE      ",
+    subsequent_indent=" " * 19,
+)
 
 
 def _html_option(argv: list[str]) -> tuple[str | None, list[str]]:

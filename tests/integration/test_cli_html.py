@@ -180,7 +180,8 @@ def test_demo_help_names_the_option(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["demo", "--help"]) == 0
-    assert "\n--html FILE: also write the messages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "\ncommand options:\n  --html FILE      also write every" in out
 
 
 @pytest.mark.slow
