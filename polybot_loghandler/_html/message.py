@@ -38,6 +38,8 @@ _COLUMNS = {
 }
 #: What a footer part is when it is one of delivery's own marks.
 _MARK = re.compile(r"^(×\d[\d,]*( more)?|since .+|delayed .+)$")
+#: How many of a file's lines its card shows when opened.
+_FILE_LINES = 40
 #: What says text was cut, shown beside it.
 _CUT = (
     '<span class="cut" title="cut by polybot_loghandler to fit '
@@ -217,12 +219,19 @@ def _timestamp(value: object) -> str:
 
 
 def _attachment(item: Attachment) -> str:
+    """A file's card, which opens on its first lines, as Discord's does."""
     size = len(item.text.encode())
     shown = f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KB"
+    lines = item.text.splitlines()
+    head = "\n".join(lines[:_FILE_LINES])
+    more = len(lines) - _FILE_LINES
+    rest = f"\n… {more} more lines" if more > 0 else ""
     return (
-        '<div class="attachment"><span class="file-icon">📄</span>'
+        '<details class="attachment"><summary>'
+        '<span class="file-icon">📄</span>'
         f'<span class="file-name">{_text(item.name)}</span>'
-        f'<span class="file-size">{shown}</span></div>'
+        f'<span class="file-size">{shown}</span></summary>'
+        f'<pre class="file-text">{_text(head + rest)}</pre></details>'
     )
 
 

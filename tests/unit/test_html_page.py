@@ -34,7 +34,7 @@ TIME = 1_769_956_425.0  # 2026-02-01 14:33:45 UTC
 PAGE_TAGS = {
     "#document", "html", "head", "meta", "title", "style", "body", "nav",
     "div", "a", "span", "main", "p", "section", "header", "h2", "article",
-    "time",
+    "time", "details", "summary", "pre",
 }  # fmt: skip
 
 
@@ -376,15 +376,23 @@ class TestMessage:
         assert page.one("edited").text() == "(edited)"
         assert "edited 1 time " in page.one("edited").attrs["title"]
 
-    def test_files_are_named_with_their_size(self) -> None:
+    def test_files_are_named_with_their_size_and_open_on_their_start(
+        self,
+    ) -> None:
+        lines = "\n".join(f"line {n}" for n in range(1, 51))
         files = (
-            Attachment("traceback.txt", "x" * 2048),
+            Attachment("traceback.txt", lines + "x" * 2048),
             Attachment("small.txt", "abc"),
         )
         page = _page(_message(files=files))
-        assert [a.text() for a in page.all("attachment")] == [
-            "📄traceback.txt2.0 KB",
+        cards = page.all("attachment")
+        assert [c.one(tag="summary").text() for c in cards] == [
+            "📄traceback.txt2.4 KB",
             "📄small.txt3 bytes",
+        ]
+        assert [c.one("file-text").text() for c in cards] == [
+            "\n".join(f"line {n}" for n in range(1, 41)) + "\n… 10 more lines",
+            "abc",
         ]
 
     def test_delivery_s_own_marks_stand_out_in_the_footer(self) -> None:
