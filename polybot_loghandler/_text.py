@@ -76,15 +76,22 @@ _LINE_START = re.compile(
     r"^(\s*)(>>>|>|#{1,3}(?=\s)|-#(?=\s)|[-+](?=\s))", re.MULTILINE
 )
 _UNESCAPE = re.compile(r"\\([\\*_~|`\[\]>#+-])")
+#: Discord's other ``<…>`` forms: a channel (``<#id>``), a custom emoji
+#: (``<:name:id>``, ``<a:name:id>``), a timestamp (``<t:…>``), a slash
+#: command (``</name:id>``) and a server page (``<id:…>``). In an
+#: event's value each is broken, as a mention is, by a zero-width space
+#: after its ``<``: it shows as typed instead of as a link or a picture.
+_ANGLE_FORM = re.compile(r"<(?=[#:/]|a:|t:|id:)")
+_BROKEN_ANGLE = re.compile("<\u200b(?=[#:/]|a:|t:|id:)")
 # Fast paths: text that cannot match the patterns above is returned as
 # it is, after a search or two. Every inline character and every
 # line-start syntax _LINE_START can match is found by _MAY_ESCAPE; a bot
 # token is at least 59 characters long.
-_MAY_ESCAPE = re.compile(r"[\\*_~|`\[\]>#]|[-+]\s")
+_MAY_ESCAPE = re.compile(r"[\\*_~|`\[\]>#]|[-+]\s|<(?:[#:/]|a:|t:|id:)")
 # the characters _MAY_ESCAPE starts with, as one class: a search for a
 # class alone runs several times quicker than one for an alternation, and
 # most text has none of them
-_ESCAPE_CHARS = re.compile(r"[-+\\*_~|`\[\]>#]")
+_ESCAPE_CHARS = re.compile(r"[-+\\*_~|`\[\]<>#]")
 _MAY_LINE_START = re.compile(r"[>#]|[-+]\s")
 _MIN_BOT_TOKEN = 1 + 23 + 1 + 6 + 1 + 27
 
@@ -242,17 +249,34 @@ def _escape(text: str) -> str:
     out: list[str] = []
     last = 0
     for url in _URL.finditer(text):
-        out.append(_escape_plain(text[last : url.start()]))
+        out.append(_after_url(_escape_plain(text[last : url.start()]), last))
         out.append(url.group(0))
         last = url.end()
-    out.append(_escape_plain(text[last:]))
+    out.append(_after_url(_escape_plain(text[last:]), last))
     return "".join(out)
+
+
+def _after_url(escaped: str, start: int) -> str:
+    r"""
+    *escaped*, the text after a URL, without a backslash glued to it.
+
+    A URL ends at ``]`` or ``>`` (:data:`_URL`); escaped, the backslash
+    before one would join the link in Discord (``https://a.b\``). Left
+    as they are there, neither can start anything: every ``[`` is
+    escaped, so no masked link ends, and a ``>`` right after a URL does
+    not start its line.
+    """
+    if start and escaped[:2] in (r"\]", r"\>"):
+        return escaped[1:]
+    return escaped
 
 
 def _escape_plain(text: str) -> str:
     for char in _INLINE:
         if char in text:
             text = text.replace(char, "\\" + char)
+    if "<" in text:
+        text = _ANGLE_FORM.sub("<" + _ZWSP, text)
     if (
         "-" in text or "+" in text or ">" in text or "#" in text
     ) and _MAY_LINE_START.search(text) is not None:
@@ -301,11 +325,16 @@ def unescape_markdown(text: str) -> str:
     out: list[str] = []
     last = 0
     for url in _URL.finditer(text):  # URLs were never escaped
-        out.append(_UNESCAPE.sub(r"\1", text[last : url.start()]))
+        out.append(_unescape_plain(text[last : url.start()]))
         out.append(url.group(0))
         last = url.end()
-    out.append(_UNESCAPE.sub(r"\1", text[last:]))
+    out.append(_unescape_plain(text[last:]))
     return "".join(out)
+
+
+def _unescape_plain(text: str) -> str:
+    text = _UNESCAPE.sub(r"\1", text)
+    return _BROKEN_ANGLE.sub("<", text) if "<" in text else text
 
 
 #: What a URI may hold (RFC 3986: unreserved, reserved and %-escapes):

@@ -64,9 +64,11 @@ def message_html(
     parts.append(_embed(message.embed, cuts))
     parts.extend(_attachment(item) for item in message.files)
     parts.append("</div>")
-    route = _attr(f"route {message.route}")
+    route = _attr(message.route)
     return (
-        f'<article class="message" title="{route}">{"".join(parts)}</article>'
+        f'<article class="message" title="route {route}" '
+        f'data-route="{route}" data-edits="{shown.edits}">'
+        f"{''.join(parts)}</article>"
     )
 
 

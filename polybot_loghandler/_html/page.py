@@ -47,6 +47,11 @@ class _View:
     def count(self) -> int:
         return len(self.stream) + sum(map(len, self.threads.values()))
 
+    @property
+    def pings(self) -> int:
+        every = [*self.stream, *(s for t in self.threads.values() for s in t)]
+        return sum(1 for shown in every if shown.message.content)
+
 
 def page_html(  # noqa: PLR0913 - what the page says, all by keyword
     shown: Sequence[Shown],
@@ -157,13 +162,23 @@ def _sidebar(groups: list[tuple[str, list[_View]]], title: str) -> str:
 
 
 def _link(view: _View) -> str:
+    """
+    A channel in the sidebar, as Discord marks it for a reader.
+
+    A channel with messages reads white (unread); one whose messages
+    ping also carries a red badge, counting them.
+    """
     count = view.count
-    badge = f'<span class="count">{count}</span>' if count else ""
-    quiet = "" if count else " quiet"
-    title = counted(count, "message")
+    pings = view.pings
+    badge = f'<span class="count">{pings}</span>' if pings else ""
+    state = " unread" if count else " quiet"
+    title = counted(count, "message") + (
+        f", {counted(pings, 'ping')}" if pings else ""
+    )
+    key = _attr(view.key)
     return (
-        f'<a class="channel-link{quiet}" href="#channel-{_attr(view.key)}" '
-        f'title="{title}" data-channel="{_attr(view.key)}">'
+        f'<a class="channel-link{state}" href="#channel-{key}" '
+        f'title="{title}" data-channel="{key}" data-messages="{count}">'
         f'{_icon(view.channel)}<span class="name">{_text(view.name)}</span>'
         f"{badge}</a>"
     )

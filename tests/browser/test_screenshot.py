@@ -14,7 +14,12 @@ saved screenshot, then write it as the new reference::
 
     POLYBOT_UPDATE_REFERENCES=1 pytest tests/browser/test_screenshot.py
 
-and commit ``tests/browser/reference/preview.png``.
+and commit ``tests/browser/reference/preview.png`` with
+``preview.chromium``, the major version of the Chromium that drew it.
+Pixels are only compared with a reference drawn by the same major
+version: another one moves glyphs by a fraction of a pixel, which the
+tolerance (rightly) counts as a change, so the test skips, saying which
+version drew the reference, until it is drawn anew.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from tests.browser.conftest import Viewer
 pytestmark = pytest.mark.slow
 
 REFERENCE = Path(__file__).parent / "reference" / "preview.png"
+#: The major version of the Chromium that drew :data:`REFERENCE`.
+DRAWN_BY = REFERENCE.with_suffix(".chromium")
 
 #: A pixel differs when one of its channels is off by more than this
 #: (of 255): a glyph's edge shaded a shade differently is not a change,
@@ -164,11 +171,22 @@ def test_the_page_looks_as_it_did(tmp_path: Path, viewer: Viewer) -> None:
     page = viewer.open(fixed_page(tmp_path))
     shot = tmp_path / "actual.png"
     page.screenshot(path=shot, animations="disabled", caret="hide")
+    browser = page.context.browser
+    assert browser is not None
+    major = browser.version.split(".")[0]
 
     if os.environ.get("POLYBOT_UPDATE_REFERENCES") == "1":
         REFERENCE.parent.mkdir(exist_ok=True)
         REFERENCE.write_bytes(shot.read_bytes())
+        DRAWN_BY.write_text(major + "\n", encoding="utf-8")
         pytest.skip(f"wrote {REFERENCE}: look at it, then commit it")
+    drawn_by = DRAWN_BY.read_text(encoding="utf-8").strip()
+    if drawn_by != major:
+        pytest.skip(
+            f"{REFERENCE.name} was drawn by Chromium {drawn_by}, this is "
+            f"Chromium {major}: draw it anew with "
+            "POLYBOT_UPDATE_REFERENCES=1 (see this module's docstring)"
+        )
     with Image.open(shot) as actual, Image.open(REFERENCE) as expected:
         assert expected.size == actual.size, (
             f"the screenshot {shot} is {actual.size}, the reference "

@@ -217,21 +217,26 @@ class TestSidebar:
         )
         assert len(links) == 37
 
-    def test_a_channel_that_got_messages_says_how_many(self) -> None:
+    def test_channels_with_messages_read_unread_and_pings_are_counted(
+        self,
+    ) -> None:
         config = load_config(shipped_routing())
+        ping = {"content": "@everyone"}
         page = _page(
             _message(channel="trades_paper"),
             _message(channel="trades_paper"),
+            _message(channel="alerts_critical", payload=ping),
+            _message(channel="alerts_critical"),
             config=config,
         )
-        badges = {
-            a.attrs["data-channel"]: a.one("count").text()
-            for a in page.all("channel-link")
-            if a.all("count")
-        }
-        assert badges == {"trades_paper": "2"}
-        quiet = [a for a in page.all("channel-link") if "quiet" in a.classes]
-        assert len(quiet) == 36
+        links = {a.attrs["data-channel"]: a for a in page.all("channel-link")}
+        assert {
+            key: (a.attrs["data-messages"], [c.text() for c in a.all("count")])
+            for key, a in links.items()
+            if "unread" in a.classes
+        } == {"alerts_critical": ("2", ["1"]), "trades_paper": ("2", [])}
+        quiet = [a for a in links.values() if "quiet" in a.classes]
+        assert len(quiet) == 35
 
     def test_forums_have_their_own_icon(self) -> None:
         config = load_config(shipped_routing())
