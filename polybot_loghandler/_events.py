@@ -382,6 +382,18 @@ class LogEvent:
             exception=exc,
         )
 
+    def to_raw(self) -> RawEvent:
+        """What :meth:`from_raw` makes this record from (for previews)."""
+        return (
+            self.event,
+            self.level,
+            self.logger,
+            self.time,
+            dict(self.fields),
+            self.message,
+            self.exception,
+        )
+
     @property
     def level_name(self) -> str:
         """``debug`` … ``critical``; other levels as ``level 25``."""

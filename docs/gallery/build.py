@@ -241,16 +241,7 @@ def _event_messages(
     pipeline = Pipeline(config)
     out: list[RoutedMessage] = []
     for ev in events:
-        raw = (
-            ev.event,
-            ev.level,
-            ev.logger,
-            ev.time,
-            dict(ev.fields),
-            ev.message,
-            ev.exception,
-        )
-        out.extend(pipeline.process(raw))
+        out.extend(pipeline.process(ev.to_raw()))
     return out
 
 

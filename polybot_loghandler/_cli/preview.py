@@ -184,16 +184,7 @@ def _show_preview(pipeline: Pipeline, ev: LogEvent, shown: _Shown) -> None:
         channels = ", ".join(hit.channels) or "(none)"
         line = f"  route {hit.route.name} → {channels}"
         print(visible_controls(line), file=out)
-    raw = (
-        ev.event,
-        ev.level,
-        ev.logger,
-        ev.time,
-        dict(ev.fields),
-        ev.message,
-        ev.exception,
-    )
-    _show_messages(pipeline.process(raw), shown)
+    _show_messages(pipeline.process(ev.to_raw()), shown)
 
 
 def _show_messages(messages: list[RoutedMessage], shown: _Shown) -> None:
