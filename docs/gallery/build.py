@@ -24,10 +24,10 @@ Run, from anywhere::
 
 Drawing needs Playwright (the Python package; it never downloads a
 browser here), Debian's ``chromium`` (``/usr/bin/chromium``, or
-``$CHROMIUM``), ``fonts-dejavu-core`` and ``fonts-noto-color-emoji`` (the
-page is drawn in those fonts only, so any machine with them draws the same
-pixels), and Pillow. ``--check`` needs none of them. This script is not
-part of the package.
+``$POLYBOT_CHROMIUM`` as for the browser tests), ``fonts-dejavu-core``
+and ``fonts-noto-color-emoji`` (the page is drawn in those fonts only,
+so any machine with them draws the same pixels), and Pillow. ``--check``
+needs none of them. This script is not part of the package.
 """
 
 # ruff: noqa: INP001, T201 - a script of the docs, which prints its news
@@ -102,7 +102,7 @@ WIDTH = 760
 #: The command that rebuilds the pictures.
 REBUILD = "python docs/gallery/build.py"
 #: The browser: Debian's, never one Playwright downloads.
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("POLYBOT_CHROMIUM", "/usr/bin/chromium")
 
 
 @dataclass(frozen=True, slots=True)
