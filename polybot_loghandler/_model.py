@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._env import Reference
+from ._floor.model import StateSpec
 from ._matching import Matcher
 from ._redisurl import redacted_url
 from ._templates import Text
@@ -496,6 +497,8 @@ class Config:
         watches: Watches, in file order.
         digests: Digests, in file order.
         notes: Things worth saying once at start-up (disabled mentions).
+        state: What the floor's state is made of (``state:``), kept by
+            the relay for ``ask`` and the bot; ``None`` without one.
         env_references: For each value read with ``${VAR}``
             interpolation (channel destinations and mentions), by key path
             such as ``("channels", "alerts", "webhook")``: the variables
@@ -511,6 +514,7 @@ class Config:
     watches: tuple[WatchRule, ...] = ()
     digests: tuple[DigestRule, ...] = ()
     notes: tuple[str, ...] = ()
+    state: StateSpec | None = None
     env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
