@@ -26,7 +26,13 @@ from ._limits import clamp
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
 
-__all__ = ["ConsoleSink", "console_tapped", "format_message", "where_it_goes"]
+__all__ = [
+    "ConsoleSink",
+    "console_tapped",
+    "embed_lines",
+    "format_message",
+    "where_it_goes",
+]
 
 _WIDTH = 72
 _INLINE_PER_ROW = 3
@@ -61,30 +67,33 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
         lines.append(f"{bar} {where}")
     if message.content:
         lines.append(f"{bar} 🔔 {visible_controls(message.content)}")
-    if "author" in embed:
-        lines.append(f"{bar} {_plain(embed['author']['name'])}")
-    if "title" in embed:
-        lines.append(
-            f"{bar} \033[1m{_plain(embed['title'])}\033[0m"
-            if color
-            else f"{bar} {_plain(embed['title'])}"
-        )
-    if "description" in embed:
-        lines.extend(
-            f"{bar} {line}"
-            for line in _plain(embed["description"]).splitlines()
-        )
-    lines.extend(
-        f"{bar} {line}" for line in _field_lines(embed.get("fields", ()))
-    )
-    footer = _footer(embed)
-    if footer:
-        lines.append(
-            f"{bar} \033[2m{footer}\033[0m" if color else f"{bar} {footer}"
-        )
+    lines.extend(f"{bar} {line}" for line in embed_lines(embed, color=color))
     lines.extend(f"{bar} {line}" for line in _file_lines(message))
     lines.append("└" + "─" * (_WIDTH - 1))
     return "\n".join(lines)
+
+
+def embed_lines(embed: dict[str, Any], *, color: bool = False) -> list[str]:
+    """
+    *embed* as lines of text: author, title, description, fields, footer.
+
+    Inline fields share a line, up to three; markdown escapes are
+    removed and control characters shown (see :func:`format_message`).
+    With *color*, the title is bold and the footer dim.
+    """
+    lines: list[str] = []
+    if "author" in embed:
+        lines.append(_plain(embed["author"]["name"]))
+    if "title" in embed:
+        title = _plain(embed["title"])
+        lines.append(f"\033[1m{title}\033[0m" if color else title)
+    if "description" in embed:
+        lines.extend(_plain(embed["description"]).splitlines())
+    lines.extend(_field_lines(embed.get("fields", ())))
+    footer = _footer(embed)
+    if footer:
+        lines.append(f"\033[2m{footer}\033[0m" if color else footer)
+    return lines
 
 
 def where_it_goes(message: RoutedMessage) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_LAG",
     "RELOAD_EVERY",
     "BotChannelDestination",
+    "Command",
     "Channel",
     "Coalesce",
     "Config",
@@ -484,6 +485,26 @@ class DigestRule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """
+    One entry of ``commands:``: a question the floor's state answers.
+
+    Attributes:
+        name: What it is asked by (``status`` for ``/status``): 1 to 32
+            lowercase letters, digits, ``-`` or ``_``, as Discord's
+            slash commands are named.
+        help: What it answers, in a line (``/help`` lists it).
+        reply: The embed it answers with, over the state.
+        line: Line of the command in the file.
+    """
+
+    name: str
+    help: str
+    reply: EmbedTemplate
+    line: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """
     A loaded routing file.
@@ -499,6 +520,8 @@ class Config:
         notes: Things worth saying once at start-up (disabled mentions).
         state: What the floor's state is made of (``state:``), kept by
             the relay for ``ask`` and the bot; ``None`` without one.
+        commands: The questions ``ask`` and the bot answer from it
+            (``commands:``), in file order.
         env_references: For each value read with ``${VAR}``
             interpolation (channel destinations and mentions), by key path
             such as ``("channels", "alerts", "webhook")``: the variables
@@ -515,6 +538,7 @@ class Config:
     digests: tuple[DigestRule, ...] = ()
     notes: tuple[str, ...] = ()
     state: StateSpec | None = None
+    commands: tuple[Command, ...] = ()
     env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )

@@ -23,6 +23,7 @@ from polybot_loghandler.exceptions import ConfigError
 
 from .channels import ChannelChecker
 from .checker import Checker, RoutingFile
+from .commands import CommandsChecker
 from .delivery import DeliveryChecker
 from .routes import RouteChecker
 from .watching import WatchingChecker
@@ -139,6 +140,7 @@ class _FileChecker(Checker):
                 "delivery",
                 "watches",
                 "digests",
+                "commands",
             ),
             required=("version", "channels", "routes"),
         )
@@ -157,6 +159,7 @@ class _FileChecker(Checker):
         watching = WatchingChecker(self.file, _route_names(top.get("routes")))
         watches = watching.watches(top.get("watches"), channels)
         digests = watching.digests(top.get("digests"), channels)
+        commands = CommandsChecker(self.file).commands(top.get("commands"))
         if self.file.problems:
             return None
         return Config(
@@ -167,6 +170,7 @@ class _FileChecker(Checker):
             delivery=delivery,
             watches=tuple(watches),
             digests=tuple(digests),
+            commands=tuple(commands),
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )
