@@ -95,11 +95,14 @@ class CommandsChecker(Checker):
             )
             return None
         text = value.strip()
-        if not text or "\n" in text or len(text) > MAX_HELP:
+        if not text or "\n" in text:
+            self.problem(path, "help must be one line of text")
+            return None
+        if len(text) > MAX_HELP:
             self.problem(
                 path,
-                f"help must be one line of 1 to {MAX_HELP} characters (as "
-                f"Discord shows a command's description), not {shown(value)}",
+                f"help must be at most {MAX_HELP} characters (Discord's "
+                f"limit for a command's description), not {len(text)}",
             )
             return None
         return text
