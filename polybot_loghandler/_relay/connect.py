@@ -25,6 +25,7 @@ __all__ = [
     "RelayUnavailable",
     "async_client",
     "decoded",
+    "from_redis",
     "load_redis",
     "member_id",
     "scrub",
@@ -142,3 +143,11 @@ def scrub(text: str, url: str) -> str:
 def decoded(value: Any) -> str:
     """A Redis answer's bytes (or anything else) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def from_redis(exc: BaseException) -> bool:
+    """Whether *exc* is Redis's (or the network's) doing, not ours."""
+    module = type(exc).__module__
+    return module.split(".")[0] == "redis" or isinstance(
+        exc, (OSError, TimeoutError)
+    )

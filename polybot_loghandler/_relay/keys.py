@@ -56,3 +56,11 @@ class Keys:
     #: by the active relay (fenced): a hash, field ``["board", dest,
     #: key]`` (JSON), value ``{"id", "thread", "at", "used"}`` (JSON)
     places = PREFIX + "places"
+    #: the floor's state, written by the active relay (fenced) with the
+    #: cursor in :attr:`floor_meta`: one hash per table (row key → row,
+    #: JSON) and one per total (``"<period>|<label>"`` → sums, JSON)
+    floor_rows = PREFIX + "floor:rows:"
+    floor_sums = PREFIX + "floor:sums:"
+    #: the floor's state's ``cursor`` (the last entry applied), the
+    #: spec's ``fingerprint``, ``updated``, ``errors``, ``trimmed``, ...
+    floor_meta = PREFIX + "floor:meta"

@@ -72,6 +72,8 @@ from polybot_loghandler._worker import Worker
 
 from . import scripts
 from .connect import async_client, decoded, member_id, scrub
+from .connect import from_redis as _from_redis
+from .floor import FloorKeeper
 from .keys import GROUP, LEASE_TTL, Keys
 from .lease import Lease
 from .places import RedisPlaces
@@ -275,7 +277,8 @@ class Relay:
             name: client.register_script(getattr(scripts, name))
             for name in (
                 "ACQUIRE", "RENEW", "RELEASE", "ACK", "CLAIM", "READ",
-                "TIDY", "WRITE_STATUS", "SAVE_WATCHING",
+                "TIDY", "WRITE_STATUS", "SAVE_WATCHING", "READ_FLOOR",
+                "SAVE_FLOOR",
             )
         }  # fmt: skip
         self._lease = Lease(self._scripts, self.id, self._lease_ttl)
@@ -350,6 +353,7 @@ class Relay:
                 tasks.start_soon(self._acker)
                 tasks.start_soon(self._keeper, client)
                 tasks.start_soon(self._watcher, client)
+                tasks.start_soon(self._floor(client).run)
                 tasks.start_soon(self._reader, client, worker)
                 await self._until_stop_or_lost()
                 handed = await self._hand_over(worker)
@@ -804,6 +808,30 @@ class Relay:
         if not self._engine.alert(*ended_text(name, mute, held)):
             say(f"relay {self.id}: {ended_line(name, mute, held)}")
 
+    # -- the floor's state ----------------------------------------------
+
+    def _floor(self, client: Any) -> FloorKeeper:
+        """This session's keeper of the floor's state (see :mod:`.floor`)."""
+        return FloorKeeper(
+            client,
+            self._scripts,
+            holder=lambda: self.holder,
+            spec=lambda: self._routing.config.state,
+            failed=self._floor_failed,
+            name=self.id,
+        )
+
+    def _floor_failed(self, exc: BaseException) -> None:
+        if _from_redis(exc):  # away: the reader finds out too
+            self._redis_away(exc)
+        else:  # a fault of ours: counted, told once, not raised
+            self._stats.count("errors.internal")
+            self._diag.say_once(
+                "relay:floor",
+                f"relay {self.id}: keeping the floor's state failed "
+                f"({described(exc)}); it starts again from the state saved",
+            )
+
     # -- the lease, the status, the trim ------------------------------------
 
     async def _keeper(self, client: Any) -> None:
@@ -826,9 +854,10 @@ class Relay:
                     await self._write_status(client)
                 if now >= tidy_at:
                     tidy_at = now + TIDY_EVERY
+                    floor = self._routing.config.state is not None
                     await self._scripts["TIDY"](
-                        keys=[Keys.lease, Keys.stream],
-                        args=[self.holder, GROUP],
+                        keys=[Keys.lease, Keys.stream, Keys.floor_meta],
+                        args=[self.holder, GROUP, int(floor)],
                     )
                 if now >= forget_at:
                     forget_at = now + FORGET_EVERY
@@ -889,14 +918,6 @@ class Relay:
             "relay:worker",
             f"relay {self.id}: the delivery worker failed ({described(exc)})",
         )
-
-
-def _from_redis(exc: BaseException) -> bool:
-    """Whether *exc* is Redis's (or the network's) doing, not ours."""
-    module = type(exc).__module__
-    return module.split(".")[0] == "redis" or isinstance(
-        exc, (OSError, TimeoutError)
-    )
 
 
 def _first(exc: BaseException) -> BaseException:

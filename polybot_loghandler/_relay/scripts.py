@@ -3,12 +3,12 @@ The Lua scripts of the relay mode: each change of shared state, atomic.
 
 A relay acts only while it holds the lease, and it proves that on every
 change it makes: the acknowledgement, the claim, the read, the trim,
-the status write, the watches' state, the boards' and threads' ids and
-the end of a mute each run in
-a script that first checks the lease still
-holds the relay's own value (its id and its *fencing token*, a number
-that grows with each new lease). A relay that stalled past its lease and
-woke up again finds another value there, and its script does nothing.
+the status write, the watches' state, the floor's state, the boards'
+and threads' ids and the end of a mute each run in a script that first
+checks the lease still holds the relay's own value (its id and its
+*fencing token*, a number that grows with each new lease). A relay that
+stalled past its lease and woke up again finds another value there, and
+its script does nothing.
 Discord itself cannot be fenced: the batch such a relay had on its way
 may arrive twice, and nothing more.
 
@@ -25,8 +25,10 @@ __all__ = [
     "CLAIM",
     "FORGET_PLACES",
     "READ",
+    "READ_FLOOR",
     "RELEASE",
     "RENEW",
+    "SAVE_FLOOR",
     "SAVE_PLACE",
     "SAVE_WATCHING",
     "TIDY",
@@ -174,20 +176,33 @@ return read
 """
 )
 
-#: KEYS lease, stream; ARGV the lease's value, group. Trims what every
-#: relay is done with: entries older than the oldest pending one (or up
-#: to the last one read, when none is pending). Returns the number
-#: trimmed.
+#: KEYS lease, stream, floor meta; ARGV the lease's value, group, and
+#: ``1`` when the relay keeps the floor's state. Trims what every relay
+#: is done with: entries older than the oldest pending one (or up to the
+#: last one read, when none is pending), and, keeping the floor's state,
+#: not past its cursor (entries it has yet to apply stay). Returns the
+#: number trimmed.
 TIDY = (
     _FENCED
     + _LAST_DELIVERED
     + """
+local function next_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms .. '-' .. (tonumber(seq) + 1)
+end
 local pending = redis.call('XPENDING', KEYS[2], ARGV[2])
 local keep = pending[2]
 if not keep then
-  local last = last_delivered(KEYS[2], ARGV[2])
-  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
-  keep = ms .. '-' .. (tonumber(seq) + 1)
+  keep = next_id(last_delivered(KEYS[2], ARGV[2]))
+end
+if ARGV[3] == '1' then
+  local cursor = redis.call('HGET', KEYS[3], 'cursor')
+  if cursor and string.match(cursor, '^%d+-%d+$') then
+    local floor = next_id(cursor)
+    if after(keep, floor) then
+      keep = floor
+    end
+  end
 end
 return redis.call('XTRIM', KEYS[2], 'MINID', keep)
 """
@@ -244,5 +259,68 @@ FORGET_PLACES = (
     _FENCED
     + """
 return redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
+"""
+)
+
+#: KEYS stream; ARGV after (an entry id), count. Reads only, so it is
+#: not fenced: up to *count* entries after *after*, with what tells how
+#: many entries were ever removed from the stream's front, in one step:
+#: ``{entries, entries-added, length}`` (-1 for the entries added on
+#: Redis before 7.0, which does not say; no stream: no entries).
+READ_FLOOR = """
+local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+if not ok then
+  return {{}, -1, 0}
+end
+local added, length = -1, 0
+for k = 1, #info, 2 do
+  if info[k] == 'entries-added' then
+    added = info[k + 1]
+  elseif info[k] == 'length' then
+    length = info[k + 1]
+  end
+end
+local read = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+',
+                        'COUNT', ARGV[2])
+return {read, added, length}
+"""
+
+#: KEYS lease, floor meta, then the hashes changed; ARGV the lease's
+#: value, the cursor the changes were made on (``''``: none yet), the
+#: number of meta fields, those fields and values (the new cursor among
+#: them), then for each hash changed: the number of fields set (``-1``:
+#: delete the hash first, and set none), the number deleted, the fields
+#: and values set, the fields deleted. Saves the floor's state's
+#: changes and its cursor in one step, only on the state they were made
+#: on (the meta's cursor is still the one given: no other relay saved
+#: since). 1, 0 when another save came first, or ``false`` when the
+#: lease is not ours.
+SAVE_FLOOR = (
+    _FENCED
+    + """
+if (redis.call('HGET', KEYS[2], 'cursor') or '') ~= ARGV[2] then
+  return 0
+end
+local function each(command, key, first, last, step)
+  for i = first, last, step do
+    redis.call(command, key, unpack(ARGV, i, math.min(i + step - 1, last)))
+  end
+end
+local metas = tonumber(ARGV[3])
+each('HSET', KEYS[2], 4, 3 + 2 * metas, 200)
+local i = 4 + 2 * metas
+for k = 3, #KEYS do
+  local sets, dels = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  i = i + 2
+  if sets < 0 then
+    redis.call('DEL', KEYS[k])
+    sets = 0
+  end
+  each('HSET', KEYS[k], i, i + 2 * sets - 1, 200)
+  i = i + 2 * sets
+  each('HDEL', KEYS[k], i, i + dels - 1, 100)
+  i = i + dels
+end
+return 1
 """
 )

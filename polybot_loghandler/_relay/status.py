@@ -4,8 +4,9 @@
 Everything is read from Redis; nothing is changed. The report answers
 the questions of someone on call: is a relay active, how far behind is
 it, what has it delivered and lost, which destinations are disabled, and
-which producers run a routing file other than the relay's, and how many
-boards and threads the relays keep the ids of.
+which producers run a routing file other than the relay's, how many
+boards and threads the relays keep the ids of, and how far the floor's
+state is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from polybot_loghandler._watching.mutes import in_force, mute_text
 from polybot_loghandler._watching.watching import Mute
 
 from .connect import decoded
+from .floorstore import Meta, parse_id
 from .keys import GROUP, Keys
 from .mutes import read_mutes
 from .places import read_kind
@@ -49,6 +51,9 @@ class RelayStatus:
     producers: dict[str, dict[str, Any]] = field(default_factory=dict)
     mutes: dict[str, Mute] = field(default_factory=dict)
     places: dict[str, int] = field(default_factory=dict)  # by kind
+    floor: Meta | None = None  # the floor's state's meta, if kept
+    floor_rows: dict[str, int] = field(default_factory=dict)  # by table
+    floor_errors: int = 0
 
 
 def read_status(client: Any, url: str) -> RelayStatus:
@@ -82,6 +87,12 @@ def read_status(client: Any, url: str) -> RelayStatus:
         kind = read_kind(name)
         if kind is not None:
             out.places[kind] = out.places.get(kind, 0) + 1
+    raw = client.hgetall(Keys.floor_meta)
+    if raw:
+        out.floor, errors = Meta.read(raw)
+        out.floor_errors = sum(errors.values())
+        for table in out.floor.tables:
+            out.floor_rows[table] = int(client.hlen(Keys.floor_rows + table))
     return out
 
 
@@ -138,6 +149,8 @@ def status_text(status: RelayStatus, now: float | None = None) -> str:
             f"{counted(boards or 0, 'board')}, "
             f"{counted(threads or 0, 'thread')}"
         )
+    if status.floor is not None:  # no line without a state: section
+        lines.append(_floor_line(status, now))
     lines.extend(_producer_lines(status, now))
     mutes = in_force(status.mutes, now)
     if mutes:  # no line when none: most of the time
@@ -147,6 +160,31 @@ def status_text(status: RelayStatus, now: float | None = None) -> str:
             for name, mute in sorted(mutes.items(), key=lambda kv: kv[1].until)
         )
     return "\n".join(lines)
+
+
+def _floor_line(status: RelayStatus, now: float) -> str:
+    """How much the floor's state holds, and how far it is kept."""
+    meta = status.floor
+    assert meta is not None
+    rows = sum(status.floor_rows.values())
+    line = (
+        f"floor state: {counted(rows, 'row')} in "
+        f"{counted(len(meta.tables), 'table')}, "
+        f"{counted(len(meta.totals), 'total')}"
+    )
+    cursor = parse_id(meta.cursor)
+    if cursor is not None and meta.updated:
+        line += (
+            f"; events applied up to {duration(now - cursor[0] / 1000)} "
+            f"ago, saved {duration(now - meta.updated)} ago"
+        )
+    if meta.trimmed:
+        line += (
+            f"; {counted(meta.trimmed, 'entry', 'entries')} trimmed unapplied"
+        )
+    if status.floor_errors:
+        line += f"; {counted(status.floor_errors, 'problem')}"
+    return line
 
 
 def _producer_lines(status: RelayStatus, now: float) -> list[str]:

@@ -166,6 +166,7 @@ _MADE = "needs the webhooks setup made in a Discord server"
 _HELD = "needs messages held by a running process"
 _RUSH = "a minute long: test_cli.py runs it and checks what it says"
 _GUILD = "polybot-loghandler setup --guild 123456789012345678"
+_FLOOR = "needs a relay keeping a state: section, and its events"
 
 #: Every command the docs show without running it, and why.
 NOT_RUN = [
@@ -177,6 +178,12 @@ NOT_RUN = [
     ("cli.md", "polybot-loghandler spool status", _HELD),
     ("cli.md", "polybot-loghandler demo --rush", _RUSH),
     ("quickstart.md", "pip install .", _INSTALLS),
+    ("relay.md", "redis-cli HGETALL polybot_loghandler:floor:meta", _FLOOR),
+    ("relay.md", "redis-cli HGETALL polybot_loghandler:floor:rows:agents",
+     _FLOOR),
+    ("relay.md",
+     "redis-cli HGET polybot_loghandler:floor:sums:pnl 'day|2026-02-01'",
+     _FLOOR),
     ("setup.md",
      "export DISCORD_BOT_TOKEN=...            # the token from step 1",
      _SERVER),
