@@ -503,10 +503,21 @@ def _rules(config: Config) -> dict[str, WatchRule | DigestRule]:
 
 
 def _listening(config: Config) -> tuple[Matcher, ...]:
-    """What the watches and digests take: their ``match:`` and ``end:``."""
+    """
+    What the watches, digests and, through the relay, the state take.
+
+    The watches' and digests' ``match:`` and ``end:``; with the relay,
+    the state's rules' ``match:`` too: the relay keeps the state from
+    the stream, so a producer sends it the events no route takes.
+    Without the relay no one keeps it, and they are not taken.
+    """
     out: list[Matcher] = [w.matcher for w in config.watches]
     out += [w.end for w in config.watches if w.end is not None]
     out += [d.matcher for d in config.digests]
+    if config.state is not None and config.delivery.relay:
+        rules = [r for t in config.state.tables for r in t.rules]
+        rules += [r for t in config.state.totals for r in t.rules]
+        out += [rule.matcher for rule in rules]
     return tuple(out)
 
 
