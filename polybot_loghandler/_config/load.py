@@ -25,6 +25,7 @@ from .channels import ChannelChecker
 from .checker import Checker, RoutingFile
 from .delivery import DeliveryChecker
 from .routes import RouteChecker
+from .state import StateChecker
 from .watching import WatchingChecker
 from .words import shown
 
@@ -139,6 +140,7 @@ class _FileChecker(Checker):
                 "delivery",
                 "watches",
                 "digests",
+                "state",
             ),
             required=("version", "channels", "routes"),
         )
@@ -157,6 +159,7 @@ class _FileChecker(Checker):
         watching = WatchingChecker(self.file, _route_names(top.get("routes")))
         watches = watching.watches(top.get("watches"), channels)
         digests = watching.digests(top.get("digests"), channels)
+        state = StateChecker(self.file).state(top.get("state"))
         if self.file.problems:
             return None
         return Config(
@@ -167,6 +170,7 @@ class _FileChecker(Checker):
             delivery=delivery,
             watches=tuple(watches),
             digests=tuple(digests),
+            state=state,
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )
