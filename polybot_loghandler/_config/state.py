@@ -255,10 +255,17 @@ class StateChecker(Checker):
     def _rules(
         self, spec: Mapping[str, Any], path: KeyPath, section: str
     ) -> tuple[Rule, ...]:
-        if "rules" not in spec:
+        # rules written under a bare on: (told as such) are checked too,
+        # so every problem is told at once
+        key = next((k for k in ("rules", "True") if k in spec), None)
+        if key is None:
             return ()  # told as a missing key
-        data = spec["rules"]
-        where = (*path, "rules")
+        data = spec[key]
+        where = (*path, key)
+        if key == "True" and isinstance(data, list):
+            for n, item in enumerate(data):
+                self._rule(item, (*where, n), section)
+            return ()
         if not isinstance(data, list) or not data:
             self.problem(
                 where,

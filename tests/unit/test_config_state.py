@@ -781,6 +781,29 @@ def test_problems_of_the_state_and_of_routes_are_all_told() -> None:
     ] == list(info.value.problems)
 
 
+def test_rules_under_a_bare_on_are_checked_too() -> None:
+    problems = _problems(
+        "state:\n"
+        "  tables:\n"
+        "    agents:\n"
+        "      key: k\n"
+        "      on:\n"
+        "        - set: {_since: 1}\n"
+    )
+
+    assert (
+        (
+            "routing.yaml:9: state.tables.agents.True: YAML reads a bare 'on' "
+            "as true: the rules go under 'rules:'"
+        ),
+        (
+            "routing.yaml:10: state.tables.agents.True[0].set._since: "
+            "'_since' starts with _, as the names a row holds of its own do "
+            "(_key, _created, _updated); name it without"
+        ),
+    ) == problems
+
+
 # -- the shipped routing's state ----------------------------------------------
 
 
