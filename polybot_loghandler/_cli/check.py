@@ -2,7 +2,9 @@
 ``polybot-loghandler check``: validate a routing file and show its rules.
 
 It lists the routes, then the watches and the digests, each as a table
-of what it takes, where it sends and what else it does. With ``--env``
+of what it takes, where it sends and what else it does, then the
+floor's state: its tables and totals, each rule as what it matches and
+what it changes. With ``--env``
 it also shows where each channel goes in this environment (worked out by
 :mod:`.envreport`).
 """
@@ -18,6 +20,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from polybot_loghandler._floor.model import (
+    KEEP,
+    Rule,
+    StateSpec,
+    TableSpec,
+)
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import (
     BotChannelDestination,
@@ -49,7 +57,10 @@ _ENV_HELP = (
 
 def add_check_parser(sub: Subcommands) -> None:
     """Add ``check`` to the command line."""
-    summary = "validate a routing file and show its routes, watches, digests"
+    summary = (
+        "validate a routing file and show its routes, watches, digests "
+        "and state"
+    )
     check = subcommand(sub, "check", _check, summary, file=True)
     check.add_argument("--env", action="store_true", help=_ENV_HELP)
 
@@ -58,17 +69,24 @@ def _check(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
     out = sys.stdout
     print(f"{config.path}: OK, {_contents(config)}", file=out)
-    tables = []  # a table for each kind of rule the file has
-    if config.routes or not (config.watches or config.digests):
-        tables.append(_route_rows(config.routes))
+    # a table for each kind of rule the file has, and whether its last
+    # column is shown whole
+    tables: list[tuple[list[tuple[str, ...]], bool]] = []
+    state = config.state
+    if config.routes or not (config.watches or config.digests or state):
+        tables.append((_route_rows(config.routes), False))
     if config.watches:
-        tables.append(_watch_rows(config.watches))
+        tables.append((_watch_rows(config.watches), False))
     if config.digests:
-        tables.append(_digest_rows(config.digests))
-    for n, rows in enumerate(tables):
+        tables.append((_digest_rows(config.digests), False))
+    if state is not None and state.tables:
+        tables.append((_state_table_rows(state.tables), True))
+    if state is not None and state.totals:
+        tables.append((_state_total_rows(state), True))
+    for n, (rows, whole_last) in enumerate(tables):
         if n:
             print(file=out)
-        _table(rows, out)
+        _table(rows, out, whole_last=whole_last)
     _unused(config, out)
     _destinations(config, out)
     for note in config.notes:
@@ -165,6 +183,11 @@ def _contents(config: Config) -> str:
         parts.append(counted(len(config.watches), "watch", "watches"))
     if config.digests:
         parts.append(counted(len(config.digests), "digest"))
+    if config.state is not None:
+        if config.state.tables:
+            parts.append(counted(len(config.state.tables), "table"))
+        if config.state.totals:
+            parts.append(counted(len(config.state.totals), "total"))
     return ", ".join(parts)
 
 
@@ -247,6 +270,46 @@ def _digest_rows(digests: Sequence[DigestRule]) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def _state_table_rows(
+    tables: Sequence[TableSpec],
+) -> list[tuple[str, ...]]:
+    """The state's tables: a row per rule, the table's on its first."""
+    rows: list[tuple[str, ...]] = [("table", "key", "options", "rules")]
+    for table in tables:
+        options = []
+        if table.each is not None:
+            options.append(f"each {table.each}")
+        if table.keep != KEEP:
+            options.append(f"keep {counted(table.keep, 'row')}")
+        first = (table.name, str(table.key.source), ", ".join(options))
+        for n, rule in enumerate(table.rules):
+            rows.append((*(first if n == 0 else ("",) * 3), _rule_text(rule)))
+    return rows
+
+
+def _state_total_rows(state: StateSpec) -> list[tuple[str, ...]]:
+    """The state's totals: a row per rule, the total's on its first."""
+    rows: list[tuple[str, ...]] = [("total", "periods", "rules")]
+    for total in state.totals:
+        periods = f"{', '.join(total.periods)} ({state.zone_name})"
+        first = (total.name, periods)
+        for n, rule in enumerate(total.rules):
+            rows.append((*(first if n == 0 else ("",) * 2), _rule_text(rule)))
+    return rows
+
+
+def _rule_text(rule: Rule) -> str:
+    """``agent_started → set status, mode``, ``… → remove``, ``… → add n``."""
+    if rule.remove:
+        does = "remove"
+    elif rule.set:
+        does = "set " + ", ".join(name for name, _ in rule.set)
+    else:
+        does = "add " + ", ".join(name for name, _ in rule.add)
+    go_on = " (continue)" if rule.continue_ else ""
+    return f"{rule.matcher.describe()} → {does}{go_on}"
 
 
 def _default(rule: type[WatchRule | DigestRule], name: str) -> Any:
@@ -369,10 +432,19 @@ def _show_env(report: EnvReport, out: TextIO) -> None:
     print(f"\n{report.summary}", file=out)
 
 
-def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+def _table(
+    rows: Sequence[Sequence[str]], out: TextIO, *, whole_last: bool = False
+) -> None:
+    """
+    *rows* as columns, the first a header; cells past 44 characters cut.
+
+    With *whole_last*, the last column is not cut (it widens no other).
+    """
     widths = [
         min(max(len(r[i]) for r in rows), 44) for i in range(len(rows[0]))
     ]
+    if whole_last:
+        widths[-1] = max(len(r[-1]) for r in rows)
     for n, row in enumerate(rows):
         cells = [
             (

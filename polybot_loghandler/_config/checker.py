@@ -16,7 +16,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from polybot_loghandler._discord import SNOWFLAKE_MAX, snowflake_problem
 from polybot_loghandler._env import (
@@ -219,6 +221,24 @@ class Checker:
             "ms, s, m, h, d or w, e.g. '1.5s' or '2m'; at most 30 days)",
         )
         return None
+
+    def zone(self, data: Any, path: KeyPath) -> tuple[str, tzinfo] | None:
+        """A ``timezone:``: its name as written, and the zone."""
+        name = self.string(data, path, "timezone")
+        if name is None:
+            return None
+        if name.strip().upper() == "UTC":
+            return "UTC", timezone.utc
+        try:
+            return name, ZoneInfo(name.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(
+                path,
+                f"unknown time zone {shown(name)} (use a name from the "
+                "IANA database, such as Europe/London or America/New_York, "
+                "or UTC)",
+            )
+            return None
 
     def positive_whole(
         self, value: Any, path: KeyPath, meaning: str = ""

@@ -26,6 +26,7 @@ from .checker import Checker, RoutingFile
 from .commands import CommandsChecker
 from .delivery import DeliveryChecker
 from .routes import RouteChecker
+from .state import StateChecker
 from .watching import WatchingChecker
 from .words import shown
 
@@ -140,6 +141,7 @@ class _FileChecker(Checker):
                 "delivery",
                 "watches",
                 "digests",
+                "state",
                 "commands",
             ),
             required=("version", "channels", "routes"),
@@ -159,6 +161,7 @@ class _FileChecker(Checker):
         watching = WatchingChecker(self.file, _route_names(top.get("routes")))
         watches = watching.watches(top.get("watches"), channels)
         digests = watching.digests(top.get("digests"), channels)
+        state = StateChecker(self.file).state(top.get("state"))
         commands = CommandsChecker(self.file).commands(top.get("commands"))
         if self.file.problems:
             return None
@@ -170,6 +173,7 @@ class _FileChecker(Checker):
             delivery=delivery,
             watches=tuple(watches),
             digests=tuple(digests),
+            state=state,
             commands=tuple(commands),
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),

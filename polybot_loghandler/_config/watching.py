@@ -17,7 +17,6 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import timezone, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from polybot_loghandler._model import (
     Channel,
@@ -286,7 +285,7 @@ class WatchingChecker(MeasuresChecker):
         zone_name: str = "UTC"
         zone: tzinfo = timezone.utc
         if "timezone" in table:
-            found = self._zone(table["timezone"], (*path, "timezone"))
+            found = self.zone(table["timezone"], (*path, "timezone"))
             if found is not None:
                 zone_name, zone = found
         group_by = self.group_by(table, path)
@@ -337,20 +336,3 @@ class WatchingChecker(MeasuresChecker):
             self.problem(path, f"{shown(data)} {problem}")
             return None
         return seconds
-
-    def _zone(self, data: Any, path: KeyPath) -> tuple[str, tzinfo] | None:
-        name = self.string(data, path, "timezone")
-        if name is None:
-            return None
-        if name.strip().upper() == "UTC":
-            return "UTC", timezone.utc
-        try:
-            return name, ZoneInfo(name.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            self.problem(
-                path,
-                f"unknown time zone {shown(name)} (use a name from the "
-                "IANA database, such as Europe/London or America/New_York, "
-                "or UTC)",
-            )
-            return None

@@ -4,9 +4,11 @@ What a ``state:`` section says: frozen objects, one per YAML mapping.
 The section declares how the floor's state is derived from the events
 it logs: *tables* of rows (agents, positions, health) kept by a key, and
 *totals*, running sums per period (today's realised P&L). Each has
-rules, tried in order; the first whose ``match:`` holds applies. The
-reducer (:mod:`.reduce`) only reads these objects. A period's label
-(:func:`period_label`) is worked out here, from the event's own time.
+rules, tried in order; the first whose ``match:`` holds applies, and
+when it says ``continue: true`` the next one whose ``match:`` holds
+applies too, as routes do. The reducer (:mod:`.reduce`) only reads
+these objects. A period's label (:func:`period_label`) is worked out
+here, from the event's own time.
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ class Rule:
         set: ``(name, value)`` pairs written into the row.
         add: ``(measure, value)`` pairs added to the total's sums.
         remove: Whether the row goes.
+        continue_: Whether, once this rule applies, the next rule whose
+            match holds applies too (``continue: true``).
     """
 
     matcher: Matcher
     set: tuple[tuple[str, Value], ...] = ()
     add: tuple[tuple[str, Value], ...] = ()
     remove: bool = False
+    continue_: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

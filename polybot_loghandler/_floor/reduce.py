@@ -26,7 +26,7 @@ from .model import (
     label_before,
     period_label,
 )
-from .values import ValueFailed, number, stored
+from .values import ValueFailed, ValueMissing, number, stored
 
 __all__ = [
     "KEY_CHARS",
@@ -142,12 +142,20 @@ class _Reducer:
         self.changes: list[Change] = []
         self.problems: list[str] = []
 
-    def first_rule(self, where: str, rules: tuple[Rule, ...]) -> Rule | None:
-        """The first rule whose match holds (one that raises does not)."""
+    def applying(self, where: str, rules: tuple[Rule, ...]) -> list[Rule]:
+        """
+        The rules that apply, in order (one whose match raises does not).
+
+        The first whose match holds; after one that says ``continue``,
+        the next whose match holds too, as routes are tried.
+        """
+        found: list[Rule] = []
         for rule in rules:
             if self._matches(where, rule):
-                return rule
-        return None
+                found.append(rule)
+                if not rule.continue_:
+                    break
+        return found
 
     def _matches(self, where: str, rule: Rule) -> bool:
         try:
@@ -159,28 +167,40 @@ class _Reducer:
     # tables
 
     def table(self, table: TableSpec) -> None:
-        """Set or remove the rows the first matching rule says."""
-        rule = self.first_rule(table.name, table.rules)
-        if rule is None:
+        """Set or remove the rows the rules that apply say, in order."""
+        rules = self.applying(table.name, table.rules)
+        if not rules:
             return
         rows = _Rows(table, self)
         for names in self._each(table):
             key = self._key(table, names)
             if key is None:
                 continue
-            current = rows.get(key)
-            if rule.remove:
-                if current is not None:
-                    rows.put(key, None)
-                continue
-            values = self._set_values(table.name, rule, names)
-            if values is None:
-                continue
-            time = self.ev.time
-            if current is None:
-                rows.make_room(key)
-                current = {"_key": key, "_created": time}
-            rows.put(key, {**current, **values, "_key": key, "_updated": time})
+            for rule in rules:
+                self._change(table, rows, rule, key, names)
+
+    def _change(
+        self,
+        table: TableSpec,
+        rows: _Rows,
+        rule: Rule,
+        key: str,
+        names: Mapping[str, Any],
+    ) -> None:
+        """What one rule does to the row *key*."""
+        current = rows.get(key)
+        if rule.remove:
+            if current is not None:
+                rows.put(key, None)
+            return
+        values = self._set_values(table.name, rule, names)
+        if values is None:
+            return
+        time = self.ev.time
+        if current is None:
+            rows.make_room(key)
+            current = {"_key": key, "_created": time}
+        rows.put(key, {**current, **values, "_key": key, "_updated": time})
 
     def _each(self, table: TableSpec) -> Iterator[Mapping[str, Any]]:
         """The context once, or once per item of the ``each:`` field."""
@@ -218,25 +238,36 @@ class _Reducer:
     def _set_values(
         self, where: str, rule: Rule, names: Mapping[str, Any]
     ) -> Row | None:
-        """The rule's ``set:`` values, or ``None`` if one failed."""
+        """
+        The rule's ``set:`` values, or ``None`` if one failed.
+
+        A value that is an undefined name is ``None``: the event lacks
+        that field, and the rest of the change still holds.
+        """
         values: Row = {}
-        name = ""
-        try:
-            for name, value in rule.set:
-                values[name] = stored(value.value(names))
-        except ValueFailed:
-            self.problems.append(f"{where}.{name}: failed")
-            return None
+        for name, value in rule.set:
+            try:
+                found = value.value(names)
+            except ValueMissing:
+                found = None
+            except ValueFailed:
+                self.problems.append(f"{where}.{name}: failed")
+                return None
+            values[name] = stored(found)
         return values
 
     # totals
 
     def total(self, total: TotalSpec) -> None:
-        """Add the first matching rule's numbers to each period's sums."""
-        rule = self.first_rule(total.name, total.rules)
-        if rule is None:
-            return
-        adds = self._numbers(total.name, rule)
+        """Add the applying rules' numbers to each period's sums."""
+        adds: dict[str, float] = {}
+        for rule in self.applying(total.name, total.rules):
+            for name, amount in self._numbers(total.name, rule).items():
+                found = number(adds.get(name, 0) + amount)
+                if found is None:
+                    self.problems.append(f"{total.name}.{name}: overflow")
+                else:
+                    adds[name] = found
         if not adds:
             return
         for period in total.periods:

@@ -8,10 +8,15 @@ with no template syntax) or a template. A template that is one lone
 template gives text. What is kept is made JSON-safe by :func:`stored`,
 so any store (memory, Redis) can hold it.
 
-Templates run in the routing sandbox (``PLAIN_ENV``). An undefined name
-or an error makes the value fail (:class:`ValueFailed`): a state built
-on half an event would be wrong in ways nobody sees, so the change that
-needed the value is not made, and the reducer counts it.
+Templates run in the routing sandbox (``PLAIN_ENV``). An error makes
+the value fail (:class:`ValueFailed`): a state built on half an event
+would be wrong in ways nobody sees, so the change that needed the value
+is not made, and the reducer counts it. A value that is an undefined
+name (a field the event does not carry, ``{{ mode }}``, or a key its
+mapping lacks, ``{{ config.risk }}``) fails as :class:`ValueMissing`,
+which a ``set:`` keeps as ``None``: any field of an event may be
+missing, and ``agent_started`` without its ``mode`` still starts the
+agent. A row's key and an ``add:`` need their value, so it fails them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "MAX_TEXT",
     "Value",
     "ValueFailed",
+    "ValueMissing",
     "compile_value",
     "number",
     "stored",
@@ -61,6 +67,16 @@ _to_text: Callable[[Any], str] = ENVS["raw"].finalize  # type: ignore[assignment
 
 class ValueFailed(Exception):  # noqa: N818 - a result, not a fault
     """A value could not be worked out from this event."""
+
+
+class ValueMissing(ValueFailed):
+    """
+    The value, or a piece of its text, is an undefined name.
+
+    Not an error in the template: the event lacks the field (or a
+    mapping of it the key). Operating on an undefined name
+    (``{{ pnl > 0 }}``) is an error, and fails as :class:`ValueFailed`.
+    """
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -92,7 +108,9 @@ class Value:
         The value for *context* (as it comes: call :func:`stored` on it).
 
         Raises:
-            ValueFailed: An undefined name, or an error in the template.
+            ValueMissing: The value is an undefined name (or, for text,
+                one of its ``{{ }}`` is).
+            ValueFailed: An error in the template.
         """
         if self.native is not None:
             return _evaluate(self.native, context)
@@ -128,7 +146,7 @@ def _evaluate(evaluate: _Evaluate, context: Mapping[str, Any]) -> Any:
     except Exception as exc:
         raise ValueFailed(str(exc)) from None
     if isinstance(result, Undefined):
-        raise ValueFailed("undefined")
+        raise ValueMissing("undefined")
     return result
 
 
