@@ -29,6 +29,7 @@ from polybot_loghandler._floor.model import (
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import (
     BotChannelDestination,
+    Command,
     Config,
     DigestRule,
     Fold,
@@ -58,8 +59,8 @@ _ENV_HELP = (
 def add_check_parser(sub: Subcommands) -> None:
     """Add ``check`` to the command line."""
     summary = (
-        "validate a routing file and show its routes, watches, digests "
-        "and state"
+        "validate a routing file and show its routes, watches, digests, "
+        "state and commands"
     )
     check = subcommand(sub, "check", _check, summary, file=True)
     check.add_argument("--env", action="store_true", help=_ENV_HELP)
@@ -69,8 +70,27 @@ def _check(args: argparse.Namespace) -> int:
     config = load_routing(args.file)
     out = sys.stdout
     print(f"{config.path}: OK, {_contents(config)}", file=out)
-    # a table for each kind of rule the file has, and whether its last
-    # column is shown whole
+    tables = _tables(config)
+    for n, (rows, whole_last) in enumerate(tables):
+        if n:
+            print(file=out)
+        _table(rows, out, whole_last=whole_last)
+    _unused(config, out)
+    _destinations(config, out)
+    for note in config.notes:
+        print(f"note: {note}", file=out)
+    if args.env:
+        _show_env(env_report(config, os.environ), out)
+    return EXIT_OK
+
+
+def _tables(config: Config) -> list[tuple[list[tuple[str, ...]], bool]]:
+    """
+    A table for each kind of rule the file has, in the file's order.
+
+    Each with whether its last column is shown whole (a rule's text is
+    never cut).
+    """
     tables: list[tuple[list[tuple[str, ...]], bool]] = []
     state = config.state
     if config.routes or not (config.watches or config.digests or state):
@@ -83,17 +103,9 @@ def _check(args: argparse.Namespace) -> int:
         tables.append((_state_table_rows(state.tables), True))
     if state is not None and state.totals:
         tables.append((_state_total_rows(state), True))
-    for n, (rows, whole_last) in enumerate(tables):
-        if n:
-            print(file=out)
-        _table(rows, out, whole_last=whole_last)
-    _unused(config, out)
-    _destinations(config, out)
-    for note in config.notes:
-        print(f"note: {note}", file=out)
-    if args.env:
-        _show_env(env_report(config, os.environ), out)
-    return EXIT_OK
+    if config.commands:
+        tables.append((_command_rows(config.commands), True))
+    return tables
 
 
 def _route_rows(routes: Sequence[Route]) -> list[tuple[str, ...]]:
@@ -188,6 +200,8 @@ def _contents(config: Config) -> str:
             parts.append(counted(len(config.state.tables), "table"))
         if config.state.totals:
             parts.append(counted(len(config.state.totals), "total"))
+    if config.commands:
+        parts.append(counted(len(config.commands), "command"))
     return ", ".join(parts)
 
 
@@ -297,6 +311,13 @@ def _state_total_rows(state: StateSpec) -> list[tuple[str, ...]]:
         first = (total.name, periods)
         for n, rule in enumerate(total.rules):
             rows.append((*(first if n == 0 else ("",) * 2), _rule_text(rule)))
+    return rows
+
+
+def _command_rows(commands: Sequence[Command]) -> list[tuple[str, ...]]:
+    """The commands ``ask`` and the bot answer, each with its help."""
+    rows: list[tuple[str, ...]] = [("command", "answers")]
+    rows.extend((f"/{c.name}", c.help) for c in commands)
     return rows
 
 
