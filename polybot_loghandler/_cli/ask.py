@@ -4,8 +4,8 @@
 The same reply the bot gives, from the same state: the one the relay
 keeps in Redis (``state:`` and ``delivery.relay`` of the routing file),
 rendered by the command's ``reply:`` and printed as text. It needs no
-bot token, and it changes nothing: the control commands (``/pause``,
-``/resume``, ``/switch``) are the bot's alone.
+bot token, and it changes nothing: it refuses the control commands
+(``/pause``, ``/resume``, ``/switch``).
 
 Exit statuses: 0 with a reply; 2 for a command the file does not have,
 or a control command; 1 when there is no state to answer from.
@@ -45,14 +45,6 @@ __all__ = ["EXIT_NO_STATE", "NoState", "add_ask_parser"]
 EXIT_NO_STATE = 1
 #: The commands that change the floor: the bot's alone.
 CONTROL = tuple(name for name in BUILT_IN if name != "help")
-#: What each control command takes, for ``/help``.
-_CONTROL_HELP = {
-    "pause": "/pause agent:NAME: ask an agent to stop trading (the bot only)",
-    "resume": "/resume agent:NAME: ask a paused agent to trade again (the "
-    "bot only)",
-    "switch": "/switch mode:paper|live: switch the floor's mode (the bot "
-    "only)",
-}
 
 
 class NoState(Exception):  # noqa: N818 - a reason, told in one line
@@ -81,8 +73,8 @@ def _ask(args: argparse.Namespace) -> int:
         return EXIT_OK
     if name in CONTROL:
         raise UsageError(
-            f"/{name} changes the floor: only the bot takes it (ask is "
-            "read-only)"
+            f"/{name} changes the floor, and ask is read-only: it answers "
+            "questions only"
         )
     if name not in commands:
         known = [*commands, *BUILT_IN]
@@ -107,10 +99,9 @@ def _name_of(text: str) -> str:
 
 
 def help_text(config: Config) -> str:
-    """What ``/help`` says: each command with its line, the bot's own last."""
+    """What ``/help`` says: each command with its line, then ``/help``."""
     lines = [f"/{c.name}: {c.help}" for c in config.commands]
-    lines.append("/help: what each command answers")
-    lines.extend(_CONTROL_HELP.values())
+    lines.append("/help: What each command answers")
     return "\n".join(lines)
 
 

@@ -167,6 +167,7 @@ _HELD = "needs messages held by a running process"
 _RUSH = "a minute long: test_cli.py runs it and checks what it says"
 _GUILD = "polybot-loghandler setup --guild 123456789012345678"
 _FLOOR = "needs a relay keeping a state: section, and its events"
+_ASKED = "needs a relay that has kept the state of a running floor"
 
 #: Every command the docs show without running it, and why.
 NOT_RUN = [
@@ -177,6 +178,8 @@ NOT_RUN = [
     ("README.md", 'pytest -m "not slow"', _ITSELF),
     ("cli.md", "polybot-loghandler spool status", _HELD),
     ("cli.md", "polybot-loghandler demo --rush", _RUSH),
+    ("cli.md", "polybot-loghandler ask /status --routing routing.yaml",
+     _ASKED),
     ("quickstart.md", "pip install .", _INSTALLS),
     ("relay.md", "redis-cli HGETALL polybot_loghandler:floor:meta", _FLOOR),
     ("relay.md", "redis-cli HGETALL polybot_loghandler:floor:rows:agents",
@@ -552,6 +555,8 @@ class TestConsoleBlocks:
             'pip install -e ".[dev]" && polybot-loghandler demo',
             "polybot-loghandler spool status",
             "polybot-loghandler demo --rush",
+            # test_ask_relay.py asks a real relay's state the same
+            "polybot-loghandler ask /status --routing routing.yaml",
         ] == skipped
 
 
