@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from polybot_loghandler._discord import SNOWFLAKE_MAX, snowflake_problem
@@ -32,6 +32,7 @@ from polybot_loghandler._yaml import KeyPath, LineMap, path_to_str
 
 from .words import NESTED_TOO_DEEP, did_you_mean, kind_of, number_text, shown
 
+_Made = TypeVar("_Made")
 #: A duration: seconds, or a number with a unit.
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 #: The longest duration (30 days): longer is a mistake, and infinity
@@ -201,8 +202,18 @@ class Checker:
         text = self.string(source, path, "a template")
         if text is None:
             return None
+        return self.compiled(path, lambda: compile_text(text, mode=mode))
+
+    def compiled(
+        self, path: KeyPath, make: Callable[[], _Made]
+    ) -> _Made | None:
+        """
+        What *make* compiles at *path*, or ``None``, its problem told.
+
+        A template's problem is told on its own line of the file.
+        """
         try:
-            return compile_text(text, mode=mode)
+            return make()
         except TemplateProblem as exc:
             start = self.file.lines.text_start.get(path, self.line(path))
             self.problem(path, str(exc), start + exc.lineno - 1)

@@ -27,12 +27,11 @@ from polybot_loghandler._floor.model import (
     TotalSpec,
 )
 from polybot_loghandler._floor.values import Value, compile_value, number
-from polybot_loghandler._templates import TemplateProblem
 from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, RoutingFile
 from .match import MatchChecker
-from .words import NESTED_TOO_DEEP, did_you_mean, kind_of, shown, word_of
+from .words import did_you_mean, kind_of, shown, word_of
 
 __all__ = ["StateChecker"]
 
@@ -398,14 +397,7 @@ class StateChecker(Checker):
                 "field's list or mapping)",
             )
             return None
-        try:
-            return compile_value(source)
-        except TemplateProblem as exc:
-            start = self.file.lines.text_start.get(path, self.line(path))
-            self.problem(path, str(exc), start + exc.lineno - 1)
-        except RecursionError:
-            self.problem(path, NESTED_TOO_DEEP.format(what="the template"))
-        return None
+        return self.compiled(path, lambda: compile_value(source))
 
     def _addable(self, value: Value, path: KeyPath) -> Value | None:
         """*value*, if a total can add it: a template, or a number."""
