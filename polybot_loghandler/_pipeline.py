@@ -391,7 +391,10 @@ class Pipeline:
         self.levels.check()  # a short script's last chance to hear it
         reported, kept_before = self._reported, self._kept
         done = self._worker.close(limit)
-        left = self._worker.depth + self._engine.leftover
+        # out of time, the loop may not have counted what it held yet (a
+        # render stuck on a value): what it took and did not file is left
+        unfiled = 0 if done else self._worker.in_hand
+        left = self._worker.depth + unfiled + self._engine.leftover
         if self._worker.depth:
             self.count(Loss.SHUTDOWN.counter, self._worker.depth)
             self._worker.take()  # counted: nothing will deliver them now
