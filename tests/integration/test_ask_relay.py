@@ -112,8 +112,7 @@ def _applied(client: redis.Redis) -> bool:
 
 
 def _settled(log: logging.Logger, redis_url: str) -> None:
-    (handler,) = log.handlers
-    assert isinstance(handler, DiscordHandler)
+    handler = next(h for h in log.handlers if isinstance(h, DiscordHandler))
     assert flushed(handler)
     with redis.Redis.from_url(redis_url) as client:
         assert wait_for(lambda: _applied(client))

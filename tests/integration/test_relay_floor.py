@@ -16,9 +16,9 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -45,6 +45,7 @@ from tests.support.helpers import flushed as flushed_handler
 from tests.support.helpers import wait_for
 
 v = compile_value
+_T = TypeVar("_T")
 
 
 def match(*events: str) -> Matcher:
@@ -202,8 +203,7 @@ def log(path: Path) -> Iterator[logging.Logger]:
 
 
 def flushed(log: logging.Logger) -> bool:
-    (handler,) = log.handlers
-    assert isinstance(handler, DiscordHandler)
+    handler = next(h for h in log.handlers if isinstance(h, DiscordHandler))
     return flushed_handler(handler)
 
 
@@ -248,12 +248,18 @@ class Keeper:
     """
     A keeper of the test's own, stepped by hand: a relay's, frozen.
 
-    It runs on a loop of its own, kept between steps (its client's
-    connections belong to it).
+    It runs on a loop of its own, in a thread of its own, kept between
+    steps (its client's connections belong to it); the test's thread
+    only waits for each step, so no loop state of the test's own thread
+    is touched.
     """
 
     def __init__(self, url: str, holder: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True
+        )
+        self._thread.start()
         self.client = async_client(url, "test")
         self.failures: list[BaseException] = []
         self.keeper = FloorKeeper(
@@ -276,10 +282,14 @@ class Keeper:
                 await self.keeper.load(SPEC)
             return await self.keeper.read()
 
-        return self.loop.run_until_complete(read())
+        return self._step(read())
 
     def save(self) -> bool:
-        return self.loop.run_until_complete(self.keeper.save())
+        return self._step(self.keeper.save())
+
+    def _step(self, step: Coroutine[Any, Any, _T]) -> _T:
+        """Run *step* on the keeper's loop; its result."""
+        return asyncio.run_coroutine_threadsafe(step, self.loop).result(30)
 
     def sums(self) -> float:
         state = self.keeper.state
@@ -288,7 +298,9 @@ class Keeper:
         return sum(s.get("realised", 0) for s in days)
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.client.aclose())
+        self._step(self.client.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
         self.loop.close()
 
 
