@@ -355,7 +355,7 @@ class Pipeline:
         """The worker's and the console's gauges, read with the counters."""
         worker = self._worker
         # taken by the worker but not yet routed still counts as queued
-        queued = worker.depth + worker.in_hand
+        queued = worker.waiting + worker.in_hand
         out = {
             "queued": queued,
             "handled": worker.handled,
@@ -394,9 +394,10 @@ class Pipeline:
         # out of time, the loop may not have counted what it held yet (a
         # render stuck on a value): what it took and did not file is left
         unfiled = 0 if done else self._worker.in_hand
-        left = self._worker.depth + unfiled + self._engine.leftover
-        if self._worker.depth:
-            self.count(Loss.SHUTDOWN.counter, self._worker.depth)
+        waiting = self._worker.waiting  # events: the stop is no event
+        left = waiting + unfiled + self._engine.leftover
+        if waiting:
+            self.count(Loss.SHUTDOWN.counter, waiting)
             self._worker.take()  # counted: nothing will deliver them now
         self._reported, self._kept = left, self._engine.kept
         self._console.close()  # what console_per_channel held back

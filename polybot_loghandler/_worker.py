@@ -103,7 +103,8 @@ class Worker:
         #: times the loop failed and was started again
         self.restarts = 0
         self.handled = 0
-        #: items taken by a custom loop and not yet handled
+        #: events taken by a custom loop and not yet handled (markers,
+        #: flushes and the stop, are not events)
         self.in_hand = 0
 
     @property
@@ -130,6 +131,11 @@ class Worker:
     def depth(self) -> int:
         """Items waiting (flush markers included)."""
         return len(self._queue)
+
+    @property
+    def waiting(self) -> int:
+        """Events waiting: :attr:`depth` without the flush and stop markers."""
+        return sum(1 for item in self._queue if not _is_marker(item))
 
     def submit(self, item: Any, reserve: bool = False) -> bool:
         """
@@ -180,7 +186,7 @@ class Worker:
         queue = self._queue
         while queue:
             items.append(queue.popleft())
-        self.in_hand += len(items)
+        self.in_hand += sum(1 for item in items if not _is_marker(item))
         return items
 
     def done(self, n: int, *, last: bool = False) -> None:
@@ -338,6 +344,11 @@ class Worker:
         # a worker closed (or stopped for good) stays so, for the same
         # reason: later events are counted by it
         self._closed, self._stopped = closed, stopped
+
+
+def _is_marker(item: Any) -> bool:
+    """Whether *item* is one of the worker's own markers, not an event."""
+    return isinstance(item, (Flush, Stop))
 
 
 _WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()

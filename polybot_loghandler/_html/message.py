@@ -11,14 +11,15 @@ marked, since Discord shows the ``…`` but not why.
 
 from __future__ import annotations
 
-import html
 import re
 import zlib
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from datetime import datetime, timezone
+from datetime import timezone
+from html import escape
 from typing import Any
 
+from polybot_loghandler._format import parse_time
 from polybot_loghandler._message import Attachment, RoutedMessage
 
 from .markdown import markdown_html
@@ -64,7 +65,7 @@ def message_html(
     parts.append(_embed(message.embed, cuts))
     parts.extend(_attachment(item) for item in message.files)
     parts.append("</div>")
-    route = _attr(message.route)
+    route = escape(message.route)
     return (
         f'<article class="message" title="route {route}" '
         f'data-route="{route}" data-edits="{shown.edits}">'
@@ -72,10 +73,17 @@ def message_html(
     )
 
 
-def when(stamp: float) -> str:
-    """An event time as the page shows it: ``2026-02-01 14:33 UTC``."""
-    moment = datetime.fromtimestamp(stamp, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def when(value: object) -> str:
+    """
+    A time as the page shows it: ``2026-02-01 14:33 UTC``.
+
+    An event's epoch seconds or an embed's ISO timestamp; what is not a
+    time is shown as it is.
+    """
+    moment = parse_time(value)
+    if moment is None:
+        return escape(str(value))
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _avatar(name: str, *, own: bool) -> str:
@@ -88,7 +96,7 @@ def _avatar(name: str, *, own: bool) -> str:
     )
     return (
         f'<div class="avatar" style="background-color: {color}"{note}>'
-        f"{_text(initial)}</div>"
+        f"{escape(initial)}</div>"
     )
 
 
@@ -101,7 +109,7 @@ def _header(name: str, message: RoutedMessage, edits: int) -> str:
         else ""
     )
     return (
-        f'<div class="message-header"><span class="username">{_text(name)}'
+        f'<div class="message-header"><span class="username">{escape(name)}'
         '</span><span class="app-tag">APP</span>'
         f'<time class="time">{when(message.event.time)}</time>{edited}</div>'
     )
@@ -114,7 +122,7 @@ def _embed(embed: dict[str, Any], cuts: AbstractSet[str]) -> str:
     if "author" in embed:
         name = embed["author"]["name"]
         parts.append(
-            f'<div class="embed-author">{_text(name)}{_cut(name, cuts)}</div>'
+            f'<div class="embed-author">{escape(name)}{_cut(name, cuts)}</div>'
         )
     if "title" in embed:
         parts.append(_title(embed, cuts))
@@ -141,7 +149,7 @@ def _title(embed: dict[str, Any], cuts: AbstractSet[str]) -> str:
     url = embed.get("url")
     if isinstance(url, str) and url.lower().startswith(("http:", "https:")):
         shown = (
-            f'<a href="{_attr(url)}" rel="noreferrer noopener" '
+            f'<a href="{escape(url)}" rel="noreferrer noopener" '
             f'target="_blank">{shown}</a>'
         )
     return f'<div class="embed-title">{shown}{_cut(title, cuts)}</div>'
@@ -194,30 +202,20 @@ def _footer(embed: dict[str, Any], cuts: AbstractSet[str]) -> str:
     text = embed.get("footer", {}).get("text", "")
     if text:
         shown = " · ".join(
-            f'<span class="mark">{_text(part)}</span>'
+            f'<span class="mark">{escape(part)}</span>'
             if _MARK.match(part)
-            else _text(part)
+            else escape(part)
             for part in text.split(" · ")
         )
         parts.append(
             f'<span class="footer-text">{shown}{_cut(text, cuts)}</span>'
         )
-    stamp = _timestamp(embed.get("timestamp"))
-    if stamp:
+    if embed.get("timestamp"):
+        stamp = when(embed["timestamp"])
         parts.append(f'<time class="embed-timestamp">{stamp}</time>')
     if not parts:
         return ""
     return f'<div class="embed-footer">{" • ".join(parts)}</div>'
-
-
-def _timestamp(value: object) -> str:
-    if not isinstance(value, str):
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return _text(value)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _attachment(item: Attachment) -> str:
@@ -231,9 +229,9 @@ def _attachment(item: Attachment) -> str:
     return (
         '<details class="attachment"><summary>'
         '<span class="file-icon">📄</span>'
-        f'<span class="file-name">{_text(item.name)}</span>'
+        f'<span class="file-name">{escape(item.name)}</span>'
         f'<span class="file-size">{shown}</span></summary>'
-        f'<pre class="file-text">{_text(head + rest)}</pre></details>'
+        f'<pre class="file-text">{escape(head + rest)}</pre></details>'
     )
 
 
@@ -242,11 +240,3 @@ def _cut(text: str, cuts: AbstractSet[str]) -> str:
     if "…" not in text or not cuts:
         return ""
     return _CUT if any(cut in text for cut in cuts) else ""
-
-
-def _text(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
-def _attr(text: str) -> str:
-    return html.escape(text, quote=True)

@@ -11,10 +11,10 @@ the order they were sent, and its threads (a forum's posts) below.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from html import escape
 from importlib.resources import files
 
 from polybot_loghandler._format import counted
@@ -78,7 +78,7 @@ def page_html(  # noqa: PLR0913 - what the page says, all by keyword
     body = [
         _sidebar(groups, title),
         "<main>",
-        *(f'<p class="notice">{_text(note)}</p>' for note in notes),
+        *(f'<p class="notice">{escape(note)}</p>' for note in notes),
     ]
     if not shown:
         body.append('<p class="notice">No message: nothing would be sent.</p>')
@@ -93,7 +93,7 @@ def page_html(  # noqa: PLR0913 - what the page says, all by keyword
         '<meta name="viewport" content="width=device-width">\n'
         '<meta http-equiv="Content-Security-Policy" content="default-src '
         "'none'; style-src 'unsafe-inline'\">\n"
-        f"<title>{_text(title)}</title>\n<style>\n{style}</style>\n</head>\n"
+        f"<title>{escape(title)}</title>\n<style>\n{style}</style>\n</head>\n"
         f"<body>\n{''.join(body)}\n</body>\n</html>\n"
     )
 
@@ -151,11 +151,11 @@ def _grouped(views: dict[str, _View]) -> list[tuple[str, list[_View]]]:
 def _sidebar(groups: list[tuple[str, list[_View]]], title: str) -> str:
     out = [
         '<nav class="sidebar">',
-        f'<div class="server-name">{_text(title)}</div>',
+        f'<div class="server-name">{escape(title)}</div>',
     ]
     for category, group in groups:
         if category:
-            out.append(f'<div class="category">{_text(category)}</div>')
+            out.append(f'<div class="category">{escape(category)}</div>')
         out.extend(_link(view) for view in group)
     out.append("</nav>")
     return "".join(out)
@@ -175,11 +175,11 @@ def _link(view: _View) -> str:
     title = counted(count, "message") + (
         f", {counted(pings, 'ping')}" if pings else ""
     )
-    key = _attr(view.key)
+    key = escape(view.key)
     return (
         f'<a class="channel-link{state}" href="#channel-{key}" '
         f'title="{title}" data-channel="{key}" data-messages="{count}">'
-        f'{_icon(view.channel)}<span class="name">{_text(view.name)}</span>'
+        f'{_icon(view.channel)}<span class="name">{escape(view.name)}</span>'
         f"{badge}</a>"
     )
 
@@ -193,15 +193,15 @@ def _icon(channel: Channel | None) -> str:
 def _channel(view: _View, cuts: AbstractSet[str], webhook_name: str) -> str:
     channel = view.channel
     topic = (
-        f'<span class="topic">{_text(channel.topic)}</span>'
+        f'<span class="topic">{escape(channel.topic)}</span>'
         if channel and channel.topic
         else ""
     )
-    key = _attr(view.key)
+    key = escape(view.key)
     head = (
         f'<section class="channel-view" id="channel-{key}" '
         f'data-channel="{key}"><header class="channel-header">'
-        f"{_icon(channel)}<h2>{_text(view.name)}</h2>{topic}</header>"
+        f"{_icon(channel)}<h2>{escape(view.name)}</h2>{topic}</header>"
     )
     out = [head]
     out.extend(
@@ -213,8 +213,8 @@ def _channel(view: _View, cuts: AbstractSet[str], webhook_name: str) -> str:
         out.append(f'<div class="threads-title">{kind}</div>')
     for name, items in view.threads.items():
         out.append(
-            f'<div class="thread" data-thread="{_attr(name)}">'
-            f'<div class="thread-name">{_text(name)}</div>'
+            f'<div class="thread" data-thread="{escape(name)}">'
+            f'<div class="thread-name">{escape(name)}</div>'
         )
         out.extend(
             message_html(item, cuts=cuts, webhook_name=webhook_name)
@@ -223,11 +223,3 @@ def _channel(view: _View, cuts: AbstractSet[str], webhook_name: str) -> str:
         out.append("</div>")
     out.append("</section>")
     return "".join(out)
-
-
-def _text(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
-def _attr(text: str) -> str:
-    return html.escape(text, quote=True)

@@ -71,8 +71,7 @@ from polybot_loghandler._watching.watching import (
 from polybot_loghandler._worker import Worker
 
 from . import scripts
-from .connect import async_client, decoded, member_id, scrub
-from .connect import from_redis as _from_redis
+from .connect import async_client, decoded, from_redis, member_id, scrub
 from .floor import FloorKeeper
 from .keys import GROUP, LEASE_TTL, Keys
 from .lease import Lease
@@ -679,7 +678,7 @@ class Relay:
                     await self._read_mutes(client)
                 await self._save_watching()
             except Exception as exc:
-                if _from_redis(exc):  # away: the reader finds out too
+                if from_redis(exc):  # away: the reader finds out too
                     self._redis_away(exc)
                 else:  # a fault of ours: counted, told once, not raised
                     self._stats.count("errors.internal")
@@ -822,7 +821,7 @@ class Relay:
         )
 
     def _floor_failed(self, exc: BaseException) -> None:
-        if _from_redis(exc):  # away: the reader finds out too
+        if from_redis(exc):  # away: the reader finds out too
             self._redis_away(exc)
         else:  # a fault of ours: counted, told once, not raised
             self._stats.count("errors.internal")

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from fakes.discord import FakeDiscord
+from polybot_loghandler._delivery.intake import Intake
 from tests.support.connect import Connect
 from tests.support.helpers import routing_yaml, script_environment
 
@@ -237,3 +239,47 @@ class TestFlush:
         assert list(range(5)) == sorted(_numbers(fake_discord.embeds()))
         assert 5 == handler.stats().get("delivered")
         assert [] == fake_discord.rejected
+
+
+class TestCloseOutOfTime:
+    """What the delivery loop holds when a close runs out of time."""
+
+    def test_what_the_loop_took_and_did_not_file_is_told(
+        self,
+        fake_discord: FakeDiscord,
+        connect: Connect,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """
+        The loop takes the events, then is held past the deadline (as a
+        loaded machine holds it, or a render stuck on a value): the close
+        does not wait for it to count them, and says they are lost.
+        """
+        taken, release = threading.Event(), threading.Event()
+        take_in = Intake.take_in
+
+        async def held(self: Intake, *args: Any) -> None:
+            taken.set()
+            release.wait(WAIT)  # the loop's own thread, held on purpose
+            await take_in(self, *args)
+
+        monkeypatch.setattr(Intake, "take_in", held)
+        handler, log = connect(
+            _trades_routing(
+                fake_discord.webhook_url("3311", "tok-held"),
+                flush_timeout="0.5s",
+            )
+        )
+        log.info("trade_executed", extra={"n": 1})
+        log.info("trade_executed", extra={"n": 2})
+        assert taken.wait(WAIT)
+
+        pipeline = handler._pipeline  # what the exit closes
+        assert pipeline is not None
+        pipeline.close()
+        release.set()
+
+        found = NOT_DELIVERED.search(capsys.readouterr().err)
+        assert found is not None
+        assert found.group(1) == "2"

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from polybot_loghandler._batching import Pending
 from polybot_loghandler._config import load_config
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._html.message import field_columns
@@ -26,7 +27,7 @@ from polybot_loghandler._limits import clamp, cuts_recorded
 from polybot_loghandler._lookup import shipped_routing
 from polybot_loghandler._message import Attachment, Place, RoutedMessage
 from polybot_loghandler._model import Channel, Config
-from polybot_loghandler._payload import build_payload
+from polybot_loghandler._payload import build_payload, with_delay
 from tests.support.htmltree import Node, parse
 
 TIME = 1_769_956_425.0  # 2026-02-01 14:33:45 UTC
@@ -409,6 +410,27 @@ class TestMessage:
             "delayed 12m",
         ]
         assert page.one("footer-text").text() == text
+
+    def test_the_marks_delivery_really_writes_are_the_ones_shown(
+        self,
+    ) -> None:
+        """
+        The marks come from the footers batching and late delivery
+        write (``×N more · since …``, ``delayed …``), not from a copy of
+        their wording: a change there shows here.
+        """
+        message = _message(embed={"title": "x", "footer": {"text": "ops"}})
+        held = Pending(message, None, logging.INFO, TIME - 60, TIME, TIME)
+        held.add(message)
+        held.repeat = True
+        late = with_delay(held.embed(), TIME - 720, TIME)
+        page = _page(_message(embed=late))
+        assert [m.text() for m in page.all("mark")] == [
+            "×2 more",
+            "since 14:32:45 UTC",
+            "delayed 12m",
+        ]
+        assert page.one("footer-text").text().startswith("ops · ")
 
 
 class TestCuts:
