@@ -29,7 +29,7 @@ from polybot_loghandler._cli import main
 from polybot_loghandler._relay.keys import Keys
 from polybot_loghandler._relay.relay import Relay
 from tests.conftest import SHIPPED_ROUTING
-from tests.support.helpers import flushed, wait_for
+from tests.support.helpers import flushed, producer, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -94,14 +94,8 @@ def relay(path: Path) -> Iterator[Relay]:
 @pytest.fixture
 def log(path: Path) -> Iterator[logging.Logger]:
     """A producer: a logger whose handler appends to the stream."""
-    handler = DiscordHandler(path)
-    made = logging.getLogger(f"floor.{time.monotonic_ns()}")
-    made.addHandler(handler)
-    made.setLevel(logging.INFO)
-    made.propagate = False
-    yield made
-    made.removeHandler(handler)
-    handler.close()
+    with producer(path) as made:
+        yield made
 
 
 def _applied(client: redis.Redis) -> bool:

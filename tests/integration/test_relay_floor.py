@@ -42,7 +42,7 @@ from polybot_loghandler._relay.relay import Relay
 from polybot_loghandler._relay.status import read_status, status_text
 from polybot_loghandler._relay.wire import encode_event, entry_fields
 from tests.support.helpers import flushed as flushed_handler
-from tests.support.helpers import wait_for
+from tests.support.helpers import producer, wait_for
 
 v = compile_value
 _T = TypeVar("_T")
@@ -192,14 +192,8 @@ def realised(view: FloorView) -> tuple[float, int]:
 @pytest.fixture
 def log(path: Path) -> Iterator[logging.Logger]:
     """A producer: a logger whose handler appends to the stream."""
-    handler = DiscordHandler(path)
-    made = logging.getLogger(f"floor.{time.monotonic_ns()}")
-    made.addHandler(handler)
-    made.setLevel(logging.INFO)
-    made.propagate = False
-    yield made
-    made.removeHandler(handler)
-    handler.close()
+    with producer(path) as made:
+        yield made
 
 
 def flushed(log: logging.Logger) -> bool:

@@ -4,11 +4,14 @@ Small helpers shared by the integration tests.
 
 from __future__ import annotations
 
+import logging
 import os
 import textwrap
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +115,23 @@ def run_forked(child: Callable[[], int], timeout: float) -> int:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail("the forked child did not finish")
+
+
+@contextmanager
+def producer(routing: Path) -> Iterator[logging.Logger]:
+    """
+    A logger of its own whose one handler is *routing*'s DiscordHandler.
+
+    For the relay's tests: what it logs at info and above goes to the
+    stream. The handler is removed and closed after the block.
+    """
+    handler = DiscordHandler(routing)
+    log = logging.getLogger(f"floor.{time.monotonic_ns()}")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        handler.close()
