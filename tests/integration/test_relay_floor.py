@@ -32,7 +32,6 @@ from polybot_loghandler._floor.model import (
     TotalSpec,
 )
 from polybot_loghandler._floor.values import compile_value
-from polybot_loghandler._matching import EventPattern, Matcher
 from polybot_loghandler._relay import scripts
 from polybot_loghandler._relay.connect import async_client
 from polybot_loghandler._relay.floor import FloorKeeper
@@ -41,19 +40,12 @@ from polybot_loghandler._relay.keys import GROUP, Keys
 from polybot_loghandler._relay.relay import Relay
 from polybot_loghandler._relay.status import read_status, status_text
 from polybot_loghandler._relay.wire import encode_event, entry_fields
+from tests.support.floor import match, sets
 from tests.support.helpers import flushed as flushed_handler
 from tests.support.helpers import producer, wait_for
 
 v = compile_value
 _T = TypeVar("_T")
-
-
-def match(*events: str) -> Matcher:
-    return Matcher(event=EventPattern(list(events)))
-
-
-def sets(**values: object) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, v(source)) for name, source in values.items())
 
 
 AGENTS = TableSpec(

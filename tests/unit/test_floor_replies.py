@@ -26,14 +26,14 @@ from polybot_loghandler._floor.state import FloorState
 from polybot_loghandler._floor.values import compile_value
 from polybot_loghandler._matching import EventPattern, Matcher
 from polybot_loghandler._model import Config
+from tests.support.floor import match, sets
 
 T = datetime(2026, 2, 1, 14, 0, tzinfo=timezone.utc).timestamp()
 
 
 def _rule(event: str, **values: object) -> Rule:
     """A table rule: on *event*, set *values*."""
-    made = tuple((k, compile_value(v)) for k, v in values.items())
-    return Rule(matcher=Matcher(event=EventPattern([event])), set=made)
+    return Rule(matcher=match(event), set=sets(**values))
 
 
 AGENTS = TableSpec(

@@ -38,8 +38,9 @@ from polybot_loghandler._floor.values import (
     number,
     stored,
 )
-from polybot_loghandler._matching import EventPattern, Matcher, field_check
+from polybot_loghandler._matching import Matcher, field_check
 from polybot_loghandler._templates import TemplateProblem, compile_expression
+from tests.support.floor import match, sets
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
@@ -48,6 +49,7 @@ pytestmark = pytest.mark.filterwarnings(
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
+
 v = compile_value
 
 
@@ -67,14 +69,6 @@ def ev(event: str, t: float = T0, **fields: Any) -> LogEvent:
         time=t,
         fields=fields,
     )
-
-
-def match(*events: str, **extra: Any) -> Matcher:
-    return Matcher(event=EventPattern(list(events)), **extra)
-
-
-def sets(**values: object) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, v(source)) for name, source in values.items())
 
 
 AGENTS = TableSpec(
