@@ -31,6 +31,7 @@ __all__ = [
     "MAX_LAG",
     "RELOAD_EVERY",
     "BotChannelDestination",
+    "BotSettings",
     "Channel",
     "Coalesce",
     "Command",
@@ -505,6 +506,29 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BotSettings:
+    """
+    The bot's settings (``bot:``): who may control the floor, and how.
+
+    Attributes:
+        control_roles: The roles, by name or id, whose members may run
+            ``/pause``, ``/resume`` and ``/switch``; none by default, so
+            nobody may until one is named.
+        control_stream: The Redis stream control commands go to; their
+            acknowledgements come back on this name plus ``:acks``.
+        ack_within: Seconds the bot waits for an agent's
+            acknowledgement before it says none came.
+        prefix: The prefix of the commands typed as messages (``!``), or
+            ``None``: off, as it needs the message-content intent.
+    """
+
+    control_roles: tuple[str, ...] = ()
+    control_stream: str = "polybot:control"
+    ack_within: float = 30.0
+    prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """
     A loaded routing file.
@@ -539,6 +563,7 @@ class Config:
     notes: tuple[str, ...] = ()
     state: StateSpec | None = None
     commands: tuple[Command, ...] = ()
+    bot: BotSettings = BotSettings()
     env_references: Mapping[KeyPath, tuple[Reference, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from polybot_loghandler._bot.replies import CONTROL_HELP
 from polybot_loghandler._floor.model import (
     KEEP,
     Rule,
@@ -29,7 +30,6 @@ from polybot_loghandler._floor.model import (
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import (
     BotChannelDestination,
-    Command,
     Config,
     DigestRule,
     Fold,
@@ -104,7 +104,7 @@ def _tables(config: Config) -> list[tuple[list[tuple[str, ...]], bool]]:
     if state is not None and state.totals:
         tables.append((_state_total_rows(state), True))
     if config.commands:
-        tables.append((_command_rows(config.commands), True))
+        tables.append((_command_rows(config), True))
     return tables
 
 
@@ -314,10 +314,22 @@ def _state_total_rows(state: StateSpec) -> list[tuple[str, ...]]:
     return rows
 
 
-def _command_rows(commands: Sequence[Command]) -> list[tuple[str, ...]]:
-    """The commands ``ask`` and the bot answer, each with its help."""
+def _command_rows(config: Config) -> list[tuple[str, ...]]:
+    """
+    The commands ``ask`` and the bot answer, each with its help.
+
+    Then the library's own: ``/help``, and the bot's control commands
+    with who may run them (``bot.control_roles``).
+    """
     rows: list[tuple[str, ...]] = [("command", "answers")]
-    rows.extend((f"/{c.name}", c.help) for c in commands)
+    rows.extend((f"/{c.name}", c.help) for c in config.commands)
+    rows.append(("/help", "What each command answers (built in)"))
+    roles = config.bot.control_roles
+    who = " or ".join(roles) if roles else "nobody: bot.control_roles is empty"
+    rows.extend(
+        (usage, f"{text} (the bot's; for {who})")
+        for usage, text in CONTROL_HELP
+    )
     return rows
 
 

@@ -3,7 +3,7 @@ The ``polybot-loghandler`` command: its parser, and its exit statuses.
 
 Each subcommand adds its own parser and does its own work in its module
 (``check``, ``preview``, ``demo``, ``setup``, ``send-test``, ``spool``,
-``relay``, ``mute``, ``ask``);
+``relay``, ``mute``, ``ask``, ``bot``);
 this one puts them together and runs the one asked for.
 
 Errors a person made (a bad routing file, bad JSON) print a located
@@ -21,6 +21,7 @@ from polybot_loghandler._pipeline import _version
 from polybot_loghandler.exceptions import ConfigError
 
 from .ask import add_ask_parser
+from .bot import add_bot_parser
 from .check import add_check_parser
 from .demo import add_demo_parser, demo_script, strip_separator
 from .mute import add_mute_parsers
@@ -90,4 +91,5 @@ def _parser() -> argparse.ArgumentParser:
     add_relay_parser(sub)
     add_mute_parsers(sub)
     add_ask_parser(sub)
+    add_bot_parser(sub)
     return parser

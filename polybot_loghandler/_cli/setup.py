@@ -38,6 +38,7 @@ __all__ = [
     "SetupResult",
     "add_setup_parser",
     "run_setup",
+    "snowflake",
     "write_env_file",
 ]
 
@@ -57,7 +58,7 @@ _HELP = {
 def add_setup_parser(sub: Subcommands) -> None:
     """Add ``setup`` to the command line."""
     setup = subcommand(sub, "setup", _setup, _HELP["setup"])
-    server = _snowflake("server")
+    server = snowflake("server")
     help_ = _HELP["--guild"]
     setup.add_argument(
         "--guild", required=True, type=server, metavar="ID", help=help_
@@ -68,7 +69,7 @@ def add_setup_parser(sub: Subcommands) -> None:
     setup.add_argument("--dry-run", action="store_true", help=dry)
 
 
-def _snowflake(what: str) -> Callable[[str], str]:
+def snowflake(what: str) -> Callable[[str], str]:
     """An option type: a Discord id, else a usage error naming *what*."""
 
     def parse(value: str) -> str:

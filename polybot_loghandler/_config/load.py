@@ -21,6 +21,7 @@ from polybot_loghandler._model import Config
 from polybot_loghandler._yaml import MAX_CHARS, load_yaml
 from polybot_loghandler.exceptions import ConfigError
 
+from .bot import BotChecker
 from .channels import ChannelChecker
 from .checker import Checker, RoutingFile
 from .commands import CommandsChecker
@@ -143,6 +144,7 @@ class _FileChecker(Checker):
                 "digests",
                 "state",
                 "commands",
+                "bot",
             ),
             required=("version", "channels", "routes"),
         )
@@ -163,6 +165,7 @@ class _FileChecker(Checker):
         digests = watching.digests(top.get("digests"), channels)
         state = StateChecker(self.file).state(top.get("state"))
         commands = CommandsChecker(self.file).commands(top.get("commands"))
+        bot = BotChecker(self.file).bot(top.get("bot"))
         if self.file.problems:
             return None
         return Config(
@@ -175,6 +178,7 @@ class _FileChecker(Checker):
             digests=tuple(digests),
             state=state,
             commands=tuple(commands),
+            bot=bot,
             notes=tuple(self.file.notes),
             env_references=dict(self.file.references),
         )

@@ -1,0 +1,158 @@
+"""
+The bot's own embeds: help, refusals, and a control command's progress.
+
+Pure. A value someone typed (an agent's name, a command) or an agent
+wrote (an acknowledgement's error) is shown through
+:func:`~polybot_loghandler._text.safe_markdown`, as an event's values
+are: it never pings, never turns into markdown, never shows a token.
+The replies to the questions of ``commands:`` are not made here but by
+:func:`polybot_loghandler._floor.replies.reply_embed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from polybot_loghandler._model import Config
+from polybot_loghandler._text import safe_markdown
+
+from .asking import Request
+
+__all__ = [
+    "BLUE",
+    "CONTROL_HELP",
+    "GREEN",
+    "ORANGE",
+    "RED",
+    "acks_embed",
+    "cancelled_embed",
+    "confirm_embed",
+    "help_embed",
+    "refused_embed",
+    "sent_embed",
+]
+
+GREEN = 0x2ECC71
+BLUE = 0x3498DB
+ORANGE = 0xE67E22
+RED = 0xE74C3C
+
+#: The control commands as ``/help`` (and ``check``) list them.
+CONTROL_HELP = (
+    ("/pause agent:NAME", "Tell an agent to stop opening positions"),
+    ("/resume agent:NAME", "Tell a paused agent to trade again"),
+    ("/switch mode:paper|live", "Tell every agent to trade on paper, or live"),
+)
+
+
+def help_embed(config: Config) -> dict[str, Any]:
+    """``/help``: each question, then the control commands and who may."""
+    lines = [f"`/{c.name}` · {safe_markdown(c.help)}" for c in config.commands]
+    lines.append("`/help` · What each command answers")
+    roles = config.bot.control_roles
+    who = (
+        "members with the role " + " or ".join(safe_markdown(r) for r in roles)
+        if roles
+        else "nobody yet (bot.control_roles names no role)"
+    )
+    lines.append("")
+    lines.append(f"**Control** (for {who}):")
+    lines.extend(f"`{usage}` · {text}" for usage, text in CONTROL_HELP)
+    return {
+        "title": "📖 Commands",
+        "description": "\n".join(lines),
+        "color": BLUE,
+    }
+
+
+def refused_embed(request: Request, reason: str) -> dict[str, Any]:
+    """A refusal: what was asked, and why not."""
+    return {
+        "title": f"⛔ {_asked(request)}",
+        "description": safe_markdown(reason),
+        "color": RED,
+    }
+
+
+def confirm_embed(request: Request, within: float) -> dict[str, Any]:
+    """The question ``/switch mode:live`` asks before anything is sent."""
+    return {
+        "title": "⚠️ Switch every agent to live trading?",
+        "description": (
+            "Live trading spends real money. Only "
+            f"{safe_markdown(request.asker.name)} can confirm, within "
+            f"{_seconds(within)}."
+        ),
+        "color": ORANGE,
+    }
+
+
+def cancelled_embed(request: Request, why: str) -> dict[str, Any]:
+    """A confirmation that was declined or not given in time."""
+    return {
+        "title": f"✖️ {_asked(request)}: not sent",
+        "description": safe_markdown(why),
+        "color": ORANGE,
+    }
+
+
+def sent_embed(
+    request: Request, command_id: str, within: float
+) -> dict[str, Any]:
+    """A control command on the stream, its acknowledgement awaited."""
+    agent = request.options.get("agent")
+    who = safe_markdown(agent) if agent else "every agent"
+    return {
+        "title": f"📨 {_asked(request)}: sent",
+        "description": (
+            f"Waiting up to {_seconds(within)} for {who} to acknowledge "
+            f"command `{command_id}`."
+        ),
+        "color": BLUE,
+    }
+
+
+def acks_embed(
+    request: Request,
+    command_id: str,
+    done: Sequence[str],
+    failed: Mapping[str, str],
+    missing: Sequence[str],
+) -> dict[str, Any]:
+    """
+    What came back: who obeyed, who could not and why, who said nothing.
+
+    *missing* names the agents that were expected and did not answer;
+    with no answer at all and none named, nobody acknowledged.
+    """
+    lines = [f"✅ {safe_markdown(agent)}" for agent in done]
+    lines += [
+        f"❌ {safe_markdown(agent)}: {safe_markdown(error or 'failed')}"
+        for agent, error in failed.items()
+    ]
+    lines += [f"🔇 {safe_markdown(agent)}: no answer" for agent in missing]
+    if failed or missing or not done:
+        title = f"⚠️ {_asked(request)}: " + (
+            "not acknowledged" if not (done or failed) else "not obeyed by all"
+        )
+        color = RED if failed else ORANGE
+    else:
+        title = f"✅ {_asked(request)}: acknowledged"
+        color = GREEN
+    if not lines:
+        lines.append("No agent acknowledged it.")
+    lines.append(f"Command `{command_id}`")
+    return {"title": title, "description": "\n".join(lines), "color": color}
+
+
+def _asked(request: Request) -> str:
+    return safe_markdown(request.text)
+
+
+def _seconds(seconds: float) -> str:
+    whole = round(seconds)
+    if whole % 60 == 0 and whole >= 60:
+        minutes = whole // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{whole} second{'s' if whole != 1 else ''}"
