@@ -183,19 +183,20 @@ def parse_message(text: str, prefix: str) -> tuple[str, dict[str, str]] | None:
     and ``!pause Momentum_BTC_v1`` read alike, as do ``!switch live`` and
     ``!switch mode:live``. ``None`` for a message that is not a command.
     """
-    if not text.startswith(prefix):
+    rest = text[len(prefix) :] if text.startswith(prefix) else ""
+    if not rest or rest[0].isspace():
         return None
-    words = text[len(prefix) :].split()
+    words = rest.split()
     if not words or not words[0].isascii():
         return None
-    name, rest = words[0].lower(), words[1:]
+    name, given = words[0].lower(), words[1:]
     option = OPTIONS.get(name)
     if option is None:
         return name, {}
-    if rest and rest[0].lower().startswith(f"{option}:"):
-        rest[0] = rest[0][len(option) + 1 :]
-        rest = [word for word in rest if word]
-    elif len(rest) > 1 and rest[0].lower() == option:
-        rest = rest[1:]
-    value = " ".join(rest)
+    if given and given[0].lower().startswith(f"{option}:"):
+        given[0] = given[0][len(option) + 1 :]
+        given = [word for word in given if word]
+    elif len(given) > 1 and given[0].lower() == option:
+        given = given[1:]
+    value = " ".join(given)
     return name, {option: value.lower() if option == "mode" else value}

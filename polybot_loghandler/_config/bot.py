@@ -20,6 +20,9 @@ from .words import kind_of, shown
 __all__ = ["BotChecker"]
 
 _KEYS = ("control_roles", "control_stream", "ack_within", "prefix")
+#: The longest wait for acknowledgements: the bot then edits its reply,
+#: which Discord allows for 15 minutes after a slash command.
+MAX_ACK_WITHIN = 600.0
 #: What a message prefix may be: short, and no space or markdown in it.
 _MAX_PREFIX = 5
 
@@ -46,7 +49,7 @@ class BotChecker(Checker):
         )
         within: float | None = made.ack_within
         if "ack_within" in table:
-            within = self.duration(table["ack_within"], (*path, "ack_within"))
+            within = self._within(table["ack_within"], (*path, "ack_within"))
         prefix = self._prefix(table.get("prefix"), (*path, "prefix"))
         return BotSettings(
             control_roles=roles,
@@ -77,6 +80,18 @@ class BotChecker(Checker):
             ):
                 roles.append(role)
         return tuple(roles)
+
+    def _within(self, value: Any, path: KeyPath) -> float | None:
+        seconds = self.duration(value, path)
+        if seconds is not None and not 1 <= seconds <= MAX_ACK_WITHIN:
+            self.problem(
+                path,
+                f"ack_within must be from 1s to {MAX_ACK_WITHIN // 60:.0f}m "
+                "(the bot edits its reply when the time is up, and Discord "
+                f"lets it for 15 minutes), not {shown(value)}",
+            )
+            return None
+        return seconds
 
     def _stream(self, value: Any, path: KeyPath) -> str | None:
         text = self.string(value, path, "control_stream")
