@@ -45,6 +45,8 @@ __all__ = ["LOGGER", "MAX_STREAM", "Desk", "Sent"]
 LOGGER = "bot"
 #: About how many entries the control streams keep (trimmed as they grow).
 MAX_STREAM = 10_000
+#: The largest sequence number of a stream id.
+_MAX_SEQUENCE = 2**64 - 1
 #: The longest one wait for acknowledgements blocks Redis, in seconds.
 _POLL = 1.0
 
@@ -192,7 +194,7 @@ class Desk:
         """
         answers = _Answers()
         deadline = sent.at + self.config.bot.ack_within
-        last = sent.command_id
+        last = _just_before(sent.command_id)
         stream = acks_stream(self.config.bot.control_stream)
         while not (sent.expected and sent.expected <= answers.heard()):
             left = deadline - self._clock()
@@ -270,6 +272,19 @@ class Desk:
 
     def _scrub(self, exc: BaseException) -> str:
         return scrub(str(exc) or type(exc).__name__, self._url)
+
+
+def _just_before(entry_id: str) -> str:
+    """
+    The id to read an acknowledgements' stream after, for *entry_id*.
+
+    An answer is appended after its command, by the same Redis clock, so
+    its id's time is no earlier; it may be the same millisecond, and as
+    each stream counts its own sequence, the same id. Reading after the
+    millisecond before misses none.
+    """
+    millis, _, _ = entry_id.partition("-")
+    return f"{int(millis) - 1}-{_MAX_SEQUENCE}" if int(millis) > 0 else "0-0"
 
 
 def _take(answers: _Answers, command_id: str, fields: Any) -> None:

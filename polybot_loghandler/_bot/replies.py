@@ -138,12 +138,23 @@ def acks_embed(
         )
         color = RED if failed else ORANGE
     else:
-        title = f"✅ {_asked(request)}: acknowledged"
+        title = _obeyed(request)
         color = GREEN
     if not lines:
         lines.append("No agent acknowledged it.")
     lines.append(f"Command `{command_id}`")
     return {"title": title, "description": "\n".join(lines), "color": color}
+
+
+def _obeyed(request: Request) -> str:
+    """What the floor did, once every agent asked has said it did."""
+    agent = safe_markdown(request.options.get("agent", ""))
+    if request.name == "pause":
+        return f"⏸️ Paused agent: {agent}"
+    if request.name == "resume":
+        return f"▶️ Resumed agent: {agent}"
+    mode = request.options.get("mode", "")
+    return f"{'🔴' if mode == 'live' else '📄'} Switched to {mode} trading"
 
 
 def _asked(request: Request) -> str:

@@ -108,7 +108,9 @@ ALL_KEYS = [
     for name in names
 ]
 #: Every channel something is routed to.
-ROUTED_KEYS = [key for key in ALL_KEYS if key != "bot_commands"]
+ROUTED_KEYS = list(ALL_KEYS)
+#: What the trading floor example reaches: every channel but the bot's.
+FLOOR_KEYS = [key for key in ROUTED_KEYS if key != "bot_commands"]
 #: The forum channels (type: forum): their messages go into posts.
 FORUMS = (
     "alerts_critical",
@@ -702,6 +704,56 @@ VOCABULARY: dict[str, Ev] = {
         ("deployment",),
         logger="ops",
     ),
+    # 📢 the bot's record of each command typed, and of the answers
+    "bot_command_sent": Ev(
+        INFO,
+        "bot_command",
+        {
+            "asked": "/pause agent:Momentum_BTC_v1",
+            "command": "pause",
+            "agent": "Momentum_BTC_v1",
+            "user": "ada",
+            "user_id": "111111111111111111",
+            "via": "slash",
+            "outcome": "sent",
+            "command_id": "1769956425123-0",
+        },
+        ("bot_commands",),
+        logger="bot",
+    ),
+    "bot_command_refused": Ev(
+        WARNING,
+        "bot_command",
+        {
+            "asked": "/switch mode:live",
+            "command": "switch",
+            "mode": "live",
+            "user": "eve",
+            "user_id": "444444444444444444",
+            "via": "prefix",
+            "outcome": "refused",
+            "reason": "/switch needs the role 'Floor Operator'.",
+        },
+        ("bot_commands",),
+        logger="bot",
+    ),
+    "control_ack": Ev(
+        WARNING,
+        "control_ack",
+        {
+            "asked": "/switch mode:paper",
+            "command": "switch",
+            "command_id": "1769956425123-0",
+            "user": "ada",
+            "outcome": "partly",
+            "done": ["Momentum_BTC_v1"],
+            "failed": {"Volume_ETH_v1": "RuntimeError: order book closed"},
+            "missing": ["Mean_Reversion_BTC_v1"],
+            "seconds": 30.0,
+        },
+        ("bot_commands",),
+        logger="bot",
+    ),
     "admin_notice": Ev(
         INFO,
         "admin_notice",
@@ -854,11 +906,24 @@ def test_the_relay_is_on_only_with_polybot_redis_url_set(
     assert dataclasses.replace(on.delivery, relay=None) == off.delivery
 
 
-def test_nothing_is_routed_to_bot_commands() -> None:
+def test_only_the_bots_events_go_to_bot_commands() -> None:
+    """People type there: the bot's own record of it, and nothing else."""
     config = load_config(SHIPPED_ROUTING, environ={})
-    targets = [t.source for route in config.routes for t in route.to]
-    assert not [t for t in targets if "bot_commands" in t]
-    assert not [t for t in targets if "bot" in t and "{{" in t]
+    there = {
+        route.name
+        for route in config.routes
+        for t in route.to
+        if "bot_commands" in t.source or "{{" in t.source
+    }
+    assert {"bot_command", "control_ack"} <= there
+    assert not [t for t in there if "bot" in t and t.startswith("{{")]
+    sent = {
+        name: ev.channels
+        for name, ev in VOCABULARY.items()
+        if "bot_commands" in ev.channels
+    }
+    assert all(ev.logger == "bot" for ev in map(VOCABULARY.get, sent))
+    assert all(channels == ("bot_commands",) for channels in sent.values())
 
 
 def test_every_routed_channel_is_reached_by_the_vocabulary() -> None:
@@ -1086,7 +1151,8 @@ def replaced(
 
 def check_safe(name: str, sent: list[RoutedMessage], where: str) -> None:
     for message in sent:
-        assert "bot_commands" != message.channel, where
+        if not name.startswith(("bot_command", "control_ack")):
+            assert "bot_commands" != message.channel, where
         assert [] == payload_errors(message.payload), where
         content, allowed = expected_ping(name, message.channel, ADMIN_ROLE)
         assert content == message.payload.get("content"), where
@@ -1207,7 +1273,7 @@ def test_trading_floor_one_webhook_per_channel(
     body is rejected, nothing is left undelivered, and the pings reach the
     alert and violation channels only. About 4 s.
     """
-    webhooks = {str(7000 + i): key for i, key in enumerate(ROUTED_KEYS)}
+    webhooks = {str(7000 + i): key for i, key in enumerate(FLOOR_KEYS)}
     env = {
         f"DISCORD_WEBHOOK_{key.upper()}": fake_discord.webhook_url(
             webhook_id, f"tok-{key}"
@@ -1228,8 +1294,8 @@ def test_trading_floor_one_webhook_per_channel(
     for message in fake_discord.messages:
         key = webhooks[str(message.webhook_id)]
         got.setdefault(key, []).append(message.json)
-    assert set(ROUTED_KEYS) == set(got), (
-        f"missing: {set(ROUTED_KEYS) - set(got)}"
+    assert set(FLOOR_KEYS) == set(got), (
+        f"missing: {set(FLOOR_KEYS) - set(got)}"
     )
     pings = {
         (key, body.get("content"))
@@ -1298,14 +1364,14 @@ def test_trading_floor_one_webhook_for_everything(
     ), done.stderr[-2000:]
     assert [] == fake_discord.rejected
     assert {"4242"} == {m.webhook_id for m in fake_discord.messages}
-    names = {f"#{key.replace('_', '-')}": key for key in ROUTED_KEYS}
+    names = {f"#{key.replace('_', '-')}": key for key in FLOOR_KEYS}
     by_channel: dict[str, list[str]] = {}
     for embed in fake_discord.embeds():
         # a thread's name comes first: "BTC — feed down · #alerts-critical"
         author = embed.get("author", {}).get("name", "").split(" · ")[-1]
         assert author in names, embed
         by_channel.setdefault(names[author], []).append(embed["title"])
-    assert set(ROUTED_KEYS) == set(by_channel)
+    assert set(FLOOR_KEYS) == set(by_channel)
     for key, prefix in TITLES.items():
         titles = by_channel[key]
         assert all(prefix in t for t in titles), (key, titles)

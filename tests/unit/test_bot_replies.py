@@ -74,7 +74,7 @@ def test_help_says_when_nobody_may_control(shipped: Config) -> None:
 @pytest.mark.parametrize(
     ("done", "failed", "missing", "title", "color"),
     [
-        (["A"], {}, [], "acknowledged", GREEN),
+        (["A"], {}, [], "⏸️ Paused agent: Momentum\\_BTC\\_v1", GREEN),
         ([], {}, ["A"], "not acknowledged", ORANGE),
         ([], {}, [], "not acknowledged", ORANGE),
         ([], {"A": "ValueError: no"}, [], "not obeyed by all", RED),
@@ -100,6 +100,25 @@ def test_the_acknowledgements_as_told(
         assert f"🔇 {agent}: no answer" in text
     assert "`1-0`" in text
     assert_sendable(embed)
+
+
+@pytest.mark.parametrize(
+    ("request_", "title"),
+    [
+        (PAUSE, "⏸️ Paused agent: Momentum\\_BTC\\_v1"),
+        (
+            Request("resume", ADA, {"agent": "Vol"}),
+            "▶️ Resumed agent: Vol",
+        ),
+        (SWITCH, "🔴 Switched to live trading"),
+        (
+            Request("switch", ADA, {"mode": "paper"}),
+            "📄 Switched to paper trading",
+        ),
+    ],
+)
+def test_what_was_done_once_all_obeyed(request_: Request, title: str) -> None:
+    assert acks_embed(request_, "1-0", ["A"], {}, [])["title"] == title
 
 
 def test_nobody_answering_is_said() -> None:
