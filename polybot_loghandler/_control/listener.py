@@ -270,8 +270,16 @@ class Listener:
         self._client.xack(self.stream, self._group, entry_id)
 
     def _lost(self, exc: Exception) -> None:
-        """An error ended the round: said once per outage, URL hidden."""
+        """
+        An error ended the round: a warning once per outage, URL hidden.
+
+        Every later try that fails is told at debug level only.
+        """
+        why = scrub(f"{type(exc).__name__}: {exc}", self._url)
         if self._away:
+            _log.debug(
+                "control: agent %s: still no Redis (%s)", self.agent, why
+            )
             return
         self._away = True
         _log.warning(
@@ -279,7 +287,7 @@ class Listener:
             "waiting up to %gs between tries",
             self.agent,
             redacted_url(self._url),
-            scrub(f"{type(exc).__name__}: {exc}", self._url),
+            why,
             BACKOFF_CAP,
             exc_info=None if from_redis(exc) else exc,
         )
