@@ -88,11 +88,13 @@ def listen(
     """
     Start hearing the control commands for *agent*; return its listener.
 
-    *callback* is called in the listener's thread, once per command for
-    *agent* (or for every agent). Returns at once: the group is made,
-    and Redis first talked to, in the thread.
+    *callback* is called in the listener's thread for each command for
+    *agent* (or for every agent): once, or again after a crash (at least
+    once; see above). Returns at once: the group is made, and Redis
+    first talked to, in the thread.
 
     Raises:
+        TypeError: *callback* is not callable.
         ValueError: No Redis URL (neither *redis_url* nor
             ``POLYBOT_REDIS_URL``), or *agent* or *stream* is empty.
         RelayUnavailable: The ``redis`` package is not installed, or

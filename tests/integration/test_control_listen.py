@@ -29,6 +29,7 @@ import redis
 
 from polybot_loghandler import control
 from polybot_loghandler._control.wire import Ack, Command, acks_stream
+from polybot_loghandler._relay.connect import RelayUnavailable
 from tests.support.helpers import wait_for
 from tests.support.redisserver import RedisServer, client, free_port
 
@@ -417,6 +418,15 @@ def test_listen_without_a_url_says_how_to_give_one() -> None:
         control.listen(Agent(), agent=AGENT, redis_url="")
 
 
+def test_listen_without_the_redis_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # import fails
+    with pytest.raises(RelayUnavailable, match="control needs the redis pa"):
+        control.listen(Agent(), agent=AGENT, redis_url="redis://localhost")
+    assert not [t for t in threading.enumerate() if t.name.startswith(LOGGER)]
+
+
 @pytest.mark.parametrize("agent", ["", None, 7])
 def test_listen_wants_an_agent_name(redis_url: str, agent: Any) -> None:
     with pytest.raises(ValueError, match="agent"):
@@ -424,6 +434,7 @@ def test_listen_wants_an_agent_name(redis_url: str, agent: Any) -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith(LOGGER)]
 
 
+@pytest.mark.slow
 def test_importing_control_does_not_import_redis() -> None:
     found = subprocess.run(
         [
