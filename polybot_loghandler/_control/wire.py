@@ -47,7 +47,7 @@ MAX_ERROR = 300
 AckStatus = Literal["done", "failed"]
 
 
-class Malformed(ValueError):  # noqa: N818 - what the entry is
+class Malformed(ValueError):  # noqa: N818 - reads as what the entry is
     """An entry this version cannot read: the reason, in a line."""
 
 
