@@ -68,7 +68,7 @@ def _with_roles(config: Config, *roles: str) -> Config:
         ("switch", {}, OPERATOR, Step.REFUSE, "mode:paper"),
     ],
 )
-def test_what_the_bot_does(
+def test_what_the_bot_does(  # noqa: PLR0917 - the table's columns
     shipped: Config,
     name: str,
     options: dict[str, str],
