@@ -61,6 +61,22 @@ described in ``shared/DISCORD-API.md`` sections 1, 4 and 6:
   (:meth:`FakeDiscord.add_thread`, :meth:`FakeDiscord.archive`), codes
   ``220001`` to ``220003``, ``10003`` and ``40058``;
   :meth:`FakeDiscord.threads` and :meth:`FakeDiscord.messages_in`.
+- An application (its bot's id, :attr:`FakeDiscord.application_id`):
+  ``GET /users/@me`` and ``GET /oauth2/applications/@me`` (the bot token,
+  else 401); Bulk Overwrite ``PUT /applications/{id}/guilds/{id}/commands``
+  checked by :func:`fakes.discord_schema.command_errors` (400 ``50035``;
+  ``30032`` past 100 chat-input commands; 403 ``50001`` for a guild
+  without the bot, ``20012`` for another application), kept as
+  :meth:`FakeDiscord.guild_commands`. :meth:`FakeDiscord.interaction` makes
+  an INTERACTION_CREATE payload (a command, or a button on a message);
+  ``POST /interactions/{id}/{token}/callback[?with_response=true]`` takes
+  one answer (404 ``10062``, 400 ``40060``, bodies by
+  :func:`~fakes.discord_schema.callback_errors`), listed by
+  :meth:`FakeDiscord.interaction_responses`; its token is then a webhook of
+  the application's: follow-ups (:meth:`FakeDiscord.followups`) and
+  ``GET``/``PATCH``/``DELETE .../messages/@original``
+  (:meth:`FakeDiscord.original_response`), 401 ``50027`` once
+  :meth:`FakeDiscord.expire_interaction` expired it.
 - ``multipart/form-data`` bodies: ``payload_json`` and ``files[n]``
   parts, read byte-exact into :class:`Upload` records; ``attachments``
   entries name files by placeholder (or, on an edit, kept attachments by
@@ -78,30 +94,40 @@ The server binds to ``127.0.0.1`` only and never contacts anything.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import copy
 import email.message
 import email.parser
 import hashlib
+import itertools
 import json
 import math
 import re
+import secrets
 import select
 import socket
 import struct
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from fakes.discord_schema import (
+    CHAT_INPUT,
     EMPTY_MESSAGE,
+    MESSAGE_CALLBACK,
+    UPDATE_CALLBACK,
     Pings,
+    callback_errors,
+    callback_rule_errors,
+    command_errors,
     discord_errors,
     edit_errors,
     edit_rule_errors,
@@ -225,6 +251,14 @@ _FILE_FIELD = re.compile(r"^files\[(?P<n>\d+)\]$")
 _ERROR_CODES = {
     "Attachment data not found": "ATTACHMENT_NOT_FOUND",
     "Username cannot contain": "USERNAME_INVALID_CONTAINS",
+    "Must be between": "BASE_TYPE_BAD_LENGTH",
+    "Command name is invalid": "APPLICATION_COMMAND_INVALID_NAME",
+    "Application command names must be unique": (
+        "APPLICATION_COMMANDS_DUPLICATE_NAME"
+    ),
+    "Required options must be placed before": (
+        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID"
+    ),
 }
 _GUILD_CHANNELS_ROUTE = re.compile(
     r"^/api(?:/v\d+)?/guilds/(?P<guild_id>[^/]+)/channels/?$"
@@ -240,6 +274,62 @@ _ERROR_LINE = re.compile(
     r"^(?:(?:schema|limit): )?(?P<path>[^:]*): (?P<message>.*)$", re.DOTALL
 )
 _INVALID_STATUSES = (401, 403, 429)
+_USERS_ME_ROUTE = re.compile(r"^/api(?:/v\d+)?/users/@me/?$")
+_APPLICATION_ME_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/oauth2/applications/@me/?$"
+)
+_GUILD_COMMANDS_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/applications/(?P<application_id>[^/]+)"
+    r"/guilds/(?P<guild_id>[^/]+)/commands/?$"
+)
+_CALLBACK_ROUTE = re.compile(
+    r"^/api(?:/v\d+)?/interactions/(?P<interaction_id>[^/]+)"
+    r"/(?P<token>[^/]+)/callback/?$"
+)
+#: The application's id, which is its bot user's too; and its owner's.
+APPLICATION_ID = BOT_USER_ID
+APPLICATION_OWNER_ID = "2002"
+#: How many commands of each type a guild may have: 100 chat-input, 15
+#: user and 15 message commands (discord-api-docs
+#: ``application-commands.mdx``, Registering a Command); more answer
+#: 30032.
+MAX_GUILD_COMMANDS = {CHAT_INPUT: 100, 2: 15, 3: 15}
+TOO_MANY_COMMANDS = 30032
+#: Discord's errors for an application's routes; 20012 is what a bot token
+#: of another application gets (code list of discord-api-docs
+#: ``opcodes-and-status-codes.mdx``).
+MISSING_ACCESS = (50001, "Missing Access")
+NOT_YOUR_APPLICATION = (
+    20012,
+    "You are not authorized to perform this action on this application",
+)
+UNKNOWN_INTERACTION = (10062, "Unknown interaction")
+ACKNOWLEDGED = (40060, "Interaction has already been acknowledged.")
+UNKNOWN_WEBHOOK = (10015, "Unknown Webhook")
+INVALID_WEBHOOK_TOKEN = (50027, "Invalid Webhook Token")
+#: Interaction types (interactions ``receiving-and-responding.mdx``).
+APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+#: The callback types each interaction type may answer with: a message
+#: (4), a deferred one (5), a modal (9), an activity (12); a component's
+#: also updates its message (6, 7).
+_CALLBACKS_FOR = {
+    APPLICATION_COMMAND: frozenset({4, 5, 9, 12}),
+    MESSAGE_COMPONENT: frozenset({4, 5, 6, 7, 9, 12}),
+}
+DEFERRED_MESSAGE, DEFERRED_UPDATE = 5, 6
+#: Message flag EPHEMERAL, kept on an interaction's messages.
+EPHEMERAL = 1 << 6
+#: Component type of a button.
+BUTTON = 2
+#: A member's permissions in the channel of an interaction, by default:
+#: view channel, send messages, embed links, attach files, read message
+#: history, use application commands.
+MEMBER_PERMISSIONS = (
+    (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31)
+)
+#: The application's own permissions there: a member's, and manage
+#: messages and webhooks.
+APP_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 13) | (1 << 29)
 #: Every body that broke our own rules, from every fake in this process,
 #: in arrival order; see :func:`rule_violation_log`.
 _RULE_VIOLATIONS: list[tuple[Any, list[str]]] = []
@@ -457,6 +547,27 @@ class _Stored:
     old_edits: int = 0
     deleted: bool = False
     edited_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Interaction:
+    """An interaction :meth:`FakeDiscord.interaction` made; lock held."""
+
+    id: str
+    token: str
+    type: int
+    guild_id: str
+    channel_id: str
+    #: The message a component is on; the message type 6 and 7 update.
+    message_id: str | None = None
+    #: The callbacks taken (their bodies), at most one.
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    #: A callback is being answered: another one gets 40060.
+    pending: bool = False
+    #: The original response's message id, once there is one.
+    original: str | None = None
+    followups: list[str] = field(default_factory=list)
+    expired: bool = False
 
 
 @dataclass(slots=True)
@@ -725,6 +836,12 @@ class FakeDiscord:
         self.guild_channel_limit = MAX_GUILD_CHANNELS
         self.category_limit = MAX_CATEGORY_CHANNELS
         self.webhook_limit = MAX_CHANNEL_WEBHOOKS
+        #: The application whose bot the token is; its bot user's id too.
+        self.application_id = APPLICATION_ID
+        self._commands: dict[str, list[dict[str, Any]]] = {}
+        self._command_puts: list[str] = []
+        self._interactions: dict[str, _Interaction] = {}
+        self._interaction_tokens: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------
 
@@ -1008,6 +1125,237 @@ class FakeDiscord:
         with self._lock:
             return [dict(w) for w in self._webhooks.get(channel_id, [])]
 
+    # -- an application: commands and interactions ------------------------
+
+    def guild_commands(self, guild_id: str) -> list[dict[str, Any]]:
+        """
+        The commands registered for *guild_id* now, as Discord answers them.
+
+        Each Bulk Overwrite (``PUT .../guilds/{id}/commands``) replaces
+        them all.
+
+        Args:
+            guild_id: The guild's id.
+
+        Returns:
+            Copies of the ``ApplicationCommandResponse`` objects, in the
+            order of the last overwrite.
+        """
+        with self._lock:
+            return copy.deepcopy(self._commands.get(guild_id, []))
+
+    def command_puts(self, guild_id: str | None = None) -> int:
+        """
+        Count the Bulk Overwrites the fake accepted (answered 200).
+
+        Args:
+            guild_id: Only those of this guild.
+
+        Returns:
+            The number of overwrites.
+        """
+        with self._lock:
+            return sum(guild_id in {None, put} for put in self._command_puts)
+
+    def interaction(
+        self,
+        *,
+        guild_id: str,
+        channel_id: str,
+        user_id: str,
+        username: str,
+        role_ids: Sequence[str] = (),
+        name: str | None = None,
+        options: Mapping[str, Any] | Sequence[dict[str, Any]] | None = None,
+        kind: Literal["command", "component"] = "command",
+        custom_id: str | None = None,
+        message_id: str | None = None,
+        permissions: int = MEMBER_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> dict[str, Any]:
+        """
+        Make an interaction, as the ``d`` of a gateway INTERACTION_CREATE.
+
+        Its id and token are live from now on: the callback route takes
+        one answer to it, and its token is a webhook of the application's
+        (follow-ups, ``@original``) once answered.
+
+        Args:
+            guild_id: The guild it happens in.
+            channel_id: The channel it happens in; a channel the bot made
+                lends its name and type.
+            user_id: The member's user id.
+            username: The member's username.
+            role_ids: The member's roles.
+            name: A command interaction's command: the registered one's
+                id is given when the guild has it.
+            options: A command's options, ``{name: value}`` (``str`` gives
+                type 3, ``int`` 4, ``bool`` 5, ``float`` 10), or option
+                objects as Discord sends them.
+            kind: ``"command"`` (a chat-input command, type 2) or
+                ``"component"`` (a button pressed, type 3).
+            custom_id: A component interaction's button.
+            message_id: A component interaction's message, which the fake
+                accepted (e.g. an original response's id): it is sent with
+                the interaction, and callbacks 6 and 7 update it.
+            permissions: The member's permissions in the channel.
+            locale: The member's and the guild's locale.
+
+        Returns:
+            The payload, for e.g. discord.py's
+            ``client._connection.parse_interaction_create``.
+
+        Raises:
+            ValueError: If *name* is missing for a command, or *custom_id*
+                or *message_id* for a component.
+            KeyError: If the fake has no message *message_id*.
+        """
+        with self._lock:
+            interaction_id = self._snowflake()
+            payload: dict[str, Any] = {
+                "id": interaction_id,
+                "application_id": self.application_id,
+                "guild": {"id": guild_id, "locale": locale, "features": []},
+                "guild_id": guild_id,
+                "channel": self._interaction_channel(
+                    guild_id, channel_id, permissions
+                ),
+                "channel_id": channel_id,
+            }
+            if kind == "command":
+                if name is None:
+                    raise ValueError("a command interaction needs its name")
+                payload["type"] = APPLICATION_COMMAND
+                payload["data"] = self._command_data(guild_id, name, options)
+            else:
+                if custom_id is None or message_id is None:
+                    raise ValueError(
+                        "a component interaction needs custom_id and "
+                        "message_id"
+                    )
+                payload["type"] = MESSAGE_COMPONENT
+                payload["data"] = {
+                    "custom_id": custom_id,
+                    "component_type": BUTTON,
+                }
+                payload["message"] = self._shown(self._stored[message_id])
+            token = _interaction_token(interaction_id)
+            self._interactions[interaction_id] = _Interaction(
+                interaction_id,
+                token,
+                payload["type"],
+                guild_id,
+                channel_id,
+                message_id if kind == "component" else None,
+            )
+            self._interaction_tokens[token] = interaction_id
+        joined = datetime.now(timezone.utc) - timedelta(days=30)
+        payload.update(
+            {
+                "member": {
+                    "user": _user(user_id, username),
+                    "roles": list(role_ids),
+                    "joined_at": joined.isoformat(),
+                    "premium_since": None,
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                    "pending": False,
+                    "nick": None,
+                    "avatar": None,
+                    "banner": None,
+                    "communication_disabled_until": None,
+                    "permissions": str(permissions),
+                },
+                "token": token,
+                "version": 1,
+                "app_permissions": str(APP_PERMISSIONS),
+                "locale": locale,
+                "guild_locale": locale,
+                "entitlements": [],
+                "authorizing_integration_owners": {"0": guild_id},
+                "context": 0,
+                "attachment_size_limit": self.upload_limit,
+            }
+        )
+        return payload
+
+    def interaction_responses(
+        self, interaction_id: str
+    ) -> list[dict[str, Any]]:
+        """
+        List the callbacks the fake took for an interaction: at most one.
+
+        Args:
+            interaction_id: The interaction's id.
+
+        Returns:
+            Copies of the callback bodies (``type`` and ``data``).
+
+        Raises:
+            KeyError: If the fake made no such interaction.
+        """
+        with self._lock:
+            found = self._interactions[interaction_id]
+            return copy.deepcopy(found.responses)
+
+    def original_response(self, interaction_id: str) -> MessageState:
+        """
+        Tell how an interaction's original response stands now.
+
+        That is the message a callback of type 4 or 5 made (with its
+        flags, ephemeral 64 too), after every edit of ``@original``; for
+        a component's callback of type 6 or 7, the component's message.
+
+        Args:
+            interaction_id: The interaction's id.
+
+        Returns:
+            A snapshot of the message, as :meth:`message` gives.
+
+        Raises:
+            KeyError: If the fake made no such interaction, or it has no
+                original response.
+        """
+        with self._lock:
+            original = self._interactions[interaction_id].original
+        if original is None:
+            raise KeyError(f"interaction {interaction_id} has no response")
+        return self.message(original)
+
+    def followups(self, interaction_id: str) -> list[MessageState]:
+        """
+        List an interaction's follow-up messages, in arrival order.
+
+        Args:
+            interaction_id: The interaction's id.
+
+        Returns:
+            Snapshots of the messages, as :meth:`message` gives.
+
+        Raises:
+            KeyError: If the fake made no such interaction.
+        """
+        with self._lock:
+            ids = list(self._interactions[interaction_id].followups)
+        return [self.message(message_id) for message_id in ids]
+
+    def expire_interaction(self, interaction_id: str) -> None:
+        """
+        Let an interaction's token expire, as Discord's do after 15 min.
+
+        A callback then answers 404 ``10062``, and its webhook (follow-
+        ups, ``@original``) 401 ``50027``.
+
+        Args:
+            interaction_id: The interaction's id.
+
+        Raises:
+            KeyError: If the fake made no such interaction.
+        """
+        with self._lock:
+            self._interactions[interaction_id].expired = True
+
     def deny(self, permission: str) -> None:
         """
         Take *permission* away from the bot: its requests get 403 50013.
@@ -1036,6 +1384,7 @@ class FakeDiscord:
             self._rejected.clear()
             self._violations.clear()
             self._invalid = 0
+            self._command_puts.clear()
 
     # -- faults ----------------------------------------------------------
 
@@ -1568,6 +1917,9 @@ class FakeDiscord:
 
     def _route(self, request: _Request) -> _Reply:
         """Serve a request that no fault caught."""
+        application = self._application_route(request)
+        if application is not None:
+            return application
         edited = self._message_route(request)
         if edited is not None:
             return edited
@@ -1854,6 +2206,474 @@ class FakeDiscord:
             self._channels[webhook_id] = channel_id
             return _Reply(200, _json_bytes(hook))
 
+    # -- an application's routes (called from connection threads) --------
+
+    def _application_route(self, request: _Request) -> _Reply | None:
+        """
+        Serve an application's routes; else ``None``.
+
+        ``/webhooks/{id}/{token}[/messages/{id}]`` is an interaction's
+        webhook when *id* is the application's and *token* a token
+        :meth:`interaction` gave; any other goes on to the webhook routes.
+        """
+        path = request.path
+        if _USERS_ME_ROUTE.match(path):
+            return self._current_user(request)
+        if _APPLICATION_ME_ROUTE.match(path):
+            return self._current_application(request)
+        commands = _GUILD_COMMANDS_ROUTE.match(path)
+        if commands:
+            return self._guild_commands_route(
+                request, commands["application_id"], commands["guild_id"]
+            )
+        callback = _CALLBACK_ROUTE.match(path)
+        if callback:
+            return self._callback(
+                request, callback["interaction_id"], callback["token"]
+            )
+        return self._interaction_route(request)
+
+    def _interaction_route(self, request: _Request) -> _Reply | None:
+        """Serve an interaction's webhook routes; else ``None``."""
+        path = request.path
+        found = _WEBHOOK_MESSAGE_ROUTE.match(path) or _WEBHOOK_ROUTE.match(
+            path
+        )
+        if found is None or found["webhook_id"] != self.application_id:
+            return None
+        with self._lock:
+            interaction_id = self._interaction_tokens.get(found["token"])
+        if interaction_id is None:
+            return None
+        return self._interaction_webhook(
+            request, interaction_id, found.groupdict().get("message_id")
+        )
+
+    def _bot_only(self, request: _Request, *methods: str) -> _Reply | None:
+        """401 without the bot token, 405 for another method."""
+        if request.headers.get("authorization") != f"Bot {self.bot_token}":
+            return _error(401, 0, "401: Unauthorized")
+        if request.method not in methods:
+            return _error(405, 0, "405: Method Not Allowed")
+        return None
+
+    def _bot_user(self) -> dict[str, Any]:
+        """The bot's user, as Get Current User answers it."""
+        return {
+            **_user(self.application_id, BOT_NAME, bot=True),
+            "banner": None,
+            "accent_color": None,
+            "mfa_enabled": False,
+            "locale": "en-US",
+            "premium_type": 0,
+            "email": None,
+            "verified": True,
+        }
+
+    def _current_user(self, request: _Request) -> _Reply:
+        """Serve ``GET /users/@me``: the bot's user."""
+        refused = self._bot_only(request, "GET")
+        return refused or _Reply(200, _json_bytes(self._bot_user()))
+
+    def _current_application(self, request: _Request) -> _Reply:
+        """Serve ``GET /oauth2/applications/@me``: the bot's application."""
+        refused = self._bot_only(request, "GET")
+        if refused is not None:
+            return refused
+        with self._lock:
+            guilds = len(self._guilds)
+        key = hashlib.sha256(self.application_id.encode()).hexdigest()
+        application: dict[str, Any] = {
+            "id": self.application_id,
+            "name": BOT_NAME,
+            "icon": None,
+            "description": "",
+            "type": None,
+            "bot": _user(self.application_id, BOT_NAME, bot=True),
+            "summary": "",
+            "rpc_origins": [],
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": key,
+            "flags": 0,
+            "flags_new": "0",
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "owner": _user(APPLICATION_OWNER_ID, "fake-owner"),
+            "approximate_guild_count": guilds,
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "team": None,
+            "eligible_oauth2_scopes": [],
+            "tags": [],
+            "integration_types_config": {"0": {}},
+        }
+        return _Reply(200, _json_bytes(application))
+
+    def _guild_commands_route(
+        self, request: _Request, application_id: str, guild_id: str
+    ) -> _Reply:
+        """
+        Serve ``/applications/{id}/guilds/{id}/commands``: list, overwrite.
+
+        Another application's id answers 403 ``20012``, a guild the bot is
+        not in (:meth:`add_guild`) 403 ``50001 Missing Access``, which is
+        what a guild without the application answers (discord.py#8106).
+        """
+        refused = self._bot_only(request, "GET", "PUT")
+        if refused is not None:
+            return refused
+        if application_id != self.application_id:
+            return _error(403, *NOT_YOUR_APPLICATION)
+        with self._lock:
+            if guild_id not in self._guilds:
+                return _error(403, *MISSING_ACCESS)
+            if request.method == "GET":
+                return _Reply(
+                    200, _json_bytes(self._commands.get(guild_id, []))
+                )
+        return self._overwrite_commands(request, guild_id)
+
+    def _overwrite_commands(self, request: _Request, guild_id: str) -> _Reply:
+        """Check a Bulk Overwrite's body; if Discord takes it, keep it."""
+        body = _decode_json(request)
+        if body is None and request.body.strip() != b"null":
+            problem = "<root>: This field is required"
+            with self._lock:
+                self._rejected.append((body, [problem]))
+            return _invalid_form(_error_tree([problem]))
+        errors = command_errors(body)
+        if errors:
+            with self._lock:
+                self._rejected.append((body, errors))
+            return _invalid_form(_error_tree(errors))
+        commands: list[dict[str, Any]] = body or []
+        for kind, most in MAX_GUILD_COMMANDS.items():
+            if sum((c.get("type") or CHAT_INPUT) == kind for c in commands) > (
+                most
+            ):
+                return _error(
+                    400,
+                    TOO_MANY_COMMANDS,
+                    f"Maximum number of application commands reached ({most})",
+                )
+        with self._lock:
+            old = self._commands.get(guild_id, [])
+            made = [
+                self._command_object(command, guild_id, old)
+                for command in commands
+            ]
+            self._commands[guild_id] = made
+            self._command_puts.append(guild_id)
+        return _Reply(200, _json_bytes(made))
+
+    def _command_object(
+        self,
+        command: dict[str, Any],
+        guild_id: str,
+        old: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """
+        Build the ``ApplicationCommandResponse`` of a command; lock held.
+
+        A command keeps its id across overwrites: the one its ``id``
+        names, else the one of its type and name.
+        """
+        kind = command.get("type") or CHAT_INPUT
+        same = [
+            c
+            for c in old
+            if c["id"] == str(command.get("id"))
+            or (c["type"], c["name"]) == (kind, command["name"])
+        ]
+        permissions = command.get("default_member_permissions")
+        answer: dict[str, Any] = {
+            "id": same[0]["id"] if same else self._snowflake(),
+            "application_id": self.application_id,
+            "version": self._snowflake(),
+            "default_member_permissions": (
+                None if permissions is None else str(permissions)
+            ),
+            "type": kind,
+            "name": command["name"],
+            "description": command.get("description") or "",
+            "guild_id": guild_id,
+            "nsfw": bool(command.get("nsfw")),
+            "integration_types": command.get("integration_types") or [0],
+            "contexts": command.get("contexts"),
+        }
+        for key in ("name_localizations", "description_localizations"):
+            if command.get(key) is not None:
+                answer[key] = command[key]
+        if command.get("options"):
+            answer["options"] = _without_nulls(command["options"])
+        return answer
+
+    def _command_data(
+        self,
+        guild_id: str,
+        name: str,
+        options: Mapping[str, Any] | Sequence[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        """A chat-input command interaction's ``data``; lock held."""
+        registered = [
+            c
+            for c in self._commands.get(guild_id, [])
+            if (c["type"], c["name"]) == (CHAT_INPUT, name)
+        ]
+        data: dict[str, Any] = {
+            "id": registered[0]["id"] if registered else self._snowflake(),
+            "name": name,
+            "type": CHAT_INPUT,
+            "guild_id": guild_id,
+        }
+        if options:
+            data["options"] = _interaction_options(options)
+        return data
+
+    def _interaction_channel(
+        self, guild_id: str, channel_id: str, permissions: int
+    ) -> dict[str, Any]:
+        """The partial channel an interaction carries; lock held."""
+        made = next(
+            (
+                c
+                for c in self._guilds.get(guild_id, [])
+                if c["id"] == channel_id
+            ),
+            {},
+        )
+        return {
+            "id": channel_id,
+            "type": made.get("type", GUILD_TEXT),
+            "guild_id": guild_id,
+            "name": made.get("name", f"channel-{channel_id}"),
+            "position": made.get("position", 0),
+            "parent_id": made.get("parent_id"),
+            "topic": made.get("topic"),
+            "nsfw": False,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+            "permissions": str(permissions),
+        }
+
+    def _shown(self, stored: _Stored) -> dict[str, Any]:
+        """A message as an interaction shows it, components too; lock held."""
+        shown = self._message_object(stored, {})
+        shown["components"] = _numbered(stored.body.get("components") or [])
+        return shown
+
+    def _callback(
+        self, request: _Request, interaction_id: str, token: str
+    ) -> _Reply:
+        """
+        Serve ``POST /interactions/{id}/{token}/callback``.
+
+        No bot token is needed. An interaction unknown or expired answers
+        404 ``10062``, a second callback 400 ``40060``; a body Discord
+        refuses 400 ``50035`` (``50006`` for an empty message); a callback
+        type the interaction cannot take 400 ``50035`` too. Then 204, or
+        200 and an ``InteractionCallbackResponse`` with
+        ``?with_response=true``.
+        """
+        if request.method != "POST":
+            return _error(405, 0, "405: Method Not Allowed")
+        with self._lock:
+            found = self._interactions.get(interaction_id)
+            if found is None or found.token != token or found.expired:
+                return _error(404, *UNKNOWN_INTERACTION)
+            if found.responses or found.pending:
+                return _error(400, *ACKNOWLEDGED)
+            found.pending = True
+        try:
+            return self._take_callback(request, found)
+        finally:
+            with self._lock:
+                found.pending = False
+
+    def _take_callback(self, request: _Request, found: _Interaction) -> _Reply:
+        """Check a callback's body and carry it out; *found* is claimed."""
+        body = self._read(request)
+        if isinstance(body, _Reply):
+            return body
+        payload = body.payload
+        self._check_rules(payload, callback_rule_errors(payload))
+        errors = _callback_problems(payload, body.parts, found.type)
+        if errors:
+            return self._refuse(payload, errors)
+        kind: int = payload["type"]  # callback_errors checked it
+        raw = payload.get("data")
+        data = raw if isinstance(raw, dict) else {}
+        message: dict[str, Any] | None = None
+        if kind == UPDATE_CALLBACK:
+            updated = self._update_component_message(found, data, body)
+            if isinstance(updated, _Reply):
+                return updated
+            message = updated
+        with self._lock:
+            if kind == MESSAGE_CALLBACK:
+                stored = self._store(
+                    request,
+                    self.application_id,
+                    found.channel_id,
+                    _Body(data, body.parts),
+                )
+                found.original = stored.message.id
+                message = self._shown(stored)
+            elif kind == DEFERRED_MESSAGE:
+                flags = data.get("flags") or 0
+                kept = {"flags": EPHEMERAL} if flags & EPHEMERAL else {}
+                stored = self._store(
+                    request, self.application_id, found.channel_id, _Body(kept)
+                )
+                found.original = stored.message.id
+            elif kind in {DEFERRED_UPDATE, UPDATE_CALLBACK}:
+                found.original = found.message_id
+            found.responses.append(copy.deepcopy(payload))
+            answer = self._callback_answer(found, kind, message)
+        if request.query.get("with_response", "").lower() in {"true", "1"}:
+            return _Reply(200, _json_bytes(answer))
+        return _Reply(204)
+
+    def _update_component_message(
+        self, found: _Interaction, data: dict[str, Any], body: _Body
+    ) -> dict[str, Any] | _Reply:
+        """Apply a type 7 callback to its component's message."""
+        with self._lock:
+            stored = self._stored.get(found.message_id or "")
+            if stored is None:
+                return _error(404, 10008, UNKNOWN_MESSAGE)
+            webhook_id = stored.message.webhook_id
+            channel_id = stored.message.channel_id
+        reply = self._apply_edit(
+            _Body(data, body.parts), stored.message.id, webhook_id, channel_id
+        )
+        if reply.status != 200:
+            return reply
+        with self._lock:
+            return self._shown(stored)
+
+    def _callback_answer(
+        self,
+        found: _Interaction,
+        kind: int,
+        message: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Build an ``InteractionCallbackResponse``; lock held."""
+        stored = self._stored.get(found.original or "")
+        flags = (stored.body.get("flags") or 0) if stored else 0
+        interaction: dict[str, Any] = {
+            "id": found.id,
+            "type": found.type,
+            "response_message_loading": kind == DEFERRED_MESSAGE,
+            "response_message_ephemeral": bool(flags & EPHEMERAL),
+            "channel_id": found.channel_id,
+            "guild_id": found.guild_id,
+        }
+        if found.original is not None:
+            interaction["response_message_id"] = found.original
+        answer: dict[str, Any] = {"interaction": interaction}
+        if message is not None:
+            answer["resource"] = {"type": kind, "message": message}
+        return answer
+
+    def _interaction_webhook(
+        self, request: _Request, interaction_id: str, message_id: str | None
+    ) -> _Reply:
+        """
+        Serve an interaction's webhook: follow-ups, and its messages.
+
+        ``POST /webhooks/{application_id}/{token}`` sends a follow-up;
+        ``GET``, ``PATCH`` and ``DELETE`` of ``.../messages/@original`` (or
+        a follow-up's id) read, edit and delete. No bot token is needed.
+        An expired token answers 401 ``50027``; before the interaction is
+        answered, its webhook is unknown (404 ``10015``); a message that
+        is not the interaction's 404 ``10008``.
+        """
+        with self._lock:
+            found = self._interactions[interaction_id]
+            expired, answered = found.expired, bool(found.responses)
+            original, followups = found.original, list(found.followups)
+            channel_id = found.channel_id
+        if expired:
+            return _error(401, *INVALID_WEBHOOK_TOKEN)
+        if not answered:
+            return _error(404, *UNKNOWN_WEBHOOK)
+        if message_id is None:
+            return self._followup(request, found, channel_id)
+        target = original if message_id == "@original" else message_id
+        return self._interaction_message(
+            request, found, target, {original, *followups}
+        )
+
+    def _interaction_message(
+        self,
+        request: _Request,
+        found: _Interaction,
+        target: str | None,
+        own: set[str | None],
+    ) -> _Reply:
+        """Read, edit or delete one of an interaction's messages."""
+        with self._lock:
+            stored = self._stored.get(target or "")
+            if stored is None or stored.deleted or target not in own:
+                return _error(404, 10008, UNKNOWN_MESSAGE)
+            if request.method == "GET":
+                return _Reply(200, _json_bytes(self._shown(stored)))
+            if request.method == "DELETE":
+                stored.deleted = True
+                return _Reply(204)
+            webhook_id = stored.message.webhook_id
+            location = stored.message.channel_id
+        if request.method != "PATCH":
+            return _error(405, 0, "405: Method Not Allowed")
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"webhook-edit:{self.application_id}/{found.token}",
+                time.monotonic(),
+            )
+        if limited is not None:
+            reply = limited
+        else:
+            body = self._read_edit(request, bot=False)
+            reply = (
+                body
+                if isinstance(body, _Reply)
+                else self._apply_edit(
+                    body, stored.message.id, webhook_id, location
+                )
+            )
+        reply.headers.update(headers)
+        return reply
+
+    def _followup(
+        self, request: _Request, found: _Interaction, channel_id: str
+    ) -> _Reply:
+        """Serve ``POST /webhooks/{application_id}/{token}``: a follow-up."""
+        if request.method != "POST":
+            return _error(405, 0, "405: Method Not Allowed")
+        with self._lock:
+            limited, headers = self._take_bucket(
+                f"webhook:{self.application_id}/{found.token}",
+                time.monotonic(),
+            )
+        if limited is not None:
+            limited.headers.update(headers)
+            return limited
+        wait = request.query.get("wait", "").lower() in {"true", "1"}
+        made: list[_Stored] = []
+        reply = self._accept(
+            request, self.application_id, channel_id, wait=wait, made=made
+        )
+        if made:
+            with self._lock:
+                found.followups.append(made[0].message.id)
+        reply.headers.update(headers)
+        return reply
+
     def _bot_message(self, request: _Request, channel_id: str) -> _Reply:
         """Serve ``POST /channels/{channel_id}/messages`` for a bot."""
         expected = f"Bot {self.bot_token}"
@@ -1925,8 +2745,13 @@ class FakeDiscord:
         channel_id: str,
         *,
         wait: bool,
+        made: list[_Stored] | None = None,
     ) -> _Reply:
-        """Validate a message body and record it if Discord would take it."""
+        """
+        Validate a message body and record it if Discord would take it.
+
+        The message kept is appended to *made*, when given.
+        """
         body = self._read(request)
         if isinstance(body, _Reply):
             return body
@@ -1944,6 +2769,8 @@ class FakeDiscord:
             if isinstance(place, _Reply):
                 return place
             stored = self._store(request, webhook_id, place, body)
+            if made is not None:
+                made.append(stored)
             answer = self._message_object(stored, payload)
         if not wait:
             return _Reply(204)
@@ -2159,6 +2986,20 @@ class FakeDiscord:
         body = self._read_edit(request, bot=webhook_id is None)
         if isinstance(body, _Reply):
             return body
+        return self._apply_edit(
+            body, message_id, webhook_id, location, parent=parent
+        )
+
+    def _apply_edit(
+        self,
+        body: _Body,
+        message_id: str,
+        webhook_id: str | None,
+        location: str,
+        *,
+        parent: str | None = None,
+    ) -> _Reply:
+        """Apply an edit's body already read and checked (see ``_edit``)."""
         payload = body.payload
         now = time.monotonic()
         with self._lock:
@@ -2408,6 +3249,85 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(item) for item in value]
     return value
+
+
+def _callback_problems(
+    payload: dict[str, Any], parts: tuple[_Part, ...], interaction_type: int
+) -> list[str]:
+    """
+    Every reason Discord refuses a callback body, for an interaction.
+
+    Those of :func:`fakes.discord_schema.callback_errors`; a new message
+    with files needs no other content, and its ``attachments`` name its
+    files; the callback type must be one the interaction can take.
+    """
+    errors = callback_errors(payload)
+    kind = payload.get("type")
+    raw = payload.get("data")
+    data = raw if isinstance(raw, dict) else {}
+    if kind == MESSAGE_CALLBACK:
+        if parts:  # a file is something to show
+            errors = [e for e in errors if e != EMPTY_MESSAGE]
+        errors += _attachment_errors(data, parts, {})
+    if not errors and kind not in _CALLBACKS_FOR[interaction_type]:
+        errors = [
+            (
+                f"type: Interaction callback type {kind} is not valid for "
+                f"an interaction of type {interaction_type}"
+            )
+        ]
+    return errors
+
+
+def _numbered(components: list[Any]) -> list[Any]:
+    """
+    Components as Discord answers them: each with an ``id``, no nulls.
+
+    A component sent without an ``id`` gets the next number, from 1, in
+    the order the components come, a parent before its children.
+    """
+    counter = itertools.count(1)
+
+    def number(node: Any) -> Any:
+        if isinstance(node, list):
+            return [number(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        answer = {k: v for k, v in node.items() if v is not None}
+        if "type" in answer and "id" not in answer:
+            answer["id"] = next(counter)
+        return {k: number(v) for k, v in answer.items()}
+
+    return [number(component) for component in components]
+
+
+def _interaction_token(interaction_id: str) -> str:
+    """Make an interaction's token, shaped like Discord's (base64 text)."""
+    text = f"interaction:{interaction_id}:{secrets.token_urlsafe(48)}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _option_type(value: Any) -> int:
+    """A value's option type: string 3, integer 4, boolean 5, number 10."""
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return 4
+    if isinstance(value, float):
+        return 10
+    return 3
+
+
+def _interaction_options(
+    options: Mapping[str, Any] | Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A command interaction's ``data.options``, from values or as given."""
+    if isinstance(options, Mapping):
+        return [
+            {"name": name, "type": _option_type(value), "value": value}
+            for name, value in options.items()
+        ]
+    return [dict(option) for option in options]
 
 
 def _user(user_id: str, username: str, *, bot: bool = False) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import reprlib
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,6 +58,48 @@ EXECUTE_SCHEMA = "IncomingWebhookRequestPartial"
 WEBHOOK_EDIT_SCHEMA = "IncomingWebhookUpdateRequestPartial"
 BOT_EDIT_SCHEMA = "MessageEditRequestPartial"
 RESPONSE_SCHEMA = "MessageResponse"
+#: A command of Bulk Overwrite Application Commands' body, and the command
+#: Discord answers with.
+COMMAND_SCHEMA = "ApplicationCommandUpdateRequest"
+COMMAND_RESPONSE_SCHEMA = "ApplicationCommandResponse"
+#: Create Interaction Response's body is a union of these, one per callback
+#: ``type`` (each branch's ``type`` is an enum of its own).
+CALLBACK_SCHEMAS = {
+    1: "PongInteractionCallbackRequest",
+    4: "CreateMessageInteractionCallbackRequest",
+    5: "CreateMessageInteractionCallbackRequest",
+    6: "UpdateMessageInteractionCallbackRequest",
+    7: "UpdateMessageInteractionCallbackRequest",
+    8: "ApplicationCommandAutocompleteCallbackRequest",
+    9: "ModalInteractionCallbackRequest",
+    12: "LaunchActivityInteractionCallbackRequest",
+    13: "SocialLayerSKUPurchaseEligibilityInteractionCallbackRequest",
+}
+#: Callback types whose ``data`` is a new message, and an edit of one.
+MESSAGE_CALLBACK, UPDATE_CALLBACK = 4, 7
+#: The body of Bulk Overwrite Application Commands holds at most this many
+#: (the spec's ``maxItems``).
+MAX_COMMANDS_PER_REQUEST = 130
+#: Application command types: chat input (slash), user, message.
+CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
+#: Option types that hold options of their own.
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+MAX_COMMAND_DESCRIPTION = 100
+#: Characters a chat-input command's (and any option's) name may have,
+#: besides letters and numbers (Unicode categories L and N): discord-api-
+#: docs' Application Command Naming gives
+#: ``^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$``, lower case wherever
+#: a letter has a lower-case form.
+NAME_PUNCTUATION = frozenset("-_'")
+#: The Devanagari and Thai blocks, for ``\p{sc=Deva}`` and ``\p{sc=Thai}``.
+NAME_SCRIPTS = ((0x0900, 0x097F), (0x0E00, 0x0E7F))
+#: Discord's messages for the command rules the schema lacks, as seen in
+#: 50035 answers (``APPLICATION_COMMAND_INVALID_NAME``,
+#: ``APPLICATION_COMMANDS_DUPLICATE_NAME``,
+#: ``APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID``).
+INVALID_NAME = "Command name is invalid"
+DUPLICATE_NAME = "Application command names must be unique"
+REQUIRED_FIRST = "Required options must be placed before non-required options"
 #: Execute Webhook fields an edit cannot change. Neither edit schema has
 #: ``additionalProperties: false``, and Discord ignores unknown keys, so
 #: an edit carrying them is accepted; our own rules forbid sending them.
@@ -564,6 +607,194 @@ def edit_errors(payload: dict[str, Any], *, bot: bool = False) -> list[str]:
     return schema_errors(payload, root) + _limit_lines(payload)
 
 
+def _name_char(char: str) -> bool:
+    """
+    Tell whether *char* may be in a chat-input command's name.
+
+    Args:
+        char: One character.
+
+    Returns:
+        True for a letter, a number, ``-``, ``_``, ``'``, or a character
+        of the Devanagari or Thai script.
+    """
+    code = ord(char)
+    return (
+        char in NAME_PUNCTUATION
+        or unicodedata.category(char)[0] in "LN"
+        or any(low <= code <= high for low, high in NAME_SCRIPTS)
+    )
+
+
+def _valid_name(name: Any) -> bool:
+    """
+    Tell whether *name* is a valid chat-input command or option name.
+
+    Lengths are the schema's to check; this is the character rule.
+
+    Args:
+        name: The ``name`` sent.
+
+    Returns:
+        True when every character is allowed and no letter that has a
+        lower-case form is upper case; also for a non-string (the schema
+        reports that).
+    """
+    if not isinstance(name, str):
+        return True
+    return all(map(_name_char, name)) and name == name.lower()
+
+
+def _option_errors(where: str, options: Any) -> Iterator[str]:
+    """
+    Check a chat-input command's options beyond the schema, recursively.
+
+    Args:
+        where: The options' JSON path, e.g. ``[0].options``.
+        options: The ``options`` value sent.
+
+    Yields:
+        ``path: message`` lines: names by the naming rule, required
+        options before optional ones, sub-commands' options likewise.
+    """
+    seen_optional = False
+    for index, option in enumerate(_dict_items(options)):
+        at = f"{where}[{index}]"
+        if not _valid_name(option.get("name")):
+            yield f"{at}.name: {INVALID_NAME}"
+        if option.get("type") in {SUB_COMMAND, SUB_COMMAND_GROUP}:
+            yield from _option_errors(f"{at}.options", option.get("options"))
+            continue
+        if option.get("required") and seen_optional:
+            yield f"{at}: {REQUIRED_FIRST}"
+        seen_optional = seen_optional or not option.get("required")
+
+
+def command_errors(commands: Any) -> list[str]:
+    """
+    Return every reason Discord would answer ``400 50035`` to *commands*.
+
+    *commands* is the body of Bulk Overwrite (Guild) Application
+    Commands: an array of ``ApplicationCommandUpdateRequest`` (at most
+    130; ``null`` clears). Besides the schema (name 1-32 characters,
+    description at most 100, at most 25 options and 25 choices), the
+    rules of discord-api-docs ``application-commands.mdx`` the schema
+    lacks: a chat-input command's name and its options' names by the
+    naming rule (:func:`_valid_name`), its description 1-100 characters,
+    required options first, and names unique per command type. How many
+    commands a guild may have is the caller's to check (it is no 50035).
+
+    Args:
+        commands: The decoded JSON body.
+
+    Returns:
+        ``schema:``/``limit:`` lines whose paths start at the array, e.g.
+        ``[0].name``; empty when Discord takes the body.
+    """
+    if commands is None:
+        return []
+    if not isinstance(commands, list):
+        return ["schema: <root>: must be an array of commands"]
+    errors: list[str] = []
+    if len(commands) > MAX_COMMANDS_PER_REQUEST:
+        errors.append(
+            f"limit: <root>: Must be {MAX_COMMANDS_PER_REQUEST} or fewer "
+            "in length."
+        )
+    named: dict[tuple[Any, Any], int] = {}
+    for index, command in enumerate(commands):
+        at = f"[{index}]"
+        if not isinstance(command, dict):
+            errors.append(f"schema: {at}: must be an object")
+            continue
+        errors.extend(
+            line.replace(": ", f": {at}.", 1).replace(f"{at}.<root>", at)
+            for line in schema_errors(command, COMMAND_SCHEMA)
+        )
+        kind = command.get("type") or CHAT_INPUT
+        key = (kind, command.get("name"))
+        if key in named:
+            errors.append(f"limit: {at}: {DUPLICATE_NAME}")
+        named.setdefault(key, index)
+        if kind != CHAT_INPUT:
+            continue
+        if not _valid_name(command.get("name")):
+            errors.append(f"limit: {at}.name: {INVALID_NAME}")
+        description = command.get("description")
+        if not isinstance(description, str) or not description:
+            errors.append(
+                f"limit: {at}.description: Must be between 1 and "
+                f"{MAX_COMMAND_DESCRIPTION} in length."
+            )
+        errors.extend(
+            f"limit: {line}"
+            for line in _option_errors(f"{at}.options", command.get("options"))
+        )
+    return errors
+
+
+def callback_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Return every reason Discord would answer ``400`` to a callback body.
+
+    Create Interaction Response's body is one of :data:`CALLBACK_SCHEMAS`,
+    picked by its ``type``. The ``data`` of a new message (type 4) keeps
+    to :func:`limit_errors` too, :data:`EMPTY_MESSAGE` included; that of
+    an update (type 7) to the limits of an edit (whether the message is
+    left empty is the caller's to check, as for :func:`edit_errors`).
+
+    Args:
+        payload: A decoded Create Interaction Response body.
+
+    Returns:
+        Schema lines, then limit lines with paths under ``data``; empty
+        when Discord takes it.
+    """
+    kind = payload.get("type")
+    root = CALLBACK_SCHEMAS.get(kind) if isinstance(kind, int) else None
+    if root is None:
+        valid = ", ".join(map(str, CALLBACK_SCHEMAS))
+        return [f"schema: type: Value must be one of ({valid})."]
+    errors = schema_errors(payload, root)
+    data = payload.get("data")
+    if kind == MESSAGE_CALLBACK:
+        limits = limit_errors(data if isinstance(data, dict) else {})
+    elif kind == UPDATE_CALLBACK and isinstance(data, dict):
+        limits = _limit_lines(data)
+    else:
+        limits = []
+    errors.extend(
+        line if line == EMPTY_MESSAGE else line.replace(": ", ": data.", 1)
+        for line in limits
+    )
+    return errors
+
+
+def callback_rule_errors(payload: dict[str, Any]) -> list[str]:
+    """
+    Check our own rules for a callback body's message.
+
+    The ``data`` of a new message (type 4) keeps to :func:`rule_errors`,
+    that of an update (type 7) to :func:`edit_rule_errors`; other types
+    carry no message.
+
+    Args:
+        payload: A decoded Create Interaction Response body.
+
+    Returns:
+        One ``rule: ...`` line per problem, paths under ``data``.
+    """
+    data = payload.get("data")
+    kind = payload.get("type")
+    if kind == MESSAGE_CALLBACK:
+        broken = rule_errors(data if isinstance(data, dict) else {})
+    elif kind == UPDATE_CALLBACK:
+        broken = edit_rule_errors(data if isinstance(data, dict) else {})
+    else:
+        return []
+    return [line.replace("rule: ", "rule: data.", 1) for line in broken]
+
+
 def _null_paths(value: Any, path: str) -> Iterator[str]:
     """
     Yield the location of every ``null`` inside *value*.
@@ -638,6 +869,8 @@ def edit_rule_errors(payload: dict[str, Any]) -> list[str]:
     parses its new content with the defaults, whatever the first message
     said), and no field an edit cannot change (:data:`NOT_EDITABLE`):
     Discord ignores them, so sending one means expecting what won't come.
+    ``"tts": false`` is the exception: it expects nothing an edit does not
+    give, and discord.py sends it with every body, edits too.
 
     Args:
         payload: A decoded edit JSON body.
@@ -649,7 +882,7 @@ def edit_rule_errors(payload: dict[str, Any]) -> list[str]:
     errors.extend(
         f"rule: {key}: an edit cannot change it; Discord ignores it"
         for key in NOT_EDITABLE
-        if key in payload
+        if key in payload and not (key == "tts" and payload[key] is False)
     )
     return errors
 

@@ -3,7 +3,8 @@ Extract the message schemas the fake needs from Discord's OpenAPI spec.
 
 Writes ``fakes/openapi-subset.json``: the roots in :data:`ROOT_SCHEMAS`
 (the bodies of Execute Webhook, Edit Webhook Message and Edit Message,
-and the Message object Discord answers with) and every schema they reach
+and the Message object Discord answers with; an application's commands,
+interaction callbacks, user and application) and every schema they reach
 through ``$ref``, copied verbatim, so the ``#/components/schemas/...``
 references still resolve inside the subset.
 The output is deterministic (sorted keys, fixed indent), so re-running the
@@ -41,12 +42,29 @@ ROOT_SCHEMA = "IncomingWebhookRequestPartial"
 #: Every schema the subset starts from: Execute Webhook's body (the first,
 #: kept as :data:`ROOT_SCHEMA`), Edit Webhook Message's and a bot's Edit
 #: Message's bodies, and ``MessageResponse``, which the fake's answers are
-#: checked against.
+#: checked against. Then an application's: a command of Bulk Overwrite
+#: Application Commands' body (the body is an array of them) and the
+#: command Discord answers; each branch of Create Interaction Response's
+#: body (the spec's union of them is inline, named by no schema) and its
+#: answer with ``with_response``; Get Current User's and Get Current
+#: Application's answers.
 ROOT_SCHEMAS = (
     ROOT_SCHEMA,
     "IncomingWebhookUpdateRequestPartial",
     "MessageEditRequestPartial",
     "MessageResponse",
+    "ApplicationCommandUpdateRequest",
+    "ApplicationCommandResponse",
+    "ApplicationCommandAutocompleteCallbackRequest",
+    "CreateMessageInteractionCallbackRequest",
+    "LaunchActivityInteractionCallbackRequest",
+    "ModalInteractionCallbackRequest",
+    "PongInteractionCallbackRequest",
+    "SocialLayerSKUPurchaseEligibilityInteractionCallbackRequest",
+    "UpdateMessageInteractionCallbackRequest",
+    "InteractionCallbackResponse",
+    "UserPIIResponse",
+    "PrivateApplicationResponse",
 )
 REF_PREFIX = "#/components/schemas/"
 
