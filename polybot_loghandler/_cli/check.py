@@ -325,10 +325,13 @@ def _command_rows(config: Config) -> list[tuple[str, ...]]:
     rows.extend((f"/{c.name}", c.help) for c in config.commands)
     rows.append(("/help", "What each command answers (built in)"))
     roles = config.bot.control_roles
-    who = " or ".join(roles) if roles else "nobody: bot.control_roles is empty"
+    who = (
+        f"for {' or '.join(roles)}"
+        if roles
+        else "off: bot.control_roles names no role"
+    )
     rows.extend(
-        (usage, f"{text} (the bot's; for {who})")
-        for usage, text in CONTROL_HELP
+        (usage, f"{text} (the bot's, {who})") for usage, text in CONTROL_HELP
     )
     return rows
 
