@@ -28,6 +28,12 @@ __all__ = ["CONFIRM_WITHIN", "FloorBot", "Talk", "asker_of", "serve"]
 
 #: Seconds ``/switch mode:live`` waits for the asker to confirm.
 CONFIRM_WITHIN = 60.0
+#: What every message and edit allows to ping: nobody. discord.py adds
+#: the client's setting to new messages, not to every edit; we say it.
+QUIET = discord.AllowedMentions.none()
+#: A new message's text: the embed says it all. Without it, discord.py
+#: sends ``"content": null``, which Discord takes, but we send no nulls.
+NO_TEXT = ""
 #: An agent's name, as the command picker takes it.
 Agent = app_commands.Range[str, 1, MAX_AGENT]
 #: What a control command's option says in Discord's command picker.
@@ -112,9 +118,7 @@ class FloorBot(discord.Client):
         if self.prefix:
             intents.guild_messages = True
             intents.message_content = True
-        super().__init__(
-            intents=intents, allowed_mentions=discord.AllowedMentions.none()
-        )
+        super().__init__(intents=intents, allowed_mentions=QUIET)
         self.desk = desk
         self.guild = discord.Object(id=guild_id)
         self.tree = app_commands.CommandTree(self)
@@ -231,7 +235,9 @@ class _Confirm(discord.ui.View):
         self, interaction: discord.Interaction, answer: bool
     ) -> None:
         self.answer = answer
-        await interaction.response.edit_message(view=None)
+        await interaction.response.edit_message(
+            view=None, allowed_mentions=QUIET
+        )
         self.stop()
 
 
@@ -251,34 +257,45 @@ class _SlashTalk:
         shown = discord.Embed.from_dict(embed)
         response = self.interaction.response
         if not response.is_done():
-            await response.send_message(embed=shown, ephemeral=private)
+            await response.send_message(
+                NO_TEXT, embed=shown, ephemeral=private
+            )
             return
         if (
             response.type
             is discord.InteractionResponseType.deferred_channel_message
         ):
-            await self.interaction.edit_original_response(embed=shown)
+            await self.interaction.edit_original_response(
+                embed=shown, allowed_mentions=QUIET
+            )
             return
         self.last = await self.interaction.followup.send(
-            embed=shown, ephemeral=private, wait=True
+            embed=shown, ephemeral=private, wait=True, allowed_mentions=QUIET
         )
 
     async def update(self, embed: dict[str, Any]) -> None:
         shown = discord.Embed.from_dict(embed)
         if self.last is not None:
-            await self.last.edit(embed=shown)
+            await self.last.edit(embed=shown, allowed_mentions=QUIET)
         else:
-            await self.interaction.edit_original_response(embed=shown)
+            await self.interaction.edit_original_response(
+                embed=shown, allowed_mentions=QUIET
+            )
 
     async def confirm(
         self, embed: dict[str, Any], asker_id: str
     ) -> bool | None:
         view = _Confirm(asker_id)
         await self.interaction.response.send_message(
-            embed=discord.Embed.from_dict(embed), view=view, ephemeral=True
+            NO_TEXT,
+            embed=discord.Embed.from_dict(embed),
+            view=view,
+            ephemeral=True,
         )
         if await view.wait():  # timed out: take the buttons away
-            await self.interaction.edit_original_response(view=None)
+            await self.interaction.edit_original_response(
+                view=None, allowed_mentions=QUIET
+            )
         return view.answer
 
 
@@ -297,12 +314,14 @@ class _MessageTalk:
     ) -> None:
         del private  # a message's reply is seen by all
         self.last = await self.message.reply(
-            embed=discord.Embed.from_dict(embed), mention_author=False
+            NO_TEXT, embed=discord.Embed.from_dict(embed), mention_author=False
         )
 
     async def update(self, embed: dict[str, Any]) -> None:
         if self.last is not None:
-            await self.last.edit(embed=discord.Embed.from_dict(embed))
+            await self.last.edit(
+                embed=discord.Embed.from_dict(embed), allowed_mentions=QUIET
+            )
 
     async def confirm(
         self, embed: dict[str, Any], asker_id: str
@@ -314,5 +333,5 @@ class _MessageTalk:
             mention_author=False,
         )
         if await view.wait():
-            await prompt.edit(view=None)
+            await prompt.edit(view=None, allowed_mentions=QUIET)
         return view.answer
