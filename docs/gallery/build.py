@@ -86,7 +86,7 @@ STYLE = REPO / "polybot_loghandler" / "_html" / "discord.css"
 #: When every sample is logged (the time the page's samples show).
 EVENT_TIME = datetime(2026, 2, 1, 14, 33, 45, tzinfo=timezone.utc).timestamp()
 #: Channels no route, watch or digest sends to: they have no picture.
-NOTHING_SENT = {"bot_commands": "people type commands there"}
+NOTHING_SENT: dict[str, str] = {}
 #: What the pictures add to the page: the channel alone, in fonts that
 #: every machine with fonts-dejavu-core and fonts-noto-color-emoji has.
 GALLERY_STYLE = """

@@ -168,6 +168,12 @@ _RUSH = "a minute long: test_cli.py runs it and checks what it says"
 _GUILD = "polybot-loghandler setup --guild 123456789012345678"
 _FLOOR = "needs a relay keeping a state: section, and its events"
 _ASKED = "needs a relay that has kept the state of a running floor"
+_RELAY = "needs a Redis and the floor's events; test_ask_relay.py runs a relay"
+_BOT = (
+    "needs a Discord bot token and server; test_bot_cli.py runs it against "
+    "a loopback Discord"
+)
+_BOT_RUN = "polybot-loghandler bot --guild 123456789012345678"
 
 #: Every command the docs show without running it, and why.
 NOT_RUN = [
@@ -176,6 +182,11 @@ NOT_RUN = [
     ("README.md", 'pip install -e ".[dev]"', _INSTALLS),
     ("README.md", "pytest", _SUITE),
     ("README.md", 'pytest -m "not slow"', _ITSELF),
+    ("bot.md", "export POLYBOT_REDIS_URL=redis://127.0.0.1:6379/0", _RELAY),
+    ("bot.md", "polybot-loghandler relay &", _RELAY),
+    ("bot.md", "export DISCORD_BOT_TOKEN=...", _BOT),
+    ("bot.md", f"{_BOT_RUN}", _BOT),
+    ("cli.md", f"{_BOT_RUN}", _BOT),
     ("cli.md", "polybot-loghandler spool status", _HELD),
     ("cli.md", "polybot-loghandler demo --rush", _RUSH),
     ("cli.md", "polybot-loghandler ask /status --routing routing.yaml",
@@ -553,6 +564,11 @@ class TestConsoleBlocks:
         ]
         assert [
             'pip install -e ".[dev]" && polybot-loghandler demo',
+            # test_relay.py and test_bot_cli.py run these against a real
+            # Redis and the loopback Discord
+            "polybot-loghandler relay &",
+            _BOT_RUN,
+            _BOT_RUN,
             "polybot-loghandler spool status",
             "polybot-loghandler demo --rush",
             # test_ask_relay.py asks a real relay's state the same
