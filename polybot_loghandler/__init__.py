@@ -13,6 +13,7 @@ or one processor in a structlog chain::
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import version as _distribution_version
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "DiscordHandler",
     "DiscordProcessor",
     "PolybotError",
+    "control",
     "exceptions",
     "load_config",
     "testing",
@@ -36,6 +38,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    # control is the agents' (polybot_loghandler.control.listen): it is
+    # imported when first asked for, so logging alone never pays for it
+    if name == "control":
+        return import_module(f"{__name__}.control")
     if name == "__version__":
         return _distribution_version("polybot-loghandler")
     msg = f"module {__name__!r} has no attribute {name!r}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import polybot_loghandler
-from polybot_loghandler import exceptions, testing
+from polybot_loghandler import control, exceptions, testing
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "polybot_loghandler"
@@ -27,6 +27,7 @@ PUBLIC_NAMES = [
     "DiscordHandler",
     "DiscordProcessor",
     "PolybotError",
+    "control",
     "exceptions",
     "load_config",
     "testing",
@@ -121,6 +122,11 @@ class TestPublicNames:
                 testing,
                 ["Captured", "RoutedMessage", "capture"],
                 id="testing",
+            ),
+            pytest.param(
+                control,
+                ["DEFAULT_STREAM", "Ack", "Command", "Listener", "listen"],
+                id="control",
             ),
         ],
     )

@@ -315,12 +315,11 @@ def _floor(log: logging.Logger, redis_url: str) -> None:
     _settled(log, redis_url)
 
 
-def test_the_floor_asked_and_controlled_in_discord(
+@pytest.mark.usefixtures("relay", "bot_log")
+def test_the_floor_asked_and_controlled_in_discord(  # noqa: PLR0917
     fake: FakeDiscord,
     path: Path,
     config: Config,
-    relay: Relay,
-    bot_log: DiscordHandler,
     obeyed: list[Command],
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -387,15 +386,15 @@ def test_the_floor_asked_and_controlled_in_discord(
         "💬 /status", "💬 /pnl", "💬 /positions", "💬 /agents",
         "⛔ /pause agent:Momentum\\_BTC\\_v1",
         "📨 /pause agent:Momentum\\_BTC\\_v1",
-        "✅ /pause agent:Momentum\\_BTC\\_v1: Acknowledged",
+        "✅ /pause agent:Momentum\\_BTC\\_v1: obeyed",
     ])  # fmt: skip
     assert fake.rejected == []
 
 
+@pytest.mark.usefixtures("bot_log")
 def test_switching_to_live_is_confirmed_by_who_asked(
     fake: FakeDiscord,
     config: Config,
-    bot_log: DiscordHandler,
     obeyed: list[Command],
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -433,10 +432,10 @@ def test_switching_to_live_is_confirmed_by_who_asked(
     assert [c.id for c in obeyed] == [command.id]
 
 
+@pytest.mark.usefixtures("bot_log")
 def test_a_confirmation_not_given_sends_nothing(
     fake: FakeDiscord,
     config: Config,
-    bot_log: DiscordHandler,
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -458,10 +457,10 @@ def test_a_confirmation_not_given_sends_nothing(
     assert _control_entries(redis_url) == []
 
 
+@pytest.mark.usefixtures("bot_log")
 def test_the_prefix_forms_are_answered_alike(
     fake: FakeDiscord,
     config: Config,
-    bot_log: DiscordHandler,
     obeyed: list[Command],
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,

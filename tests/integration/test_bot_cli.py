@@ -117,12 +117,14 @@ def test_a_server_without_the_bot_is_one_line(
         ("DISCORD_BOT_TOKEN", "DISCORD_BOT_TOKEN is not set."),
         (
             "POLYBOT_REDIS_URL",
-            "the bot reads the floor's state and sends control commands "
-            "through Redis, and delivery.relay is not set in",
+            (
+                "the bot reads the floor's state and sends control commands "
+                "through Redis, and delivery.relay is not set in"
+            ),
         ),
     ],
 )
-def test_what_it_needs_is_asked_for(
+def test_what_it_needs_is_asked_for(  # noqa: PLR0917
     fake: FakeDiscord,
     relay_on: str,
     capsys: pytest.CaptureFixture[str],

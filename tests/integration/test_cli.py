@@ -297,7 +297,7 @@ class TestCheck:
         status = main(["check", str(SHIPPED_ROUTING)])
 
         assert status == 0
-        assert ": OK, 37 channels, 40 routes, 3 watches, 3 digests" in (
+        assert ": OK, 37 channels, 42 routes, 3 watches, 3 digests" in (
             capsys.readouterr().out
         )
 
