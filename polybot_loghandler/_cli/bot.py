@@ -100,6 +100,9 @@ def _bot(args: argparse.Namespace) -> int:
         run_bot,
     )
 
+    # discord.py warns at every start that voice needs PyNaCl: the bot has
+    # no voice, and a person reading its output has nothing to do about it
+    logging.getLogger("discord.client").addFilter(_no_voice)
     handler = DiscordHandler(config)
     log = logging.getLogger("bot")
     log.addHandler(handler)
@@ -127,6 +130,10 @@ def _bot(args: argparse.Namespace) -> int:
         log.removeHandler(handler)
         handler.close()
     return EXIT_OK
+
+
+def _no_voice(record: logging.LogRecord) -> bool:
+    return "voice will NOT be supported" not in record.getMessage()
 
 
 def _tell(line: str) -> None:

@@ -12,9 +12,7 @@ because the state takes it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from polybot_loghandler._cli import main
 from polybot_loghandler._relay.keys import Keys
 from polybot_loghandler._relay.relay import Relay
 from tests.conftest import SHIPPED_ROUTING
-from tests.support.helpers import flushed, producer, wait_for
+from tests.support.helpers import flushed, producer, running_relay, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -80,15 +78,8 @@ def path(tmp_path: Path, redis_url: str) -> Iterator[Path]:
 
 @pytest.fixture
 def relay(path: Path) -> Iterator[Relay]:
-    made = Relay(load_config(path), None)
-    thread = threading.Thread(
-        target=lambda: asyncio.run(made.run()), daemon=True
-    )
-    thread.start()
-    yield made
-    made.stop()
-    thread.join(20)
-    assert not thread.is_alive(), "the relay did not stop"
+    with running_relay(load_config(path)) as made:
+        yield made
 
 
 @pytest.fixture

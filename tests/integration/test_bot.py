@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -47,7 +46,7 @@ from tests.conftest import SHIPPED_ROUTING
 from tests.integration.test_ask_relay import AGENTS, SILENT_AFTER, _settled
 from tests.integration.test_ask_relay import routing as floor_routing
 from tests.support.gateway import guild_create, message_create, role
-from tests.support.helpers import producer
+from tests.support.helpers import in_a_thread, producer, running_relay
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +103,8 @@ def config(path: Path) -> Config:
 
 @pytest.fixture
 def relay(config: Config) -> Iterator[Relay]:
-    made = Relay(config, None)
-    thread = threading.Thread(
-        target=lambda: asyncio.run(made.run()), daemon=True
-    )
-    thread.start()
-    yield made
-    made.stop()
-    thread.join(20)
-    assert not thread.is_alive(), "the relay did not stop"
+    with running_relay(config) as made:
+        yield made
 
 
 @pytest.fixture
@@ -171,18 +163,7 @@ class Server:
 
     def slash(self, who: Who, name: str, **options: str) -> dict[str, Any]:
         """A member runs ``/name`` with *options*; its interaction."""
-        user_id, username, roles = who
-        payload = self.fake.interaction(
-            guild_id=GUILD,
-            channel_id=CHANNEL,
-            user_id=user_id,
-            username=username,
-            role_ids=roles,
-            name=name,
-            options=options or None,
-        )
-        self.bot._connection.parse_interaction_create(payload)
-        return payload
+        return self._interact(who, name=name, options=options or None)
 
     def press(self, who: Who, message_id: str, label: str) -> dict[str, Any]:
         """A member presses the button labelled *label* on a message."""
@@ -193,6 +174,15 @@ class Server:
             for c in row["components"]
             if c["label"] == label
         ]
+        return self._interact(
+            who,
+            kind="component",
+            custom_id=button["custom_id"],
+            message_id=message_id,
+        )
+
+    def _interact(self, who: Who, **made: Any) -> dict[str, Any]:
+        """An interaction of *who*'s, as the gateway hands it to the bot."""
         user_id, username, roles = who
         payload = self.fake.interaction(
             guild_id=GUILD,
@@ -200,9 +190,7 @@ class Server:
             user_id=user_id,
             username=username,
             role_ids=roles,
-            kind="component",
-            custom_id=button["custom_id"],
-            message_id=message_id,
+            **made,
         )
         self.bot._connection.parse_interaction_create(payload)
         return payload
@@ -273,7 +261,7 @@ def run(
             await bot.close()
             await client.aclose()
 
-    asyncio.run(main())
+    in_a_thread(lambda: asyncio.run(main()))
 
 
 def _with_prefix(config: Config, prefix: str) -> Config:

@@ -21,6 +21,7 @@ with warnings.catch_warnings():
 from fakes.discord import FakeDiscord
 from polybot_loghandler._cli import main
 from tests.conftest import SHIPPED_ROUTING
+from tests.support.helpers import in_a_thread
 from tests.support.hostile import BOT_TOKEN
 
 GUILD = "123456789012345678"
@@ -47,7 +48,10 @@ def relay_on(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
 def _bot(
     capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
-    status = main(["bot", "--routing", str(SHIPPED_ROUTING), *args])
+    # the command runs an event loop: not in one a browser test left running
+    status = in_a_thread(
+        lambda: main(["bot", "--routing", str(SHIPPED_ROUTING), *args])
+    )
     out, err = capsys.readouterr()
     assert BOT_TOKEN not in out + err
     assert "Traceback" not in err

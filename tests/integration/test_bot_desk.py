@@ -28,6 +28,7 @@ from polybot_loghandler._control.wire import Ack, Command, acks_stream
 from polybot_loghandler._model import Config
 from polybot_loghandler._relay.connect import async_client
 from tests.conftest import SHIPPED_ROUTING
+from tests.support.helpers import in_a_thread
 
 STREAM = "polybot:control"
 ADA = Asker("ada", "111111111111111111", frozenset({"Floor Operator"}))
@@ -69,7 +70,7 @@ def _run(config: Config, url: str, work: Any) -> Any:
         finally:
             await client.aclose()
 
-    return asyncio.run(scenario())
+    return in_a_thread(lambda: asyncio.run(scenario()))
 
 
 def _entries(url: str, stream: str) -> list[tuple[str, dict[str, str]]]:

@@ -24,6 +24,7 @@ with warnings.catch_warnings():
 
 from fakes.discord import FakeDiscord
 from fakes.discord_schema import response_errors, schema_errors
+from tests.support.helpers import in_a_thread
 
 GUILD = "4000"
 CHANNEL = "5000"
@@ -662,7 +663,8 @@ def test_discord_py_logs_in_syncs_and_answers(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        payload = asyncio.run(main())
+        # a thread of its own: a browser test may leave a loop running here
+        payload = in_a_thread(lambda: asyncio.run(main()))
         gc.collect()
 
     assert [] == [

@@ -4,18 +4,25 @@ Small helpers shared by the integration tests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from polybot_loghandler import DiscordHandler
+from polybot_loghandler._model import Config
+from polybot_loghandler._relay.relay import Relay
+
+T = TypeVar("T")
 
 #: Seconds: the bound on waits for other threads and processes. A bound,
 #: never a measure: a passing test waits only as long as it must.
@@ -135,3 +142,44 @@ def producer(routing: Path) -> Iterator[logging.Logger]:
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+@contextmanager
+def running_relay(config: Config) -> Iterator[Relay]:
+    """A relay for *config*, running in a thread of its own until the end."""
+    made = Relay(config, None)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(made.run()), daemon=True
+    )
+    thread.start()
+    try:
+        yield made
+    finally:
+        made.stop()
+        thread.join(20)
+    assert not thread.is_alive(), "the relay did not stop"
+
+
+def in_a_thread(work: Callable[[], T]) -> T:
+    """
+    *work*'s result, run in a thread of its own; what it raised, raised.
+
+    For a test that runs an event loop (``asyncio.run``): the browser
+    tests' Playwright keeps one running in the main thread of the worker
+    that ran them, and ``asyncio.run`` refuses to start inside it.
+    """
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="in_a_thread")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return done[0]
