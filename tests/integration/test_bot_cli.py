@@ -204,8 +204,10 @@ def test_the_routing_files_commands_are_registered(
         "    reply: {title: up}\n",
         encoding="utf-8",
     )
-    status = main(
-        ["bot", "--routing", str(made), "--guild", GUILD, "--register"]
+    status = in_a_thread(
+        lambda: main(
+            ["bot", "--routing", str(made), "--guild", GUILD, "--register"]
+        )
     )
     assert status == 0
     assert [c["name"] for c in fake.guild_commands(GUILD)] == [
