@@ -308,13 +308,14 @@ ACKNOWLEDGED = (40060, "Interaction has already been acknowledged.")
 UNKNOWN_WEBHOOK = (10015, "Unknown Webhook")
 INVALID_WEBHOOK_TOKEN = (50027, "Invalid Webhook Token")
 #: Interaction types (interactions ``receiving-and-responding.mdx``).
-APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 2, 3, 4
 #: The callback types each interaction type may answer with: a message
 #: (4), a deferred one (5), a modal (9), an activity (12); a component's
 #: also updates its message (6, 7).
 _CALLBACKS_FOR = {
     APPLICATION_COMMAND: frozenset({4, 5, 9, 12}),
     MESSAGE_COMPONENT: frozenset({4, 5, 6, 7, 9, 12}),
+    AUTOCOMPLETE: frozenset({8}),  # choices, and nothing else
 }
 DEFERRED_MESSAGE, DEFERRED_UPDATE = 5, 6
 #: Message flag EPHEMERAL, kept on an interaction's messages.
@@ -1167,7 +1168,8 @@ class FakeDiscord:
         role_ids: Sequence[str] = (),
         name: str | None = None,
         options: Mapping[str, Any] | Sequence[dict[str, Any]] | None = None,
-        kind: Literal["command", "component"] = "command",
+        kind: Literal["command", "component", "autocomplete"] = "command",
+        focused: str | None = None,
         custom_id: str | None = None,
         message_id: str | None = None,
         permissions: int = MEMBER_PERMISSIONS,
@@ -1192,8 +1194,12 @@ class FakeDiscord:
             options: A command's options, ``{name: value}`` (``str`` gives
                 type 3, ``int`` 4, ``bool`` 5, ``float`` 10), or option
                 objects as Discord sends them.
-            kind: ``"command"`` (a chat-input command, type 2) or
-                ``"component"`` (a button pressed, type 3).
+            kind: ``"command"`` (a chat-input command, type 2),
+                ``"component"`` (a button pressed, type 3) or
+                ``"autocomplete"`` (an option being typed, type 4: it takes
+                a type 8 callback, the choices, and nothing else).
+            focused: An autocomplete's option being typed (its value is
+                what is typed so far).
             custom_id: A component interaction's button.
             message_id: A component interaction's message, which the fake
                 accepted (e.g. an original response's id): it is sent with
@@ -1222,11 +1228,16 @@ class FakeDiscord:
                 ),
                 "channel_id": channel_id,
             }
-            if kind == "command":
+            if kind in {"command", "autocomplete"}:
                 if name is None:
                     raise ValueError("a command interaction needs its name")
-                payload["type"] = APPLICATION_COMMAND
+                payload["type"] = (
+                    APPLICATION_COMMAND if kind == "command" else AUTOCOMPLETE
+                )
                 payload["data"] = self._command_data(guild_id, name, options)
+                for option in payload["data"].get("options", []):
+                    if option["name"] == focused:
+                        option["focused"] = True
             else:
                 if custom_id is None or message_id is None:
                     raise ValueError(

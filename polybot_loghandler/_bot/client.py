@@ -36,6 +36,8 @@ QUIET = discord.AllowedMentions.none()
 NO_TEXT = ""
 #: An agent's name, as the command picker takes it.
 Agent = app_commands.Range[str, 1, MAX_AGENT]
+#: The most choices Discord shows as one types an option.
+MAX_CHOICES = 25
 #: What a control command's option says in Discord's command picker.
 _DESCRIBE = {
     "agent": "The agent's name, as it logs it",
@@ -182,6 +184,16 @@ def _commands(desk: Desk) -> list[app_commands.Command[Any, Any, None]]:
             callback=asked("help"),
         )
     )
+
+    async def agents(
+        _interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in await desk.agents()
+            if typed.lower() in name.lower()
+        ][:MAX_CHOICES]
+
     for callback, text in (
         (pause, "Tell an agent to stop opening positions"),
         (resume, "Tell a paused agent to trade again"),
@@ -189,13 +201,14 @@ def _commands(desk: Desk) -> list[app_commands.Command[Any, Any, None]]:
     ):
         option = {"switch": "mode"}.get(callback.__name__, "agent")
         described = app_commands.describe(**{option: _DESCRIBE[option]})
-        made.append(
-            app_commands.Command(
-                name=callback.__name__,
-                description=text,
-                callback=described(callback),
-            )
+        command: app_commands.Command[Any, Any, None] = app_commands.Command(
+            name=callback.__name__,
+            description=text,
+            callback=described(callback),
         )
+        if option == "agent":  # the names the floor knows, as one types
+            command.autocomplete("agent")(agents)
+        made.append(command)
     return made
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from polybot_loghandler._config.words import did_you_mean
 from polybot_loghandler._control.wire import Ack, Malformed, acks_stream
 from polybot_loghandler._floor.replies import reply_embed
 from polybot_loghandler._model import Config
@@ -142,16 +143,36 @@ class Desk:
         self.logged(request, "cancelled", reason=why)
         return cancelled_embed(request, why)
 
+    async def agents(self) -> list[str]:
+        """
+        The agents the floor knows (the state's ``agents`` table), sorted.
+
+        Empty without such a table, or when Redis cannot be reached: a
+        list to offer, never a reason to fail.
+        """
+        state = self.config.state
+        if state is None or not any(t.name == "agents" for t in state.tables):
+            return []
+        try:
+            view = await read_floor(self.redis, state)
+        except Exception:  # offered nothing, never raised
+            return []
+        return sorted(view.state.tables.get("agents", {}))
+
     async def send(self, request: Request) -> Sent | dict[str, Any]:
         """
         Append *request*'s control command to the control stream.
 
-        Returns what was sent, or, when Redis fails, the refusal to show
-        (logged as ``failed``: nothing was sent).
+        Returns what was sent, or the refusal to show, logged: an agent
+        the floor does not know (when it knows any), or Redis failing.
         """
         now = self._clock()
         command = request.command(now)
         stream = self.config.bot.control_stream
+        unknown = await self._unknown_agent(request)
+        if unknown:
+            self.logged(request, "refused", reason=unknown)
+            return refused_embed(request, unknown)
         try:
             expected = await self._expected(request)
             entry = await self.redis.xadd(
@@ -164,6 +185,23 @@ class Desk:
         command_id = entry.decode() if isinstance(entry, bytes) else str(entry)
         self.logged(request, "sent", command_id=command_id)
         return Sent(request, command_id, expected, now)
+
+    async def _unknown_agent(self, request: Request) -> str:
+        """
+        Why *request* names no agent the floor knows; empty if it does.
+
+        A typo would otherwise go out, and be told only when nobody
+        answered. A floor that knows no agent yet (no state, or none
+        heard of) refuses nothing.
+        """
+        agent = request.options.get("agent")
+        known = await self.agents() if agent else []
+        if not known or agent in known:
+            return ""
+        return (
+            f"The floor knows no agent {agent}"
+            f"{did_you_mean(agent or '', known)}: /agents lists them."
+        )
 
     def sent_embed(self, sent: Sent) -> dict[str, Any]:
         """The reply while the acknowledgements are awaited."""

@@ -181,6 +181,18 @@ class Server:
             message_id=message_id,
         )
 
+    def typing(
+        self, who: Who, name: str, option: str, typed: str
+    ) -> dict[str, Any]:
+        """A member types *typed* into ``/name``'s *option*."""
+        return self._interact(
+            who,
+            kind="autocomplete",
+            name=name,
+            options={option: typed},
+            focused=option,
+        )
+
     def _interact(self, who: Who, **made: Any) -> dict[str, Any]:
         """An interaction of *who*'s, as the gateway hands it to the bot."""
         user_id, username, roles = who
@@ -353,6 +365,25 @@ def test_the_floor_asked_and_controlled_in_discord(  # noqa: PLR0917
         )
         assert _control_entries(redis_url) == []
 
+        offered = await server.answer(server.typing(ADA, "pause", "agent", ""))
+        assert offered["type"] == 8
+        assert [c["value"] for c in offered["data"]["choices"]] == sorted(
+            AGENTS
+        )
+        typed = await server.answer(
+            server.typing(ADA, "pause", "agent", "vol")
+        )
+        assert [c["value"] for c in typed["data"]["choices"]] == [AGENTS[2]]
+
+        typo = server.slash(ADA, "pause", agent="Momentum_BTC_v2")
+        answer = await server.answer(typo)
+        assert answer["data"]["flags"] == 64
+        assert answer["data"]["embeds"][0]["description"] == (
+            "The floor knows no agent Momentum\\_BTC\\_v2 (did you mean "
+            "'Momentum\\_BTC\\_v1'?): /agents lists them."
+        )
+        assert _control_entries(redis_url) == []
+
         paused = server.slash(ADA, "pause", agent=AGENTS[0])
         sent = await server.answer(paused)
         assert sent["data"]["embeds"][0]["title"] == (
@@ -368,11 +399,12 @@ def test_the_floor_asked_and_controlled_in_discord(  # noqa: PLR0917
     assert command.via == "slash"
     assert [c.id for c in obeyed] == [command.id]
 
-    assert _until_sync(lambda: len(_bot_commands(fake)) >= 7)
+    assert _until_sync(lambda: len(_bot_commands(fake)) >= 8)
     # a warning (the refusal) is sent ahead of what waits at info
     assert sorted(_bot_commands(fake)) == sorted([
         "💬 /status", "💬 /pnl", "💬 /positions", "💬 /agents",
         "⛔ /pause agent:Momentum\\_BTC\\_v1",
+        "⛔ /pause agent:Momentum\\_BTC\\_v2",
         "📨 /pause agent:Momentum\\_BTC\\_v1",
         "✅ /pause agent:Momentum\\_BTC\\_v1: obeyed",
     ])  # fmt: skip

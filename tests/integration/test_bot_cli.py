@@ -73,10 +73,11 @@ def test_register_registers_the_commands_for_the_server(
     ]
     pause = next(c for c in fake.guild_commands(GUILD) if c["name"] == "pause")
     (agent,) = pause["options"]
-    assert (agent["name"], agent["required"], agent["max_length"]) == (
-        "agent",
+    assert agent["name"] == "agent"
+    assert (agent["required"], agent["max_length"], agent["autocomplete"]) == (
         True,
         100,
+        True,
     )
 
 

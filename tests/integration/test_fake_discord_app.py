@@ -378,6 +378,32 @@ class TestCallback:
         )
         assert "first" == fake_discord.original_response(payload["id"]).content
 
+    def test_an_autocomplete_takes_choices_only(
+        self, fake_discord: FakeDiscord, http: httpx.Client
+    ) -> None:
+        """Type 4 (an option being typed) is answered with type 8 alone."""
+        payload = command(fake_discord, kind="autocomplete", focused="agent")
+        url = callback_url(fake_discord, payload)
+        choices = {
+            "type": 8,
+            "data": {"choices": [{"name": "a1", "value": "a1"}]},
+        }
+        too_many = {
+            "type": 8,
+            "data": {
+                "choices": [{"name": f"a{i}", "value": "x"} for i in range(26)]
+            },
+        }
+
+        assert 4 == payload["type"]
+        assert [
+            {"name": "agent", "type": 3, "value": "a1", "focused": True}
+        ] == (payload["data"]["options"])
+        assert 400 == http.post(url, json=message("no")).status_code
+        assert 400 == http.post(url, json=too_many).status_code
+        assert 204 == http.post(url, json=choices).status_code
+        assert [choices] == fake_discord.interaction_responses(payload["id"])
+
     def test_a_refused_callback_does_not_acknowledge(
         self, fake_discord: FakeDiscord, http: httpx.Client
     ) -> None:
