@@ -32,12 +32,12 @@ from polybot_loghandler._relay.floorstore import read_floor
 
 from .asking import Decision, Request, Step, decide
 from .replies import (
-    BLUE,
     acks_embed,
     cancelled_embed,
     help_embed,
     refused_embed,
     sent_embed,
+    unanswered_embed,
 )
 
 __all__ = ["LOGGER", "MAX_STREAM", "Desk", "Sent"]
@@ -130,11 +130,7 @@ class Desk:
                     problem = "The relay has kept no state yet: is it running?"
         if state is None:
             self.logged(request, "failed", reason=problem)
-            return {
-                "title": "❔ No answer yet",
-                "description": problem,
-                "color": BLUE,
-            }
+            return unanswered_embed(problem)
         self.logged(request, "answered")
         return reply_embed(self.config, command, state, self._clock())
 

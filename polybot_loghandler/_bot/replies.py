@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from polybot_loghandler._limits import MAX_DESCRIPTION, MAX_TITLE, clamp
 from polybot_loghandler._model import Config
 from polybot_loghandler._text import safe_markdown
 
@@ -31,6 +32,7 @@ __all__ = [
     "help_embed",
     "refused_embed",
     "sent_embed",
+    "unanswered_embed",
 ]
 
 GREEN = 0x2ECC71
@@ -59,42 +61,33 @@ def help_embed(config: Config) -> dict[str, Any]:
     lines.append("")
     lines.append(f"**Control** (for {who}):")
     lines.extend(f"`{usage}` · {text}" for usage, text in CONTROL_HELP)
-    return {
-        "title": "📖 Commands",
-        "description": "\n".join(lines),
-        "color": BLUE,
-    }
+    return _embed("📖 Commands", "\n".join(lines), BLUE)
+
+
+def unanswered_embed(why: str) -> dict[str, Any]:
+    """A question with no answer yet, and why (Redis, or no state)."""
+    return _embed("❔ No answer yet", safe_markdown(why), BLUE)
 
 
 def refused_embed(request: Request, reason: str) -> dict[str, Any]:
     """A refusal: what was asked, and why not."""
-    return {
-        "title": f"⛔ {_asked(request)}",
-        "description": safe_markdown(reason),
-        "color": RED,
-    }
+    return _embed(f"⛔ {_asked(request)}", safe_markdown(reason), RED)
 
 
 def confirm_embed(request: Request, within: float) -> dict[str, Any]:
     """The question ``/switch mode:live`` asks before anything is sent."""
-    return {
-        "title": "⚠️ Switch every agent to live trading?",
-        "description": (
-            "Live trading spends real money. Only "
-            f"{safe_markdown(request.asker.name)} can confirm, within "
-            f"{_seconds(within)}."
-        ),
-        "color": ORANGE,
-    }
+    return _embed(
+        "⚠️ Switch every agent to live trading?",
+        "Live trading spends real money. Only "
+        f"{safe_markdown(request.asker.name)} can confirm, within "
+        f"{_seconds(within)}.",
+        ORANGE,
+    )
 
 
 def cancelled_embed(request: Request, why: str) -> dict[str, Any]:
     """A confirmation that was declined or not given in time."""
-    return {
-        "title": f"✖️ {_asked(request)}: not sent",
-        "description": safe_markdown(why),
-        "color": ORANGE,
-    }
+    return _embed(f"✖️ {_asked(request)}: not sent", safe_markdown(why), ORANGE)
 
 
 def sent_embed(
@@ -103,14 +96,12 @@ def sent_embed(
     """A control command on the stream, its acknowledgement awaited."""
     agent = request.options.get("agent")
     who = safe_markdown(agent) if agent else "every agent"
-    return {
-        "title": f"📨 {_asked(request)}: sent",
-        "description": (
-            f"Waiting up to {_seconds(within)} for {who} to acknowledge "
-            f"command `{command_id}`."
-        ),
-        "color": BLUE,
-    }
+    return _embed(
+        f"📨 {_asked(request)}: sent",
+        f"Waiting up to {_seconds(within)} for {who} to acknowledge "
+        f"command `{command_id}`.",
+        BLUE,
+    )
 
 
 def acks_embed(
@@ -142,8 +133,18 @@ def acks_embed(
         color = GREEN
     if not lines:
         lines.append("No agent acknowledged it.")
-    lines.append(f"Command `{command_id}`")
-    return {"title": title, "description": "\n".join(lines), "color": color}
+    # the id first: a floor of many agents is cut to the limit at the end
+    lines.insert(0, f"Command `{command_id}`")
+    return _embed(title, "\n".join(lines), color)
+
+
+def _embed(title: str, description: str, color: int) -> dict[str, Any]:
+    """An embed within Discord's limits, whatever went into it."""
+    return {
+        "title": clamp(title, MAX_TITLE),
+        "description": clamp(description, MAX_DESCRIPTION),
+        "color": color,
+    }
 
 
 def _obeyed(request: Request) -> str:

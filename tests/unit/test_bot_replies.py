@@ -29,6 +29,7 @@ from polybot_loghandler._bot.replies import (
     help_embed,
     refused_embed,
     sent_embed,
+    unanswered_embed,
 )
 from tests.conftest import SHIPPED_ROUTING
 from tests.support.hostile import HOSTILE_TEXT, leaked
@@ -152,5 +153,17 @@ def test_every_embed_is_safe_with_any_value(
         cancelled_embed(pause, reason),
         sent_embed(pause, command_id, 30),
         acks_embed(pause, command_id, [agent], {agent: error}, [agent]),
+        unanswered_embed(error),
     ):
         assert_sendable(embed)
+
+
+def test_a_floor_of_many_agents_is_cut_to_the_limit() -> None:
+    """A switch answered by a thousand agents still fits, its id kept."""
+    names = [f"Agent_{i:04d}_" + "x" * 80 for i in range(1000)]
+    failed = dict.fromkeys(names[:300], "RuntimeError: " + "y" * 200)
+    embed = acks_embed(SWITCH, "1-0", names[300:600], failed, names[600:])
+    assert_sendable(embed)
+    assert len(embed["description"]) == 4096
+    assert embed["description"].startswith("Command `1-0`\n")
+    assert embed["description"].endswith("…")
