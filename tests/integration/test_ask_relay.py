@@ -111,13 +111,12 @@ def _ask(
     return status, out.splitlines(), err
 
 
-def test_ask_answers_from_the_state_the_relay_keeps(
-    path: Path,
-    relay: Relay,
-    log: logging.Logger,
-    redis_url: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def scripted_floor(log: logging.Logger, redis_url: str) -> None:
+    """
+    The floor: three agents start, two trade, two positions open and one
+    closes (three closes count), then Volume_ETH_v1 goes quiet; returns
+    once the relay's state has applied it all.
+    """
     for agent in AGENTS:
         log.info("agent_started", extra={"agent": agent, "mode": "paper"})
     for agent, amount in ((AGENTS[0], 20.0), (AGENTS[2], 15.0)):
@@ -135,6 +134,16 @@ def test_ask_answers_from_the_state_the_relay_keeps(
     for agent in AGENTS[:2]:
         log.info("heartbeat", extra={"agent": agent})
     _settled(log, redis_url)
+
+
+def test_ask_answers_from_the_state_the_relay_keeps(
+    path: Path,
+    relay: Relay,
+    log: logging.Logger,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scripted_floor(log, redis_url)
 
     status, lines, err = _ask(path, "/status", capsys)
     assert (status, err) == (0, "")

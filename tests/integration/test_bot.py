@@ -43,7 +43,7 @@ from polybot_loghandler._model import Config
 from polybot_loghandler._relay.connect import async_client
 from polybot_loghandler._relay.relay import Relay
 from tests.conftest import SHIPPED_ROUTING
-from tests.integration.test_ask_relay import AGENTS, SILENT_AFTER, _settled
+from tests.integration.test_ask_relay import AGENTS, scripted_floor
 from tests.integration.test_ask_relay import routing as floor_routing
 from tests.support.gateway import guild_create, message_create, role
 from tests.support.helpers import in_a_thread, producer, running_relay
@@ -297,24 +297,6 @@ def _bot_commands(fake: FakeDiscord) -> list[str]:
     ]
 
 
-def _floor(log: logging.Logger, redis_url: str) -> None:
-    """test_ask_relay.py's floor: three agents, two positions, one quiet."""
-    for agent in AGENTS:
-        log.info("agent_started", extra={"agent": agent, "mode": "paper"})
-    for agent, market, side in ((AGENTS[0], "BTC", "YES"),
-                                (AGENTS[2], "ETH", "NO")):  # fmt: skip
-        opened = {"agent": agent, "market": market, "side": side}
-        extra = {**opened, "size": 20.0, "entry_price": 0.4871}
-        log.info("position_opened", extra=extra)
-    closed = {"agent": AGENTS[0], "market": "BTC", "side": "YES"}
-    for pnl in (2.42, -1.05, 0.17):
-        log.info("position_closed", extra={**closed, "pnl": pnl})
-    time.sleep(SILENT_AFTER + 0.2)  # Volume_ETH_v1 says nothing more
-    for agent in AGENTS[:2]:
-        log.info("heartbeat", extra={"agent": agent})
-    _settled(log, redis_url)
-
-
 @pytest.mark.usefixtures("relay", "bot_log")
 def test_the_floor_asked_and_controlled_in_discord(  # noqa: PLR0917
     fake: FakeDiscord,
@@ -331,7 +313,7 @@ def test_the_floor_asked_and_controlled_in_discord(  # noqa: PLR0917
     agent's acknowledgement is told.
     """
     with producer(path) as log:
-        _floor(log, redis_url)
+        scripted_floor(log, redis_url)
 
     async def scenario(server: Server) -> None:
         names = [c["name"] for c in fake.guild_commands(GUILD)]
