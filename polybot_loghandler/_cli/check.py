@@ -30,6 +30,7 @@ from polybot_loghandler._floor.model import (
 from polybot_loghandler._format import counted
 from polybot_loghandler._model import (
     BotChannelDestination,
+    BotSettings,
     Config,
     DigestRule,
     Fold,
@@ -103,7 +104,7 @@ def _tables(config: Config) -> list[tuple[list[tuple[str, ...]], bool]]:
         tables.append((_state_table_rows(state.tables), True))
     if state is not None and state.totals:
         tables.append((_state_total_rows(state), True))
-    if config.commands:
+    if config.commands or config.bot != BotSettings():
         tables.append((_command_rows(config), True))
     return tables
 

@@ -163,6 +163,41 @@ class TestCheck:
         assert status == 0
         assert f"{routing}: OK, 6 channels, 3 routes" == out.splitlines()[0]
 
+    @pytest.mark.parametrize(
+        ("bot", "who"),
+        [
+            ("bot: {control_roles: [Ops, '123456789012345678']}\n",
+             "for Ops or 123456789012345678"),
+            ("bot: {ack_within: 5s}\n",
+             "off: bot.control_roles names no role"),
+            ("", None),
+        ],
+    )  # fmt: skip
+    def test_the_control_commands_with_who_may_run_them(
+        self,
+        make_routing: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str],
+        bot: str,
+        who: str | None,
+    ) -> None:
+        """A bot: section lists the bot's commands, with their roles."""
+        path = make_routing(
+            "version: 1\nchannels: {ops: ''}\nroutes: []\n" + bot
+        )
+
+        assert main(["check", str(path)]) == 0
+
+        out = capsys.readouterr().out
+        names = ("/help", "/pause", "/resume", "/switch")
+        rows = [line for line in out.splitlines() if line.startswith(names)]
+        if who is None:  # no commands and no bot: section, no table
+            assert rows == []
+            return
+        assert [row.split()[0] for row in rows] == [
+            "/help", "/pause", "/resume", "/switch",
+        ]  # fmt: skip
+        assert all(row.endswith(f"(the bot's, {who})") for row in rows[1:])
+
     def test_route_table(
         self, routing: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
