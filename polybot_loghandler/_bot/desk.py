@@ -118,7 +118,7 @@ class Desk:
         problem = ""
         state = None
         if self.config.state is None:
-            problem = "The routing file keeps no state: (no state: section)."
+            problem = "The routing file has no state: section to answer from."
         else:
             try:
                 view = await read_floor(self.redis, self.config.state)

@@ -183,6 +183,19 @@ def test_a_question_without_a_state_yet_is_answered_so(
     assert events[0].event.fields["outcome"] == "failed"
 
 
+def test_a_file_without_a_state_says_so(
+    config: Config, redis_url: str, events: testing.Captured
+) -> None:
+    stateless = replace(config, state=None)
+
+    embed = _run(stateless, redis_url, lambda d: d.answer(Request("pnl", EVE)))
+
+    assert embed["description"] == (
+        "The routing file has no state: section to answer from."
+    )
+    assert events[0].event.fields["outcome"] == "failed"
+
+
 def test_redis_away_is_told_and_nothing_is_claimed(
     config: Config, events: testing.Captured
 ) -> None:
