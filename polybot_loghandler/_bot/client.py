@@ -20,9 +20,16 @@ from typing import Any, Literal, Protocol
 import discord
 from discord import app_commands
 
-from .asking import MAX_AGENT, Asker, Request, Step, parse_message
+from .asking import (
+    MAX_AGENT,
+    OPTIONS,
+    Asker,
+    Request,
+    Step,
+    parse_message,
+)
 from .desk import Desk
-from .replies import confirm_embed
+from .replies import CONTROL_HELP, confirm_embed
 
 __all__ = ["CONFIRM_WITHIN", "FloorBot", "Talk", "asker_of", "serve"]
 
@@ -194,16 +201,13 @@ def _commands(desk: Desk) -> list[app_commands.Command[Any, Any, None]]:
             if typed.lower() in name.lower()
         ][:MAX_CHOICES]
 
-    for callback, text in (
-        (pause, "Tell an agent to stop opening positions"),
-        (resume, "Tell a paused agent to trade again"),
-        (switch, "Tell every agent to trade on paper, or live"),
-    ):
-        option = {"switch": "mode"}.get(callback.__name__, "agent")
+    for callback in (pause, resume, switch):
+        name = callback.__name__
+        option = OPTIONS[name]
         described = app_commands.describe(**{option: _DESCRIBE[option]})
         command: app_commands.Command[Any, Any, None] = app_commands.Command(
-            name=callback.__name__,
-            description=text,
+            name=name,
+            description=CONTROL_HELP[name][1],
             callback=described(callback),
         )
         if option == "agent":  # the names the floor knows, as one types

@@ -24,10 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polybot_loghandler._config.words import did_you_mean
-from polybot_loghandler._control.wire import Ack, Malformed, acks_stream
+from polybot_loghandler._control.wire import (
+    MAX_ENTRIES,
+    Ack,
+    Malformed,
+    acks_stream,
+)
 from polybot_loghandler._floor.replies import reply_embed
 from polybot_loghandler._model import Config
-from polybot_loghandler._relay.connect import scrub
+from polybot_loghandler._relay.connect import decoded, scrub
 from polybot_loghandler._relay.floorstore import read_floor
 
 from .asking import Decision, Request, Step, decide
@@ -40,12 +45,10 @@ from .replies import (
     unanswered_embed,
 )
 
-__all__ = ["LOGGER", "MAX_STREAM", "Desk", "Sent"]
+__all__ = ["LOGGER", "Desk", "Sent"]
 
 #: The logger the bot's events are logged on.
 LOGGER = "bot"
-#: About how many entries the control streams keep (trimmed as they grow).
-MAX_STREAM = 10_000
 #: The largest sequence number of a stream id.
 _MAX_SEQUENCE = 2**64 - 1
 #: The longest one wait for acknowledgements blocks Redis, in seconds.
@@ -172,13 +175,13 @@ class Desk:
         try:
             expected = await self._expected(request)
             entry = await self.redis.xadd(
-                stream, command.fields(), maxlen=MAX_STREAM, approximate=True
+                stream, command.fields(), maxlen=MAX_ENTRIES, approximate=True
             )
         except Exception as exc:  # told, never raised
             reason = f"Redis cannot be reached ({self._scrub(exc)}): not sent."
             self.logged(request, "failed", reason=reason)
             return refused_embed(request, reason)
-        command_id = entry.decode() if isinstance(entry, bytes) else str(entry)
+        command_id = decoded(entry)
         self.logged(request, "sent", command_id=command_id)
         return Sent(request, command_id, expected, now)
 

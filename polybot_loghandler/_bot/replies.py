@@ -40,12 +40,16 @@ BLUE = 0x3498DB
 ORANGE = 0xE67E22
 RED = 0xE74C3C
 
-#: The control commands as ``/help`` (and ``check``) list them.
-CONTROL_HELP = (
-    ("/pause agent:NAME", "Tell an agent to stop opening positions"),
-    ("/resume agent:NAME", "Tell a paused agent to trade again"),
-    ("/switch mode:paper|live", "Tell every agent to trade on paper, or live"),
-)
+#: Each control command: how it is typed, and what it does, as ``/help``,
+#: ``check`` and Discord's command picker say it.
+CONTROL_HELP = {
+    "pause": ("/pause agent:NAME", "Tell an agent to stop opening positions"),
+    "resume": ("/resume agent:NAME", "Tell a paused agent to trade again"),
+    "switch": (
+        "/switch mode:paper|live",
+        "Tell every agent to trade on paper, or live",
+    ),
+}
 
 
 def help_embed(config: Config) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def help_embed(config: Config) -> dict[str, Any]:
     )
     lines.append("")
     lines.append(f"**Control** (for {who}):")
-    lines.extend(f"`{usage}` · {text}" for usage, text in CONTROL_HELP)
+    lines.extend(f"`{use}` · {text}" for use, text in CONTROL_HELP.values())
     return _embed("📖 Commands", "\n".join(lines), BLUE)
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from polybot_loghandler._bot.asking import CONTROL
 from polybot_loghandler._config.commands import BUILT_IN
 from polybot_loghandler._config.words import did_you_mean
 from polybot_loghandler._console import embed_lines
@@ -43,8 +44,6 @@ __all__ = ["EXIT_NO_STATE", "NoState", "add_ask_parser"]
 
 #: The exit status when there is no state to answer from.
 EXIT_NO_STATE = 1
-#: The commands that change the floor: the bot's alone.
-CONTROL = tuple(name for name in BUILT_IN if name != "help")
 
 
 class NoState(Exception):  # noqa: N818 - a reason, told in one line

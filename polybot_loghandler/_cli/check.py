@@ -332,7 +332,8 @@ def _command_rows(config: Config) -> list[tuple[str, ...]]:
         else "off: bot.control_roles names no role"
     )
     rows.extend(
-        (usage, f"{text} (the bot's, {who})") for usage, text in CONTROL_HELP
+        (usage, f"{text} (the bot's, {who})")
+        for usage, text in CONTROL_HELP.values()
     )
     return rows
 

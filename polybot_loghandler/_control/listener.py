@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from polybot_loghandler._control.wire import (
+    MAX_ENTRIES,
     Ack,
     AckStatus,
     Command,
@@ -52,8 +53,6 @@ __all__ = ["CLIENT_NAME", "Callback", "Listener"]
 BLOCK_MS = 1000
 #: How many entries one read takes.
 READ_COUNT = 10
-#: The acknowledgements' stream is trimmed to about this many entries.
-MAXLEN = 10_000
 #: The first wait after an error, and the longest, in seconds.
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 10.0
@@ -264,7 +263,7 @@ class Listener:
         self._client.xadd(
             acks_stream(self.stream),
             ack.fields(),
-            maxlen=MAXLEN,
+            maxlen=MAX_ENTRIES,
             approximate=True,
         )
         self._client.xack(self.stream, self._group, entry_id)

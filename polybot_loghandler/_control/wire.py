@@ -9,7 +9,8 @@ control stream's name plus ``:acks``. Every value is a string, as Redis
 streams keep them; a field this version does not know is ignored, so the
 contract grows by adding fields (``v`` stays ``"1"``).
 
-Pure: no Redis here, only the mapping to and from the entries' fields.
+Pure: no Redis here (``redis`` is never imported), only the mapping to
+and from the entries' fields.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from polybot_loghandler._relay.connect import decoded
+
 __all__ = [
     "ACKS_SUFFIX",
     "COMMANDS",
     "DEFAULT_STREAM",
+    "MAX_ENTRIES",
     "MODES",
     "VERSION",
     "Ack",
@@ -41,6 +45,8 @@ VERSION = "1"
 COMMANDS = ("pause", "resume", "switch")
 #: The modes ``switch`` takes.
 MODES = ("paper", "live")
+#: Each control stream is trimmed to about this many entries.
+MAX_ENTRIES = 10_000
 #: How long an acknowledgement's error may be, in characters.
 MAX_ERROR = 300
 
@@ -108,7 +114,7 @@ class Command:
             Malformed: A version this one cannot read, an unknown
                 command, a mode ``switch`` does not take, or a bad time.
         """
-        got = {_text(k): _text(v) for k, v in fields.items()}
+        got = {decoded(k): decoded(v) for k, v in fields.items()}
         version = got.get("v", "")
         if version != VERSION:
             raise Malformed(f"version {version!r} (this library reads 1)")
@@ -119,7 +125,7 @@ class Command:
         if command == "switch" and mode not in MODES:
             raise Malformed(f"switch to unknown mode {mode!r}")
         return cls(
-            id=_text(entry_id),
+            id=decoded(entry_id),
             command=command,
             agent=got.get("agent", ""),
             mode=mode,
@@ -170,7 +176,7 @@ class Ack:
             Malformed: No command id, or a status other than done or
                 failed.
         """
-        got = {_text(k): _text(v) for k, v in fields.items()}
+        got = {decoded(k): decoded(v) for k, v in fields.items()}
         status = got.get("status", "")
         if status not in ("done", "failed"):
             raise Malformed(f"unknown status {status!r}")
@@ -183,12 +189,6 @@ class Ack:
             error=got.get("error", ""),
             acked_at=_seconds(got.get("acked_at", "")),
         )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 def _seconds(text: str) -> float:

@@ -141,8 +141,15 @@ def scrub(text: str, url: str) -> str:
 
 
 def decoded(value: Any) -> str:
-    """A Redis answer's bytes (or anything else) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """
+    A Redis answer's bytes (or anything else) as text.
+
+    Bytes that are not UTF-8 (anything may write to a stream) read with
+    U+FFFD in their place, never as an error.
+    """
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def from_redis(exc: BaseException) -> bool:

@@ -261,3 +261,15 @@ def test_an_acks_error_is_one_line_and_cut() -> None:
 def test_acks_stream() -> None:
     assert "polybot:control:acks" == acks_stream("polybot:control")
     assert "ctl:acks" == acks_stream("ctl")
+
+
+def test_bytes_that_are_not_utf8_read_as_replacement() -> None:
+    """Anything may write to the stream: bad bytes never raise."""
+    fields = {k.encode(): v.encode() for k, v in PAUSE.items()}
+    fields[b"agent"] = b"Mom\xffentum"
+    fields[b"requested_by"] = b"\xc3\x28"
+
+    command = Command.from_entry(b"1-0", fields)
+
+    assert command.agent == "Mom\ufffdentum"
+    assert command.requested_by == "\ufffd("
