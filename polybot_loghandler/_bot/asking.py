@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from polybot_loghandler._config.commands import BUILT_IN
+from polybot_loghandler._config.commands import BUILT_IN, CONTROL
 from polybot_loghandler._config.words import did_you_mean
 from polybot_loghandler._control.wire import MODES, Command
 from polybot_loghandler._model import Config
@@ -35,7 +35,6 @@ __all__ = [
 
 #: The control commands, each with the one option it takes.
 OPTIONS = {"pause": "agent", "resume": "agent", "switch": "mode"}
-CONTROL = tuple(OPTIONS)
 #: The longest agent name a command may carry.
 MAX_AGENT = 100
 

@@ -20,6 +20,8 @@ from typing import Any, Literal, Protocol
 import discord
 from discord import app_commands
 
+from polybot_loghandler._config.commands import HELP_HELP
+
 from .asking import (
     MAX_AGENT,
     OPTIONS,
@@ -187,7 +189,7 @@ def _commands(desk: Desk) -> list[app_commands.Command[Any, Any, None]]:
     made.append(
         app_commands.Command(
             name="help",
-            description="What each command answers",
+            description=HELP_HELP,
             callback=asked("help"),
         )
     )

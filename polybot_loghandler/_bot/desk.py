@@ -31,6 +31,7 @@ from polybot_loghandler._control.wire import (
     acks_stream,
 )
 from polybot_loghandler._floor.replies import reply_embed
+from polybot_loghandler._limits import MAX_FOOTER_TEXT, clamp
 from polybot_loghandler._model import Config
 from polybot_loghandler._relay.connect import decoded, scrub
 from polybot_loghandler._relay.floorstore import read_floor
@@ -128,14 +129,20 @@ class Desk:
             except Exception as exc:  # told, never raised
                 problem = f"Redis cannot be reached ({self._scrub(exc)})."
             else:
-                state = view.state if view.meta.cursor else None
+                state = view.state if view.kept else None
                 if state is None:
                     problem = "The relay has kept no state yet: is it running?"
         if state is None:
             self.logged(request, "failed", reason=problem)
             return unanswered_embed(problem)
         self.logged(request, "answered")
-        return reply_embed(self.config, command, state, self._clock())
+        embed = reply_embed(self.config, command, state, self._clock())
+        other = view.other_spec()
+        if other:  # told below the answer, which stands
+            own = embed.get("footer", {}).get("text")
+            told = f"{own} · Note: {other}" if own else f"Note: {other}"
+            embed["footer"] = {"text": clamp(told, MAX_FOOTER_TEXT)}
+        return embed
 
     def cancelled(self, request: Request, why: str) -> dict[str, Any]:
         """A confirmation declined or timed out: nothing sent; logged."""

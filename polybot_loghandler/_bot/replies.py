@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from polybot_loghandler._config.commands import HELP_HELP
 from polybot_loghandler._limits import MAX_DESCRIPTION, MAX_TITLE, clamp
 from polybot_loghandler._model import Config
 from polybot_loghandler._text import safe_markdown
@@ -55,7 +56,7 @@ CONTROL_HELP = {
 def help_embed(config: Config) -> dict[str, Any]:
     """``/help``: each question, then the control commands and who may."""
     lines = [f"`/{c.name}` · {safe_markdown(c.help)}" for c in config.commands]
-    lines.append("`/help` · What each command answers")
+    lines.append(f"`/help` · {HELP_HELP}")
     roles = config.bot.control_roles
     who = (
         "members with the role " + " or ".join(safe_markdown(r) for r in roles)

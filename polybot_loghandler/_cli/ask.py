@@ -18,8 +18,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from polybot_loghandler._bot.asking import CONTROL
-from polybot_loghandler._config.commands import BUILT_IN
+from polybot_loghandler._config.commands import BUILT_IN, CONTROL, HELP_HELP
 from polybot_loghandler._config.words import did_you_mean
 from polybot_loghandler._console import embed_lines
 from polybot_loghandler._floor.replies import reply_embed
@@ -100,7 +99,7 @@ def _name_of(text: str) -> str:
 def help_text(config: Config) -> str:
     """What ``/help`` says: each command with its line, then ``/help``."""
     lines = [f"/{c.name}: {c.help}" for c in config.commands]
-    lines.append("/help: What each command answers")
+    lines.append(f"/help: {HELP_HELP}")
     return "\n".join(lines)
 
 
@@ -136,9 +135,12 @@ def read_state(config: Config) -> FloorState:
         ) from None
     finally:
         client.close()
-    if not view.meta.cursor:
+    if not view.kept:
         raise NoState(
             "the relay has kept no state yet (is `polybot-loghandler "
             f"relay {config.path}` running?)"
         )
+    other = view.other_spec()
+    if other:
+        print(f"polybot-loghandler ask: note: {other}", file=sys.stderr)
     return view.state

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from polybot_loghandler._bot.replies import CONTROL_HELP
+from polybot_loghandler._config.commands import HELP_HELP
 from polybot_loghandler._floor.model import (
     KEEP,
     Rule,
@@ -324,7 +325,7 @@ def _command_rows(config: Config) -> list[tuple[str, ...]]:
     """
     rows: list[tuple[str, ...]] = [("command", "answers")]
     rows.extend((f"/{c.name}", c.help) for c in config.commands)
-    rows.append(("/help", "What each command answers (built in)"))
+    rows.append(("/help", f"{HELP_HELP} (built in)"))
     roles = config.bot.control_roles
     who = (
         f"for {' or '.join(roles)}"

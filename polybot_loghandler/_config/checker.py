@@ -251,6 +251,16 @@ class Checker:
             )
             return None
 
+    def zone_of(
+        self, table: Mapping[str, Any], path: KeyPath
+    ) -> tuple[str, tzinfo]:
+        """*table*'s ``timezone:``; UTC without one or with a bad one."""
+        if "timezone" in table:
+            found = self.zone(table["timezone"], (*path, "timezone"))
+            if found is not None:
+                return found
+        return "UTC", timezone.utc
+
     def positive_whole(
         self, value: Any, path: KeyPath, meaning: str = ""
     ) -> int | None:

@@ -20,10 +20,15 @@ from .checker import Checker, RoutingFile
 from .embeds import EmbedChecker
 from .words import kind_of, shown
 
-__all__ = ["BUILT_IN", "CommandsChecker"]
+__all__ = ["BUILT_IN", "CONTROL", "HELP_HELP", "CommandsChecker"]
 
+#: The commands that change the floor: the bot's alone (``ask`` refuses
+#: them).
+CONTROL = ("pause", "resume", "switch")
 #: The commands the library answers itself: not for ``commands:``.
-BUILT_IN = ("help", "pause", "resume", "switch")
+BUILT_IN = ("help", *CONTROL)
+#: What ``/help`` answers, as the lists of commands say it.
+HELP_HELP = "What each command answers"
 #: Discord's rule for a slash command's name (lowercase, as it shows).
 _NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 #: Discord's limit on a slash command's description.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import timezone, tzinfo
 from typing import Any, TypeVar
 
 from polybot_loghandler._floor.model import (
@@ -31,6 +30,7 @@ from polybot_loghandler._yaml import KeyPath
 
 from .checker import Checker, RoutingFile
 from .match import MatchChecker
+from .watching import fingerprint
 from .words import did_you_mean, kind_of, shown, word_of
 
 __all__ = ["StateChecker"]
@@ -54,6 +54,9 @@ _OTHER_KIND = {
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 #: The names a row holds of its own.
 _OWN = "_key, _created, _updated"
+#: The names a reply gives those (``_floor.replies``): a row's own values
+#: cannot take them.
+_SHOWN = ("key", "created", "updated")
 
 _Spec = TypeVar("_Spec", TableSpec, TotalSpec)
 
@@ -75,12 +78,7 @@ class StateChecker(Checker):
             return None
         before = len(self.file.problems)
         self.keys(table, path, _STATE_KEYS)
-        zone_name: str = "UTC"
-        zone: tzinfo = timezone.utc
-        if "timezone" in table:
-            found = self.zone(table["timezone"], (*path, "timezone"))
-            if found is not None:
-                zone_name, zone = found
+        zone_name, zone = self.zone_of(table, path)
         names: dict[str, str] = {}
         tables = self._section(table, "tables", names, self.table)
         totals = self._section(table, "totals", names, self.total)
@@ -97,6 +95,7 @@ class StateChecker(Checker):
             zone_name=zone_name,
             tables=tuple(tables),
             totals=tuple(totals),
+            fingerprint=fingerprint(data),
         )
 
     def _section(
@@ -368,6 +367,13 @@ class StateChecker(Checker):
                 path,
                 "YAML reads a bare on, yes or true as true, and off, no or "
                 "false as false: quote the name ('on')",
+            )
+            return False
+        if not adds and name in _SHOWN:
+            self.problem(
+                path,
+                f"'{name}' is what a reply shows of every row of its own "
+                f"({', '.join(_SHOWN)}); name the value otherwise",
             )
             return False
         if _NAME.fullmatch(name):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import timezone, tzinfo
 from typing import Any, TypeVar
 
 from polybot_loghandler._model import (
@@ -282,12 +281,7 @@ class WatchingChecker(MeasuresChecker):
         every = None
         if "every" in table:
             every = self._every(table["every"], (*path, "every"))
-        zone_name: str = "UTC"
-        zone: tzinfo = timezone.utc
-        if "timezone" in table:
-            found = self.zone(table["timezone"], (*path, "timezone"))
-            if found is not None:
-                zone_name, zone = found
+        zone_name, zone = self.zone_of(table, path)
         group_by = self.group_by(table, path)
         measures = self.measures(table.get("measures"), (*path, "measures"))
         to = self._to(table, path, channels)

@@ -116,12 +116,16 @@ class StateSpec:
         zone_name: Its name as the file gives it (``Europe/Paris``).
         tables: The tables, in the file's order.
         totals: The totals, in the file's order.
+        fingerprint: The section as the file wrote it, hashed: the relay
+            saves it with the state it keeps, so that a reader whose
+            ``state:`` differs is told.
     """
 
     zone: tzinfo = timezone.utc
     zone_name: str = "UTC"
     tables: tuple[TableSpec, ...] = ()
     totals: tuple[TotalSpec, ...] = ()
+    fingerprint: str = ""
 
 
 def period_label(period: str, when: float, zone: tzinfo) -> str:

@@ -9,6 +9,7 @@ when to try again, so that no call waits longer than its timeout.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -27,6 +28,7 @@ __all__ = [
     "decoded",
     "from_redis",
     "load_redis",
+    "loads",
     "member_id",
     "scrub",
     "sync_client",
@@ -150,6 +152,24 @@ def decoded(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def loads(data: Any, largest: int | None = None) -> Any:
+    """
+    *data* (Redis's bytes, or text) read as JSON; ``None`` if it is not.
+
+    Anything may be written to Redis: text that is not JSON, not UTF-8,
+    nested too deep to read, or (with *largest*) longer than that many
+    bytes is ``None``, never an error.
+    """
+    if not isinstance(data, (bytes, str)):
+        return None
+    if largest is not None and len(data) > largest:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # UnicodeDecodeError too
+        return None
 
 
 def from_redis(exc: BaseException) -> bool:

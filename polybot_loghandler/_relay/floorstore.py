@@ -12,71 +12,29 @@ cursor it was made up to, as one relay saved it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from polybot_loghandler._floor.model import StateSpec, TableSpec, TotalSpec
+from polybot_loghandler._floor.model import StateSpec
 from polybot_loghandler._floor.reduce import Change, Row, RowChange, Sums
 from polybot_loghandler._floor.state import FloorState
 
-from .connect import decoded
+from .connect import decoded, loads
 from .keys import Keys
+from .watching import entry_id
 
 __all__ = [
     "FloorView",
     "Meta",
     "Pending",
     "decode_floor",
-    "fingerprint",
     "floor_keys",
-    "parse_id",
     "read_floor",
     "read_floor_sync",
 ]
-
-
-def parse_id(text: str) -> tuple[int, int] | None:
-    """A stream entry id (``"1700000000000-3"``) as numbers, or None."""
-    ms, _, seq = text.partition("-")
-    if not (ms.isdigit() and seq.isdigit()):
-        return None
-    return int(ms), int(seq)
-
-
-def fingerprint(spec: StateSpec) -> str:
-    """
-    The spec's definition, hashed: the same file gives the same text.
-
-    Made of what the spec says (names, keys, periods, each rule's match
-    as :meth:`Matcher.describe` shows it and its values' sources), not
-    of its objects, which JSON cannot hold.
-    """
-
-    def rules(spec: TableSpec | TotalSpec) -> list[Any]:
-        return [
-            [
-                r.matcher.describe(),
-                [[n, repr(v.source)] for n, v in r.set],
-                [[n, repr(v.source)] for n, v in r.add],
-                r.remove,
-            ]
-            for r in spec.rules
-        ]
-
-    what = {
-        "zone": spec.zone_name,
-        "tables": [
-            [t.name, repr(t.key.source), t.each, t.keep, rules(t)]
-            for t in spec.tables
-        ],
-        "totals": [[t.name, list(t.periods), rules(t)] for t in spec.totals],
-    }
-    text = json.dumps(what, sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _dumps(value: Any) -> str:
@@ -93,7 +51,7 @@ class Meta:
         ordinal: That entry's place among every entry the stream was
             ever given, to count those trimmed after it (``-1``: not
             known, as on Redis before 7.0).
-        fingerprint: The spec's (:func:`fingerprint`) that made it.
+        fingerprint: The spec's (``StateSpec.fingerprint``) that made it.
         updated: When it was last saved (epoch seconds; 0: never).
         trimmed: Entries trimmed from the stream before it applied them.
         tables: The tables it holds rows of; totals: those it sums.
@@ -115,7 +73,7 @@ class Meta:
         got = {decoded(k): decoded(v) for k, v in raw.items()}
         cursor = got.get("cursor", "")
         meta = cls(
-            cursor=cursor if parse_id(cursor) else "",
+            cursor=cursor if entry_id(cursor) else "",
             ordinal=_number(got.get("ordinal"), int, -1),
             fingerprint=got.get("fingerprint", ""),
             updated=_number(got.get("updated"), float, 0.0),
@@ -125,7 +83,7 @@ class Meta:
             relay=got.get("relay", ""),
         )
         errors: Counter[str] = Counter()
-        found = _json(got.get("errors"))
+        found = loads(got.get("errors"))
         if isinstance(found, dict):
             errors.update(
                 {
@@ -159,15 +117,8 @@ def _number(value: Any, kind: type[Any], default: Any) -> Any:
         return default
 
 
-def _json(text: Any) -> Any:
-    try:
-        return json.loads(text) if isinstance(text, (str, bytes)) else None
-    except ValueError:
-        return None
-
-
 def _names(text: Any) -> tuple[str, ...]:
-    found = _json(text)
+    found = loads(text)
     if not isinstance(found, list):
         return ()
     return tuple(n for n in found if isinstance(n, str))
@@ -195,9 +146,29 @@ class FloorView:
     stale: dict[str, list[str]] = field(default_factory=dict)
 
     @property
+    def kept(self) -> bool:
+        """Whether a relay has kept a state at all (it saved a cursor)."""
+        return bool(self.meta.cursor)
+
+    @property
     def same_spec(self) -> bool:
         """Whether the saved state was made by the reader's spec."""
         return self.meta.fingerprint == self.fingerprint
+
+    def other_spec(self) -> str:
+        """
+        What to tell a reader whose spec did not make it; empty if it did.
+
+        It differs when the file was edited since the relay read it, or
+        when the reader reads another file.
+        """
+        if self.same_spec or not self.kept:
+            return ""
+        return (
+            "the relay keeps this state by another state: section than "
+            "this file's (edited since the relay started?): answers may "
+            "miss what the new one keeps until the relay reads it"
+        )
 
 
 def floor_keys(spec: StateSpec) -> list[str]:
@@ -223,7 +194,7 @@ def decode_floor(spec: StateSpec, raws: list[Mapping[Any, Any]]) -> FloorView:
     for table, raw in zip(spec.tables, raws[1 : 1 + n], strict=True):
         rows: list[tuple[str, Row]] = []
         for key, value in raw.items():
-            row = _json(value)
+            row = loads(value)
             if isinstance(row, dict):
                 rows.append((decoded(key), row))
             else:
@@ -235,7 +206,7 @@ def decode_floor(spec: StateSpec, raws: list[Mapping[Any, Any]]) -> FloorView:
         for name, value in raw.items():
             where = decoded(name)
             period, _, label = where.partition("|")
-            sums = _json(value)
+            sums = loads(value)
             if period not in periods:
                 stale.setdefault(Keys.floor_sums + total.name, []).append(
                     where
@@ -246,7 +217,7 @@ def decode_floor(spec: StateSpec, raws: list[Mapping[Any, Any]]) -> FloorView:
                 periods[period][label] = sums
             else:
                 state.errors[f"{total.name}: unreadable"] += 1
-    return FloorView(state, meta, fingerprint(spec), stale)
+    return FloorView(state, meta, spec.fingerprint, stale)
 
 
 async def read_floor(client: Any, spec: StateSpec) -> FloorView:

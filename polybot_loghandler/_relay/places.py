@@ -46,6 +46,7 @@ from polybot_loghandler._places import (
 )
 
 from . import scripts
+from .connect import loads
 from .keys import Keys
 
 __all__ = [
@@ -279,9 +280,4 @@ def read_kind(field: Any) -> str | None:
 
 def _json(data: Any) -> Any:
     """*data* (Redis's bytes) read as JSON; ``None`` if it is not."""
-    if not isinstance(data, (bytes, str)) or len(data) > _LARGEST:
-        return None
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):  # UnicodeDecodeError too
-        return None
+    return loads(data, _LARGEST)

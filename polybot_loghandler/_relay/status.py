@@ -11,7 +11,6 @@ state is kept.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +20,12 @@ from polybot_loghandler._losses import Loss
 from polybot_loghandler._watching.mutes import in_force, mute_text
 from polybot_loghandler._watching.watching import Mute
 
-from .connect import decoded
-from .floorstore import Meta, parse_id
+from .connect import decoded, loads
+from .floorstore import Meta
 from .keys import GROUP, Keys
 from .mutes import read_mutes
 from .places import read_kind
+from .watching import entry_id
 
 __all__ = ["RelayStatus", "read_status", "status_text"]
 
@@ -172,7 +172,7 @@ def _floor_line(status: RelayStatus, now: float) -> str:
         f"{counted(len(meta.tables), 'table')}, "
         f"{counted(len(meta.totals), 'total')}"
     )
-    cursor = parse_id(meta.cursor)
+    cursor = entry_id(meta.cursor)
     if cursor is not None and meta.updated:
         line += (
             f"; events applied up to {duration(now - cursor[0] / 1000)} "
@@ -206,10 +206,7 @@ def _producer_lines(status: RelayStatus, now: float) -> list[str]:
 
 
 def _json(text: str | None, default: Any) -> Any:
-    try:
-        value = json.loads(text) if text else default
-    except ValueError:
-        return default
+    value = loads(text)
     return value if isinstance(value, type(default)) else default
 
 

@@ -982,3 +982,45 @@ def test_check_without_routes_shows_no_route_table(
         "n      day, week, all (UTC)  (everything) → add e",
         "",
     ] == capsys.readouterr().out.splitlines()[:5]
+
+
+STATE = """\
+state:
+  tables:
+    agents:
+      key: "{{ agent }}"
+      rules:
+        - match: {event: agent_started}
+          set: {status: running}
+          CONTINUE
+        - match: {event: agent_stopped}
+          set: {status: stopped}
+"""
+
+
+def test_the_fingerprint_is_the_section_as_written() -> None:
+    """Any change to the section changes it; reading it again does not."""
+    base = STATE.replace("CONTINUE", "")
+    variants = [
+        base,
+        STATE.replace("CONTINUE", "continue: true"),
+        base.replace("running", "up"),
+        base.replace("{status: stopped}", "{status: stopped, n: 1}"),
+        base.replace("state:\n", "state:\n  timezone: Asia/Tokyo\n"),
+    ]
+    prints = [_config(text).state.fingerprint for text in variants]
+    assert len(set(prints)) == len(variants)
+    assert _config(base).state.fingerprint == prints[0]
+    assert _config("# a comment\n" + base).state.fingerprint == prints[0]
+
+
+@pytest.mark.parametrize("name", ["key", "created", "updated"])
+def test_a_value_cannot_take_a_name_replies_give_every_row(name: str) -> None:
+    text = STATE.replace("CONTINUE", "").replace(
+        "{status: running}", f"{{status: running, {name}: x}}"
+    )
+    (problem,) = _problems(text)
+    assert f"state.tables.agents.rules[0].set.{name}: '{name}' is what a " in (
+        problem
+    )
+    assert "(key, created, updated)" in problem

@@ -1,8 +1,7 @@
-"""The floor's state in Redis: merging changes, the layout, the spec's hash."""
+"""The floor's state in Redis: merging changes, the layout, the meta."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 
@@ -10,14 +9,14 @@ from polybot_loghandler._floor.model import StateSpec
 from polybot_loghandler._floor.reduce import RowChange, SumsChange
 from polybot_loghandler._floor.state import FloorState
 from polybot_loghandler._relay.floorstore import (
+    FloorView,
     Meta,
     Pending,
     decode_floor,
-    fingerprint,
     floor_keys,
 )
 from polybot_loghandler._relay.keys import Keys
-from tests.unit.test_floor_state import AGENTS, FLOOR, PNL, POSITIONS, T0, ev
+from tests.unit.test_floor_state import FLOOR, T0, ev
 
 ROWS = Keys.floor_rows
 SUMS = Keys.floor_sums
@@ -66,28 +65,6 @@ def test_a_dropped_hash_is_deleted_before_what_is_new_in_it() -> None:
     ] == (args)
     assert Pending().script_args() == ([], [])
     assert not Pending()
-
-
-def test_the_fingerprint_is_the_spec_s_definition() -> None:
-    same = StateSpec(tables=(AGENTS, POSITIONS), totals=(PNL,))
-    assert fingerprint(same) == fingerprint(
-        StateSpec(tables=(AGENTS, POSITIONS), totals=(PNL,))
-    )
-    fewer = StateSpec(tables=(AGENTS,), totals=(PNL,))
-    kept = dataclasses.replace(AGENTS, keep=10)
-    other = StateSpec(tables=(kept, POSITIONS), totals=(PNL,))
-    weekly = dataclasses.replace(PNL, periods=("week",))
-    found = {
-        fingerprint(s)
-        for s in (
-            same,
-            fewer,
-            other,
-            StateSpec(tables=(AGENTS, POSITIONS), totals=(weekly,)),
-            dataclasses.replace(same, zone_name="Asia/Tokyo"),
-        )
-    }
-    assert 5 == len(found)
 
 
 def test_meta_reads_back_what_it_writes_and_survives_junk() -> None:
@@ -143,5 +120,17 @@ def test_a_state_written_as_the_keeper_writes_it_reads_back_the_same() -> None:
     assert ["a", "b"] == list(view.state.tables["agents"])  # oldest first
     assert {"agents: unreadable": 1} == dict(view.state.errors)
     assert {Keys.floor_sums + "pnl": ["month|2026-02"]} == view.stale
-    assert not view.same_spec  # nothing saved says which spec made it
     assert json.loads(json.dumps(view.state.totals)) == view.state.totals
+
+
+def test_a_state_kept_by_another_spec_is_told() -> None:
+    state = FloorState(StateSpec(fingerprint="ours"))
+
+    def view(cursor: str, made_by: str) -> FloorView:
+        meta = Meta(cursor=cursor, fingerprint=made_by)
+        return FloorView(state, meta, state.spec.fingerprint)
+
+    assert view("1-0", "ours").other_spec() == ""
+    assert view("", "theirs").other_spec() == ""  # nothing kept yet
+    told = view("1-0", "theirs").other_spec()
+    assert told.startswith("the relay keeps this state by another state:")
