@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from ._diagnostics import PREFIX
 from ._format import counted
-from ._limits import clamp
+from ._limits import shorten
 from ._message import RoutedMessage
 from ._text import unescape_markdown, visible_controls
 
@@ -32,6 +32,7 @@ __all__ = [
     "embed_lines",
     "format_message",
     "where_it_goes",
+    "where_parts",
 ]
 
 _WIDTH = 72
@@ -55,7 +56,7 @@ def format_message(message: RoutedMessage, *, color: bool = False) -> str:
     channel = _channel_name(message)
     bar = _bar(embed.get("color"), color)
     lines: list[str] = []
-    head = clamp(
+    head = shorten(
         visible_controls(
             f"#{channel} · {_event_name(message)} · route {message.route}"
         ),
@@ -97,11 +98,16 @@ def embed_lines(embed: dict[str, Any], *, color: bool = False) -> list[str]:
 
 
 def where_it_goes(message: RoutedMessage) -> str:
+    """:func:`where_parts`, to the console's width."""
+    return shorten(where_parts(message), _WIDTH - 2)
+
+
+def where_parts(message: RoutedMessage) -> str:
     """
     Where in its channel *message* goes and under which name, or ``""``.
 
     ``↳ thread 'BTC — feed down' · board 'database' (edited in place) ·
-    as Floor Boss``: only what the message has.
+    as Floor Boss``: only what the message has, whole.
     """
     parts = []
     if message.thread is not None:
@@ -119,7 +125,7 @@ def where_it_goes(message: RoutedMessage) -> str:
         parts.append("with its own avatar")
     if not parts:
         return ""
-    return clamp(visible_controls("↳ " + " · ".join(parts)), _WIDTH - 2)
+    return visible_controls("↳ " + " · ".join(parts))
 
 
 def _file_lines(message: RoutedMessage) -> list[str]:
@@ -128,7 +134,7 @@ def _file_lines(message: RoutedMessage) -> list[str]:
     for item in message.files:
         lines = item.text.count("\n") + 1 if item.text else 0
         out.append(
-            clamp(
+            shorten(
                 visible_controls(f"+ {item.name} ({counted(lines, 'line')})"),
                 _WIDTH - 2,
             )

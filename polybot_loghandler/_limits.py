@@ -29,6 +29,7 @@ __all__ = [
     "clamp",
     "clamp_tail",
     "cuts_recorded",
+    "shorten",
 ]
 
 MAX_TITLE = 256
@@ -58,7 +59,22 @@ def clamp(text: str, limit: int) -> str:
 
     Discord trims surrounding whitespace before counting, so we do too.
     A cut that would keep a mention's ``@`` and drop the zero-width
-    space that breaks it cuts before the ``@`` instead.
+    space that breaks it cuts before the ``@`` instead. What is sent to
+    Discord is cut here, and a preview is told of each cut
+    (:func:`cuts_recorded`).
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return _cut(shorten(text, limit))
+
+
+def shorten(text: str, limit: int) -> str:
+    """
+    :func:`clamp`, but not recorded: for what the library shows itself.
+
+    The console's lines are cut to the terminal, not to Discord's
+    limits, so a preview must not mark them.
     """
     text = text.strip()
     if len(text) <= limit:
@@ -68,7 +84,7 @@ def clamp(text: str, limit: int) -> str:
     end = limit - 1
     if text[end] == _BREAK and text[end - 1 : end] == "@":
         end -= 1
-    return _cut(text[:end].rstrip() + ELLIPSIS)
+    return text[:end].rstrip() + ELLIPSIS
 
 
 def clamp_tail(text: str, limit: int) -> str:
@@ -107,6 +123,9 @@ def _cut(text: str) -> str:
 def cuts_recorded() -> Iterator[set[str]]:
     """
     Record every text cut to a limit while the block runs, in any thread.
+
+    One block at a time: it is for a command line's run (``preview
+    --html``, ``demo --html``), not for several at once.
 
     For previews, which say where text was cut to fit (the cut text is
     what Discord would show, so it is what they compare); it costs the

@@ -33,7 +33,7 @@ from ._limits import (
     clamp_tail,
 )
 from ._model import Channel, EmbedTemplate, Route
-from ._payload import ZWSP, clamp_embed, clamp_fields, copy_embed, fit_total
+from ._payload import ZWSP, clamp_embed, clamp_fields, fit_total
 from ._templates import Scope, Text
 from ._text import (
     encodable,
@@ -45,7 +45,6 @@ from ._text import (
 
 __all__ = [
     "RenderError",
-    "copy_embed",
     "default_footer",
     "exception_shown",
     "exception_text",

@@ -39,9 +39,9 @@ from ._model import (
     Route,
     WatchRule,
 )
-from ._payload import build_payload
+from ._payload import build_payload, copy_embed
 from ._reload import FileWatch, fixed_changes
-from ._render import copy_embed, label, render_embed
+from ._render import label, render_embed
 from ._router import Router, channels_of
 from ._stats import Stats
 from ._templates import Scope

@@ -87,11 +87,11 @@ _BROKEN_ANGLE = re.compile("<\u200b(?=[#:/]|a:|t:|id:)")
 # it is, after a search or two. Every inline character and every
 # line-start syntax _LINE_START can match is found by _MAY_ESCAPE; a bot
 # token is at least 59 characters long.
-_MAY_ESCAPE = re.compile(r"[\\*_~|`\[\]>#]|[-+]\s|<(?:[#:/]|a:|t:|id:)")
+_MAY_ESCAPE = re.compile(r"[\\*_~|`\[\]>#]|[-+]\s")
 # the characters _MAY_ESCAPE starts with, as one class: a search for a
 # class alone runs several times quicker than one for an alternation, and
 # most text has none of them
-_ESCAPE_CHARS = re.compile(r"[-+\\*_~|`\[\]<>#]")
+_ESCAPE_CHARS = re.compile(r"[-+\\*_~|`\[\]>#]")
 _MAY_LINE_START = re.compile(r"[>#]|[-+]\s")
 _MIN_BOT_TOKEN = 1 + 23 + 1 + 6 + 1 + 27
 
@@ -234,13 +234,23 @@ def escape_markdown(text: str) -> str:
     a line (quotes, headings, subtext, list bullets), like discord.py's
     ``escape_markdown``.
     """
-    if (
-        not text
-        or _ESCAPE_CHARS.search(text) is None
-        or _MAY_ESCAPE.search(text) is None
-    ):
+    if not text or not _may_escape(text):
         return text  # nothing to escape (the common case)
     return _escape(text)
+
+
+def _may_escape(text: str) -> bool:
+    """
+    Whether *text* may hold markdown or one of Discord's ``<…>`` forms.
+
+    A ``<`` alone (``price < 0.5``, ``<module>``) is common and costs
+    only a look at what follows it: it is not one of the classes the
+    quick searches look for.
+    """
+    return (
+        _ESCAPE_CHARS.search(text) is not None
+        and _MAY_ESCAPE.search(text) is not None
+    ) or ("<" in text and _ANGLE_FORM.search(text) is not None)
 
 
 def _escape(text: str) -> str:
@@ -300,10 +310,7 @@ def safe_markdown(text: str) -> str:
     if not text.isascii() and _SURROGATE.search(text) is not None:
         safe = _SURROGATE.sub(REPLACEMENT, safe)
     safe = redact_text(safe)  # its own quick checks come first
-    if (
-        _ESCAPE_CHARS.search(safe) is not None
-        and _MAY_ESCAPE.search(safe) is not None
-    ):
+    if _may_escape(safe):
         safe = _escape(safe)
     if "@" in safe:
         safe = _MENTION.sub(_break_mention, safe)

@@ -216,6 +216,13 @@ class TestWheel:
 
         assert "polybot_loghandler/py.typed" in names
 
+    def test_the_preview_s_style_is_included(self, wheel: Path) -> None:
+        """discord.css, read when an HTML page is written, is in it."""
+        with zipfile.ZipFile(wheel) as archive:
+            style = archive.read("polybot_loghandler/_html/discord.css")
+
+        assert style == (PACKAGE / "_html" / "discord.css").read_bytes()
+
     def test_every_module_is_included(self, wheel: Path) -> None:
         """Every module of the source tree, sub-packages too, is in it."""
         with zipfile.ZipFile(wheel) as archive:

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from polybot_loghandler._config.words import did_you_mean
-from polybot_loghandler._console import where_it_goes
+from polybot_loghandler._console import where_parts
 from polybot_loghandler._diagnostics import Diagnostics
 from polybot_loghandler._events import LEVELS, LogEvent, dict_level
 from polybot_loghandler._html.transcript import Transcript
@@ -205,7 +205,7 @@ def _show_messages(messages: list[RoutedMessage], shown: _Shown) -> None:
         name = target.name if target else message.channel
         line = f"\n#{name} (key {message.channel}, {kind}):"
         print(visible_controls(line), file=out)
-        where = where_it_goes(message)  # as the console says it
+        where = where_parts(message)  # as the console says it, whole
         if where:
             print(f"  {where}", file=out)
         body = json.dumps(message.payload, indent=2, ensure_ascii=False)

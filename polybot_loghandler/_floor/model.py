@@ -41,7 +41,7 @@ KEEP = 1000
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     """
-    One item of ``on:``: when it applies, and what it changes.
+    One item of ``rules:``: when it applies, and what it changes.
 
     A table's rule has *set* (create the row if missing, overwrite these
     names) or *remove*; a total's rule has *add*.
@@ -74,7 +74,7 @@ class TableSpec:
             per item, and templates see ``item`` (``{key, value}``).
         keep: The most rows kept; past it, the least recently updated
             row goes.
-        rules: The ``on:`` rules, in order.
+        rules: The ``rules:``, in order.
     """
 
     name: str
@@ -92,7 +92,7 @@ class TotalSpec:
     Attributes:
         name: The total's name (``pnl``).
         periods: Some of :data:`PERIODS`, in the file's order.
-        rules: The ``on:`` rules, in order.
+        rules: The ``rules:``, in order.
     """
 
     name: str

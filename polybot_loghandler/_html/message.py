@@ -236,7 +236,17 @@ def _attachment(item: Attachment) -> str:
 
 
 def _cut(text: str, cuts: AbstractSet[str]) -> str:
-    """The cut mark, if *text* is or holds one the library cut."""
+    """
+    The cut mark, if *text* is one the library cut to a limit.
+
+    A part of an embed is what :func:`_limits.clamp` returned, so it is
+    looked up whole; a footer may have delivery's marks after its cut
+    text (`` · ×3 since 14:02``), so each of its heads is looked up too.
+    """
     if "…" not in text or not cuts:
         return ""
-    return _CUT if any(cut in text for cut in cuts) else ""
+    if text in cuts:
+        return _CUT
+    parts = text.split(" · ")
+    heads = (" · ".join(parts[:end]) for end in range(1, len(parts)))
+    return _CUT if any(head in cuts for head in heads) else ""

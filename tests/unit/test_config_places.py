@@ -794,10 +794,12 @@ def test_preview_says_where_a_message_goes(
 ) -> None:
     path = tmp_path / "routing.yaml"
     path.write_text(ROUTING, encoding="utf-8")
+    long = "Momentum_" + "x" * 80  # a thread's name may be 100 long
     events = [
         {"event": "system_health", "level": "error", "component": "db"},
         {"event": "x", "logger": "agents.a", "agent": "Momentum"},
         {"event": "anything"},
+        {"event": "x", "logger": "agents.a", "agent": long},
     ]
     argv = ["preview", str(path)]
     for event in events:
@@ -814,6 +816,8 @@ def test_preview_says_where_a_message_goes(
     assert [
         "  ↳ board 'db' (edited in place)",
         "  ↳ thread 'Momentum' · as Momentum",
+        # whole, wider than a console (the name is cut to Discord's 80)
+        f"  ↳ thread '{long}' · as {long[:79]}…",
     ] == said
 
 

@@ -542,6 +542,20 @@ class TestLogEvent:
         """Levels are named in lower case; others by number."""
         assert expected == LogEvent(event="x", level=level).level_name
 
+    def test_to_raw_gives_back_what_makes_the_same_event(self) -> None:
+        """A preview hands an event on as its capture: nothing is lost."""
+        ev = LogEvent(
+            event="trade_executed",
+            level=logging.WARNING,
+            logger="trader",
+            time=1.5,
+            fields={"agent": "A", "amount": 20.0},
+            message="traded",
+            exception="Traceback ...",
+        )
+
+        assert LogEvent.from_raw(ev.to_raw()) == ev
+
     def test_from_raw_round_trip(self) -> None:
         """from_raw builds the event a capture describes."""
         raw = capture_event_dict(

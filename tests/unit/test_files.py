@@ -38,11 +38,11 @@ from polybot_loghandler._payload import (
     attachments_payload,
     batch_payload,
     build_payload,
+    copy_embed,
     embed_length,
     file_note,
 )
 from polybot_loghandler._render import (
-    copy_embed,
     exception_shown,
     render_embed,
 )

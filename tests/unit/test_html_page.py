@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from polybot_loghandler._batching import Pending
 from polybot_loghandler._config import load_config
+from polybot_loghandler._console import format_message, where_it_goes
 from polybot_loghandler._events import LogEvent
 from polybot_loghandler._html.message import field_columns
 from polybot_loghandler._html.page import page_html
@@ -459,6 +460,33 @@ class TestCuts:
             "embed-description",
             "embed-field-value",
         ]
+
+    def test_a_short_cut_marks_only_its_own_text(self) -> None:
+        """A value cut to "…" does not mark every text holding one."""
+        with cuts_recorded() as cuts:
+            tiny = clamp("abcdef", 1)
+            footer = clamp("f" * 3000, 2048)
+        embed = {
+            "description": "a user's own … in the middle",
+            "fields": [{"name": "n", "value": tiny}],
+            "footer": {"text": f"{footer} · ×3 since 14:02"},
+        }
+        page = _page(_message(embed=embed), cuts=frozenset(cuts))
+        assert tiny == "…"
+        assert not page.one("embed-description").all("cut")
+        assert page.one("embed-field-value").all("cut")
+        assert page.one("footer-text").all("cut")  # its head was cut
+
+    def test_the_console_s_own_cuts_are_not_recorded(self) -> None:
+        with cuts_recorded() as cuts:
+            message = _message(
+                channel="c" * 200,
+                embed={"title": "t" * 300},
+                payload={"username": "u" * 300},
+            )
+            format_message(message)
+            assert where_it_goes(message).endswith("…")
+        assert cuts == set()
 
     def test_the_more_fields_field_is_a_cut(self) -> None:
         field = {"name": "…", "value": "3 more fields not shown"}

@@ -1702,8 +1702,7 @@ class TestProperties:
         nothing left to do, for the shipped routes and for texts and
         fields far over every limit.
         """
-        from polybot_loghandler._payload import clamp_embed
-        from polybot_loghandler._render import copy_embed
+        from polybot_loghandler._payload import clamp_embed, copy_embed
 
         many = "".join(
             f"  - {{name: '{{{{ long }}}} {n}', value: '{{{{ long }}}}'}}\n"
