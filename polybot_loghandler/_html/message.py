@@ -15,11 +15,10 @@ import re
 import zlib
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from datetime import timezone
 from html import escape
 from typing import Any
 
-from polybot_loghandler._format import parse_time
+from polybot_loghandler._format import time
 from polybot_loghandler._message import Attachment, RoutedMessage
 
 from .markdown import markdown_html
@@ -80,10 +79,7 @@ def when(value: object) -> str:
     An event's epoch seconds or an embed's ISO timestamp; what is not a
     time is shown as it is.
     """
-    moment = parse_time(value)
-    if moment is None:
-        return escape(str(value))
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return escape(time(value, "%Y-%m-%d %H:%M UTC"))
 
 
 def _avatar(name: str, *, own: bool) -> str:
