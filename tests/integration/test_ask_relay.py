@@ -24,6 +24,7 @@ import yaml
 from fakes.discord import FakeDiscord
 from polybot_loghandler import DiscordHandler, load_config
 from polybot_loghandler._cli import main
+from polybot_loghandler._relay.floorstore import Meta
 from polybot_loghandler._relay.keys import Keys
 from polybot_loghandler._relay.relay import Relay
 from tests.conftest import SHIPPED_ROUTING
@@ -193,3 +194,24 @@ def test_an_unreachable_redis_is_one_line(
         "polybot-loghandler ask: cannot reach Redis at redis://127.0.0.1:1/0"
     )
     assert "Traceback" not in err
+
+
+def test_a_state_kept_by_another_state_section_is_noted(
+    path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The answer stands, and stderr says whose spec made it."""
+    meta = Meta(cursor="1700000000000-0", fingerprint="not this file's")
+    fields = meta.fields({})
+    with redis.Redis.from_url(redis_url) as client:
+        client.hset(
+            Keys.floor_meta,
+            mapping=dict(zip(fields[::2], fields[1::2], strict=True)),
+        )
+
+    status, lines, err = _ask(path, "/positions", capsys)
+
+    assert (status, lines[0]) == (0, "📂 Open positions (0)")
+    assert err.startswith(
+        "polybot-loghandler ask: note: the relay keeps this state by "
+        "another state: section than this file's"
+    )
